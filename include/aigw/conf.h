@@ -1,0 +1,58 @@
+/* conf.h: aigw.yaml, the daemon's own settings (not models or keys: see resource.h). */
+#ifndef AIGW_CONF_H
+#define AIGW_CONF_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct json_object;
+struct aigw_errors;
+
+#define CONF_DEFAULT_PATH SYSCONFDIR "/aigw/aigw.yaml"
+#define CONF_MAX_LISTEN 16
+
+struct conf_listen {
+    char host[256]; /* numeric IPv4 or IPv6 address, or a name */
+    char port[8];
+    char text[300]; /* as written, for logs */
+};
+
+struct conf {
+    char path[PATH_MAX]; /* the file it came from */
+
+    struct conf_listen listen[CONF_MAX_LISTEN];
+    int nlisten;
+    int workers; /* 0 in the file means auto: resolved to the core count */
+    int log_level;
+
+    char data_dir[PATH_MAX];
+    uint64_t lmdb_map_size;
+    int64_t lmdb_max_readers;
+    char resources[PATH_MAX]; /* standalone resources file; "" for none */
+
+    uint64_t max_body_size;
+    uint64_t max_header_size;
+    uint64_t max_response_size; /* non-stream upstream body */
+
+    int64_t client_header_timeout_ms;
+    int64_t client_body_timeout_ms;
+    int64_t keepalive_timeout_ms;
+    int64_t send_timeout_ms;
+    int64_t upstream_connect_timeout_ms;
+    int64_t upstream_first_byte_timeout_ms;
+    int64_t upstream_total_timeout_ms;
+    int64_t stream_idle_timeout_ms;
+    int64_t drain_timeout_ms;
+};
+
+/* Fill c with every default. */
+void conf_defaults(struct conf *c);
+/* Read and check a file; every problem is added to e (file:line: key: message). 0 or -1. */
+int conf_load_file(struct conf *c, const char *path, struct aigw_errors *e);
+/* The same from an already parsed tree (the worker gets the master's tree this way). */
+int conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e);
+/* Print every key with its type, default and description (for docs and `aigw -T`). */
+void conf_dump_keys(FILE *fp);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * store.h: the LMDB configuration table. The master is the only writer; every
+ * worker opens its own environment after exec and reads through one short read
+ * transaction at a time (reset/renew), so a request never sees half a change.
+ */
+#ifndef AIGW_STORE_H
+#define AIGW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aigw/resource.h"
+
+struct json_object;
+struct aigw_errors;
+struct store;
+struct store_txn;
+
+#define STORE_RDONLY 0x1
+
+enum { STORE_OK = 0, STORE_ERROR = -1, STORE_NOTFOUND = -2, STORE_CONFLICT = -3 };
+
+struct store_meta {
+    uint64_t version;       /* bumped by every commit that changed something */
+    int64_t etcd_revision;  /* 0 in standalone mode */
+    int64_t updated_ms;     /* Unix ms of the last change */
+    char source[160];       /* "file:/etc/aigw/resources.yaml", "etcd", "admin" */
+};
+
+struct store *store_open(const char *dir, uint64_t map_size, unsigned max_readers, int flags,
+                         struct aigw_errors *e);
+void store_close(struct store *s);
+/* Clear reader slots of dead processes; returns how many were cleared. */
+int store_reader_check(struct store *s);
+
+/* Writer side (master). */
+struct store_txn *store_write_begin(struct store *s);
+/* Insert or replace one validated resource; STORE_CONFLICT when its name or key is taken. */
+int store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_object *doc,
+              struct aigw_errors *e);
+int store_del(struct store_txn *t, enum res_kind k, const char *id);
+/*
+ * Make the set of kind k equal to items (a JSON object id -> doc): only what
+ * differs is written. Returns the number of changes, or -1.
+ */
+int store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
+                    struct aigw_errors *e);
+/* A resource's stored JSON (caller frees), or NULL. */
+char *store_doc_get(struct store_txn *t, enum res_kind k, const char *id);
+/* Commit; bumps the version when anything changed. 0 or -1. */
+int store_commit(struct store_txn *t, const char *source, int64_t etcd_revision);
+void store_abort(struct store_txn *t);
+
+/* Reader side (workers): begin, look up, end; views die at store_read_end. */
+int store_read_begin(struct store *s);
+void store_read_end(struct store *s);
+int store_meta_get(struct store *s, struct store_meta *m);
+int store_model_by_name(struct store *s, const char *name, size_t len, struct model_view *v);
+int store_key_by_hash(struct store *s, const uint8_t hash[32], struct key_view *v);
+/* Call cb for every model in name order; stops when cb returns non-zero. */
+int store_models_foreach(struct store *s, int (*cb)(const struct model_view *, void *), void *arg);
+
+#endif

@@ -1,0 +1,23 @@
+/* yamljson.h: YAML files (aigw.yaml, resources) to json-c trees that remember source lines. */
+#ifndef AIGW_YAMLJSON_H
+#define AIGW_YAMLJSON_H
+
+#include <stddef.h>
+
+struct json_object;
+struct aigw_errors;
+
+#define YAML_SUBST_ENV 0x1 /* replace ${VAR} and ${VAR:-default} in scalars */
+
+/*
+ * Parse one YAML document. Plain scalars become null, bool, int or double when
+ * they look like one, strings otherwise; quoted scalars are always strings.
+ * Returns NULL after adding errors (with file and line) to e.
+ */
+struct json_object *yaml_load_file(const char *path, int flags, struct aigw_errors *e);
+struct json_object *yaml_load_buffer(const char *buf, size_t len, int flags, struct aigw_errors *e);
+
+/* The 1-based line a node came from, or 0. */
+int yaml_node_line(struct json_object *o);
+
+#endif

@@ -1,0 +1,353 @@
+/*
+ * conf.c: aigw.yaml (master parses it; workers get the master's parsed tree).
+ * One table describes every key: parsing, defaults, unknown-key detection and
+ * the key list printed by `aigw -T` all come from it, so they cannot drift.
+ */
+#include "config.h"
+
+#include <libgen.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "aigw/conf.h"
+#include "aigw/errors.h"
+#include "aigw/log.h"
+#include "aigw/util.h"
+#include "aigw/yamljson.h"
+
+enum conf_type { CT_LISTEN, CT_WORKERS, CT_LOGLEVEL, CT_PATH, CT_SIZE, CT_DURATION, CT_INT };
+
+struct conf_key {
+    const char *path; /* dotted: "timeouts.upstream_connect" */
+    enum conf_type type;
+    size_t off;
+    const char *def; /* parsed by the same code as a value from the file */
+    int64_t min, max;
+    const char *doc;
+};
+
+#define OFF(f) offsetof(struct conf, f)
+#define GIB (1LL << 30)
+static const struct conf_key conf_keys[] = {
+    {"listen", CT_LISTEN, 0, "127.0.0.1:8080", 0, 0,
+     "client listeners, a list of address:port ([v6]:port for IPv6)"},
+    {"workers", CT_WORKERS, OFF(workers), "auto", 1, 256, "worker processes; auto = one per core"},
+    {"log_level", CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "error, warn, info or debug"},
+    {"data_dir", CT_PATH, OFF(data_dir), LOCALSTATEDIR "/lib/aigw", 0, 0,
+     "folder of the LMDB configuration table"},
+    {"lmdb.map_size", CT_SIZE, OFF(lmdb_map_size), "1g", 1 << 20, 1024 * GIB,
+     "largest size of the LMDB file"},
+    {"lmdb.max_readers", CT_INT, OFF(lmdb_max_readers), "1024", 16, 65536,
+     "LMDB reader slots (one per process is used)"},
+    {"resources", CT_PATH, OFF(resources), SYSCONFDIR "/aigw/resources.yaml", 0, 0,
+     "standalone resources file (Models and API keys)"},
+    {"limits.max_body_size", CT_SIZE, OFF(max_body_size), "8m", 1024, 4 * GIB,
+     "largest client request body"},
+    {"limits.max_header_size", CT_SIZE, OFF(max_header_size), "32k", 1024, 1 << 20,
+     "largest client request line and headers"},
+    {"limits.max_response_size", CT_SIZE, OFF(max_response_size), "64m", 1024, 4 * GIB,
+     "largest non-streamed upstream response body"},
+    {"timeouts.client_header", CT_DURATION, OFF(client_header_timeout_ms), "10s", 1, 3600000,
+     "time to receive a request's headers"},
+    {"timeouts.client_body", CT_DURATION, OFF(client_body_timeout_ms), "60s", 1, 3600000,
+     "time to receive a request's body"},
+    {"timeouts.keepalive", CT_DURATION, OFF(keepalive_timeout_ms), "75s", 1, 3600000,
+     "idle time of a kept-alive client connection"},
+    {"timeouts.send", CT_DURATION, OFF(send_timeout_ms), "60s", 1, 3600000,
+     "time a client may take to accept buffered response bytes"},
+    {"timeouts.upstream_connect", CT_DURATION, OFF(upstream_connect_timeout_ms), "5s", 1, 600000,
+     "connecting to an upstream, TLS included"},
+    {"timeouts.upstream_first_byte", CT_DURATION, OFF(upstream_first_byte_timeout_ms), "120s", 1,
+     3600000, "from sending the request to the upstream's first response byte"},
+    {"timeouts.upstream_total", CT_DURATION, OFF(upstream_total_timeout_ms), "10m", 1, 86400000,
+     "a whole upstream exchange"},
+    {"timeouts.stream_idle", CT_DURATION, OFF(stream_idle_timeout_ms), "120s", 1, 3600000,
+     "longest gap between two streamed chunks"},
+    {"timeouts.drain", CT_DURATION, OFF(drain_timeout_ms), "30s", 0, 3600000,
+     "how long a stopping worker lets in-flight requests finish"},
+};
+#define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static const char *const type_names[] = {"list of address:port", "integer or auto", "level",
+                                         "path", "size", "duration", "integer"};
+
+/* Find a dotted path in the tree; *parent is set to the deepest object reached. */
+static int
+lookup(struct json_object *root, const char *path, struct json_object **out,
+       struct json_object **parent)
+{
+    char buf[128];
+    struct json_object *cur = root;
+    snprintf(buf, sizeof(buf), "%s", path);
+    *parent = root;
+    for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok != NULL;
+         tok = strtok_r(NULL, ".", &save)) {
+        if (!json_object_is_type(cur, json_type_object))
+            return 0;
+        *parent = cur;
+        if (!json_object_object_get_ex(cur, tok, &cur))
+            return 0;
+    }
+    *out = cur;
+    return 1;
+}
+
+/* Parse "host:port" or "[v6]:port". */
+static int
+parse_listen(const char *s, struct conf_listen *l)
+{
+    const char *colon;
+    size_t hlen;
+    const char *host = s;
+    if (*s == '[') {
+        const char *end = strchr(s, ']');
+        if (end == NULL || end[1] != ':')
+            return -1;
+        host = s + 1;
+        hlen = (size_t)(end - host);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+            return -1;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= sizeof(l->host))
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+        return -1;
+    memcpy(l->host, host, hlen);
+    l->host[hlen] = '\0';
+    snprintf(l->port, sizeof(l->port), "%ld", port);
+    snprintf(l->text, sizeof(l->text), "%s", s);
+    return 0;
+}
+
+/* Resolve a relative path against the folder of aigw.yaml. */
+static int
+set_path(struct conf *c, char *dst, const char *v)
+{
+    if (*v == '/' || *v == '\0' || c->path[0] == '\0')
+        return snprintf(dst, PATH_MAX, "%s", v) >= PATH_MAX ? -1 : 0;
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", c->path);
+    return snprintf(dst, PATH_MAX, "%s/%s", dirname(tmp), v) >= PATH_MAX ? -1 : 0;
+}
+
+/* The text of a scalar (numbers as written), or NULL for objects and arrays. */
+static const char *
+scalar_text(struct json_object *v)
+{
+    if (v == NULL || json_object_is_type(v, json_type_object) ||
+        json_object_is_type(v, json_type_array))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+/* Set one key from a value (a string default or a node from the file). */
+static int
+set_key(struct conf *c, const struct conf_key *k, struct json_object *node, const char *text,
+        struct aigw_errors *e)
+{
+    char *base = (char *)c + k->off;
+    int64_t i64;
+    uint64_t u64;
+
+    switch (k->type) {
+    case CT_LISTEN:
+        c->nlisten = 0;
+        if (node != NULL && !json_object_is_type(node, json_type_array)) {
+            errors_add(e, node, k->path, "must be a list of address:port");
+            return -1;
+        }
+        for (size_t i = 0; node != NULL && i < json_object_array_length(node); i++) {
+            const char *s = scalar_text(json_object_array_get_idx(node, i));
+            if (c->nlisten == CONF_MAX_LISTEN) {
+                errors_add(e, node, k->path, "at most %d listeners", CONF_MAX_LISTEN);
+                return -1;
+            }
+            if (s == NULL || parse_listen(s, &c->listen[c->nlisten]) < 0) {
+                errors_add(e, node, k->path, "\"%s\" is not address:port (port 1-65535)",
+                           s ? s : "?");
+                return -1;
+            }
+            c->nlisten++;
+        }
+        if (node == NULL && parse_listen(text, &c->listen[c->nlisten++]) < 0)
+            return -1;
+        if (c->nlisten == 0) {
+            errors_add(e, node, k->path, "needs at least one listener");
+            return -1;
+        }
+        return 0;
+    case CT_WORKERS:
+        if (strcmp(text, "auto") == 0) {
+            long n = sysconf(_SC_NPROCESSORS_ONLN);
+            *(int *)base = n < 1 ? 1 : (n > k->max ? (int)k->max : (int)n);
+            return 0;
+        }
+        /* FALLTHROUGH */
+    case CT_INT: {
+        char *end;
+        long long v = strtoll(text, &end, 10);
+        if (*text == '\0' || *end != '\0' || v < k->min || v > k->max) {
+            errors_add(e, node, k->path, "\"%s\" must be an integer from %lld to %lld%s", text,
+                       (long long)k->min, (long long)k->max,
+                       k->type == CT_WORKERS ? ", or auto" : "");
+            return -1;
+        }
+        if (k->type == CT_WORKERS)
+            *(int *)base = (int)v;
+        else
+            *(int64_t *)base = v;
+        return 0;
+    }
+    case CT_LOGLEVEL: {
+        int lvl = log_level_parse(text);
+        if (lvl < 0) {
+            errors_add(e, node, k->path, "\"%s\" must be error, warn, info or debug", text);
+            return -1;
+        }
+        *(int *)base = lvl;
+        return 0;
+    }
+    case CT_PATH:
+        if (set_path(c, base, text) < 0) {
+            errors_add(e, node, k->path, "path too long");
+            return -1;
+        }
+        return 0;
+    case CT_SIZE:
+        if (parse_size(text, &u64) < 0 || u64 < (uint64_t)k->min || u64 > (uint64_t)k->max) {
+            errors_add(e, node, k->path,
+                       "\"%s\" must be a size such as 512k or 8m, from %lld to %lld bytes", text,
+                       (long long)k->min, (long long)k->max);
+            return -1;
+        }
+        *(uint64_t *)base = u64;
+        return 0;
+    case CT_DURATION:
+        if (parse_duration_ms(text, &i64) < 0 || i64 < k->min || i64 > k->max) {
+            errors_add(e, node, k->path,
+                       "\"%s\" must be a duration with a unit (ms, s, m, h), from %lldms to "
+                       "%lldms",
+                       text, (long long)k->min, (long long)k->max);
+            return -1;
+        }
+        *(int64_t *)base = i64;
+        return 0;
+    }
+    return -1;
+}
+
+void
+conf_defaults(struct conf *c)
+{
+    struct aigw_errors e;
+    char path[PATH_MAX];
+    memcpy(path, c->path, sizeof(path));
+    memset(c, 0, sizeof(*c));
+    memcpy(c->path, path, sizeof(path));
+    errors_init(&e, NULL);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (set_key(c, &conf_keys[i], NULL, conf_keys[i].def, &e) < 0)
+            fatalx("built-in default of %s is invalid", conf_keys[i].path);
+    errors_free(&e);
+}
+
+/* 1 when path names a key or a section of the table. */
+static int
+known_path(const char *path, int *is_section)
+{
+    size_t len = strlen(path);
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(conf_keys[i].path, path) == 0) {
+            *is_section = 0;
+            return 1;
+        }
+        if (strncmp(conf_keys[i].path, path, len) == 0 && conf_keys[i].path[len] == '.') {
+            *is_section = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Report every key of the file that the table does not know. */
+static int
+check_unknown(struct json_object *obj, const char *prefix, struct aigw_errors *e)
+{
+    int bad = 0;
+    json_object_object_foreach(obj, key, val)
+    {
+        char path[256];
+        int section = 0;
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
+        if (!known_path(path, &section)) {
+            errors_add(e, val ? val : obj, path, "unknown key");
+            bad = 1;
+        } else if (section) {
+            if (!json_object_is_type(val, json_type_object)) {
+                errors_add(e, val ? val : obj, path, "must be a mapping");
+                bad = 1;
+            } else if (check_unknown(val, path, e) < 0) {
+                bad = 1;
+            }
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+int
+conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e)
+{
+    int bad = 0;
+    conf_defaults(c);
+    if (!json_object_is_type(root, json_type_object)) {
+        errors_add(e, root, NULL, "the top level must be a mapping");
+        return -1;
+    }
+    if (check_unknown(root, "", e) < 0)
+        bad = 1;
+    for (size_t i = 0; i < NKEYS; i++) {
+        struct json_object *node = NULL, *parent = NULL;
+        if (!lookup(root, conf_keys[i].path, &node, &parent))
+            continue;
+        const char *text = conf_keys[i].type == CT_LISTEN ? "" : scalar_text(node);
+        if (text == NULL || (node == NULL && conf_keys[i].type != CT_LISTEN)) {
+            errors_add(e, node ? node : parent, conf_keys[i].path, "must be a %s",
+                       type_names[conf_keys[i].type]);
+            bad = 1;
+            continue;
+        }
+        if (set_key(c, &conf_keys[i], node ? node : parent, text, e) < 0)
+            bad = 1;
+    }
+    return bad ? -1 : 0;
+}
+
+int
+conf_load_file(struct conf *c, const char *path, struct aigw_errors *e)
+{
+    snprintf(c->path, sizeof(c->path), "%s", path);
+    struct json_object *root = yaml_load_file(path, YAML_SUBST_ENV, e);
+    if (root == NULL)
+        return -1;
+    int rv = conf_from_json(c, root, e);
+    json_object_put(root);
+    return rv;
+}
+
+void
+conf_dump_keys(FILE *fp)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        fprintf(fp, "%-30s %-22s %-24s %s\n", conf_keys[i].path, type_names[conf_keys[i].type],
+                conf_keys[i].def, conf_keys[i].doc);
+}

@@ -1,0 +1,855 @@
+/*
+ * http.c: the worker's HTTP/1.1 server.
+ *
+ * Why not evhttp: evhttp answers oversized bodies, bad requests and timeouts
+ * itself with HTML pages and no request id, and stops reading a connection
+ * while a request is served, so a client that hangs up during a slow upstream
+ * goes unnoticed. Here every reply is ours, and a client's EOF cancels its
+ * upstream at once. Parsing is Node's http-parser (Debian libhttp-parser).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <http_parser.h>
+#include <json-c/json.h>
+#include <openssl/rand.h>
+
+#include "aigw/conf.h"
+#include "aigw/log.h"
+#include "aigw/util.h"
+#include "http.h"
+
+#define MAX_HEADERS 100
+#define LINGER_MS 2000
+
+enum conn_state {
+    CONN_READING, /* idle or receiving a request */
+    CONN_BUSY,    /* the handler has the request */
+    CONN_CLOSING, /* flushing the last reply, then close */
+    CONN_LINGER,  /* reply flushed after an error: discard input briefly, then close */
+};
+
+struct http_hdr {
+    uint32_t name, namelen, value, valuelen; /* offsets into hbuf */
+};
+
+struct http_req {
+    struct http_conn *conn;
+    int method;
+    uint32_t url, urllen; /* in hbuf */
+    char *hbuf;
+    size_t hlen, hcap;
+    struct http_hdr hdrs[MAX_HEADERS];
+    int nhdrs;
+    int in_value;
+    struct evbuffer *body;
+    char id[130];
+    char *path;
+    struct evbuffer *out_hdrs;
+    int status;
+    int started, streaming, chunked, ended, released;
+    int64_t start_us;
+    void (*on_abort)(void *);
+    void (*on_drain)(void *);
+    void *cbarg;
+};
+
+struct http_conn {
+    TAILQ_ENTRY(http_conn) entry;
+    struct http_server *srv;
+    struct bufferevent *bev;
+    http_parser parser;
+    struct event *timer;
+    char peer[64];
+    enum conn_state state;
+    struct http_req *req;
+    int closed;    /* socket gone while the handler still holds the request */
+    int keepalive; /* of the current request */
+    int in_input;  /* inside conn_input: don't recurse */
+};
+
+struct http_server {
+    struct event_base *base;
+    const struct conf *conf;
+    http_handler handler;
+    void *arg;
+    struct evconnlistener *listeners[CONF_MAX_LISTEN];
+    int nlisteners;
+    TAILQ_HEAD(, http_conn) conns;
+    int nconns;
+    int draining;
+    uint64_t idprefix, idcounter;
+};
+
+static http_parser_settings parser_settings;
+static void conn_input(struct http_conn *c);
+static void conn_free(struct http_conn *c);
+static void conn_send_error_close(struct http_conn *c, int status, const char *type,
+                                  const char *code, const char *msg);
+
+static const char *
+status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+/* ---- requests ---- */
+
+static struct http_req *
+req_new(struct http_conn *c)
+{
+    struct http_req *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->conn = c;
+    r->body = evbuffer_new();
+    r->out_hdrs = evbuffer_new();
+    r->hcap = 1024;
+    r->hbuf = malloc(r->hcap);
+    if (r->body == NULL || r->out_hdrs == NULL || r->hbuf == NULL) {
+        if (r->body)
+            evbuffer_free(r->body);
+        if (r->out_hdrs)
+            evbuffer_free(r->out_hdrs);
+        free(r->hbuf);
+        free(r);
+        return NULL;
+    }
+    r->start_us = now_mono_us();
+    return r;
+}
+
+static void
+req_free(struct http_req *r)
+{
+    if (r == NULL)
+        return;
+    evbuffer_free(r->body);
+    evbuffer_free(r->out_hdrs);
+    free(r->hbuf);
+    free(r->path);
+    free(r);
+}
+
+/* Append header bytes; -1 past limits.max_header_size. */
+static int
+req_hadd(struct http_req *r, const char *p, size_t n)
+{
+    if (r->hlen + n + 1 > r->conn->srv->conf->max_header_size)
+        return -1;
+    if (r->hlen + n + 1 > r->hcap) {
+        size_t cap = r->hcap;
+        while (cap < r->hlen + n + 1)
+            cap *= 2;
+        char *nb = realloc(r->hbuf, cap);
+        if (nb == NULL)
+            return -1;
+        r->hbuf = nb;
+        r->hcap = cap;
+    }
+    memcpy(r->hbuf + r->hlen, p, n);
+    r->hlen += n;
+    return 0;
+}
+
+int
+http_req_method(const struct http_req *r)
+{
+    return r->method;
+}
+
+const char *
+http_req_path(const struct http_req *r)
+{
+    return r->path ? r->path : "/";
+}
+
+const char *
+http_req_header(const struct http_req *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < r->nhdrs; i++)
+        if (r->hdrs[i].namelen == n && strncasecmp(r->hbuf + r->hdrs[i].name, name, n) == 0)
+            return r->hbuf + r->hdrs[i].value;
+    return NULL;
+}
+
+struct evbuffer *
+http_req_body(struct http_req *r)
+{
+    return r->body;
+}
+
+const char *
+http_req_id(const struct http_req *r)
+{
+    return r->id;
+}
+
+const char *
+http_req_peer(const struct http_req *r)
+{
+    return r->conn ? r->conn->peer : "-";
+}
+
+int64_t
+http_req_start_us(const struct http_req *r)
+{
+    return r->start_us;
+}
+
+void
+http_req_set_callbacks(struct http_req *r, void (*on_abort)(void *), void (*on_drain)(void *),
+                       void *arg)
+{
+    r->on_abort = on_abort;
+    r->on_drain = on_drain;
+    r->cbarg = arg;
+}
+
+/* ---- parser callbacks ---- */
+
+static int
+on_message_begin(http_parser *p)
+{
+    struct http_conn *c = p->data;
+    struct timeval tv;
+    if (c->req == NULL && (c->req = req_new(c)) == NULL)
+        return -1;
+    int64_t ms = c->srv->conf->client_header_timeout_ms;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    evtimer_add(c->timer, &tv);
+    return 0;
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = p->data;
+    struct http_req *r = c->req;
+    if (r->urllen == 0)
+        r->url = (uint32_t)r->hlen;
+    if (req_hadd(r, at, len) < 0) {
+        conn_send_error_close(c, 431, "invalid_request_error", "request_header_too_large",
+                              "Request line and headers exceed limits.max_header_size");
+        return -1;
+    }
+    r->urllen += (uint32_t)len;
+    return 0;
+}
+
+/* Header names and values arrive in pieces; each is contiguous in hbuf. */
+static int
+on_header_part(http_parser *p, const char *at, size_t len, int is_value)
+{
+    struct http_conn *c = p->data;
+    struct http_req *r = c->req;
+    int start_new = is_value ? !r->in_value : (r->in_value || r->nhdrs == 0);
+    if (start_new && !is_value) {
+        if (r->nhdrs == MAX_HEADERS) {
+            conn_send_error_close(c, 431, "invalid_request_error", "too_many_headers",
+                                  "Too many request headers");
+            return -1;
+        }
+        if (req_hadd(r, "", 1) < 0) /* NUL after the previous value or the URL */
+            goto toolarge;
+        r->hdrs[r->nhdrs].name = (uint32_t)r->hlen;
+        r->hdrs[r->nhdrs].namelen = 0;
+        r->nhdrs++;
+    } else if (start_new && is_value) {
+        if (req_hadd(r, "", 1) < 0)
+            goto toolarge;
+        r->hdrs[r->nhdrs - 1].value = (uint32_t)r->hlen;
+        r->hdrs[r->nhdrs - 1].valuelen = 0;
+    }
+    r->in_value = is_value;
+    if (req_hadd(r, at, len) < 0)
+        goto toolarge;
+    if (is_value)
+        r->hdrs[r->nhdrs - 1].valuelen += (uint32_t)len;
+    else
+        r->hdrs[r->nhdrs - 1].namelen += (uint32_t)len;
+    return 0;
+toolarge:
+    conn_send_error_close(c, 431, "invalid_request_error", "request_header_too_large",
+                          "Request headers exceed limits.max_header_size");
+    return -1;
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t len)
+{
+    return on_header_part(p, at, len, 0);
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t len)
+{
+    return on_header_part(p, at, len, 1);
+}
+
+/* Use the client's request id when it is sane, else make one. */
+static void
+req_set_id(struct http_req *r)
+{
+    const char *cid = http_req_header(r, "x-request-id");
+    size_t n = cid ? strlen(cid) : 0;
+    int ok = n > 0 && n < sizeof(r->id);
+    for (size_t i = 0; ok && i < n; i++)
+        if (cid[i] <= ' ' || cid[i] > '~' || cid[i] == '"' || cid[i] == '\\')
+            ok = 0;
+    if (ok) {
+        memcpy(r->id, cid, n + 1);
+        return;
+    }
+    struct http_server *s = r->conn->srv;
+    snprintf(r->id, sizeof(r->id), "%016llx%016llx", (unsigned long long)s->idprefix,
+             (unsigned long long)++s->idcounter);
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+    struct http_conn *c = p->data;
+    struct http_req *r = c->req;
+    const struct conf *cf = c->srv->conf;
+    struct timeval tv;
+
+    if (req_hadd(r, "", 1) < 0) {
+        conn_send_error_close(c, 431, "invalid_request_error", "request_header_too_large",
+                              "Request headers exceed limits.max_header_size");
+        return -1;
+    }
+    /* The URL is NUL-terminated by the first header's NUL; without headers, add one. */
+    r->path = strndup(r->hbuf + r->url, r->urllen);
+    if (r->path != NULL)
+        r->path[strcspn(r->path, "?#")] = '\0';
+    r->method = p->method == HTTP_GET ? HTTP_M_GET : p->method == HTTP_POST ? HTTP_M_POST
+                : p->method == HTTP_HEAD ? HTTP_M_HEAD : HTTP_M_OTHER;
+    c->keepalive = http_should_keep_alive(p) && !c->srv->draining;
+    req_set_id(r);
+
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > cf->max_body_size) {
+        conn_send_error_close(c, 413, "invalid_request_error", "request_too_large",
+                              "Request body exceeds limits.max_body_size");
+        return -1;
+    }
+    const char *expect = http_req_header(r, "expect");
+    if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1)
+        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    int64_t ms = cf->client_body_timeout_ms;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    evtimer_add(c->timer, &tv);
+    return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = p->data;
+    struct http_req *r = c->req;
+    if (evbuffer_get_length(r->body) + len > c->srv->conf->max_body_size) {
+        conn_send_error_close(c, 413, "invalid_request_error", "request_too_large",
+                              "Request body exceeds limits.max_body_size");
+        return -1;
+    }
+    evbuffer_add(r->body, at, len);
+    return 0;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+    struct http_conn *c = p->data;
+    evtimer_del(c->timer);
+    c->state = CONN_BUSY;
+    http_parser_pause(p, 1); /* pipelined requests wait for this one's reply */
+    return 0;
+}
+
+/* ---- connections ---- */
+
+static void
+conn_arm_timer(struct http_conn *c, int64_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
+}
+
+/* The reply is written: keep the connection for the next request or close it. */
+static void
+conn_request_done(struct http_conn *c)
+{
+    req_free(c->req);
+    c->req = NULL;
+    if (!c->keepalive || c->srv->draining) {
+        c->state = CONN_CLOSING;
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            conn_free(c);
+        return;
+    }
+    c->state = CONN_READING;
+    http_parser_pause(&c->parser, 0);
+    conn_arm_timer(c, c->srv->conf->keepalive_timeout_ms);
+    if (!c->in_input && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        conn_input(c);
+}
+
+/* A request whose handler is done: free it, and the connection if it is gone. */
+static void
+req_finish(struct http_req *r)
+{
+    struct http_conn *c = r->conn;
+    if (c->closed) {
+        c->req = NULL;
+        req_free(r);
+        conn_free(c);
+        return;
+    }
+    conn_request_done(c);
+}
+
+/* Write status line and headers; body framing by content length or chunked. */
+static void
+resp_head(struct http_req *r, int status, const char *ctype, long long clen)
+{
+    struct http_conn *c = r->conn;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
+
+    r->status = status;
+    r->started = 1;
+    evbuffer_add_printf(out,
+                        "HTTP/1.%d %d %s\r\nServer: aigw\r\nx-request-id: %s\r\n"
+                        "Content-Type: %s\r\n",
+                        http10 ? 0 : 1, status, status_text(status), r->id, ctype);
+    evbuffer_add_buffer(out, r->out_hdrs);
+    if (clen >= 0) {
+        evbuffer_add_printf(out, "Content-Length: %lld\r\n", clen);
+    } else if (!http10) {
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+        r->chunked = 1;
+    } else {
+        c->keepalive = 0; /* HTTP/1.0 stream: the close ends the body */
+    }
+    if (!c->keepalive)
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    else if (http10)
+        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+    evbuffer_add(out, "\r\n", 2);
+}
+
+void
+http_resp_header(struct http_req *r, const char *name, const char *value)
+{
+    evbuffer_add_printf(r->out_hdrs, "%s: %s\r\n", name, value);
+}
+
+void
+http_reply(struct http_req *r, int status, const char *ctype, const void *body, size_t len)
+{
+    r->ended = 1;
+    if (r->conn->closed) {
+        req_finish(r);
+        return;
+    }
+    if (status == 401)
+        http_resp_header(r, "WWW-Authenticate", "Bearer");
+    resp_head(r, status, ctype, (long long)len);
+    if (len > 0)
+        bufferevent_write(r->conn->bev, body, len);
+    req_finish(r);
+}
+
+/* The OpenAI error object as JSON text (caller frees with json_object_put on obj). */
+static struct json_object *
+error_json(const char *type, const char *code, const char *param, const char *msg)
+{
+    struct json_object *err = json_object_new_object(), *o = json_object_new_object();
+    json_object_object_add(err, "message", json_object_new_string(msg));
+    json_object_object_add(err, "type", json_object_new_string(type));
+    json_object_object_add(err, "param", param ? json_object_new_string(param) : NULL);
+    json_object_object_add(err, "code", code ? json_object_new_string(code) : NULL);
+    json_object_object_add(o, "error", err);
+    return o;
+}
+
+void
+http_reply_error(struct http_req *r, int status, const char *type, const char *code,
+                 const char *param, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct json_object *o = error_json(type, code, param, msg);
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    http_reply(r, status, "application/json", s, strlen(s));
+    json_object_put(o);
+}
+
+void
+http_stream_begin(struct http_req *r, int status, const char *ctype)
+{
+    r->streaming = 1;
+    if (r->conn->closed)
+        return;
+    resp_head(r, status, ctype, -1);
+}
+
+void
+http_stream_write(struct http_req *r, const void *data, size_t len)
+{
+    if (r->conn->closed || len == 0)
+        return;
+    struct evbuffer *out = bufferevent_get_output(r->conn->bev);
+    if (r->chunked)
+        evbuffer_add_printf(out, "%zx\r\n", len);
+    evbuffer_add(out, data, len);
+    if (r->chunked)
+        evbuffer_add(out, "\r\n", 2);
+}
+
+size_t
+http_stream_pending(const struct http_req *r)
+{
+    if (r->conn->closed)
+        return 0;
+    return evbuffer_get_length(bufferevent_get_output(r->conn->bev));
+}
+
+void
+http_stream_end(struct http_req *r)
+{
+    r->ended = 1;
+    if (!r->conn->closed && r->chunked)
+        bufferevent_write(r->conn->bev, "0\r\n\r\n", 5);
+    req_finish(r);
+}
+
+int
+http_resp_started(const struct http_req *r)
+{
+    return r->started;
+}
+
+int
+http_resp_status(const struct http_req *r)
+{
+    return r->status;
+}
+
+void
+http_req_release(struct http_req *r)
+{
+    r->released = 1;
+    if (!r->conn->closed) {
+        /* The handler gave up without a reply: the connection can't be reused. */
+        r->conn->keepalive = 0;
+    }
+    req_finish(r);
+}
+
+/*
+ * A protocol error while reading: answer with a JSON error, then close after a
+ * short linger so the client reads the reply rather than a reset.
+ */
+static void
+conn_send_error_close(struct http_conn *c, int status, const char *type, const char *code,
+                      const char *msg)
+{
+    struct http_req *r = c->req;
+    if (r == NULL && (r = c->req = req_new(c)) == NULL) {
+        conn_free(c);
+        return;
+    }
+    if (r->id[0] == '\0')
+        req_set_id(r);
+    c->keepalive = 0;
+    struct json_object *o = error_json(type, code, NULL, msg);
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    resp_head(r, status, "application/json", (long long)strlen(s));
+    bufferevent_write(c->bev, s, strlen(s));
+    json_object_put(o);
+    log_info("access request_id=%s peer=%s status=%d error=%s", r->id, c->peer, status, code);
+    req_free(r);
+    c->req = NULL;
+    c->state = CONN_LINGER;
+    evtimer_del(c->timer);
+}
+
+/* Feed buffered input to the parser while a request is being read. */
+static void
+conn_input(struct http_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    c->in_input = 1;
+    while (c->state == CONN_READING && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        size_t n = http_parser_execute(&c->parser, &parser_settings, v.iov_base, v.iov_len);
+        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+        if (c->state == CONN_LINGER) /* a callback already replied */
+            break;
+        evbuffer_drain(in, n);
+        if (err == HPE_PAUSED && c->state == CONN_BUSY) {
+            c->srv->handler(c->req, c->srv->arg); /* may reply at once and loop on */
+            continue;
+        }
+        if (err != HPE_OK) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "Malformed HTTP request: %s", http_errno_description(err));
+            conn_send_error_close(c, 400, "invalid_request_error", "bad_request", msg);
+            break;
+        }
+    }
+    c->in_input = 0;
+    if (c->state == CONN_LINGER)
+        evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct http_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    if (c->state == CONN_LINGER || c->state == CONN_CLOSING) {
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    if (c->state == CONN_READING)
+        conn_input(c);
+    /* CONN_BUSY: pipelined bytes wait in the buffer (bounded by the read watermark). */
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct http_conn *c = arg;
+    size_t left = evbuffer_get_length(bufferevent_get_output(bev));
+    if (c->state == CONN_CLOSING && left == 0) {
+        conn_free(c);
+    } else if (c->state == CONN_LINGER && left == 0) {
+        shutdown(bufferevent_getfd(bev), SHUT_WR);
+        conn_arm_timer(c, LINGER_MS);
+    } else if (c->state == CONN_BUSY && c->req != NULL && c->req->on_drain != NULL) {
+        c->req->on_drain(c->req->cbarg);
+    }
+}
+
+/* Client gone (EOF, error, send timeout): tell the handler so it cancels upstream work. */
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    if (c->state == CONN_BUSY && c->req != NULL) {
+        struct http_req *r = c->req;
+        c->closed = 1;
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+        evtimer_del(c->timer);
+        if (r->on_abort != NULL)
+            r->on_abort(r->cbarg); /* the handler ends the request, now or later */
+        return;
+    }
+    conn_free(c);
+}
+
+/* Header, body, keep-alive and linger timers. */
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    if (c->state == CONN_READING && c->req != NULL && c->req->hlen > 0) {
+        conn_send_error_close(c, 408, "invalid_request_error", "request_timeout",
+                              "Timed out reading the request");
+        return;
+    }
+    if (c->state == CONN_READING || c->state == CONN_LINGER)
+        conn_free(c);
+}
+
+static void
+conn_free(struct http_conn *c)
+{
+    struct http_server *s = c->srv;
+    if (c->state == CONN_BUSY && c->req != NULL && !c->closed) {
+        /* The handler still owns the request: finish once it lets go. */
+        c->closed = 1;
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+        if (c->req->on_abort != NULL)
+            c->req->on_abort(c->req->cbarg);
+        return;
+    }
+    if (c->req != NULL && (c->state != CONN_BUSY || c->req->ended || c->req->released))
+        req_free(c->req);
+    if (c->bev != NULL)
+        bufferevent_free(c->bev);
+    event_free(c->timer);
+    TAILQ_REMOVE(&s->conns, c, entry);
+    s->nconns--;
+    free(c);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    struct http_server *s = arg;
+    struct http_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->srv = s;
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->timer = evtimer_new(s->base, conn_timer_cb, c);
+    if (c->bev == NULL || c->timer == NULL) {
+        if (c->bev)
+            bufferevent_free(c->bev);
+        else
+            close(fd);
+        if (c->timer)
+            event_free(c->timer);
+        free(c);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
+    else
+        snprintf(c->peer, sizeof(c->peer), "unix");
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->state = CONN_READING;
+    TAILQ_INSERT_TAIL(&s->conns, c, entry);
+    s->nconns++;
+    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, HTTP_OUT_LOW, 0);
+    /* While a request is served, pipelined input may pile up only this far. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, s->conf->max_header_size + 65536);
+    struct timeval send_tv = {s->conf->send_timeout_ms / 1000,
+                              (s->conf->send_timeout_ms % 1000) * 1000};
+    bufferevent_set_timeouts(c->bev, NULL, &send_tv);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    conn_arm_timer(c, s->conf->client_header_timeout_ms);
+}
+
+struct http_server *
+http_server_new(struct event_base *base, const struct conf *c, http_handler handler, void *arg)
+{
+    struct http_server *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->base = base;
+    s->conf = c;
+    s->handler = handler;
+    s->arg = arg;
+    TAILQ_INIT(&s->conns);
+    if (RAND_bytes((unsigned char *)&s->idprefix, sizeof(s->idprefix)) != 1)
+        s->idprefix = (uint64_t)getpid() << 32 ^ (uint64_t)now_real_ms();
+    parser_settings.on_message_begin = on_message_begin;
+    parser_settings.on_url = on_url;
+    parser_settings.on_header_field = on_header_field;
+    parser_settings.on_header_value = on_header_value;
+    parser_settings.on_headers_complete = on_headers_complete;
+    parser_settings.on_body = on_body;
+    parser_settings.on_message_complete = on_message_complete;
+    return s;
+}
+
+int
+http_server_listen_fd(struct http_server *s, int fd)
+{
+    if (s->nlisteners == CONF_MAX_LISTEN)
+        return -1;
+    evutil_make_socket_nonblocking(fd);
+    struct evconnlistener *l = evconnlistener_new(s->base, accept_cb, s,
+                                                  LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    if (l == NULL)
+        return -1;
+    s->listeners[s->nlisteners++] = l;
+    return 0;
+}
+
+void
+http_server_drain(struct http_server *s)
+{
+    struct http_conn *c, *next;
+    s->draining = 1;
+    for (int i = 0; i < s->nlisteners; i++)
+        evconnlistener_free(s->listeners[i]);
+    s->nlisteners = 0;
+    for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
+        next = TAILQ_NEXT(c, entry);
+        if (c->state == CONN_READING && (c->req == NULL || c->req->hlen == 0))
+            conn_free(c); /* idle keep-alive connection */
+        else
+            c->keepalive = 0;
+    }
+}
+
+int
+http_server_nconns(const struct http_server *s)
+{
+    return s->nconns;
+}
+
+void
+http_server_free(struct http_server *s)
+{
+    struct http_conn *c;
+    for (int i = 0; i < s->nlisteners; i++)
+        evconnlistener_free(s->listeners[i]);
+    while ((c = TAILQ_FIRST(&s->conns)) != NULL) {
+        if (c->state == CONN_BUSY && c->req != NULL) {
+            c->req->on_abort = NULL;
+            c->state = CONN_CLOSING; /* force */
+        }
+        conn_free(c);
+    }
+    free(s);
+}

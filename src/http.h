@@ -1,0 +1,73 @@
+/*
+ * http.h: the worker's HTTP/1.1 server on libevent bufferevents.
+ *
+ * aigw answers every request itself, protocol errors included (413, 431, 400,
+ * 408), in OpenAI's JSON error shape and with an x-request-id. A request is
+ * handed to the handler once its body is complete; the handler ends it with
+ * exactly one of http_reply*, http_stream_end or http_req_release.
+ */
+#ifndef AIGW_HTTP_H
+#define AIGW_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct evbuffer;
+struct conf;
+struct http_server;
+struct http_req;
+
+enum aigw_http_method { HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_POST, HTTP_M_HEAD };
+
+typedef void (*http_handler)(struct http_req *r, void *arg);
+
+struct http_server *http_server_new(struct event_base *base, const struct conf *c,
+                                    http_handler handler, void *arg);
+/* Accept on an already bound and listening socket (inherited from the master). */
+int http_server_listen_fd(struct http_server *s, int fd);
+/* Drain: stop accepting, close idle connections, and close each busy one when its request ends. */
+void http_server_drain(struct http_server *s);
+/* Connections open (busy or not). */
+int http_server_nconns(const struct http_server *s);
+void http_server_free(struct http_server *s);
+
+/* The request. */
+int http_req_method(const struct http_req *r);
+const char *http_req_path(const struct http_req *r); /* without the query string */
+const char *http_req_header(const struct http_req *r, const char *name);
+struct evbuffer *http_req_body(struct http_req *r);
+const char *http_req_id(const struct http_req *r);
+const char *http_req_peer(const struct http_req *r);
+int64_t http_req_start_us(const struct http_req *r);
+
+/* Calls on client disconnect (abort) and when buffered output has drained (drain). */
+void http_req_set_callbacks(struct http_req *r, void (*on_abort)(void *), void (*on_drain)(void *),
+                            void *arg);
+
+/* Add a response header before the reply starts. */
+void http_resp_header(struct http_req *r, const char *name, const char *value);
+void http_reply(struct http_req *r, int status, const char *ctype, const void *body, size_t len);
+/* {"error":{"message","type","param","code"}}; param and code may be NULL. */
+void http_reply_error(struct http_req *r, int status, const char *type, const char *code,
+                      const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* A chunked (or, for HTTP/1.0, close-delimited) streamed reply. */
+void http_stream_begin(struct http_req *r, int status, const char *ctype);
+void http_stream_write(struct http_req *r, const void *data, size_t len);
+/* Bytes written but not yet taken by the client. */
+size_t http_stream_pending(const struct http_req *r);
+void http_stream_end(struct http_req *r);
+/* Whether the status line has been sent (a retry is no longer possible). */
+int http_resp_started(const struct http_req *r);
+/* The status of the response (0 until it started). */
+int http_resp_status(const struct http_req *r);
+/* After an abort: the handler is done with the request. */
+void http_req_release(struct http_req *r);
+
+/* Output buffered beyond this pauses the upstream (backpressure). */
+#define HTTP_OUT_HIGH (256 * 1024)
+#define HTTP_OUT_LOW (64 * 1024)
+
+#endif

@@ -1,0 +1,117 @@
+/* main.c: aigw's command line: the master, a worker (-W), or a configuration check (-t). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "aigw/conf.h"
+#include "aigw/errors.h"
+#include "aigw/log.h"
+#include "aigw/yamljson.h"
+#include "master.h"
+#include "resfile.h"
+#include "worker.h"
+
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: aigw [-dtTv] [-c file]\n"
+                    "  -c file  configuration file (default %s)\n"
+                    "  -d       stay in the foreground, log to stderr\n"
+                    "  -t       check the configuration and the resources file, then exit\n"
+                    "  -T       print every aigw.yaml key with its default, then exit\n"
+                    "  -v       print the version, then exit\n",
+            CONF_DEFAULT_PATH);
+    exit(1);
+}
+
+/* aigw -t: every error of aigw.yaml, then of the resources file. */
+static int
+check_config(struct conf *c, int conf_ok, struct aigw_errors *e)
+{
+    if (conf_ok == 0 && c->resources[0] != '\0') {
+        struct aigw_errors re;
+        errors_init(&re, c->resources);
+        struct json_object *res = resfile_load(c->resources, &re);
+        errors_print(&re, stderr);
+        if (res == NULL)
+            conf_ok = -1;
+        json_object_put(res);
+        errors_free(&re);
+    }
+    errors_print(e, stderr);
+    if (conf_ok < 0) {
+        fprintf(stderr, "configuration check failed\n");
+        return 1;
+    }
+    printf("configuration OK\n");
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *path = CONF_DEFAULT_PATH, *worker_spec = NULL;
+    int ch, foreground = 0, test = 0;
+    static struct conf conf;
+
+    while ((ch = getopt(argc, argv, "c:dtTvW:")) != -1) {
+        switch (ch) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'd':
+            foreground = 1;
+            break;
+        case 't':
+            test = 1;
+            break;
+        case 'T':
+            conf_dump_keys(stdout);
+            return 0;
+        case 'v':
+            printf("aigw %s\n", PACKAGE_VERSION);
+            return 0;
+        case 'W':
+            worker_spec = optarg;
+            break;
+        default:
+            usage();
+        }
+    }
+    if (optind != argc)
+        usage();
+    if (worker_spec != NULL)
+        return worker_main(worker_spec, path, foreground);
+
+    log_init(1, LOG_LVL_INFO, "master");
+    struct aigw_errors e;
+    errors_init(&e, path);
+    snprintf(conf.path, sizeof(conf.path), "%s", path);
+    struct json_object *tree = yaml_load_file(path, YAML_SUBST_ENV, &e);
+    int ok = tree != NULL ? conf_from_json(&conf, tree, &e) : -1;
+    if (test) {
+        int rv = check_config(&conf, ok, &e);
+        json_object_put(tree);
+        errors_free(&e);
+        return rv;
+    }
+    if (ok < 0) {
+        errors_print(&e, stderr);
+        fprintf(stderr, "aigw: configuration errors, not starting\n");
+        return 1;
+    }
+    errors_free(&e);
+    if (!foreground) {
+        /* Stay attached to the supervisor (systemd Type=simple); only the log moves to syslog. */
+        log_init(0, conf.log_level, "master");
+    }
+    log_set_level(conf.log_level);
+    int rv = master_main(&conf, tree, foreground);
+    json_object_put(tree);
+    return rv;
+}

@@ -1,0 +1,26 @@
+/*
+ * proxy.h: the worker's request pipeline: authenticate the key, parse the
+ * request, resolve the model and check the key may use it, translate for the
+ * provider, send upstream, relay (stream) the answer back and account usage.
+ */
+#ifndef AIGW_PROXY_H
+#define AIGW_PROXY_H
+
+struct event_base;
+struct conf;
+struct store;
+struct upstream;
+struct http_req;
+struct proxy;
+
+struct proxy *proxy_new(struct event_base *base, const struct conf *c, struct store *s,
+                        struct upstream *u);
+/* The http_handler for the client listeners. */
+void proxy_handle(struct http_req *r, void *arg);
+/* Requests with an upstream transfer in progress. */
+int proxy_inflight(const struct proxy *px);
+/* Abort every request still in flight (worker exit after the drain timeout). */
+void proxy_abort_all(struct proxy *px);
+void proxy_free(struct proxy *px);
+
+#endif

@@ -1,0 +1,129 @@
+/* resfile.c: load the standalone resources file into validated documents (master). */
+#include "config.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "aigw/errors.h"
+#include "aigw/resource.h"
+#include "aigw/yamljson.h"
+#include "resfile.h"
+
+/* The id of an entry: its "id" field, else its name with unsafe characters replaced. */
+static int
+entry_id(struct json_object *ent, const char *path, char *id, size_t idlen, struct aigw_errors *e)
+{
+    struct json_object *o;
+    if (json_object_object_get_ex(ent, "id", &o)) {
+        const char *s = json_object_is_type(o, json_type_string) ? json_object_get_string(o) : "";
+        if (res_id_valid(s) < 0) {
+            errors_add(e, o ? o : ent, path, "id must be 1-128 of A-Z a-z 0-9 . _ -");
+            return -1;
+        }
+        snprintf(id, idlen, "%s", s);
+        json_object_object_del(ent, "id");
+        return 0;
+    }
+    if (!json_object_object_get_ex(ent, "name", &o) || !json_object_is_type(o, json_type_string))
+        return -1; /* the schema reports the missing name */
+    snprintf(id, idlen, "%s", json_object_get_string(o));
+    for (char *p = id; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            *p = '-';
+    if (res_id_valid(id) < 0) {
+        errors_add(e, ent, path, "name too long to be an id: give an id (1-128 of A-Z a-z 0-9 . _ -)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Validate one list; unique ids and unique index keys (names, key hashes). */
+static int
+load_kind(struct json_object *root, enum res_kind k, struct json_object *out,
+          struct aigw_errors *e)
+{
+    struct json_object *list, *seen = json_object_new_object();
+    const char *kname = res_kind_name(k);
+    int bad = 0;
+
+    if (!json_object_object_get_ex(root, kname, &list) || list == NULL) {
+        json_object_put(seen);
+        return 0;
+    }
+    if (!json_object_is_type(list, json_type_array)) {
+        errors_add(e, list, kname, "must be a list");
+        json_object_put(seen);
+        return -1;
+    }
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        struct json_object *ent = json_object_array_get_idx(list, i);
+        char path[64], id[RES_ID_MAX + 1], idx[512], seenkey[600];
+        size_t idxlen;
+        snprintf(path, sizeof(path), "%s[%zu]", kname, i);
+        int idok = ent != NULL && json_object_is_type(ent, json_type_object) &&
+                   entry_id(ent, path, id, sizeof(id), e) == 0;
+        if (res_validate(k, ent, path, e) < 0 || !idok) {
+            bad = 1;
+            continue;
+        }
+        if (json_object_object_get_ex(out, id, NULL)) {
+            errors_add(e, ent, path, "duplicate id \"%s\"", id);
+            bad = 1;
+            continue;
+        }
+        res_index_key(k, ent, idx, sizeof(idx) - 1, &idxlen);
+        idx[idxlen] = '\0';
+        if (k == RES_MODEL)
+            snprintf(seenkey, sizeof(seenkey), "%s", idx);
+        else
+            snprintf(seenkey, sizeof(seenkey), "%s",
+                     json_object_get_string(json_object_object_get(ent, "key_sha256")));
+        if (json_object_object_get_ex(seen, seenkey, NULL)) {
+            errors_add(e, ent, path, k == RES_MODEL ? "duplicate model name \"%s\""
+                                                    : "duplicate key (same as another entry)%s",
+                       k == RES_MODEL ? idx : "");
+            bad = 1;
+            continue;
+        }
+        json_object_object_add(seen, seenkey, NULL);
+        json_object_object_add(out, id, json_object_get(ent));
+    }
+    json_object_put(seen);
+    return bad ? -1 : 0;
+}
+
+struct json_object *
+resfile_load(const char *path, struct aigw_errors *e)
+{
+    struct json_object *root = yaml_load_file(path, YAML_SUBST_ENV, e);
+    if (root == NULL)
+        return NULL;
+    int bad = 0;
+    if (!json_object_is_type(root, json_type_object)) {
+        errors_add(e, root, NULL, "the top level must be a mapping with models and api_keys");
+        json_object_put(root);
+        return NULL;
+    }
+    json_object_object_foreach(root, key, val)
+    {
+        if (strcmp(key, "models") != 0 && strcmp(key, "api_keys") != 0) {
+            errors_add(e, val ? val : root, key, "unknown key (expected models or api_keys)");
+            bad = 1;
+        }
+    }
+    struct json_object *out = json_object_new_object();
+    for (int k = 0; k < RES_NKINDS; k++) {
+        struct json_object *items = json_object_new_object();
+        if (load_kind(root, (enum res_kind)k, items, e) < 0)
+            bad = 1;
+        json_object_object_add(out, res_kind_name((enum res_kind)k), items);
+    }
+    json_object_put(root);
+    if (bad) {
+        json_object_put(out);
+        return NULL;
+    }
+    return out;
+}

@@ -1,0 +1,15 @@
+/* resfile.h: the standalone resources file (master, aigw -t). */
+#ifndef AIGW_RESFILE_H
+#define AIGW_RESFILE_H
+
+struct json_object;
+struct aigw_errors;
+
+/*
+ * Load and validate a resources file. Returns {"models":{id:doc},
+ * "api_keys":{id:doc}} with every doc validated and normalized, or NULL with
+ * every problem added to e (file:line: path: message).
+ */
+struct json_object *resfile_load(const char *path, struct aigw_errors *e);
+
+#endif

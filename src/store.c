@@ -1,0 +1,459 @@
+/*
+ * store.c: the LMDB configuration table.
+ *
+ * Databases: docs_<kind> (id -> JSON document as accepted), idx_<kind> (model
+ * name or key hash -> binary record for the data plane) and meta (one record:
+ * version, etcd revision, time and source of the last change). The master is
+ * the only writer; a change touches only the entries of the resources it
+ * changes. Workers keep one read transaction handle and reset/renew it around
+ * each lookup so no reader pins old pages for long.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <json-c/json.h>
+#include <lmdb.h>
+
+#include "aigw/errors.h"
+#include "aigw/log.h"
+#include "aigw/store.h"
+#include "aigw/util.h"
+
+#define META_KEY "meta"
+
+struct store {
+    MDB_env *env;
+    MDB_dbi docs[RES_NKINDS], idx[RES_NKINDS], meta;
+    MDB_txn *rtxn; /* the reader handle, reset between uses */
+    int reading;
+    int rdonly;
+};
+
+struct store_txn {
+    struct store *s;
+    MDB_txn *txn;
+    int changes;
+};
+
+struct meta_rec {
+    uint64_t version;
+    int64_t etcd_revision;
+    int64_t updated_ms;
+    char source[160];
+};
+
+static const char *const docs_names[RES_NKINDS] = {"docs_models", "docs_api_keys"};
+static const char *const idx_names[RES_NKINDS] = {"idx_models", "idx_api_keys"};
+
+/* Open (and in the master create) the named databases. */
+static int
+open_dbis(struct store *s, struct aigw_errors *e)
+{
+    MDB_txn *txn;
+    unsigned flags = s->rdonly ? 0 : MDB_CREATE;
+    int rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn);
+    if (rc != 0) {
+        errors_add(e, NULL, NULL, "LMDB: cannot begin transaction: %s", mdb_strerror(rc));
+        return -1;
+    }
+    for (int k = 0; k < RES_NKINDS && rc == 0; k++) {
+        rc = mdb_dbi_open(txn, docs_names[k], flags, &s->docs[k]);
+        if (rc == 0)
+            rc = mdb_dbi_open(txn, idx_names[k], flags, &s->idx[k]);
+    }
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "meta", flags, &s->meta);
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    if (rc != 0) {
+        errors_add(e, NULL, NULL, "LMDB: cannot open the configuration tables: %s%s",
+                   mdb_strerror(rc), rc == MDB_NOTFOUND ? " (not created by the master yet)" : "");
+        return -1;
+    }
+    return 0;
+}
+
+struct store *
+store_open(const char *dir, uint64_t map_size, unsigned max_readers, int flags,
+           struct aigw_errors *e)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    int rc;
+    if (s == NULL)
+        return NULL;
+    s->rdonly = (flags & STORE_RDONLY) != 0;
+    if (!s->rdonly && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        errors_add(e, NULL, NULL, "cannot create data_dir %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_maxdbs(s->env, 8)) != 0 ||
+        (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) != 0 ||
+        (rc = mdb_env_set_maxreaders(s->env, max_readers)) != 0) {
+        errors_add(e, NULL, NULL, "LMDB: %s", mdb_strerror(rc));
+        goto fail;
+    }
+    /* MDB_NOTLS: our reader handle is reset/renewed, not tied to thread-local slots. */
+    rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->rdonly ? MDB_RDONLY : 0), 0600);
+    if (rc != 0) {
+        errors_add(e, NULL, NULL, "LMDB: cannot open %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    if (open_dbis(s, e) < 0)
+        goto fail;
+    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn)) != 0) {
+        errors_add(e, NULL, NULL, "LMDB: cannot begin a read transaction: %s", mdb_strerror(rc));
+        goto fail;
+    }
+    mdb_txn_reset(s->rtxn);
+    return s;
+fail:
+    store_close(s);
+    return NULL;
+}
+
+void
+store_close(struct store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->rtxn != NULL)
+        mdb_txn_abort(s->rtxn);
+    if (s->env != NULL)
+        mdb_env_close(s->env);
+    free(s);
+}
+
+int
+store_reader_check(struct store *s)
+{
+    int dead = 0;
+    mdb_reader_check(s->env, &dead);
+    return dead;
+}
+
+/* ---- reader side ---- */
+
+int
+store_read_begin(struct store *s)
+{
+    int rc = mdb_txn_renew(s->rtxn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* Another process grew the map: adopt its size, then try once more. */
+        mdb_env_set_mapsize(s->env, 0);
+        rc = mdb_txn_renew(s->rtxn);
+    }
+    if (rc != 0) {
+        log_warnx("LMDB: cannot renew the read transaction: %s", mdb_strerror(rc));
+        return -1;
+    }
+    s->reading = 1;
+    return 0;
+}
+
+void
+store_read_end(struct store *s)
+{
+    if (s->reading)
+        mdb_txn_reset(s->rtxn);
+    s->reading = 0;
+}
+
+/* Read the meta record in txn; zeroes when there is none yet. */
+static void
+meta_read(struct store *s, MDB_txn *txn, struct meta_rec *m)
+{
+    MDB_val k = {strlen(META_KEY), (void *)META_KEY}, v;
+    memset(m, 0, sizeof(*m));
+    if (mdb_get(txn, s->meta, &k, &v) == 0 && v.mv_size == sizeof(*m))
+        memcpy(m, v.mv_data, sizeof(*m));
+    m->source[sizeof(m->source) - 1] = '\0';
+}
+
+int
+store_meta_get(struct store *s, struct store_meta *m)
+{
+    struct meta_rec r;
+    meta_read(s, s->rtxn, &r);
+    m->version = r.version;
+    m->etcd_revision = r.etcd_revision;
+    m->updated_ms = r.updated_ms;
+    memcpy(m->source, r.source, sizeof(m->source));
+    return 0;
+}
+
+int
+store_model_by_name(struct store *s, const char *name, size_t len, struct model_view *v)
+{
+    MDB_val k = {len, (void *)name}, d;
+    if (len == 0 || len > RES_NAME_MAX)
+        return STORE_NOTFOUND;
+    int rc = mdb_get(s->rtxn, s->idx[RES_MODEL], &k, &d);
+    if (rc == MDB_NOTFOUND)
+        return STORE_NOTFOUND;
+    if (rc != 0 || model_view_decode(d.mv_data, d.mv_size, v) < 0)
+        return STORE_ERROR;
+    return STORE_OK;
+}
+
+int
+store_key_by_hash(struct store *s, const uint8_t hash[32], struct key_view *v)
+{
+    MDB_val k = {32, (void *)hash}, d;
+    int rc = mdb_get(s->rtxn, s->idx[RES_API_KEY], &k, &d);
+    if (rc == MDB_NOTFOUND)
+        return STORE_NOTFOUND;
+    if (rc != 0 || key_view_decode(d.mv_data, d.mv_size, v) < 0)
+        return STORE_ERROR;
+    return STORE_OK;
+}
+
+int
+store_models_foreach(struct store *s, int (*cb)(const struct model_view *, void *), void *arg)
+{
+    MDB_cursor *c;
+    MDB_val k, d;
+    if (mdb_cursor_open(s->rtxn, s->idx[RES_MODEL], &c) != 0)
+        return STORE_ERROR;
+    for (int rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+        struct model_view v;
+        if (model_view_decode(d.mv_data, d.mv_size, &v) == 0 && cb(&v, arg) != 0)
+            break;
+    }
+    mdb_cursor_close(c);
+    return STORE_OK;
+}
+
+/* ---- writer side (master only) ---- */
+
+struct store_txn *
+store_write_begin(struct store *s)
+{
+    struct store_txn *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+    if (rc != 0) {
+        log_warnx("LMDB: cannot begin a write transaction: %s", mdb_strerror(rc));
+        free(t);
+        return NULL;
+    }
+    t->s = s;
+    return t;
+}
+
+/* Log the LMDB failure of a write in words an operator can act on. */
+static int
+write_failed(int rc, const char *what, struct aigw_errors *e)
+{
+    if (rc == MDB_MAP_FULL)
+        errors_add(e, NULL, NULL,
+                   "LMDB map is full while writing %s: raise lmdb.map_size in aigw.yaml", what);
+    else
+        errors_add(e, NULL, NULL, "LMDB: cannot write %s: %s", what, mdb_strerror(rc));
+    return STORE_ERROR;
+}
+
+/* The index key of a stored document; -1 when it has none. */
+static int
+stored_index_key(enum res_kind k, const char *json, size_t len, char *out, size_t outlen,
+                 size_t *klen)
+{
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *doc = json_tokener_parse_ex(tok, json, (int)len);
+    json_tokener_free(tok);
+    if (doc == NULL)
+        return -1;
+    int rv = res_index_key(k, doc, out, outlen, klen);
+    json_object_put(doc);
+    return rv;
+}
+
+/* The id a record in idx_<kind> belongs to (its first string). */
+static int
+index_owner(enum res_kind k, MDB_val *rec, const char **id)
+{
+    if (k == RES_MODEL) {
+        struct model_view v;
+        if (model_view_decode(rec->mv_data, rec->mv_size, &v) < 0)
+            return -1;
+        *id = v.id;
+    } else {
+        struct key_view v;
+        if (key_view_decode(rec->mv_data, rec->mv_size, &v) < 0)
+            return -1;
+        *id = v.id;
+    }
+    return 0;
+}
+
+int
+store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_object *doc,
+          struct aigw_errors *e)
+{
+    struct store *s = t->s;
+    const char *json = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
+    MDB_val dk = {strlen(id), (void *)id}, old, ik, cur;
+    char idx[512], oldidx[512];
+    size_t ilen, oldlen;
+    void *rec;
+    size_t reclen;
+    int rc;
+
+    if (res_index_key(k, doc, idx, sizeof(idx), &ilen) < 0 ||
+        res_compile(k, id, doc, &rec, &reclen) < 0) {
+        errors_add(e, NULL, id, "cannot compile the resource");
+        return STORE_ERROR;
+    }
+    rc = mdb_get(t->txn, s->docs[k], &dk, &old);
+    if (rc == 0 && old.mv_size == strlen(json) && memcmp(old.mv_data, json, old.mv_size) == 0) {
+        free(rec);
+        return STORE_OK; /* unchanged: write nothing, bump nothing */
+    }
+    /* The name (or key) must not belong to another resource. */
+    ik.mv_size = ilen;
+    ik.mv_data = idx;
+    if (mdb_get(t->txn, s->idx[k], &ik, &cur) == 0) {
+        const char *owner;
+        if (index_owner(k, &cur, &owner) == 0 && strcmp(owner, id) != 0) {
+            errors_add(e, NULL, id, k == RES_MODEL ? "model name already used by %s"
+                                                   : "key already used by %s",
+                       owner);
+            free(rec);
+            return STORE_CONFLICT;
+        }
+    }
+    /* A renamed model (or a rotated key) leaves its old index entry behind: drop it. */
+    if (rc == 0 &&
+        stored_index_key(k, old.mv_data, old.mv_size, oldidx, sizeof(oldidx), &oldlen) == 0 &&
+        (oldlen != ilen || memcmp(oldidx, idx, ilen) != 0)) {
+        MDB_val ok = {oldlen, oldidx};
+        mdb_del(t->txn, s->idx[k], &ok, NULL);
+    }
+    MDB_val dv = {strlen(json), (void *)json}, iv = {reclen, rec};
+    if ((rc = mdb_put(t->txn, s->docs[k], &dk, &dv, 0)) != 0 ||
+        (rc = mdb_put(t->txn, s->idx[k], &ik, &iv, 0)) != 0) {
+        free(rec);
+        return write_failed(rc, id, e);
+    }
+    free(rec);
+    t->changes++;
+    return STORE_OK;
+}
+
+int
+store_del(struct store_txn *t, enum res_kind k, const char *id)
+{
+    struct store *s = t->s;
+    MDB_val dk = {strlen(id), (void *)id}, old, cur;
+    char idx[512];
+    size_t ilen;
+
+    if (mdb_get(t->txn, s->docs[k], &dk, &old) != 0)
+        return STORE_NOTFOUND;
+    if (stored_index_key(k, old.mv_data, old.mv_size, idx, sizeof(idx), &ilen) == 0) {
+        MDB_val ik = {ilen, idx};
+        const char *owner;
+        if (mdb_get(t->txn, s->idx[k], &ik, &cur) == 0 && index_owner(k, &cur, &owner) == 0 &&
+            strcmp(owner, id) == 0)
+            mdb_del(t->txn, s->idx[k], &ik, NULL);
+    }
+    if (mdb_del(t->txn, s->docs[k], &dk, NULL) != 0)
+        return STORE_ERROR;
+    t->changes++;
+    return STORE_OK;
+}
+
+char *
+store_doc_get(struct store_txn *t, enum res_kind k, const char *id)
+{
+    MDB_val dk = {strlen(id), (void *)id}, v;
+    if (mdb_get(t->txn, t->s->docs[k], &dk, &v) != 0)
+        return NULL;
+    return strndup(v.mv_data, v.mv_size);
+}
+
+int
+store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
+                struct aigw_errors *e)
+{
+    int before = t->changes, bad = 0;
+    MDB_cursor *c;
+    MDB_val key, val;
+    struct json_object *gone = json_object_new_array();
+
+    /* Deletions first, so a name moving from one id to another is not a conflict. */
+    if (mdb_cursor_open(t->txn, t->s->docs[k], &c) != 0) {
+        json_object_put(gone);
+        return -1;
+    }
+    for (int rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+        char id[RES_ID_MAX + 1];
+        if (key.mv_size > RES_ID_MAX)
+            continue;
+        memcpy(id, key.mv_data, key.mv_size);
+        id[key.mv_size] = '\0';
+        if (!json_object_object_get_ex(items, id, NULL))
+            json_object_array_add(gone, json_object_new_string(id));
+    }
+    mdb_cursor_close(c);
+    for (size_t i = 0; i < json_object_array_length(gone); i++)
+        store_del(t, k, json_object_get_string(json_object_array_get_idx(gone, i)));
+    json_object_put(gone);
+
+    json_object_object_foreach(items, id, doc)
+    {
+        if (store_put(t, k, id, doc, e) != STORE_OK)
+            bad = 1;
+    }
+    return bad ? -1 : t->changes - before;
+}
+
+int
+store_commit(struct store_txn *t, const char *source, int64_t etcd_revision)
+{
+    int rc = 0;
+    if (t->changes == 0) {
+        mdb_txn_abort(t->txn);
+        free(t);
+        return 0;
+    }
+    struct meta_rec m;
+    meta_read(t->s, t->txn, &m);
+    m.version++;
+    m.etcd_revision = etcd_revision;
+    m.updated_ms = now_real_ms();
+    snprintf(m.source, sizeof(m.source), "%s", source);
+    MDB_val k = {strlen(META_KEY), (void *)META_KEY}, v = {sizeof(m), &m};
+    if ((rc = mdb_put(t->txn, t->s->meta, &k, &v, 0)) != 0) {
+        log_warnx("LMDB: cannot write the meta record: %s", mdb_strerror(rc));
+        mdb_txn_abort(t->txn);
+        free(t);
+        return -1;
+    }
+    if ((rc = mdb_txn_commit(t->txn)) != 0) {
+        log_warnx("LMDB: commit failed: %s%s", mdb_strerror(rc),
+                  rc == MDB_MAP_FULL ? " (raise lmdb.map_size in aigw.yaml)" : "");
+        free(t);
+        return -1;
+    }
+    free(t);
+    return 0;
+}
+
+void
+store_abort(struct store_txn *t)
+{
+    if (t == NULL)
+        return;
+    mdb_txn_abort(t->txn);
+    free(t);
+}

@@ -1,0 +1,179 @@
+/* util.c: duration, size and time parsing, clocks, hex. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aigw/util.h"
+
+/* Parse an unsigned decimal prefix; returns a pointer past it or NULL. */
+static const char *
+parse_uint(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *p = s;
+    if (!isdigit((unsigned char)*p))
+        return NULL;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return NULL;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *out = v;
+    return p;
+}
+
+int
+parse_duration_ms(const char *s, int64_t *out)
+{
+    uint64_t v, mult;
+    const char *p = parse_uint(s, &v);
+    if (p == NULL)
+        return -1;
+    if (strcmp(p, "ms") == 0)
+        mult = 1;
+    else if (strcmp(p, "s") == 0)
+        mult = 1000;
+    else if (strcmp(p, "m") == 0)
+        mult = 60000;
+    else if (strcmp(p, "h") == 0)
+        mult = 3600000;
+    else
+        return -1;
+    if (v > (uint64_t)INT64_MAX / mult)
+        return -1;
+    *out = (int64_t)(v * mult);
+    return 0;
+}
+
+int
+parse_size(const char *s, uint64_t *out)
+{
+    uint64_t v, mult = 1;
+    const char *p = parse_uint(s, &v);
+    if (p == NULL)
+        return -1;
+    switch (tolower((unsigned char)*p)) {
+    case '\0':
+        break;
+    case 'k':
+        mult = 1ULL << 10;
+        break;
+    case 'm':
+        mult = 1ULL << 20;
+        break;
+    case 'g':
+        mult = 1ULL << 30;
+        break;
+    default:
+        return -1;
+    }
+    if (*p != '\0') {
+        p++;
+        if ((*p == 'b' || *p == 'B') && p[1] == '\0')
+            p++;
+        if (*p != '\0')
+            return -1;
+    }
+    if (v > UINT64_MAX / mult)
+        return -1;
+    *out = v * mult;
+    return 0;
+}
+
+int
+parse_rfc3339(const char *s, int64_t *out)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (p == NULL)
+        return -1;
+    if (*p == '.') { /* fractional seconds are accepted and dropped */
+        p++;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    long off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1;
+        if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) || p[3] != ':' ||
+            !isdigit((unsigned char)p[4]) || !isdigit((unsigned char)p[5]))
+            return -1;
+        off = sign * (((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+                      ((p[4] - '0') * 10 + (p[5] - '0')) * 60);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    *out = (int64_t)timegm(&tm) - off;
+    return 0;
+}
+
+int64_t
+now_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+now_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+now_real_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* The value of one hex digit, or -1. */
+static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int
+hex_decode(const char *hex, uint8_t *out, size_t n)
+{
+    if (strlen(hex) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}

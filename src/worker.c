@@ -1,0 +1,238 @@
+/*
+ * worker.c: a worker process. Started by fork+exec from the master, so it
+ * owns a fresh LMDB environment and event base (neither may cross fork()).
+ * It serves client connections until SIGTERM, then drains.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "aigw/conf.h"
+#include "aigw/errors.h"
+#include "aigw/log.h"
+#include "aigw/store.h"
+#include "http.h"
+#include "proxy.h"
+#include "upstream.h"
+#include "worker.h"
+
+struct worker {
+    int slot;
+    struct conf conf;
+    struct event_base *base;
+    struct store *store;
+    struct upstream *up;
+    struct proxy *px;
+    struct http_server *http;
+    struct event *sig_term, *sig_int, *sig_quit, *sig_hup, *drain_tick;
+    int draining;
+    int64_t drain_deadline_ms;
+};
+
+/* Read the configuration tree the master wrote into conf_fd. */
+static struct json_object *
+read_conf_fd(int fd)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    ssize_t n;
+    /* pread: every worker shares this open file, and so its offset. */
+    for (;;) {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 16384;
+            char *nb = realloc(buf, cap);
+            if (nb == NULL) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+        }
+        n = pread(fd, buf + len, cap - len - 1, (off_t)len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    struct json_object *o = NULL;
+    if (buf != NULL) {
+        buf[len] = '\0';
+        o = json_tokener_parse(buf);
+        explicit_bzero(buf, len); /* may hold secrets */
+    }
+    free(buf);
+    return o;
+}
+
+/* Check every 50 ms whether the drain is over. */
+static void
+drain_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct timeval tv = {0, 50000};
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (http_server_nconns(w->http) == 0 && proxy_inflight(w->px) == 0) {
+        event_base_loopbreak(w->base);
+        return;
+    }
+    if (now >= w->drain_deadline_ms) {
+        log_warnx("drain timeout: ending %d requests still in flight", proxy_inflight(w->px));
+        proxy_abort_all(w->px);
+        event_base_loopbreak(w->base);
+        return;
+    }
+    evtimer_add(w->drain_tick, &tv);
+}
+
+/* SIGTERM/SIGINT: stop accepting, let in-flight requests finish (timeouts.drain). */
+static void
+sig_drain_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct timespec ts;
+    if (w->draining)
+        return;
+    w->draining = 1;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    w->drain_deadline_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+                           w->conf.drain_timeout_ms;
+    log_debug("draining: %d connections, %d upstream requests", http_server_nconns(w->http),
+              proxy_inflight(w->px));
+    http_server_drain(w->http);
+    drain_tick_cb(-1, 0, w);
+}
+
+/* SIGQUIT: stop now. */
+static void
+sig_quit_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct worker *w = arg;
+    proxy_abort_all(w->px);
+    event_base_loopbreak(w->base);
+}
+
+static void
+sig_ignore_cb(evutil_socket_t sig, short what, void *arg)
+{
+}
+
+/* Parse "slot:conf_fd:fd,fd" */
+static int
+parse_spec(const char *spec, int *slot, int *conf_fd, int *fds, int *nfds)
+{
+    char *end;
+    *slot = (int)strtol(spec, &end, 10);
+    if (*end != ':')
+        return -1;
+    *conf_fd = (int)strtol(end + 1, &end, 10);
+    if (*end != ':')
+        return -1;
+    *nfds = 0;
+    for (const char *p = end + 1; *p;) {
+        if (*nfds == CONF_MAX_LISTEN)
+            return -1;
+        fds[(*nfds)++] = (int)strtol(p, &end, 10);
+        if (*end == ',')
+            end++;
+        else if (*end != '\0')
+            return -1;
+        p = end;
+    }
+    return *nfds > 0 ? 0 : -1;
+}
+
+static void
+worker_free(struct worker *w)
+{
+    if (w->px)
+        proxy_free(w->px);
+    if (w->http)
+        http_server_free(w->http);
+    if (w->up)
+        upstream_free(w->up);
+    struct event *evs[] = {w->sig_term, w->sig_int, w->sig_quit, w->sig_hup, w->drain_tick};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i])
+            event_free(evs[i]);
+    if (w->base)
+        event_base_free(w->base);
+    store_close(w->store);
+    curl_global_cleanup();
+}
+
+int
+worker_main(const char *spec, const char *conf_path, int foreground)
+{
+    struct worker w;
+    struct aigw_errors e;
+    int conf_fd, fds[CONF_MAX_LISTEN], nfds;
+    char ident[32];
+
+    memset(&w, 0, sizeof(w));
+    /* If the master dies, so do we: workers must never outlive it. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1)
+        return 1;
+    if (parse_spec(spec, &w.slot, &conf_fd, fds, &nfds) < 0)
+        fatalx("bad worker spec \"%s\"", spec);
+    snprintf(ident, sizeof(ident), "worker %d", w.slot);
+    log_init(foreground, LOG_LVL_INFO, ident);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct json_object *tree = read_conf_fd(conf_fd);
+    close(conf_fd);
+    errors_init(&e, conf_path);
+    snprintf(w.conf.path, sizeof(w.conf.path), "%s", conf_path);
+    if (tree == NULL || conf_from_json(&w.conf, tree, &e) < 0) {
+        errors_print(&e, stderr);
+        fatalx("cannot read the configuration from the master");
+    }
+    json_object_put(tree);
+    log_set_level(w.conf.log_level);
+
+    w.store = store_open(w.conf.data_dir, w.conf.lmdb_map_size, (unsigned)w.conf.lmdb_max_readers,
+                         STORE_RDONLY, &e);
+    if (w.store == NULL) {
+        char *msg = errors_join(&e);
+        fatalx("%s", msg ? msg : "cannot open the configuration store");
+    }
+    errors_free(&e);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        fatalx("curl_global_init failed");
+
+    w.base = event_base_new();
+    if (w.base == NULL || (w.up = upstream_new(w.base)) == NULL ||
+        (w.px = proxy_new(w.base, &w.conf, w.store, w.up)) == NULL ||
+        (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
+        fatalx("out of memory setting up the worker");
+    for (int i = 0; i < nfds; i++)
+        if (http_server_listen_fd(w.http, fds[i]) < 0)
+            fatal("cannot accept on fd %d", fds[i]);
+
+    w.sig_term = evsignal_new(w.base, SIGTERM, sig_drain_cb, &w);
+    w.sig_int = evsignal_new(w.base, SIGINT, sig_drain_cb, &w);
+    w.sig_quit = evsignal_new(w.base, SIGQUIT, sig_quit_cb, &w);
+    w.sig_hup = evsignal_new(w.base, SIGHUP, sig_ignore_cb, &w);
+    w.drain_tick = evtimer_new(w.base, drain_tick_cb, &w);
+    evsignal_add(w.sig_term, NULL);
+    evsignal_add(w.sig_int, NULL);
+    evsignal_add(w.sig_quit, NULL);
+    evsignal_add(w.sig_hup, NULL);
+
+    log_debug("serving on %d listeners", nfds);
+    event_base_dispatch(w.base);
+    worker_free(&w);
+    return 0;
+}

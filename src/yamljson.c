@@ -1,0 +1,274 @@
+/* yamljson.c: load YAML (aigw.yaml, resources files) into json-c trees with line numbers (master). */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <yaml.h>
+
+#include "aigw/errors.h"
+#include "aigw/yamljson.h"
+
+/* A node's line is kept in json-c's userdata slot; nothing else in aigw uses it. */
+static void
+node_set_line(struct json_object *o, int line)
+{
+    if (o != NULL)
+        json_object_set_userdata(o, (void *)(intptr_t)line, NULL);
+}
+
+int
+yaml_node_line(struct json_object *o)
+{
+    if (o == NULL)
+        return 0;
+    return (int)(intptr_t)json_object_get_userdata(o);
+}
+
+/*
+ * Replace ${VAR} and ${VAR:-default}. Returns a malloc'd string, or NULL with
+ * an error added. *changed tells whether anything was replaced.
+ */
+static char *
+subst_env(const char *in, int line, const char *path, struct aigw_errors *e, int *changed)
+{
+    size_t cap = strlen(in) + 64, len = 0;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    *changed = 0;
+    for (const char *p = in; *p;) {
+        const char *val = NULL;
+        size_t vlen = 0, skip = 1;
+        char name[256];
+        if (p[0] == '$' && p[1] == '{') {
+            const char *end = strchr(p + 2, '}');
+            if (end == NULL) {
+                errors_add_line(e, line, path, "unterminated ${ in \"%s\"", in);
+                free(out);
+                return NULL;
+            }
+            const char *def = strstr(p + 2, ":-");
+            size_t nlen = (def != NULL && def < end) ? (size_t)(def - p - 2) : (size_t)(end - p - 2);
+            if (nlen == 0 || nlen >= sizeof(name)) {
+                errors_add_line(e, line, path, "bad variable name in \"%s\"", in);
+                free(out);
+                return NULL;
+            }
+            memcpy(name, p + 2, nlen);
+            name[nlen] = '\0';
+            val = getenv(name);
+            if (val == NULL && def != NULL && def < end) {
+                val = def + 2;
+                vlen = (size_t)(end - val);
+            } else if (val == NULL) {
+                errors_add_line(e, line, path, "environment variable %s is not set", name);
+                free(out);
+                return NULL;
+            } else {
+                vlen = strlen(val);
+            }
+            skip = (size_t)(end - p) + 1;
+            *changed = 1;
+        } else {
+            val = p;
+            vlen = 1;
+        }
+        if (len + vlen + 1 > cap) {
+            cap = (len + vlen + 1) * 2;
+            char *n = realloc(out, cap);
+            if (n == NULL) {
+                free(out);
+                return NULL;
+            }
+            out = n;
+        }
+        memcpy(out + len, val, vlen);
+        len += vlen;
+        p += skip;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* Type a plain scalar as YAML 1.2's core schema does. */
+static struct json_object *
+scalar_typed(const char *s)
+{
+    static regex_t re_int, re_float;
+    static int compiled;
+    if (!compiled) {
+        regcomp(&re_int, "^[-+]?[0-9]+$", REG_EXTENDED | REG_NOSUB);
+        regcomp(&re_float, "^[-+]?([0-9]*\\.[0-9]+|[0-9]+\\.[0-9]*)([eE][-+]?[0-9]+)?$",
+                REG_EXTENDED | REG_NOSUB);
+        compiled = 1;
+    }
+    if (*s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
+        strcmp(s, "NULL") == 0)
+        return NULL;
+    if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0)
+        return json_object_new_boolean(1);
+    if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
+        return json_object_new_boolean(0);
+    if (regexec(&re_int, s, 0, NULL, 0) == 0) {
+        errno = 0;
+        long long v = strtoll(s, NULL, 10);
+        if (errno == 0)
+            return json_object_new_int64(v);
+    }
+    if (regexec(&re_float, s, 0, NULL, 0) == 0)
+        return json_object_new_double(strtod(s, NULL));
+    return json_object_new_string(s);
+}
+
+static struct json_object *convert(yaml_document_t *doc, yaml_node_t *n, int flags,
+                                   struct aigw_errors *e, int depth, int *failed, const char *path);
+
+/* A mapping becomes an object; keys must be scalars and unique. */
+static struct json_object *
+convert_mapping(yaml_document_t *doc, yaml_node_t *n, int flags, struct aigw_errors *e, int depth,
+                int *failed, const char *path)
+{
+    struct json_object *obj = json_object_new_object();
+    node_set_line(obj, (int)n->start_mark.line + 1);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(doc, p->value);
+        if (k == NULL || v == NULL)
+            continue;
+        if (k->type != YAML_SCALAR_NODE) {
+            errors_add_line(e, (int)k->start_mark.line + 1, path, "mapping keys must be plain strings");
+            *failed = 1;
+            continue;
+        }
+        const char *key = (const char *)k->data.scalar.value;
+        if (json_object_object_get_ex(obj, key, NULL)) {
+            errors_add_line(e, (int)k->start_mark.line + 1, path, "%s: duplicate key",
+                       key);
+            *failed = 1;
+            continue;
+        }
+        char sub[512];
+        snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
+        struct json_object *val = convert(doc, v, flags, e, depth + 1, failed, sub);
+        json_object_object_add(obj, key, val);
+    }
+    return obj;
+}
+
+static struct json_object *
+convert(yaml_document_t *doc, yaml_node_t *n, int flags, struct aigw_errors *e, int depth,
+        int *failed, const char *path)
+{
+    struct json_object *o = NULL;
+    int line = (int)n->start_mark.line + 1;
+
+    if (depth > 64) {
+        errors_add_line(e, line, path, "nesting too deep");
+        *failed = 1;
+        return NULL;
+    }
+    switch (n->type) {
+    case YAML_SCALAR_NODE: {
+        const char *s = (const char *)n->data.scalar.value;
+        int plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, changed = 0;
+        char *sub = NULL;
+        if ((flags & YAML_SUBST_ENV) && strstr(s, "${") != NULL) {
+            sub = subst_env(s, line, path, e, &changed);
+            if (sub == NULL) {
+                *failed = 1;
+                return NULL;
+            }
+        }
+        /* A substituted value is always a string: a secret that looks like a number stays one. */
+        if (changed)
+            o = json_object_new_string(sub);
+        else
+            o = plain ? scalar_typed(s) : json_object_new_string(s);
+        free(sub);
+        break;
+    }
+    case YAML_SEQUENCE_NODE:
+        o = json_object_new_array();
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
+            yaml_node_t *c = yaml_document_get_node(doc, *it);
+            char sub[512];
+            snprintf(sub, sizeof(sub), "%s[%d]", path,
+                     (int)(it - n->data.sequence.items.start));
+            if (c != NULL)
+                json_object_array_add(o, convert(doc, c, flags, e, depth + 1, failed, sub));
+        }
+        break;
+    case YAML_MAPPING_NODE:
+        o = convert_mapping(doc, n, flags, e, depth, failed, path);
+        break;
+    default:
+        break;
+    }
+    node_set_line(o, line);
+    return o;
+}
+
+/* Shared by the file and buffer loaders: one document, converted or errors added. */
+static struct json_object *
+load(yaml_parser_t *parser, int flags, struct aigw_errors *e)
+{
+    yaml_document_t doc;
+    struct json_object *root = NULL;
+    int failed = 0;
+
+    if (!yaml_parser_load(parser, &doc)) {
+        errors_add_line(e, (int)parser->problem_mark.line + 1, NULL, "YAML syntax error: %s%s%s", parser->problem ? parser->problem : "unknown",
+                   parser->context ? " " : "", parser->context ? parser->context : "");
+        return NULL;
+    }
+    yaml_node_t *top = yaml_document_get_root_node(&doc);
+    if (top == NULL) {
+        root = json_object_new_object(); /* an empty file is an empty mapping */
+    } else {
+        root = convert(&doc, top, flags, e, 0, &failed, "");
+        if (root == NULL && !failed)
+            root = json_object_new_object();
+    }
+    yaml_document_delete(&doc);
+    if (failed) {
+        json_object_put(root);
+        return NULL;
+    }
+    return root;
+}
+
+struct json_object *
+yaml_load_file(const char *path, int flags, struct aigw_errors *e)
+{
+    yaml_parser_t parser;
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        errors_add(e, NULL, NULL, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, fp);
+    struct json_object *root = load(&parser, flags, e);
+    yaml_parser_delete(&parser);
+    fclose(fp);
+    return root;
+}
+
+struct json_object *
+yaml_load_buffer(const char *buf, size_t len, int flags, struct aigw_errors *e)
+{
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+    struct json_object *root = load(&parser, flags, e);
+    yaml_parser_delete(&parser);
+    return root;
+}
