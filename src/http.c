@@ -522,7 +522,7 @@ http_reply_error(struct http_req *r, int status, const char *type, const char *c
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     struct json_object *o = error_json(type, code, param, msg);
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     http_reply(r, status, "application/json", s, strlen(s));
     json_object_put(o);
 }
@@ -606,7 +606,7 @@ conn_send_error_close(struct http_conn *c, int status, const char *type, const c
         req_set_id(r);
     c->keepalive = 0;
     struct json_object *o = error_json(type, code, NULL, msg);
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     resp_head(r, status, "application/json", (long long)strlen(s));
     bufferevent_write(c->bev, s, strlen(s));
     json_object_put(o);

@@ -645,8 +645,12 @@ pxreq_finish(struct pxreq *q, CURLcode rc)
     const char *code, *msg;
     evtimer_del(q->timer);
     if (q->is_sse) {
-        if (rc != CURLE_OK) {
-            map_error(q, rc, &code, &msg);
+        if (rc != CURLE_OK && map_error(q, rc, &code, &msg) != 504) {
+            char buf[256];
+            snprintf(buf, sizeof(buf), "The upstream connection broke mid-stream: %s",
+                     curl_easy_strerror(rc));
+            stream_fail(q, "upstream_disconnected", buf);
+        } else if (rc != CURLE_OK) {
             stream_fail(q, code, msg);
         } else if (!q->got_done) {
             stream_fail(q, "upstream_stream_truncated",
