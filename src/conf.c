@@ -336,10 +336,13 @@ int
 conf_load_file(struct conf *c, const char *path, struct aigw_errors *e)
 {
     snprintf(c->path, sizeof(c->path), "%s", path);
+    int before = e->n;
     struct json_object *root = yaml_load_file(path, YAML_SUBST_ENV, e);
     if (root == NULL)
         return -1;
     int rv = conf_from_json(c, root, e);
+    if (e->n > before)
+        rv = -1;
     json_object_put(root);
     return rv;
 }

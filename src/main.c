@@ -94,6 +94,8 @@ main(int argc, char **argv)
     snprintf(conf.path, sizeof(conf.path), "%s", path);
     struct json_object *tree = yaml_load_file(path, YAML_SUBST_ENV, &e);
     int ok = tree != NULL ? conf_from_json(&conf, tree, &e) : -1;
+    if (e.n > 0)
+        ok = -1; /* an unset ${VAR} leaves the tree usable but the file wrong */
     if (test) {
         int rv = check_config(&conf, ok, &e);
         json_object_put(tree);

@@ -97,10 +97,11 @@ load_kind(struct json_object *root, enum res_kind k, struct json_object *out,
 struct json_object *
 resfile_load(const char *path, struct aigw_errors *e)
 {
+    int before = e->n;
     struct json_object *root = yaml_load_file(path, YAML_SUBST_ENV, e);
     if (root == NULL)
         return NULL;
-    int bad = 0;
+    int bad = e->n > before; /* an unset ${VAR} */
     if (!json_object_is_type(root, json_type_object)) {
         errors_add(e, root, NULL, "the top level must be a mapping with models and api_keys");
         json_object_put(root);

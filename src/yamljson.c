@@ -182,8 +182,13 @@ convert(yaml_document_t *doc, yaml_node_t *n, int flags, struct aigw_errors *e, 
         if ((flags & YAML_SUBST_ENV) && strstr(s, "${") != NULL) {
             sub = subst_env(s, line, path, e, &changed);
             if (sub == NULL) {
-                *failed = 1;
-                return NULL;
+                /* Reported; go on with an empty value so every other error is found too. */
+                sub = strdup("");
+                changed = 1;
+                if (sub == NULL) {
+                    *failed = 1;
+                    return NULL;
+                }
             }
         }
         /* A substituted value is always a string: a secret that looks like a number stays one. */

@@ -12,7 +12,10 @@ struct aigw_errors;
 /*
  * Parse one YAML document. Plain scalars become null, bool, int or double when
  * they look like one, strings otherwise; quoted scalars are always strings.
- * Returns NULL after adding errors (with file and line) to e.
+ * Returns NULL after adding errors (with file and line) to e. An unset
+ * ${VAR} is an error added to e, but the tree is still returned (with an
+ * empty value) so that callers can report every other problem as well:
+ * callers must treat any error added to e as failure.
  */
 struct json_object *yaml_load_file(const char *path, int flags, struct aigw_errors *e);
 struct json_object *yaml_load_buffer(const char *buf, size_t len, int flags, struct aigw_errors *e);
