@@ -68,6 +68,8 @@ struct http_req {
     void (*on_abort)(void *);
     void (*on_drain)(void *);
     void *cbarg;
+    struct http_access acc;
+    char peer[64];
 };
 
 struct http_conn {
@@ -152,6 +154,7 @@ req_new(struct http_conn *c)
         return NULL;
     }
     r->start_us = now_mono_us();
+    snprintf(r->peer, sizeof(r->peer), "%s", c->peer);
     return r;
 }
 
@@ -225,13 +228,38 @@ http_req_id(const struct http_req *r)
 const char *
 http_req_peer(const struct http_req *r)
 {
-    return r->conn ? r->conn->peer : "-";
+    return r->peer;
 }
 
 int64_t
 http_req_start_us(const struct http_req *r)
 {
     return r->start_us;
+}
+
+struct http_access *
+http_req_access(struct http_req *r)
+{
+    return &r->acc;
+}
+
+/* The access line of a finished request: one per request, protocol errors included. */
+static void
+req_log(struct http_req *r, int client_gone)
+{
+    const struct http_access *a = &r->acc;
+    int status = client_gone && !r->ended ? 499 : r->status;
+    int64_t now = now_mono_us();
+    log_info("access request_id=%s peer=%s method=%s path=%s key=%s model=%s status=%d "
+             "stream=%d prompt_tokens=%lld completion_tokens=%lld total_tokens=%lld "
+             "ttft_ms=%.3f duration_ms=%.3f upstream_status=%ld%s%s",
+             r->id[0] ? r->id : "-", r->peer, r->method == HTTP_M_GET ? "GET"
+             : r->method == HTTP_M_POST ? "POST" : r->method == HTTP_M_HEAD ? "HEAD" : "OTHER",
+             r->path ? r->path : "-", a->key[0] ? a->key : "-", a->model[0] ? a->model : "-",
+             status, r->streaming, a->prompt_tokens, a->completion_tokens, a->total_tokens,
+             a->ttft_us ? (a->ttft_us - r->start_us) / 1000.0 : 0.0, (now - r->start_us) / 1000.0,
+             a->upstream_status, a->error || status == 499 ? " error=" : "",
+             a->error ? a->error : status == 499 ? "client_closed" : "");
 }
 
 void
@@ -438,6 +466,7 @@ static void
 req_finish(struct http_req *r)
 {
     struct http_conn *c = r->conn;
+    req_log(r, c->closed);
     if (c->closed) {
         c->req = NULL;
         req_free(r);
@@ -523,6 +552,8 @@ http_reply_error(struct http_req *r, int status, const char *type, const char *c
     va_end(ap);
     struct json_object *o = error_json(type, code, param, msg);
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (r->acc.error == NULL)
+        r->acc.error = code;
     http_reply(r, status, "application/json", s, strlen(s));
     json_object_put(o);
 }
@@ -610,7 +641,9 @@ conn_send_error_close(struct http_conn *c, int status, const char *type, const c
     resp_head(r, status, "application/json", (long long)strlen(s));
     bufferevent_write(c->bev, s, strlen(s));
     json_object_put(o);
-    log_info("access request_id=%s peer=%s status=%d error=%s", r->id, c->peer, status, code);
+    r->acc.error = code;
+    r->ended = 1;
+    req_log(r, 0);
     req_free(r);
     c->req = NULL;
     c->state = CONN_LINGER;

@@ -41,6 +41,21 @@ const char *http_req_id(const struct http_req *r);
 const char *http_req_peer(const struct http_req *r);
 int64_t http_req_start_us(const struct http_req *r);
 
+/*
+ * What the access line says beyond what the server knows itself. The handler
+ * fills it; the server writes the line, once, when the request ends (replied,
+ * failed, or abandoned by the client: status 499).
+ */
+struct http_access {
+    char key[257];   /* the key's name, never the key */
+    char model[257]; /* the model the client asked for */
+    long long prompt_tokens, completion_tokens, total_tokens;
+    int64_t ttft_us; /* monotonic time the first streamed byte went out; 0: none */
+    long upstream_status;
+    const char *error; /* a static error code, or NULL */
+};
+struct http_access *http_req_access(struct http_req *r);
+
 /* Calls on client disconnect (abort) and when buffered output has drained (drain). */
 void http_req_set_callbacks(struct http_req *r, void (*on_abort)(void *), void (*on_drain)(void *),
                             void *arg);

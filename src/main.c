@@ -1,9 +1,12 @@
 /* main.c: aigw's command line: the master, a worker (-W), or a configuration check (-t). */
 #include "config.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -21,7 +24,7 @@ usage(void)
 {
     fprintf(stderr, "usage: aigw [-dtTv] [-c file]\n"
                     "  -c file  configuration file (default %s)\n"
-                    "  -d       stay in the foreground, log to stderr\n"
+                    "  -d       stay in the foreground and log to stderr\n"
                     "  -t       check the configuration and the resources file, then exit\n"
                     "  -T       print every aigw.yaml key with its default, then exit\n"
                     "  -v       print the version, then exit\n",
@@ -29,11 +32,54 @@ usage(void)
     exit(1);
 }
 
+/*
+ * Detach (fork, setsid, stdio to /dev/null). The parent waits until the
+ * master says it serves (or failed), so `aigw` exits 0 only once it is up:
+ * what a supervisor of Type=forking needs. Returns the write end of the
+ * readiness pipe, in the child.
+ */
+static int
+daemonize(void)
+{
+    int p[2];
+    char st = 1;
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        perror("aigw: pipe");
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("aigw: fork");
+        exit(1);
+    }
+    if (pid > 0) {
+        close(p[1]);
+        if (read(p[0], &st, 1) != 1 || st != 0) {
+            fprintf(stderr, "aigw: failed to start; see the system log\n");
+            exit(1);
+        }
+        exit(0);
+    }
+    close(p[0]);
+    setsid();
+    if (chdir("/") < 0)
+        exit(1);
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO)
+            close(fd);
+    }
+    return p[1];
+}
+
 /* aigw -t: every error of aigw.yaml, then of the resources file. */
 static int
 check_config(struct conf *c, int conf_ok, struct aigw_errors *e)
 {
-    if (conf_ok == 0 && c->resources[0] != '\0') {
+    if (conf_ok == 0 && c->resources[0] != '\0') { /* "" means no resources file */
         struct aigw_errors re;
         errors_init(&re, c->resources);
         struct json_object *res = resfile_load(c->resources, &re);
@@ -88,6 +134,10 @@ main(int argc, char **argv)
     if (worker_spec != NULL)
         return worker_main(worker_spec, path, foreground);
 
+    /* Absolute, so relative paths in it still resolve after a daemon's chdir("/"). */
+    char abspath[PATH_MAX];
+    if (realpath(path, abspath) != NULL)
+        path = abspath;
     log_init(1, LOG_LVL_INFO, "master");
     struct aigw_errors e;
     errors_init(&e, path);
@@ -108,12 +158,13 @@ main(int argc, char **argv)
         return 1;
     }
     errors_free(&e);
+    int ready_fd = -1;
     if (!foreground) {
-        /* Stay attached to the supervisor (systemd Type=simple); only the log moves to syslog. */
+        ready_fd = daemonize();
         log_init(0, conf.log_level, "master");
     }
     log_set_level(conf.log_level);
-    int rv = master_main(&conf, tree, foreground);
+    int rv = master_main(&conf, tree, foreground, ready_fd);
     json_object_put(tree);
     return rv;
 }

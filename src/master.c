@@ -100,6 +100,10 @@ static int
 load_resources(struct master *m, const char *why)
 {
     struct aigw_errors e;
+    if (m->conf->resources[0] == '\0') {
+        log_info("%s: no resources file; serving the table as stored", why);
+        return 0;
+    }
     errors_init(&e, m->conf->resources);
     struct json_object *res = resfile_load(m->conf->resources, &e);
     if (res == NULL) {
@@ -287,7 +291,7 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
     if (m->stopping)
         return;
     m->stopping = 1;
-    log_info("%s: stopping (drain up to %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+    log_info("%s: stopping (drain up to %lld ms)", strsignal((int)sig),
              (long long)m->conf->drain_timeout_ms);
     for (int i = 0; i < m->nlfds; i++)
         close(m->lfds[i]);
@@ -329,8 +333,20 @@ master_free(struct master *m)
     store_close(m->store);
 }
 
+/* Tell the waiting parent of a daemon whether we are up. */
+static void
+tell_ready(int *fd, char status)
+{
+    if (*fd < 0)
+        return;
+    ssize_t n = write(*fd, &status, 1);
+    (void)n;
+    close(*fd);
+    *fd = -1;
+}
+
 int
-master_main(struct conf *c, struct json_object *conf_tree, int foreground)
+master_main(struct conf *c, struct json_object *conf_tree, int foreground, int ready_fd)
 {
     struct master m;
     struct aigw_errors e;
@@ -384,10 +400,12 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground)
             goto out;
     }
     log_info("aigw %s started: %d workers, data_dir %s", PACKAGE_VERSION, m.nworkers, c->data_dir);
+    tell_ready(&ready_fd, 0);
     event_base_dispatch(m.base);
     log_info("stopped");
     rv = 0;
 out:
+    tell_ready(&ready_fd, (char)(rv != 0));
     if (rv != 0)
         for (int i = 0; i < m.nworkers; i++)
             if (m.workers[i].pid > 0)

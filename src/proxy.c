@@ -55,9 +55,7 @@ struct pxreq {
     enum route rt;
     int stream;       /* the client asked for a stream */
     int client_usage; /* ... and for the usage chunk */
-    char key_name[RES_NAME_MAX + 1];
-    char model_name[RES_NAME_MAX + 1];
-    int provider;
+    struct http_access *acc; /* key, model, usage and error for the access line */
     struct json_object *body; /* the upstream request (owns the serialized text) */
     struct curl_slist *hdrs;
     long status;      /* upstream status */
@@ -71,8 +69,6 @@ struct pxreq {
     struct sse_parser sse;
     struct event *timer; /* first byte, then stream idle */
     int64_t first_byte_ms, idle_ms;
-    int64_t ttft_us;
-    long long prompt, completion, total;
     int have_usage;
     char retry_after[32];
 };
@@ -111,7 +107,8 @@ client_key(struct http_req *r)
         a += 7;
         while (*a == ' ')
             a++;
-        return *a ? a : NULL;
+        if (*a)
+            return a;
     }
     a = http_req_header(r, "x-api-key");
     return a != NULL && *a ? a : NULL;
@@ -344,18 +341,13 @@ pxreq_free(struct pxreq *q)
     free(q);
 }
 
-/* The access line: one per request, with its exact token usage. */
+/* Note the outcome for the access line (http.c writes it when the request ends). */
 static void
-access_log(struct pxreq *q, int status, const char *error)
+note(struct pxreq *q, const char *error)
 {
-    log_info("access request_id=%s peer=%s key=%s model=%s status=%d stream=%d "
-             "prompt_tokens=%lld completion_tokens=%lld total_tokens=%lld ttft_ms=%.3f "
-             "duration_ms=%.3f upstream_status=%ld%s%s",
-             http_req_id(q->r), http_req_peer(q->r), q->key_name, q->model_name, status,
-             q->is_sse, q->prompt, q->completion, q->total,
-             q->ttft_us ? (q->ttft_us - http_req_start_us(q->r)) / 1000.0 : 0.0,
-             (now_mono_us() - http_req_start_us(q->r)) / 1000.0, q->status,
-             error ? " error=" : "", error ? error : "");
+    q->acc->upstream_status = q->status;
+    if (error != NULL && q->acc->error == NULL)
+        q->acc->error = error;
 }
 
 static void
@@ -382,14 +374,15 @@ take_usage(struct pxreq *q, struct json_object *u)
     struct json_object *o;
     if (u == NULL || !json_object_is_type(u, json_type_object))
         return;
+    struct http_access *a = q->acc;
     if (json_object_object_get_ex(u, "prompt_tokens", &o))
-        q->prompt = json_object_get_int64(o);
+        a->prompt_tokens = json_object_get_int64(o);
     if (json_object_object_get_ex(u, "completion_tokens", &o))
-        q->completion = json_object_get_int64(o);
+        a->completion_tokens = json_object_get_int64(o);
     if (json_object_object_get_ex(u, "total_tokens", &o))
-        q->total = json_object_get_int64(o);
+        a->total_tokens = json_object_get_int64(o);
     else
-        q->total = q->prompt + q->completion;
+        a->total_tokens = a->prompt_tokens + a->completion_tokens;
     q->have_usage = 1;
 }
 
@@ -481,7 +474,7 @@ on_headers_done(struct pxreq *q)
         http_resp_header(q->r, "Cache-Control", "no-cache");
         http_resp_header(q->r, "X-Accel-Buffering", "no");
         http_stream_begin(q->r, 200, "text/event-stream");
-        q->ttft_us = now_mono_us();
+        q->acc->ttft_us = now_mono_us();
         arm_timer(q, q->idle_ms);
     } else {
         evtimer_del(q->timer);
@@ -519,6 +512,7 @@ write_cb(char *buf, size_t size, size_t n, void *arg)
         /* Backpressure: a slow client pauses the upstream rather than grow our memory. */
         if (http_stream_pending(q->r) > HTTP_OUT_HIGH) {
             q->paused = 1;
+            evtimer_del(q->timer); /* a slow reader is not an idle upstream */
             return CURL_WRITEFUNC_PAUSE;
         }
         arm_timer(q, q->idle_ms);
@@ -541,6 +535,7 @@ on_client_drain(void *arg)
     struct pxreq *q = arg;
     if (q->paused) {
         q->paused = 0;
+        arm_timer(q, q->idle_ms);
         upstream_resume(q->px->up, &q->xfer);
     }
 }
@@ -551,7 +546,7 @@ on_client_abort(void *arg)
 {
     struct pxreq *q = arg;
     upstream_cancel(q->px->up, &q->xfer);
-    access_log(q, 499, "client_closed");
+    note(q, "client_closed");
     http_req_release(q->r);
     pxreq_free(q);
 }
@@ -592,19 +587,19 @@ map_error(struct pxreq *q, CURLcode rc, const char **code, const char **msg)
 
 /* An SSE error event ends a stream that broke after bytes reached the client: never a fake [DONE]. */
 static void
-stream_fail(struct pxreq *q, const char *code, const char *msg)
+stream_fail(struct pxreq *q, const char *type, const char *code, const char *msg)
 {
     char buf[512];
     struct json_object *e = json_object_new_object(), *o = json_object_new_object();
     json_object_object_add(e, "message", json_object_new_string(msg));
-    json_object_object_add(e, "type", json_object_new_string("upstream_error"));
+    json_object_object_add(e, "type", json_object_new_string(type));
     json_object_object_add(e, "param", NULL);
     json_object_object_add(e, "code", json_object_new_string(code));
     json_object_object_add(o, "error", e);
     snprintf(buf, sizeof(buf), "data: %s\n\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     http_stream_write(q->r, buf, strlen(buf));
-    access_log(q, 200, code);
+    note(q, code);
     http_stream_end(q->r);
 }
 
@@ -622,15 +617,15 @@ reply_buffered(struct pxreq *q)
     if (q->status >= 200 && q->status < 300) {
         if (isjson && json_object_object_get_ex(o, "usage", &u))
             take_usage(q, u);
-        access_log(q, (int)q->status, NULL);
+        note(q, NULL);
         http_reply(q->r, (int)q->status, "application/json", body, len);
     } else if (isjson && json_object_object_get_ex(o, "error", NULL)) {
         if (q->retry_after[0])
             http_resp_header(q->r, "Retry-After", q->retry_after);
-        access_log(q, (int)q->status, "upstream_status");
+        note(q, "upstream_status");
         http_reply(q->r, (int)q->status, "application/json", body, len);
     } else {
-        access_log(q, 502, "upstream_bad_response");
+        note(q, "upstream_bad_response");
         http_reply_error(q->r, 502, "upstream_error", "upstream_bad_response", NULL,
                          "The upstream answered status %ld without an OpenAI-style error body",
                          q->status);
@@ -649,19 +644,19 @@ pxreq_finish(struct pxreq *q, CURLcode rc)
             char buf[256];
             snprintf(buf, sizeof(buf), "The upstream connection broke mid-stream: %s",
                      curl_easy_strerror(rc));
-            stream_fail(q, "upstream_disconnected", buf);
+            stream_fail(q, "upstream_error", "upstream_disconnected", buf);
         } else if (rc != CURLE_OK) {
-            stream_fail(q, code, msg);
+            stream_fail(q, "upstream_error", code, msg);
         } else if (!q->got_done) {
-            stream_fail(q, "upstream_stream_truncated",
+            stream_fail(q, "upstream_error", "upstream_stream_truncated",
                         "The upstream ended the stream without [DONE]");
         } else {
-            access_log(q, 200, NULL);
+            note(q, NULL);
             http_stream_end(q->r);
         }
     } else if (rc != CURLE_OK) {
         int status = map_error(q, rc, &code, &msg);
-        access_log(q, status, code);
+        note(q, code);
         http_reply_error(q->r, status, "upstream_error", code, NULL, "%s", msg);
     } else {
         reply_buffered(q);
@@ -777,6 +772,7 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
                          "The configuration store is unavailable");
         return;
     }
+    snprintf(http_req_access(r)->model, sizeof(http_req_access(r)->model), "%s", model);
     if (check_key(r, key, &l) < 0)
         goto done;
     if (l.model_status != STORE_OK) {
@@ -799,8 +795,7 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
     q->r = r;
     q->rt = rt;
     q->stream = stream;
-    snprintf(q->key_name, sizeof(q->key_name), "%s", l.key_name);
-    snprintf(q->model_name, sizeof(q->model_name), "%s", model);
+    q->acc = http_req_access(r);
     build_body(q, body, l.upstream_model);
     body = NULL; /* q owns it now */
     q->next = px->all;
@@ -810,7 +805,7 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
     px->inflight++;
     http_req_set_callbacks(r, on_client_abort, on_client_drain, q);
     if (start_transfer(q, &l) < 0) {
-        access_log(q, 500, "upstream_start");
+        note(q, "upstream_start");
         http_reply_error(r, 500, "server_error", "upstream_start", NULL,
                          "Could not start the upstream request");
         pxreq_free(q);
@@ -839,6 +834,8 @@ proxy_handle(struct http_req *r, void *arg)
         return;
     }
     snprintf(ver, sizeof(ver), "%llu", (unsigned long long)l.version);
+    if (l.key_status == STORE_OK)
+        snprintf(http_req_access(r)->key, sizeof(http_req_access(r)->key), "%s", l.key_name);
     http_resp_header(r, "x-aigw-config-version", ver);
 
     if (rt == RT_HEALTH) {
@@ -886,7 +883,7 @@ proxy_abort_all(struct proxy *px)
         struct pxreq *q = px->all;
         upstream_cancel(px->up, &q->xfer);
         if (q->is_sse)
-            stream_fail(q, "server_shutting_down", "aigw is shutting down");
+            stream_fail(q, "server_error", "server_shutting_down", "aigw is shutting down");
         else
             http_reply_error(q->r, 503, "server_error", "server_shutting_down", NULL,
                              "aigw is shutting down");

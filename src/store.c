@@ -293,6 +293,22 @@ index_owner(enum res_kind k, MDB_val *rec, const char **id)
     return 0;
 }
 
+/* Delete the index entry of a stored document, if it still belongs to id. */
+static void
+drop_index(struct store_txn *t, enum res_kind k, const char *id, const MDB_val *olddoc)
+{
+    char idx[512];
+    size_t ilen;
+    MDB_val cur;
+    const char *owner;
+    if (stored_index_key(k, olddoc->mv_data, olddoc->mv_size, idx, sizeof(idx), &ilen) < 0)
+        return;
+    MDB_val ik = {ilen, idx};
+    if (mdb_get(t->txn, t->s->idx[k], &ik, &cur) == 0 && index_owner(k, &cur, &owner) == 0 &&
+        strcmp(owner, id) == 0)
+        mdb_del(t->txn, t->s->idx[k], &ik, NULL);
+}
+
 int
 store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_object *doc,
           struct aigw_errors *e)
@@ -333,10 +349,8 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
     /* A renamed model (or a rotated key) leaves its old index entry behind: drop it. */
     if (rc == 0 &&
         stored_index_key(k, old.mv_data, old.mv_size, oldidx, sizeof(oldidx), &oldlen) == 0 &&
-        (oldlen != ilen || memcmp(oldidx, idx, ilen) != 0)) {
-        MDB_val ok = {oldlen, oldidx};
-        mdb_del(t->txn, s->idx[k], &ok, NULL);
-    }
+        (oldlen != ilen || memcmp(oldidx, idx, ilen) != 0))
+        drop_index(t, k, id, &old);
     MDB_val dv = {strlen(json), (void *)json}, iv = {reclen, rec};
     if ((rc = mdb_put(t->txn, s->docs[k], &dk, &dv, 0)) != 0 ||
         (rc = mdb_put(t->txn, s->idx[k], &ik, &iv, 0)) != 0) {
@@ -352,19 +366,11 @@ int
 store_del(struct store_txn *t, enum res_kind k, const char *id)
 {
     struct store *s = t->s;
-    MDB_val dk = {strlen(id), (void *)id}, old, cur;
-    char idx[512];
-    size_t ilen;
+    MDB_val dk = {strlen(id), (void *)id}, old;
 
     if (mdb_get(t->txn, s->docs[k], &dk, &old) != 0)
         return STORE_NOTFOUND;
-    if (stored_index_key(k, old.mv_data, old.mv_size, idx, sizeof(idx), &ilen) == 0) {
-        MDB_val ik = {ilen, idx};
-        const char *owner;
-        if (mdb_get(t->txn, s->idx[k], &ik, &cur) == 0 && index_owner(k, &cur, &owner) == 0 &&
-            strcmp(owner, id) == 0)
-            mdb_del(t->txn, s->idx[k], &ik, NULL);
-    }
+    drop_index(t, k, id, &old);
     if (mdb_del(t->txn, s->docs[k], &dk, NULL) != 0)
         return STORE_ERROR;
     t->changes++;
@@ -409,6 +415,19 @@ store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
         store_del(t, k, json_object_get_string(json_object_array_get_idx(gone, i)));
     json_object_put(gone);
 
+    /*
+     * Then free the names and keys of every changed resource, so that two
+     * resources may swap names (or keys) in one change.
+     */
+    json_object_object_foreach(items, cid, cdoc)
+    {
+        MDB_val dk = {strlen(cid), (void *)cid}, old;
+        const char *json = json_object_to_json_string_ext(cdoc, JSON_C_TO_STRING_PLAIN |
+                                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (mdb_get(t->txn, t->s->docs[k], &dk, &old) == 0 &&
+            (old.mv_size != strlen(json) || memcmp(old.mv_data, json, old.mv_size) != 0))
+            drop_index(t, k, cid, &old);
+    }
     json_object_object_foreach(items, id, doc)
     {
         if (store_put(t, k, id, doc, e) != STORE_OK)

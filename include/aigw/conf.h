@@ -23,7 +23,7 @@ struct conf {
 
     struct conf_listen listen[CONF_MAX_LISTEN];
     int nlisten;
-    int workers; /* 0 in the file means auto: resolved to the core count */
+    int workers; /* "auto" in the file is resolved to the core count */
     int log_level;
 
     char data_dir[PATH_MAX];
