@@ -79,7 +79,8 @@ daemonize(void)
 static int
 check_config(struct conf *c, int conf_ok, struct aigw_errors *e)
 {
-    if (conf_ok == 0 && c->resources[0] != '\0') { /* "" means no resources file */
+    /* The resources file is checked even when aigw.yaml has errors: show them all. */
+    if (c->resources[0] != '\0') { /* "" means no resources file */
         struct aigw_errors re;
         errors_init(&re, c->resources);
         struct json_object *res = resfile_load(c->resources, &re);
