@@ -72,8 +72,8 @@ static const struct conf_key conf_keys[] = {
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
-static const char *const type_names[] = {"list of address:port", "integer or auto", "level",
-                                         "path", "size", "duration", "integer"};
+static const char *const type_names[] = {"a list of address:port", "an integer or auto", "a level",
+                                         "a path", "a size", "a duration", "an integer"};
 
 /* Find a dotted path in the tree; *parent is set to the deepest object reached. */
 static int
@@ -167,14 +167,16 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
             return -1;
         }
         for (size_t i = 0; node != NULL && i < json_object_array_length(node); i++) {
-            const char *s = scalar_text(json_object_array_get_idx(node, i));
+            struct json_object *item = json_object_array_get_idx(node, i);
+            const char *s = scalar_text(item);
             if (c->nlisten == CONF_MAX_LISTEN) {
-                errors_add(e, node, k->path, "at most %d listeners", CONF_MAX_LISTEN);
+                errors_add(e, item ? item : node, k->path, "at most %d listeners",
+                           CONF_MAX_LISTEN);
                 return -1;
             }
             if (s == NULL || parse_listen(s, &c->listen[c->nlisten]) < 0) {
-                errors_add(e, node, k->path, "\"%s\" is not address:port (port 1-65535)",
-                           s ? s : "?");
+                errors_add(e, item ? item : node, k->path,
+                           "\"%s\" is not address:port (port 1-65535)", s ? s : "?");
                 return -1;
             }
             c->nlisten++;
@@ -321,7 +323,7 @@ conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e)
             continue;
         const char *text = conf_keys[i].type == CT_LISTEN ? "" : scalar_text(node);
         if (text == NULL || (node == NULL && conf_keys[i].type != CT_LISTEN)) {
-            errors_add(e, node ? node : parent, conf_keys[i].path, "must be a %s",
+            errors_add(e, node ? node : parent, conf_keys[i].path, "must be %s",
                        type_names[conf_keys[i].type]);
             bad = 1;
             continue;

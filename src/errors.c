@@ -49,6 +49,8 @@ void
 errors_add(struct aigw_errors *e, struct json_object *node, const char *path, const char *fmt, ...)
 {
     va_list ap;
+    if (yaml_node_poisoned(node))
+        return; /* its unset ${VAR} is the error, already reported */
     va_start(ap, fmt);
     errors_addv(e, node != NULL ? yaml_node_line(node) : 0, path, fmt, ap);
     va_end(ap);

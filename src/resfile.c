@@ -20,6 +20,7 @@ entry_id(struct json_object *ent, const char *path, char *id, size_t idlen, stru
         const char *s = json_object_is_type(o, json_type_string) ? json_object_get_string(o) : "";
         if (res_id_valid(s) < 0) {
             errors_add(e, o ? o : ent, path, "id must be 1-128 of A-Z a-z 0-9 . _ -");
+            json_object_object_del(ent, "id"); /* not also an "unknown field" */
             return -1;
         }
         snprintf(id, idlen, "%s", s);
@@ -28,14 +29,14 @@ entry_id(struct json_object *ent, const char *path, char *id, size_t idlen, stru
     }
     if (!json_object_object_get_ex(ent, "name", &o) || !json_object_is_type(o, json_type_string))
         return -1; /* the schema reports the missing name */
+    if ((size_t)json_object_get_string_len(o) >= idlen || json_object_get_string_len(o) == 0) {
+        errors_add(e, o, path, "name too long to be an id: give an id (1-128 of A-Z a-z 0-9 . _ -)");
+        return -1;
+    }
     snprintf(id, idlen, "%s", json_object_get_string(o));
     for (char *p = id; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
             *p = '-';
-    if (res_id_valid(id) < 0) {
-        errors_add(e, ent, path, "name too long to be an id: give an id (1-128 of A-Z a-z 0-9 . _ -)");
-        return -1;
-    }
     return 0;
 }
 

@@ -77,10 +77,16 @@ struct vctx {
     int bad;
 };
 
-/* Add an error about field (path prefix.field); node gives the line when it came from YAML. */
+/*
+ * Add an error about field (path prefix.field); node gives the line when it
+ * came from YAML. Without a node, the field's own node is used when present.
+ */
 static void
 verr(struct vctx *v, struct json_object *node, const char *field, const char *msg)
 {
+    if (node == NULL && field != NULL && v->doc != NULL &&
+        json_object_is_type(v->doc, json_type_object))
+        json_object_object_get_ex(v->doc, field, &node);
     char path[320];
     snprintf(path, sizeof(path), "%s%s%s", v->prefix, *v->prefix && field ? "." : "",
              field ? field : "");

@@ -25,10 +25,10 @@ sse_free(struct sse_parser *p)
 static int
 grow(char **buf, size_t *cap, size_t need, size_t max)
 {
-    if (need + 1 <= *cap)
-        return 0;
     if (need > max)
         return -1;
+    if (need + 1 <= *cap)
+        return 0;
     size_t ncap = *cap ? *cap : 256;
     while (ncap < need + 1)
         ncap *= 2;

@@ -113,7 +113,12 @@ parse_rfc3339(const char *s, int64_t *out)
     }
     if (*p != '\0')
         return -1;
-    *out = (int64_t)timegm(&tm) - off;
+    /* strptime takes February 30th; timegm would roll it into March. Refuse it. */
+    struct tm want = tm;
+    time_t t = timegm(&tm);
+    if (tm.tm_mday != want.tm_mday || tm.tm_mon != want.tm_mon || tm.tm_year != want.tm_year)
+        return -1;
+    *out = (int64_t)t - off;
     return 0;
 }
 

@@ -23,12 +23,23 @@ node_set_line(struct json_object *o, int line)
         json_object_set_userdata(o, (void *)(intptr_t)line, NULL);
 }
 
+/*
+ * A negative line marks a poisoned node: a scalar whose ${VAR} was unset. Its
+ * error is already reported; errors about its stand-in value are not added.
+ */
 int
 yaml_node_line(struct json_object *o)
 {
     if (o == NULL)
         return 0;
-    return (int)(intptr_t)json_object_get_userdata(o);
+    int line = (int)(intptr_t)json_object_get_userdata(o);
+    return line < 0 ? -line : line;
+}
+
+int
+yaml_node_poisoned(struct json_object *o)
+{
+    return o != NULL && (intptr_t)json_object_get_userdata(o) < 0;
 }
 
 /*
@@ -149,8 +160,9 @@ convert_mapping(yaml_document_t *doc, yaml_node_t *n, int flags, struct aigw_err
         }
         const char *key = (const char *)k->data.scalar.value;
         if (json_object_object_get_ex(obj, key, NULL)) {
-            errors_add_line(e, (int)k->start_mark.line + 1, path, "%s: duplicate key",
-                       key);
+            char dup[512];
+            snprintf(dup, sizeof(dup), "%s%s%s", path, *path ? "." : "", key);
+            errors_add_line(e, (int)k->start_mark.line + 1, dup, "duplicate key");
             *failed = 1;
             continue;
         }
@@ -179,12 +191,13 @@ convert(yaml_document_t *doc, yaml_node_t *n, int flags, struct aigw_errors *e, 
         const char *s = (const char *)n->data.scalar.value;
         int plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, changed = 0;
         char *sub = NULL;
+        int poisoned = 0;
         if ((flags & YAML_SUBST_ENV) && strstr(s, "${") != NULL) {
             sub = subst_env(s, line, path, e, &changed);
             if (sub == NULL) {
                 /* Reported; go on with an empty value so every other error is found too. */
                 sub = strdup("");
-                changed = 1;
+                changed = poisoned = 1;
                 if (sub == NULL) {
                     *failed = 1;
                     return NULL;
@@ -197,6 +210,10 @@ convert(yaml_document_t *doc, yaml_node_t *n, int flags, struct aigw_errors *e, 
         else
             o = plain ? scalar_typed(s) : json_object_new_string(s);
         free(sub);
+        if (poisoned) {
+            node_set_line(o, -line);
+            return o;
+        }
         break;
     }
     case YAML_SEQUENCE_NODE:

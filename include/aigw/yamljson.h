@@ -22,5 +22,7 @@ struct json_object *yaml_load_buffer(const char *buf, size_t len, int flags, str
 
 /* The 1-based line a node came from, or 0. */
 int yaml_node_line(struct json_object *o);
+/* 1 for the stand-in value of an unset ${VAR}: errors about it are not added. */
+int yaml_node_poisoned(struct json_object *o);
 
 #endif

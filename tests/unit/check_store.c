@@ -1,0 +1,861 @@
+/* check_store.c: the LMDB configuration table: write, read, persistence, diffs, conflicts, MVCC. */
+#include "config.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "aigw/auth.h"
+#include "aigw/errors.h"
+#include "aigw/resource.h"
+#include "aigw/store.h"
+#include "aigw/util.h"
+#include "tap.h"
+
+#define MAP_SIZE (16ULL << 20)
+#define MAX_READERS 126
+
+#define MODELS_V1                                                                                  \
+    "{\"m1\":{\"name\":\"gpt-4o\",\"provider\":\"openai\"},"                                       \
+    "\"m2\":{\"name\":\"local-llama\",\"provider\":\"openai-compatible\","                         \
+    "\"api_base\":\"http://127.0.0.1:8000/v1\",\"model\":\"meta-llama/Llama-3.1-8B-Instruct\"}}"
+#define KEYS_V1                                                                                    \
+    "{\"k1\":{\"name\":\"team-a\",\"key\":\"sk-test-0001\",\"allowed_models\":[\"gpt-4o*\"]}}"
+
+/* One temporary folder per test case; each test opens its own environment in a subfolder. */
+static char g_dir[PATH_MAX];
+
+static void
+dir_setup(void)
+{
+    tmpdir_make(g_dir);
+}
+
+static void
+dir_teardown(void)
+{
+    tmpdir_remove(g_dir);
+}
+
+/* Open the store in g_dir/name (created by a writer). */
+static struct store *
+open_store(const char *name, int flags)
+{
+    char dir[PATH_MAX], all[4096];
+    struct aigw_errors e;
+    path_join(dir, g_dir, name);
+    errors_init(&e, NULL);
+    struct store *s = store_open(dir, MAP_SIZE, MAX_READERS, flags, &e);
+    ck_assert_msg(s != NULL, "store_open %s: %s", dir, errors_text(&e, all, sizeof(all)));
+    ck_assert_nerrors(&e, 0);
+    errors_free(&e);
+    return s;
+}
+
+/* Parse {id: doc} and validate (normalize) every doc as kind k. */
+static struct json_object *
+items(enum res_kind k, const char *json)
+{
+    struct json_object *o = json_tokener_parse(json);
+    ck_assert_msg(o != NULL, "bad test JSON: %s", json);
+    json_object_object_foreach(o, id, doc)
+    {
+        struct aigw_errors e;
+        char all[4096];
+        errors_init(&e, NULL);
+        ck_assert_msg(res_validate(k, doc, id, &e) == 0, "%s: %s", id,
+                      errors_text(&e, all, sizeof(all)));
+        errors_free(&e);
+    }
+    return o;
+}
+
+/* Sync both kinds in one transaction and commit; returns the number of changes. */
+static int
+sync_commit(struct store *s, const char *models, const char *keys, const char *source, int64_t rev)
+{
+    struct aigw_errors e;
+    char all[4096];
+    struct store_txn *t = store_write_begin(s);
+    ck_assert_ptr_nonnull(t);
+    errors_init(&e, NULL);
+    struct json_object *m = items(RES_MODEL, models), *k = items(RES_API_KEY, keys);
+    int nm = store_sync_kind(t, RES_MODEL, m, &e);
+    int nk = store_sync_kind(t, RES_API_KEY, k, &e);
+    json_object_put(m);
+    json_object_put(k);
+    ck_assert_msg(nm >= 0 && nk >= 0, "sync failed: %s", errors_text(&e, all, sizeof(all)));
+    ck_assert_nerrors(&e, 0);
+    errors_free(&e);
+    ck_assert_int_eq(store_commit(t, source, rev), 0);
+    return nm + nk;
+}
+
+/* The committed meta record, read in its own read transaction. */
+static struct store_meta
+meta_now(struct store *s)
+{
+    struct store_meta m;
+    memset(&m, 0xff, sizeof(m));
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(store_meta_get(s, &m), 0);
+    store_read_end(s);
+    return m;
+}
+
+/* 1 when a model of that name is visible in the current read transaction; its id in id. */
+static int
+has_model(struct store *s, const char *name, const char **id)
+{
+    struct model_view v;
+    int rc = store_model_by_name(s, name, strlen(name), &v);
+    ck_assert_msg(rc == STORE_OK || rc == STORE_NOTFOUND, "lookup of %s: %d", name, rc);
+    if (rc == STORE_OK && id != NULL)
+        *id = v.id;
+    return rc == STORE_OK;
+}
+
+/* store_key_by_hash of a plaintext key. */
+static int
+key_lookup(struct store *s, const char *key, struct key_view *v)
+{
+    uint8_t h[AUTH_HASH_LEN];
+    auth_key_hash(key, strlen(key), h);
+    return store_key_by_hash(s, h, v);
+}
+
+/* Check that version 1 (MODELS_V1, KEYS_V1) is what a reader sees. */
+static void
+assert_v1(struct store *s)
+{
+    struct model_view mv;
+    struct key_view kv;
+    struct store_meta m;
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(store_meta_get(s, &m), 0);
+    ck_assert_uint_eq(m.version, 1);
+    ck_assert_int_eq(m.etcd_revision, 0);
+    ck_assert_str_eq(m.source, "file:/etc/aigw/resources.yaml");
+
+    ck_assert_int_eq(store_model_by_name(s, "gpt-4o", 6, &mv), STORE_OK);
+    ck_assert_str_eq(mv.id, "m1");
+    ck_assert_str_eq(mv.name, "gpt-4o");
+    ck_assert_str_eq(mv.upstream_model, "gpt-4o");
+    ck_assert_str_eq(mv.api_base, "https://api.openai.com/v1");
+    ck_assert_int_eq(mv.provider, PROVIDER_OPENAI);
+    ck_assert_int_eq(store_model_by_name(s, "local-llama", 11, &mv), STORE_OK);
+    ck_assert_str_eq(mv.id, "m2");
+    ck_assert_str_eq(mv.upstream_model, "meta-llama/Llama-3.1-8B-Instruct");
+    ck_assert_str_eq(mv.api_base, "http://127.0.0.1:8000/v1");
+    ck_assert_int_eq(mv.provider, PROVIDER_OPENAI_COMPATIBLE);
+    /* the name is len bytes, not a C string */
+    ck_assert_int_eq(store_model_by_name(s, "gpt-4o-mini", 6, &mv), STORE_OK);
+    ck_assert_str_eq(mv.id, "m1");
+    ck_assert_int_eq(store_model_by_name(s, "gpt-4", 5, &mv), STORE_NOTFOUND);
+    ck_assert_int_eq(store_model_by_name(s, "nope", 4, &mv), STORE_NOTFOUND);
+    ck_assert_int_eq(store_model_by_name(s, "", 0, &mv), STORE_NOTFOUND);
+
+    ck_assert_int_eq(key_lookup(s, "sk-test-0001", &kv), STORE_OK);
+    ck_assert_str_eq(kv.id, "k1");
+    ck_assert_str_eq(kv.name, "team-a");
+    ck_assert_int_eq(kv.nallowed, 1);
+    ck_assert_str_eq(kv.allowed, "gpt-4o*");
+    ck_assert_int_eq(key_lookup(s, "sk-test-0002", &kv), STORE_NOTFOUND);
+    store_read_end(s);
+}
+
+/* Write version 1, read it back, close, reopen (also read-only) and read it again. */
+START_TEST(write_read_reopen)
+{
+    struct store *s = open_store("persist", 0);
+    struct store_meta m = meta_now(s);
+    ck_assert_uint_eq(m.version, 0); /* a new table */
+    ck_assert_str_eq(m.source, "");
+
+    int64_t before = now_real_ms();
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:/etc/aigw/resources.yaml", 0), 3);
+    int64_t after = now_real_ms();
+    m = meta_now(s);
+    ck_assert_int_ge(m.updated_ms, before);
+    ck_assert_int_le(m.updated_ms, after);
+    assert_v1(s);
+    store_close(s);
+
+    s = open_store("persist", 0);
+    assert_v1(s);
+    ck_assert_int_eq(meta_now(s).updated_ms, m.updated_ms);
+    store_close(s);
+
+    s = open_store("persist", STORE_RDONLY);
+    assert_v1(s);
+    store_close(s);
+}
+END_TEST
+
+/* Syncing the same set again writes nothing and does not bump the version. */
+START_TEST(unchanged_sync_commits_nothing)
+{
+    struct store *s = open_store("unchanged", 0);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:/etc/aigw/resources.yaml", 0), 3);
+    struct store_meta m1 = meta_now(s);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:/elsewhere.yaml", 0), 0);
+    struct store_meta m2 = meta_now(s);
+    ck_assert_uint_eq(m2.version, 1);
+    ck_assert_int_eq(m2.updated_ms, m1.updated_ms);
+    ck_assert_str_eq(m2.source, "file:/etc/aigw/resources.yaml");
+
+    /* one changed field is one change and one new version */
+    ck_assert_int_eq(
+        sync_commit(s,
+                    "{\"m1\":{\"name\":\"gpt-4o\",\"provider\":\"openai\","
+                    "\"api_key\":\"sk-up\"},"
+                    "\"m2\":{\"name\":\"local-llama\",\"provider\":\"openai-compatible\","
+                    "\"api_base\":\"http://127.0.0.1:8000/v1\","
+                    "\"model\":\"meta-llama/Llama-3.1-8B-Instruct\"}}",
+                    KEYS_V1, "admin", 0),
+        1);
+    ck_assert_uint_eq(meta_now(s).version, 2);
+    ck_assert_str_eq(meta_now(s).source, "admin");
+    store_close(s);
+}
+END_TEST
+
+/* Putting an unchanged document directly is not a change either. */
+START_TEST(put_unchanged_is_no_change)
+{
+    struct aigw_errors e;
+    struct store *s = open_store("putsame", 0);
+    struct json_object *m = items(RES_MODEL, "{\"m1\":{\"name\":\"a\",\"provider\":\"openai\"}}");
+    struct json_object *doc = json_object_object_get(m, "m1");
+    errors_init(&e, NULL);
+    struct store_txn *t = store_write_begin(s);
+    ck_assert_int_eq(store_put(t, RES_MODEL, "m1", doc, &e), STORE_OK);
+    ck_assert_int_eq(store_commit(t, "admin", 0), 0);
+    t = store_write_begin(s);
+    ck_assert_int_eq(store_put(t, RES_MODEL, "m1", doc, &e), STORE_OK);
+    ck_assert_int_eq(store_commit(t, "admin", 0), 0);
+    ck_assert_uint_eq(meta_now(s).version, 1);
+    ck_assert_nerrors(&e, 0);
+    errors_free(&e);
+    json_object_put(m);
+    store_close(s);
+}
+END_TEST
+
+/* Renaming a model drops its old name from the index; rotating a key drops the old hash. */
+START_TEST(rename_and_rotate)
+{
+    struct key_view kv;
+    const char *id = NULL;
+    struct store *s = open_store("rename", 0);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:/etc/aigw/resources.yaml", 0), 3);
+    ck_assert_int_eq(
+        sync_commit(s,
+                    "{\"m1\":{\"name\":\"gpt-4o-2024\",\"provider\":\"openai\"},"
+                    "\"m2\":{\"name\":\"local-llama\",\"provider\":\"openai-compatible\","
+                    "\"api_base\":\"http://127.0.0.1:8000/v1\","
+                    "\"model\":\"meta-llama/Llama-3.1-8B-Instruct\"}}",
+                    "{\"k1\":{\"name\":\"team-a\",\"key\":\"sk-test-0002\",\"allowed_models\":["
+                    "\"gpt-4o*\"]}}",
+                    "file:/etc/aigw/resources.yaml", 0),
+        2);
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(has_model(s, "gpt-4o", NULL), 0);
+    ck_assert_int_eq(has_model(s, "gpt-4o-2024", &id), 1);
+    ck_assert_str_eq(id, "m1");
+    ck_assert_int_eq(has_model(s, "local-llama", NULL), 1);
+    ck_assert_int_eq(key_lookup(s, "sk-test-0001", &kv), STORE_NOTFOUND);
+    ck_assert_int_eq(key_lookup(s, "sk-test-0002", &kv), STORE_OK);
+    ck_assert_str_eq(kv.id, "k1");
+    store_read_end(s);
+    ck_assert_uint_eq(meta_now(s).version, 2);
+    store_close(s);
+}
+END_TEST
+
+/* store_put alone (the Admin API's path) drops a renamed model's and a rotated key's old entry. */
+START_TEST(put_rename_and_rotate)
+{
+    struct aigw_errors e;
+    struct key_view kv;
+    const char *id = NULL;
+    struct store *s = open_store("putrename", 0);
+    struct json_object *v1 = items(RES_MODEL, "{\"m1\":{\"name\":\"a\",\"provider\":\"openai\"}}");
+    struct json_object *v2 = items(RES_MODEL, "{\"m1\":{\"name\":\"b\",\"provider\":\"openai\"}}");
+    struct json_object *k1 =
+        items(RES_API_KEY, "{\"k1\":{\"name\":\"k\",\"key\":\"sk-test-0001\"}}");
+    struct json_object *k2 =
+        items(RES_API_KEY, "{\"k1\":{\"name\":\"k\",\"key\":\"sk-test-0002\"}}");
+    errors_init(&e, NULL);
+    struct store_txn *t = store_write_begin(s);
+    ck_assert_int_eq(store_put(t, RES_MODEL, "m1", json_object_object_get(v1, "m1"), &e), STORE_OK);
+    ck_assert_int_eq(store_put(t, RES_API_KEY, "k1", json_object_object_get(k1, "k1"), &e),
+                     STORE_OK);
+    ck_assert_int_eq(store_commit(t, "admin", 0), 0);
+    t = store_write_begin(s);
+    ck_assert_int_eq(store_put(t, RES_MODEL, "m1", json_object_object_get(v2, "m1"), &e), STORE_OK);
+    ck_assert_int_eq(store_put(t, RES_API_KEY, "k1", json_object_object_get(k2, "k1"), &e),
+                     STORE_OK);
+    ck_assert_int_eq(store_commit(t, "admin", 0), 0);
+    ck_assert_nerrors(&e, 0);
+    errors_free(&e);
+    json_object_put(v1);
+    json_object_put(v2);
+    json_object_put(k1);
+    json_object_put(k2);
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(has_model(s, "a", NULL), 0);
+    ck_assert_int_eq(has_model(s, "b", &id), 1);
+    ck_assert_str_eq(id, "m1");
+    ck_assert_int_eq(key_lookup(s, "sk-test-0001", &kv), STORE_NOTFOUND);
+    ck_assert_int_eq(key_lookup(s, "sk-test-0002", &kv), STORE_OK);
+    store_read_end(s);
+    ck_assert_uint_eq(meta_now(s).version, 2);
+    store_close(s);
+}
+END_TEST
+
+/* A resource missing from the synced set is deleted, from the docs and from the index. */
+START_TEST(sync_deletes_missing)
+{
+    struct key_view kv;
+    struct store *s = open_store("syncdel", 0);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:/etc/aigw/resources.yaml", 0), 3);
+    ck_assert_int_eq(sync_commit(s, "{\"m1\":{\"name\":\"gpt-4o\",\"provider\":\"openai\"}}", "{}",
+                                 "file:/etc/aigw/resources.yaml", 0),
+                     2);
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(has_model(s, "gpt-4o", NULL), 1);
+    ck_assert_int_eq(has_model(s, "local-llama", NULL), 0);
+    ck_assert_int_eq(key_lookup(s, "sk-test-0001", &kv), STORE_NOTFOUND);
+    store_read_end(s);
+    struct store_txn *t = store_write_begin(s);
+    char *doc = store_doc_get(t, RES_MODEL, "m2");
+    ck_assert_ptr_null(doc);
+    doc = store_doc_get(t, RES_MODEL, "m1");
+    ck_assert_ptr_nonnull(doc);
+    ck_assert_str_eq(doc, "{\"name\":\"gpt-4o\",\"provider\":\"openai\"}");
+    free(doc);
+    store_abort(t);
+    ck_assert_uint_eq(meta_now(s).version, 2);
+    store_close(s);
+}
+END_TEST
+
+/* store_del removes one resource; deleting a missing id is STORE_NOTFOUND and no change. */
+START_TEST(delete_one)
+{
+    struct key_view kv;
+    struct store *s = open_store("del", 0);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:/etc/aigw/resources.yaml", 0), 3);
+    struct store_txn *t = store_write_begin(s);
+    ck_assert_int_eq(store_del(t, RES_MODEL, "nope"), STORE_NOTFOUND);
+    ck_assert_int_eq(store_commit(t, "admin", 0), 0);
+    ck_assert_uint_eq(meta_now(s).version, 1);
+
+    t = store_write_begin(s);
+    ck_assert_int_eq(store_del(t, RES_MODEL, "m2"), STORE_OK);
+    ck_assert_int_eq(store_del(t, RES_API_KEY, "k1"), STORE_OK);
+    ck_assert_int_eq(store_del(t, RES_API_KEY, "k1"), STORE_NOTFOUND);
+    ck_assert_int_eq(store_commit(t, "admin", 0), 0);
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(has_model(s, "local-llama", NULL), 0);
+    ck_assert_int_eq(has_model(s, "gpt-4o", NULL), 1);
+    ck_assert_int_eq(key_lookup(s, "sk-test-0001", &kv), STORE_NOTFOUND);
+    store_read_end(s);
+    struct store_meta m = meta_now(s);
+    ck_assert_uint_eq(m.version, 2);
+    ck_assert_str_eq(m.source, "admin");
+    store_close(s);
+}
+END_TEST
+
+/* A model name or key that belongs to another id is STORE_CONFLICT, naming the owner. */
+START_TEST(conflicts)
+{
+    struct aigw_errors e;
+    struct store *s = open_store("conflict", 0);
+    struct json_object *m =
+        items(RES_MODEL, "{\"m1\":{\"name\":\"a\",\"provider\":\"openai\"},"
+                         "\"m3\":{\"name\":\"a\",\"provider\":\"openai\",\"api_key\":\"x\"}}");
+    struct json_object *k =
+        items(RES_API_KEY, "{\"k1\":{\"name\":\"one\",\"key\":\"sk-test-0001\"},"
+                           "\"k2\":{\"name\":\"two\",\"key\":\"sk-test-0001\"}}");
+    errors_init(&e, NULL);
+    struct store_txn *t = store_write_begin(s);
+    ck_assert_int_eq(store_put(t, RES_MODEL, "m1", json_object_object_get(m, "m1"), &e), STORE_OK);
+    ck_assert_int_eq(store_put(t, RES_MODEL, "m3", json_object_object_get(m, "m3"), &e),
+                     STORE_CONFLICT);
+    ck_assert_int_eq(store_put(t, RES_API_KEY, "k1", json_object_object_get(k, "k1"), &e),
+                     STORE_OK);
+    ck_assert_int_eq(store_put(t, RES_API_KEY, "k2", json_object_object_get(k, "k2"), &e),
+                     STORE_CONFLICT);
+    ck_assert_nerrors(&e, 2);
+    ck_assert_str_eq(e.msgs[0], "m3: model name already used by m1");
+    ck_assert_str_eq(e.msgs[1], "k2: key already used by k1");
+    errors_free(&e);
+    ck_assert_int_eq(store_commit(t, "admin", 0), 0);
+
+    /* the owners are unchanged and the losers were not stored */
+    const char *id = NULL;
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(has_model(s, "a", &id), 1);
+    ck_assert_str_eq(id, "m1");
+    store_read_end(s);
+    t = store_write_begin(s);
+    ck_assert_ptr_null(store_doc_get(t, RES_MODEL, "m3"));
+    ck_assert_ptr_null(store_doc_get(t, RES_API_KEY, "k2"));
+    store_abort(t);
+
+    /* a sync holding the conflict fails as a whole; the caller aborts */
+    errors_init(&e, NULL);
+    t = store_write_begin(s);
+    ck_assert_int_eq(store_sync_kind(t, RES_MODEL, m, &e), -1);
+    ck_assert_error(&e, "model name already used by");
+    store_abort(t);
+    errors_free(&e);
+    ck_assert_uint_eq(meta_now(s).version, 1);
+    json_object_put(m);
+    json_object_put(k);
+    store_close(s);
+}
+END_TEST
+
+/* A name moving from one id to another in one sync is not a conflict (deletions go first). */
+START_TEST(name_moves_between_ids)
+{
+    const char *id = NULL;
+    struct store *s = open_store("move", 0);
+    ck_assert_int_eq(
+        sync_commit(s, "{\"m1\":{\"name\":\"a\",\"provider\":\"openai\"}}", "{}", "file:x", 0), 1);
+    ck_assert_int_eq(
+        sync_commit(s, "{\"m9\":{\"name\":\"a\",\"provider\":\"openai\"}}", "{}", "file:x", 0), 2);
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(has_model(s, "a", &id), 1);
+    ck_assert_str_eq(id, "m9");
+    store_read_end(s);
+    store_close(s);
+}
+END_TEST
+
+/* A name passed on to an id that stays (m1 a->c, m2 b->a, m2 first) applies in one sync. */
+START_TEST(rename_chain_in_one_sync)
+{
+    const char *id = NULL;
+    struct store *s = open_store("chain", 0);
+    ck_assert_int_eq(sync_commit(s,
+                                 "{\"m1\":{\"name\":\"a\",\"provider\":\"openai\"},"
+                                 "\"m2\":{\"name\":\"b\",\"provider\":\"openai\"}}",
+                                 "{}", "file:x", 0),
+                     2);
+    ck_assert_int_eq(sync_commit(s,
+                                 "{\"m2\":{\"name\":\"a\",\"provider\":\"openai\"},"
+                                 "\"m1\":{\"name\":\"c\",\"provider\":\"openai\"}}",
+                                 "{}", "file:x", 0),
+                     2);
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(has_model(s, "a", &id), 1);
+    ck_assert_str_eq(id, "m2");
+    ck_assert_int_eq(has_model(s, "c", &id), 1);
+    ck_assert_str_eq(id, "m1");
+    ck_assert_int_eq(has_model(s, "b", NULL), 0);
+    store_read_end(s);
+    store_close(s);
+}
+END_TEST
+
+/* Two models swap names and two keys swap secrets in one sync. */
+START_TEST(swap_in_one_sync)
+{
+    const char *id = NULL;
+    struct key_view kv;
+    struct store *s = open_store("swap", 0);
+    ck_assert_int_eq(sync_commit(s,
+                                 "{\"m1\":{\"name\":\"a\",\"provider\":\"openai\"},"
+                                 "\"m2\":{\"name\":\"b\",\"provider\":\"openai\"}}",
+                                 "{\"k1\":{\"name\":\"one\",\"key\":\"sk-test-0001\"},"
+                                 "\"k2\":{\"name\":\"two\",\"key\":\"sk-test-0002\"}}",
+                                 "file:x", 0),
+                     4);
+    ck_assert_int_eq(sync_commit(s,
+                                 "{\"m1\":{\"name\":\"b\",\"provider\":\"openai\"},"
+                                 "\"m2\":{\"name\":\"a\",\"provider\":\"openai\"}}",
+                                 "{\"k1\":{\"name\":\"one\",\"key\":\"sk-test-0002\"},"
+                                 "\"k2\":{\"name\":\"two\",\"key\":\"sk-test-0001\"}}",
+                                 "file:x", 0),
+                     4);
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(has_model(s, "a", &id), 1);
+    ck_assert_str_eq(id, "m2");
+    ck_assert_int_eq(has_model(s, "b", &id), 1);
+    ck_assert_str_eq(id, "m1");
+    ck_assert_int_eq(key_lookup(s, "sk-test-0001", &kv), STORE_OK);
+    ck_assert_str_eq(kv.id, "k2");
+    ck_assert_int_eq(key_lookup(s, "sk-test-0002", &kv), STORE_OK);
+    ck_assert_str_eq(kv.id, "k1");
+    store_read_end(s);
+    ck_assert_uint_eq(meta_now(s).version, 2);
+    store_close(s);
+}
+END_TEST
+
+/* An aborted write transaction leaves nothing behind. */
+START_TEST(abort_discards)
+{
+    struct aigw_errors e;
+    struct store *s = open_store("abort", 0);
+    struct json_object *m = items(RES_MODEL, "{\"m1\":{\"name\":\"a\",\"provider\":\"openai\"}}");
+    errors_init(&e, NULL);
+    struct store_txn *t = store_write_begin(s);
+    ck_assert_int_eq(store_put(t, RES_MODEL, "m1", json_object_object_get(m, "m1"), &e), STORE_OK);
+    store_abort(t);
+    errors_free(&e);
+    json_object_put(m);
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(has_model(s, "a", NULL), 0);
+    store_read_end(s);
+    ck_assert_uint_eq(meta_now(s).version, 0);
+    store_close(s);
+}
+END_TEST
+
+/* The meta record keeps the etcd revision and the source (cut to fit). */
+START_TEST(meta_revision_and_source)
+{
+    char longsrc[400];
+    struct store *s = open_store("meta", 0);
+    ck_assert_int_eq(
+        sync_commit(s, "{\"m1\":{\"name\":\"a\",\"provider\":\"openai\"}}", "{}", "etcd", 42), 1);
+    struct store_meta m = meta_now(s);
+    ck_assert_uint_eq(m.version, 1);
+    ck_assert_int_eq(m.etcd_revision, 42);
+    ck_assert_str_eq(m.source, "etcd");
+    memset(longsrc, 's', sizeof(longsrc) - 1);
+    longsrc[sizeof(longsrc) - 1] = '\0';
+    ck_assert_int_eq(sync_commit(s, "{}", "{}", longsrc, 43), 1);
+    m = meta_now(s);
+    ck_assert_uint_eq(m.version, 2);
+    ck_assert_int_eq(m.etcd_revision, 43);
+    ck_assert_uint_eq(strlen(m.source), sizeof(m.source) - 1);
+    store_close(s);
+}
+END_TEST
+
+/* A read transaction keeps its snapshot while the same process commits a new version. */
+START_TEST(mvcc_same_handle)
+{
+    const char *id = NULL;
+    struct store *s = open_store("mvcc1", 0);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:/etc/aigw/resources.yaml", 0), 3);
+    struct store_meta m;
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(
+        sync_commit(s, "{\"m1\":{\"name\":\"renamed\",\"provider\":\"openai\"}}", "{}", "admin", 0),
+        3);
+    /* still version 1 inside the open read transaction */
+    ck_assert_int_eq(store_meta_get(s, &m), 0);
+    ck_assert_uint_eq(m.version, 1);
+    ck_assert_int_eq(has_model(s, "gpt-4o", &id), 1);
+    ck_assert_str_eq(id, "m1");
+    ck_assert_int_eq(has_model(s, "local-llama", NULL), 1);
+    ck_assert_int_eq(has_model(s, "renamed", NULL), 0);
+    store_read_end(s);
+    /* a new read transaction sees version 2 */
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(store_meta_get(s, &m), 0);
+    ck_assert_uint_eq(m.version, 2);
+    ck_assert_int_eq(has_model(s, "gpt-4o", NULL), 0);
+    ck_assert_int_eq(has_model(s, "local-llama", NULL), 0);
+    ck_assert_int_eq(has_model(s, "renamed", NULL), 1);
+    store_read_end(s);
+    store_close(s);
+}
+END_TEST
+
+/* What the reader child saw at one step. */
+struct report {
+    int ok;
+    uint64_t version;
+    int old_found, new_found;
+};
+
+static void
+write_full(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w <= 0)
+            _exit(3);
+        c += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Read n bytes; 0 on success, -1 on EOF or error. */
+static int
+read_full(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n > 0) {
+        ssize_t r = read(fd, c, n);
+        if (r <= 0)
+            return -1;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* The child: its own read-only environment, one long read transaction, then a new one. */
+static void
+mvcc_reader_child(const char *dir, int to_parent, int from_parent)
+{
+    struct aigw_errors e;
+    struct report r;
+    struct store_meta m;
+    struct model_view v;
+    char go;
+    errors_init(&e, NULL);
+    struct store *s = store_open(dir, MAP_SIZE, MAX_READERS, STORE_RDONLY, &e);
+    if (s == NULL || store_read_begin(s) < 0)
+        _exit(2);
+    for (int step = 0; step < 3; step++) {
+        if (step == 1 && read_full(from_parent, &go, 1) < 0) /* the parent has committed */
+            _exit(4);
+        if (step == 2) { /* a new transaction */
+            store_read_end(s);
+            if (store_read_begin(s) < 0)
+                _exit(5);
+        }
+        memset(&r, 0, sizeof(r));
+        r.ok = store_meta_get(s, &m) == 0;
+        r.version = m.version;
+        r.old_found = store_model_by_name(s, "gpt-4o", 6, &v) == STORE_OK;
+        r.new_found = store_model_by_name(s, "renamed", 7, &v) == STORE_OK;
+        write_full(to_parent, &r, sizeof(r));
+    }
+    store_read_end(s);
+    store_close(s);
+    _exit(0);
+}
+
+/*
+ * MVCC across processes. LMDB forbids opening one environment twice in a
+ * process (mdb_env_open: closing either breaks its locks), so the reader is a
+ * forked child with its own read-only environment, reporting over a pipe.
+ */
+START_TEST(mvcc_reader_process)
+{
+    char dir[PATH_MAX];
+    int c2p[2], p2c[2], status;
+    struct report r;
+    path_join(dir, g_dir, "mvcc2");
+    struct store *s = open_store("mvcc2", 0);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:/etc/aigw/resources.yaml", 0), 3);
+    store_close(s); /* nothing of the writer's environment crosses fork() */
+
+    ck_assert_int_eq(pipe(c2p), 0);
+    ck_assert_int_eq(pipe(p2c), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(c2p[0]);
+        close(p2c[1]);
+        mvcc_reader_child(dir, c2p[1], p2c[0]);
+    }
+    close(c2p[1]);
+    close(p2c[0]);
+
+    ck_assert_int_eq(read_full(c2p[0], &r, sizeof(r)), 0);
+    ck_assert(r.ok);
+    ck_assert_uint_eq(r.version, 1);
+    ck_assert_int_eq(r.old_found, 1);
+    ck_assert_int_eq(r.new_found, 0);
+
+    s = open_store("mvcc2", 0);
+    ck_assert_int_eq(
+        sync_commit(s, "{\"m1\":{\"name\":\"renamed\",\"provider\":\"openai\"}}", "{}", "admin", 0),
+        3);
+    ck_assert_uint_eq(meta_now(s).version, 2);
+    ck_assert_int_eq(write(p2c[1], "g", 1), 1);
+
+    /* the child's open transaction still sees version 1 */
+    ck_assert_int_eq(read_full(c2p[0], &r, sizeof(r)), 0);
+    ck_assert(r.ok);
+    ck_assert_uint_eq(r.version, 1);
+    ck_assert_int_eq(r.old_found, 1);
+    ck_assert_int_eq(r.new_found, 0);
+    /* after store_read_end and a new begin it sees version 2 */
+    ck_assert_int_eq(read_full(c2p[0], &r, sizeof(r)), 0);
+    ck_assert(r.ok);
+    ck_assert_uint_eq(r.version, 2);
+    ck_assert_int_eq(r.old_found, 0);
+    ck_assert_int_eq(r.new_found, 1);
+
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    close(c2p[0]);
+    close(p2c[1]);
+    store_close(s);
+}
+END_TEST
+
+/* The reader slot of a killed reader process is cleared by store_reader_check. */
+START_TEST(reader_check_clears_dead)
+{
+    char dir[PATH_MAX], ready;
+    int c2p[2], status;
+    path_join(dir, g_dir, "readers");
+    /* The writer stays open: were it the last user, reopening would reset the reader table. */
+    struct store *s = open_store("readers", 0);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:x", 0), 3);
+    ck_assert_int_eq(store_reader_check(s), 0);
+    ck_assert_int_eq(pipe(c2p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct aigw_errors e;
+        close(c2p[0]);
+        errors_init(&e, NULL);
+        struct store *r = store_open(dir, MAP_SIZE, MAX_READERS, STORE_RDONLY, &e);
+        if (r == NULL || store_read_begin(r) < 0)
+            _exit(2);
+        write_full(c2p[1], "r", 1);
+        for (;;)
+            pause();
+    }
+    close(c2p[1]);
+    ck_assert_int_eq(read_full(c2p[0], &ready, 1), 0);
+    close(c2p[0]);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status));
+    ck_assert_int_eq(store_reader_check(s), 1);
+    ck_assert_int_eq(store_reader_check(s), 0);
+    store_close(s);
+}
+END_TEST
+
+/* Collects model names (and ids) in the order store_models_foreach gives them. */
+struct collect {
+    char names[16][32];
+    char ids[16][16];
+    int n, stop_after;
+};
+
+static int
+collect_cb(const struct model_view *v, void *arg)
+{
+    struct collect *c = arg;
+    if (c->n < 16) {
+        snprintf(c->names[c->n], sizeof(c->names[0]), "%s", v->name);
+        snprintf(c->ids[c->n], sizeof(c->ids[0]), "%s", v->id);
+    }
+    c->n++;
+    return c->stop_after > 0 && c->n >= c->stop_after;
+}
+
+/* store_models_foreach visits models in byte order of their names; non-zero stops it. */
+START_TEST(models_foreach_order)
+{
+    static const char *const want[] = {"Mid", "_u", "alpha", "beta", "beta/x", "zeta"};
+    struct store *s = open_store("foreach", 0);
+    ck_assert_int_eq(sync_commit(s,
+                                 "{\"z\":{\"name\":\"zeta\",\"provider\":\"openai\"},"
+                                 "\"a\":{\"name\":\"alpha\",\"provider\":\"openai\"},"
+                                 "\"M\":{\"name\":\"Mid\",\"provider\":\"openai\"},"
+                                 "\"bx\":{\"name\":\"beta/x\",\"provider\":\"openai\"},"
+                                 "\"b\":{\"name\":\"beta\",\"provider\":\"openai\"},"
+                                 "\"u\":{\"name\":\"_u\",\"provider\":\"openai\"}}",
+                                 "{}", "file:x", 0),
+                     6);
+    struct collect c;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(store_models_foreach(s, collect_cb, &c), STORE_OK);
+    ck_assert_int_eq(c.n, 6);
+    for (int i = 0; i < 6; i++)
+        ck_assert_str_eq(c.names[i], want[i]);
+    ck_assert_str_eq(c.ids[4], "bx");
+
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 2;
+    ck_assert_int_eq(store_models_foreach(s, collect_cb, &c), STORE_OK);
+    ck_assert_int_eq(c.n, 2);
+    ck_assert_str_eq(c.names[1], "_u");
+    store_read_end(s);
+    store_close(s);
+}
+END_TEST
+
+/* Opening fails with a message: read-only where nothing was created, writer in a missing parent. */
+START_TEST(open_errors)
+{
+    char dir[PATH_MAX], sub[PATH_MAX], want[PATH_MAX + 64];
+    struct aigw_errors e;
+    path_join(dir, g_dir, "empty");
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    errors_init(&e, NULL);
+    ck_assert_ptr_null(store_open(dir, MAP_SIZE, MAX_READERS, STORE_RDONLY, &e));
+    ck_assert_nerrors(&e, 1);
+    ck_assert_error(&e, "LMDB: cannot open");
+    errors_free(&e);
+
+    path_join(sub, g_dir, "missing/deeper");
+    errors_init(&e, NULL);
+    ck_assert_ptr_null(store_open(sub, MAP_SIZE, MAX_READERS, 0, &e));
+    ck_assert_nerrors(&e, 1);
+    snprintf(want, sizeof(want), "cannot create data_dir %s: No such file or directory", sub);
+    ck_assert_str_eq(e.msgs[0], want);
+    errors_free(&e);
+}
+END_TEST
+
+static Suite *
+store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("table");
+    tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, write_read_reopen);
+    tcase_add_test(tc, unchanged_sync_commits_nothing);
+    tcase_add_test(tc, put_unchanged_is_no_change);
+    tcase_add_test(tc, rename_and_rotate);
+    tcase_add_test(tc, put_rename_and_rotate);
+    tcase_add_test(tc, sync_deletes_missing);
+    tcase_add_test(tc, delete_one);
+    tcase_add_test(tc, conflicts);
+    tcase_add_test(tc, name_moves_between_ids);
+    tcase_add_test(tc, rename_chain_in_one_sync);
+    tcase_add_test(tc, swap_in_one_sync);
+    tcase_add_test(tc, abort_discards);
+    tcase_add_test(tc, meta_revision_and_source);
+    tcase_add_test(tc, models_foreach_order);
+    tcase_add_test(tc, open_errors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("readers");
+    tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, mvcc_same_handle);
+    tcase_add_test(tc, mvcc_reader_process);
+    tcase_add_test(tc, reader_check_clears_dead);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return run_suite(store_suite());
+}
