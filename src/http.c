@@ -100,6 +100,14 @@ struct http_server {
 };
 
 static http_parser_settings parser_settings;
+
+/* (Re)arm the connection's one timer: header, body, keep-alive or linger. */
+static void
+conn_arm_timer(struct http_conn *c, int64_t ms)
+{
+    struct timeval tv = tv_ms(ms);
+    evtimer_add(c->timer, &tv);
+}
 static void conn_input(struct http_conn *c);
 static void conn_free(struct http_conn *c);
 static void conn_send_error_close(struct http_conn *c, int status, const char *type,
@@ -277,13 +285,9 @@ static int
 on_message_begin(http_parser *p)
 {
     struct http_conn *c = p->data;
-    struct timeval tv;
     if (c->req == NULL && (c->req = req_new(c)) == NULL)
         return -1;
-    int64_t ms = c->srv->conf->client_header_timeout_ms;
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
-    evtimer_add(c->timer, &tv);
+    conn_arm_timer(c, c->srv->conf->client_header_timeout_ms);
     return 0;
 }
 
@@ -378,7 +382,6 @@ on_headers_complete(http_parser *p)
     struct http_conn *c = p->data;
     struct http_req *r = c->req;
     const struct conf *cf = c->srv->conf;
-    struct timeval tv;
 
     if (req_hadd(r, "", 1) < 0) {
         conn_send_error_close(c, 431, "invalid_request_error", "request_header_too_large",
@@ -402,10 +405,7 @@ on_headers_complete(http_parser *p)
     const char *expect = http_req_header(r, "expect");
     if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1)
         bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    int64_t ms = cf->client_body_timeout_ms;
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
-    evtimer_add(c->timer, &tv);
+    conn_arm_timer(c, cf->client_body_timeout_ms);
     return 0;
 }
 
@@ -434,13 +434,6 @@ on_message_complete(http_parser *p)
 }
 
 /* ---- connections ---- */
-
-static void
-conn_arm_timer(struct http_conn *c, int64_t ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
-}
 
 /* The reply is written: keep the connection for the next request or close it. */
 static void
@@ -804,8 +797,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
     bufferevent_setwatermark(c->bev, EV_WRITE, HTTP_OUT_LOW, 0);
     /* While a request is served, pipelined input may pile up only this far. */
     bufferevent_setwatermark(c->bev, EV_READ, 0, s->conf->max_header_size + 65536);
-    struct timeval send_tv = {s->conf->send_timeout_ms / 1000,
-                              (s->conf->send_timeout_ms % 1000) * 1000};
+    struct timeval send_tv = tv_ms(s->conf->send_timeout_ms);
     bufferevent_set_timeouts(c->bev, NULL, &send_tv);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     conn_arm_timer(c, s->conf->client_header_timeout_ms);

@@ -309,7 +309,7 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
         return;
     }
     int64_t ms = m->conf->drain_timeout_ms + 2000;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct timeval tv = tv_ms(ms);
     evtimer_add(m->kill_timer, &tv);
 }
 

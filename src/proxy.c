@@ -353,7 +353,7 @@ note(struct pxreq *q, const char *error)
 static void
 arm_timer(struct pxreq *q, int64_t ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct timeval tv = tv_ms(ms);
     evtimer_add(q->timer, &tv);
 }
 

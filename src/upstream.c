@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "aigw/log.h"
+#include "aigw/util.h"
 #include "upstream.h"
 
 #define EASY_POOL_MAX 256
@@ -86,7 +87,7 @@ curl_timer_cb(CURLM *multi, long timeout_ms, void *arg)
         evtimer_del(u->timer);
         return 0;
     }
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    struct timeval tv = tv_ms(timeout_ms);
     evtimer_add(u->timer, &tv);
     return 0;
 }

@@ -21,6 +21,7 @@
 #include "aigw/errors.h"
 #include "aigw/log.h"
 #include "aigw/store.h"
+#include "aigw/util.h"
 #include "http.h"
 #include "proxy.h"
 #include "upstream.h"
@@ -79,10 +80,8 @@ static void
 drain_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
-    struct timeval tv = {0, 50000};
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    struct timeval tv = tv_ms(50);
+    int64_t now = now_mono_ms();
     if (http_server_nconns(w->http) == 0 && proxy_inflight(w->px) == 0) {
         event_base_loopbreak(w->base);
         return;
@@ -101,13 +100,10 @@ static void
 sig_drain_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct worker *w = arg;
-    struct timespec ts;
     if (w->draining)
         return;
     w->draining = 1;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    w->drain_deadline_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-                           w->conf.drain_timeout_ms;
+    w->drain_deadline_ms = now_mono_ms() + w->conf.drain_timeout_ms;
     log_debug("draining: %d connections, %d upstream requests", http_server_nconns(w->http),
               proxy_inflight(w->px));
     http_server_drain(w->http);

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 /* "250ms", "5s", "2m", "1h" to milliseconds; a bare number is refused (unit required). */
 int parse_duration_ms(const char *s, int64_t *out);
@@ -15,6 +16,8 @@ int parse_rfc3339(const char *s, int64_t *out);
 int64_t now_mono_ms(void);
 int64_t now_real_ms(void);
 int64_t now_mono_us(void);
+/* Milliseconds as the struct timeval libevent wants. */
+struct timeval tv_ms(int64_t ms);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decode exactly 2n hex digits; -1 on a bad digit or length. */
