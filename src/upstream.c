@@ -106,18 +106,22 @@ curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
         }
         return 0;
     }
-    short kind = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) |
-                 EV_PERSIST;
+    short kind =
+        (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) | EV_PERSIST;
     if (s == NULL) {
-        if ((s = calloc(1, sizeof(*s))) == NULL)
+        if ((s = calloc(1, sizeof(*s))) == NULL ||
+            (s->ev = event_new(u->base, fd, kind, event_cb, u)) == NULL) {
+            free(s);
             return -1;
+        }
         s->u = u;
         s->fd = fd;
         curl_multi_assign(u->multi, fd, s);
     } else {
-        event_free(s->ev);
+        /* Same struct event, new interest: with the base's changelist this is one epoll_ctl. */
+        event_del(s->ev);
+        event_assign(s->ev, u->base, fd, kind, event_cb, u);
     }
-    s->ev = event_new(u->base, fd, kind, event_cb, u);
     event_add(s->ev, NULL);
     return 0;
 }

@@ -208,7 +208,13 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
         fatalx("curl_global_init failed");
 
-    w.base = event_base_new();
+    /* The changelist folds a del+add of one fd in one loop turn into one epoll_ctl. */
+    struct event_config *cfg = event_config_new();
+    if (cfg != NULL)
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w.base = cfg ? event_base_new_with_config(cfg) : NULL;
+    if (cfg != NULL)
+        event_config_free(cfg);
     if (w.base == NULL || (w.up = upstream_new(w.base)) == NULL ||
         (w.px = proxy_new(w.base, &w.conf, w.store, w.up)) == NULL ||
         (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
