@@ -45,6 +45,9 @@ static const struct conf_key conf_keys[] = {
      "LMDB reader slots (one per process is used)"},
     {"resources", CT_PATH, OFF(resources), SYSCONFDIR "/aigw/resources.yaml", 0, 0,
      "standalone resources file (Models and API keys)"},
+    {"upstream.ca_file", CT_PATH, OFF(upstream_ca_file), "", 0, 0,
+     "CA certificates (PEM) that upstream TLS certificates are verified against; "
+     "empty: the system's"},
     {"limits.max_body_size", CT_SIZE, OFF(max_body_size), "8m", 1024, 4 * GIB,
      "largest client request body"},
     {"limits.max_header_size", CT_SIZE, OFF(max_header_size), "32k", 1024, 1 << 20,

@@ -436,6 +436,18 @@ on_sse_event(const char *event, size_t evlen, const char *data, size_t len, void
         sse_forward(q, event, evlen, data, len);
         return 0;
     }
+    if (!q->client_usage && len < 65536) {
+        /* Chunks carry "usage":null only because we asked for usage: give the client what it asked. */
+        const char *m = memmem(data, len, ",\"usage\":null", 13);
+        if (m != NULL) {
+            char buf[65536];
+            size_t head = (size_t)(m - data);
+            memcpy(buf, data, head);
+            memcpy(buf + head, m + 13, len - head - 13);
+            sse_forward(q, event, evlen, buf, len - 13);
+            return 0;
+        }
+    }
     if (has_usage_object(data, len)) {
         struct json_object *o = json_tokener_parse(data), *u, *ch;
         if (o != NULL && json_object_object_get_ex(o, "usage", &u))
@@ -744,6 +756,8 @@ start_transfer(struct pxreq *q, const struct lookup *l)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)total);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->upstream_ca_file[0] != '\0')
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->upstream_ca_file);
     q->timer = evtimer_new(px->base, timer_cb, q);
     if (q->timer == NULL || upstream_start(px->up, &q->xfer) < 0)
         return -1;

@@ -30,6 +30,7 @@ struct conf {
     uint64_t lmdb_map_size;
     int64_t lmdb_max_readers;
     char resources[PATH_MAX]; /* standalone resources file; "" for none */
+    char upstream_ca_file[PATH_MAX]; /* CA bundle for upstream TLS; "" = the system's */
 
     uint64_t max_body_size;
     uint64_t max_header_size;

@@ -109,6 +109,9 @@ def _(env):
     s = run_stream(env, chat_body(stream=True, mock={"chunks": 3}))
     check_complete(s, 3)
     check_eq(usage_chunks(s.received), [], "usage chunks forwarded")
+    # Nor the "usage": null the upstream adds to every chunk because aigw asked for usage.
+    with_usage = [e.data for e in s.received if not e.is_done() and "usage" in e.json()]
+    check_eq(with_usage, [], "chunks with a usage field")
 
 
 @tap.case("stream: the gateway asks the upstream for usage (stream_options.include_usage)")
