@@ -110,7 +110,7 @@ def _(env):
     check_complete(s, 3)
     check_eq(usage_chunks(s.received), [], "usage chunks forwarded")
     # Nor the "usage": null the upstream adds to every chunk because aigw asked for usage.
-    with_usage = [e.data for e in s.received if not e.is_done() and "usage" in e.json()]
+    with_usage = [e.data for e in s.received if not e.is_done and "usage" in e.json()]
     check_eq(with_usage, [], "chunks with a usage field")
 
 
