@@ -357,5 +357,5 @@ conf_dump_keys(FILE *fp)
 {
     for (size_t i = 0; i < NKEYS; i++)
         fprintf(fp, "%-30s %-22s %-24s %s\n", conf_keys[i].path, type_names[conf_keys[i].type],
-                conf_keys[i].def, conf_keys[i].doc);
+                conf_keys[i].def[0] ? conf_keys[i].def : "\"\"", conf_keys[i].doc);
 }
