@@ -37,7 +37,15 @@ struct store_txn {
     struct store *s;
     MDB_txn *txn;
     int changes;
+    int origin;
+    int64_t revision;
 };
+
+/*
+ * A docs_<kind> value: this header, then the JSON document. Byte-packed so
+ * the layout doesn't depend on the compiler; read with memcpy.
+ */
+#define DOC_HDR 9 /* int64 revision, uint8 origin */
 
 struct meta_rec {
     uint64_t version;
@@ -137,6 +145,19 @@ store_reader_check(struct store *s)
     return dead;
 }
 
+/* Split a docs value into its header and JSON; -1 when it is too short. */
+static int
+doc_decode(const MDB_val *v, struct store_doc *d)
+{
+    if (v->mv_size < DOC_HDR)
+        return -1;
+    memcpy(&d->revision, v->mv_data, 8);
+    d->origin = ((const unsigned char *)v->mv_data)[8];
+    d->json = (const char *)v->mv_data + DOC_HDR;
+    d->len = v->mv_size - DOC_HDR;
+    return 0;
+}
+
 /* ---- reader side ---- */
 
 int
@@ -230,6 +251,43 @@ store_models_foreach(struct store *s, int (*cb)(const struct model_view *, void 
     return STORE_OK;
 }
 
+int
+store_doc_read(struct store *s, enum res_kind k, const char *id, struct store_doc *d)
+{
+    MDB_val key = {strlen(id), (void *)id}, v;
+    int rc = mdb_get(s->rtxn, s->docs[k], &key, &v);
+    if (rc == MDB_NOTFOUND)
+        return STORE_NOTFOUND;
+    if (rc != 0 || doc_decode(&v, d) < 0)
+        return STORE_ERROR;
+    d->id = id;
+    return STORE_OK;
+}
+
+int
+store_docs_foreach(struct store *s, enum res_kind k, int (*cb)(const struct store_doc *, void *),
+                   void *arg)
+{
+    MDB_cursor *c;
+    MDB_val key, v;
+    char id[RES_ID_MAX + 1];
+    if (mdb_cursor_open(s->rtxn, s->docs[k], &c) != 0)
+        return STORE_ERROR;
+    for (int rc = mdb_cursor_get(c, &key, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &key, &v, MDB_NEXT)) {
+        struct store_doc d;
+        if (key.mv_size > RES_ID_MAX || doc_decode(&v, &d) < 0)
+            continue;
+        memcpy(id, key.mv_data, key.mv_size);
+        id[key.mv_size] = '\0';
+        d.id = id;
+        if (cb(&d, arg) != 0)
+            break;
+    }
+    mdb_cursor_close(c);
+    return STORE_OK;
+}
+
 /* ---- writer side (master only) ---- */
 
 struct store_txn *
@@ -245,7 +303,26 @@ store_write_begin(struct store *s)
         return NULL;
     }
     t->s = s;
+    t->origin = STORE_ORIGIN_FILE;
     return t;
+}
+
+void
+store_txn_origin(struct store_txn *t, int origin, int64_t revision)
+{
+    t->origin = origin;
+    t->revision = revision;
+}
+
+/* Read the meta record in txn (defined below). */
+static void meta_read(struct store *s, MDB_txn *txn, struct meta_rec *m);
+
+uint64_t
+store_txn_next_version(struct store_txn *t)
+{
+    struct meta_rec m;
+    meta_read(t->s, t->txn, &m);
+    return m.version + 1;
 }
 
 /* Log the LMDB failure of a write in words an operator can act on. */
@@ -301,7 +378,9 @@ drop_index(struct store_txn *t, enum res_kind k, const char *id, const MDB_val *
     size_t ilen;
     MDB_val cur;
     const char *owner;
-    if (stored_index_key(k, olddoc->mv_data, olddoc->mv_size, idx, sizeof(idx), &ilen) < 0)
+    struct store_doc d;
+    if (doc_decode(olddoc, &d) < 0 ||
+        stored_index_key(k, d.json, d.len, idx, sizeof(idx), &ilen) < 0)
         return;
     MDB_val ik = {ilen, idx};
     if (mdb_get(t->txn, t->s->idx[k], &ik, &cur) == 0 && index_owner(k, &cur, &owner) == 0 &&
@@ -328,8 +407,12 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
         errors_add(e, NULL, id, "cannot compile the resource");
         return STORE_ERROR;
     }
+    struct store_doc od = {0};
     rc = mdb_get(t->txn, s->docs[k], &dk, &old);
-    if (rc == 0 && old.mv_size == strlen(json) && memcmp(old.mv_data, json, old.mv_size) == 0) {
+    if (rc == 0 && doc_decode(&old, &od) < 0)
+        rc = MDB_NOTFOUND; /* unreadable: overwrite */
+    if (rc == 0 && od.len == strlen(json) && memcmp(od.json, json, od.len) == 0 &&
+        od.origin == t->origin && (t->revision == 0 || od.revision == t->revision)) {
         free(rec);
         return STORE_OK; /* unchanged: write nothing, bump nothing */
     }
@@ -347,13 +430,22 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
         }
     }
     /* A renamed model (or a rotated key) leaves its old index entry behind: drop it. */
-    if (rc == 0 &&
-        stored_index_key(k, old.mv_data, old.mv_size, oldidx, sizeof(oldidx), &oldlen) == 0 &&
+    if (rc == 0 && stored_index_key(k, od.json, od.len, oldidx, sizeof(oldidx), &oldlen) == 0 &&
         (oldlen != ilen || memcmp(oldidx, idx, ilen) != 0))
         drop_index(t, k, id, &old);
-    MDB_val dv = {strlen(json), (void *)json}, iv = {reclen, rec};
-    if ((rc = mdb_put(t->txn, s->docs[k], &dk, &dv, 0)) != 0 ||
-        (rc = mdb_put(t->txn, s->idx[k], &ik, &iv, 0)) != 0) {
+    size_t jlen = strlen(json);
+    MDB_val dv = {DOC_HDR + jlen, NULL}, iv = {reclen, rec};
+    /* MDB_RESERVE: LMDB gives the space, we write header and JSON straight into it. */
+    if ((rc = mdb_put(t->txn, s->docs[k], &dk, &dv, MDB_RESERVE)) != 0) {
+        free(rec);
+        return write_failed(rc, id, e);
+    }
+    int64_t rev = t->revision ? t->revision : (int64_t)store_txn_next_version(t);
+    unsigned char origin = (unsigned char)t->origin;
+    memcpy(dv.mv_data, &rev, 8);
+    memcpy((char *)dv.mv_data + 8, &origin, 1);
+    memcpy((char *)dv.mv_data + DOC_HDR, json, jlen);
+    if ((rc = mdb_put(t->txn, s->idx[k], &ik, &iv, 0)) != 0) {
         free(rec);
         return write_failed(rc, id, e);
     }
@@ -381,9 +473,10 @@ char *
 store_doc_get(struct store_txn *t, enum res_kind k, const char *id)
 {
     MDB_val dk = {strlen(id), (void *)id}, v;
-    if (mdb_get(t->txn, t->s->docs[k], &dk, &v) != 0)
+    struct store_doc d;
+    if (mdb_get(t->txn, t->s->docs[k], &dk, &v) != 0 || doc_decode(&v, &d) < 0)
         return NULL;
-    return strndup(v.mv_data, v.mv_size);
+    return strndup(d.json, d.len);
 }
 
 int
@@ -407,6 +500,9 @@ store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
             continue;
         memcpy(id, key.mv_data, key.mv_size);
         id[key.mv_size] = '\0';
+        struct store_doc d;
+        if (doc_decode(&val, &d) == 0 && d.origin != t->origin)
+            continue; /* not ours to remove */
         if (!json_object_object_get_ex(items, id, NULL))
             json_object_array_add(gone, json_object_new_string(id));
     }
@@ -422,10 +518,11 @@ store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
     json_object_object_foreach(items, cid, cdoc)
     {
         MDB_val dk = {strlen(cid), (void *)cid}, old;
+        struct store_doc d;
         const char *json = json_object_to_json_string_ext(cdoc, JSON_C_TO_STRING_PLAIN |
                                                                     JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (mdb_get(t->txn, t->s->docs[k], &dk, &old) == 0 &&
-            (old.mv_size != strlen(json) || memcmp(old.mv_data, json, old.mv_size) != 0))
+        if (mdb_get(t->txn, t->s->docs[k], &dk, &old) == 0 && doc_decode(&old, &d) == 0 &&
+            (d.len != strlen(json) || memcmp(d.json, json, d.len) != 0))
             drop_index(t, k, cid, &old);
     }
     json_object_object_foreach(items, id, doc)

@@ -33,15 +33,36 @@ void store_close(struct store *s);
 /* Clear reader slots of dead processes; returns how many were cleared. */
 int store_reader_check(struct store *s);
 
+/* Who wrote a resource: a resources file reload replaces only what a file wrote. */
+enum store_origin { STORE_ORIGIN_FILE = 1, STORE_ORIGIN_ADMIN = 2, STORE_ORIGIN_ETCD = 3 };
+
+/* A stored document and what the store keeps beside it. */
+struct store_doc {
+    const char *id;
+    const char *json; /* not NUL-terminated: len bytes */
+    size_t len;
+    int64_t revision; /* etcd mod_revision, or the config version that wrote it */
+    int origin;
+};
+
 /* Writer side (master). */
 struct store_txn *store_write_begin(struct store *s);
+/*
+ * Origin and revision of the following puts (default: STORE_ORIGIN_FILE,
+ * revision 0 = the version this commit will have).
+ */
+void store_txn_origin(struct store_txn *t, int origin, int64_t revision);
+/* The version this transaction will commit as, if it changes anything. */
+uint64_t store_txn_next_version(struct store_txn *t);
 /* Insert or replace one validated resource; STORE_CONFLICT when its name or key is taken. */
 int store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_object *doc,
               struct aigw_errors *e);
 int store_del(struct store_txn *t, enum res_kind k, const char *id);
 /*
- * Make the set of kind k equal to items (a JSON object id -> doc): only what
- * differs is written. Returns the number of changes, or -1.
+ * Make the set of kind k written by the transaction's origin equal to items
+ * (a JSON object id -> doc): only what differs is written; resources of
+ * other origins stay unless items names them. Returns the number of changes,
+ * or -1.
  */
 int store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
                     struct aigw_errors *e);
@@ -59,5 +80,10 @@ int store_model_by_name(struct store *s, const char *name, size_t len, struct mo
 int store_key_by_hash(struct store *s, const uint8_t hash[32], struct key_view *v);
 /* Call cb for every model in name order; stops when cb returns non-zero. */
 int store_models_foreach(struct store *s, int (*cb)(const struct model_view *, void *), void *arg);
+/* One stored document (inside a read); STORE_NOTFOUND when absent. */
+int store_doc_read(struct store *s, enum res_kind k, const char *id, struct store_doc *d);
+/* Every document of kind k in id order; stops when cb returns non-zero. */
+int store_docs_foreach(struct store *s, enum res_kind k, int (*cb)(const struct store_doc *, void *),
+                       void *arg);
 
 #endif
