@@ -13,70 +13,89 @@
 
 #include <json-c/json.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "aigw/auth.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
 #include "aigw/log.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
 
-enum conf_type { CT_LISTEN, CT_WORKERS, CT_LOGLEVEL, CT_PATH, CT_SIZE, CT_DURATION, CT_INT };
+enum conf_type {
+    CT_LISTEN, CT_WORKERS, CT_LOGLEVEL, CT_PATH, CT_SIZE, CT_DURATION, CT_INT,
+    CT_STRING, CT_URLS, CT_CIDRS, CT_ADMIN_KEYS,
+};
 
 struct conf_key {
     const char *path; /* dotted: "timeouts.upstream_connect" */
     enum conf_type type;
     size_t off;
-    const char *def; /* parsed by the same code as a value from the file */
-    int64_t min, max;
+    const char *def; /* parsed by the same code as a value from the file; lists: a,b */
+    int64_t min, max; /* lists: the least and most items */
     const char *doc;
+    size_t off_n; /* lists: the item count */
 };
+
+/* A list type: items come from a YAML sequence, or from the comma-separated default. */
+#define IS_LIST(t) ((t) == CT_LISTEN || (t) == CT_URLS || (t) == CT_CIDRS || (t) == CT_ADMIN_KEYS)
 
 #define OFF(f) offsetof(struct conf, f)
 #define GIB (1LL << 30)
 static const struct conf_key conf_keys[] = {
-    {"listen", CT_LISTEN, 0, "127.0.0.1:8080", 0, 0,
-     "client listeners, a list of address:port ([v6]:port for IPv6)"},
-    {"workers", CT_WORKERS, OFF(workers), "auto", 1, 256, "worker processes; auto = one per core"},
-    {"log_level", CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "error, warn, info or debug"},
+    {"listen", CT_LISTEN, OFF(listen), "127.0.0.1:8080", 1, CONF_MAX_LISTEN,
+     "client listeners, a list of address:port ([v6]:port for IPv6)", OFF(nlisten)},
+    {"workers", CT_WORKERS, OFF(workers), "auto", 1, 256, "worker processes; auto = one per core", 0},
+    {"log_level", CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "error, warn, info or debug", 0},
     {"data_dir", CT_PATH, OFF(data_dir), LOCALSTATEDIR "/lib/aigw", 0, 0,
-     "folder of the LMDB configuration table"},
+     "folder of the LMDB configuration table", 0},
     {"lmdb.map_size", CT_SIZE, OFF(lmdb_map_size), "1g", 1 << 20, 1024 * GIB,
-     "largest size of the LMDB file"},
+     "largest size of the LMDB file", 0},
     {"lmdb.max_readers", CT_INT, OFF(lmdb_max_readers), "1024", 16, 65536,
-     "LMDB reader slots (one per process is used)"},
+     "LMDB reader slots (one per process is used)", 0},
     {"resources", CT_PATH, OFF(resources), SYSCONFDIR "/aigw/resources.yaml", 0, 0,
-     "standalone resources file (Models and API keys)"},
+     "standalone resources file (Models and API keys)", 0},
+    {"admin.listen", CT_LISTEN, OFF(admin_listen), "127.0.0.1:9180", 0, CONF_MAX_LISTEN,
+     "Admin API listeners; an empty list turns the Admin API off", OFF(admin_nlisten)},
+    {"admin.keys", CT_ADMIN_KEYS, OFF(admin_keys), "", 0, CONF_MAX_LIST,
+     "Admin API keys: a list of {name, key or key_sha256, role: admin or viewer}",
+     OFF(admin_nkeys)},
+    {"admin.allow", CT_CIDRS, OFF(admin_allow), "127.0.0.0/8,::1/128", 0, CONF_MAX_LIST,
+     "client addresses (CIDR) allowed to use the Admin API", OFF(admin_nallow)},
     {"upstream.ca_file", CT_PATH, OFF(upstream_ca_file), "", 0, 0,
      "CA certificates (PEM) that upstream TLS certificates are verified against; "
-     "empty: the system's"},
+     "empty: the system's", 0},
     {"limits.max_body_size", CT_SIZE, OFF(max_body_size), "8m", 1024, 4 * GIB,
-     "largest client request body"},
+     "largest client request body", 0},
     {"limits.max_header_size", CT_SIZE, OFF(max_header_size), "32k", 1024, 1 << 20,
-     "largest client request line and headers"},
+     "largest client request line and headers", 0},
     {"limits.max_response_size", CT_SIZE, OFF(max_response_size), "64m", 1024, 4 * GIB,
-     "largest non-streamed upstream response body"},
+     "largest non-streamed upstream response body", 0},
     {"timeouts.client_header", CT_DURATION, OFF(client_header_timeout_ms), "10s", 1, 3600000,
-     "time to receive a request's headers"},
+     "time to receive a request's headers", 0},
     {"timeouts.client_body", CT_DURATION, OFF(client_body_timeout_ms), "60s", 1, 3600000,
-     "time to receive a request's body"},
+     "time to receive a request's body", 0},
     {"timeouts.keepalive", CT_DURATION, OFF(keepalive_timeout_ms), "75s", 1, 3600000,
-     "idle time of a kept-alive client connection"},
+     "idle time of a kept-alive client connection", 0},
     {"timeouts.send", CT_DURATION, OFF(send_timeout_ms), "60s", 1, 3600000,
-     "time a client may take to accept buffered response bytes"},
+     "time a client may take to accept buffered response bytes", 0},
     {"timeouts.upstream_connect", CT_DURATION, OFF(upstream_connect_timeout_ms), "5s", 1, 600000,
-     "connecting to an upstream, TLS included"},
+     "connecting to an upstream, TLS included", 0},
     {"timeouts.upstream_first_byte", CT_DURATION, OFF(upstream_first_byte_timeout_ms), "120s", 1,
-     3600000, "from sending the request to the upstream's first response byte"},
+     3600000, "from sending the request to the upstream's first response byte", 0},
     {"timeouts.upstream_total", CT_DURATION, OFF(upstream_total_timeout_ms), "10m", 1, 86400000,
-     "a whole upstream exchange"},
+     "a whole upstream exchange", 0},
     {"timeouts.stream_idle", CT_DURATION, OFF(stream_idle_timeout_ms), "120s", 1, 3600000,
-     "longest gap between two streamed chunks"},
+     "longest gap between two streamed chunks", 0},
     {"timeouts.drain", CT_DURATION, OFF(drain_timeout_ms), "30s", 0, 3600000,
-     "how long a stopping worker lets in-flight requests finish"},
+     "how long a stopping worker lets in-flight requests finish", 0},
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
-static const char *const type_names[] = {"a list of address:port", "an integer or auto", "a level",
-                                         "a path", "a size", "a duration", "an integer"};
+static const char *const type_names[] = {
+    "a list of address:port", "an integer or auto", "a level", "a path", "a size", "a duration",
+    "an integer", "a string", "a list of URLs", "a list of CIDRs", "a list of keys"};
 
 /* Find a dotted path in the tree; *parent is set to the deepest object reached. */
 static int
@@ -153,6 +172,174 @@ scalar_text(struct json_object *v)
     return json_object_get_string(v);
 }
 
+/* "10.0.0.0/8", "::1/128", or a bare address (a /32 or /128). */
+static int
+parse_cidr(const char *s, struct conf_cidr *out)
+{
+    char buf[64], *slash;
+    snprintf(buf, sizeof(buf), "%s", s);
+    slash = strchr(buf, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+        out->bits = 32;
+    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+        out->bits = 128;
+    } else {
+        return -1;
+    }
+    if (slash != NULL) {
+        char *end;
+        long bits = strtol(slash + 1, &end, 10);
+        if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > out->bits)
+            return -1;
+        out->bits = (int)bits;
+    }
+    return 0;
+}
+
+/* {name, key | key_sha256, role} */
+static int
+parse_admin_key(struct json_object *o, struct conf_admin_key *k, const char *path,
+                struct aigw_errors *e)
+{
+    struct json_object *v;
+    const char *name = NULL, *key = NULL, *hash = NULL, *role = NULL;
+    if (o == NULL || !json_object_is_type(o, json_type_object)) {
+        errors_add(e, o, path, "each admin key must be a mapping {name, key, role}");
+        return -1;
+    }
+    json_object_object_foreach(o, f, val)
+    {
+        const char *sv = json_object_is_type(val, json_type_string) ? json_object_get_string(val)
+                                                                    : NULL;
+        if (strcmp(f, "name") == 0)
+            name = sv;
+        else if (strcmp(f, "key") == 0)
+            key = sv;
+        else if (strcmp(f, "key_sha256") == 0)
+            hash = sv;
+        else if (strcmp(f, "role") == 0)
+            role = sv;
+        else {
+            errors_add(e, val ? val : o, path, "%s: unknown field", f);
+            return -1;
+        }
+    }
+    if (name == NULL || *name == '\0' || strlen(name) >= sizeof(k->name)) {
+        errors_add(e, o, path, "name: required, up to 63 characters");
+        return -1;
+    }
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    if (role != NULL && strcmp(role, "admin") == 0)
+        k->role = ADMIN_ROLE_ADMIN;
+    else if (role != NULL && strcmp(role, "viewer") == 0)
+        k->role = ADMIN_ROLE_VIEWER;
+    else {
+        json_object_object_get_ex(o, "role", &v);
+        errors_add(e, v ? v : o, path, "role: must be admin or viewer");
+        return -1;
+    }
+    if ((key == NULL) == (hash == NULL)) {
+        errors_add(e, o, path, "give key or key_sha256 (exactly one)");
+        return -1;
+    }
+    if (key != NULL && strlen(key) < 16) {
+        json_object_object_get_ex(o, "key", &v);
+        errors_add(e, v, path, "key: at least 16 characters");
+        return -1;
+    }
+    if (key != NULL)
+        auth_key_hash(key, strlen(key), k->hash);
+    else if (hex_decode(hash, k->hash, sizeof(k->hash)) < 0) {
+        json_object_object_get_ex(o, "key_sha256", &v);
+        errors_add(e, v, path, "key_sha256: must be 64 hex digits");
+        return -1;
+    }
+    return 0;
+}
+
+/* One item of a list key, from the file (node) or the default (text). */
+static int
+set_item(struct conf *c, const struct conf_key *k, int i, struct json_object *node,
+         const char *text, struct aigw_errors *e)
+{
+    char *base = (char *)c + k->off;
+    switch (k->type) {
+    case CT_LISTEN:
+        if (text == NULL || parse_listen(text, (struct conf_listen *)base + i) < 0) {
+            errors_add(e, node, k->path, "\"%s\" is not address:port (port 1-65535)",
+                       text ? text : "?");
+            return -1;
+        }
+        return 0;
+    case CT_URLS:
+        if (text == NULL || (strncmp(text, "http://", 7) != 0 && strncmp(text, "https://", 8) != 0) ||
+            strlen(text) >= CONF_STR_MAX) {
+            errors_add(e, node, k->path, "\"%s\" is not an http:// or https:// URL",
+                       text ? text : "?");
+            return -1;
+        }
+        snprintf(base + (size_t)i * CONF_STR_MAX, CONF_STR_MAX, "%s", text);
+        return 0;
+    case CT_CIDRS:
+        if (text == NULL || parse_cidr(text, (struct conf_cidr *)base + i) < 0) {
+            errors_add(e, node, k->path, "\"%s\" is not an address or CIDR (10.0.0.0/8, ::1/128)",
+                       text ? text : "?");
+            return -1;
+        }
+        return 0;
+    case CT_ADMIN_KEYS:
+        return parse_admin_key(node, (struct conf_admin_key *)base + i, k->path, e);
+    default:
+        return -1;
+    }
+}
+
+/* A list key: a YAML sequence from the file, or the comma-separated default. */
+static int
+set_list(struct conf *c, const struct conf_key *k, struct json_object *node, const char *text,
+         struct aigw_errors *e)
+{
+    int *n = (int *)((char *)c + k->off_n);
+    *n = 0;
+    if (node != NULL && !json_object_is_type(node, json_type_array)) {
+        errors_add(e, node, k->path, "must be %s", type_names[k->type]);
+        return -1;
+    }
+    if (node != NULL) {
+        for (size_t i = 0; i < json_object_array_length(node); i++) {
+            struct json_object *item = json_object_array_get_idx(node, i);
+            if (*n == k->max) {
+                errors_add(e, item ? item : node, k->path, "at most %lld items",
+                           (long long)k->max);
+                return -1;
+            }
+            if (set_item(c, k, *n, item ? item : node, scalar_text(item), e) < 0)
+                return -1;
+            (*n)++;
+        }
+    } else {
+        char buf[512], *save = NULL;
+        snprintf(buf, sizeof(buf), "%s", text);
+        for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
+            if (*n < k->max && set_item(c, k, (*n)++, NULL, t, e) < 0)
+                return -1;
+    }
+    if (*n < k->min) {
+        if (k->type == CT_LISTEN)
+            errors_add(e, node, k->path, "needs at least one listener");
+        else
+            errors_add(e, node, k->path, "needs at least %lld item%s", (long long)k->min,
+                       k->min == 1 ? "" : "s");
+        return -1;
+    }
+    return 0;
+}
+
 /* Set one key from a value (a string default or a node from the file). */
 static int
 set_key(struct conf *c, const struct conf_key *k, struct json_object *node, const char *text,
@@ -164,32 +351,17 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
 
     switch (k->type) {
     case CT_LISTEN:
-        c->nlisten = 0;
-        if (node != NULL && !json_object_is_type(node, json_type_array)) {
-            errors_add(e, node, k->path, "must be a list of address:port");
+    case CT_URLS:
+    case CT_CIDRS:
+    case CT_ADMIN_KEYS:
+        return set_list(c, k, node, text, e);
+    case CT_STRING:
+        if ((int64_t)strlen(text) < k->min || (int64_t)strlen(text) > k->max) {
+            errors_add(e, node, k->path, "must be a string of %lld to %lld bytes",
+                       (long long)k->min, (long long)k->max);
             return -1;
         }
-        for (size_t i = 0; node != NULL && i < json_object_array_length(node); i++) {
-            struct json_object *item = json_object_array_get_idx(node, i);
-            const char *s = scalar_text(item);
-            if (c->nlisten == CONF_MAX_LISTEN) {
-                errors_add(e, item ? item : node, k->path, "at most %d listeners",
-                           CONF_MAX_LISTEN);
-                return -1;
-            }
-            if (s == NULL || parse_listen(s, &c->listen[c->nlisten]) < 0) {
-                errors_add(e, item ? item : node, k->path,
-                           "\"%s\" is not address:port (port 1-65535)", s ? s : "?");
-                return -1;
-            }
-            c->nlisten++;
-        }
-        if (node == NULL && parse_listen(text, &c->listen[c->nlisten++]) < 0)
-            return -1;
-        if (c->nlisten == 0) {
-            errors_add(e, node, k->path, "needs at least one listener");
-            return -1;
-        }
+        snprintf(base, CONF_STR_MAX, "%s", text);
         return 0;
     case CT_WORKERS:
         if (strcmp(text, "auto") == 0) {
@@ -324,8 +496,8 @@ conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e)
         struct json_object *node = NULL, *parent = NULL;
         if (!lookup(root, conf_keys[i].path, &node, &parent))
             continue;
-        const char *text = conf_keys[i].type == CT_LISTEN ? "" : scalar_text(node);
-        if (text == NULL || (node == NULL && conf_keys[i].type != CT_LISTEN)) {
+        const char *text = IS_LIST(conf_keys[i].type) ? "" : scalar_text(node);
+        if (text == NULL || (node == NULL && !IS_LIST(conf_keys[i].type))) {
             errors_add(e, node ? node : parent, conf_keys[i].path, "must be %s",
                        type_names[conf_keys[i].type]);
             bad = 1;

@@ -119,6 +119,8 @@ status_text(int status)
     switch (status) {
     case 100: return "Continue";
     case 200: return "OK";
+    case 201: return "Created";
+    case 412: return "Precondition Failed";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -251,6 +253,13 @@ http_req_access(struct http_req *r)
     return &r->acc;
 }
 
+static const char *
+method_name(int m)
+{
+    static const char *const names[] = {"OTHER", "GET", "POST", "HEAD", "PUT", "DELETE"};
+    return m >= 0 && m <= HTTP_M_DELETE ? names[m] : "OTHER";
+}
+
 /* The access line of a finished request: one per request, protocol errors included. */
 static void
 req_log(struct http_req *r, int client_gone)
@@ -261,8 +270,7 @@ req_log(struct http_req *r, int client_gone)
     log_info("access request_id=%s peer=%s method=%s path=%s key=%s model=%s status=%d "
              "stream=%d prompt_tokens=%lld completion_tokens=%lld total_tokens=%lld "
              "ttft_ms=%.3f duration_ms=%.3f upstream_status=%ld%s%s",
-             r->id[0] ? r->id : "-", r->peer, r->method == HTTP_M_GET ? "GET"
-             : r->method == HTTP_M_POST ? "POST" : r->method == HTTP_M_HEAD ? "HEAD" : "OTHER",
+             r->id[0] ? r->id : "-", r->peer, method_name(r->method),
              r->path ? r->path : "-", a->key[0] ? a->key : "-", a->model[0] ? a->model : "-",
              status, r->streaming, a->prompt_tokens, a->completion_tokens, a->total_tokens,
              a->ttft_us ? (a->ttft_us - r->start_us) / 1000.0 : 0.0, (now - r->start_us) / 1000.0,
@@ -392,8 +400,14 @@ on_headers_complete(http_parser *p)
     r->path = strndup(r->hbuf + r->url, r->urllen);
     if (r->path != NULL)
         r->path[strcspn(r->path, "?#")] = '\0';
-    r->method = p->method == HTTP_GET ? HTTP_M_GET : p->method == HTTP_POST ? HTTP_M_POST
-                : p->method == HTTP_HEAD ? HTTP_M_HEAD : HTTP_M_OTHER;
+    switch (p->method) {
+    case HTTP_GET: r->method = HTTP_M_GET; break;
+    case HTTP_POST: r->method = HTTP_M_POST; break;
+    case HTTP_HEAD: r->method = HTTP_M_HEAD; break;
+    case HTTP_PUT: r->method = HTTP_M_PUT; break;
+    case HTTP_DELETE: r->method = HTTP_M_DELETE; break;
+    default: r->method = HTTP_M_OTHER; break;
+    }
     c->keepalive = http_should_keep_alive(p) && !c->srv->draining;
     req_set_id(r);
 

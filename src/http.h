@@ -18,7 +18,7 @@ struct conf;
 struct http_server;
 struct http_req;
 
-enum aigw_http_method { HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_POST, HTTP_M_HEAD };
+enum aigw_http_method { HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_POST, HTTP_M_HEAD, HTTP_M_PUT, HTTP_M_DELETE };
 
 typedef void (*http_handler)(struct http_req *r, void *arg);
 

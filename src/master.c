@@ -28,6 +28,8 @@
 #include "aigw/log.h"
 #include "aigw/store.h"
 #include "aigw/util.h"
+#include "admin.h"
+#include "http.h"
 #include "master.h"
 #include "resfile.h"
 
@@ -56,14 +58,16 @@ struct master {
     int stopping;
     struct event *sigs[5];
     struct event *kill_timer;
+    struct admin *admin;
+    struct http_server *admin_http;
 };
 
-/* Bind and listen on every configured address (IPv4 and IPv6). */
+/* Bind and listen on every address of a list (IPv4 and IPv6). */
 static int
-open_listeners(struct master *m)
+open_listeners(const struct conf_listen *list, int n, int *fds, int *nfds, const char *what)
 {
-    for (int i = 0; i < m->conf->nlisten; i++) {
-        struct conf_listen *l = &m->conf->listen[i];
+    for (int i = 0; i < n; i++) {
+        const struct conf_listen *l = &list[i];
         struct addrinfo hints = {0}, *ai;
         hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_STREAM;
@@ -89,9 +93,66 @@ open_listeners(struct master *m)
             return -1;
         }
         freeaddrinfo(ai);
-        m->lfds[m->nlfds++] = fd;
-        log_info("listening on %s", l->text);
+        fds[(*nfds)++] = fd;
+        log_info("%s listening on %s", what, l->text);
     }
+    return 0;
+}
+
+/* An Admin API without keys may listen only where only this host can reach it. */
+static int
+admin_check_loopback(const struct conf *c)
+{
+    if (c->admin_nkeys > 0)
+        return 0;
+    for (int i = 0; i < c->admin_nlisten; i++) {
+        const char *h = c->admin_listen[i].host;
+        if (strncmp(h, "127.", 4) != 0 && strcmp(h, "::1") != 0 && strcmp(h, "localhost") != 0) {
+            log_warnx("admin.listen %s is not a loopback address and admin.keys is empty: "
+                      "add an admin key or listen on 127.0.0.1",
+                      c->admin_listen[i].text);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* GET /admin/v1/status: the master's part. */
+static void
+admin_status(struct json_object *o, void *arg)
+{
+    struct master *m = arg;
+    struct json_object *ws = json_object_new_array();
+    json_object_object_add(o, "mode", json_object_new_string(m->conf->etcd_nendpoints ? "etcd" : "standalone"));
+    json_object_object_add(o, "master_pid", json_object_new_int((int)getpid()));
+    for (int i = 0; i < m->nworkers; i++) {
+        struct json_object *w = json_object_new_object();
+        json_object_object_add(w, "slot", json_object_new_int(i));
+        json_object_object_add(w, "pid", json_object_new_int((int)m->workers[i].pid));
+        json_object_object_add(w, "state", json_object_new_string(m->workers[i].pid > 0 ? "running" : "restarting"));
+        json_object_array_add(ws, w);
+    }
+    json_object_object_add(o, "workers", ws);
+}
+
+/* The Admin API: its listeners, served by the master's own event loop. */
+static int
+start_admin(struct master *m)
+{
+    int fds[CONF_MAX_LISTEN], n = 0;
+    struct admin_backend be;
+    if (m->conf->admin_nlisten == 0)
+        return 0;
+    if (admin_check_loopback(m->conf) < 0 ||
+        open_listeners(m->conf->admin_listen, m->conf->admin_nlisten, fds, &n, "Admin API") < 0)
+        return -1;
+    admin_backend_lmdb(&be, m->store);
+    if ((m->admin = admin_new(m->conf, m->store, &be, admin_status, m)) == NULL ||
+        (m->admin_http = http_server_new(m->base, m->conf, admin_handle, m->admin)) == NULL)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (http_server_listen_fd(m->admin_http, fds[i]) < 0)
+            return -1;
     return 0;
 }
 
@@ -296,6 +357,8 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
     for (int i = 0; i < m->nlfds; i++)
         close(m->lfds[i]);
     m->nlfds = 0;
+    if (m->admin_http)
+        http_server_drain(m->admin_http);
     int alive = 0;
     for (int i = 0; i < m->nworkers; i++) {
         evtimer_del(m->workers[i].respawn);
@@ -316,6 +379,9 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
 static void
 master_free(struct master *m)
 {
+    if (m->admin_http)
+        http_server_free(m->admin_http);
+    admin_free(m->admin);
     for (int i = 0; i < m->nworkers; i++)
         if (m->workers[i].respawn)
             event_free(m->workers[i].respawn);
@@ -377,10 +443,11 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     store_reader_check(m.store);
     if (load_resources(&m, "start") < 0)
         goto out;
-    if (open_listeners(&m) < 0 || (m.conf_fd = make_conf_fd(conf_tree)) < 0)
+    if (open_listeners(c->listen, c->nlisten, m.lfds, &m.nlfds, "proxy") < 0 ||
+        (m.conf_fd = make_conf_fd(conf_tree)) < 0)
         goto out;
 
-    if ((m.base = event_base_new()) == NULL)
+    if ((m.base = event_base_new()) == NULL || start_admin(&m) < 0)
         goto out;
     m.sigs[0] = evsignal_new(m.base, SIGCHLD, sigchld_cb, &m);
     m.sigs[1] = evsignal_new(m.base, SIGHUP, sighup_cb, &m);

@@ -480,6 +480,17 @@ store_doc_get(struct store_txn *t, enum res_kind k, const char *id)
 }
 
 int
+store_doc_revision(struct store_txn *t, enum res_kind k, const char *id, int64_t *rev)
+{
+    MDB_val dk = {strlen(id), (void *)id}, v;
+    struct store_doc d;
+    if (mdb_get(t->txn, t->s->docs[k], &dk, &v) != 0 || doc_decode(&v, &d) < 0)
+        return STORE_NOTFOUND;
+    *rev = d.revision;
+    return STORE_OK;
+}
+
+int
 store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
                 struct aigw_errors *e)
 {

@@ -18,11 +18,46 @@ struct conf_listen {
     char text[300]; /* as written, for logs */
 };
 
+#define CONF_MAX_LIST 16
+#define CONF_STR_MAX 256
+
+struct conf_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    int bits;
+};
+
+enum { ADMIN_ROLE_VIEWER = 1, ADMIN_ROLE_ADMIN = 2 };
+
+struct conf_admin_key {
+    char name[64];
+    uint8_t hash[32]; /* SHA-256 of the key: the key itself is not kept */
+    int role;
+};
+
 struct conf {
     char path[PATH_MAX]; /* the file it came from */
 
     struct conf_listen listen[CONF_MAX_LISTEN];
     int nlisten;
+
+    struct conf_listen admin_listen[CONF_MAX_LISTEN]; /* none: no Admin API */
+    int admin_nlisten;
+    struct conf_admin_key admin_keys[CONF_MAX_LIST];
+    int admin_nkeys;
+    struct conf_cidr admin_allow[CONF_MAX_LIST];
+    int admin_nallow;
+
+    char etcd_endpoints[CONF_MAX_LIST][CONF_STR_MAX]; /* none: standalone mode */
+    int etcd_nendpoints;
+    char etcd_prefix[CONF_STR_MAX];
+    char etcd_user[CONF_STR_MAX];
+    char etcd_password[CONF_STR_MAX];
+    char etcd_ca_file[PATH_MAX];
+    char etcd_cert_file[PATH_MAX];
+    char etcd_key_file[PATH_MAX];
+    int64_t etcd_connect_timeout_ms;
+    int64_t etcd_request_timeout_ms;
     int workers; /* "auto" in the file is resolved to the core count */
     int log_level;
 

@@ -68,6 +68,8 @@ int store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *it
                     struct aigw_errors *e);
 /* A resource's stored JSON (caller frees), or NULL. */
 char *store_doc_get(struct store_txn *t, enum res_kind k, const char *id);
+/* A resource's revision in the transaction; STORE_NOTFOUND when absent. */
+int store_doc_revision(struct store_txn *t, enum res_kind k, const char *id, int64_t *rev);
 /* Commit; bumps the version when anything changed. 0 or -1. */
 int store_commit(struct store_txn *t, const char *source, int64_t etcd_revision);
 void store_abort(struct store_txn *t);

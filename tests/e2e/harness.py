@@ -803,6 +803,8 @@ def default_config(port, data_dir, resources, **overrides):
         "lmdb": {"map_size": "16m", "max_readers": 126},
         "resources": resources,
         "timeouts": {"drain": "10s"},
+        # the Admin API on a port of its own (parallel tests must not share 9180)
+        "admin": {"listen": ["%s:%d" % (HOST, free_port())]},
     }
     conf.update(overrides)
     return conf

@@ -1,0 +1,773 @@
+/*
+ * admin.c: the Admin API, served by the master on its own listeners.
+ *
+ *   GET    /admin/v1/status
+ *   GET    /admin/v1/{models,api_keys}          list
+ *   POST   /admin/v1/{models,api_keys}          create, with a generated id
+ *   GET    /admin/v1/{models,api_keys}/{id}
+ *   PUT    /admin/v1/{models,api_keys}/{id}     create or replace (If-Match: revision)
+ *   DELETE /admin/v1/{models,api_keys}/{id}     (If-Match: revision)
+ *   POST   /admin/v1/api_keys/{id}/rotate       a new key; the old one stops working
+ *
+ * Reads come from this node's LMDB table. Writes are validated by the one
+ * resource schema, checked for name and key conflicts against the table, and
+ * handed to the backend (LMDB in standalone mode, etcd in etcd mode). Without
+ * If-Match the last writer wins. Provider secrets are never returned; an API
+ * key's plaintext only once, when it is created or rotated.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "aigw/auth.h"
+#include "aigw/conf.h"
+#include "aigw/errors.h"
+#include "aigw/log.h"
+#include "aigw/store.h"
+#include "aigw/util.h"
+#include "admin.h"
+#include "http.h"
+
+#define ADMIN_MAX_BODY (1 << 20)
+#define PREFIX "/admin/v1/"
+
+struct admin {
+    const struct conf *conf;
+    struct store *store;
+    struct admin_backend be;
+    admin_status_cb status;
+    void *status_arg;
+};
+
+/* A write waiting for its backend; outlives the request if the client leaves. */
+struct admin_op {
+    struct admin *a;
+    struct http_req *r; /* NULL once the client is gone */
+    enum res_kind kind;
+    char id[RES_ID_MAX + 1];
+    struct json_object *value; /* what the response shows (masked) */
+    char *plainkey;            /* a generated API key, shown once */
+    int created;
+    int is_delete;
+};
+
+/* ---- small helpers ---- */
+
+static void
+reply_json(struct http_req *r, int status, struct json_object *o)
+{
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    http_reply(r, status, "application/json", s, strlen(s));
+}
+
+/* A random id of 16 hex digits. */
+static void
+new_id(char *out)
+{
+    uint8_t b[8];
+    RAND_bytes(b, sizeof(b));
+    hex_encode(b, sizeof(b), out);
+}
+
+/* "sk-" and 32 random bytes in base64url (43 characters). */
+static char *
+new_key(void)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t b[33];
+    char *k = malloc(3 + 44 + 1);
+    if (k == NULL || RAND_bytes(b, 32) != 1) {
+        free(k);
+        return NULL;
+    }
+    b[32] = 0;
+    memcpy(k, "sk-", 3);
+    size_t o = 3;
+    for (int i = 0; i < 33; i += 3) { /* 11 groups; the last one is padding */
+        uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8 | b[i + 2];
+        for (int j = 3; j >= 0; j--)
+            if (o < 3 + 43)
+                k[o++] = b64[(v >> (6 * j)) & 63];
+    }
+    k[o] = '\0';
+    explicit_bzero(b, sizeof(b));
+    return k;
+}
+
+/* How a provider secret is shown: "****" and its last four characters. */
+static void
+mask_secret(const char *s, char *out, size_t outlen)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        snprintf(out, outlen, "%s", "");
+    else if (n >= 12)
+        snprintf(out, outlen, "****%s", s + n - 4);
+    else
+        snprintf(out, outlen, "****");
+}
+
+/* A copy of a stored document as the API shows it (secrets masked). */
+static struct json_object *
+shown_value(enum res_kind k, const char *json, size_t len)
+{
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *o = json_tokener_parse_ex(tok, json, (int)len), *v;
+    json_tokener_free(tok);
+    if (o != NULL && k == RES_MODEL && json_object_object_get_ex(o, "api_key", &v)) {
+        char m[16];
+        mask_secret(json_object_get_string(v), m, sizeof(m));
+        json_object_object_add(o, "api_key", json_object_new_string(m));
+    }
+    return o;
+}
+
+static struct json_object *
+item_json(const char *id, struct json_object *value, int64_t revision)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(id));
+    json_object_object_add(o, "value", value);
+    json_object_object_add(o, "revision", json_object_new_int64(revision));
+    return o;
+}
+
+/* ---- authorization ---- */
+
+/* Is the client's address inside one of admin.allow? */
+static int
+peer_allowed(const struct conf *c, const char *peer)
+{
+    uint8_t a[16];
+    int fam = inet_pton(AF_INET, peer, a) == 1 ? AF_INET
+              : inet_pton(AF_INET6, peer, a) == 1 ? AF_INET6 : 0;
+    for (int i = 0; fam && i < c->admin_nallow; i++) {
+        const struct conf_cidr *n = &c->admin_allow[i];
+        if (n->family != fam)
+            continue;
+        int full = n->bits / 8, rest = n->bits % 8;
+        if (memcmp(a, n->addr, (size_t)full) != 0)
+            continue;
+        if (rest && ((a[full] ^ n->addr[full]) & (0xff << (8 - rest))) != 0)
+            continue;
+        return 1;
+    }
+    return 0;
+}
+
+/* The role of the request's admin key, or 0 after replying 401/403. */
+static int
+authorize(struct admin *a, struct http_req *r)
+{
+    const struct conf *c = a->conf;
+    if (!peer_allowed(c, http_req_peer(r))) {
+        http_reply_error(r, 403, "permission_error", "address_not_allowed", NULL,
+                         "The Admin API does not accept requests from %s (admin.allow)",
+                         http_req_peer(r));
+        return 0;
+    }
+    if (c->admin_nkeys == 0)
+        return ADMIN_ROLE_ADMIN; /* only on loopback listeners: the master checks */
+    const char *k = http_req_header(r, "authorization");
+    if (k != NULL && strncasecmp(k, "Bearer ", 7) == 0)
+        k += 7;
+    else
+        k = http_req_header(r, "x-api-key");
+    if (k == NULL || *k == '\0') {
+        http_reply_error(r, 401, "authentication_error", "missing_admin_key", NULL,
+                         "An admin key is required (Authorization: Bearer or X-API-KEY)");
+        return 0;
+    }
+    uint8_t h[AUTH_HASH_LEN];
+    int role = 0;
+    auth_key_hash(k, strlen(k), h);
+    /* Every key is compared, in constant time: no early exit tells which prefix matched. */
+    for (int i = 0; i < c->admin_nkeys; i++)
+        if (CRYPTO_memcmp(h, c->admin_keys[i].hash, sizeof(h)) == 0)
+            role = c->admin_keys[i].role;
+    if (role == 0)
+        http_reply_error(r, 401, "authentication_error", "invalid_admin_key", NULL,
+                         "Invalid admin key");
+    return role;
+}
+
+/* ---- reads ---- */
+
+struct list_ctx {
+    enum res_kind k;
+    struct json_object *items;
+};
+
+static int
+list_add(const struct store_doc *d, void *arg)
+{
+    struct list_ctx *l = arg;
+    struct json_object *v = shown_value(l->k, d->json, d->len);
+    if (v != NULL)
+        json_object_array_add(l->items, item_json(d->id, v, d->revision));
+    return 0;
+}
+
+static void
+do_list(struct admin *a, struct http_req *r, enum res_kind k)
+{
+    struct list_ctx l = {k, json_object_new_array()};
+    if (store_read_begin(a->store) == 0) {
+        store_docs_foreach(a->store, k, list_add, &l);
+        store_read_end(a->store);
+    }
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "total", json_object_new_int64((int64_t)json_object_array_length(l.items)));
+    json_object_object_add(o, "items", l.items);
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
+/* The stored JSON and revision of one resource (caller frees); NULL when absent. */
+static char *
+stored(struct admin *a, enum res_kind k, const char *id, int64_t *rev, size_t *len)
+{
+    struct store_doc d;
+    char *json = NULL;
+    if (store_read_begin(a->store) < 0)
+        return NULL;
+    if (store_doc_read(a->store, k, id, &d) == STORE_OK && (json = malloc(d.len + 1)) != NULL) {
+        memcpy(json, d.json, d.len);
+        json[d.len] = '\0';
+        *rev = d.revision;
+        *len = d.len;
+    }
+    store_read_end(a->store);
+    return json;
+}
+
+static void
+do_get(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
+{
+    int64_t rev = 0;
+    size_t len = 0;
+    char *json = stored(a, k, id, &rev, &len);
+    if (json == NULL) {
+        http_reply_error(r, 404, "invalid_request_error", "not_found", NULL,
+                         "No %s with id %s", k == RES_MODEL ? "model" : "API key", id);
+        return;
+    }
+    struct json_object *o = item_json(id, shown_value(k, json, len), rev);
+    free(json);
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
+/* ---- writes ---- */
+
+static void
+op_free(struct admin_op *op)
+{
+    json_object_put(op->value);
+    if (op->plainkey != NULL) {
+        explicit_bzero(op->plainkey, strlen(op->plainkey));
+        free(op->plainkey);
+    }
+    free(op);
+}
+
+/* The client left before the backend answered: the write still completes. */
+static void
+op_abort(void *arg)
+{
+    struct admin_op *op = arg;
+    http_req_release(op->r);
+    op->r = NULL;
+}
+
+/* The backend's answer to a put or delete. */
+static void
+op_done(void *arg, int err, int64_t revision)
+{
+    struct admin_op *op = arg;
+    struct http_req *r = op->r;
+    if (r == NULL) {
+        op_free(op);
+        return;
+    }
+    if (err == ADMIN_ECONFLICT) {
+        http_reply_error(r, 412, "invalid_request_error", "revision_mismatch", NULL,
+                         "The resource changed (or exists, or not) since the revision given in "
+                         "If-Match");
+    } else if (err == ADMIN_ENAMECONFLICT) {
+        http_reply_error(r, 409, "invalid_request_error", "conflict", NULL,
+                         "The model name or key of %s is in use by another resource", op->id);
+    } else if (err == ADMIN_ENOTFOUND) {
+        http_reply_error(r, 404, "invalid_request_error", "not_found", NULL, "No resource %s",
+                         op->id);
+    } else if (err != ADMIN_OK) {
+        http_reply_error(r, 503, "server_error", "store_unavailable", NULL,
+                         "The configuration store did not take the change; nothing was changed");
+    } else if (op->is_delete) {
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(op->id));
+        json_object_object_add(o, "revision", json_object_new_int64(revision));
+        reply_json(r, 200, o);
+        json_object_put(o);
+    } else {
+        struct json_object *v = json_object_get(op->value);
+        if (op->plainkey != NULL) /* shown this once, never stored */
+            json_object_object_add(v, "key", json_object_new_string(op->plainkey));
+        struct json_object *o = item_json(op->id, v, revision);
+        reply_json(r, op->created ? 201 : 200, o);
+        json_object_put(o);
+    }
+    op_free(op);
+}
+
+/* If-Match: a revision, or -1 when absent; -2 when malformed (400 sent). */
+static int64_t
+if_match(struct http_req *r)
+{
+    const char *h = http_req_header(r, "if-match");
+    if (h == NULL)
+        return -1;
+    char buf[32], *end;
+    snprintf(buf, sizeof(buf), "%s", h);
+    char *p = buf;
+    if (*p == '"') { /* an ETag-style quoted value is accepted too */
+        p++;
+        p[strcspn(p, "\"")] = '\0';
+    }
+    long long v = strtoll(p, &end, 10);
+    if (*p == '\0' || *end != '\0' || v < 0) {
+        http_reply_error(r, 400, "invalid_request_error", "bad_if_match", NULL,
+                         "If-Match must be a resource revision (an integer)");
+        return -2;
+    }
+    return v;
+}
+
+/* Parse the body as a JSON object (415, 413, 400 otherwise). */
+static struct json_object *
+body_object(struct http_req *r)
+{
+    const char *ct = http_req_header(r, "content-type");
+    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
+        http_reply_error(r, 415, "invalid_request_error", "unsupported_media_type", NULL,
+                         "Content-Type must be application/json");
+        return NULL;
+    }
+    struct evbuffer *b = http_req_body(r);
+    size_t len = evbuffer_get_length(b);
+    if (len > ADMIN_MAX_BODY) {
+        http_reply_error(r, 413, "invalid_request_error", "request_too_large", NULL,
+                         "Admin API bodies are limited to %d bytes", ADMIN_MAX_BODY);
+        return NULL;
+    }
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *o = json_tokener_parse_ex(tok, (const char *)evbuffer_pullup(b, -1),
+                                                  (int)len);
+    int complete = json_tokener_get_error(tok) == json_tokener_success &&
+                   json_tokener_get_parse_end(tok) == len;
+    json_tokener_free(tok);
+    if (o == NULL || !complete || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        http_reply_error(r, 400, "invalid_request_error", "invalid_json", NULL,
+                         "The body must be one JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+/* 400 with every validation error, each with its JSON path. */
+static void
+reply_invalid(struct http_req *r, struct aigw_errors *e)
+{
+    struct json_object *o = json_object_new_object(), *err = json_object_new_object();
+    struct json_object *details = json_object_new_array();
+    char *msg = errors_join(e);
+    char param[128] = "";
+    if (e->n > 0) {
+        snprintf(param, sizeof(param), "%s", e->msgs[0]);
+        param[strcspn(param, ":")] = '\0';
+    }
+    for (int i = 0; i < e->n; i++)
+        json_object_array_add(details, json_object_new_string(e->msgs[i]));
+    json_object_object_add(err, "message", json_object_new_string(msg ? msg : "invalid"));
+    json_object_object_add(err, "type", json_object_new_string("invalid_request_error"));
+    json_object_object_add(err, "param", param[0] ? json_object_new_string(param) : NULL);
+    json_object_object_add(err, "code", json_object_new_string("invalid_resource"));
+    json_object_object_add(err, "details", details);
+    json_object_object_add(o, "error", err);
+    reply_json(r, 400, o);
+    json_object_put(o);
+    free(msg);
+}
+
+/*
+ * A masked api_key sent back unchanged (GET, edit, PUT) keeps the stored
+ * secret; any other value starting with "****" is refused.
+ */
+static int
+unmask_secret(struct admin *a, struct http_req *r, const char *id, struct json_object *doc)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(doc, "api_key", &v) || !json_object_is_type(v, json_type_string) ||
+        strncmp(json_object_get_string(v), "****", 4) != 0)
+        return 0;
+    int64_t rev;
+    size_t len;
+    char *json = id ? stored(a, RES_MODEL, id, &rev, &len) : NULL;
+    struct json_object *old = json ? json_tokener_parse(json) : NULL, *ov;
+    free(json);
+    if (old != NULL && json_object_object_get_ex(old, "api_key", &ov)) {
+        char m[16];
+        mask_secret(json_object_get_string(ov), m, sizeof(m));
+        if (strcmp(m, json_object_get_string(v)) == 0) {
+            json_object_object_add(doc, "api_key", json_object_get(ov));
+            json_object_put(old);
+            return 0;
+        }
+    }
+    json_object_put(old);
+    http_reply_error(r, 400, "invalid_request_error", "masked_secret", "api_key",
+                     "api_key is a masked value that does not match the stored secret: send "
+                     "the secret itself");
+    return -1;
+}
+
+/* 409 when the doc's model name or key belongs to another resource. */
+static int
+check_conflict(struct admin *a, struct http_req *r, enum res_kind k, const char *id,
+               struct json_object *doc)
+{
+    char idx[512];
+    size_t ilen;
+    const char *owner = NULL;
+    char ownbuf[RES_ID_MAX + 1] = "";
+    if (res_index_key(k, doc, idx, sizeof(idx) - 1, &ilen) < 0 || store_read_begin(a->store) < 0)
+        return 0;
+    if (k == RES_MODEL) {
+        struct model_view v;
+        if (store_model_by_name(a->store, idx, ilen, &v) == STORE_OK)
+            snprintf(ownbuf, sizeof(ownbuf), "%s", v.id);
+    } else {
+        struct key_view v;
+        if (store_key_by_hash(a->store, (const uint8_t *)idx, &v) == STORE_OK)
+            snprintf(ownbuf, sizeof(ownbuf), "%s", v.id);
+    }
+    store_read_end(a->store);
+    owner = ownbuf[0] ? ownbuf : NULL;
+    if (owner == NULL || strcmp(owner, id) == 0)
+        return 0;
+    if (k == RES_MODEL) {
+        idx[ilen] = '\0';
+        http_reply_error(r, 409, "invalid_request_error", "conflict", "name",
+                         "A model named %s exists already (id %s)", idx, owner);
+    } else {
+        http_reply_error(r, 409, "invalid_request_error", "conflict", "key",
+                         "This key is in use by API key %s", owner);
+    }
+    return -1;
+}
+
+/* Validate, check, and hand a put to the backend; takes doc. */
+static void
+put_resource(struct admin *a, struct http_req *r, enum res_kind k, const char *id,
+             struct json_object *doc, int64_t expect, int created, char *plainkey)
+{
+    struct aigw_errors e;
+    errors_init(&e, NULL);
+    if ((k == RES_MODEL && unmask_secret(a, r, created ? NULL : id, doc) < 0))
+        goto fail;
+    if (res_validate(k, doc, "", &e) < 0) {
+        reply_invalid(r, &e);
+        goto fail;
+    }
+    if (check_conflict(a, r, k, id, doc) < 0)
+        goto fail;
+    struct admin_op *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        http_reply_error(r, 500, "server_error", "out_of_memory", NULL, "Out of memory");
+        goto fail;
+    }
+    const char *json = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
+    op->a = a;
+    op->r = r;
+    op->kind = k;
+    op->created = created;
+    op->plainkey = plainkey;
+    op->value = shown_value(k, json, strlen(json));
+    snprintf(op->id, sizeof(op->id), "%s", id);
+    http_req_set_callbacks(r, op_abort, NULL, op);
+    a->be.put(a->be.ctx, k, id, doc, expect, op_done, op);
+    errors_free(&e);
+    json_object_put(doc);
+    return;
+fail:
+    errors_free(&e);
+    json_object_put(doc);
+    if (plainkey != NULL) {
+        explicit_bzero(plainkey, strlen(plainkey));
+        free(plainkey);
+    }
+}
+
+/* POST to a collection, or PUT to an id. */
+static void
+do_write(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
+{
+    char gen[17];
+    int64_t expect = id ? if_match(r) : 0;
+    if (expect == -2)
+        return;
+    struct json_object *doc = body_object(r), *v;
+    if (doc == NULL)
+        return;
+    if (id == NULL) {
+        new_id(gen);
+        id = gen;
+    }
+    char *plainkey = NULL;
+    /* An API key created without a key gets a generated one. */
+    if (k == RES_API_KEY && !json_object_object_get_ex(doc, "key", &v) &&
+        !json_object_object_get_ex(doc, "key_sha256", &v)) {
+        if ((plainkey = new_key()) == NULL) {
+            json_object_put(doc);
+            http_reply_error(r, 500, "server_error", "no_entropy", NULL, "Cannot make a key");
+            return;
+        }
+        json_object_object_add(doc, "key", json_object_new_string(plainkey));
+    }
+    int64_t rev;
+    size_t len;
+    char *old = stored(a, k, id, &rev, &len);
+    int created = old == NULL;
+    free(old);
+    put_resource(a, r, k, id, doc, expect, created, plainkey);
+}
+
+/* POST /admin/v1/api_keys/{id}/rotate: a new key for an existing API key. */
+static void
+do_rotate(struct admin *a, struct http_req *r, const char *id)
+{
+    int64_t rev;
+    size_t len;
+    char *json = stored(a, RES_API_KEY, id, &rev, &len);
+    if (json == NULL) {
+        http_reply_error(r, 404, "invalid_request_error", "not_found", NULL, "No API key %s",
+                         id);
+        return;
+    }
+    struct json_object *doc = json_tokener_parse(json);
+    free(json);
+    char *plainkey = new_key();
+    if (doc == NULL || plainkey == NULL) {
+        json_object_put(doc);
+        free(plainkey);
+        http_reply_error(r, 500, "server_error", "rotate_failed", NULL, "Cannot rotate");
+        return;
+    }
+    json_object_object_del(doc, "key_sha256");
+    json_object_object_add(doc, "key", json_object_new_string(plainkey));
+    put_resource(a, r, RES_API_KEY, id, doc, rev, 0, plainkey);
+}
+
+static void
+do_delete(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
+{
+    int64_t expect = if_match(r), rev;
+    size_t len;
+    if (expect == -2)
+        return;
+    char *old = stored(a, k, id, &rev, &len);
+    if (old == NULL) {
+        http_reply_error(r, 404, "invalid_request_error", "not_found", NULL, "No %s with id %s",
+                         k == RES_MODEL ? "model" : "API key", id);
+        return;
+    }
+    free(old);
+    struct admin_op *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        http_reply_error(r, 500, "server_error", "out_of_memory", NULL, "Out of memory");
+        return;
+    }
+    op->a = a;
+    op->r = r;
+    op->kind = k;
+    op->is_delete = 1;
+    snprintf(op->id, sizeof(op->id), "%s", id);
+    http_req_set_callbacks(r, op_abort, NULL, op);
+    a->be.del(a->be.ctx, k, id, expect, op_done, op);
+}
+
+/* ---- routing ---- */
+
+static void
+do_status(struct admin *a, struct http_req *r)
+{
+    struct json_object *o = json_object_new_object();
+    struct store_meta m = {0};
+    if (store_read_begin(a->store) == 0) {
+        store_meta_get(a->store, &m);
+        store_read_end(a->store);
+    }
+    json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+    json_object_object_add(o, "config_version", json_object_new_int64((int64_t)m.version));
+    json_object_object_add(o, "config_source", json_object_new_string(m.source));
+    json_object_object_add(o, "config_updated_ms", json_object_new_int64(m.updated_ms));
+    json_object_object_add(o, "etcd_revision", json_object_new_int64(m.etcd_revision));
+    if (a->status != NULL)
+        a->status(o, a->status_arg);
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
+void
+admin_handle(struct http_req *r, void *arg)
+{
+    struct admin *a = arg;
+    const char *path = http_req_path(r);
+    int m = http_req_method(r);
+    char kind[16], id[RES_ID_MAX + 2], action[16];
+    enum res_kind k;
+
+    int role = authorize(a, r);
+    if (role == 0)
+        return;
+    if (strcmp(path, PREFIX "status") == 0) {
+        if (m != HTTP_M_GET)
+            http_reply_error(r, 405, "invalid_request_error", "method_not_allowed", NULL,
+                             "Use GET");
+        else
+            do_status(a, r);
+        return;
+    }
+    kind[0] = id[0] = action[0] = '\0';
+    if (strncmp(path, PREFIX, strlen(PREFIX)) != 0 ||
+        sscanf(path + strlen(PREFIX), "%15[^/]/%129[^/]/%15[^/]", kind, id, action) < 1 ||
+        (strcmp(kind, "models") != 0 && strcmp(kind, "api_keys") != 0) ||
+        (id[0] && res_id_valid(id) < 0) ||
+        (action[0] && (strcmp(kind, "api_keys") != 0 || strcmp(action, "rotate") != 0))) {
+        http_reply_error(r, 404, "invalid_request_error", "unknown_url", NULL,
+                         "Unknown Admin API path: %s", path);
+        return;
+    }
+    k = strcmp(kind, "models") == 0 ? RES_MODEL : RES_API_KEY;
+    int write = m != HTTP_M_GET;
+    if (write && role != ADMIN_ROLE_ADMIN) {
+        http_reply_error(r, 403, "permission_error", "read_only_key", NULL,
+                         "This admin key has the viewer role: GET only");
+        return;
+    }
+    if (action[0] && m == HTTP_M_POST)
+        do_rotate(a, r, id);
+    else if (!id[0] && m == HTTP_M_GET)
+        do_list(a, r, k);
+    else if (!id[0] && m == HTTP_M_POST)
+        do_write(a, r, k, NULL);
+    else if (id[0] && !action[0] && m == HTTP_M_GET)
+        do_get(a, r, k, id);
+    else if (id[0] && !action[0] && m == HTTP_M_PUT)
+        do_write(a, r, k, id);
+    else if (id[0] && !action[0] && m == HTTP_M_DELETE)
+        do_delete(a, r, k, id);
+    else
+        http_reply_error(r, 405, "invalid_request_error", "method_not_allowed", NULL,
+                         "Method not allowed on %s", path);
+}
+
+struct admin *
+admin_new(const struct conf *c, struct store *s, const struct admin_backend *b,
+          admin_status_cb status, void *status_arg)
+{
+    struct admin *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return NULL;
+    a->conf = c;
+    a->store = s;
+    a->be = *b;
+    a->status = status;
+    a->status_arg = status_arg;
+    return a;
+}
+
+void
+admin_free(struct admin *a)
+{
+    free(a);
+}
+
+/* ---- the standalone backend: the LMDB table ---- */
+
+/* One write transaction; If-Match against the stored revision. */
+static void
+lmdb_write(struct store *s, enum res_kind k, const char *id, struct json_object *doc,
+           int64_t expect, admin_done_cb done, void *arg)
+{
+    struct aigw_errors e;
+    errors_init(&e, NULL);
+    int err = ADMIN_EIO;
+    int64_t rev = 0;
+    struct store_txn *t = store_write_begin(s);
+    if (t == NULL)
+        goto out;
+    int64_t currev = 0;
+    int exists = store_doc_revision(t, k, id, &currev) == STORE_OK;
+    if ((expect == 0 && exists) || (expect > 0 && (!exists || currev != expect))) {
+        store_abort(t);
+        err = ADMIN_ECONFLICT;
+        goto out;
+    }
+    store_txn_origin(t, STORE_ORIGIN_ADMIN, 0);
+    rev = (int64_t)store_txn_next_version(t);
+    int rc = doc ? store_put(t, k, id, doc, &e) : store_del(t, k, id);
+    if (rc == STORE_NOTFOUND) {
+        store_abort(t);
+        err = ADMIN_ENOTFOUND;
+        goto out;
+    }
+    if (rc != STORE_OK) {
+        store_abort(t);
+        err = rc == STORE_CONFLICT ? ADMIN_ENAMECONFLICT : ADMIN_EIO;
+        goto out;
+    }
+    err = store_commit(t, "admin", 0) == 0 ? ADMIN_OK : ADMIN_EIO;
+out:
+    for (int i = 0; i < e.n; i++)
+        log_warnx("admin: %s", e.msgs[i]);
+    errors_free(&e);
+    if (err == ADMIN_OK)
+        log_info("admin: %s %s/%s, configuration version %lld", doc ? "put" : "deleted",
+                 res_kind_name(k), id, (long long)rev);
+    done(arg, err, rev);
+}
+
+static void
+lmdb_put(void *ctx, enum res_kind k, const char *id, struct json_object *doc, int64_t expect,
+         admin_done_cb done, void *arg)
+{
+    lmdb_write(ctx, k, id, doc, expect, done, arg);
+}
+
+static void
+lmdb_del(void *ctx, enum res_kind k, const char *id, int64_t expect, admin_done_cb done,
+         void *arg)
+{
+    lmdb_write(ctx, k, id, NULL, expect, done, arg);
+}
+
+void
+admin_backend_lmdb(struct admin_backend *b, struct store *s)
+{
+    b->put = lmdb_put;
+    b->del = lmdb_del;
+    b->ctx = s;
+}

@@ -1,0 +1,45 @@
+/*
+ * admin.h: the Admin API (master): REST over Models and API keys, on its own
+ * listeners. Every write is validated by the resource schema first. In
+ * standalone mode writes go to the LMDB table; in etcd mode to etcd only
+ * (the watch brings them back into LMDB, on every node).
+ */
+#ifndef AIGW_ADMIN_H
+#define AIGW_ADMIN_H
+
+#include <stdint.h>
+
+#include "aigw/resource.h"
+
+struct conf;
+struct store;
+struct http_req;
+struct json_object;
+struct admin;
+
+/* Where writes go. Each call ends by calling done(arg, err, revision) exactly once. */
+/* ECONFLICT: the If-Match revision (or create-only) check failed; ENAMECONFLICT: name or key taken */
+enum { ADMIN_OK = 0, ADMIN_EIO = -1, ADMIN_ECONFLICT = -2, ADMIN_ENOTFOUND = -3, ADMIN_ENAMECONFLICT = -4 };
+typedef void (*admin_done_cb)(void *arg, int err, int64_t revision);
+struct admin_backend {
+    /* expect_rev: < 0 any, 0 must not exist, > 0 must have that revision */
+    void (*put)(void *ctx, enum res_kind k, const char *id, struct json_object *doc,
+                int64_t expect_rev, admin_done_cb done, void *arg);
+    void (*del)(void *ctx, enum res_kind k, const char *id, int64_t expect_rev,
+                admin_done_cb done, void *arg);
+    void *ctx;
+};
+
+/* The master's part of GET /admin/v1/status (adds fields to obj). */
+typedef void (*admin_status_cb)(struct json_object *obj, void *arg);
+
+struct admin *admin_new(const struct conf *c, struct store *s, const struct admin_backend *b,
+                        admin_status_cb status, void *status_arg);
+/* The http_handler of the admin listeners. */
+void admin_handle(struct http_req *r, void *arg);
+void admin_free(struct admin *a);
+
+/* The standalone backend: writes straight into the LMDB table. */
+void admin_backend_lmdb(struct admin_backend *b, struct store *s);
+
+#endif
