@@ -192,9 +192,15 @@ authorize(struct admin *a, struct http_req *r)
     int role = 0;
     auth_key_hash(k, strlen(k), h);
     /* Every key is compared, in constant time: no early exit tells which prefix matched. */
+    int which = -1;
     for (int i = 0; i < c->admin_nkeys; i++)
-        if (CRYPTO_memcmp(h, c->admin_keys[i].hash, sizeof(h)) == 0)
+        if (CRYPTO_memcmp(h, c->admin_keys[i].hash, sizeof(h)) == 0) {
             role = c->admin_keys[i].role;
+            which = i;
+        }
+    if (which >= 0)
+        snprintf(http_req_access(r)->key, sizeof(http_req_access(r)->key), "%s",
+                 c->admin_keys[which].name);
     if (role == 0)
         http_reply_error(r, 401, "authentication_error", "invalid_admin_key", NULL,
                          "Invalid admin key");
@@ -337,15 +343,16 @@ if_match(struct http_req *r)
     const char *h = http_req_header(r, "if-match");
     if (h == NULL)
         return -1;
-    char buf[32], *end;
-    snprintf(buf, sizeof(buf), "%s", h);
-    char *p = buf;
-    if (*p == '"') { /* an ETag-style quoted value is accepted too */
-        p++;
-        p[strcspn(p, "\"")] = '\0';
+    size_t n = strlen(h);
+    if (n >= 2 && h[0] == '"' && h[n - 1] == '"') { /* an ETag-style quoted value too */
+        h++;
+        n -= 2;
     }
-    long long v = strtoll(p, &end, 10);
-    if (*p == '\0' || *end != '\0' || v < 0) {
+    long long v = 0;
+    size_t i;
+    for (i = 0; i < n && h[i] >= '0' && h[i] <= '9' && v <= (INT64_MAX - 9) / 10; i++)
+        v = v * 10 + (h[i] - '0');
+    if (n == 0 || i != n) {
         http_reply_error(r, 400, "invalid_request_error", "bad_if_match", NULL,
                          "If-Match must be a resource revision (an integer)");
         return -2;
@@ -370,9 +377,11 @@ body_object(struct http_req *r)
                          "Admin API bodies are limited to %d bytes", ADMIN_MAX_BODY);
         return NULL;
     }
+    const char *text = (const char *)evbuffer_pullup(b, -1);
     struct json_tokener *tok = json_tokener_new();
-    struct json_object *o = json_tokener_parse_ex(tok, (const char *)evbuffer_pullup(b, -1),
-                                                  (int)len);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    struct json_object *o = json_lexically_strict(text, len) == 0
+                                ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
     int complete = json_tokener_get_error(tok) == json_tokener_success &&
                    json_tokener_get_parse_end(tok) == len;
     json_tokener_free(tok);
@@ -536,9 +545,23 @@ do_write(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
         id = gen;
     }
     char *plainkey = NULL;
+    int64_t rev;
+    size_t len;
+    char *old = stored(a, k, id, &rev, &len);
+    int created = old == NULL;
+    int nokey = k == RES_API_KEY && !json_object_object_get_ex(doc, "key", &v) &&
+                !json_object_object_get_ex(doc, "key_sha256", &v);
+    /* Replacing an API key without naming a key keeps its key (rotate makes a new one). */
+    if (nokey && old != NULL) {
+        struct json_object *od = json_tokener_parse(old), *h;
+        if (od != NULL && json_object_object_get_ex(od, "key_sha256", &h))
+            json_object_object_add(doc, "key_sha256", json_object_get(h));
+        json_object_put(od);
+        nokey = 0;
+    }
+    free(old);
     /* An API key created without a key gets a generated one. */
-    if (k == RES_API_KEY && !json_object_object_get_ex(doc, "key", &v) &&
-        !json_object_object_get_ex(doc, "key_sha256", &v)) {
+    if (nokey) {
         if ((plainkey = new_key()) == NULL) {
             json_object_put(doc);
             http_reply_error(r, 500, "server_error", "no_entropy", NULL, "Cannot make a key");
@@ -546,11 +569,6 @@ do_write(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
         }
         json_object_object_add(doc, "key", json_object_new_string(plainkey));
     }
-    int64_t rev;
-    size_t len;
-    char *old = stored(a, k, id, &rev, &len);
-    int created = old == NULL;
-    free(old);
     put_resource(a, r, k, id, doc, expect, created, plainkey);
 }
 
@@ -630,6 +648,27 @@ do_status(struct admin *a, struct http_req *r)
     json_object_put(o);
 }
 
+/* "kind", "kind/id" or "kind/id/action": no empty segment, no trailing slash. */
+static int
+split_path(const char *p, char *kind, size_t kl, char *id, size_t il, char *action, size_t al)
+{
+    char *out[3] = {kind, id, action};
+    size_t lens[3] = {kl, il, al};
+    int seg = 0;
+    while (seg < 3) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || n >= lens[seg])
+            return -1;
+        memcpy(out[seg], p, n);
+        out[seg][n] = '\0';
+        seg++;
+        if (p[n] == '\0')
+            return 0;
+        p += n + 1;
+    }
+    return -1; /* a fourth segment */
+}
+
 void
 admin_handle(struct http_req *r, void *arg)
 {
@@ -652,7 +691,8 @@ admin_handle(struct http_req *r, void *arg)
     }
     kind[0] = id[0] = action[0] = '\0';
     if (strncmp(path, PREFIX, strlen(PREFIX)) != 0 ||
-        sscanf(path + strlen(PREFIX), "%15[^/]/%129[^/]/%15[^/]", kind, id, action) < 1 ||
+        split_path(path + strlen(PREFIX), kind, sizeof(kind), id, sizeof(id), action,
+                   sizeof(action)) < 0 ||
         (strcmp(kind, "models") != 0 && strcmp(kind, "api_keys") != 0) ||
         (id[0] && res_id_valid(id) < 0) ||
         (action[0] && (strcmp(kind, "api_keys") != 0 || strcmp(action, "rotate") != 0))) {
@@ -729,6 +769,13 @@ lmdb_write(struct store *s, enum res_kind k, const char *id, struct json_object 
     store_txn_origin(t, STORE_ORIGIN_ADMIN, 0);
     rev = (int64_t)store_txn_next_version(t);
     int rc = doc ? store_put(t, k, id, doc, &e) : store_del(t, k, id);
+    if (rc == STORE_OK && store_txn_changes(t) == 0) {
+        /* the same document again: nothing written, the revision stays */
+        store_abort(t);
+        rev = currev;
+        err = ADMIN_OK;
+        goto out;
+    }
     if (rc == STORE_NOTFOUND) {
         store_abort(t);
         err = ADMIN_ENOTFOUND;

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "aigw/auth.h"
@@ -63,6 +64,24 @@ static const struct conf_key conf_keys[] = {
      OFF(admin_nkeys)},
     {"admin.allow", CT_CIDRS, OFF(admin_allow), "127.0.0.0/8,::1/128", 0, CONF_MAX_LIST,
      "client addresses (CIDR) allowed to use the Admin API", OFF(admin_nallow)},
+    {"etcd.endpoints", CT_URLS, OFF(etcd_endpoints), "", 0, CONF_MAX_LIST,
+     "etcd client URLs; none: standalone mode (the resources file)", OFF(etcd_nendpoints)},
+    {"etcd.prefix", CT_STRING, OFF(etcd_prefix), "/aigw", 1, CONF_STR_MAX - 32,
+     "key prefix of aigw's resources in etcd", 0},
+    {"etcd.user", CT_STRING, OFF(etcd_user), "", 0, CONF_STR_MAX - 1,
+     "etcd user; empty: no authentication", 0},
+    {"etcd.password", CT_STRING, OFF(etcd_password), "", 0, CONF_STR_MAX - 1,
+     "etcd password (use ${VAR})", 0},
+    {"etcd.tls.ca_file", CT_PATH, OFF(etcd_ca_file), "", 0, 0,
+     "CA certificates etcd's certificate is verified against; empty: the system's", 0},
+    {"etcd.tls.cert_file", CT_PATH, OFF(etcd_cert_file), "", 0, 0,
+     "client certificate for etcd (PEM)", 0},
+    {"etcd.tls.key_file", CT_PATH, OFF(etcd_key_file), "", 0, 0,
+     "private key of the client certificate (PEM)", 0},
+    {"etcd.connect_timeout", CT_DURATION, OFF(etcd_connect_timeout_ms), "2s", 1, 600000,
+     "connecting to an etcd endpoint", 0},
+    {"etcd.request_timeout", CT_DURATION, OFF(etcd_request_timeout_ms), "5s", 1, 600000,
+     "one etcd request (not the watch)", 0},
     {"upstream.ca_file", CT_PATH, OFF(upstream_ca_file), "", 0, 0,
      "CA certificates (PEM) that upstream TLS certificates are verified against; "
      "empty: the system's", 0},
@@ -522,6 +541,35 @@ conf_load_file(struct conf *c, const char *path, struct aigw_errors *e)
         rv = -1;
     json_object_put(root);
     return rv;
+}
+
+/* A loopback address, checked by parsing it (not by its text). */
+static int
+is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0; /* a name: not provably loopback */
+}
+
+int
+conf_check_admin(const struct conf *c, struct aigw_errors *e)
+{
+    if (c->admin_nkeys > 0)
+        return 0;
+    for (int i = 0; i < c->admin_nlisten; i++)
+        if (!is_loopback(c->admin_listen[i].host)) {
+            errors_add(e, NULL, "admin.listen",
+                       "%s is not a loopback address and admin.keys is empty: add an admin key "
+                       "or listen on 127.0.0.1",
+                       c->admin_listen[i].text);
+            return -1;
+        }
+    return 0;
 }
 
 void

@@ -8,6 +8,14 @@
  *
  * Keys and values are raw bytes (the client does the base64); int64s that
  * etcd sends as strings arrive as numbers.
+ *
+ * The request functions return 0, or -1 when the request cannot be started
+ * (bad argument, out of memory, after etcd_free): then the callback is never
+ * called. Callbacks may start requests and watches, cancel watches, and call
+ * etcd_free. Unary requests are retried on the next endpoints when one does
+ * not answer (so a write whose answer was lost may be applied twice: a
+ * conditional one then reports ETCD_ECONFLICT), and once more after
+ * authenticating again when etcd refuses the token.
  */
 #ifndef AIGW_ETCD_H
 #define AIGW_ETCD_H
@@ -39,10 +47,11 @@ struct etcd_conf {
     const char *ca_file;  /* TLS: CA to verify etcd against; NULL: system */
     const char *cert_file; /* TLS client certificate and key; NULL: none */
     const char *key_file;
-    int64_t connect_timeout_ms;
-    int64_t request_timeout_ms; /* range, txn, delete, authenticate */
+    int64_t connect_timeout_ms; /* <= 0: 2 s */
+    int64_t request_timeout_ms; /* range, txn, delete, authenticate; <= 0: 5 s */
 };
 
+/* key and value are also NUL-terminated, for convenience. */
 struct etcd_kv {
     const char *key;
     size_t keylen;
@@ -72,7 +81,10 @@ typedef void (*etcd_watch_cb)(int err, int64_t revision, const struct etcd_event
                               void *arg);
 
 struct etcd *etcd_new(struct event_base *base, struct upstream *up, const struct etcd_conf *c);
-/* Cancel everything (callbacks get ETCD_ECANCELED) and free. */
+/*
+ * Cancel everything (callbacks get ETCD_ECANCELED before it returns) and
+ * free. Free it before the upstream it uses.
+ */
 void etcd_free(struct etcd *e);
 
 /* Every key under prefix (range_end = prefix with its last byte + 1). */
@@ -92,7 +104,11 @@ int etcd_delete(struct etcd *e, const char *key, int64_t expect_mod_revision, et
 /* Watch every key under prefix from start_revision (> 0). NULL on error. */
 struct etcd_watch *etcd_watch_prefix(struct etcd *e, const char *prefix, int64_t start_revision,
                                      etcd_watch_cb cb, void *arg);
-/* Stop a watch; its callback gets ETCD_ECANCELED. */
+/*
+ * Stop a watch; its callback gets ETCD_ECANCELED before this returns (also
+ * when called from that callback). A no-op from the callback that reports the
+ * watch's end.
+ */
 void etcd_watch_cancel(struct etcd_watch *w);
 
 /* 1 when the last request or the watch reached an endpoint. */

@@ -80,7 +80,8 @@ static int
 check_config(struct conf *c, int conf_ok, struct aigw_errors *e)
 {
     /* The resources file is checked even when aigw.yaml has errors: show them all. */
-    if (c->resources[0] != '\0') { /* "" means no resources file */
+    /* etcd mode doesn't read it; "" means no resources file */
+    if (c->etcd_nendpoints == 0 && c->resources[0] != '\0') {
         struct aigw_errors re;
         errors_init(&re, c->resources);
         struct json_object *res = resfile_load(c->resources, &re);
@@ -90,6 +91,8 @@ check_config(struct conf *c, int conf_ok, struct aigw_errors *e)
         json_object_put(res);
         errors_free(&re);
     }
+    if (conf_ok == 0 && conf_check_admin(c, e) < 0)
+        conf_ok = -1;
     errors_print(e, stderr);
     if (conf_ok < 0) {
         fprintf(stderr, "configuration check failed\n");

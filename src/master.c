@@ -29,7 +29,9 @@
 #include "aigw/store.h"
 #include "aigw/util.h"
 #include "admin.h"
+#include "etcdsync.h"
 #include "http.h"
+#include "upstream.h"
 #include "master.h"
 #include "resfile.h"
 
@@ -60,6 +62,8 @@ struct master {
     struct event *kill_timer;
     struct admin *admin;
     struct http_server *admin_http;
+    struct upstream *up;     /* etcd mode: libcurl on the master's loop */
+    struct etcdsync *etcd;   /* etcd mode: etcd -> LMDB */
 };
 
 /* Bind and listen on every address of a list (IPv4 and IPv6). */
@@ -99,24 +103,6 @@ open_listeners(const struct conf_listen *list, int n, int *fds, int *nfds, const
     return 0;
 }
 
-/* An Admin API without keys may listen only where only this host can reach it. */
-static int
-admin_check_loopback(const struct conf *c)
-{
-    if (c->admin_nkeys > 0)
-        return 0;
-    for (int i = 0; i < c->admin_nlisten; i++) {
-        const char *h = c->admin_listen[i].host;
-        if (strncmp(h, "127.", 4) != 0 && strcmp(h, "::1") != 0 && strcmp(h, "localhost") != 0) {
-            log_warnx("admin.listen %s is not a loopback address and admin.keys is empty: "
-                      "add an admin key or listen on 127.0.0.1",
-                      c->admin_listen[i].text);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* GET /admin/v1/status: the master's part. */
 static void
 admin_status(struct json_object *o, void *arg)
@@ -133,6 +119,8 @@ admin_status(struct json_object *o, void *arg)
         json_object_array_add(ws, w);
     }
     json_object_object_add(o, "workers", ws);
+    if (m->etcd != NULL)
+        etcdsync_status(m->etcd, o);
 }
 
 /* The Admin API: its listeners, served by the master's own event loop. */
@@ -143,10 +131,19 @@ start_admin(struct master *m)
     struct admin_backend be;
     if (m->conf->admin_nlisten == 0)
         return 0;
-    if (admin_check_loopback(m->conf) < 0 ||
+    struct aigw_errors e;
+    errors_init(&e, m->conf->path);
+    int bad = conf_check_admin(m->conf, &e);
+    for (int i = 0; i < e.n; i++)
+        log_warnx("%s", e.msgs[i]);
+    errors_free(&e);
+    if (bad < 0 ||
         open_listeners(m->conf->admin_listen, m->conf->admin_nlisten, fds, &n, "Admin API") < 0)
         return -1;
-    admin_backend_lmdb(&be, m->store);
+    if (m->etcd != NULL)
+        etcdsync_admin_backend(m->etcd, &be);
+    else
+        admin_backend_lmdb(&be, m->store);
     if ((m->admin = admin_new(m->conf, m->store, &be, admin_status, m)) == NULL ||
         (m->admin_http = http_server_new(m->base, m->conf, admin_handle, m->admin)) == NULL)
         return -1;
@@ -327,6 +324,10 @@ static void
 sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct master *m = arg;
+    if (m->etcd != NULL) {
+        log_info("SIGHUP: etcd mode: nothing to re-read (etcd changes arrive through the watch)");
+        return;
+    }
     log_info("SIGHUP: reloading %s", m->conf->resources);
     load_resources(m, "reload");
 }
@@ -382,6 +383,9 @@ master_free(struct master *m)
     if (m->admin_http)
         http_server_free(m->admin_http);
     admin_free(m->admin);
+    etcdsync_free(m->etcd);
+    if (m->up)
+        upstream_free(m->up);
     for (int i = 0; i < m->nworkers; i++)
         if (m->workers[i].respawn)
             event_free(m->workers[i].respawn);
@@ -441,13 +445,24 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     errors_free(&e);
     /* A crashed predecessor may have left reader slots behind. */
     store_reader_check(m.store);
-    if (load_resources(&m, "start") < 0)
+    /* etcd mode: the table as stored serves until etcd answers (last known good). */
+    if (c->etcd_nendpoints == 0 && load_resources(&m, "start") < 0)
         goto out;
     if (open_listeners(c->listen, c->nlisten, m.lfds, &m.nlfds, "proxy") < 0 ||
         (m.conf_fd = make_conf_fd(conf_tree)) < 0)
         goto out;
 
-    if ((m.base = event_base_new()) == NULL || start_admin(&m) < 0)
+    if ((m.base = event_base_new()) == NULL)
+        goto out;
+    if (c->etcd_nendpoints > 0) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (m.up = upstream_new(m.base)) == NULL ||
+            (m.etcd = etcdsync_new(m.base, m.up, c, m.store)) == NULL)
+            goto out;
+        log_info("etcd mode: %d endpoint%s, prefix %s", c->etcd_nendpoints,
+                 c->etcd_nendpoints == 1 ? "" : "s", c->etcd_prefix);
+        etcdsync_start(m.etcd);
+    }
+    if (start_admin(&m) < 0)
         goto out;
     m.sigs[0] = evsignal_new(m.base, SIGCHLD, sigchld_cb, &m);
     m.sigs[1] = evsignal_new(m.base, SIGHUP, sighup_cb, &m);

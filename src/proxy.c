@@ -239,8 +239,11 @@ parse_body(struct http_req *r)
     size_t len = evbuffer_get_length(b);
     const char *p = (const char *)evbuffer_pullup(b, -1);
     struct json_tokener *tok = json_tokener_new();
-    struct json_object *o = len ? json_tokener_parse_ex(tok, p, (int)len) : NULL;
-    enum json_tokener_error err = json_tokener_get_error(tok);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    int lexok = json_lexically_strict(p, len) == 0;
+    struct json_object *o = len && lexok ? json_tokener_parse_ex(tok, p, (int)len) : NULL;
+    enum json_tokener_error err = lexok ? json_tokener_get_error(tok)
+                                        : json_tokener_error_parse_unexpected;
     size_t used = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
     if (o != NULL && used < len) { /* trailing bytes other than white space */

@@ -307,6 +307,12 @@ store_write_begin(struct store *s)
     return t;
 }
 
+int
+store_txn_changes(const struct store_txn *t)
+{
+    return t->changes;
+}
+
 void
 store_txn_origin(struct store_txn *t, int origin, int64_t revision)
 {
@@ -494,6 +500,13 @@ int
 store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
                 struct aigw_errors *e)
 {
+    return store_sync_kind_revs(t, k, items, NULL, e);
+}
+
+int
+store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *items,
+                     struct json_object *revs, struct aigw_errors *e)
+{
     int before = t->changes, bad = 0;
     MDB_cursor *c;
     MDB_val key, val;
@@ -512,7 +525,7 @@ store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
         memcpy(id, key.mv_data, key.mv_size);
         id[key.mv_size] = '\0';
         struct store_doc d;
-        if (doc_decode(&val, &d) == 0 && d.origin != t->origin)
+        if (t->origin != STORE_ORIGIN_ETCD && doc_decode(&val, &d) == 0 && d.origin != t->origin)
             continue; /* not ours to remove */
         if (!json_object_object_get_ex(items, id, NULL))
             json_object_array_add(gone, json_object_new_string(id));
@@ -536,10 +549,15 @@ store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
             (d.len != strlen(json) || memcmp(d.json, json, d.len) != 0))
             drop_index(t, k, cid, &old);
     }
+    int64_t txnrev = t->revision;
     json_object_object_foreach(items, id, doc)
     {
+        struct json_object *r;
+        if (revs != NULL && json_object_object_get_ex(revs, id, &r))
+            t->revision = json_object_get_int64(r);
         if (store_put(t, k, id, doc, e) != STORE_OK)
             bad = 1;
+        t->revision = txnrev;
     }
     return bad ? -1 : t->changes - before;
 }

@@ -146,6 +146,35 @@ now_real_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int
+json_lexically_strict(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (c == '"') { /* skip the string, escapes included */
+            for (i++; i < len && p[i] != '"'; i++)
+                if (p[i] == '\\')
+                    i++;
+            if (i >= len)
+                return -1;
+            continue;
+        }
+        if (strchr(" \t\r\n{}[],:-+.0123456789eE", c) != NULL)
+            continue;
+        /* the three literals, whole */
+        if (len - i >= 4 && (memcmp(p + i, "true", 4) == 0 || memcmp(p + i, "null", 4) == 0)) {
+            i += 3;
+            continue;
+        }
+        if (len - i >= 5 && memcmp(p + i, "false", 5) == 0) {
+            i += 4;
+            continue;
+        }
+        return -1;
+    }
+    return 0;
+}
+
 struct timeval
 tv_ms(int64_t ms)
 {

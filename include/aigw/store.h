@@ -52,6 +52,8 @@ struct store_txn *store_write_begin(struct store *s);
  * revision 0 = the version this commit will have).
  */
 void store_txn_origin(struct store_txn *t, int origin, int64_t revision);
+/* How many resources this transaction changed so far. */
+int store_txn_changes(const struct store_txn *t);
 /* The version this transaction will commit as, if it changes anything. */
 uint64_t store_txn_next_version(struct store_txn *t);
 /* Insert or replace one validated resource; STORE_CONFLICT when its name or key is taken. */
@@ -66,6 +68,13 @@ int store_del(struct store_txn *t, enum res_kind k, const char *id);
  */
 int store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
                     struct aigw_errors *e);
+/*
+ * The same with a revision per resource (revs: id -> integer; NULL: the
+ * transaction's). With STORE_ORIGIN_ETCD the set is the whole truth:
+ * resources of every origin not in items are deleted.
+ */
+int store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *items,
+                         struct json_object *revs, struct aigw_errors *e);
 /* A resource's stored JSON (caller frees), or NULL. */
 char *store_doc_get(struct store_txn *t, enum res_kind k, const char *id);
 /* A resource's revision in the transaction; STORE_NOTFOUND when absent. */

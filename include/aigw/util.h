@@ -16,6 +16,11 @@ int parse_rfc3339(const char *s, int64_t *out);
 int64_t now_mono_ms(void);
 int64_t now_real_ms(void);
 int64_t now_mono_us(void);
+/*
+ * 0 when text has only what RFC 8259 allows outside strings (json-c, even in
+ * strict mode, takes 'single quotes' and NaN): run before json_tokener.
+ */
+int json_lexically_strict(const char *text, size_t len);
 /* Milliseconds as the struct timeval libevent wants. */
 struct timeval tv_ms(int64_t ms);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */

@@ -13,6 +13,7 @@ unset, the binaries are looked for in the source tree this file lives in).
 """
 
 import atexit
+import base64
 import contextlib
 import http.client
 import json
@@ -757,6 +758,267 @@ def last_header(last, name):
             if isinstance(item, dict) and str(item.get("name", "")).lower() == name.lower():
                 return item.get("value")
     return None
+
+
+# --------------------------------------------------------------------------
+# etcd (Debian's etcd 3.4), for the tests of etcd mode
+# --------------------------------------------------------------------------
+
+ETCD_BIN = os.environ.get("AIGW_ETCD_BIN") or shutil.which("etcd") or "/usr/bin/etcd"
+ETCDCTL_BIN = os.environ.get("AIGW_ETCDCTL_BIN") or shutil.which("etcdctl") or "/usr/bin/etcdctl"
+
+
+def _b64(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.b64encode(data).decode()
+
+
+def _prefix_end(prefix):
+    """etcd's range_end for every key starting with prefix (bytes)."""
+    end = bytearray(prefix)
+    while end:
+        if end[-1] < 0xff:
+            end[-1] += 1
+            return bytes(end)
+        end.pop()
+    return b"\0"
+
+
+class Etcd:
+    """A one-member etcd on 127.0.0.1 (free client and peer ports) with a data
+    dir of its own, and a small client for its v3 JSON gateway.
+
+    e = Etcd(); e.url(); e.put(key, value) -> revision; e.get(key);
+    e.get_kv(key); e.get_prefix(prefix); e.delete(key); e.compact(rev);
+    e.revision(); e.etcdctl("get", key); e.stop(); e.kill(); e.start();
+    e.restart() (same ports, same data dir). Values are bytes, str, or a
+    dict/list (stored as JSON); get() returns bytes or None.
+    """
+
+    def __init__(self, start=True, binary=None):
+        self.binary = binary or ETCD_BIN
+        self.dir = make_tmpdir("aigw-etcd-")
+        self.data_dir = os.path.join(self.dir, "data")
+        self.logpath = os.path.join(self.dir, "etcd.log")
+        self.port = free_port()
+        self.peer_port = free_port()
+        self.name = "e2e-%d" % os.getpid()
+        self.proc = None
+        self.stop_codes = []
+        self._started = False
+        if start:
+            self.start()
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+    def url(self):
+        return "http://%s:%d" % (HOST, self.port)
+
+    def _args(self):
+        client = self.url()
+        peer = "http://%s:%d" % (HOST, self.peer_port)
+        return [self.binary, "--name", self.name, "--data-dir", self.data_dir,
+                "--listen-client-urls", client, "--advertise-client-urls", client,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", "%s=%s" % (self.name, peer),
+                "--initial-cluster-state", "new",
+                "--initial-cluster-token", "aigw-e2e-%d-%d" % (os.getpid(), self.peer_port),
+                "--heartbeat-interval", "50", "--election-timeout", "250",
+                "--logger", "zap", "--log-outputs", "stderr"]
+
+    def start(self, timeout=START_TIMEOUT):
+        """Start etcd (on the same ports and data dir as before, if any) and
+        wait until /health says true and a range answers. On the very first
+        start only, ports another process took meanwhile are replaced."""
+        if not os.access(self.binary, os.X_OK):
+            raise TestFailure("etcd binary %s is missing or not executable" % self.binary)
+        first = not self._started
+        self._started = True
+        for attempt in range(3):
+            offset = self.log_size()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD")}
+            with open(self.logpath, "ab") as log:
+                self.proc = subprocess.Popen(self._args(), stdout=log, stderr=log,
+                                             stdin=subprocess.DEVNULL, env=env, cwd=self.dir)
+            _register(self)
+            try:
+                self.wait_ready(timeout)
+                return self
+            except TestFailure:
+                in_use = "address already in use" in self.log_since(offset)
+                if not (first and in_use and attempt < 2):
+                    raise
+            terminate_pid(self.proc.pid, self.proc, timeout=5)
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.port, self.peer_port = free_port(), free_port()
+        return self
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        def ready():
+            if self.proc.poll() is not None:
+                raise TestFailure("etcd exited with status %s:\n%s" % (
+                    self.proc.returncode, self.log_tail(20)))
+            resp = request(self.port, "GET", "/health", timeout=2)
+            if resp.status != 200 or resp.json().get("health") not in ("true", True):
+                return False
+            return self.revision() > 0
+        wait_for(ready, timeout, interval=0.05, what="etcd on port %d to answer" % self.port)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM etcd (SIGKILL after timeout); its exit code."""
+        if self.proc is None:
+            return None
+        rc = terminate_pid(self.proc.pid, self.proc, timeout)
+        self.stop_codes.append(rc)
+        _unregister(self)
+        return rc
+
+    def kill(self):
+        """SIGKILL etcd (a crash); its exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+        rc = self.proc.wait(timeout=STOP_TIMEOUT)
+        _unregister(self)
+        return rc
+
+    def restart(self, down=0.0):
+        """stop(), wait `down` seconds, start() on the same ports and data dir."""
+        self.stop()
+        if down > 0:
+            time.sleep(down)
+        return self.start()
+
+    def kill_now(self):
+        if self.proc is not None and self.proc.poll() is None:
+            terminate_pid(self.proc.pid, self.proc, timeout=3)
+
+    def log(self):
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log_tail(self, n=20):
+        return "\n".join(self.log().splitlines()[-n:])
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.logpath)
+        except OSError:
+            return 0
+
+    def log_since(self, offset):
+        try:
+            with open(self.logpath, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    # -- the v3 JSON gateway ------------------------------------------------
+
+    def call(self, path, body, timeout=5.0 * SLOW):
+        """POST body (a dict) to the JSON gateway; the answer as a dict."""
+        resp = request(self.port, "POST", path, body, timeout=timeout)
+        if resp.status != 200:
+            raise TestFailure("etcd %s %r: status %d: %r" % (path, body, resp.status,
+                                                             resp.body[:300]))
+        return resp.json()
+
+    @staticmethod
+    def _kv(kv):
+        out = dict(kv)
+        out["key"] = base64.b64decode(kv.get("key", ""))
+        out["value"] = base64.b64decode(kv.get("value", ""))
+        for f in ("create_revision", "mod_revision", "version", "lease"):
+            out[f] = int(kv.get(f, 0))
+        return out
+
+    @staticmethod
+    def _value(value):
+        if isinstance(value, (dict, list)):
+            return json.dumps(value)
+        return value
+
+    def put(self, key, value):
+        """Put key = value; the revision of the write."""
+        obj = self.call("/v3/kv/put", {"key": _b64(key), "value": _b64(self._value(value))})
+        return int(obj["header"]["revision"])
+
+    def get_kv(self, key):
+        """{key, value (bytes), create_revision, mod_revision, version}, or None."""
+        kvs = self.call("/v3/kv/range", {"key": _b64(key)}).get("kvs") or []
+        return self._kv(kvs[0]) if kvs else None
+
+    def get(self, key):
+        """The value of key (bytes), or None."""
+        kv = self.get_kv(key)
+        return kv["value"] if kv else None
+
+    def get_json(self, key):
+        """The value of key parsed as JSON, or None when absent."""
+        v = self.get(key)
+        return None if v is None else json.loads(v.decode())
+
+    def get_prefix(self, prefix):
+        """{key (str): kv} of every key starting with prefix."""
+        p = prefix.encode() if isinstance(prefix, str) else prefix
+        obj = self.call("/v3/kv/range", {"key": _b64(p), "range_end": _b64(_prefix_end(p))})
+        return {kv["key"].decode("utf-8", "replace"): kv
+                for kv in (self._kv(x) for x in obj.get("kvs") or [])}
+
+    def delete(self, key, prefix=False):
+        """Delete key (every key under it with prefix=True); how many were."""
+        k = key.encode() if isinstance(key, str) else key
+        body = {"key": _b64(k)}
+        if prefix:
+            body["range_end"] = _b64(_prefix_end(k))
+        return int(self.call("/v3/kv/deleterange", body).get("deleted", 0))
+
+    def revision(self):
+        """The store's current revision."""
+        obj = self.call("/v3/kv/range", {"key": _b64("\0"), "count_only": True})
+        return int(obj["header"]["revision"])
+
+    def compact(self, rev, physical=True):
+        """Compact the key-value history up to rev."""
+        self.call("/v3/kv/compaction", {"revision": str(rev), "physical": physical},
+                  timeout=10.0 * SLOW)
+
+    def metric(self, name):
+        """The sum of the samples of a Prometheus metric on /metrics (0 when absent)."""
+        text = request(self.port, "GET", "/metrics").body.decode("utf-8", "replace")
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"):
+                total += float(line.rsplit(None, 1)[1])
+        return total
+
+    def etcdctl(self, *args, stdin=None, check_rc=True, timeout=10.0 * SLOW):
+        """Run `etcdctl --endpoints URL ARGS` (API v3); a CompletedProcess.
+        stdin: text given on standard input (e.g. a value for `put KEY`)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL")}
+        env["ETCDCTL_API"] = "3"
+        p = subprocess.run([ETCDCTL_BIN, "--endpoints", self.url(), "--dial-timeout", "3s",
+                            "--command-timeout", "5s"] + list(args),
+                           input=stdin, capture_output=True, text=True, env=env,
+                           timeout=timeout)
+        if check_rc and p.returncode != 0:
+            raise TestFailure("etcdctl %s exited %d: %s%s" % (" ".join(args), p.returncode,
+                                                              p.stdout, p.stderr))
+        return p
 
 
 # --------------------------------------------------------------------------
