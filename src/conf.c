@@ -82,6 +82,8 @@ static const struct conf_key conf_keys[] = {
      "connecting to an etcd endpoint", 0},
     {"etcd.request_timeout", CT_DURATION, OFF(etcd_request_timeout_ms), "5s", 1, 600000,
      "one etcd request (not the watch)", 0},
+    {"etcd.resync_interval", CT_DURATION, OFF(etcd_resync_interval_ms), "5m", 1000, 86400000,
+     "a full read of etcd this often, besides the watch (a safety net for lost events)", 0},
     {"upstream.ca_file", CT_PATH, OFF(upstream_ca_file), "", 0, 0,
      "CA certificates (PEM) that upstream TLS certificates are verified against; "
      "empty: the system's", 0},

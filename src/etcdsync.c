@@ -39,6 +39,7 @@ struct etcdsync {
     struct etcd *etcd;
     struct etcd_watch *watch;
     struct event *retry;
+    struct event *periodic; /* the safety-net full read */
     char prefix[CONF_STR_MAX + 2]; /* "<prefix>/" */
     enum es_state state;
     int64_t revision; /* the last etcd revision applied to LMDB */
@@ -46,8 +47,18 @@ struct etcdsync {
     int64_t last_sync_ms;
     uint64_t events;
     int synced;
+    int conflicts; /* resources refused because another holds their name or key */
     char last_error[256];
 };
+
+/* kvs in mod_revision order: when two resources claim one name, the first written wins. */
+static int
+by_mod_revision(const void *a, const void *b)
+{
+    const struct etcd_kv *x = *(const struct etcd_kv *const *)a;
+    const struct etcd_kv *y = *(const struct etcd_kv *const *)b;
+    return x->mod_revision < y->mod_revision ? -1 : x->mod_revision > y->mod_revision;
+}
 
 /* Split "<prefix>/<kind>/<id>"; -1 (logged) for a key that is not a resource. */
 static int
@@ -185,6 +196,7 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
     struct json_object *items[RES_NKINDS], *revs[RES_NKINDS];
     struct aigw_errors e;
     int changes = 0;
+    const struct etcd_kv **order = NULL;
 
     if (err == ETCD_ECANCELED)
         return;
@@ -201,20 +213,33 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
         items[k] = json_object_new_object();
         revs[k] = json_object_new_object();
     }
-    for (size_t i = 0; i < n; i++) {
+    /*
+     * The same order on every node and in the watch: by mod_revision, so a
+     * name claimed twice goes to the same resource everywhere.
+     */
+    order = calloc(n ? n : 1, sizeof(*order));
+    if (order == NULL) {
+        es_retry_later(es, "out of memory");
+        goto freeitems;
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = &kvs[i];
+    qsort(order, n, sizeof(*order), by_mod_revision);
+    for (size_t j = 0; j < n; j++) {
+        const struct etcd_kv *kv = order[j];
         enum res_kind k;
         char id[RES_ID_MAX + 1];
-        if (parse_key(es, kvs[i].key, kvs[i].keylen, &k, id) < 0)
+        if (parse_key(es, kv->key, kv->keylen, &k, id) < 0)
             continue;
-        struct json_object *doc = parse_value(k, kvs[i].key, kvs[i].keylen, kvs[i].value,
-                                              kvs[i].valuelen);
+        struct json_object *doc = parse_value(k, kv->key, kv->keylen, kv->value, kv->valuelen);
         if (doc == NULL) {
             keep_stored(es, k, id, items[k], revs[k]);
             continue;
         }
         json_object_object_add(items[k], id, doc);
-        json_object_object_add(revs[k], id, json_object_new_int64(kvs[i].mod_revision));
+        json_object_object_add(revs[k], id, json_object_new_int64(kv->mod_revision));
     }
+    free(order);
     struct store_txn *t = store_write_begin(es->store);
     int ok = t != NULL;
     if (ok)
@@ -228,13 +253,17 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
     }
     for (int i = 0; i < e.n; i++)
         log_warnx("etcd: %s", e.msgs[i]);
+    es->conflicts = e.n;
     if (ok && store_commit(t, "etcd", revision) < 0)
         ok = 0;
+freeitems:
     for (int k = 0; k < RES_NKINDS; k++) {
         json_object_put(items[k]);
         json_object_put(revs[k]);
     }
     errors_free(&e);
+    if (order == NULL)
+        return;
     if (!ok) {
         es_retry_later(es, "could not write the LMDB table");
         return;
@@ -246,7 +275,20 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
     es->backoff_ms = 0;
     es->last_sync_ms = now_real_ms();
     es->last_error[0] = '\0';
+    struct timeval tv = tv_ms(es->conf->etcd_resync_interval_ms);
+    evtimer_add(es->periodic, &tv);
     es_watch(es);
+}
+
+/* The safety net: a full read now and then, even while the watch seems fine. */
+static void
+periodic_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct etcdsync *es = arg;
+    if (es->state == ES_WATCHING) {
+        log_debug("etcd: periodic full read");
+        es_resync(es);
+    }
 }
 
 /* Apply one event inside t; problems are logged and skipped. */
@@ -267,8 +309,14 @@ apply_event(struct etcdsync *es, struct store_txn *t, const struct etcd_event *e
     if (doc == NULL)
         return;
     store_txn_origin(t, STORE_ORIGIN_ETCD, ev->kv.mod_revision);
-    if (store_put(t, k, id, doc, e) != STORE_OK)
-        log_warnx("etcd: %.*s not applied (see above)", (int)ev->kv.keylen, ev->kv.key);
+    int before = e->n;
+    int rc = store_put(t, k, id, doc, e);
+    if (rc != STORE_OK) {
+        for (int i = before; i < e->n; i++)
+            log_warnx("etcd: %.*s not applied: %s", (int)ev->kv.keylen, ev->kv.key, e->msgs[i]);
+        if (rc == STORE_CONFLICT)
+            es->conflicts++;
+    }
     json_object_put(doc);
 }
 
@@ -306,13 +354,22 @@ on_watch(int err, int64_t revision, const struct etcd_event *evs, size_t n, void
         for (size_t i = 0; i < n; i++)
             apply_event(es, t, &evs[i], &e);
     }
-    for (int i = 0; i < e.n; i++)
-        log_warnx("etcd: %s", e.msgs[i]);
     errors_free(&e);
+    int had_conflicts = es->conflicts;
     if (t != NULL && store_commit(t, "etcd", revision) == 0) {
         es->revision = revision;
         es->events += n;
         log_debug("etcd: %zu event%s at revision %lld", n, n == 1 ? "" : "s", (long long)revision);
+        /*
+         * A resource refused for a taken name may be applicable now that
+         * something else changed (the holder deleted or renamed): read
+         * everything again, in revision order, like a fresh node would.
+         */
+        if (had_conflicts > 0 && es->watch != NULL) {
+            log_info("etcd: %d resource%s waiting for a name or key: full resync", had_conflicts,
+                     had_conflicts == 1 ? "" : "s");
+            es_resync(es);
+        }
         return;
     }
     /* The batch is not in LMDB: never skip it silently; read everything again. */
@@ -366,7 +423,8 @@ etcdsync_new(struct event_base *base, struct upstream *up, const struct conf *c,
     snprintf(es->prefix, sizeof(es->prefix), "%s/", c->etcd_prefix);
     es->etcd = etcd_new(base, up, &ec);
     es->retry = evtimer_new(base, retry_cb, es);
-    if (es->etcd == NULL || es->retry == NULL) {
+    es->periodic = evtimer_new(base, periodic_cb, es);
+    if (es->etcd == NULL || es->retry == NULL || es->periodic == NULL) {
         etcdsync_free(es);
         return NULL;
     }
@@ -388,6 +446,8 @@ etcdsync_free(struct etcdsync *es)
         etcd_free(es->etcd); /* cancels the watch and requests */
     if (es->retry != NULL)
         event_free(es->retry);
+    if (es->periodic != NULL)
+        event_free(es->periodic);
     free(es);
 }
 

@@ -58,6 +58,7 @@ struct conf {
     char etcd_key_file[PATH_MAX];
     int64_t etcd_connect_timeout_ms;
     int64_t etcd_request_timeout_ms;
+    int64_t etcd_resync_interval_ms;
     int workers; /* "auto" in the file is resolved to the core count */
     int log_level;
 

@@ -861,10 +861,13 @@ class Etcd:
             if self.proc.poll() is not None:
                 raise TestFailure("etcd exited with status %s:\n%s" % (
                     self.proc.returncode, self.log_tail(20)))
-            resp = request(self.port, "GET", "/health", timeout=2)
-            if resp.status != 200 or resp.json().get("health") not in ("true", True):
+            try:
+                resp = request(self.port, "GET", "/health", timeout=2)
+                if resp.status != 200 or resp.json().get("health") not in ("true", True):
+                    return False
+                return self.revision() > 0
+            except TestFailure:  # an answer that is not ready yet: poll on
                 return False
-            return self.revision() > 0
         wait_for(ready, timeout, interval=0.05, what="etcd on port %d to answer" % self.port)
 
     def running(self):
