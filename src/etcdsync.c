@@ -492,15 +492,13 @@ res_key(struct etcdsync *es, enum res_kind k, const char *id, char *out, size_t 
     snprintf(out, len, "%s%s/%s", es->prefix, res_kind_name(k), id);
 }
 
+/* A put (doc) or a delete (doc NULL) of one resource in etcd. */
 static void
-es_put(void *ctx, enum res_kind k, const char *id, struct json_object *doc, int64_t expect,
-       admin_done_cb done, void *arg)
+es_write(struct etcdsync *es, enum res_kind k, const char *id, struct json_object *doc,
+         int64_t expect, admin_done_cb done, void *arg)
 {
-    struct etcdsync *es = ctx;
     char key[512];
     struct es_write *w = malloc(sizeof(*w));
-    const char *json = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
-                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
     if (w == NULL) {
         done(arg, ADMIN_EIO, 0);
         return;
@@ -508,25 +506,29 @@ es_put(void *ctx, enum res_kind k, const char *id, struct json_object *doc, int6
     w->done = done;
     w->arg = arg;
     res_key(es, k, id, key, sizeof(key));
-    if (etcd_put(es->etcd, key, json, strlen(json), expect, write_done, w) < 0)
+    int rc;
+    if (doc != NULL) {
+        const char *json = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
+        rc = etcd_put(es->etcd, key, json, strlen(json), expect, write_done, w);
+    } else {
+        rc = etcd_delete(es->etcd, key, expect, write_done, w);
+    }
+    if (rc < 0) /* not started: the callback will not come */
         write_done(ETCD_EIO, 0, w);
+}
+
+static void
+es_put(void *ctx, enum res_kind k, const char *id, struct json_object *doc, int64_t expect,
+       admin_done_cb done, void *arg)
+{
+    es_write(ctx, k, id, doc, expect, done, arg);
 }
 
 static void
 es_del(void *ctx, enum res_kind k, const char *id, int64_t expect, admin_done_cb done, void *arg)
 {
-    struct etcdsync *es = ctx;
-    char key[512];
-    struct es_write *w = malloc(sizeof(*w));
-    if (w == NULL) {
-        done(arg, ADMIN_EIO, 0);
-        return;
-    }
-    w->done = done;
-    w->arg = arg;
-    res_key(es, k, id, key, sizeof(key));
-    if (etcd_delete(es->etcd, key, expect, write_done, w) < 0)
-        write_done(ETCD_EIO, 0, w);
+    es_write(ctx, k, id, NULL, expect, done, arg);
 }
 
 void
