@@ -421,6 +421,13 @@ etcdsync_new(struct event_base *base, struct upstream *up, const struct conf *c,
     es->conf = c;
     es->store = s;
     snprintf(es->prefix, sizeof(es->prefix), "%s/", c->etcd_prefix);
+    /* Until etcd answers, status shows the revision the stored table came from. */
+    struct store_meta m = {0};
+    if (store_read_begin(s) == 0) {
+        store_meta_get(s, &m);
+        store_read_end(s);
+    }
+    es->revision = m.etcd_revision;
     es->etcd = etcd_new(base, up, &ec);
     es->retry = evtimer_new(base, retry_cb, es);
     es->periodic = evtimer_new(base, periodic_cb, es);
