@@ -16,19 +16,7 @@
 #include "tap.h"
 
 /* One temporary folder per test case (made in the parent, removed even after a failure). */
-static char g_dir[PATH_MAX];
-
-static void
-dir_setup(void)
-{
-    tmpdir_make(g_dir);
-}
-
-static void
-dir_teardown(void)
-{
-    tmpdir_remove(g_dir);
-}
+TMPDIR_FIXTURE
 
 /* Write text to g_dir/name and load it into c; path gets the file's path, e its errors. */
 static int

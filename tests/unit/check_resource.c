@@ -617,19 +617,7 @@ END_TEST
 
 /* ---- the resources file ---- */
 
-static char g_dir[PATH_MAX];
-
-static void
-dir_setup(void)
-{
-    tmpdir_make(g_dir);
-}
-
-static void
-dir_teardown(void)
-{
-    tmpdir_remove(g_dir);
-}
+TMPDIR_FIXTURE
 
 /* Write text to g_dir/name and load it; path gets the file's path, e its errors. */
 static struct json_object *

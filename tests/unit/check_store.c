@@ -28,19 +28,7 @@
     "{\"k1\":{\"name\":\"team-a\",\"key\":\"sk-test-0001\",\"allowed_models\":[\"gpt-4o*\"]}}"
 
 /* One temporary folder per test case; each test opens its own environment in a subfolder. */
-static char g_dir[PATH_MAX];
-
-static void
-dir_setup(void)
-{
-    tmpdir_make(g_dir);
-}
-
-static void
-dir_teardown(void)
-{
-    tmpdir_remove(g_dir);
-}
+TMPDIR_FIXTURE
 
 /* Open the store in g_dir/name (created by a writer). */
 static struct store *

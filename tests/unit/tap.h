@@ -166,4 +166,19 @@ errors_text(const struct aigw_errors *e, char *buf, size_t len)
                       errors_text((e), all_, sizeof(all_)));                                       \
     } while (0)
 
+/*
+ * A fresh folder g_dir per test case: dir_setup/dir_teardown for
+ * tcase_add_unchecked_fixture (made in the parent, removed even after a failure).
+ */
+#define TMPDIR_FIXTURE                                                                             \
+    static char g_dir[PATH_MAX];                                                                   \
+    static void dir_setup(void)                                                                    \
+    {                                                                                              \
+        tmpdir_make(g_dir);                                                                        \
+    }                                                                                              \
+    static void dir_teardown(void)                                                                 \
+    {                                                                                              \
+        tmpdir_remove(g_dir);                                                                      \
+    }
+
 #endif
