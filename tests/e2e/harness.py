@@ -653,7 +653,39 @@ class Load:
 # The mock upstream
 # --------------------------------------------------------------------------
 
-class Mock:
+class LogFile:
+    """Reading a process's log file (self.logpath): for Mock, Etcd and Gateway."""
+
+    log_tail_lines = 40
+
+    def log(self):
+        """Everything the process wrote to stdout/stderr so far."""
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log_tail(self, n=None):
+        return "\n".join(self.log().splitlines()[-(n or self.log_tail_lines):])
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.logpath)
+        except OSError:
+            return 0
+
+    def log_since(self, offset):
+        """Log text written after byte offset (from log_size())."""
+        try:
+            with open(self.logpath, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class Mock(LogFile):
     """The aigw-mock upstream on 127.0.0.1 with an ephemeral port.
 
     m = Mock(key="mock-secret"); m.port; m.stats(); m.last(); m.reset(); m.stop()
@@ -691,13 +723,6 @@ class Mock:
 
         self.port = wait_for(ready, START_TIMEOUT, what="the mock's port file")
         return self
-
-    def log(self):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
 
     def _get(self, path, method="GET"):
         resp = request(self.port, method, path)
@@ -785,7 +810,7 @@ def _prefix_end(prefix):
     return b"\0"
 
 
-class Etcd:
+class Etcd(LogFile):
     """A one-member etcd on 127.0.0.1 (free client and peer ports) with a data
     dir of its own, and a small client for its v3 JSON gateway.
 
@@ -795,6 +820,8 @@ class Etcd:
     e.restart() (same ports, same data dir). Values are bytes, str, or a
     dict/list (stored as JSON); get() returns bytes or None.
     """
+
+    log_tail_lines = 20
 
     def __init__(self, start=True, binary=None):
         self.binary = binary or ETCD_BIN
@@ -905,30 +932,6 @@ class Etcd:
     def kill_now(self):
         if self.proc is not None and self.proc.poll() is None:
             terminate_pid(self.proc.pid, self.proc, timeout=3)
-
-    def log(self):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def log_tail(self, n=20):
-        return "\n".join(self.log().splitlines()[-n:])
-
-    def log_size(self):
-        try:
-            return os.path.getsize(self.logpath)
-        except OSError:
-            return 0
-
-    def log_since(self, offset):
-        try:
-            with open(self.logpath, "rb") as f:
-                f.seek(offset)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
 
     # -- the v3 JSON gateway ------------------------------------------------
 
@@ -1075,7 +1078,7 @@ def default_config(port, data_dir, resources, **overrides):
     return conf
 
 
-class Gateway:
+class Gateway(LogFile):
     """An aigw master (and its workers) run in the foreground (-d).
 
     gw = Gateway(resources={...}, config={...overrides}); gw.port, gw.pid,
@@ -1123,32 +1126,6 @@ class Gateway:
     def write_config(self, config):
         """Rewrite aigw.yaml (a dict rendered as YAML, or raw text)."""
         write_file(self.conf_path, config)
-
-    def log(self):
-        """Everything aigw wrote to stdout/stderr so far."""
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def log_tail(self, n=40):
-        return "\n".join(self.log().splitlines()[-n:])
-
-    def log_size(self):
-        try:
-            return os.path.getsize(self.logpath)
-        except OSError:
-            return 0
-
-    def log_since(self, offset):
-        """Log text written after byte offset (from log_size())."""
-        try:
-            with open(self.logpath, "rb") as f:
-                f.seek(offset)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
 
     # -- process ----------------------------------------------------------
 
