@@ -26,7 +26,7 @@
 
 enum conf_type {
     CT_LISTEN, CT_WORKERS, CT_LOGLEVEL, CT_PATH, CT_SIZE, CT_DURATION, CT_INT,
-    CT_STRING, CT_URLS, CT_CIDRS, CT_ADMIN_KEYS,
+    CT_STRING, CT_URLS, CT_CIDRS, CT_ADMIN_KEYS, CT_CHOICE,
 };
 
 struct conf_key {
@@ -37,7 +37,11 @@ struct conf_key {
     int64_t min, max; /* lists: the least and most items */
     const char *doc;
     size_t off_n; /* lists: the item count */
+    const char *const *choices; /* CT_CHOICE: the words, stored as their index (int) */
 };
+
+static const char *const rl_backends[] = {"local", "redis", NULL};
+static const char *const rl_on_error[] = {"allow", "deny", NULL};
 
 /* A list type: items come from a YAML sequence, or from the comma-separated default. */
 #define IS_LIST(t) ((t) == CT_LISTEN || (t) == CT_URLS || (t) == CT_CIDRS || (t) == CT_ADMIN_KEYS)
@@ -46,77 +50,95 @@ struct conf_key {
 #define GIB (1LL << 30)
 static const struct conf_key conf_keys[] = {
     {"listen", CT_LISTEN, OFF(listen), "127.0.0.1:8080", 1, CONF_MAX_LISTEN,
-     "client listeners, a list of address:port ([v6]:port for IPv6)", OFF(nlisten)},
-    {"workers", CT_WORKERS, OFF(workers), "auto", 1, 256, "worker processes; auto = one per core", 0},
-    {"log_level", CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "error, warn, info or debug", 0},
+     "client listeners, a list of address:port ([v6]:port for IPv6)", OFF(nlisten), NULL},
+    {"workers", CT_WORKERS, OFF(workers), "auto", 1, 256, "worker processes; auto = one per core", 0, NULL},
+    {"log_level", CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "error, warn, info or debug", 0, NULL},
     {"data_dir", CT_PATH, OFF(data_dir), LOCALSTATEDIR "/lib/aigw", 0, 0,
-     "folder of the LMDB configuration table", 0},
+     "folder of the LMDB configuration table", 0, NULL},
     {"lmdb.map_size", CT_SIZE, OFF(lmdb_map_size), "1g", 1 << 20, 1024 * GIB,
-     "largest size of the LMDB file", 0},
+     "largest size of the LMDB file", 0, NULL},
     {"lmdb.max_readers", CT_INT, OFF(lmdb_max_readers), "1024", 16, 65536,
-     "LMDB reader slots (one per process is used)", 0},
+     "LMDB reader slots (one per process is used)", 0, NULL},
     {"resources", CT_PATH, OFF(resources), SYSCONFDIR "/aigw/resources.yaml", 0, 0,
-     "standalone resources file (Models and API keys)", 0},
+     "standalone resources file (Models and API keys)", 0, NULL},
     {"admin.listen", CT_LISTEN, OFF(admin_listen), "127.0.0.1:9180", 0, CONF_MAX_LISTEN,
-     "Admin API listeners; an empty list turns the Admin API off", OFF(admin_nlisten)},
+     "Admin API listeners; an empty list turns the Admin API off", OFF(admin_nlisten), NULL},
     {"admin.keys", CT_ADMIN_KEYS, OFF(admin_keys), "", 0, CONF_MAX_LIST,
      "Admin API keys: a list of {name, key or key_sha256, role: admin or viewer}",
-     OFF(admin_nkeys)},
+     OFF(admin_nkeys), NULL},
     {"admin.allow", CT_CIDRS, OFF(admin_allow), "127.0.0.0/8,::1/128", 0, CONF_MAX_LIST,
-     "client addresses (CIDR) allowed to use the Admin API", OFF(admin_nallow)},
+     "client addresses (CIDR) allowed to use the Admin API", OFF(admin_nallow), NULL},
     {"etcd.endpoints", CT_URLS, OFF(etcd_endpoints), "", 0, CONF_MAX_LIST,
-     "etcd client URLs; none: standalone mode (the resources file)", OFF(etcd_nendpoints)},
+     "etcd client URLs; none: standalone mode (the resources file)", OFF(etcd_nendpoints), NULL},
     {"etcd.prefix", CT_STRING, OFF(etcd_prefix), "/aigw", 1, CONF_STR_MAX - 32,
-     "key prefix of aigw's resources in etcd", 0},
+     "key prefix of aigw's resources in etcd", 0, NULL},
     {"etcd.user", CT_STRING, OFF(etcd_user), "", 0, CONF_STR_MAX - 1,
-     "etcd user; empty: no authentication", 0},
+     "etcd user; empty: no authentication", 0, NULL},
     {"etcd.password", CT_STRING, OFF(etcd_password), "", 0, CONF_STR_MAX - 1,
-     "etcd password (use ${VAR})", 0},
+     "etcd password (use ${VAR})", 0, NULL},
     {"etcd.tls.ca_file", CT_PATH, OFF(etcd_ca_file), "", 0, 0,
-     "CA certificates etcd's certificate is verified against; empty: the system's", 0},
+     "CA certificates etcd's certificate is verified against; empty: the system's", 0, NULL},
     {"etcd.tls.cert_file", CT_PATH, OFF(etcd_cert_file), "", 0, 0,
-     "client certificate for etcd (PEM)", 0},
+     "client certificate for etcd (PEM)", 0, NULL},
     {"etcd.tls.key_file", CT_PATH, OFF(etcd_key_file), "", 0, 0,
-     "private key of the client certificate (PEM)", 0},
+     "private key of the client certificate (PEM)", 0, NULL},
     {"etcd.connect_timeout", CT_DURATION, OFF(etcd_connect_timeout_ms), "2s", 1, 600000,
-     "connecting to an etcd endpoint", 0},
+     "connecting to an etcd endpoint", 0, NULL},
     {"etcd.request_timeout", CT_DURATION, OFF(etcd_request_timeout_ms), "5s", 1, 600000,
-     "one etcd request (not the watch)", 0},
+     "one etcd request (not the watch)", 0, NULL},
     {"etcd.resync_interval", CT_DURATION, OFF(etcd_resync_interval_ms), "5m", 1000, 86400000,
-     "a full read of etcd this often, besides the watch (a safety net for lost events)", 0},
+     "a full read of etcd this often, besides the watch (a safety net for lost events)", 0, NULL},
     {"upstream.ca_file", CT_PATH, OFF(upstream_ca_file), "", 0, 0,
      "CA certificates (PEM) that upstream TLS certificates are verified against; "
-     "empty: the system's", 0},
+     "empty: the system's", 0, NULL},
     {"limits.max_body_size", CT_SIZE, OFF(max_body_size), "8m", 1024, 4 * GIB,
-     "largest client request body", 0},
+     "largest client request body", 0, NULL},
     {"limits.max_header_size", CT_SIZE, OFF(max_header_size), "32k", 1024, 1 << 20,
-     "largest client request line and headers", 0},
+     "largest client request line and headers", 0, NULL},
     {"limits.max_response_size", CT_SIZE, OFF(max_response_size), "64m", 1024, 4 * GIB,
-     "largest non-streamed upstream response body", 0},
+     "largest non-streamed upstream response body", 0, NULL},
     {"timeouts.client_header", CT_DURATION, OFF(client_header_timeout_ms), "10s", 1, 3600000,
-     "time to receive a request's headers", 0},
+     "time to receive a request's headers", 0, NULL},
     {"timeouts.client_body", CT_DURATION, OFF(client_body_timeout_ms), "60s", 1, 3600000,
-     "time to receive a request's body", 0},
+     "time to receive a request's body", 0, NULL},
     {"timeouts.keepalive", CT_DURATION, OFF(keepalive_timeout_ms), "75s", 1, 3600000,
-     "idle time of a kept-alive client connection", 0},
+     "idle time of a kept-alive client connection", 0, NULL},
     {"timeouts.send", CT_DURATION, OFF(send_timeout_ms), "60s", 1, 3600000,
-     "time a client may take to accept buffered response bytes", 0},
+     "time a client may take to accept buffered response bytes", 0, NULL},
     {"timeouts.upstream_connect", CT_DURATION, OFF(upstream_connect_timeout_ms), "5s", 1, 600000,
-     "connecting to an upstream, TLS included", 0},
+     "connecting to an upstream, TLS included", 0, NULL},
     {"timeouts.upstream_first_byte", CT_DURATION, OFF(upstream_first_byte_timeout_ms), "120s", 1,
-     3600000, "from sending the request to the upstream's first response byte", 0},
+     3600000, "from sending the request to the upstream's first response byte", 0, NULL},
     {"timeouts.upstream_total", CT_DURATION, OFF(upstream_total_timeout_ms), "10m", 1, 86400000,
-     "a whole upstream exchange", 0},
+     "a whole upstream exchange", 0, NULL},
     {"timeouts.stream_idle", CT_DURATION, OFF(stream_idle_timeout_ms), "120s", 1, 3600000,
-     "longest gap between two streamed chunks", 0},
+     "longest gap between two streamed chunks", 0, NULL},
     {"timeouts.drain", CT_DURATION, OFF(drain_timeout_ms), "30s", 0, 3600000,
-     "how long a stopping worker lets in-flight requests finish", 0},
+     "how long a stopping worker lets in-flight requests finish", 0, NULL},
+    {"ratelimit.backend", CT_CHOICE, OFF(rl_backend), "local", 0, 0,
+     "where request and token counters live: local (shared memory of this node) or redis "
+     "(shared by every node)", 0, rl_backends},
+    {"ratelimit.on_error", CT_CHOICE, OFF(rl_on_error), "allow", 0, 0,
+     "when Redis cannot answer: allow (fail open) or deny (fail closed, 503)", 0, rl_on_error},
+    {"ratelimit.token_estimate", CT_INT, OFF(rl_token_estimate), "1024", 0, 1000000,
+     "completion tokens reserved at admission when a request gives no max_tokens", 0, NULL},
+    {"ratelimit.redis.address", CT_STRING, OFF(redis_address), "127.0.0.1:6379", 1,
+     CONF_STR_MAX - 1, "Redis server: host:port, or unix:/path/to/socket", 0, NULL},
+    {"ratelimit.redis.password", CT_STRING, OFF(redis_password), "", 0, CONF_STR_MAX - 1,
+     "Redis password (AUTH; use ${VAR}); empty: none", 0, NULL},
+    {"ratelimit.redis.db", CT_INT, OFF(redis_db), "0", 0, 1000, "Redis database number", 0, NULL},
+    {"ratelimit.redis.prefix", CT_STRING, OFF(redis_prefix), "aigw:", 0, 64,
+     "prefix of every Redis key aigw writes", 0, NULL},
+    {"ratelimit.redis.timeout", CT_DURATION, OFF(redis_timeout_ms), "100ms", 1, 60000,
+     "longest wait for Redis before ratelimit.on_error applies", 0, NULL},
+    {"shm_slots", CT_INT, OFF(shm_slots), "65536", 1024, 16777216,
+     "entries in the shared-memory table of counters (limits, circuit breakers, splits)", 0, NULL},
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
 static const char *const type_names[] = {
     "a list of address:port", "an integer or auto", "a level", "a path", "a size", "a duration",
-    "an integer", "a string", "a list of URLs", "a list of CIDRs", "a list of keys"};
+    "an integer", "a string", "a list of URLs", "a list of CIDRs", "a list of keys", "a word"};
 
 /* Find a dotted path in the tree; *parent is set to the deepest object reached. */
 static int
@@ -440,6 +462,15 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
         }
         *(int64_t *)base = i64;
         return 0;
+    case CT_CHOICE:
+        for (int i = 0; k->choices[i] != NULL; i++)
+            if (strcmp(text, k->choices[i]) == 0) {
+                *(int *)base = i;
+                return 0;
+            }
+        errors_add(e, node, k->path, "\"%s\" must be %s or %s", text, k->choices[0],
+                   k->choices[1]);
+        return -1;
     }
     return -1;
 }

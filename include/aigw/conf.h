@@ -81,7 +81,20 @@ struct conf {
     int64_t upstream_total_timeout_ms;
     int64_t stream_idle_timeout_ms;
     int64_t drain_timeout_ms;
+
+    int rl_backend;  /* RL_BACKEND_* */
+    int rl_on_error; /* RL_ON_ERROR_* */
+    int64_t rl_token_estimate;
+    char redis_address[CONF_STR_MAX];
+    char redis_password[CONF_STR_MAX];
+    int64_t redis_db;
+    char redis_prefix[CONF_STR_MAX];
+    int64_t redis_timeout_ms;
+    int64_t shm_slots;
 };
+
+enum { RL_BACKEND_LOCAL = 0, RL_BACKEND_REDIS = 1 };
+enum { RL_ON_ERROR_ALLOW = 0, RL_ON_ERROR_DENY = 1 };
 
 /* Fill c with every default. */
 void conf_defaults(struct conf *c);
