@@ -269,12 +269,13 @@ req_log(struct http_req *r, int client_gone)
     int64_t now = now_mono_us();
     log_info("access request_id=%s peer=%s method=%s path=%s key=%s model=%s status=%d "
              "stream=%d prompt_tokens=%lld completion_tokens=%lld total_tokens=%lld "
-             "ttft_ms=%.3f duration_ms=%.3f upstream_status=%ld%s%s",
+             "ttft_ms=%.3f duration_ms=%.3f upstream_status=%ld target=%s attempts=%d%s%s",
              r->id[0] ? r->id : "-", r->peer, method_name(r->method),
              r->path ? r->path : "-", a->key[0] ? a->key : "-", a->model[0] ? a->model : "-",
              status, r->streaming, a->prompt_tokens, a->completion_tokens, a->total_tokens,
              a->ttft_us ? (a->ttft_us - r->start_us) / 1000.0 : 0.0, (now - r->start_us) / 1000.0,
-             a->upstream_status, a->error || status == 499 ? " error=" : "",
+             a->upstream_status, a->target[0] ? a->target : "-", a->attempts,
+             a->error || status == 499 ? " error=" : "",
              a->error ? a->error : status == 499 ? "client_closed" : "");
 }
 

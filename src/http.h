@@ -52,6 +52,8 @@ struct http_access {
     long long prompt_tokens, completion_tokens, total_tokens;
     int64_t ttft_us; /* monotonic time the first streamed byte went out; 0: none */
     long upstream_status;
+    char target[129]; /* the model's target that answered */
+    int attempts;     /* upstream attempts (retries and fallbacks included) */
     const char *error; /* a static error code, or NULL */
 };
 struct http_access *http_req_access(struct http_req *r);

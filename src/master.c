@@ -26,12 +26,15 @@
 #include "aigw/conf.h"
 #include "aigw/errors.h"
 #include "aigw/log.h"
+#include "aigw/resource.h"
+#include "aigw/shm.h"
 #include "aigw/store.h"
 #include "aigw/util.h"
 #include "admin.h"
 #include "etcdsync.h"
 #include "http.h"
 #include "upstream.h"
+#include "breaker.h"
 #include "master.h"
 #include "resfile.h"
 
@@ -53,6 +56,8 @@ struct master {
     int lfds[CONF_MAX_LISTEN];
     int nlfds;
     int conf_fd; /* memfd with aigw.yaml as JSON, inherited by workers */
+    int shm_fd;  /* the shared-memory table (limits, breakers, splits), inherited too */
+    struct shm *shm;
     struct store *store;
     struct event_base *base;
     struct wslot workers[MAX_WORKERS];
@@ -103,6 +108,56 @@ open_listeners(const struct conf_listen *list, int n, int *fds, int *nfds, const
     return 0;
 }
 
+/* One model's breakers for the status page: only targets that have an entry. */
+static int
+status_breakers(const struct model_view *v, void *arg)
+{
+    struct master *m = ((void **)arg)[0];
+    struct json_object *list = ((void **)arg)[1];
+    int64_t now = now_mono_ms();
+    if (v->breaker_failures <= 0)
+        return 0;
+    for (int i = 0; i < v->ntargets; i++) {
+        struct breaker_info bi;
+        breaker_peek(shm_find(m->shm, "B", v->id, v->t[i].name), now, &bi);
+        struct json_object *b = json_object_new_object();
+        json_object_object_add(b, "model", json_object_new_string(v->name));
+        json_object_object_add(b, "model_id", json_object_new_string(v->id));
+        json_object_object_add(b, "target", json_object_new_string(v->t[i].name));
+        json_object_object_add(b, "state", json_object_new_string(breaker_state_name(bi.state)));
+        json_object_object_add(b, "failures", json_object_new_int64(bi.failures));
+        json_object_object_add(b, "trips", json_object_new_int64(bi.trips));
+        json_object_object_add(b, "retry_in_ms", json_object_new_int64(bi.retry_in_ms));
+        json_object_array_add(list, b);
+    }
+    return 0;
+}
+
+/* Breakers, the rate limiter and the shared-memory table, for GET /admin/v1/status. */
+static void
+status_traffic(struct master *m, struct json_object *o)
+{
+    struct json_object *list = json_object_new_array(), *rl = json_object_new_object();
+    void *arg[2] = {m, list};
+    if (store_read_begin(m->store) == 0) {
+        store_models_foreach(m->store, status_breakers, arg);
+        store_read_end(m->store);
+    }
+    json_object_object_add(o, "breakers", list);
+    json_object_object_add(rl, "backend", json_object_new_string(
+                                              m->conf->rl_backend == RL_BACKEND_REDIS ? "redis" : "local"));
+    json_object_object_add(rl, "denied", json_object_new_int64((int64_t)shm_stat(m->shm, SHM_STAT_RL_DENIED)));
+    json_object_object_add(rl, "backend_errors",
+                           json_object_new_int64((int64_t)shm_stat(m->shm, SHM_STAT_RL_ERRORS)));
+    json_object_object_add(o, "ratelimit", rl);
+    struct json_object *sh = json_object_new_object();
+    json_object_object_add(sh, "slots", json_object_new_int64(shm_nslots(m->shm)));
+    json_object_object_add(sh, "used", json_object_new_int64(shm_used(m->shm)));
+    json_object_object_add(sh, "full_events",
+                           json_object_new_int64((int64_t)shm_stat(m->shm, SHM_STAT_TABLE_FULL)));
+    json_object_object_add(o, "shared_memory", sh);
+}
+
 /* GET /admin/v1/status: the master's part. */
 static void
 admin_status(struct json_object *o, void *arg)
@@ -121,6 +176,7 @@ admin_status(struct json_object *o, void *arg)
     json_object_object_add(o, "workers", ws);
     if (m->etcd != NULL)
         etcdsync_status(m->etcd, o);
+    status_traffic(m, o);
 }
 
 /* The Admin API: its listeners, served by the master's own event loop. */
@@ -234,15 +290,16 @@ static void
 exec_worker(struct master *m, int idx)
 {
     char spec[256], *p = spec;
-    int high[CONF_MAX_LISTEN + 1], n = m->nlfds;
+    int high[CONF_MAX_LISTEN + 2], n = m->nlfds;
     /* First out of the way (above 100), then into place: dup2 clears CLOEXEC. */
     for (int i = 0; i < n; i++)
         high[i] = fcntl(m->lfds[i], F_DUPFD_CLOEXEC, 100);
     high[n] = fcntl(m->conf_fd, F_DUPFD_CLOEXEC, 100);
-    for (int i = 0; i <= n; i++)
+    high[n + 1] = fcntl(m->shm_fd, F_DUPFD_CLOEXEC, 100);
+    for (int i = 0; i <= n + 1; i++)
         if (high[i] < 0 || dup2(high[i], 3 + i) < 0)
             _exit(127);
-    p += snprintf(p, sizeof(spec), "%d:%d:", idx, 3 + n);
+    p += snprintf(p, sizeof(spec), "%d:%d:%d:", idx, 3 + n, 4 + n);
     for (int i = 0; i < n; i++)
         p += snprintf(p, sizeof(spec) - (size_t)(p - spec), "%s%d", i ? "," : "", 3 + i);
     char *argv[] = {"aigw", "-c", m->conf->path, "-W", spec, m->foreground ? "-d" : NULL, NULL};
@@ -293,6 +350,8 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
             w->pid = 0;
             /* A dead worker's LMDB reader slot would pin old pages forever. */
             int cleared = store_reader_check(m->store);
+            /* ... and its in-flight requests would hold concurrency forever. */
+            shm_worker_gone(m->shm, i, LIM_CONC);
             if (m->stopping) {
                 log_debug("worker %d (pid %d) exited", i, (int)pid);
                 break;
@@ -400,6 +459,9 @@ master_free(struct master *m)
         close(m->lfds[i]);
     if (m->conf_fd >= 0)
         close(m->conf_fd);
+    if (m->shm_fd >= 0)
+        close(m->shm_fd);
+    shm_free(m->shm);
     store_close(m->store);
 }
 
@@ -426,6 +488,7 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     m.conf = c;
     m.foreground = foreground;
     m.conf_fd = -1;
+    m.shm_fd = -1;
     ssize_t n = readlink("/proc/self/exe", m.exe, sizeof(m.exe) - 1);
     if (n <= 0) {
         log_warn("readlink /proc/self/exe");
@@ -445,11 +508,16 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     errors_free(&e);
     /* A crashed predecessor may have left reader slots behind. */
     store_reader_check(m.store);
+    if (store_upgrade_records(m.store) < 0)
+        goto out;
     /* etcd mode: the table as stored serves until etcd answers (last known good). */
     if (c->etcd_nendpoints == 0 && load_resources(&m, "start") < 0)
         goto out;
     if (open_listeners(c->listen, c->nlisten, m.lfds, &m.nlfds, "proxy") < 0 ||
         (m.conf_fd = make_conf_fd(conf_tree)) < 0)
+        goto out;
+    m.nworkers = c->workers > MAX_WORKERS ? MAX_WORKERS : c->workers;
+    if ((m.shm = shm_create(c->shm_slots, m.nworkers, &m.shm_fd)) == NULL)
         goto out;
 
     if ((m.base = event_base_new()) == NULL)
@@ -473,7 +541,6 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
         evsignal_add(m.sigs[i], NULL);
     m.kill_timer = evtimer_new(m.base, kill_timer_cb, &m);
 
-    m.nworkers = c->workers > MAX_WORKERS ? MAX_WORKERS : c->workers;
     for (int i = 0; i < m.nworkers; i++) {
         m.workers[i].m = &m;
         m.workers[i].idx = i;

@@ -1,11 +1,12 @@
 /*
- * proxy.c: the worker's request pipeline for the OpenAI-style endpoints.
+ * proxy.c: the front half of the worker's pipeline for the OpenAI-style
+ * endpoints: route -> authenticate -> parse -> resolve the model (and may
+ * the key use it) -> admit against the key's and the model's limits. Then
+ * relay.c chooses a target, sends, relays and retries.
  *
- * Phases: route -> authenticate -> parse -> resolve model (+ may the key use
- * it) -> build the upstream request -> send (upstream.c) -> relay: buffered
- * JSON, or SSE events forwarded one by one as they arrive -> account usage.
  * Config is read through two short LMDB read transactions per request; no
- * configuration JSON is parsed here.
+ * configuration JSON is parsed here. The model's binary record is copied
+ * out of the transaction, so a retry minutes later still has its targets.
  */
 #include "config.h"
 
@@ -23,66 +24,30 @@
 #include "aigw/conf.h"
 #include "aigw/log.h"
 #include "aigw/resource.h"
-#include "aigw/sse.h"
+#include "aigw/shm.h"
 #include "aigw/store.h"
 #include "aigw/util.h"
 #include "http.h"
+#include "limit.h"
 #include "proxy.h"
+#include "pxreq.h"
 #include "upstream.h"
-
-#define SSE_MAX_EVENT (8 << 20)
-
-enum route { RT_NONE, RT_HEALTH, RT_MODELS, RT_CHAT, RT_COMPLETIONS, RT_EMBEDDINGS };
 
 static const char *const route_suffix[] = {NULL, NULL, "/models", "/chat/completions",
                                            "/completions", "/embeddings"};
 
-struct proxy {
-    struct event_base *base;
-    const struct conf *conf;
-    struct store *store;
-    struct upstream *up;
-    int inflight;
-    struct pxreq *all; /* in-flight requests, for abort at exit */
-};
-
-/* One proxied request. */
-struct pxreq {
-    struct proxy *px;
-    struct http_req *r;
-    struct pxreq *next, *prev;
-    struct upstream_xfer xfer;
-    enum route rt;
-    int stream;       /* the client asked for a stream */
-    int client_usage; /* ... and for the usage chunk */
-    struct http_access *acc; /* key, model, usage and error for the access line */
-    struct json_object *body; /* the upstream request (owns the serialized text) */
-    struct curl_slist *hdrs;
-    long status;      /* upstream status */
-    int headers_done;
-    int is_sse;
-    int got_done;     /* saw data: [DONE] */
-    int paused;
-    int too_large;
-    int timed_out;
-    struct evbuffer *resp;
-    struct sse_parser sse;
-    struct event *timer; /* first byte, then stream idle */
-    int64_t first_byte_ms, idle_ms;
-    int have_usage;
-    char retry_after[32];
-};
-
+/* What one read transaction tells about the key and the model. */
 struct lookup {
     uint64_t version;
     int key_status; /* STORE_OK or STORE_NOTFOUND */
+    char key_id[RES_ID_MAX + 1];
     char key_name[RES_NAME_MAX + 1];
     int key_disabled, key_expired;
+    int64_t key_limits[LIM_N];
     int model_status;
     int model_allowed;
-    struct model_view mv; /* strings copied below */
-    char upstream_model[RES_NAME_MAX + 1];
-    char *api_base, *api_key;
+    void *mrec; /* a copy of the model's record */
+    size_t mlen;
 };
 
 static enum route
@@ -115,14 +80,15 @@ client_key(struct http_req *r)
 }
 
 /*
- * One read transaction: meta, the key, and (when model is given) the model
- * and whether the key may use it. Strings the request keeps are copied.
+ * One read transaction: meta, the key, and (when model is given) a copy of
+ * the model's record and whether the key may use it.
  */
 static int
 lookup(struct proxy *px, const uint8_t *hash, const char *model, struct lookup *out)
 {
     struct store_meta m;
     struct key_view kv;
+    const void *rec;
     memset(out, 0, sizeof(*out));
     if (store_read_begin(px->store) < 0)
         return -1;
@@ -130,33 +96,33 @@ lookup(struct proxy *px, const uint8_t *hash, const char *model, struct lookup *
     out->version = m.version;
     out->key_status = hash ? store_key_by_hash(px->store, hash, &kv) : STORE_NOTFOUND;
     if (out->key_status == STORE_OK) {
+        snprintf(out->key_id, sizeof(out->key_id), "%s", kv.id);
         snprintf(out->key_name, sizeof(out->key_name), "%s", kv.name);
         out->key_disabled = kv.disabled;
         out->key_expired = kv.expires_at != 0 && kv.expires_at <= (int64_t)time(NULL);
+        memcpy(out->key_limits, kv.limits, sizeof(out->key_limits));
     }
     if (model != NULL && out->key_status == STORE_OK) {
-        out->model_status = store_model_by_name(px->store, model, strlen(model), &out->mv);
+        out->model_status = store_model_record(px->store, model, strlen(model), &rec, &out->mlen);
         if (out->model_status == STORE_OK) {
             out->model_allowed = auth_key_allows(&kv, model);
-            snprintf(out->upstream_model, sizeof(out->upstream_model), "%s",
-                     out->mv.upstream_model);
-            out->api_base = strdup(out->mv.api_base);
-            out->api_key = strdup(out->mv.api_key);
+            if ((out->mrec = malloc(out->mlen)) != NULL)
+                memcpy(out->mrec, rec, out->mlen);
+            else
+                out->model_status = STORE_ERROR;
         }
     }
     store_read_end(px->store);
-    /* the view's strings die with the transaction; its numbers stay valid */
-    out->mv.id = out->mv.name = out->mv.upstream_model = out->mv.api_base = out->mv.api_key = NULL;
     return 0;
 }
 
+/* The record holds provider secrets: wiped before it is freed. */
 static void
-lookup_free(struct lookup *l)
+rec_free(void *rec, size_t len)
 {
-    free(l->api_base);
-    if (l->api_key != NULL) {
-        explicit_bzero(l->api_key, strlen(l->api_key));
-        free(l->api_key);
+    if (rec != NULL) {
+        explicit_bzero(rec, len);
+        free(rec);
     }
 }
 
@@ -206,7 +172,7 @@ models_add(const struct model_view *v, void *arg)
     json_object_object_add(o, "id", json_object_new_string(v->name));
     json_object_object_add(o, "object", json_object_new_string("model"));
     json_object_object_add(o, "created", json_object_new_int64(0));
-    json_object_object_add(o, "owned_by", json_object_new_string(provider_name(v->provider)));
+    json_object_object_add(o, "owned_by", json_object_new_string(provider_name(v->t[0].provider)));
     json_object_array_add(m->data, o);
     return 0;
 }
@@ -315,25 +281,29 @@ check_fields(struct http_req *r, enum route rt, struct json_object *body, int *s
     return 0;
 }
 
-/* ---- the transfer ---- */
+/* ---- the request's life ---- */
 
-static void pxreq_finish(struct pxreq *q, CURLcode rc);
+void
+pxreq_note(struct pxreq *q, const char *error)
+{
+    q->acc->upstream_status = q->a.status;
+    if (error != NULL && q->acc->error == NULL)
+        q->acc->error = error;
+}
 
-static void
+void
 pxreq_free(struct pxreq *q)
 {
     struct proxy *px = q->px;
+    relay_cancel(q);
     if (q->timer != NULL)
         event_free(q->timer);
-    if (q->xfer.easy != NULL) {
-        upstream_cancel(px->up, &q->xfer);
-        upstream_easy_put(px->up, q->xfer.easy);
-    }
-    curl_slist_free_all(q->hdrs); /* holds the provider secret: freed, never logged */
+    /* The limits learn the real usage (0 when no upstream answered). */
+    limit_end(&q->lim, q->have_usage ? q->acc->total_tokens : 0);
     json_object_put(q->body);
     if (q->resp != NULL)
         evbuffer_free(q->resp);
-    sse_free(&q->sse);
+    rec_free(q->mrec, q->mlen);
     if (q->prev)
         q->prev->next = q->next;
     else
@@ -344,214 +314,16 @@ pxreq_free(struct pxreq *q)
     free(q);
 }
 
-/* Note the outcome for the access line (http.c writes it when the request ends). */
-static void
-note(struct pxreq *q, const char *error)
-{
-    q->acc->upstream_status = q->status;
-    if (error != NULL && q->acc->error == NULL)
-        q->acc->error = error;
-}
-
-static void
-arm_timer(struct pxreq *q, int64_t ms)
-{
-    struct timeval tv = tv_ms(ms);
-    evtimer_add(q->timer, &tv);
-}
-
-/* First-byte or stream-idle timeout: stop the transfer and answer 504 / an error event. */
-static void
-timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct pxreq *q = arg;
-    q->timed_out = 1;
-    upstream_cancel(q->px->up, &q->xfer);
-    pxreq_finish(q, CURLE_OPERATION_TIMEDOUT);
-}
-
-/* Take usage numbers from a usage object. */
-static void
-take_usage(struct pxreq *q, struct json_object *u)
-{
-    struct json_object *o;
-    if (u == NULL || !json_object_is_type(u, json_type_object))
-        return;
-    struct http_access *a = q->acc;
-    if (json_object_object_get_ex(u, "prompt_tokens", &o))
-        a->prompt_tokens = json_object_get_int64(o);
-    if (json_object_object_get_ex(u, "completion_tokens", &o))
-        a->completion_tokens = json_object_get_int64(o);
-    if (json_object_object_get_ex(u, "total_tokens", &o))
-        a->total_tokens = json_object_get_int64(o);
-    else
-        a->total_tokens = a->prompt_tokens + a->completion_tokens;
-    q->have_usage = 1;
-}
-
-/* Does this event carry a usage object (not null)? Cheap scan before any JSON parse. */
-static int
-has_usage_object(const char *data, size_t len)
-{
-    const char *end = data + len, *p = data;
-    while ((p = memmem(p, (size_t)(end - p), "\"usage\"", 7)) != NULL) {
-        p += 7;
-        while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n'))
-            p++;
-        if (p < end && *p == '{')
-            return 1;
-    }
-    return 0;
-}
-
-/* Forward one SSE event to the client, as "event:"/"data:" lines. */
-static void
-sse_forward(struct pxreq *q, const char *event, size_t evlen, const char *data, size_t len)
-{
-    struct evbuffer *b = evbuffer_new();
-    if (b == NULL)
-        return;
-    if (evlen > 0)
-        evbuffer_add_printf(b, "event: %.*s\n", (int)evlen, event);
-    /* a multi-line data field goes out as several data: lines */
-    const char *p = data, *end = data + len;
-    do {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *e = nl ? nl : end;
-        evbuffer_add(b, "data: ", 6);
-        evbuffer_add(b, p, (size_t)(e - p));
-        evbuffer_add(b, "\n", 1);
-        p = nl ? nl + 1 : end;
-    } while (p < end);
-    evbuffer_add(b, "\n", 1);
-    size_t n = evbuffer_get_length(b);
-    http_stream_write(q->r, evbuffer_pullup(b, -1), n);
-    evbuffer_free(b);
-}
-
-/* One upstream SSE event: account usage, drop the usage chunk the client didn't ask for. */
-static int
-on_sse_event(const char *event, size_t evlen, const char *data, size_t len, void *arg)
-{
-    struct pxreq *q = arg;
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
-        q->got_done = 1;
-        sse_forward(q, event, evlen, data, len);
-        return 0;
-    }
-    if (!q->client_usage && len < 65536) {
-        /* Chunks carry "usage":null only because we asked for usage: give the client what it asked. */
-        const char *m = memmem(data, len, ",\"usage\":null", 13);
-        if (m != NULL) {
-            char buf[65536];
-            size_t head = (size_t)(m - data);
-            memcpy(buf, data, head);
-            memcpy(buf + head, m + 13, len - head - 13);
-            sse_forward(q, event, evlen, buf, len - 13);
-            return 0;
-        }
-    }
-    if (has_usage_object(data, len)) {
-        struct json_object *o = json_tokener_parse(data), *u, *ch;
-        if (o != NULL && json_object_object_get_ex(o, "usage", &u))
-            take_usage(q, u);
-        if (o != NULL && !q->client_usage) {
-            if (json_object_object_get_ex(o, "choices", &ch) &&
-                json_object_is_type(ch, json_type_array) && json_object_array_length(ch) == 0) {
-                json_object_put(o); /* the extra chunk we asked for: not the client's */
-                return 0;
-            }
-            json_object_object_del(o, "usage");
-            const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
-            sse_forward(q, event, evlen, s, strlen(s));
-            json_object_put(o);
-            return 0;
-        }
-        json_object_put(o);
-    }
-    sse_forward(q, event, evlen, data, len);
-    return 0;
-}
-
-/* The upstream's status and headers are complete: decide how to relay. */
-static void
-on_headers_done(struct pxreq *q)
-{
-    char *ctype = NULL;
-    q->headers_done = 1;
-    curl_easy_getinfo(q->xfer.easy, CURLINFO_RESPONSE_CODE, &q->status);
-    curl_easy_getinfo(q->xfer.easy, CURLINFO_CONTENT_TYPE, &ctype);
-    if (q->stream && q->status == 200 && ctype != NULL &&
-        strncasecmp(ctype, "text/event-stream", 17) == 0) {
-        q->is_sse = 1;
-        sse_init(&q->sse, SSE_MAX_EVENT);
-        http_resp_header(q->r, "Cache-Control", "no-cache");
-        http_resp_header(q->r, "X-Accel-Buffering", "no");
-        http_stream_begin(q->r, 200, "text/event-stream");
-        q->acc->ttft_us = now_mono_us();
-        arm_timer(q, q->idle_ms);
-    } else {
-        evtimer_del(q->timer);
-    }
-}
-
-static size_t
-header_cb(char *buf, size_t size, size_t n, void *arg)
-{
-    struct pxreq *q = arg;
-    size_t len = size * n;
-    if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
-        long code = 0;
-        curl_easy_getinfo(q->xfer.easy, CURLINFO_RESPONSE_CODE, &code);
-        if (code >= 200) /* not an interim 1xx block */
-            on_headers_done(q);
-    } else if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
-        size_t vlen = len - 12;
-        const char *v = buf + 12;
-        while (vlen > 0 && (*v == ' ' || *v == '\t'))
-            v++, vlen--;
-        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
-            vlen--;
-        snprintf(q->retry_after, sizeof(q->retry_after), "%.*s", (int)vlen, v);
-    }
-    return len;
-}
-
-static size_t
-write_cb(char *buf, size_t size, size_t n, void *arg)
-{
-    struct pxreq *q = arg;
-    size_t len = size * n;
-    if (q->is_sse) {
-        /* Backpressure: a slow client pauses the upstream rather than grow our memory. */
-        if (http_stream_pending(q->r) > HTTP_OUT_HIGH) {
-            q->paused = 1;
-            evtimer_del(q->timer); /* a slow reader is not an idle upstream */
-            return CURL_WRITEFUNC_PAUSE;
-        }
-        arm_timer(q, q->idle_ms);
-        if (sse_feed(&q->sse, buf, len, on_sse_event, q) != 0)
-            return 0; /* an event beyond SSE_MAX_EVENT: fail the transfer */
-        return len;
-    }
-    if (evbuffer_get_length(q->resp) + len > q->px->conf->max_response_size) {
-        q->too_large = 1;
-        return 0;
-    }
-    evbuffer_add(q->resp, buf, len);
-    return len;
-}
-
-/* The client reads again: let the paused upstream flow. */
+/* The client read again: let the paused upstream flow. */
 static void
 on_client_drain(void *arg)
 {
     struct pxreq *q = arg;
-    if (q->paused) {
-        q->paused = 0;
-        arm_timer(q, q->idle_ms);
-        upstream_resume(q->px->up, &q->xfer);
+    if (q->a.paused) {
+        q->a.paused = 0;
+        struct timeval tv = tv_ms(q->idle_ms);
+        evtimer_add(q->timer, &tv);
+        upstream_resume(q->px->up, &q->a.xfer);
     }
 }
 
@@ -560,212 +332,157 @@ static void
 on_client_abort(void *arg)
 {
     struct pxreq *q = arg;
-    upstream_cancel(q->px->up, &q->xfer);
-    note(q, "client_closed");
+    relay_abandon(q);
+    relay_cancel(q);
+    pxreq_note(q, "client_closed");
     http_req_release(q->r);
     pxreq_free(q);
 }
 
-/* The curl error as a client status, error code and message. */
-static int
-map_error(struct pxreq *q, CURLcode rc, const char **code, const char **msg)
-{
-    if (q->timed_out || rc == CURLE_OPERATION_TIMEDOUT) {
-        *code = "upstream_timeout";
-        *msg = q->headers_done ? "The upstream stopped sending in time" : "The upstream did not answer in time";
-        return 504;
-    }
-    if (q->too_large) {
-        *code = "upstream_response_too_large";
-        *msg = "The upstream response exceeds limits.max_response_size";
-        return 502;
-    }
-    switch (rc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-        *code = "upstream_unreachable";
-        *msg = "Could not connect to the upstream";
-        return 502;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-        *code = "upstream_tls_error";
-        *msg = "TLS with the upstream failed (certificate verification or handshake)";
-        return 502;
-    default:
-        *code = "upstream_error";
-        *msg = curl_easy_strerror(rc);
-        return 502;
-    }
-}
-
-/* An SSE error event ends a stream that broke after bytes reached the client: never a fake [DONE]. */
+/* Ask the upstream for the usage chunk: it is how streamed tokens are counted exactly. */
 static void
-stream_fail(struct pxreq *q, const char *type, const char *code, const char *msg)
+ask_usage(struct pxreq *q)
 {
-    char buf[512];
-    struct json_object *e = json_object_new_object(), *o = json_object_new_object();
-    json_object_object_add(e, "message", json_object_new_string(msg));
-    json_object_object_add(e, "type", json_object_new_string(type));
-    json_object_object_add(e, "param", NULL);
-    json_object_object_add(e, "code", json_object_new_string(code));
-    json_object_object_add(o, "error", e);
-    snprintf(buf, sizeof(buf), "data: %s\n\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    json_object_put(o);
-    http_stream_write(q->r, buf, strlen(buf));
-    note(q, code);
-    http_stream_end(q->r);
-}
-
-/* A buffered upstream answer: relay it, taking usage from it. */
-static void
-reply_buffered(struct pxreq *q)
-{
-    size_t len = evbuffer_get_length(q->resp);
-    const char *body = (const char *)evbuffer_pullup(q->resp, -1);
-    struct json_tokener *tok = json_tokener_new();
-    struct json_object *o = len ? json_tokener_parse_ex(tok, body, (int)len) : NULL, *u;
-    json_tokener_free(tok);
-    int isjson = o != NULL && json_object_is_type(o, json_type_object);
-
-    if (q->status >= 200 && q->status < 300) {
-        if (isjson && json_object_object_get_ex(o, "usage", &u))
-            take_usage(q, u);
-        note(q, NULL);
-        http_reply(q->r, (int)q->status, "application/json", body, len);
-    } else if (isjson && json_object_object_get_ex(o, "error", NULL)) {
-        if (q->retry_after[0])
-            http_resp_header(q->r, "Retry-After", q->retry_after);
-        note(q, "upstream_status");
-        http_reply(q->r, (int)q->status, "application/json", body, len);
-    } else {
-        note(q, "upstream_bad_response");
-        http_reply_error(q->r, 502, "upstream_error", "upstream_bad_response", NULL,
-                         "The upstream answered status %ld without an OpenAI-style error body",
-                         q->status);
+    if (!q->stream || q->rt == RT_EMBEDDINGS)
+        return;
+    struct json_object *so, *iu;
+    if (!json_object_object_get_ex(q->body, "stream_options", &so) ||
+        !json_object_is_type(so, json_type_object)) {
+        so = json_object_new_object();
+        json_object_object_add(q->body, "stream_options", so);
     }
-    json_object_put(o);
+    q->client_usage = json_object_object_get_ex(so, "include_usage", &iu) &&
+                      json_object_get_boolean(iu);
+    json_object_object_add(so, "include_usage", json_object_new_boolean(1));
 }
 
-/* The transfer ended (or was stopped by our timer): answer the client. */
-static void
-pxreq_finish(struct pxreq *q, CURLcode rc)
+/*
+ * Tokens a request reserves at admission: its prompt (about 4 bytes a token)
+ * and what it may generate (max_completion_tokens, max_tokens, or the
+ * configured estimate).
+ */
+static int64_t
+tokens_expected(struct pxreq *q)
 {
-    const char *code, *msg;
-    evtimer_del(q->timer);
-    if (q->is_sse) {
-        if (rc != CURLE_OK && map_error(q, rc, &code, &msg) != 504) {
-            char buf[256];
-            snprintf(buf, sizeof(buf), "The upstream connection broke mid-stream: %s",
-                     curl_easy_strerror(rc));
-            stream_fail(q, "upstream_error", "upstream_disconnected", buf);
-        } else if (rc != CURLE_OK) {
-            stream_fail(q, "upstream_error", code, msg);
-        } else if (!q->got_done) {
-            stream_fail(q, "upstream_error", "upstream_stream_truncated",
-                        "The upstream ended the stream without [DONE]");
-        } else {
-            note(q, NULL);
-            http_stream_end(q->r);
-        }
-    } else if (rc != CURLE_OK) {
-        int status = map_error(q, rc, &code, &msg);
-        note(q, code);
-        http_reply_error(q->r, status, "upstream_error", code, NULL, "%s", msg);
-    } else {
-        reply_buffered(q);
+    struct json_object *o;
+    int64_t out = q->px->conf->rl_token_estimate;
+    if ((json_object_object_get_ex(q->body, "max_completion_tokens", &o) ||
+         json_object_object_get_ex(q->body, "max_tokens", &o)) &&
+        json_object_is_type(o, json_type_int) && json_object_get_int64(o) >= 0)
+        out = json_object_get_int64(o);
+    if (q->rt == RT_EMBEDDINGS)
+        out = 0;
+    return ((int64_t)evbuffer_get_length(http_req_body(q->r)) + 3) / 4 + out;
+}
+
+/* x-ratelimit-* headers: the tightest request and token limits that apply. */
+static void
+ratelimit_headers(struct pxreq *q)
+{
+    const struct limit_state *st = &q->lim;
+    char v[32];
+    if (st->have_req) {
+        snprintf(v, sizeof(v), "%lld", (long long)st->req_limit);
+        http_resp_header(q->r, "x-ratelimit-limit-requests", v);
+        snprintf(v, sizeof(v), "%lld", (long long)st->req_remaining);
+        http_resp_header(q->r, "x-ratelimit-remaining-requests", v);
+        limit_fmt_reset(st->req_reset_ms, v, sizeof(v));
+        http_resp_header(q->r, "x-ratelimit-reset-requests", v);
     }
-    pxreq_free(q);
-}
-
-static void
-xfer_done(struct upstream_xfer *x, CURLcode rc)
-{
-    struct pxreq *q = (struct pxreq *)((char *)x - offsetof(struct pxreq, xfer));
-    pxreq_finish(q, rc);
-}
-
-/* Rewrite the client's body for an OpenAI-style upstream. */
-static void
-build_body(struct pxreq *q, struct json_object *body, const char *upstream_model)
-{
-    json_object_object_add(body, "model", json_object_new_string(upstream_model));
-    if (q->stream && q->rt != RT_EMBEDDINGS) {
-        struct json_object *so;
-        if (!json_object_object_get_ex(body, "stream_options", &so) ||
-            !json_object_is_type(so, json_type_object)) {
-            so = json_object_new_object();
-            json_object_object_add(body, "stream_options", so);
-        }
-        struct json_object *iu;
-        q->client_usage = json_object_object_get_ex(so, "include_usage", &iu) &&
-                          json_object_get_boolean(iu);
-        /* Always ask: the usage chunk is how tokens are counted exactly. */
-        json_object_object_add(so, "include_usage", json_object_new_boolean(1));
+    if (st->have_tok) {
+        snprintf(v, sizeof(v), "%lld", (long long)st->tok_limit);
+        http_resp_header(q->r, "x-ratelimit-limit-tokens", v);
+        snprintf(v, sizeof(v), "%lld", (long long)st->tok_remaining);
+        http_resp_header(q->r, "x-ratelimit-remaining-tokens", v);
+        limit_fmt_reset(st->tok_reset_ms, v, sizeof(v));
+        http_resp_header(q->r, "x-ratelimit-reset-tokens", v);
     }
-    q->body = body;
 }
 
-/* Set up the easy handle and start; 0, or -1 after replying 502. */
-static int
-start_transfer(struct pxreq *q, const struct lookup *l)
+/* 429 in OpenAI's shape, naming the limit, the owner and when to come back. */
+static void
+reply_limited(struct pxreq *q)
 {
-    struct proxy *px = q->px;
+    static const char *const what[LIM_N] = {"requests per minute", "requests per day",
+                                            "tokens per minute", "tokens per day",
+                                            "concurrent requests"};
+    const struct limit_state *st = &q->lim;
+    const struct limit_owner *o = &st->own[st->deny_owner];
+    char ra[24], again[32];
+    int64_t secs = (st->retry_ms + 999) / 1000;
+    snprintf(ra, sizeof(ra), "%lld", (long long)(secs < 1 ? 1 : secs));
+    limit_fmt_reset(st->retry_ms, again, sizeof(again));
+    http_resp_header(q->r, "Retry-After", ra);
+    pxreq_note(q, st->deny_which == LIM_CONC ? "concurrency_limit_exceeded" : "rate_limit_exceeded");
+    http_reply_error(q->r, 429,
+                     st->deny_which == LIM_TPM || st->deny_which == LIM_TPD ? "tokens" : "requests",
+                     st->deny_which == LIM_CONC ? "concurrency_limit_exceeded"
+                                                : "rate_limit_exceeded",
+                     NULL, "Rate limit reached for %s on %s `%s`: limit %lld, used %lld. Try again in %s.",
+                     what[st->deny_which], strcmp(o->kind, "key") == 0 ? "API key" : "model",
+                     o->name, (long long)st->deny_limit, (long long)st->deny_used, again);
+}
+
+/* The limits have spoken (at once, or when Redis answered). */
+static void
+admitted(struct limit_state *st, void *arg)
+{
+    struct pxreq *q = arg;
+    ratelimit_headers(q);
+    if (st->verdict == LIMIT_DENIED) {
+        reply_limited(q);
+        pxreq_free(q);
+    } else if (st->verdict == LIMIT_UNAVAILABLE) {
+        pxreq_note(q, "rate_limiter_unavailable");
+        http_reply_error(q->r, 503, "server_error", "rate_limiter_unavailable", NULL,
+                         "The rate limiter cannot be reached; try again shortly");
+        pxreq_free(q);
+    } else if (relay_start(q) < 0) {
+        pxreq_free(q);
+    }
+}
+
+/* Set the request up from the lookup: the model's targets, timeouts, limits. */
+static struct pxreq *
+pxreq_new(struct proxy *px, struct http_req *r, enum route rt, int stream, struct lookup *l,
+          struct json_object *body)
+{
     const struct conf *c = px->conf;
-    char url[4096], hdr[4200];
-    CURL *e = upstream_easy_get(px->up);
-    if (e == NULL)
-        return -1;
-    q->xfer.easy = e;
-    q->xfer.done = xfer_done;
-    snprintf(url, sizeof(url), "%s%s", l->api_base, route_suffix[q->rt]);
-    q->hdrs = curl_slist_append(q->hdrs, "Content-Type: application/json");
-    q->hdrs = curl_slist_append(q->hdrs, q->stream ? "Accept: text/event-stream"
-                                                   : "Accept: application/json");
-    q->hdrs = curl_slist_append(q->hdrs, "Expect:");
-    if (l->api_key[0] != '\0') {
-        snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", l->api_key);
-        q->hdrs = curl_slist_append(q->hdrs, hdr);
-        explicit_bzero(hdr, sizeof(hdr));
+    struct pxreq *q = calloc(1, sizeof(*q));
+    if (q == NULL || (q->resp = evbuffer_new()) == NULL) {
+        free(q);
+        return NULL;
     }
-    snprintf(hdr, sizeof(hdr), "x-request-id: %s", http_req_id(q->r));
-    q->hdrs = curl_slist_append(q->hdrs, hdr);
-
-    const char *json = json_object_to_json_string_ext(q->body, JSON_C_TO_STRING_PLAIN |
-                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
-    int64_t connect = l->mv.connect_timeout_ms ? l->mv.connect_timeout_ms
-                                               : c->upstream_connect_timeout_ms;
-    int64_t total = l->mv.total_timeout_ms ? l->mv.total_timeout_ms : c->upstream_total_timeout_ms;
-    q->first_byte_ms = l->mv.first_byte_timeout_ms ? l->mv.first_byte_timeout_ms
+    q->px = px;
+    q->r = r;
+    q->rt = rt;
+    q->stream = stream;
+    q->acc = http_req_access(r);
+    q->body = body;
+    q->mrec = l->mrec;
+    q->mlen = l->mlen;
+    l->mrec = NULL;
+    if (model_view_decode(q->mrec, q->mlen, &q->mv) < 0) {
+        rec_free(q->mrec, q->mlen);
+        evbuffer_free(q->resp);
+        free(q);
+        return NULL;
+    }
+    q->max_attempts = 1 + q->mv.retries;
+    q->connect_ms = q->mv.connect_timeout_ms ? q->mv.connect_timeout_ms : c->upstream_connect_timeout_ms;
+    q->total_ms = q->mv.total_timeout_ms ? q->mv.total_timeout_ms : c->upstream_total_timeout_ms;
+    q->first_byte_ms = q->mv.first_byte_timeout_ms ? q->mv.first_byte_timeout_ms
                                                    : c->upstream_first_byte_timeout_ms;
-    q->idle_ms = l->mv.stream_idle_timeout_ms ? l->mv.stream_idle_timeout_ms
+    q->idle_ms = q->mv.stream_idle_timeout_ms ? q->mv.stream_idle_timeout_ms
                                               : c->stream_idle_timeout_ms;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, q->hdrs);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, q);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, q);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)connect);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)total);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->upstream_ca_file[0] != '\0')
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->upstream_ca_file);
-    q->timer = evtimer_new(px->base, timer_cb, q);
-    if (q->timer == NULL || upstream_start(px->up, &q->xfer) < 0)
-        return -1;
-    arm_timer(q, q->first_byte_ms);
-    return 0;
+    limit_owner(&q->lim, "key", l->key_id, l->key_name, l->key_limits);
+    limit_owner(&q->lim, "model", q->mv.id, q->mv.name, q->mv.limits);
+    q->next = px->all;
+    if (px->all)
+        px->all->prev = q;
+    px->all = q;
+    px->inflight++;
+    return q;
 }
 
 /* The pipeline for chat/completions, completions and embeddings. */
@@ -802,34 +519,22 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
                          "This API key is not allowed to use the model `%s`.", model);
         goto done;
     }
-    struct pxreq *q = calloc(1, sizeof(*q));
-    if (q == NULL || (q->resp = evbuffer_new()) == NULL) {
-        free(q);
+    struct pxreq *q = pxreq_new(px, r, rt, stream, &l, body);
+    if (q == NULL) {
         http_reply_error(r, 500, "server_error", "out_of_memory", NULL, "Out of memory");
         goto done;
     }
-    q->px = px;
-    q->r = r;
-    q->rt = rt;
-    q->stream = stream;
-    q->acc = http_req_access(r);
-    build_body(q, body, l.upstream_model);
     body = NULL; /* q owns it now */
-    q->next = px->all;
-    if (px->all)
-        px->all->prev = q;
-    px->all = q;
-    px->inflight++;
+    ask_usage(q);
     http_req_set_callbacks(r, on_client_abort, on_client_drain, q);
-    if (start_transfer(q, &l) < 0) {
-        note(q, "upstream_start");
-        http_reply_error(r, 500, "server_error", "upstream_start", NULL,
-                         "Could not start the upstream request");
-        pxreq_free(q);
-    }
+    /* Concurrency leases in Redis outlive a lost request by no more than this. */
+    int64_t lease = q->total_ms * q->max_attempts + 60000;
+    int64_t reserve = q->lim.nown ? tokens_expected(q) : 0;
+    if (limit_admit(px->limiter, &q->lim, reserve, lease, http_req_id(r), admitted, q) == 0)
+        admitted(&q->lim, q);
 done:
     json_object_put(body);
-    lookup_free(&l);
+    rec_free(l.mrec, l.mlen);
 }
 
 void
@@ -871,11 +576,11 @@ proxy_handle(struct http_req *r, void *arg)
         else
             proxy_request(px, r, rt, key, hash);
     }
-    lookup_free(&l);
 }
 
 struct proxy *
-proxy_new(struct event_base *base, const struct conf *c, struct store *s, struct upstream *u)
+proxy_new(struct event_base *base, const struct conf *c, struct store *s, struct upstream *u,
+          struct shm *shm)
 {
     struct proxy *px = calloc(1, sizeof(*px));
     if (px == NULL)
@@ -884,6 +589,11 @@ proxy_new(struct event_base *base, const struct conf *c, struct store *s, struct
     px->conf = c;
     px->store = s;
     px->up = u;
+    px->shm = shm;
+    if ((px->limiter = limiter_new(base, c, shm)) == NULL) {
+        free(px);
+        return NULL;
+    }
     return px;
 }
 
@@ -898,9 +608,10 @@ proxy_abort_all(struct proxy *px)
 {
     while (px->all != NULL) {
         struct pxreq *q = px->all;
-        upstream_cancel(px->up, &q->xfer);
-        if (q->is_sse)
-            stream_fail(q, "server_error", "server_shutting_down", "aigw is shutting down");
+        relay_abandon(q);
+        relay_cancel(q);
+        if (http_resp_started(q->r))
+            relay_stream_fail(q, "server_error", "server_shutting_down", "aigw is shutting down");
         else
             http_reply_error(q->r, 503, "server_error", "server_shutting_down", NULL,
                              "aigw is shutting down");
@@ -912,5 +623,6 @@ void
 proxy_free(struct proxy *px)
 {
     proxy_abort_all(px);
+    limiter_free(px->limiter);
     free(px);
 }

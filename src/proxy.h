@@ -10,11 +10,12 @@ struct event_base;
 struct conf;
 struct store;
 struct upstream;
+struct shm;
 struct http_req;
 struct proxy;
 
 struct proxy *proxy_new(struct event_base *base, const struct conf *c, struct store *s,
-                        struct upstream *u);
+                        struct upstream *u, struct shm *shm);
 /* The http_handler for the client listeners. */
 void proxy_handle(struct http_req *r, void *arg);
 /* Requests with an upstream transfer in progress. */

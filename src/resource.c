@@ -16,8 +16,8 @@
 #include "aigw/resource.h"
 #include "aigw/util.h"
 
-#define MODEL_MAGIC 0x4d4f4431u /* "MOD1" */
-#define KEY_MAGIC 0x4b455931u   /* "KEY1" */
+#define MODEL_MAGIC 0x4d4f4432u /* "MOD2" */
+#define KEY_MAGIC 0x4b455932u   /* "KEY2" */
 
 static const char *const provider_names[PROVIDER_NPROVIDERS] = {"openai", "openai-compatible"};
 static const char *const default_api_base[PROVIDER_NPROVIDERS] = {"https://api.openai.com/v1",
@@ -67,6 +67,65 @@ name_valid(const char *s)
         if (!isgraph((unsigned char)*p) || *p == '"' || *p == '\\')
             return 0;
     return 1;
+}
+
+/* A string member of a validated doc, or dflt. */
+static const char *
+sget(struct json_object *doc, const char *field, const char *dflt)
+{
+    struct json_object *o;
+    if (json_object_object_get_ex(doc, field, &o) && json_object_is_type(o, json_type_string))
+        return json_object_get_string(o);
+    return dflt;
+}
+
+/*
+ * One fallback_on item: "connect_error", "timeout", 429 or a 5xx status, as
+ * a number or a string. Sets the class bit or the status bit. 0, or -1.
+ */
+static int
+fallback_parse(struct json_object *it, uint32_t *bits, uint64_t five[2])
+{
+    const char *s;
+    char *end;
+    long code;
+    if (it == NULL)
+        return -1;
+    if (json_object_is_type(it, json_type_int)) {
+        code = (long)json_object_get_int64(it);
+    } else if (json_object_is_type(it, json_type_string)) {
+        s = json_object_get_string(it);
+        if (strcmp(s, "connect_error") == 0 || strcmp(s, "timeout") == 0) {
+            if (bits != NULL)
+                *bits |= s[0] == 'c' ? FALLBACK_CONNECT : FALLBACK_TIMEOUT;
+            return 0;
+        }
+        code = strtol(s, &end, 10);
+        if (*s == '\0' || *end != '\0')
+            return -1;
+    } else {
+        return -1;
+    }
+    if (code == 429) {
+        if (bits != NULL)
+            *bits |= FALLBACK_429;
+        return 0;
+    }
+    if (code < 500 || code > 599)
+        return -1;
+    if (five != NULL)
+        five[(code - 500) / 64] |= 1ull << ((code - 500) % 64);
+    return 0;
+}
+
+int
+model_falls_back_on(const struct model_view *v, long status)
+{
+    if (status == 429)
+        return (v->fallback & FALLBACK_429) != 0;
+    if (status < 500 || status > 599)
+        return 0;
+    return (v->fallback_5xx[(status - 500) / 64] >> ((status - 500) % 64)) & 1;
 }
 
 /* Validation context: the doc, its JSON path prefix, and where errors go. */
@@ -145,11 +204,199 @@ vduration(struct vctx *v, struct json_object *obj, const char *field, const char
              "must be a duration with a unit (ms, s, m, h), such as \"30s\", up to 24h");
 }
 
+static const char *const lim_names[LIM_N] = {"requests_per_minute", "requests_per_day",
+                                             "tokens_per_minute", "tokens_per_day", "concurrency"};
+
+const char *
+lim_name(int i)
+{
+    return i >= 0 && i < LIM_N ? lim_names[i] : "?";
+}
+
+/* The JSON path of a member of v's object: "models[2].targets[0]" + ".field". */
+static void
+vpath(const struct vctx *v, const char *field, char *out, size_t len)
+{
+    snprintf(out, len, "%s%s%s", v->prefix, *v->prefix && field ? "." : "", field ? field : "");
+}
+
+/* A nested object (an item or a mapping inside v's object), validated with its own path. */
+static struct vctx
+vsub(struct vctx *v, struct json_object *obj, const char *field, char *pathbuf, size_t len)
+{
+    vpath(v, field, pathbuf, len);
+    struct vctx sub = {obj, pathbuf, v->e, 0};
+    return sub;
+}
+
+/* An integer field in [min, max]; returns dflt when absent. */
+static int64_t
+vint(struct vctx *v, const char *field, int64_t min, int64_t max, int64_t dflt)
+{
+    struct json_object *o;
+    char msg[96];
+    if (!json_object_object_get_ex(v->doc, field, &o))
+        return dflt;
+    if (o == NULL || !json_object_is_type(o, json_type_int) || json_object_get_int64(o) < min ||
+        json_object_get_int64(o) > max) {
+        snprintf(msg, sizeof(msg), "must be an integer from %lld to %lld", (long long)min,
+                 (long long)max);
+        verr(v, o, field, msg);
+        return dflt;
+    }
+    return json_object_get_int64(o);
+}
+
+/* A mapping field: NULL when absent; an error when it is something else. */
+static struct json_object *
+vmapping(struct vctx *v, const char *field)
+{
+    struct json_object *o;
+    if (!json_object_object_get_ex(v->doc, field, &o))
+        return NULL;
+    if (o == NULL || !json_object_is_type(o, json_type_object)) {
+        verr(v, o, field, "must be a mapping");
+        return NULL;
+    }
+    return o;
+}
+
+/* provider, model, api_base, api_key: of a target, or of a model in the one-target form. */
+static void
+validate_upstream(struct vctx *v)
+{
+    const char *prov = vstring(v, "provider", 1, 64);
+    int p = prov ? provider_parse(prov) : -1;
+    if (prov != NULL && p < 0)
+        verr(v, NULL, "provider", "must be one of: openai, openai-compatible");
+    const char *model = vstring(v, "model", 0, RES_NAME_MAX);
+    if (model != NULL && *model == '\0')
+        verr(v, NULL, "model", "must not be empty");
+    const char *base = vstring(v, "api_base", p == PROVIDER_OPENAI_COMPATIBLE, 2048);
+    if (base != NULL && strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
+        verr(v, NULL, "api_base", "must be an http:// or https:// URL");
+    vstring(v, "api_key", 0, 4096);
+}
+
+/* The name a target goes by: its own, or "<provider>/<model>". */
+static void
+target_name(struct json_object *t, const char *model_name, char *out, size_t len)
+{
+    struct json_object *o;
+    if (json_object_object_get_ex(t, "name", &o) && json_object_is_type(o, json_type_string)) {
+        snprintf(out, len, "%s", json_object_get_string(o));
+        return;
+    }
+    const char *prov = json_object_object_get_ex(t, "provider", &o) && json_object_is_type(o, json_type_string)
+                           ? json_object_get_string(o) : "?";
+    const char *m = json_object_object_get_ex(t, "model", &o) && json_object_is_type(o, json_type_string)
+                        ? json_object_get_string(o) : model_name;
+    snprintf(out, len, "%s/%s", prov, m);
+}
+
+static void
+validate_targets(struct vctx *v, struct json_object *list, const char *model_name)
+{
+    static const char *const fields[] = {"name", "provider", "model", "api_base", "api_key",
+                                         "weight", "priority", NULL};
+    char names[MODEL_MAX_TARGETS][RES_NAME_MAX + 1];
+    size_t n = json_object_array_length(list);
+    if (n == 0 || n > MODEL_MAX_TARGETS) {
+        verr(v, list, "targets", "must be a list of 1 to 16 targets");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char path[320], field[32];
+        struct json_object *t = json_object_array_get_idx(list, i);
+        snprintf(field, sizeof(field), "targets[%zu]", i);
+        struct vctx sub = vsub(v, t, field, path, sizeof(path));
+        if (t == NULL || !json_object_is_type(t, json_type_object)) {
+            verr(v, t ? t : list, field, "must be a mapping (provider, model, api_base, ...)");
+            continue;
+        }
+        vknown(&sub, fields);
+        const char *name = vstring(&sub, "name", 0, 128);
+        if (name != NULL && !name_valid(name))
+            verr(&sub, NULL, "name", "must be 1-128 printable characters without spaces or quotes");
+        validate_upstream(&sub);
+        vint(&sub, "weight", 0, TARGET_WEIGHT_MAX, 1);
+        vint(&sub, "priority", -1000, 1000, 0);
+        target_name(t, model_name, names[i], sizeof(names[i]));
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(names[i], names[j]) == 0) {
+                char msg[400];
+                snprintf(msg, sizeof(msg), "two targets are named \"%.200s\"; give each a unique name",
+                         names[i]);
+                verr(&sub, NULL, "name", msg);
+            }
+        v->bad |= sub.bad;
+    }
+}
+
+static void
+validate_fallback(struct vctx *v)
+{
+    struct json_object *o;
+    if (!json_object_object_get_ex(v->doc, "fallback_on", &o))
+        return;
+    if (o == NULL || !json_object_is_type(o, json_type_array)) {
+        verr(v, o, "fallback_on", "must be a list such as [connect_error, timeout, 429, 500, 503]");
+        return;
+    }
+    for (size_t i = 0; i < json_object_array_length(o); i++) {
+        struct json_object *it = json_object_array_get_idx(o, i);
+        char path[48];
+        snprintf(path, sizeof(path), "fallback_on[%zu]", i);
+        if (fallback_parse(it, NULL, NULL) < 0)
+            verr(v, it ? it : o, path, "must be connect_error, timeout, 429 or a status from 500 to 599");
+    }
+}
+
+static void
+validate_breaker(struct vctx *v)
+{
+    static const char *const fields[] = {"failures", "cooldown", "max_cooldown", NULL};
+    char path[320];
+    struct json_object *b = vmapping(v, "breaker");
+    if (b == NULL)
+        return;
+    struct vctx sub = vsub(v, b, "breaker", path, sizeof(path));
+    vknown(&sub, fields);
+    vint(&sub, "failures", 1, 1000, 5);
+    vduration(&sub, b, "cooldown", "cooldown");
+    vduration(&sub, b, "max_cooldown", "max_cooldown");
+    int64_t cd = 5000, max = 300000;
+    parse_duration_ms(sget(b, "cooldown", "5s"), &cd);
+    parse_duration_ms(sget(b, "max_cooldown", "5m"), &max);
+    if (!sub.bad && max < cd)
+        verr(&sub, NULL, "max_cooldown", "must not be shorter than cooldown");
+    v->bad |= sub.bad;
+}
+
+/* limits: the same mapping for keys and models. */
+static void
+validate_limits(struct vctx *v)
+{
+    static const char *const fields[] = {"requests_per_minute", "requests_per_day",
+                                         "tokens_per_minute", "tokens_per_day", "concurrency",
+                                         NULL};
+    char path[320];
+    struct json_object *l = vmapping(v, "limits");
+    if (l == NULL)
+        return;
+    struct vctx sub = vsub(v, l, "limits", path, sizeof(path));
+    vknown(&sub, fields);
+    for (int i = 0; i < LIM_N; i++)
+        vint(&sub, lim_names[i], 1, i == LIM_CONC ? 1000000 : LIMIT_MAX, 0);
+    v->bad |= sub.bad;
+}
+
 static int
 validate_model(struct vctx *v)
 {
-    static const char *const fields[] = {"name", "provider", "model", "api_base",
-                                         "api_key", "timeouts", NULL};
+    static const char *const fields[] = {"name", "provider", "model", "api_base", "api_key",
+                                         "targets", "retries", "fallback_on", "breaker",
+                                         "limits", "timeouts", NULL};
     static const char *const tfields[] = {"connect", "first_byte", "total", "stream_idle"};
     struct json_object *o;
 
@@ -157,19 +404,22 @@ validate_model(struct vctx *v)
     const char *name = vstring(v, "name", 1, RES_NAME_MAX);
     if (name != NULL && !name_valid(name))
         verr(v, NULL, "name", "must be 1-256 printable characters without spaces or quotes");
-    const char *prov = vstring(v, "provider", 1, 64);
-    int p = prov ? provider_parse(prov) : -1;
-    if (prov != NULL && p < 0)
-        verr(v, json_object_object_get(v->doc, "provider"), "provider",
-             "must be one of: openai, openai-compatible");
-    const char *model = vstring(v, "model", 0, RES_NAME_MAX);
-    if (model != NULL && *model == '\0')
-        verr(v, NULL, "model", "must not be empty");
-    const char *base = vstring(v, "api_base", p == PROVIDER_OPENAI_COMPATIBLE, 2048);
-    if (base != NULL && strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
-        verr(v, json_object_object_get(v->doc, "api_base"), "api_base",
-             "must be an http:// or https:// URL");
-    vstring(v, "api_key", 0, 4096);
+    if (json_object_object_get_ex(v->doc, "targets", &o)) {
+        static const char *const single[] = {"provider", "model", "api_base", "api_key"};
+        for (size_t i = 0; i < 4; i++)
+            if (json_object_object_get_ex(v->doc, single[i], NULL))
+                verr(v, NULL, single[i], "give it in each of targets, not beside them");
+        if (o == NULL || !json_object_is_type(o, json_type_array))
+            verr(v, o, "targets", "must be a list of targets");
+        else
+            validate_targets(v, o, name ? name : "");
+    } else {
+        validate_upstream(v);
+    }
+    vint(v, "retries", 0, 10, 0);
+    validate_fallback(v);
+    validate_breaker(v);
+    validate_limits(v);
     if (json_object_object_get_ex(v->doc, "timeouts", &o)) {
         if (o == NULL || !json_object_is_type(o, json_type_object)) {
             verr(v, o, "timeouts", "must be a mapping");
@@ -210,7 +460,7 @@ static int
 validate_key(struct vctx *v)
 {
     static const char *const fields[] = {"name", "key", "key_sha256", "allowed_models",
-                                         "expires_at", "disabled", NULL};
+                                         "expires_at", "disabled", "limits", NULL};
     struct json_object *o;
 
     vknown(v, fields);
@@ -248,6 +498,7 @@ validate_key(struct vctx *v)
     if (json_object_object_get_ex(v->doc, "disabled", &o) &&
         (o == NULL || !json_object_is_type(o, json_type_boolean)))
         verr(v, o, "disabled", "must be true or false");
+    validate_limits(v);
     if (v->bad)
         return -1;
 
@@ -310,29 +561,123 @@ rbuf_str(struct rbuf *b, const char *s, int *fail)
     return (uint32_t)(off < 0 ? 0 : off);
 }
 
+/* Records are byte-packed and read with memcpy: LMDB values are not aligned. */
 struct model_rec {
     uint32_t magic;
-    int32_t provider;
+    int32_t ntargets, ntiers, retries, breaker_failures;
+    uint32_t fallback;
+    uint64_t fallback_5xx[2];
     int64_t timeouts[4];
-    uint32_t off[5]; /* id, name, upstream_model, api_base, api_key */
+    int64_t breaker_ms[2];
+    int64_t limits[LIM_N];
+    uint32_t off_id, off_name, off_targets, off_tiers;
+};
+
+struct target_rec {
+    int32_t provider, weight, priority;
+    uint32_t off[4]; /* name, upstream_model, api_base, api_key */
+};
+
+struct tier_rec {
+    int32_t priority;
+    uint32_t period, off_seq;
 };
 
 struct key_rec {
     uint32_t magic;
     int32_t disabled;
     int64_t expires_at;
+    int64_t limits[LIM_N];
     uint32_t nallowed;
     uint32_t off[3]; /* id, name, allowed patterns */
 };
 
-/* A string member of a validated doc, or dflt. */
-static const char *
-sget(struct json_object *doc, const char *field, const char *dflt)
+/* An integer member of a validated doc, or dflt. */
+static int64_t
+iget(struct json_object *doc, const char *field, int64_t dflt)
 {
     struct json_object *o;
-    if (json_object_object_get_ex(doc, field, &o) && json_object_is_type(o, json_type_string))
-        return json_object_get_string(o);
+    if (doc != NULL && json_object_object_get_ex(doc, field, &o) && json_object_is_type(o, json_type_int))
+        return json_object_get_int64(o);
     return dflt;
+}
+
+static void
+limits_get(struct json_object *doc, int64_t *limits)
+{
+    struct json_object *l = NULL;
+    json_object_object_get_ex(doc, "limits", &l);
+    for (int i = 0; i < LIM_N; i++)
+        limits[i] = iget(l, lim_names[i], 0);
+}
+
+/* api_base without its trailing slashes: paths are appended to it. */
+static uint32_t
+rbuf_base(struct rbuf *b, struct json_object *t, int provider, int *fail)
+{
+    const char *base = sget(t, "api_base", provider >= 0 ? default_api_base[provider] : "");
+    size_t blen = strlen(base ? base : "");
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    char *trimmed = strndup(base ? base : "", blen);
+    if (trimmed == NULL)
+        *fail = 1;
+    uint32_t off = rbuf_str(b, trimmed, fail);
+    free(trimmed);
+    return off;
+}
+
+static int
+cmp_desc(const void *a, const void *b)
+{
+    return *(const int *)b - *(const int *)a;
+}
+
+static unsigned
+gcd(unsigned a, unsigned b)
+{
+    while (b) {
+        unsigned t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/*
+ * The smooth weighted round robin sequence of one tier (nginx's algorithm):
+ * weights 5,1,1 give a a b a c a a, not a a a a a b c. Workers index it with
+ * one shared counter, so the split holds for all of them together.
+ */
+static uint32_t
+tier_sequence(struct rbuf *b, const int *weight, const int *prio, int n, int tier, uint32_t *period,
+              int *fail)
+{
+    unsigned g = 0, total = 0;
+    long cur[MODEL_MAX_TARGETS] = {0};
+    for (int i = 0; i < n; i++)
+        if (prio[i] == tier && weight[i] > 0)
+            g = gcd((unsigned)weight[i], g);
+    for (int i = 0; i < n; i++)
+        if (prio[i] == tier && weight[i] > 0)
+            total += (unsigned)weight[i] / g;
+    uint32_t off = (uint32_t)b->len;
+    for (unsigned k = 0; k < total; k++) {
+        int best = -1;
+        for (int i = 0; i < n; i++) {
+            if (prio[i] != tier || weight[i] <= 0)
+                continue;
+            cur[i] += weight[i] / (long)g;
+            if (best < 0 || cur[i] > cur[best])
+                best = i;
+        }
+        cur[best] -= (long)total;
+        uint8_t idx = (uint8_t)best;
+        if (rbuf_add(b, &idx, 1) < 0)
+            *fail = 1;
+    }
+    *period = total;
+    return off;
 }
 
 static int
@@ -340,11 +685,44 @@ compile_model(const char *id, struct json_object *doc, struct rbuf *b)
 {
     static const char *const tfields[] = {"connect", "first_byte", "total", "stream_idle"};
     struct model_rec r;
-    struct json_object *t;
-    int fail = 0;
+    struct target_rec tr[MODEL_MAX_TARGETS];
+    struct tier_rec tiers[MODEL_MAX_TARGETS];
+    struct json_object *t, *list = NULL, *targets[MODEL_MAX_TARGETS];
+    int weight[MODEL_MAX_TARGETS], prio[MODEL_MAX_TARGETS], order[MODEL_MAX_TARGETS];
+    int fail = 0, n;
     memset(&r, 0, sizeof(r));
+    memset(tr, 0, sizeof(tr));
     r.magic = MODEL_MAGIC;
-    r.provider = provider_parse(sget(doc, "provider", ""));
+    const char *name = sget(doc, "name", "");
+    if (json_object_object_get_ex(doc, "targets", &list)) {
+        n = (int)json_object_array_length(list);
+        for (int i = 0; i < n && i < MODEL_MAX_TARGETS; i++)
+            targets[i] = json_object_array_get_idx(list, i);
+    } else {
+        n = 1;
+        targets[0] = doc; /* the one-target form */
+    }
+    if (n > MODEL_MAX_TARGETS)
+        return -1;
+    r.ntargets = n;
+    r.retries = (int32_t)iget(doc, "retries", n - 1);
+    if (json_object_object_get_ex(doc, "fallback_on", &t)) {
+        for (size_t i = 0; i < json_object_array_length(t); i++)
+            fallback_parse(json_object_array_get_idx(t, i), &r.fallback, r.fallback_5xx);
+    } else {
+        static const int dflt[] = {500, 502, 503, 504};
+        r.fallback = FALLBACK_CONNECT | FALLBACK_TIMEOUT | FALLBACK_429;
+        for (size_t i = 0; i < 4; i++)
+            r.fallback_5xx[0] |= 1ull << (dflt[i] - 500);
+    }
+    if (json_object_object_get_ex(doc, "breaker", &t)) {
+        r.breaker_failures = (int32_t)iget(t, "failures", 5);
+        r.breaker_ms[0] = 5000;
+        r.breaker_ms[1] = 300000;
+        parse_duration_ms(sget(t, "cooldown", "5s"), &r.breaker_ms[0]);
+        parse_duration_ms(sget(t, "max_cooldown", "5m"), &r.breaker_ms[1]);
+    }
+    limits_get(doc, r.limits);
     if (json_object_object_get_ex(doc, "timeouts", &t))
         for (int i = 0; i < 4; i++) {
             const char *s = sget(t, tfields[i], NULL);
@@ -352,19 +730,40 @@ compile_model(const char *id, struct json_object *doc, struct rbuf *b)
                 parse_duration_ms(s, &r.timeouts[i]);
         }
     rbuf_add(b, &r, sizeof(r));
-    const char *name = sget(doc, "name", "");
-    r.off[0] = rbuf_str(b, id, &fail);
-    r.off[1] = rbuf_str(b, name, &fail);
-    r.off[2] = rbuf_str(b, sget(doc, "model", name), &fail);
-    /* api_base without its trailing slashes: paths are appended to it. */
-    const char *base = sget(doc, "api_base", r.provider >= 0 ? default_api_base[r.provider] : "");
-    size_t blen = strlen(base ? base : "");
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    char *trimmed = strndup(base ? base : "", blen);
-    r.off[3] = rbuf_str(b, trimmed, &fail);
-    free(trimmed);
-    r.off[4] = rbuf_str(b, sget(doc, "api_key", ""), &fail);
+    r.off_id = rbuf_str(b, id, &fail);
+    r.off_name = rbuf_str(b, name, &fail);
+    for (int i = 0; i < n; i++) {
+        char tname[RES_NAME_MAX + 1];
+        tr[i].provider = provider_parse(sget(targets[i], "provider", ""));
+        tr[i].weight = weight[i] = (int32_t)iget(targets[i], "weight", 1);
+        tr[i].priority = prio[i] = (int32_t)iget(targets[i], "priority", 0);
+        target_name(targets[i], name, tname, sizeof(tname));
+        tr[i].off[0] = rbuf_str(b, tname, &fail);
+        tr[i].off[1] = rbuf_str(b, sget(targets[i], "model", name), &fail);
+        tr[i].off[2] = rbuf_base(b, targets[i], tr[i].provider, &fail);
+        tr[i].off[3] = rbuf_str(b, sget(targets[i], "api_key", ""), &fail);
+    }
+    /* Tiers: the distinct priorities of targets that may be chosen, highest first. */
+    int np = 0;
+    for (int i = 0; i < n; i++) {
+        int seen = 0;
+        for (int j = 0; j < np; j++)
+            seen |= order[j] == prio[i];
+        if (!seen && weight[i] > 0)
+            order[np++] = prio[i];
+    }
+    qsort(order, (size_t)np, sizeof(int), cmp_desc);
+    r.ntiers = np;
+    for (int k = 0; k < np; k++) {
+        tiers[k].priority = order[k];
+        tiers[k].off_seq = tier_sequence(b, weight, prio, n, order[k], &tiers[k].period, &fail);
+    }
+    r.off_targets = (uint32_t)b->len;
+    if (rbuf_add(b, tr, sizeof(tr[0]) * (size_t)n) < 0)
+        fail = 1;
+    r.off_tiers = (uint32_t)b->len;
+    if (np > 0 && rbuf_add(b, tiers, sizeof(tiers[0]) * (size_t)np) < 0)
+        fail = 1;
     if (fail)
         return -1;
     memcpy(b->p, &r, sizeof(r));
@@ -383,6 +782,7 @@ compile_key(const char *id, struct json_object *doc, struct rbuf *b)
         r.disabled = json_object_get_boolean(o);
     if (json_object_object_get_ex(doc, "expires_at", &o))
         r.expires_at = expires_of(o);
+    limits_get(doc, r.limits);
     rbuf_add(b, &r, sizeof(r));
     r.off[0] = rbuf_str(b, id, &fail);
     r.off[1] = rbuf_str(b, sget(doc, "name", ""), &fail);
@@ -447,16 +847,51 @@ int
 model_view_decode(const void *rec, size_t len, struct model_view *v)
 {
     struct model_rec r;
+    struct target_rec tr;
+    struct tier_rec tier;
     if (len < sizeof(r))
         return -1;
-    memcpy(&r, rec, sizeof(r)); /* LMDB values are not aligned */
-    if (r.magic != MODEL_MAGIC)
+    memcpy(&r, rec, sizeof(r));
+    if (r.magic != MODEL_MAGIC || r.ntargets < 1 || r.ntargets > MODEL_MAX_TARGETS ||
+        r.ntiers < 0 || r.ntiers > r.ntargets)
         return -1;
-    const char **dst[] = {&v->id, &v->name, &v->upstream_model, &v->api_base, &v->api_key};
-    for (int i = 0; i < 5; i++)
-        if ((*dst[i] = rec_str(rec, len, r.off[i])) == NULL)
+    if ((v->id = rec_str(rec, len, r.off_id)) == NULL ||
+        (v->name = rec_str(rec, len, r.off_name)) == NULL)
+        return -1;
+    if ((size_t)r.off_targets + sizeof(tr) * (size_t)r.ntargets > len ||
+        (size_t)r.off_tiers + sizeof(tier) * (size_t)r.ntiers > len)
+        return -1;
+    v->ntargets = r.ntargets;
+    for (int i = 0; i < r.ntargets; i++) {
+        struct target_view *t = &v->t[i];
+        memcpy(&tr, (const char *)rec + r.off_targets + sizeof(tr) * (size_t)i, sizeof(tr));
+        const char **dst[] = {&t->name, &t->upstream_model, &t->api_base, &t->api_key};
+        for (int j = 0; j < 4; j++)
+            if ((*dst[j] = rec_str(rec, len, tr.off[j])) == NULL)
+                return -1;
+        t->provider = tr.provider;
+        t->weight = tr.weight;
+        t->priority = tr.priority;
+    }
+    v->ntiers = r.ntiers;
+    for (int k = 0; k < r.ntiers; k++) {
+        memcpy(&tier, (const char *)rec + r.off_tiers + sizeof(tier) * (size_t)k, sizeof(tier));
+        if (tier.period == 0 || tier.off_seq > len || tier.period > len - tier.off_seq)
             return -1;
-    v->provider = r.provider;
+        v->tiers[k].priority = tier.priority;
+        v->tiers[k].period = tier.period;
+        v->tiers[k].seq = (const uint8_t *)rec + tier.off_seq;
+        for (uint32_t j = 0; j < tier.period; j++)
+            if (v->tiers[k].seq[j] >= r.ntargets)
+                return -1;
+    }
+    v->retries = r.retries;
+    v->fallback = r.fallback;
+    memcpy(v->fallback_5xx, r.fallback_5xx, sizeof(v->fallback_5xx));
+    v->breaker_failures = r.breaker_failures;
+    v->breaker_cooldown_ms = r.breaker_ms[0];
+    v->breaker_max_cooldown_ms = r.breaker_ms[1];
+    memcpy(v->limits, r.limits, sizeof(v->limits));
     v->connect_timeout_ms = r.timeouts[0];
     v->first_byte_timeout_ms = r.timeouts[1];
     v->total_timeout_ms = r.timeouts[2];
@@ -478,6 +913,7 @@ key_view_decode(const void *rec, size_t len, struct key_view *v)
         return -1;
     v->disabled = r.disabled;
     v->expires_at = r.expires_at;
+    memcpy(v->limits, r.limits, sizeof(v->limits));
     v->nallowed = (int)r.nallowed;
     v->allowed = r.nallowed ? rec_str(rec, len, r.off[2]) : "";
     if (v->allowed == NULL)

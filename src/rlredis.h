@@ -61,5 +61,7 @@ void rlredis_settle(struct rlredis *rr, const char *key, int64_t window, int64_t
 /* Remove a lease (the request ended). */
 void rlredis_release(struct rlredis *rr, const char *key, const char *lease_id);
 int rlredis_connected(const struct rlredis *rr);
+/* Redis failures so far (timeouts, errors, admissions while disconnected). */
+uint64_t rlredis_errors(const struct rlredis *rr);
 
 #endif

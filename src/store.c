@@ -223,6 +223,23 @@ store_model_by_name(struct store *s, const char *name, size_t len, struct model_
 }
 
 int
+store_model_record(struct store *s, const char *name, size_t len, const void **rec,
+                   size_t *reclen)
+{
+    MDB_val k = {len, (void *)name}, d;
+    if (len == 0 || len > RES_NAME_MAX)
+        return STORE_NOTFOUND;
+    int rc = mdb_get(s->rtxn, s->idx[RES_MODEL], &k, &d);
+    if (rc == MDB_NOTFOUND)
+        return STORE_NOTFOUND;
+    if (rc != 0)
+        return STORE_ERROR;
+    *rec = d.mv_data;
+    *reclen = d.mv_size;
+    return STORE_OK;
+}
+
+int
 store_key_by_hash(struct store *s, const uint8_t hash[32], struct key_view *v)
 {
     MDB_val k = {32, (void *)hash}, d;
@@ -592,6 +609,76 @@ store_commit(struct store_txn *t, const char *source, int64_t etcd_revision)
     }
     free(t);
     return 0;
+}
+
+/*
+ * Rebuild every binary record from its stored document when the record
+ * format of this aigw differs from the file's (an upgrade): the documents
+ * are the truth, the records only a cache of them for the data plane.
+ */
+int
+store_upgrade_records(struct store *s)
+{
+    MDB_txn *txn;
+    MDB_val fk = {6, "format"}, fv;
+    uint32_t want = RES_RECORD_FORMAT, have = 0;
+    int rc, n = 0;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        goto fail;
+    if (mdb_get(txn, s->meta, &fk, &fv) == 0 && fv.mv_size == sizeof(have))
+        memcpy(&have, fv.mv_data, sizeof(have));
+    if (have == want) {
+        mdb_txn_abort(txn);
+        return 0;
+    }
+    for (int k = 0; k < RES_NKINDS; k++) {
+        MDB_cursor *c;
+        MDB_val key, val;
+        if ((rc = mdb_drop(txn, s->idx[k], 0)) != 0 || (rc = mdb_cursor_open(txn, s->docs[k], &c)) != 0)
+            goto abort;
+        for (int r = mdb_cursor_get(c, &key, &val, MDB_FIRST); r == 0;
+             r = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+            char id[RES_ID_MAX + 1], ik[512];
+            size_t ilen, reclen;
+            void *rec;
+            struct store_doc d;
+            if (key.mv_size > RES_ID_MAX || doc_decode(&val, &d) < 0)
+                continue;
+            memcpy(id, key.mv_data, key.mv_size);
+            id[key.mv_size] = '\0';
+            struct json_tokener *tok = json_tokener_new();
+            struct json_object *doc = json_tokener_parse_ex(tok, d.json, (int)d.len);
+            json_tokener_free(tok);
+            if (doc == NULL || res_index_key(k, doc, ik, sizeof(ik), &ilen) < 0 ||
+                res_compile(k, id, doc, &rec, &reclen) < 0) {
+                log_warnx("LMDB: %s/%s cannot be compiled; it is not served", res_kind_name(k), id);
+                json_object_put(doc);
+                continue;
+            }
+            json_object_put(doc);
+            MDB_val iv = {ilen, ik}, rv = {reclen, rec};
+            rc = mdb_put(txn, s->idx[k], &iv, &rv, 0);
+            free(rec);
+            if (rc != 0) {
+                mdb_cursor_close(c);
+                goto abort;
+            }
+            n++;
+        }
+        mdb_cursor_close(c);
+    }
+    fv.mv_size = sizeof(want);
+    fv.mv_data = &want;
+    if ((rc = mdb_put(txn, s->meta, &fk, &fv, 0)) != 0 || (rc = mdb_txn_commit(txn)) != 0)
+        goto fail;
+    if (have != 0 || n > 0)
+        log_info("LMDB: rebuilt %d records for record format %u (was %u)", n, want, have);
+    return 0;
+abort:
+    mdb_txn_abort(txn);
+fail:
+    log_warnx("LMDB: cannot rebuild the records: %s", mdb_strerror(rc));
+    return -1;
 }
 
 void

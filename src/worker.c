@@ -20,6 +20,7 @@
 #include "aigw/conf.h"
 #include "aigw/errors.h"
 #include "aigw/log.h"
+#include "aigw/shm.h"
 #include "aigw/store.h"
 #include "aigw/util.h"
 #include "http.h"
@@ -32,6 +33,7 @@ struct worker {
     struct conf conf;
     struct event_base *base;
     struct store *store;
+    struct shm *shm;
     struct upstream *up;
     struct proxy *px;
     struct http_server *http;
@@ -124,15 +126,18 @@ sig_ignore_cb(evutil_socket_t sig, short what, void *arg)
 {
 }
 
-/* Parse "slot:conf_fd:fd,fd" */
+/* Parse "slot:conf_fd:shm_fd:fd,fd" */
 static int
-parse_spec(const char *spec, int *slot, int *conf_fd, int *fds, int *nfds)
+parse_spec(const char *spec, int *slot, int *conf_fd, int *shm_fd, int *fds, int *nfds)
 {
     char *end;
     *slot = (int)strtol(spec, &end, 10);
     if (*end != ':')
         return -1;
     *conf_fd = (int)strtol(end + 1, &end, 10);
+    if (*end != ':')
+        return -1;
+    *shm_fd = (int)strtol(end + 1, &end, 10);
     if (*end != ':')
         return -1;
     *nfds = 0;
@@ -165,6 +170,7 @@ worker_free(struct worker *w)
     if (w->base)
         event_base_free(w->base);
     store_close(w->store);
+    shm_free(w->shm);
     curl_global_cleanup();
 }
 
@@ -173,7 +179,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
 {
     struct worker w;
     struct aigw_errors e;
-    int conf_fd, fds[CONF_MAX_LISTEN], nfds;
+    int conf_fd, shm_fd, fds[CONF_MAX_LISTEN], nfds;
     char ident[32];
 
     memset(&w, 0, sizeof(w));
@@ -181,7 +187,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() == 1)
         return 1;
-    if (parse_spec(spec, &w.slot, &conf_fd, fds, &nfds) < 0)
+    if (parse_spec(spec, &w.slot, &conf_fd, &shm_fd, fds, &nfds) < 0)
         fatalx("bad worker spec \"%s\"", spec);
     snprintf(ident, sizeof(ident), "worker %d", w.slot);
     log_init(foreground, LOG_LVL_INFO, ident);
@@ -197,6 +203,9 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     }
     json_object_put(tree);
     log_set_level(w.conf.log_level);
+    if ((w.shm = shm_attach(shm_fd, w.slot)) == NULL)
+        fatalx("cannot map the shared memory");
+    close(shm_fd); /* the mapping stays */
 
     w.store = store_open(w.conf.data_dir, w.conf.lmdb_map_size, (unsigned)w.conf.lmdb_max_readers,
                          STORE_RDONLY, &e);
@@ -216,7 +225,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     if (cfg != NULL)
         event_config_free(cfg);
     if (w.base == NULL || (w.up = upstream_new(w.base)) == NULL ||
-        (w.px = proxy_new(w.base, &w.conf, w.store, w.up)) == NULL ||
+        (w.px = proxy_new(w.base, &w.conf, w.store, w.up, w.shm)) == NULL ||
         (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
         fatalx("out of memory setting up the worker");
     for (int i = 0; i < nfds; i++)

@@ -20,6 +20,9 @@ enum provider {
     PROVIDER_NPROVIDERS,
 };
 
+/* The binary records' layout; a file written with another is rebuilt at start. */
+#define RES_RECORD_FORMAT 2
+
 #define RES_ID_MAX 128
 #define RES_NAME_MAX 256
 
@@ -45,25 +48,65 @@ int res_compile(enum res_kind k, const char *id, struct json_object *doc, void *
 int res_index_key(enum res_kind k, struct json_object *doc, void *out, size_t outlen,
                   size_t *len);
 
+/* Limits of a key or a model; 0: none. */
+enum { LIM_RPM, LIM_RPD, LIM_TPM, LIM_TPD, LIM_CONC, LIM_N };
+const char *lim_name(int i); /* "requests_per_minute", ... */
+
+#define MODEL_MAX_TARGETS 16
+#define LIMIT_MAX 1000000000000LL /* counters keep 40 bits */
+#define TARGET_WEIGHT_MAX 1000
+
+/* fallback_on classes besides the 5xx statuses. */
+#define FALLBACK_CONNECT 0x1u
+#define FALLBACK_TIMEOUT 0x2u
+#define FALLBACK_429 0x4u
+
 /* Views into a record; pointers live as long as the record (the LMDB read txn). */
-struct model_view {
-    const char *id;
-    const char *name;
+struct target_view {
+    const char *name; /* what x-aigw-target says */
     const char *upstream_model;
     const char *api_base;
     const char *api_key; /* "" when none */
     int provider;
+    int weight;
+    int priority;
+};
+
+/* One priority tier: its smooth weighted round robin sequence of target indexes. */
+struct tier_view {
+    int priority;
+    uint32_t period;
+    const uint8_t *seq;
+};
+
+struct model_view {
+    const char *id;
+    const char *name;
+    int ntargets;
+    struct target_view t[MODEL_MAX_TARGETS];
+    int ntiers; /* highest priority first; targets of weight 0 are in none */
+    struct tier_view tiers[MODEL_MAX_TARGETS];
+    int retries;
+    uint32_t fallback;     /* FALLBACK_* */
+    uint64_t fallback_5xx[2]; /* bit (status - 500) */
+    int breaker_failures;  /* 0: no breaker */
+    int64_t breaker_cooldown_ms, breaker_max_cooldown_ms;
+    int64_t limits[LIM_N];
     int64_t connect_timeout_ms; /* 0: the global default */
     int64_t first_byte_timeout_ms;
     int64_t total_timeout_ms;
     int64_t stream_idle_timeout_ms;
 };
 
+/* Does the model fall back (retry elsewhere) on this status? */
+int model_falls_back_on(const struct model_view *v, long status);
+
 struct key_view {
     const char *id;
     const char *name;
     int disabled;
     int64_t expires_at; /* Unix seconds; 0: never */
+    int64_t limits[LIM_N];
     int nallowed;
     const char *allowed; /* nallowed NUL-terminated patterns, back to back */
 };

@@ -46,6 +46,8 @@ struct store_doc {
 };
 
 /* Writer side (master). */
+/* At start: rebuild the records if they were written by another record format. */
+int store_upgrade_records(struct store *s);
 struct store_txn *store_write_begin(struct store *s);
 /*
  * Origin and revision of the following puts (default: STORE_ORIGIN_FILE,
@@ -88,6 +90,9 @@ int store_read_begin(struct store *s);
 void store_read_end(struct store *s);
 int store_meta_get(struct store *s, struct store_meta *m);
 int store_model_by_name(struct store *s, const char *name, size_t len, struct model_view *v);
+/* The model's binary record as stored (valid until store_read_end). */
+int store_model_record(struct store *s, const char *name, size_t len, const void **rec,
+                       size_t *reclen);
 int store_key_by_hash(struct store *s, const uint8_t hash[32], struct key_view *v);
 /* Call cb for every model in name order; stops when cb returns non-zero. */
 int store_models_foreach(struct store *s, int (*cb)(const struct model_view *, void *), void *arg);

@@ -216,7 +216,7 @@ END_TEST
 START_TEST(key_allows_hand_built_view)
 {
     static const char pats[] = "gpt-4o\0local-*\0*";
-    struct key_view v = {"k", "n", 0, 0, 2, pats};
+    struct key_view v = {.id = "k", .name = "n", .nallowed = 2, .allowed = pats};
     ck_assert_int_eq(auth_key_allows(&v, "gpt-4o"), 1);
     ck_assert_int_eq(auth_key_allows(&v, "local-x"), 1);
     ck_assert_int_eq(auth_key_allows(&v, "other"), 0); /* the third "*" is past nallowed */

@@ -412,15 +412,15 @@ START_TEST(model_round_trip_full)
     ck_assert_int_eq(model_view_decode(rec, len, &v), 0);
     ck_assert_str_eq(v.id, "m-llama");
     ck_assert_str_eq(v.name, "llama");
-    ck_assert_str_eq(v.upstream_model, "meta-llama/Llama-3.1-8B-Instruct");
-    ck_assert_str_eq(v.api_base, "http://127.0.0.1:8000/v1");
-    ck_assert_str_eq(v.api_key, "sk-up");
-    ck_assert_int_eq(v.provider, PROVIDER_OPENAI_COMPATIBLE);
+    ck_assert_str_eq(v.t[0].upstream_model, "meta-llama/Llama-3.1-8B-Instruct");
+    ck_assert_str_eq(v.t[0].api_base, "http://127.0.0.1:8000/v1");
+    ck_assert_str_eq(v.t[0].api_key, "sk-up");
+    ck_assert_int_eq(v.t[0].provider, PROVIDER_OPENAI_COMPATIBLE);
     ck_assert_int_eq(v.connect_timeout_ms, 2000);
     ck_assert_int_eq(v.first_byte_timeout_ms, 30000);
     ck_assert_int_eq(v.total_timeout_ms, 600000);
     ck_assert_int_eq(v.stream_idle_timeout_ms, 45000);
-    ck_assert(inside(rec, len, v.id) && inside(rec, len, v.api_key));
+    ck_assert(inside(rec, len, v.id) && inside(rec, len, v.t[0].api_key));
     free(rec);
 }
 END_TEST
@@ -434,10 +434,10 @@ START_TEST(model_round_trip_defaults)
     ck_assert_int_eq(model_view_decode(rec, len, &v), 0);
     ck_assert_str_eq(v.id, "gpt-4o");
     ck_assert_str_eq(v.name, "gpt-4o");
-    ck_assert_str_eq(v.upstream_model, "gpt-4o");
-    ck_assert_str_eq(v.api_base, "https://api.openai.com/v1");
-    ck_assert_str_eq(v.api_key, "");
-    ck_assert_int_eq(v.provider, PROVIDER_OPENAI);
+    ck_assert_str_eq(v.t[0].upstream_model, "gpt-4o");
+    ck_assert_str_eq(v.t[0].api_base, "https://api.openai.com/v1");
+    ck_assert_str_eq(v.t[0].api_key, "");
+    ck_assert_int_eq(v.t[0].provider, PROVIDER_OPENAI);
     ck_assert_int_eq(v.connect_timeout_ms, 0);
     ck_assert_int_eq(v.first_byte_timeout_ms, 0);
     ck_assert_int_eq(v.total_timeout_ms, 0);
@@ -559,8 +559,8 @@ START_TEST(decode_corrupt_bytes)
             c[i] = vals[j];
             if (model_view_decode(c, mlen, &v) == 0)
                 ck_assert_msg(inside(c, mlen, v.id) && inside(c, mlen, v.name) &&
-                                  inside(c, mlen, v.upstream_model) &&
-                                  inside(c, mlen, v.api_base) && inside(c, mlen, v.api_key),
+                                  inside(c, mlen, v.t[0].upstream_model) &&
+                                  inside(c, mlen, v.t[0].api_base) && inside(c, mlen, v.t[0].api_key),
                               "byte %zu = %#x: a string outside the record", i, vals[j]);
             free(c);
         }
@@ -603,7 +603,7 @@ START_TEST(decode_random_garbage)
         memcpy(c, round & 1 ? m : k, 4);
         if (round & 1) {
             if (model_view_decode(c, len, &mv) == 0)
-                ck_assert(inside(c, len, mv.api_key));
+                ck_assert(inside(c, len, mv.t[0].api_key));
         } else if (key_view_decode(c, len, &kv) == 0) {
             ck_assert(inside(c, len, kv.name));
             (void)auth_key_allows(&kv, "zzz");

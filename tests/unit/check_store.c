@@ -133,14 +133,14 @@ assert_v1(struct store *s)
     ck_assert_int_eq(store_model_by_name(s, "gpt-4o", 6, &mv), STORE_OK);
     ck_assert_str_eq(mv.id, "m1");
     ck_assert_str_eq(mv.name, "gpt-4o");
-    ck_assert_str_eq(mv.upstream_model, "gpt-4o");
-    ck_assert_str_eq(mv.api_base, "https://api.openai.com/v1");
-    ck_assert_int_eq(mv.provider, PROVIDER_OPENAI);
+    ck_assert_str_eq(mv.t[0].upstream_model, "gpt-4o");
+    ck_assert_str_eq(mv.t[0].api_base, "https://api.openai.com/v1");
+    ck_assert_int_eq(mv.t[0].provider, PROVIDER_OPENAI);
     ck_assert_int_eq(store_model_by_name(s, "local-llama", 11, &mv), STORE_OK);
     ck_assert_str_eq(mv.id, "m2");
-    ck_assert_str_eq(mv.upstream_model, "meta-llama/Llama-3.1-8B-Instruct");
-    ck_assert_str_eq(mv.api_base, "http://127.0.0.1:8000/v1");
-    ck_assert_int_eq(mv.provider, PROVIDER_OPENAI_COMPATIBLE);
+    ck_assert_str_eq(mv.t[0].upstream_model, "meta-llama/Llama-3.1-8B-Instruct");
+    ck_assert_str_eq(mv.t[0].api_base, "http://127.0.0.1:8000/v1");
+    ck_assert_int_eq(mv.t[0].provider, PROVIDER_OPENAI_COMPATIBLE);
     /* the name is len bytes, not a C string */
     ck_assert_int_eq(store_model_by_name(s, "gpt-4o-mini", 6, &mv), STORE_OK);
     ck_assert_str_eq(mv.id, "m1");

@@ -1,0 +1,58 @@
+/*
+ * shm.h: the shared-memory table every worker of a node uses for state that
+ * must be exact across workers: rate-limit counters, concurrency, circuit
+ * breakers and the weighted round robin counters. The master creates it (a
+ * memfd the workers inherit) and outlives the workers, so a worker that is
+ * restarted finds the counters as they were.
+ *
+ * Every entry is found by a 64-bit hash of its identity ("L", "key", id)
+ * with linear probing; entries are claimed with compare-and-swap and never
+ * freed while the master runs. No lock is ever taken: every update is one
+ * atomic operation or a compare-and-swap loop on one 64-bit word.
+ */
+#ifndef AIGW_SHM_H
+#define AIGW_SHM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct shm;
+
+#define SHM_NC 7
+
+struct shm_slot {
+    _Atomic uint64_t id; /* identity hash; 0: free */
+    _Atomic uint64_t c[SHM_NC]; /* meaning by kind of entry (limit.c, breaker.c, balance.c) */
+};
+
+/* Node-wide counters, for status and metrics. */
+enum shm_stat {
+    SHM_STAT_TABLE_FULL,   /* an entry could not be created: shm_slots too small */
+    SHM_STAT_RL_ERRORS,    /* the Redis limiter could not answer */
+    SHM_STAT_RL_DENIED,    /* requests refused by a limit */
+    SHM_STAT_BREAKER_TRIPS,
+    SHM_NSTATS
+};
+
+/* Master: create the table for nworkers workers; *fd is inherited by the workers. */
+struct shm *shm_create(int64_t nslots, int nworkers, int *fd);
+/* Worker: map the table the master created; worker is this process's index. */
+struct shm *shm_attach(int fd, int worker);
+void shm_free(struct shm *s);
+
+/* The entry of an identity (up to three strings), created when absent; NULL when full. */
+struct shm_slot *shm_slot(struct shm *s, const char *kind, const char *a, const char *b);
+/* The same without creating: NULL when absent (status pages must not fill the table). */
+struct shm_slot *shm_find(struct shm *s, const char *kind, const char *a, const char *b);
+
+/* This worker's share of a concurrency count, so the master can release a dead worker's. */
+void shm_conc_note(struct shm *s, struct shm_slot *slot, int delta);
+/* Master: a worker died; give back the concurrency it held (counter c[ci] of each entry). */
+void shm_worker_gone(struct shm *s, int worker, int ci);
+
+void shm_stat_add(struct shm *s, enum shm_stat k, uint64_t n);
+uint64_t shm_stat(const struct shm *s, enum shm_stat k);
+int64_t shm_nslots(const struct shm *s);
+int64_t shm_used(const struct shm *s);
+
+#endif

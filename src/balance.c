@@ -1,0 +1,81 @@
+/*
+ * balance.c: target choice (worker).
+ *
+ * Each priority tier has a precomputed smooth weighted round robin sequence
+ * (resource.c). A request's first pick takes a ticket from the tier's
+ * shared counter (one atomic add) and reads the sequence there, so the
+ * split over all workers together follows the weights exactly, period by
+ * period. A target that is unavailable is passed over for the next one in
+ * the sequence; when a whole tier is, the next lower tier is used.
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "aigw/resource.h"
+#include "aigw/shm.h"
+#include "balance.h"
+#include "breaker.h"
+
+/* The breaker entry of target i, looked up once per request. */
+static struct shm_slot *
+target_slot(struct shm *s, const struct model_view *m, struct balance *b, int i)
+{
+    if (b->tslot[i] == NULL)
+        b->tslot[i] = shm_slot(s, "B", m->id, m->t[i].name);
+    return b->tslot[i];
+}
+
+/*
+ * Scan one tier from its ticket. Pass 0 skips targets already tried; pass 2
+ * takes a target resting after a 429 Retry-After when nothing else is left:
+ * the rest steers traffic to the other targets, it never refuses a request
+ * on its own (a 429 can be about that one request, such as one too large).
+ */
+static int
+pick_tier(struct shm *s, const struct model_view *m, struct balance *b, int k, int pass,
+          uint32_t *down, int64_t now)
+{
+    const struct tier_view *t = &m->tiers[k];
+    uint64_t pos = 0;
+    char prio[16];
+    snprintf(prio, sizeof(prio), "%d", t->priority);
+    struct shm_slot *ctr = shm_slot(s, "W", m->id, prio);
+    if (ctr != NULL)
+        pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[0], 1)
+                                         : atomic_load(&ctr->c[0]);
+    for (uint32_t j = 0; j < t->period; j++) {
+        int i = t->seq[(pos + j) % t->period];
+        int probe;
+        int64_t wait;
+        if ((pass < 2 && ((*down >> i) & 1)) || (pass == 0 && ((b->tried >> i) & 1)))
+            continue;
+        if (breaker_admit(target_slot(s, m, b, i), m, now, pass == 2, &probe, &wait)) {
+            b->probe = probe;
+            return i;
+        }
+        *down |= 1u << i;
+        if (b->wait_ms == 0 || wait < b->wait_ms)
+            b->wait_ms = wait;
+    }
+    return -1;
+}
+
+int
+balance_pick(struct shm *s, const struct model_view *m, struct balance *b, int64_t now)
+{
+    uint32_t down = 0;
+    b->probe = 0;
+    b->wait_ms = 0;
+    /* pass 2 only for a first attempt: a retry never goes to a resting target */
+    for (int pass = 0; pass < (b->picks == 0 ? 3 : 2); pass++)
+        for (int k = 0; k < m->ntiers; k++) {
+            int i = pick_tier(s, m, b, k, pass, &down, now);
+            if (i >= 0) {
+                b->tried |= 1u << i;
+                b->picks++;
+                return i;
+            }
+        }
+    return -1;
+}

@@ -1,0 +1,95 @@
+/*
+ * pxreq.h: one proxied request, shared by the two halves of the worker's
+ * pipeline: proxy.c (route, authenticate, resolve the model, admit against
+ * the limits) and relay.c (choose a target, send, relay the answer, retry
+ * elsewhere while nothing has reached the client).
+ */
+#ifndef AIGW_PXREQ_H
+#define AIGW_PXREQ_H
+
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "aigw/resource.h"
+#include "aigw/sse.h"
+#include "balance.h"
+#include "limit.h"
+#include "upstream.h"
+
+struct event;
+struct evbuffer;
+struct json_object;
+struct http_req;
+struct http_access;
+
+enum route { RT_NONE, RT_HEALTH, RT_MODELS, RT_CHAT, RT_COMPLETIONS, RT_EMBEDDINGS };
+
+struct proxy {
+    struct event_base *base;
+    const struct conf *conf;
+    struct store *store;
+    struct upstream *up;
+    struct shm *shm;
+    struct limiter *limiter;
+    int inflight;
+    struct pxreq *all; /* in-flight requests, for abort at exit */
+};
+
+/* What one upstream attempt owns; zeroed between attempts. */
+struct attempt {
+    struct upstream_xfer xfer;
+    struct curl_slist *hdrs; /* holds the provider secret: freed, never logged */
+    int target;     /* index into the model's targets */
+    int probe;      /* this attempt is the target's half-open probe */
+    int judged;     /* the breaker has heard the outcome */
+    long status;    /* upstream status */
+    int headers_done;
+    int is_sse;
+    int got_done;   /* saw data: [DONE] */
+    int paused;
+    int too_large;
+    int timed_out;
+    int sse_ready;
+    struct sse_parser sse;
+    char retry_after[32];
+};
+
+struct pxreq {
+    struct proxy *px;
+    struct http_req *r;
+    struct pxreq *next, *prev;
+    enum route rt;
+    int stream;       /* the client asked for a stream */
+    int client_usage; /* ... and for the usage chunk */
+    struct http_access *acc;  /* key, model, usage and error for the access line */
+    struct json_object *body; /* the client's request, rewritten per target */
+    void *mrec;               /* a copy of the model's record: mv points into it */
+    size_t mlen;
+    struct model_view mv;
+    struct balance bal;
+    int attempts, max_attempts;
+    struct attempt a;
+    struct evbuffer *resp; /* a buffered (non-stream) answer */
+    struct event *timer;   /* first byte, then stream idle */
+    int64_t first_byte_ms, idle_ms, connect_ms, total_ms;
+    int have_usage;
+    struct limit_state lim;
+};
+
+/* relay.c */
+/* Choose a target and send; 0, or -1 after answering the client (nothing available). */
+int relay_start(struct pxreq *q);
+/* Stop the attempt in progress without answering (client gone, shutdown). */
+void relay_cancel(struct pxreq *q);
+/* End a stream that already started with an SSE error event. */
+void relay_stream_fail(struct pxreq *q, const char *type, const char *code, const char *msg);
+/* The client went away or the worker exits: tell the breaker nothing was learnt. */
+void relay_abandon(struct pxreq *q);
+
+/* proxy.c */
+void pxreq_free(struct pxreq *q);
+/* Note the outcome for the access line (http.c writes it when the request ends). */
+void pxreq_note(struct pxreq *q, const char *error);
+
+#endif

@@ -1,0 +1,597 @@
+/*
+ * relay.c: the upstream half of the worker's pipeline: choose a target
+ * (balance.c), send the request (upstream.c), relay the answer (buffered
+ * JSON, or SSE events one by one as they arrive), and on a retryable
+ * failure try the next target, as long as no byte has reached the client.
+ *
+ * A stream's status line goes out with its first event, not with the
+ * upstream's headers, so an upstream that answers 200 and dies before its
+ * first event can still be retried elsewhere.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "aigw/conf.h"
+#include "aigw/log.h"
+#include "aigw/resource.h"
+#include "aigw/sse.h"
+#include "aigw/util.h"
+#include "breaker.h"
+#include "http.h"
+#include "pxreq.h"
+
+#define SSE_MAX_EVENT (8 << 20)
+
+static const char *const route_suffix[] = {NULL, NULL, "/models", "/chat/completions",
+                                           "/completions", "/embeddings"};
+
+static void finish(struct pxreq *q, CURLcode rc);
+
+static void
+arm_timer(struct pxreq *q, int64_t ms)
+{
+    struct timeval tv = tv_ms(ms);
+    evtimer_add(q->timer, &tv);
+}
+
+/* The target of the attempt in progress. */
+static const struct target_view *
+target(const struct pxreq *q)
+{
+    return &q->mv.t[q->a.target];
+}
+
+/* Tell the target's breaker how the attempt went, once. */
+static void
+judge(struct pxreq *q, int ok)
+{
+    if (q->a.judged)
+        return;
+    q->a.judged = 1;
+    if (breaker_result(q->bal.tslot[q->a.target], &q->mv, ok, q->a.probe, now_mono_ms()))
+        log_warnx("circuit breaker of model %s target %s opened after %d failures in a row",
+                  q->mv.name, target(q)->name, q->mv.breaker_failures);
+}
+
+/* x-aigw-target and x-aigw-attempts, and the same for the access line. */
+static void
+route_headers(struct pxreq *q)
+{
+    char n[16];
+    snprintf(q->acc->target, sizeof(q->acc->target), "%s", target(q)->name);
+    q->acc->attempts = q->attempts;
+    snprintf(n, sizeof(n), "%d", q->attempts);
+    http_resp_header(q->r, "x-aigw-target", target(q)->name);
+    http_resp_header(q->r, "x-aigw-attempts", n);
+}
+
+/* First-byte or stream-idle timeout: stop the transfer and answer 504 / an error event. */
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pxreq *q = arg;
+    q->a.timed_out = 1;
+    upstream_cancel(q->px->up, &q->a.xfer);
+    finish(q, CURLE_OPERATION_TIMEDOUT);
+}
+
+/* Take usage numbers from a usage object. */
+static void
+take_usage(struct pxreq *q, struct json_object *u)
+{
+    struct json_object *o;
+    if (u == NULL || !json_object_is_type(u, json_type_object))
+        return;
+    struct http_access *a = q->acc;
+    if (json_object_object_get_ex(u, "prompt_tokens", &o))
+        a->prompt_tokens = json_object_get_int64(o);
+    if (json_object_object_get_ex(u, "completion_tokens", &o))
+        a->completion_tokens = json_object_get_int64(o);
+    if (json_object_object_get_ex(u, "total_tokens", &o))
+        a->total_tokens = json_object_get_int64(o);
+    else
+        a->total_tokens = a->prompt_tokens + a->completion_tokens;
+    q->have_usage = 1;
+}
+
+/* Does this event carry a usage object (not null)? Cheap scan before any JSON parse. */
+static int
+has_usage_object(const char *data, size_t len)
+{
+    const char *end = data + len, *p = data;
+    while ((p = memmem(p, (size_t)(end - p), "\"usage\"", 7)) != NULL) {
+        p += 7;
+        while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n'))
+            p++;
+        if (p < end && *p == '{')
+            return 1;
+    }
+    return 0;
+}
+
+/* Forward one SSE event to the client, as "event:"/"data:" lines; the first one starts the reply. */
+static void
+sse_forward(struct pxreq *q, const char *event, size_t evlen, const char *data, size_t len)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL)
+        return;
+    if (!http_resp_started(q->r)) {
+        route_headers(q);
+        http_resp_header(q->r, "Cache-Control", "no-cache");
+        http_resp_header(q->r, "X-Accel-Buffering", "no");
+        http_stream_begin(q->r, 200, "text/event-stream");
+        q->acc->ttft_us = now_mono_us();
+    }
+    if (evlen > 0)
+        evbuffer_add_printf(b, "event: %.*s\n", (int)evlen, event);
+    /* a multi-line data field goes out as several data: lines */
+    const char *p = data, *end = data + len;
+    do {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        evbuffer_add(b, "data: ", 6);
+        evbuffer_add(b, p, (size_t)(e - p));
+        evbuffer_add(b, "\n", 1);
+        p = nl ? nl + 1 : end;
+    } while (p < end);
+    evbuffer_add(b, "\n", 1);
+    size_t n = evbuffer_get_length(b);
+    http_stream_write(q->r, evbuffer_pullup(b, -1), n);
+    evbuffer_free(b);
+}
+
+/* One upstream SSE event: account usage, drop the usage chunk the client didn't ask for. */
+static int
+on_sse_event(const char *event, size_t evlen, const char *data, size_t len, void *arg)
+{
+    struct pxreq *q = arg;
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        q->a.got_done = 1;
+        sse_forward(q, event, evlen, data, len);
+        return 0;
+    }
+    if (!q->client_usage && len < 65536) {
+        /* Chunks carry "usage":null only because we asked for usage: give the client what it asked. */
+        const char *m = memmem(data, len, ",\"usage\":null", 13);
+        if (m != NULL) {
+            char buf[65536];
+            size_t head = (size_t)(m - data);
+            memcpy(buf, data, head);
+            memcpy(buf + head, m + 13, len - head - 13);
+            sse_forward(q, event, evlen, buf, len - 13);
+            return 0;
+        }
+    }
+    if (has_usage_object(data, len)) {
+        struct json_object *o = json_tokener_parse(data), *u, *ch;
+        if (o != NULL && json_object_object_get_ex(o, "usage", &u))
+            take_usage(q, u);
+        if (o != NULL && !q->client_usage) {
+            if (json_object_object_get_ex(o, "choices", &ch) &&
+                json_object_is_type(ch, json_type_array) && json_object_array_length(ch) == 0) {
+                json_object_put(o); /* the extra chunk we asked for: not the client's */
+                return 0;
+            }
+            json_object_object_del(o, "usage");
+            const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+            sse_forward(q, event, evlen, s, strlen(s));
+            json_object_put(o);
+            return 0;
+        }
+        json_object_put(o);
+    }
+    sse_forward(q, event, evlen, data, len);
+    return 0;
+}
+
+/* The upstream's status and headers are complete: decide how to relay. */
+static void
+on_headers_done(struct pxreq *q)
+{
+    char *ctype = NULL;
+    struct attempt *a = &q->a;
+    a->headers_done = 1;
+    curl_easy_getinfo(a->xfer.easy, CURLINFO_RESPONSE_CODE, &a->status);
+    curl_easy_getinfo(a->xfer.easy, CURLINFO_CONTENT_TYPE, &ctype);
+    /* An answer that is not a reason to fall back is what the breaker calls healthy. */
+    if (!model_falls_back_on(&q->mv, a->status))
+        judge(q, 1);
+    if (q->stream && a->status == 200 && ctype != NULL &&
+        strncasecmp(ctype, "text/event-stream", 17) == 0) {
+        a->is_sse = 1;
+        sse_init(&a->sse, SSE_MAX_EVENT);
+        a->sse_ready = 1;
+        arm_timer(q, q->idle_ms);
+    } else {
+        evtimer_del(q->timer);
+    }
+}
+
+static size_t
+header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+    struct pxreq *q = arg;
+    size_t len = size * n;
+    if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
+        long code = 0;
+        curl_easy_getinfo(q->a.xfer.easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200) /* not an interim 1xx block */
+            on_headers_done(q);
+    } else if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
+        size_t vlen = len - 12;
+        const char *v = buf + 12;
+        while (vlen > 0 && (*v == ' ' || *v == '\t'))
+            v++, vlen--;
+        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+            vlen--;
+        snprintf(q->a.retry_after, sizeof(q->a.retry_after), "%.*s", (int)vlen, v);
+    }
+    return len;
+}
+
+static size_t
+write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+    struct pxreq *q = arg;
+    size_t len = size * n;
+    if (q->a.is_sse) {
+        /* Backpressure: a slow client pauses the upstream rather than grow our memory. */
+        if (http_stream_pending(q->r) > HTTP_OUT_HIGH) {
+            q->a.paused = 1;
+            evtimer_del(q->timer); /* a slow reader is not an idle upstream */
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        arm_timer(q, q->idle_ms);
+        if (sse_feed(&q->a.sse, buf, len, on_sse_event, q) != 0)
+            return 0; /* an event beyond SSE_MAX_EVENT: fail the transfer */
+        return len;
+    }
+    if (evbuffer_get_length(q->resp) + len > q->px->conf->max_response_size) {
+        q->a.too_large = 1;
+        return 0;
+    }
+    evbuffer_add(q->resp, buf, len);
+    return len;
+}
+
+/* Release what the attempt holds, ready for the next one. */
+static void
+attempt_clear(struct pxreq *q)
+{
+    struct attempt *a = &q->a;
+    if (a->xfer.easy != NULL) {
+        upstream_cancel(q->px->up, &a->xfer);
+        upstream_easy_put(q->px->up, a->xfer.easy);
+    }
+    curl_slist_free_all(a->hdrs);
+    if (a->sse_ready)
+        sse_free(&a->sse);
+    evbuffer_drain(q->resp, evbuffer_get_length(q->resp));
+    memset(a, 0, sizeof(*a));
+}
+
+void
+relay_cancel(struct pxreq *q)
+{
+    if (q->timer != NULL)
+        evtimer_del(q->timer);
+    attempt_clear(q);
+}
+
+void
+relay_abandon(struct pxreq *q)
+{
+    if (q->attempts > 0 && q->a.probe && !q->a.judged)
+        breaker_abandon(q->bal.tslot[q->a.target]);
+}
+
+/* The curl error as a client status, error code and message. */
+static int
+map_error(struct pxreq *q, CURLcode rc, const char **code, const char **msg)
+{
+    if (q->a.timed_out || rc == CURLE_OPERATION_TIMEDOUT) {
+        *code = "upstream_timeout";
+        *msg = q->a.headers_done ? "The upstream stopped sending in time"
+                                 : "The upstream did not answer in time";
+        return 504;
+    }
+    if (q->a.too_large) {
+        *code = "upstream_response_too_large";
+        *msg = "The upstream response exceeds limits.max_response_size";
+        return 502;
+    }
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        *code = "upstream_unreachable";
+        *msg = "Could not connect to the upstream";
+        return 502;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+        *code = "upstream_tls_error";
+        *msg = "TLS with the upstream failed (certificate verification or handshake)";
+        return 502;
+    default:
+        *code = "upstream_error";
+        *msg = curl_easy_strerror(rc);
+        return 502;
+    }
+}
+
+void
+relay_stream_fail(struct pxreq *q, const char *type, const char *code, const char *msg)
+{
+    char buf[512];
+    struct json_object *e = json_object_new_object(), *o = json_object_new_object();
+    json_object_object_add(e, "message", json_object_new_string(msg));
+    json_object_object_add(e, "type", json_object_new_string(type));
+    json_object_object_add(e, "param", NULL);
+    json_object_object_add(e, "code", json_object_new_string(code));
+    json_object_object_add(o, "error", e);
+    snprintf(buf, sizeof(buf), "data: %s\n\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    http_stream_write(q->r, buf, strlen(buf));
+    pxreq_note(q, code);
+    http_stream_end(q->r);
+}
+
+/* A buffered upstream answer: relay it, taking usage from it. */
+static void
+reply_buffered(struct pxreq *q)
+{
+    size_t len = evbuffer_get_length(q->resp);
+    const char *body = (const char *)evbuffer_pullup(q->resp, -1);
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *o = len ? json_tokener_parse_ex(tok, body, (int)len) : NULL, *u;
+    json_tokener_free(tok);
+    int isjson = o != NULL && json_object_is_type(o, json_type_object);
+    long status = q->a.status;
+
+    route_headers(q);
+    if (status >= 200 && status < 300) {
+        if (isjson && json_object_object_get_ex(o, "usage", &u))
+            take_usage(q, u);
+        pxreq_note(q, NULL);
+        http_reply(q->r, (int)status, "application/json", body, len);
+    } else if (isjson && json_object_object_get_ex(o, "error", NULL)) {
+        if (q->a.retry_after[0])
+            http_resp_header(q->r, "Retry-After", q->a.retry_after);
+        pxreq_note(q, "upstream_status");
+        http_reply(q->r, (int)status, "application/json", body, len);
+    } else {
+        pxreq_note(q, "upstream_bad_response");
+        http_reply_error(q->r, 502, "upstream_error", "upstream_bad_response", NULL,
+                         "The upstream answered status %ld without an OpenAI-style error body",
+                         status);
+    }
+    json_object_put(o);
+}
+
+/*
+ * Is this outcome a reason to try another target (the fallback_on classes)?
+ * Only asked while nothing has reached the client.
+ */
+static int
+retryable(struct pxreq *q, CURLcode rc)
+{
+    if (q->a.timed_out || rc == CURLE_OPERATION_TIMEDOUT)
+        return (q->mv.fallback & FALLBACK_TIMEOUT) != 0;
+    if (q->a.too_large || rc == CURLE_WRITE_ERROR)
+        return 0;
+    if (rc != CURLE_OK || (q->a.is_sse && !q->a.got_done))
+        /* refused, reset, TLS, or closed before a complete answer */
+        return (q->mv.fallback & FALLBACK_CONNECT) != 0;
+    return !q->a.is_sse && model_falls_back_on(&q->mv, q->a.status);
+}
+
+/* An upstream 429 with Retry-After: seconds rests the target for every worker. */
+static void
+rest_target(struct pxreq *q)
+{
+    char *end;
+    long secs;
+    if (q->a.status != 429 || q->a.retry_after[0] == '\0')
+        return;
+    secs = strtol(q->a.retry_after, &end, 10);
+    if (*end != '\0' || secs <= 0)
+        return; /* an HTTP date, or nonsense: no rest */
+    if (secs > 3600)
+        secs = 3600;
+    breaker_rest(q->bal.tslot[q->a.target], now_mono_ms() + secs * 1000);
+}
+
+/* Answer the client with the outcome of the last attempt. */
+static void
+deliver(struct pxreq *q, CURLcode rc)
+{
+    const char *code, *msg;
+    if (q->a.is_sse && http_resp_started(q->r)) {
+        if (rc != CURLE_OK && map_error(q, rc, &code, &msg) != 504) {
+            char buf[256];
+            snprintf(buf, sizeof(buf), "The upstream connection broke mid-stream: %s",
+                     curl_easy_strerror(rc));
+            relay_stream_fail(q, "upstream_error", "upstream_disconnected", buf);
+        } else if (rc != CURLE_OK) {
+            relay_stream_fail(q, "upstream_error", code, msg);
+        } else if (!q->a.got_done) {
+            relay_stream_fail(q, "upstream_error", "upstream_stream_truncated",
+                              "The upstream ended the stream without [DONE]");
+        } else {
+            pxreq_note(q, NULL);
+            http_stream_end(q->r);
+        }
+    } else if (rc != CURLE_OK) {
+        int status = map_error(q, rc, &code, &msg);
+        route_headers(q);
+        pxreq_note(q, code);
+        http_reply_error(q->r, status, "upstream_error", code, NULL, "%s", msg);
+    } else if (q->a.is_sse) {
+        route_headers(q);
+        pxreq_note(q, "upstream_stream_truncated");
+        http_reply_error(q->r, 502, "upstream_error", "upstream_stream_truncated", NULL,
+                         "The upstream ended the stream before its first event");
+    } else {
+        reply_buffered(q);
+    }
+}
+
+/* The transfer ended (or was stopped by our timer): retry elsewhere, or answer. */
+static void
+finish(struct pxreq *q, CURLcode rc)
+{
+    evtimer_del(q->timer);
+    q->acc->upstream_status = q->a.status;
+    int started = http_resp_started(q->r);
+    int again = !started && retryable(q, rc);
+    int broke = started && (rc != CURLE_OK || !q->a.got_done);
+    if (again || broke) {
+        q->a.judged = 0; /* a 200 that then broke was judged healthy too soon */
+        judge(q, 0);
+        rest_target(q);
+    }
+    if (again && q->attempts < q->max_attempts) {
+        log_debug("request %s: target %s of model %s failed (%s, status %ld); trying another",
+                  http_req_id(q->r), target(q)->name, q->mv.name,
+                  rc != CURLE_OK ? curl_easy_strerror(rc) : "answer", q->a.status);
+        struct balance saved = q->bal;
+        int t = balance_pick(q->px->shm, &q->mv, &q->bal, now_mono_ms());
+        if (t >= 0) {
+            attempt_clear(q);
+            q->a.target = t;
+            q->a.probe = q->bal.probe;
+            if (relay_start(q) == 0)
+                return;
+            pxreq_free(q); /* relay_start answered */
+            return;
+        }
+        q->bal = saved; /* nothing else to try: the client gets this outcome */
+    }
+    deliver(q, rc);
+    pxreq_free(q);
+}
+
+static void
+xfer_done(struct upstream_xfer *x, CURLcode rc)
+{
+    struct pxreq *q = (struct pxreq *)((char *)x - offsetof(struct pxreq, a.xfer));
+    finish(q, rc);
+}
+
+/* The client's body for this target: its upstream model id. */
+static const char *
+body_for_target(struct pxreq *q)
+{
+    json_object_object_add(q->body, "model", json_object_new_string(target(q)->upstream_model));
+    return json_object_to_json_string_ext(q->body, JSON_C_TO_STRING_PLAIN |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/* Set up the easy handle for the attempt's target and start it; 0 or -1. */
+static int
+send_attempt(struct pxreq *q)
+{
+    struct proxy *px = q->px;
+    const struct conf *c = px->conf;
+    const struct target_view *t = target(q);
+    struct attempt *a = &q->a;
+    char url[4096], hdr[4200];
+    CURL *e = upstream_easy_get(px->up);
+    if (e == NULL)
+        return -1;
+    a->xfer.easy = e;
+    a->xfer.done = xfer_done;
+    snprintf(url, sizeof(url), "%s%s", t->api_base, route_suffix[q->rt]);
+    a->hdrs = curl_slist_append(a->hdrs, "Content-Type: application/json");
+    a->hdrs = curl_slist_append(a->hdrs, q->stream ? "Accept: text/event-stream"
+                                                   : "Accept: application/json");
+    a->hdrs = curl_slist_append(a->hdrs, "Expect:");
+    if (t->api_key[0] != '\0') {
+        snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", t->api_key);
+        a->hdrs = curl_slist_append(a->hdrs, hdr);
+        explicit_bzero(hdr, sizeof(hdr));
+    }
+    snprintf(hdr, sizeof(hdr), "x-request-id: %s", http_req_id(q->r));
+    a->hdrs = curl_slist_append(a->hdrs, hdr);
+
+    const char *json = body_for_target(q);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, json);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->hdrs);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, q);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, q);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)q->connect_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)q->total_ms);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->upstream_ca_file[0] != '\0')
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->upstream_ca_file);
+    if (q->timer == NULL && (q->timer = evtimer_new(px->base, timer_cb, q)) == NULL)
+        return -1;
+    if (upstream_start(px->up, &a->xfer) < 0)
+        return -1;
+    q->attempts++;
+    arm_timer(q, q->first_byte_ms);
+    return 0;
+}
+
+/* No target can take the request now: 503 at once, saying when to come back. */
+static void
+reply_unavailable(struct pxreq *q)
+{
+    char ra[24];
+    int64_t secs = (q->bal.wait_ms + 999) / 1000;
+    snprintf(ra, sizeof(ra), "%lld", (long long)(secs < 1 ? 1 : secs));
+    http_resp_header(q->r, "Retry-After", ra);
+    pxreq_note(q, "no_target_available");
+    if (q->mv.ntiers == 0)
+        http_reply_error(q->r, 503, "server_error", "no_target_available", NULL,
+                         "Model `%s` has no target with a weight above 0", q->mv.name);
+    else
+        http_reply_error(q->r, 503, "server_error", "no_target_available", NULL,
+                         "All targets of model `%s` are unavailable (circuit breaker open); "
+                         "retry in %ss",
+                         q->mv.name, ra);
+}
+
+int
+relay_start(struct pxreq *q)
+{
+    if (q->attempts == 0) {
+        int t = balance_pick(q->px->shm, &q->mv, &q->bal, now_mono_ms());
+        if (t < 0) {
+            reply_unavailable(q);
+            return -1;
+        }
+        q->a.target = t;
+        q->a.probe = q->bal.probe;
+    }
+    if (send_attempt(q) < 0) {
+        relay_abandon(q);
+        pxreq_note(q, "upstream_start");
+        http_reply_error(q->r, 500, "server_error", "upstream_start", NULL,
+                         "Could not start the upstream request");
+        return -1;
+    }
+    return 0;
+}
