@@ -688,7 +688,8 @@ class LogFile:
 class Mock(LogFile):
     """The aigw-mock upstream on 127.0.0.1 with an ephemeral port.
 
-    m = Mock(key="mock-secret"); m.port; m.stats(); m.last(); m.reset(); m.stop()
+    m = Mock(key="mock-secret"); m.port; m.stats(); m.last(); m.reset(); m.stop();
+    m.configure(status=500) (defaults for later requests; m.configure() clears)
     """
 
     def __init__(self, key=None, binary=None):
@@ -739,8 +740,27 @@ class Mock(LogFile):
         return self._get("/mock/last")
 
     def reset(self):
-        """Zero the mock's counters and forget the last request."""
+        """Zero the mock's counters (the default controls stay)."""
         return self._get("/mock/reset", method="POST")
+
+    def configure(self, **controls):
+        """POST /mock/config: controls (status=500, retry_after="5", hang=True,
+        reset_before_response=True, ...) become this instance's defaults for
+        every later /v1 request; a request's own controls still override them.
+        configure() with no arguments clears them. Returns the new defaults."""
+        resp = request(self.port, "POST", "/mock/config", body=controls)
+        if resp.status != 200:
+            raise TestFailure("mock POST /mock/config %r answered %d: %r" % (
+                controls, resp.status, resp.body))
+        return resp.json()
+
+    def config(self):
+        """GET /mock/config: the default controls, as a dict."""
+        return self._get("/mock/config")
+
+    def requests(self):
+        """How many /v1 requests the mock received since start or reset()."""
+        return self.stats()["requests"]
 
     def url(self):
         return "http://%s:%d/v1" % (HOST, self.port)

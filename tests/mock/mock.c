@@ -9,6 +9,9 @@
  * is a struct mock_format: how to read the request body, how to write the
  * whole response, and how to write it as a sequence of stream events.  The
  * transport (delays, slow bodies, resets, hangs) is shared by all formats.
+ * The controls of a call are the instance's defaults (POST /mock/config, so
+ * that several instances can answer the same request differently), then the
+ * body's "mock" object, then the x-mock-* headers.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -45,18 +48,26 @@
 /* Append a string literal. */
 #define MOCK_LIT(out, lit) evbuffer_add((out), (lit), sizeof(lit) - 1)
 
-/* Per-request controls, from the body's "mock" object and x-mock-* headers. */
+/* A string control: points into a JSON value or a header the call holds. */
+struct mock_str {
+    const char *s; /* NULL: not set */
+    size_t len;
+};
+
+/* Per-request controls: the instance's defaults (POST /mock/config), then
+ * the body's "mock" object, then the x-mock-* headers, field by field. */
 struct mock_ctl {
     long chunks;
     long delay_ms;
     long first_byte_ms;
     long status;
     long hang;
+    long reset_before_response;
     long reset_after; /* -1: off */
     long close_after; /* -1: off */
     long slow_body_ms;
-    const char *content; /* NULL: generated "tok0 tok1 ..." */
-    size_t content_len;
+    struct mock_str content;     /* NULL: generated "tok0 tok1 ..." */
+    struct mock_str retry_after; /* NULL: no Retry-After header */
 };
 
 struct mock_call;
@@ -84,8 +95,9 @@ struct mock_call {
     unsigned long seq;
     time_t created;
     struct mock_ctl ctl;
-    json_object *body; /* parsed request body (own reference) or NULL */
-    const char *model; /* in body, or a literal */
+    json_object *body;   /* parsed request body (own reference) or NULL */
+    json_object *config; /* the defaults it started with (own reference) or NULL */
+    const char *model;   /* in body, or a literal */
     size_t model_len;
     json_object *input; /* embeddings: the "input" value, in body */
     long prompt_tokens;
@@ -133,6 +145,7 @@ static struct {
     unsigned long seq;
     struct mock_stats stats;
     struct mock_last last;
+    json_object *config; /* POST /mock/config: default controls, or NULL */
 } mock;
 
 /* What a control looks like and where it is stored. */
@@ -156,13 +169,17 @@ static const struct mock_ctl_def mock_ctl_defs[] = {
      offsetof(struct mock_ctl, first_byte_ms), 0, MOCK_MS_MAX},
     {"status", "x-mock-status", MOCK_CTL_INT, offsetof(struct mock_ctl, status), 200, 599},
     {"hang", "x-mock-hang", MOCK_CTL_BOOL, offsetof(struct mock_ctl, hang), 0, 1},
+    {"reset_before_response", "x-mock-reset-before-response", MOCK_CTL_BOOL,
+     offsetof(struct mock_ctl, reset_before_response), 0, 1},
     {"reset_after", "x-mock-reset-after", MOCK_CTL_INT, offsetof(struct mock_ctl, reset_after), 0,
      MOCK_CHUNKS_MAX},
     {"close_after", "x-mock-close-after", MOCK_CTL_INT, offsetof(struct mock_ctl, close_after), 0,
      MOCK_CHUNKS_MAX},
     {"slow_body_ms", "x-mock-slow-body-ms", MOCK_CTL_INT, offsetof(struct mock_ctl, slow_body_ms),
      0, MOCK_MS_MAX},
-    {"content", "x-mock-content", MOCK_CTL_STR, 0, 0, 0},
+    {"content", "x-mock-content", MOCK_CTL_STR, offsetof(struct mock_ctl, content), 0, 0},
+    {"retry_after", "x-mock-retry-after", MOCK_CTL_STR, offsetof(struct mock_ctl, retry_after), 1,
+     0},
 };
 
 #define MOCK_NCTL (sizeof(mock_ctl_defs) / sizeof(mock_ctl_defs[0]))
@@ -389,8 +406,15 @@ mock_ctl_text(struct mock_ctl *ctl, const struct mock_ctl_def *d, const char *s,
     long long v;
 
     if (d->kind == MOCK_CTL_STR) {
-        ctl->content = s;
-        ctl->content_len = n;
+        struct mock_str *str = (struct mock_str *)(void *)((char *)ctl + d->off);
+        /* min 1: a header value, so non-empty printable ASCII only */
+        for (size_t i = 0; d->min > 0 && i < n; i++)
+            if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+                return -1;
+        if (d->min > 0 && n == 0)
+            return -1;
+        str->s = s;
+        str->len = n;
         return 0;
     }
     if (d->kind == MOCK_CTL_BOOL) {
@@ -433,8 +457,20 @@ mock_ctl_json(struct mock_ctl *ctl, const struct mock_ctl_def *d, json_object *v
     }
 }
 
-/* Read the controls from body.mock, then the x-mock-* headers; 0, or -1
- * with c->err set. */
+/* Return the definition of the control called name, or NULL. */
+static const struct mock_ctl_def *
+mock_ctl_find(const char *name)
+{
+    for (size_t i = 0; i < MOCK_NCTL; i++)
+        if (strcmp(mock_ctl_defs[i].name, name) == 0)
+            return &mock_ctl_defs[i];
+    return NULL;
+}
+
+/* Read the controls from the instance's defaults, body.mock, then the
+ * x-mock-* headers; 0, or -1 with c->err set.  The defaults were checked
+ * when they were set, and the call holds a reference to them: string
+ * controls point into them even if a later POST /mock/config replaces them. */
 static int
 mock_ctl_parse(struct mock_call *c)
 {
@@ -447,10 +483,13 @@ mock_ctl_parse(struct mock_call *c)
         c->err = "'mock' must be an object";
         return -1;
     }
+    c->config = mock.config != NULL ? json_object_get(mock.config) : NULL;
     for (size_t i = 0; i < MOCK_NCTL; i++) {
         const struct mock_ctl_def *d = &mock_ctl_defs[i];
         const char *h = evhttp_find_header(hdrs, d->header);
 
+        if (c->config != NULL && json_object_object_get_ex(c->config, d->name, &v))
+            (void)mock_ctl_json(&c->ctl, d, v);
         if (json_object_is_type(obj, json_type_object) &&
             json_object_object_get_ex(obj, d->name, &v) && mock_ctl_json(&c->ctl, d, v) < 0) {
             snprintf(c->errbuf, sizeof(c->errbuf), "invalid value for mock.%s", d->name);
@@ -475,11 +514,11 @@ mock_ctl_parse(struct mock_call *c)
 static size_t
 mock_cut(const struct mock_call *c, long k)
 {
-    size_t len = c->ctl.content_len;
+    size_t len = c->ctl.content.len;
     size_t at = (size_t)((unsigned long long)len * (unsigned long long)k /
                          (unsigned long long)c->ctl.chunks);
 
-    while (at < len && ((unsigned char)c->ctl.content[at] & 0xC0) == 0x80)
+    while (at < len && ((unsigned char)c->ctl.content.s[at] & 0xC0) == 0x80)
         at++;
     return at;
 }
@@ -490,13 +529,13 @@ mock_piece_json(const struct mock_call *c, long k, struct evbuffer *out)
 {
     size_t from, to;
 
-    if (c->ctl.content == NULL) {
+    if (c->ctl.content.s == NULL) {
         evbuffer_add_printf(out, k == 0 ? "\"tok%ld\"" : "\" tok%ld\"", k);
         return;
     }
     from = mock_cut(c, k);
     to = mock_cut(c, k + 1);
-    mock_json_str(out, c->ctl.content + from, to - from);
+    mock_json_str(out, c->ctl.content.s + from, to - from);
 }
 
 /* Append the whole reply text (all pieces) as a JSON string literal. */
@@ -505,8 +544,8 @@ mock_text_json(const struct mock_call *c, struct evbuffer *out)
 {
     if (c->ctl.chunks == 0) {
         evbuffer_add(out, "\"\"", 2);
-    } else if (c->ctl.content != NULL) {
-        mock_json_str(out, c->ctl.content, c->ctl.content_len);
+    } else if (c->ctl.content.s != NULL) {
+        mock_json_str(out, c->ctl.content.s, c->ctl.content.len);
     } else {
         evbuffer_add(out, "\"tok0", 5);
         for (long k = 1; k < c->ctl.chunks; k++)
@@ -971,6 +1010,7 @@ mock_call_free(struct mock_call *c)
     if (c->out != NULL)
         evbuffer_free(c->out);
     json_object_put(c->body);
+    json_object_put(c->config);
     mock.stats.active--;
     free(c);
 }
@@ -1181,8 +1221,9 @@ mock_send_body(struct mock_call *c, int code, struct evbuffer *buf)
                 code == 304 || evhttp_request_get_command(c->req) == EVHTTP_REQ_HEAD;
 
     c->status = code;
-    if (code == 429)
-        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", "1");
+    if (code >= 400 && c->ctl.retry_after.s != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After",
+                          c->ctl.retry_after.s);
     if (plain) {
         evbuffer_add_buffer(evhttp_request_get_output_buffer(c->req), buf);
         evbuffer_free(buf);
@@ -1213,12 +1254,13 @@ mock_send_error(struct mock_call *c, int code, const char *msg, const char *type
     mock_send_body(c, code, buf);
 }
 
-/* reset_after / close_after reached before the next event?  Act; 1 if so. */
+/* reset_after / close_after reached before the next event?  Act; 1 if so.
+ * The framing events before the first content event (the role chunk) count
+ * as part of it, so that 0 sends the headers and no event at all: an upstream
+ * that answers 200 and dies before its first event. */
 static int
 mock_stream_limit(struct mock_call *c)
 {
-    if (c->step < c->head)
-        return 0;
     if (c->ctl.reset_after >= 0 && c->content_sent >= c->ctl.reset_after) {
         mock_call_reset(c);
         return 1;
@@ -1274,14 +1316,16 @@ mock_stream_start(struct mock_call *c)
     mock_stream_next(c);
 }
 
-/* The first byte is due: send the error, the stream or the body. */
+/* The first byte is due: reset, or send the error, the stream or the body. */
 static void
 mock_call_respond(struct mock_call *c)
 {
     struct evbuffer *buf;
     char msg[64], code[16];
 
-    if (c->ctl.status != 200) {
+    if (c->ctl.reset_before_response) {
+        mock_call_reset(c);
+    } else if (c->ctl.status != 200) {
         snprintf(msg, sizeof(msg), "mock error status %ld", c->ctl.status);
         snprintf(code, sizeof(code), "mock_%ld", c->ctl.status);
         if ((buf = evbuffer_new()) == NULL)
@@ -1444,27 +1488,123 @@ mock_admin_reset(struct evhttp_request *req)
     mock_reply_json(req, 200);
 }
 
-/* The /mock/ control endpoints. */
+/* Append the default controls as a JSON object ({} when there are none). */
+static void
+mock_config_json(struct evbuffer *out)
+{
+    const char *s;
+    size_t len;
+
+    if (mock.config == NULL) {
+        MOCK_LIT(out, "{}");
+        return;
+    }
+    s = json_object_to_json_string_length(
+        mock.config, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    evbuffer_add(out, s, len);
+}
+
+/* Check a POST /mock/config body; return the new defaults (own reference;
+ * NULL for {}), or NULL with msg filled in. */
+static json_object *
+mock_config_check(json_object *body, char *msg, size_t msgsz, int *bad)
+{
+    json_object *cfg;
+    struct mock_ctl scratch;
+
+    *bad = 1;
+    if (!json_object_is_type(body, json_type_object)) {
+        snprintf(msg, msgsz, "the body must be a JSON object of mock controls");
+        return NULL;
+    }
+    cfg = json_object_new_object();
+    json_object_object_foreach(body, name, v)
+    {
+        const struct mock_ctl_def *d = mock_ctl_find(name);
+
+        mock_ctl_init(&scratch);
+        if (d == NULL || mock_ctl_json(&scratch, d, v) < 0) {
+            snprintf(msg, msgsz, "%s mock control '%.40s'",
+                     d == NULL ? "unknown" : "invalid value for", name);
+            json_object_put(cfg);
+            return NULL;
+        }
+        if (!json_object_is_type(v, json_type_null)) /* null: not set */
+            json_object_object_add(cfg, name, json_object_get(v));
+    }
+    *bad = 0;
+    if (json_object_object_length(cfg) == 0) {
+        json_object_put(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+/* GET /mock/config: the defaults; POST: replace them ({} clears them).
+ * Calls in progress keep the defaults they started with. */
+static void
+mock_admin_config(struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    json_object *body, *cfg;
+    char msg[96];
+    int bad;
+
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+        body = mock_parse_json(n > 0 ? (const char *)evbuffer_pullup(in, -1) : "", n);
+        cfg = mock_config_check(body, msg, sizeof(msg), &bad);
+        json_object_put(body);
+        if (bad) {
+            mock_reply_error(req, 400, msg, "invalid_request_error", "invalid_mock_config");
+            return;
+        }
+        json_object_put(mock.config);
+        mock.config = cfg;
+        if (mock.verbose) {
+            mock_config_json(mock.scratch);
+            fprintf(stderr, "aigw-mock: config %.*s\n", (int)evbuffer_get_length(mock.scratch),
+                    (const char *)evbuffer_pullup(mock.scratch, -1));
+            evbuffer_drain(mock.scratch, evbuffer_get_length(mock.scratch));
+        }
+    }
+    mock_config_json(evhttp_request_get_output_buffer(req));
+    mock_reply_json(req, 200);
+}
+
+/* The /mock/ control endpoints, and the methods each takes. */
+static const struct mock_admin_route {
+    const char *path;
+    int get;  /* takes GET (and HEAD) */
+    int post; /* takes POST */
+    void (*fn)(struct evhttp_request *req);
+    const char *allow;
+} mock_admin_routes[] = {
+    {"/mock/stats", 1, 0, mock_admin_stats, "GET"},
+    {"/mock/last", 1, 0, mock_admin_last, "GET"},
+    {"/mock/reset", 0, 1, mock_admin_reset, "POST"},
+    {"/mock/config", 1, 1, mock_admin_config, "GET, POST"},
+};
+
+/* Route a /mock/ request. */
 static void
 mock_admin(struct evhttp_request *req, const char *path)
 {
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     int get = method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
-    int want_get = strcmp(path, "/mock/stats") == 0 || strcmp(path, "/mock/last") == 0;
+    const struct mock_admin_route *r = NULL;
 
-    if (!want_get && strcmp(path, "/mock/reset") != 0) {
+    for (size_t i = 0; i < sizeof(mock_admin_routes) / sizeof(mock_admin_routes[0]); i++)
+        if (strcmp(path, mock_admin_routes[i].path) == 0)
+            r = &mock_admin_routes[i];
+    if (r == NULL) {
         mock_reply_error(req, 404, "Unknown mock endpoint", "invalid_request_error", "unknown_url");
-    } else if (want_get ? !get : method != EVHTTP_REQ_POST) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-                          want_get ? "GET" : "POST");
+    } else if (!(get && r->get) && !(method == EVHTTP_REQ_POST && r->post)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", r->allow);
         mock_reply_error(req, 405, "Method not allowed", "invalid_request_error",
                          "method_not_allowed");
-    } else if (strcmp(path, "/mock/stats") == 0) {
-        mock_admin_stats(req);
-    } else if (strcmp(path, "/mock/last") == 0) {
-        mock_admin_last(req);
     } else {
-        mock_admin_reset(req);
+        r->fn(req);
     }
 }
 
@@ -1500,7 +1640,15 @@ mock_usage(FILE *f)
                "  -l ADDR:PORT  listen address (default " MOCK_DEFAULT_LISTEN "; port 0: any)\n"
                "  -p PORTFILE   write the bound port to PORTFILE (atomically)\n"
                "  -k APIKEY     require \"Authorization: Bearer APIKEY\" on /v1 requests\n"
-               "  -v            log every request to stderr\n");
+               "  -v            log every request to stderr\n"
+               "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings;\n"
+               "  GET /v1/models; GET /mock/stats, /mock/last; POST /mock/reset;\n"
+               "  GET, POST /mock/config (default controls for every later /v1 request; {}\n"
+               "  clears them)\n"
+               "controls (body \"mock\":{...} or x-mock-NAME headers, over the defaults):\n"
+               "  chunks, delay_ms, first_byte_ms, status, retry_after, hang,\n"
+               "  reset_before_response, reset_after, close_after, slow_body_ms, content\n"
+               "  (see tests/mock/README.md)\n");
 }
 
 /* Split "ADDR:PORT", "[V6]:PORT" or "PORT" into host and port; 0, or -1. */
@@ -1646,6 +1794,7 @@ mock_cleanup(struct event *sigint, struct event *sigterm)
     if (mock.tok != NULL)
         json_tokener_free(mock.tok);
     mock_last_free();
+    json_object_put(mock.config);
     if (mock.base != NULL)
         event_base_free(mock.base);
     libevent_global_shutdown();
