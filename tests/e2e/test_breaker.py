@@ -5,7 +5,8 @@ request goes on a fresh connection and lands on any worker. Mocks:
 
   A  target "primary" (priority 1) of brk-model, breaker {failures: 3,
      cooldown: 1s, max_cooldown: 4s}; B its target "backup" (priority 0).
-  C  the only target of solo-model (breaker failures 1, cooldown 10s).
+  C  the only target of solo-model (breaker failures 1, cooldown 10s), and
+     of mid-model (failures 2, cooldown 10s).
   D  the only target of cap-model (breaker failures 1, cooldown 1s,
      max_cooldown 2s).
 
@@ -25,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        SLOW, TAP, Env, Gateway, Mock, TestFailure, chat_body, check, check_eq,
+        SLOW, TAP, Env, Gateway, Mock, Stream, TestFailure, chat_body, check, check_eq,
         check_error_body, main, request, wait_for)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
@@ -34,7 +35,7 @@ except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
 tap = TAP()
 
 KEY = "sk-breaker-test"
-BRK, SOLO, CAP = "brk-model", "solo-model", "cap-model"
+BRK, SOLO, CAP, MID = "brk-model", "solo-model", "cap-model", "mid-model"
 PRIMARY, BACKUP = "primary", "backup"
 TIMEOUTS = {"connect": "1s", "first_byte": "5s", "total": "20s"}
 COOLDOWN = 1.0  # brk-model's first cooldown, seconds
@@ -53,6 +54,8 @@ def resources(a, b, c, d):
         {"id": "solo", "name": SOLO, "targets": [target(c, "only")],
          "timeouts": {"connect": "1s", "first_byte": "20s", "total": "30s"},
          "breaker": {"failures": 1, "cooldown": "10s"}},
+        {"id": "mid", "name": MID, "targets": [target(c, "streamer")], "timeouts": TIMEOUTS,
+         "breaker": {"failures": 2, "cooldown": "10s"}},
         {"id": "cap", "name": CAP, "targets": [target(d, "capped")], "timeouts": TIMEOUTS,
          "breaker": {"failures": 1, "cooldown": "1s", "max_cooldown": "2s"}},
     ], "api_keys": [{"name": "breaker", "key": KEY}]}
@@ -256,6 +259,39 @@ def _(env):
         e = breaker(env, SOLO, "only")
         check_eq((e["state"], e["trips"]), ("open", 1), "breaker of the only target (%r)" % e)
         check(5000 < e["retry_in_ms"] <= 10000, "retry_in_ms %r (cooldown 10s)", e["retry_in_ms"])
+    finally:
+        env.c.configure()
+
+
+def mid_stream(env, **controls):
+    """A stream on mid-model with C's controls; (status, broken, text)."""
+    env.c.configure(**controls)
+    s = Stream(env.gw.port, "/v1/chat/completions",
+               chat_body(model=MID, stream=True, mock={"chunks": 4}), key=KEY)
+    try:
+        s.read_all()
+    finally:
+        s.close()
+    broken = any(isinstance(e.json(), dict) and "error" in e.json() for e in s.received)
+    return s.status, broken
+
+
+@tap.case("streams that break mid-way count as failures; a non-retryable answer resets the count")
+def _(env):
+    env.c.reset()
+    try:
+        check_eq(mid_stream(env, reset_after=1), (200, True), "1st broken stream")
+        check_eq(mid_stream(env, status=400), (400, False), "a 400 in between")
+        check_eq(mid_stream(env, reset_after=1), (200, True), "2nd broken stream")
+        e = breaker(env, MID, "streamer")
+        check_eq((e["state"], e["failures"]), ("closed", 1),
+                 "after break, 400, break (failures: 2): the 400 reset the count (%r)" % e)
+        check_eq(mid_stream(env, reset_after=1), (200, True), "3rd broken stream")
+        e = breaker(env, MID, "streamer")
+        check_eq((e["state"], e["trips"]), ("open", 1), "after two breaks in a row (%r)" % e)
+        env.c.configure()
+        check_no_target(chat(env, MID), MID, "request after the breaker opened", 10)
+        check_eq(env.c.stats()["requests"], 4, "requests C received")
     finally:
         env.c.configure()
 

@@ -57,6 +57,7 @@ def resources(a, b):
         model("fo-500", a_url, b_url),
         model("fo-429", a_url, b_url),
         model("fo-429-ra", a_url, b_url),
+        model("fo-429-all", a_url, b_url),
         model("fo-refused", dead, b_url),
         model("fo-hang", a_url, b_url, timeouts=FAST_TIMEOUTS),
         model("fo-reset", a_url, b_url),
@@ -83,7 +84,7 @@ class fixture:
         try:
             self.a, self.b = Mock(), Mock()
             self.gw = Gateway(resources(self.a, self.b))
-            return Env(a=self.a, b=self.b, gw=self.gw, mock=self.a)
+            return Env(a=self.a, b=self.b, gw=self.gw, mock=self.a, story={})
         except BaseException:
             self.__exit__()
             raise
@@ -183,6 +184,33 @@ def _(env):
     rested = time.monotonic() - t429
     check_served_by(resp, PRIMARY, 1, "after the rest (%.1fs after the 429)" % rested)
     check(rested >= 3.5, "A was used again %.1fs after its 429 with Retry-After: 5", rested)
+
+
+@tap.case("every target answers 429 Retry-After: 5: the client gets that 429 with Retry-After")
+def _(env):
+    with failing(env, status=429, retry_after="5", b={"status": 429, "retry_after": "5"}):
+        resp = chat(env, "fo-429-all")
+        check_served_by(resp, BACKUP, 2, "A and B 429 Retry-After 5", status=429)
+        check_eq(resp.headers.get("retry-after"), "5", "Retry-After of the 429")
+        check_eq(counts(env), (1, 1), "requests A, B received")
+    env.story["all_rested"] = time.monotonic()
+
+
+@tap.case("while every target rests after its 429: 503 no_target_available, no upstream contacted")
+def _(env):
+    # spec: available = weight > 0, breaker not open, not resting after a
+    # 429 Retry-After; no target available: 503 at once, no upstream contacted.
+    check("all_rested" in env.story, "the previous case did not rest both targets")
+    env.a.reset()
+    env.b.reset()  # both healthy again: only the rests keep requests away
+    resp = chat(env, "fo-429-all")
+    check(time.monotonic() - env.story["all_rested"] < 4.0, "too slow to be within the rest")
+    check_eq((resp.status, resp.headers.get("x-aigw-target")), (503, None),
+             "status, x-aigw-target while both targets rest (body %r)" % resp.body[:300])
+    check_eq(resp.json()["error"]["code"], "no_target_available", "error code")
+    ra = resp.headers.get("retry-after", "")
+    check(ra.isdigit() and 1 <= int(ra) <= 5, "Retry-After %r, expected 1..5", ra)
+    check_eq(counts(env), (0, 0), "requests A, B received")
 
 
 @tap.case("A refuses the connection (no listener): B serves, attempts 2")
