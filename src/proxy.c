@@ -299,7 +299,7 @@ pxreq_free(struct pxreq *q)
     if (q->timer != NULL)
         event_free(q->timer);
     /* The limits learn the real usage (0 when no upstream answered). */
-    limit_end(&q->lim, q->have_usage ? q->acc->total_tokens : 0);
+    limit_end(&q->lim, q->have_usage ? q->total_tokens : 0);
     json_object_put(q->body);
     if (q->resp != NULL)
         evbuffer_free(q->resp);

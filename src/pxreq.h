@@ -74,6 +74,7 @@ struct pxreq {
     struct event *timer;   /* first byte, then stream idle */
     int64_t first_byte_ms, idle_ms, connect_ms, total_ms;
     int have_usage;
+    int64_t total_tokens; /* the real usage, for the token limits */
     struct limit_state lim;
 };
 

@@ -100,6 +100,7 @@ take_usage(struct pxreq *q, struct json_object *u)
     else
         a->total_tokens = a->prompt_tokens + a->completion_tokens;
     q->have_usage = 1;
+    q->total_tokens = a->total_tokens; /* acc dies with the reply; the limits settle later */
 }
 
 /* Does this event carry a usage object (not null)? Cheap scan before any JSON parse. */
@@ -203,11 +204,17 @@ on_headers_done(struct pxreq *q)
     a->headers_done = 1;
     curl_easy_getinfo(a->xfer.easy, CURLINFO_RESPONSE_CODE, &a->status);
     curl_easy_getinfo(a->xfer.easy, CURLINFO_CONTENT_TYPE, &ctype);
-    /* An answer that is not a reason to fall back is what the breaker calls healthy. */
-    if (!model_falls_back_on(&q->mv, a->status))
+    int sse = q->stream && a->status == 200 && ctype != NULL &&
+              strncasecmp(ctype, "text/event-stream", 17) == 0;
+    /*
+     * An answer that is not a reason to fall back is what the breaker calls
+     * healthy. A stream is judged when it ends (one that breaks mid-way is a
+     * failure, and breaks in a row must add up), except the half-open
+     * probe: its verdict must not wait for a long stream to end.
+     */
+    if (!model_falls_back_on(&q->mv, a->status) && (!sse || a->probe))
         judge(q, 1);
-    if (q->stream && a->status == 200 && ctype != NULL &&
-        strncasecmp(ctype, "text/event-stream", 17) == 0) {
+    if (sse) {
         a->is_sse = 1;
         sse_init(&a->sse, SSE_MAX_EVENT);
         a->sse_ready = 1;
@@ -457,9 +464,11 @@ finish(struct pxreq *q, CURLcode rc)
     int again = !started && retryable(q, rc);
     int broke = started && (rc != CURLE_OK || !q->a.got_done);
     if (again || broke) {
-        q->a.judged = 0; /* a 200 that then broke was judged healthy too soon */
+        q->a.judged = 0; /* a probe's 200 that then broke was judged healthy too soon */
         judge(q, 0);
         rest_target(q);
+    } else if (rc == CURLE_OK) {
+        judge(q, 1); /* a stream that ended well */
     }
     if (again && q->attempts < q->max_attempts) {
         log_debug("request %s: target %s of model %s failed (%s, status %ld); trying another",
