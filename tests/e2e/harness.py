@@ -1048,6 +1048,177 @@ class Etcd(LogFile):
 
 
 # --------------------------------------------------------------------------
+# Redis (Debian's redis-server), for the Redis backend of the rate limiter
+# --------------------------------------------------------------------------
+
+REDIS_BIN = os.environ.get("AIGW_REDIS_BIN") or shutil.which("redis-server") or \
+    "/usr/bin/redis-server"
+
+
+def _resp_encode(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class _RespReader:
+    """Reads one RESP2 reply at a time from a socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise OSError("redis closed the connection")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            data = self.sock.recv(65536)
+            if not data:
+                raise OSError("redis closed the connection")
+            self.buf += data
+        out, self.buf = self.buf[:n], self.buf[n + 2:]
+        return out
+
+    def reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise TestFailure("redis error: %s" % rest.decode("utf-8", "replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        raise TestFailure("redis: unexpected reply %r" % line)
+
+
+class Redis(LogFile):
+    """A redis-server on 127.0.0.1 (a free port, no persistence, a dir of its
+    own), stopped by PID.
+
+    r = Redis(); r.port; r.address(); r.command("GET", "k"); r.stop();
+    r.start() / r.restart(down) (same port, empty data); r.pause() / r.resume()
+    (SIGSTOP / SIGCONT: Redis holds connections but does not answer).
+    """
+
+    log_tail_lines = 20
+
+    def __init__(self, start=True, binary=None):
+        self.binary = binary or REDIS_BIN
+        self.dir = make_tmpdir("aigw-redis-")
+        self.logpath = os.path.join(self.dir, "redis.log")
+        self.port = free_port()
+        self.proc = None
+        self.paused = False
+        self.stop_codes = []
+        self._started = False
+        if start:
+            self.start()
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+    def address(self):
+        return "%s:%d" % (HOST, self.port)
+
+    def _args(self):
+        return [self.binary, "--port", str(self.port), "--bind", HOST, "--save", "",
+                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+                "--protected-mode", "no", "--logfile", ""]
+
+    def start(self, timeout=START_TIMEOUT):
+        """Start redis-server (on the same port as before, if any) and wait
+        until PING answers. On the very first start only, a port another
+        process took meanwhile is replaced (up to 3 tries)."""
+        if not os.access(self.binary, os.X_OK):
+            raise TestFailure("redis-server %s is missing or not executable" % self.binary)
+        first = not self._started
+        self._started = True
+        for attempt in range(3):
+            offset = self.log_size()
+            with open(self.logpath, "ab") as log:
+                self.proc = subprocess.Popen(self._args(), stdout=log, stderr=log,
+                                             stdin=subprocess.DEVNULL, cwd=self.dir)
+            self.paused = False
+            _register(self)
+            try:
+                self.wait_ready(timeout)
+                return self
+            except TestFailure:
+                in_use = "address already in use" in self.log_since(offset).lower()
+                if not (first and in_use and attempt < 2):
+                    raise
+            terminate_pid(self.proc.pid, self.proc, timeout=5)
+            self.port = free_port()
+        return self
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        def ready():
+            if self.proc.poll() is not None:
+                raise TestFailure("redis-server exited with status %s:\n%s" % (
+                    self.proc.returncode, self.log_tail(20)))
+            return self.command("PING", timeout=1) == "PONG"
+        wait_for(ready, timeout, interval=0.05, what="redis on port %d to answer" % self.port)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def command(self, *args, timeout=5.0 * SLOW):
+        """One command on a fresh connection; the decoded RESP2 reply."""
+        with socket.create_connection((HOST, self.port), timeout=timeout) as s:
+            s.sendall(_resp_encode(args))
+            return _RespReader(s).reply()
+
+    def pause(self):
+        """SIGSTOP: connections stay open, nothing answers."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        """SIGCONT after pause()."""
+        if self.paused and self.running():
+            os.kill(self.proc.pid, signal.SIGCONT)
+        self.paused = False
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM redis-server (SIGKILL after timeout); its exit code."""
+        if self.proc is None:
+            return None
+        self.resume()
+        rc = terminate_pid(self.proc.pid, self.proc, timeout)
+        self.stop_codes.append(rc)
+        _unregister(self)
+        return rc
+
+    def restart(self, down=0.0):
+        """stop(), wait `down` seconds, start() on the same port (empty data)."""
+        self.stop()
+        if down > 0:
+            time.sleep(down)
+        return self.start()
+
+    def kill_now(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.resume()
+            terminate_pid(self.proc.pid, self.proc, timeout=3)
+
+
+# --------------------------------------------------------------------------
 # The gateway
 # --------------------------------------------------------------------------
 
