@@ -49,9 +49,12 @@ KEYS = {
     "k-conc": ("sk-lim-conc-001", {"concurrency": 3}),
     "k-kill": ("sk-lim-kill-001", {"concurrency": 3}),
     "k-share": ("sk-lim-share-01", None),
+    "k-small": ("sk-lim-small-001", {"requests_per_minute": 3}),
+    "k-err": ("sk-lim-err-0001", {"requests_per_minute": 10}),
 }
 LIMITED_MODEL = "m-rpm"
 MODEL_RPM = 23
+BOTH_MODEL = "m-both"  # requests_per_minute 10, used with k-small (3)
 
 
 def key(name):
@@ -63,7 +66,10 @@ def resources(mock_port):
     base = "http://%s:%d/v1" % (HOST, mock_port)
     models = [{"id": LIMITED_MODEL, "name": LIMITED_MODEL, "provider": "openai-compatible",
                "model": "mock-rpm", "api_base": base, "api_key": "${MOCK_KEY}",
-               "limits": {"requests_per_minute": MODEL_RPM}}]
+               "limits": {"requests_per_minute": MODEL_RPM}},
+              {"id": BOTH_MODEL, "name": BOTH_MODEL, "provider": "openai-compatible",
+               "model": "mock-both", "api_base": base, "api_key": "${MOCK_KEY}",
+               "limits": {"requests_per_minute": 10}}]
     keys = []
     for name, (secret, limits) in KEYS.items():
         k = {"id": name, "name": name, "key": secret}
@@ -166,6 +172,44 @@ def _(env):
                   r"limit 6, used 6\. Try again in \S+\.$")
     check_eq(rl_headers(r, "requests", "7th request")[:2], (6, 0),
              "7th request: x-ratelimit limit/remaining-requests")
+
+
+@tap.case("a request refused by the key's limit (3) uses none of the model's (10): another "
+          "key then gets exactly 7 on the model; the headers show the tightest of the two")
+def _(env):
+    minute_room()
+    resps = [send(env.gw, key("k-small"), body_of(model=BOTH_MODEL)) for _ in range(8)]
+    check_eq([r.status for r in resps], [200] * 3 + [429] * 5, "statuses of k-small")
+    check_eq([rl_headers(r, "requests", "k-small")[:2] for r in resps],
+             [(3, 2), (3, 1), (3, 0)] + [(3, 0)] * 5,
+             "x-ratelimit limit/remaining-requests of k-small (the key's 3 is tighter)")
+    for r in resps[3:]:
+        check_refused(r, "requests", "rate_limit_exceeded", "k-small", 60,
+                      r"^Rate limit reached for requests per minute on API key `k-small`: "
+                      r"limit 3, used 3\. Try again in \S+\.$")
+    resps = [send(env.gw, key("k-share"), body_of(model=BOTH_MODEL)) for _ in range(9)]
+    check_eq([r.status for r in resps], [200] * 7 + [429] * 2,
+             "statuses of another key on the model (3 of its 10 used)")
+    check_eq([rl_headers(r, "requests", "k-share")[:2] for r in resps],
+             [(10, 6), (10, 5), (10, 4), (10, 3), (10, 2), (10, 1), (10, 0), (10, 0), (10, 0)],
+             "x-ratelimit limit/remaining-requests of the model")
+    check_refused(resps[-1], "requests", "rate_limit_exceeded", "the model's refusal", 60,
+                  r"^Rate limit reached for requests per minute on model `m-both`: "
+                  r"limit 10, used 10\. Try again in \S+\.$")
+
+
+@tap.case("an upstream error still counts and carries the headers: 500 from the mock -> "
+          "x-ratelimit-limit-requests 10, remaining 9, then 8")
+def _(env):
+    minute_room()
+    r = send(env.gw, key("k-err"), body_of(mock={"status": 500}))
+    check_eq(r.status, 500, "status passed through from the mock")
+    check_eq(rl_headers(r, "requests", "upstream 500")[:2], (10, 9),
+             "x-ratelimit limit/remaining-requests of the 500")
+    r = send(env.gw, key("k-err"), body_of())
+    check_eq(r.status, 200, "status of the next request")
+    check_eq(rl_headers(r, "requests", "next request")[:2], (10, 8),
+             "x-ratelimit limit/remaining-requests of the next request")
 
 
 # --------------------------------------------------------------------------
