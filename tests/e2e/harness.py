@@ -650,6 +650,190 @@ class Load:
 
 
 # --------------------------------------------------------------------------
+# Rate limits: bursts, fixed UTC windows, x-ratelimit-* headers, refusals
+# --------------------------------------------------------------------------
+
+def window_left(period, at=None):
+    """Seconds until the fixed UTC window of `period` seconds (60: a minute,
+    86400: a day) that holds wall-clock time `at` (default: now) ends."""
+    return period - ((time.time() if at is None else at) % period)
+
+
+def minute_room(need=12.0):
+    """Make sure at least `need` seconds are left in the current UTC minute
+    (and day), waiting for the next one if not: a burst counted per minute
+    must not straddle a boundary. Waits at most need + 1 s."""
+    check(need < 50, "minute_room(%r): too long to fit in one minute", need)
+    left = min(window_left(60), window_left(86400))
+    if left < need:
+        time.sleep(left + 0.3)
+
+
+def words(n):
+    """n distinct words: the mock counts them as n prompt tokens."""
+    return " ".join("w%d" % i for i in range(n))
+
+
+def usage_body(model, prompt_words=5, chunks=1, stream=False, mock=None, **extra):
+    """A chat body whose real usage (as the mock reports it) is
+    prompt_words + chunks total tokens."""
+    m = {"chunks": chunks}
+    m.update(mock or {})
+    return chat_body(model=model, content=words(prompt_words), stream=stream, mock=m, **extra)
+
+
+def body_bytes(body):
+    """The size of a dict body as request() sends it."""
+    return len(json.dumps(body).encode())
+
+
+def post_chat(port, key, body, timeout=HTTP_TIMEOUT):
+    """POST /v1/chat/completions on a fresh connection (a stream is read to
+    its end); the Response's t is the wall-clock time it was complete."""
+    resp = request(port, "POST", "/v1/chat/completions", body, key=key, timeout=timeout)
+    resp.t = time.time()
+    return resp
+
+
+def burst(n, threads, make, timeout=30.0 * SLOW):
+    """Send n requests over `threads` threads, all starting together;
+    make(i) -> Response (use a fresh connection per request). Returns the
+    responses in order of i, each with t (wall-clock time it was complete);
+    fails if any request raised."""
+    results = [None] * n
+    lock = threading.Lock()
+    nxt = [0]
+    barrier = threading.Barrier(threads)
+
+    def run():
+        try:
+            barrier.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            pass
+        while True:
+            with lock:
+                i = nxt[0]
+                nxt[0] += 1
+            if i >= n:
+                return
+            try:
+                results[i] = make(i)
+                results[i].t = time.time()
+            except Exception as exc:  # noqa: BLE001 - reported below
+                results[i] = exc
+    ths = [threading.Thread(target=run, daemon=True) for _ in range(threads)]
+    for th in ths:
+        th.start()
+    deadline = time.monotonic() + timeout
+    for th in ths:
+        th.join(max(0.0, deadline - time.monotonic()))
+    check(not any(th.is_alive() for th in ths), "burst of %d still running after %.0fs", n,
+          timeout)
+    errors = [r for r in results if not hasattr(r, "status")]
+    check(not errors, "%d of %d requests failed without an answer: %r", len(errors), n,
+          errors[:3])
+    return results
+
+
+def statuses(resps):
+    """{status: count} of a list of Responses."""
+    by = {}
+    for r in resps:
+        by[r.status] = by.get(r.status, 0) + 1
+    return by
+
+
+_RESET_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
+
+
+def parse_reset(text):
+    """"23s", "1m5s", "250ms", "2h3m4s" -> seconds; TestFailure otherwise."""
+    m = _RESET_RE.match(text or "")
+    check(m is not None and text, "x-ratelimit-reset-* %r is not like 23s, 1m5s, 250ms", text)
+    h, mi, s, ms = m.groups()
+    return int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0) + int(ms or 0) / 1000.0
+
+
+def rl_headers(resp, kind, what):
+    """(limit, remaining, reset seconds) of x-ratelimit-*-<kind> (kind:
+    requests or tokens), checked to be there and well formed."""
+    vals = []
+    for part in ("limit", "remaining", "reset"):
+        name = "x-ratelimit-%s-%s" % (part, kind)
+        v = resp.headers.get(name)
+        check(v is not None, "%s: no %s header (status %d, headers %r)", what, name,
+              resp.status, resp.headers)
+        vals.append(v)
+    for name, v in (("limit", vals[0]), ("remaining", vals[1])):
+        check(re.match(r"^\d+$", v), "%s: x-ratelimit-%s-%s is not an integer: %r", what, name,
+              kind, v)
+    return int(vals[0]), int(vals[1]), parse_reset(vals[2])
+
+
+def no_rl_headers(resp, what):
+    """Fail when resp carries any x-ratelimit-* header."""
+    bad = sorted(h for h in resp.headers if h.startswith("x-ratelimit"))
+    check(not bad, "%s: unexpected headers %s (status %d)", what, bad, resp.status)
+
+
+def retry_after(resp, what):
+    """Retry-After as integer seconds (fails when absent or not one)."""
+    ra = resp.headers.get("retry-after")
+    check(ra is not None and re.match(r"^\d+$", ra), "%s: Retry-After %r is not integer "
+          "seconds", what, ra)
+    return int(ra)
+
+
+def near(actual, expected, what, slack=3.0):
+    """Fail unless actual is within slack of expected."""
+    check(abs(actual - expected) <= slack, "%s: %r, expected about %.1f (within %.0fs)", what,
+          actual, expected, slack)
+
+
+def check_rate_refusal(resp, typ, code, what, period=None, msg_re=None, secrets=()):
+    """A 429 of the limiter: error type and code, message matching msg_re,
+    integer Retry-After (in 1..period and about the end of the window when
+    period is given), none of secrets in the body. Returns the error."""
+    err = check_error_body(resp, 429, what)
+    check_eq(err.get("code"), code, "%s: error code" % what)
+    check_eq(err.get("type"), typ, "%s: error type" % what)
+    check_eq(err.get("param"), None, "%s: error param" % what)
+    if msg_re is not None:
+        check(re.match(msg_re, err["message"]), "%s: message %r does not match %r", what,
+              err["message"], msg_re)
+    ra = retry_after(resp, what)
+    if period is not None:
+        check(1 <= ra <= period, "%s: Retry-After %d is not in 1..%d", what, ra, period)
+        near(ra, window_left(period, getattr(resp, "t", None)), "%s: Retry-After" % what)
+    text = resp.body.decode("utf-8", "replace")
+    for secret in secrets:
+        check(secret not in text, "%s: a client key shows in the error body", what)
+    return err
+
+
+def check_request_burst(resps, limit, what, period, msg_re=None, secrets=()):
+    """Exactly `limit` 200s, the others 429 rate_limit_exceeded (type
+    requests); every response with x-ratelimit-*-requests (limit `limit`,
+    remaining 0 on a 429, reset at the end of the window)."""
+    by = statuses(resps)
+    check(by.get(200, 0) == limit and by.get(429, 0) == len(resps) - limit,
+          "%s: expected %d x 200 and %d x 429, got %r", what, limit, len(resps) - limit, by)
+    for i, r in enumerate(resps):
+        lim, rem, reset = rl_headers(r, "requests", "%s, request %d (%d)" % (what, i, r.status))
+        check_eq(lim, limit, "%s: x-ratelimit-limit-requests" % what)
+        check(0 <= rem <= limit - 1, "%s: x-ratelimit-remaining-requests %d not in 0..%d",
+              what, rem, limit - 1)
+        check(0 <= reset <= period, "%s: x-ratelimit-reset-requests %.1fs not in 0..%d", what,
+              reset, period)
+        near(reset, window_left(period, getattr(r, "t", None)),
+             "%s: x-ratelimit-reset-requests" % what)
+        if r.status == 429:
+            check_eq(rem, 0, "%s: x-ratelimit-remaining-requests of a 429" % what)
+            check_rate_refusal(r, "requests", "rate_limit_exceeded",
+                               "%s, request %d" % (what, i), period, msg_re, secrets)
+
+
+# --------------------------------------------------------------------------
 # The mock upstream
 # --------------------------------------------------------------------------
 
@@ -1045,6 +1229,177 @@ class Etcd(LogFile):
             raise TestFailure("etcdctl %s exited %d: %s%s" % (" ".join(args), p.returncode,
                                                               p.stdout, p.stderr))
         return p
+
+
+# --------------------------------------------------------------------------
+# Redis (Debian's redis-server), for the Redis backend of the rate limiter
+# --------------------------------------------------------------------------
+
+REDIS_BIN = os.environ.get("AIGW_REDIS_BIN") or shutil.which("redis-server") or \
+    "/usr/bin/redis-server"
+
+
+def _resp_encode(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class _RespReader:
+    """Reads one RESP2 reply at a time from a socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise OSError("redis closed the connection")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            data = self.sock.recv(65536)
+            if not data:
+                raise OSError("redis closed the connection")
+            self.buf += data
+        out, self.buf = self.buf[:n], self.buf[n + 2:]
+        return out
+
+    def reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise TestFailure("redis error: %s" % rest.decode("utf-8", "replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        raise TestFailure("redis: unexpected reply %r" % line)
+
+
+class Redis(LogFile):
+    """A redis-server on 127.0.0.1 (a free port, no persistence, a dir of its
+    own), stopped by PID.
+
+    r = Redis(); r.port; r.address(); r.command("GET", "k"); r.stop();
+    r.start() / r.restart(down) (same port, empty data); r.pause() / r.resume()
+    (SIGSTOP / SIGCONT: Redis holds connections but does not answer).
+    """
+
+    log_tail_lines = 20
+
+    def __init__(self, start=True, binary=None):
+        self.binary = binary or REDIS_BIN
+        self.dir = make_tmpdir("aigw-redis-")
+        self.logpath = os.path.join(self.dir, "redis.log")
+        self.port = free_port()
+        self.proc = None
+        self.paused = False
+        self.stop_codes = []
+        self._started = False
+        if start:
+            self.start()
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+    def address(self):
+        return "%s:%d" % (HOST, self.port)
+
+    def _args(self):
+        return [self.binary, "--port", str(self.port), "--bind", HOST, "--save", "",
+                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+                "--protected-mode", "no", "--logfile", ""]
+
+    def start(self, timeout=START_TIMEOUT):
+        """Start redis-server (on the same port as before, if any) and wait
+        until PING answers. On the very first start only, a port another
+        process took meanwhile is replaced (up to 3 tries)."""
+        if not os.access(self.binary, os.X_OK):
+            raise TestFailure("redis-server %s is missing or not executable" % self.binary)
+        first = not self._started
+        self._started = True
+        for attempt in range(3):
+            offset = self.log_size()
+            with open(self.logpath, "ab") as log:
+                self.proc = subprocess.Popen(self._args(), stdout=log, stderr=log,
+                                             stdin=subprocess.DEVNULL, cwd=self.dir)
+            self.paused = False
+            _register(self)
+            try:
+                self.wait_ready(timeout)
+                return self
+            except TestFailure:
+                in_use = "address already in use" in self.log_since(offset).lower()
+                if not (first and in_use and attempt < 2):
+                    raise
+            terminate_pid(self.proc.pid, self.proc, timeout=5)
+            self.port = free_port()
+        return self
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        def ready():
+            if self.proc.poll() is not None:
+                raise TestFailure("redis-server exited with status %s:\n%s" % (
+                    self.proc.returncode, self.log_tail(20)))
+            return self.command("PING", timeout=1) == "PONG"
+        wait_for(ready, timeout, interval=0.05, what="redis on port %d to answer" % self.port)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def command(self, *args, timeout=5.0 * SLOW):
+        """One command on a fresh connection; the decoded RESP2 reply."""
+        with socket.create_connection((HOST, self.port), timeout=timeout) as s:
+            s.sendall(_resp_encode(args))
+            return _RespReader(s).reply()
+
+    def pause(self):
+        """SIGSTOP: connections stay open, nothing answers."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        """SIGCONT after pause()."""
+        if self.paused and self.running():
+            os.kill(self.proc.pid, signal.SIGCONT)
+        self.paused = False
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM redis-server (SIGKILL after timeout); its exit code."""
+        if self.proc is None:
+            return None
+        self.resume()
+        rc = terminate_pid(self.proc.pid, self.proc, timeout)
+        self.stop_codes.append(rc)
+        _unregister(self)
+        return rc
+
+    def restart(self, down=0.0):
+        """stop(), wait `down` seconds, start() on the same port (empty data)."""
+        self.stop()
+        if down > 0:
+            time.sleep(down)
+        return self.start()
+
+    def kill_now(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.resume()
+            terminate_pid(self.proc.pid, self.proc, timeout=3)
 
 
 # --------------------------------------------------------------------------
