@@ -41,13 +41,11 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define HANDSHAKE_MIN_MS 1000       /* connect + AUTH + SELECT + SCRIPT LOAD, at least */
-#define WINDOW_GRACE_MS 60000       /* a window key outlives its window by this much */
-#define DEFAULT_LEASE_MS 600000     /* a lease counter that forgot its lease_ms */
-#define NUM_MAX 24                  /* an int64 in decimal, sign and NUL */
+#define HANDSHAKE_MIN_MS 1000   /* connect + AUTH + SELECT + SCRIPT LOAD, at least */
+#define WINDOW_GRACE_MS "60000" /* a window key outlives its window by this much (Lua) */
+#define DEFAULT_LEASE_MS 600000 /* a lease counter that forgot its lease_ms */
+#define NUM_MAX 24              /* an int64 in decimal, sign and NUL */
 #define ADMIT_MAXARGS (4 + 5 * RLREDIS_MAX_COUNTERS)
-#define STR2(x) #x
-#define STR(x) STR2(x)
 
 /*
  * The admission script. KEYS[i]: a counter's key with the prefix, without
@@ -58,7 +56,7 @@
  * It reads TIME itself so every node agrees on window boundaries. Redis 3.2
  * and 4 replicate scripts verbatim and refuse writes after TIME unless the
  * script asks for effects replication; from Redis 5 on that is the default
- * and replicate_commands() a no-op, from 7.x it may be gone: hence the test.
+ * and replicate_commands() a deprecated no-op that a later Redis may drop: hence the test.
  * Everything is read before anything is written, so a denied request leaves
  * the counters as they were (but for purging expired leases). A window key
  * gets its TTL (window end + grace) only when it has none, so settling or
@@ -67,13 +65,13 @@
  */
 static const char admit_lua[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local grace_ms = " WINDOW_GRACE_MS "\n"
     "local t = redis.call('TIME')\n"
     "local now_s = tonumber(t[1])\n"
     "local now_ms = now_s * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local n = #KEYS\n"
     "local out = {1, -1}\n"
     "local k = {}\n"
-    "for i = 1, n do\n"
+    "for i = 1, #KEYS do\n"
     "  local a = 4 * (i - 1) + 2\n"
     "  local limit, win_s = tonumber(ARGV[a]), tonumber(ARGV[a + 2])\n"
     "  local used, reset, win\n"
@@ -91,13 +89,13 @@ static const char admit_lua[] =
     "  out[3 * i], out[3 * i + 1], out[3 * i + 2] = used, reset, win\n"
     "end\n"
     "if out[1] == 0 then return out end\n"
-    "for i = 1, n do\n"
+    "for i = 1, #KEYS do\n"
     "  local a = 4 * (i - 1) + 2\n"
     "  local win_s, lease_ms = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])\n"
     "  if win_s > 0 then\n"
     "    out[3 * i] = redis.call('INCRBY', k[i], ARGV[a + 1])\n"
     "    if redis.call('PTTL', k[i]) < 0 then\n"
-    "      redis.call('PEXPIRE', k[i], out[3 * i + 1] + " STR(WINDOW_GRACE_MS) ")\n"
+    "      redis.call('PEXPIRE', k[i], out[3 * i + 1] + grace_ms)\n"
     "    end\n"
     "  else\n"
     "    redis.call('ZADD', k[i], now_ms + lease_ms, ARGV[1])\n"
@@ -131,11 +129,11 @@ struct rlredis_op {
     struct event *ev;              /* zero timeout (not sent) or the reply deadline (sent) */
     rlredis_cb cb;                 /* NULL once cb ran or the op was cancelled */
     void *arg;
-    int in_redis;      /* hiredis holds the op: only the reply callback frees it */
-    int retried;       /* sent again as EVAL after NOSCRIPT */
-    int early_admit;   /* not sent: 1 admitted (nothing to check), 0 error */
-    int64_t sent_ms;   /* monotonic */
-    int n;             /* counters sent to Redis */
+    int in_redis;                     /* hiredis holds the op: only the reply callback frees it */
+    int retried;                      /* sent again as EVAL after NOSCRIPT */
+    int early_admit;                  /* not sent: 1 admitted (nothing to check), 0 error */
+    int64_t sent_ms;                  /* monotonic */
+    int n;                            /* counters sent to Redis */
     int8_t idx[RLREDIS_MAX_COUNTERS]; /* sent counter -> the caller's index */
     int argc;
     const char *argv[ADMIT_MAXARGS];
@@ -157,7 +155,7 @@ struct rlredis {
     struct event_base *base;
     char addr[CONF_STR_MAX]; /* as configured, for log lines */
     char host[CONF_STR_MAX];
-    int port;    /* 0: unix socket at host */
+    int port; /* 0: unix socket at host */
     char password[CONF_STR_MAX];
     int64_t db;
     char prefix[CONF_STR_MAX];
@@ -167,9 +165,9 @@ struct rlredis {
 
     redisAsyncContext *ac; /* connecting or connected; NULL while waiting to retry */
     enum rlredis_state state;
-    struct event *timer;   /* the retry while down, the handshake deadline while connecting */
+    struct event *timer; /* the retry while down, the handshake deadline while connecting */
     int64_t backoff_ms;
-    int outage;            /* the loss was logged; the next handshake logs the reconnect */
+    int outage; /* the loss was logged; the next handshake logs the reconnect */
     int ever_ready;
     int warned_reply;      /* an error reply was logged on this connection */
     int64_t last_reply_ms; /* monotonic: when this connection last answered anything */
@@ -333,8 +331,7 @@ rlredis_on_disconnect(const redisAsyncContext *ac, int status)
     char why[160];
     if (rr == NULL)
         return;
-    snprintf(why, sizeof(why), "connection lost: %s",
-             status == REDIS_OK ? "closed" : ac->errstr);
+    snprintf(why, sizeof(why), "connection lost: %s", status == REDIS_OK ? "closed" : ac->errstr);
     rlredis_lost(rr, ac, why);
 }
 
@@ -384,20 +381,20 @@ rlredis_send_handshake(struct rlredis *rr)
     if (rr->password[0] != '\0') {
         const char *argv[] = {"AUTH", rr->password};
         size_t lens[] = {4, strlen(rr->password)};
-        rc |= redisAsyncCommandArgv(ac, rlredis_on_handshake, (void *)(intptr_t)HS_AUTH, 2,
-                                    argv, lens);
+        rc |= redisAsyncCommandArgv(ac, rlredis_on_handshake, (void *)(intptr_t)HS_AUTH, 2, argv,
+                                    lens);
     }
     if (rr->db != 0) {
         snprintf(db, sizeof(db), "%lld", (long long)rr->db);
         const char *argv[] = {"SELECT", db};
         size_t lens[] = {6, strlen(db)};
-        rc |= redisAsyncCommandArgv(ac, rlredis_on_handshake, (void *)(intptr_t)HS_SELECT, 2,
-                                    argv, lens);
+        rc |= redisAsyncCommandArgv(ac, rlredis_on_handshake, (void *)(intptr_t)HS_SELECT, 2, argv,
+                                    lens);
     }
     const char *la[] = {"SCRIPT", "LOAD", admit_lua};
     size_t ll[] = {6, 4, strlen(admit_lua)};
-    rc |= redisAsyncCommandArgv(ac, rlredis_on_handshake, (void *)(intptr_t)HS_LOAD_ADMIT, 3, la,
-                                ll);
+    rc |=
+        redisAsyncCommandArgv(ac, rlredis_on_handshake, (void *)(intptr_t)HS_LOAD_ADMIT, 3, la, ll);
     const char *sa[] = {"SCRIPT", "LOAD", settle_lua};
     size_t sl[] = {6, 4, strlen(settle_lua)};
     rc |= redisAsyncCommandArgv(ac, rlredis_on_handshake, (void *)(intptr_t)HS_LOAD_SETTLE, 3, sa,
@@ -502,7 +499,8 @@ rlredis_reply_error(struct rlredis_reply *r)
     r->denied = -1;
 }
 
-/* The script's array into r, by the caller's counter indexes; -1 when it is not what we sent for. */
+/* The script's array into r, by the caller's counter indexes; -1 when it is not what we sent for.
+ */
 static int
 rlredis_parse_reply(const redisReply *rep, const struct rlredis_op *op, struct rlredis_reply *r)
 {
@@ -529,9 +527,9 @@ rlredis_parse_reply(const redisReply *rep, const struct rlredis_op *op, struct r
     return 0;
 }
 
-/* NOSCRIPT: the server lost our script (SCRIPT FLUSH, a failover): send the op once more as EVAL. */
-static int
-rlredis_op_resend(redisAsyncContext *ac, struct rlredis_op *op, const char *script);
+/* NOSCRIPT: the server lost our script (SCRIPT FLUSH, a failover): send the op once more as EVAL.
+ */
+static int rlredis_op_resend(redisAsyncContext *ac, struct rlredis_op *op, const char *script);
 
 /* Log an error reply: the first per connection as a warning, later ones only in debug. */
 static void
@@ -717,8 +715,8 @@ rlredis_admit(struct rlredis *rr, const struct rlredis_counter *c, int n, const 
     for (int i = 0; !bad && i < n; i++) /* a lease needs a name to be released by */
         bad = c[i].limit > 0 && c[i].window_s <= 0 && (lease_id == NULL || *lease_id == '\0');
     if (bad) {
-        log_warnx("redis %s: admission with %d counters (or a lease without id) refused",
-                  rr->addr, n);
+        log_warnx("redis %s: admission with %d counters (or a lease without id) refused", rr->addr,
+                  n);
         n = 0;
     }
     struct rlredis_op *op = rlredis_op_new(rr, c, n, lease_id ? lease_id : "");
@@ -774,8 +772,7 @@ rlredis_on_settle(redisAsyncContext *ac, void *r, void *privdata)
             f->argvlen[0] = 4;
             f->argv[1] = settle_lua;
             f->argvlen[1] = strlen(settle_lua);
-            if (redisAsyncCommandArgv(ac, rlredis_on_settle, f, 5, f->argv, f->argvlen) ==
-                REDIS_OK)
+            if (redisAsyncCommandArgv(ac, rlredis_on_settle, f, 5, f->argv, f->argvlen) == REDIS_OK)
                 return;
         }
         log_debug("redis %s: settle failed: %.200s", rr->addr, rep->str);

@@ -54,14 +54,14 @@ void rlredis_free(struct rlredis *rr);
  */
 struct rlredis_op *rlredis_admit(struct rlredis *rr, const struct rlredis_counter *c, int n,
                                  const char *lease_id, rlredis_cb cb, void *arg);
-/* The request went away: cb will not run. */
+/* The request went away: cb will not run. Only before cb ran; op is invalid after. */
 void rlredis_cancel(struct rlredis_op *op);
 /* Add delta (may be negative; the count never goes below 0) to one window. */
 void rlredis_settle(struct rlredis *rr, const char *key, int64_t window, int64_t delta);
 /* Remove a lease (the request ended). */
 void rlredis_release(struct rlredis *rr, const char *key, const char *lease_id);
 int rlredis_connected(const struct rlredis *rr);
-/* Redis failures so far (timeouts, errors, admissions while disconnected). */
+/* Failed admissions so far: timeouts, error replies, lost connections, not connected. */
 uint64_t rlredis_errors(const struct rlredis *rr);
 
 #endif
