@@ -499,8 +499,7 @@ rlredis_reply_error(struct rlredis_reply *r)
     r->denied = -1;
 }
 
-/* The script's array into r, by the caller's counter indexes; -1 when it is not what we sent for.
- */
+/* The script's array into r by the caller's indexes; -1 when it is not what we asked for. */
 static int
 rlredis_parse_reply(const redisReply *rep, const struct rlredis_op *op, struct rlredis_reply *r)
 {
@@ -561,7 +560,8 @@ rlredis_on_admit(redisAsyncContext *ac, void *r, void *privdata)
     if (rep != NULL) {
         rr->last_reply_ms = now_mono_ms();
         if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 &&
-            !op->retried && ac->data == rr && rlredis_op_resend(ac, op, admit_lua) == 0)
+            op->cb != NULL && !op->retried && ac->data == rr &&
+            rlredis_op_resend(ac, op, admit_lua) == 0)
             return;
     }
     op->in_redis = 0;
@@ -576,6 +576,13 @@ rlredis_on_admit(redisAsyncContext *ac, void *r, void *privdata)
     } else if (rlredis_parse_reply(rep, op, &out) < 0) {
         rlredis_log_reply(rr, rep);
         rlredis_reply_error(&out);
+        /*
+         * After a failover the address may now lead to a replica, which
+         * refuses every write; a new connection may find the new master
+         * (behind a virtual IP or a changed DNS name) where this one never will.
+         */
+        if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "READONLY", 8) == 0)
+            rlredis_drop(rr, "the server is a read-only replica"); /* deferred by hiredis */
     }
     rlredis_op_complete(op, &out);
 }

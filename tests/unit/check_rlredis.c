@@ -957,6 +957,37 @@ START_TEST(noscript_falls_back_to_eval)
 }
 END_TEST
 
+/* Our server became a read-only replica (a failover): error=1, and a new connection is tried. */
+START_TEST(readonly_replica_reconnects)
+{
+    struct t t;
+    struct res x = {0};
+    struct rlredis_reply r;
+    struct rlredis_counter c = win_counter("key:ro:rpd", 10, 1, 86400);
+    t_open(&t);
+    redisContext *sc = sync_open();
+    redisReply *rep = redisCommand(sc, "REPLICAOF 127.0.0.1 %d", free_port());
+    ck_assert_ptr_nonnull(rep);
+    freeReplyObject(rep);
+    admit(&t, &c, 1, NULL, &r);
+    ck_assert_int_eq(r.error, 1);
+    ck_assert_int_eq(rlredis_connected(t.rr), 0);
+    ck_assert_ptr_nonnull(rlredis_admit(t.rr, &c, 1, NULL, res_cb, &x)); /* fails at once */
+    ck_assert(run_until(&t, &x.calls, WAIT_MS));
+    ck_assert_int_eq(x.r.error, 1);
+    rep = redisCommand(sc, "REPLICAOF NO ONE");
+    ck_assert_ptr_nonnull(rep);
+    freeReplyObject(rep);
+    wait_connected(&t, t.rr, WAIT_MS);
+    admit(&t, &c, 1, NULL, &r);
+    ck_assert_int_eq(r.error, 0);
+    ck_assert_int_eq(r.admitted, 1);
+    ck_assert_uint_eq(rlredis_errors(t.rr), 2);
+    redisFree(sc);
+    t_close(&t);
+}
+END_TEST
+
 /* Nothing to check: admitted without a round trip, still from the loop. */
 START_TEST(no_counters_admitted)
 {
@@ -1173,6 +1204,7 @@ rlredis_suite(void)
     add(s, "down", redis_down_fails_fast, plain_setup);
     add(s, "back", redis_back_reconnects, plain_setup);
     add(s, "noscript", noscript_falls_back_to_eval, plain_setup);
+    add(s, "readonly", readonly_replica_reconnects, plain_setup);
     add(s, "no_counters", no_counters_admitted, plain_setup);
     add(s, "cancel", cancel_never_calls_back, plain_setup);
     add(s, "timeout", silent_server_times_out, plain_setup);
