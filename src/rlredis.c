@@ -179,6 +179,9 @@ struct rlredis {
 
 static void rlredis_connect(struct rlredis *rr);
 static void rlredis_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void rlredis_on_admit(redisAsyncContext *ac, void *r, void *privdata);
+static void rlredis_op_undo(struct rlredis *rr, const struct rlredis_op *op,
+                            const struct rlredis_reply *r);
 
 /* Lowercase hex SHA-1 of a script: what EVALSHA names it by, known before SCRIPT LOAD answers. */
 static void
@@ -526,9 +529,20 @@ rlredis_parse_reply(const redisReply *rep, const struct rlredis_op *op, struct r
     return 0;
 }
 
-/* NOSCRIPT: the server lost our script (SCRIPT FLUSH, a failover): send the op once more as EVAL.
- */
-static int rlredis_op_resend(redisAsyncContext *ac, struct rlredis_op *op, const char *script);
+/* NOSCRIPT: the server lost our script (SCRIPT FLUSH, a failover): send the op again as EVAL. */
+static int
+rlredis_op_resend(redisAsyncContext *ac, struct rlredis_op *op, const char *script)
+{
+    op->retried = 1;
+    op->argv[0] = "EVAL";
+    op->argvlen[0] = 4;
+    op->argv[1] = script;
+    op->argvlen[1] = strlen(script);
+    return redisAsyncCommandArgv(ac, rlredis_on_admit, op, op->argc, op->argv, op->argvlen) ==
+                   REDIS_OK
+               ? 0
+               : -1;
+}
 
 /* Log an error reply: the first per connection as a warning, later ones only in debug. */
 static void
@@ -566,6 +580,9 @@ rlredis_on_admit(redisAsyncContext *ac, void *r, void *privdata)
     }
     op->in_redis = 0;
     if (op->cb == NULL) { /* cancelled, or timed out earlier: nobody waits */
+        if (rep != NULL && ac->data == rr && rlredis_parse_reply(rep, op, &out) == 0 &&
+            out.admitted)
+            rlredis_op_undo(rr, op, &out);
         TAILQ_REMOVE(&rr->ops, op, entry);
         rlredis_op_free(op);
         return;
@@ -585,21 +602,6 @@ rlredis_on_admit(redisAsyncContext *ac, void *r, void *privdata)
             rlredis_drop(rr, "the server is a read-only replica"); /* deferred by hiredis */
     }
     rlredis_op_complete(op, &out);
-}
-
-/* Send the op's command: EVALSHA normally, EVAL with script after a NOSCRIPT. */
-static int
-rlredis_op_resend(redisAsyncContext *ac, struct rlredis_op *op, const char *script)
-{
-    op->retried = 1;
-    op->argv[0] = "EVAL";
-    op->argvlen[0] = 4;
-    op->argv[1] = script;
-    op->argvlen[1] = strlen(script);
-    return redisAsyncCommandArgv(ac, rlredis_on_admit, op, op->argc, op->argv, op->argvlen) ==
-                   REDIS_OK
-               ? 0
-               : -1;
 }
 
 /*
@@ -796,9 +798,10 @@ rlredis_dropped(struct rlredis *rr, const char *what, const char *key)
               key, (unsigned long long)rr->dropped);
 }
 
-/* Add delta (may be negative; the count never goes below 0) to one window. */
-void
-rlredis_settle(struct rlredis *rr, const char *key, int64_t window, int64_t delta)
+/* Settle pfx key:window (pfx: the prefix, or "" for a key that has it already). */
+static void
+rlredis_settle_key(struct rlredis *rr, const char *pfx, const char *key, int64_t window,
+                   int64_t delta)
 {
     if (delta == 0)
         return;
@@ -806,7 +809,7 @@ rlredis_settle(struct rlredis *rr, const char *key, int64_t window, int64_t delt
         rlredis_dropped(rr, "settle", key);
         return;
     }
-    size_t klen = strlen(rr->prefix) + strlen(key) + 1 + NUM_MAX;
+    size_t klen = strlen(pfx) + strlen(key) + 1 + NUM_MAX;
     struct rlredis_fire *f = calloc(1, sizeof(*f) + klen + NUM_MAX);
     if (f == NULL)
         return;
@@ -816,7 +819,7 @@ rlredis_settle(struct rlredis *rr, const char *key, int64_t window, int64_t delt
     f->argv[2] = "1";
     f->argv[3] = k;
     f->argv[4] = d;
-    snprintf(k, klen, "%s%s:%lld", rr->prefix, key, (long long)window);
+    snprintf(k, klen, "%s%s:%lld", pfx, key, (long long)window);
     snprintf(d, NUM_MAX, "%lld", (long long)delta);
     for (int i = 0; i < 5; i++)
         f->argvlen[i] = strlen(f->argv[i]);
@@ -826,9 +829,16 @@ rlredis_settle(struct rlredis *rr, const char *key, int64_t window, int64_t delt
     }
 }
 
-/* Remove a lease (the request ended). */
+/* Add delta (may be negative; the count never goes below 0) to one window. */
 void
-rlredis_release(struct rlredis *rr, const char *key, const char *lease_id)
+rlredis_settle(struct rlredis *rr, const char *key, int64_t window, int64_t delta)
+{
+    rlredis_settle_key(rr, rr->prefix, key, window, delta);
+}
+
+/* ZREM lease_id from pfx key (pfx as for rlredis_settle_key). */
+static void
+rlredis_release_key(struct rlredis *rr, const char *pfx, const char *key, const char *lease_id)
 {
     char k[CONF_STR_MAX + sizeof(((struct rlredis_counter *)0)->key)];
     if (lease_id == NULL)
@@ -837,11 +847,39 @@ rlredis_release(struct rlredis *rr, const char *key, const char *lease_id)
         rlredis_dropped(rr, "release", key);
         return;
     }
-    snprintf(k, sizeof(k), "%s%s", rr->prefix, key);
+    snprintf(k, sizeof(k), "%s%s", pfx, key);
     const char *argv[] = {"ZREM", k, lease_id};
     size_t lens[] = {4, strlen(k), strlen(lease_id)};
     if (redisAsyncCommandArgv(rr->ac, NULL, NULL, 3, argv, lens) != REDIS_OK)
         rlredis_dropped(rr, "release", key);
+}
+
+/* Remove a lease (the request ended). */
+void
+rlredis_release(struct rlredis *rr, const char *key, const char *lease_id)
+{
+    rlredis_release_key(rr, rr->prefix, key, lease_id);
+}
+
+/*
+ * Nobody waits for this admission any more (cancelled, or timed out and
+ * answered error=1), yet Redis admitted it: give the costs back and the
+ * leases up. Otherwise a request that never ran would count until its
+ * window or lease ends, as the caller settles and releases only what it
+ * was told was admitted.
+ */
+static void
+rlredis_op_undo(struct rlredis *rr, const struct rlredis_op *op, const struct rlredis_reply *r)
+{
+    const char *lease_id = op->argv[3 + op->n];
+    for (int j = 0; j < op->n; j++) {
+        const char *key = op->argv[3 + j];                   /* with the prefix */
+        const char *const *a = &op->argv[4 + op->n + 4 * j]; /* limit, cost, window_s, lease_ms */
+        if (strtoll(a[2], NULL, 10) > 0)
+            rlredis_settle_key(rr, "", key, r->window[op->idx[j]], -strtoll(a[1], NULL, 10));
+        else
+            rlredis_release_key(rr, "", key, lease_id);
+    }
 }
 
 /* 1 when connected, authenticated and the scripts are loaded. */

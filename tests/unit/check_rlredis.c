@@ -272,12 +272,14 @@ server_setup(const char *password)
     server_start();
 }
 
+/* A server without a password. */
 static void
 plain_setup(void)
 {
     server_setup(NULL);
 }
 
+/* A server that requires PASSWORD. */
 static void
 auth_setup(void)
 {
@@ -891,7 +893,7 @@ START_TEST(redis_down_fails_fast)
     ck_assert_int_eq(x.calls, 0); /* never from inside rlredis_admit */
     ck_assert(run_until(&t, &x.calls, WAIT_MS));
     ck_assert_int_eq(x.r.error, 1);
-    ck_assert_int_lt(x.at_ms - t0, 100);
+    ck_assert_int_lt(x.at_ms - t0, 250); /* the timeout is 2 s */
     ck_assert_uint_eq(rlredis_errors(t.rr), before + 1);
     rlredis_settle(t.rr, "key:down:rpd", 1, 5); /* dropped, not queued */
     rlredis_release(t.rr, "model:down:conc", "x");
@@ -1005,7 +1007,10 @@ START_TEST(no_counters_admitted)
 }
 END_TEST
 
-/* A cancelled op's callback never runs: in flight, answered without Redis, or with Redis gone. */
+/*
+ * A cancelled op's callback never runs: in flight, answered without Redis, or
+ * with Redis gone; what Redis admitted for a cancelled op is given back.
+ */
 START_TEST(cancel_never_calls_back)
 {
     struct t t;
@@ -1023,8 +1028,19 @@ START_TEST(cancel_never_calls_back)
     op = rlredis_admit(t.rr, &c, 1, NULL, res_cb, &x[2]);
     event_base_loop(t.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     rlredis_cancel(op);
+    struct rlredis_counter l = lease_counter("model:cancel:conc", 5, 60000);
+    op = rlredis_admit(t.rr, &l, 1, "gone", res_cb, &x[1]);
+    rlredis_cancel(op);
     admit(&t, &c, 1, NULL, &r); /* answered after the cancelled ones */
     ck_assert_int_eq(r.admitted, 1);
+    ck_assert_int_eq(r.used[0], 3); /* Redis did admit the cancelled two */
+
+    /* and what Redis admitted for nobody was given back */
+    barrier(&t);
+    redisContext *sc = sync_open();
+    ck_assert_int_eq(sync_int(sc, "GET t:key:cancel:rpd:%lld", (long long)r.window[0]), 1);
+    ck_assert_int_eq(sync_int(sc, "EXISTS t:model:cancel:conc"), 0);
+    redisFree(sc);
     server_kill();
     run_for(&t, 300);
     op = rlredis_admit(t.rr, &c, 1, NULL, res_cb, &x[3]); /* answered error=1 by the loop */
@@ -1061,15 +1077,15 @@ START_TEST(silent_server_times_out)
     int fd = silent_listener(&port);
     t_init(&t);
     snprintf(t.conf.redis_address, sizeof(t.conf.redis_address), "127.0.0.1:%d", port);
-    t.conf.redis_timeout_ms = 300;
+    t.conf.redis_timeout_ms = 500;
     t.rr = rlredis_new(t.base, &t.conf);
     ck_assert_ptr_nonnull(t.rr);
     int64_t t0 = now_mono_ms();
     ck_assert_ptr_nonnull(rlredis_admit(t.rr, &c, 1, NULL, res_cb, &x));
     ck_assert(run_until(&t, &x.calls, WAIT_MS));
     ck_assert_int_eq(x.r.error, 1);
-    ck_assert_int_ge(x.at_ms - t0, 290);
-    ck_assert_int_lt(x.at_ms - t0, 1000);
+    ck_assert_int_ge(x.at_ms - t0, 490);
+    ck_assert_int_lt(x.at_ms - t0, 1500);
     ck_assert_uint_eq(rlredis_errors(t.rr), 1);
     ck_assert_int_eq(rlredis_connected(t.rr), 0);
 
@@ -1079,7 +1095,7 @@ START_TEST(silent_server_times_out)
     ck_assert_ptr_nonnull(rlredis_admit(t.rr, &c, 1, NULL, res_cb, &x));
     ck_assert(run_until(&t, &x.calls, WAIT_MS));
     ck_assert_int_eq(x.r.error, 1);
-    ck_assert_int_lt(x.at_ms - t0, 100);
+    ck_assert_int_lt(x.at_ms - t0, 250);
     ck_assert_uint_eq(rlredis_errors(t.rr), 2);
     ck_assert_int_eq(x.calls, 1);
     t_close(&t);
@@ -1131,6 +1147,7 @@ free_cb(const struct rlredis_reply *r, void *arg)
     t->rr = NULL;
 }
 
+/* rlredis_free from inside a callback, with replies of other ops already read. */
 START_TEST(free_in_callback)
 {
     struct t t;
@@ -1187,6 +1204,7 @@ add(Suite *s, const char *name, const TTest *test, void (*setup)(void))
     suite_add_tcase(s, tc);
 }
 
+/* Every test, each its own test case with its own server. */
 static Suite *
 rlredis_suite(void)
 {
@@ -1214,6 +1232,7 @@ rlredis_suite(void)
     return s;
 }
 
+/* Skip all without redis-server; the log stays quiet unless AIGW_TEST_LOG says otherwise. */
 int
 main(void)
 {
