@@ -521,7 +521,7 @@ def fall_behind(env, gw, tag):
     os.kill(gw.pid, signal.SIGSTOP)
     try:
         while env.etcd.metric(SLOW_WATCHERS) <= slow0:
-            check(rounds < 5, "etcd does not count the stopped master's watch as slow after "
+            check(rounds < 10, "etcd does not count the stopped master's watch as slow after "
                   "%d puts", n)
             rounds += 1
             for _ in range(4):
