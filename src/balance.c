@@ -26,11 +26,32 @@ target_slot(struct shm *s, const struct model_view *m, struct balance *b, int i)
     return b->tslot[i];
 }
 
+/* May target i take the request? Notes it down (and when it may) if not. */
+static int
+try_target(struct shm *s, const struct model_view *m, struct balance *b, int i, int pass,
+           uint32_t *down, int64_t now)
+{
+    int probe;
+    int64_t wait;
+    if (breaker_admit(target_slot(s, m, b, i), m, now, pass == 2, &probe, &wait)) {
+        b->probe = probe;
+        return 1;
+    }
+    *down |= 1u << i;
+    if (b->wait_ms == 0 || wait < b->wait_ms)
+        b->wait_ms = wait;
+    return 0;
+}
+
 /*
- * Scan one tier from its ticket. Pass 0 skips targets already tried; pass 2
- * takes a target resting after a 429 Retry-After when nothing else is left:
- * the rest steers traffic to the other targets, it never refuses a request
- * on its own (a 429 can be about that one request, such as one too large).
+ * Pick in one tier with ticket pos. The sequence's own choice first, which
+ * keeps the split smooth; if that target can't take it, the tier's others
+ * in proportion to their weights (so 5:3:2 with the first down is 3:2, not
+ * whatever follows the first in the sequence). Pass 0 skips targets
+ * already tried; pass 2 takes a target resting after a 429 Retry-After
+ * when nothing else is left: the rest steers traffic to the other targets,
+ * it never refuses a request on its own (a 429 can be about that one
+ * request, such as one too large).
  */
 static int
 pick_tier(struct shm *s, const struct model_view *m, struct balance *b, int k, int pass,
@@ -44,20 +65,36 @@ pick_tier(struct shm *s, const struct model_view *m, struct balance *b, int k, i
     if (ctr != NULL)
         pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[0], 1)
                                          : atomic_load(&ctr->c[0]);
-    for (uint32_t j = 0; j < t->period; j++) {
-        int i = t->seq[(pos + j) % t->period];
-        int probe;
-        int64_t wait;
-        if ((pass < 2 && ((*down >> i) & 1)) || (pass == 0 && ((b->tried >> i) & 1)))
-            continue;
-        if (breaker_admit(target_slot(s, m, b, i), m, now, pass == 2, &probe, &wait)) {
-            b->probe = probe;
-            return i;
+    /* pass 2 keeps its own mask: it retries targets passes 0 and 1 found resting */
+    uint32_t mask2 = 0, *mask = pass == 2 ? &mask2 : down;
+#define SKIP(i) (((*mask >> (i)) & 1) || (pass == 0 && ((b->tried >> (i)) & 1)))
+    int first = t->seq[pos % t->period];
+    if (!SKIP(first) && try_target(s, m, b, first, pass, mask, now))
+        return first;
+    /* A second ticket for these picks, so they too follow the weights exactly. */
+    if (ctr != NULL)
+        pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[1], 1)
+                                         : atomic_load(&ctr->c[1]);
+    for (int tries = 0; tries < m->ntargets; tries++) {
+        uint64_t total = 0;
+        for (int i = 0; i < m->ntargets; i++)
+            if (m->t[i].priority == t->priority && m->t[i].weight > 0 && !SKIP(i))
+                total += (uint64_t)m->t[i].weight;
+        if (total == 0)
+            return -1;
+        uint64_t r = pos % total;
+        for (int i = 0; i < m->ntargets; i++) {
+            if (m->t[i].priority != t->priority || m->t[i].weight <= 0 || SKIP(i))
+                continue;
+            if (r < (uint64_t)m->t[i].weight) {
+                if (try_target(s, m, b, i, pass, mask, now))
+                    return i;
+                break;
+            }
+            r -= (uint64_t)m->t[i].weight;
         }
-        *down |= 1u << i;
-        if (b->wait_ms == 0 || wait < b->wait_ms)
-            b->wait_ms = wait;
     }
+#undef SKIP
     return -1;
 }
 

@@ -280,10 +280,12 @@ validate_upstream(struct vctx *v)
 
 /* The name a target goes by: its own, or "<provider>/<model>". */
 static void
-target_name(struct json_object *t, const char *model_name, char *out, size_t len)
+target_name(struct json_object *t, int shorthand, const char *model_name, char *out, size_t len)
 {
     struct json_object *o;
-    if (json_object_object_get_ex(t, "name", &o) && json_object_is_type(o, json_type_string)) {
+    /* In the one-target form t is the model itself: its "name" is the model's. */
+    if (!shorthand && json_object_object_get_ex(t, "name", &o) &&
+        json_object_is_type(o, json_type_string)) {
         snprintf(out, len, "%s", json_object_get_string(o));
         return;
     }
@@ -310,6 +312,7 @@ validate_targets(struct vctx *v, struct json_object *list, const char *model_nam
         struct json_object *t = json_object_array_get_idx(list, i);
         snprintf(field, sizeof(field), "targets[%zu]", i);
         struct vctx sub = vsub(v, t, field, path, sizeof(path));
+        names[i][0] = '\0'; /* no name to compare when the item is not a mapping */
         if (t == NULL || !json_object_is_type(t, json_type_object)) {
             verr(v, t ? t : list, field, "must be a mapping (provider, model, api_base, ...)");
             continue;
@@ -321,9 +324,9 @@ validate_targets(struct vctx *v, struct json_object *list, const char *model_nam
         validate_upstream(&sub);
         vint(&sub, "weight", 0, TARGET_WEIGHT_MAX, 1);
         vint(&sub, "priority", -1000, 1000, 0);
-        target_name(t, model_name, names[i], sizeof(names[i]));
+        target_name(t, 0, model_name, names[i], sizeof(names[i]));
         for (size_t j = 0; j < i; j++)
-            if (strcmp(names[i], names[j]) == 0) {
+            if (names[j][0] != '\0' && strcmp(names[i], names[j]) == 0) {
                 char msg[400];
                 snprintf(msg, sizeof(msg), "two targets are named \"%.200s\"; give each a unique name",
                          names[i]);
@@ -737,7 +740,7 @@ compile_model(const char *id, struct json_object *doc, struct rbuf *b)
         tr[i].provider = provider_parse(sget(targets[i], "provider", ""));
         tr[i].weight = weight[i] = (int32_t)iget(targets[i], "weight", 1);
         tr[i].priority = prio[i] = (int32_t)iget(targets[i], "priority", 0);
-        target_name(targets[i], name, tname, sizeof(tname));
+        target_name(targets[i], list == NULL, name, tname, sizeof(tname));
         tr[i].off[0] = rbuf_str(b, tname, &fail);
         tr[i].off[1] = rbuf_str(b, sget(targets[i], "model", name), &fail);
         tr[i].off[2] = rbuf_base(b, targets[i], tr[i].provider, &fail);
