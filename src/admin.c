@@ -117,17 +117,31 @@ mask_secret(const char *s, char *out, size_t outlen)
         snprintf(out, outlen, "****");
 }
 
-/* A copy of a stored document as the API shows it (secrets masked). */
+/* Mask the api_key of one object (the model, or one of its targets) in place. */
+static void
+mask_member(struct json_object *o)
+{
+    struct json_object *v;
+    char m[16];
+    if (o != NULL && json_object_object_get_ex(o, "api_key", &v) &&
+        json_object_is_type(v, json_type_string)) {
+        mask_secret(json_object_get_string(v), m, sizeof(m));
+        json_object_object_add(o, "api_key", json_object_new_string(m));
+    }
+}
+
+/* A copy of a stored document as the API shows it (every secret masked, targets' too). */
 static struct json_object *
 shown_value(enum res_kind k, const char *json, size_t len)
 {
     struct json_tokener *tok = json_tokener_new();
-    struct json_object *o = json_tokener_parse_ex(tok, json, (int)len), *v;
+    struct json_object *o = json_tokener_parse_ex(tok, json, (int)len), *t;
     json_tokener_free(tok);
-    if (o != NULL && k == RES_MODEL && json_object_object_get_ex(o, "api_key", &v)) {
-        char m[16];
-        mask_secret(json_object_get_string(v), m, sizeof(m));
-        json_object_object_add(o, "api_key", json_object_new_string(m));
+    if (o != NULL && k == RES_MODEL) {
+        mask_member(o);
+        if (json_object_object_get_ex(o, "targets", &t) && json_object_is_type(t, json_type_array))
+            for (size_t i = 0; i < json_object_array_length(t); i++)
+                mask_member(json_object_array_get_idx(t, i));
     }
     return o;
 }
@@ -419,32 +433,73 @@ reply_invalid(struct http_req *r, struct aigw_errors *e)
     free(msg);
 }
 
+/* The stored secret of old whose mask is m: first the object at the same place (the
+   model itself for i < 0, else targets[i]), then any other. NULL when none. */
+static struct json_object *
+stored_secret(struct json_object *old, int i, const char *m)
+{
+    struct json_object *t = NULL, *cands[1 + MODEL_MAX_TARGETS], *v;
+    int n = 0;
+    char mm[16];
+    if (old == NULL)
+        return NULL;
+    json_object_object_get_ex(old, "targets", &t);
+    size_t nt = t != NULL && json_object_is_type(t, json_type_array) ? json_object_array_length(t) : 0;
+    if (i < 0)
+        cands[n++] = old;
+    else if ((size_t)i < nt)
+        cands[n++] = json_object_array_get_idx(t, (size_t)i);
+    cands[n++] = old;
+    for (size_t j = 0; j < nt && n < 1 + MODEL_MAX_TARGETS; j++)
+        cands[n++] = json_object_array_get_idx(t, j);
+    for (int c = 0; c < n; c++)
+        if (cands[c] != NULL && json_object_object_get_ex(cands[c], "api_key", &v) &&
+            json_object_is_type(v, json_type_string)) {
+            mask_secret(json_object_get_string(v), mm, sizeof(mm));
+            if (strcmp(mm, m) == 0)
+                return v;
+        }
+    return NULL;
+}
+
+/* One object's masked api_key put back from old: 0, or -1 when it matches nothing. */
+static int
+unmask_member(struct json_object *o, struct json_object *old, int i)
+{
+    struct json_object *v, *sv;
+    if (o == NULL || !json_object_object_get_ex(o, "api_key", &v) ||
+        !json_object_is_type(v, json_type_string) || strncmp(json_object_get_string(v), "****", 4) != 0)
+        return 0;
+    if ((sv = stored_secret(old, i, json_object_get_string(v))) == NULL)
+        return -1;
+    json_object_object_add(o, "api_key", json_object_get(sv));
+    return 0;
+}
+
 /*
  * A masked api_key sent back unchanged (GET, edit, PUT) keeps the stored
- * secret; any other value starting with "****" is refused.
+ * secret, the model's or a target's; any other value starting with "****"
+ * is refused.
  */
 static int
 unmask_secret(struct admin *a, struct http_req *r, const char *id, struct json_object *doc)
 {
-    struct json_object *v;
-    if (!json_object_object_get_ex(doc, "api_key", &v) || !json_object_is_type(v, json_type_string) ||
-        strncmp(json_object_get_string(v), "****", 4) != 0)
-        return 0;
+    struct json_object *t;
     int64_t rev;
     size_t len;
     char *json = id ? stored(a, RES_MODEL, id, &rev, &len) : NULL;
-    struct json_object *old = json ? json_tokener_parse(json) : NULL, *ov;
-    free(json);
-    if (old != NULL && json_object_object_get_ex(old, "api_key", &ov)) {
-        char m[16];
-        mask_secret(json_object_get_string(ov), m, sizeof(m));
-        if (strcmp(m, json_object_get_string(v)) == 0) {
-            json_object_object_add(doc, "api_key", json_object_get(ov));
-            json_object_put(old);
-            return 0;
-        }
+    struct json_object *old = json ? json_tokener_parse(json) : NULL;
+    if (json != NULL) {
+        explicit_bzero(json, len);
+        free(json);
     }
+    int bad = unmask_member(doc, old, -1) < 0;
+    if (json_object_object_get_ex(doc, "targets", &t) && json_object_is_type(t, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(t); i++)
+            bad |= unmask_member(json_object_array_get_idx(t, i), old, (int)i) < 0;
     json_object_put(old);
+    if (!bad)
+        return 0;
     http_reply_error(r, 400, "invalid_request_error", "masked_secret", "api_key",
                      "api_key is a masked value that does not match the stored secret: send "
                      "the secret itself");

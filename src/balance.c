@@ -62,9 +62,10 @@ pick_tier(struct shm *s, const struct model_view *m, struct balance *b, int k, i
     char prio[16];
     snprintf(prio, sizeof(prio), "%d", t->priority);
     struct shm_slot *ctr = shm_slot(s, "W", m->id, prio);
-    if (ctr != NULL)
-        pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[0], 1)
-                                         : atomic_load(&ctr->c[0]);
+    static struct shm_slot own; /* table full: this worker's own tickets keep the split */
+    if (ctr == NULL)
+        ctr = &own;
+    pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[0], 1) : atomic_load(&ctr->c[0]);
     /* pass 2 keeps its own mask: it retries targets passes 0 and 1 found resting */
     uint32_t mask2 = 0, *mask = pass == 2 ? &mask2 : down;
 #define SKIP(i) (((*mask >> (i)) & 1) || (pass == 0 && ((b->tried >> (i)) & 1)))
@@ -72,9 +73,7 @@ pick_tier(struct shm *s, const struct model_view *m, struct balance *b, int k, i
     if (!SKIP(first) && try_target(s, m, b, first, pass, mask, now))
         return first;
     /* A second ticket for these picks, so they too follow the weights exactly. */
-    if (ctr != NULL)
-        pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[1], 1)
-                                         : atomic_load(&ctr->c[1]);
+    pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[1], 1) : atomic_load(&ctr->c[1]);
     for (int tries = 0; tries < m->ntargets; tries++) {
         uint64_t total = 0;
         for (int i = 0; i < m->ntargets; i++)

@@ -29,8 +29,8 @@
 static int64_t
 probe_timeout(const struct model_view *m)
 {
-    int64_t t = m->first_byte_timeout_ms ? m->first_byte_timeout_ms : 120000;
-    int64_t c = m->connect_timeout_ms ? m->connect_timeout_ms : 5000;
+    int64_t t = m->first_byte_timeout_ms ? m->first_byte_timeout_ms : 120000; /* the worker */
+    int64_t c = m->connect_timeout_ms ? m->connect_timeout_ms : 5000; /* sets both */
     return t + c + 1000;
 }
 
@@ -65,6 +65,9 @@ breaker_admit(struct shm_slot *s, const struct model_view *m, int64_t now, int i
             return 1;
         if (W_UNTIL(w) > now) { /* cooling down, or another request is the probe */
             *wait_ms = W_UNTIL(w) - now;
+            /* a probe decides within its deadline, usually far sooner: don't send clients away that long */
+            if (W_STATE(w) == BREAKER_HALF_OPEN && *wait_ms > m->breaker_cooldown_ms)
+                *wait_ms = m->breaker_cooldown_ms;
             return 0;
         }
         /* The cooldown is over (or the probe was lost): this request is the probe. */

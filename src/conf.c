@@ -475,6 +475,20 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
     return -1;
 }
 
+/* host:port, [v6]:port or unix:/absolute/path, as the Redis limiter connects to it. */
+static int
+redis_address_valid(const char *a)
+{
+    if (strncmp(a, "unix:", 5) == 0)
+        return a[5] == '/' ? 0 : -1;
+    const char *colon = strrchr(a, ':');
+    if (colon == NULL || colon == a || (a[0] == '[' && colon[-1] != ']'))
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    return colon[1] != '\0' && *end == '\0' && port >= 1 && port <= 65535 ? 0 : -1;
+}
+
 void
 conf_defaults(struct conf *c)
 {
@@ -557,6 +571,14 @@ conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e)
         }
         if (set_key(c, &conf_keys[i], node ? node : parent, text, e) < 0)
             bad = 1;
+    }
+    if (redis_address_valid(c->redis_address) < 0) {
+        struct json_object *node = NULL, *parent = NULL;
+        lookup(root, "ratelimit.redis.address", &node, &parent);
+        errors_add(e, node ? node : parent, "ratelimit.redis.address",
+                   "\"%s\" must be host:port, [IPv6]:port or unix:/path/to/socket",
+                   c->redis_address);
+        bad = 1;
     }
     return bad ? -1 : 0;
 }

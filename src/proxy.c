@@ -15,6 +15,9 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -299,7 +302,12 @@ pxreq_free(struct pxreq *q)
     if (q->timer != NULL)
         event_free(q->timer);
     /* The limits learn the real usage (0 when no upstream answered). */
-    limit_end(&q->lim, q->have_usage ? q->total_tokens : 0);
+    /*
+     * The limits learn the real usage. An answer without usage (some
+     * OpenAI-compatible servers send none) keeps its reservation; a request
+     * that got no answer costs nothing.
+     */
+    limit_end(&q->lim, q->have_usage ? q->total_tokens : q->answered ? q->lim.reserved : 0);
     json_object_put(q->body);
     if (q->resp != NULL)
         evbuffer_free(q->resp);
@@ -366,9 +374,11 @@ tokens_expected(struct pxreq *q)
 {
     struct json_object *o;
     int64_t out = q->px->conf->rl_token_estimate;
-    if ((json_object_object_get_ex(q->body, "max_completion_tokens", &o) ||
-         json_object_object_get_ex(q->body, "max_tokens", &o)) &&
+    if (json_object_object_get_ex(q->body, "max_completion_tokens", &o) &&
         json_object_is_type(o, json_type_int) && json_object_get_int64(o) >= 0)
+        out = json_object_get_int64(o);
+    else if (json_object_object_get_ex(q->body, "max_tokens", &o) &&
+             json_object_is_type(o, json_type_int) && json_object_get_int64(o) >= 0)
         out = json_object_get_int64(o);
     if (q->rt == RT_EMBEDDINGS)
         out = 0;
@@ -475,6 +485,9 @@ pxreq_new(struct proxy *px, struct http_req *r, enum route rt, int stream, struc
                                                    : c->upstream_first_byte_timeout_ms;
     q->idle_ms = q->mv.stream_idle_timeout_ms ? q->mv.stream_idle_timeout_ms
                                               : c->stream_idle_timeout_ms;
+    /* the effective timeouts, for the breaker's probe deadline */
+    q->mv.connect_timeout_ms = q->connect_ms;
+    q->mv.first_byte_timeout_ms = q->first_byte_ms;
     limit_owner(&q->lim, "key", l->key_id, l->key_name, l->key_limits);
     limit_owner(&q->lim, "model", q->mv.id, q->mv.name, q->mv.limits);
     q->next = px->all;
@@ -483,6 +496,24 @@ pxreq_new(struct proxy *px, struct http_req *r, enum route rt, int stream, struc
     px->all = q;
     px->inflight++;
     return q;
+}
+
+/*
+ * A lease id no client can choose (x-request-id can be set by the client):
+ * this worker's random 64-bit tag, its pid and a counter.
+ */
+static const char *
+lease_id(struct proxy *px, struct pxreq *q)
+{
+    if (px->lease_tag == 0) {
+        uint8_t r[8];
+        if (RAND_bytes(r, sizeof(r)) != 1)
+            memcpy(r, &q, sizeof(r) < sizeof(q) ? sizeof(r) : sizeof(q));
+        memcpy(&px->lease_tag, r, sizeof(r));
+    }
+    snprintf(q->lease_id, sizeof(q->lease_id), "%016llx:%d:%llu",
+             (unsigned long long)px->lease_tag, (int)getpid(), (unsigned long long)++px->nleases);
+    return q->lease_id;
 }
 
 /* The pipeline for chat/completions, completions and embeddings. */
@@ -530,7 +561,7 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
     /* Concurrency leases in Redis outlive a lost request by no more than this. */
     int64_t lease = q->total_ms * q->max_attempts + 60000;
     int64_t reserve = q->lim.nown ? tokens_expected(q) : 0;
-    if (limit_admit(px->limiter, &q->lim, reserve, lease, http_req_id(r), admitted, q) == 0)
+    if (limit_admit(px->limiter, &q->lim, reserve, lease, lease_id(px, q), admitted, q) == 0)
         admitted(&q->lim, q);
 done:
     json_object_put(body);

@@ -34,6 +34,7 @@ struct proxy {
     struct limiter *limiter;
     int inflight;
     struct pxreq *all; /* in-flight requests, for abort at exit */
+    uint64_t lease_tag, nleases;
 };
 
 /* What one upstream attempt owns; zeroed between attempts. */
@@ -74,8 +75,10 @@ struct pxreq {
     struct event *timer;   /* first byte, then stream idle */
     int64_t first_byte_ms, idle_ms, connect_ms, total_ms;
     int have_usage;
+    int answered;         /* a successful answer went out (with or without usage) */
     int64_t total_tokens; /* the real usage, for the token limits */
     struct limit_state lim;
+    char lease_id[48]; /* unique per request on every node: Redis concurrency leases */
 };
 
 /* relay.c */

@@ -371,6 +371,7 @@ reply_buffered(struct pxreq *q)
         if (isjson && json_object_object_get_ex(o, "usage", &u))
             take_usage(q, u);
         pxreq_note(q, NULL);
+        q->answered = 1;
         http_reply(q->r, (int)status, "application/json", body, len);
     } else if (isjson && json_object_object_get_ex(o, "error", NULL)) {
         if (q->a.retry_after[0])
@@ -437,6 +438,7 @@ deliver(struct pxreq *q, CURLcode rc)
                               "The upstream ended the stream without [DONE]");
         } else {
             pxreq_note(q, NULL);
+            q->answered = 1;
             http_stream_end(q->r);
         }
     } else if (rc != CURLE_OK) {
@@ -463,10 +465,10 @@ finish(struct pxreq *q, CURLcode rc)
     int started = http_resp_started(q->r);
     int again = !started && retryable(q, rc);
     int broke = started && (rc != CURLE_OK || !q->a.got_done);
+    rest_target(q); /* any 429 with Retry-After, whether or not it falls back */
     if (again || broke) {
         q->a.judged = 0; /* a probe's 200 that then broke was judged healthy too soon */
         judge(q, 0);
-        rest_target(q);
     } else if (rc == CURLE_OK) {
         judge(q, 1); /* a stream that ended well */
     }
@@ -560,6 +562,9 @@ send_attempt(struct pxreq *q)
     if (upstream_start(px->up, &a->xfer) < 0)
         return -1;
     q->attempts++;
+    /* the access line names the target even if the client leaves or we shut down */
+    snprintf(q->acc->target, sizeof(q->acc->target), "%s", t->name);
+    q->acc->attempts = q->attempts;
     arm_timer(q, q->first_byte_ms);
     return 0;
 }

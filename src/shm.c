@@ -171,7 +171,7 @@ shm_lookup(struct shm *s, const char *kind, const char *a, const char *b, int cr
         if (now != s->last_full_log) { /* at most once a second per process */
             s->last_full_log = now;
             log_warnx("the shared-memory table is full (%lld entries): raise shm_slots in "
-                      "aigw.yaml; limits and breakers without an entry are not applied",
+                      "aigw.yaml; limits and breakers without an entry are not applied, and splits are per worker",
                       (long long)n);
         }
     }

@@ -644,6 +644,32 @@ def _(env):
             delete(env, MODELS, rid)
 
 
+@tap.case("targets' api_keys are masked too, and PUT back masked keeps each target's secret")
+def _(env):
+    doc = {"name": "adm-tgt", "targets": [
+        {"name": "one", "provider": "openai-compatible", "model": "up-tgt-1",
+         "api_base": env.mock.url(), "api_key": MOCK_KEY},
+        {"name": "two", "provider": "openai-compatible", "model": "up-tgt-2",
+         "api_base": env.mock.url(), "api_key": OTHER_SECRET, "weight": 0}]}
+    a = create(env, MODELS, doc)
+    shown_keys = [t.get("api_key") for t in a["value"]["targets"]]
+    check_eq(shown_keys, [MOCK_KEY_MASKED, "****WXYZ"], "targets' api_keys in the POST answer")
+    check_eq([t.get("api_key") for t in get(env, MODELS, a["id"])["value"]["targets"]],
+             shown_keys, "targets' api_keys in GET")
+    edited = json.loads(json.dumps(a["value"]))
+    edited["targets"][0]["model"] = "up-tgt-3"
+    edited["targets"].reverse()  # a target's secret follows it, not its position
+    b = item(admin(env.gw, "PUT", MODELS + "/" + a["id"], edited), 200, "PUT with masked targets")
+    check_eq([t.get("api_key") for t in b["value"]["targets"]], ["****WXYZ", MOCK_KEY_MASKED],
+             "targets' api_keys after the PUT")
+    served(env, "adm-tgt", "up-tgt-3", "the mock gets target one's key after a masked PUT")
+    bad = json.loads(json.dumps(b["value"]))
+    bad["targets"][1]["api_key"] = "****nope"
+    admin_error(admin(env.gw, "PUT", MODELS + "/" + a["id"], bad), 400, "masked_secret",
+                "PUT with a target's masked api_key that matches nothing")
+    delete(env, MODELS, a["id"])
+
+
 @tap.case("PUT back the masked api_key keeps the secret; another masked value is 400 masked_secret")
 def _(env):
     a = create(env, MODELS, model_doc(env, "adm-keep", model="up-keep-1"))
