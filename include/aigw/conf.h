@@ -91,6 +91,13 @@ struct conf {
     char redis_prefix[CONF_STR_MAX];
     int64_t redis_timeout_ms;
     int64_t shm_slots;
+
+    char control_socket[PATH_MAX]; /* "" for none */
+    char pid_file[PATH_MAX];       /* "" for none */
+    char error_log[PATH_MAX];      /* syslog, stderr or a path */
+    char access_log[PATH_MAX];     /* a path, syslog, stderr, off; "": with the error log */
+    struct conf_listen metrics_listen[CONF_MAX_LISTEN];
+    int metrics_nlisten;
 };
 
 enum { RL_BACKEND_LOCAL = 0, RL_BACKEND_REDIS = 1 };

@@ -1448,6 +1448,10 @@ def default_config(port, data_dir, resources, **overrides):
         "timeouts": {"drain": "10s"},
         # the Admin API on a port of its own (parallel tests must not share 9180)
         "admin": {"listen": ["%s:%d" % (HOST, free_port())]},
+        # and so metrics, the control socket and the PID file
+        "metrics": {"listen": ["%s:%d" % (HOST, free_port())]},
+        "control": {"socket": os.path.join(os.path.dirname(data_dir), "aigw.sock")},
+        "pid_file": os.path.join(os.path.dirname(data_dir), "aigw.pid"),
     }
     conf.update(overrides)
     return conf

@@ -209,6 +209,8 @@ START_TEST(etc_aigw_yaml_documents_every_key)
             assert_same_path(doc, dflt, LOCALSTATEDIR, "/var");
         else if (strcmp(key, "resources") == 0)
             assert_same_path(doc, dflt, SYSCONFDIR, "/etc");
+        else if (strcmp(key, "control.socket") == 0 || strcmp(key, "pid_file") == 0)
+            assert_same_path(doc, dflt, RUNSTATEDIR, "/run");
         else
             ck_assert_msg(strcmp(doc, dflt) == 0, "%s: etc/aigw.yaml says %s, the default is %s",
                           key, doc, dflt);
