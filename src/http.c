@@ -32,6 +32,7 @@
 
 #include "aigw/conf.h"
 #include "aigw/log.h"
+#include "aigw/shm.h"
 #include "aigw/util.h"
 #include "http.h"
 
@@ -97,6 +98,7 @@ struct http_server {
     int nconns;
     int draining;
     uint64_t idprefix, idcounter;
+    struct shm_worker *stats; /* requests and in-flight, for aigwctl status and metrics */
 };
 
 static http_parser_settings parser_settings;
@@ -266,6 +268,8 @@ req_log(struct http_req *r, int client_gone)
 {
     const struct http_access *a = &r->acc;
     int status = client_gone && !r->ended ? 499 : r->status;
+    if (r->conn->srv->stats != NULL)
+        atomic_fetch_add_explicit(&r->conn->srv->stats->requests, 1, memory_order_relaxed);
     int64_t now = now_mono_us();
     log_info("access request_id=%s peer=%s method=%s path=%s key=%s model=%s status=%d "
              "stream=%d prompt_tokens=%lld completion_tokens=%lld total_tokens=%lld "
@@ -474,6 +478,8 @@ static void
 req_finish(struct http_req *r)
 {
     struct http_conn *c = r->conn;
+    if (c->srv->stats != NULL)
+        atomic_fetch_sub_explicit(&c->srv->stats->in_flight, 1, memory_order_relaxed);
     req_log(r, c->closed);
     if (c->closed) {
         c->req = NULL;
@@ -674,6 +680,8 @@ conn_input(struct http_conn *c)
             break;
         evbuffer_drain(in, n);
         if (err == HPE_PAUSED && c->state == CONN_BUSY) {
+            if (c->srv->stats != NULL)
+                atomic_fetch_add_explicit(&c->srv->stats->in_flight, 1, memory_order_relaxed);
             c->srv->handler(c->req, c->srv->arg); /* may reply at once and loop on */
             continue;
         }
@@ -892,4 +900,10 @@ http_server_free(struct http_server *s)
         conn_free(c);
     }
     free(s);
+}
+
+void
+http_server_set_stats(struct http_server *s, struct shm_worker *stats)
+{
+    s->stats = stats;
 }

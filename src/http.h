@@ -28,6 +28,9 @@ struct http_server *http_server_new(struct event_base *base, const struct conf *
 int http_server_listen_fd(struct http_server *s, int fd);
 /* Drain: stop accepting, close idle connections, and close each busy one when its request ends. */
 void http_server_drain(struct http_server *s);
+/* Count requests and requests in flight into this worker's shared-memory entry. */
+struct shm_worker;
+void http_server_set_stats(struct http_server *s, struct shm_worker *stats);
 /* Connections open (busy or not). */
 int http_server_nconns(const struct http_server *s);
 void http_server_free(struct http_server *s);

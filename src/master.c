@@ -39,6 +39,8 @@
 #include "resfile.h"
 
 #define MAX_WORKERS 256
+/* Worker indexes in shared memory: old and new workers overlap during a reload. */
+#define SHM_WORKER_CAP (2 * MAX_WORKERS)
 #define RESPAWN_FAST_MS 1000 /* a worker that dies sooner than this is restarted after a pause */
 
 struct wslot {
@@ -517,7 +519,7 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
         (m.conf_fd = make_conf_fd(conf_tree)) < 0)
         goto out;
     m.nworkers = c->workers > MAX_WORKERS ? MAX_WORKERS : c->workers;
-    if ((m.shm = shm_create(c->shm_slots, m.nworkers, &m.shm_fd)) == NULL)
+    if ((m.shm = shm_create(c->shm_slots, SHM_WORKER_CAP, &m.shm_fd)) == NULL)
         goto out;
 
     if ((m.base = event_base_new()) == NULL)

@@ -31,16 +31,25 @@ struct shm {
     size_t size;
     struct shm_hdr *hdr;
     struct shm_slot *slots;
-    _Atomic uint32_t *wconc; /* [slot][worker]: each worker's share of the concurrency counts */
+    _Atomic uint32_t *wconc; /* [worker][slot]: each worker's share of the concurrency counts */
+    struct shm_worker *workers;
+    void *metrics;
     int worker;              /* -1 in the master */
     int64_t last_full_log;
 };
 
+/*
+ * Layout: header | slots[nslots] | wconc[nworkers][nslots] | workers[nworkers]
+ * | the metrics area. A memfd is sparse: only pages touched cost memory, so
+ * a worker capacity well above the worker count (a reload starts new
+ * workers before the old ones leave) costs address space, not RAM.
+ */
 static size_t
 shm_size(int64_t nslots, int nworkers)
 {
     return sizeof(struct shm_hdr) + (size_t)nslots * sizeof(struct shm_slot) +
-           (size_t)nslots * (size_t)nworkers * sizeof(uint32_t);
+           (size_t)nslots * (size_t)nworkers * sizeof(uint32_t) +
+           (size_t)nworkers * sizeof(struct shm_worker) + SHM_METRICS_SIZE;
 }
 
 /* Point the struct at the parts of a mapping. */
@@ -55,6 +64,8 @@ shm_wrap(void *base, size_t size, int worker)
     s->hdr = base;
     s->slots = (struct shm_slot *)((char *)base + sizeof(struct shm_hdr));
     s->wconc = (_Atomic uint32_t *)(s->slots + s->hdr->nslots);
+    s->workers = (struct shm_worker *)(s->wconc + s->hdr->nslots * s->hdr->nworkers);
+    s->metrics = s->workers + s->hdr->nworkers;
     s->worker = worker;
     return s;
 }
@@ -196,7 +207,7 @@ shm_conc_note(struct shm *s, struct shm_slot *slot, int delta)
     if (s->worker < 0)
         return;
     int64_t idx = slot - s->slots;
-    _Atomic uint32_t *w = &s->wconc[idx * s->hdr->nworkers + s->worker];
+    _Atomic uint32_t *w = &s->wconc[(int64_t)s->worker * s->hdr->nslots + idx];
     if (delta > 0)
         atomic_fetch_add_explicit(w, (uint32_t)delta, memory_order_relaxed);
     else
@@ -212,7 +223,7 @@ shm_worker_gone(struct shm *s, int worker, int ci)
     for (int64_t i = 0; i < s->hdr->nslots; i++) {
         if (atomic_load_explicit(&s->slots[i].id, memory_order_relaxed) == 0)
             continue;
-        _Atomic uint32_t *w = &s->wconc[i * s->hdr->nworkers + worker];
+        _Atomic uint32_t *w = &s->wconc[(int64_t)worker * s->hdr->nslots + i];
         uint32_t held = atomic_exchange(w, 0);
         if (held != 0) {
             atomic_fetch_sub(&s->slots[i].c[ci], held);
@@ -246,4 +257,29 @@ int64_t
 shm_used(const struct shm *s)
 {
     return s ? atomic_load(&((struct shm *)s)->hdr->used) : 0;
+}
+
+struct shm_worker *
+shm_worker(struct shm *s, int idx)
+{
+    return s != NULL && idx >= 0 && idx < s->hdr->nworkers ? &s->workers[idx] : NULL;
+}
+
+int
+shm_worker_cap(const struct shm *s)
+{
+    return s ? (int)s->hdr->nworkers : 0;
+}
+
+int
+shm_self(const struct shm *s)
+{
+    return s ? s->worker : -1;
+}
+
+void *
+shm_metrics_area(struct shm *s, size_t *len)
+{
+    *len = s ? SHM_METRICS_SIZE : 0;
+    return s ? s->metrics : NULL;
 }

@@ -34,7 +34,28 @@ enum shm_stat {
     SHM_NSTATS
 };
 
-/* Master: create the table for nworkers workers; *fd is inherited by the workers. */
+/* What each worker tells the master and aigwctl, by its index. */
+enum shm_worker_state { SHM_W_FREE = 0, SHM_W_STARTING, SHM_W_RUNNING, SHM_W_DRAINING };
+
+struct shm_worker {
+    _Atomic int32_t pid;
+    _Atomic int32_t state;       /* enum shm_worker_state */
+    _Atomic uint64_t generation; /* the master's configuration generation it runs */
+    _Atomic uint64_t requests;   /* requests served (all, errors included) */
+    _Atomic int64_t in_flight;   /* requests begun and not ended */
+    _Atomic int64_t started_ms;  /* wall clock */
+    _Atomic uint64_t config_version; /* the LMDB config version of its last request */
+    char pad[8];
+};
+
+/* Bytes reserved for metrics (metrics.c lays them out). */
+#define SHM_METRICS_SIZE (8u << 20)
+
+/*
+ * Master: create the table with room for nworkers worker indexes (more than
+ * run at once: a reload overlaps old and new workers); *fd is inherited by
+ * the workers.
+ */
 struct shm *shm_create(int64_t nslots, int nworkers, int *fd);
 /* Worker: map the table the master created; worker is this process's index. */
 struct shm *shm_attach(int fd, int worker);
@@ -49,6 +70,13 @@ struct shm_slot *shm_find(struct shm *s, const char *kind, const char *a, const 
 void shm_conc_note(struct shm *s, struct shm_slot *slot, int delta);
 /* Master: a worker died; give back the concurrency it held (counter c[ci] of each entry). */
 void shm_worker_gone(struct shm *s, int worker, int ci);
+
+/* A worker's entry by index (NULL out of range); this process's own index (-1: master). */
+struct shm_worker *shm_worker(struct shm *s, int idx);
+int shm_worker_cap(const struct shm *s);
+int shm_self(const struct shm *s);
+/* The metrics area (SHM_METRICS_SIZE bytes, zeroed at creation). */
+void *shm_metrics_area(struct shm *s, size_t *len);
 
 void shm_stat_add(struct shm *s, enum shm_stat k, uint64_t n);
 uint64_t shm_stat(const struct shm *s, enum shm_stat k);
