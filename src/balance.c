@@ -5,8 +5,9 @@
  * (resource.c). A request's first pick takes a ticket from the tier's
  * shared counter (one atomic add) and reads the sequence there, so the
  * split over all workers together follows the weights exactly, period by
- * period. A target that is unavailable is passed over for the next one in
- * the sequence; when a whole tier is, the next lower tier is used.
+ * period. When the sequence's target is unavailable, the tier's others
+ * share its turn in proportion to their weights (a second shared ticket);
+ * when a whole tier is unavailable, the next lower tier is used.
  */
 #include "config.h"
 
