@@ -84,6 +84,7 @@ struct http_conn {
     struct http_req *req;
     int closed;    /* socket gone while the handler still holds the request */
     int keepalive; /* of the current request */
+    int promised;  /* its response said Connection: keep-alive */
     int in_input;  /* inside conn_input: don't recurse */
 };
 
@@ -102,6 +103,9 @@ struct http_server {
 };
 
 static http_parser_settings parser_settings;
+
+/* How long a draining server keeps an idle keep-alive connection open. */
+#define DRAIN_IDLE_GRACE_MS 1000
 
 /* (Re)arm the connection's one timer: header, body, keep-alive or linger. */
 static void
@@ -460,6 +464,23 @@ conn_request_done(struct http_conn *c)
 {
     req_free(c->req);
     c->req = NULL;
+    if (c->srv->draining && c->promised) {
+        /*
+         * Draining, but this response promised keep-alive (it began before the
+         * drain): the client may send again at once. Wait a moment for that
+         * request and answer it with Connection: close, rather than close
+         * under it.
+         */
+        c->promised = 0;
+        c->state = CONN_READING;
+        http_parser_pause(&c->parser, 0);
+        conn_arm_timer(c, c->srv->conf->keepalive_timeout_ms < DRAIN_IDLE_GRACE_MS
+                              ? c->srv->conf->keepalive_timeout_ms
+                              : DRAIN_IDLE_GRACE_MS);
+        if (!c->in_input && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+            conn_input(c);
+        return;
+    }
     if (!c->keepalive || c->srv->draining) {
         c->state = CONN_CLOSING;
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
@@ -513,6 +534,7 @@ resp_head(struct http_req *r, int status, const char *ctype, long long clen)
     } else {
         c->keepalive = 0; /* HTTP/1.0 stream: the close ends the body */
     }
+    c->promised = c->keepalive;
     if (!c->keepalive)
         evbuffer_add(out, "Connection: close\r\n", 19);
     else if (http10)
@@ -856,7 +878,7 @@ http_server_listen_fd(struct http_server *s, int fd)
         return -1;
     evutil_make_socket_nonblocking(fd);
     struct evconnlistener *l = evconnlistener_new(s->base, accept_cb, s,
-                                                  LEV_OPT_CLOSE_ON_FREE, -1, fd);
+                                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (l == NULL)
         return -1;
     s->listeners[s->nlisteners++] = l;
@@ -871,12 +893,20 @@ http_server_drain(struct http_server *s)
     for (int i = 0; i < s->nlisteners; i++)
         evconnlistener_free(s->listeners[i]);
     s->nlisteners = 0;
+    /*
+     * An idle keep-alive connection closed now could cross a request its
+     * client is sending at that moment, which then fails (a POST is not
+     * retried). Give it a short grace instead: a client under load sends
+     * within it and gets its answer with Connection: close; one that stays
+     * idle is closed when the grace ends.
+     */
     for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
         next = TAILQ_NEXT(c, entry);
+        c->keepalive = 0;
         if (c->state == CONN_READING && (c->req == NULL || c->req->hlen == 0))
-            conn_free(c); /* idle keep-alive connection */
-        else
-            c->keepalive = 0;
+            conn_arm_timer(c, s->conf->keepalive_timeout_ms < DRAIN_IDLE_GRACE_MS
+                                  ? s->conf->keepalive_timeout_ms
+                                  : DRAIN_IDLE_GRACE_MS);
     }
 }
 

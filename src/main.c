@@ -163,8 +163,10 @@ main(int argc, char **argv)
     }
     errors_free(&e);
     int ready_fd = -1;
+    /* A binary upgrade's new master is already detached (its parent is the old master). */
     if (!foreground) {
-        ready_fd = daemonize();
+        if (getenv("AIGW_INHERIT") == NULL)
+            ready_fd = daemonize();
         log_init(0, conf.log_level, "master");
     }
     log_set_level(conf.log_level);

@@ -1,13 +1,17 @@
 /*
  * master.c: the master process. It opens the listeners, is the only writer of
  * the LMDB configuration table, starts the workers by fork+exec and restarts
- * any that dies. Signal handlers only queue libevent callbacks; all work
- * happens in the event loop.
+ * any that dies; it serves the Admin API and the control socket. Signal
+ * handlers only queue libevent callbacks; all work happens in the event loop.
+ *
+ * Signals: HUP reload (master_reload.c), TERM/INT/QUIT drain and stop, USR1
+ * reopen logs, USR2 binary upgrade (master_upgrade.c).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <netdb.h>
 #include <signal.h>
@@ -16,10 +20,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <json-c/json.h>
 
@@ -31,51 +37,17 @@
 #include "aigw/store.h"
 #include "aigw/util.h"
 #include "admin.h"
+#include "control.h"
 #include "etcdsync.h"
 #include "http.h"
-#include "upstream.h"
-#include "breaker.h"
 #include "master.h"
+#include "master_priv.h"
 #include "resfile.h"
-
-#define MAX_WORKERS 256
-/* Worker indexes in shared memory: old and new workers overlap during a reload. */
-#define SHM_WORKER_CAP (2 * MAX_WORKERS)
-#define RESPAWN_FAST_MS 1000 /* a worker that dies sooner than this is restarted after a pause */
-
-struct wslot {
-    pid_t pid;
-    int64_t started_ms;
-    struct event *respawn;
-    struct master *m;
-    int idx;
-};
-
-struct master {
-    struct conf *conf;
-    int foreground;
-    char exe[PATH_MAX];
-    int lfds[CONF_MAX_LISTEN];
-    int nlfds;
-    int conf_fd; /* memfd with aigw.yaml as JSON, inherited by workers */
-    int shm_fd;  /* the shared-memory table (limits, breakers, splits), inherited too */
-    struct shm *shm;
-    struct store *store;
-    struct event_base *base;
-    struct wslot workers[MAX_WORKERS];
-    int nworkers;
-    int stopping;
-    struct event *sigs[5];
-    struct event *kill_timer;
-    struct admin *admin;
-    struct http_server *admin_http;
-    struct upstream *up;     /* etcd mode: libcurl on the master's loop */
-    struct etcdsync *etcd;   /* etcd mode: etcd -> LMDB */
-};
+#include "upstream.h"
 
 /* Bind and listen on every address of a list (IPv4 and IPv6). */
-static int
-open_listeners(const struct conf_listen *list, int n, int *fds, int *nfds, const char *what)
+int
+master_open_listeners(const struct conf_listen *list, int n, int *fds, int *nfds, const char *what)
 {
     for (int i = 0; i < n; i++) {
         const struct conf_listen *l = &list[i];
@@ -110,75 +82,19 @@ open_listeners(const struct conf_listen *list, int n, int *fds, int *nfds, const
     return 0;
 }
 
-/* One model's breakers for the status page: only targets that have an entry. */
-static int
-status_breakers(const struct model_view *v, void *arg)
+int
+master_listen(const char *kind, const struct conf_listen *list, int n, int *fds, int *nfds)
 {
-    struct master *m = ((void **)arg)[0];
-    struct json_object *list = ((void **)arg)[1];
-    int64_t now = now_mono_ms();
-    if (v->breaker_failures <= 0)
-        return 0;
-    for (int i = 0; i < v->ntargets; i++) {
-        struct breaker_info bi;
-        breaker_peek(shm_find(m->shm, "B", v->id, v->t[i].name), now, &bi);
-        struct json_object *b = json_object_new_object();
-        json_object_object_add(b, "model", json_object_new_string(v->name));
-        json_object_object_add(b, "model_id", json_object_new_string(v->id));
-        json_object_object_add(b, "target", json_object_new_string(v->t[i].name));
-        json_object_object_add(b, "state", json_object_new_string(breaker_state_name(bi.state)));
-        json_object_object_add(b, "failures", json_object_new_int64(bi.failures));
-        json_object_object_add(b, "trips", json_object_new_int64(bi.trips));
-        json_object_object_add(b, "retry_in_ms", json_object_new_int64(bi.retry_in_ms));
-        json_object_array_add(list, b);
+    for (int i = 0; i < n; i++) {
+        int fd = master_inherited_fd(kind, list[i].text);
+        if (fd >= 0) {
+            fds[(*nfds)++] = fd;
+            log_info("%s listening on %s (from the previous master)", kind, list[i].text);
+        } else if (master_open_listeners(&list[i], 1, fds, nfds, kind) < 0) {
+            return -1;
+        }
     }
     return 0;
-}
-
-/* Breakers, the rate limiter and the shared-memory table, for GET /admin/v1/status. */
-static void
-status_traffic(struct master *m, struct json_object *o)
-{
-    struct json_object *list = json_object_new_array(), *rl = json_object_new_object();
-    void *arg[2] = {m, list};
-    if (store_read_begin(m->store) == 0) {
-        store_models_foreach(m->store, status_breakers, arg);
-        store_read_end(m->store);
-    }
-    json_object_object_add(o, "breakers", list);
-    json_object_object_add(rl, "backend", json_object_new_string(
-                                              m->conf->rl_backend == RL_BACKEND_REDIS ? "redis" : "local"));
-    json_object_object_add(rl, "denied", json_object_new_int64((int64_t)shm_stat(m->shm, SHM_STAT_RL_DENIED)));
-    json_object_object_add(rl, "backend_errors",
-                           json_object_new_int64((int64_t)shm_stat(m->shm, SHM_STAT_RL_ERRORS)));
-    json_object_object_add(o, "ratelimit", rl);
-    struct json_object *sh = json_object_new_object();
-    json_object_object_add(sh, "slots", json_object_new_int64(shm_nslots(m->shm)));
-    json_object_object_add(sh, "used", json_object_new_int64(shm_used(m->shm)));
-    json_object_object_add(sh, "full_events",
-                           json_object_new_int64((int64_t)shm_stat(m->shm, SHM_STAT_TABLE_FULL)));
-    json_object_object_add(o, "shared_memory", sh);
-}
-
-/* GET /admin/v1/status: the master's part. */
-static void
-admin_status(struct json_object *o, void *arg)
-{
-    struct master *m = arg;
-    struct json_object *ws = json_object_new_array();
-    json_object_object_add(o, "mode", json_object_new_string(m->conf->etcd_nendpoints ? "etcd" : "standalone"));
-    json_object_object_add(o, "master_pid", json_object_new_int((int)getpid()));
-    for (int i = 0; i < m->nworkers; i++) {
-        struct json_object *w = json_object_new_object();
-        json_object_object_add(w, "slot", json_object_new_int(i));
-        json_object_object_add(w, "pid", json_object_new_int((int)m->workers[i].pid));
-        json_object_object_add(w, "state", json_object_new_string(m->workers[i].pid > 0 ? "running" : "restarting"));
-        json_object_array_add(ws, w);
-    }
-    json_object_object_add(o, "workers", ws);
-    if (m->etcd != NULL)
-        etcdsync_status(m->etcd, o);
-    status_traffic(m, o);
 }
 
 /* The Admin API: its listeners, served by the master's own event loop. */
@@ -195,14 +111,16 @@ start_admin(struct master *m)
     for (int i = 0; i < e.n; i++)
         log_warnx("%s", e.msgs[i]);
     errors_free(&e);
-    if (bad < 0 ||
-        open_listeners(m->conf->admin_listen, m->conf->admin_nlisten, fds, &n, "Admin API") < 0)
+    if (bad < 0 || master_listen("admin", m->conf->admin_listen, m->conf->admin_nlisten, fds,
+                                 &n) < 0)
         return -1;
+    memcpy(m->admin_fds, fds, sizeof(fds));
+    m->nadmin_fds = n;
     if (m->etcd != NULL)
         etcdsync_admin_backend(m->etcd, &be);
     else
         admin_backend_lmdb(&be, m->store);
-    if ((m->admin = admin_new(m->conf, m->store, &be, admin_status, m)) == NULL ||
+    if ((m->admin = admin_new(m->conf, m->store, &be, master_admin_status, m)) == NULL ||
         (m->admin_http = http_server_new(m->base, m->conf, admin_handle, m->admin)) == NULL)
         return -1;
     for (int i = 0; i < n; i++)
@@ -211,27 +129,23 @@ start_admin(struct master *m)
     return 0;
 }
 
-/* Load the resources file and commit it to LMDB in one transaction. */
-static int
-load_resources(struct master *m, const char *why)
+/*
+ * Load the resources file at path and commit it to LMDB in one transaction.
+ * 0, or -1 with the first problem in err (all of them are logged).
+ */
+int
+master_load_resources(struct master *m, const char *path, const char *why, char *err,
+                      size_t errlen)
 {
     struct aigw_errors e;
-    if (m->conf->resources[0] == '\0') {
+    int changes = 0, rv = -1;
+    if (path[0] == '\0') {
         log_info("%s: no resources file; serving the table as stored", why);
         return 0;
     }
-    errors_init(&e, m->conf->resources);
-    struct json_object *res = resfile_load(m->conf->resources, &e);
-    if (res == NULL) {
-        for (int i = 0; i < e.n; i++)
-            log_warnx("%s", e.msgs[i]);
-        log_warnx("%s: %s is invalid; the configuration in use is unchanged", why,
-                  m->conf->resources);
-        errors_free(&e);
-        return -1;
-    }
-    struct store_txn *t = store_write_begin(m->store);
-    int changes = 0, rv = -1;
+    errors_init(&e, path);
+    struct json_object *res = resfile_load(path, &e);
+    struct store_txn *t = res ? store_write_begin(m->store) : NULL;
     if (t == NULL)
         goto out;
     for (int k = 0; k < RES_NKINDS; k++) {
@@ -244,7 +158,7 @@ load_resources(struct master *m, const char *why)
         changes += n;
     }
     char source[PATH_MAX + 8];
-    snprintf(source, sizeof(source), "file:%s", m->conf->resources);
+    snprintf(source, sizeof(source), "file:%s", path);
     if (store_commit(t, source, 0) < 0)
         goto out;
     rv = 0;
@@ -253,21 +167,25 @@ load_resources(struct master *m, const char *why)
         store_meta_get(m->store, &meta);
         store_read_end(m->store);
     }
-    log_info("%s: %s: %d change%s, configuration version %llu", why, m->conf->resources, changes,
+    log_info("%s: %s: %d change%s, configuration version %llu", why, path, changes,
              changes == 1 ? "" : "s", (unsigned long long)meta.version);
 out:
     for (int i = 0; i < e.n; i++)
         log_warnx("%s", e.msgs[i]);
-    if (rv < 0)
-        log_warnx("%s: could not store the configuration; the one in use is unchanged", why);
+    if (rv < 0) {
+        log_warnx("%s: %s is invalid or could not be stored; the configuration in use is "
+                  "unchanged", why, path);
+        if (err != NULL)
+            snprintf(err, errlen, "%s", e.n > 0 ? e.msgs[0] : "the resources could not be stored");
+    }
     errors_free(&e);
     json_object_put(res);
     return rv;
 }
 
 /* Put aigw.yaml, as parsed, into an anonymous file the workers inherit. */
-static int
-make_conf_fd(struct json_object *tree)
+int
+master_make_conf_fd(struct json_object *tree)
 {
     const char *s = json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PLAIN);
     int fd = memfd_create("aigw-conf", MFD_CLOEXEC);
@@ -289,22 +207,23 @@ make_conf_fd(struct json_object *tree)
 
 /* In the child: move the inherited fds to 3.. and exec aigw in worker mode. */
 static void
-exec_worker(struct master *m, int idx)
+exec_worker(struct master *m, struct gen *g, struct wslot *w)
 {
     char spec[256], *p = spec;
-    int high[CONF_MAX_LISTEN + 2], n = m->nlfds;
+    int high[CONF_MAX_LISTEN + 2], n = g->nlfds;
     /* First out of the way (above 100), then into place: dup2 clears CLOEXEC. */
     for (int i = 0; i < n; i++)
-        high[i] = fcntl(m->lfds[i], F_DUPFD_CLOEXEC, 100);
-    high[n] = fcntl(m->conf_fd, F_DUPFD_CLOEXEC, 100);
+        high[i] = fcntl(g->lfds[i], F_DUPFD_CLOEXEC, 100);
+    high[n] = fcntl(g->conf_fd, F_DUPFD_CLOEXEC, 100);
     high[n + 1] = fcntl(m->shm_fd, F_DUPFD_CLOEXEC, 100);
     for (int i = 0; i <= n + 1; i++)
         if (high[i] < 0 || dup2(high[i], 3 + i) < 0)
             _exit(127);
-    p += snprintf(p, sizeof(spec), "%d:%d:%d:", idx, 3 + n, 4 + n);
+    p += snprintf(p, sizeof(spec), "%d:%llu:%d:%d:", w->idx, (unsigned long long)g->id, 3 + n,
+                  4 + n);
     for (int i = 0; i < n; i++)
         p += snprintf(p, sizeof(spec) - (size_t)(p - spec), "%s%d", i ? "," : "", 3 + i);
-    char *argv[] = {"aigw", "-c", m->conf->path, "-W", spec, m->foreground ? "-d" : NULL, NULL};
+    char *argv[] = {"aigw", "-c", g->conf->path, "-W", spec, m->foreground ? "-d" : NULL, NULL};
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -312,20 +231,64 @@ exec_worker(struct master *m, int idx)
     _exit(127);
 }
 
-static int
-spawn_worker(struct master *m, int idx)
+/* Start (or restart) the worker of slot idx, in the generation it belongs to. */
+int
+master_spawn(struct master *m, int idx)
 {
     struct wslot *w = &m->workers[idx];
+    struct gen *g = m->next != NULL && w->gen == m->next->id ? m->next : m->cur;
+    struct shm_worker *sw = shm_worker(m->shm, idx);
+    atomic_store(&sw->state, SHM_W_STARTING);
+    atomic_store(&sw->pid, 0);
+    atomic_store(&sw->generation, g->id);
     pid_t pid = fork();
     if (pid < 0) {
         log_warn("fork");
         return -1;
     }
     if (pid == 0)
-        exec_worker(m, idx);
+        exec_worker(m, g, w);
     w->pid = pid;
     w->started_ms = now_mono_ms();
-    log_info("worker %d started, pid %d", idx, (int)pid);
+    log_info("worker %d started, pid %d%s", idx, (int)pid, g->id > 1 ? " (after a reload)" : "");
+    return 0;
+}
+
+/*
+ * A free slot for a new worker, claimed in shared memory too: during an
+ * upgrade two masters share the table, and each worker index (its
+ * concurrency column, its stats) must belong to one worker only.
+ */
+static int
+free_slot(struct master *m)
+{
+    for (int i = 0; i < SHM_WORKER_CAP; i++) {
+        int32_t st = SHM_W_FREE;
+        if (!m->workers[i].used &&
+            atomic_compare_exchange_strong(&shm_worker(m->shm, i)->state, &st, SHM_W_STARTING))
+            return i;
+    }
+    return -1;
+}
+
+/* Give a generation its workers: 0, or -1 (those started are left to the caller). */
+int
+master_start_gen(struct master *m, struct gen *g)
+{
+    for (int k = 0; k < g->nworkers; k++) {
+        int i = free_slot(m);
+        if (i < 0) {
+            log_warnx("no free worker slot (at most %d workers, old and new)", SHM_WORKER_CAP);
+            return -1;
+        }
+        struct wslot *w = &m->workers[i];
+        w->used = 1;
+        w->gen = g->id;
+        w->pos = k;
+        w->draining = 0;
+        if (master_spawn(m, i) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -333,11 +296,76 @@ static void
 respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wslot *w = arg;
-    if (!w->m->stopping && w->pid == 0)
-        spawn_worker(w->m, w->idx);
+    if (!w->m->stopping && w->used && !w->draining && w->pid == 0)
+        master_spawn(w->m, w->idx);
 }
 
-/* Reap workers; restart the ones that died, unless we are stopping. */
+void
+gen_free(struct gen *g)
+{
+    if (g == NULL)
+        return;
+    for (int i = 0; i < g->nlfds; i++)
+        close(g->lfds[i]);
+    if (g->conf_fd >= 0)
+        close(g->conf_fd);
+    json_object_put(g->tree);
+    free(g->conf);
+    free(g);
+}
+
+/* Are all workers gone (when stopping)? */
+static int
+workers_alive(struct master *m)
+{
+    int alive = 0;
+    for (int i = 0; i < SHM_WORKER_CAP; i++)
+        alive += m->workers[i].pid != 0;
+    return alive;
+}
+
+/* A worker exited: release what it held; restart it if it belongs to the serving generation. */
+static void
+worker_exited(struct master *m, struct wslot *w, int status)
+{
+    pid_t pid = w->pid;
+    int i = w->idx;
+    w->pid = 0;
+    /* A dead worker's LMDB reader slot would pin old pages forever... */
+    int cleared = store_reader_check(m->store);
+    /* ... and its in-flight requests would hold concurrency forever. */
+    shm_worker_gone(m->shm, i, LIM_CONC);
+    struct shm_worker *sw = shm_worker(m->shm, i);
+    atomic_store(&sw->pid, 0);
+    atomic_store(&sw->in_flight, 0);
+    if (cleared > 0)
+        log_debug("cleared %d stale LMDB reader slot(s)", cleared);
+    if (m->stopping || w->draining) {
+        log_debug("worker %d (pid %d) exited", i, (int)pid);
+        w->used = 0;
+        atomic_store(&sw->state, SHM_W_FREE);
+        return;
+    }
+    if (m->next != NULL && w->gen == m->next->id) {
+        log_warnx("worker %d (pid %d) of the new configuration exited at start", i, (int)pid);
+        w->used = 0;
+        atomic_store(&sw->state, SHM_W_FREE);
+        master_reload_worker_died(m, i);
+        return;
+    }
+    if (WIFSIGNALED(status))
+        log_warnx("worker %d (pid %d) killed by signal %d; restarting", i, (int)pid,
+                  WTERMSIG(status));
+    else
+        log_warnx("worker %d (pid %d) exited with status %d; restarting", i, (int)pid,
+                  WEXITSTATUS(status));
+    m->worker_restarts++;
+    int64_t age = now_mono_ms() - w->started_ms;
+    struct timeval tv = {0, age < RESPAWN_FAST_MS ? 500000 : 0};
+    evtimer_add(w->respawn, &tv);
+}
+
+/* Reap workers (and a new master of an upgrade that failed). */
 static void
 sigchld_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -345,52 +373,53 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (int i = 0; i < m->nworkers; i++) {
-            struct wslot *w = &m->workers[i];
-            if (w->pid != pid)
-                continue;
-            w->pid = 0;
-            /* A dead worker's LMDB reader slot would pin old pages forever. */
-            int cleared = store_reader_check(m->store);
-            /* ... and its in-flight requests would hold concurrency forever. */
-            shm_worker_gone(m->shm, i, LIM_CONC);
-            if (m->stopping) {
-                log_debug("worker %d (pid %d) exited", i, (int)pid);
+        if (pid == m->upgrade_pid) {
+            log_warnx("upgrade: the new master (pid %d) exited with status %d before it served; "
+                      "this one goes on",
+                      (int)pid, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+            master_upgrade_free(m);
+            continue;
+        }
+        for (int i = 0; i < SHM_WORKER_CAP; i++)
+            if (m->workers[i].pid == pid) {
+                worker_exited(m, &m->workers[i], status);
                 break;
             }
-            if (WIFSIGNALED(status))
-                log_warnx("worker %d (pid %d) killed by signal %d; restarting", i, (int)pid,
-                          WTERMSIG(status));
-            else
-                log_warnx("worker %d (pid %d) exited with status %d; restarting", i, (int)pid,
-                          WEXITSTATUS(status));
-            if (cleared > 0)
-                log_debug("cleared %d stale LMDB reader slot(s)", cleared);
-            int64_t age = now_mono_ms() - w->started_ms;
-            struct timeval tv = {0, age < RESPAWN_FAST_MS ? 500000 : 0};
-            evtimer_add(w->respawn, &tv);
-            break;
-        }
     }
-    if (m->stopping) {
-        int alive = 0;
-        for (int i = 0; i < m->nworkers; i++)
-            alive += m->workers[i].pid != 0;
-        if (alive == 0)
-            event_base_loopbreak(m->base);
-    }
+    if (m->stopping && workers_alive(m) == 0)
+        event_base_loopbreak(m->base);
 }
 
 static void
 sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct master *m = arg;
-    if (m->etcd != NULL) {
-        log_info("SIGHUP: etcd mode: nothing to re-read (etcd changes arrive through the watch)");
-        return;
-    }
-    log_info("SIGHUP: reloading %s", m->conf->resources);
-    load_resources(m, "reload");
+    log_info("SIGHUP: reloading %s", m->conf->path);
+    master_reload(m, NULL);
+}
+
+int
+master_reopen(struct master *m, char *err, size_t errlen)
+{
+    int rv = log_reopen();
+    if (rv < 0 && err != NULL)
+        snprintf(err, errlen, "cannot reopen the error log: %s", strerror(errno));
+    for (int i = 0; i < SHM_WORKER_CAP; i++)
+        if (m->workers[i].pid > 0)
+            kill(m->workers[i].pid, SIGUSR1);
+    return rv;
+}
+
+static void
+sigusr1_cb(evutil_socket_t sig, short what, void *arg)
+{
+    master_reopen(arg, NULL, 0);
+}
+
+static void
+sigusr2_cb(evutil_socket_t sig, short what, void *arg)
+{
+    master_upgrade(arg);
 }
 
 /* The drain took too long: end the stragglers. */
@@ -398,7 +427,7 @@ static void
 kill_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct master *m = arg;
-    for (int i = 0; i < m->nworkers; i++)
+    for (int i = 0; i < SHM_WORKER_CAP; i++)
         if (m->workers[i].pid > 0) {
             log_warnx("worker %d (pid %d) did not stop in time; killing it", i,
                       (int)m->workers[i].pid);
@@ -406,48 +435,144 @@ kill_timer_cb(evutil_socket_t fd, short what, void *arg)
         }
 }
 
-/* SIGTERM/SIGINT: workers drain and exit; then so do we. */
-static void
-sigterm_cb(evutil_socket_t sig, short what, void *arg)
+/* Stop: workers drain (graceful) or stop at once, then so do we. */
+void
+master_stop(struct master *m, int graceful)
 {
-    struct master *m = arg;
     if (m->stopping)
         return;
     m->stopping = 1;
-    log_info("%s: stopping (drain up to %lld ms)", strsignal((int)sig),
-             (long long)m->conf->drain_timeout_ms);
-    for (int i = 0; i < m->nlfds; i++)
-        close(m->lfds[i]);
-    m->nlfds = 0;
+    if (graceful)
+        log_info("stopping (drain up to %lld ms)", (long long)m->conf->drain_timeout_ms);
+    else
+        log_info("stopping now");
     if (m->admin_http)
         http_server_drain(m->admin_http);
     int alive = 0;
-    for (int i = 0; i < m->nworkers; i++) {
-        evtimer_del(m->workers[i].respawn);
+    for (int i = 0; i < SHM_WORKER_CAP; i++) {
+        if (m->workers[i].respawn)
+            evtimer_del(m->workers[i].respawn);
         if (m->workers[i].pid > 0) {
-            kill(m->workers[i].pid, SIGTERM);
+            kill(m->workers[i].pid, graceful ? SIGTERM : SIGQUIT);
             alive++;
         }
     }
+    /* our copies of the listeners: the workers' own close as they stop */
+    gen_free(m->next);
+    m->next = NULL;
     if (alive == 0) {
         event_base_loopbreak(m->base);
         return;
     }
-    int64_t ms = m->conf->drain_timeout_ms + 2000;
-    struct timeval tv = tv_ms(ms);
+    struct timeval tv = tv_ms(graceful ? m->conf->drain_timeout_ms + 2000 : 5000);
     evtimer_add(m->kill_timer, &tv);
+}
+
+static void
+sigterm_cb(evutil_socket_t sig, short what, void *arg)
+{
+    log_info("%s", strsignal((int)sig));
+    master_stop(arg, 1);
+}
+
+/* ---- the control socket's commands ---- */
+
+static void
+ctl_status(void *arg, struct json_object *result)
+{
+    master_status(arg, result);
+}
+
+static void
+ctl_reload(void *arg, struct control_req *cr)
+{
+    master_reload(arg, cr);
+}
+
+static void
+ctl_stop(void *arg, int graceful)
+{
+    master_stop(arg, graceful);
+}
+
+static int
+ctl_reopen(void *arg, char *err, size_t errlen)
+{
+    return master_reopen(arg, err, errlen);
+}
+
+static void
+ctl_check(void *arg, struct json_object *result)
+{
+    master_check(arg, result);
+}
+
+static const struct control_ops ctl_ops = {ctl_status, ctl_reload, ctl_stop, ctl_reopen,
+                                           ctl_check};
+
+/* ---- the PID file ---- */
+
+/* Make the folder of a runtime file (the PID file, the control socket) if it is missing. */
+static void
+make_parent(const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *d = dirname(dir);
+    if (mkdir(d, 0755) < 0 && errno != EEXIST)
+        log_warn("mkdir %s", d);
+}
+
+static int
+pidfile_write(const char *path)
+{
+    char buf[32], tmp[PATH_MAX + 8];
+    if (path[0] == '\0')
+        return 0;
+    make_parent(path);
+    /* written beside and renamed: a reader never sees it half-written */
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+    if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0) {
+        log_warn("pid_file %s", path);
+        if (fd >= 0)
+            unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Remove the PID file if it is still ours (after an upgrade it is the new master's). */
+static void
+pidfile_remove(const char *path)
+{
+    char buf[32] = "";
+    if (path[0] == '\0')
+        return;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n > 0 && atoi(buf) == (int)getpid())
+        unlink(path);
 }
 
 static void
 master_free(struct master *m)
 {
+    control_free(m->control, !m->handed_over);
+    if (!m->handed_over)
+        pidfile_remove(m->conf->pid_file);
+    master_upgrade_free(m);
     if (m->admin_http)
         http_server_free(m->admin_http);
     admin_free(m->admin);
     etcdsync_free(m->etcd);
     if (m->up)
         upstream_free(m->up);
-    for (int i = 0; i < m->nworkers; i++)
+    for (int i = 0; i < SHM_WORKER_CAP; i++)
         if (m->workers[i].respawn)
             event_free(m->workers[i].respawn);
     for (size_t i = 0; i < sizeof(m->sigs) / sizeof(m->sigs[0]); i++)
@@ -455,12 +580,12 @@ master_free(struct master *m)
             event_free(m->sigs[i]);
     if (m->kill_timer)
         event_free(m->kill_timer);
+    if (m->reload_tick)
+        event_free(m->reload_tick);
+    gen_free(m->next);
+    gen_free(m->cur);
     if (m->base)
         event_base_free(m->base);
-    for (int i = 0; i < m->nlfds; i++)
-        close(m->lfds[i]);
-    if (m->conf_fd >= 0)
-        close(m->conf_fd);
     if (m->shm_fd >= 0)
         close(m->shm_fd);
     shm_free(m->shm);
@@ -479,6 +604,36 @@ tell_ready(int *fd, char status)
     *fd = -1;
 }
 
+/* The first generation: aigw.yaml as started, its listeners (or a predecessor's). */
+static struct gen *
+first_gen(struct master *m, struct conf *c, struct json_object *tree)
+{
+    struct gen *g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return NULL;
+    g->conf_fd = -1;
+    g->id = ++m->ngen;
+    g->nworkers = c->workers > MAX_WORKERS ? MAX_WORKERS : c->workers;
+    if ((g->conf = malloc(sizeof(*c))) == NULL)
+        goto fail;
+    memcpy(g->conf, c, sizeof(*c));
+    g->tree = json_object_get(tree);
+    if (master_inherit(m, g) < 0)
+        goto fail;
+    if (g->nlfds == 0) {
+        if (master_open_listeners(c->listen, c->nlisten, g->lfds, &g->nlfds, "proxy") < 0)
+            goto fail;
+        for (int i = 0; i < c->nlisten; i++)
+            snprintf(g->ltext[i], sizeof(g->ltext[i]), "%s", c->listen[i].text);
+    }
+    if ((g->conf_fd = master_make_conf_fd(tree)) < 0)
+        goto fail;
+    return g;
+fail:
+    gen_free(g);
+    return NULL;
+}
+
 int
 master_main(struct conf *c, struct json_object *conf_tree, int foreground, int ready_fd)
 {
@@ -489,8 +644,9 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     memset(&m, 0, sizeof(m));
     m.conf = c;
     m.foreground = foreground;
-    m.conf_fd = -1;
     m.shm_fd = -1;
+    m.upgrade_fd = -1;
+    m.started_real_ms = now_real_ms();
     ssize_t n = readlink("/proc/self/exe", m.exe, sizeof(m.exe) - 1);
     if (n <= 0) {
         log_warn("readlink /proc/self/exe");
@@ -513,13 +669,11 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     if (store_upgrade_records(m.store) < 0)
         goto out;
     /* etcd mode: the table as stored serves until etcd answers (last known good). */
-    if (c->etcd_nendpoints == 0 && load_resources(&m, "start") < 0)
+    if (c->etcd_nendpoints == 0 && master_load_resources(&m, c->resources, "start", NULL, 0) < 0)
         goto out;
-    if (open_listeners(c->listen, c->nlisten, m.lfds, &m.nlfds, "proxy") < 0 ||
-        (m.conf_fd = make_conf_fd(conf_tree)) < 0)
+    if ((m.cur = first_gen(&m, c, conf_tree)) == NULL)
         goto out;
-    m.nworkers = c->workers > MAX_WORKERS ? MAX_WORKERS : c->workers;
-    if ((m.shm = shm_create(c->shm_slots, SHM_WORKER_CAP, &m.shm_fd)) == NULL)
+    if (m.shm == NULL && (m.shm = shm_create(c->shm_slots, SHM_WORKER_CAP, &m.shm_fd)) == NULL)
         goto out;
 
     if ((m.base = event_base_new()) == NULL)
@@ -534,31 +688,43 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     }
     if (start_admin(&m) < 0)
         goto out;
+    if (c->control_socket[0] != '\0') {
+        make_parent(c->control_socket);
+        if ((m.control = control_new(m.base, c->control_socket, master_upgrading(), &ctl_ops,
+                                     &m)) == NULL)
+            goto out;
+    }
+    if (pidfile_write(c->pid_file) < 0)
+        goto out;
     m.sigs[0] = evsignal_new(m.base, SIGCHLD, sigchld_cb, &m);
     m.sigs[1] = evsignal_new(m.base, SIGHUP, sighup_cb, &m);
     m.sigs[2] = evsignal_new(m.base, SIGTERM, sigterm_cb, &m);
     m.sigs[3] = evsignal_new(m.base, SIGINT, sigterm_cb, &m);
     m.sigs[4] = evsignal_new(m.base, SIGQUIT, sigterm_cb, &m);
-    for (int i = 0; i < 5; i++)
+    m.sigs[5] = evsignal_new(m.base, SIGUSR1, sigusr1_cb, &m);
+    m.sigs[6] = evsignal_new(m.base, SIGUSR2, sigusr2_cb, &m);
+    for (int i = 0; i < 7; i++)
         evsignal_add(m.sigs[i], NULL);
     m.kill_timer = evtimer_new(m.base, kill_timer_cb, &m);
 
-    for (int i = 0; i < m.nworkers; i++) {
+    for (int i = 0; i < SHM_WORKER_CAP; i++) {
         m.workers[i].m = &m;
         m.workers[i].idx = i;
         m.workers[i].respawn = evtimer_new(m.base, respawn_cb, &m.workers[i]);
-        if (spawn_worker(&m, i) < 0)
-            goto out;
     }
-    log_info("aigw %s started: %d workers, data_dir %s", PACKAGE_VERSION, m.nworkers, c->data_dir);
+    if (master_start_gen(&m, m.cur) < 0)
+        goto out;
+    log_info("aigw %s started: %d workers, data_dir %s", PACKAGE_VERSION, m.cur->nworkers,
+             c->data_dir);
     tell_ready(&ready_fd, 0);
+    master_upgrade_done(&m);
     event_base_dispatch(m.base);
     log_info("stopped");
     rv = 0;
 out:
     tell_ready(&ready_fd, (char)(rv != 0));
     if (rv != 0)
-        for (int i = 0; i < m.nworkers; i++)
+        for (int i = 0; i < SHM_WORKER_CAP; i++)
             if (m.workers[i].pid > 0)
                 kill(m.workers[i].pid, SIGKILL);
     master_free(&m);

@@ -124,6 +124,23 @@ shm_attach(int fd, int worker)
     return s;
 }
 
+struct shm *
+shm_adopt(int fd, int64_t nslots, int nworkers)
+{
+    struct shm_hdr h;
+    if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != SHM_MAGIC ||
+        h.nslots != nslots || h.nworkers != nworkers)
+        return NULL;
+    size_t size = shm_size(nslots, nworkers);
+    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    struct shm *s = shm_wrap(base, size, -1);
+    if (s == NULL)
+        munmap(base, size);
+    return s;
+}
+
 void
 shm_free(struct shm *s)
 {

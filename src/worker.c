@@ -34,10 +34,11 @@ struct worker {
     struct event_base *base;
     struct store *store;
     struct shm *shm;
+    struct shm_worker *stats; /* this worker's entry in shared memory */
     struct upstream *up;
     struct proxy *px;
     struct http_server *http;
-    struct event *sig_term, *sig_int, *sig_quit, *sig_hup, *drain_tick;
+    struct event *sig_term, *sig_int, *sig_quit, *sig_hup, *sig_usr1, *drain_tick;
     int draining;
     int64_t drain_deadline_ms;
 };
@@ -105,6 +106,8 @@ sig_drain_cb(evutil_socket_t sig, short what, void *arg)
     if (w->draining)
         return;
     w->draining = 1;
+    if (w->stats != NULL)
+        atomic_store(&w->stats->state, SHM_W_DRAINING);
     w->drain_deadline_ms = now_mono_ms() + w->conf.drain_timeout_ms;
     log_debug("draining: %d connections, %d upstream requests", http_server_nconns(w->http),
               proxy_inflight(w->px));
@@ -121,17 +124,29 @@ sig_quit_cb(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(w->base);
 }
 
+/* SIGUSR1 (from the master): reopen the log files after rotation. */
+static void
+sig_reopen_cb(evutil_socket_t sig, short what, void *arg)
+{
+    if (log_reopen() < 0)
+        log_warn("reopening the logs");
+}
+
 static void
 sig_ignore_cb(evutil_socket_t sig, short what, void *arg)
 {
 }
 
-/* Parse "slot:conf_fd:shm_fd:fd,fd" */
+/* Parse "slot:generation:conf_fd:shm_fd:fd,fd" */
 static int
-parse_spec(const char *spec, int *slot, int *conf_fd, int *shm_fd, int *fds, int *nfds)
+parse_spec(const char *spec, int *slot, uint64_t *gen, int *conf_fd, int *shm_fd, int *fds,
+           int *nfds)
 {
     char *end;
     *slot = (int)strtol(spec, &end, 10);
+    if (*end != ':')
+        return -1;
+    *gen = strtoull(end + 1, &end, 10);
     if (*end != ':')
         return -1;
     *conf_fd = (int)strtol(end + 1, &end, 10);
@@ -163,7 +178,8 @@ worker_free(struct worker *w)
         http_server_free(w->http);
     if (w->up)
         upstream_free(w->up);
-    struct event *evs[] = {w->sig_term, w->sig_int, w->sig_quit, w->sig_hup, w->drain_tick};
+    struct event *evs[] = {w->sig_term, w->sig_int, w->sig_quit, w->sig_hup, w->sig_usr1,
+                           w->drain_tick};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
             event_free(evs[i]);
@@ -187,7 +203,8 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() == 1)
         return 1;
-    if (parse_spec(spec, &w.slot, &conf_fd, &shm_fd, fds, &nfds) < 0)
+    uint64_t gen;
+    if (parse_spec(spec, &w.slot, &gen, &conf_fd, &shm_fd, fds, &nfds) < 0)
         fatalx("bad worker spec \"%s\"", spec);
     snprintf(ident, sizeof(ident), "worker %d", w.slot);
     log_init(foreground, LOG_LVL_INFO, ident);
@@ -231,12 +248,22 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     for (int i = 0; i < nfds; i++)
         if (http_server_listen_fd(w.http, fds[i]) < 0)
             fatal("cannot accept on fd %d", fds[i]);
+    /* Tell the master (and aigwctl status) we serve: a reload waits for this. */
+    if ((w.stats = shm_worker(w.shm, w.slot)) == NULL)
+        fatalx("worker slot %d is beyond the shared memory's capacity", w.slot);
+    http_server_set_stats(w.http, w.stats);
+    atomic_store(&w.stats->pid, (int32_t)getpid());
+    atomic_store(&w.stats->generation, gen);
+    atomic_store(&w.stats->started_ms, now_real_ms());
+    atomic_store(&w.stats->state, SHM_W_RUNNING);
 
     w.sig_term = evsignal_new(w.base, SIGTERM, sig_drain_cb, &w);
     w.sig_int = evsignal_new(w.base, SIGINT, sig_drain_cb, &w);
     w.sig_quit = evsignal_new(w.base, SIGQUIT, sig_quit_cb, &w);
     w.sig_hup = evsignal_new(w.base, SIGHUP, sig_ignore_cb, &w);
+    w.sig_usr1 = evsignal_new(w.base, SIGUSR1, sig_reopen_cb, &w);
     w.drain_tick = evtimer_new(w.base, drain_tick_cb, &w);
+    evsignal_add(w.sig_usr1, NULL);
     evsignal_add(w.sig_term, NULL);
     evsignal_add(w.sig_int, NULL);
     evsignal_add(w.sig_quit, NULL);
