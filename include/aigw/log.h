@@ -22,5 +22,7 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 int log_debug_enabled(void);
+/* Reopen log files after rotation (SIGUSR1); 0 or -1 (errno set). */
+int log_reopen(void);
 
 #endif

@@ -57,6 +57,11 @@ struct shm_worker {
  * the workers.
  */
 struct shm *shm_create(int64_t nslots, int nworkers, int *fd);
+/*
+ * A new master (binary upgrade): map the previous master's table if it has
+ * this version's layout, nslots and worker capacity; NULL otherwise.
+ */
+struct shm *shm_adopt(int fd, int64_t nslots, int nworkers);
 /* Worker: map the table the master created; worker is this process's index. */
 struct shm *shm_attach(int fd, int worker);
 void shm_free(struct shm *s);
