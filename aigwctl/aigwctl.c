@@ -1,0 +1,386 @@
+/*
+ * aigwctl.c: the command line of aigwctl, the control tool of aigw.
+ *
+ * status, reload, stop, reopen and check go to the master over its control
+ * socket (control.c); model and key commands go to the Admin API
+ * (admin.c). Both addresses come from the aigw.yaml that aigw runs with,
+ * read by the daemon's own parser, unless -s or --admin-url say otherwise.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "aigw/conf.h"
+#include "aigw/errors.h"
+#include "aigw/yamljson.h"
+#include "aigwctl.h"
+
+void
+ctl_err(const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fputs("aigwctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void
+usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: aigwctl [options] command [argument ...]\n"
+            "\n"
+            "commands (over the control socket):\n"
+            "  status                   the master, its workers, the configuration, etcd\n"
+            "  reload                   reload aigw.yaml and resources; wait for the outcome\n"
+            "  stop [--graceful]        stop aigw (--graceful: drain requests first)\n"
+            "  reopen                   reopen the log files\n"
+            "  check                    check aigw.yaml and the resources file on disk\n"
+            "commands (over the Admin API):\n"
+            "  model list | get ID | create [ID] | update ID | delete ID\n"
+            "  key   list | get ID | create [ID] | update ID | delete ID | rotate ID\n"
+            "\n"
+            "options:\n"
+            "  -c FILE                  aigw.yaml (default %s)\n"
+            "  -s SOCKET                the control socket (default: control.socket)\n"
+            "  -f FILE                  the resource for create and update, YAML or JSON\n"
+            "                           (default: standard input)\n"
+            "  --json                   print JSON for scripts\n"
+            "  --timeout SECONDS        how long to wait for an answer (default 120)\n"
+            "  --revision N             update and delete only if the revision is N\n"
+            "  --admin-url URL          the Admin API (default: http://first admin.listen)\n"
+            "  --admin-key-file FILE    the admin key, read from FILE\n"
+            "  --admin-key KEY          the admin key (visible in ps: prefer the file or\n"
+            "                           AIGW_ADMIN_KEY)\n"
+            "  -h, --help               print this help\n"
+            "  -v, --version            print the version\n"
+            "\n"
+            "exit status: 0 done, 1 failed, 2 usage error, 3 aigw cannot be reached.\n"
+            "See aigwctl(8).\n",
+            CONF_DEFAULT_PATH);
+}
+
+static int
+usage_error(void)
+{
+    fprintf(stderr, "aigwctl: run aigwctl -h for the commands and options\n");
+    return CTL_USAGE;
+}
+
+/* The first line of path, without the line end: the admin key. */
+static char *
+read_key_file(const char *path)
+{
+    char buf[1024];
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) {
+        ctl_err("cannot read --admin-key-file %s: %s; give a file that holds the admin key", path,
+                strerror(errno));
+        return NULL;
+    }
+    char *line = fgets(buf, sizeof(buf), fp);
+    fclose(fp);
+    size_t n = line ? strlen(buf) : 0;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+                     buf[n - 1] == '\t'))
+        buf[--n] = '\0';
+    char *key = n > 0 ? strdup(buf) : NULL;
+    explicit_bzero(buf, sizeof(buf));
+    if (n == 0)
+        ctl_err("--admin-key-file %s is empty; put the admin key on its first line", path);
+    return key;
+}
+
+/* The Admin API's URL from its first listener; a wildcard address is reached on loopback. */
+static void
+admin_url_from(const struct conf *c, char *out, size_t len)
+{
+    if (c->admin_nlisten == 0) {
+        out[0] = '\0';
+        return;
+    }
+    const char *host = c->admin_listen[0].host;
+    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0)
+        host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    if (strchr(host, ':') != NULL)
+        snprintf(out, len, "http://[%s]:%s", host, c->admin_listen[0].port);
+    else
+        snprintf(out, len, "http://%s:%s", host, c->admin_listen[0].port);
+}
+
+/*
+ * Read aigw.yaml for the control socket and the Admin API, with the parser
+ * of aigw. A file with errors still gives every key it has right (the
+ * parser sets key by key); one that cannot be parsed at all gives the
+ * built-in defaults, with a warning. A missing default file is no error:
+ * the defaults are those of aigw too.
+ */
+static int
+load_conf(struct ctl *ctl, int explicit_conf)
+{
+    static struct conf conf;
+    struct aigw_errors e;
+    struct json_object *tree = NULL;
+    conf_defaults(&conf);
+    errors_init(&e, ctl->conf_path);
+    snprintf(conf.path, sizeof(conf.path), "%s", ctl->conf_path);
+    if (access(ctl->conf_path, R_OK) < 0) {
+        if (explicit_conf) {
+            ctl_err("cannot read -c %s: %s; give the aigw.yaml that aigw runs with",
+                    ctl->conf_path, strerror(errno));
+            return CTL_USAGE;
+        }
+        if (errno == ENOENT)
+            goto done; /* no aigw.yaml: aigw runs with the defaults too */
+    }
+    tree = yaml_load_file(ctl->conf_path, YAML_SUBST_ENV, &e);
+    if (tree != NULL) {
+        conf_from_json(&conf, tree, &e); /* its errors are for aigw -t and aigwctl check */
+        ctl->conf_loaded = 1;
+    } else {
+        ctl_err("warning: %s; using the built-in defaults", e.n > 0 ? e.msgs[0] : "cannot read");
+    }
+    json_object_put(tree);
+    errors_free(&e);
+done:
+    snprintf(ctl->socket_path, sizeof(ctl->socket_path), "%s", conf.control_socket);
+    admin_url_from(&conf, ctl->admin_url, sizeof(ctl->admin_url));
+    return CTL_OK;
+}
+
+/* A whole number in [lo, hi], or -1. */
+static long long
+parse_num(const char *s, long long lo, long long hi)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return -1;
+    return v;
+}
+
+enum {
+    OPT_JSON = 256,
+    OPT_TIMEOUT,
+    OPT_ADMIN_URL,
+    OPT_ADMIN_KEY_FILE,
+    OPT_ADMIN_KEY,
+    OPT_GRACEFUL,
+    OPT_REVISION
+};
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"socket", required_argument, NULL, 's'},
+    {"file", required_argument, NULL, 'f'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"revision", required_argument, NULL, OPT_REVISION},
+    {"admin-url", required_argument, NULL, OPT_ADMIN_URL},
+    {"admin-key-file", required_argument, NULL, OPT_ADMIN_KEY_FILE},
+    {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
+    {"graceful", no_argument, NULL, OPT_GRACEFUL},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'v'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Wipe and free the admin key. */
+static void
+key_free(struct ctl *ctl)
+{
+    if (ctl->admin_key != NULL) {
+        explicit_bzero(ctl->admin_key, strlen(ctl->admin_key));
+        free(ctl->admin_key);
+        ctl->admin_key = NULL;
+    }
+}
+
+/* The admin key: --admin-key-file, else AIGW_ADMIN_KEY, else --admin-key. */
+static int
+choose_key(struct ctl *ctl, const char *key_file, char *key_opt)
+{
+    const char *env = getenv("AIGW_ADMIN_KEY");
+    if (key_opt != NULL)
+        ctl_err("warning: --admin-key shows the key to other users (ps); use --admin-key-file "
+                "or AIGW_ADMIN_KEY");
+    if (key_file != NULL) {
+        ctl->admin_key = read_key_file(key_file);
+        if (ctl->admin_key == NULL)
+            return CTL_USAGE;
+    } else if (env != NULL && env[0] != '\0') {
+        ctl->admin_key = strdup(env);
+    } else if (key_opt != NULL && key_opt[0] != '\0') {
+        ctl->admin_key = strdup(key_opt);
+    }
+    /* Out of the argument list, so that ps shows it no longer. */
+    if (key_opt != NULL)
+        memset(key_opt, 'x', strlen(key_opt));
+    return CTL_OK;
+}
+
+/* The control commands take no argument and no option of the Admin API. */
+static int
+control_main(struct ctl *ctl, const char *cmd, int nargs, int graceful_given)
+{
+    if (nargs > 0) {
+        ctl_err("%s takes no argument", cmd);
+        return usage_error();
+    }
+    if (graceful_given && strcmp(cmd, "stop") != 0) {
+        ctl_err("--graceful is for stop only");
+        return usage_error();
+    }
+    if (ctl->file != NULL || ctl->revision >= 0) {
+        ctl_err("-f and --revision are for model and key commands only");
+        return usage_error();
+    }
+    if (strcmp(cmd, "status") == 0)
+        return control_status(ctl);
+    if (strcmp(cmd, "reload") == 0)
+        return control_reload(ctl);
+    if (strcmp(cmd, "stop") == 0)
+        return control_stop(ctl);
+    if (strcmp(cmd, "reopen") == 0)
+        return control_reopen(ctl);
+    return control_check(ctl);
+}
+
+int
+main(int argc, char **argv)
+{
+    static struct ctl ctl;
+    const char *socket_opt = NULL, *url_opt = NULL, *key_file = NULL;
+    char *key_opt = NULL;
+    int ch, explicit_conf = 0, rc;
+
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(ctl.conf_path, sizeof(ctl.conf_path), "%s", CONF_DEFAULT_PATH);
+    ctl.timeout_s = 120;
+    ctl.revision = -1;
+    while ((ch = getopt_long(argc, argv, "c:s:f:hv", long_opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            snprintf(ctl.conf_path, sizeof(ctl.conf_path), "%s", optarg);
+            explicit_conf = 1;
+            break;
+        case 's':
+            socket_opt = optarg;
+            break;
+        case 'f':
+            ctl.file = optarg;
+            break;
+        case OPT_JSON:
+            ctl.json = 1;
+            break;
+        case OPT_TIMEOUT: {
+            long long t = parse_num(optarg, 1, 86400);
+            if (t < 0) {
+                ctl_err("--timeout %s: give a whole number of seconds from 1 to 86400", optarg);
+                return usage_error();
+            }
+            ctl.timeout_s = (int)t;
+            break;
+        }
+        case OPT_REVISION:
+            ctl.revision = parse_num(optarg, 0, (long long)1 << 62);
+            if (ctl.revision < 0) {
+                ctl_err("--revision %s: give a revision as a whole number (0: only if it does "
+                        "not exist)",
+                        optarg);
+                return usage_error();
+            }
+            break;
+        case OPT_ADMIN_URL:
+            url_opt = optarg;
+            break;
+        case OPT_ADMIN_KEY_FILE:
+            key_file = optarg;
+            break;
+        case OPT_ADMIN_KEY:
+            key_opt = optarg;
+            break;
+        case OPT_GRACEFUL:
+            ctl.graceful = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return CTL_OK;
+        case 'v':
+            printf("aigwctl %s (control protocol %d)\n", PACKAGE_VERSION, CONTROL_PROTOCOL);
+            return CTL_OK;
+        default:
+            return usage_error();
+        }
+    }
+    if (optind >= argc) {
+        ctl_err("no command given");
+        return usage_error();
+    }
+    const char *cmd = argv[optind];
+    int nargs = argc - optind - 1;
+    int is_control = strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
+                     strcmp(cmd, "stop") == 0 || strcmp(cmd, "reopen") == 0 ||
+                     strcmp(cmd, "check") == 0;
+    int is_admin = strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0;
+    if (strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CTL_OK;
+    }
+    if (!is_control && !is_admin) {
+        ctl_err("unknown command \"%s\"", cmd);
+        return usage_error();
+    }
+    if (is_admin && ctl.graceful) {
+        ctl_err("--graceful is for stop only");
+        return usage_error();
+    }
+    if (url_opt != NULL && strncmp(url_opt, "http://", 7) != 0 &&
+        strncmp(url_opt, "https://", 8) != 0) {
+        ctl_err("--admin-url %s: give an http:// or https:// URL, such as "
+                "http://127.0.0.1:9180",
+                url_opt);
+        return usage_error();
+    }
+    if ((is_control && socket_opt == NULL) || (is_admin && url_opt == NULL)) {
+        rc = load_conf(&ctl, explicit_conf);
+        if (rc != CTL_OK)
+            return rc;
+    }
+    if (socket_opt != NULL)
+        snprintf(ctl.socket_path, sizeof(ctl.socket_path), "%s", socket_opt);
+    if (url_opt != NULL) {
+        snprintf(ctl.admin_url, sizeof(ctl.admin_url), "%s", url_opt);
+        size_t n = strlen(ctl.admin_url);
+        while (n > 0 && ctl.admin_url[n - 1] == '/')
+            ctl.admin_url[--n] = '\0';
+    }
+    if (is_control) {
+        if (key_opt != NULL)
+            memset(key_opt, 'x', strlen(key_opt));
+        return control_main(&ctl, cmd, nargs, ctl.graceful);
+    }
+    rc = choose_key(&ctl, key_file, key_opt);
+    if (rc == CTL_OK) {
+        rc = admin_main(&ctl, cmd, nargs, argv + optind + 1);
+        if (rc == CTL_USAGE)
+            usage_error();
+    }
+    key_free(&ctl);
+    return rc;
+}

@@ -1,0 +1,76 @@
+/* aigwctl.h: aigwctl's own declarations (the control client and the Admin API client). */
+#ifndef AIGWCTL_H
+#define AIGWCTL_H
+
+#include <limits.h>
+#include <stdio.h>
+
+struct json_object;
+
+/* Exit codes, as aigwctl(8) documents them. */
+enum {
+    CTL_OK = 0,          /* done as asked */
+    CTL_FAILED = 1,      /* aigw answered, and the command failed */
+    CTL_USAGE = 2,       /* the command line is wrong */
+    CTL_UNREACHABLE = 3, /* aigw could not be reached */
+};
+
+/* The version of /work/spec/control.md this client speaks. */
+#define CONTROL_PROTOCOL 1
+/* The largest request or reply the protocol allows. */
+#define CONTROL_MAX_MSG (1024 * 1024)
+
+/* Everything the command line and aigw.yaml decided. */
+struct ctl {
+    char conf_path[PATH_MAX]; /* aigw.yaml read for the defaults below */
+    int conf_loaded;          /* 1 when it could be read */
+    char socket_path[PATH_MAX];
+    char admin_url[1024]; /* "" when the Admin API is off */
+    char *admin_key;      /* NULL: no key; wiped and freed at exit */
+    int json;
+    int timeout_s;        /* how long to wait for an answer */
+    int graceful;         /* stop --graceful */
+    const char *file;     /* -f: the resource to send; NULL or "-": stdin */
+    long long revision;   /* --revision (If-Match); -1: none */
+};
+
+/* aigwctl.c */
+/* "aigwctl: " and the message on stderr. */
+void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* control.c: the client of the control socket (one request, one reply). */
+int control_call(const struct ctl *ctl, const char *command, struct json_object *args,
+                 struct json_object **result);
+int control_status(const struct ctl *ctl);
+int control_reload(const struct ctl *ctl);
+int control_stop(const struct ctl *ctl);
+int control_reopen(const struct ctl *ctl);
+int control_check(const struct ctl *ctl);
+
+/* admin.c: model and key commands over the Admin API. argv[0] is the verb. */
+int admin_main(const struct ctl *ctl, const char *kind, int argc, char **argv);
+/* 1 for an id the Admin API takes in a URL: 1 to 128 of A-Z a-z 0-9 . _ - */
+int admin_valid_id(const char *id);
+
+/* output.c: what people read, and what scripts read (--json). */
+struct table;
+struct table *table_new(int ncols, const char *const *headers);
+/* Add a row of ncols strings (copied; NULL shows as "-"). */
+void table_add(struct table *t, const char *const *cells);
+void table_print(struct table *t, FILE *fp);
+void table_free(struct table *t);
+/* The object as pretty JSON, on one or more lines, then a newline. */
+void output_json(FILE *fp, struct json_object *o);
+/* The object as block-style YAML that aigwctl -f reads back. */
+void output_yaml(FILE *fp, struct json_object *o);
+/* The control socket's status result, for people. */
+void output_status(FILE *fp, struct json_object *st);
+/* The items of GET /admin/v1/models or /api_keys, as a table. */
+void output_models(FILE *fp, struct json_object *items);
+void output_keys(FILE *fp, struct json_object *items);
+/* A member as text: "" when absent; numbers and booleans as JSON writes them. */
+const char *output_str(struct json_object *o, const char *key);
+/* "3d 4h", "2h 5m", "4m 10s", "12s". */
+void output_duration(char *buf, size_t len, long long seconds);
+
+#endif
