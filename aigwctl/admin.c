@@ -231,10 +231,14 @@ admin_error(const struct ctl *ctl, const struct kind *k, const char *id, struct 
     }
     const char *code = output_str(err, "code");
     ctl_err("%s (HTTP %ld, %s)", output_str(err, "message"), a->status, code);
+    /* every error of the document, unless the message already is the only one */
     if (json_object_object_get_ex(err, "details", &det) &&
         json_object_is_type(det, json_type_array))
-        for (size_t i = 0; i < json_object_array_length(det); i++)
-            fprintf(stderr, "  %s\n", json_object_get_string(json_object_array_get_idx(det, i)));
+        for (size_t i = 0; i < json_object_array_length(det); i++) {
+            const char *d = json_object_get_string(json_object_array_get_idx(det, i));
+            if (d != NULL && strcmp(d, output_str(err, "message")) != 0)
+                fprintf(stderr, "  %s\n", d);
+        }
     const char *hint = error_hint(k, code, buf, sizeof(buf), id);
     if (hint != NULL)
         ctl_err("%s", hint);
@@ -384,8 +388,8 @@ show_written(const struct ctl *ctl, const struct kind *k, const char *verb, stru
     if (ctl->json) {
         output_json(stdout, it);
     } else {
-        printf("%s %s %s (revision %s)\n", verb, k->label, output_str(it, "id"),
-               output_str(it, "revision"));
+        printf("%s %s %s (name %s, revision %s)\n", verb, k->label, output_str(it, "id"),
+               output_str(val, "name"), output_str(it, "revision"));
         if (key != NULL)
             printf("key: %s\n", json_object_get_string(key));
     }

@@ -273,7 +273,8 @@ main(int argc, char **argv)
     snprintf(ctl.conf_path, sizeof(ctl.conf_path), "%s", CONF_DEFAULT_PATH);
     ctl.timeout_s = 120;
     ctl.revision = -1;
-    while ((ch = getopt_long(argc, argv, "c:s:f:hv", long_opts, NULL)) != -1) {
+    opterr = 0; /* our own messages, with what to do */
+    while ((ch = getopt_long(argc, argv, ":c:s:f:hv", long_opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             snprintf(ctl.conf_path, sizeof(ctl.conf_path), "%s", optarg);
@@ -324,7 +325,14 @@ main(int argc, char **argv)
         case 'v':
             printf("aigwctl %s (control protocol %d)\n", PACKAGE_VERSION, CONTROL_PROTOCOL);
             return CTL_OK;
+        case ':':
+            ctl_err("%s needs a value", argv[optind - 1]);
+            return usage_error();
         default:
+            if (optopt != 0)
+                ctl_err("unknown option -%c", optopt);
+            else
+                ctl_err("unknown option %s", argv[optind - 1]);
             return usage_error();
         }
     }

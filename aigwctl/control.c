@@ -430,8 +430,8 @@ control_check(const struct ctl *ctl)
         if (good)
             printf("configuration OK\n");
         else
-            fprintf(stderr, "configuration check failed: fix the errors above, then run "
-                            "aigwctl reload\n");
+            ctl_err("configuration check failed: fix the errors above, then run aigwctl "
+                    "reload");
     }
     json_object_put(r);
     return good ? CTL_OK : CTL_FAILED;
