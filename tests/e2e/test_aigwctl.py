@@ -78,6 +78,7 @@ def ctl(*args, stdin=None, environ=None, admin_key_env=None, timeout=RUN_TIMEOUT
                        env=e, timeout=timeout)
     r = Result(list(args), p.returncode, p.stdout, p.stderr)
     check(p.returncode >= 0, "aigwctl was killed by signal %d: %r", -p.returncode, r)
+    check(not re.search(r"Sanitizer|runtime error:", r.err), "sanitizer report: %s", r.err)
     for s in (secrets if secrets is not None else SECRETS):
         check(s not in r.out and s not in r.err, "a secret (%s...) shows in full: %r", s[:6], r)
     return r
@@ -665,16 +666,25 @@ def _(env):
            % env.gw.pid)
 
 
+def broken_conf(good, value="lots"):
+    """aigw.yaml with workers: <value>; its line number."""
+    check("\nworkers: 2\n" in good, "the test's aigw.yaml has workers: 2: %r", good)
+    line = good[:good.index("\nworkers: 2\n") + 1].count("\n") + 1
+    return good.replace("\nworkers: 2\n", "\nworkers: %s\n" % value, 1), line
+
+
 @tap.case("check: configuration OK; with an error in aigw.yaml, file:line and exit 1")
 def _(env):
     expect(ctl(*(sock(env) + ["check"])), 0, out_re=r"^configuration OK\n$")
     good = open(env.gw.conf_path).read()
+    bad, line = broken_conf(good)
     try:
-        write_file(env.gw.conf_path, good + "workers: lots\n")
-        expect(ctl(*(sock(env) + ["check"])), 1, r"aigw.yaml:\d+: workers: .*\n"
-                   r"configuration check failed")
+        write_file(env.gw.conf_path, bad)
+        expect(ctl(*(sock(env) + ["check"])), 1, r"aigw.yaml:%d: workers: .*\n"
+               r"aigwctl: configuration check failed" % line)
         j = ctl(*(sock(env) + ["--json", "check"]))
-        check(j.rc == 1 and j.json()["ok"] is False and j.json()["errors"], "check --json: %r", j)
+        check(j.rc == 1 and j.json()["ok"] is False and
+              any("aigw.yaml:%d:" % line in x for x in j.json()["errors"]), "check --json: %r", j)
     finally:
         write_file(env.gw.conf_path, good)
 
@@ -682,38 +692,49 @@ def _(env):
 @tap.case("reload: exit 0 once every worker serves the new configuration")
 def _(env):
     before = status(env)
-    old_pids = set(env.gw.worker_pids())
+    # the resources file: the new model serves on every worker when aigwctl returns
     res = open(env.gw.res_path).read()
     env.gw.write_resources(res.replace("models:\n", "models:\n  - name: ctl-reloaded\n"
                                        "    provider: openai-compatible\n    model: r-1\n"
                                        "    api_base: %s\n    api_key: ${MOCK_KEY}\n"
                                        % env.mock.url(), 1))
-    r = expect(ctl(*(sock(env) + ["reload"])), 0,
-               out_re=r"^reload done: generation (\d+); 2 workers serve the new configuration\n$")
-    gen = int(re.search(r"generation (\d+)", r.out).group(1))
-    check(gen > before["generation"], "the generation grows: %d then %r", gen, r)
-    # at once, on every worker: the new model
-    check(env.gw.chat(key="sk-test-all", model="ctl-reloaded").status == 200,
-          "the new model serves right after reload")
-    st = status(env)
-    check_eq(st["generation"], gen, "status generation")
-    check(st["last_reload"] and st["last_reload"]["ok"] is True, "last_reload: %r", st)
-    serving = [w for w in st["workers"] if w["state"] in ("running", "starting")]
-    check(len(serving) == 2 and all(w["generation"] == gen for w in serving),
-          "every serving worker has the new generation: %r", st["workers"])
-    check(not set(w["pid"] for w in serving) & old_pids, "new workers: %r vs %r", serving,
-          old_pids)
+    expect(ctl(*(sock(env) + ["reload"])), 0,
+           out_re=r"^reload done: generation \d+; 2 workers serve the new configuration\n$")
+    for _ in range(4):  # fresh connections: both workers, most likely
+        check(env.gw.chat(key="sk-test-all", model="ctl-reloaded").status == 200,
+              "the new model serves right after reload")
+    # aigw.yaml: a new generation of workers, 3 of them, all serving when aigwctl returns
+    good = open(env.gw.conf_path).read()
+    old_pids = set(env.gw.worker_pids())
+    try:
+        write_file(env.gw.conf_path, broken_conf(good, "3")[0])
+        r = expect(ctl(*(sock(env) + ["reload"])), 0, out_re=r"^reload done: generation (\d+); "
+                   r"3 workers serve the new configuration\n$")
+        gen = int(re.search(r"generation (\d+)", r.out).group(1))
+        check(gen > before["generation"], "the generation grows: %d then %r", before["generation"],
+              r)
+        st = status(env)
+        check_eq(st["generation"], gen, "status generation")
+        check(st["last_reload"] and st["last_reload"]["ok"] is True, "last_reload: %r", st)
+        serving = [w for w in st["workers"] if w["state"] == "running"]
+        check(len(serving) == 3 and all(w["generation"] == gen for w in serving),
+              "3 running workers, all of the new generation: %r", st["workers"])
+        check(not set(w["pid"] for w in serving) & old_pids, "new workers: %r vs %r", serving,
+              old_pids)
+    finally:
+        write_file(env.gw.conf_path, good)
     j = expect(ctl(*(sock(env) + ["--json", "reload"])), 0).json()
-    check(j["generation"] == gen + 1 and j["workers"] == 2, "reload --json: %r", j)
+    check(j["generation"] > gen and j["workers"] == 2, "reload --json: %r", j)
+    env.gw.wait_workers(2, timeout=15 * SLOW)
 
 
 @tap.case("reload with a broken aigw.yaml: exit 1, file:line message; the gateway still serves")
 def _(env):
     good = open(env.gw.conf_path).read()
     before = status(env)
+    bad, line = broken_conf(good)
     try:
-        write_file(env.gw.conf_path, good + "workers: lots\n")
-        line = len(good.splitlines()) + 1
+        write_file(env.gw.conf_path, bad)
         expect(ctl(*(sock(env) + ["reload"])), 1,
                r"^aigwctl: reload failed: .*aigw.yaml:%d: workers: .*\naigwctl: aigw keeps "
                r"serving the previous configuration" % line)
@@ -723,7 +744,7 @@ def _(env):
         check(st["last_reload"]["ok"] is False and "aigw.yaml:%d" % line in
               st["last_reload"]["error"], "last_reload: %r", st["last_reload"])
         expect(ctl(*(sock(env) + ["status"])), 0, out_re=r"last reload: .*failed: .*aigw.yaml")
-        # a YAML syntax error: the socket comes from -s then
+        # not YAML at all: aigwctl cannot read it either (see case 2), -s gives the socket
         write_file(env.gw.conf_path, good + "workers: [\n")
         expect(ctl("-s", env.gw.config["control"]["socket"], "reload"), 1,
                r"reload failed: .*aigw.yaml:\d+: .*YAML")
