@@ -56,6 +56,7 @@ admin_valid_id(const char *id)
     return 1;
 }
 
+/* libcurl hands the answer over piece by piece: keep it whole. */
 static size_t
 on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -79,6 +80,7 @@ on_body(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* Free an answer and its parsed body. */
 static void
 answer_free(struct answer *a)
 {
@@ -339,8 +341,8 @@ load_doc(const struct ctl *ctl, const struct kind *k, char **id, long long *rev,
         return NULL;
     }
     errors_free(&e);
-    int wrapped = json_object_object_get_ex(doc, "value", &v) &&
-                  json_object_is_type(v, json_type_object);
+    int wrapped =
+        json_object_object_get_ex(doc, "value", &v) && json_object_is_type(v, json_type_object);
     json_object_object_foreach(doc, key, val)
     {
         (void)val;
@@ -397,6 +399,7 @@ show_written(const struct ctl *ctl, const struct kind *k, const char *verb, stru
         fprintf(stderr, "aigwctl: the key is shown only now: aigw keeps its SHA-256 only\n");
 }
 
+/* list: every resource of the kind, as a table or as the API gave it. */
 static int
 do_list(const struct ctl *ctl, const struct kind *k)
 {
@@ -432,6 +435,7 @@ fetch(const struct ctl *ctl, const struct kind *k, const char *id, struct answer
     return rc;
 }
 
+/* get ID: one resource, as YAML for people or JSON for scripts. */
 static int
 do_get(const struct ctl *ctl, const struct kind *k, const char *id)
 {
@@ -538,6 +542,7 @@ done:
     return rc;
 }
 
+/* delete ID, conditional with --revision. */
 static int
 do_delete(const struct ctl *ctl, const struct kind *k, const char *id)
 {
@@ -555,6 +560,7 @@ do_delete(const struct ctl *ctl, const struct kind *k, const char *id)
     return rc;
 }
 
+/* key rotate ID: a new generated key, printed once. */
 static int
 do_rotate(const struct ctl *ctl, const struct kind *k, const char *id)
 {
@@ -586,8 +592,8 @@ admin_main(const struct ctl *ctl, const char *word, int argc, char **argv)
     const struct kind *k = strcmp(word, "model") == 0 ? &kinds[0] : &kinds[1];
     const struct verb *v = NULL;
     if (argc < 1) {
-        ctl_err("%s needs a command: list, get, create, update, delete%s",
-                k->word, k == &kinds[1] ? ", rotate" : "");
+        ctl_err("%s needs a command: list, get, create, update, delete%s", k->word,
+                k == &kinds[1] ? ", rotate" : "");
         return CTL_USAGE;
     }
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
@@ -600,7 +606,9 @@ admin_main(const struct ctl *ctl, const char *word, int argc, char **argv)
     }
     if (argc - 1 < v->min || argc - 1 > v->max) {
         ctl_err("%s %s takes %s", k->word, v->name,
-                v->max == 0 ? "no argument" : v->min == 0 ? "an optional ID" : "one ID");
+                v->max == 0   ? "no argument"
+                : v->min == 0 ? "an optional ID"
+                              : "one ID");
         return CTL_USAGE;
     }
     if (ctl->file != NULL && !v->file) {

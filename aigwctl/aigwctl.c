@@ -36,6 +36,7 @@ ctl_err(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* The commands and options, for -h and usage errors. */
 static void
 usage(FILE *fp)
 {
@@ -72,6 +73,7 @@ usage(FILE *fp)
             CONF_DEFAULT_PATH);
 }
 
+/* After a usage error: where to look; exit status 2. */
 static int
 usage_error(void)
 {
@@ -93,8 +95,8 @@ read_key_file(const char *path)
     char *line = fgets(buf, sizeof(buf), fp);
     fclose(fp);
     size_t n = line ? strlen(buf) : 0;
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
-                     buf[n - 1] == '\t'))
+    while (n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
         buf[--n] = '\0';
     char *key = n > 0 ? strdup(buf) : NULL;
     explicit_bzero(buf, sizeof(buf));
@@ -140,8 +142,8 @@ load_conf(struct ctl *ctl, int explicit_conf)
     snprintf(conf.path, sizeof(conf.path), "%s", ctl->conf_path);
     if (access(ctl->conf_path, R_OK) < 0) {
         if (explicit_conf) {
-            ctl_err("cannot read -c %s: %s; give the aigw.yaml that aigw runs with",
-                    ctl->conf_path, strerror(errno));
+            ctl_err("cannot read -c %s: %s; give the aigw.yaml that aigw runs with", ctl->conf_path,
+                    strerror(errno));
             return CTL_USAGE;
         }
         if (errno == ENOENT)
@@ -150,7 +152,6 @@ load_conf(struct ctl *ctl, int explicit_conf)
     tree = yaml_load_file(ctl->conf_path, YAML_SUBST_ENV, &e);
     if (tree != NULL) {
         conf_from_json(&conf, tree, &e); /* its errors are for aigw -t and aigwctl check */
-        ctl->conf_loaded = 1;
     } else {
         ctl_err("warning: %s; using the built-in defaults", e.n > 0 ? e.msgs[0] : "cannot read");
     }
@@ -236,13 +237,13 @@ choose_key(struct ctl *ctl, const char *key_file, char *key_opt)
 
 /* The control commands take no argument and no option of the Admin API. */
 static int
-control_main(struct ctl *ctl, const char *cmd, int nargs, int graceful_given)
+control_main(struct ctl *ctl, const char *cmd, int nargs)
 {
     if (nargs > 0) {
         ctl_err("%s takes no argument", cmd);
         return usage_error();
     }
-    if (graceful_given && strcmp(cmd, "stop") != 0) {
+    if (ctl->graceful && strcmp(cmd, "stop") != 0) {
         ctl_err("--graceful is for stop only");
         return usage_error();
     }
@@ -261,6 +262,7 @@ control_main(struct ctl *ctl, const char *cmd, int nargs, int graceful_given)
     return control_check(ctl);
 }
 
+/* Options anywhere (getopt_long permutes), then the command and its arguments. */
 int
 main(int argc, char **argv)
 {
@@ -381,7 +383,7 @@ main(int argc, char **argv)
     if (is_control) {
         if (key_opt != NULL)
             memset(key_opt, 'x', strlen(key_opt));
-        return control_main(&ctl, cmd, nargs, ctl.graceful);
+        return control_main(&ctl, cmd, nargs);
     }
     rc = choose_key(&ctl, key_file, key_opt);
     if (rc == CTL_OK) {

@@ -23,15 +23,14 @@ enum {
 /* Everything the command line and aigw.yaml decided. */
 struct ctl {
     char conf_path[PATH_MAX]; /* aigw.yaml read for the defaults below */
-    int conf_loaded;          /* 1 when it could be read */
     char socket_path[PATH_MAX];
     char admin_url[1024]; /* "" when the Admin API is off */
     char *admin_key;      /* NULL: no key; wiped and freed at exit */
     int json;
-    int timeout_s;        /* how long to wait for an answer */
-    int graceful;         /* stop --graceful */
-    const char *file;     /* -f: the resource to send; NULL or "-": stdin */
-    long long revision;   /* --revision (If-Match); -1: none */
+    int timeout_s;      /* how long to wait for an answer */
+    int graceful;       /* stop --graceful */
+    const char *file;   /* -f: the resource to send; NULL or "-": stdin */
+    long long revision; /* --revision (If-Match); -1: none */
 };
 
 /* aigwctl.c */

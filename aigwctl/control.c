@@ -193,7 +193,8 @@ parse_reply(const struct ctl *ctl, const char *text, const char *command,
     }
     o = json_tokener_parse_ex(tok, text, (int)strlen(text));
     if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-        tok->char_offset != (int)strlen(text) || !json_object_is_type(o, json_type_object)) {
+        json_tokener_get_parse_end(tok) != strlen(text) ||
+        !json_object_is_type(o, json_type_object)) {
         ctl_err("the answer on %s is not a JSON object: is it the control socket of aigw? "
                 "check control.socket or -s",
                 ctl->socket_path);
@@ -211,8 +212,7 @@ parse_reply(const struct ctl *ctl, const char *text, const char *command,
         ctl_err("aigw on %s speaks control protocol version %lld and this aigwctl speaks %d; "
                 "use the aigwctl of the same release as aigw%s%s%s",
                 ctl->socket_path, (long long)json_object_get_int64(v), CONTROL_PROTOCOL,
-                err ? " (aigw said: " : "", err ? json_object_get_string(err) : "",
-                err ? ")" : "");
+                err ? " (aigw said: " : "", err ? json_object_get_string(err) : "", err ? ")" : "");
         goto done;
     }
     if (!json_object_object_get_ex(o, "ok", &v) || !json_object_is_type(v, json_type_boolean)) {

@@ -139,8 +139,8 @@ output_duration(char *buf, size_t len, long long s)
 static int
 yaml_plain_ok(const char *s)
 {
-    static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "null",
-                                        "y", "n", "~"};
+    static const char *const words[] = {"true", "false", "yes", "no", "on",
+                                        "off",  "null",  "y",   "n",  "~"};
     if (s[0] == '\0' || !(isalpha((unsigned char)s[0]) || s[0] == '/' || s[0] == '_'))
         return 0;
     for (const char *p = s; *p; p++)
@@ -167,6 +167,7 @@ yaml_string(FILE *fp, const char *s)
     json_object_put(tmp);
 }
 
+/* 1 for a mapping or list with members: those go on lines of their own. */
 static int
 yaml_container(struct json_object *o)
 {
@@ -249,13 +250,14 @@ output_yaml(FILE *fp, struct json_object *o)
 
 /* --- status -------------------------------------------------------------- */
 
+/* The workers as a table, one line each. */
 static void
 status_workers(FILE *fp, struct json_object *workers)
 {
-    static const char *const h[] = {"SLOT", "PID",       "STATE",  "GENERATION",
+    static const char *const h[] = {"SLOT",     "PID",       "STATE",  "GENERATION",
                                     "REQUESTS", "IN FLIGHT", "STARTED"};
-    size_t n = json_object_is_type(workers, json_type_array) ? json_object_array_length(workers)
-                                                             : 0;
+    size_t n =
+        json_object_is_type(workers, json_type_array) ? json_object_array_length(workers) : 0;
     if (n == 0) {
         fprintf(fp, "workers:       none\n");
         return;
@@ -263,9 +265,9 @@ status_workers(FILE *fp, struct json_object *workers)
     struct table *t = table_new(7, h);
     for (size_t i = 0; i < n; i++) {
         struct json_object *w = json_object_array_get_idx(workers, i);
-        const char *row[] = {output_str(w, "slot"),       output_str(w, "pid"),
-                             output_str(w, "state"),      output_str(w, "generation"),
-                             output_str(w, "requests"),   output_str(w, "in_flight"),
+        const char *row[] = {output_str(w, "slot"),      output_str(w, "pid"),
+                             output_str(w, "state"),     output_str(w, "generation"),
+                             output_str(w, "requests"),  output_str(w, "in_flight"),
                              output_str(w, "started_at")};
         table_add(t, row);
     }
@@ -274,13 +276,13 @@ status_workers(FILE *fp, struct json_object *workers)
     table_free(t);
 }
 
+/* The circuit breakers as a table, when there are any. */
 static void
 status_breakers(FILE *fp, struct json_object *breakers)
 {
-    static const char *const h[] = {"MODEL", "TARGET", "BREAKER", "FAILURES", "TRIPS",
-                                    "RETRY IN"};
-    size_t n = json_object_is_type(breakers, json_type_array) ? json_object_array_length(breakers)
-                                                              : 0;
+    static const char *const h[] = {"MODEL", "TARGET", "BREAKER", "FAILURES", "TRIPS", "RETRY IN"};
+    size_t n =
+        json_object_is_type(breakers, json_type_array) ? json_object_array_length(breakers) : 0;
     if (n == 0)
         return;
     struct table *t = table_new(6, h);
@@ -289,9 +291,9 @@ status_breakers(FILE *fp, struct json_object *breakers)
         char retry[32];
         snprintf(retry, sizeof(retry), "%lld ms",
                  (long long)json_object_get_int64(json_object_object_get(b, "retry_in_ms")));
-        const char *row[] = {output_str(b, "model"),    output_str(b, "target"),
-                             output_str(b, "state"),    output_str(b, "failures"),
-                             output_str(b, "trips"),    retry};
+        const char *row[] = {output_str(b, "model"), output_str(b, "target"),
+                             output_str(b, "state"), output_str(b, "failures"),
+                             output_str(b, "trips"), retry};
         table_add(t, row);
     }
     fputc('\n', fp);
@@ -299,6 +301,7 @@ status_breakers(FILE *fp, struct json_object *breakers)
     table_free(t);
 }
 
+/* One line on etcd, and one on its last error (etcd mode only). */
 static void
 status_etcd(FILE *fp, struct json_object *etcd)
 {
@@ -395,7 +398,7 @@ output_models(FILE *fp, struct json_object *items)
             snprintf(prov, sizeof(prov), "%s", output_str(val, "provider"));
             snprintf(model, sizeof(model), "%s", output_str(val, "model"));
         }
-        const char *row[] = {output_str(it, "id"), output_str(val, "name"), prov, model, ntg,
+        const char *row[] = {output_str(it, "id"),      output_str(val, "name"), prov, model, ntg,
                              output_str(it, "revision")};
         table_add(t, row);
     }
@@ -441,9 +444,9 @@ output_keys(FILE *fp, struct json_object *items)
         } else {
             snprintf(models, sizeof(models), "*");
         }
-        const char *row[] = {output_str(it, "id"),         output_str(val, "name"), models,
-                             output_str(val, "expires_at"), key_state(val),
-                             output_str(it, "revision")};
+        const char *row[] = {
+            output_str(it, "id"),          output_str(val, "name"), models,
+            output_str(val, "expires_at"), key_state(val),          output_str(it, "revision")};
         table_add(t, row);
     }
     if (n == 0)
