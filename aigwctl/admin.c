@@ -242,8 +242,11 @@ admin_error(const struct ctl *ctl, const struct kind *k, const char *id, struct 
                 fprintf(stderr, "  %s\n", d);
         }
     const char *hint = error_hint(k, code, buf, sizeof(buf), id);
-    if (hint != NULL)
-        ctl_err("%s", hint);
+    if (hint == NULL && a->status >= 500)
+        hint = "nothing was changed: see the log of aigw, and try again";
+    else if (hint == NULL)
+        hint = "see aigw-admin(7) for what the Admin API takes";
+    ctl_err("%s", hint);
     return CTL_FAILED;
 }
 
@@ -273,7 +276,9 @@ read_stdin(size_t *len)
         if (n + 1 >= cap) {
             char *nb = cap >= DOC_MAX ? NULL : realloc(buf, cap * 2);
             if (nb == NULL) {
-                ctl_err("standard input is larger than %d MiB", DOC_MAX / 1024 / 1024);
+                ctl_err("standard input is larger than %d MiB: give one resource (the Admin "
+                        "API takes at most 1 MiB)",
+                        DOC_MAX / 1024 / 1024);
                 free(buf);
                 return NULL;
             }

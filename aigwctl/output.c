@@ -341,6 +341,8 @@ output_status(FILE *fp, struct json_object *st)
     }
     status_etcd(fp, etcd);
     fprintf(fp, "generation:    %s\n", output_str(st, "generation"));
+    if (json_object_object_get_ex(st, "reloading", &v) && json_object_get_boolean(v))
+        fprintf(fp, "reload:        in progress\n");
     if (lr == NULL || !json_object_is_type(lr, json_type_object))
         fprintf(fp, "last reload:   none\n");
     else if (json_object_object_get_ex(lr, "ok", &v) && json_object_get_boolean(v))
