@@ -723,8 +723,22 @@ def _(env):
               old_pids)
     finally:
         write_file(env.gw.conf_path, good)
-    j = expect(ctl(*(sock(env) + ["--json", "reload"])), 0).json()
-    check(j["generation"] > gen and j["workers"] == 2, "reload --json: %r", j)
+    # back to 2 workers, with reloads at the same time: one goes on, the others are refused
+    first = subprocess.Popen([AIGWCTL] + sock(env) + ["--json", "reload"], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    results = []
+    while first.poll() is None and not any(r.rc == 1 for r in results):
+        results.append(ctl(*(sock(env) + ["--json", "reload"])))
+    out, err = first.communicate(timeout=RUN_TIMEOUT)
+    results.append(Result(["--json", "reload"], first.returncode, out, err))
+    refused = [r for r in results if r.rc != 0]
+    check(refused, "no reload was refused while another was in progress: %r", results)
+    for r in refused:
+        expect(r, 1, r"^aigwctl: reload: a reload is already in progress; wait for it to end "
+               r"\(aigwctl status shows the last reload\) and try again\n$")
+    done = [r.json() for r in results if r.rc == 0]
+    check(done and all(j["workers"] == 2 for j in done), "reload --json: %r", results)
+    check(max(j["generation"] for j in done) > gen, "a new generation: %r", done)
     env.gw.wait_workers(2, timeout=15 * SLOW)
 
 
