@@ -15,10 +15,7 @@ enum {
     CTL_UNREACHABLE = 3, /* aigw could not be reached */
 };
 
-/* The version of /work/spec/control.md this client speaks. */
-#define CONTROL_PROTOCOL 1
-/* The largest request or reply the protocol allows. */
-#define CONTROL_MAX_MSG (1024 * 1024)
+#include "aigw/control_proto.h" /* CONTROL_PROTOCOL, CONTROL_MAX_MSG, error codes */
 
 /* Everything the command line and aigw.yaml decided. */
 struct ctl {

@@ -221,7 +221,9 @@ parse_reply(const struct ctl *ctl, const char *text, const char *command,
     }
     if (!json_object_get_boolean(v)) {
         const char *msg = err ? json_object_get_string(err) : "failed, without a message";
-        if (strcmp(command, "reload") == 0 && strstr(msg, "already in progress") != NULL)
+        struct json_object *code = NULL;
+        json_object_object_get_ex(o, "code", &code);
+        if (code != NULL && strcmp(json_object_get_string(code), CONTROL_E_BUSY) == 0)
             ctl_err("reload: %s; wait for it to end (aigwctl status shows the last reload) and "
                     "try again",
                     msg);

@@ -42,6 +42,8 @@ struct control_req {
     struct bufferevent *bev;
     struct control_req *next, *prev;
     int replied;
+    int dispatched; /* the request was read: an EOF now is a half-close, the reply still goes */
+    int gone;       /* the connection broke before the reply */
     int stop_after, stop_graceful; /* the stop command: act once the reply is out */
 };
 
@@ -72,7 +74,8 @@ on_written(struct bufferevent *bev, void *arg)
 }
 
 void
-control_reply(struct control_req *cr, int ok, struct json_object *result, const char *error)
+control_reply(struct control_req *cr, int ok, struct json_object *result, const char *code,
+              const char *error)
 {
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "aigw_control", json_object_new_int(CONTROL_PROTOCOL));
@@ -81,11 +84,17 @@ control_reply(struct control_req *cr, int ok, struct json_object *result, const 
         json_object_object_add(o, "result", result ? result : json_object_new_object());
     else {
         json_object_put(result);
+        json_object_object_add(o, "code", json_object_new_string(code ? code : CONTROL_E_FAILED));
         json_object_object_add(o, "error", json_object_new_string(error ? error : "failed"));
     }
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
     cr->replied = 1;
+    if (cr->gone) { /* nobody to tell */
+        json_object_put(o);
+        req_free(cr);
+        return;
+    }
     bufferevent_write(cr->bev, s, strlen(s));
     bufferevent_write(cr->bev, "\n", 1);
     json_object_put(o);
@@ -108,20 +117,20 @@ dispatch(struct control_req *cr, struct json_object *req)
                  "control protocol version %d is not supported by this aigw (it speaks %d); use "
                  "the aigwctl of the same release",
                  version, CONTROL_PROTOCOL);
-        control_reply(cr, 0, NULL, msg);
+        control_reply(cr, 0, NULL, CONTROL_E_VERSION, msg);
         return;
     }
     json_object_object_get_ex(req, "args", &args);
     if (!json_object_object_get_ex(req, "command", &cmdo) ||
         !json_object_is_type(cmdo, json_type_string)) {
-        control_reply(cr, 0, NULL, "the request has no \"command\"");
+        control_reply(cr, 0, NULL, CONTROL_E_BAD_REQUEST, "the request has no \"command\"");
         return;
     }
     const char *cmd = json_object_get_string(cmdo);
     if (strcmp(cmd, "status") == 0) {
         struct json_object *r = json_object_new_object();
         c->ops->status(c->arg, r);
-        control_reply(cr, 1, r, NULL);
+        control_reply(cr, 1, r, NULL, NULL);
     } else if (strcmp(cmd, "reload") == 0) {
         c->ops->reload(c->arg, cr);
     } else if (strcmp(cmd, "stop") == 0) {
@@ -130,21 +139,22 @@ dispatch(struct control_req *cr, struct json_object *req)
                             json_object_get_boolean(g);
         cr->stop_after = 1;
         json_object_object_add(r, "stopping", json_object_new_boolean(1));
-        control_reply(cr, 1, r, NULL);
+        json_object_object_add(r, "pid", json_object_new_int((int)getpid()));
+        control_reply(cr, 1, r, NULL, NULL);
     } else if (strcmp(cmd, "reopen") == 0) {
         char err[256] = "";
         if (c->ops->reopen(c->arg, err, sizeof(err)) < 0)
-            control_reply(cr, 0, NULL, err);
+            control_reply(cr, 0, NULL, CONTROL_E_FAILED, err);
         else
-            control_reply(cr, 1, NULL, NULL);
+            control_reply(cr, 1, NULL, NULL, NULL);
     } else if (strcmp(cmd, "check") == 0) {
         struct json_object *r = json_object_new_object();
         c->ops->check(c->arg, r);
-        control_reply(cr, 1, r, NULL);
+        control_reply(cr, 1, r, NULL, NULL);
     } else {
         snprintf(msg, sizeof(msg),
                  "unknown command \"%.64s\" (status, reload, stop, reopen, check)", cmd);
-        control_reply(cr, 0, NULL, msg);
+        control_reply(cr, 0, NULL, CONTROL_E_UNKNOWN, msg);
     }
 }
 
@@ -159,15 +169,17 @@ on_read(struct bufferevent *bev, void *arg)
     char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
     if (line == NULL) {
         if (evbuffer_get_length(in) > CONTROL_MAX_MSG)
-            control_reply(cr, 0, NULL, "request too large");
+            control_reply(cr, 0, NULL, CONTROL_E_BAD_REQUEST, "request too large");
         return;
     }
     struct json_tokener *tok = json_tokener_new();
     struct json_object *req = json_tokener_parse_ex(tok, line, (int)len);
     json_tokener_free(tok);
     free(line);
+    cr->dispatched = 1;
     if (req == NULL || !json_object_is_type(req, json_type_object))
-        control_reply(cr, 0, NULL, "the request is not a JSON object on one line");
+        control_reply(cr, 0, NULL, CONTROL_E_BAD_REQUEST,
+                      "the request is not a JSON object on one line");
     else
         dispatch(cr, req);
     json_object_put(req);
@@ -177,17 +189,24 @@ static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct control_req *cr = arg;
-    /* The client went away: a reload it started goes on; only its reply is lost. */
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if (!cr->replied) {
-            cr->replied = 1;
-            bufferevent_disable(bev, EV_READ | EV_WRITE);
-            bufferevent_setcb(bev, NULL, NULL, NULL, cr);
-            /* freed when the master answers (control_reply checks nothing else) */
-            return;
-        }
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    if (cr->replied) { /* the reply could not be written: done anyway */
         req_free(cr);
+        return;
     }
+    if (cr->dispatched && !(what & BEV_EVENT_ERROR)) {
+        /* a half-close after the request: the reply (a reload's, later) still goes out */
+        bufferevent_disable(bev, EV_READ);
+        return;
+    }
+    if (cr->dispatched) {
+        /* gone while the master works on it (a reload goes on): freed by control_reply */
+        cr->gone = 1;
+        bufferevent_disable(bev, EV_READ | EV_WRITE);
+        return;
+    }
+    req_free(cr);
 }
 
 static void

@@ -11,8 +11,7 @@ struct json_object;
 struct control;
 struct control_req;
 
-#define CONTROL_PROTOCOL 1
-#define CONTROL_MAX_MSG (1 << 20)
+#include "aigw/control_proto.h"
 
 /* What the master does for each command. */
 struct control_ops {
@@ -35,8 +34,9 @@ struct control_ops {
  */
 struct control *control_new(struct event_base *base, const char *path, int take_over,
                             const struct control_ops *ops, void *arg);
-/* Answer a pending request: result (taken) when ok, else error. */
-void control_reply(struct control_req *cr, int ok, struct json_object *result, const char *error);
+/* Answer a pending request: result (taken) when ok, else code (CONTROL_E_*) and error. */
+void control_reply(struct control_req *cr, int ok, struct json_object *result, const char *code,
+                   const char *error);
 /* Stop listening; pending requests are answered with an error. unlink: remove the socket file. */
 void control_free(struct control *c, int unlink_path);
 

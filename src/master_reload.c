@@ -118,7 +118,7 @@ reload_done(struct master *m, int ok, const char *error)
             json_object_object_add(r, "generation", json_object_new_int64((int64_t)m->cur->id));
             json_object_object_add(r, "workers", json_object_new_int(m->cur->nworkers));
         }
-        control_reply(m->reload_req, ok, r, error);
+        control_reply(m->reload_req, ok, r, CONTROL_E_CONFIG, error);
         m->reload_req = NULL;
     }
 }
@@ -232,8 +232,8 @@ master_reload(struct master *m, struct control_req *cr)
     char err[1024];
     if (m->next != NULL || m->stopping) {
         if (cr != NULL)
-            control_reply(cr, 0, NULL, m->stopping ? "aigw is stopping"
-                                                   : "a reload is already in progress");
+            control_reply(cr, 0, NULL, m->stopping ? CONTROL_E_STOPPING : CONTROL_E_BUSY,
+                          m->stopping ? "aigw is stopping" : "a reload is already in progress");
         else
             log_warnx("SIGHUP: a reload is already in progress; ignored");
         return;

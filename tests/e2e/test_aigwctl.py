@@ -390,8 +390,8 @@ def _(env):
                                   r"^aigwctl: reload failed: " + re.escape(err) +
                                   r"\naigwctl: aigw keeps serving the previous configuration; "
                                   r"fix the error .*aigwctl reload again\n$"))
-    with_fake(lambda req: {"aigw_control": 1, "ok": False, "error": "a reload is already in "
-                           "progress"},
+    with_fake(lambda req: {"aigw_control": 1, "ok": False, "code": "reload_in_progress",
+                           "error": "a reload is already in progress"},
               lambda fake: expect(ctl("-s", fake.path, "reload"), 1,
                                   r"already in progress; wait for it to end"))
 
