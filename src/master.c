@@ -457,9 +457,17 @@ master_stop(struct master *m, int graceful)
             alive++;
         }
     }
-    /* our copies of the listeners: the workers' own close as they stop */
+    /*
+     * Our copies of the listeners go now: the workers close theirs as they
+     * stop accepting, and a port nobody will serve must refuse connections
+     * rather than queue them.
+     */
     gen_free(m->next);
     m->next = NULL;
+    for (int i = 0; m->cur != NULL && i < m->cur->nlfds; i++)
+        close(m->cur->lfds[i]);
+    if (m->cur != NULL)
+        m->cur->nlfds = 0;
     if (alive == 0) {
         event_base_loopbreak(m->base);
         return;
