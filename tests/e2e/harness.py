@@ -154,6 +154,12 @@ def _register(obj):
     _live.append(obj)
 
 
+def register_cleanup(obj):
+    """Have cleanup_all() call obj.kill_now() at exit, on a signal or when
+    the watchdog fires: for what a test starts without Mock or Gateway."""
+    _register(obj)
+
+
 def _unregister(obj):
     if obj in _live:
         _live.remove(obj)
@@ -1773,14 +1779,16 @@ class TAP:
     the traceback's last frames, and the tail of every registered log.
     """
 
-    def __init__(self):
+    def __init__(self, deadline=None):
+        """deadline: seconds the whole file may take (default FILE_DEADLINE)."""
         self.cases = []
         self.n = 0
         self.failed = 0
         self.planned = False
         self.log_sources = []  # (label, callable -> text)
         self.env = None
-        self._watchdog = threading.Timer(FILE_DEADLINE, self._bail_timeout)
+        self.deadline = deadline or FILE_DEADLINE
+        self._watchdog = threading.Timer(self.deadline, self._bail_timeout)
         self._watchdog.daemon = True
         self._watchdog.start()
 
@@ -1803,7 +1811,7 @@ class TAP:
         self.out("Bail out! " + reason.replace("\n", " "))
 
     def _bail_timeout(self):
-        self.bail("test file exceeded %.0f s (case %d running)" % (FILE_DEADLINE, self.n + 1))
+        self.bail("test file exceeded %.0f s (case %d running)" % (self.deadline, self.n + 1))
         try:
             self.diag_logs()
         except Exception:  # noqa: BLE001
