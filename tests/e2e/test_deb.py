@@ -1,0 +1,759 @@
+"""End-to-end: the Debian package (packaging/debian/, `make deb`).
+
+It installs a package on this machine, so it runs only when AIGW_TEST_DEB=1,
+as root (.ci/run sets it on a fresh CI machine); otherwise every case is
+reported as skipped. It refuses to run where aigw is or was installed.
+
+Enabled, it builds the .deb with `make deb` in the build tree (or takes
+AIGW_DEB, a .deb built already), checks what it holds, installs it with
+dpkg -i, runs `aigw -t` on the installed configuration, starts the installed
+aigw the way its systemd unit does (with systemctl when systemd runs; else as
+the aigw user, in the folders systemd would make, on free ports), sends a
+chat completion through it to the mock, reloads it with the unit's
+ExecReload, rotates its log with the package's logrotate file, stops it,
+reinstalls the package (an upgrade keeps the LMDB file and an edited
+conffile), removes it, purges it, and checks that nothing is left: no
+process, no /etc/aigw, no aigw user.
+
+Whatever fails, it stops what it started (by PID) and purges the package.
+"""
+
+import grp
+import os
+import pwd
+import re
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    from harness import (  # noqa: E402
+        AIGW_BIN, HOST, HTTP_TIMEOUT, MOCK_KEY, START_TIMEOUT, STOP_TIMEOUT, TAP, Mock,
+        TestFailure, chat_body, check, check_eq, children_of, free_port, last_header,
+        make_tmpdir, pid_alive, proc_exe, register_cleanup, request, to_yaml, wait_for)
+except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
+    print("Bail out! cannot import the harness: %r" % (exc,))
+    sys.exit(1)
+
+# Building the package takes a minute or two: more than a test file's usual deadline.
+tap = TAP(deadline=900)
+
+ENABLED = os.environ.get("AIGW_TEST_DEB") == "1"
+BUILDDIR = os.environ.get("AIGW_BUILDDIR") or os.path.dirname(
+    os.path.dirname(os.path.abspath(AIGW_BIN)))
+
+PKG = "aigw"
+SBIN = "/usr/sbin/aigw"
+CTL = "/usr/sbin/aigwctl"
+CONF = "/etc/aigw/aigw.yaml"
+RESOURCES = "/etc/aigw/resources.yaml"
+UNIT = "/lib/systemd/system/aigw.service"
+LOGROTATE = "/etc/logrotate.d/aigw"
+RUN_DIR = "/run/aigw"
+STATE_DIR = "/var/lib/aigw"
+LOG_DIR = "/var/log/aigw"
+ACCESS_LOG = LOG_DIR + "/access.log"
+# What the machine must not have before (the test would destroy it) and must
+# not have after the purge.
+LEFTOVERS = ("/etc/aigw", STATE_DIR, LOG_DIR, RUN_DIR, SBIN, CTL, UNIT, LOGROTATE,
+             "/etc/default/aigw")
+# Ports of the packaged aigw.yaml.
+PACKAGED_PORTS = ("127.0.0.1:8080", "127.0.0.1:9180", "127.0.0.1:9190")
+CLIENT_KEY = "sk-deb-test"
+# Files of the package that dpkg keeps on remove and deletes on purge.
+CONFFILES = ("/etc/aigw/aigw.yaml", "/etc/aigw/resources.yaml", "/etc/default/aigw",
+             "/etc/logrotate.d/aigw")
+MAN_PAGES = (("8", "aigw"), ("5", "aigw.yaml"), ("5", "aigw-resources"), ("7", "aigw-admin"))
+# A clean environment, as systemd gives a service.
+SERVICE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
+
+
+class Skip(Exception):
+    """A case that cannot run here (the reason is printed with # SKIP)."""
+
+
+def run(args, timeout=120, env=None, **kw):
+    """Run a command; a CompletedProcess with text stdout and stderr."""
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, env=env, **kw)
+
+
+def run_ok(args, what, timeout=120, env=None):
+    """Run a command that must exit 0; its CompletedProcess."""
+    p = run(args, timeout=timeout, env=env)
+    check(p.returncode == 0, "%s: `%s` exited %d:\n%s%s", what, " ".join(args), p.returncode,
+          p.stdout[-3000:], p.stderr[-3000:])
+    return p
+
+
+def dpkg_env():
+    env = dict(SERVICE_ENV)
+    env["DEBIAN_FRONTEND"] = "noninteractive"
+    return env
+
+
+def pkg_status():
+    """dpkg's status of aigw ("install ok installed", ...), or "" when unknown."""
+    p = run(["dpkg-query", "-W", "-f", "${Status}", PKG])
+    return p.stdout.strip() if p.returncode == 0 else ""
+
+
+def user_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def group_exists(name):
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def aigw_processes():
+    """{pid: argv} of every process running the installed aigw (or the file
+    it was, deleted by a remove)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if proc_exe(pid) not in (SBIN, SBIN + " (deleted)") or not pid_alive(pid):
+            continue
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                out[pid] = [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            continue
+    return out
+
+
+def proc_uid(pid):
+    """The real UID of pid."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise TestFailure("no Uid line for pid %d" % pid)
+
+
+def owner_mode(path):
+    """(user, group, mode) of path."""
+    st = os.stat(path)
+    return (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name,
+            stat.S_IMODE(st.st_mode))
+
+
+def check_owner_mode(path, user, group, mode):
+    check_eq(owner_mode(path), (user, group, mode), "owner, group and mode of %s" % path)
+
+
+def unit_command(key):
+    """The command line of ExecReload= (or another Exec key) of the installed unit."""
+    with open(UNIT) as f:
+        for line in f:
+            if line.startswith(key + "="):
+                return shlex.split(line.split("=", 1)[1].lstrip("-@+!:"))
+    raise TestFailure("%s has no %s=" % (UNIT, key))
+
+
+def resources(mock_port, models=("deb-gpt",)):
+    """Models on the mock (the provider key written out: the service's
+    environment does not have ours) and one client key."""
+    base = "http://%s:%d/v1" % (HOST, mock_port)
+    return {
+        "models": [{"name": m, "provider": "openai-compatible", "model": "mock-1",
+                    "api_base": base, "api_key": MOCK_KEY} for m in models],
+        "api_keys": [{"name": "deb-test", "key": CLIENT_KEY, "allowed_models": ["deb-*"]}],
+    }
+
+
+def write_in_place(path, text):
+    """Rewrite a file keeping its inode, owner and mode (a conffile the
+    package made root:aigw 0640)."""
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class Deb:
+    """The package's life on this machine, and its cleanup."""
+
+    def __init__(self):
+        self.deb = None            # path of the .deb
+        self.installed = False     # by us, maybe half-way, not yet purged: purge it
+        self.usable = False        # installed and configured
+        self.files = []            # dpkg -L aigw after the install
+        self.systemd = os.path.isdir("/run/systemd/system")
+        self.mock = None
+        self.port = None           # the client port of the running aigw
+        self.conf = CONF           # the aigw.yaml it runs with
+        self.master = None         # its master's PID (when we started it)
+        self.made_run_dir = False
+        self.resources_orig = None
+        self.data_inode = None
+        register_cleanup(self)
+
+    # -- prerequisites of the cases ------------------------------------------
+
+    def need_deb(self):
+        if self.deb is None:
+            raise Skip("no .deb was built")
+
+    def need_installed(self):
+        if not self.usable:
+            raise Skip("the package is not installed")
+
+    def need_running(self):
+        if self.port is None:
+            raise Skip("aigw is not running")
+
+    # -- the running aigw ------------------------------------------------------
+
+    def chat(self, model="deb-gpt", **kw):
+        return request(self.port, "POST", "/v1/chat/completions", chat_body(model=model, **kw),
+                       key=CLIENT_KEY)
+
+    def main_pid(self):
+        """The master's PID: systemd's MainPID, or the one we found."""
+        if self.systemd:
+            p = run_ok(["systemctl", "show", "-p", "MainPID", "--value", "aigw"], "MainPID")
+            return int(p.stdout.strip() or 0)
+        return self.master
+
+    def ours(self):
+        """{pid: argv} of the aigw processes we started ourselves: those
+        running our own copy of aigw.yaml (a path no one else uses)."""
+        if self.conf == CONF:
+            return {}
+        return {pid: argv for pid, argv in aigw_processes().items() if self.conf in argv}
+
+    def stop_ours(self):
+        """Stop the aigw we started: systemctl stop, or SIGTERM to its master
+        and SIGKILL to what is left of it after STOP_TIMEOUT. Returns the
+        PIDs that needed the SIGKILL."""
+        self.port = None
+        if self.systemd:
+            if self.installed:
+                run(["systemctl", "stop", "aigw"], timeout=STOP_TIMEOUT + 60)
+            return []
+        if self.master is not None and pid_alive(self.master):
+            os.kill(self.master, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while time.monotonic() < deadline and self.ours():
+                time.sleep(0.05)
+        self.master = None
+        left = sorted(self.ours())
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return left
+
+    def remove_run_dir(self):
+        """What systemd does to RuntimeDirectory= when the service stops."""
+        if self.made_run_dir:
+            shutil.rmtree(RUN_DIR, ignore_errors=True)
+            self.made_run_dir = False
+
+    def kill_now(self):
+        """Cleanup, whatever happened: stop aigw, purge the package, stop the mock."""
+        try:
+            self.stop_ours()
+        except Exception:  # noqa: BLE001 - best effort, go on
+            pass
+        self.remove_run_dir()
+        if self.installed:
+            run(["dpkg", "--purge", PKG], timeout=300, env=dpkg_env())
+            self.installed = False
+        if self.mock is not None:
+            self.mock.stop()
+            self.mock = None
+
+
+D = Deb()
+
+
+# --------------------------------------------------------------------------
+# Build
+# --------------------------------------------------------------------------
+
+def case_clean_machine():
+    """Nothing of aigw is on this machine: the purge at the end would destroy it."""
+    check(os.geteuid() == 0, "must run as root (it installs a package)")
+    status = pkg_status()
+    check(status in ("", "unknown ok not-installed"),
+          "the aigw package is on this machine already (%s): this test would purge it", status)
+    there = [p for p in LEFTOVERS if os.path.lexists(p)]
+    check(not there, "already here: %s; this test would delete them", ", ".join(there))
+    check(not user_exists("aigw") and not group_exists("aigw"),
+          "an aigw user or group exists already: the purge would delete it")
+    check(not aigw_processes(), "%s is running already: %r", SBIN, aigw_processes())
+
+
+def case_build():
+    """make deb (or AIGW_DEB)."""
+    given = os.environ.get("AIGW_DEB")
+    if given:
+        check(os.path.isfile(given), "AIGW_DEB=%s is not a file", given)
+        D.deb = os.path.abspath(given)
+        return
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    log = os.path.join(make_tmpdir("aigw-deb-"), "make-deb.log")
+    t0 = time.monotonic()
+    with open(log, "w") as f:
+        p = subprocess.run(["make", "-C", BUILDDIR, "deb"], stdout=f, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL, env=env, timeout=600)
+    with open(log) as f:
+        text = f.read()
+    check(p.returncode == 0, "make deb exited %d:\n%s", p.returncode, text[-4000:])
+    m = re.search(r"^make deb: (/\S+\.deb)$", text, re.M)
+    check(m is not None, "make deb printed no path of a .deb:\n%s", text[-2000:])
+    check(os.path.isfile(m.group(1)), "make deb printed %s, which is not there", m.group(1))
+    D.deb = m.group(1)
+    tap.diag("built %s in %.0f s" % (D.deb, time.monotonic() - t0))
+
+
+def installed_by_make_install():
+    """Paths `make install` installs with Debian's directories, as they are
+    in the package (man pages compressed); its resources.yaml excepted (the
+    package ships an empty one of its own)."""
+    dest = make_tmpdir("aigw-deb-install-")
+    run_ok(["make", "-C", BUILDDIR, "install", "DESTDIR=" + dest, "prefix=/usr",
+            "sysconfdir=/etc", "localstatedir=/var", "runstatedir=/run"], "make install",
+           env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS",
+                                                                  "MAKELEVEL")})
+    paths = []
+    for root, _, files in os.walk(dest):
+        for name in files:
+            p = "/" + os.path.relpath(os.path.join(root, name), dest)
+            if p.startswith("/usr/share/man/"):
+                p += ".gz"
+            paths.append(p)
+    return sorted(paths)
+
+
+def case_contents():
+    """The .deb holds what `make install` installs, the unit, logrotate and conffiles."""
+    D.need_deb()
+    p = run_ok(["dpkg-deb", "-c", D.deb], "dpkg-deb -c")
+    listed = set()
+    for line in p.stdout.splitlines():
+        path = line.split()[-1]
+        listed.add(path[1:] if path.startswith("./") else path)
+    want = [f for f in installed_by_make_install() if f != RESOURCES]
+    want += [RESOURCES, UNIT, LOGROTATE, "/etc/default/aigw",
+             "/usr/share/doc/aigw/examples/resources.yaml"]
+    missing = [f for f in want if f not in listed]
+    check(not missing, "not in the package: %s", ", ".join(missing))
+    check(SBIN in listed, "%s is not in the package", SBIN)
+    if CTL not in listed:
+        tap.diag("note: no %s in the package (not built by this tree yet)" % CTL)
+    p = run_ok(["dpkg-deb", "-I", D.deb, "conffiles"], "dpkg-deb -I conffiles")
+    check_eq(sorted(p.stdout.split()), sorted(CONFFILES), "conffiles")
+    info = run_ok(["dpkg-deb", "-f", D.deb, "Package", "Version", "Depends"], "dpkg-deb -f").stdout
+    version = run_ok([AIGW_BIN, "-v"], "aigw -v").stdout.split()[-1]
+    check("Version: %s" % version in info, "package version is not %s: %s", version, info)
+    check("libevent" in info and "adduser" in info, "Depends lacks shlibs or adduser: %s", info)
+
+
+# --------------------------------------------------------------------------
+# Install
+# --------------------------------------------------------------------------
+
+def case_install():
+    """dpkg -i installs it: the aigw system user, its folders, YAML files for it alone."""
+    D.need_deb()
+    D.installed = True  # from here on, the cleanup purges
+    p = run(["dpkg", "-i", D.deb], timeout=300, env=dpkg_env())
+    if p.returncode != 0 and "dependency problems" in p.stderr:
+        tap.diag("dpkg -i: dependency problems: apt-get install -f")
+        run_ok(["apt-get", "install", "-f", "-y", "-q", "--no-install-recommends"],
+               "apt-get install -f", timeout=600, env=dpkg_env())
+    else:
+        check(p.returncode == 0, "dpkg -i exited %d:\n%s%s", p.returncode, p.stdout, p.stderr)
+    check_eq(pkg_status(), "install ok installed", "dpkg status of aigw")
+    D.usable = True
+    D.files = run_ok(["dpkg", "-L", PKG], "dpkg -L").stdout.split()
+    u = pwd.getpwnam("aigw")
+    check(u.pw_uid < 1000, "aigw is not a system user (uid %d)", u.pw_uid)
+    check_eq(grp.getgrgid(u.pw_gid).gr_name, "aigw", "aigw's primary group")
+    check_eq(u.pw_shell, "/usr/sbin/nologin", "aigw's shell")
+    check_owner_mode(STATE_DIR, "aigw", "aigw", 0o750)
+    check_owner_mode(LOG_DIR, "aigw", "aigw", 0o750)
+    check_owner_mode(CONF, "root", "aigw", 0o640)
+    check_owner_mode(RESOURCES, "root", "aigw", 0o640)
+    check_owner_mode("/etc/default/aigw", "root", "root", 0o600)
+    check(os.access(SBIN, os.X_OK), "%s is not executable", SBIN)
+
+
+def case_unit_verify():
+    """The installed unit passes systemd-analyze verify."""
+    D.need_installed()
+    if shutil.which("systemd-analyze") is None:
+        raise Skip("no systemd-analyze here")
+    p = run(["systemd-analyze", "verify", UNIT], timeout=60)
+    # Without systemd as PID 1, verify still parses the unit and checks its
+    # commands; what it says about this unit is what matters.
+    bad = [line for line in (p.stdout + p.stderr).splitlines() if "aigw.service" in line]
+    check(p.returncode == 0 and not bad, "systemd-analyze verify exited %d:\n%s%s",
+          p.returncode, p.stdout, p.stderr)
+
+
+def dpkg_excludes_man():
+    """True when dpkg is told not to install man pages (slim images)."""
+    d = "/etc/dpkg/dpkg.cfg.d"
+    for name in os.listdir(d) if os.path.isdir(d) else []:
+        with open(os.path.join(d, name), errors="replace") as f:
+            if re.search(r"^path-exclude[= ]/usr/share/man", f.read(), re.M):
+                return True
+    return False
+
+
+def case_man():
+    """The man pages are installed (man -w finds them)."""
+    D.need_installed()
+    pages = list(MAN_PAGES) + ([("8", "aigwctl")] if os.path.exists(CTL) else [])
+    if dpkg_excludes_man():
+        raise Skip("dpkg excludes /usr/share/man on this machine (path-exclude)")
+    for section, name in pages:
+        path = "/usr/share/man/man%s/%s.%s.gz" % (section, name, section)
+        check(os.path.isfile(path), "%s is not installed", path)
+        if shutil.which("man"):
+            p = run(["man", "-w", section, name])
+            check_eq(p.stdout.strip(), path, "man -w %s %s" % (section, name))
+
+
+def case_config_check():
+    """aigw -t accepts the installed configuration as it is."""
+    D.need_installed()
+    p = run([SBIN, "-t", "-c", CONF], env=SERVICE_ENV)
+    check(p.returncode == 0 and p.stdout.strip() == "configuration OK",
+          "aigw -t -c %s exited %d: %s%s", CONF, p.returncode, p.stdout, p.stderr)
+    p = run([SBIN, "-t"], env=SERVICE_ENV)
+    check(p.returncode == 0, "aigw -t (built-in default %s) exited %d: %s%s", CONF,
+          p.returncode, p.stdout, p.stderr)
+
+
+# --------------------------------------------------------------------------
+# Run
+# --------------------------------------------------------------------------
+
+def test_config(dirpath):
+    """The installed aigw.yaml with free ports instead of the packaged ones
+    (another aigw on this machine may have them); all else as installed."""
+    with open(CONF) as f:
+        text = f.read()
+    for addr in PACKAGED_PORTS:
+        check(text.count(addr) == 1, "%s: expected %s once", CONF, addr)
+        port = free_port()
+        text = text.replace(addr, "%s:%d" % (HOST, port))
+        if addr == PACKAGED_PORTS[0]:
+            client_port = port
+    os.chmod(dirpath, 0o750)
+    os.chown(dirpath, 0, grp.getgrnam("aigw").gr_gid)
+    path = os.path.join(dirpath, "aigw.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o640)
+    os.chown(path, 0, grp.getgrnam("aigw").gr_gid)
+    return path, client_port
+
+
+def start_without_systemd():
+    """Start aigw as ExecStart= does, as User=aigw, in the folders systemd
+    makes (RuntimeDirectory=; postinst made the others); find its master.
+    Returns its client port."""
+    check(not os.path.exists(RUN_DIR), "%s exists already", RUN_DIR)
+    u = pwd.getpwnam("aigw")
+    os.mkdir(RUN_DIR, 0o755)
+    D.made_run_dir = True
+    os.chown(RUN_DIR, u.pw_uid, u.pw_gid)
+    D.conf, port = test_config(make_tmpdir("aigw-deb-conf-"))
+    argv = unit_command("ExecStart")
+    check_eq(argv, [SBIN, "-c", CONF], "ExecStart of the unit")
+    argv[-1] = D.conf
+    t0 = time.monotonic()
+    p = subprocess.run(["setpriv", "--reuid=aigw", "--regid=aigw", "--init-groups",
+                        "--no-new-privs"] + argv, capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, env=SERVICE_ENV, cwd="/", umask=0o027,
+                       timeout=START_TIMEOUT)
+    # The master is the process of the daemon that leads its own session.
+    masters = [pid for pid, args in D.ours().items() if args == argv and leads_session(pid)]
+    D.master = masters[0] if len(masters) == 1 else None
+    check(p.returncode == 0, "`%s` exited %d (Type=forking needs 0 once serving): %s%s\n%s",
+          " ".join(argv), p.returncode, p.stdout, p.stderr, "" if D.ours() else
+          foreground_log(argv))
+    check_eq(len(masters), 1, "masters running %s" % " ".join(argv))
+    tap.diag("aigw daemonized and exited 0 in %.2f s" % (time.monotonic() - t0))
+    pid_file = os.path.join(RUN_DIR, "aigw.pid")
+    if os.path.exists(pid_file):
+        with open(pid_file) as f:
+            check_eq(f.read().strip(), str(D.master), "PID in %s" % pid_file)
+    else:
+        tap.diag("note: no %s: PIDFile= of the unit needs the master to write it" % pid_file)
+    return port
+
+
+def leads_session(pid):
+    """True when pid is the leader of its session (a daemon after setsid)."""
+    try:
+        return os.getsid(pid) == pid
+    except OSError:
+        return False
+
+
+def foreground_log(argv):
+    """What aigw -d says in 3 s, as the aigw user (when the daemon would not
+    start: its own log went to syslog)."""
+    with open(os.devnull) as null:
+        p = subprocess.Popen(["setpriv", "--reuid=aigw", "--regid=aigw", "--init-groups"] +
+                             argv[:1] + ["-d"] + argv[1:], stdin=null, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, env=SERVICE_ENV, cwd="/", text=True)
+    try:
+        out, _ = p.communicate(timeout=3)
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=STOP_TIMEOUT)
+    return "-- aigw -d --\n" + out[-3000:]
+
+
+def start_with_systemd():
+    """systemctl (re)start aigw with the packaged configuration; its client port."""
+    with open(CONF) as f:
+        m = re.search(r"^listen:\s*\n\s*-\s*\S+:(\d+)", f.read(), re.M)
+    check(m is not None, "no listen address in %s", CONF)
+    p = run(["systemctl", "restart", "aigw"], timeout=START_TIMEOUT + 90)
+    if p.returncode != 0:
+        j = run(["journalctl", "-u", "aigw", "-n", "40", "--no-pager"])
+        check(False, "systemctl restart aigw exited %d: %s\n%s", p.returncode, p.stderr,
+              j.stdout)
+    check_eq(run(["systemctl", "is-active", "aigw"]).stdout.strip(), "active", "is-active")
+    return int(m.group(1))
+
+
+def case_start():
+    """The installed aigw starts as the unit starts it, as the aigw user."""
+    D.need_installed()
+    D.mock = Mock(key=MOCK_KEY)
+    with open(RESOURCES) as f:
+        D.resources_orig = f.read()
+    write_in_place(RESOURCES, to_yaml(resources(D.mock.port)))
+    port = start_with_systemd() if D.systemd else start_without_systemd()
+    pid = D.main_pid()
+    check(pid > 0 and pid_alive(pid), "no master running (pid %r)", pid)
+    uid = pwd.getpwnam("aigw").pw_uid
+    for p in [pid] + children_of(pid):
+        check_eq(proc_uid(p), uid, "UID of aigw process %d" % p)
+    check(children_of(pid), "the master %d has no workers", pid)
+    # Type=forking: serving once the command exited, without a wait.
+    resp = request(port, "GET", "/healthz")
+    check_eq(resp.status, 200, "GET /healthz right after the start")
+    D.port = port
+
+
+def case_chat():
+    """A chat completion goes through the installed aigw to the mock."""
+    D.need_running()
+    resp = D.chat(content="hello from the package", mock={"chunks": 3})
+    check(resp.status == 200, "status %d: %r", resp.status, resp.body[:500])
+    obj = resp.json()
+    check_eq(obj["choices"][0]["message"]["content"], "tok0 tok1 tok2", "content")
+    check_eq(last_header(D.mock.last(), "authorization"), "Bearer " + MOCK_KEY,
+             "provider key the mock got")
+    data = os.path.join(STATE_DIR, "data.mdb")
+    check(os.path.isfile(data), "no LMDB file %s", data)
+    check_eq(owner_mode(data)[0], "aigw", "owner of %s" % data)
+    D.data_inode = os.stat(data).st_ino
+
+
+def case_reload():
+    """The unit's ExecReload makes aigw read the resources file again."""
+    D.need_running()
+    check_eq(D.chat(model="deb-gpt-2").status, 404, "status of a model not there yet")
+    write_in_place(RESOURCES, to_yaml(resources(D.mock.port, ("deb-gpt", "deb-gpt-2"))))
+    if D.systemd:
+        run_ok(["systemctl", "reload", "aigw"], "systemctl reload aigw")
+    else:
+        argv = [a.replace("${MAINPID}", str(D.master)).replace("$MAINPID", str(D.master))
+                for a in unit_command("ExecReload")]
+        run_ok(argv, "ExecReload", env=SERVICE_ENV)
+    wait_for(lambda: D.chat(model="deb-gpt-2").status == 200, HTTP_TIMEOUT,
+             what="the new model to answer after the reload")
+
+
+def case_aigwctl():
+    """aigwctl status talks to the installed aigw."""
+    D.need_running()
+    if not os.path.exists(CTL):
+        raise Skip("aigwctl is not in this package yet")
+    p = run_ok([CTL, "-c", D.conf, "status"], "aigwctl status", env=SERVICE_ENV)
+    check(str(D.main_pid()) in p.stdout, "aigwctl status does not show the master's PID %d:"
+          "\n%s", D.main_pid(), p.stdout)
+
+
+def case_logrotate():
+    """logrotate rotates the access log with the package's file; aigw reopens it."""
+    D.need_running()
+    if shutil.which("logrotate") is None:
+        raise Skip("logrotate is not installed")
+    rid = D.chat().headers.get("x-request-id")
+    try:
+        wait_for(lambda: os.path.getsize(ACCESS_LOG) > 0, 5, what=ACCESS_LOG)
+    except TestFailure:
+        raise Skip("aigw wrote no %s (access_log to a file not there yet)" % ACCESS_LOG)
+    pid = D.main_pid()
+    state = os.path.join(make_tmpdir("aigw-deb-logrotate-"), "status")
+    run_ok(["logrotate", "-f", "-s", state, LOGROTATE], "logrotate -f")
+    check(os.path.isfile(ACCESS_LOG + ".1"), "no %s.1 after logrotate -f", ACCESS_LOG)
+    with open(ACCESS_LOG + ".1") as f:
+        check(rid in f.read(), "%s.1 lacks request %s", ACCESS_LOG, rid)
+    check(pid_alive(pid), "the master %d died of the postrotate signal", pid)
+    rid2 = D.chat().headers.get("x-request-id")
+
+    def reopened():
+        with open(ACCESS_LOG) as f:
+            return rid2 in f.read()
+    wait_for(reopened, 5, what="request %s in a new %s (reopened)" % (rid2, ACCESS_LOG))
+
+
+def case_stop():
+    """It stops on SIGTERM (as systemctl stop does), workers and all."""
+    D.need_running()
+    pid = D.main_pid()
+    pids = [pid] + children_of(pid)
+    alive = D.stop_ours()
+    check(not alive, "still running %.0f s after SIGTERM: %r", STOP_TIMEOUT, alive)
+    check(not [p for p in pids if pid_alive(p)], "processes left: %r", pids)
+    check(not aigw_processes(), "%s still running: %r", SBIN, aigw_processes())
+    D.remove_run_dir()
+
+
+# --------------------------------------------------------------------------
+# Upgrade, remove, purge
+# --------------------------------------------------------------------------
+
+def case_reinstall():
+    """dpkg -i again (an upgrade) keeps the LMDB file, the edited conffile and the user."""
+    D.need_installed()
+    uid = pwd.getpwnam("aigw").pw_uid
+    with open(RESOURCES) as f:
+        edited = f.read()
+    run_ok(["dpkg", "-i", D.deb], "dpkg -i again", timeout=300, env=dpkg_env())
+    check_eq(pkg_status(), "install ok installed", "dpkg status of aigw")
+    check_eq(pwd.getpwnam("aigw").pw_uid, uid, "aigw's UID after the upgrade")
+    with open(RESOURCES) as f:
+        check(f.read() == edited, "%s lost its local edit", RESOURCES)
+    check_owner_mode(RESOURCES, "root", "aigw", 0o640)
+    if D.data_inode is not None:
+        check_eq(os.stat(os.path.join(STATE_DIR, "data.mdb")).st_ino, D.data_inode,
+                 "inode of the LMDB file")
+    if D.systemd:  # the upgrade restarted it: stop it for the remove
+        run(["systemctl", "stop", "aigw"], timeout=STOP_TIMEOUT + 60)
+
+
+def case_remove():
+    """dpkg -r removes the binaries and keeps the conffiles and the LMDB file."""
+    D.need_installed()
+    if D.resources_orig is not None:
+        write_in_place(RESOURCES, D.resources_orig)
+    D.usable = False
+    run_ok(["dpkg", "-r", PKG], "dpkg -r", timeout=300, env=dpkg_env())
+    check_eq(pkg_status(), "deinstall ok config-files", "dpkg status after remove")
+    check(not os.path.exists(SBIN), "%s is still there", SBIN)
+    for f in CONFFILES:
+        check(os.path.exists(f), "conffile %s is gone after remove", f)
+    if D.data_inode is not None:
+        check(os.path.exists(os.path.join(STATE_DIR, "data.mdb")),
+              "the LMDB file is gone after remove")
+    check(user_exists("aigw"), "the aigw user is gone after remove")
+
+
+def case_purge():
+    """dpkg --purge leaves nothing: files, folders, user, overrides, processes."""
+    D.need_deb()
+    if not D.installed:
+        raise Skip("the package was not installed")
+    run_ok(["dpkg", "--purge", PKG], "dpkg --purge", timeout=300, env=dpkg_env())
+    D.installed = False
+    check(pkg_status() in ("", "unknown ok not-installed"), "dpkg status after purge: %r",
+          pkg_status())
+    there = [p for p in LEFTOVERS if os.path.lexists(p)]
+    check(not there, "left after purge: %s", ", ".join(there))
+    left = [f for f in D.files if os.path.isfile(f) and not os.path.isdir(f)]
+    check(not left, "files of the package left after purge: %s", ", ".join(left))
+    check(not user_exists("aigw") and not group_exists("aigw"),
+          "the aigw user or group is left after purge")
+    p = run(["dpkg-statoverride", "--list", "/etc/aigw/*"])
+    check(p.stdout.strip() == "", "stat overrides left: %s", p.stdout)
+    check(not aigw_processes(), "%s still running: %r", SBIN, aigw_processes())
+
+
+CASES = [
+    ("nothing of aigw is on this machine before", case_clean_machine),
+    ("make deb builds the package", case_build),
+    ("the .deb holds what make install installs, the unit, logrotate, conffiles",
+     case_contents),
+    ("dpkg -i installs it: aigw system user, its folders, YAML files root:aigw 0640",
+     case_install),
+    ("the installed unit passes systemd-analyze verify", case_unit_verify),
+    ("the man pages are installed", case_man),
+    ("aigw -t accepts the installed configuration", case_config_check),
+    ("the installed aigw starts as its unit starts it, as the aigw user", case_start),
+    ("a chat completion goes through it to the mock; the LMDB file is in /var/lib/aigw",
+     case_chat),
+    ("the unit's ExecReload reads the resources file again", case_reload),
+    ("aigwctl status talks to it", case_aigwctl),
+    ("logrotate rotates the access log; aigw reopens it", case_logrotate),
+    ("it stops on SIGTERM, workers and all", case_stop),
+    ("dpkg -i again keeps the LMDB file, an edited conffile and the user", case_reinstall),
+    ("dpkg -r keeps the conffiles and the LMDB file", case_remove),
+    ("dpkg --purge leaves nothing: files, user, overrides, processes", case_purge),
+]
+
+
+def main():
+    tap.plan(len(CASES))
+    if not ENABLED:
+        for name, _ in CASES:
+            tap.report(name, skip="installs a package on this machine: set AIGW_TEST_DEB=1 "
+                                  "(as root, on a machine you can spare)")
+        return tap.done()
+    tap.diag("systemd %s" % ("runs: systemctl" if D.systemd else
+                             "is not PID 1: aigw started as the aigw user"))
+    try:
+        for i, (name, fn) in enumerate(CASES):
+            try:
+                fn()
+                tap.report(name)
+            except Skip as why:
+                tap.report(name, skip=str(why))
+            except Exception as exc:  # noqa: BLE001 - reported as not ok
+                tap.report(name, exc)
+                if i == 0:  # not a clean machine: touch nothing
+                    for rest, _ in CASES[1:]:
+                        tap.report(rest, skip="not a clean machine (case 1)")
+                    break
+    finally:
+        D.kill_now()
+    return tap.done()
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        tap.bail("harness crashed: %r" % (exc,))
+        D.kill_now()
+        sys.exit(1)
