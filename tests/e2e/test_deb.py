@@ -97,6 +97,11 @@ def dpkg_env():
     return env
 
 
+def make_env():
+    """Our environment without the jobserver of the `make check` we run under."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+
+
 def pkg_status():
     """dpkg's status of aigw ("install ok installed", ...), or "" when unknown."""
     p = run(["dpkg-query", "-W", "-f", "${Status}", PKG])
@@ -307,12 +312,11 @@ def case_build():
         check(os.path.isfile(given), "AIGW_DEB=%s is not a file", given)
         D.deb = os.path.abspath(given)
         return
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     log = os.path.join(make_tmpdir("aigw-deb-"), "make-deb.log")
     t0 = time.monotonic()
     with open(log, "w") as f:
         p = subprocess.run(["make", "-C", BUILDDIR, "deb"], stdout=f, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL, env=env, timeout=600)
+                           stdin=subprocess.DEVNULL, env=make_env(), timeout=600)
     with open(log) as f:
         text = f.read()
     check(p.returncode == 0, "make deb exited %d:\n%s", p.returncode, text[-4000:])
@@ -330,8 +334,7 @@ def installed_by_make_install():
     dest = make_tmpdir("aigw-deb-install-")
     run_ok(["make", "-C", BUILDDIR, "install", "DESTDIR=" + dest, "prefix=/usr",
             "sysconfdir=/etc", "localstatedir=/var", "runstatedir=/run"], "make install",
-           env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS",
-                                                                  "MAKELEVEL")})
+           env=make_env())
     paths = []
     for root, _, files in os.walk(dest):
         for name in files:
@@ -355,7 +358,6 @@ def case_contents():
              "/usr/share/doc/aigw/examples/resources.yaml"]
     missing = [f for f in want if f not in listed]
     check(not missing, "not in the package: %s", ", ".join(missing))
-    check(SBIN in listed, "%s is not in the package", SBIN)
     if CTL not in listed:
         tap.diag("note: no %s in the package (not built by this tree yet)" % CTL)
     p = run_ok(["dpkg-deb", "-I", D.deb, "conffiles"], "dpkg-deb -I conffiles")
@@ -725,8 +727,7 @@ def main():
     tap.plan(len(CASES))
     if not ENABLED:
         for name, _ in CASES:
-            tap.report(name, skip="installs a package on this machine: set AIGW_TEST_DEB=1 "
-                                  "(as root, on a machine you can spare)")
+            tap.report(name, skip="it installs a package: AIGW_TEST_DEB=1 runs it")
         return tap.done()
     tap.diag("systemd %s" % ("runs: systemctl" if D.systemd else
                              "is not PID 1: aigw started as the aigw user"))
