@@ -497,13 +497,21 @@ def start_without_systemd():
           foreground_log(argv))
     check_eq(len(masters), 1, "masters running %s" % " ".join(argv))
     tap.diag("aigw daemonized and exited 0 in %.2f s" % (time.monotonic() - t0))
+    # PIDFile= of the unit: systemd takes the master's PID from it.
     pid_file = os.path.join(RUN_DIR, "aigw.pid")
-    if os.path.exists(pid_file):
-        with open(pid_file) as f:
-            check_eq(f.read().strip(), str(D.master), "PID in %s" % pid_file)
-    else:
-        tap.diag("note: no %s: PIDFile= of the unit needs the master to write it" % pid_file)
+    check(os.path.exists(pid_file), "no %s once aigw has started", pid_file)
+    with open(pid_file) as f:
+        check_eq(f.read().strip(), str(D.master), "PID in %s" % pid_file)
     return port
+
+
+def check_control_socket():
+    """The control socket is in /run/aigw, for the aigw user and group
+    (aigwctl, for operators in the aigw group)."""
+    sock = os.path.join(RUN_DIR, "aigw.sock")
+    check(os.path.exists(sock) and stat.S_ISSOCK(os.stat(sock).st_mode),
+          "no control socket %s", sock)
+    check_owner_mode(sock, "aigw", "aigw", 0o660)
 
 
 def leads_session(pid):
@@ -557,6 +565,7 @@ def case_start():
     for p in [pid] + children_of(pid):
         check_eq(proc_uid(p), uid, "UID of aigw process %d" % p)
     check(children_of(pid), "the master %d has no workers", pid)
+    check_control_socket()
     # Type=forking: serving once the command exited, without a wait.
     resp = request(port, "GET", "/healthz")
     check_eq(resp.status, 200, "GET /healthz right after the start")
@@ -710,7 +719,8 @@ CASES = [
     ("the installed unit passes systemd-analyze verify", case_unit_verify),
     ("the man pages are installed", case_man),
     ("aigw -t accepts the installed configuration", case_config_check),
-    ("the installed aigw starts as its unit starts it, as the aigw user", case_start),
+    ("the installed aigw starts as its unit starts it, as the aigw user; PID file, "
+     "control socket", case_start),
     ("a chat completion goes through it to the mock; the LMDB file is in /var/lib/aigw",
      case_chat),
     ("the unit's ExecReload reads the resources file again", case_reload),
