@@ -69,8 +69,9 @@ CLIENT_KEY = "sk-deb-test"
 CONFFILES = ("/etc/aigw/aigw.yaml", "/etc/aigw/resources.yaml", "/etc/default/aigw",
              "/etc/logrotate.d/aigw")
 MAN_PAGES = (("8", "aigw"), ("5", "aigw.yaml"), ("5", "aigw-resources"), ("7", "aigw-admin"))
-# A clean environment, as systemd gives a service.
+# A clean environment, as systemd gives a service, and its User= and Group=.
 SERVICE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
+AS_AIGW = ["setpriv", "--reuid=aigw", "--regid=aigw", "--init-groups", "--no-new-privs"]
 
 
 class Skip(Exception):
@@ -485,8 +486,7 @@ def start_without_systemd():
     check_eq(argv, [SBIN, "-c", CONF], "ExecStart of the unit")
     argv[-1] = D.conf
     t0 = time.monotonic()
-    p = subprocess.run(["setpriv", "--reuid=aigw", "--regid=aigw", "--init-groups",
-                        "--no-new-privs"] + argv, capture_output=True, text=True,
+    p = subprocess.run(AS_AIGW + argv, capture_output=True, text=True,
                        stdin=subprocess.DEVNULL, env=SERVICE_ENV, cwd="/", umask=0o027,
                        timeout=START_TIMEOUT)
     # The master is the process of the daemon that leads its own session.
@@ -526,9 +526,9 @@ def foreground_log(argv):
     """What aigw -d says in 3 s, as the aigw user (when the daemon would not
     start: its own log went to syslog)."""
     with open(os.devnull) as null:
-        p = subprocess.Popen(["setpriv", "--reuid=aigw", "--regid=aigw", "--init-groups"] +
-                             argv[:1] + ["-d"] + argv[1:], stdin=null, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, env=SERVICE_ENV, cwd="/", text=True)
+        p = subprocess.Popen(AS_AIGW + argv[:1] + ["-d"] + argv[1:], stdin=null,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env=SERVICE_ENV, cwd="/", text=True)
     try:
         out, _ = p.communicate(timeout=3)
     except subprocess.TimeoutExpired:
@@ -595,9 +595,10 @@ def case_reload():
     if D.systemd:
         run_ok(["systemctl", "reload", "aigw"], "systemctl reload aigw")
     else:
+        # As systemd runs it: as the unit's user, $MAINPID from the PID file.
         argv = [a.replace("${MAINPID}", str(D.master)).replace("$MAINPID", str(D.master))
                 for a in unit_command("ExecReload")]
-        run_ok(argv, "ExecReload", env=SERVICE_ENV)
+        run_ok(AS_AIGW + argv, "ExecReload", env=SERVICE_ENV)
     wait_for(lambda: D.chat(model="deb-gpt-2").status == 200, HTTP_TIMEOUT,
              what="the new model to answer after the reload")
 
