@@ -68,6 +68,7 @@ CLIENT_KEY = "sk-deb-test"
 # Files of the package that dpkg keeps on remove and deletes on purge.
 CONFFILES = ("/etc/aigw/aigw.yaml", "/etc/aigw/resources.yaml", "/etc/default/aigw",
              "/etc/logrotate.d/aigw")
+# At least these; every man page in the package is checked.
 MAN_PAGES = (("8", "aigw"), ("5", "aigw.yaml"), ("5", "aigw-resources"), ("7", "aigw-admin"))
 # A clean environment, as systemd gives a service, and its User= and Group=.
 SERVICE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
@@ -423,17 +424,20 @@ def dpkg_excludes_man():
 
 
 def case_man():
-    """The man pages are installed (man -w finds them)."""
+    """Every man page of the package is installed, and man -w finds it."""
     D.need_installed()
-    pages = list(MAN_PAGES) + ([("8", "aigwctl")] if os.path.exists(CTL) else [])
     if dpkg_excludes_man():
         raise Skip("dpkg excludes /usr/share/man on this machine (path-exclude)")
-    for section, name in pages:
+    pages = [f for f in D.files if re.match(r"^/usr/share/man/man\d/[^/]+\.gz$", f)]
+    for section, name in MAN_PAGES:
         path = "/usr/share/man/man%s/%s.%s.gz" % (section, name, section)
+        check(path in pages, "%s is not in the package", path)
+    for path in pages:
         check(os.path.isfile(path), "%s is not installed", path)
-        if shutil.which("man"):
-            p = run(["man", "-w", section, name])
-            check_eq(p.stdout.strip(), path, "man -w %s %s" % (section, name))
+        m = re.match(r"^/usr/share/man/man(\d)/(.+)\.\d\.gz$", path)
+        if shutil.which("man") and m:
+            p = run(["man", "-w", m.group(1), m.group(2)])
+            check_eq(p.stdout.strip(), path, "man -w %s %s" % (m.group(1), m.group(2)))
 
 
 def case_config_check():
