@@ -44,6 +44,8 @@ STOP_TIMEOUT = 15.0 * SLOW
 HTTP_TIMEOUT = 15.0 * SLOW
 # A test file must end well under a minute: the watchdog bails out before.
 FILE_DEADLINE = float(os.environ.get("AIGW_E2E_FILE_DEADLINE", "55"))
+# The version of the control socket's protocol (see control_call).
+CONTROL_PROTOCOL = 1
 
 
 class TestFailure(AssertionError):
@@ -646,6 +648,107 @@ class Load:
             by[k] = by.get(k, 0) + 1
         return "%d requests: %s" % (len(res), ", ".join("%s=%d" % kv for kv in sorted(
             by.items(), key=lambda kv: str(kv[0]))))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.join()
+
+
+class MixedLoad:
+    """Clients that each keep one connection alive and send chat requests on
+    it one after the other, every other one streamed, until stop() or a
+    deadline: the traffic a reload or an upgrade must not disturb.
+
+    A failure is a request that raised, a status other than 200, or a stream
+    whose body does not end with `data: [DONE]`. A connection the server
+    closed after a response (Connection: close) is opened again by
+    http.client, as any client does; nothing is retried.
+
+    with MixedLoad(port, key) as load: ...; load.failures, load.summary()
+    """
+
+    def __init__(self, port, key, threads=6, duration=30.0, model="mock-gpt",
+                 stream_mock=None, plain_mock=None):
+        self.port = port
+        self.key = key
+        self.threads = threads
+        self.duration = duration
+        self.model = model
+        self.stream_mock = stream_mock or {"chunks": 5, "delay_ms": 20}
+        self.plain_mock = plain_mock or {"chunks": 2}
+        self.failures = []          # (monotonic time, thread, what)
+        self.ok = {"plain": 0, "stream": 0}
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = []
+
+    def _one(self, conn, streamed):
+        body = chat_body(model=self.model, stream=streamed,
+                         mock=self.stream_mock if streamed else self.plain_mock)
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(body).encode(),
+                     headers={"Authorization": "Bearer " + self.key,
+                              "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            return "status %d: %r" % (resp.status, data[:200])
+        if streamed and not data.rstrip().endswith(b"data: [DONE]"):
+            return "stream without [DONE]: ...%r" % data[-200:]
+        return None
+
+    def _worker(self, n):
+        deadline = time.monotonic() + self.duration
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=HTTP_TIMEOUT)
+        i = n
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            streamed = i % 2 == 1
+            i += 1
+            if conn.sock is None:
+                with self._lock:
+                    self.connections += 1
+            try:
+                problem = self._one(conn, streamed)
+            except Exception as exc:  # noqa: BLE001 - recorded as a failure
+                problem = "%s: %r" % ("stream" if streamed else "plain", exc)
+                conn.close()
+            with self._lock:
+                if problem is None:
+                    self.ok["stream" if streamed else "plain"] += 1
+                else:
+                    self.failures.append((time.monotonic(), n, problem))
+        conn.close()
+
+    def count(self):
+        with self._lock:
+            return self.ok["plain"] + self.ok["stream"] + len(self.failures)
+
+    def start(self):
+        for n in range(self.threads):
+            th = threading.Thread(target=self._worker, args=(n,), daemon=True)
+            th.start()
+            self._threads.append(th)
+        return self
+
+    def stop(self):
+        self._stop.set()
+
+    def join(self, timeout=None):
+        limit = timeout if timeout is not None else HTTP_TIMEOUT + 5
+        deadline = time.monotonic() + limit
+        for th in self._threads:
+            th.join(max(0.0, deadline - time.monotonic()))
+        alive = [th for th in self._threads if th.is_alive()]
+        if alive:
+            raise TestFailure("%d load threads still running after %.1fs" % (len(alive), limit))
+
+    def summary(self):
+        with self._lock:
+            return "%d plain and %d streamed requests ok, %d failed, %d connections" % (
+                self.ok["plain"], self.ok["stream"], len(self.failures), self.connections)
 
     def __enter__(self):
         return self.start()
@@ -1586,6 +1689,35 @@ class Gateway(LogFile):
         """Send SIGHUP to the master."""
         self.signal(signal.SIGHUP)
 
+    # -- the control socket (see control_exchange) -------------------------
+
+    @property
+    def control_path(self):
+        """control.socket of this gateway's aigw.yaml (as the default config sets it)."""
+        if isinstance(self.config, dict):
+            return (self.config.get("control") or {}).get("socket", "")
+        return os.path.join(self.dir, "aigw.sock")
+
+    @property
+    def pid_path(self):
+        """pid_file of this gateway's aigw.yaml."""
+        if isinstance(self.config, dict):
+            return self.config.get("pid_file", "")
+        return os.path.join(self.dir, "aigw.pid")
+
+    def control(self, command, timeout=HTTP_TIMEOUT, version=CONTROL_PROTOCOL, **args):
+        """One command on the control socket: {"aigw_control": 1, "command":
+        command, "args": args}; returns the whole reply as a dict (ok,
+        result or error), checked to be a reply of protocol 1."""
+        return control_call(self.control_path, command, timeout=timeout, version=version,
+                            **args)
+
+    def status(self, timeout=HTTP_TIMEOUT):
+        """The result of the control command status (fails unless ok)."""
+        reply = self.control("status", timeout=timeout)
+        check(reply.get("ok") is True, "control status: %r", reply)
+        return reply["result"]
+
     def stop(self, timeout=STOP_TIMEOUT):
         """SIGTERM the master, wait (SIGKILL after timeout); return its exit code.
         Workers that outlive the master are killed too (and counted as a bug by
@@ -1696,6 +1828,59 @@ def gateway_problems(gw):
         if rc != 0:
             problems.append("SIGTERM stop of %s exited %r, not 0" % (gw.conf_path, rc))
     return problems
+
+
+# --------------------------------------------------------------------------
+# The master's control socket (one JSON line each way, see aigwctl(8))
+# --------------------------------------------------------------------------
+
+def control_exchange(path, data, timeout=HTTP_TIMEOUT, shut_write=False):
+    """Send data (bytes) on a new connection to the UNIX socket at path and
+    read until the server closes; the bytes read. shut_write: half-close
+    after sending (a client that sends no newline)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(data)
+        if shut_write:
+            s.shutdown(socket.SHUT_WR)
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+        raise TestFailure("control socket %s: no EOF after %.0fs (read %r)" % (
+            path, timeout, out[:300]))
+
+
+def parse_control_reply(raw, what="control reply"):
+    """A control reply (bytes): exactly one JSON object and a newline, with
+    "aigw_control": 1 and a boolean "ok"; returns it as a dict."""
+    check(raw.endswith(b"\n") and raw.count(b"\n") == 1,
+          "%s is not one line ending in a newline: %r", what, raw[:500])
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise TestFailure("%s is not JSON (%s): %r" % (what, exc, raw[:500]))
+    check(isinstance(obj, dict), "%s is not an object: %r", what, obj)
+    check_eq(obj.get("aigw_control"), CONTROL_PROTOCOL, "%s: aigw_control" % what)
+    check(isinstance(obj.get("ok"), bool), "%s: ok is not a boolean: %r", what, obj)
+    if obj["ok"]:
+        check(isinstance(obj.get("result"), dict), "%s: ok without a result object: %r",
+              what, obj)
+    else:
+        check(isinstance(obj.get("error"), str) and obj["error"],
+              "%s: ok false without an error message: %r", what, obj)
+    return obj
+
+
+def control_call(path, command, timeout=HTTP_TIMEOUT, version=CONTROL_PROTOCOL, **args):
+    """One command on the control socket at path; the reply as a dict."""
+    req = {"aigw_control": version, "command": command, "args": args}
+    raw = control_exchange(path, (json.dumps(req) + "\n").encode(), timeout=timeout)
+    return parse_control_reply(raw, "reply to %s" % command)
 
 
 def unique_id(prefix="e2e"):
