@@ -92,6 +92,9 @@ def aigw_version():
 def _(env):
     gw = env.ensure_gw()
     pids = gw.wait_workers(2, timeout=10 * SLOW)
+    # aigw is up once one worker answers /healthz; the other may still be starting
+    wait_for(lambda: all(w["state"] == "running" for w in gw.status()["workers"]), 10 * SLOW,
+             what="both workers to run")
     reply = gw.control("status")
     check(reply["ok"] is True, "status: %r", reply)
     s = reply["result"]
