@@ -1857,7 +1857,8 @@ def control_exchange(path, data, timeout=HTTP_TIMEOUT, shut_write=False):
 
 def parse_control_reply(raw, what="control reply"):
     """A control reply (bytes): exactly one JSON object and a newline, with
-    "aigw_control": 1 and a boolean "ok"; returns it as a dict."""
+    "aigw_control": 1 and a boolean "ok", and a result object, or a "code"
+    and an "error" message; returns it as a dict."""
     check(raw.endswith(b"\n") and raw.count(b"\n") == 1,
           "%s is not one line ending in a newline: %r", what, raw[:500])
     try:
@@ -1873,6 +1874,8 @@ def parse_control_reply(raw, what="control reply"):
     else:
         check(isinstance(obj.get("error"), str) and obj["error"],
               "%s: ok false without an error message: %r", what, obj)
+        check(isinstance(obj.get("code"), str) and obj["code"],
+              "%s: ok false without an error code: %r", what, obj)
     return obj
 
 

@@ -175,12 +175,13 @@ def _(env):
     check_eq(reply["error"], "control protocol version 2 is not supported by this aigw (it "
              "speaks %d); use the aigwctl of the same release" % CONTROL_PROTOCOL,
              "error for version 2")
+    check_eq(reply["code"], "version_mismatch", "code for version 2")
     check("result" not in reply, "a refused request has a result: %r", reply)
     reply = raw(gw, b'{"command": "status"}\n')
-    check(reply["ok"] is False and "not supported" in reply["error"],
+    check(reply["ok"] is False and reply["code"] == "version_mismatch",
           "a request without aigw_control: %r", reply)
     reply = raw(gw, b'{"aigw_control": "1", "command": "status"}\n')
-    check(reply["ok"] is False and "not supported" in reply["error"],
+    check(reply["ok"] is False and reply["code"] == "version_mismatch",
           "aigw_control as a string: %r", reply)
     check(gw.control("status")["ok"], "version 1 after the refusals")
 
@@ -190,6 +191,7 @@ def _(env):
     gw = env.ensure_gw()
     reply = gw.control("frobnicate")
     check(reply["ok"] is False, "unknown command accepted: %r", reply)
+    check_eq(reply["code"], "unknown_command", "code")
     check('"frobnicate"' in reply["error"], "error does not name the command: %r", reply)
     for cmd in ("status", "reload", "stop", "reopen", "check"):
         check(cmd in reply["error"], "error does not list %r: %r", cmd, reply["error"])
@@ -203,7 +205,7 @@ def _(env):
     for data in (b"hello\n", b"{\"aigw_control\": 1, \n", b"[1, 2]\n", b"\n",
                  b'{"aigw_control": 1}\n', b'{"aigw_control": 1, "command": 7}\n'):
         reply = raw(gw, data)
-        check(reply["ok"] is False, "%r accepted: %r", data, reply)
+        check(reply["ok"] is False and reply["code"] == "bad_request", "%r: %r", data, reply)
     reply = raw(gw, b'{"aigw_control": 1, "command": "status"}\n{"garbage after')
     check(reply["ok"] is True, "a good line followed by garbage: %r", reply)
     check_eq(gw.status()["pid"], gw.pid, "status after malformed lines")
@@ -240,6 +242,17 @@ def _(env):
     check(time.monotonic() - t0 < 3 * SLOW, "slow EOF")
     if out:
         parse_control_reply(out, "reply to a line without newline")
+
+
+@tap.case("a whole request line, then a half-close: the reply still comes (status, and a "
+          "reload answered when it is over)")
+def _(env):
+    gw = env.ensure_gw()
+    reply = raw(gw, b'{"aigw_control": 1, "command": "status"}\n', shut_write=True)
+    check(reply["ok"] and reply["result"]["pid"] == gw.pid, "status: %r", reply)
+    reply = raw(gw, b'{"aigw_control": 1, "command": "reload", "args": {}}\n',
+                shut_write=True, timeout=40 * SLOW)
+    check(reply["ok"] and reply["result"].get("workers") == 2, "reload: %r", reply)
 
 
 # --------------------------------------------------------------------------
@@ -376,8 +389,8 @@ def _(env):
         events = s.events()
         check(next(events, None) is not None, "no first event")
         reply = gw.control("stop", graceful=True)
-        check_eq(reply, {"aigw_control": 1, "ok": True, "result": {"stopping": True}},
-                 "reply to stop")
+        check_eq(reply, {"aigw_control": 1, "ok": True,
+                         "result": {"stopping": True, "pid": gw.pid}}, "reply to stop")
         for _ in events:
             pass
     finally:
@@ -408,7 +421,7 @@ def _(env):
         check(next(events, None) is not None, "no first event")
         t0 = time.monotonic()
         reply = gw.control("stop", graceful=False)
-        check_eq(reply.get("result"), {"stopping": True}, "reply to stop")
+        check_eq(reply.get("result"), {"stopping": True, "pid": gw.pid}, "reply to stop")
         done = threading.Event()
 
         def drain():

@@ -261,6 +261,7 @@ def invalid_conf_case(env, text, line, key, via_hup=False):
         else:
             r = gw.control("reload", timeout=RELOAD_TIMEOUT)
             check(r["ok"] is False, "reload of an invalid aigw.yaml succeeded: %r", r)
+            check_eq(r["code"], "invalid_config", "code")
             err = r["error"]
             lr = gw.status().get("last_reload") or {}
             check(lr.get("ok") is False, "last_reload: %r", lr)
@@ -317,6 +318,7 @@ def _(env):
         gw.write_resources("\n".join(lines) + "\n")
         r = gw.control("reload", timeout=RELOAD_TIMEOUT)
         check(r["ok"] is False, "reload of an invalid resources file succeeded: %r", r)
+        check_eq(r["code"], "invalid_config", "code")
         want = "%s:%d: " % (gw.res_path, at + 1)
         check(r["error"].startswith(want) and "provider" in r["error"],
               "error %r does not start with %r and name provider", r["error"], want)
@@ -367,6 +369,7 @@ def _(env):
         refusals = [r for r in replies if not r["ok"]]
         check(len(oks) == 1 and len(refusals) == 1, "two reloads at once: %r", replies)
         check_eq(refusals[0]["error"], "a reload is already in progress", "error of the second")
+        check_eq(refusals[0]["code"], "reload_in_progress", "code of the second")
         check_eq(oks[0]["result"]["generation"], s0["generation"] + 1,
                  "generation after the first")
         wait_for(lambda: "SIGHUP: a reload is already in progress; ignored" in
