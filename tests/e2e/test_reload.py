@@ -457,6 +457,29 @@ def _(env):
         restore(env)
 
 
+@tap.case("a reload applies log_level: at warn, neither the master nor the new workers log "
+          "info lines")
+def _(env):
+    gw = env.ensure_gw()
+    wait_old_gone(gw)
+    try:
+        set_config(env, log_level="warn")
+        r = gw.control("reload", timeout=RELOAD_TIMEOUT)
+        check(r["ok"], "reload to log_level warn: %r", r)
+        wait_old_gone(gw)
+        offset = gw.log_size()
+        check(gw.control("reload", timeout=RELOAD_TIMEOUT)["ok"], "a reload at warn")
+        for _ in range(3):
+            chat_ok(gw.port)
+        time.sleep(0.3)
+        info = [l for l in gw.log_since(offset).splitlines() if "[info]" in l]
+        check(not [l for l in info if " worker " in l],
+              "the new workers log info lines at log_level warn: %r", info[:3])
+        check(not info, "the master logs info lines at log_level warn: %r", info[:3])
+    finally:
+        restore(env)
+
+
 # --------------------------------------------------------------------------
 # keys that need a restart
 # --------------------------------------------------------------------------
