@@ -409,6 +409,51 @@ def _(env):
     gw.stop()
 
 
+@tap.case("during a graceful stop, new connections to the client port are refused while "
+          "an in-flight stream finishes")
+def _(env):
+    gw = env.ensure_gw()
+    workers = gw.wait_workers(2, timeout=10 * SLOW)
+    s = gw.stream(chat_body(stream=True, mock={"chunks": 20, "delay_ms": 150}))
+    try:
+        check_eq(s.status, 200, "stream status")
+        events = s.events()
+        check(next(events, None) is not None, "no first event")
+        check(gw.control("stop", graceful=True)["ok"], "stop")
+
+        def refused():
+            try:
+                with socket.create_connection(("127.0.0.1", gw.port), timeout=1) as c:
+                    c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    c.settimeout(0.5)
+                    try:
+                        answer = c.recv(100)
+                    except socket.timeout:
+                        answer = None
+                    return "accepted, answered %r" % (answer,)
+            except ConnectionRefusedError:
+                return True
+        last = [None]
+
+        def wait_refused():
+            last[0] = refused()
+            return last[0] is True or None
+        try:
+            wait_for(wait_refused, 2 * SLOW, interval=0.1, what="the port to refuse")
+        except AssertionError:
+            raise AssertionError("2 s into a graceful stop, a new connection to port %d is "
+                                 "still %s (the stream is still running)" % (gw.port, last[0]))
+        for _ in events:
+            pass
+        check(s.received and s.received[-1].is_done, "stream cut: %r", s.received[-3:])
+        check_eq(gw.wait_exit(timeout=15 * SLOW), 0, "exit status")
+        wait_for(lambda: not any(pid_alive(p) for p in workers), 5 * SLOW,
+                 what="workers %r to exit" % workers)
+    finally:
+        s.close()
+        gw.stop()  # (the next case needs a gateway that is not stopping)
+
+
 @tap.case("stop not graceful: the in-flight stream is cut, the master exits 0 at once, "
           "PID file and socket removed")
 def _(env):
