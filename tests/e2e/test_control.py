@@ -357,6 +357,17 @@ def _(env):
     chat_ok(gw)
 
 
+@tap.case("SIGTERM: the master exits 0 and removes its PID file and control socket")
+def _(env):
+    gw = env.ensure_gw()
+    check(os.path.exists(gw.pid_path) and os.path.exists(gw.control_path),
+          "no PID file or socket to remove")
+    check_eq(gw.stop(), 0, "exit status after SIGTERM")
+    check(not os.path.exists(gw.pid_path), "PID file %s left behind" % gw.pid_path)
+    check(not os.path.exists(gw.control_path), "control socket %s left behind" %
+          gw.control_path)
+
+
 @tap.case("after kill -9 of the master, a new aigw replaces the stale control socket and "
           "rewrites the PID file")
 def _(env):
