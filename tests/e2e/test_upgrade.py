@@ -15,6 +15,7 @@ One mock and one gateway (-d) serve the cases in order; the daemon case
 starts its own.
 """
 
+import copy
 import ctypes
 import os
 import signal
@@ -285,6 +286,27 @@ def _(env):
     old_pid, rc, new_pid = upgrade(gw)
     check_eq(rc, 0, "exit status of the old master after a second try")
     check_eq(gw.status()["pid"], new_pid, "status after the second try")
+
+
+@tap.case("an upgrade that moves pid_file and control.socket: the new master uses the new "
+          "paths, and the old master's PID file and socket are gone once it exits")
+def _(env):
+    gw = env.ensure_gw()
+    old_pid_path, old_sock = gw.pid_path, gw.control_path
+    conf = copy.deepcopy(gw.config)
+    conf["pid_file"] = os.path.join(gw.dir, "moved.pid")
+    conf["control"] = {"socket": os.path.join(gw.dir, "moved.sock")}
+    gw.config = conf
+    gw.write_config(conf)
+    old_pid, rc, new_pid = upgrade(gw)
+    check_eq(rc, 0, "exit status of the old master")
+    check_eq(control_call(conf["control"]["socket"], "status")["result"]["pid"], new_pid,
+             "status on the new socket")
+    check_eq(read_pid(conf["pid_file"]), new_pid, "the new PID file")
+    left = [p for p in (old_pid_path, old_sock) if os.path.exists(p)]
+    check(not left, "left behind by the old master (pid %d, exited): %s%s", old_pid,
+          ", ".join(left), " (holding %r)" % read_pid(old_pid_path)
+          if old_pid_path in left else "")
 
 
 @tap.case("a failed upgrade after the new master took the control socket (its pid_file "
