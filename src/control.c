@@ -281,15 +281,28 @@ control_new(struct event_base *base, const char *path, int take_over,
     c->ops = ops;
     c->arg = arg;
     snprintf(c->path, sizeof(c->path), "%s", path);
+    /*
+     * Bound beside the path and renamed over it: a master taking over from
+     * another (an upgrade) replaces the old socket in one step, and if it
+     * fails before that, the old one is untouched.
+     */
+    struct sockaddr_un tmp = sun;
+    int n = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof(tmp.sun_path))
+        tmp = sun; /* no room for the suffix: bind in place */
+    unlink(tmp.sun_path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     /* 0660 from the start: no moment where the socket is open to everyone */
     mode_t old = umask(0117);
-    int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&tmp, sizeof(tmp));
     umask(old);
-    if (rc < 0 || listen(fd, 16) < 0) {
+    if (rc < 0 || listen(fd, 16) < 0 ||
+        (strcmp(tmp.sun_path, path) != 0 && rename(tmp.sun_path, path) < 0)) {
         log_warn("control.socket %s", path);
         if (fd >= 0)
             close(fd);
+        if (rc == 0)
+            unlink(tmp.sun_path);
         free(c);
         return NULL;
     }
@@ -307,12 +320,17 @@ control_new(struct event_base *base, const char *path, int take_over,
 void
 control_free(struct control *c, int unlink_path)
 {
+    struct sockaddr_un sun;
     if (c == NULL)
         return;
     evconnlistener_free(c->lev);
     while (c->reqs != NULL)
         req_free(c->reqs);
-    if (unlink_path)
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, c->path, strlen(c->path));
+    /* CONTROL_UNLINK_STALE: the path may be a successor's now; only a dead socket goes */
+    if (unlink_path == CONTROL_UNLINK || (unlink_path == CONTROL_UNLINK_STALE && !socket_alive(&sun)))
         unlink(c->path);
     free(c);
 }

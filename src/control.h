@@ -37,7 +37,8 @@ struct control *control_new(struct event_base *base, const char *path, int take_
 /* Answer a pending request: result (taken) when ok, else code (CONTROL_E_*) and error. */
 void control_reply(struct control_req *cr, int ok, struct json_object *result, const char *code,
                    const char *error);
-/* Stop listening; pending requests are answered with an error. unlink: remove the socket file. */
+/* Stop listening; pending requests are dropped. unlink_path: one of these. */
+enum { CONTROL_KEEP = 0, CONTROL_UNLINK = 1, CONTROL_UNLINK_STALE = 2 };
 void control_free(struct control *c, int unlink_path);
 
 #endif

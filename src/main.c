@@ -159,6 +159,8 @@ main(int argc, char **argv)
     if (ok < 0) {
         errors_print(&e, stderr);
         fprintf(stderr, "aigw: configuration errors, not starting\n");
+        errors_free(&e);
+        json_object_put(tree);
         return 1;
     }
     errors_free(&e);

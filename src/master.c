@@ -532,7 +532,7 @@ make_parent(const char *path)
 }
 
 static int
-pidfile_write(const char *path)
+pidfile_write(const char *path, pid_t pid)
 {
     char buf[32], tmp[PATH_MAX + 8];
     if (path[0] == '\0')
@@ -541,7 +541,7 @@ pidfile_write(const char *path)
     /* written beside and renamed: a reader never sees it half-written */
     snprintf(tmp, sizeof(tmp), "%s.new", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+    int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
     if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0) {
         log_warn("pid_file %s", path);
         if (fd >= 0)
@@ -570,9 +570,13 @@ pidfile_remove(const char *path)
 static void
 master_free(struct master *m)
 {
-    control_free(m->control, !m->handed_over);
-    if (!m->handed_over)
-        pidfile_remove(m->conf->pid_file);
+    /*
+     * After a hand-over the paths may be the new master's (then they are
+     * alive and hold its pid) or, if it moved them, our leftovers: the
+     * checks tell which.
+     */
+    control_free(m->control, m->handed_over ? CONTROL_UNLINK_STALE : CONTROL_UNLINK);
+    pidfile_remove(m->conf->pid_file);
     master_upgrade_free(m);
     if (m->admin_http)
         http_server_free(m->admin_http);
@@ -590,6 +594,8 @@ master_free(struct master *m)
         event_free(m->kill_timer);
     if (m->reload_tick)
         event_free(m->reload_tick);
+    if (m->startup_tick)
+        event_free(m->startup_tick);
     gen_free(m->next);
     gen_free(m->cur);
     if (m->base)
@@ -610,6 +616,67 @@ tell_ready(int *fd, char status)
     (void)n;
     close(*fd);
     *fd = -1;
+}
+
+/*
+ * The PID file, then the control socket. For an upgrade's new master the
+ * socket is the last thing that can fail (its rename is atomic), so a
+ * failure leaves the old master's socket in place; and a PID file already
+ * rewritten is given back to the old master (our parent).
+ */
+static int
+take_files(struct master *m)
+{
+    const struct conf *c = m->conf;
+    if (pidfile_write(c->pid_file, getpid()) < 0)
+        return -1;
+    if (c->control_socket[0] != '\0') {
+        make_parent(c->control_socket);
+        if ((m->control = control_new(m->base, c->control_socket, master_upgrading(), &ctl_ops,
+                                      m)) == NULL) {
+            if (master_upgrading())
+                pidfile_write(c->pid_file, getppid());
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Serving means every worker accepts: only then does a daemon's parent exit
+ * 0, and an upgrade's new master take over the control socket and the PID
+ * file and tell the old master to go. A start that doesn't get there in
+ * time fails (and an upgrade leaves the old master untouched).
+ */
+static void
+startup_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct master *m = arg;
+    int ready = 1;
+    for (int i = 0; i < SHM_WORKER_CAP && ready; i++) {
+        struct wslot *w = &m->workers[i];
+        struct shm_worker *sw = shm_worker(m->shm, i);
+        if (w->used && w->gen == m->cur->id)
+            ready = w->pid > 0 && atomic_load(&sw->state) == SHM_W_RUNNING &&
+                    atomic_load(&sw->pid) == w->pid;
+    }
+    if (m->stopping)
+        return;
+    if (!ready && now_mono_ms() < m->startup_deadline_ms) {
+        struct timeval tv = tv_ms(20);
+        evtimer_add(m->startup_tick, &tv);
+        return;
+    }
+    if (!ready || (master_upgrading() && take_files(m) < 0)) {
+        log_warnx("the workers did not start serving in time; stopping");
+        m->startup_failed = 1;
+        master_stop(m, 0);
+        return;
+    }
+    log_info("aigw %s started: %d workers, data_dir %s", PACKAGE_VERSION, m->cur->nworkers,
+             m->conf->data_dir);
+    tell_ready(&m->ready_fd, 0);
+    master_upgrade_done(m);
 }
 
 /* The first generation: aigw.yaml as started, its listeners (or a predecessor's). */
@@ -654,6 +721,7 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     m.foreground = foreground;
     m.shm_fd = -1;
     m.upgrade_fd = -1;
+    m.ready_fd = -1;
     m.started_real_ms = now_real_ms();
     ssize_t n = readlink("/proc/self/exe", m.exe, sizeof(m.exe) - 1);
     if (n <= 0) {
@@ -696,13 +764,8 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     }
     if (start_admin(&m) < 0)
         goto out;
-    if (c->control_socket[0] != '\0') {
-        make_parent(c->control_socket);
-        if ((m.control = control_new(m.base, c->control_socket, master_upgrading(), &ctl_ops,
-                                     &m)) == NULL)
-            goto out;
-    }
-    if (pidfile_write(c->pid_file) < 0)
+    /* An upgrade's new master takes these over only once it serves (startup_tick_cb). */
+    if (!master_upgrading() && take_files(&m) < 0)
         goto out;
     m.sigs[0] = evsignal_new(m.base, SIGCHLD, sigchld_cb, &m);
     m.sigs[1] = evsignal_new(m.base, SIGHUP, sighup_cb, &m);
@@ -722,14 +785,18 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     }
     if (master_start_gen(&m, m.cur) < 0)
         goto out;
-    log_info("aigw %s started: %d workers, data_dir %s", PACKAGE_VERSION, m.cur->nworkers,
-             c->data_dir);
-    tell_ready(&ready_fd, 0);
-    master_upgrade_done(&m);
+    m.ready_fd = ready_fd;
+    ready_fd = -1;
+    m.startup_deadline_ms = now_mono_ms() + RELOAD_TIMEOUT_MS;
+    m.startup_tick = evtimer_new(m.base, startup_tick_cb, &m);
+    startup_tick_cb(-1, 0, &m);
     event_base_dispatch(m.base);
-    log_info("stopped");
-    rv = 0;
+    if (!m.startup_failed)
+        log_info("stopped");
+    rv = m.startup_failed;
 out:
+    if (m.ready_fd >= 0)
+        ready_fd = m.ready_fd;
     tell_ready(&ready_fd, (char)(rv != 0));
     if (rv != 0)
         for (int i = 0; i < SHM_WORKER_CAP; i++)

@@ -78,6 +78,11 @@ struct master {
     struct etcdsync *etcd; /* etcd mode: etcd -> LMDB */
     struct control *control;
     int64_t started_real_ms;
+    /* start: serving once every first-generation worker accepts */
+    struct event *startup_tick;
+    int64_t startup_deadline_ms;
+    int startup_failed;
+    int ready_fd; /* a daemon's parent waits on it */
     uint64_t worker_restarts;
     /* the reload in progress, and how the last one ended */
     struct control_req *reload_req;

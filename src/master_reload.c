@@ -65,37 +65,53 @@ join_errors(const struct aigw_errors *e, char *out, size_t len)
         o += (size_t)snprintf(out + o, len - o, "%s%s", i ? "; " : "", e->msgs[i]);
 }
 
-#define KEEP(field)                                                                   \
-    do {                                                                              \
-        if (memcmp(&nc->field, &oc->field, sizeof(nc->field)) != 0) {                 \
-            log_warnx("reload: %s changed; it takes effect at the next start", #field); \
-            memcpy(&nc->field, &oc->field, sizeof(nc->field));                        \
-        }                                                                             \
+/* A restart-only key: its running value stays, and the warning names it as aigw.yaml does. */
+#define KEEP(field, key)                                                                 \
+    do {                                                                                 \
+        if (memcmp(&nc->field, &oc->field, sizeof(nc->field)) != 0) {                    \
+            log_warnx("reload: %s changed; it takes effect at the next start", key);     \
+            memcpy(&nc->field, &oc->field, sizeof(nc->field));                           \
+        }                                                                                \
     } while (0)
 
 /* Keys that need a restart keep their running values (with a warning each). */
 static void
 keep_restart_only(struct conf *nc, const struct conf *oc)
 {
-    KEEP(data_dir);
-    KEEP(lmdb_map_size);
-    KEEP(lmdb_max_readers);
-    KEEP(shm_slots);
-    KEEP(admin_listen);
-    KEEP(admin_nlisten);
-    KEEP(metrics_listen);
-    KEEP(metrics_nlisten);
-    KEEP(etcd_endpoints);
-    KEEP(etcd_nendpoints);
-    KEEP(etcd_prefix);
-    KEEP(etcd_user);
-    KEEP(etcd_password);
-    KEEP(etcd_ca_file);
-    KEEP(etcd_cert_file);
-    KEEP(etcd_key_file);
-    KEEP(control_socket);
-    KEEP(pid_file);
-    KEEP(error_log);
+    KEEP(data_dir, "data_dir");
+    KEEP(lmdb_map_size, "lmdb.map_size");
+    KEEP(lmdb_max_readers, "lmdb.max_readers");
+    KEEP(shm_slots, "shm_slots");
+    /* a list and its count are one key: compare the count first, then the items */
+    if (nc->admin_nlisten != oc->admin_nlisten ||
+        memcmp(nc->admin_listen, oc->admin_listen, sizeof(nc->admin_listen)) != 0) {
+        log_warnx("reload: admin.listen changed; it takes effect at the next start");
+        memcpy(nc->admin_listen, oc->admin_listen, sizeof(nc->admin_listen));
+        nc->admin_nlisten = oc->admin_nlisten;
+    }
+    if (nc->metrics_nlisten != oc->metrics_nlisten ||
+        memcmp(nc->metrics_listen, oc->metrics_listen, sizeof(nc->metrics_listen)) != 0) {
+        log_warnx("reload: metrics.listen changed; it takes effect at the next start");
+        memcpy(nc->metrics_listen, oc->metrics_listen, sizeof(nc->metrics_listen));
+        nc->metrics_nlisten = oc->metrics_nlisten;
+    }
+    if (nc->etcd_nendpoints != oc->etcd_nendpoints ||
+        memcmp(nc->etcd_endpoints, oc->etcd_endpoints, sizeof(nc->etcd_endpoints)) != 0) {
+        log_warnx("reload: etcd.endpoints changed; it takes effect at the next start");
+        memcpy(nc->etcd_endpoints, oc->etcd_endpoints, sizeof(nc->etcd_endpoints));
+        nc->etcd_nendpoints = oc->etcd_nendpoints;
+    }
+    KEEP(etcd_prefix, "etcd.prefix");
+    KEEP(etcd_user, "etcd.user");
+    KEEP(etcd_password, "etcd.password");
+    KEEP(etcd_ca_file, "etcd.tls.ca_file");
+    KEEP(etcd_cert_file, "etcd.tls.cert_file");
+    KEEP(etcd_key_file, "etcd.tls.key_file");
+    KEEP(etcd_connect_timeout_ms, "etcd.connect_timeout");
+    KEEP(etcd_request_timeout_ms, "etcd.request_timeout");
+    KEEP(control_socket, "control.socket");
+    KEEP(pid_file, "pid_file");
+    KEEP(error_log, "error_log");
 }
 
 /* End the reload: record and answer. */
@@ -161,6 +177,7 @@ switch_over(struct master *m)
     m->next = NULL;
     /* the master's own services see the new values from now on */
     memcpy(m->conf, m->cur->conf, sizeof(*m->conf));
+    log_set_level(m->conf->log_level);
     gen_free(old); /* our copies only: the draining workers keep theirs */
     reload_done(m, 1, NULL);
 }
