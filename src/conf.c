@@ -26,7 +26,7 @@
 
 enum conf_type {
     CT_LISTEN, CT_WORKERS, CT_LOGLEVEL, CT_PATH, CT_SIZE, CT_DURATION, CT_INT,
-    CT_STRING, CT_URLS, CT_CIDRS, CT_ADMIN_KEYS, CT_CHOICE,
+    CT_STRING, CT_URLS, CT_CIDRS, CT_ADMIN_KEYS, CT_CHOICE, CT_LOGDEST,
 };
 
 struct conf_key {
@@ -37,11 +37,14 @@ struct conf_key {
     int64_t min, max; /* lists: the least and most items */
     const char *doc;
     size_t off_n; /* lists: the item count */
-    const char *const *choices; /* CT_CHOICE: the words, stored as their index (int) */
+    const char *const *choices; /* CT_CHOICE: the words, stored as their index (int);
+                                   CT_LOGDEST: the words that are not a path */
 };
 
 static const char *const rl_backends[] = {"local", "redis", NULL};
 static const char *const rl_on_error[] = {"allow", "deny", NULL};
+static const char *const error_log_words[] = {"syslog", "stderr", NULL};
+static const char *const access_log_words[] = {"syslog", "stderr", "off", NULL};
 
 /* A list type: items come from a YAML sequence, or from the comma-separated default. */
 #define IS_LIST(t) ((t) == CT_LISTEN || (t) == CT_URLS || (t) == CT_CIDRS || (t) == CT_ADMIN_KEYS)
@@ -135,11 +138,11 @@ static const struct conf_key conf_keys[] = {
      "UNIX socket aigwctl talks to (mode 0660); empty: none", 0, NULL},
     {"pid_file", CT_PATH, OFF(pid_file), RUNSTATEDIR "/aigw/aigw.pid", 0, 0,
      "the master's PID file; empty: none", 0, NULL},
-    {"error_log", CT_STRING, OFF(error_log), "syslog", 1, CONF_STR_MAX - 1,
-     "syslog, stderr, or a file path (aigw -d always logs to stderr)", 0, NULL},
-    {"access_log", CT_STRING, OFF(access_log), "", 0, CONF_STR_MAX - 1,
+    {"error_log", CT_LOGDEST, OFF(error_log), "syslog", 1, 0,
+     "syslog, stderr, or a file path (aigw -d always logs to stderr)", 0, error_log_words},
+    {"access_log", CT_LOGDEST, OFF(access_log), "", 0, 0,
      "JSON access lines: a file path, syslog, stderr, off; empty: where error_log goes", 0,
-     NULL},
+     access_log_words},
     {"metrics.listen", CT_LISTEN, OFF(metrics_listen), "127.0.0.1:9190", 0, CONF_MAX_LISTEN,
      "listeners of GET /metrics (Prometheus); an empty list turns it off",
      OFF(metrics_nlisten), NULL},
@@ -150,7 +153,8 @@ static const struct conf_key conf_keys[] = {
 
 static const char *const type_names[] = {
     "a list of address:port", "an integer or auto", "a level", "a path", "a size", "a duration",
-    "an integer", "a string", "a list of URLs", "a list of CIDRs", "a list of keys", "a word"};
+    "an integer", "a string", "a list of URLs", "a list of CIDRs", "a list of keys", "a word",
+    "a path or a word"};
 
 /* Find a dotted path in the tree; *parent is set to the deepest object reached. */
 static int
@@ -483,6 +487,22 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
         errors_add(e, node, k->path, "\"%s\" must be %s or %s", text, k->choices[0],
                    k->choices[1]);
         return -1;
+    case CT_LOGDEST:
+        /* a word as it is; anything else is a file, relative to aigw.yaml's folder */
+        for (int i = 0; k->choices[i] != NULL; i++)
+            if (strcmp(text, k->choices[i]) == 0) {
+                snprintf(base, PATH_MAX, "%s", text);
+                return 0;
+            }
+        if (text[0] == '\0' && k->min > 0) {
+            errors_add(e, node, k->path, "must be syslog, stderr or a file path");
+            return -1;
+        }
+        if (set_path(c, base, text) < 0) {
+            errors_add(e, node, k->path, "path too long");
+            return -1;
+        }
+        return 0;
     }
     return -1;
 }

@@ -1,33 +1,178 @@
-/* log.c: the error log shared by master and workers. */
+/*
+ * log.c: the error log and the access log of every aigw process.
+ *
+ * The error log goes to syslog, stderr or a file (error_log; aigw -d:
+ * stderr), the access log to a file, syslog, stderr, nowhere, or wherever
+ * the error log goes (access_log). Every process opens the files itself
+ * with O_APPEND and writes each line with one write(2), so lines of several
+ * processes never interleave. log_reopen() opens the files again by name
+ * (after logrotate renamed them: SIGUSR1) and puts the new file under the
+ * old descriptor number, so no line is ever written to a closed one.
+ */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "aigw/log.h"
 
-static int log_foreground = 1;
+enum log_to { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE, LOG_TO_OFF, LOG_TO_ERROR_LOG };
+
+struct log_dest {
+    enum log_to to;
+    int fd; /* LOG_TO_FILE */
+    char path[PATH_MAX];
+};
+
+static struct log_dest log_err = {LOG_TO_STDERR, -1, ""};
+static struct log_dest log_acc = {LOG_TO_ERROR_LOG, -1, ""};
+static int log_syslog_open;
 static int log_lvl = LOG_LVL_INFO;
 static char log_ident[32] = "aigw";
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 
-/* Choose stderr or syslog; may be called again after fork+exec. */
+static void
+need_syslog(void)
+{
+    if (!log_syslog_open)
+        openlog("aigw", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    log_syslog_open = 1;
+}
+
+/* Choose stderr or syslog until log_open; may be called again after fork+exec. */
 void
 log_init(int foreground, int level, const char *ident)
 {
-    log_foreground = foreground;
     log_lvl = level;
     if (ident != NULL)
         log_set_ident(ident);
+    log_err.to = foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG;
     if (!foreground)
-        openlog("aigw", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+        need_syslog();
+}
+
+/* Open a log file for appending; -1 (logged) when it cannot be. */
+static int
+dest_open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
+        log_warn("cannot open log file %s", path);
+    return fd;
+}
+
+/* What a value of error_log or access_log means; a file is opened. */
+static int
+dest_parse(struct log_dest *d, const char *v, int is_access)
+{
+    struct log_dest nd = {LOG_TO_FILE, -1, ""};
+    if (is_access && v[0] == '\0')
+        nd.to = LOG_TO_ERROR_LOG;
+    else if (is_access && strcmp(v, "off") == 0)
+        nd.to = LOG_TO_OFF;
+    else if (strcmp(v, "stderr") == 0)
+        nd.to = LOG_TO_STDERR;
+    else if (strcmp(v, "syslog") == 0)
+        nd.to = LOG_TO_SYSLOG;
+    else if (v[0] == '\0' || snprintf(nd.path, sizeof(nd.path), "%s", v) >= (int)sizeof(nd.path))
+        return -1;
+    else if ((nd.fd = dest_open_file(nd.path)) < 0)
+        return -1;
+    if (nd.to == LOG_TO_SYSLOG)
+        need_syslog();
+    if (d->fd >= 0)
+        close(d->fd);
+    *d = nd;
+    return 0;
+}
+
+int
+log_open(const char *error_log, const char *access_log, int foreground)
+{
+    struct log_dest e = log_err, a = log_acc;
+    e.fd = a.fd = -1;
+    /* aigw -d: the error log is stderr, whatever error_log says */
+    if (dest_parse(&e, foreground ? "stderr" : error_log, 0) < 0 ||
+        dest_parse(&a, access_log, 1) < 0) {
+        if (e.fd >= 0)
+            close(e.fd);
+        return -1;
+    }
+    if (log_err.fd >= 0)
+        close(log_err.fd);
+    if (log_acc.fd >= 0)
+        close(log_acc.fd);
+    log_err = e;
+    log_acc = a;
+    return 0;
+}
+
+/* Open d's file again by name, under the same descriptor; -1 (logged) on failure. */
+static int
+dest_reopen(struct log_dest *d)
+{
+    if (d->to != LOG_TO_FILE)
+        return 0;
+    int fd = dest_open_file(d->path);
+    if (fd < 0)
+        return -1;
+    /* dup3 swaps the file atomically: no write ever sees a closed descriptor */
+    if (dup3(fd, d->fd, O_CLOEXEC) < 0) {
+        log_warn("cannot reopen log file %s", d->path);
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+int
+log_reopen(void)
+{
+    int rv = 0;
+    if (dest_reopen(&log_err) < 0)
+        rv = -1;
+    if (dest_reopen(&log_acc) < 0)
+        rv = -1;
+    return rv;
+}
+
+/* Write one line (len bytes, then a newline) to a descriptor, in one system call. */
+static void
+fd_write_line(int fd, const char *line, size_t len)
+{
+    struct iovec iov[2] = {{(void *)line, len}, {"\n", 1}};
+    ssize_t w = writev(fd, iov, 2);
+    (void)w;
+}
+
+void
+log_access(const char *line, size_t len)
+{
+    const struct log_dest *d = log_acc.to == LOG_TO_ERROR_LOG ? &log_err : &log_acc;
+    switch (d->to) {
+    case LOG_TO_SYSLOG:
+        syslog(LOG_INFO, "%.*s", (int)(len > INT_MAX ? INT_MAX : len), line);
+        break;
+    case LOG_TO_STDERR:
+        fd_write_line(STDERR_FILENO, line, len);
+        break;
+    case LOG_TO_FILE:
+        fd_write_line(d->fd, line, len);
+        break;
+    default:
+        break;
+    }
 }
 
 void
@@ -85,7 +230,7 @@ log_vwrite(int level, const char *fmt, va_list ap, int with_errno, int saved_err
     if (with_errno)
         snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved_errno));
 
-    if (!log_foreground) {
+    if (log_err.to == LOG_TO_SYSLOG) {
         syslog(level_prio[level], "%s: %s", log_ident, msg);
         return;
     }
@@ -103,7 +248,7 @@ log_vwrite(int level, const char *fmt, va_list ap, int with_errno, int saved_err
         len = sizeof(line) - 1;
         line[len - 1] = '\n';
     }
-    ssize_t w = write(STDERR_FILENO, line, (size_t)len);
+    ssize_t w = write(log_err.to == LOG_TO_FILE ? log_err.fd : STDERR_FILENO, line, (size_t)len);
     (void)w;
 }
 
@@ -143,14 +288,4 @@ fatalx(const char *fmt, ...)
     log_vwrite(LOG_LVL_ERROR, fmt, ap, 0, 0);
     va_end(ap);
     exit(1);
-}
-
-/*
- * Reopen the log files (SIGUSR1, aigwctl reopen). stderr and syslog have
- * nothing to reopen.
- */
-int
-log_reopen(void)
-{
-    return 0;
 }

@@ -164,6 +164,12 @@ main(int argc, char **argv)
         return 1;
     }
     errors_free(&e);
+    /* Open the log files before detaching: a wrong path is told on the terminal. */
+    if (log_open(conf.error_log, conf.access_log, foreground) < 0) {
+        fprintf(stderr, "aigw: cannot open the logs, not starting\n");
+        json_object_put(tree);
+        return 1;
+    }
     int ready_fd = -1;
     /* A binary upgrade's new master is already detached (its parent is the old master). */
     if (!foreground) {
