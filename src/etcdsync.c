@@ -458,6 +458,13 @@ etcdsync_free(struct etcdsync *es)
     free(es);
 }
 
+/* Did the last exchange with etcd succeed? */
+int
+etcdsync_connected(const struct etcdsync *es)
+{
+    return es != NULL && es->etcd != NULL && etcd_connected(es->etcd);
+}
+
 void
 etcdsync_status(struct etcdsync *es, struct json_object *o)
 {

@@ -23,6 +23,8 @@ void etcdsync_start(struct etcdsync *es);
 void etcdsync_free(struct etcdsync *es);
 /* Fields for GET /admin/v1/status ("etcd": {...}). */
 void etcdsync_status(struct etcdsync *es, struct json_object *o);
+/* Did the last exchange with etcd succeed (aigw_etcd_connected)? */
+int etcdsync_connected(const struct etcdsync *es);
 /* The Admin API's writes in etcd mode: to etcd only. */
 void etcdsync_admin_backend(struct etcdsync *es, struct admin_backend *b);
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -35,6 +36,7 @@
 #include "aigw/shm.h"
 #include "aigw/util.h"
 #include "http.h"
+#include "metrics.h"
 
 #define MAX_HEADERS 100
 #define LINGER_MS 2000
@@ -66,6 +68,8 @@ struct http_req {
     int status;
     int started, streaming, chunked, ended, released;
     int64_t start_us;
+    int64_t start_real_ms; /* wall clock, for the access line's time */
+    uint64_t bytes_sent;   /* response bytes handed to the connection, headers included */
     void (*on_abort)(void *);
     void (*on_drain)(void *);
     void *cbarg;
@@ -100,6 +104,7 @@ struct http_server {
     int draining;
     uint64_t idprefix, idcounter;
     struct shm_worker *stats; /* requests and in-flight, for aigwctl status and metrics */
+    int no_access_log;        /* GET /metrics: no access lines */
 };
 
 static http_parser_settings parser_settings;
@@ -170,6 +175,7 @@ req_new(struct http_conn *c)
         return NULL;
     }
     r->start_us = now_mono_us();
+    r->start_real_ms = now_real_ms();
     snprintf(r->peer, sizeof(r->peer), "%s", c->peer);
     return r;
 }
@@ -266,25 +272,100 @@ method_name(int m)
     return m >= 0 && m <= HTTP_M_DELETE ? names[m] : "OTHER";
 }
 
-/* The access line of a finished request: one per request, protocol errors included. */
+/* Add a member whose name is a string constant (json-c then neither copies nor searches it). */
+static void
+jadd(struct json_object *o, const char *k, struct json_object *v)
+{
+    json_object_object_add_ex(o, k, v, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
+static struct json_object *
+jstr_or_null(const char *s)
+{
+    return s != NULL && s[0] ? json_object_new_string(s) : NULL;
+}
+
+/* Milliseconds with three decimals, written as such (not as %.17g). */
+static struct json_object *
+jms(int64_t us)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld.%03lld", (long long)(us / 1000), (long long)(us % 1000));
+    return json_object_new_double_s((double)us / 1000.0, buf);
+}
+
+/*
+ * The access line: one JSON object (aigw(8) lists the fields). The key is
+ * the key's name; a provider secret never reaches struct http_access.
+ */
+static void
+access_line(struct http_req *r, int status, const char *error, int64_t now_us)
+{
+    const struct http_access *a = &r->acc;
+    char ts[48];
+    struct tm tm;
+    time_t secs = (time_t)(r->start_real_ms / 1000);
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(r->start_real_ms % 1000));
+
+    struct json_object *o = json_object_new_object();
+    if (o == NULL)
+        return;
+    jadd(o, "time", json_object_new_string(ts));
+    jadd(o, "request_id", jstr_or_null(r->id));
+    jadd(o, "client", json_object_new_string(r->peer));
+    jadd(o, "method", json_object_new_string(method_name(r->method)));
+    jadd(o, "path", jstr_or_null(r->path));
+    jadd(o, "key", jstr_or_null(a->key));
+    jadd(o, "model", jstr_or_null(a->model));
+    jadd(o, "target", jstr_or_null(a->target));
+    jadd(o, "stream", json_object_new_boolean(r->streaming));
+    jadd(o, "status", json_object_new_int(status));
+    jadd(o, "upstream_status", a->upstream_status ? json_object_new_int64(a->upstream_status) : NULL);
+    jadd(o, "attempts", json_object_new_int(a->attempts));
+    jadd(o, "prompt_tokens", json_object_new_int64(a->prompt_tokens));
+    jadd(o, "completion_tokens", json_object_new_int64(a->completion_tokens));
+    jadd(o, "total_tokens", json_object_new_int64(a->total_tokens));
+    jadd(o, "ttft_ms", a->ttft_us ? jms(a->ttft_us - r->start_us) : NULL);
+    jadd(o, "duration_ms", jms(now_us - r->start_us));
+    jadd(o, "bytes_received", json_object_new_int64((int64_t)evbuffer_get_length(r->body)));
+    jadd(o, "bytes_sent", json_object_new_int64((int64_t)r->bytes_sent));
+    jadd(o, "error", jstr_or_null(error));
+    jadd(o, "pid", json_object_new_int((int)getpid()));
+    size_t len;
+    const char *line = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    if (line != NULL)
+        log_access(line, len);
+    json_object_put(o);
+}
+
+/* A finished request, protocol errors included: count it, and its access line. */
 static void
 req_log(struct http_req *r, int client_gone)
 {
     const struct http_access *a = &r->acc;
+    struct http_server *s = r->conn->srv;
     int status = client_gone && !r->ended ? 499 : r->status;
-    if (r->conn->srv->stats != NULL)
-        atomic_fetch_add_explicit(&r->conn->srv->stats->requests, 1, memory_order_relaxed);
+    const char *error = a->error ? a->error : status == 499 ? "client_closed" : NULL;
     int64_t now = now_mono_us();
-    log_info("access request_id=%s peer=%s method=%s path=%s key=%s model=%s status=%d "
-             "stream=%d prompt_tokens=%lld completion_tokens=%lld total_tokens=%lld "
-             "ttft_ms=%.3f duration_ms=%.3f upstream_status=%ld target=%s attempts=%d%s%s",
-             r->id[0] ? r->id : "-", r->peer, method_name(r->method),
-             r->path ? r->path : "-", a->key[0] ? a->key : "-", a->model[0] ? a->model : "-",
-             status, r->streaming, a->prompt_tokens, a->completion_tokens, a->total_tokens,
-             a->ttft_us ? (a->ttft_us - r->start_us) / 1000.0 : 0.0, (now - r->start_us) / 1000.0,
-             a->upstream_status, a->target[0] ? a->target : "-", a->attempts,
-             a->error || status == 499 ? " error=" : "",
-             a->error ? a->error : status == 499 ? "client_closed" : "");
+    if (s->stats != NULL)
+        atomic_fetch_add_explicit(&s->stats->requests, 1, memory_order_relaxed);
+    /* a client's name for a model that does not exist never becomes a label */
+    struct metrics_request m = {
+        .model = a->model_known ? a->model : NULL,
+        .provider = a->provider,
+        .target = a->target,
+        .status = status,
+        .duration_us = now - r->start_us,
+        .ttft_us = a->ttft_us ? a->ttft_us - r->start_us : 0,
+        .prompt_tokens = a->prompt_tokens,
+        .completion_tokens = a->completion_tokens,
+    };
+    metrics_request(&m);
+    if (!s->no_access_log)
+        access_line(r, status, error, now);
 }
 
 void
@@ -519,6 +600,7 @@ resp_head(struct http_req *r, int status, const char *ctype, long long clen)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     int http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
 
+    size_t before = evbuffer_get_length(out);
     r->status = status;
     r->started = 1;
     evbuffer_add_printf(out,
@@ -540,6 +622,7 @@ resp_head(struct http_req *r, int status, const char *ctype, long long clen)
     else if (http10)
         evbuffer_add(out, "Connection: keep-alive\r\n", 24);
     evbuffer_add(out, "\r\n", 2);
+    r->bytes_sent += evbuffer_get_length(out) - before;
 }
 
 void
@@ -561,6 +644,7 @@ http_reply(struct http_req *r, int status, const char *ctype, const void *body, 
     resp_head(r, status, ctype, (long long)len);
     if (len > 0)
         bufferevent_write(r->conn->bev, body, len);
+    r->bytes_sent += len;
     req_finish(r);
 }
 
@@ -609,11 +693,13 @@ http_stream_write(struct http_req *r, const void *data, size_t len)
     if (r->conn->closed || len == 0)
         return;
     struct evbuffer *out = bufferevent_get_output(r->conn->bev);
+    size_t before = evbuffer_get_length(out);
     if (r->chunked)
         evbuffer_add_printf(out, "%zx\r\n", len);
     evbuffer_add(out, data, len);
     if (r->chunked)
         evbuffer_add(out, "\r\n", 2);
+    r->bytes_sent += evbuffer_get_length(out) - before;
 }
 
 size_t
@@ -628,8 +714,10 @@ void
 http_stream_end(struct http_req *r)
 {
     r->ended = 1;
-    if (!r->conn->closed && r->chunked)
+    if (!r->conn->closed && r->chunked) {
         bufferevent_write(r->conn->bev, "0\r\n\r\n", 5);
+        r->bytes_sent += 5;
+    }
     req_finish(r);
 }
 
@@ -676,6 +764,7 @@ conn_send_error_close(struct http_conn *c, int status, const char *type, const c
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     resp_head(r, status, "application/json", (long long)strlen(s));
     bufferevent_write(c->bev, s, strlen(s));
+    r->bytes_sent += strlen(s);
     json_object_put(o);
     r->acc.error = code;
     r->ended = 1;
@@ -936,4 +1025,10 @@ void
 http_server_set_stats(struct http_server *s, struct shm_worker *stats)
 {
     s->stats = stats;
+}
+
+void
+http_server_set_access_log(struct http_server *s, int on)
+{
+    s->no_access_log = !on;
 }

@@ -31,6 +31,8 @@ void http_server_drain(struct http_server *s);
 /* Count requests and requests in flight into this worker's shared-memory entry. */
 struct shm_worker;
 void http_server_set_stats(struct http_server *s, struct shm_worker *stats);
+/* Write an access line for each request (the default), or not (0). */
+void http_server_set_access_log(struct http_server *s, int on);
 /* Connections open (busy or not). */
 int http_server_nconns(const struct http_server *s);
 void http_server_free(struct http_server *s);
@@ -52,6 +54,8 @@ int64_t http_req_start_us(const struct http_req *r);
 struct http_access {
     char key[257];   /* the key's name, never the key */
     char model[257]; /* the model the client asked for */
+    int model_known; /* ... and it is a configured model (a metrics label may name it) */
+    const char *provider; /* of the target that answered (a static string), or NULL */
     long long prompt_tokens, completion_tokens, total_tokens;
     int64_t ttft_us; /* monotonic time the first streamed byte went out; 0: none */
     long upstream_status;

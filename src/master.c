@@ -42,6 +42,8 @@
 #include "http.h"
 #include "master.h"
 #include "master_priv.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "resfile.h"
 #include "upstream.h"
 
@@ -127,6 +129,28 @@ start_admin(struct master *m)
         if (http_server_listen_fd(m->admin_http, fds[i]) < 0)
             return -1;
     return 0;
+}
+
+/*
+ * GET /metrics, on the master's loop too. The metrics area is laid out
+ * first: workers start counting into it as soon as they run.
+ */
+static int
+start_metrics(struct master *m)
+{
+    int fds[CONF_MAX_LISTEN], n = 0;
+    if (metrics_init(m->shm) < 0) {
+        log_warnx("cannot lay out the metrics area of the shared memory");
+        return -1;
+    }
+    if (m->conf->metrics_nlisten == 0)
+        return 0;
+    if (master_listen("metrics", m->conf->metrics_listen, m->conf->metrics_nlisten, fds, &n) < 0)
+        return -1;
+    memcpy(m->metrics_fds, fds, sizeof(fds));
+    m->nmetrics_fds = n;
+    m->metrics = metrics_http_start(m->base, m->conf, m->shm, m->store, m->etcd, fds, n);
+    return m->metrics != NULL ? 0 : -1;
 }
 
 /*
@@ -226,6 +250,7 @@ exec_worker(struct master *m, struct gen *g, struct wslot *w)
     char *argv[] = {"aigw", "-c", g->conf->path, "-W", spec, m->foreground ? "-d" : NULL, NULL};
     sigset_t none;
     sigemptyset(&none);
+    sigaddset(&none, SIGUSR1); /* until the worker handles it (worker_obs_start) */
     sigprocmask(SIG_SETMASK, &none, NULL);
     execv(m->exe, argv);
     _exit(127);
@@ -360,6 +385,7 @@ worker_exited(struct master *m, struct wslot *w, int status)
         log_warnx("worker %d (pid %d) exited with status %d; restarting", i, (int)pid,
                   WEXITSTATUS(status));
     m->worker_restarts++;
+    metrics_worker_restart(m->shm);
     int64_t age = now_mono_ms() - w->started_ms;
     struct timeval tv = {0, age < RESPAWN_FAST_MS ? 500000 : 0};
     evtimer_add(w->respawn, &tv);
@@ -448,6 +474,7 @@ master_stop(struct master *m, int graceful)
         log_info("stopping now");
     if (m->admin_http)
         http_server_drain(m->admin_http);
+    metrics_http_drain(m->metrics);
     int alive = 0;
     for (int i = 0; i < SHM_WORKER_CAP; i++) {
         if (m->workers[i].respawn)
@@ -580,6 +607,7 @@ master_free(struct master *m)
     master_upgrade_free(m);
     if (m->admin_http)
         http_server_free(m->admin_http);
+    metrics_http_free(m->metrics);
     admin_free(m->admin);
     etcdsync_free(m->etcd);
     if (m->up)
@@ -763,6 +791,8 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
         etcdsync_start(m.etcd);
     }
     if (start_admin(&m) < 0)
+        goto out;
+    if (start_metrics(&m) < 0)
         goto out;
     /* An upgrade's new master takes these over only once it serves (startup_tick_cb). */
     if (!master_upgrading() && take_files(&m) < 0)

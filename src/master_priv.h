@@ -72,6 +72,7 @@ struct master {
     struct event *kill_timer;
     struct admin *admin;
     struct http_server *admin_http;
+    struct metrics_http *metrics; /* GET /metrics */
     int admin_fds[CONF_MAX_LISTEN], nadmin_fds;     /* kept for an upgrade to hand over */
     int metrics_fds[CONF_MAX_LISTEN], nmetrics_fds; /* (the http servers own them) */
     struct upstream *up;   /* etcd mode: libcurl on the master's loop */

@@ -32,6 +32,7 @@
 #include "aigw/util.h"
 #include "http.h"
 #include "limit.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "pxreq.h"
 #include "upstream.h"
@@ -440,9 +441,12 @@ admitted(struct limit_state *st, void *arg)
     struct pxreq *q = arg;
     ratelimit_headers(q);
     if (st->verdict == LIMIT_DENIED) {
+        metrics_ratelimit(strcmp(st->own[st->deny_owner].kind, "key") == 0 ? MX_RL_KEY
+                                                                            : MX_RL_MODEL);
         reply_limited(q);
         pxreq_free(q);
     } else if (st->verdict == LIMIT_UNAVAILABLE) {
+        metrics_ratelimit(MX_RL_UNAVAILABLE);
         pxreq_note(q, "rate_limiter_unavailable");
         http_reply_error(q->r, 503, "server_error", "rate_limiter_unavailable", NULL,
                          "The rate limiter cannot be reached; try again shortly");
@@ -540,6 +544,8 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
     snprintf(http_req_access(r)->model, sizeof(http_req_access(r)->model), "%s", model);
     if (check_key(r, key, &l) < 0)
         goto done;
+    /* only a configured model's name may become a metrics label */
+    http_req_access(r)->model_known = l.model_status == STORE_OK;
     if (l.model_status != STORE_OK) {
         http_reply_error(r, 404, "invalid_request_error", "model_not_found", "model",
                          "The model `%s` does not exist or you do not have access to it.", model);

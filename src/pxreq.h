@@ -52,6 +52,7 @@ struct attempt {
     int too_large;
     int timed_out;
     int sse_ready;
+    int64_t start_us; /* when it was sent (aigw_upstream_duration_seconds) */
     struct sse_parser sse;
     char retry_after[32];
 };

@@ -26,6 +26,7 @@
 #include "aigw/util.h"
 #include "breaker.h"
 #include "http.h"
+#include "metrics.h"
 #include "pxreq.h"
 
 #define SSE_MAX_EVENT (8 << 20)
@@ -67,6 +68,7 @@ route_headers(struct pxreq *q)
 {
     char n[16];
     snprintf(q->acc->target, sizeof(q->acc->target), "%s", target(q)->name);
+    q->acc->provider = provider_name(target(q)->provider);
     q->acc->attempts = q->attempts;
     snprintf(n, sizeof(n), "%d", q->attempts);
     http_resp_header(q->r, "x-aigw-target", target(q)->name);
@@ -456,11 +458,49 @@ deliver(struct pxreq *q, CURLcode rc)
     }
 }
 
+/* Why an attempt failed, for aigw_upstream_errors_total; MX_UP_OK when it did not. */
+static enum metrics_reason
+attempt_reason(const struct pxreq *q, CURLcode rc)
+{
+    const struct attempt *a = &q->a;
+    if (a->timed_out || rc == CURLE_OPERATION_TIMEDOUT)
+        return MX_UP_TIMEOUT;
+    if (a->too_large)
+        return MX_UP_TOO_LARGE;
+    switch (rc) {
+    case CURLE_OK:
+        break;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return MX_UP_CONNECT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+        return MX_UP_TLS;
+    case CURLE_WRITE_ERROR:
+        return a->is_sse ? MX_UP_TRUNCATED : MX_UP_RESET; /* an event beyond the limit */
+    default:
+        return MX_UP_RESET; /* recv/send failure, empty reply, partial body */
+    }
+    if (a->status == 429)
+        return MX_UP_429;
+    if (a->status >= 500)
+        return MX_UP_5XX;
+    if (a->status >= 400)
+        return MX_UP_4XX;
+    if (a->is_sse && !a->got_done)
+        return MX_UP_TRUNCATED;
+    return MX_UP_OK;
+}
+
 /* The transfer ended (or was stopped by our timer): retry elsewhere, or answer. */
 static void
 finish(struct pxreq *q, CURLcode rc)
 {
     evtimer_del(q->timer);
+    metrics_upstream(q->mv.name, provider_name(target(q)->provider), target(q)->name,
+                     now_mono_us() - q->a.start_us, attempt_reason(q, rc));
     q->acc->upstream_status = q->a.status;
     int started = http_resp_started(q->r);
     int again = !started && retryable(q, rc);
@@ -559,11 +599,13 @@ send_attempt(struct pxreq *q)
         curl_easy_setopt(e, CURLOPT_CAINFO, c->upstream_ca_file);
     if (q->timer == NULL && (q->timer = evtimer_new(px->base, timer_cb, q)) == NULL)
         return -1;
+    a->start_us = now_mono_us();
     if (upstream_start(px->up, &a->xfer) < 0)
         return -1;
     q->attempts++;
     /* the access line names the target even if the client leaves or we shut down */
     snprintf(q->acc->target, sizeof(q->acc->target), "%s", t->name);
+    q->acc->provider = provider_name(t->provider);
     q->acc->attempts = q->attempts;
     arm_timer(q, q->first_byte_ms);
     return 0;

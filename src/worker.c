@@ -24,6 +24,7 @@
 #include "aigw/store.h"
 #include "aigw/util.h"
 #include "http.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "upstream.h"
 #include "worker.h"
@@ -137,6 +138,23 @@ sig_ignore_cb(evutil_socket_t sig, short what, void *arg)
 {
 }
 
+/*
+ * Logs where aigw.yaml says, metrics into the shared memory. The master
+ * starts workers with SIGUSR1 blocked, so one sent before its handler is in
+ * place waits instead of killing the worker: unblock it now.
+ */
+static void
+worker_obs_start(struct worker *w, int foreground)
+{
+    sigset_t usr1;
+    if (log_open(w->conf.error_log, w->conf.access_log, foreground) < 0)
+        log_warnx("logging where it went so far");
+    metrics_attach(w->shm);
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_UNBLOCK, &usr1, NULL);
+}
+
 /* Parse "slot:generation:conf_fd:shm_fd:fd,fd" */
 static int
 parse_spec(const char *spec, int *slot, uint64_t *gen, int *conf_fd, int *shm_fd, int *fds,
@@ -186,6 +204,7 @@ worker_free(struct worker *w)
     if (w->base)
         event_base_free(w->base);
     store_close(w->store);
+    metrics_detach();
     shm_free(w->shm);
     curl_global_cleanup();
 }
@@ -268,6 +287,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     evsignal_add(w.sig_int, NULL);
     evsignal_add(w.sig_quit, NULL);
     evsignal_add(w.sig_hup, NULL);
+    worker_obs_start(&w, foreground);
 
     log_debug("serving on %d listeners", nfds);
     event_base_dispatch(w.base);

@@ -1515,34 +1515,71 @@ class Redis(LogFile):
 # The gateway
 # --------------------------------------------------------------------------
 
-ACCESS_FIELDS = ("request_id", "key", "model", "status", "stream", "prompt_tokens",
-                 "completion_tokens", "total_tokens", "duration_ms")
-_ACCESS_INT = re.compile(r"^\d+$")
-_ACCESS_NUM = re.compile(r"^\d+(?:\.\d+)?$")
+# Every field of an access line (aigw(8), ACCESS LOG) and what it may hold.
+_STR, _OPT_STR, _INT, _OPT_INT, _NUM, _OPT_NUM, _BOOL = range(7)
+ACCESS_FIELDS = {
+    "time": _STR, "request_id": _STR, "client": _STR, "method": _STR, "path": _OPT_STR,
+    "key": _OPT_STR, "model": _OPT_STR, "target": _OPT_STR, "stream": _BOOL, "status": _INT,
+    "upstream_status": _OPT_INT, "attempts": _INT, "prompt_tokens": _INT,
+    "completion_tokens": _INT, "total_tokens": _INT, "ttft_ms": _OPT_NUM, "duration_ms": _NUM,
+    "bytes_received": _INT, "bytes_sent": _INT, "error": _OPT_STR, "pid": _INT,
+}
+ACCESS_TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def _access_type_ok(kind, v):
+    if kind in (_OPT_STR, _OPT_INT, _OPT_NUM) and v is None:
+        return True
+    if kind in (_STR, _OPT_STR):
+        return isinstance(v, str)
+    if kind == _BOOL:
+        return isinstance(v, bool)
+    if isinstance(v, bool):
+        return False
+    if kind in (_INT, _OPT_INT):
+        return isinstance(v, int) and v >= 0
+    return isinstance(v, (int, float)) and v >= 0
 
 
 def parse_access(line):
-    """The key=value fields of an `access request_id=...` log line, or None.
+    """The fields of a JSON access line (one object per line), or None.
 
-    Extra fields are allowed; every documented one must be there, with an
-    integer status, stream 0/1, integer token counts and a numeric duration.
+    Exactly the documented fields, each of its type (strings or null,
+    integers, numbers, a boolean), time in RFC 3339 UTC with milliseconds.
     Returns (fields, problem): problem is None or says what is wrong.
     """
-    at = line.find("access request_id=")
-    if at < 0:
+    line = line.strip()
+    if not line.startswith("{"):
         return None, "not an access line"
-    fields = dict(kv.split("=", 1) for kv in line[at + len("access "):].split() if "=" in kv)
+    try:
+        fields = json.loads(line)
+    except ValueError as exc:
+        return None, "not JSON: %s" % exc
+    if not isinstance(fields, dict) or "request_id" not in fields:
+        return None, "not an access line"
     missing = [k for k in ACCESS_FIELDS if k not in fields]
     if missing:
         return fields, "missing fields %s" % ", ".join(missing)
-    for k in ("status", "prompt_tokens", "completion_tokens", "total_tokens"):
-        if not _ACCESS_INT.match(fields[k]):
-            return fields, "%s=%r is not an integer" % (k, fields[k])
-    if fields["stream"] not in ("0", "1"):
-        return fields, "stream=%r is not 0 or 1" % fields["stream"]
-    if not _ACCESS_NUM.match(fields["duration_ms"]):
-        return fields, "duration_ms=%r is not a number" % fields["duration_ms"]
+    extra = [k for k in fields if k not in ACCESS_FIELDS]
+    if extra:
+        return fields, "undocumented fields %s" % ", ".join(extra)
+    for k, kind in ACCESS_FIELDS.items():
+        if not _access_type_ok(kind, fields[k]):
+            return fields, "%s=%r has the wrong type" % (k, fields[k])
+    if not ACCESS_TIME_RE.match(fields["time"]):
+        return fields, "time=%r is not RFC 3339 UTC with milliseconds" % fields["time"]
     return fields, None
+
+
+def access_lines(text):
+    """Every access line in a log's text, parsed (lines that are not: skipped)."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            fields, _ = parse_access(line)
+            if fields is not None:
+                out.append(fields)
+    return out
 
 
 def default_config(port, data_dir, resources, **overrides):
@@ -1786,14 +1823,23 @@ class Gateway(LogFile):
               "x-aigw-config-version missing or not an integer: %r", v)
         return int(v)
 
-    def access_line(self, request_id, timeout=5.0 * SLOW):
-        """Poll the log for the access line of request_id; return its fields
-        (dict of str) plus 'line'. Fails when a documented field is missing."""
-        needle = "access request_id=%s " % request_id
+    def access_line(self, request_id, timeout=5.0 * SLOW, path=None):
+        """Poll the log (or the access log file path) for the JSON access
+        line of request_id; return its fields plus 'line'. Fails when a
+        field is missing, unknown or of the wrong type."""
+        needle = '"request_id":%s,' % json.dumps(request_id)
 
         def find():
-            for line in self.log().splitlines():
-                if needle in line:
+            if path is None:
+                text = self.log()
+            else:
+                try:
+                    with open(path, encoding="utf-8", errors="replace") as f:
+                        text = f.read()
+                except FileNotFoundError:
+                    return None
+            for line in text.splitlines():
+                if needle in line and line.startswith("{"):
                     return line
             return None
         line = wait_for(find, timeout, what="access log line for request %s" % request_id)

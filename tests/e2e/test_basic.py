@@ -218,8 +218,8 @@ def _(env):
                           headers={"x-request-id": rid})
     check_eq(resp.status, 200, "status")
     f = env.gw.access_line(rid)
-    want = {"request_id": rid, "key": "team-a", "model": "mock-gpt", "status": "200",
-            "stream": "0", "prompt_tokens": "5", "completion_tokens": "4", "total_tokens": "9"}
+    want = {"request_id": rid, "key": "team-a", "model": "mock-gpt", "status": 200,
+            "stream": False, "prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
     check_eq({k: f[k] for k in want}, want, "access line fields (%s)" % f["line"])
 
 

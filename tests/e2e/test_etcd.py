@@ -42,7 +42,6 @@ BASE_KEY = "sk-e2e-etcd-base-0123456789"   # a data-plane key put into etcd, any
 FILE_KEY = "sk-e2e-file-only-0123456789"   # only in the resources file: never valid
 VISIBLE = 5.0 * SLOW        # a change in etcd must reach every worker within this
 CATCH_UP = 15.0 * SLOW      # after etcd comes back (backoff is at most 5 s)
-WORKER_RE = re.compile(rb"worker \d+\[(\d+)\]: access request_id=(\S+) ")
 
 MODELS = "/admin/v1/models"
 KEYS = "/admin/v1/api_keys"
@@ -187,9 +186,14 @@ class AccessLog:
         lines = data.split(b"\n")
         self.partial = lines.pop()
         for line in lines:
-            m = WORKER_RE.search(line)
-            if m:
-                self.pids[m.group(2).decode()] = int(m.group(1))
+            if not line.startswith(b"{"):
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and "request_id" in obj and "pid" in obj:
+                self.pids[obj["request_id"]] = obj["pid"]
 
     def worker_of(self, rid, timeout=5.0 * SLOW):
         def find():

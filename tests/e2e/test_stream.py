@@ -169,9 +169,9 @@ def access_for_stream(env, include_usage, chunks):
     s = run_stream(env, body, headers={"x-request-id": rid})
     check_complete(s, chunks)
     f = env.gw.access_line(rid)
-    want = {"request_id": rid, "key": "team-a", "model": "mock-gpt", "status": "200",
-            "stream": "1", "prompt_tokens": "6", "completion_tokens": str(chunks),
-            "total_tokens": str(6 + chunks)}
+    want = {"request_id": rid, "key": "team-a", "model": "mock-gpt", "status": 200,
+            "stream": True, "prompt_tokens": 6, "completion_tokens": chunks,
+            "total_tokens": 6 + chunks}
     check_eq({k: f[k] for k in want}, want, "access line fields (%s)" % f["line"])
 
 

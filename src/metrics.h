@@ -1,0 +1,87 @@
+/*
+ * metrics.h: Prometheus metrics kept in the shared-memory metrics area
+ * (shm_metrics_area). Workers count into it with atomic operations, no lock
+ * and no message to anyone; the master renders the sum of every worker
+ * (there is nothing to sum: each series is one set of shared counters) on
+ * GET /metrics (metrics_http.c).
+ *
+ * A series is an entry claimed by compare-and-swap on the hash of its
+ * identity (family and label text) in an open-addressed index, with its
+ * counters and label text in an arena that only grows. The label text is
+ * written before the entry is published with a release store, so whoever
+ * sees it published sees it whole. When the area is full, new series are
+ * dropped and counted (aigw_metrics_series_dropped_total); nothing fails.
+ *
+ * Label values come from the configuration only (model and target names,
+ * provider names, status codes, fixed reasons): cardinality is bounded by
+ * what the operator configured, never by what a client sends.
+ */
+#ifndef AIGW_METRICS_H
+#define AIGW_METRICS_H
+
+#include <stdint.h>
+
+struct shm;
+struct evbuffer;
+
+/* Why an upstream attempt failed (aigw_upstream_errors_total{reason}). */
+enum metrics_reason {
+    MX_UP_OK = 0,      /* not an error: only the duration is observed */
+    MX_UP_CONNECT,     /* connect_error: refused, unreachable, DNS */
+    MX_UP_TIMEOUT,     /* timeout: connect, first byte, idle stream or total */
+    MX_UP_TLS,         /* tls_error */
+    MX_UP_RESET,       /* reset: the connection broke or closed mid-answer */
+    MX_UP_TRUNCATED,   /* truncated: a stream that ended without [DONE] */
+    MX_UP_TOO_LARGE,   /* too_large: beyond limits.max_response_size */
+    MX_UP_429,         /* status_429 */
+    MX_UP_5XX,         /* status_5xx */
+    MX_UP_4XX,         /* status_4xx: other client errors (a wrong provider key: 401) */
+    MX_UP_NREASONS
+};
+
+/* Who refused a request (aigw_ratelimit_rejections_total{scope}). */
+enum metrics_scope { MX_RL_KEY = 0, MX_RL_MODEL, MX_RL_UNAVAILABLE, MX_RL_NSCOPES };
+
+/* What the end of one client request tells the metrics. */
+struct metrics_request {
+    const char *model;    /* the configured model's name; NULL or "": none (unknown) */
+    const char *provider; /* of the target that answered; NULL: none */
+    const char *target;   /* the target that answered; NULL: none */
+    int status;           /* the HTTP status the client got (499: it left) */
+    int64_t duration_us;  /* from the request's first byte to its end */
+    int64_t ttft_us;      /* to the first streamed byte; 0: not a stream, or none */
+    int64_t prompt_tokens, completion_tokens;
+};
+
+/* Master, before the workers start: lay the area out (it is zeroed at creation). */
+int metrics_init(struct shm *shm);
+
+/*
+ * Worker: count into this shared memory from now on (0, or -1 when the
+ * master laid out no area: the calls below then do nothing).
+ */
+int metrics_attach(struct shm *shm);
+void metrics_detach(void);
+/* One finished client request. */
+void metrics_request(const struct metrics_request *r);
+/* One finished upstream attempt (its duration; its failure reason, or MX_UP_OK). */
+void metrics_upstream(const char *model, const char *provider, const char *target,
+                      int64_t duration_us, enum metrics_reason reason);
+/* One request refused by a limit, or because the limiter could not answer. */
+void metrics_ratelimit(enum metrics_scope scope);
+const char *metrics_reason_name(enum metrics_reason r);
+
+/* Master: a worker died and is restarted. */
+void metrics_worker_restart(struct shm *shm);
+
+/* Master: every family kept in the area, in Prometheus text format 0.0.4. */
+void metrics_render(struct shm *shm, struct evbuffer *out);
+/* Text format helpers for the master's own families. */
+void metrics_family(struct evbuffer *out, const char *name, const char *type, const char *help);
+/* A label value, escaped (\\, \", \n) and made valid UTF-8. */
+void metrics_label_value(struct evbuffer *out, const char *v);
+/* "name value\n", or "name{k="v"} value\n" when label is not NULL. */
+void metrics_sample(struct evbuffer *out, const char *name, const char *label, const char *lvalue,
+                    double value);
+
+#endif

@@ -1,0 +1,23 @@
+/* metrics_http.h: GET /metrics on the master's event loop (metrics.listen). */
+#ifndef AIGW_METRICS_HTTP_H
+#define AIGW_METRICS_HTTP_H
+
+struct event_base;
+struct conf;
+struct shm;
+struct store;
+struct etcdsync;
+struct metrics_http;
+
+/*
+ * Serve GET /metrics on fds (bound and listening) from the master's loop;
+ * etcd is NULL in standalone mode. NULL on failure.
+ */
+struct metrics_http *metrics_http_start(struct event_base *base, const struct conf *c,
+                                        struct shm *shm, struct store *store,
+                                        struct etcdsync *etcd, const int *fds, int nfds);
+/* Stop accepting (the master is stopping). */
+void metrics_http_drain(struct metrics_http *mh);
+void metrics_http_free(struct metrics_http *mh);
+
+#endif
