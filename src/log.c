@@ -35,6 +35,7 @@ struct log_dest {
 static struct log_dest log_err = {LOG_TO_STDERR, -1, ""};
 static struct log_dest log_acc = {LOG_TO_ERROR_LOG, -1, ""};
 static int log_syslog_open;
+static int log_opened; /* log_open chose the destinations: log_init keeps them */
 static int log_lvl = LOG_LVL_INFO;
 static char log_ident[32] = "aigw";
 
@@ -56,6 +57,8 @@ log_init(int foreground, int level, const char *ident)
     log_lvl = level;
     if (ident != NULL)
         log_set_ident(ident);
+    if (log_opened)
+        return;
     log_err.to = foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG;
     if (!foreground)
         need_syslog();
@@ -114,6 +117,7 @@ log_open(const char *error_log, const char *access_log, int foreground)
         close(log_acc.fd);
     log_err = e;
     log_acc = a;
+    log_opened = 1;
     return 0;
 }
 

@@ -115,14 +115,16 @@ static struct mx_area mx_self; /* a worker's, set by metrics_attach */
 static int
 mx_view(struct shm *shm, struct mx_area *a)
 {
+    struct mx_area v;
     memset(a, 0, sizeof(*a));
-    a->base = shm_metrics_area(shm, &a->len);
-    if (a->base == NULL || a->len < sizeof(struct mx_hdr))
+    v.base = shm_metrics_area(shm, &v.len);
+    if (v.base == NULL || v.len < sizeof(struct mx_hdr))
         return -1;
-    a->h = (struct mx_hdr *)a->base;
-    if (atomic_load_explicit(&a->h->magic, memory_order_acquire) != MX_MAGIC)
+    v.h = (struct mx_hdr *)v.base;
+    if (atomic_load_explicit(&v.h->magic, memory_order_acquire) != MX_MAGIC)
         return -1;
-    a->slots = (struct mx_slot *)(a->base + sizeof(struct mx_hdr));
+    v.slots = (struct mx_slot *)(v.base + sizeof(struct mx_hdr));
+    *a = v;
     return 0;
 }
 
