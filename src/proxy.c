@@ -342,8 +342,8 @@ on_client_abort(void *arg)
 {
     struct pxreq *q = arg;
     relay_abandon(q);
+    pxreq_note(q, "client_closed"); /* before the attempt (and its status) is cleared */
     relay_cancel(q);
-    pxreq_note(q, "client_closed");
     http_req_release(q->r);
     pxreq_free(q);
 }

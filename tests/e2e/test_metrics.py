@@ -1,0 +1,469 @@
+"""End-to-end: GET /metrics (Prometheus text format) on the master's own listener.
+
+Two mocks and one gateway (2 workers, so every count is summed over workers
+through shared memory):
+
+  mx-split    targets "ta" (mock A) and "tb" (mock B), weights 1:1, a
+              breaker that never opens here
+  mx-limited  requests_per_minute 3 on the model (on mock A)
+  mx-err      one target "bad" on mock A, no retries, first byte within 1s
+  mx-brk      one target "dead" on a port where nothing listens; breaker
+              failures 1, cooldown 60s
+  keys: sk-mx-all (any model), sk-mx-limited (requests_per_minute 2)
+
+Each case scrapes before and after its traffic and checks the differences
+exactly against what the responses said (x-aigw-target, usage, statuses).
+Then the output passes `promtool check metrics`, a real Prometheus
+(/usr/bin/prometheus, its own config and storage in a temp dir) scrapes it
+every second and answers aigw_requests_total > 0 through its query API,
+a worker killed with SIGKILL is counted in aigw_worker_restarts_total, and
+a gateway in etcd mode says aigw_etcd_connected 1, then 0 once etcd stops.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    from harness import (  # noqa: E402
+        AIGW_BIN, HOST, SLOW, TAP, Env, Etcd, Gateway, LogFile, Mock, Stream, TestFailure,
+        _register, _unregister, chat_body, check, check_eq, dead_port, free_port, main,
+        make_tmpdir, minute_room, request, terminate_pid, unique_id, wait_for, words,
+        write_file)
+except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
+    print("Bail out! cannot import the harness: %r" % (exc,))
+    sys.exit(1)
+
+tap = TAP()
+
+KEY = "sk-mx-all-0123456789"
+LIMITED_KEY = "sk-mx-limited-0123456789"
+MOCK_SECRET = "mx-mock-secret-0123456789"
+PROVIDER = "openai-compatible"
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+UNKNOWN_MODEL = "no-such-model-7f3a9c"
+
+
+def target(mock, name, weight=1):
+    return {"name": name, "provider": PROVIDER, "model": "up-" + name, "api_base": mock.url(),
+            "api_key": MOCK_SECRET, "weight": weight}
+
+
+def resources(a, b):
+    return {"models": [
+        {"id": "split", "name": "mx-split", "targets": [target(a, "ta"), target(b, "tb")],
+         "breaker": {"failures": 50, "cooldown": "1s"}},
+        {"id": "limited", "name": "mx-limited", "targets": [target(a, "tl")],
+         "limits": {"requests_per_minute": 3}},
+        {"id": "err", "name": "mx-err", "targets": [target(a, "bad")], "retries": 0,
+         "timeouts": {"connect": "1s", "first_byte": "1s", "total": "10s"}},
+        {"id": "brk", "name": "mx-brk", "retries": 0,
+         "targets": [{"name": "dead", "provider": PROVIDER, "model": "x",
+                      "api_base": "http://%s:%d/v1" % (HOST, dead_port())}],
+         "timeouts": {"connect": "1s"}, "breaker": {"failures": 1, "cooldown": "60s"}},
+    ], "api_keys": [
+        {"name": "mx-all", "key": KEY},
+        {"name": "mx-limited", "key": LIMITED_KEY, "limits": {"requests_per_minute": 2}},
+    ]}
+
+
+class fixture:
+    """Mocks A and B (checking the provider secret) and one gateway, 2 workers."""
+
+    def __enter__(self):
+        self.a = self.b = self.gw = None
+        try:
+            self.a, self.b = Mock(key=MOCK_SECRET), Mock(key=MOCK_SECRET)
+            self.gw = Gateway(resources(self.a, self.b), config={"workers": 2})
+            return Env(mock=self.a, gw=self.gw, a=self.a, b=self.b, story={})
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def __exit__(self, *exc):
+        for p in (self.gw, self.a, self.b):
+            if p is not None:
+                p.stop()
+
+
+# ---- reading /metrics ------------------------------------------------------------
+
+SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
+
+
+def metrics_port(gw):
+    return int(gw.config["metrics"]["listen"][0].rsplit(":", 1)[1])
+
+
+def unescape(v):
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
+
+
+class Metrics:
+    """One scrape: m.get(name, **labels) is the value of the sample with
+    exactly those labels (0 when absent); m.text is the raw text."""
+
+    def __init__(self, text):
+        self.text = text
+        self.samples = {}
+        for line in text.splitlines():
+            if line.startswith("#") or not line:
+                continue
+            m = SAMPLE_RE.match(line)
+            check(m is not None, "not a sample line: %r", line)
+            labels = {}
+            if m.group(2):
+                pos = 0
+                for lm in LABEL_RE.finditer(m.group(2)):
+                    check(lm.start() == pos, "bad labels in %r", line)
+                    labels[lm.group(1)] = unescape(lm.group(2))
+                    pos = lm.end()
+                check(pos == len(m.group(2)), "bad labels in %r", line)
+            key = (m.group(1), frozenset(labels.items()))
+            check(key not in self.samples, "sample twice: %r", line)
+            self.samples[key] = float(m.group(3))
+
+    def get(self, name, **labels):
+        return self.samples.get((name, frozenset(labels.items())), 0.0)
+
+    def has(self, name, **labels):
+        return (name, frozenset(labels.items())) in self.samples
+
+    def total(self, name, **labels):
+        """The sum over every sample of name whose labels include these."""
+        want = set(labels.items())
+        return sum(v for (n, ls), v in self.samples.items() if n == name and want <= set(ls))
+
+
+def scrape(gw):
+    resp = request(metrics_port(gw), "GET", "/metrics")
+    check_eq(resp.status, 200, "GET /metrics")
+    ctype = resp.headers.get("content-type", "")
+    check(ctype.startswith("text/plain; version=0.0.4"), "Content-Type %r", ctype)
+    return Metrics(resp.body.decode("utf-8"))
+
+
+def req_labels(model, target="", status=200, provider=PROVIDER):
+    return {"model": model, "provider": provider if target else "", "target": target,
+            "status": str(status)}
+
+
+def chat(env, model, key=KEY, stream=False, mock=None, **extra):
+    """One chat request on a fresh connection (so on either worker)."""
+    body = chat_body(model=model, content=words(4), stream=stream,
+                     mock=dict({"chunks": 3}, **(mock or {})), **extra)
+    return request(env.gw.port, "POST", "/v1/chat/completions", body, key=key)
+
+
+def usage_of(resp):
+    """(prompt, completion) tokens from a JSON answer or a stream with usage."""
+    body = resp.body.decode()
+    if resp.headers.get("content-type", "").startswith("text/event-stream"):
+        for line in body.splitlines():
+            if line.startswith("data: {") and '"usage":{' in line:
+                u = json.loads(line[6:])["usage"]
+                return u["prompt_tokens"], u["completion_tokens"]
+        raise TestFailure("no usage chunk in the stream: %r" % body[-300:])
+    u = resp.json()["usage"]
+    return u["prompt_tokens"], u["completion_tokens"]
+
+
+# ---- cases -----------------------------------------------------------------------
+
+@tap.case("GET /metrics answers in the text format on its own listener; "
+          "404 (JSON) elsewhere, 405 for other methods")
+def _(env):
+    m = scrape(env.gw)
+    for name in ("aigw_requests_total", "aigw_request_duration_seconds",
+                 "aigw_upstream_duration_seconds", "aigw_time_to_first_token_seconds",
+                 "aigw_tokens_total", "aigw_upstream_errors_total",
+                 "aigw_ratelimit_rejections_total", "aigw_breaker_open", "aigw_active_requests",
+                 "aigw_config_version", "aigw_config_last_change_timestamp_seconds",
+                 "aigw_worker_restarts_total", "aigw_build_info"):
+        check("# TYPE %s " % name in m.text, "no family %s in:\n%s", name, m.text)
+    check("aigw_etcd_connected" not in m.text, "aigw_etcd_connected in standalone mode")
+    version = subprocess.run([AIGW_BIN, "-v"], capture_output=True, text=True).stdout.split()[-1]
+    check_eq(m.get("aigw_build_info", version=version), 1, "aigw_build_info{version=%s}" % version)
+    port = metrics_port(env.gw)
+    resp = request(port, "GET", "/nope")
+    check_eq(resp.status, 404, "GET /nope")
+    check_eq(resp.json()["error"]["code"], "unknown_url", "404 error code")
+    for method in ("POST", "PUT", "DELETE"):
+        resp = request(port, method, "/metrics", body={} if method != "DELETE" else None)
+        check_eq(resp.status, 405, "%s /metrics" % method)
+        check_eq(resp.headers.get("allow"), "GET", "Allow of the 405")
+    # the proxy listener does not serve it
+    check_eq(request(env.gw.port, "GET", "/metrics").status, 404, "GET /metrics on the proxy")
+
+
+@tap.case("requests by model, provider, target and status, durations, first tokens and "
+          "tokens are exact over two workers and two targets (streams and not)")
+def _(env):
+    before = scrape(env.gw)
+    per_target, streams, prompt, completion = {"ta": 0, "tb": 0}, 0, 0, 0
+    for i in range(16):
+        stream = i % 3 == 0
+        extra = {"stream_options": {"include_usage": True}} if stream else {}
+        resp = chat(env, "mx-split", stream=stream, mock={"chunks": 2 + i % 4}, **extra)
+        check_eq(resp.status, 200, "request %d" % i)
+        t = resp.headers.get("x-aigw-target")
+        check(t in per_target, "x-aigw-target %r", t)
+        per_target[t] += 1
+        streams += stream
+        p, c = usage_of(resp)
+        prompt += p
+        completion += c
+    after = scrape(env.gw)
+
+    def d(name, **labels):
+        return after.get(name, **labels) - before.get(name, **labels)
+    for t, n in per_target.items():
+        check_eq(d("aigw_requests_total", **req_labels("mx-split", t)), n, "requests via %s" % t)
+        check_eq(d("aigw_upstream_duration_seconds_count", model="mx-split", provider=PROVIDER,
+                   target=t), n, "upstream attempts to %s" % t)
+        check_eq(d("aigw_upstream_duration_seconds_bucket", model="mx-split", provider=PROVIDER,
+                   target=t, le="+Inf"), n, "+Inf bucket of %s" % t)
+    check(min(per_target.values()) > 0, "a 1:1 split used one target only: %r", per_target)
+    check_eq(d("aigw_request_duration_seconds_count", model="mx-split"), 16, "durations observed")
+    check_eq(d("aigw_request_duration_seconds_bucket", model="mx-split", le="+Inf"), 16,
+             "+Inf bucket")
+    check(d("aigw_request_duration_seconds_sum", model="mx-split") > 0, "duration sum grew")
+    check_eq(d("aigw_time_to_first_token_seconds_count", model="mx-split"), streams,
+             "first tokens observed (one per stream)")
+    check_eq(d("aigw_tokens_total", model="mx-split", type="prompt"), prompt, "prompt tokens")
+    check_eq(d("aigw_tokens_total", model="mx-split", type="completion"), completion,
+             "completion tokens")
+    check_eq(after.get("aigw_breaker_open", model="mx-split", target="ta"), 0, "breaker of ta")
+    check(after.has("aigw_breaker_open", model="mx-split", target="tb"), "no breaker for tb")
+    check_eq(d("aigw_upstream_errors_total", model="mx-split", target="ta", reason="status_5xx"),
+             0, "no errors")
+
+
+@tap.case("a model that does not exist never becomes a label; no key or secret in /metrics")
+def _(env):
+    before = scrape(env.gw)
+    resp = chat(env, UNKNOWN_MODEL)
+    check_eq(resp.status, 404, "unknown model")
+    resp = request(env.gw.port, "POST", "/v1/chat/completions", chat_body(model="mx-split"),
+                   key="sk-nobody-0123456789")
+    check_eq(resp.status, 401, "unknown key")
+    after = scrape(env.gw)
+    check_eq(after.get("aigw_requests_total", **req_labels("", status=404)) -
+             before.get("aigw_requests_total", **req_labels("", status=404)), 1, "the 404")
+    check_eq(after.get("aigw_requests_total", **req_labels("", status=401)) -
+             before.get("aigw_requests_total", **req_labels("", status=401)), 1, "the 401")
+    for s in (UNKNOWN_MODEL, KEY, LIMITED_KEY, MOCK_SECRET, "sk-nobody", "mx-all"):
+        check(s not in after.text, "%r in /metrics", s)
+
+
+@tap.case("rate-limit refusals by scope: a model's limit (model) and a key's limit (key)")
+def _(env):
+    minute_room(5)
+    before = scrape(env.gw)
+    got = [chat(env, "mx-limited").status for _ in range(5)]
+    check_eq(sorted(got), [200, 200, 200, 429, 429], "statuses under the model's limit of 3")
+    got = [chat(env, "mx-split", key=LIMITED_KEY).status for _ in range(4)]
+    check_eq(sorted(got), [200, 200, 429, 429], "statuses under the key's limit of 2")
+    after = scrape(env.gw)
+    for scope, n in (("model", 2), ("key", 2), ("unavailable", 0)):
+        check_eq(after.get("aigw_ratelimit_rejections_total", scope=scope) -
+                 before.get("aigw_ratelimit_rejections_total", scope=scope), n,
+                 "rejections, scope %s" % scope)
+    check_eq(after.get("aigw_requests_total", **req_labels("mx-limited", status=429)) -
+             before.get("aigw_requests_total", **req_labels("mx-limited", status=429)), 2,
+             "429s of mx-limited (no target)")
+    check_eq(after.get("aigw_requests_total", **req_labels("mx-limited", "tl")) -
+             before.get("aigw_requests_total", **req_labels("mx-limited", "tl")), 3,
+             "200s of mx-limited")
+
+
+@tap.case("upstream errors by reason (status_5xx, status_429, timeout, connect_error); "
+          "the open breaker shows 1")
+def _(env):
+    before = scrape(env.gw)
+    check_eq(chat(env, "mx-err", mock={"status": 500}).status, 500, "upstream 500")
+    check_eq(chat(env, "mx-err", mock={"status": 503}).status, 503, "upstream 503")
+    check_eq(chat(env, "mx-err", mock={"status": 429}).status, 429, "upstream 429")
+    check_eq(chat(env, "mx-err", mock={"first_byte_ms": 1500}).status, 504, "first byte late")
+    check_eq(chat(env, "mx-brk").status, 502, "nothing listens")
+    check_eq(chat(env, "mx-brk").status, 503, "breaker open: no target")
+    after = scrape(env.gw)
+
+    def d(reason, model="mx-err", target="bad"):
+        labels = {"model": model, "target": target, "reason": reason}
+        return (after.get("aigw_upstream_errors_total", **labels) -
+                before.get("aigw_upstream_errors_total", **labels))
+    check_eq(d("status_5xx"), 2, "status_5xx")
+    check_eq(d("status_429"), 1, "status_429")
+    check_eq(d("timeout"), 1, "timeout")
+    check_eq(d("connect_error", "mx-brk", "dead"), 1, "connect_error")
+    check_eq(after.get("aigw_breaker_open", model="mx-brk", target="dead"), 1, "breaker of dead")
+    check(not after.has("aigw_breaker_open", model="mx-err", target="bad"),
+          "a breaker listed for a model without one")
+    check_eq(after.get("aigw_requests_total", **req_labels("mx-brk", status=503)) -
+             before.get("aigw_requests_total", **req_labels("mx-brk", status=503)), 1,
+             "the 503 of the open breaker")
+    check_eq(after.get("aigw_requests_total", **req_labels("mx-err", "bad", 504)) -
+             before.get("aigw_requests_total", **req_labels("mx-err", "bad", 504)), 1,
+             "the 504")
+
+
+@tap.case("aigw_active_requests counts a slow stream while it runs, then 0")
+def _(env):
+    check_eq(scrape(env.gw).get("aigw_active_requests"), 0, "active requests at rest")
+    body = chat_body(model="mx-split", stream=True, mock={"chunks": 8, "delay_ms": 300})
+    with Stream(env.gw.port, "/v1/chat/completions", body, key=KEY) as s:
+        check_eq(s.status, 200, "stream status")
+        events = s.events()
+        next(events)
+        check_eq(scrape(env.gw).get("aigw_active_requests"), 1, "active during the stream")
+        for _ in events:
+            pass
+    wait_for(lambda: scrape(env.gw).get("aigw_active_requests") == 0, 5 * SLOW,
+             what="aigw_active_requests back to 0")
+
+
+@tap.case("configuration version and last change time follow a reload")
+def _(env):
+    m = scrape(env.gw)
+    check_eq(m.get("aigw_config_version"), env.gw.config_version(key=KEY), "config version")
+    t0 = m.get("aigw_config_last_change_timestamp_seconds")
+    check(0 < t0 <= time.time() + 1, "last change %r", t0)
+    res = resources(env.a, env.b)
+    res["models"].append({"name": "mx-new", "provider": PROVIDER, "model": "n",
+                          "api_base": env.a.url()})
+    env.gw.write_resources(res)
+    env.gw.reload()
+    m2 = wait_for(lambda: (lambda x: x if x.get("aigw_config_version") > m.get(
+        "aigw_config_version") else None)(scrape(env.gw)), 10 * SLOW, what="a new version")
+    check_eq(m2.get("aigw_config_version"), m.get("aigw_config_version") + 1, "version + 1")
+    t1 = m2.get("aigw_config_last_change_timestamp_seconds")
+    check(t0 <= t1 and abs(t1 - time.time()) < 10, "last change %r after %r", t1, t0)
+
+
+@tap.case("promtool check metrics passes on the output")
+def _(env):
+    check(os.access(PROMTOOL, os.X_OK), "%s is missing (Debian package prometheus)", PROMTOOL)
+    text = scrape(env.gw).text
+    r = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(),
+          "promtool exit %d:\n%s%s", r.returncode, r.stdout, r.stderr)
+
+
+class Prometheus(LogFile):
+    """/usr/bin/prometheus scraping one target every second, with its own
+    config, storage and a free port; stopped by PID."""
+
+    def __init__(self, target):
+        self.dir = make_tmpdir("aigw-prom-")
+        self.logpath = os.path.join(self.dir, "prometheus.log")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "prometheus.yml")
+        write_file(conf, "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                         "scrape_configs:\n  - job_name: aigw\n    static_configs:\n"
+                         "      - targets: ['%s']\n" % target)
+        args = [PROMETHEUS, "--config.file=" + conf,
+                "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
+                "--web.listen-address=%s:%d" % (HOST, self.port), "--log.level=warn"]
+        with open(self.logpath, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                         cwd=self.dir)
+        _register(self)
+
+    def api(self, path, **params):
+        url = "http://%s:%d/api/v1/%s?%s" % (HOST, self.port, path, urllib.parse.urlencode(params))
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return json.loads(r.read())
+        except OSError:
+            if self.proc.poll() is not None:
+                raise TestFailure("prometheus exited %s:\n%s" % (self.proc.returncode,
+                                                                 self.log()[-2000:]))
+            return None
+
+    def stop(self):
+        rc = terminate_pid(self.proc.pid, self.proc)
+        _unregister(self)
+        return rc
+
+    def kill_now(self):
+        terminate_pid(self.proc.pid, self.proc, timeout=3)
+
+
+@tap.case("a real Prometheus scrapes the gateway: its query API says aigw_requests_total > 0")
+def _(env):
+    check(os.access(PROMETHEUS, os.X_OK), "%s is missing (Debian package prometheus)", PROMETHEUS)
+    prom = Prometheus("%s:%d" % (HOST, metrics_port(env.gw)))
+    try:
+        def up():
+            r = prom.api("targets")
+            if not r:
+                return None
+            ts = r["data"]["activeTargets"]
+            return ts if ts and ts[0]["health"] == "up" else None
+        ts = wait_for(up, 30 * SLOW, interval=0.2, what="prometheus to scrape aigw")
+        check_eq(ts[0]["lastError"], "", "the scrape's last error")
+
+        def total():
+            r = prom.api("query", query="sum(aigw_requests_total)")
+            res = r and r["data"]["result"]
+            return float(res[0]["value"][1]) if res and float(res[0]["value"][1]) > 0 else None
+        n = wait_for(total, 20 * SLOW, interval=0.2, what="aigw_requests_total in prometheus")
+        tap.diag("prometheus: sum(aigw_requests_total) = %g" % n)
+        r = prom.api("query", query='histogram_quantile(0.99, sum by (le) '
+                                    '(aigw_request_duration_seconds_bucket))')
+        check(r["status"] == "success" and r["data"]["result"], "p99 query: %r", r)
+    finally:
+        check_eq(prom.stop(), 0, "prometheus exit status on SIGTERM")
+
+
+@tap.case("a worker killed with SIGKILL is counted in aigw_worker_restarts_total; "
+          "the counts survive it")
+def _(env):
+    before = scrape(env.gw)
+    pids = env.gw.wait_workers(2)
+    env.gw.kill_worker(pids[0])
+    after = wait_for(lambda: (lambda m: m if m.get("aigw_worker_restarts_total") >
+                              before.get("aigw_worker_restarts_total") else None)(scrape(env.gw)),
+                     10 * SLOW, what="the restart to be counted")
+    check_eq(after.get("aigw_worker_restarts_total") - before.get("aigw_worker_restarts_total"),
+             1, "restarts")
+    env.gw.wait_workers(2, exclude=[pids[0]])
+    check_eq(after.get("aigw_requests_total", **req_labels("mx-limited", "tl")),
+             before.get("aigw_requests_total", **req_labels("mx-limited", "tl")),
+             "requests counted before the kill")
+    check_eq(chat(env, "mx-split").status, 200, "a request after the restart")
+
+
+@tap.case("etcd mode: aigw_etcd_connected is 1, and 0 once etcd is gone")
+def _(env):
+    etcd = Etcd()
+    gw = None
+    try:
+        gw = Gateway({"models": [], "api_keys": []},
+                     config={"workers": 1, "etcd": {"endpoints": [etcd.url()],
+                                                    "prefix": "/mx-%s" % unique_id()}})
+        wait_for(lambda: scrape(gw).get("aigw_etcd_connected") == 1, 10 * SLOW,
+                 what="aigw_etcd_connected 1")
+        etcd.stop()
+        wait_for(lambda: scrape(gw).has("aigw_etcd_connected") and
+                 scrape(gw).get("aigw_etcd_connected") == 0, 15 * SLOW,
+                 what="aigw_etcd_connected 0")
+    finally:
+        if gw is not None:
+            gw.stop()
+        etcd.stop()
+
+
+if __name__ == "__main__":
+    main(tap, fixture)
