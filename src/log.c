@@ -143,11 +143,18 @@ dest_reopen(struct log_dest *d)
 int
 log_reopen(void)
 {
-    int rv = 0;
-    if (dest_reopen(&log_err) < 0)
+    int rv = 0, saved = 0;
+    if (dest_reopen(&log_err) < 0) {
         rv = -1;
-    if (dest_reopen(&log_acc) < 0)
+        saved = errno;
+    }
+    if (dest_reopen(&log_acc) < 0 && rv == 0) {
         rv = -1;
+        saved = errno;
+    }
+    if (rv == 0 && (log_err.to == LOG_TO_FILE || log_acc.to == LOG_TO_FILE))
+        log_info("reopened the log files"); /* the first line of a rotated error log */
+    errno = saved;
     return rv;
 }
 
