@@ -33,7 +33,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        AIGW_BIN, HOST, SLOW, TAP, Env, Etcd, Gateway, LogFile, Mock, Stream, TestFailure,
+        AIGW_BIN, HOST, SLOW, SRCDIR, TAP, Env, Etcd, Gateway, LogFile, Mock, Stream, TestFailure,
         _register, _unregister, chat_body, check, check_eq, dead_port, free_port, main,
         make_tmpdir, minute_room, request, terminate_pid, unique_id, wait_for, words,
         write_file)
@@ -400,7 +400,8 @@ class Prometheus(LogFile):
         terminate_pid(self.proc.pid, self.proc, timeout=3)
 
 
-@tap.case("a real Prometheus scrapes the gateway: its query API says aigw_requests_total > 0")
+@tap.case("a real Prometheus scrapes the gateway: its query API says aigw_requests_total > 0, "
+          "and runs every query of the Grafana dashboard")
 def _(env):
     check(os.access(PROMETHEUS, os.X_OK), "%s is missing (Debian package prometheus)", PROMETHEUS)
     prom = Prometheus("%s:%d" % (HOST, metrics_port(env.gw)))
@@ -423,8 +424,39 @@ def _(env):
         r = prom.api("query", query='histogram_quantile(0.99, sum by (le) '
                                     '(aigw_request_duration_seconds_bucket))')
         check(r["status"] == "success" and r["data"]["result"], "p99 query: %r", r)
+        # every query of the Grafana dashboard is valid PromQL on what aigw exports
+        families = set(re.findall(r"^# TYPE (\S+) ", scrape(env.gw).text, re.M))
+        families.add("aigw_etcd_connected")  # etcd mode only (last case)
+        for title, expr in dashboard_queries():
+            for name in re.findall(r"\b(aigw_[a-z_]+?)(?:_bucket|_sum|_count)?\b", expr):
+                check(name in families, "panel %r: %s is not exported", title, name)
+            q = (expr.replace("$__rate_interval", "1m").replace("$instance", ".*")
+                 .replace("$model", ".*"))
+            r = prom.api("query", query=q)
+            check(r is not None and r.get("status") == "success", "panel %r: %s: %r", title, q, r)
     finally:
         check_eq(prom.stop(), 0, "prometheus exit status on SIGTERM")
+
+
+def dashboard_queries():
+    """(panel title, PromQL) of packaging/grafana/aigw-dashboard.json, which
+    must pick its Prometheus through a datasource variable."""
+    path = os.path.join(SRCDIR, "packaging", "grafana", "aigw-dashboard.json")
+    with open(path) as f:
+        dash = json.load(f)
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    check(variables.get("datasource", {}).get("type") == "datasource" and
+          variables["datasource"].get("query") == "prometheus", "no prometheus datasource variable")
+    out = []
+    for p in dash["panels"]:
+        if p["type"] == "row":
+            continue
+        check(p["datasource"] == {"type": "prometheus", "uid": "${datasource}"},
+              "panel %r does not use ${datasource}", p["title"])
+        for t in p["targets"]:
+            out.append((p["title"], t["expr"]))
+    check(len(out) >= 15, "only %d queries in the dashboard", len(out))
+    return out
 
 
 @tap.case("a worker killed with SIGKILL is counted in aigw_worker_restarts_total; "
