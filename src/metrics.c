@@ -97,6 +97,7 @@ struct mx_slot {
 struct mx_series {
     uint32_t family;
     uint32_t nvals;
+    uint32_t llen;        /* of the label text */
     _Atomic uint64_t v[]; /* counter: v[0]; histogram: buckets, count, sum (us) */
     /* then the label text, NUL-terminated */
 };
@@ -195,6 +196,12 @@ escape_value(char *buf, size_t *pos, size_t cap, const char *v)
     const unsigned char *p = (const unsigned char *)(v ? v : "");
     size_t n = strlen((const char *)p), at = *pos;
     for (size_t i = 0; i < n;) {
+        if (p[i] >= 0x20 && p[i] < 0x80 && p[i] != '\\' && p[i] != '"') {
+            if (at + 1 >= cap)
+                return -1;
+            buf[at++] = (char)p[i++]; /* the common case: printable ASCII */
+            continue;
+        }
         const char *add;
         size_t alen, step = utf8_len(p + i, n - i);
         char one[4];
@@ -232,10 +239,15 @@ label_text(char *buf, size_t cap, int n, const char *const *kv)
     size_t pos = 0;
     buf[0] = '\0';
     for (int i = 0; i < n; i++) {
-        int w = snprintf(buf + pos, cap - pos, "%s%s=\"", i ? "," : "", kv[2 * i]);
-        if (w < 0 || pos + (size_t)w >= cap)
+        size_t klen = strlen(kv[2 * i]);
+        if (pos + klen + 3 >= cap)
             return -1;
-        pos += (size_t)w;
+        if (i > 0)
+            buf[pos++] = ',';
+        memcpy(buf + pos, kv[2 * i], klen); /* names are ours: nothing to escape */
+        pos += klen;
+        buf[pos++] = '=';
+        buf[pos++] = '"';
         if (escape_value(buf, &pos, cap, kv[2 * i + 1]) < 0 || pos + 2 >= cap)
             return -1;
         buf[pos++] = '"';
@@ -244,17 +256,25 @@ label_text(char *buf, size_t cap, int n, const char *const *kv)
     return 0;
 }
 
-/* FNV-1a over the family and the label text, with a final mix; never 0. */
+/*
+ * A hash of the family and the label text (len bytes), eight bytes at a
+ * time (multiply, rotate), with a final mix; never 0. Not for adversaries:
+ * label values are configured names.
+ */
 static uint64_t
-mx_hash(int family, const char *labels)
+mx_hash(int family, const char *labels, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    h ^= (uint64_t)family + 1;
-    h *= 0x100000001b3ull;
-    for (const unsigned char *p = (const unsigned char *)labels; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ull;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)family << 32) ^ len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, labels + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h = (h << 31) | (h >> 33);
     }
+    uint64_t tail = 0;
+    memcpy(&tail, labels + i, len - i);
+    h = (h ^ tail) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;
@@ -269,10 +289,9 @@ series_labels(const struct mx_series *s)
 
 /* Take room in the arena and write the series there; its offset, or MX_OFF_FULL. */
 static uint64_t
-series_make(struct mx_area *a, int family, const char *labels, uint32_t nvals)
+series_make(struct mx_area *a, int family, const char *labels, size_t len, uint32_t nvals)
 {
-    size_t llen = strlen(labels) + 1;
-    size_t need = (sizeof(struct mx_series) + nvals * sizeof(uint64_t) + llen + 7) & ~(size_t)7;
+    size_t need = (sizeof(struct mx_series) + nvals * sizeof(uint64_t) + len + 1 + 7) & ~(size_t)7;
     uint64_t at = atomic_fetch_add(&a->h->arena_used, need);
     if (at + need > a->h->arena_len)
         return MX_OFF_FULL;
@@ -280,7 +299,8 @@ series_make(struct mx_area *a, int family, const char *labels, uint32_t nvals)
     struct mx_series *s = (struct mx_series *)(a->base + off);
     s->family = (uint32_t)family;
     s->nvals = nvals;
-    memcpy((char *)(s->v + nvals), labels, llen); /* the counters are zero already */
+    s->llen = (uint32_t)len;
+    memcpy((char *)(s->v + nvals), labels, len + 1); /* the counters are zero already */
     return off;
 }
 
@@ -291,7 +311,8 @@ series_make(struct mx_area *a, int family, const char *labels, uint32_t nvals)
 static struct mx_series *
 series_get(struct mx_area *a, int family, const char *labels)
 {
-    uint64_t h = mx_hash(family, labels);
+    size_t len = strlen(labels);
+    uint64_t h = mx_hash(family, labels, len);
     uint64_t n = a->h->nslots;
     uint32_t nvals = mx_families[family].histogram ? MX_NB + 2 : 1;
     for (uint64_t i = 0; i < MX_MAX_PROBE && i < n; i++) {
@@ -300,7 +321,7 @@ series_get(struct mx_area *a, int family, const char *labels)
         if (id == 0) {
             uint64_t zero = 0;
             if (atomic_compare_exchange_strong(&slot->id, &zero, h)) {
-                uint64_t off = series_make(a, family, labels, nvals);
+                uint64_t off = series_make(a, family, labels, len, nvals);
                 atomic_store_explicit(&slot->off, off, memory_order_release);
                 if (off == MX_OFF_FULL)
                     break;
@@ -319,7 +340,8 @@ series_get(struct mx_area *a, int family, const char *labels)
         if (off == 0 || off == MX_OFF_FULL)
             break;
         struct mx_series *s = (struct mx_series *)(a->base + off);
-        if (s->family == (uint32_t)family && strcmp(series_labels(s), labels) == 0)
+        if (s->family == (uint32_t)family && s->llen == len &&
+            memcmp(series_labels(s), labels, len) == 0)
             return s;
         /* two identities with one hash: go on probing */
     }
