@@ -209,6 +209,10 @@ class Daemon:
         self.pid = None
         self.workers = set()
         env = dict(os.environ, MOCK_KEY=MOCK_SECRET)
+        # a daemon's stderr is /dev/null: sanitizer reports go to files instead
+        self.san_log = os.path.join(self.dir, "sanitizer")
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            env[var] = ":".join(filter(None, [env.get(var), "log_path=" + self.san_log]))
         r = subprocess.run([AIGW_BIN, "-c", self.conf_path], capture_output=True, text=True,
                            env=env, timeout=START_TIMEOUT)
         check(r.returncode == 0, "aigw (daemon) exited %d: %s%s\n%s", r.returncode, r.stdout,
@@ -256,10 +260,15 @@ class Daemon:
         while time.monotonic() < deadline and pid_alive(self.pid):
             time.sleep(0.05)
         gone = not pid_alive(self.pid)
+        wait_for(lambda: not any(pid_alive(p) for p in self.workers), STOP_TIMEOUT,
+                 what="the daemon's workers to exit")
         self.kill_now()
         _unregister(self)
         self.pid = None
         check(gone, "the daemon did not stop on SIGTERM")
+        reports = [f for f in os.listdir(self.dir) if f.startswith("sanitizer")]
+        check(not reports, "sanitizer reports: %s",
+              "\n".join(read(os.path.join(self.dir, f))[:3000] for f in reports))
 
     def kill_now(self):
         for p in [self.pid] + sorted(self.workers):
