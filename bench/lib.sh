@@ -121,9 +121,11 @@ start_mock() {
 }
 
 # start_aigw NAME LOGLEVEL: an aigw with 2 workers serving $TMP/resources.yaml
-# -> REPLY_PID, REPLY_PORT (3 port tries).
+# -> REPLY_PID, REPLY_PORT (3 port tries). At level warn the access log is off
+# (like nginx's here); at info each request's JSON line goes to stderr.
 start_aigw() {
-    local name=$1 level=$2 try port pid
+    local name=$1 level=$2 try port pid access='""'
+    [ "$level" = warn ] && access=off
     for ((try = 0; try < 3; try++)); do
         port=$(free_port) || die "no free port"
         mkdir -p "$TMP/$name-data"
@@ -132,6 +134,9 @@ listen:
   - 127.0.0.1:$port
 workers: 2
 log_level: $level
+access_log: $access
+metrics:
+  listen: []
 data_dir: $TMP/$name-data
 resources: $TMP/resources.yaml
 timeouts:
