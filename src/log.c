@@ -42,6 +42,7 @@ static char log_ident[32] = "aigw";
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 
+/* openlog once, for whichever log goes to syslog first. */
 static void
 need_syslog(void)
 {

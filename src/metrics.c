@@ -281,6 +281,7 @@ mx_hash(int family, const char *labels, size_t len)
     return h ? h : 1;
 }
 
+/* The label text, after the counters. */
 static const char *
 series_labels(const struct mx_series *s)
 {
@@ -349,6 +350,7 @@ series_get(struct mx_area *a, int family, const char *labels)
     return NULL;
 }
 
+/* Add delta to the counter of (family, labels). */
 static void
 count_add(struct mx_area *a, int family, int n, const char *const *kv, uint64_t delta)
 {
@@ -362,6 +364,7 @@ count_add(struct mx_area *a, int family, int n, const char *const *kv, uint64_t 
         atomic_fetch_add_explicit(&s->v[0], delta, memory_order_relaxed);
 }
 
+/* One observation of us microseconds in the histogram of (family, labels). */
 static void
 observe(struct mx_area *a, int family, int n, const char *const *kv, int64_t us)
 {
@@ -487,6 +490,7 @@ metrics_sample(struct evbuffer *out, const char *name, const char *label, const 
     evbuffer_add(out, "\n", 1);
 }
 
+/* qsort: by label text. */
 static int
 series_cmp(const void *x, const void *y)
 {
@@ -520,6 +524,7 @@ render_histogram(struct evbuffer *out, const char *name, const struct mx_series 
     evbuffer_add_printf(out, "%s_count%s%s%s %llu\n", name, o, l, c, (unsigned long long)count);
 }
 
+/* One counter series. */
 static void
 render_counter(struct evbuffer *out, const char *name, const struct mx_series *s)
 {
