@@ -1,13 +1,14 @@
 """End-to-end: the access log (one JSON object per line) and the error log.
 
-One mock (checking the provider secret) serves every case. Cases 1-3 run a
+One mock (checking the provider secret) serves every case. Cases 1-2 run a
 gateway in the foreground (-d: the error log is stderr) with access_log a
-file given relative to aigw.yaml's folder; the daemon cases run aigw the
-way an init system does (no -d: it detaches, writes its PID file, and logs
-to error_log and access_log files), then rotate both files the way
-logrotate does: rename, then SIGUSR1 to the master (or "reopen" on the
-control socket), after which the master and every worker write to new files
-of the old names and nothing more to the renamed ones.
+file given relative to aigw.yaml's folder; cases 3-4 gateways of their own
+(access_log off; an access_log that cannot be opened). The daemon cases run
+aigw the way an init system does (no -d: it detaches, writes its PID file,
+and logs to error_log and access_log files), then rotate both files the way
+logrotate does: rename, then SIGUSR1 to the master (or `aigwctl reopen`),
+after which the master and every worker write to new files of the old names
+and nothing more to the renamed ones.
 
 Every line of every log is checked for the client keys and the provider
 secret: an access line names the key, never carries it.
@@ -16,7 +17,6 @@ secret: an access line names the key, never carries it.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        AIGW_BIN, HOST, SLOW, START_TIMEOUT, STOP_TIMEOUT, TAP, Env, Gateway, Mock, Stream,
+        AIGW_BIN, HOST, SLOW, SRCDIR, START_TIMEOUT, STOP_TIMEOUT, TAP, Env, Gateway, Mock, Stream,
         _register, _unregister, access_lines, chat_body, check, check_eq, default_config,
         free_port, main, make_tmpdir, parse_access, pid_alive, request, unique_id, wait_for,
         words, write_file)
@@ -37,6 +37,7 @@ tap = TAP()
 KEY = "sk-logs-client-key-0123456789"
 WRONG_KEY = "sk-logs-wrong-key-9876543210"
 MOCK_SECRET = "logs-provider-secret-0123456789"
+AIGWCTL = os.environ.get("AIGWCTL_BIN") or os.path.join(SRCDIR, "aigwctl", "aigwctl")
 SECRETS = (KEY, WRONG_KEY, MOCK_SECRET)
 
 
@@ -231,23 +232,6 @@ class Daemon:
         self.workers.update(pids)
         return pids
 
-    def control(self, command):
-        """One request on the control socket (what aigwctl sends); the reply."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(10 * SLOW)
-        try:
-            s.connect(self.config["control"]["socket"])
-            s.sendall(json.dumps({"aigw_control": 1, "command": command}).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            s.close()
-        return json.loads(data)
-
     def stop(self):
         if self.pid is None:
             return
@@ -305,8 +289,11 @@ def rotate(d, how):
     if how == "signal":
         os.kill(d.pid, signal.SIGUSR1)
     else:
-        reply = d.control("reopen")
-        check(reply.get("ok") is True, "reopen on the control socket: %r", reply)
+        check(os.access(AIGWCTL, os.X_OK), "aigwctl binary %s is missing", AIGWCTL)
+        r = subprocess.run([AIGWCTL, "-s", d.config["control"]["socket"], "reopen"],
+                           capture_output=True, text=True, timeout=10 * SLOW)
+        check(r.returncode == 0 and "reopened" in r.stdout, "aigwctl reopen: exit %d: %s%s",
+              r.returncode, r.stdout, r.stderr)
     pids = {d.pid} | set(d.worker_pids())
     reopened = wait_for(lambda: (lambda t: t if {int(p) for p in __import__("re").findall(
         r"\[(\d+)\]: reopened the log files", t)} >= pids else None)(read(d.error_log)),
@@ -347,7 +334,7 @@ def _(env):
           read(d.error_log)[-1000:])
 
 
-@tap.case("daemon: \"reopen\" on the control socket (aigwctl reopen) rotates the same way")
+@tap.case("daemon: aigwctl reopen rotates the same way")
 def _(env):
     d = Daemon(env.mock)
     try:
