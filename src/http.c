@@ -364,7 +364,7 @@ req_log(struct http_req *r, int client_gone)
         .completion_tokens = a->completion_tokens,
     };
     metrics_request(&m);
-    if (!s->no_access_log)
+    if (!s->no_access_log && log_access_enabled())
         access_line(r, status, error, now);
 }
 

@@ -168,6 +168,13 @@ fd_write_line(int fd, const char *line, size_t len)
     (void)w;
 }
 
+int
+log_access_enabled(void)
+{
+    const struct log_dest *d = log_acc.to == LOG_TO_ERROR_LOG ? &log_err : &log_acc;
+    return d->to != LOG_TO_OFF;
+}
+
 void
 log_access(const char *line, size_t len)
 {

@@ -24,6 +24,8 @@ int log_open(const char *error_log, const char *access_log, int foreground);
 int log_reopen(void);
 /* One access line (a JSON object, without newline): not subject to the log level. */
 void log_access(const char *line, size_t len);
+/* Whether access lines go anywhere (access_log is not off): skip making them if not. */
+int log_access_enabled(void);
 void log_set_level(int level);
 void log_set_ident(const char *ident);
 int log_level_parse(const char *s);
