@@ -52,9 +52,9 @@ int64_t http_req_start_us(const struct http_req *r);
  * failed, or abandoned by the client: status 499).
  */
 struct http_access {
-    char key[257];   /* the key's name, never the key */
-    char model[257]; /* the model the client asked for */
-    int model_known; /* ... and it is a configured model (a metrics label may name it) */
+    char key[257];        /* the key's name, never the key */
+    char model[257];      /* the model the client asked for */
+    int model_known;      /* ... and it is a configured model (a metrics label may name it) */
     const char *provider; /* of the target that answered (a static string), or NULL */
     long long prompt_tokens, completion_tokens, total_tokens;
     int64_t ttft_us; /* monotonic time the first streamed byte went out; 0: none */

@@ -33,18 +33,18 @@
 #define MX_MAGIC 0x6169677779786d31ull /* "aigwmx1" */
 #define MX_NSLOTS 32768u               /* index entries: 512 KiB of the 8 MiB */
 #define MX_MAX_PROBE 512
-#define MX_OFF_FULL 1u  /* claimed, but the arena had no room: dropped for good */
+#define MX_OFF_FULL 1u /* claimed, but the arena had no room: dropped for good */
 #define MX_LABELS_MAX 4096
 #define MX_WAIT_SPINS 2000
 
 /* Histogram bucket bounds, microseconds; +Inf is the count. */
 static const int64_t mx_bounds_us[] = {
-    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
-    2500000, 5000000, 10000000, 20000000, 30000000, 60000000, 120000000, 300000000,
+    1000,    2500,    5000,    10000,    25000,    50000,    100000,   250000,    500000,
+    1000000, 2500000, 5000000, 10000000, 20000000, 30000000, 60000000, 120000000, 300000000,
 };
 static const char *const mx_bounds_txt[] = {
-    "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
-    "2.5", "5", "10", "20", "30", "60", "120", "300",
+    "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+    "1",     "2.5",    "5",     "10",   "20",    "30",   "60",  "120",  "300",
 };
 #define MX_NB ((int)(sizeof(mx_bounds_us) / sizeof(mx_bounds_us[0])))
 
@@ -73,15 +73,15 @@ static const struct mx_family mx_families[F_N] = {
 };
 
 static const char *const mx_reasons[MX_UP_NREASONS] = {
-    "ok", "connect_error", "timeout", "tls_error", "reset", "truncated", "too_large",
-    "status_429", "status_5xx", "status_4xx",
+    "ok",        "connect_error", "timeout",    "tls_error",  "reset",
+    "truncated", "too_large",     "status_429", "status_5xx", "status_4xx",
 };
 static const char *const mx_scopes[MX_RL_NSCOPES] = {"key", "model", "unavailable"};
 
 struct mx_hdr {
     _Atomic uint64_t magic; /* stored last, with release, by metrics_init */
     uint64_t nslots;
-    uint64_t arena;     /* offset of the arena from the start of the area */
+    uint64_t arena; /* offset of the arena from the start of the area */
     uint64_t arena_len;
     _Atomic uint64_t arena_used;
     _Atomic uint64_t dropped; /* observations without a series: the area is full */
@@ -396,8 +396,10 @@ metrics_request(const struct metrics_request *r)
         return;
     const char *model = r->model ? r->model : "";
     snprintf(status, sizeof(status), "%d", r->status);
-    const char *req[] = {"model", model, "provider", r->provider ? r->provider : "",
-                         "target", r->target ? r->target : "", "status", status};
+    const char *req[] = {"model",    model,
+                         "provider", r->provider ? r->provider : "",
+                         "target",   r->target ? r->target : "",
+                         "status",   status};
     count_add(a, F_REQUESTS, 4, req, 1);
     const char *m[] = {"model", model};
     observe(a, F_REQ_DURATION, 1, m, r->duration_us);
@@ -420,11 +422,11 @@ metrics_upstream(const char *model, const char *provider, const char *target, in
     struct mx_area *a = &mx_self;
     if (a->h == NULL)
         return;
-    const char *d[] = {"model", model ? model : "", "provider", provider ? provider : "",
+    const char *d[] = {"model",  model ? model : "",  "provider", provider ? provider : "",
                        "target", target ? target : ""};
     observe(a, F_UP_DURATION, 3, d, duration_us);
     if (reason != MX_UP_OK) {
-        const char *e[] = {"model", model ? model : "", "target", target ? target : "",
+        const char *e[] = {"model",  model ? model : "",         "target", target ? target : "",
                            "reason", metrics_reason_name(reason)};
         count_add(a, F_UP_ERRORS, 3, e, 1);
     }
@@ -508,8 +510,8 @@ render_histogram(struct evbuffer *out, const char *name, const struct mx_series 
     uint64_t cum = 0;
     for (int b = 0; b < MX_NB; b++) {
         cum += atomic_load_explicit(&s->v[b], memory_order_relaxed);
-        evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, l, sep,
-                            mx_bounds_txt[b], (unsigned long long)cum);
+        evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, l, sep, mx_bounds_txt[b],
+                            (unsigned long long)cum);
     }
     uint64_t count = atomic_load_explicit(&s->v[MX_NB], memory_order_relaxed);
     uint64_t sum = atomic_load_explicit(&s->v[MX_NB + 1], memory_order_relaxed);

@@ -26,16 +26,16 @@ struct evbuffer;
 
 /* Why an upstream attempt failed (aigw_upstream_errors_total{reason}). */
 enum metrics_reason {
-    MX_UP_OK = 0,      /* not an error: only the duration is observed */
-    MX_UP_CONNECT,     /* connect_error: refused, unreachable, DNS */
-    MX_UP_TIMEOUT,     /* timeout: connect, first byte, idle stream or total */
-    MX_UP_TLS,         /* tls_error */
-    MX_UP_RESET,       /* reset: the connection broke or closed mid-answer */
-    MX_UP_TRUNCATED,   /* truncated: a stream that ended without [DONE] */
-    MX_UP_TOO_LARGE,   /* too_large: beyond limits.max_response_size */
-    MX_UP_429,         /* status_429 */
-    MX_UP_5XX,         /* status_5xx */
-    MX_UP_4XX,         /* status_4xx: other client errors (a wrong provider key: 401) */
+    MX_UP_OK = 0,    /* not an error: only the duration is observed */
+    MX_UP_CONNECT,   /* connect_error: refused, unreachable, DNS */
+    MX_UP_TIMEOUT,   /* timeout: connect, first byte, idle stream or total */
+    MX_UP_TLS,       /* tls_error */
+    MX_UP_RESET,     /* reset: the connection broke or closed mid-answer */
+    MX_UP_TRUNCATED, /* truncated: a stream that ended without [DONE] */
+    MX_UP_TOO_LARGE, /* too_large: beyond limits.max_response_size */
+    MX_UP_429,       /* status_429 */
+    MX_UP_5XX,       /* status_5xx */
+    MX_UP_4XX,       /* status_4xx: other client errors (a wrong provider key: 401) */
     MX_UP_NREASONS
 };
 

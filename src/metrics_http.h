@@ -14,8 +14,8 @@ struct metrics_http;
  * etcd is NULL in standalone mode. NULL on failure.
  */
 struct metrics_http *metrics_http_start(struct event_base *base, const struct conf *c,
-                                        struct shm *shm, struct store *store,
-                                        struct etcdsync *etcd, const int *fds, int nfds);
+                                        struct shm *shm, struct store *store, struct etcdsync *etcd,
+                                        const int *fds, int nfds);
 /* Stop accepting (the master is stopping). */
 void metrics_http_drain(struct metrics_http *mh);
 void metrics_http_free(struct metrics_http *mh);

@@ -210,23 +210,22 @@ check_format(const char *text)
         if (strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0) {
             const char *n = line + 7, *sp = memchr(n, ' ', (size_t)(eol - n));
             REQUIRE(sp != NULL && name_ok(n, (size_t)(sp - n)), "line %d: %.*s", lineno,
-                          (int)(eol - line), line);
+                    (int)(eol - line), line);
             if (line[2] == 'H') {
                 for (int i = 0; i < nseen; i++)
-                    REQUIRE(strncmp(seen[i], n, (size_t)(sp - n)) != 0 ||
-                                      seen[i][sp - n] != '\0',
-                                  "family %.*s twice (line %d)", (int)(sp - n), n, lineno);
+                    REQUIRE(strncmp(seen[i], n, (size_t)(sp - n)) != 0 || seen[i][sp - n] != '\0',
+                            "family %.*s twice (line %d)", (int)(sp - n), n, lineno);
                 snprintf(family, sizeof(family), "%.*s", (int)(sp - n), n);
                 REQUIRE(nseen < 64, "too many families");
                 snprintf(seen[nseen++], sizeof(seen[0]), "%s", family);
                 type[0] = '\0';
             } else {
                 REQUIRE(strncmp(n, family, strlen(family)) == 0 && n[strlen(family)] == ' ',
-                              "line %d: TYPE of another family than its HELP", lineno);
+                        "line %d: TYPE of another family than its HELP", lineno);
                 snprintf(type, sizeof(type), "%.*s", (int)(eol - sp - 1), sp + 1);
                 REQUIRE(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0 ||
-                                  strcmp(type, "histogram") == 0,
-                              "line %d: type %s", lineno, type);
+                            strcmp(type, "histogram") == 0,
+                        "line %d: type %s", lineno, type);
             }
             continue;
         }
@@ -244,11 +243,10 @@ check_format(const char *text)
                                       (nlen == flen + 6 && strncmp(suffix, "_count", 6) == 0));
         else
             in_family = in_family && nlen == flen;
-        REQUIRE(in_family, "line %d: %.*s is not of family %s", lineno, (int)nlen, line,
-                      family);
+        REQUIRE(in_family, "line %d: %.*s is not of family %s", lineno, (int)nlen, line, family);
         char le[64], rest[4096];
-        REQUIRE(labels_ok(&p, le, sizeof(le), rest, sizeof(rest)) == 0,
-                      "line %d: bad labels: %.*s", lineno, (int)(eol - line), line);
+        REQUIRE(labels_ok(&p, le, sizeof(le), rest, sizeof(rest)) == 0, "line %d: bad labels: %.*s",
+                lineno, (int)(eol - line), line);
         REQUIRE(*p == ' ', "line %d: no space before the value", lineno);
         char *end;
         double v = strtod(p + 1, &end);
@@ -271,7 +269,7 @@ check_format(const char *text)
                 inf = v;
         } else if (strncmp(suffix, "_count", 6) == 0) {
             REQUIRE(strcmp(rest, hist_key) == 0 && isinf(last_le),
-                          "line %d: _count of a series without +Inf", lineno);
+                    "line %d: _count of a series without +Inf", lineno);
             REQUIRE(v == inf, "line %d: _count %f != +Inf bucket %f", lineno, v, inf);
         }
     }
@@ -296,8 +294,7 @@ traffic(int worker, void *arg)
             .completion_tokens = i % 2 ? 7 : 0,
         };
         metrics_request(&r);
-        metrics_upstream(r.model, "openai", r.target, 4000,
-                         r.status == 502 ? MX_UP_5XX : MX_UP_OK);
+        metrics_upstream(r.model, "openai", r.target, 4000, r.status == 502 ? MX_UP_5XX : MX_UP_OK);
         if (i % 10 == 0)
             metrics_ratelimit((enum metrics_scope)(i / 10 % 3));
     }
@@ -313,14 +310,18 @@ START_TEST(counters_exact_across_workers)
     check_format(t);
     /* per worker, m1 is odd i: 2500; 502 when i % 5 == 0 (500 of them, half odd) */
     double all = NWORKERS * PER_WORKER;
-    check_sample(t, "aigw_requests_total{model=\"m1\",provider=\"openai\",target=\"t1\",status=\"200\"}",
-                 NWORKERS * 2000.0);
-    check_sample(t, "aigw_requests_total{model=\"m1\",provider=\"openai\",target=\"t1\",status=\"502\"}",
-                 NWORKERS * 500.0);
-    check_sample(t, "aigw_requests_total{model=\"m2\",provider=\"openai\",target=\"t2\",status=\"200\"}",
-                 NWORKERS * 2000.0);
-    check_sample(t, "aigw_requests_total{model=\"m2\",provider=\"openai\",target=\"t2\",status=\"502\"}",
-                 NWORKERS * 500.0);
+    check_sample(
+        t, "aigw_requests_total{model=\"m1\",provider=\"openai\",target=\"t1\",status=\"200\"}",
+        NWORKERS * 2000.0);
+    check_sample(
+        t, "aigw_requests_total{model=\"m1\",provider=\"openai\",target=\"t1\",status=\"502\"}",
+        NWORKERS * 500.0);
+    check_sample(
+        t, "aigw_requests_total{model=\"m2\",provider=\"openai\",target=\"t2\",status=\"200\"}",
+        NWORKERS * 2000.0);
+    check_sample(
+        t, "aigw_requests_total{model=\"m2\",provider=\"openai\",target=\"t2\",status=\"502\"}",
+        NWORKERS * 500.0);
     check_sample(t, "aigw_tokens_total{model=\"m1\",type=\"prompt\"}", all / 2 * 3);
     check_sample(t, "aigw_tokens_total{model=\"m2\",type=\"prompt\"}", all / 2 * 3);
     check_sample(t, "aigw_tokens_total{model=\"m1\",type=\"completion\"}", all / 2 * 7);
@@ -347,10 +348,14 @@ START_TEST(counters_exact_across_workers)
     check_sample(t, "aigw_time_to_first_token_seconds_bucket{model=\"m2\",le=\"0.001\"}", 0);
     check_sample(t, "aigw_time_to_first_token_seconds_bucket{model=\"m2\",le=\"0.0025\"}",
                  NWORKERS * PER_WORKER / 4.0);
-    check_sample(t, "aigw_upstream_duration_seconds_count{model=\"m1\",provider=\"openai\","
-                    "target=\"t1\"}", NWORKERS * 2500.0);
-    check_sample(t, "aigw_upstream_duration_seconds_sum{model=\"m1\",provider=\"openai\","
-                    "target=\"t1\"}", NWORKERS * 2500 * 0.004);
+    check_sample(t,
+                 "aigw_upstream_duration_seconds_count{model=\"m1\",provider=\"openai\","
+                 "target=\"t1\"}",
+                 NWORKERS * 2500.0);
+    check_sample(t,
+                 "aigw_upstream_duration_seconds_sum{model=\"m1\",provider=\"openai\","
+                 "target=\"t1\"}",
+                 NWORKERS * 2500 * 0.004);
     check_sample(t, "aigw_upstream_errors_total{model=\"m1\",target=\"t1\",reason=\"status_5xx\"}",
                  NWORKERS * 500.0);
     ck_assert_int_eq(count_lines(t, "aigw_upstream_errors_total{"), 2);
@@ -394,7 +399,8 @@ START_TEST(one_series_when_created_at_once)
     char series[128];
     for (int i = 0; i < 300; i++) {
         snprintf(series, sizeof(series),
-                 "aigw_requests_total{model=\"race-%d\",provider=\"\",target=\"\",status=\"200\"}", i);
+                 "aigw_requests_total{model=\"race-%d\",provider=\"\",target=\"\",status=\"200\"}",
+                 i);
         check_sample(t, series, NWORKERS);
     }
     free(t);
@@ -416,7 +422,9 @@ START_TEST(histogram_bucket_bounds)
         metrics_upstream("h", "openai", "t", us[i], MX_UP_OK);
     char *t = render(s);
     check_format(t);
-#define B(le) "aigw_upstream_duration_seconds_bucket{model=\"h\",provider=\"openai\",target=\"t\",le=\"" le "\"}"
+#define B(le)                                                                                      \
+    "aigw_upstream_duration_seconds_bucket{model=\"h\",provider=\"openai\",target=\"t\",le=\"" le  \
+    "\"}"
     check_sample(t, B("0.001"), 2);
     check_sample(t, B("0.0025"), 4);
     check_sample(t, B("0.005"), 4);
@@ -424,7 +432,8 @@ START_TEST(histogram_bucket_bounds)
     check_sample(t, B("300"), 7);
     check_sample(t, B("+Inf"), 9);
 #undef B
-    check_sample(t, "aigw_upstream_duration_seconds_count{model=\"h\",provider=\"openai\",target=\"t\"}", 9);
+    check_sample(
+        t, "aigw_upstream_duration_seconds_count{model=\"h\",provider=\"openai\",target=\"t\"}", 9);
     /* the sum is kept in microseconds: exact */
     ck_assert_msg(strstr(t, "aigw_upstream_duration_seconds_sum{model=\"h\",provider=\"openai\","
                             "target=\"t\"} 1502.004501\n") != NULL,
@@ -443,17 +452,24 @@ START_TEST(label_values_escaped)
     int fd;
     struct shm *s = table_new(&fd);
     ck_assert_int_eq(metrics_attach(s), 0);
-    struct metrics_request r = {.model = "a\"b\\c\nd", .provider = "p", .target = "x\xffy\xc3\xa9",
-                                .status = 200, .duration_us = 1};
+    struct metrics_request r = {.model = "a\"b\\c\nd",
+                                .provider = "p",
+                                .target = "x\xffy\xc3\xa9",
+                                .status = 200,
+                                .duration_us = 1};
     metrics_request(&r);
     metrics_upstream("q\"", "p", "t\n", 1, MX_UP_CONNECT);
     char *t = render(s);
     check_format(t);
     /* \, " and newline escaped; a byte that is not UTF-8 becomes U+FFFD, valid UTF-8 stays */
-    check_sample(t, "aigw_requests_total{model=\"a\\\"b\\\\c\\nd\",provider=\"p\","
-                    "target=\"x\xef\xbf\xbdy\xc3\xa9\",status=\"200\"}", 1);
-    check_sample(t, "aigw_upstream_errors_total{model=\"q\\\"\",target=\"t\\n\","
-                    "reason=\"connect_error\"}", 1);
+    check_sample(t,
+                 "aigw_requests_total{model=\"a\\\"b\\\\c\\nd\",provider=\"p\","
+                 "target=\"x\xef\xbf\xbdy\xc3\xa9\",status=\"200\"}",
+                 1);
+    check_sample(t,
+                 "aigw_upstream_errors_total{model=\"q\\\"\",target=\"t\\n\","
+                 "reason=\"connect_error\"}",
+                 1);
     struct evbuffer *b = evbuffer_new();
     metrics_sample(b, "x_gauge", "target", "\xe0\x80\x80z", 2.5);
     metrics_sample(b, "y_gauge", NULL, NULL, 1700000000123.0);
@@ -505,9 +521,11 @@ START_TEST(full_area_counts_drops)
     check_format(t);
     double dropped = sample(t, "aigw_metrics_series_dropped_total");
     ck_assert_msg(dropped > 0, "nothing dropped");
-    check_sample(t, "aigw_requests_total{model=\"first\",provider=\"\",target=\"\",status=\"200\"}", 2);
+    check_sample(t, "aigw_requests_total{model=\"first\",provider=\"\",target=\"\",status=\"200\"}",
+                 2);
     check_sample(t, "aigw_request_duration_seconds_count{model=\"first\"}", 2);
-    int kept = count_lines(t, "aigw_requests_total{") + count_lines(t, "aigw_request_duration_seconds_count{");
+    int kept = count_lines(t, "aigw_requests_total{") +
+               count_lines(t, "aigw_request_duration_seconds_count{");
     ck_assert_msg(kept > 1000, "only %d series kept", kept);
     ck_assert_msg(kept + dropped == 2 * 60000 + 2, "kept %d + dropped %.0f", kept, dropped);
     free(t);
@@ -550,8 +568,8 @@ END_TEST
 
 START_TEST(reason_names)
 {
-    const char *want[] = {"ok", "connect_error", "timeout", "tls_error", "reset", "truncated",
-                          "too_large", "status_429", "status_5xx", "status_4xx"};
+    const char *want[] = {"ok",        "connect_error", "timeout",    "tls_error",  "reset",
+                          "truncated", "too_large",     "status_429", "status_5xx", "status_4xx"};
     ck_assert_int_eq(MX_UP_NREASONS, sizeof(want) / sizeof(want[0]));
     for (int i = 0; i < MX_UP_NREASONS; i++)
         ck_assert_str_eq(metrics_reason_name((enum metrics_reason)i), want[i]);
