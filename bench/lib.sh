@@ -135,8 +135,13 @@ listen:
 workers: 2
 log_level: $level
 access_log: $access
+admin:
+  listen: []
 metrics:
   listen: []
+control:
+  socket: ""
+pid_file: ""
 data_dir: $TMP/$name-data
 resources: $TMP/resources.yaml
 timeouts:
