@@ -1,0 +1,173 @@
+/* mock.h: aigw-mock's shared types and prototypes.
+ *
+ * mock.c          the process: options, listening, the /mock/ endpoints,
+ *                 the record of the last request, routing
+ * mock_call.c     one API request: controls, lifecycle, transport (delays,
+ *                 slow bodies, resets, hangs, streams)
+ * mock_util.c     JSON writing, word counting, the reply text
+ * mock_openai.c   OpenAI's wire formats
+ */
+#ifndef AIGW_MOCK_H
+#define AIGW_MOCK_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include <json.h>
+
+#define MOCK_DEFAULT_LISTEN "127.0.0.1:9999"
+#define MOCK_MAX_BODY (64L * 1024 * 1024)
+#define MOCK_MS_MAX 3600000L
+#define MOCK_CHUNKS_MAX 100000L
+#define MOCK_SLOW_PIECE 16
+#define MOCK_EMBED_DIM 8
+
+/* Append a string literal. */
+#define MOCK_LIT(out, lit) evbuffer_add((out), (lit), sizeof(lit) - 1)
+
+/* A string control: points into a JSON value or a header the call holds. */
+struct mock_str {
+    const char *s; /* NULL: not set */
+    size_t len;
+};
+
+/* Per-request controls: the instance's defaults (POST /mock/config), then
+ * the body's "mock" object, then the x-mock-* headers, field by field. */
+struct mock_ctl {
+    long chunks;
+    long delay_ms;
+    long first_byte_ms;
+    long status;
+    long hang;
+    long reset_before_response;
+    long reset_after; /* -1: off */
+    long close_after; /* -1: off */
+    long slow_body_ms;
+    struct mock_str content;     /* NULL: generated "tok0 tok1 ..." */
+    struct mock_str retry_after; /* NULL: no Retry-After header */
+};
+
+struct mock_call;
+
+/* A wire format.  Stream events are numbered 0..head+chunks+tail-1; events
+ * head..head+chunks-1 carry the content pieces, the others are framing. */
+struct mock_format {
+    /* Read the parsed request body (may be NULL); 0, or -1 with c->err set. */
+    int (*parse)(struct mock_call *c, json_object *body);
+    /* Append the complete non-stream response body. */
+    void (*body)(struct mock_call *c, struct evbuffer *out);
+    /* Count the framing events around the content; NULL: cannot stream. */
+    void (*frame)(const struct mock_call *c, long *head, long *tail);
+    /* Append stream event number i. */
+    void (*event)(struct mock_call *c, long i, struct evbuffer *out);
+    /* Append an error body. */
+    void (*error)(struct evbuffer *out, const char *msg, const char *type, const char *code);
+};
+
+/* One API request in progress. */
+struct mock_call {
+    struct evhttp_request *req;
+    struct evhttp_connection *evcon;
+    const struct mock_format *fmt;
+    unsigned long seq;
+    time_t created;
+    struct mock_ctl ctl;
+    json_object *body;   /* parsed request body (own reference) or NULL */
+    json_object *config; /* the defaults it started with (own reference) or NULL */
+    const char *model;   /* in body, or a literal */
+    size_t model_len;
+    json_object *input; /* embeddings: the "input" value, in body */
+    long prompt_tokens;
+    int stream;
+    int include_usage;
+    int status;      /* the HTTP status being sent, for -v */
+    const char *err; /* parse error message for a 400 */
+    char errbuf[96];
+    struct event *timer;
+    struct event *watch;
+    void (*on_timer)(struct mock_call *c);
+    struct evbuffer *out; /* body still to send (slow body, half body) */
+    long step;            /* next stream event */
+    long nsteps;
+    long head;
+    long content_sent;
+};
+
+/* The most recent API request, for GET /mock/last. */
+struct mock_last {
+    int have;
+    const char *method;
+    char *buf; /* path \0 then (lowercased name \0 value \0) pairs */
+    size_t len;
+    size_t cap;
+    json_object *body;
+};
+
+/* Counters for GET /mock/stats. */
+struct mock_stats {
+    unsigned long long requests;
+    unsigned long long completed;
+    unsigned long long aborted;
+    unsigned long long active;
+};
+
+/* Process-wide state. */
+struct mock_state {
+    struct event_base *base;
+    struct evhttp *http;
+    json_tokener *tok;
+    struct evbuffer *scratch;
+    const char *api_key;
+    int verbose;
+    unsigned long seq;
+    struct mock_stats stats;
+    struct mock_last last;
+    json_object *config; /* POST /mock/config: default controls, or NULL */
+};
+
+/* An API endpoint: a path, the method it takes, its wire format. */
+struct mock_route {
+    const char *path;
+    int prefix; /* path is a prefix */
+    enum evhttp_cmd_type method;
+    const struct mock_format *fmt;
+};
+
+/* mock.c */
+extern struct mock_state mock;
+void mock_last_record(struct evhttp_request *req, json_object *body, const char *raw, size_t n);
+
+/* mock_call.c */
+const struct mock_route *mock_route_find(const char *path);
+void mock_api(struct evhttp_request *req, const char *path);
+void mock_set_headers(struct evhttp_request *req, const char *content_type);
+void mock_reply_json(struct evhttp_request *req, int code);
+void mock_reply_error(struct evhttp_request *req, int code, const char *msg, const char *type,
+                      const char *code_str);
+json_object *mock_config_check(json_object *body, char *msg, size_t msgsz, int *bad);
+
+/* mock_util.c */
+void mock_json_str(struct evbuffer *out, const char *s, size_t n);
+void mock_json_cstr(struct evbuffer *out, const char *s);
+long mock_words(const char *s, size_t n);
+long mock_json_words(json_object *v);
+const char *mock_method_name(enum evhttp_cmd_type m);
+const char *mock_req_path(struct evhttp_request *req);
+const char *mock_reason(int code);
+json_object *mock_parse_json(const char *data, size_t n);
+void mock_piece_json(const struct mock_call *c, long k, struct evbuffer *out);
+void mock_text_json(const struct mock_call *c, struct evbuffer *out);
+void mock_usage_json(const struct mock_call *c, long completion, struct evbuffer *out);
+
+/* mock_openai.c */
+extern const struct mock_format mock_fmt_chat;
+extern const struct mock_format mock_fmt_completion;
+extern const struct mock_format mock_fmt_embed;
+extern const struct mock_format mock_fmt_models;
+void mock_oai_error(struct evbuffer *out, const char *msg, const char *type, const char *code);
+
+#endif /* AIGW_MOCK_H */

@@ -1,0 +1,344 @@
+/* mock_openai.c: OpenAI's wire formats: chat completions, (legacy)
+ * completions, embeddings, models. */
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mock.h"
+
+/* Append an OpenAI-shaped error body; code may be NULL. */
+void
+mock_oai_error(struct evbuffer *out, const char *msg, const char *type, const char *code)
+{
+    MOCK_LIT(out, "{\"error\":{\"message\":");
+    mock_json_cstr(out, msg);
+    MOCK_LIT(out, ",\"type\":");
+    mock_json_cstr(out, type);
+    MOCK_LIT(out, ",\"param\":null,\"code\":");
+    if (code != NULL)
+        mock_json_cstr(out, code);
+    else
+        MOCK_LIT(out, "null");
+    MOCK_LIT(out, "}}");
+}
+
+/* ------------------------------------------------------------------ */
+/* OpenAI request bodies                                               */
+/* ------------------------------------------------------------------ */
+
+/* Count the words of a string, or of an array of strings / token ids. */
+static long
+mock_oai_count(json_object *v)
+{
+    long n = 0;
+
+    if (json_object_is_type(v, json_type_string))
+        return mock_json_words(v);
+    if (json_object_is_type(v, json_type_int))
+        return 1;
+    if (!json_object_is_type(v, json_type_array))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(v); i++)
+        n += mock_oai_count(json_object_array_get_idx(v, i));
+    return n;
+}
+
+/* Count the words of one chat message's content (string or text parts). */
+static long
+mock_oai_content_words(json_object *content)
+{
+    long n = 0;
+    json_object *type, *text;
+
+    if (json_object_is_type(content, json_type_string))
+        return mock_json_words(content);
+    if (!json_object_is_type(content, json_type_array))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(content); i++) {
+        json_object *part = json_object_array_get_idx(content, i);
+        if (json_object_object_get_ex(part, "type", &type) &&
+            json_object_is_type(type, json_type_string) &&
+            strcmp(json_object_get_string(type), "text") == 0 &&
+            json_object_object_get_ex(part, "text", &text) &&
+            json_object_is_type(text, json_type_string))
+            n += mock_json_words(text);
+    }
+    return n;
+}
+
+/* Read model, stream and stream_options.include_usage. */
+static void
+mock_oai_common(struct mock_call *c, json_object *body)
+{
+    json_object *v, *opts;
+
+    c->model = "mock-1";
+    c->model_len = 6;
+    if (json_object_object_get_ex(body, "model", &v) && json_object_is_type(v, json_type_string)) {
+        c->model = json_object_get_string(v);
+        c->model_len = (size_t)json_object_get_string_len(v);
+    }
+    c->stream = json_object_object_get_ex(body, "stream", &v) &&
+                json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+    c->include_usage = c->stream && json_object_object_get_ex(body, "stream_options", &opts) &&
+                       json_object_object_get_ex(opts, "include_usage", &v) &&
+                       json_object_get_boolean(v);
+}
+
+/* Parse a chat completions request. */
+static int
+mock_chat_parse(struct mock_call *c, json_object *body)
+{
+    json_object *msgs, *content;
+
+    mock_oai_common(c, body);
+    if (!json_object_object_get_ex(body, "messages", &msgs))
+        return 0;
+    if (!json_object_is_type(msgs, json_type_array)) {
+        c->err = "'messages' must be an array";
+        return -1;
+    }
+    for (size_t i = 0; i < json_object_array_length(msgs); i++)
+        if (json_object_object_get_ex(json_object_array_get_idx(msgs, i), "content", &content))
+            c->prompt_tokens += mock_oai_content_words(content);
+    return 0;
+}
+
+/* Parse a (legacy) completions request. */
+static int
+mock_completion_parse(struct mock_call *c, json_object *body)
+{
+    json_object *prompt;
+
+    mock_oai_common(c, body);
+    if (json_object_object_get_ex(body, "prompt", &prompt))
+        c->prompt_tokens = mock_oai_count(prompt);
+    return 0;
+}
+
+/* Parse an embeddings request. */
+static int
+mock_embed_parse(struct mock_call *c, json_object *body)
+{
+    mock_oai_common(c, body);
+    c->stream = 0;
+    c->include_usage = 0;
+    if (!json_object_object_get_ex(body, "input", &c->input) ||
+        !(json_object_is_type(c->input, json_type_string) ||
+          json_object_is_type(c->input, json_type_array))) {
+        c->err = "'input' must be a string or an array";
+        return -1;
+    }
+    c->prompt_tokens = mock_oai_count(c->input);
+    return 0;
+}
+
+/* Models has no body to read. */
+static int
+mock_models_parse(struct mock_call *c, json_object *body)
+{
+    c->stream = 0;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* OpenAI responses                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Append the fields every completion object starts with. */
+static void
+mock_oai_head(const struct mock_call *c, int chat, const char *object, struct evbuffer *out)
+{
+    evbuffer_add_printf(out,
+                        "{\"id\":\"%s-mock-%lu\",\"object\":\"%s\",\"created\":%lld,\"model\":",
+                        chat ? "chatcmpl" : "cmpl", c->seq, object, (long long)c->created);
+    mock_json_str(out, c->model, c->model_len);
+}
+
+/* Append a non-stream chat.completion or text_completion. */
+static void
+mock_oai_body(struct mock_call *c, int chat, struct evbuffer *out)
+{
+    mock_oai_head(c, chat, chat ? "chat.completion" : "text_completion", out);
+    if (chat)
+        MOCK_LIT(out,
+                 ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    else
+        MOCK_LIT(out, ",\"choices\":[{\"index\":0,\"text\":");
+    mock_text_json(c, out);
+    if (chat)
+        MOCK_LIT(out, "}");
+    MOCK_LIT(out, ",\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":");
+    mock_usage_json(c, c->ctl.chunks, out);
+    evbuffer_add(out, "}", 1);
+}
+
+/* Append a non-stream chat completion. */
+static void
+mock_chat_body(struct mock_call *c, struct evbuffer *out)
+{
+    mock_oai_body(c, 1, out);
+}
+
+/* Append a non-stream text completion. */
+static void
+mock_completion_body(struct mock_call *c, struct evbuffer *out)
+{
+    mock_oai_body(c, 0, out);
+}
+
+/* Append one choice of a stream chunk: piece k, or the finish (k < 0). */
+static void
+mock_oai_choice(const struct mock_call *c, int chat, long k, struct evbuffer *out)
+{
+    if (k < 0 && chat) {
+        MOCK_LIT(out, "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}");
+    } else if (k < 0) {
+        MOCK_LIT(out, "{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"stop\"}");
+    } else if (chat) {
+        MOCK_LIT(out, "{\"index\":0,\"delta\":{\"content\":");
+        mock_piece_json(c, k, out);
+        MOCK_LIT(out, "},\"logprobs\":null,\"finish_reason\":null}");
+    } else {
+        MOCK_LIT(out, "{\"index\":0,\"text\":");
+        mock_piece_json(c, k, out);
+        MOCK_LIT(out, ",\"logprobs\":null,\"finish_reason\":null}");
+    }
+}
+
+/* Append stream event i of a chat or text completion stream. */
+static void
+mock_oai_event(struct mock_call *c, int chat, long i, struct evbuffer *out)
+{
+    long k = i - c->head, n = c->ctl.chunks;
+
+    if (k > n + c->include_usage) {
+        MOCK_LIT(out, "data: [DONE]\n\n");
+        return;
+    }
+    MOCK_LIT(out, "data: ");
+    mock_oai_head(c, chat, chat ? "chat.completion.chunk" : "text_completion", out);
+    MOCK_LIT(out, ",\"choices\":[");
+    if (k < 0)
+        MOCK_LIT(out, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                      "\"logprobs\":null,\"finish_reason\":null}");
+    else if (k <= n)
+        mock_oai_choice(c, chat, k < n ? k : -1, out);
+    if (k == n + 1) {
+        MOCK_LIT(out, "],\"usage\":");
+        mock_usage_json(c, n, out);
+        MOCK_LIT(out, "}\n\n");
+    } else if (c->include_usage) {
+        MOCK_LIT(out, "],\"usage\":null}\n\n");
+    } else {
+        MOCK_LIT(out, "]}\n\n");
+    }
+}
+
+/* Chat streams: a role event first; then finish, [usage], [DONE]. */
+static void
+mock_chat_frame(const struct mock_call *c, long *head, long *tail)
+{
+    *head = 1;
+    *tail = 2 + c->include_usage;
+}
+
+/* Completion streams: no role event; then finish, [usage], [DONE]. */
+static void
+mock_completion_frame(const struct mock_call *c, long *head, long *tail)
+{
+    *head = 0;
+    *tail = 2 + c->include_usage;
+}
+
+/* Append chat stream event i. */
+static void
+mock_chat_event(struct mock_call *c, long i, struct evbuffer *out)
+{
+    mock_oai_event(c, 1, i, out);
+}
+
+/* Append text completion stream event i. */
+static void
+mock_completion_event(struct mock_call *c, long i, struct evbuffer *out)
+{
+    mock_oai_event(c, 0, i, out);
+}
+
+/* Append one deterministic embedding derived from the input's length and index. */
+static void
+mock_embed_one(size_t len, size_t idx, struct evbuffer *out)
+{
+    uint32_t h = (uint32_t)len * 2654435761u ^ ((uint32_t)idx + 1) * 40503u;
+
+    evbuffer_add_printf(out, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":[",
+                        idx ? "," : "", idx);
+    for (int k = 0; k < MOCK_EMBED_DIM; k++) {
+        h ^= h >> 13;
+        h *= 0x5bd1e995u;
+        h ^= h >> 15;
+        evbuffer_add_printf(out, "%s%.6f", k ? "," : "", (double)(h & 0xffff) / 32768.0 - 1.0);
+    }
+    evbuffer_add(out, "]}", 2);
+}
+
+/* Return the length an embedding input item is derived from. */
+static size_t
+mock_embed_len(json_object *item)
+{
+    if (json_object_is_type(item, json_type_string))
+        return (size_t)json_object_get_string_len(item);
+    if (json_object_is_type(item, json_type_array))
+        return json_object_array_length(item);
+    return 0;
+}
+
+/* Append an embeddings list: one item per string (or token array). */
+static void
+mock_embed_body(struct mock_call *c, struct evbuffer *out)
+{
+    json_object *in = c->input;
+    int single = json_object_is_type(in, json_type_string) ||
+                 (json_object_array_length(in) > 0 &&
+                  json_object_is_type(json_object_array_get_idx(in, 0), json_type_int));
+
+    evbuffer_add(out, "{\"object\":\"list\",\"data\":[", 25);
+    if (single)
+        mock_embed_one(mock_embed_len(in), 0, out);
+    else
+        for (size_t i = 0; i < json_object_array_length(in); i++)
+            mock_embed_one(mock_embed_len(json_object_array_get_idx(in, i)), i, out);
+    evbuffer_add(out, "],\"model\":", 10);
+    mock_json_str(out, c->model, c->model_len);
+    evbuffer_add_printf(out, ",\"usage\":{\"prompt_tokens\":%ld,\"total_tokens\":%ld}}",
+                        c->prompt_tokens, c->prompt_tokens);
+}
+
+/* Append the model list. */
+static void
+mock_models_body(struct mock_call *c, struct evbuffer *out)
+{
+    static const char body[] =
+        "{\"object\":\"list\",\"data\":["
+        "{\"id\":\"mock-1\",\"object\":\"model\",\"created\":1700000000,\"owned_by\":\"aigw-mock\"}"
+        ","
+        "{\"id\":\"mock-2\",\"object\":\"model\",\"created\":1700000000,\"owned_by\":\"aigw-mock\"}"
+        "]}";
+
+    evbuffer_add(out, body, sizeof(body) - 1);
+}
+
+const struct mock_format mock_fmt_chat = {
+    mock_chat_parse, mock_chat_body, mock_chat_frame, mock_chat_event, mock_oai_error,
+};
+const struct mock_format mock_fmt_completion = {
+    mock_completion_parse, mock_completion_body, mock_completion_frame,
+    mock_completion_event, mock_oai_error,
+};
+const struct mock_format mock_fmt_embed = {
+    mock_embed_parse, mock_embed_body, NULL, NULL, mock_oai_error,
+};
+const struct mock_format mock_fmt_models = {
+    mock_models_parse, mock_models_body, NULL, NULL, mock_oai_error,
+};
