@@ -59,13 +59,14 @@ mock_last_add(const char *s, size_t n, int lower)
     l->len += n + 1;
 }
 
-/* Remember method, path, headers and body of a /v1 request. */
+/* Remember method, path and query (as received), headers and body of an
+ * API request. */
 void
 mock_last_record(struct evhttp_request *req, json_object *body, const char *raw, size_t n)
 {
     struct mock_last *l = &mock.last;
     struct evkeyval *h;
-    const char *path = mock_req_path(req);
+    const char *path = evhttp_request_get_uri(req);
 
     l->have = 1;
     l->method = mock_method_name(evhttp_request_get_command(req));
@@ -79,32 +80,61 @@ mock_last_record(struct evhttp_request *req, json_object *body, const char *raw,
     l->body = body != NULL ? json_object_get(body) : json_object_new_string_len(raw, (int)n);
 }
 
+/* Set obj[name] to value, or append ", " and value to what is there. */
+static void
+mock_last_join(json_object *obj, const char *name, const char *value)
+{
+    json_object *old;
+    size_t olen, vlen = strlen(value);
+    char *joined;
+
+    if (!json_object_object_get_ex(obj, name, &old)) {
+        json_object_object_add(obj, name, json_object_new_string(value));
+        return;
+    }
+    olen = (size_t)json_object_get_string_len(old);
+    if ((joined = malloc(olen + vlen + 3)) == NULL)
+        abort();
+    memcpy(joined, json_object_get_string(old), olen);
+    memcpy(joined + olen, ", ", 2);
+    memcpy(joined + olen + 2, value, vlen + 1);
+    json_object_object_add(obj, name, json_object_new_string(joined));
+    free(joined);
+}
+
 /* Build the headers object; repeated headers are joined with ", ". */
 static json_object *
 mock_last_headers(void)
 {
-    json_object *hdrs = json_object_new_object(), *old;
+    json_object *hdrs = json_object_new_object();
     const char *p = mock.last.buf + strlen(mock.last.buf) + 1;
     const char *end = mock.last.buf + mock.last.len;
 
     while (p < end) {
         const char *name = p, *value = p + strlen(p) + 1;
         p = value + strlen(value) + 1;
-        if (json_object_object_get_ex(hdrs, name, &old)) {
-            size_t olen = (size_t)json_object_get_string_len(old), vlen = strlen(value);
-            char *joined = malloc(olen + vlen + 3);
-            if (joined == NULL)
-                abort();
-            memcpy(joined, json_object_get_string(old), olen);
-            memcpy(joined + olen, ", ", 2);
-            memcpy(joined + olen + 2, value, vlen + 1);
-            json_object_object_add(hdrs, name, json_object_new_string(joined));
-            free(joined);
-        } else {
-            json_object_object_add(hdrs, name, json_object_new_string(value));
-        }
+        mock_last_join(hdrs, name, value);
     }
     return hdrs;
+}
+
+/* Build the query object: each parameter of the query, decoded; repeated
+ * parameters are joined with ", " as headers are.  {} without a query. */
+static json_object *
+mock_last_query(void)
+{
+    json_object *q = json_object_new_object();
+    const char *mark = strchr(mock.last.buf, '?');
+    struct evkeyvalq params;
+    struct evkeyval *p;
+
+    if (mark == NULL || evhttp_parse_query_str(mark + 1, &params) < 0)
+        return q;
+    for (p = params.tqh_first; p != NULL; p = p->next.tqe_next) {
+        mock_last_join(q, p->key, p->value);
+    }
+    evhttp_clear_headers(&params);
+    return q;
 }
 
 /* Free the last-request record. */
@@ -136,13 +166,14 @@ mock_admin_last(struct evhttp_request *req)
     size_t len;
 
     if (!mock.last.have) {
-        mock_reply_error(req, 404, "no /v1 request received yet", "invalid_request_error",
+        mock_reply_error(req, 404, "no API request received yet", "invalid_request_error",
                          "no_request");
         return;
     }
     root = json_object_new_object();
     json_object_object_add(root, "method", json_object_new_string(mock.last.method));
     json_object_object_add(root, "path", json_object_new_string(mock.last.buf));
+    json_object_object_add(root, "query", mock_last_query());
     json_object_object_add(root, "headers", mock_last_headers());
     json_object_object_add(root, "body", json_object_get(mock.last.body));
     s = json_object_to_json_string_length(
@@ -252,9 +283,7 @@ static void
 mock_handle(struct evhttp_request *req, void *arg)
 {
     const char *path = mock_req_path(req);
-
-    int api =
-        strcmp(path, "/v1") == 0 || strncmp(path, "/v1/", 4) == 0 || mock_route_find(path) != NULL;
+    int api = mock_is_api(path);
 
     if (mock.verbose && !api)
         fprintf(stderr, "aigw-mock: %s %s\n", mock_method_name(evhttp_request_get_command(req)),

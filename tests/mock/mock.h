@@ -47,15 +47,38 @@ struct mock_ctl {
     long reset_after; /* -1: off */
     long close_after; /* -1: off */
     long slow_body_ms;
+    long stream_error;           /* -1: off */
     struct mock_str content;     /* NULL: generated "tok0 tok1 ..." */
     struct mock_str retry_after; /* NULL: no Retry-After header */
+    json_object *tool_call;      /* {"name","input"} in a JSON value held elsewhere, or NULL */
+    json_object *owned;          /* a tool_call parsed from a header (own reference) */
 };
+
+/* Why the reply ended: each format names these its own way. */
+enum mock_finish { MOCK_FIN_STOP, MOCK_FIN_LENGTH, MOCK_FIN_TOOL };
 
 struct mock_call;
 
-/* A wire format.  Stream events are numbered 0..head+chunks+tail-1; events
- * head..head+chunks-1 carry the content pieces, the others are framing. */
+/* An API provider: how it authenticates and how its errors look.  Several
+ * wire formats share one (OpenAI's chat, completions, embeddings...). */
+struct mock_provider {
+    const char *name;
+    /* Check what comes before the body (key, version headers, query);
+     * 0, or -1 once the error is sent. */
+    int (*check)(struct mock_call *c);
+    /* Append an error body for HTTP status code.  type and code are
+     * OpenAI's ("invalid_request_error", "invalid_api_key"; code may be
+     * NULL); the other providers derive theirs from the status. */
+    void (*error)(struct mock_call *c, struct evbuffer *out, int status, const char *msg,
+                  const char *type, const char *code);
+    /* The message of the 400 for a body that is not a JSON object. */
+    const char *bad_json;
+};
+
+/* A wire format.  Stream events are numbered 0..head+npieces+tail-1; events
+ * head..head+npieces-1 carry the content pieces, the others are framing. */
 struct mock_format {
+    const struct mock_provider *prov;
     /* Read the parsed request body (may be NULL); 0, or -1 with c->err set. */
     int (*parse)(struct mock_call *c, json_object *body);
     /* Append the complete non-stream response body. */
@@ -64,8 +87,8 @@ struct mock_format {
     void (*frame)(const struct mock_call *c, long *head, long *tail);
     /* Append stream event number i. */
     void (*event)(struct mock_call *c, long i, struct evbuffer *out);
-    /* Append an error body. */
-    void (*error)(struct evbuffer *out, const char *msg, const char *type, const char *code);
+    /* Append the error event of the stream_error control; NULL: none. */
+    void (*stream_error)(struct mock_call *c, struct evbuffer *out);
 };
 
 /* One API request in progress. */
@@ -73,20 +96,34 @@ struct mock_call {
     struct evhttp_request *req;
     struct evhttp_connection *evcon;
     const struct mock_format *fmt;
+    const struct mock_provider *prov; /* fmt's, or the path's before a route is found */
     unsigned long seq;
     time_t created;
     struct mock_ctl ctl;
     json_object *body;   /* parsed request body (own reference) or NULL */
     json_object *config; /* the defaults it started with (own reference) or NULL */
-    const char *model;   /* in body, or a literal */
+    char *param;         /* the {model} or {deployment} in the path, or NULL */
+    const char *model;   /* in body, or the path, or a literal */
     size_t model_len;
     json_object *input; /* embeddings: the "input" value, in body */
     long prompt_tokens;
+    long out_tokens; /* completion tokens: chunks, unless cut by a max_tokens */
     int stream;
     int include_usage;
+    const char *stream_type; /* Content-Type of a stream */
+    /* The reply: its text (content, generated when s is NULL, or a tool
+     * call's arguments) is cut into split pieces of which npieces are sent. */
+    struct mock_str text;
+    long split;
+    long npieces;
+    enum mock_finish finish;
+    int tool;              /* the reply is a tool call */
+    const char *tool_name; /* in ctl.tool_call */
+    char *tool_args;       /* its input as JSON text (own) */
+    json_object *tool_input;
     int status;      /* the HTTP status being sent, for -v */
     const char *err; /* parse error message for a 400 */
-    char errbuf[96];
+    char errbuf[256];
     struct event *timer;
     struct event *watch;
     void (*on_timer)(struct mock_call *c);
@@ -101,7 +138,7 @@ struct mock_call {
 struct mock_last {
     int have;
     const char *method;
-    char *buf; /* path \0 then (lowercased name \0 value \0) pairs */
+    char *buf; /* path and query \0 then (lowercased name \0 value \0) pairs */
     size_t len;
     size_t cap;
     json_object *body;
@@ -129,21 +166,18 @@ struct mock_state {
     json_object *config; /* POST /mock/config: default controls, or NULL */
 };
 
-/* An API endpoint: a path, the method it takes, its wire format. */
-struct mock_route {
-    const char *path;
-    int prefix; /* path is a prefix */
-    enum evhttp_cmd_type method;
-    const struct mock_format *fmt;
-};
-
 /* mock.c */
 extern struct mock_state mock;
 void mock_last_record(struct evhttp_request *req, json_object *body, const char *raw, size_t n);
 
 /* mock_call.c */
-const struct mock_route *mock_route_find(const char *path);
+int mock_is_api(const char *path);
 void mock_api(struct evhttp_request *req, const char *path);
+void mock_send_error(struct mock_call *c, int code, const char *msg, const char *type,
+                     const char *code_str);
+const char *mock_header(const struct mock_call *c, const char *name);
+char *mock_query(const struct mock_call *c, const char *name);
+void mock_tool_use(struct mock_call *c, long pieces);
 void mock_set_headers(struct evhttp_request *req, const char *content_type);
 void mock_reply_json(struct evhttp_request *req, int code);
 void mock_reply_error(struct evhttp_request *req, int code, const char *msg, const char *type,
@@ -162,8 +196,15 @@ json_object *mock_parse_json(const char *data, size_t n);
 void mock_piece_json(const struct mock_call *c, long k, struct evbuffer *out);
 void mock_text_json(const struct mock_call *c, struct evbuffer *out);
 void mock_usage_json(const struct mock_call *c, long completion, struct evbuffer *out);
+void mock_json_obj(struct evbuffer *out, json_object *v);
+void mock_tool_id_json(const struct mock_call *c, const char *prefix, struct evbuffer *out);
+int mock_fail(struct mock_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *mock_type_name(json_object *v);
+int mock_is_int(json_object *v);
+int mock_is_num(json_object *v);
 
 /* mock_openai.c */
+extern const struct mock_provider mock_prov_openai;
 extern const struct mock_format mock_fmt_chat;
 extern const struct mock_format mock_fmt_completion;
 extern const struct mock_format mock_fmt_embed;

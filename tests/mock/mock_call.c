@@ -19,7 +19,7 @@
 #include "mock.h"
 
 /* What a control looks like and where it is stored. */
-enum mock_ctl_kind { MOCK_CTL_INT, MOCK_CTL_BOOL, MOCK_CTL_STR };
+enum mock_ctl_kind { MOCK_CTL_INT, MOCK_CTL_BOOL, MOCK_CTL_STR, MOCK_CTL_TOOL };
 
 struct mock_ctl_def {
     const char *name;
@@ -50,12 +50,16 @@ static const struct mock_ctl_def mock_ctl_defs[] = {
     {"content", "x-mock-content", MOCK_CTL_STR, offsetof(struct mock_ctl, content), 0, 0},
     {"retry_after", "x-mock-retry-after", MOCK_CTL_STR, offsetof(struct mock_ctl, retry_after), 1,
      0},
+    {"stream_error", "x-mock-stream-error", MOCK_CTL_INT, offsetof(struct mock_ctl, stream_error),
+     0, MOCK_CHUNKS_MAX},
+    {"tool_call", "x-mock-tool-call", MOCK_CTL_TOOL, offsetof(struct mock_ctl, tool_call), 0, 0},
 };
 
 #define MOCK_NCTL (sizeof(mock_ctl_defs) / sizeof(mock_ctl_defs[0]))
 
 static void mock_stream_next(struct mock_call *c);
 static void mock_slow_next(struct mock_call *c);
+static void mock_stream_written(struct evhttp_connection *evcon, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Replies                                                            */
@@ -108,6 +112,57 @@ mock_ctl_init(struct mock_ctl *ctl)
     ctl->status = 200;
     ctl->reset_after = -1;
     ctl->close_after = -1;
+    ctl->stream_error = -1;
+}
+
+/* Free what the controls own (a tool_call read from a header). */
+static void
+mock_ctl_free(struct mock_ctl *ctl)
+{
+    json_object_put(ctl->owned);
+    ctl->owned = NULL;
+    ctl->tool_call = NULL;
+}
+
+/* Is v a tool call: {"name": non-empty string, "input": object (optional),
+ * "id": string (optional)} and nothing else? */
+static int
+mock_ctl_tool_ok(json_object *v)
+{
+    json_object *name;
+
+    if (!json_object_is_type(v, json_type_object) || !json_object_object_get_ex(v, "name", &name) ||
+        !json_object_is_type(name, json_type_string) || json_object_get_string_len(name) == 0)
+        return 0;
+    json_object_object_foreach(v, key, val)
+    {
+        if (strcmp(key, "name") == 0)
+            continue;
+        if (strcmp(key, "input") == 0 && json_object_is_type(val, json_type_object))
+            continue;
+        if (strcmp(key, "id") == 0 && json_object_is_type(val, json_type_string) &&
+            json_object_get_string_len(val) > 0)
+            continue;
+        return 0;
+    }
+    return 1;
+}
+
+/* Set the tool_call control from JSON text (a header, or a JSON string):
+ * the controls own the parsed value.  0, or -1. */
+static int
+mock_ctl_tool_text(struct mock_ctl *ctl, const char *s, size_t n)
+{
+    json_object *v = mock_parse_json(s, n);
+
+    if (!mock_ctl_tool_ok(v)) {
+        json_object_put(v);
+        return -1;
+    }
+    json_object_put(ctl->owned);
+    ctl->owned = v;
+    ctl->tool_call = v;
+    return 0;
 }
 
 /* Store integer control d if v is in range; 0, or -1. */
@@ -127,6 +182,8 @@ mock_ctl_text(struct mock_ctl *ctl, const struct mock_ctl_def *d, const char *s,
     char *end;
     long long v;
 
+    if (d->kind == MOCK_CTL_TOOL)
+        return mock_ctl_tool_text(ctl, s, n);
     if (d->kind == MOCK_CTL_STR) {
         struct mock_str *str = (struct mock_str *)(void *)((char *)ctl + d->off);
         /* min 1: a header value, so non-empty printable ASCII only */
@@ -159,6 +216,12 @@ mock_ctl_json(struct mock_ctl *ctl, const struct mock_ctl_def *d, json_object *v
 {
     double dv;
 
+    if (d->kind == MOCK_CTL_TOOL && json_object_is_type(v, json_type_object)) {
+        if (!mock_ctl_tool_ok(v))
+            return -1;
+        ctl->tool_call = v; /* held by the body or the defaults */
+        return 0;
+    }
     switch (json_object_get_type(v)) {
     case json_type_null:
         return 0;
@@ -168,10 +231,13 @@ mock_ctl_json(struct mock_ctl *ctl, const struct mock_ctl_def *d, json_object *v
     case json_type_boolean:
         return d->kind == MOCK_CTL_BOOL ? mock_ctl_set(ctl, d, json_object_get_boolean(v)) : -1;
     case json_type_int:
-        return d->kind == MOCK_CTL_STR ? -1 : mock_ctl_set(ctl, d, json_object_get_int64(v));
+        return d->kind != MOCK_CTL_INT && d->kind != MOCK_CTL_BOOL
+                   ? -1
+                   : mock_ctl_set(ctl, d, json_object_get_int64(v));
     case json_type_double:
         dv = json_object_get_double(v);
-        if (d->kind == MOCK_CTL_STR || !(dv >= -1e15 && dv <= 1e15) || dv != (double)(long long)dv)
+        if ((d->kind != MOCK_CTL_INT && d->kind != MOCK_CTL_BOOL) || !(dv >= -1e15 && dv <= 1e15) ||
+            dv != (double)(long long)dv)
             return -1;
         return mock_ctl_set(ctl, d, (long long)dv);
     default:
@@ -245,8 +311,12 @@ mock_config_check(json_object *body, char *msg, size_t msgsz, int *bad)
     {
         const struct mock_ctl_def *d = mock_ctl_find(name);
 
+        int ok;
+
         mock_ctl_init(&scratch);
-        if (d == NULL || mock_ctl_json(&scratch, d, v) < 0) {
+        ok = d != NULL && mock_ctl_json(&scratch, d, v) == 0;
+        mock_ctl_free(&scratch);
+        if (!ok) {
             snprintf(msg, msgsz, "%s mock control '%.40s'",
                      d == NULL ? "unknown" : "invalid value for", name);
             json_object_put(cfg);
@@ -267,26 +337,148 @@ mock_config_check(json_object *body, char *msg, size_t msgsz, int *bad)
 /* Routes                                                             */
 /* ------------------------------------------------------------------ */
 
-/* The API endpoints.  A new wire format (e.g. Anthropic's POST /v1/messages)
- * adds a struct mock_format and a line here; prefix routes suit paths with
- * parameters (e.g. Gemini's /v1beta/models/{model}:generateContent). */
-static const struct mock_route mock_routes[] = {
-    {"/v1/chat/completions", 0, EVHTTP_REQ_POST, &mock_fmt_chat},
-    {"/v1/completions", 0, EVHTTP_REQ_POST, &mock_fmt_completion},
-    {"/v1/embeddings", 0, EVHTTP_REQ_POST, &mock_fmt_embed},
-    {"/v1/models", 0, EVHTTP_REQ_GET, &mock_fmt_models},
+/* An API endpoint: a path, the method it takes, its wire format.  A '*'
+ * in the path stands for a parameter ({model}, {deployment}): one or more
+ * characters up to the next '/' or ':'.  A new wire format adds a struct
+ * mock_format and a line here. */
+struct mock_route {
+    const char *path;
+    enum evhttp_cmd_type method;
+    const struct mock_format *fmt;
 };
 
-/* Return the route for path, or NULL. */
-const struct mock_route *
-mock_route_find(const char *path)
+static const struct mock_route mock_routes[] = {
+    {"/v1/chat/completions", EVHTTP_REQ_POST, &mock_fmt_chat},
+    {"/v1/completions", EVHTTP_REQ_POST, &mock_fmt_completion},
+    {"/v1/embeddings", EVHTTP_REQ_POST, &mock_fmt_embed},
+    {"/v1/models", EVHTTP_REQ_GET, &mock_fmt_models},
+};
+
+/* Where the API lives, and whose errors a path there gets before its
+ * route is known (an unknown path, say). */
+static const struct {
+    const char *prefix;
+    const struct mock_provider *prov;
+} mock_api_prefixes[] = {
+    {"/v1/", &mock_prov_openai},
+};
+
+/* Is path (no query) under the API (and not the /mock/ endpoints)? */
+int
+mock_is_api(const char *path)
 {
+    if (strcmp(path, "/v1") == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof(mock_api_prefixes) / sizeof(mock_api_prefixes[0]); i++)
+        if (strncmp(path, mock_api_prefixes[i].prefix, strlen(mock_api_prefixes[i].prefix)) == 0)
+            return 1;
+    return 0;
+}
+
+/* Return the provider whose errors path gets. */
+static const struct mock_provider *
+mock_path_provider(const char *path)
+{
+    for (size_t i = 0; i < sizeof(mock_api_prefixes) / sizeof(mock_api_prefixes[0]); i++)
+        if (strncmp(path, mock_api_prefixes[i].prefix, strlen(mock_api_prefixes[i].prefix)) == 0)
+            return mock_api_prefixes[i].prov;
+    return &mock_prov_openai;
+}
+
+/* Does path match route pattern pat?  Set *cap, *caplen to its parameter. */
+static int
+mock_route_match(const char *pat, const char *path, const char **cap, size_t *caplen)
+{
+    const char *star = strchr(pat, '*');
+    size_t n;
+
+    *cap = NULL;
+    *caplen = 0;
+    if (star == NULL)
+        return strcmp(pat, path) == 0;
+    n = (size_t)(star - pat);
+    if (strncmp(pat, path, n) != 0)
+        return 0;
+    path += n;
+    n = strcspn(path, "/:");
+    if (n == 0 || strcmp(star + 1, path + n) != 0)
+        return 0;
+    *cap = path;
+    *caplen = n;
+    return 1;
+}
+
+/* Find the route for path; keep a copy of its parameter in c->param. */
+static const struct mock_route *
+mock_route_find(struct mock_call *c, const char *path)
+{
+    const char *cap;
+    size_t caplen;
+
     for (size_t i = 0; i < sizeof(mock_routes) / sizeof(mock_routes[0]); i++) {
-        const struct mock_route *r = &mock_routes[i];
-        if (r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0)
-            return r;
+        if (!mock_route_match(mock_routes[i].path, path, &cap, &caplen))
+            continue;
+        if (cap != NULL && (c->param = strndup(cap, caplen)) == NULL)
+            abort();
+        return &mock_routes[i];
     }
     return NULL;
+}
+
+/* Return request header name, or NULL. */
+const char *
+mock_header(const struct mock_call *c, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(c->req), name);
+}
+
+/* Return query parameter name, decoded (the caller frees it), or NULL. */
+char *
+mock_query(const struct mock_call *c, const char *name)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(c->req);
+    const char *q = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    struct evkeyvalq params;
+    const char *v;
+    char *out = NULL;
+
+    if (q == NULL || evhttp_parse_query_str(q, &params) < 0)
+        return NULL;
+    if ((v = evhttp_find_header(&params, name)) != NULL && (out = strdup(v)) == NULL)
+        abort();
+    evhttp_clear_headers(&params);
+    return out;
+}
+
+/* Make the reply the tool call of the tool_call control, if there is one:
+ * its input (as JSON text) becomes the text, cut into pieces (at least 1). */
+void
+mock_tool_use(struct mock_call *c, long pieces)
+{
+    json_object *name, *input = NULL;
+    size_t len;
+    const char *s;
+
+    if (c->ctl.tool_call == NULL)
+        return;
+    json_object_object_get_ex(c->ctl.tool_call, "name", &name);
+    c->tool_name = json_object_get_string(name);
+    if (!json_object_object_get_ex(c->ctl.tool_call, "input", &input))
+        input = NULL;
+    c->tool_input = input;
+    s = input != NULL ? json_object_to_json_string_length(
+                            input, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len)
+                      : "{}";
+    if (input == NULL)
+        len = 2;
+    if ((c->tool_args = strndup(s, len)) == NULL)
+        abort();
+    c->tool = 1;
+    c->text.s = c->tool_args;
+    c->text.len = len;
+    c->split = pieces > 0 ? pieces : 1;
+    c->npieces = c->split;
+    c->finish = MOCK_FIN_TOOL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -303,8 +495,11 @@ mock_call_free(struct mock_call *c)
         event_free(c->watch);
     if (c->out != NULL)
         evbuffer_free(c->out);
+    mock_ctl_free(&c->ctl);
     json_object_put(c->body);
     json_object_put(c->config);
+    free(c->param);
+    free(c->tool_args);
     mock.stats.active--;
     free(c);
 }
@@ -534,7 +729,7 @@ mock_send_body(struct mock_call *c, int code, struct evbuffer *buf)
 }
 
 /* Send an error response in the call's wire format. */
-static void
+void
 mock_send_error(struct mock_call *c, int code, const char *msg, const char *type,
                 const char *code_str)
 {
@@ -542,7 +737,7 @@ mock_send_error(struct mock_call *c, int code, const char *msg, const char *type
 
     if (buf == NULL)
         abort();
-    (c->fmt != NULL ? c->fmt->error : mock_oai_error)(buf, msg, type, code_str);
+    c->prov->error(c, buf, code, msg, type, code_str);
     c->ctl.reset_after = -1;
     c->ctl.slow_body_ms = 0;
     mock_send_body(c, code, buf);
@@ -561,6 +756,16 @@ mock_stream_limit(struct mock_call *c)
     }
     if (c->ctl.close_after >= 0 && c->content_sent >= c->ctl.close_after) {
         evhttp_send_reply_end(c->req);
+        return 1;
+    }
+    if (c->ctl.stream_error >= 0 && c->content_sent >= c->ctl.stream_error &&
+        c->fmt->stream_error != NULL) {
+        /* The error event is the last one: the stream then ends cleanly. */
+        c->ctl.stream_error = -1;
+        c->step = c->nsteps;
+        c->fmt->stream_error(c, mock.scratch);
+        evhttp_send_reply_chunk_with_cb(c->req, mock.scratch, mock_stream_written, c);
+        evbuffer_drain(mock.scratch, evbuffer_get_length(mock.scratch));
         return 1;
     }
     return 0;
@@ -589,7 +794,7 @@ mock_stream_next(struct mock_call *c)
         return;
     }
     c->fmt->event(c, c->step, mock.scratch);
-    if (c->step >= c->head && c->step < c->head + c->ctl.chunks)
+    if (c->step >= c->head && c->step < c->head + c->npieces)
         c->content_sent++;
     c->step++;
     evhttp_send_reply_chunk_with_cb(c->req, mock.scratch, mock_stream_written, c);
@@ -603,8 +808,8 @@ mock_stream_start(struct mock_call *c)
     long tail;
 
     c->fmt->frame(c, &c->head, &tail);
-    c->nsteps = c->head + c->ctl.chunks + tail;
-    mock_set_headers(c->req, "text/event-stream");
+    c->nsteps = c->head + c->npieces + tail;
+    mock_set_headers(c->req, c->stream_type);
     evhttp_add_header(evhttp_request_get_output_headers(c->req), "Cache-Control", "no-cache");
     mock_reply_start(c, 200);
     mock_stream_next(c);
@@ -624,7 +829,7 @@ mock_call_respond(struct mock_call *c)
         snprintf(code, sizeof(code), "mock_%ld", c->ctl.status);
         if ((buf = evbuffer_new()) == NULL)
             abort();
-        c->fmt->error(buf, msg, "mock_error", code);
+        c->prov->error(c, buf, (int)c->ctl.status, msg, "mock_error", code);
         mock_send_body(c, (int)c->ctl.status, buf);
     } else if (c->stream && c->fmt->event != NULL) {
         mock_stream_start(c);
@@ -643,31 +848,23 @@ mock_call_respond(struct mock_call *c)
 /* Request handling                                                    */
 /* ------------------------------------------------------------------ */
 
-/* Is the request's Authorization "Bearer <the -k key>"? */
-static int
-mock_auth_ok(struct evhttp_request *req)
-{
-    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-
-    if (mock.api_key == NULL)
-        return 1;
-    return v != NULL && strncasecmp(v, "Bearer ", 7) == 0 && strcmp(v + 7, mock.api_key) == 0;
-}
-
-/* Check path, method, key and JSON body; 0, or -1 once the error is sent. */
+/* Check path, method, the provider's headers and the JSON body; 0, or -1
+ * once the error is sent. */
 static int
 mock_api_check(struct mock_call *c, const char *path)
 {
-    const struct mock_route *route = mock_route_find(path);
+    const struct mock_route *route;
     enum evhttp_cmd_type method = evhttp_request_get_command(c->req);
     char msg[160];
 
-    if (route == NULL) {
+    c->prov = mock_path_provider(path);
+    if ((route = mock_route_find(c, path)) == NULL) {
         snprintf(msg, sizeof(msg), "Invalid URL (%s %.100s)", mock_method_name(method), path);
         mock_send_error(c, 404, msg, "invalid_request_error", "unknown_url");
         return -1;
     }
     c->fmt = route->fmt;
+    c->prov = route->fmt->prov;
     if (method != route->method &&
         !(method == EVHTTP_REQ_HEAD && route->method == EVHTTP_REQ_GET)) {
         snprintf(msg, sizeof(msg), "Method %s not allowed for %s", mock_method_name(method), path);
@@ -676,20 +873,33 @@ mock_api_check(struct mock_call *c, const char *path)
         mock_send_error(c, 405, msg, "invalid_request_error", "method_not_allowed");
         return -1;
     }
-    if (!mock_auth_ok(c->req)) {
-        mock_send_error(c, 401, "Incorrect API key provided", "invalid_request_error",
-                        "invalid_api_key");
+    if (c->prov->check(c) < 0)
         return -1;
-    }
     if (method == EVHTTP_REQ_POST && !json_object_is_type(c->body, json_type_object)) {
-        mock_send_error(c, 400, "We could not parse the JSON body of your request.",
-                        "invalid_request_error", "invalid_json");
+        mock_send_error(c, 400, c->prov->bad_json, "invalid_request_error", "invalid_json");
         return -1;
     }
     return 0;
 }
 
-/* Read body and controls, then answer (or wait to answer) a /v1 request. */
+/* Read the controls and the body: the reply is the text of the content
+ * control (or generated), in chunks pieces, unless the format says
+ * otherwise (a tool call, a max_tokens).  0, or -1 with c->err set. */
+static int
+mock_api_parse(struct mock_call *c)
+{
+    if (mock_ctl_parse(c) < 0)
+        return -1;
+    c->text = c->ctl.content;
+    c->split = c->ctl.chunks;
+    c->npieces = c->ctl.chunks;
+    c->out_tokens = c->ctl.chunks;
+    c->finish = MOCK_FIN_STOP;
+    c->stream_type = "text/event-stream";
+    return c->fmt->parse(c, c->body);
+}
+
+/* Read body and controls, then answer (or wait to answer) an API request. */
 void
 mock_api(struct evhttp_request *req, const char *path)
 {
@@ -702,7 +912,7 @@ mock_api(struct evhttp_request *req, const char *path)
     mock_last_record(req, c->body, raw, n);
     if (mock_api_check(c, path) < 0)
         return;
-    if (mock_ctl_parse(c) < 0 || c->fmt->parse(c, c->body) < 0) {
+    if (mock_api_parse(c) < 0) {
         mock_send_error(c, 400, c->err, "invalid_request_error", NULL);
         return;
     }

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mock.h"
 
@@ -22,6 +23,35 @@ mock_oai_error(struct evbuffer *out, const char *msg, const char *type, const ch
         MOCK_LIT(out, "null");
     MOCK_LIT(out, "}}");
 }
+
+/* The provider's error: OpenAI's shape whatever the status. */
+static void
+mock_oai_call_error(struct mock_call *c, struct evbuffer *out, int status, const char *msg,
+                    const char *type, const char *code)
+{
+    mock_oai_error(out, msg, type, code);
+}
+
+/* With -k, the request's Authorization must be "Bearer <the key>". */
+static int
+mock_oai_check(struct mock_call *c)
+{
+    const char *v = mock_header(c, "Authorization");
+
+    if (mock.api_key == NULL ||
+        (v != NULL && strncasecmp(v, "Bearer ", 7) == 0 && strcmp(v + 7, mock.api_key) == 0))
+        return 0;
+    mock_send_error(c, 401, "Incorrect API key provided", "invalid_request_error",
+                    "invalid_api_key");
+    return -1;
+}
+
+const struct mock_provider mock_prov_openai = {
+    "openai",
+    mock_oai_check,
+    mock_oai_call_error,
+    "We could not parse the JSON body of your request.",
+};
 
 /* ------------------------------------------------------------------ */
 /* OpenAI request bodies                                               */
@@ -93,6 +123,7 @@ mock_chat_parse(struct mock_call *c, json_object *body)
     json_object *msgs, *content;
 
     mock_oai_common(c, body);
+    mock_tool_use(c, c->ctl.chunks);
     if (!json_object_object_get_ex(body, "messages", &msgs))
         return 0;
     if (!json_object_is_type(msgs, json_type_array)) {
@@ -156,21 +187,55 @@ mock_oai_head(const struct mock_call *c, int chat, const char *object, struct ev
     mock_json_str(out, c->model, c->model_len);
 }
 
+/* Return the finish_reason of the reply. */
+static const char *
+mock_oai_finish(const struct mock_call *c)
+{
+    switch (c->finish) {
+    case MOCK_FIN_LENGTH:
+        return "length";
+    case MOCK_FIN_TOOL:
+        return "tool_calls";
+    default:
+        return "stop";
+    }
+}
+
+/* Append the assistant message of a chat completion: its text, or its
+ * tool call with the arguments as one JSON string. */
+static void
+mock_chat_message(const struct mock_call *c, struct evbuffer *out)
+{
+    if (!c->tool) {
+        MOCK_LIT(out, "{\"role\":\"assistant\",\"content\":");
+        mock_text_json(c, out);
+        MOCK_LIT(out, "}");
+        return;
+    }
+    MOCK_LIT(out, "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":");
+    mock_tool_id_json(c, "call_mock", out);
+    MOCK_LIT(out, ",\"type\":\"function\",\"function\":{\"name\":");
+    mock_json_cstr(out, c->tool_name);
+    MOCK_LIT(out, ",\"arguments\":");
+    mock_json_str(out, c->text.s, c->text.len);
+    MOCK_LIT(out, "}}]}");
+}
+
 /* Append a non-stream chat.completion or text_completion. */
 static void
 mock_oai_body(struct mock_call *c, int chat, struct evbuffer *out)
 {
     mock_oai_head(c, chat, chat ? "chat.completion" : "text_completion", out);
-    if (chat)
-        MOCK_LIT(out,
-                 ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-    else
+    if (chat) {
+        MOCK_LIT(out, ",\"choices\":[{\"index\":0,\"message\":");
+        mock_chat_message(c, out);
+    } else {
         MOCK_LIT(out, ",\"choices\":[{\"index\":0,\"text\":");
-    mock_text_json(c, out);
-    if (chat)
-        MOCK_LIT(out, "}");
-    MOCK_LIT(out, ",\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":");
-    mock_usage_json(c, c->ctl.chunks, out);
+        mock_text_json(c, out);
+    }
+    evbuffer_add_printf(
+        out, ",\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", mock_oai_finish(c));
+    mock_usage_json(c, c->out_tokens, out);
     evbuffer_add(out, "}", 1);
 }
 
@@ -188,14 +253,39 @@ mock_completion_body(struct mock_call *c, struct evbuffer *out)
     mock_oai_body(c, 0, out);
 }
 
+/* Append the delta of a chat stream's role chunk: with a tool call, the
+ * call's id and name (the arguments follow in pieces). */
+static void
+mock_chat_role_delta(const struct mock_call *c, struct evbuffer *out)
+{
+    if (!c->tool) {
+        MOCK_LIT(out, "{\"role\":\"assistant\",\"content\":\"\"}");
+        return;
+    }
+    MOCK_LIT(out, "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":");
+    mock_tool_id_json(c, "call_mock", out);
+    MOCK_LIT(out, ",\"type\":\"function\",\"function\":{\"name\":");
+    mock_json_cstr(out, c->tool_name);
+    MOCK_LIT(out, ",\"arguments\":\"\"}}]}");
+}
+
 /* Append one choice of a stream chunk: piece k, or the finish (k < 0). */
 static void
 mock_oai_choice(const struct mock_call *c, int chat, long k, struct evbuffer *out)
 {
     if (k < 0 && chat) {
-        MOCK_LIT(out, "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}");
+        evbuffer_add_printf(out,
+                            "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"}",
+                            mock_oai_finish(c));
     } else if (k < 0) {
-        MOCK_LIT(out, "{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"stop\"}");
+        evbuffer_add_printf(
+            out, "{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"%s\"}",
+            mock_oai_finish(c));
+    } else if (chat && c->tool) {
+        MOCK_LIT(out, "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{"
+                      "\"arguments\":");
+        mock_piece_json(c, k, out);
+        MOCK_LIT(out, "}}]},\"logprobs\":null,\"finish_reason\":null}");
     } else if (chat) {
         MOCK_LIT(out, "{\"index\":0,\"delta\":{\"content\":");
         mock_piece_json(c, k, out);
@@ -211,7 +301,7 @@ mock_oai_choice(const struct mock_call *c, int chat, long k, struct evbuffer *ou
 static void
 mock_oai_event(struct mock_call *c, int chat, long i, struct evbuffer *out)
 {
-    long k = i - c->head, n = c->ctl.chunks;
+    long k = i - c->head, n = c->npieces;
 
     if (k > n + c->include_usage) {
         MOCK_LIT(out, "data: [DONE]\n\n");
@@ -220,14 +310,16 @@ mock_oai_event(struct mock_call *c, int chat, long i, struct evbuffer *out)
     MOCK_LIT(out, "data: ");
     mock_oai_head(c, chat, chat ? "chat.completion.chunk" : "text_completion", out);
     MOCK_LIT(out, ",\"choices\":[");
-    if (k < 0)
-        MOCK_LIT(out, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                      "\"logprobs\":null,\"finish_reason\":null}");
-    else if (k <= n)
+    if (k < 0) {
+        MOCK_LIT(out, "{\"index\":0,\"delta\":");
+        mock_chat_role_delta(c, out);
+        MOCK_LIT(out, ",\"logprobs\":null,\"finish_reason\":null}");
+    } else if (k <= n) {
         mock_oai_choice(c, chat, k < n ? k : -1, out);
+    }
     if (k == n + 1) {
         MOCK_LIT(out, "],\"usage\":");
-        mock_usage_json(c, n, out);
+        mock_usage_json(c, c->out_tokens, out);
         MOCK_LIT(out, "}\n\n");
     } else if (c->include_usage) {
         MOCK_LIT(out, "],\"usage\":null}\n\n");
@@ -264,6 +356,17 @@ static void
 mock_completion_event(struct mock_call *c, long i, struct evbuffer *out)
 {
     mock_oai_event(c, 0, i, out);
+}
+
+/* The stream_error control: the error event OpenAI sends when a stream
+ * fails after its 200 (no [DONE] follows). */
+static void
+mock_oai_stream_error(struct mock_call *c, struct evbuffer *out)
+{
+    MOCK_LIT(out, "data: ");
+    mock_oai_error(out, "The server had an error while processing your request. Sorry about that!",
+                   "server_error", NULL);
+    MOCK_LIT(out, "\n\n");
 }
 
 /* Append one deterministic embedding derived from the input's length and index. */
@@ -330,15 +433,16 @@ mock_models_body(struct mock_call *c, struct evbuffer *out)
 }
 
 const struct mock_format mock_fmt_chat = {
-    mock_chat_parse, mock_chat_body, mock_chat_frame, mock_chat_event, mock_oai_error,
+    &mock_prov_openai, mock_chat_parse, mock_chat_body,
+    mock_chat_frame,   mock_chat_event, mock_oai_stream_error,
 };
 const struct mock_format mock_fmt_completion = {
-    mock_completion_parse, mock_completion_body, mock_completion_frame,
-    mock_completion_event, mock_oai_error,
+    &mock_prov_openai,     mock_completion_parse, mock_completion_body,
+    mock_completion_frame, mock_completion_event, mock_oai_stream_error,
 };
 const struct mock_format mock_fmt_embed = {
-    mock_embed_parse, mock_embed_body, NULL, NULL, mock_oai_error,
+    &mock_prov_openai, mock_embed_parse, mock_embed_body, NULL, NULL, NULL,
 };
 const struct mock_format mock_fmt_models = {
-    mock_models_parse, mock_models_body, NULL, NULL, mock_oai_error,
+    &mock_prov_openai, mock_models_parse, mock_models_body, NULL, NULL, NULL,
 };

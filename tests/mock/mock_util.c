@@ -2,6 +2,7 @@
  * reply text cut into pieces. */
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -167,16 +168,16 @@ mock_parse_json(const char *data, size_t n)
 /* Reply text                                                         */
 /* ------------------------------------------------------------------ */
 
-/* Return where content piece k starts: k/chunks of the way, moved forward
- * to the start of a UTF-8 sequence. */
+/* Return where piece k of the text starts: k/split of the way, moved
+ * forward to the start of a UTF-8 sequence. */
 static size_t
 mock_cut(const struct mock_call *c, long k)
 {
-    size_t len = c->ctl.content.len;
-    size_t at = (size_t)((unsigned long long)len * (unsigned long long)k /
-                         (unsigned long long)c->ctl.chunks);
+    size_t len = c->text.len;
+    size_t at =
+        (size_t)((unsigned long long)len * (unsigned long long)k / (unsigned long long)c->split);
 
-    while (at < len && ((unsigned char)c->ctl.content.s[at] & 0xC0) == 0x80)
+    while (at < len && ((unsigned char)c->text.s[at] & 0xC0) == 0x80)
         at++;
     return at;
 }
@@ -187,29 +188,43 @@ mock_piece_json(const struct mock_call *c, long k, struct evbuffer *out)
 {
     size_t from, to;
 
-    if (c->ctl.content.s == NULL) {
+    if (c->text.s == NULL) {
         evbuffer_add_printf(out, k == 0 ? "\"tok%ld\"" : "\" tok%ld\"", k);
         return;
     }
     from = mock_cut(c, k);
     to = mock_cut(c, k + 1);
-    mock_json_str(out, c->ctl.content.s + from, to - from);
+    mock_json_str(out, c->text.s + from, to - from);
 }
 
-/* Append the whole reply text (all pieces) as a JSON string literal. */
+/* Append the reply text as a JSON string literal: the pieces that are
+ * sent, all of them unless a max_tokens cut the reply short. */
 void
 mock_text_json(const struct mock_call *c, struct evbuffer *out)
 {
-    if (c->ctl.chunks == 0) {
+    if (c->npieces == 0) {
         evbuffer_add(out, "\"\"", 2);
-    } else if (c->ctl.content.s != NULL) {
-        mock_json_str(out, c->ctl.content.s, c->ctl.content.len);
+    } else if (c->text.s != NULL) {
+        mock_json_str(out, c->text.s, mock_cut(c, c->npieces));
     } else {
         evbuffer_add(out, "\"tok0", 5);
-        for (long k = 1; k < c->ctl.chunks; k++)
+        for (long k = 1; k < c->npieces; k++)
             evbuffer_add_printf(out, " tok%ld", k);
         evbuffer_add(out, "\"", 1);
     }
+}
+
+/* Append the id of the tool call: the tool_call control's "id", or prefix
+ * and the request's number. */
+void
+mock_tool_id_json(const struct mock_call *c, const char *prefix, struct evbuffer *out)
+{
+    json_object *id;
+
+    if (json_object_object_get_ex(c->ctl.tool_call, "id", &id))
+        mock_json_str(out, json_object_get_string(id), (size_t)json_object_get_string_len(id));
+    else
+        evbuffer_add_printf(out, "\"%s%lu\"", prefix, c->seq);
 }
 
 /* Append the usage object. */
@@ -219,4 +234,75 @@ mock_usage_json(const struct mock_call *c, long completion, struct evbuffer *out
     evbuffer_add_printf(out,
                         "{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"total_tokens\":%ld}",
                         c->prompt_tokens, completion, c->prompt_tokens + completion);
+}
+
+/* ------------------------------------------------------------------ */
+/* Checking request bodies                                            */
+/* ------------------------------------------------------------------ */
+
+/* Append a JSON value as compact JSON text. */
+void
+mock_json_obj(struct evbuffer *out, json_object *v)
+{
+    size_t len;
+    const char *s = json_object_to_json_string_length(
+        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+    evbuffer_add(out, s, len);
+}
+
+/* Set c->err to a formatted message; return -1 (for "return mock_fail()"). */
+int
+mock_fail(struct mock_call *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->errbuf, sizeof(c->errbuf), fmt, ap);
+    va_end(ap);
+    c->err = c->errbuf;
+    return -1;
+}
+
+/* Return the JSON type of v as a word for messages ("null" for NULL). */
+const char *
+mock_type_name(json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        return "null";
+    case json_type_boolean:
+        return "boolean";
+    case json_type_double:
+    case json_type_int:
+        return "number";
+    case json_type_object:
+        return "object";
+    case json_type_array:
+        return "array";
+    case json_type_string:
+        return "string";
+    }
+    return "value";
+}
+
+/* Is v a JSON integer (or a double with no fraction, as 5.0)? */
+int
+mock_is_int(json_object *v)
+{
+    double d;
+
+    if (json_object_is_type(v, json_type_int))
+        return 1;
+    if (!json_object_is_type(v, json_type_double))
+        return 0;
+    d = json_object_get_double(v);
+    return d >= -1e15 && d <= 1e15 && d == (double)(long long)d;
+}
+
+/* Is v a JSON number? */
+int
+mock_is_num(json_object *v)
+{
+    return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
 }
