@@ -6,6 +6,7 @@
  *                 slow bodies, resets, hangs, streams)
  * mock_util.c     JSON writing, word counting, the reply text
  * mock_openai.c   OpenAI's wire formats
+ * mock_anthropic.c  Anthropic's Messages API
  */
 #ifndef AIGW_MOCK_H
 #define AIGW_MOCK_H
@@ -210,5 +211,10 @@ extern const struct mock_format mock_fmt_completion;
 extern const struct mock_format mock_fmt_embed;
 extern const struct mock_format mock_fmt_models;
 void mock_oai_error(struct evbuffer *out, const char *msg, const char *type, const char *code);
+
+/* mock_anthropic.c */
+extern const struct mock_provider mock_prov_anthropic;
+extern const struct mock_format mock_fmt_anth_messages;
+extern const struct mock_format mock_fmt_anth_count;
 
 #endif /* AIGW_MOCK_H */

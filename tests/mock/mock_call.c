@@ -352,6 +352,8 @@ static const struct mock_route mock_routes[] = {
     {"/v1/completions", EVHTTP_REQ_POST, &mock_fmt_completion},
     {"/v1/embeddings", EVHTTP_REQ_POST, &mock_fmt_embed},
     {"/v1/models", EVHTTP_REQ_GET, &mock_fmt_models},
+    {"/v1/messages", EVHTTP_REQ_POST, &mock_fmt_anth_messages},
+    {"/v1/messages/count_tokens", EVHTTP_REQ_POST, &mock_fmt_anth_count},
 };
 
 /* Where the API lives, and whose errors a path there gets before its
