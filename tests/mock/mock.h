@@ -7,6 +7,7 @@
  * mock_util.c     JSON writing, word counting, the reply text
  * mock_openai.c   OpenAI's wire formats
  * mock_anthropic.c  Anthropic's Messages API
+ * mock_gemini.c   Google's Gemini API
  */
 #ifndef AIGW_MOCK_H
 #define AIGW_MOCK_H
@@ -110,6 +111,7 @@ struct mock_call {
     long prompt_tokens;
     long out_tokens; /* completion tokens: chunks, unless cut by a max_tokens */
     int stream;
+    int sse; /* Gemini: ?alt=sse (else a stream is one JSON array) */
     int include_usage;
     const char *stream_type; /* Content-Type of a stream */
     /* The reply: its text (content, generated when s is NULL, or a tool
@@ -216,5 +218,11 @@ void mock_oai_error(struct evbuffer *out, const char *msg, const char *type, con
 extern const struct mock_provider mock_prov_anthropic;
 extern const struct mock_format mock_fmt_anth_messages;
 extern const struct mock_format mock_fmt_anth_count;
+
+/* mock_gemini.c */
+extern const struct mock_provider mock_prov_gemini;
+extern const struct mock_format mock_fmt_gem_generate;
+extern const struct mock_format mock_fmt_gem_stream;
+extern const struct mock_format mock_fmt_gem_count;
 
 #endif /* AIGW_MOCK_H */

@@ -354,6 +354,9 @@ static const struct mock_route mock_routes[] = {
     {"/v1/models", EVHTTP_REQ_GET, &mock_fmt_models},
     {"/v1/messages", EVHTTP_REQ_POST, &mock_fmt_anth_messages},
     {"/v1/messages/count_tokens", EVHTTP_REQ_POST, &mock_fmt_anth_count},
+    {"/v1beta/models/*:generateContent", EVHTTP_REQ_POST, &mock_fmt_gem_generate},
+    {"/v1beta/models/*:streamGenerateContent", EVHTTP_REQ_POST, &mock_fmt_gem_stream},
+    {"/v1beta/models/*:countTokens", EVHTTP_REQ_POST, &mock_fmt_gem_count},
 };
 
 /* Where the API lives, and whose errors a path there gets before its
@@ -363,6 +366,7 @@ static const struct {
     const struct mock_provider *prov;
 } mock_api_prefixes[] = {
     {"/v1/", &mock_prov_openai},
+    {"/v1beta/", &mock_prov_gemini},
 };
 
 /* Is path (no query) under the API (and not the /mock/ endpoints)? */
@@ -764,8 +768,8 @@ mock_stream_limit(struct mock_call *c)
         c->fmt->stream_error != NULL) {
         /* The error event is the last one: the stream then ends cleanly. */
         c->ctl.stream_error = -1;
-        c->step = c->nsteps;
         c->fmt->stream_error(c, mock.scratch);
+        c->step = c->nsteps;
         evhttp_send_reply_chunk_with_cb(c->req, mock.scratch, mock_stream_written, c);
         evbuffer_drain(mock.scratch, evbuffer_get_length(mock.scratch));
         return 1;
