@@ -5,7 +5,7 @@
  * mock_call.c     one API request: controls, lifecycle, transport (delays,
  *                 slow bodies, resets, hangs, streams)
  * mock_util.c     JSON writing, word counting, the reply text
- * mock_openai.c   OpenAI's wire formats
+ * mock_openai.c   OpenAI's wire formats, and Azure OpenAI's
  * mock_anthropic.c  Anthropic's Messages API
  * mock_gemini.c   Google's Gemini API
  */
@@ -212,6 +212,10 @@ extern const struct mock_format mock_fmt_chat;
 extern const struct mock_format mock_fmt_completion;
 extern const struct mock_format mock_fmt_embed;
 extern const struct mock_format mock_fmt_models;
+extern const struct mock_provider mock_prov_azure;
+extern const struct mock_format mock_fmt_az_chat;
+extern const struct mock_format mock_fmt_az_completion;
+extern const struct mock_format mock_fmt_az_embed;
 void mock_oai_error(struct evbuffer *out, const char *msg, const char *type, const char *code);
 
 /* mock_anthropic.c */

@@ -357,6 +357,9 @@ static const struct mock_route mock_routes[] = {
     {"/v1beta/models/*:generateContent", EVHTTP_REQ_POST, &mock_fmt_gem_generate},
     {"/v1beta/models/*:streamGenerateContent", EVHTTP_REQ_POST, &mock_fmt_gem_stream},
     {"/v1beta/models/*:countTokens", EVHTTP_REQ_POST, &mock_fmt_gem_count},
+    {"/openai/deployments/*/chat/completions", EVHTTP_REQ_POST, &mock_fmt_az_chat},
+    {"/openai/deployments/*/completions", EVHTTP_REQ_POST, &mock_fmt_az_completion},
+    {"/openai/deployments/*/embeddings", EVHTTP_REQ_POST, &mock_fmt_az_embed},
 };
 
 /* Where the API lives, and whose errors a path there gets before its
@@ -367,6 +370,7 @@ static const struct {
 } mock_api_prefixes[] = {
     {"/v1/", &mock_prov_openai},
     {"/v1beta/", &mock_prov_gemini},
+    {"/openai/", &mock_prov_azure},
 };
 
 /* Is path (no query) under the API (and not the /mock/ endpoints)? */

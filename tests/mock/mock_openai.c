@@ -1,8 +1,11 @@
 /* mock_openai.c: OpenAI's wire formats: chat completions, (legacy)
- * completions, embeddings, models. */
+ * completions, embeddings, models; and the same behind Azure OpenAI's
+ * /openai/deployments/{deployment}/... with its api-key header, its
+ * api-version query, its errors and its content filter results. */
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -52,6 +55,99 @@ const struct mock_provider mock_prov_openai = {
     mock_oai_call_error,
     "We could not parse the JSON body of your request.",
 };
+
+/* Azure's errors: a 400 comes from the model, in OpenAI's shape; the others
+ * (401, 404, 429, 5xx) from Azure, as {"error":{"code":"401","message"}}. */
+static void
+mock_az_error(struct mock_call *c, struct evbuffer *out, int status, const char *msg,
+              const char *type, const char *code)
+{
+    if (status == 400) {
+        mock_oai_error(out, msg, type, code);
+        return;
+    }
+    if (code != NULL && strcmp(code, "unknown_url") == 0)
+        msg = "Resource not found";
+    evbuffer_add_printf(out, "{\"error\":{\"code\":\"%d\",\"message\":", status);
+    mock_json_cstr(out, msg);
+    MOCK_LIT(out, "}}");
+}
+
+/* Is v an api-version: YYYY-MM-DD, maybe followed by "-preview"? */
+static int
+mock_az_version_ok(const char *v)
+{
+    for (int i = 0; i < 10; i++)
+        if (i == 4 || i == 7 ? v[i] != '-' : !(v[i] >= '0' && v[i] <= '9'))
+            return 0;
+    return v[10] == '\0' || strcmp(v + 10, "-preview") == 0;
+}
+
+/* An api-version in the query (without one Azure knows no such resource),
+ * then the key in api-key (with -k). */
+static int
+mock_az_check(struct mock_call *c)
+{
+    char *ver = mock_query(c, "api-version");
+    const char *key = mock_header(c, "api-key");
+    int ok = ver != NULL && mock_az_version_ok(ver);
+
+    free(ver);
+    if (!ok) {
+        mock_send_error(c, 404, "Resource not found", NULL, NULL);
+        return -1;
+    }
+    if (mock.api_key != NULL && key == NULL) {
+        mock_send_error(c, 401,
+                        "Access denied due to missing subscription key. Make sure to include "
+                        "subscription key when making requests to an API.",
+                        NULL, NULL);
+        return -1;
+    }
+    if (mock.api_key != NULL && strcmp(key, mock.api_key) != 0) {
+        mock_send_error(c, 401,
+                        "Access denied due to invalid subscription key or wrong API endpoint. "
+                        "Make sure to provide a valid key for an active subscription and use a "
+                        "correct regional API endpoint for your resource.",
+                        NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+const struct mock_provider mock_prov_azure = {
+    "azure",
+    mock_az_check,
+    mock_az_error,
+    "We could not parse the JSON body of your request.",
+};
+
+/* The content filter's verdict on the prompt and on every piece. */
+#define MOCK_AZ_SAFE                                                                               \
+    "{\"hate\":{\"filtered\":false,\"severity\":\"safe\"},"                                        \
+    "\"self_harm\":{\"filtered\":false,\"severity\":\"safe\"},"                                    \
+    "\"sexual\":{\"filtered\":false,\"severity\":\"safe\"},"                                       \
+    "\"violence\":{\"filtered\":false,\"severity\":\"safe\"}}"
+
+/* Is the call Azure's? */
+static int
+mock_az(const struct mock_call *c)
+{
+    return c->prov == &mock_prov_azure;
+}
+
+/* End a choice: with Azure, its content_filter_results (the verdict, or
+ * empty for the role and finish chunks). */
+static void
+mock_oai_choice_end(const struct mock_call *c, int safe, struct evbuffer *out)
+{
+    if (!mock_az(c))
+        MOCK_LIT(out, "}");
+    else if (safe)
+        MOCK_LIT(out, ",\"content_filter_results\":" MOCK_AZ_SAFE "}");
+    else
+        MOCK_LIT(out, ",\"content_filter_results\":{}}");
+}
 
 /* ------------------------------------------------------------------ */
 /* OpenAI request bodies                                               */
@@ -233,9 +329,13 @@ mock_oai_body(struct mock_call *c, int chat, struct evbuffer *out)
         MOCK_LIT(out, ",\"choices\":[{\"index\":0,\"text\":");
         mock_text_json(c, out);
     }
-    evbuffer_add_printf(
-        out, ",\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", mock_oai_finish(c));
+    evbuffer_add_printf(out, ",\"logprobs\":null,\"finish_reason\":\"%s\"", mock_oai_finish(c));
+    mock_oai_choice_end(c, 1, out);
+    MOCK_LIT(out, "],\"usage\":");
     mock_usage_json(c, c->out_tokens, out);
+    if (mock_az(c) && chat)
+        MOCK_LIT(out, ",\"prompt_filter_results\":[{\"prompt_index\":0,"
+                      "\"content_filter_results\":" MOCK_AZ_SAFE "}]");
     evbuffer_add(out, "}", 1);
 }
 
@@ -275,26 +375,42 @@ mock_oai_choice(const struct mock_call *c, int chat, long k, struct evbuffer *ou
 {
     if (k < 0 && chat) {
         evbuffer_add_printf(out,
-                            "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"}",
+                            "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"",
                             mock_oai_finish(c));
     } else if (k < 0) {
-        evbuffer_add_printf(
-            out, "{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"%s\"}",
-            mock_oai_finish(c));
+        evbuffer_add_printf(out,
+                            "{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"%s\"",
+                            mock_oai_finish(c));
     } else if (chat && c->tool) {
         MOCK_LIT(out, "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{"
                       "\"arguments\":");
         mock_piece_json(c, k, out);
-        MOCK_LIT(out, "}}]},\"logprobs\":null,\"finish_reason\":null}");
+        MOCK_LIT(out, "}}]},\"logprobs\":null,\"finish_reason\":null");
     } else if (chat) {
         MOCK_LIT(out, "{\"index\":0,\"delta\":{\"content\":");
         mock_piece_json(c, k, out);
-        MOCK_LIT(out, "},\"logprobs\":null,\"finish_reason\":null}");
+        MOCK_LIT(out, "},\"logprobs\":null,\"finish_reason\":null");
     } else {
         MOCK_LIT(out, "{\"index\":0,\"text\":");
         mock_piece_json(c, k, out);
-        MOCK_LIT(out, ",\"logprobs\":null,\"finish_reason\":null}");
+        MOCK_LIT(out, ",\"logprobs\":null,\"finish_reason\":null");
     }
+    mock_oai_choice_end(c, k >= 0, out);
+}
+
+/* Append Azure's first chat stream chunk: no choice, only the content
+ * filter's verdict on the prompt. */
+static void
+mock_az_filter_chunk(const struct mock_call *c, struct evbuffer *out)
+{
+    MOCK_LIT(
+        out,
+        "data: {\"id\":\"\",\"object\":\"\",\"created\":0,\"model\":\"\",\"choices\":[],"
+        "\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":" MOCK_AZ_SAFE
+        "}]");
+    if (c->include_usage)
+        MOCK_LIT(out, ",\"usage\":null");
+    MOCK_LIT(out, "}\n\n");
 }
 
 /* Append stream event i of a chat or text completion stream. */
@@ -307,13 +423,18 @@ mock_oai_event(struct mock_call *c, int chat, long i, struct evbuffer *out)
         MOCK_LIT(out, "data: [DONE]\n\n");
         return;
     }
+    if (chat && mock_az(c) && i == 0) {
+        mock_az_filter_chunk(c, out);
+        return;
+    }
     MOCK_LIT(out, "data: ");
     mock_oai_head(c, chat, chat ? "chat.completion.chunk" : "text_completion", out);
     MOCK_LIT(out, ",\"choices\":[");
     if (k < 0) {
         MOCK_LIT(out, "{\"index\":0,\"delta\":");
         mock_chat_role_delta(c, out);
-        MOCK_LIT(out, ",\"logprobs\":null,\"finish_reason\":null}");
+        MOCK_LIT(out, ",\"logprobs\":null,\"finish_reason\":null");
+        mock_oai_choice_end(c, 0, out);
     } else if (k <= n) {
         mock_oai_choice(c, chat, k < n ? k : -1, out);
     }
@@ -328,11 +449,12 @@ mock_oai_event(struct mock_call *c, int chat, long i, struct evbuffer *out)
     }
 }
 
-/* Chat streams: a role event first; then finish, [usage], [DONE]. */
+/* Chat streams: a role event first (Azure: after the prompt filter's);
+ * then finish, [usage], [DONE]. */
 static void
 mock_chat_frame(const struct mock_call *c, long *head, long *tail)
 {
-    *head = 1;
+    *head = mock_az(c) ? 2 : 1; /* Azure: the prompt filter's chunk first */
     *tail = 2 + c->include_usage;
 }
 
@@ -445,4 +567,58 @@ const struct mock_format mock_fmt_embed = {
 };
 const struct mock_format mock_fmt_models = {
     &mock_prov_openai, mock_models_parse, mock_models_body, NULL, NULL, NULL,
+};
+
+/* ------------------------------------------------------------------ */
+/* Azure OpenAI                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Azure: the deployment in the path is the model; the body's is ignored. */
+static void
+mock_az_model(struct mock_call *c)
+{
+    c->model = c->param;
+    c->model_len = strlen(c->param);
+}
+
+/* Parse a chat completions request sent to an Azure deployment. */
+static int
+mock_az_chat_parse(struct mock_call *c, json_object *body)
+{
+    if (mock_chat_parse(c, body) < 0)
+        return -1;
+    mock_az_model(c);
+    return 0;
+}
+
+/* Parse a completions request sent to an Azure deployment. */
+static int
+mock_az_completion_parse(struct mock_call *c, json_object *body)
+{
+    if (mock_completion_parse(c, body) < 0)
+        return -1;
+    mock_az_model(c);
+    return 0;
+}
+
+/* Parse an embeddings request sent to an Azure deployment. */
+static int
+mock_az_embed_parse(struct mock_call *c, json_object *body)
+{
+    if (mock_embed_parse(c, body) < 0)
+        return -1;
+    mock_az_model(c);
+    return 0;
+}
+
+const struct mock_format mock_fmt_az_chat = {
+    &mock_prov_azure, mock_az_chat_parse, mock_chat_body,
+    mock_chat_frame,  mock_chat_event,    mock_oai_stream_error,
+};
+const struct mock_format mock_fmt_az_completion = {
+    &mock_prov_azure,      mock_az_completion_parse, mock_completion_body,
+    mock_completion_frame, mock_completion_event,    mock_oai_stream_error,
+};
+const struct mock_format mock_fmt_az_embed = {
+    &mock_prov_azure, mock_az_embed_parse, mock_embed_body, NULL, NULL, NULL,
 };
