@@ -1,13 +1,15 @@
-/* mock.c: aigw-mock, a mock OpenAI-compatible upstream for the e2e tests, the
- * benchmarks and the Quick start.
+/* mock.c: aigw-mock, a mock upstream for the e2e tests, the benchmarks and
+ * the Quick start: OpenAI's API, Anthropic's Messages API, Gemini's and Azure
+ * OpenAI's, each with its own key header, errors and stream framing.
  *
- * One libevent loop, one evhttp server.  Every /v1 request becomes a
+ * One libevent loop, one evhttp server.  Every API request becomes a
  * struct mock_call that lives until the response has been written out
  * (evhttp's on_complete callback: "completed") or until its connection goes
  * away first (the connection's close callback: "aborted").  A wire format
- * (OpenAI chat, completions, embeddings, models; later Anthropic, Gemini...)
- * is a struct mock_format: how to read the request body, how to write the
- * whole response, and how to write it as a sequence of stream events.  The
+ * (OpenAI chat, Anthropic messages, Gemini generateContent...) is a struct
+ * mock_format: how to read the request body, how to write the whole
+ * response, and how to write it as a sequence of stream events; a struct
+ * mock_provider says how its key is checked and how its errors look.  The
  * transport (delays, slow bodies, resets, hangs) is shared by all formats.
  * The controls of a call are the instance's defaults (POST /mock/config, so
  * that several instances can answer the same request differently), then the
@@ -307,16 +309,28 @@ mock_usage(FILE *f)
     fprintf(f, "usage: aigw-mock [-l ADDR:PORT] [-p PORTFILE] [-k APIKEY] [-v]\n"
                "  -l ADDR:PORT  listen address (default " MOCK_DEFAULT_LISTEN "; port 0: any)\n"
                "  -p PORTFILE   write the bound port to PORTFILE (atomically)\n"
-               "  -k APIKEY     require \"Authorization: Bearer APIKEY\" on /v1 requests\n"
+               "  -k APIKEY     require the key on API requests, where each provider takes it:\n"
+               "                Authorization: Bearer (OpenAI), x-api-key (Anthropic),\n"
+               "                x-goog-api-key or ?key= (Gemini), api-key (Azure)\n"
                "  -v            log every request to stderr\n"
-               "endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings;\n"
-               "  GET /v1/models; GET /mock/stats, /mock/last; POST /mock/reset;\n"
-               "  GET, POST /mock/config (default controls for every later /v1 request; {}\n"
-               "  clears them)\n"
+               "endpoints:\n"
+               "  OpenAI     POST /v1/chat/completions, /v1/completions, /v1/embeddings;\n"
+               "             GET /v1/models\n"
+               "  Anthropic  POST /v1/messages, /v1/messages/count_tokens (anthropic-version\n"
+               "             header required)\n"
+               "  Gemini     POST /v1beta/models/MODEL:generateContent,\n"
+               "             :streamGenerateContent (?alt=sse: events; else a JSON array),\n"
+               "             :countTokens\n"
+               "  Azure      POST /openai/deployments/NAME/chat/completions, /completions,\n"
+               "             /embeddings (?api-version=YYYY-MM-DD[-preview] required)\n"
+               "  mock       GET /mock/stats, /mock/last; POST /mock/reset; GET, POST\n"
+               "             /mock/config (default controls for every later API request;\n"
+               "             {} clears them)\n"
                "controls (body \"mock\":{...} or x-mock-NAME headers, over the defaults):\n"
                "  chunks, delay_ms, first_byte_ms, status, retry_after, hang,\n"
-               "  reset_before_response, reset_after, close_after, slow_body_ms, content\n"
-               "  (see tests/mock/README.md)\n");
+               "  reset_before_response, reset_after, close_after, slow_body_ms, content,\n"
+               "  tool_call ({\"name\",\"input\"}: answer with a tool call), stream_error (an\n"
+               "  error event after N pieces)  (see tests/mock/README.md)\n");
 }
 
 /* Split "ADDR:PORT", "[V6]:PORT" or "PORT" into host and port; 0, or -1. */
