@@ -80,21 +80,6 @@ fixture_path(char *out, const char *name)
         out[0] = '\0';
 }
 
-/* A 127.0.0.1 port nothing listens on (right now); 0 on error. */
-static int
-free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
 /* Run argv with output to dir/cmd.log; 1 when it exits 0. */
 static int
 run_cmd(const char *const *argv)

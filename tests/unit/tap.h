@@ -19,6 +19,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <check.h>
 
 #include "aigw/errors.h"
@@ -151,6 +155,21 @@ errors_text(const struct aigw_errors *e, char *buf, size_t len)
 }
 
 /* Assert that one message of e contains needle; lists every message otherwise. */
+/* A 127.0.0.1 port nothing listens on (right now); 0 on error. */
+static inline int
+free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
 #define ck_assert_error(e, needle)                                                                 \
     do {                                                                                           \
         char all_[4096];                                                                           \
