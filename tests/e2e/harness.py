@@ -796,6 +796,14 @@ def body_bytes(body):
     return len(json.dumps(body).encode())
 
 
+def chat_ok(port, key="sk-test-a", timeout=10):
+    """One chat request on a new connection to port; fails unless 200."""
+    resp = request(port, "POST", "/v1/chat/completions", chat_body(), key=key,
+                   timeout=timeout * SLOW)
+    check(resp.status == 200, "chat on port %d: %d %r", port, resp.status, resp.body[:300])
+    return resp
+
+
 def post_chat(port, key, body, timeout=HTTP_TIMEOUT):
     """POST /v1/chat/completions on a fresh connection (a stream is read to
     its end); the Response's t is the wall-clock time it was complete."""

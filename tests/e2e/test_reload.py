@@ -22,7 +22,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        HOST, MOCK_KEY, SLOW, TAP, Env, Gateway, MixedLoad, Mock, chat_body, check, check_eq,
+        HOST, MOCK_KEY, SLOW, TAP, Env, Gateway, MixedLoad, Mock, chat_body, chat_ok, check,
+        check_eq,
         free_port, parse_control_reply, main, minute_room, pid_alive, request, standard_resources,
         statuses, to_yaml, wait_for, write_file)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
@@ -69,14 +70,6 @@ def fixture():
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
-
-def chat_ok(port, key="sk-test-a", timeout=10):
-    """One chat request on a new connection to port; fails unless 200."""
-    resp = request(port, "POST", "/v1/chat/completions", chat_body(), key=key,
-                   timeout=timeout * SLOW)
-    check(resp.status == 200, "chat on port %d: %d %r", port, resp.status, resp.body[:300])
-    return resp
-
 
 def set_config(env, **changes):
     """aigw.yaml = the gateway's first aigw.yaml with changes (None removes a key)."""

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         AIGW_BIN, HOST, MOCK_KEY, SLOW, STOP_TIMEOUT, TAP, Env, Gateway, MixedLoad, Mock,
-        TestFailure, chat_body, check, check_eq, control_call, default_config, free_port, main,
+        TestFailure, chat_body, chat_ok, check, check_eq, control_call, default_config, free_port, main,
         make_tmpdir, minute_room, pid_alive, register_cleanup, request, standard_resources,
         statuses, terminate_pid, wait_for, write_file)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
@@ -123,13 +123,6 @@ def fixture():
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
-
-def chat_ok(port, key="sk-test-a", timeout=10):
-    resp = request(port, "POST", "/v1/chat/completions", chat_body(), key=key,
-                   timeout=timeout * SLOW)
-    check(resp.status == 200, "chat on port %d: %d %r", port, resp.status, resp.body[:300])
-    return resp
-
 
 def read_pid(path):
     try:

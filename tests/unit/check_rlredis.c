@@ -205,23 +205,13 @@ server_start(void)
     return setup_fail("redis exited three times");
 }
 
-/* The end of a log file to stderr (the folder goes away with it). */
+/* The end of a fixture log file to stderr (the folder goes away with it). */
 static void
 dump_tail(const char *name)
 {
-    char path[PATH_MAX], buf[4096];
+    char path[PATH_MAX];
     fixture_path(path, name);
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL)
-        return;
-    if (fseek(fp, 0, SEEK_END) == 0 && ftell(fp) > (long)sizeof(buf) - 1)
-        fseek(fp, -(long)sizeof(buf) + 1, SEEK_END);
-    else
-        rewind(fp);
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    buf[n] = '\0';
-    fclose(fp);
-    fprintf(stderr, "# --- end of %s ---\n%s\n", path, buf);
+    tap_dump_tail(path);
 }
 
 /* Kill redis (if a test did not already) and remove its folder, also after a failure. */

@@ -170,6 +170,24 @@ free_port(void)
     return port;
 }
 
+/* The last 4 KiB of a log file to stderr: a daemon fixture's log, before its folder goes. */
+static inline void
+tap_dump_tail(const char *path)
+{
+    char buf[4096];
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return;
+    if (fseek(fp, 0, SEEK_END) == 0 && ftell(fp) > (long)sizeof(buf) - 1)
+        fseek(fp, -(long)sizeof(buf) + 1, SEEK_END);
+    else
+        rewind(fp);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    fprintf(stderr, "# --- end of %s ---\n%s\n", path, buf);
+}
+
 #define ck_assert_error(e, needle)                                                                 \
     do {                                                                                           \
         char all_[4096];                                                                           \
