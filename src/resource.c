@@ -16,12 +16,20 @@
 #include "aigw/resource.h"
 #include "aigw/util.h"
 
-#define MODEL_MAGIC 0x4d4f4432u /* "MOD2" */
+#define MODEL_MAGIC 0x4d4f4433u /* "MOD3" */
 #define KEY_MAGIC 0x4b455932u   /* "KEY2" */
 
-static const char *const provider_names[PROVIDER_NPROVIDERS] = {"openai", "openai-compatible"};
-static const char *const default_api_base[PROVIDER_NPROVIDERS] = {"https://api.openai.com/v1",
-                                                                   NULL};
+static const char *const provider_names[PROVIDER_NPROVIDERS] = {
+    "openai", "openai-compatible", "azure-openai", "anthropic", "gemini"};
+/* NULL: api_base is required (a server of the operator's own, an Azure resource). */
+static const char *const default_api_base[PROVIDER_NPROVIDERS] = {
+    "https://api.openai.com/v1", NULL, NULL, "https://api.anthropic.com/v1",
+    "https://generativelanguage.googleapis.com/v1beta"};
+/* Azure's api-version query parameter; Anthropic's anthropic-version header. */
+static const char *const default_api_version[PROVIDER_NPROVIDERS] = {
+    "", "", "2024-10-21", "2023-06-01", ""};
+/* Anthropic requires max_tokens: what a client that gave none gets. */
+static const int default_max_tokens[PROVIDER_NPROVIDERS] = {0, 0, 0, 4096, 0};
 
 const char *
 res_kind_name(enum res_kind k)
@@ -268,14 +276,28 @@ validate_upstream(struct vctx *v)
     const char *prov = vstring(v, "provider", 1, 64);
     int p = prov ? provider_parse(prov) : -1;
     if (prov != NULL && p < 0)
-        verr(v, NULL, "provider", "must be one of: openai, openai-compatible");
+        verr(v, NULL, "provider",
+             "must be one of: openai, openai-compatible, azure-openai, anthropic, gemini");
     const char *model = vstring(v, "model", 0, RES_NAME_MAX);
     if (model != NULL && *model == '\0')
         verr(v, NULL, "model", "must not be empty");
-    const char *base = vstring(v, "api_base", p == PROVIDER_OPENAI_COMPATIBLE, 2048);
+    /* Azure deployments and Gemini models are path segments of the URL. */
+    if (model != NULL && (p == PROVIDER_AZURE_OPENAI || p == PROVIDER_GEMINI) &&
+        strspn(model, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+            strlen(model))
+        verr(v, NULL, "model", "must be a deployment or model name: letters, digits, '.', '_', '-'");
+    const char *base = vstring(v, "api_base", p >= 0 && default_api_base[p] == NULL, 2048);
     if (base != NULL && strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
         verr(v, NULL, "api_base", "must be an http:// or https:// URL");
     vstring(v, "api_key", 0, 4096);
+    const char *ver = vstring(v, "api_version", 0, 64);
+    if (ver != NULL && p != PROVIDER_AZURE_OPENAI && p != PROVIDER_ANTHROPIC)
+        verr(v, NULL, "api_version", "is for azure-openai (api-version) and anthropic "
+                                    "(anthropic-version) targets only");
+    else if (ver != NULL && (*ver == '\0' || strspn(ver, "0123456789-abcdefghijklmnopqrstuvwxyz.") !=
+                                                   strlen(ver)))
+        verr(v, NULL, "api_version", "must be a version such as 2024-10-21");
+    vint(v, "max_tokens", 1, 1000000000, 0);
 }
 
 /* The name a target goes by: its own, or "<provider>/<model>". */
@@ -299,8 +321,9 @@ target_name(struct json_object *t, int shorthand, const char *model_name, char *
 static void
 validate_targets(struct vctx *v, struct json_object *list, const char *model_name)
 {
-    static const char *const fields[] = {"name", "provider", "model", "api_base", "api_key",
-                                         "weight", "priority", NULL};
+    static const char *const fields[] = {"name",       "provider", "model",  "api_base",
+                                         "api_key",    "api_version", "max_tokens", "weight",
+                                         "priority",   NULL};
     char names[MODEL_MAX_TARGETS][RES_NAME_MAX + 1];
     size_t n = json_object_array_length(list);
     if (n == 0 || n > MODEL_MAX_TARGETS) {
@@ -397,9 +420,10 @@ validate_limits(struct vctx *v)
 static int
 validate_model(struct vctx *v)
 {
-    static const char *const fields[] = {"name", "provider", "model", "api_base", "api_key",
-                                         "targets", "retries", "fallback_on", "breaker",
-                                         "limits", "timeouts", NULL};
+    static const char *const fields[] = {"name",    "provider",   "model",      "api_base",
+                                         "api_key", "api_version", "max_tokens", "targets",
+                                         "retries", "fallback_on", "breaker",   "limits",
+                                         "timeouts", NULL};
     static const char *const tfields[] = {"connect", "first_byte", "total", "stream_idle"};
     struct json_object *o;
 
@@ -408,8 +432,9 @@ validate_model(struct vctx *v)
     if (name != NULL && !name_valid(name))
         verr(v, NULL, "name", "must be 1-256 printable characters without spaces or quotes");
     if (json_object_object_get_ex(v->doc, "targets", &o)) {
-        static const char *const single[] = {"provider", "model", "api_base", "api_key"};
-        for (size_t i = 0; i < 4; i++)
+        static const char *const single[] = {"provider", "model", "api_base", "api_key",
+                                             "api_version", "max_tokens"};
+        for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
             if (json_object_object_get_ex(v->doc, single[i], NULL))
                 verr(v, NULL, single[i], "give it in each of targets, not beside them");
         if (o == NULL || !json_object_is_type(o, json_type_array))
@@ -577,8 +602,8 @@ struct model_rec {
 };
 
 struct target_rec {
-    int32_t provider, weight, priority;
-    uint32_t off[4]; /* name, upstream_model, api_base, api_key */
+    int32_t provider, weight, priority, max_tokens;
+    uint32_t off[5]; /* name, upstream_model, api_base, api_key, api_version */
 };
 
 struct tier_rec {
@@ -745,6 +770,9 @@ compile_model(const char *id, struct json_object *doc, struct rbuf *b)
         tr[i].off[1] = rbuf_str(b, sget(targets[i], "model", name), &fail);
         tr[i].off[2] = rbuf_base(b, targets[i], tr[i].provider, &fail);
         tr[i].off[3] = rbuf_str(b, sget(targets[i], "api_key", ""), &fail);
+        int p = tr[i].provider >= 0 ? tr[i].provider : 0;
+        tr[i].off[4] = rbuf_str(b, sget(targets[i], "api_version", default_api_version[p]), &fail);
+        tr[i].max_tokens = (int32_t)iget(targets[i], "max_tokens", default_max_tokens[p]);
     }
     /* Tiers: the distinct priorities of targets that may be chosen, highest first. */
     int np = 0;
@@ -868,11 +896,13 @@ model_view_decode(const void *rec, size_t len, struct model_view *v)
     for (int i = 0; i < r.ntargets; i++) {
         struct target_view *t = &v->t[i];
         memcpy(&tr, (const char *)rec + r.off_targets + sizeof(tr) * (size_t)i, sizeof(tr));
-        const char **dst[] = {&t->name, &t->upstream_model, &t->api_base, &t->api_key};
-        for (int j = 0; j < 4; j++)
+        const char **dst[] = {&t->name, &t->upstream_model, &t->api_base, &t->api_key,
+                              &t->api_version};
+        for (int j = 0; j < 5; j++)
             if ((*dst[j] = rec_str(rec, len, tr.off[j])) == NULL)
                 return -1;
         t->provider = tr.provider;
+        t->max_tokens = tr.max_tokens;
         t->weight = tr.weight;
         t->priority = tr.priority;
     }

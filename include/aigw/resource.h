@@ -14,14 +14,17 @@ struct aigw_errors;
 
 enum res_kind { RES_MODEL = 0, RES_API_KEY = 1, RES_NKINDS };
 
-enum provider {
+enum provider_id {
     PROVIDER_OPENAI = 0,
     PROVIDER_OPENAI_COMPATIBLE,
+    PROVIDER_AZURE_OPENAI,
+    PROVIDER_ANTHROPIC,
+    PROVIDER_GEMINI,
     PROVIDER_NPROVIDERS,
 };
 
 /* The binary records' layout; a file written with another is rebuilt at start. */
-#define RES_RECORD_FORMAT 2
+#define RES_RECORD_FORMAT 3
 
 #define RES_ID_MAX 128
 #define RES_NAME_MAX 256
@@ -67,6 +70,8 @@ struct target_view {
     const char *upstream_model;
     const char *api_base;
     const char *api_key; /* "" when none */
+    const char *api_version; /* azure-openai: api-version; anthropic: anthropic-version; "" when none */
+    int max_tokens;          /* for a client that gave none (anthropic requires one); 0: none */
     int provider;
     int weight;
     int priority;

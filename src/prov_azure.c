@@ -1,0 +1,56 @@
+/*
+ * prov_azure.c: Azure OpenAI. The API is OpenAI's (prov_openai.h) behind a
+ * deployment URL: {api_base}/openai/deployments/{deployment}/chat/completions
+ * ?api-version={api_version}, with the key in an api-key header. The
+ * target's model is the deployment's name.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "aigw/resource.h"
+#include "prov_openai.h"
+#include "provider.h"
+
+static int
+build(const struct prov_call *c, struct json_object *body, struct prov_http *out, char *err,
+      size_t errlen)
+{
+    char path[1024], query[256];
+    char *dep = curl_easy_escape(NULL, c->t->upstream_model, 0);
+    char *ver = curl_easy_escape(NULL, c->t->api_version, 0);
+    int rc = -1;
+    if (dep == NULL || ver == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    snprintf(path, sizeof(path), "/openai/deployments/%s%s", dep, prov_openai_path(c->op));
+    snprintf(query, sizeof(query), "api-version=%s", ver);
+    if (prov_url(out, c->t, path, query) < 0) {
+        snprintf(err, errlen, "the target's api_base is too long");
+        goto done;
+    }
+    if (c->t->api_key[0] != '\0')
+        prov_header(out, "api-key", c->t->api_key);
+    prov_openai_body(c, body, "max_tokens");
+    prov_body(out, json_object_get(body));
+    rc = 0;
+done:
+    curl_free(dep);
+    curl_free(ver);
+    return rc;
+}
+
+const struct provider prov_azure_openai = {
+    .name = "azure-openai",
+    .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
+    .own = DIALECT_OPENAI,
+    .build = build,
+    .response = prov_openai_response,
+    .stream_event = prov_openai_stream_event,
+    .error = prov_openai_error,
+};

@@ -1,0 +1,197 @@
+/*
+ * prov_openai.c: OpenAI, and any OpenAI-compatible server (vLLM, Ollama,
+ * llama.cpp, ...). The internal shape is theirs, so the body goes out as
+ * the client sent it (its model replaced, usage asked for in streams) and
+ * the answer comes back as it came: the parsers only read usage and see
+ * the end. This is the hot path; nothing here reserializes an answer.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "aigw/resource.h"
+#include "prov_openai.h"
+#include "provider.h"
+
+static const char *const op_path[OP_N] = {"/chat/completions", "/completions", "/embeddings",
+                                          NULL};
+
+const char *
+prov_openai_path(enum prov_op op)
+{
+    return op >= 0 && op < OP_N ? op_path[op] : NULL;
+}
+
+/* The model, the usage chunk in streams, and the target's max_tokens when the client gave none. */
+void
+prov_openai_body(const struct prov_call *c, struct json_object *body, const char *max_field)
+{
+    struct json_object *so;
+    json_object_object_add(body, "model", json_object_new_string(c->t->upstream_model));
+    /* Ask for the usage chunk: it is how streamed tokens are counted exactly. */
+    if (c->stream && c->op != OP_EMBEDDINGS) {
+        if (!json_object_object_get_ex(body, "stream_options", &so) ||
+            !json_object_is_type(so, json_type_object)) {
+            so = json_object_new_object();
+            json_object_object_add(body, "stream_options", so);
+        }
+        json_object_object_add(so, "include_usage", json_object_new_boolean(1));
+    }
+    if (c->t->max_tokens > 0 && c->op != OP_EMBEDDINGS &&
+        !json_object_object_get_ex(body, "max_tokens", NULL) &&
+        !json_object_object_get_ex(body, "max_completion_tokens", NULL))
+        json_object_object_add(body, max_field, json_object_new_int(c->t->max_tokens));
+}
+
+static int
+build(const struct prov_call *c, struct json_object *body, struct prov_http *out, char *err,
+      size_t errlen, const char *max_field)
+{
+    if (prov_url(out, c->t, op_path[c->op], NULL) < 0) {
+        snprintf(err, errlen, "the target's api_base is too long");
+        return -1;
+    }
+    if (c->t->api_key[0] != '\0') {
+        char v[4200];
+        snprintf(v, sizeof(v), "Bearer %s", c->t->api_key);
+        prov_header(out, "Authorization", v);
+        explicit_bzero(v, sizeof(v));
+    }
+    prov_openai_body(c, body, max_field);
+    prov_body(out, json_object_get(body));
+    return 0;
+}
+
+/* OpenAI itself: max_tokens is deprecated there (and refused by reasoning models). */
+static int
+openai_build(const struct prov_call *c, struct json_object *body, struct prov_http *out,
+             char *err, size_t errlen)
+{
+    return build(c, body, out, err, errlen, "max_completion_tokens");
+}
+
+/* Servers that follow the older API know max_tokens only. */
+static int
+compatible_build(const struct prov_call *c, struct json_object *body, struct prov_http *out,
+                 char *err, size_t errlen)
+{
+    return build(c, body, out, err, errlen, "max_tokens");
+}
+
+static int64_t
+iget(struct json_object *o, const char *k)
+{
+    struct json_object *v;
+    return o != NULL && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+void
+prov_openai_usage(struct json_object *u, struct prov_usage *out)
+{
+    struct json_object *d;
+    if (u == NULL || !json_object_is_type(u, json_type_object))
+        return;
+    out->prompt = iget(u, "prompt_tokens");
+    out->completion = iget(u, "completion_tokens");
+    out->total = json_object_object_get_ex(u, "total_tokens", NULL) ? iget(u, "total_tokens")
+                                                                    : out->prompt + out->completion;
+    out->cached = json_object_object_get_ex(u, "prompt_tokens_details", &d) ? iget(d, "cached_tokens") : 0;
+    out->reasoning = json_object_object_get_ex(u, "completion_tokens_details", &d)
+                         ? iget(d, "reasoning_tokens")
+                         : 0;
+    out->have = 1;
+}
+
+int
+prov_openai_response(const struct prov_call *c, struct json_object *in, struct json_object **out,
+                     struct prov_usage *u)
+{
+    struct json_object *o;
+    *out = NULL;
+    if (in == NULL || !json_object_is_type(in, json_type_object))
+        return -1;
+    if (json_object_object_get_ex(in, "usage", &o))
+        prov_openai_usage(o, u);
+    return 0;
+}
+
+/* Does this event carry a usage object (not null)? A cheap scan before any JSON parse. */
+static int
+has_usage_object(const char *data, size_t len)
+{
+    const char *end = data + len, *p = data;
+    while ((p = memmem(p, (size_t)(end - p), "\"usage\"", 7)) != NULL) {
+        p += 7;
+        while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n'))
+            p++;
+        if (p < end && *p == '{')
+            return 1;
+    }
+    return 0;
+}
+
+int
+prov_openai_stream_event(struct prov_stream *s, const char *event, size_t evlen, const char *data,
+                         size_t len)
+{
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        s->done = 1;
+        if (s->emit != NULL)
+            s->emit(s->arg, data, len);
+        return 0;
+    }
+    /* An error after the 200: {"error": {...}} and no [DONE]. */
+    if (len > 9 && memcmp(data, "{\"error\"", 8) == 0) {
+        struct json_object *o = json_tokener_parse(data);
+        if (o != NULL && json_object_object_get_ex(o, "error", NULL)) {
+            s->error_status = 500;
+            s->error = o;
+            return 0;
+        }
+        json_object_put(o);
+    }
+    if (has_usage_object(data, len)) {
+        struct json_object *o = json_tokener_parse(data), *u;
+        if (o != NULL && json_object_object_get_ex(o, "usage", &u))
+            prov_openai_usage(u, &s->usage);
+        json_object_put(o);
+    }
+    if (s->emit != NULL)
+        s->emit(s->arg, data, len);
+    return 0;
+}
+
+int
+prov_openai_error(long status, struct json_object *in, struct json_object **out)
+{
+    struct json_object *e;
+    *out = NULL;
+    if (in == NULL || !json_object_is_type(in, json_type_object) ||
+        !json_object_object_get_ex(in, "error", &e) || !json_object_is_type(e, json_type_object))
+        return -1;
+    *out = json_object_get(in);
+    return (int)status;
+}
+
+const struct provider prov_openai = {
+    .name = "openai",
+    .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
+    .own = DIALECT_OPENAI,
+    .build = openai_build,
+    .response = prov_openai_response,
+    .stream_event = prov_openai_stream_event,
+    .error = prov_openai_error,
+};
+
+const struct provider prov_openai_compatible = {
+    .name = "openai-compatible",
+    .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
+    .own = DIALECT_OPENAI,
+    .build = compatible_build,
+    .response = prov_openai_response,
+    .stream_event = prov_openai_stream_event,
+    .error = prov_openai_error,
+};

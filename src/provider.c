@@ -1,0 +1,109 @@
+/*
+ * provider.c: the providers by resources' provider value, and the small
+ * helpers every prov_*.c file shares (worker).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "aigw/resource.h"
+#include "provider.h"
+
+/* In the order of enum provider_id (resource.h). */
+static const struct provider *const providers[PROVIDER_NPROVIDERS] = {
+    [PROVIDER_OPENAI] = &prov_openai,
+    [PROVIDER_OPENAI_COMPATIBLE] = &prov_openai_compatible,
+    [PROVIDER_AZURE_OPENAI] = &prov_azure_openai,
+    [PROVIDER_ANTHROPIC] = &prov_anthropic,
+    [PROVIDER_GEMINI] = &prov_gemini,
+};
+
+const struct provider *
+provider_get(int id)
+{
+    return id >= 0 && id < PROVIDER_NPROVIDERS ? providers[id] : NULL;
+}
+
+void
+prov_stream_free(struct prov_stream *s)
+{
+    const struct provider *p = s->call ? provider_get(s->call->t->provider) : NULL;
+    if (p != NULL && p->stream_end != NULL)
+        p->stream_end(s);
+    s->priv = NULL;
+    json_object_put(s->error);
+    s->error = NULL;
+}
+
+void
+prov_header(struct prov_http *h, const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = malloc(n);
+    if (line == NULL)
+        return;
+    snprintf(line, n, "%s: %s", name, value);
+    h->hdrs = curl_slist_append(h->hdrs, line);
+    explicit_bzero(line, n); /* curl keeps its own copy */
+    free(line);
+}
+
+int
+prov_url(struct prov_http *h, const struct target_view *t, const char *path, const char *query)
+{
+    int n = snprintf(h->url, sizeof(h->url), "%s%s%s%s", t->api_base, path, query ? "?" : "",
+                     query ? query : "");
+    return n < 0 || (size_t)n >= sizeof(h->url) ? -1 : 0;
+}
+
+void
+prov_body(struct prov_http *h, struct json_object *body)
+{
+    json_object_put(h->keep);
+    h->keep = body;
+    h->body = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE);
+    h->len = strlen(h->body);
+}
+
+struct json_object *
+prov_error_json(const char *message, const char *type, const char *code)
+{
+    struct json_object *e = json_object_new_object(), *o = json_object_new_object();
+    json_object_object_add(e, "message", json_object_new_string(message ? message : ""));
+    json_object_object_add(e, "type", json_object_new_string(type ? type : "upstream_error"));
+    json_object_object_add(e, "param", NULL);
+    json_object_object_add(e, "code", code ? json_object_new_string(code) : NULL);
+    json_object_object_add(o, "error", e);
+    return o;
+}
+
+struct json_object *
+prov_usage_json(const struct prov_usage *u)
+{
+    struct json_object *o = json_object_new_object(), *d;
+    json_object_object_add(o, "prompt_tokens", json_object_new_int64(u->prompt));
+    json_object_object_add(o, "completion_tokens", json_object_new_int64(u->completion));
+    json_object_object_add(o, "total_tokens", json_object_new_int64(u->total));
+    d = json_object_new_object();
+    json_object_object_add(d, "cached_tokens", json_object_new_int64(u->cached));
+    json_object_object_add(o, "prompt_tokens_details", d);
+    d = json_object_new_object();
+    json_object_object_add(d, "reasoning_tokens", json_object_new_int64(u->reasoning));
+    json_object_object_add(o, "completion_tokens_details", d);
+    return o;
+}
+
+void
+prov_emit_json(struct prov_stream *s, struct json_object *chunk)
+{
+    if (s->emit == NULL)
+        return;
+    const char *t = json_object_to_json_string_ext(chunk, JSON_C_TO_STRING_PLAIN |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE);
+    s->emit(s->arg, t, strlen(t));
+}

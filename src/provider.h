@@ -1,0 +1,143 @@
+/*
+ * provider.h: what the worker asks of an upstream provider (one prov_*.c
+ * file each; provider.c lists them).
+ *
+ * The gateway's internal shape is OpenAI's: a chat request body, a
+ * chat.completion answer, chat.completion.chunk stream events ending with
+ * "[DONE]", and {"error": {...}} errors. A provider translates between that
+ * shape and its own API in four steps: build the request, parse the answer,
+ * parse each stream event, map an error. relay.c keeps attempts, retries and
+ * breakers and knows no provider; a client dialect other than OpenAI's (the
+ * Anthropic Messages API, messages.c) sits on the other side of the same
+ * internal shape.
+ *
+ * When the client already speaks the target's own dialect (an Anthropic
+ * client and an Anthropic target) the body goes through untouched but for
+ * its model (prov_call.native), and the answer is relayed as it came; the
+ * provider's parsers then only account usage and see the end.
+ */
+#ifndef AIGW_PROVIDER_H
+#define AIGW_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+struct json_object;
+struct http_req;
+struct target_view;
+
+/* What the client asked for, whatever its dialect. */
+enum prov_op { OP_CHAT = 0, OP_COMPLETIONS, OP_EMBEDDINGS, OP_COUNT_TOKENS, OP_N };
+#define OP_BIT(op) (1u << (op))
+
+/* The API shape a body or an answer is in. */
+enum dialect { DIALECT_NONE = -1, DIALECT_OPENAI = 0, DIALECT_ANTHROPIC };
+
+/*
+ * Token usage, exactly as the provider reported it, in OpenAI's terms:
+ * prompt includes cached and cache-written input; completion includes
+ * reasoning. have: the provider sent usage at all.
+ */
+struct prov_usage {
+    int64_t prompt, completion, total;
+    int64_t cached;    /* prompt tokens read from a cache */
+    int64_t reasoning; /* completion tokens spent thinking */
+    int have;
+};
+
+/* One attempt: what a provider needs to build its request. */
+struct prov_call {
+    const struct target_view *t; /* api_base, api_key, upstream_model, api_version, max_tokens */
+    enum prov_op op;
+    int stream;             /* the client asked for a stream */
+    int native;             /* the body is in this provider's own dialect: pass it through */
+    const char *request_id; /* sent upstream as x-request-id */
+    struct http_req *r;     /* the client's request (its headers); NULL in unit tests */
+};
+
+/* The upstream request a provider builds. */
+struct prov_http {
+    char url[4096];
+    struct curl_slist *hdrs;  /* the provider's own (auth among them): freed, never logged */
+    const char *body;
+    size_t len;
+    struct json_object *keep; /* owns body when not NULL; put when the attempt ends */
+};
+
+/* One translated OpenAI chunk (its JSON text) or "[DONE]". */
+typedef void (*prov_emit_fn)(void *arg, const char *data, size_t len);
+
+/* A stream's translation state, one per attempt. */
+struct prov_stream {
+    const struct prov_call *call;
+    prov_emit_fn emit; /* NULL: a pass-through, only account */
+    void *arg;
+    struct prov_usage usage;
+    int done;                 /* the upstream said the answer is complete */
+    int error_status;         /* it sent an error event: its HTTP status (0: none) */
+    struct json_object *error; /* ... as an OpenAI {"error": {...}} body; freed by prov_stream_free */
+    void *priv;               /* the provider's own state */
+};
+
+struct provider {
+    const char *name;   /* the resources' provider value */
+    unsigned ops;       /* OP_BIT()s it serves */
+    enum dialect own;   /* a client in this dialect is passed through */
+    /*
+     * The upstream request for c from body (the internal OpenAI shape, or
+     * the provider's own when c->native). The provider may change body.
+     * 0, or -1 with a message for a 400 (something the API cannot express).
+     */
+    int (*build)(const struct prov_call *c, struct json_object *body, struct prov_http *out,
+                 char *err, size_t errlen);
+    /*
+     * A 2xx answer (parsed): *out is a new OpenAI-shaped answer, or NULL when
+     * in already is one; usage filled. For OP_COUNT_TOKENS the shape is
+     * {"input_tokens": N}. -1: not an answer of this API (a 502).
+     */
+    int (*response)(const struct prov_call *c, struct json_object *in, struct json_object **out,
+                    struct prov_usage *u);
+    /* Stream: set up s->priv (may be NULL when the provider keeps no state). */
+    int (*stream_begin)(struct prov_stream *s);
+    /*
+     * One upstream SSE event: emit 0..n OpenAI chunks, the usage chunk
+     * (choices []) and "[DONE]" at the end, and set done; on an error event
+     * set error_status and error instead. -1: not an event of this API.
+     */
+    int (*stream_event)(struct prov_stream *s, const char *event, size_t evlen, const char *data,
+                        size_t len);
+    /* The upstream closed the stream cleanly (NULL: nothing to do): a last chance to finish. */
+    void (*stream_close)(struct prov_stream *s);
+    void (*stream_end)(struct prov_stream *s); /* free s->priv */
+    /*
+     * A non-2xx answer (in: its parsed body, NULL when not JSON): *out is a
+     * new OpenAI {"error": {...}} body; returns the status for the client.
+     * -1: not an error of this API (a 502).
+     */
+    int (*error)(long status, struct json_object *in, struct json_object **out);
+};
+
+/* provider.c */
+/* The provider of a provider_id (resource.h); NULL when none. */
+const struct provider *provider_get(int id);
+/* Free a stream's state and error. */
+void prov_stream_free(struct prov_stream *s);
+/* Append "Name: value" to the request's headers; the secret is wiped from our copy. */
+void prov_header(struct prov_http *h, const char *name, const char *value);
+/* The URL: api_base + path (+ "?" query when not NULL). -1 when too long. */
+int prov_url(struct prov_http *h, const struct target_view *t, const char *path, const char *query);
+/* The body as compact JSON, kept alive by h->keep (takes the reference). */
+void prov_body(struct prov_http *h, struct json_object *body);
+/* OpenAI's {"error": {message, type, param, code}} (new object). */
+struct json_object *prov_error_json(const char *message, const char *type, const char *code);
+/* Usage to OpenAI's usage object (new object). */
+struct json_object *prov_usage_json(const struct prov_usage *u);
+/* Emit a chunk object (not freed). */
+void prov_emit_json(struct prov_stream *s, struct json_object *chunk);
+
+extern const struct provider prov_openai, prov_openai_compatible, prov_azure_openai,
+    prov_anthropic, prov_gemini;
+
+#endif
