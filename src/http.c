@@ -73,6 +73,7 @@ struct http_req {
     void (*on_abort)(void *);
     void (*on_drain)(void *);
     void *cbarg;
+    http_error_fn error_fn; /* NULL: OpenAI's error shape */
     struct http_access acc;
     char peer[64];
 };
@@ -670,12 +671,19 @@ http_reply_error(struct http_req *r, int status, const char *type, const char *c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    struct json_object *o = error_json(type, code, param, msg);
+    struct json_object *o = r->error_fn ? r->error_fn(status, type, code, param, msg)
+                                        : error_json(type, code, param, msg);
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     if (r->acc.error == NULL)
         r->acc.error = code;
     http_reply(r, status, "application/json", s, strlen(s));
     json_object_put(o);
+}
+
+void
+http_req_set_error_fn(struct http_req *r, http_error_fn fn)
+{
+    r->error_fn = fn;
 }
 
 void

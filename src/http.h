@@ -17,6 +17,7 @@ struct evbuffer;
 struct conf;
 struct http_server;
 struct http_req;
+struct json_object;
 
 enum aigw_http_method { HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_POST, HTTP_M_HEAD, HTTP_M_PUT, HTTP_M_DELETE };
 
@@ -73,6 +74,13 @@ void http_req_set_callbacks(struct http_req *r, void (*on_abort)(void *), void (
 void http_resp_header(struct http_req *r, const char *name, const char *value);
 void http_reply(struct http_req *r, int status, const char *ctype, const void *body, size_t len);
 /* {"error":{"message","type","param","code"}}; param and code may be NULL. */
+/*
+ * Another dialect's error body for this request (the Anthropic Messages
+ * API's); a new object. The default is OpenAI's shape.
+ */
+typedef struct json_object *(*http_error_fn)(int status, const char *type, const char *code,
+                                             const char *param, const char *msg);
+void http_req_set_error_fn(struct http_req *r, http_error_fn fn);
 void http_reply_error(struct http_req *r, int status, const char *type, const char *code,
                       const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));

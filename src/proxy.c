@@ -32,13 +32,17 @@
 #include "aigw/util.h"
 #include "http.h"
 #include "limit.h"
+#include "messages.h"
 #include "metrics.h"
 #include "proxy.h"
 #include "pxreq.h"
 #include "upstream.h"
 
-static const char *const route_suffix[] = {NULL, NULL, "/models", "/chat/completions",
-                                           "/completions", "/embeddings"};
+static const char *const route_suffix[] = {NULL,           NULL,          "/models",
+                                           "/chat/completions", "/completions", "/embeddings",
+                                           "/messages",    "/messages/count_tokens"};
+static const enum prov_op route_op[] = {OP_CHAT, OP_CHAT, OP_CHAT, OP_CHAT, OP_COMPLETIONS,
+                                        OP_EMBEDDINGS, OP_CHAT, OP_COUNT_TOKENS};
 
 /* What one read transaction tells about the key and the model. */
 struct lookup {
@@ -61,7 +65,7 @@ route_of(const char *path)
         return RT_HEALTH;
     if (strncmp(path, "/v1/", 4) != 0)
         return RT_NONE;
-    for (int i = RT_MODELS; i <= RT_EMBEDDINGS; i++)
+    for (int i = RT_MODELS; i <= RT_COUNT_TOKENS; i++)
         if (strcmp(path + 3, route_suffix[i]) == 0)
             return (enum route)i;
     return RT_NONE;
@@ -177,6 +181,10 @@ models_add(const struct model_view *v, void *arg)
     json_object_object_add(o, "object", json_object_new_string("model"));
     json_object_object_add(o, "created", json_object_new_int64(0));
     json_object_object_add(o, "owned_by", json_object_new_string(provider_name(v->t[0].provider)));
+    /* Anthropic's SDK reads the same list: its members beside OpenAI's */
+    json_object_object_add(o, "type", json_object_new_string("model"));
+    json_object_object_add(o, "display_name", json_object_new_string(v->name));
+    json_object_object_add(o, "created_at", json_object_new_string("1970-01-01T00:00:00Z"));
     json_object_array_add(m->data, o);
     return 0;
 }
@@ -191,8 +199,16 @@ models_list(struct proxy *px, struct http_req *r, const uint8_t *hash)
         store_read_end(px->store);
     }
     struct json_object *o = json_object_new_object();
+    size_t n = json_object_array_length(m.data);
     json_object_object_add(o, "object", json_object_new_string("list"));
     json_object_object_add(o, "data", m.data);
+    json_object_object_add(o, "has_more", json_object_new_boolean(0));
+    json_object_object_add(o, "first_id", n ? json_object_get(json_object_object_get(
+                                                  json_object_array_get_idx(m.data, 0), "id"))
+                                            : NULL);
+    json_object_object_add(o, "last_id", n ? json_object_get(json_object_object_get(
+                                                 json_object_array_get_idx(m.data, n - 1), "id"))
+                                           : NULL);
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
     http_reply(r, 200, "application/json", s, strlen(s));
@@ -245,6 +261,17 @@ static int
 check_fields(struct http_req *r, enum route rt, struct json_object *body, int *stream)
 {
     struct json_object *o;
+    if (rt == RT_MESSAGES || rt == RT_COUNT_TOKENS) {
+        char err[512];
+        const char *param = NULL;
+        if (msg_check(body, rt == RT_COUNT_TOKENS, err, sizeof(err), &param) < 0) {
+            http_reply_error(r, 400, "invalid_request_error", "invalid_request", param, "%s", err);
+            return -1;
+        }
+        *stream = rt == RT_MESSAGES && json_object_object_get_ex(body, "stream", &o) &&
+                  json_object_get_boolean(o);
+        return 0;
+    }
     if (!json_object_object_get_ex(body, "model", &o) || !json_object_is_type(o, json_type_string) ||
         json_object_get_string_len(o) == 0) {
         http_reply_error(r, 400, "invalid_request_error", "missing_required_parameter", "model",
@@ -310,6 +337,7 @@ pxreq_free(struct pxreq *q)
      */
     limit_end(&q->lim, q->have_usage ? q->total_tokens : q->answered ? q->lim.reserved : 0);
     json_object_put(q->body);
+    json_object_put(q->obody);
     if (q->resp != NULL)
         evbuffer_free(q->resp);
     rec_free(q->mrec, q->mlen);
@@ -348,21 +376,20 @@ on_client_abort(void *arg)
     pxreq_free(q);
 }
 
-/* Ask the upstream for the usage chunk: it is how streamed tokens are counted exactly. */
+/*
+ * Did an OpenAI client ask for the usage chunk? The provider asks for it
+ * upstream in any case (it is how streamed tokens are counted exactly);
+ * answer.c gives it to the client only when the client asked.
+ */
 static void
-ask_usage(struct pxreq *q)
+client_usage(struct pxreq *q)
 {
-    if (!q->stream || q->rt == RT_EMBEDDINGS)
-        return;
     struct json_object *so, *iu;
-    if (!json_object_object_get_ex(q->body, "stream_options", &so) ||
-        !json_object_is_type(so, json_type_object)) {
-        so = json_object_new_object();
-        json_object_object_add(q->body, "stream_options", so);
-    }
-    q->client_usage = json_object_object_get_ex(so, "include_usage", &iu) &&
+    q->client_usage = q->front == DIALECT_OPENAI && q->stream &&
+                      json_object_object_get_ex(q->body, "stream_options", &so) &&
+                      json_object_is_type(so, json_type_object) &&
+                      json_object_object_get_ex(so, "include_usage", &iu) &&
                       json_object_get_boolean(iu);
-    json_object_object_add(so, "include_usage", json_object_new_boolean(1));
 }
 
 /*
@@ -381,7 +408,9 @@ tokens_expected(struct pxreq *q)
     else if (json_object_object_get_ex(q->body, "max_tokens", &o) &&
              json_object_is_type(o, json_type_int) && json_object_get_int64(o) >= 0)
         out = json_object_get_int64(o);
-    if (q->rt == RT_EMBEDDINGS)
+    if (q->op == OP_COUNT_TOKENS)
+        return 0; /* free upstream, and answered without usage */
+    if (q->op == OP_EMBEDDINGS)
         out = 0;
     return ((int64_t)evbuffer_get_length(http_req_body(q->r)) + 3) / 4 + out;
 }
@@ -470,6 +499,8 @@ pxreq_new(struct proxy *px, struct http_req *r, enum route rt, int stream, struc
     q->px = px;
     q->r = r;
     q->rt = rt;
+    q->op = route_op[rt];
+    q->front = rt == RT_MESSAGES || rt == RT_COUNT_TOKENS ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
     q->stream = stream;
     q->acc = http_req_access(r);
     q->body = body;
@@ -562,7 +593,7 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
         goto done;
     }
     body = NULL; /* q owns it now */
-    ask_usage(q);
+    client_usage(q);
     http_req_set_callbacks(r, on_client_abort, on_client_drain, q);
     /* Concurrency leases in Redis outlive a lost request by no more than this. */
     int64_t lease = q->total_ms * q->max_attempts + 60000;
@@ -572,6 +603,13 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
 done:
     json_object_put(body);
     rec_free(l.mrec, l.mlen);
+}
+
+/* The Anthropic Messages API's error shape, for its routes. */
+static struct json_object *
+anthropic_error(int status, const char *type, const char *code, const char *param, const char *msg)
+{
+    return msg_error_body(status, msg);
 }
 
 void
@@ -585,6 +623,8 @@ proxy_handle(struct http_req *r, void *arg)
     const char *key = client_key(r);
     char ver[32];
 
+    if (rt == RT_MESSAGES || rt == RT_COUNT_TOKENS)
+        http_req_set_error_fn(r, anthropic_error);
     if (key != NULL)
         auth_key_hash(key, strlen(key), hash);
     if (lookup(px, key ? hash : NULL, NULL, &l) < 0) {
@@ -648,7 +688,8 @@ proxy_abort_all(struct proxy *px)
         relay_abandon(q);
         relay_cancel(q);
         if (http_resp_started(q->r))
-            relay_stream_fail(q, "server_error", "server_shutting_down", "aigw is shutting down");
+            answer_stream_fail(q, 503, "server_error", "server_shutting_down",
+                               "aigw is shutting down");
         else
             http_reply_error(q->r, 503, "server_error", "server_shutting_down", NULL,
                              "aigw is shutting down");

@@ -15,6 +15,8 @@
 #include "aigw/sse.h"
 #include "balance.h"
 #include "limit.h"
+#include "messages.h"
+#include "provider.h"
 #include "upstream.h"
 
 struct event;
@@ -23,7 +25,11 @@ struct json_object;
 struct http_req;
 struct http_access;
 
-enum route { RT_NONE, RT_HEALTH, RT_MODELS, RT_CHAT, RT_COMPLETIONS, RT_EMBEDDINGS };
+enum route {
+    RT_NONE, RT_HEALTH, RT_MODELS, RT_CHAT, RT_COMPLETIONS, RT_EMBEDDINGS,
+    RT_MESSAGES,     /* the Anthropic Messages API */
+    RT_COUNT_TOKENS, /* ... and its token count */
+};
 
 struct proxy {
     struct event_base *base;
@@ -40,16 +46,21 @@ struct proxy {
 /* What one upstream attempt owns; zeroed between attempts. */
 struct attempt {
     struct upstream_xfer xfer;
-    struct curl_slist *hdrs; /* holds the provider secret: freed, never logged */
+    const struct provider *prov; /* of the target */
+    int native;     /* the client speaks the target's own dialect */
+    int raw;        /* ... and it is not OpenAI's: the answer goes back as it came */
+    struct prov_call call;
+    struct prov_http http; /* url, headers (the provider secret: freed, never logged), body */
+    struct prov_stream ps;
     int target;     /* index into the model's targets */
     int probe;      /* this attempt is the target's half-open probe */
     int judged;     /* the breaker has heard the outcome */
     long status;    /* upstream status */
     int headers_done;
     int is_sse;
-    int got_done;   /* saw data: [DONE] */
     int paused;
     int too_large;
+    int bad_event;  /* a stream event that is not the provider's API's */
     int timed_out;
     int sse_ready;
     int64_t start_us; /* when it was sent (aigw_upstream_duration_seconds) */
@@ -62,10 +73,14 @@ struct pxreq {
     struct http_req *r;
     struct pxreq *next, *prev;
     enum route rt;
+    enum prov_op op;
+    enum dialect front; /* the client's dialect */
     int stream;       /* the client asked for a stream */
     int client_usage; /* ... and for the usage chunk */
     struct http_access *acc;  /* key, model, usage and error for the access line */
     struct json_object *body; /* the client's request, rewritten per target */
+    struct json_object *obody; /* an Anthropic client's request in the OpenAI shape (made once) */
+    struct msg_stream ms;      /* an Anthropic client's stream from OpenAI chunks */
     void *mrec;               /* a copy of the model's record: mv points into it */
     size_t mlen;
     struct model_view mv;
@@ -87,8 +102,25 @@ struct pxreq {
 int relay_start(struct pxreq *q);
 /* Stop the attempt in progress without answering (client gone, shutdown). */
 void relay_cancel(struct pxreq *q);
-/* End a stream that already started with an SSE error event. */
-void relay_stream_fail(struct pxreq *q, const char *type, const char *code, const char *msg);
+/* answer.c: the answer to the client, in its dialect */
+/* The headers naming the target and the attempts (x-aigw-target, x-aigw-attempts). */
+void answer_route_headers(struct pxreq *q);
+/* Before the attempt's first SSE event: the provider's stream state, writing to the client. */
+void answer_stream_setup(struct pxreq *q);
+/* Begin the client's stream (at its first event). */
+void answer_stream_begin(struct pxreq *q);
+/* One upstream SSE event of the attempt: account, translate, forward. */
+void answer_stream_event(struct pxreq *q, const char *event, size_t evlen, const char *data,
+                         size_t len);
+/* End a stream that already started with an error event in the client's dialect. */
+void answer_stream_fail(struct pxreq *q, int status, const char *type, const char *code,
+                        const char *msg);
+/* A buffered upstream answer (2xx or not), translated for the client. */
+void answer_buffered(struct pxreq *q);
+/* An upstream error before any byte reached the client (status, OpenAI body), in its dialect. */
+void answer_error(struct pxreq *q, int status, struct json_object *openai_error);
+/* Take the attempt's usage for the access line and the limits. */
+void answer_usage(struct pxreq *q, const struct prov_usage *u);
 /* The client went away or the worker exits: tell the breaker nothing was learnt. */
 void relay_abandon(struct pxreq *q);
 

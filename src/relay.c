@@ -1,8 +1,9 @@
 /*
  * relay.c: the upstream half of the worker's pipeline: choose a target
- * (balance.c), send the request (upstream.c), relay the answer (buffered
- * JSON, or SSE events one by one as they arrive), and on a retryable
- * failure try the next target, as long as no byte has reached the client.
+ * (balance.c), have its provider build the request (provider.h), send it
+ * (upstream.c), hand the answer to answer.c (buffered JSON, or SSE events
+ * one by one as they arrive), and on a retryable failure try the next
+ * target, as long as no byte has reached the client.
  *
  * A stream's status line goes out with its first event, not with the
  * upstream's headers, so an upstream that answers 200 and dies before its
@@ -25,14 +26,12 @@
 #include "aigw/sse.h"
 #include "aigw/util.h"
 #include "breaker.h"
+#include "messages.h"
 #include "http.h"
 #include "metrics.h"
 #include "pxreq.h"
 
 #define SSE_MAX_EVENT (8 << 20)
-
-static const char *const route_suffix[] = {NULL, NULL, "/models", "/chat/completions",
-                                           "/completions", "/embeddings"};
 
 static void finish(struct pxreq *q, CURLcode rc);
 
@@ -62,19 +61,6 @@ judge(struct pxreq *q, int ok)
                   q->mv.name, target(q)->name, q->mv.breaker_failures);
 }
 
-/* x-aigw-target and x-aigw-attempts, and the same for the access line. */
-static void
-route_headers(struct pxreq *q)
-{
-    char n[16];
-    snprintf(q->acc->target, sizeof(q->acc->target), "%s", target(q)->name);
-    q->acc->provider = provider_name(target(q)->provider);
-    q->acc->attempts = q->attempts;
-    snprintf(n, sizeof(n), "%d", q->attempts);
-    http_resp_header(q->r, "x-aigw-target", target(q)->name);
-    http_resp_header(q->r, "x-aigw-attempts", n);
-}
-
 /* First-byte or stream-idle timeout: stop the transfer and answer 504 / an error event. */
 static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -85,116 +71,13 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
     finish(q, CURLE_OPERATION_TIMEDOUT);
 }
 
-/* Take usage numbers from a usage object. */
-static void
-take_usage(struct pxreq *q, struct json_object *u)
-{
-    struct json_object *o;
-    if (u == NULL || !json_object_is_type(u, json_type_object))
-        return;
-    struct http_access *a = q->acc;
-    if (json_object_object_get_ex(u, "prompt_tokens", &o))
-        a->prompt_tokens = json_object_get_int64(o);
-    if (json_object_object_get_ex(u, "completion_tokens", &o))
-        a->completion_tokens = json_object_get_int64(o);
-    if (json_object_object_get_ex(u, "total_tokens", &o))
-        a->total_tokens = json_object_get_int64(o);
-    else
-        a->total_tokens = a->prompt_tokens + a->completion_tokens;
-    q->have_usage = 1;
-    q->total_tokens = a->total_tokens; /* acc dies with the reply; the limits settle later */
-}
-
-/* Does this event carry a usage object (not null)? Cheap scan before any JSON parse. */
-static int
-has_usage_object(const char *data, size_t len)
-{
-    const char *end = data + len, *p = data;
-    while ((p = memmem(p, (size_t)(end - p), "\"usage\"", 7)) != NULL) {
-        p += 7;
-        while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n'))
-            p++;
-        if (p < end && *p == '{')
-            return 1;
-    }
-    return 0;
-}
-
-/* Forward one SSE event to the client, as "event:"/"data:" lines; the first one starts the reply. */
-static void
-sse_forward(struct pxreq *q, const char *event, size_t evlen, const char *data, size_t len)
-{
-    struct evbuffer *b = evbuffer_new();
-    if (b == NULL)
-        return;
-    if (!http_resp_started(q->r)) {
-        route_headers(q);
-        http_resp_header(q->r, "Cache-Control", "no-cache");
-        http_resp_header(q->r, "X-Accel-Buffering", "no");
-        http_stream_begin(q->r, 200, "text/event-stream");
-        q->acc->ttft_us = now_mono_us();
-    }
-    if (evlen > 0)
-        evbuffer_add_printf(b, "event: %.*s\n", (int)evlen, event);
-    /* a multi-line data field goes out as several data: lines */
-    const char *p = data, *end = data + len;
-    do {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *e = nl ? nl : end;
-        evbuffer_add(b, "data: ", 6);
-        evbuffer_add(b, p, (size_t)(e - p));
-        evbuffer_add(b, "\n", 1);
-        p = nl ? nl + 1 : end;
-    } while (p < end);
-    evbuffer_add(b, "\n", 1);
-    size_t n = evbuffer_get_length(b);
-    http_stream_write(q->r, evbuffer_pullup(b, -1), n);
-    evbuffer_free(b);
-}
-
-/* One upstream SSE event: account usage, drop the usage chunk the client didn't ask for. */
+/* One upstream SSE event: answer.c accounts, translates and forwards it. */
 static int
 on_sse_event(const char *event, size_t evlen, const char *data, size_t len, void *arg)
 {
     struct pxreq *q = arg;
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
-        q->a.got_done = 1;
-        sse_forward(q, event, evlen, data, len);
-        return 0;
-    }
-    if (!q->client_usage && len < 65536) {
-        /* Chunks carry "usage":null only because we asked for usage: give the client what it asked. */
-        const char *m = memmem(data, len, ",\"usage\":null", 13);
-        if (m != NULL) {
-            char buf[65536];
-            size_t head = (size_t)(m - data);
-            memcpy(buf, data, head);
-            memcpy(buf + head, m + 13, len - head - 13);
-            sse_forward(q, event, evlen, buf, len - 13);
-            return 0;
-        }
-    }
-    if (has_usage_object(data, len)) {
-        struct json_object *o = json_tokener_parse(data), *u, *ch;
-        if (o != NULL && json_object_object_get_ex(o, "usage", &u))
-            take_usage(q, u);
-        if (o != NULL && !q->client_usage) {
-            if (json_object_object_get_ex(o, "choices", &ch) &&
-                json_object_is_type(ch, json_type_array) && json_object_array_length(ch) == 0) {
-                json_object_put(o); /* the extra chunk we asked for: not the client's */
-                return 0;
-            }
-            json_object_object_del(o, "usage");
-            const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
-            sse_forward(q, event, evlen, s, strlen(s));
-            json_object_put(o);
-            return 0;
-        }
-        json_object_put(o);
-    }
-    sse_forward(q, event, evlen, data, len);
-    return 0;
+    answer_stream_event(q, event, evlen, data, len);
+    return q->a.bad_event ? -1 : 0; /* stop the transfer on a stream we cannot read */
 }
 
 /* The upstream's status and headers are complete: decide how to relay. */
@@ -220,6 +103,9 @@ on_headers_done(struct pxreq *q)
         a->is_sse = 1;
         sse_init(&a->sse, SSE_MAX_EVENT);
         a->sse_ready = 1;
+        answer_stream_setup(q);
+        if (a->prov->stream_begin != NULL && a->prov->stream_begin(&a->ps) < 0)
+            a->bad_event = 1;
         arm_timer(q, q->idle_ms);
     } else {
         evtimer_del(q->timer);
@@ -282,7 +168,10 @@ attempt_clear(struct pxreq *q)
         upstream_cancel(q->px->up, &a->xfer);
         upstream_easy_put(q->px->up, a->xfer.easy);
     }
-    curl_slist_free_all(a->hdrs);
+    curl_slist_free_all(a->http.hdrs);
+    json_object_put(a->http.keep);
+    if (a->ps.call != NULL)
+        prov_stream_free(&a->ps);
     if (a->sse_ready)
         sse_free(&a->sse);
     evbuffer_drain(q->resp, evbuffer_get_length(q->resp));
@@ -314,6 +203,11 @@ map_error(struct pxreq *q, CURLcode rc, const char **code, const char **msg)
                                  : "The upstream did not answer in time";
         return 504;
     }
+    if (q->a.bad_event) {
+        *code = "upstream_bad_response";
+        *msg = "The upstream sent a stream event that is not its API's";
+        return 502;
+    }
     if (q->a.too_large) {
         *code = "upstream_response_too_large";
         *msg = "The upstream response exceeds limits.max_response_size";
@@ -339,56 +233,6 @@ map_error(struct pxreq *q, CURLcode rc, const char **code, const char **msg)
     }
 }
 
-void
-relay_stream_fail(struct pxreq *q, const char *type, const char *code, const char *msg)
-{
-    char buf[512];
-    struct json_object *e = json_object_new_object(), *o = json_object_new_object();
-    json_object_object_add(e, "message", json_object_new_string(msg));
-    json_object_object_add(e, "type", json_object_new_string(type));
-    json_object_object_add(e, "param", NULL);
-    json_object_object_add(e, "code", json_object_new_string(code));
-    json_object_object_add(o, "error", e);
-    snprintf(buf, sizeof(buf), "data: %s\n\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    json_object_put(o);
-    http_stream_write(q->r, buf, strlen(buf));
-    pxreq_note(q, code);
-    http_stream_end(q->r);
-}
-
-/* A buffered upstream answer: relay it, taking usage from it. */
-static void
-reply_buffered(struct pxreq *q)
-{
-    size_t len = evbuffer_get_length(q->resp);
-    const char *body = (const char *)evbuffer_pullup(q->resp, -1);
-    struct json_tokener *tok = json_tokener_new();
-    struct json_object *o = len ? json_tokener_parse_ex(tok, body, (int)len) : NULL, *u;
-    json_tokener_free(tok);
-    int isjson = o != NULL && json_object_is_type(o, json_type_object);
-    long status = q->a.status;
-
-    route_headers(q);
-    if (status >= 200 && status < 300) {
-        if (isjson && json_object_object_get_ex(o, "usage", &u))
-            take_usage(q, u);
-        pxreq_note(q, NULL);
-        q->answered = 1;
-        http_reply(q->r, (int)status, "application/json", body, len);
-    } else if (isjson && json_object_object_get_ex(o, "error", NULL)) {
-        if (q->a.retry_after[0])
-            http_resp_header(q->r, "Retry-After", q->a.retry_after);
-        pxreq_note(q, "upstream_status");
-        http_reply(q->r, (int)status, "application/json", body, len);
-    } else {
-        pxreq_note(q, "upstream_bad_response");
-        http_reply_error(q->r, 502, "upstream_error", "upstream_bad_response", NULL,
-                         "The upstream answered status %ld without an OpenAI-style error body",
-                         status);
-    }
-    json_object_put(o);
-}
-
 /*
  * Is this outcome a reason to try another target (the fallback_on classes)?
  * Only asked while nothing has reached the client.
@@ -398,9 +242,11 @@ retryable(struct pxreq *q, CURLcode rc)
 {
     if (q->a.timed_out || rc == CURLE_OPERATION_TIMEDOUT)
         return (q->mv.fallback & FALLBACK_TIMEOUT) != 0;
-    if (q->a.too_large || rc == CURLE_WRITE_ERROR)
+    if (q->a.too_large || q->a.bad_event || rc == CURLE_WRITE_ERROR)
         return 0;
-    if (rc != CURLE_OK || (q->a.is_sse && !q->a.got_done))
+    if (q->a.is_sse && q->a.ps.error_status != 0) /* an error event before the first byte */
+        return model_falls_back_on(&q->mv, q->a.ps.error_status);
+    if (rc != CURLE_OK || (q->a.is_sse && !q->a.ps.done))
         /* refused, reset, TLS, or closed before a complete answer */
         return (q->mv.fallback & FALLBACK_CONNECT) != 0;
     return !q->a.is_sse && model_falls_back_on(&q->mv, q->a.status);
@@ -422,39 +268,64 @@ rest_target(struct pxreq *q)
     breaker_rest(q->bal.tslot[q->a.target], now_mono_ms() + secs * 1000);
 }
 
+/* A stream that began and then ended: well, with an error event, broken or cut short. */
+static void
+deliver_stream_end(struct pxreq *q, CURLcode rc)
+{
+    const char *code, *msg;
+    struct attempt *a = &q->a;
+    struct json_object *e;
+    if (a->ps.error_status != 0) {
+        if (a->raw) { /* the client has the upstream's own error event */
+            pxreq_note(q, "upstream_stream_error");
+            http_stream_end(q->r);
+            return;
+        }
+        msg = json_object_object_get_ex(a->ps.error, "error", &e) &&
+                      json_object_object_get_ex(e, "message", &e)
+                  ? json_object_get_string(e)
+                  : "The upstream failed mid-stream";
+        answer_stream_fail(q, a->ps.error_status, "upstream_error", "upstream_stream_error", msg);
+    } else if (rc != CURLE_OK && map_error(q, rc, &code, &msg) != 504 && !a->bad_event) {
+        char buf[256];
+        snprintf(buf, sizeof(buf), "The upstream connection broke mid-stream: %s",
+                 curl_easy_strerror(rc));
+        answer_stream_fail(q, 502, "upstream_error", "upstream_disconnected", buf);
+    } else if (rc != CURLE_OK) {
+        int status = map_error(q, rc, &code, &msg);
+        answer_stream_fail(q, status, "upstream_error", code, msg);
+    } else if (!a->ps.done) {
+        answer_stream_fail(q, 502, "upstream_error", "upstream_stream_truncated",
+                           "The upstream ended the stream before its end");
+    } else {
+        pxreq_note(q, NULL);
+        q->answered = 1;
+        http_stream_end(q->r);
+    }
+}
+
 /* Answer the client with the outcome of the last attempt. */
 static void
 deliver(struct pxreq *q, CURLcode rc)
 {
     const char *code, *msg;
     if (q->a.is_sse && http_resp_started(q->r)) {
-        if (rc != CURLE_OK && map_error(q, rc, &code, &msg) != 504) {
-            char buf[256];
-            snprintf(buf, sizeof(buf), "The upstream connection broke mid-stream: %s",
-                     curl_easy_strerror(rc));
-            relay_stream_fail(q, "upstream_error", "upstream_disconnected", buf);
-        } else if (rc != CURLE_OK) {
-            relay_stream_fail(q, "upstream_error", code, msg);
-        } else if (!q->a.got_done) {
-            relay_stream_fail(q, "upstream_error", "upstream_stream_truncated",
-                              "The upstream ended the stream without [DONE]");
-        } else {
-            pxreq_note(q, NULL);
-            q->answered = 1;
-            http_stream_end(q->r);
-        }
+        deliver_stream_end(q, rc);
     } else if (rc != CURLE_OK) {
         int status = map_error(q, rc, &code, &msg);
-        route_headers(q);
+        answer_route_headers(q);
         pxreq_note(q, code);
         http_reply_error(q->r, status, "upstream_error", code, NULL, "%s", msg);
+    } else if (q->a.is_sse && q->a.ps.error_status != 0) {
+        answer_route_headers(q);
+        answer_error(q, q->a.ps.error_status, q->a.ps.error);
     } else if (q->a.is_sse) {
-        route_headers(q);
+        answer_route_headers(q);
         pxreq_note(q, "upstream_stream_truncated");
         http_reply_error(q->r, 502, "upstream_error", "upstream_stream_truncated", NULL,
                          "The upstream ended the stream before its first event");
     } else {
-        reply_buffered(q);
+        answer_buffered(q);
     }
 }
 
@@ -489,7 +360,10 @@ attempt_reason(const struct pxreq *q, CURLcode rc)
         return MX_UP_5XX;
     if (a->status >= 400)
         return MX_UP_4XX;
-    if (a->is_sse && !a->got_done)
+    if (a->is_sse && a->ps.error_status != 0)
+        return a->ps.error_status == 429 ? MX_UP_429
+               : a->ps.error_status >= 500 ? MX_UP_5XX : MX_UP_4XX;
+    if (a->bad_event || (a->is_sse && !a->ps.done))
         return MX_UP_TRUNCATED;
     return MX_UP_OK;
 }
@@ -499,12 +373,18 @@ static void
 finish(struct pxreq *q, CURLcode rc)
 {
     evtimer_del(q->timer);
+    /* A provider whose stream has no terminator (Gemini) finishes when the upstream closes. */
+    if (q->a.is_sse && rc == CURLE_OK && !q->a.ps.done && q->a.ps.error_status == 0 &&
+        !q->a.bad_event && q->a.prov->stream_close != NULL)
+        q->a.prov->stream_close(&q->a.ps);
+    if (q->a.is_sse)
+        answer_usage(q, &q->a.ps.usage);
     metrics_upstream(q->mv.name, provider_name(target(q)->provider), target(q)->name,
                      now_mono_us() - q->a.start_us, attempt_reason(q, rc));
     q->acc->upstream_status = q->a.status;
     int started = http_resp_started(q->r);
     int again = !started && retryable(q, rc);
-    int broke = started && (rc != CURLE_OK || !q->a.got_done);
+    int broke = started && (rc != CURLE_OK || !q->a.ps.done || q->a.ps.error_status != 0);
     rest_target(q); /* any 429 with Retry-After, whether or not it falls back */
     if (again || broke) {
         q->a.judged = 0; /* a probe's 200 that then broke was judged healthy too soon */
@@ -540,16 +420,59 @@ xfer_done(struct upstream_xfer *x, CURLcode rc)
     finish(q, rc);
 }
 
-/* The client's body for this target: its upstream model id. */
+/* The route a client used, for messages. */
 static const char *
-body_for_target(struct pxreq *q)
+op_route(enum prov_op op)
 {
-    json_object_object_add(q->body, "model", json_object_new_string(target(q)->upstream_model));
-    return json_object_to_json_string_ext(q->body, JSON_C_TO_STRING_PLAIN |
-                                                       JSON_C_TO_STRING_NOSLASHESCAPE);
+    static const char *const r[OP_N] = {"chat completions", "completions", "embeddings",
+                                        "token counting"};
+    return r[op];
 }
 
-/* Set up the easy handle for the attempt's target and start it; 0 or -1. */
+/*
+ * The upstream request of the attempt, from its provider: the client's
+ * body when the client speaks the target's dialect, else the internal
+ * OpenAI shape (an Anthropic client's made once). 0, or -1 after a 400.
+ */
+static int
+build_attempt(struct pxreq *q)
+{
+    struct attempt *a = &q->a;
+    const struct target_view *t = target(q);
+    struct json_object *body = q->body;
+    char err[512];
+    a->prov = provider_get(t->provider);
+    if (a->prov == NULL || !(a->prov->ops & OP_BIT(q->op))) {
+        pxreq_note(q, "unsupported_by_provider");
+        http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
+                         "Model `%s` is served by target `%s` (provider %s), which offers no %s",
+                         q->mv.name, t->name, provider_name(t->provider), op_route(q->op));
+        return -1;
+    }
+    a->native = a->prov->own == q->front;
+    a->raw = a->native && q->front != DIALECT_OPENAI;
+    if (!a->native && q->front == DIALECT_ANTHROPIC) {
+        if (q->obody == NULL && (q->obody = msg_to_openai(q->body, err, sizeof(err))) == NULL)
+            goto bad;
+        body = q->obody;
+    }
+    a->call.t = t;
+    a->call.op = q->op;
+    a->call.stream = q->stream;
+    a->call.native = a->native;
+    a->call.request_id = http_req_id(q->r);
+    a->call.r = q->r;
+    err[0] = '\0';
+    if (a->prov->build(&a->call, body, &a->http, err, sizeof(err)) == 0)
+        return 0;
+bad:
+    pxreq_note(q, "unsupported_by_provider");
+    http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
+                     "%s", err[0] ? err : "The request cannot be translated for this provider");
+    return -1;
+}
+
+/* Set up the easy handle for the attempt's target and start it; 0, -1, or -2 after a 400. */
 static int
 send_attempt(struct pxreq *q)
 {
@@ -557,32 +480,27 @@ send_attempt(struct pxreq *q)
     const struct conf *c = px->conf;
     const struct target_view *t = target(q);
     struct attempt *a = &q->a;
-    char url[4096], hdr[4200];
+    char hdr[256];
+    if (build_attempt(q) < 0)
+        return -2;
     CURL *e = upstream_easy_get(px->up);
     if (e == NULL)
         return -1;
     a->xfer.easy = e;
     a->xfer.done = xfer_done;
-    snprintf(url, sizeof(url), "%s%s", t->api_base, route_suffix[q->rt]);
-    a->hdrs = curl_slist_append(a->hdrs, "Content-Type: application/json");
-    a->hdrs = curl_slist_append(a->hdrs, q->stream ? "Accept: text/event-stream"
-                                                   : "Accept: application/json");
-    a->hdrs = curl_slist_append(a->hdrs, "Expect:");
-    if (t->api_key[0] != '\0') {
-        snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", t->api_key);
-        a->hdrs = curl_slist_append(a->hdrs, hdr);
-        explicit_bzero(hdr, sizeof(hdr));
-    }
+    struct curl_slist **h = &a->http.hdrs;
+    *h = curl_slist_append(*h, "Content-Type: application/json");
+    *h = curl_slist_append(*h, q->stream ? "Accept: text/event-stream" : "Accept: application/json");
+    *h = curl_slist_append(*h, "Expect:");
     snprintf(hdr, sizeof(hdr), "x-request-id: %s", http_req_id(q->r));
-    a->hdrs = curl_slist_append(a->hdrs, hdr);
+    *h = curl_slist_append(*h, hdr);
 
-    const char *json = body_for_target(q);
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_URL, a->http.url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->http.body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->http.len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->http.hdrs);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->hdrs);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, q);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
@@ -642,7 +560,12 @@ relay_start(struct pxreq *q)
         q->a.target = t;
         q->a.probe = q->bal.probe;
     }
-    if (send_attempt(q) < 0) {
+    int rc = send_attempt(q);
+    if (rc == -2) {
+        relay_abandon(q);
+        return -1;
+    }
+    if (rc < 0) {
         relay_abandon(q);
         pxreq_note(q, "upstream_start");
         http_reply_error(q->r, 500, "server_error", "upstream_start", NULL,
