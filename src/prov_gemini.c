@@ -158,6 +158,21 @@ obj1(const char *k, struct json_object *v)
     return o;
 }
 
+/* s as JSON when all of it is one JSON value (trailing text is no JSON); else NULL. */
+static struct json_object *
+parse_whole(const char *s)
+{
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *o = tok ? json_tokener_parse_ex(tok, s, (int)strlen(s)) : NULL;
+    size_t end = o ? json_tokener_get_parse_end(tok) : 0;
+    if (o != NULL && s[end + strspn(s + end, " \t\r\n")] != '\0') {
+        json_object_put(o);
+        o = NULL;
+    }
+    json_tokener_free(tok);
+    return o;
+}
+
 /* Write a 400's message into err; returns -1. */
 static int __attribute__((format(printf, 3, 4)))
 fail(char *err, size_t errlen, const char *fmt, ...)
@@ -251,10 +266,9 @@ inline_part(const char *mime, size_t len, const char *data)
 static int
 data_url_part(struct tr *t, const char *url, size_t i, const char *what, struct json_object *parts)
 {
-    const char *comma = strchr(url, ',');
-    const char *mime = url + 5;
-    size_t mlen = comma ? strcspn(mime, ";,") : 0;
-    if (comma == NULL || mlen == 0 || comma - 7 < mime || strncmp(comma - 7, ";base64", 7) != 0)
+    const char *comma = strchr(url, ','), *mime = url + 5;
+    size_t head = comma ? (size_t)(comma - mime) : 0, mlen = strcspn(mime, ";,");
+    if (comma == NULL || mlen == 0 || head < mlen + 7 || strncmp(comma - 7, ";base64", 7) != 0)
         return fail(t->err, t->errlen,
                     "messages[%zu]: %s must be a base64 data: URL with a MIME type for "
                     "provider gemini",
@@ -405,7 +419,7 @@ call_part(struct tr *t, struct json_object *fn, struct json_object *sig, size_t 
              (json_object_is_type(a, json_type_string) && s[strspn(s, " \t\r\n")] == '\0'))
         args = json_object_new_object(); /* a call without arguments */
     else if (json_object_is_type(a, json_type_string))
-        args = json_tokener_parse(s);
+        args = parse_whole(s);
     if (!is_obj(args)) {
         json_object_put(args);
         return fail(t->err, t->errlen,
@@ -500,7 +514,7 @@ tr_result(struct tr *t, struct json_object *m, size_t i, const char *name)
     if (text == NULL)
         return fail(t->err, t->errlen,
                     "messages[%zu]: provider gemini takes a tool result's content as text only", i);
-    resp = json_tokener_parse(text);
+    resp = parse_whole(text);
     if (!is_obj(resp)) {
         json_object_put(resp);
         resp = obj1("content", json_object_new_string(text));
@@ -646,8 +660,8 @@ schema_member_fits(const char *k, struct json_object *v, int depth)
 }
 
 /*
- * Does a JSON Schema fit Google's Schema as it is? An object type needs
- * properties below the top (Gemini refuses an empty OBJECT).
+ * Does a JSON Schema fit Google's Schema as it is? Gemini also refuses an
+ * OBJECT without properties (below the top) and an ARRAY without items.
  */
 static int
 schema_fits(struct json_object *s, int depth)
@@ -661,6 +675,8 @@ schema_fits(struct json_object *s, int depth)
         if (!schema_member_fits(k, v, depth))
             return 0;
     }
+    if (type != NULL && strcasecmp(type, "array") == 0 && jget(s, "items") == NULL)
+        return 0;
     return !(depth > 0 && type != NULL && strcasecmp(type, "object") == 0 &&
              (!is_obj(props) || json_object_object_length(props) == 0));
 }
@@ -962,8 +978,7 @@ usage_from(struct json_object *um, struct prov_usage *u)
     u->have = 1;
 }
 
-/* OpenAI's finish_reason for a finishReason (NULL: none yet); calls: the candidate called
- * functions. */
+/* OpenAI's finish_reason for a finishReason (NULL: none yet); calls: functions were called. */
 static const char *
 finish_reason(const char *fr, int calls)
 {

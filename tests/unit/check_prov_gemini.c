@@ -318,25 +318,25 @@ START_TEST(messages_conversation)
         "\"extra_content\":{\"google\":{\"thought_signature\":\"CiQBSIG=\"}}},"
         "{\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"get_time\","
         "\"arguments\":\"\"}}]},"
-        "{\"role\":\"tool\",\"tool_call_id\":\"call_b\",\"content\":\"12:00\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_b\",\"content\":\"{} 12:00\"},"
         "{\"role\":\"tool\",\"tool_call_id\":\"call_a\",\"content\":\"{\\\"temp\\\":21}\"},"
         "{\"role\":\"user\",\"content\":\"Thanks!\"}]}");
-    assert_json(
-        out, "{\"systemInstruction\":{\"parts\":[{\"text\":\"You are a weather bot.\"},"
-             "{\"text\":\"Use Celsius.\"}]},"
-             "\"contents\":["
-             "{\"role\":\"user\",\"parts\":[{\"text\":\"Weather here and there?\"},"
-             "{\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}},"
-             "{\"fileData\":{\"mimeType\":\"image/jpeg\",\"fileUri\":"
-             "\"https://example.com/a/sky.JPG?x=1\"}}]},"
-             "{\"role\":\"model\",\"parts\":[{\"text\":\"Checking.\"},"
-             "{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"city\":\"Paris\"}},"
-             "\"thoughtSignature\":\"CiQBSIG=\"},"
-             "{\"functionCall\":{\"name\":\"get_time\",\"args\":{}}}]},"
-             "{\"role\":\"user\",\"parts\":["
-             "{\"functionResponse\":{\"name\":\"get_time\",\"response\":{\"content\":\"12:00\"}}},"
-             "{\"functionResponse\":{\"name\":\"get_weather\",\"response\":{\"temp\":21}}},"
-             "{\"text\":\"Thanks!\"}]}]}");
+    assert_json(out, "{\"systemInstruction\":{\"parts\":[{\"text\":\"You are a weather bot.\"},"
+                     "{\"text\":\"Use Celsius.\"}]},"
+                     "\"contents\":["
+                     "{\"role\":\"user\",\"parts\":[{\"text\":\"Weather here and there?\"},"
+                     "{\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}},"
+                     "{\"fileData\":{\"mimeType\":\"image/jpeg\",\"fileUri\":"
+                     "\"https://example.com/a/sky.JPG?x=1\"}}]},"
+                     "{\"role\":\"model\",\"parts\":[{\"text\":\"Checking.\"},"
+                     "{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"city\":\"Paris\"}},"
+                     "\"thoughtSignature\":\"CiQBSIG=\"},"
+                     "{\"functionCall\":{\"name\":\"get_time\",\"args\":{}}}]},"
+                     "{\"role\":\"user\",\"parts\":["
+                     "{\"functionResponse\":{\"name\":\"get_time\",\"response\":{\"content\":\"{} "
+                     "12:00\"}}},"
+                     "{\"functionResponse\":{\"name\":\"get_weather\",\"response\":{\"temp\":21}}},"
+                     "{\"text\":\"Thanks!\"}]}]}");
     json_object_put(out);
 }
 END_TEST
@@ -399,7 +399,9 @@ START_TEST(tools_schemas)
         "{\"type\":\"function\",\"function\":{\"name\":\"noargs\",\"parameters\":{\"type\":"
         "\"object\",\"properties\":{},\"additionalProperties\":false}}},"
         "{\"type\":\"function\",\"function\":{\"name\":\"nested_empty\",\"parameters\":{\"type\":"
-        "\"object\",\"properties\":{\"o\":{\"type\":\"object\"}}}}}],"
+        "\"object\",\"properties\":{\"o\":{\"type\":\"object\"}}}}},"
+        "{\"type\":\"function\",\"function\":{\"name\":\"bare_array\",\"parameters\":{\"type\":"
+        "\"object\",\"properties\":{\"l\":{\"type\":\"array\"}}}}}],"
         "\"tool_choice\":\"required\"}");
     assert_json(
         at(out, "tools"),
@@ -412,7 +414,9 @@ START_TEST(tools_schemas)
         "\"additionalProperties\":false}},"
         "{\"name\":\"noargs\"},"
         "{\"name\":\"nested_empty\",\"parametersJsonSchema\":{\"type\":\"object\","
-        "\"properties\":{\"o\":{\"type\":\"object\"}}}}]}]");
+        "\"properties\":{\"o\":{\"type\":\"object\"}}}},"
+        "{\"name\":\"bare_array\",\"parametersJsonSchema\":{\"type\":\"object\","
+        "\"properties\":{\"l\":{\"type\":\"array\"}}}}]}]");
     assert_json(at(out, "toolConfig"), "{\"functionCallingConfig\":{\"mode\":\"ANY\"}}");
     json_object_put(out);
 }
@@ -549,6 +553,10 @@ START_TEST(refusals_messages)
                 "messages[1]", "not a JSON object");
     build_fails("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\","
                 "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+                "\"arguments\":\"{} and more\"}}]}]}",
+                "messages[1]", "not a JSON object");
+    build_fails("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\","
+                "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
                 "\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"c2\",\"content\":"
                 "\"r\"}]}",
                 "messages[2]", "\"c2\"");
@@ -661,6 +669,39 @@ START_TEST(answer_finish_reasons)
     ck_assert_str_eq(json_object_get_string(at(out, "choices.4.finish_reason")), "content_filter");
     ck_assert_int_eq(json_object_get_int(at(out, "choices.4.index")), 4); /* index 0 left out */
     json_object_put(out);
+}
+END_TEST
+
+/* Every finishReason Gemini documents, alone in an answer. */
+START_TEST(answer_each_finish_reason)
+{
+    static const char *const cases[][2] = {
+        {"STOP", "stop"},
+        {"MAX_TOKENS", "length"},
+        {"SAFETY", "content_filter"},
+        {"RECITATION", "content_filter"},
+        {"BLOCKLIST", "content_filter"},
+        {"PROHIBITED_CONTENT", "content_filter"},
+        {"SPII", "content_filter"},
+        {"IMAGE_SAFETY", "content_filter"},
+        {"LANGUAGE", "stop"},
+        {"OTHER", "stop"},
+        {"MALFORMED_FUNCTION_CALL", "stop"},
+        {"FINISH_REASON_UNSPECIFIED", "stop"},
+    };
+    char in[256];
+    struct prov_usage u;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(in, sizeof(in),
+                 "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}],\"role\":"
+                 "\"model\"},\"finishReason\":\"%s\",\"index\":0}]}",
+                 cases[i][0]);
+        struct json_object *out = answer(OP_CHAT, in, &u);
+        ck_assert_msg(
+            strcmp(json_object_get_string(at(out, "choices.0.finish_reason")), cases[i][1]) == 0,
+            "%s gave %s", cases[i][0], json_object_get_string(at(out, "choices.0.finish_reason")));
+        json_object_put(out);
+    }
 }
 END_TEST
 
@@ -1035,6 +1076,7 @@ gemini_suite(void)
     tcase_add_test(tc, answer_text);
     tcase_add_test(tc, answer_calls_thoughts);
     tcase_add_test(tc, answer_finish_reasons);
+    tcase_add_test(tc, answer_each_finish_reason);
     tcase_add_test(tc, answer_blocked_prompt);
     tcase_add_test(tc, answer_ids);
     tcase_add_test(tc, answer_count_and_bad);
