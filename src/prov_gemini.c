@@ -75,7 +75,9 @@
  * call without it); finishReason STOP -> stop (tool_calls with calls),
  * MAX_TOKENS -> length, the safety reasons -> content_filter, others stop;
  * a prompt blocked by promptFeedback -> one choice, content null,
- * content_filter. Usage: prompt = promptTokenCount (cached included) +
+ * content_filter. Other parts (inlineData images, executableCode) have no
+ * place in a chat.completion and are left out; we never ask for them.
+ * Usage: prompt = promptTokenCount (cached included) +
  * toolUsePromptTokenCount; completion = candidatesTokenCount +
  * thoughtsTokenCount; reasoning = thoughtsTokenCount; cached =
  * cachedContentTokenCount; total = totalTokenCount.
