@@ -238,7 +238,8 @@ def check_oa_usage(usage, prompt, completion, what):
                    "total_tokens": prompt + completion}, what + ": usage")
     ptd = usage.get("prompt_tokens_details")
     if ptd is not None:
-        check_eq(ptd.get("cached_tokens", 0), 0, what + ": usage.prompt_tokens_details.cached_tokens")
+        check_eq(ptd.get("cached_tokens", 0), 0,
+                 what + ": usage.prompt_tokens_details.cached_tokens")
     ctd = usage.get("completion_tokens_details")
     if ctd is not None:
         check_eq(ctd.get("reasoning_tokens", 0), 0,
@@ -396,7 +397,8 @@ def oa_tool_stream_case(model):
         check_oa_tool_call([calls[0]], what + " (deltas)")
         check_oa_usage(usage, words(OA_PROMPT), 3, what + ": usage chunk")
         fc = res["final"]["choices"][0]
-        check_eq(fc.get("finish_reason"), "tool_calls", what + ": finalChatCompletion finish_reason")
+        check_eq(fc.get("finish_reason"), "tool_calls",
+                 what + ": finalChatCompletion finish_reason")
         check_oa_tool_call(fc["message"].get("tool_calls"), what + ": finalChatCompletion")
     return case
 
@@ -472,8 +474,8 @@ for _m in MODELS:
 def check_an_usage(usage, inp, out, what):
     """usage: exactly inp input and out output tokens; cache counts, when given, 0."""
     check(isinstance(usage, dict), "%s: no usage: %r", what, usage)
-    check_eq({"input_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens")},
-             {"input_tokens": inp, "output_tokens": out}, what + ": usage")
+    got = {k: usage.get(k) for k in ("input_tokens", "output_tokens")}
+    check_eq(got, {"input_tokens": inp, "output_tokens": out}, what + ": usage")
     for k in ("cache_creation_input_tokens", "cache_read_input_tokens"):
         check(usage.get(k) in (None, 0), "%s: usage.%s is %r", what, k, usage.get(k))
 
@@ -501,7 +503,11 @@ def check_an_message(msg, content, stop_reason, out, what):
     check_an_usage(msg.get("usage"), words(AN_PROMPT), out, what)
 
 
-TEXT_BLOCKS = lambda n: [{"type": "text", "text": toks(n)}]  # noqa: E731
+def text_blocks(n):
+    """The content of a text answer in n chunks."""
+    return [{"type": "text", "text": toks(n)}]
+
+
 TOOL_BLOCKS = [{"type": "tool_use", "name": TOOL["name"], "input": TOOL["input"]}]
 
 
@@ -515,7 +521,7 @@ def an_create_case(model, tools=False):
         if tools:
             check_an_message(res["message"], TOOL_BLOCKS, "tool_use", 3, what)
         else:
-            check_an_message(res["message"], TEXT_BLOCKS(4), "end_turn", 4, what)
+            check_an_message(res["message"], text_blocks(4), "end_turn", 4, what)
     return case
 
 
@@ -587,7 +593,7 @@ def an_stream_case(model, tools=False):
                 check_eq(joined, toks(n), w + ": the joined text")
             check_eq(stop, "tool_use" if tools else "end_turn", w + ": message_delta stop_reason")
             check_an_usage(usage, words(AN_PROMPT), n, w)
-        check_an_message(helper["final"], TOOL_BLOCKS if tools else TEXT_BLOCKS(n),
+        check_an_message(helper["final"], TOOL_BLOCKS if tools else text_blocks(n),
                          "tool_use" if tools else "end_turn", n, what + ": finalMessage()")
     return case
 

@@ -53,7 +53,8 @@ export function runBounded(main) {
 // APIError, AnthropicError, Error).
 function classChain(e) {
     const out = [];
-    for (let p = Object.getPrototypeOf(e); p && p !== Object.prototype; p = Object.getPrototypeOf(p))
+    let p = Object.getPrototypeOf(e);
+    for (; p && p !== Object.prototype; p = Object.getPrototypeOf(p))
         out.push(p.constructor.name);
     return out;
 }
