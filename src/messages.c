@@ -1323,6 +1323,8 @@ msg_error_type(int status)
         return "invalid_request_error";
     case 401:
         return "authentication_error";
+    case 402:
+        return "billing_error";
     case 403:
         return "permission_error";
     case 404:
@@ -1336,6 +1338,8 @@ msg_error_type(int status)
     case 503:
     case 529:
         return "overloaded_error";
+    case 504:
+        return "timeout_error";
     }
     /* Anthropic: invalid_request_error "may also be used for other 4XX status codes". */
     return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";

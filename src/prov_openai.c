@@ -43,7 +43,8 @@ prov_openai_body(const struct prov_call *c, struct json_object *body, const char
     if (c->t->max_tokens > 0 && c->op != OP_EMBEDDINGS &&
         !json_object_object_get_ex(body, "max_tokens", NULL) &&
         !json_object_object_get_ex(body, "max_completion_tokens", NULL))
-        json_object_object_add(body, max_field, json_object_new_int(c->t->max_tokens));
+        json_object_object_add(body, c->op == OP_COMPLETIONS ? "max_tokens" : max_field,
+                               json_object_new_int(c->t->max_tokens)); /* legacy: max_tokens only */
 }
 
 static int
@@ -65,11 +66,22 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
     return 0;
 }
 
-/* OpenAI itself: max_tokens is deprecated there (and refused by reasoning models). */
+/*
+ * OpenAI itself: max_tokens is deprecated there (and refused by reasoning
+ * models). A request translated from another dialect (an Anthropic client)
+ * says max_tokens: it goes as max_completion_tokens. An OpenAI client's own
+ * choice stays as it is.
+ */
 static int
 openai_build(const struct prov_call *c, struct json_object *body, struct prov_http *out,
              char *err, size_t errlen)
 {
+    struct json_object *m;
+    if (!c->native && c->op == OP_CHAT && json_object_object_get_ex(body, "max_tokens", &m) &&
+        !json_object_object_get_ex(body, "max_completion_tokens", NULL)) {
+        json_object_object_add(body, "max_completion_tokens", json_object_get(m));
+        json_object_object_del(body, "max_tokens");
+    }
     return build(c, body, out, err, errlen, "max_completion_tokens");
 }
 

@@ -34,6 +34,7 @@
 #define SSE_MAX_EVENT (8 << 20)
 
 static void finish(struct pxreq *q, CURLcode rc);
+static int can_serve(struct pxreq *q, int t);
 
 static void
 arm_timer(struct pxreq *q, int64_t ms)
@@ -398,7 +399,8 @@ finish(struct pxreq *q, CURLcode rc)
                   rc != CURLE_OK ? curl_easy_strerror(rc) : "answer", q->a.status);
         struct balance saved = q->bal;
         int t = balance_pick(q->px->shm, &q->mv, &q->bal, now_mono_ms());
-        if (t >= 0) {
+        /* a target that cannot serve this request would hide the failure behind a 400 */
+        if (t >= 0 && can_serve(q, t)) {
             attempt_clear(q);
             q->a.target = t;
             q->a.probe = q->bal.probe;
@@ -407,6 +409,8 @@ finish(struct pxreq *q, CURLcode rc)
             pxreq_free(q); /* relay_start answered */
             return;
         }
+        if (t >= 0 && q->bal.probe)
+            breaker_abandon(q->bal.tslot[t]); /* the half-open probe it claimed goes unused */
         q->bal = saved; /* nothing else to try: the client gets this outcome */
     }
     deliver(q, rc);
@@ -470,6 +474,41 @@ bad:
     http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
                      "%s", err[0] ? err : "The request cannot be translated for this provider");
     return -1;
+}
+
+/*
+ * Could target t take this request (its provider offers the route and can
+ * express the request)? Asked before a retry, while the failed attempt's
+ * outcome can still be delivered: the provider builds the request aside.
+ */
+static int
+can_serve(struct pxreq *q, int t)
+{
+    const struct target_view *tv = &q->mv.t[t];
+    const struct provider *p = provider_get(tv->provider);
+    struct prov_http h;
+    struct prov_call c;
+    struct json_object *body = q->body;
+    char err[512];
+    if (p == NULL || !(p->ops & OP_BIT(q->op)))
+        return 0;
+    if (p->own != q->front && q->front == DIALECT_ANTHROPIC) {
+        if (q->obody == NULL && (q->obody = msg_to_openai(q->body, err, sizeof(err))) == NULL)
+            return 0;
+        body = q->obody;
+    }
+    memset(&h, 0, sizeof(h));
+    memset(&c, 0, sizeof(c));
+    c.t = tv;
+    c.op = q->op;
+    c.stream = q->stream;
+    c.native = p->own == q->front;
+    c.request_id = http_req_id(q->r);
+    c.r = q->r;
+    int ok = p->build(&c, body, &h, err, sizeof(err)) == 0;
+    curl_slist_free_all(h.hdrs);
+    json_object_put(h.keep);
+    return ok;
 }
 
 /* Set up the easy handle for the attempt's target and start it; 0, -1, or -2 after a 400. */

@@ -271,7 +271,7 @@ vmapping(struct vctx *v, const char *field)
 
 /* provider, model, api_base, api_key: of a target, or of a model in the one-target form. */
 static void
-validate_upstream(struct vctx *v)
+validate_upstream(struct vctx *v, const char *model_name)
 {
     const char *prov = vstring(v, "provider", 1, 64);
     int p = prov ? provider_parse(prov) : -1;
@@ -281,11 +281,21 @@ validate_upstream(struct vctx *v)
     const char *model = vstring(v, "model", 0, RES_NAME_MAX);
     if (model != NULL && *model == '\0')
         verr(v, NULL, "model", "must not be empty");
-    /* Azure deployments and Gemini models are path segments of the URL. */
-    if (model != NULL && (p == PROVIDER_AZURE_OPENAI || p == PROVIDER_GEMINI) &&
-        strspn(model, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
-            strlen(model))
-        verr(v, NULL, "model", "must be a deployment or model name: letters, digits, '.', '_', '-'");
+    /*
+     * Azure deployments and Gemini models are path segments of the URL; the
+     * upstream model is the Model's name when model is not given.
+     */
+    const char *up = model != NULL ? model : model_name;
+    if (up != NULL && (p == PROVIDER_AZURE_OPENAI || p == PROVIDER_GEMINI) &&
+        strspn(up, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+            strlen(up))
+    {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%s a deployment or model name for provider %s: letters, "
+                 "digits, '.', '_', '-'%s", model ? "must be" : "is the upstream model, so must be",
+                 prov, model ? "" : " (or give model)");
+        verr(v, NULL, model != NULL ? "model" : "name", msg);
+    }
     const char *base = vstring(v, "api_base", p >= 0 && default_api_base[p] == NULL, 2048);
     if (base != NULL && strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
         verr(v, NULL, "api_base", "must be an http:// or https:// URL");
@@ -344,7 +354,7 @@ validate_targets(struct vctx *v, struct json_object *list, const char *model_nam
         const char *name = vstring(&sub, "name", 0, 128);
         if (name != NULL && !name_valid(name))
             verr(&sub, NULL, "name", "must be 1-128 printable characters without spaces or quotes");
-        validate_upstream(&sub);
+        validate_upstream(&sub, model_name);
         vint(&sub, "weight", 0, TARGET_WEIGHT_MAX, 1);
         vint(&sub, "priority", -1000, 1000, 0);
         target_name(t, 0, model_name, names[i], sizeof(names[i]));
@@ -442,7 +452,7 @@ validate_model(struct vctx *v)
         else
             validate_targets(v, o, name ? name : "");
     } else {
-        validate_upstream(v);
+        validate_upstream(v, name);
     }
     vint(v, "retries", 0, 10, 0);
     validate_fallback(v);

@@ -70,6 +70,10 @@ def resources(a, b):
         model("fo-400", a_url, b_url),
         model("fo-all", a_url, b_url),
         model("fo-all-3", a_url, b_url, retries=3),
+        # backup speaks Anthropic (B's /v1/messages): it cannot take n > 1
+        {"name": "fo-mixed", "timeouts": TIMEOUTS,
+         "targets": [target(a_url, PRIMARY, 1),
+                     dict(target(b_url, BACKUP, 0), provider="anthropic")]},
         {"name": "fo-names", "timeouts": TIMEOUTS,
          "targets": [target(a_url, None, 1, "up-one"), target(b_url, None, 0, "up-two")]},
     ]
@@ -343,6 +347,20 @@ def _(env):
         a, b = counts(env)
         check_eq(a + b, 4, "requests A and B received together (%d, %d)" % (a, b))
         check(a >= 1 and b >= 1, "both targets tried: A %d, B %d", a, b)
+
+
+@tap.case("mixed providers: a retry skips a target that cannot express the request (A's 503, not a 400)")
+def _(env):
+    with failing(env, status=503):
+        resp = chat(env, "fo-mixed", n=2)
+        check_served_by(resp, PRIMARY, 1, "A 503, backup (anthropic) cannot take n=2", status=503)
+        check_eq(resp.json()["error"]["code"], "mock_503", "A's error body")
+        check_eq(counts(env), (1, 0), "requests A, B received")
+        resp = chat(env, "fo-mixed")  # (the translation drops the body's mock controls)
+        check_served_by(resp, BACKUP, 2, "A 503, then backup (anthropic) translated")
+        check_eq(resp.json()["choices"][0]["message"]["content"], "tok0 tok1 tok2 tok3 tok4",
+                 "backup's answer")
+        check_eq(counts(env), (2, 1), "requests A, B received")
 
 
 @tap.case("targets without a name are named <provider>/<model> in x-aigw-target")

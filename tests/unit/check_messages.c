@@ -1045,11 +1045,11 @@ START_TEST(error_types)
         {500, "api_error"},
         {503, "overloaded_error"},
         {529, "overloaded_error"},
-        {402, "invalid_request_error"},
+        {402, "billing_error"},
         {408, "invalid_request_error"},
         {422, "invalid_request_error"},
         {502, "api_error"},
-        {504, "api_error"},
+        {504, "timeout_error"},
         {200, "api_error"},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)

@@ -223,7 +223,11 @@ static const struct bad_case bad_models[] = {
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"gpt4o\"}",
      "models[2].api_base: is required"},
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"a/b\",\"api_base\":\"https://x\"}",
-     "models[2].model: must be a deployment or model name: letters, digits, '.', '_', '-'"},
+     "models[2].model: must be a deployment or model name for provider azure-openai: letters, "
+     "digits, '.', '_', '-'"},
+    {"{\"name\":\"gem/x\",\"provider\":\"gemini\"}",
+     "models[2].name: is the upstream model, so must be a deployment or model name for provider "
+     "gemini: letters, digits, '.', '_', '-' (or give model)"},
     {"{\"name\":\"g\",\"provider\":\"gemini\",\"api_version\":\"2024\"}",
      "models[2].api_version: is for azure-openai (api-version) and anthropic "
      "(anthropic-version) targets only"},
