@@ -8,6 +8,7 @@ provider's own header, and one gateway:
   m-gpt      openai-compatible  gpt-up      translated to chat completions
   m-gemini   gemini             gemini-up   translated to generateContent
   m-lim      openai-compatible  gpt-up      requests_per_minute 2
+  m-slow     openai-compatible  gpt-up      first_byte timeout 1s
   keys: sk-msg-client (any model)
 
 To an Anthropic target the body goes upstream untouched but for its model,
@@ -55,10 +56,6 @@ WEATHER = {"name": "get_weather", "description": "The weather in a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                             "required": ["city"]}}
 CALL = {"name": "get_weather", "input": {"city": "Paris", "unit": "celsius"}}
-# Anthropic's error types (its API reference, "Errors")
-ANTH_ERROR_TYPES = {"invalid_request_error", "authentication_error", "permission_error",
-                    "not_found_error", "request_too_large", "rate_limit_error", "api_error",
-                    "overloaded_error"}
 
 
 def resources(mock_port):
@@ -68,6 +65,8 @@ def resources(mock_port):
         mock_model(mock_port, "m-gemini", "gemini", "gemini-up"),
         mock_model(mock_port, "m-lim", "openai-compatible", "gpt-up",
                    limits={"requests_per_minute": LIMIT_RPM}),
+        mock_model(mock_port, "m-slow", "openai-compatible", "gpt-up",
+                   timeouts={"connect": "1s", "first_byte": "1s", "total": "10s"}),
     ]
     return {"models": models, "api_keys": [{"name": "msg-client", "key": KEY}]}
 
@@ -450,8 +449,11 @@ def translated_body(model):
 def plain_case(model):
     def run(env):
         with env.mock.controls(chunks=3):
-            resp, rid = post(env, translated_body(model))
-            up = upstream(env, model)[1]
+            resp, rid = post(env, translated_body(model),
+                             headers={"anthropic-beta": "tools-2024-04-04"})
+            last, up = upstream(env, model)
+        for h in ("anthropic-version", "anthropic-beta", "x-api-key"):
+            check_eq(last_header(last, h), None, "upstream %s (Anthropic's only)" % h)
         obj = message(resp, model, model)
         check_eq(obj["content"], [{"type": "text", "text": mock_text(3)}], "content")
         check_eq(obj.get("stop_reason"), "end_turn", "stop_reason")
@@ -649,7 +651,7 @@ def _(env):
 # ---- cases: the gateway's own errors, limits, metrics ------------------------------------
 
 @tap.case("the gateway's own errors in Anthropic's shape: 401 bad or no key, 404 unknown "
-          "model, 400 missing max_tokens, empty messages, a body that is not JSON")
+          "model, 400 missing max_tokens, empty messages, a body that is not JSON, 504")
 def _(env):
     before = env.mock.requests()
     resp, rid = post(env, msg_body("m-gpt"), headers={"x-api-key": "sk-nobody-0123456"})
@@ -668,6 +670,11 @@ def _(env):
     resp, _ = post(env, b"{not json")
     check_anth_error(resp, 400, "invalid_request_error", "not JSON")
     check_eq(env.mock.requests(), before, "requests sent upstream")
+    # an upstream that does not answer in time: the gateway's 504
+    with env.mock.controls(first_byte_ms=1500):
+        resp, rid = post(env, msg_body("m-slow"))
+    check_anth_error(resp, 504, "timeout_error", "a first byte timeout")
+    check_access(env, rid, "a first byte timeout", path=MSG, status=504)
 
 
 @tap.case("limits count /v1/messages with chat completions: the model's requests_per_minute "
