@@ -449,6 +449,99 @@ def conversation_case(prov):
     return run
 
 
+# ---- what SDKs send: developer, same-role turns, images, parts, tool_choice ------------
+
+PNG_B64 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+           "AAAABJRU5ErkJggg==")
+DETAILS = [
+    {"role": "developer", "content": "dev says"},
+    {"role": "user", "content": "first"},
+    {"role": "user", "content": [{"type": "text", "text": "second"}, {
+        "type": "image_url", "image_url": {"url": "data:image/png;base64," + PNG_B64}}]},
+    # as the SDKs send it: an empty content beside the calls
+    {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c1", "type": "function",
+         "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "cold"}]},
+    {"role": "user", "content": "ok"},
+]
+# tool_choice -> Anthropic's tool_choice, Gemini's functionCallingConfig
+TOOL_CHOICES = [
+    ("auto", {"type": "auto"}, {"mode": "AUTO"}),
+    ("none", {"type": "none"}, {"mode": "NONE"}),
+    ("required", {"type": "any"}, {"mode": "ANY"}),
+    ({"type": "function", "function": {"name": "get_weather"}},
+     {"type": "tool", "name": "get_weather"},
+     {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}),
+]
+
+
+def details_case(prov):
+    info = PROVS[prov]
+
+    def run(env):
+        body = {"model": info["model"], "messages": DETAILS, "tools": [WEATHER_TOOL],
+                "stop": "END", "user": "u-1"}
+        with env.mock.controls(chunks=1):
+            resp, _ = post(env, body)
+            check_usage(answer(resp, prov).get("usage"), 6 if prov == "anthropic" else 5, 1,
+                        prov)
+            up = check_upstream(env, prov, what=prov)
+            if prov == "anthropic":
+                check_eq(anth_text(up.get("system")), "dev says", "developer -> system")
+                msgs = up.get("messages") or []
+                check_eq([m.get("role") for m in msgs], ["user", "assistant", "user"],
+                         "roles (the two user turns merged)")
+                first = msgs[0]["content"]
+                check_eq([b.get("text") for b in blocks(first, "text")], ["first", "second"],
+                         "the merged user texts")
+                check_eq([b.get("source") for b in blocks(first, "image")],
+                         [{"type": "base64", "media_type": "image/png", "data": PNG_B64}],
+                         "the image")
+                check_eq([(b.get("type"), b.get("id"), b.get("name"), b.get("input"))
+                          for b in msgs[1]["content"]],
+                         [("tool_use", "c1", "get_weather", {"city": "Oslo"})],
+                         "the assistant turn (no empty text block)")
+                last = msgs[2]["content"]
+                check_eq([(b.get("type"), b.get("tool_use_id"), anth_text(b.get("content")))
+                          for b in blocks(last, "tool_result")], [("tool_result", "c1", "cold")],
+                         "the tool result")
+                check_eq([b.get("text") for b in blocks(last, "text")], ["ok"],
+                         "the user's text after it")
+                check_eq(up.get("stop_sequences"), ["END"], "stop (a string) -> stop_sequences")
+                check_eq(up.get("metadata"), {"user_id": "u-1"}, "user -> metadata.user_id")
+            else:
+                cs = up.get("contents") or []
+                check_eq([c.get("role") for c in cs], ["user", "model", "user"],
+                         "roles (the two user turns merged)")
+                check_eq(cs[0].get("parts"), [{"text": "first"}, {"text": "second"}, {
+                    "inlineData": {"mimeType": "image/png", "data": PNG_B64}}],
+                    "the merged user parts")
+                check_eq(cs[1].get("parts"), [{"functionCall": {
+                    "name": "get_weather", "args": {"city": "Oslo"}}}],
+                    "the model turn (no empty text part)")
+                fr = [p["functionResponse"] for p in cs[2].get("parts") or []
+                      if "functionResponse" in p]
+                check_eq([r.get("name") for r in fr], ["get_weather"], "functionResponse")
+                check("cold" in json.dumps(fr[0].get("response")), "the result: %r", fr)
+                check_eq([p.get("text") for p in cs[2]["parts"] if "text" in p], ["ok"],
+                         "the user's text after it")
+                check_eq((up.get("generationConfig") or {}).get("stopSequences"), ["END"],
+                         "stop (a string) -> stopSequences")
+            for choice, anth, gem in TOOL_CHOICES:
+                resp, _ = post(env, {"model": info["model"], "tools": [WEATHER_TOOL],
+                                     "tool_choice": choice,
+                                     "messages": [{"role": "user", "content": "x"}]})
+                answer(resp, "tool_choice %r" % (choice,))
+                up = last_body(env.mock.last())
+                if prov == "anthropic":
+                    check_eq(up.get("tool_choice"), anth, "tool_choice %r" % (choice,))
+                else:
+                    check_eq((up.get("toolConfig") or {}).get("functionCallingConfig"), gem,
+                             "tool_choice %r" % (choice,))
+    return run
+
+
 # ---- tool calls in the answer ------------------------------------------------------
 
 def tool_call_case(prov):
@@ -704,6 +797,10 @@ for _prov in PROVS:
 for _prov in PROVS:
     tap.case("%s: system, assistant turns and two tool calls with their results "
              "translated, alternation kept" % _prov)(conversation_case(_prov))
+for _prov in ("anthropic", "gemini"):
+    tap.case("%s: developer, same-role turns merged, an image, an empty content beside "
+             "tool calls, a tool result in parts, stop, user, tool_choice" % _prov)(
+        details_case(_prov))
 for _prov in PROVS:
     tap.case("%s: a tool call answer: tool_calls with the exact name and arguments, "
              "finish_reason tool_calls" % _prov)(tool_call_case(_prov))
@@ -762,6 +859,7 @@ def _(env):
 def _(env):
     for model, extra, field in (("p-claude", {"n": 2}, "n"),
                                 ("p-claude", {"logprobs": True}, "logprobs"),
+                                ("p-claude", {"temperature": 1.5}, "temperature"),
                                 ("p-gemini", {"logprobs": True}, "logprobs")):
         before = env.mock.requests()
         body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
