@@ -576,6 +576,69 @@ def tools_case(model):
     return run
 
 
+PNG_B64 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+           "AAAABJRU5ErkJggg==")
+# Anthropic's tool_choice -> OpenAI's tool_choice, Gemini's functionCallingConfig
+TOOL_CHOICES = [
+    ({"type": "auto"}, "auto", {"mode": "AUTO"}),
+    ({"type": "none"}, "none", {"mode": "NONE"}),
+    ({"type": "any"}, "required", {"mode": "ANY"}),
+    ({"type": "tool", "name": "get_weather"},
+     {"type": "function", "function": {"name": "get_weather"}},
+     {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}),
+]
+
+
+def details_case(model):
+    def run(env):
+        body = {"model": model, "max_tokens": 20, "metadata": {"user_id": "u-9"},
+                "system": [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}],
+                "stop_sequences": [], "top_k": 3, "tools": [WEATHER],
+                "messages": [{"role": "user", "content": [
+                    {"type": "text", "text": "look"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                 "data": PNG_B64}}]}]}
+        with env.mock.controls(chunks=1):
+            resp, _ = post(env, body)
+            check_usage(message(resp, model, model).get("usage"), 3, 1, model)
+            up = upstream(env, model)[1]
+            if model == "m-gpt":
+                check_eq(up.get("messages"), [
+                    {"role": "system", "content": "one\ntwo"},
+                    {"role": "user", "content": [
+                        {"type": "text", "text": "look"},
+                        {"type": "image_url",
+                         "image_url": {"url": "data:image/png;base64," + PNG_B64}}]}],
+                    "messages (system blocks joined, the image as a data: URL)")
+                check_eq(up.get("user"), "u-9", "metadata.user_id -> user")
+                check("stop" not in up and "top_k" not in up, "stop or top_k sent: %r", up)
+            else:
+                check_eq((up.get("systemInstruction") or {}).get("parts"),
+                         [{"text": "one\ntwo"}], "systemInstruction")
+                check_eq(up.get("contents"), [{"role": "user", "parts": [
+                    {"text": "look"}, {"inlineData": {"mimeType": "image/png",
+                                                      "data": PNG_B64}}]}], "contents")
+                check_eq(up.get("generationConfig"), {"maxOutputTokens": 20},
+                         "generationConfig (no stop sequences)")
+            for choice, oai, gem in TOOL_CHOICES:
+                for parallel in (False, True):
+                    tc = dict(choice, disable_parallel_tool_use=True) if not parallel and \
+                        choice["type"] != "none" else choice
+                    what = "tool_choice %r" % (tc,)
+                    resp, _ = post(env, msg_body(model, "x", tools=[WEATHER], tool_choice=tc))
+                    message(resp, model, what)
+                    up = last_body(env.mock.last())
+                    if model == "m-gpt":
+                        check_eq(up.get("tool_choice"), oai, what)
+                        check_eq(up.get("parallel_tool_calls"),
+                                 False if tc.get("disable_parallel_tool_use") else None,
+                                 "%s: parallel_tool_calls" % what)
+                    else:
+                        check_eq((up.get("toolConfig") or {}).get("functionCallingConfig"),
+                                 gem, what)
+    return run
+
+
 def errors_case(model):
     # status the mock sends -> Anthropic's type the client gets
     statuses = {"m-gpt": ((400, "invalid_request_error"), (429, "rate_limit_error"),
@@ -626,6 +689,8 @@ for _m in TRANSLATED:
              "the translated request" % PROVIDER[_m])(plain_case(_m))
     tap.case("%s target: a stream in Anthropic's exact event order, usage in "
              "message_delta" % PROVIDER[_m])(stream_case(_m))
+    tap.case("%s target: system blocks, an image, metadata.user_id, no stop sequences, "
+             "every tool_choice and disable_parallel_tool_use" % PROVIDER[_m])(details_case(_m))
     tap.case("%s target: tool_use and tool_result out, tool_use back (streamed and not)" %
              PROVIDER[_m])(tools_case(_m))
     tap.case("%s target: upstream errors and an error event mid-stream in Anthropic's "
