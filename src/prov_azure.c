@@ -36,8 +36,10 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
     }
     if (c->t->api_key[0] != '\0')
         prov_header(out, "api-key", c->t->api_key);
-    prov_openai_body(c, body, "max_tokens");
-    prov_body(out, json_object_get(body));
+    if (prov_openai_raw(c, body, out, "max_tokens") < 0) {
+        prov_openai_body(c, body, "max_tokens");
+        prov_body(out, json_object_get(body));
+    }
     rc = 0;
 done:
     curl_free(dep);
