@@ -711,8 +711,12 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
         return -1;
     }
     if (c->native) {
-        json_object_object_add(body, "model", json_object_new_string(c->t->upstream_model));
-        req = json_object_get(body);
+        /* the client's bytes with the model replaced; its parse only when that fails */
+        req = NULL;
+        if (prov_raw_model(c, out) < 0) {
+            json_object_object_add(body, "model", json_object_new_string(c->t->upstream_model));
+            req = json_object_get(body);
+        }
         if (c->r != NULL && (v = http_req_header(c->r, "anthropic-version")) != NULL && *v != '\0')
             ver = v;
         if (c->r != NULL)
@@ -725,7 +729,8 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
     prov_header(out, "anthropic-version", ver != NULL && *ver != '\0' ? ver : "2023-06-01");
     if (beta != NULL && *beta != '\0')
         prov_header(out, "anthropic-beta", beta);
-    prov_body(out, req);
+    if (req != NULL)
+        prov_body(out, req);
     return 0;
 }
 

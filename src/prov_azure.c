@@ -36,13 +36,56 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
     }
     if (c->t->api_key[0] != '\0')
         prov_header(out, "api-key", c->t->api_key);
-    prov_openai_body(c, body, "max_tokens");
-    prov_body(out, json_object_get(body));
+    if (prov_openai_raw(c, body, out, "max_tokens") < 0) {
+        prov_openai_body(c, body, "max_tokens");
+        prov_body(out, json_object_get(body));
+    }
     rc = 0;
 done:
     curl_free(dep);
     curl_free(ver);
     return rc;
+}
+
+/* OpenAI's error type for a status (Azure's errors carry a code and a message only). */
+static const char *
+error_type(long status)
+{
+    switch (status) {
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 429:
+        return "rate_limit_error";
+    }
+    return status >= 500 ? "server_error" : "invalid_request_error";
+}
+
+/*
+ * Azure's {"error":{"code","message"[,"innererror"...]}} in OpenAI's shape:
+ * its code and message kept, its type (when it gives one) or one by status.
+ */
+static int
+error(long status, struct json_object *in, struct json_object **out)
+{
+    struct json_object *e, *v;
+    const char *msg = NULL, *type = NULL, *code = NULL;
+    *out = NULL;
+    if (in == NULL || !json_object_is_type(in, json_type_object) ||
+        !json_object_object_get_ex(in, "error", &e) || !json_object_is_type(e, json_type_object))
+        return -1;
+    if (json_object_object_get_ex(e, "message", &v) && json_object_is_type(v, json_type_string))
+        msg = json_object_get_string(v);
+    if (json_object_object_get_ex(e, "type", &v) && json_object_is_type(v, json_type_string))
+        type = json_object_get_string(v);
+    if (json_object_object_get_ex(e, "code", &v) && v != NULL)
+        code = json_object_get_string(v);
+    *out = prov_error_json(msg ? msg : "The upstream answered with an error",
+                           type ? type : error_type(status), code);
+    return (int)status;
 }
 
 const struct provider prov_azure_openai = {
@@ -52,5 +95,5 @@ const struct provider prov_azure_openai = {
     .build = build,
     .response = prov_openai_response,
     .stream_event = prov_openai_stream_event,
-    .error = prov_openai_error,
+    .error = error,
 };

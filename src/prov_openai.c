@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "aigw/resource.h"
+#include "jsonraw.h"
 #include "prov_openai.h"
 #include "provider.h"
 
@@ -47,6 +48,69 @@ prov_openai_body(const struct prov_call *c, struct json_object *body, const char
                                json_object_new_int(c->t->max_tokens)); /* legacy: max_tokens only */
 }
 
+/*
+ * prov_openai_body made on the client's bytes (c->raw): the model's value
+ * replaced, stream_options.include_usage set, the target's max_tokens
+ * added. -1 when a member json-c found is not where the bytes say (a key
+ * written with escapes): then the parse is sent.
+ */
+#define LIT(s) s, sizeof(s) - 1
+
+int
+prov_openai_raw(const struct prov_call *c, struct json_object *body, struct prov_http *out,
+                const char *max_field)
+{
+    struct jsonraw_edit ed[4];
+    struct jsonraw_span v, so, iu;
+    size_t close, soclose, outlen, obj;
+    int n = 0, r;
+    char maxbuf[64];
+    if (c->raw == NULL || (obj = jsonraw_start(c->raw, c->rawlen)) == (size_t)-1 ||
+        jsonraw_member(c->raw, c->rawlen, obj, "model", &v, &close) != 0)
+        return -1;
+    struct json_object *m = json_object_new_string(c->t->upstream_model);
+    const char *q = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    ed[n++] = (struct jsonraw_edit){v.b, v.e - v.b, q, strlen(q), 0};
+    if (c->stream && c->op != OP_EMBEDDINGS) {
+        r = jsonraw_member(c->raw, c->rawlen, obj, "stream_options", &so, &close);
+        if (r == 0 && c->raw[so.b] == '{') {
+            r = jsonraw_member(c->raw, c->rawlen, so.b, "include_usage", &iu, &soclose);
+            if (r == 0)
+                ed[n++] = (struct jsonraw_edit){iu.b, iu.e - iu.b, "true", 4, 0};
+            else if (r == 1 && soclose == so.b + 1) /* {} */
+                ed[n++] = (struct jsonraw_edit){so.b + 1, 0, LIT("\"include_usage\":true"), 0};
+            else if (r == 1)
+                ed[n++] = (struct jsonraw_edit){so.b + 1, 0, LIT("\"include_usage\":true,"), 0};
+            else
+                goto fail;
+        } else if (r == 0) { /* null */
+            ed[n++] = (struct jsonraw_edit){so.b, so.e - so.b, LIT("{\"include_usage\":true}"), 0};
+        } else if (r == 1 && !json_object_object_get_ex(body, "stream_options", NULL)) {
+            ed[n++] = (struct jsonraw_edit){close, 0,
+                                            LIT(",\"stream_options\":{\"include_usage\":true}"), 0};
+        } else {
+            goto fail;
+        }
+    }
+    if (c->t->max_tokens > 0 && c->op != OP_EMBEDDINGS &&
+        !json_object_object_get_ex(body, "max_tokens", NULL) &&
+        !json_object_object_get_ex(body, "max_completion_tokens", NULL)) {
+        int k = snprintf(maxbuf, sizeof(maxbuf), ",\"%s\":%d", /* after model at least */
+                         c->op == OP_COMPLETIONS ? "max_tokens" : max_field, c->t->max_tokens);
+        ed[n++] = (struct jsonraw_edit){close, 0, maxbuf, (size_t)k, 0};
+    }
+    char *buf = jsonraw_apply(c->raw, c->rawlen, ed, n, &outlen);
+    json_object_put(m);
+    if (buf == NULL)
+        return -1;
+    prov_body_bytes(out, buf, outlen);
+    return 0;
+fail:
+    json_object_put(m);
+    return -1;
+}
+
 static int
 build(const struct prov_call *c, struct json_object *body, struct prov_http *out, char *err,
       size_t errlen, const char *max_field)
@@ -61,8 +125,10 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
         prov_header(out, "Authorization", v);
         explicit_bzero(v, sizeof(v));
     }
-    prov_openai_body(c, body, max_field);
-    prov_body(out, json_object_get(body));
+    if (prov_openai_raw(c, body, out, max_field) < 0) {
+        prov_openai_body(c, body, max_field);
+        prov_body(out, json_object_get(body));
+    }
     return 0;
 }
 

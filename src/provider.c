@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "aigw/resource.h"
+#include "jsonraw.h"
 #include "provider.h"
 
 /* In the order of enum provider_id (resource.h). */
@@ -68,6 +69,43 @@ prov_body(struct prov_http *h, struct json_object *body)
     h->body = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
                                                        JSON_C_TO_STRING_NOSLASHESCAPE);
     h->len = strlen(h->body);
+}
+
+void
+prov_body_bytes(struct prov_http *h, char *buf, size_t len)
+{
+    free(h->buf);
+    h->buf = buf;
+    h->body = buf;
+    h->len = len;
+}
+
+int
+prov_raw_model(const struct prov_call *c, struct prov_http *h)
+{
+    struct jsonraw_span v;
+    size_t close, outlen, obj = c->raw ? jsonraw_start(c->raw, c->rawlen) : (size_t)-1;
+    if (obj == (size_t)-1 || jsonraw_member(c->raw, c->rawlen, obj, "model", &v, &close) != 0)
+        return -1;
+    struct json_object *m = json_object_new_string(c->t->upstream_model);
+    const char *q = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    struct jsonraw_edit e = {v.b, v.e - v.b, q, strlen(q), 0};
+    char *out = jsonraw_apply(c->raw, c->rawlen, &e, 1, &outlen);
+    json_object_put(m);
+    if (out == NULL)
+        return -1;
+    prov_body_bytes(h, out, outlen);
+    return 0;
+}
+
+void
+prov_http_free(struct prov_http *h)
+{
+    curl_slist_free_all(h->hdrs);
+    json_object_put(h->keep);
+    free(h->buf);
+    memset(h, 0, sizeof(*h));
 }
 
 struct json_object *

@@ -53,6 +53,8 @@ struct prov_call {
     enum prov_op op;
     int stream;             /* the client asked for a stream */
     int native;             /* the body is in this provider's own dialect: pass it through */
+    const char *raw;        /* ... and these are its bytes as the client sent them */
+    size_t rawlen;
     const char *request_id; /* sent upstream as x-request-id */
     struct http_req *r;     /* the client's request (its headers); NULL in unit tests */
 };
@@ -64,6 +66,7 @@ struct prov_http {
     const char *body;
     size_t len;
     struct json_object *keep; /* owns body when not NULL; put when the attempt ends */
+    char *buf;                /* or this (malloc'd), freed when the attempt ends */
 };
 
 /* One translated OpenAI chunk (its JSON text) or "[DONE]". */
@@ -130,6 +133,17 @@ void prov_header(struct prov_http *h, const char *name, const char *value);
 int prov_url(struct prov_http *h, const struct target_view *t, const char *path, const char *query);
 /* The body as compact JSON, kept alive by h->keep (takes the reference). */
 void prov_body(struct prov_http *h, struct json_object *body);
+/*
+ * A pass-through's body: the client's bytes with only the model's value
+ * replaced (c->raw), so nothing else changes, not even the spacing. -1
+ * when the model cannot be found in the bytes (a key written with escapes):
+ * then send body with prov_body.
+ */
+int prov_raw_model(const struct prov_call *c, struct prov_http *h);
+/* A body made of bytes (malloc'd; h takes them). */
+void prov_body_bytes(struct prov_http *h, char *buf, size_t len);
+/* Free what a built request holds. */
+void prov_http_free(struct prov_http *h);
 /* OpenAI's {"error": {message, type, param, code}} (new object). */
 struct json_object *prov_error_json(const char *message, const char *type, const char *code);
 /* Usage to OpenAI's usage object (new object). */

@@ -169,8 +169,7 @@ attempt_clear(struct pxreq *q)
         upstream_cancel(q->px->up, &a->xfer);
         upstream_easy_put(q->px->up, a->xfer.easy);
     }
-    curl_slist_free_all(a->http.hdrs);
-    json_object_put(a->http.keep);
+    prov_http_free(&a->http);
     if (a->ps.call != NULL)
         prov_stream_free(&a->ps);
     if (a->sse_ready)
@@ -464,6 +463,11 @@ build_attempt(struct pxreq *q)
     a->call.op = q->op;
     a->call.stream = q->stream;
     a->call.native = a->native;
+    if (a->native) {
+        struct evbuffer *b = http_req_body(q->r);
+        a->call.rawlen = evbuffer_get_length(b);
+        a->call.raw = (const char *)evbuffer_pullup(b, -1);
+    }
     a->call.request_id = http_req_id(q->r);
     a->call.r = q->r;
     err[0] = '\0';
@@ -506,8 +510,7 @@ can_serve(struct pxreq *q, int t)
     c.request_id = http_req_id(q->r);
     c.r = q->r;
     int ok = p->build(&c, body, &h, err, sizeof(err)) == 0;
-    curl_slist_free_all(h.hdrs);
-    json_object_put(h.keep);
+    prov_http_free(&h);
     return ok;
 }
 

@@ -1059,6 +1059,17 @@ class Mock(LogFile):
         """GET /mock/config: the default controls, as a dict."""
         return self._get("/mock/config")
 
+    @contextlib.contextmanager
+    def controls(self, **controls):
+        """configure(**controls) for the length of a with block, cleared
+        after it whatever happens: for controls that a translated request
+        cannot carry in its body (a provider's translation drops "mock")."""
+        self.configure(**controls)
+        try:
+            yield self
+        finally:
+            self.configure()
+
     def requests(self):
         """How many /v1 requests the mock received since start or reset()."""
         return self.stats()["requests"]
@@ -1077,6 +1088,27 @@ class Mock(LogFile):
     def kill_now(self):
         if self.proc is not None and self.proc.poll() is None:
             terminate_pid(self.proc.pid, self.proc, timeout=3)
+
+
+def mock_text(chunks):
+    """The text the mock answers in `chunks` pieces: "tok0 tok1 ..."."""
+    return " ".join("tok%d" % i for i in range(chunks))
+
+
+# Where each provider's API lives on the mock, as a target's api_base.
+MOCK_API_BASE = {"openai": "/v1", "openai-compatible": "/v1", "azure-openai": "",
+                 "anthropic": "/v1", "gemini": "/v1beta"}
+
+
+def mock_model(mock_port, name, provider, model, api_key="${MOCK_KEY}", **extra):
+    """A one-target Model on the mock's routes of `provider` (a resources
+    entry): api_base as that provider's paths expect it; extra adds fields
+    (api_version, max_tokens, limits, timeouts...)."""
+    m = {"name": name, "provider": provider, "model": model,
+         "api_base": "http://%s:%d%s" % (HOST, mock_port, MOCK_API_BASE[provider]),
+         "api_key": api_key}
+    m.update(extra)
+    return m
 
 
 def last_body(last):
@@ -1882,6 +1914,68 @@ def gateway_problems(gw):
         if rc != 0:
             problems.append("SIGTERM stop of %s exited %r, not 0" % (gw.conf_path, rc))
     return problems
+
+
+# --------------------------------------------------------------------------
+# GET /metrics (the Prometheus text format) on a gateway's metrics listener
+# --------------------------------------------------------------------------
+
+SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
+
+
+def metrics_port(gw):
+    """The port of gw's metrics listener (as default_config sets it)."""
+    return int(gw.config["metrics"]["listen"][0].rsplit(":", 1)[1])
+
+
+def _unescape_label(v):
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
+
+
+class Metrics:
+    """One scrape: m.get(name, **labels) is the value of the sample with
+    exactly those labels (0 when absent); m.text is the raw text."""
+
+    def __init__(self, text):
+        self.text = text
+        self.samples = {}
+        for line in text.splitlines():
+            if line.startswith("#") or not line:
+                continue
+            m = SAMPLE_RE.match(line)
+            check(m is not None, "not a sample line: %r", line)
+            labels = {}
+            if m.group(2):
+                pos = 0
+                for lm in LABEL_RE.finditer(m.group(2)):
+                    check(lm.start() == pos, "bad labels in %r", line)
+                    labels[lm.group(1)] = _unescape_label(lm.group(2))
+                    pos = lm.end()
+                check(pos == len(m.group(2)), "bad labels in %r", line)
+            key = (m.group(1), frozenset(labels.items()))
+            check(key not in self.samples, "sample twice: %r", line)
+            self.samples[key] = float(m.group(3))
+
+    def get(self, name, **labels):
+        return self.samples.get((name, frozenset(labels.items())), 0.0)
+
+    def has(self, name, **labels):
+        return (name, frozenset(labels.items())) in self.samples
+
+    def total(self, name, **labels):
+        """The sum over every sample of name whose labels include these."""
+        want = set(labels.items())
+        return sum(v for (n, ls), v in self.samples.items() if n == name and want <= set(ls))
+
+
+def scrape(gw):
+    """GET /metrics of gw (checked: 200, the text format) as a Metrics."""
+    resp = request(metrics_port(gw), "GET", "/metrics")
+    check_eq(resp.status, 200, "GET /metrics")
+    ctype = resp.headers.get("content-type", "")
+    check(ctype.startswith("text/plain; version=0.0.4"), "Content-Type %r", ctype)
+    return Metrics(resp.body.decode("utf-8"))
 
 
 # --------------------------------------------------------------------------

@@ -34,8 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         AIGW_BIN, HOST, SLOW, SRCDIR, TAP, Env, Etcd, Gateway, LogFile, Mock, Stream, TestFailure,
-        _register, _unregister, chat_body, check, check_eq, dead_port, free_port, main,
-        make_tmpdir, minute_room, request, terminate_pid, unique_id, wait_for, words,
+        Metrics, _register, _unregister, chat_body, check, check_eq, dead_port, free_port, main,
+        make_tmpdir, metrics_port, minute_room, request, scrape, terminate_pid, unique_id, wait_for, words,
         write_file)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
@@ -96,60 +96,6 @@ class fixture:
 
 # ---- reading /metrics ------------------------------------------------------------
 
-SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
-LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
-
-
-def metrics_port(gw):
-    return int(gw.config["metrics"]["listen"][0].rsplit(":", 1)[1])
-
-
-def unescape(v):
-    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
-
-
-class Metrics:
-    """One scrape: m.get(name, **labels) is the value of the sample with
-    exactly those labels (0 when absent); m.text is the raw text."""
-
-    def __init__(self, text):
-        self.text = text
-        self.samples = {}
-        for line in text.splitlines():
-            if line.startswith("#") or not line:
-                continue
-            m = SAMPLE_RE.match(line)
-            check(m is not None, "not a sample line: %r", line)
-            labels = {}
-            if m.group(2):
-                pos = 0
-                for lm in LABEL_RE.finditer(m.group(2)):
-                    check(lm.start() == pos, "bad labels in %r", line)
-                    labels[lm.group(1)] = unescape(lm.group(2))
-                    pos = lm.end()
-                check(pos == len(m.group(2)), "bad labels in %r", line)
-            key = (m.group(1), frozenset(labels.items()))
-            check(key not in self.samples, "sample twice: %r", line)
-            self.samples[key] = float(m.group(3))
-
-    def get(self, name, **labels):
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
-
-    def has(self, name, **labels):
-        return (name, frozenset(labels.items())) in self.samples
-
-    def total(self, name, **labels):
-        """The sum over every sample of name whose labels include these."""
-        want = set(labels.items())
-        return sum(v for (n, ls), v in self.samples.items() if n == name and want <= set(ls))
-
-
-def scrape(gw):
-    resp = request(metrics_port(gw), "GET", "/metrics")
-    check_eq(resp.status, 200, "GET /metrics")
-    ctype = resp.headers.get("content-type", "")
-    check(ctype.startswith("text/plain; version=0.0.4"), "Content-Type %r", ctype)
-    return Metrics(resp.body.decode("utf-8"))
 
 
 def req_labels(model, target="", status=200, provider=PROVIDER):

@@ -1,0 +1,190 @@
+/*
+ * check_jsonraw.c: pass-through bodies edited on their bytes: the member
+ * scanner, the splicer, and the OpenAI and Anthropic pass-through builds
+ * (the client's text arrives as it was written, big integers and spacing
+ * included).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "aigw/resource.h"
+#include "../../src/jsonraw.h"
+#include "../../src/prov_openai.h"
+#include "../../src/provider.h"
+#include "tap.h"
+
+/* The value of member key of the top-level object, as text ("" when not found; "ERR"). */
+static char *
+member(const char *text, const char *key)
+{
+    struct jsonraw_span v;
+    size_t close, n = strlen(text), obj = jsonraw_start(text, n);
+    static char out[256];
+    if (obj == (size_t)-1)
+        return "ERR";
+    int r = jsonraw_member(text, n, obj, key, &v, &close);
+    if (r < 0)
+        return "ERR";
+    if (r == 1)
+        return "";
+    snprintf(out, sizeof(out), "%.*s", (int)(v.e - v.b), text + v.b);
+    return out;
+}
+
+START_TEST(member_found)
+{
+    const char *t = "  { \"a\" : 1 , \"s\":\"x\\\"}{]\" ,\"o\":{\"model\":[1,{\"b\":\"}\"}]},"
+                    "\"model\" :\t\"gpt\"\n}\n";
+    ck_assert_str_eq(member(t, "model"), "\"gpt\"");
+    ck_assert_str_eq(member(t, "s"), "\"x\\\"}{]\"");
+    ck_assert_str_eq(member(t, "o"), "{\"model\":[1,{\"b\":\"}\"}]}");
+    ck_assert_str_eq(member(t, "a"), "1");
+    ck_assert_str_eq(member(t, "b"), ""); /* nested members are not top-level */
+}
+END_TEST
+
+START_TEST(member_last_duplicate_and_escaped_key)
+{
+    ck_assert_str_eq(member("{\"model\":\"a\",\"model\":\"b\"}", "model"), "\"b\"");
+    ck_assert_str_eq(member("{\"mod\\u0065l\":\"a\"}", "model"), "");
+    ck_assert_str_eq(member("{}", "model"), "");
+    ck_assert_str_eq(member("[1]", "model"), "ERR");
+    ck_assert_str_eq(member("{\"model\":\"a", "model"), "ERR");
+}
+END_TEST
+
+START_TEST(apply_edits_in_order)
+{
+    const char *t = "{\"a\":1,\"b\":2}";
+    struct jsonraw_edit ed[3] = {
+        {12, 0, ",\"y\":4", 6, 0}, /* at the same place: in the order given */
+        {5, 1, "10", 2, 0},
+        {12, 0, ",\"z\":5", 6, 0},
+    };
+    size_t len;
+    char *out = jsonraw_apply(t, strlen(t), ed, 3, &len);
+    ck_assert_str_eq(out, "{\"a\":10,\"b\":2,\"y\":4,\"z\":5}");
+    ck_assert_uint_eq(len, strlen(out));
+    free(out);
+}
+END_TEST
+
+/* Build a pass-through for provider p from text; the upstream body. */
+static char *
+passthrough(const struct provider *p, const char *text, int stream, int max_tokens)
+{
+    struct target_view t = {.name = "t", .upstream_model = "up-\"1\"", .api_base = "http://h/v1",
+                            .api_key = "", .api_version = "2023-06-01",
+                            .max_tokens = max_tokens};
+    struct prov_call c = {.t = &t, .op = OP_CHAT, .stream = stream, .native = 1, .raw = text,
+                          .rawlen = strlen(text)};
+    struct prov_http h = {0};
+    char err[256];
+    struct json_object *body = json_tokener_parse(text);
+    ck_assert_ptr_nonnull(body);
+    ck_assert_int_eq(p->build(&c, body, &h, err, sizeof(err)), 0);
+    char *out = strndup(h.body, h.len);
+    prov_http_free(&h);
+    json_object_put(body);
+    return out;
+}
+
+START_TEST(openai_passthrough_keeps_bytes)
+{
+    const char *t = "{\n  \"model\": \"m\",\n  \"messages\": [{\"role\": \"user\", \"content\": \"h\"}],\n"
+                    "  \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", "
+                    "\"parameters\": {\"maximum\": 123456789012345678901234567890, \"x\": 1.50}}}]\n}";
+    char *out = passthrough(&prov_openai, t, 0, 0);
+    ck_assert_str_eq(out, "{\n  \"model\": \"up-\\\"1\\\"\",\n  \"messages\": [{\"role\": \"user\", "
+                          "\"content\": \"h\"}],\n  \"tools\": [{\"type\": \"function\", "
+                          "\"function\": {\"name\": \"f\", \"parameters\": {\"maximum\": "
+                          "123456789012345678901234567890, \"x\": 1.50}}}]\n}");
+    free(out);
+}
+END_TEST
+
+START_TEST(openai_passthrough_stream_options)
+{
+    char *out = passthrough(&prov_openai, "{\"model\":\"m\",\"stream\":true}", 1, 0);
+    ck_assert_str_eq(out, "{\"model\":\"up-\\\"1\\\"\",\"stream\":true,"
+                          "\"stream_options\":{\"include_usage\":true}}");
+    free(out);
+    out = passthrough(&prov_openai, "{\"stream_options\":{},\"model\":\"m\"}", 1, 0);
+    ck_assert_str_eq(out, "{\"stream_options\":{\"include_usage\":true},\"model\":\"up-\\\"1\\\"\"}");
+    free(out);
+    out = passthrough(&prov_openai, "{\"stream_options\":{\"x\":1},\"model\":\"m\"}", 1, 0);
+    ck_assert_str_eq(out, "{\"stream_options\":{\"include_usage\":true,\"x\":1},"
+                          "\"model\":\"up-\\\"1\\\"\"}");
+    free(out);
+    out = passthrough(&prov_openai, "{\"stream_options\":{\"include_usage\": false},\"model\":\"m\"}",
+                      1, 0);
+    ck_assert_str_eq(out, "{\"stream_options\":{\"include_usage\": true},\"model\":\"up-\\\"1\\\"\"}");
+    free(out);
+    out = passthrough(&prov_openai, "{\"stream_options\":null,\"model\":\"m\"}", 1, 0);
+    ck_assert_str_eq(out, "{\"stream_options\":{\"include_usage\":true},\"model\":\"up-\\\"1\\\"\"}");
+    free(out);
+}
+END_TEST
+
+START_TEST(openai_passthrough_max_tokens)
+{
+    char *out = passthrough(&prov_openai, "{\"model\":\"m\" }", 0, 300);
+    ck_assert_str_eq(out, "{\"model\":\"up-\\\"1\\\"\" ,\"max_completion_tokens\":300}");
+    free(out);
+    out = passthrough(&prov_openai_compatible, "{\"model\":\"m\"}", 0, 300);
+    ck_assert_str_eq(out, "{\"model\":\"up-\\\"1\\\"\",\"max_tokens\":300}");
+    free(out);
+    out = passthrough(&prov_openai, "{\"model\":\"m\",\"max_tokens\":5}", 0, 300);
+    ck_assert_str_eq(out, "{\"model\":\"up-\\\"1\\\"\",\"max_tokens\":5}");
+    free(out);
+}
+END_TEST
+
+START_TEST(escaped_key_falls_back_to_the_parse)
+{
+    char *out = passthrough(&prov_openai, "{\"mod\\u0065l\":\"m\"}", 0, 0);
+    ck_assert_str_eq(out, "{\"model\":\"up-\\\"1\\\"\"}");
+    free(out);
+}
+END_TEST
+
+START_TEST(anthropic_passthrough_keeps_bytes)
+{
+    const char *t = "{ \"model\" : \"claude\", \"max_tokens\": 10,\n \"messages\": [{\"role\":"
+                    "\"user\",\"content\":\"h\u00e9\"}], \"n\": 98765432109876543210987654321 }";
+    char *out = passthrough(&prov_anthropic, t, 0, 4096);
+    ck_assert_str_eq(out, "{ \"model\" : \"up-\\\"1\\\"\", \"max_tokens\": 10,\n \"messages\": "
+                          "[{\"role\":\"user\",\"content\":\"h\u00e9\"}], \"n\": "
+                          "98765432109876543210987654321 }");
+    free(out);
+}
+END_TEST
+
+static Suite *
+jsonraw_suite(void)
+{
+    Suite *s = suite_create("jsonraw");
+    TCase *tc = tcase_create("scan");
+    tcase_add_test(tc, member_found);
+    tcase_add_test(tc, member_last_duplicate_and_escaped_key);
+    tcase_add_test(tc, apply_edits_in_order);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("passthrough");
+    tcase_add_test(tc, openai_passthrough_keeps_bytes);
+    tcase_add_test(tc, openai_passthrough_stream_options);
+    tcase_add_test(tc, openai_passthrough_max_tokens);
+    tcase_add_test(tc, escaped_key_falls_back_to_the_parse);
+    tcase_add_test(tc, anthropic_passthrough_keeps_bytes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return run_suite(jsonraw_suite());
+}
