@@ -654,6 +654,50 @@ def an_count_case(model):
     return case
 
 
+def check_passed_through(env, version, what):
+    """The mock's last request: the Messages API with the client's
+    anthropic-version, the provider's key, the upstream model."""
+    last = env.mock.last()
+    check_eq(last.get("path"), "/v1/messages", what + ": upstream path")
+    headers = {k.lower(): v for k, v in (last.get("headers") or {}).items()}
+    check_eq(headers.get("anthropic-version"), version, what + ": upstream anthropic-version")
+    check_eq(headers.get("x-api-key"), MOCK_KEY, what + ": upstream x-api-key")
+    check("authorization" not in headers, "%s: Authorization reached the upstream: %r", what,
+          headers.get("authorization"))
+    check_eq((last.get("body") or {}).get("model"), "claude-mock", what + ": upstream model")
+
+
+# Anthropic's SDKs before 1.0 (and most clients today) send anthropic-version
+# 2023-06-01 and the key in x-api-key; 1.0 and later send 2026-10-21 and
+# Authorization: Bearer (the cases above).
+@tap.case("anthropic SDK as before 1.0 (anthropic-version 2023-06-01, x-api-key) -> "
+          "m-anthropic: messages.create passed through")
+def _(env):
+    what = "messages.create(m-anthropic, 2023-06-01)"
+    res = ok(run(env, {"chunks": 4}, "anthropic", "create", "m-anthropic", prompt=AN_PROMPT,
+                 api_version="2023-06-01", x_api_key=True), what)
+    check_target(res, "m-anthropic", what)
+    check_an_message(res["message"], text_blocks(4), "end_turn", 4, what)
+    check_passed_through(env, "2023-06-01", what)
+
+
+@tap.case("anthropic SDK as before 1.0 (anthropic-version 2023-06-01, x-api-key) -> "
+          "m-anthropic: tool_use streamed, passed through")
+def _(env):
+    what = "messages.stream(m-anthropic, tools, 2023-06-01)"
+    res = ok(run(env, {"chunks": 3, "tool_call": TOOL}, "anthropic", "stream", "m-anthropic",
+                 prompt=AN_PROMPT, tools=True, api_version="2023-06-01", x_api_key=True), what)
+    for label in ("helper", "raw"):
+        w = "%s: %s" % (what, label)
+        check_target(res[label], "m-anthropic", w)
+        joined, stop, usage = an_event_checks(res[label]["events"], w, "tool_use")
+        check_eq(json.loads(joined), TOOL["input"], w + ": the joined partial_json")
+        check_eq(stop, "tool_use", w + ": message_delta stop_reason")
+        check_an_usage(usage, words(AN_PROMPT), 3, w)
+    check_an_message(res["helper"]["final"], TOOL_BLOCKS, "tool_use", 3, what + ": finalMessage()")
+    check_passed_through(env, "2023-06-01", what)
+
+
 @tap.case("anthropic SDK: a bad client key -> AuthenticationError (401), nothing sent upstream")
 def _(env):
     before = env.mock.requests()

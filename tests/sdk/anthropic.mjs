@@ -5,7 +5,9 @@
 //   node anthropic.mjs PORT KEY SCENARIO MODEL [OPTIONS-JSON]
 //
 // Scenarios (OPTIONS: prompt, the user message; tools: declare get_weather;
-// max_tokens, 256 unless given):
+// max_tokens, 256 unless given; api_version: the anthropic-version header
+// instead of the SDK's; x_api_key: the key in x-api-key instead of
+// Authorization: Bearer, as SDKs before 1.0 send it):
 //   create        messages.create, not streamed: {message, headers}
 //   stream        messages.stream(): every event the SDK parsed and its
 //                 finalMessage() {helper: {events, final, headers}}; then
@@ -20,10 +22,16 @@ import { CLIENT_LIMITS, WEATHER_SCHEMA, describeError, gatewayHeaders, parseArgs
          runBounded } from './common.mjs';
 
 const args = parseArgs(['create', 'stream', 'count_tokens', 'models']);
+const defaultHeaders = {};
+if (args.options.api_version)
+    defaultHeaders['anthropic-version'] = args.options.api_version;
+if (args.options.x_api_key) // a null header is one the SDK leaves out
+    Object.assign(defaultHeaders, { 'X-Api-Key': args.key, Authorization: null });
 const client = new Anthropic({
     apiKey: args.key,
     authToken: null,
     baseURL: `http://127.0.0.1:${args.port}`,
+    defaultHeaders,
     ...CLIENT_LIMITS,
 });
 
