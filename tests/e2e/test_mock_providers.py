@@ -294,6 +294,9 @@ def _(env):
     r = request(env.open.port, "POST", ANTH, anth_body(),
                 headers={"anthropic-version": "2023-06-01"})
     check_eq(r.status, 200, "a mock without -k takes no key")
+    for ver in ("2023-01-01", "2026-10-21"):  # the latter: Anthropic's SDKs from 1.0 on
+        r = anth(env, anth_body(), {"anthropic-version": ver})
+        check_eq(r.status, 200, "anthropic-version %s (body %r)" % (ver, r.body[:200]))
 
 
 @tap.case("anthropic: bodies Anthropic refuses get its 400 naming the problem")

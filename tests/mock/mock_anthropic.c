@@ -107,7 +107,9 @@ mock_anth_check(struct mock_call *c)
         mock_send_error(c, 400, "anthropic-version: header is required", NULL, NULL);
         return -1;
     }
-    if (strcmp(ver, "2023-06-01") != 0 && strcmp(ver, "2023-01-01") != 0) {
+    /* 2026-10-21: the version Anthropic's SDKs send from their 1.0 on */
+    if (strcmp(ver, "2023-06-01") != 0 && strcmp(ver, "2023-01-01") != 0 &&
+        strcmp(ver, "2026-10-21") != 0) {
         snprintf(buf, sizeof(buf), "anthropic-version: \"%.60s\" is not a valid version", ver);
         mock_send_error(c, 400, buf, NULL, NULL);
         return -1;
