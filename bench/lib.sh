@@ -1,6 +1,6 @@
 # bench/lib.sh: shell helpers shared by the bench/ scripts (sourced, not run).
 #
-# bench/run and bench/traffic source it after setting BENCH_NAME (the prefix
+# bench/run, bench/traffic and bench/providers source it after setting BENCH_NAME (the prefix
 # of their messages). It only defines functions and a few variables; nothing
 # runs at source time. What the functions expect from the sourcing script:
 # AIGW, MOCK, TMP, KEY (the default API key of mk_lua), WRK, SLICES and SLICE
