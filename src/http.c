@@ -106,6 +106,7 @@ struct http_server {
     uint64_t idprefix, idcounter;
     struct shm_worker *stats; /* requests and in-flight, for aigwctl status and metrics */
     int no_access_log;        /* GET /metrics: no access lines */
+    http_error_route error_route; /* the error shape of a path; NULL: OpenAI's */
 };
 
 static http_parser_settings parser_settings;
@@ -491,6 +492,8 @@ on_headers_complete(http_parser *p)
     r->path = strndup(r->hbuf + r->url, r->urllen);
     if (r->path != NULL)
         r->path[strcspn(r->path, "?#")] = '\0';
+    if (r->path != NULL && c->srv->error_route != NULL)
+        r->error_fn = c->srv->error_route(r->path);
     switch (p->method) {
     case HTTP_GET: r->method = HTTP_M_GET; break;
     case HTTP_POST: r->method = HTTP_M_POST; break;
@@ -681,6 +684,12 @@ http_reply_error(struct http_req *r, int status, const char *type, const char *c
 }
 
 void
+http_server_set_error_route(struct http_server *s, http_error_route fn)
+{
+    s->error_route = fn;
+}
+
+void
 http_req_set_error_fn(struct http_req *r, http_error_fn fn)
 {
     r->error_fn = fn;
@@ -768,7 +777,8 @@ conn_send_error_close(struct http_conn *c, int status, const char *type, const c
     if (r->id[0] == '\0')
         req_set_id(r);
     c->keepalive = 0;
-    struct json_object *o = error_json(type, code, NULL, msg);
+    struct json_object *o = r->error_fn ? r->error_fn(status, type, code, NULL, msg)
+                                        : error_json(type, code, NULL, msg);
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     resp_head(r, status, "application/json", (long long)strlen(s));
     bufferevent_write(c->bev, s, strlen(s));

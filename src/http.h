@@ -81,6 +81,13 @@ void http_reply(struct http_req *r, int status, const char *ctype, const void *b
 typedef struct json_object *(*http_error_fn)(int status, const char *type, const char *code,
                                              const char *param, const char *msg);
 void http_req_set_error_fn(struct http_req *r, http_error_fn fn);
+/*
+ * The error shape by path, asked once a request's path is known, so that
+ * the server's own errors (413, 408, 400 ...) are in the route's dialect
+ * too; NULL from it: OpenAI's.
+ */
+typedef http_error_fn (*http_error_route)(const char *path);
+void http_server_set_error_route(struct http_server *s, http_error_route fn);
 void http_reply_error(struct http_req *r, int status, const char *type, const char *code,
                       const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));

@@ -612,6 +612,13 @@ anthropic_error(int status, const char *type, const char *code, const char *para
     return msg_error_body(status, msg);
 }
 
+http_error_fn
+proxy_error_route(const char *path)
+{
+    enum route rt = route_of(path);
+    return rt == RT_MESSAGES || rt == RT_COUNT_TOKENS ? anthropic_error : NULL;
+}
+
 void
 proxy_handle(struct http_req *r, void *arg)
 {
@@ -623,8 +630,6 @@ proxy_handle(struct http_req *r, void *arg)
     const char *key = client_key(r);
     char ver[32];
 
-    if (rt == RT_MESSAGES || rt == RT_COUNT_TOKENS)
-        http_req_set_error_fn(r, anthropic_error);
     if (key != NULL)
         auth_key_hash(key, strlen(key), hash);
     if (lookup(px, key ? hash : NULL, NULL, &l) < 0) {

@@ -6,6 +6,8 @@
 #ifndef AIGW_PROXY_H
 #define AIGW_PROXY_H
 
+#include "http.h"
+
 struct event_base;
 struct conf;
 struct store;
@@ -18,6 +20,8 @@ struct proxy *proxy_new(struct event_base *base, const struct conf *c, struct st
                         struct upstream *u, struct shm *shm);
 /* The http_handler for the client listeners. */
 void proxy_handle(struct http_req *r, void *arg);
+/* The http_error_route: Anthropic's error shape on its Messages API routes. */
+http_error_fn proxy_error_route(const char *path);
 /* Requests with an upstream transfer in progress. */
 int proxy_inflight(const struct proxy *px);
 /* Abort every request still in flight (worker exit after the drain timeout). */

@@ -271,6 +271,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     if ((w.stats = shm_worker(w.shm, w.slot)) == NULL)
         fatalx("worker slot %d is beyond the shared memory's capacity", w.slot);
     http_server_set_stats(w.http, w.stats);
+    http_server_set_error_route(w.http, proxy_error_route);
     atomic_store(&w.stats->pid, (int32_t)getpid());
     atomic_store(&w.stats->generation, gen);
     atomic_store(&w.stats->started_ms, now_real_ms());

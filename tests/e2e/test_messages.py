@@ -23,6 +23,7 @@ A translated request cannot carry the mock's per-request controls, so each
 case sets the mock's default controls (Mock.controls) and clears them after.
 """
 
+import http.client
 import json
 import os
 import re
@@ -740,6 +741,40 @@ def _(env):
         resp, rid = post(env, msg_body("m-slow"))
     check_anth_error(resp, 504, "timeout_error", "a first byte timeout")
     check_access(env, rid, "a first byte timeout", path=MSG, status=504)
+
+
+@tap.case("errors answered while the request is read are in Anthropic's shape on its routes "
+          "(413 request_too_large, 400 a broken body), OpenAI's on chat")
+def _(env):
+    class Resp:  # what check_anth_error reads
+        def __init__(self, r):
+            self.status, self.body = r.status, r.read()
+            self.headers = {k.lower(): v for k, v in r.getheaders()}
+
+        def json(self):
+            return json.loads(self.body)
+
+    def raw(path, headers, body=b""):
+        conn = http.client.HTTPConnection("127.0.0.1", env.gw.port, timeout=10)
+        try:
+            conn.putrequest("POST", path, skip_accept_encoding=True)
+            for k, v in headers.items():
+                conn.putheader(k, v)
+            conn.endheaders(body)
+            return Resp(conn.getresponse())
+        finally:
+            conn.close()
+
+    big = {"x-api-key": KEY, "Content-Type": "application/json", "Content-Length": "999999999"}
+    for path in (MSG, MSG + "/count_tokens"):
+        check_anth_error(raw(path, big), 413, "request_too_large", "a body beyond max_body_size")
+    resp = raw("/v1/chat/completions", big)
+    check_eq((resp.status, sorted(resp.json()["error"])), (413, ["code", "message", "param", "type"]),
+             "chat: OpenAI's shape")
+    chunked = {"x-api-key": KEY, "Content-Type": "application/json",
+               "Transfer-Encoding": "chunked"}
+    check_anth_error(raw(MSG, chunked, b"zz\r\n{}\r\n0\r\n\r\n"), 400,
+                     "invalid_request_error", "a broken chunked body")
 
 
 @tap.case("limits count /v1/messages with chat completions: the model's requests_per_minute "
