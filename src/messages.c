@@ -82,6 +82,7 @@
 #include <json-c/json.h>
 #include <json-c/printbuf.h>
 
+#include "jsonx.h"
 #include "messages.h"
 
 #define NOT_HERE "is not supported for models served by a non-Anthropic target"
@@ -90,44 +91,11 @@
 /* Small JSON helpers                                                 */
 /* ------------------------------------------------------------------ */
 
-/* Member k of o, NULL when o is no object or has no k (or k is null). */
-static struct json_object *
-get(struct json_object *o, const char *k)
-{
-    struct json_object *v = NULL;
-    if (o == NULL || !json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, k, &v))
-        return NULL;
-    return v;
-}
-
-/* Member k of o when a string, else NULL. */
-static const char *
-sget(struct json_object *o, const char *k)
-{
-    struct json_object *v = get(o, k);
-    return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
 /* Is s equal to t (s may be NULL)? */
 static int
 streq(const char *s, const char *t)
 {
     return s != NULL && strcmp(s, t) == 0;
-}
-
-/* The length of array a; 0 when a is no array (json-c asserts on those). */
-static size_t
-alen(struct json_object *a)
-{
-    return json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
-}
-
-/* Item i of array a; NULL when a is no array or too short. */
-static struct json_object *
-aget(struct json_object *a, size_t i)
-{
-    return i < alen(a) ? json_object_array_get_idx(a, i) : NULL;
 }
 
 /* A copy of o that nothing else shares (the providers may change the body). */
@@ -148,20 +116,6 @@ text_of(struct json_object *o)
                                           JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
-/* Add k: a new string s. */
-static void
-add_str(struct json_object *o, const char *k, const char *s)
-{
-    json_object_object_add(o, k, json_object_new_string(s));
-}
-
-/* Add k: a new integer n. */
-static void
-add_int(struct json_object *o, const char *k, int64_t n)
-{
-    json_object_object_add(o, k, json_object_new_int64(n));
-}
-
 /* Is v an integer (or a number with no fraction, as Anthropic's parser takes it)? */
 static int
 is_int(struct json_object *v)
@@ -179,24 +133,6 @@ static int
 is_num(struct json_object *v)
 {
     return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
-}
-
-/* Parse exactly len bytes of JSON text; NULL when they are not one JSON value. */
-static struct json_object *
-parse(const char *data, size_t len)
-{
-    struct json_tokener *tok = json_tokener_new();
-    struct json_object *o;
-    if (tok == NULL)
-        return NULL;
-    o = json_tokener_parse_ex(tok, data, (int)len);
-    if (o != NULL && (json_tokener_get_error(tok) != json_tokener_success ||
-                      json_tokener_get_parse_end(tok) != len)) {
-        json_object_put(o);
-        o = NULL;
-    }
-    json_tokener_free(tok);
-    return o;
 }
 
 /* ------------------------------------------------------------------ */
@@ -238,7 +174,7 @@ chk_at(struct chk *c, const char *path, const char *what)
 static int
 chk_string(struct chk *c, struct json_object *o, const char *path, const char *k, int required)
 {
-    struct json_object *v = get(o, k);
+    struct json_object *v = jx_get(o, k);
     char at[160];
     snprintf(at, sizeof(at), "%s%s%s", path, *path ? "." : "", k);
     if (v == NULL)
@@ -254,7 +190,7 @@ chk_text(struct chk *c, struct json_object *b, const char *path)
 {
     if (chk_string(c, b, path, "text", 1) < 0)
         return -1;
-    if (json_object_get_string_len(get(b, "text")) == 0)
+    if (json_object_get_string_len(jx_get(b, "text")) == 0)
         return chk_msg(c, path, "messages: text content blocks must be non-empty");
     return 0;
 }
@@ -263,7 +199,7 @@ chk_text(struct chk *c, struct json_object *b, const char *path)
 static int
 chk_image(struct chk *c, struct json_object *b, const char *path)
 {
-    struct json_object *src = get(b, "source");
+    struct json_object *src = jx_get(b, "source");
     const char *t, *mt;
     char at[160];
     snprintf(at, sizeof(at), "%s.source", path);
@@ -271,7 +207,7 @@ chk_image(struct chk *c, struct json_object *b, const char *path)
         return chk_at(c, at, "Field required");
     if (!json_object_is_type(src, json_type_object))
         return chk_at(c, at, "Input should be a valid dictionary");
-    t = sget(src, "type");
+    t = jx_str(src, "type");
     if (streq(t, "url"))
         return chk_string(c, src, at, "url", 1);
     if (streq(t, "file"))
@@ -281,7 +217,7 @@ chk_image(struct chk *c, struct json_object *b, const char *path)
                        "%s: Input tag '%.40s' found using 'type' does not match any of the "
                        "expected tags: 'base64', 'url', 'file'",
                        at, t ? t : "");
-    mt = sget(src, "media_type");
+    mt = jx_str(src, "media_type");
     if (!streq(mt, "image/jpeg") && !streq(mt, "image/png") && !streq(mt, "image/gif") &&
         !streq(mt, "image/webp")) {
         snprintf(at, sizeof(at), "%s.source.media_type", path);
@@ -296,7 +232,7 @@ chk_image(struct chk *c, struct json_object *b, const char *path)
 static int
 chk_tool_use(struct chk *c, struct json_object *b, const char *path)
 {
-    struct json_object *in = get(b, "input");
+    struct json_object *in = jx_get(b, "input");
     char at[160];
     if (chk_string(c, b, path, "id", 1) < 0 || chk_string(c, b, path, "name", 1) < 0)
         return -1;
@@ -314,7 +250,7 @@ static int chk_block(struct chk *c, struct json_object *b, const char *path, int
 static int
 chk_tool_result(struct chk *c, struct json_object *b, const char *path)
 {
-    struct json_object *content = get(b, "content"), *e = get(b, "is_error");
+    struct json_object *content = jx_get(b, "content"), *e = jx_get(b, "is_error");
     char at[160];
     if (chk_string(c, b, path, "tool_use_id", 1) < 0)
         return -1;
@@ -327,10 +263,10 @@ chk_tool_result(struct chk *c, struct json_object *b, const char *path)
     snprintf(at, sizeof(at), "%s.content", path);
     if (!json_object_is_type(content, json_type_array))
         return chk_at(c, at, "Input should be a valid list");
-    for (size_t i = 0; i < alen(content); i++) {
+    for (size_t i = 0; i < jx_len(content); i++) {
         char sub[192];
         snprintf(sub, sizeof(sub), "%s.%zu", at, i);
-        if (chk_block(c, aget(content, i), sub, 1, 1) < 0)
+        if (chk_block(c, jx_idx(content, i), sub, 1, 1) < 0)
             return -1;
     }
     return 0;
@@ -347,7 +283,7 @@ chk_block(struct chk *c, struct json_object *b, const char *path, int user, int 
     const char *t;
     if (!json_object_is_type(b, json_type_object))
         return chk_at(c, path, "Input should be a valid dictionary");
-    if ((t = sget(b, "type")) == NULL)
+    if ((t = jx_str(b, "type")) == NULL)
         return chk_at(c, path, "Unable to extract tag using discriminator 'type'");
     if (streq(t, "text"))
         return chk_text(c, b, path);
@@ -378,28 +314,28 @@ chk_message(struct chk *c, struct json_object *m, size_t i, size_t n)
         return chk_at(c, at, "Input should be a valid dictionary");
     if (chk_string(c, m, at, "role", 1) < 0)
         return -1;
-    role = sget(m, "role");
+    role = jx_str(m, "role");
     snprintf(sub, sizeof(sub), "%s.role", at);
     if (!streq(role, "user") && !streq(role, "assistant"))
         return chk_at(c, sub, "Input should be 'user' or 'assistant'");
     snprintf(sub, sizeof(sub), "%s.content", at);
-    if ((content = get(m, "content")) == NULL)
+    if ((content = jx_get(m, "content")) == NULL)
         return chk_at(c, sub, "Field required");
     if (!json_object_is_type(content, json_type_string) &&
         !json_object_is_type(content, json_type_array))
         return chk_at(c, sub, "Input should be a valid list");
     len = json_object_is_type(content, json_type_string)
               ? (size_t)json_object_get_string_len(content)
-              : alen(content);
+              : jx_len(content);
     if (len == 0 && !(i + 1 == n && role[0] == 'a'))
         return chk_msg(c, at,
                        "%s: all messages must have non-empty content except for the optional "
                        "final assistant message",
                        at);
-    for (size_t k = 0; k < alen(content); k++) {
+    for (size_t k = 0; k < jx_len(content); k++) {
         char blk[192];
         snprintf(blk, sizeof(blk), "%s.%zu", sub, k);
-        if (chk_block(c, aget(content, k), blk, role[0] == 'u', 0) < 0)
+        if (chk_block(c, jx_idx(content, k), blk, role[0] == 'u', 0) < 0)
             return -1;
     }
     return 0;
@@ -414,10 +350,10 @@ chk_messages(struct chk *c, struct json_object *msgs)
         return chk_at(c, "messages", "Field required");
     if (!json_object_is_type(msgs, json_type_array))
         return chk_at(c, "messages", "Input should be a valid list");
-    if ((n = alen(msgs)) == 0)
+    if ((n = jx_len(msgs)) == 0)
         return chk_at(c, "messages", "at least one message is required");
     for (size_t i = 0; i < n; i++)
-        if (chk_message(c, aget(msgs, i), i, n) < 0)
+        if (chk_message(c, jx_idx(msgs, i), i, n) < 0)
             return -1;
     return 0;
 }
@@ -430,14 +366,14 @@ chk_system(struct chk *c, struct json_object *sys)
         return 0;
     if (!json_object_is_type(sys, json_type_array))
         return chk_at(c, "system", "Input should be a valid list");
-    for (size_t i = 0; i < alen(sys); i++) {
-        struct json_object *b = aget(sys, i);
+    for (size_t i = 0; i < jx_len(sys); i++) {
+        struct json_object *b = jx_idx(sys, i);
         char at[48], sub[64];
         snprintf(at, sizeof(at), "system.%zu", i);
         snprintf(sub, sizeof(sub), "%s.type", at);
         if (!json_object_is_type(b, json_type_object))
             return chk_at(c, at, "Input should be a valid dictionary");
-        if (!streq(sget(b, "type"), "text"))
+        if (!streq(jx_str(b, "type"), "text"))
             return chk_at(c, sub, "Input should be 'text'");
         if (chk_string(c, b, at, "text", 1) < 0)
             return -1;
@@ -449,7 +385,7 @@ chk_system(struct chk *c, struct json_object *sys)
 static int
 chk_tool(struct chk *c, struct json_object *t, const char *path)
 {
-    struct json_object *type = get(t, "type"), *schema;
+    struct json_object *type = jx_get(t, "type"), *schema;
     char at[64];
     if (!json_object_is_type(t, json_type_object))
         return chk_at(c, path, "Input should be a valid dictionary");
@@ -460,7 +396,7 @@ chk_tool(struct chk *c, struct json_object *t, const char *path)
     if (chk_string(c, t, path, "description", 0) < 0)
         return -1;
     snprintf(at, sizeof(at), "%s.input_schema", path);
-    if ((schema = get(t, "input_schema")) == NULL)
+    if ((schema = jx_get(t, "input_schema")) == NULL)
         return chk_at(c, at, "Field required");
     if (!json_object_is_type(schema, json_type_object))
         return chk_at(c, at, "Input should be a valid dictionary");
@@ -475,10 +411,10 @@ chk_tools(struct chk *c, struct json_object *tools)
         return 0;
     if (!json_object_is_type(tools, json_type_array))
         return chk_at(c, "tools", "Input should be a valid list");
-    for (size_t i = 0; i < alen(tools); i++) {
+    for (size_t i = 0; i < jx_len(tools); i++) {
         char at[48];
         snprintf(at, sizeof(at), "tools.%zu", i);
-        if (chk_tool(c, aget(tools, i), at) < 0)
+        if (chk_tool(c, jx_idx(tools, i), at) < 0)
             return -1;
     }
     return 0;
@@ -494,7 +430,7 @@ chk_tool_choice(struct chk *c, struct json_object *tc)
         return 0;
     if (!json_object_is_type(tc, json_type_object))
         return chk_at(c, "tool_choice", "Input should be a valid dictionary");
-    t = sget(tc, "type");
+    t = jx_str(tc, "type");
     if (!streq(t, "auto") && !streq(t, "any") && !streq(t, "tool") && !streq(t, "none"))
         return chk_msg(c, "tool_choice.type",
                        "tool_choice: Input tag '%.40s' found using 'type' does not match any of "
@@ -502,7 +438,7 @@ chk_tool_choice(struct chk *c, struct json_object *tc)
                        t ? t : "");
     if (streq(t, "tool") && chk_string(c, tc, "tool_choice", "name", 1) < 0)
         return -1;
-    d = get(tc, "disable_parallel_tool_use");
+    d = jx_get(tc, "disable_parallel_tool_use");
     if (d != NULL && !json_object_is_type(d, json_type_boolean))
         return chk_at(c, "tool_choice.disable_parallel_tool_use",
                       "Input should be a valid boolean");
@@ -517,10 +453,10 @@ chk_stops(struct chk *c, struct json_object *stops)
         return 0;
     if (!json_object_is_type(stops, json_type_array))
         return chk_at(c, "stop_sequences", "Input should be a valid list");
-    for (size_t i = 0; i < alen(stops); i++) {
+    for (size_t i = 0; i < jx_len(stops); i++) {
         char at[48];
         snprintf(at, sizeof(at), "stop_sequences.%zu", i);
-        if (!json_object_is_type(aget(stops, i), json_type_string))
+        if (!json_object_is_type(jx_idx(stops, i), json_type_string))
             return chk_at(c, at, "Input should be a valid string");
     }
     return 0;
@@ -530,7 +466,7 @@ chk_stops(struct chk *c, struct json_object *stops)
 static int
 chk_number(struct chk *c, struct json_object *req, const char *k, double lo, double hi, int integer)
 {
-    struct json_object *v = get(req, k);
+    struct json_object *v = jx_get(req, k);
     double d;
     if (v == NULL)
         return 0;
@@ -552,15 +488,15 @@ chk_top(struct chk *c, struct json_object *req, int count_tokens)
     struct json_object *v;
     if (chk_string(c, req, "", "model", 1) < 0)
         return -1;
-    if (json_object_get_string_len(get(req, "model")) == 0)
+    if (json_object_get_string_len(jx_get(req, "model")) == 0)
         return chk_at(c, "model", "String should have at least 1 character");
-    if (!count_tokens && get(req, "max_tokens") == NULL)
+    if (!count_tokens && jx_get(req, "max_tokens") == NULL)
         return chk_at(c, "max_tokens", "Field required");
     if (!count_tokens && chk_number(c, req, "max_tokens", 1, -1, 1) < 0)
         return -1;
-    if ((v = get(req, "stream")) != NULL && !json_object_is_type(v, json_type_boolean))
+    if ((v = jx_get(req, "stream")) != NULL && !json_object_is_type(v, json_type_boolean))
         return chk_at(c, "stream", "Input should be a valid boolean");
-    if ((v = get(req, "metadata")) != NULL && !json_object_is_type(v, json_type_object))
+    if ((v = jx_get(req, "metadata")) != NULL && !json_object_is_type(v, json_type_object))
         return chk_at(c, "metadata", "Input should be a valid dictionary");
     return chk_string(c, v, "metadata", "user_id", 0);
 }
@@ -573,10 +509,10 @@ msg_check(struct json_object *req, int count_tokens, char *err, size_t errlen, c
         *param = NULL;
     if (!json_object_is_type(req, json_type_object))
         return chk_msg(&c, "", "Input should be a valid dictionary");
-    if (chk_top(&c, req, count_tokens) < 0 || chk_messages(&c, get(req, "messages")) < 0 ||
-        chk_system(&c, get(req, "system")) < 0 || chk_tools(&c, get(req, "tools")) < 0 ||
-        chk_tool_choice(&c, get(req, "tool_choice")) < 0 ||
-        chk_stops(&c, get(req, "stop_sequences")) < 0 ||
+    if (chk_top(&c, req, count_tokens) < 0 || chk_messages(&c, jx_get(req, "messages")) < 0 ||
+        chk_system(&c, jx_get(req, "system")) < 0 || chk_tools(&c, jx_get(req, "tools")) < 0 ||
+        chk_tool_choice(&c, jx_get(req, "tool_choice")) < 0 ||
+        chk_stops(&c, jx_get(req, "stop_sequences")) < 0 ||
         chk_number(&c, req, "temperature", 0, 1, 0) < 0 ||
         chk_number(&c, req, "top_p", 0, 1, 0) < 0 || chk_number(&c, req, "top_k", 0, -1, 1) < 0)
         return -1;
@@ -621,13 +557,13 @@ pb_string(struct printbuf *pb)
 static struct json_object *
 image_part(struct conv *c, struct json_object *b, const char *path)
 {
-    struct json_object *src = get(b, "source"), *part, *iu;
-    const char *t = sget(src, "type");
+    struct json_object *src = jx_get(b, "source"), *part, *iu;
+    const char *t = jx_str(src, "type");
     char *url = NULL;
     if (streq(t, "url")) {
-        url = strdup(sget(src, "url") ? sget(src, "url") : "");
+        url = strdup(jx_str(src, "url") ? jx_str(src, "url") : "");
     } else if (streq(t, "base64")) {
-        const char *mt = sget(src, "media_type"), *data = sget(src, "data");
+        const char *mt = jx_str(src, "media_type"), *data = jx_str(src, "data");
         size_t n = strlen(mt ? mt : "") + strlen(data ? data : "") + 16;
         if ((url = malloc(n)) != NULL)
             snprintf(url, n, "data:%s;base64,%s", mt ? mt : "", data ? data : "");
@@ -641,8 +577,8 @@ image_part(struct conv *c, struct json_object *b, const char *path)
     }
     part = json_object_new_object();
     iu = json_object_new_object();
-    add_str(part, "type", "image_url");
-    add_str(iu, "url", url);
+    jx_add_str(part, "type", "image_url");
+    jx_add_str(iu, "url", url);
     json_object_object_add(part, "image_url", iu);
     free(url);
     return part;
@@ -653,8 +589,8 @@ static struct json_object *
 text_part(const char *s)
 {
     struct json_object *p = json_object_new_object();
-    add_str(p, "type", "text");
-    add_str(p, "text", s ? s : "");
+    jx_add_str(p, "type", "text");
+    jx_add_str(p, "text", s ? s : "");
     return p;
 }
 
@@ -666,18 +602,18 @@ static int
 tool_message(struct conv *c, struct json_object *b, const char *path, struct json_object *out,
              struct json_object *imgs)
 {
-    struct json_object *content = get(b, "content"), *m;
+    struct json_object *content = jx_get(b, "content"), *m;
     struct printbuf *pb = printbuf_new();
     int rc = 0;
     if (json_object_is_type(content, json_type_string))
         join(pb, "\n", json_object_get_string(content));
-    for (size_t i = 0; rc == 0 && i < alen(content); i++) {
-        struct json_object *ib = aget(content, i), *img;
-        const char *t = sget(ib, "type");
+    for (size_t i = 0; rc == 0 && i < jx_len(content); i++) {
+        struct json_object *ib = jx_idx(content, i), *img;
+        const char *t = jx_str(ib, "type");
         char at[192];
         snprintf(at, sizeof(at), "%s.content.%zu", path, i);
         if (streq(t, "text"))
-            join(pb, "\n", sget(ib, "text") ? sget(ib, "text") : "");
+            join(pb, "\n", jx_str(ib, "text") ? jx_str(ib, "text") : "");
         else if (streq(t, "image") && (img = image_part(c, ib, at)) != NULL)
             json_object_array_add(imgs, img);
         else if (!streq(t, "image"))
@@ -687,8 +623,8 @@ tool_message(struct conv *c, struct json_object *b, const char *path, struct jso
     }
     if (rc == 0) {
         m = json_object_new_object();
-        add_str(m, "role", "tool");
-        add_str(m, "tool_call_id", sget(b, "tool_use_id") ? sget(b, "tool_use_id") : "");
+        jx_add_str(m, "role", "tool");
+        jx_add_str(m, "tool_call_id", jx_str(b, "tool_use_id") ? jx_str(b, "tool_use_id") : "");
         json_object_object_add(m, "content", pb_string(pb));
         json_object_array_add(out, m);
     }
@@ -700,14 +636,14 @@ tool_message(struct conv *c, struct json_object *b, const char *path, struct jso
 static void
 user_message(struct json_object *out, struct json_object *parts)
 {
-    struct json_object *m, *first = aget(parts, 0);
-    size_t n = alen(parts);
+    struct json_object *m, *first = jx_idx(parts, 0);
+    size_t n = jx_len(parts);
     if (n == 0)
         return;
     m = json_object_new_object();
-    add_str(m, "role", "user");
-    if (n == 1 && streq(sget(first, "type"), "text"))
-        json_object_object_add(m, "content", json_object_get(get(first, "text")));
+    jx_add_str(m, "role", "user");
+    if (n == 1 && streq(jx_str(first, "type"), "text"))
+        json_object_object_add(m, "content", json_object_get(jx_get(first, "text")));
     else
         json_object_object_add(m, "content", json_object_get(parts));
     json_object_array_add(out, m);
@@ -719,13 +655,13 @@ user_turn(struct conv *c, struct json_object *content, size_t i, struct json_obj
 {
     struct json_object *imgs = json_object_new_array(), *rest = json_object_new_array(), *p;
     int rc = 0;
-    for (size_t k = 0; rc == 0 && k < alen(content); k++) {
-        struct json_object *b = aget(content, k);
-        const char *t = sget(b, "type");
+    for (size_t k = 0; rc == 0 && k < jx_len(content); k++) {
+        struct json_object *b = jx_idx(content, k);
+        const char *t = jx_str(b, "type");
         char at[96];
         snprintf(at, sizeof(at), "messages.%zu.content.%zu", i, k);
         if (streq(t, "text"))
-            json_object_array_add(rest, text_part(sget(b, "text")));
+            json_object_array_add(rest, text_part(jx_str(b, "text")));
         else if (streq(t, "image") && (p = image_part(c, b, at)) != NULL)
             json_object_array_add(rest, p);
         else if (streq(t, "image"))
@@ -736,8 +672,8 @@ user_turn(struct conv *c, struct json_object *content, size_t i, struct json_obj
             rc = unsupported(c, at, "content block type", t ? t : "");
     }
     /* The tool results' images first: they belong to what came before. */
-    for (size_t k = 0; rc == 0 && k < alen(rest); k++)
-        json_object_array_add(imgs, json_object_get(aget(rest, k)));
+    for (size_t k = 0; rc == 0 && k < jx_len(rest); k++)
+        json_object_array_add(imgs, json_object_get(jx_idx(rest, k)));
     if (rc == 0)
         user_message(out, imgs);
     json_object_put(imgs);
@@ -750,11 +686,11 @@ static struct json_object *
 tool_call(struct json_object *b)
 {
     struct json_object *tc = json_object_new_object(), *fn = json_object_new_object();
-    struct json_object *in = get(b, "input");
-    add_str(tc, "id", sget(b, "id") ? sget(b, "id") : "");
-    add_str(tc, "type", "function");
-    add_str(fn, "name", sget(b, "name") ? sget(b, "name") : "");
-    add_str(fn, "arguments", in ? text_of(in) : "{}");
+    struct json_object *in = jx_get(b, "input");
+    jx_add_str(tc, "id", jx_str(b, "id") ? jx_str(b, "id") : "");
+    jx_add_str(tc, "type", "function");
+    jx_add_str(fn, "name", jx_str(b, "name") ? jx_str(b, "name") : "");
+    jx_add_str(fn, "arguments", in ? text_of(in) : "{}");
     json_object_object_add(tc, "function", fn);
     return tc;
 }
@@ -767,24 +703,24 @@ assistant_turn(struct conv *c, struct json_object *content, size_t i, int last,
     struct printbuf *pb = printbuf_new();
     struct json_object *calls = json_object_new_array(), *m;
     int rc = 0;
-    for (size_t k = 0; rc == 0 && k < alen(content); k++) {
-        struct json_object *b = aget(content, k);
-        const char *t = sget(b, "type");
+    for (size_t k = 0; rc == 0 && k < jx_len(content); k++) {
+        struct json_object *b = jx_idx(content, k);
+        const char *t = jx_str(b, "type");
         char at[96];
         snprintf(at, sizeof(at), "messages.%zu.content.%zu", i, k);
         if (streq(t, "text"))
-            join(pb, "\n", sget(b, "text") ? sget(b, "text") : "");
+            join(pb, "\n", jx_str(b, "text") ? jx_str(b, "text") : "");
         else if (streq(t, "tool_use"))
             json_object_array_add(calls, tool_call(b));
         else if (!streq(t, "thinking") && !streq(t, "redacted_thinking"))
             rc = unsupported(c, at, "content block type", t ? t : "");
     }
-    if (rc == 0 && (pb->bpos > 0 || alen(calls) > 0 || !last)) {
+    if (rc == 0 && (pb->bpos > 0 || jx_len(calls) > 0 || !last)) {
         m = json_object_new_object();
-        add_str(m, "role", "assistant");
+        jx_add_str(m, "role", "assistant");
         json_object_object_add(m, "content",
-                               pb->bpos > 0 || alen(calls) == 0 ? pb_string(pb) : NULL);
-        if (alen(calls) > 0)
+                               pb->bpos > 0 || jx_len(calls) == 0 ? pb_string(pb) : NULL);
+        if (jx_len(calls) > 0)
             json_object_object_add(m, "tool_calls", json_object_get(calls));
         json_object_array_add(out, m);
     }
@@ -797,16 +733,16 @@ assistant_turn(struct conv *c, struct json_object *content, size_t i, int last,
 static int
 conv_messages(struct conv *c, struct json_object *msgs, struct json_object *out)
 {
-    size_t n = alen(msgs);
+    size_t n = jx_len(msgs);
     for (size_t i = 0; i < n; i++) {
-        struct json_object *m = aget(msgs, i), *content = get(m, "content");
-        int user = streq(sget(m, "role"), "user"), rc;
+        struct json_object *m = jx_idx(msgs, i), *content = jx_get(m, "content");
+        int user = streq(jx_str(m, "role"), "user"), rc;
         if (json_object_is_type(content, json_type_string)) {
             struct json_object *om;
             if (!user && i + 1 == n && json_object_get_string_len(content) == 0)
                 continue; /* an empty prefill */
             om = json_object_new_object();
-            add_str(om, "role", user ? "user" : "assistant");
+            jx_add_str(om, "role", user ? "user" : "assistant");
             json_object_object_add(om, "content", json_object_get(content));
             json_object_array_add(out, om);
             continue;
@@ -828,13 +764,13 @@ conv_system(struct json_object *sys, struct json_object *out)
     struct json_object *m;
     if (json_object_is_type(sys, json_type_string))
         join(pb, "\n", json_object_get_string(sys));
-    for (size_t i = 0; i < alen(sys); i++) {
-        const char *t = sget(aget(sys, i), "text");
+    for (size_t i = 0; i < jx_len(sys); i++) {
+        const char *t = jx_str(jx_idx(sys, i), "text");
         join(pb, "\n", t ? t : "");
     }
     if (pb->bpos > 0) {
         m = json_object_new_object();
-        add_str(m, "role", "system");
+        jx_add_str(m, "role", "system");
         json_object_object_add(m, "content", pb_string(pb));
         json_object_array_add(out, m);
     }
@@ -846,9 +782,9 @@ static int
 conv_tools(struct conv *c, struct json_object *tools, struct json_object *body)
 {
     struct json_object *out = json_object_new_array();
-    for (size_t i = 0; i < alen(tools); i++) {
-        struct json_object *t = aget(tools, i), *f, *fn, *v;
-        const char *type = sget(t, "type");
+    for (size_t i = 0; i < jx_len(tools); i++) {
+        struct json_object *t = jx_idx(tools, i), *f, *fn, *v;
+        const char *type = jx_str(t, "type");
         char at[48];
         if (type != NULL && !streq(type, "custom")) {
             snprintf(at, sizeof(at), "tools.%zu", i);
@@ -857,12 +793,12 @@ conv_tools(struct conv *c, struct json_object *tools, struct json_object *body)
         }
         f = json_object_new_object();
         fn = json_object_new_object();
-        add_str(f, "type", "function");
-        add_str(fn, "name", sget(t, "name") ? sget(t, "name") : "");
-        if ((v = get(t, "description")) != NULL)
+        jx_add_str(f, "type", "function");
+        jx_add_str(fn, "name", jx_str(t, "name") ? jx_str(t, "name") : "");
+        if ((v = jx_get(t, "description")) != NULL)
             json_object_object_add(fn, "description", json_object_get(v));
-        json_object_object_add(fn, "parameters", dup(get(t, "input_schema")));
-        if (json_object_is_type(v = get(t, "strict"), json_type_boolean))
+        json_object_object_add(fn, "parameters", dup(jx_get(t, "input_schema")));
+        if (json_object_is_type(v = jx_get(t, "strict"), json_type_boolean))
             json_object_object_add(fn, "strict", json_object_get(v));
         json_object_object_add(f, "function", fn);
         json_object_array_add(out, f);
@@ -875,21 +811,21 @@ conv_tools(struct conv *c, struct json_object *tools, struct json_object *body)
 static void
 conv_tool_choice(struct json_object *tc, struct json_object *body)
 {
-    const char *t = sget(tc, "type");
+    const char *t = jx_str(tc, "type");
     struct json_object *v, *fn;
     if (streq(t, "auto") || streq(t, "none")) {
-        add_str(body, "tool_choice", t);
+        jx_add_str(body, "tool_choice", t);
     } else if (streq(t, "any")) {
-        add_str(body, "tool_choice", "required");
+        jx_add_str(body, "tool_choice", "required");
     } else if (streq(t, "tool")) {
         v = json_object_new_object();
         fn = json_object_new_object();
-        add_str(v, "type", "function");
-        add_str(fn, "name", sget(tc, "name") ? sget(tc, "name") : "");
+        jx_add_str(v, "type", "function");
+        jx_add_str(fn, "name", jx_str(tc, "name") ? jx_str(tc, "name") : "");
         json_object_object_add(v, "function", fn);
         json_object_object_add(body, "tool_choice", v);
     }
-    v = get(tc, "disable_parallel_tool_use");
+    v = jx_get(tc, "disable_parallel_tool_use");
     if (json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v))
         json_object_object_add(body, "parallel_tool_calls", json_object_new_boolean(0));
 }
@@ -899,47 +835,47 @@ static void
 conv_params(struct json_object *req, struct json_object *body)
 {
     struct json_object *v;
-    const char *user = sget(get(req, "metadata"), "user_id");
-    if ((v = get(req, "max_tokens")) != NULL && is_int(v))
-        add_int(body, "max_tokens", json_object_get_int64(v));
-    if ((v = get(req, "temperature")) != NULL)
+    const char *user = jx_str(jx_get(req, "metadata"), "user_id");
+    if ((v = jx_get(req, "max_tokens")) != NULL && is_int(v))
+        jx_add_int(body, "max_tokens", json_object_get_int64(v));
+    if ((v = jx_get(req, "temperature")) != NULL)
         json_object_object_add(body, "temperature", json_object_get(v));
-    if ((v = get(req, "top_p")) != NULL)
+    if ((v = jx_get(req, "top_p")) != NULL)
         json_object_object_add(body, "top_p", json_object_get(v));
-    if ((v = get(req, "stop_sequences")) != NULL && alen(v) > 0)
+    if ((v = jx_get(req, "stop_sequences")) != NULL && jx_len(v) > 0)
         json_object_object_add(body, "stop", dup(v));
-    if (json_object_get_boolean(get(req, "stream"))) {
+    if (json_object_get_boolean(jx_get(req, "stream"))) {
         json_object_object_add(body, "stream", json_object_new_boolean(1));
         v = json_object_new_object();
         json_object_object_add(v, "include_usage", json_object_new_boolean(1));
         json_object_object_add(body, "stream_options", v);
     }
     if (user != NULL && *user != '\0')
-        add_str(body, "user", user);
+        jx_add_str(body, "user", user);
 }
 
 struct json_object *
 msg_to_openai(struct json_object *req, char *err, size_t errlen)
 {
     struct conv c = {err, errlen};
-    struct json_object *body, *msgs, *tools = get(req, "tools");
-    if (alen(get(req, "mcp_servers")) > 0) {
+    struct json_object *body, *msgs, *tools = jx_get(req, "tools");
+    if (jx_len(jx_get(req, "mcp_servers")) > 0) {
         snprintf(err, errlen, "mcp_servers " NOT_HERE);
         return NULL;
     }
     body = json_object_new_object();
     msgs = json_object_new_array();
-    add_str(body, "model", sget(req, "model") ? sget(req, "model") : "");
+    jx_add_str(body, "model", jx_str(req, "model") ? jx_str(req, "model") : "");
     json_object_object_add(body, "messages", msgs);
-    conv_system(get(req, "system"), msgs);
-    if (conv_messages(&c, get(req, "messages"), msgs) < 0)
+    conv_system(jx_get(req, "system"), msgs);
+    if (conv_messages(&c, jx_get(req, "messages"), msgs) < 0)
         goto fail;
     conv_params(req, body);
     /* Without tools OpenAI refuses tool_choice and parallel_tool_calls (and tools: []). */
-    if (alen(tools) > 0) {
+    if (jx_len(tools) > 0) {
         if (conv_tools(&c, tools, body) < 0)
             goto fail;
-        conv_tool_choice(get(req, "tool_choice"), body);
+        conv_tool_choice(jx_get(req, "tool_choice"), body);
     }
     return body;
 fail:
@@ -977,9 +913,9 @@ stop_reason(const char *finish, int tools)
 static void
 usage_counts(struct json_object *u, int64_t *input, int64_t *output, int64_t *cached)
 {
-    int64_t prompt = json_object_get_int64(get(u, "prompt_tokens"));
-    *cached = json_object_get_int64(get(get(u, "prompt_tokens_details"), "cached_tokens"));
-    *output = json_object_get_int64(get(u, "completion_tokens"));
+    int64_t prompt = json_object_get_int64(jx_get(u, "prompt_tokens"));
+    *cached = json_object_get_int64(jx_get(jx_get(u, "prompt_tokens_details"), "cached_tokens"));
+    *output = json_object_get_int64(jx_get(u, "completion_tokens"));
     *input = prompt > *cached ? prompt - *cached : 0;
 }
 
@@ -988,10 +924,10 @@ static struct json_object *
 usage_json(int64_t input, int64_t output, int64_t cached)
 {
     struct json_object *u = json_object_new_object();
-    add_int(u, "input_tokens", input);
-    add_int(u, "cache_creation_input_tokens", 0);
-    add_int(u, "cache_read_input_tokens", cached);
-    add_int(u, "output_tokens", output);
+    jx_add_int(u, "input_tokens", input);
+    jx_add_int(u, "cache_creation_input_tokens", 0);
+    jx_add_int(u, "cache_read_input_tokens", cached);
+    jx_add_int(u, "output_tokens", output);
     return u;
 }
 
@@ -999,7 +935,7 @@ usage_json(int64_t input, int64_t output, int64_t cached)
 static struct json_object *
 tool_input(const char *args)
 {
-    struct json_object *in = args != NULL ? parse(args, strlen(args)) : NULL;
+    struct json_object *in = args != NULL ? jx_parse(args, strlen(args)) : NULL;
     if (!json_object_is_type(in, json_type_object)) {
         json_object_put(in);
         in = json_object_new_object();
@@ -1011,39 +947,39 @@ tool_input(const char *args)
 static void
 answer_text(struct json_object *msg, struct printbuf *pb)
 {
-    struct json_object *content = get(msg, "content");
+    struct json_object *content = jx_get(msg, "content");
     if (json_object_is_type(content, json_type_string))
         join(pb, "", json_object_get_string(content));
-    for (size_t i = 0; i < alen(content); i++) {
-        const char *t = sget(aget(content, i), "text");
+    for (size_t i = 0; i < jx_len(content); i++) {
+        const char *t = jx_str(jx_idx(content, i), "text");
         if (t != NULL)
             join(pb, "", t);
     }
-    if (pb->bpos == 0 && sget(msg, "refusal") != NULL)
-        join(pb, "", sget(msg, "refusal"));
+    if (pb->bpos == 0 && jx_str(msg, "refusal") != NULL)
+        join(pb, "", jx_str(msg, "refusal"));
 }
 
 /* The content blocks of an OpenAI message: a text block, then a tool_use per call. */
 static struct json_object *
 answer_content(struct json_object *msg)
 {
-    struct json_object *content = json_object_new_array(), *calls = get(msg, "tool_calls"), *b;
+    struct json_object *content = json_object_new_array(), *calls = jx_get(msg, "tool_calls"), *b;
     struct printbuf *pb = printbuf_new();
     answer_text(msg, pb);
     if (pb->bpos > 0) {
         b = json_object_new_object();
-        add_str(b, "type", "text");
+        jx_add_str(b, "type", "text");
         json_object_object_add(b, "text", pb_string(pb));
         json_object_array_add(content, b);
     }
     printbuf_free(pb);
-    for (size_t i = 0; i < alen(calls); i++) {
-        struct json_object *tc = aget(calls, i), *fn = get(tc, "function");
+    for (size_t i = 0; i < jx_len(calls); i++) {
+        struct json_object *tc = jx_idx(calls, i), *fn = jx_get(tc, "function");
         b = json_object_new_object();
-        add_str(b, "type", "tool_use");
-        add_str(b, "id", sget(tc, "id") ? sget(tc, "id") : "");
-        add_str(b, "name", sget(fn, "name") ? sget(fn, "name") : "");
-        json_object_object_add(b, "input", tool_input(sget(fn, "arguments")));
+        jx_add_str(b, "type", "tool_use");
+        jx_add_str(b, "id", jx_str(tc, "id") ? jx_str(tc, "id") : "");
+        jx_add_str(b, "name", jx_str(fn, "name") ? jx_str(fn, "name") : "");
+        json_object_object_add(b, "input", tool_input(jx_str(fn, "arguments")));
         json_object_array_add(content, b);
     }
     return content;
@@ -1052,26 +988,26 @@ answer_content(struct json_object *msg)
 struct json_object *
 msg_from_openai(struct json_object *resp)
 {
-    struct json_object *choice = aget(get(resp, "choices"), 0);
-    struct json_object *msg = get(choice, "message"), *out, *content, *calls;
+    struct json_object *choice = jx_idx(jx_get(resp, "choices"), 0);
+    struct json_object *msg = jx_get(choice, "message"), *out, *content, *calls;
     int64_t input = 0, output = 0, cached = 0;
     char id[160];
     int tools;
     if (!json_object_is_type(msg, json_type_object))
         return NULL;
-    calls = get(msg, "tool_calls");
-    tools = alen(calls) > 0;
+    calls = jx_get(msg, "tool_calls");
+    tools = jx_len(calls) > 0;
     content = answer_content(msg);
-    if (get(resp, "usage") != NULL)
-        usage_counts(get(resp, "usage"), &input, &output, &cached);
-    message_id(sget(resp, "id"), id, sizeof(id));
+    if (jx_get(resp, "usage") != NULL)
+        usage_counts(jx_get(resp, "usage"), &input, &output, &cached);
+    message_id(jx_str(resp, "id"), id, sizeof(id));
     out = json_object_new_object();
-    add_str(out, "id", id);
-    add_str(out, "type", "message");
-    add_str(out, "role", "assistant");
-    add_str(out, "model", sget(resp, "model") ? sget(resp, "model") : "");
+    jx_add_str(out, "id", id);
+    jx_add_str(out, "type", "message");
+    jx_add_str(out, "role", "assistant");
+    jx_add_str(out, "model", jx_str(resp, "model") ? jx_str(resp, "model") : "");
     json_object_object_add(out, "content", content);
-    add_str(out, "stop_reason", stop_reason(sget(choice, "finish_reason"), tools));
+    jx_add_str(out, "stop_reason", stop_reason(jx_str(choice, "finish_reason"), tools));
     json_object_object_add(out, "stop_sequence", NULL);
     json_object_object_add(out, "usage", usage_json(input, output, cached));
     return out;
@@ -1107,7 +1043,7 @@ static struct json_object *
 event_new(const char *type)
 {
     struct json_object *o = json_object_new_object();
-    add_str(o, "type", type);
+    jx_add_str(o, "type", type);
     return o;
 }
 
@@ -1122,10 +1058,10 @@ stream_start(struct msg_stream *s)
     if (s->id[0] == '\0')
         message_id(NULL, s->id, sizeof(s->id));
     m = json_object_new_object();
-    add_str(m, "id", s->id);
-    add_str(m, "type", "message");
-    add_str(m, "role", "assistant");
-    add_str(m, "model", s->model);
+    jx_add_str(m, "id", s->id);
+    jx_add_str(m, "type", "message");
+    jx_add_str(m, "role", "assistant");
+    jx_add_str(m, "model", s->model);
     json_object_object_add(m, "content", json_object_new_array());
     json_object_object_add(m, "stop_reason", NULL);
     json_object_object_add(m, "stop_sequence", NULL);
@@ -1145,7 +1081,7 @@ block_stop(struct msg_stream *s)
     if (s->block < 0)
         return;
     ev = event_new("content_block_stop");
-    add_int(ev, "index", s->block);
+    jx_add_int(ev, "index", s->block);
     emit(s, "content_block_stop", ev);
     s->block = -1;
 }
@@ -1158,7 +1094,7 @@ block_start(struct msg_stream *s, int kind, struct json_object *cb)
     block_stop(s);
     s->block = s->next_block++;
     s->block_kind = kind;
-    add_int(ev, "index", s->block);
+    jx_add_int(ev, "index", s->block);
     json_object_object_add(ev, "content_block", cb);
     emit(s, "content_block_start", ev);
 }
@@ -1168,8 +1104,8 @@ static void
 block_delta(struct msg_stream *s, int index, const char *type, const char *key, const char *value)
 {
     struct json_object *ev = event_new("content_block_delta"), *d = event_new(type);
-    add_int(ev, "index", index);
-    add_str(d, key, value);
+    jx_add_int(ev, "index", index);
+    jx_add_str(d, key, value);
     json_object_object_add(ev, "delta", d);
     emit(s, "content_block_delta", ev);
 }
@@ -1182,7 +1118,7 @@ stream_text(struct msg_stream *s, const char *text)
         return;
     if (s->block < 0 || s->block_kind != 0) {
         struct json_object *cb = event_new("text");
-        add_str(cb, "text", "");
+        jx_add_str(cb, "text", "");
         block_start(s, 0, cb);
     }
     block_delta(s, s->block, "text_delta", "text", text);
@@ -1203,14 +1139,14 @@ static void
 tool_open(struct msg_stream *s, struct json_object *tc, int idx)
 {
     struct json_object *cb = event_new("tool_use");
-    const char *id = sget(tc, "id"), *name = sget(get(tc, "function"), "name");
+    const char *id = jx_str(tc, "id"), *name = jx_str(jx_get(tc, "function"), "name");
     char gen[32];
     if (id == NULL || *id == '\0') {
         snprintf(gen, sizeof(gen), "toolu_aigw_%d", s->ntools);
         id = gen;
     }
-    add_str(cb, "id", id);
-    add_str(cb, "name", name ? name : "");
+    jx_add_str(cb, "id", id);
+    jx_add_str(cb, "name", name ? name : "");
     json_object_object_add(cb, "input", json_object_new_object());
     s->tool_hash[idx] = id_hash(id);
     block_start(s, 1, cb);
@@ -1227,8 +1163,8 @@ tool_open(struct msg_stream *s, struct json_object *tc, int idx)
 static void
 stream_tool(struct msg_stream *s, struct json_object *tc)
 {
-    struct json_object *v = get(tc, "index");
-    const char *id = sget(tc, "id"), *args = sget(get(tc, "function"), "arguments");
+    struct json_object *v = jx_get(tc, "index");
+    const char *id = jx_str(tc, "id"), *args = jx_str(jx_get(tc, "function"), "arguments");
     int has_id = id != NULL && *id != '\0';
     int idx = v != NULL ? json_object_get_int(v) : has_id ? s->ntools : s->ntools - 1;
     if (idx < 0 || idx >= MSG_STREAM_TOOLS)
@@ -1243,15 +1179,15 @@ stream_tool(struct msg_stream *s, struct json_object *tc)
 static void
 stream_choice(struct msg_stream *s, struct json_object *choice)
 {
-    struct json_object *delta = get(choice, "delta"), *calls = get(delta, "tool_calls");
-    const char *finish = sget(choice, "finish_reason");
-    if (json_object_get_int(get(choice, "index")) != 0)
+    struct json_object *delta = jx_get(choice, "delta"), *calls = jx_get(delta, "tool_calls");
+    const char *finish = jx_str(choice, "finish_reason");
+    if (json_object_get_int(jx_get(choice, "index")) != 0)
         return;
     stream_start(s);
-    stream_text(s, sget(delta, "content"));
-    stream_text(s, sget(delta, "refusal"));
-    for (size_t i = 0; i < alen(calls); i++)
-        stream_tool(s, aget(calls, i));
+    stream_text(s, jx_str(delta, "content"));
+    stream_text(s, jx_str(delta, "refusal"));
+    for (size_t i = 0; i < jx_len(calls); i++)
+        stream_tool(s, jx_idx(calls, i));
     if (finish != NULL)
         snprintf(s->stop_reason, sizeof(s->stop_reason), "%s", finish);
 }
@@ -1267,14 +1203,14 @@ stream_finish(struct msg_stream *s)
     block_stop(s);
     ev = event_new("message_delta");
     d = json_object_new_object();
-    add_str(d, "stop_reason", stop_reason(s->stop_reason, s->ntools > 0));
+    jx_add_str(d, "stop_reason", stop_reason(s->stop_reason, s->ntools > 0));
     json_object_object_add(d, "stop_sequence", NULL);
     json_object_object_add(ev, "delta", d);
     if (s->have_usage) {
         u = usage_json(s->input_tokens, s->output_tokens, s->cache_read);
     } else {
         u = json_object_new_object(); /* unknown: leave message_start's counts */
-        add_int(u, "output_tokens", 0);
+        jx_add_int(u, "output_tokens", 0);
     }
     json_object_object_add(ev, "usage", u);
     emit(s, "message_delta", ev);
@@ -1290,23 +1226,23 @@ msg_stream_chunk(struct msg_stream *s, const char *data, size_t len)
         stream_finish(s);
         return 0;
     }
-    o = parse(data, len);
-    if (!json_object_is_type(o, json_type_object) || get(o, "error") != NULL) {
+    o = jx_parse(data, len);
+    if (!json_object_is_type(o, json_type_object) || jx_get(o, "error") != NULL) {
         json_object_put(o);
         return -1;
     }
     /* Azure's first chunk (prompt filter results) has an empty id and model. */
-    if (s->id[0] == '\0' && sget(o, "id") != NULL && *sget(o, "id") != '\0')
-        message_id(sget(o, "id"), s->id, sizeof(s->id));
-    if (s->model[0] == '\0' && sget(o, "model") != NULL)
-        snprintf(s->model, sizeof(s->model), "%s", sget(o, "model"));
-    if (json_object_is_type(u = get(o, "usage"), json_type_object)) {
+    if (s->id[0] == '\0' && jx_str(o, "id") != NULL && *jx_str(o, "id") != '\0')
+        message_id(jx_str(o, "id"), s->id, sizeof(s->id));
+    if (s->model[0] == '\0' && jx_str(o, "model") != NULL)
+        snprintf(s->model, sizeof(s->model), "%s", jx_str(o, "model"));
+    if (json_object_is_type(u = jx_get(o, "usage"), json_type_object)) {
         usage_counts(u, &s->input_tokens, &s->output_tokens, &s->cache_read);
         s->have_usage = 1;
     }
-    choices = get(o, "choices");
-    for (size_t i = 0; !s->ended && i < alen(choices); i++)
-        stream_choice(s, aget(choices, i));
+    choices = jx_get(o, "choices");
+    for (size_t i = 0; !s->ended && i < jx_len(choices); i++)
+        stream_choice(s, jx_idx(choices, i));
     json_object_put(o);
     return 0;
 }
@@ -1349,8 +1285,8 @@ struct json_object *
 msg_error_body(int status, const char *message)
 {
     struct json_object *o = event_new("error"), *e = json_object_new_object();
-    add_str(e, "type", msg_error_type(status));
-    add_str(e, "message", message ? message : "");
+    jx_add_str(e, "type", msg_error_type(status));
+    jx_add_str(e, "message", message ? message : "");
     json_object_object_add(o, "error", e);
     return o;
 }
@@ -1358,12 +1294,12 @@ msg_error_body(int status, const char *message)
 struct json_object *
 msg_error_from_openai(int status, struct json_object *openai_error)
 {
-    struct json_object *e = get(openai_error, "error");
+    struct json_object *e = jx_get(openai_error, "error");
     const char *m =
-        json_object_is_type(e, json_type_string) ? json_object_get_string(e) : sget(e, "message");
+        json_object_is_type(e, json_type_string) ? json_object_get_string(e) : jx_str(e, "message");
     char def[64];
     if (m == NULL)
-        m = sget(openai_error, "message");
+        m = jx_str(openai_error, "message");
     if (m == NULL || *m == '\0') {
         snprintf(def, sizeof(def), "the upstream answered HTTP %d", status);
         m = def;

@@ -73,6 +73,7 @@
 #include <json-c/printbuf.h>
 
 #include "aigw/resource.h"
+#include "jsonx.h"
 #include "http.h"
 #include "provider.h"
 
@@ -82,76 +83,21 @@
 /* JSON helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-/* Member k of o, or NULL when o is no object, k is absent or null. */
-static struct json_object *
-get(struct json_object *o, const char *k)
-{
-    struct json_object *v;
-    if (o == NULL || !json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, k, &v) || json_object_is_type(v, json_type_null))
-        return NULL;
-    return v;
-}
-
-/* Member k of o when it is a string, else NULL. */
-static const char *
-sget(struct json_object *o, const char *k)
-{
-    struct json_object *v = get(o, k);
-    return v != NULL && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
 /* Is member k of o the string s? */
 static int
 is(struct json_object *o, const char *k, const char *s)
 {
-    const char *v = sget(o, k);
+    const char *v = jx_str(o, k);
     return v != NULL && strcmp(v, s) == 0;
-}
-
-/* Member k of o as an integer (0 when absent). */
-static int64_t
-iget(struct json_object *o, const char *k)
-{
-    struct json_object *v = get(o, k);
-    return v != NULL ? json_object_get_int64(v) : 0;
-}
-
-/* Add k: a new string to o. */
-static void
-add_str(struct json_object *o, const char *k, const char *s)
-{
-    json_object_object_add(o, k, json_object_new_string(s));
 }
 
 /* Add k: o's own member k (a new reference), when it has one. */
 static void
 copy(struct json_object *to, struct json_object *from, const char *k)
 {
-    struct json_object *v = get(from, k);
+    struct json_object *v = jx_get(from, k);
     if (v != NULL)
         json_object_object_add(to, k, json_object_get(v));
-}
-
-/* Parse len bytes as one JSON value and nothing after it; NULL when they are not. */
-static struct json_object *
-parse(const char *s, size_t len)
-{
-    struct json_tokener *tok = json_tokener_new();
-    struct json_object *o;
-    size_t end;
-    if (tok == NULL)
-        return NULL;
-    o = json_tokener_parse_ex(tok, s, (int)len);
-    end = o != NULL ? json_tokener_get_parse_end(tok) : len;
-    while (end < len && (s[end] == ' ' || s[end] == '\t' || s[end] == '\r' || s[end] == '\n'))
-        end++;
-    if (end < len) { /* trailing garbage */
-        json_object_put(o);
-        o = NULL;
-    }
-    json_tokener_free(tok);
-    return o;
 }
 
 /* A new {"type":"text","text":t}. */
@@ -159,8 +105,8 @@ static struct json_object *
 text_block(const char *t)
 {
     struct json_object *b = json_object_new_object();
-    add_str(b, "type", "text");
-    add_str(b, "text", t);
+    jx_add_str(b, "type", "text");
+    jx_add_str(b, "text", t);
     return b;
 }
 
@@ -216,7 +162,7 @@ add_turn(struct xlat *x, const char *role, struct json_object *content)
     size_t n = json_object_array_length(x->msgs);
     struct json_object *last = n > 0 ? json_object_array_get_idx(x->msgs, n - 1) : NULL, *m, *lc;
     if (last != NULL && is(last, "role", role)) {
-        lc = get(last, "content");
+        lc = jx_get(last, "content");
         if (json_object_is_type(lc, json_type_string)) {
             struct json_object *blocks = json_object_new_array();
             append_blocks(blocks, json_object_get(lc));
@@ -227,7 +173,7 @@ add_turn(struct xlat *x, const char *role, struct json_object *content)
         return;
     }
     m = json_object_new_object();
-    add_str(m, "role", role);
+    jx_add_str(m, "role", role);
     json_object_object_add(m, "content", content);
     json_object_array_add(x->msgs, m);
 }
@@ -260,13 +206,13 @@ image_source(struct xlat *x, const char *where, const char *url, struct json_obj
             return fail(x, "%s: image type %.*s is not supported by provider anthropic", where,
                         (int)(semi - url - 5), url + 5);
         }
-        add_str(src, "type", "base64");
+        jx_add_str(src, "type", "base64");
         json_object_object_add(src, "media_type",
                                json_object_new_string_len(url + 5, (int)(semi - url - 5)));
-        add_str(src, "data", comma + 1);
+        jx_add_str(src, "data", comma + 1);
     } else if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0) {
-        add_str(src, "type", "url");
-        add_str(src, "url", url);
+        jx_add_str(src, "type", "url");
+        jx_add_str(src, "url", url);
     } else {
         json_object_put(src);
         return fail(x, "%s: only data: and http(s) image URLs are supported by provider anthropic",
@@ -280,15 +226,15 @@ image_source(struct xlat *x, const char *where, const char *url, struct json_obj
 static int
 image_block(struct xlat *x, const char *where, struct json_object *part, struct json_object *blocks)
 {
-    struct json_object *iu = get(part, "image_url"), *src = NULL, *b;
+    struct json_object *iu = jx_get(part, "image_url"), *src = NULL, *b;
     const char *url =
-        json_object_is_type(iu, json_type_string) ? json_object_get_string(iu) : sget(iu, "url");
+        json_object_is_type(iu, json_type_string) ? json_object_get_string(iu) : jx_str(iu, "url");
     if (url == NULL)
         return fail(x, "%s.image_url.url is required", where);
     if (image_source(x, where, url, &src) < 0)
         return -1;
     b = json_object_new_object();
-    add_str(b, "type", "image");
+    jx_add_str(b, "type", "image");
     json_object_object_add(b, "source", src); /* image_url.detail has no equivalent */
     json_object_array_add(blocks, b);
     return 0;
@@ -299,13 +245,13 @@ static int
 part_block(struct xlat *x, size_t i, size_t k, struct json_object *p, int images, int refusals,
            struct json_object *blocks)
 {
-    const char *type = sget(p, "type"), *t;
+    const char *type = jx_str(p, "type"), *t;
     char where[64];
     snprintf(where, sizeof(where), "messages[%zu].content[%zu]", i, k);
     if (type == NULL)
         return fail(x, "%s.type is required", where);
     if (strcmp(type, "text") == 0 || (refusals && strcmp(type, "refusal") == 0)) {
-        t = sget(p, type[0] == 't' ? "text" : "refusal");
+        t = jx_str(p, type[0] == 't' ? "text" : "refusal");
         if (t == NULL)
             return fail(x, "%s.%s must be a string", where, type);
         if (*t != '\0') /* Anthropic refuses empty text blocks */
@@ -342,14 +288,14 @@ content_blocks(struct xlat *x, size_t i, struct json_object *content, int images
 static int
 system_add(struct xlat *x, size_t i, struct json_object *m)
 {
-    return content_blocks(x, i, get(m, "content"), 0, 0, x->system);
+    return content_blocks(x, i, jx_get(m, "content"), 0, 0, x->system);
 }
 
 /* A user message: a string stays one; parts become blocks. */
 static int
 user_add(struct xlat *x, size_t i, struct json_object *m)
 {
-    struct json_object *content = get(m, "content"), *blocks;
+    struct json_object *content = jx_get(m, "content"), *blocks;
     if (json_object_is_type(content, json_type_string)) {
         add_turn(x, "user", json_object_get(content));
         return 0;
@@ -378,7 +324,7 @@ tool_input(struct json_object *args)
     s = json_object_get_string(args);
     if (s[strspn(s, " \t\r\n")] == '\0') /* "" for a call without arguments */
         return json_object_new_object();
-    o = parse(s, strlen(s));
+    o = jx_parse(s, strlen(s));
     if (o != NULL && !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         o = NULL;
@@ -391,8 +337,8 @@ static int
 tool_use_block(struct xlat *x, size_t i, size_t k, struct json_object *call,
                struct json_object *blocks)
 {
-    struct json_object *fn = get(call, "function"), *input, *b;
-    const char *type = sget(call, "type"), *id = sget(call, "id"), *name = sget(fn, "name");
+    struct json_object *fn = jx_get(call, "function"), *input, *b;
+    const char *type = jx_str(call, "type"), *id = jx_str(call, "id"), *name = jx_str(fn, "name");
     if (type != NULL && strcmp(type, "function") != 0)
         return fail(x,
                     "messages[%zu].tool_calls[%zu]: tool calls of type %s are not supported by "
@@ -401,15 +347,15 @@ tool_use_block(struct xlat *x, size_t i, size_t k, struct json_object *call,
     if (id == NULL || name == NULL)
         return fail(x, "messages[%zu].tool_calls[%zu]: an id and a function name are required", i,
                     k);
-    if ((input = tool_input(get(fn, "arguments"))) == NULL)
+    if ((input = tool_input(jx_get(fn, "arguments"))) == NULL)
         return fail(x,
                     "messages[%zu].tool_calls[%zu].function.arguments is not a JSON object, "
                     "which provider anthropic needs",
                     i, k);
     b = json_object_new_object();
-    add_str(b, "type", "tool_use");
-    add_str(b, "id", id);
-    add_str(b, "name", name);
+    jx_add_str(b, "type", "tool_use");
+    jx_add_str(b, "id", id);
+    jx_add_str(b, "name", name);
     json_object_object_add(b, "input", input);
     json_object_array_add(blocks, b);
     return 0;
@@ -419,13 +365,13 @@ tool_use_block(struct xlat *x, size_t i, size_t k, struct json_object *call,
 static int
 assistant_add(struct xlat *x, size_t i, struct json_object *m)
 {
-    struct json_object *content = get(m, "content"), *calls = get(m, "tool_calls");
+    struct json_object *content = jx_get(m, "content"), *calls = jx_get(m, "tool_calls");
     struct json_object *blocks = json_object_new_array();
-    const char *refusal = sget(m, "refusal");
-    if (get(m, "function_call") != NULL || get(m, "audio") != NULL) {
+    const char *refusal = jx_str(m, "refusal");
+    if (jx_get(m, "function_call") != NULL || jx_get(m, "audio") != NULL) {
         json_object_put(blocks);
         return fail(x, "messages[%zu].%s is not supported by provider anthropic", i,
-                    get(m, "audio") != NULL ? "audio" : "function_call (use tool_calls)");
+                    jx_get(m, "audio") != NULL ? "audio" : "function_call (use tool_calls)");
     }
     if (content_blocks(x, i, content, 0, 1, blocks) < 0)
         goto bad;
@@ -455,13 +401,13 @@ bad:
 static int
 tool_add(struct xlat *x, size_t i, struct json_object *m)
 {
-    struct json_object *content = get(m, "content"), *r, *blocks;
-    const char *id = sget(m, "tool_call_id");
+    struct json_object *content = jx_get(m, "content"), *r, *blocks;
+    const char *id = jx_str(m, "tool_call_id");
     if (id == NULL)
         return fail(x, "messages[%zu].tool_call_id is required", i);
     r = json_object_new_object();
-    add_str(r, "type", "tool_result");
-    add_str(r, "tool_use_id", id);
+    jx_add_str(r, "type", "tool_result");
+    jx_add_str(r, "tool_use_id", id);
     if (json_object_is_type(content, json_type_string)) {
         json_object_object_add(r, "content", json_object_get(content));
     } else if (content != NULL) {
@@ -488,7 +434,7 @@ messages_xlat(struct xlat *x, struct json_object *msgs)
         return fail(x, "messages must be a non-empty array");
     for (size_t i = 0; i < n; i++) {
         struct json_object *m = json_object_array_get_idx(msgs, i);
-        const char *role = sget(m, "role");
+        const char *role = jx_str(m, "role");
         int rc;
         if (role == NULL)
             return fail(x, "messages[%zu].role is required", i);
@@ -519,29 +465,29 @@ static int
 check_unsupported(struct xlat *x, struct json_object *body)
 {
     struct json_object *v;
-    if ((v = get(body, "n")) != NULL && json_object_get_int64(v) > 1)
+    if ((v = jx_get(body, "n")) != NULL && json_object_get_int64(v) > 1)
         return fail(x, "n > 1 is not supported by provider anthropic");
-    if ((v = get(body, "logprobs")) != NULL && json_object_get_boolean(v))
+    if ((v = jx_get(body, "logprobs")) != NULL && json_object_get_boolean(v))
         return fail(x, "logprobs is not supported by provider anthropic");
-    if (get(body, "top_logprobs") != NULL)
+    if (jx_get(body, "top_logprobs") != NULL)
         return fail(x, "top_logprobs is not supported by provider anthropic");
-    if (get(body, "audio") != NULL)
+    if (jx_get(body, "audio") != NULL)
         return fail(x, "audio is not supported by provider anthropic");
-    if (get(body, "functions") != NULL || get(body, "function_call") != NULL)
+    if (jx_get(body, "functions") != NULL || jx_get(body, "function_call") != NULL)
         return fail(x, "functions and function_call are not supported by provider anthropic (use "
                        "tools)");
-    if (get(body, "web_search_options") != NULL)
+    if (jx_get(body, "web_search_options") != NULL)
         return fail(x, "web_search_options is not supported by provider anthropic");
-    if ((v = get(body, "response_format")) != NULL && !is(v, "type", "text"))
+    if ((v = jx_get(body, "response_format")) != NULL && !is(v, "type", "text"))
         return fail(x, "response_format %s is not supported by provider anthropic",
-                    sget(v, "type") ? sget(v, "type") : "");
-    v = get(body, "modalities");
+                    jx_str(v, "type") ? jx_str(v, "type") : "");
+    v = jx_get(body, "modalities");
     for (size_t i = 0; json_object_is_type(v, json_type_array) && i < json_object_array_length(v);
          i++)
         if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string) ||
             strcmp(json_object_get_string(json_object_array_get_idx(v, i)), "text") != 0)
             return fail(x, "modalities other than text are not supported by provider anthropic");
-    if ((v = get(body, "temperature")) != NULL && json_object_get_double(v) > 1.0)
+    if ((v = jx_get(body, "temperature")) != NULL && json_object_get_double(v) > 1.0)
         return fail(x, "temperature above 1 is not supported by provider anthropic");
     return 0;
 }
@@ -552,14 +498,14 @@ tools_xlat(struct xlat *x, struct json_object *tools, struct json_object *out)
 {
     struct json_object *arr = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
-        struct json_object *t = json_object_array_get_idx(tools, i), *fn = get(t, "function"), *a;
-        const char *type = sget(t, "type");
+        struct json_object *t = json_object_array_get_idx(tools, i), *fn = jx_get(t, "function"), *a;
+        const char *type = jx_str(t, "type");
         if (type != NULL && strcmp(type, "function") != 0) {
             json_object_put(arr);
             return fail(x, "tools[%zu]: tools of type %s are not supported by provider anthropic",
                         i, type);
         }
-        if (sget(fn, "name") == NULL) {
+        if (jx_str(fn, "name") == NULL) {
             json_object_put(arr);
             return fail(x, "tools[%zu].function.name is required", i);
         }
@@ -568,8 +514,8 @@ tools_xlat(struct xlat *x, struct json_object *tools, struct json_object *out)
         copy(a, fn, "description");
         /* A function without parameters: Anthropic requires a schema all the same. */
         json_object_object_add(a, "input_schema",
-                               get(fn, "parameters") != NULL
-                                   ? json_object_get(get(fn, "parameters"))
+                               jx_get(fn, "parameters") != NULL
+                                   ? json_object_get(jx_get(fn, "parameters"))
                                    : json_tokener_parse("{\"type\":\"object\",\"properties\":{}}"));
         json_object_array_add(arr, a);
     }
@@ -581,16 +527,16 @@ tools_xlat(struct xlat *x, struct json_object *tools, struct json_object *out)
 static int
 tool_choice_xlat(struct xlat *x, struct json_object *body, struct json_object *out)
 {
-    struct json_object *tc = get(body, "tool_choice"), *ptc = get(body, "parallel_tool_calls");
+    struct json_object *tc = jx_get(body, "tool_choice"), *ptc = jx_get(body, "parallel_tool_calls");
     struct json_object *o = json_object_new_object();
     const char *s = json_object_is_type(tc, json_type_string) ? json_object_get_string(tc) : NULL;
     if (tc == NULL || (s != NULL && strcmp(s, "auto") == 0)) {
-        add_str(o, "type", "auto");
+        jx_add_str(o, "type", "auto");
     } else if (s != NULL && (strcmp(s, "none") == 0 || strcmp(s, "required") == 0)) {
-        add_str(o, "type", s[0] == 'n' ? "none" : "any");
-    } else if (is(tc, "type", "function") && sget(get(tc, "function"), "name") != NULL) {
-        add_str(o, "type", "tool");
-        add_str(o, "name", sget(get(tc, "function"), "name"));
+        jx_add_str(o, "type", s[0] == 'n' ? "none" : "any");
+    } else if (is(tc, "type", "function") && jx_str(jx_get(tc, "function"), "name") != NULL) {
+        jx_add_str(o, "type", "tool");
+        jx_add_str(o, "name", jx_str(jx_get(tc, "function"), "name"));
     } else {
         json_object_put(o);
         return fail(x, "this tool_choice is not supported by provider anthropic");
@@ -632,17 +578,17 @@ static int
 sampling_xlat(const struct prov_call *c, struct xlat *x, struct json_object *body,
               struct json_object *out)
 {
-    struct json_object *mt = get(body, "max_completion_tokens");
-    const char *user = sget(body, "user");
+    struct json_object *mt = jx_get(body, "max_completion_tokens");
+    const char *user = jx_str(body, "user");
     if (mt == NULL)
-        mt = get(body, "max_tokens");
+        mt = jx_get(body, "max_tokens");
     if (mt != NULL)
         json_object_object_add(out, "max_tokens", json_object_get(mt));
     else if (c->t->max_tokens > 0)
         json_object_object_add(out, "max_tokens", json_object_new_int(c->t->max_tokens));
     else
         return fail(x, "max_tokens is required by provider anthropic");
-    if (get(body, "stop") != NULL && stop_xlat(x, get(body, "stop"), out) < 0)
+    if (jx_get(body, "stop") != NULL && stop_xlat(x, jx_get(body, "stop"), out) < 0)
         return -1;
     copy(out, body, "temperature");
     copy(out, body, "top_p");
@@ -651,7 +597,7 @@ sampling_xlat(const struct prov_call *c, struct xlat *x, struct json_object *bod
         json_object_object_add(out, "stream", json_object_new_boolean(1));
     if (user != NULL && *user != '\0') {
         struct json_object *md = json_object_new_object();
-        add_str(md, "user_id", user);
+        jx_add_str(md, "user_id", user);
         json_object_object_add(out, "metadata", md);
     }
     return 0;
@@ -662,16 +608,16 @@ static struct json_object *
 request_xlat(const struct prov_call *c, struct json_object *body, char *err, size_t errlen)
 {
     struct xlat x = {json_object_new_array(), json_object_new_array(), err, errlen};
-    struct json_object *out = json_object_new_object(), *tools = get(body, "tools");
+    struct json_object *out = json_object_new_object(), *tools = jx_get(body, "tools");
     int ntools =
         json_object_is_type(tools, json_type_array) ? (int)json_object_array_length(tools) : 0;
-    add_str(out, "model", c->t->upstream_model);
+    jx_add_str(out, "model", c->t->upstream_model);
     if ((c->op == OP_CHAT && check_unsupported(&x, body) < 0) ||
-        messages_xlat(&x, get(body, "messages")) < 0)
+        messages_xlat(&x, jx_get(body, "messages")) < 0)
         goto bad;
     if (json_object_array_length(x.system) == 1) /* one text: the string form */
         json_object_object_add(
-            out, "system", json_object_get(get(json_object_array_get_idx(x.system, 0), "text")));
+            out, "system", json_object_get(jx_get(json_object_array_get_idx(x.system, 0), "text")));
     else if (json_object_array_length(x.system) > 1)
         json_object_object_add(out, "system", json_object_get(x.system));
     json_object_object_add(out, "messages", json_object_get(x.msgs));
@@ -747,14 +693,14 @@ struct anth_counts {
 static void
 counts_read(struct json_object *usage, struct anth_counts *n)
 {
-    if (get(usage, "input_tokens") != NULL)
-        n->input = iget(usage, "input_tokens");
-    if (get(usage, "cache_creation_input_tokens") != NULL)
-        n->cache_write = iget(usage, "cache_creation_input_tokens");
-    if (get(usage, "cache_read_input_tokens") != NULL)
-        n->cache_read = iget(usage, "cache_read_input_tokens");
-    if (get(usage, "output_tokens") != NULL)
-        n->output = iget(usage, "output_tokens");
+    if (jx_get(usage, "input_tokens") != NULL)
+        n->input = jx_int(usage, "input_tokens");
+    if (jx_get(usage, "cache_creation_input_tokens") != NULL)
+        n->cache_write = jx_int(usage, "cache_creation_input_tokens");
+    if (jx_get(usage, "cache_read_input_tokens") != NULL)
+        n->cache_read = jx_int(usage, "cache_read_input_tokens");
+    if (jx_get(usage, "output_tokens") != NULL)
+        n->output = jx_int(usage, "output_tokens");
 }
 
 /* OpenAI's terms: Anthropic's input_tokens leaves out what was read from or written to cache. */
@@ -789,11 +735,11 @@ static struct json_object *
 tool_call(struct json_object *b)
 {
     struct json_object *tc = json_object_new_object(), *fn = json_object_new_object();
-    struct json_object *input = get(b, "input");
+    struct json_object *input = jx_get(b, "input");
     copy(tc, b, "id");
-    add_str(tc, "type", "function");
+    jx_add_str(tc, "type", "function");
     copy(fn, b, "name");
-    add_str(fn, "arguments",
+    jx_add_str(fn, "arguments",
             input != NULL ? json_object_to_json_string_ext(input, JSON_FLAGS) : "{}");
     json_object_object_add(tc, "function", fn);
     return tc;
@@ -808,14 +754,14 @@ answer_message(struct json_object *content)
     for (size_t i = 0; content != NULL && i < json_object_array_length(content); i++) {
         struct json_object *b = json_object_array_get_idx(content, i);
         const char *t;
-        if (is(b, "type", "text") && (t = sget(b, "text")) != NULL)
+        if (is(b, "type", "text") && (t = jx_str(b, "text")) != NULL)
             printbuf_memappend(text, t, (int)strlen(t));
-        else if (is(b, "type", "thinking") && (t = sget(b, "thinking")) != NULL)
+        else if (is(b, "type", "thinking") && (t = jx_str(b, "thinking")) != NULL)
             printbuf_memappend(think, t, (int)strlen(t));
         else if (is(b, "type", "tool_use"))
             json_object_array_add(calls, tool_call(b));
     }
-    add_str(msg, "role", "assistant");
+    jx_add_str(msg, "role", "assistant");
     if (printbuf_length(text) == 0 && json_object_array_length(calls) > 0)
         json_object_object_add(msg, "content", NULL);
     else
@@ -840,13 +786,13 @@ completion(struct json_object *in, const struct prov_usage *u)
     struct json_object *out = json_object_new_object(), *choices = json_object_new_array();
     struct json_object *ch = json_object_new_object();
     copy(out, in, "id");
-    add_str(out, "object", "chat.completion");
+    jx_add_str(out, "object", "chat.completion");
     json_object_object_add(out, "created", json_object_new_int64((int64_t)time(NULL)));
     copy(out, in, "model");
     json_object_object_add(ch, "index", json_object_new_int(0));
-    json_object_object_add(ch, "message", answer_message(get(in, "content")));
+    json_object_object_add(ch, "message", answer_message(jx_get(in, "content")));
     json_object_object_add(ch, "logprobs", NULL);
-    add_str(ch, "finish_reason", finish_reason(sget(in, "stop_reason")));
+    jx_add_str(ch, "finish_reason", finish_reason(jx_str(in, "stop_reason")));
     json_object_array_add(choices, ch);
     json_object_object_add(out, "choices", choices);
     json_object_object_add(out, "usage", prov_usage_json(u));
@@ -863,10 +809,10 @@ response(const struct prov_call *c, struct json_object *in, struct json_object *
     if (in == NULL || !json_object_is_type(in, json_type_object))
         return -1;
     if (c->op == OP_COUNT_TOKENS) /* {"input_tokens": N} is the internal shape already */
-        return get(in, "input_tokens") != NULL ? 0 : -1;
+        return jx_get(in, "input_tokens") != NULL ? 0 : -1;
     if (!is(in, "type", "message"))
         return -1;
-    counts_read(get(in, "usage"), &n);
+    counts_read(jx_get(in, "usage"), &n);
     counts_usage(&n, u);
     if (!c->native) /* a pass-through relays the answer as it came */
         *out = completion(in, u);
@@ -919,8 +865,8 @@ openai_error_type(long status)
 static struct json_object *
 error_of(struct json_object *in)
 {
-    struct json_object *e = get(in, "error");
-    if (!is(in, "type", "error") || sget(e, "type") == NULL)
+    struct json_object *e = jx_get(in, "error");
+    if (!is(in, "type", "error") || jx_str(e, "type") == NULL)
         return NULL;
     return e;
 }
@@ -934,7 +880,7 @@ error_map(long status, struct json_object *in, struct json_object **out)
     *out = NULL;
     if (e == NULL)
         return -1;
-    *out = prov_error_json(sget(e, "message"), openai_error_type(client), sget(e, "type"));
+    *out = prov_error_json(jx_str(e, "message"), openai_error_type(client), jx_str(e, "type"));
     return (int)client;
 }
 
@@ -990,10 +936,10 @@ emit_delta(struct prov_stream *s, struct json_object *delta, const char *finish)
     chunk = json_object_new_object();
     choices = json_object_new_array();
     ch = json_object_new_object();
-    add_str(chunk, "id", st->id);
-    add_str(chunk, "object", "chat.completion.chunk");
+    jx_add_str(chunk, "id", st->id);
+    jx_add_str(chunk, "object", "chat.completion.chunk");
     json_object_object_add(chunk, "created", json_object_new_int64(st->created));
-    add_str(chunk, "model", st->model);
+    jx_add_str(chunk, "model", st->model);
     json_object_object_add(ch, "index", json_object_new_int(0));
     json_object_object_add(ch, "delta", delta);
     json_object_object_add(ch, "finish_reason", finish ? json_object_new_string(finish) : NULL);
@@ -1016,15 +962,15 @@ delta1(const char *k, struct json_object *v)
 static int
 ev_message_start(struct prov_stream *s, struct anth_stream *st, struct json_object *o)
 {
-    struct json_object *m = get(o, "message"), *d;
+    struct json_object *m = jx_get(o, "message"), *d;
     if (m == NULL)
         return -1;
-    snprintf(st->id, sizeof(st->id), "%s", sget(m, "id") ? sget(m, "id") : "");
-    snprintf(st->model, sizeof(st->model), "%s", sget(m, "model") ? sget(m, "model") : "");
-    counts_read(get(m, "usage"), &st->n);
+    snprintf(st->id, sizeof(st->id), "%s", jx_str(m, "id") ? jx_str(m, "id") : "");
+    snprintf(st->model, sizeof(st->model), "%s", jx_str(m, "model") ? jx_str(m, "model") : "");
+    counts_read(jx_get(m, "usage"), &st->n);
     counts_usage(&st->n, &s->usage);
     d = delta1("role", json_object_new_string("assistant"));
-    add_str(d, "content", "");
+    jx_add_str(d, "content", "");
     emit_delta(s, d, NULL);
     return 0;
 }
@@ -1060,23 +1006,23 @@ tool_note(struct anth_stream *st, int64_t idx, int k)
 static int
 ev_block_start(struct prov_stream *s, struct anth_stream *st, struct json_object *o)
 {
-    struct json_object *b = get(o, "content_block"), *tc, *fn, *arr;
+    struct json_object *b = jx_get(o, "content_block"), *tc, *fn, *arr;
     const char *t;
     if (b == NULL)
         return -1;
-    if (is(b, "type", "text") && (t = sget(b, "text")) != NULL && *t != '\0')
+    if (is(b, "type", "text") && (t = jx_str(b, "text")) != NULL && *t != '\0')
         emit_delta(s, delta1("content", json_object_new_string(t)), NULL);
     if (!is(b, "type", "tool_use"))
         return 0;
-    if (tool_note(st, iget(o, "index"), st->ntools) < 0)
+    if (tool_note(st, jx_int(o, "index"), st->ntools) < 0)
         return -1;
     tc = json_object_new_object();
     fn = json_object_new_object();
     json_object_object_add(tc, "index", json_object_new_int(st->ntools++));
     copy(tc, b, "id");
-    add_str(tc, "type", "function");
+    jx_add_str(tc, "type", "function");
     copy(fn, b, "name");
-    add_str(fn, "arguments", "");
+    jx_add_str(fn, "arguments", "");
     json_object_object_add(tc, "function", fn);
     arr = json_object_new_array();
     json_object_array_add(arr, tc);
@@ -1088,22 +1034,22 @@ ev_block_start(struct prov_stream *s, struct anth_stream *st, struct json_object
 static int
 ev_block_delta(struct prov_stream *s, struct anth_stream *st, struct json_object *o)
 {
-    struct json_object *d = get(o, "delta"), *tc, *fn, *arr;
+    struct json_object *d = jx_get(o, "delta"), *tc, *fn, *arr;
     const char *t;
     int k;
     if (d == NULL)
         return -1;
-    if (is(d, "type", "text_delta") && (t = sget(d, "text")) != NULL && *t != '\0') {
+    if (is(d, "type", "text_delta") && (t = jx_str(d, "text")) != NULL && *t != '\0') {
         emit_delta(s, delta1("content", json_object_new_string(t)), NULL);
-    } else if (is(d, "type", "thinking_delta") && (t = sget(d, "thinking")) != NULL && *t != '\0') {
+    } else if (is(d, "type", "thinking_delta") && (t = jx_str(d, "thinking")) != NULL && *t != '\0') {
         emit_delta(s, delta1("reasoning_content", json_object_new_string(t)), NULL);
-    } else if (is(d, "type", "input_json_delta") && (t = sget(d, "partial_json")) != NULL &&
-               *t != '\0' && (k = tool_index(st, iget(o, "index"))) >= 0) {
+    } else if (is(d, "type", "input_json_delta") && (t = jx_str(d, "partial_json")) != NULL &&
+               *t != '\0' && (k = tool_index(st, jx_int(o, "index"))) >= 0) {
         /* server_tool_use blocks stream their input too: they are no tool call of the client's */
         tc = json_object_new_object();
         fn = json_object_new_object();
         json_object_object_add(tc, "index", json_object_new_int(k));
-        add_str(fn, "arguments", t);
+        jx_add_str(fn, "arguments", t);
         json_object_object_add(tc, "function", fn);
         arr = json_object_new_array();
         json_object_array_add(arr, tc);
@@ -1116,8 +1062,8 @@ ev_block_delta(struct prov_stream *s, struct anth_stream *st, struct json_object
 static int
 ev_message_delta(struct prov_stream *s, struct anth_stream *st, struct json_object *o)
 {
-    const char *stop = sget(get(o, "delta"), "stop_reason");
-    counts_read(get(o, "usage"), &st->n);
+    const char *stop = jx_str(jx_get(o, "delta"), "stop_reason");
+    counts_read(jx_get(o, "usage"), &st->n);
     counts_usage(&st->n, &s->usage);
     if (stop != NULL && !st->finished) {
         st->finished = 1;
@@ -1135,10 +1081,10 @@ ev_message_stop(struct prov_stream *s, struct anth_stream *st)
     if (s->emit == NULL)
         return 0;
     chunk = json_object_new_object();
-    add_str(chunk, "id", st->id);
-    add_str(chunk, "object", "chat.completion.chunk");
+    jx_add_str(chunk, "id", st->id);
+    jx_add_str(chunk, "object", "chat.completion.chunk");
     json_object_object_add(chunk, "created", json_object_new_int64(st->created));
-    add_str(chunk, "model", st->model);
+    jx_add_str(chunk, "model", st->model);
     json_object_object_add(chunk, "choices", json_object_new_array());
     json_object_object_add(chunk, "usage", prov_usage_json(&s->usage));
     prov_emit_json(s, chunk);
@@ -1151,11 +1097,11 @@ ev_message_stop(struct prov_stream *s, struct anth_stream *st)
 static int
 ev_error(struct prov_stream *s, struct json_object *o)
 {
-    struct json_object *e = get(o, "error");
-    const char *type = sget(e, "type");
+    struct json_object *e = jx_get(o, "error");
+    const char *type = jx_str(e, "type");
     s->error_status = error_status(type);
     json_object_put(s->error);
-    s->error = prov_error_json(sget(e, "message"), openai_error_type(s->error_status),
+    s->error = prov_error_json(jx_str(e, "message"), openai_error_type(s->error_status),
                                type != NULL ? type : "api_error");
     return 0;
 }
@@ -1183,8 +1129,8 @@ stream_event(struct prov_stream *s, const char *event, size_t evlen, const char 
          event_is(event, evlen, "content_block_start") ||
          event_is(event, evlen, "content_block_stop")))
         return 0;
-    if ((o = parse(data, len)) == NULL || !json_object_is_type(o, json_type_object) ||
-        (type = sget(o, "type")) == NULL) {
+    if ((o = jx_parse(data, len)) == NULL || !json_object_is_type(o, json_type_object) ||
+        (type = jx_str(o, "type")) == NULL) {
         json_object_put(o);
         return -1;
     }

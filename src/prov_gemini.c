@@ -98,6 +98,7 @@
 #include <json-c/printbuf.h>
 
 #include "aigw/resource.h"
+#include "jsonx.h"
 #include "provider.h"
 
 #define JSON_OUT (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -105,32 +106,6 @@
 /* ------------------------------------------------------------------ */
 /* JSON helpers                                                       */
 /* ------------------------------------------------------------------ */
-
-/* o's member k; NULL when o is no object, or k is absent or null. */
-static struct json_object *
-jget(struct json_object *o, const char *k)
-{
-    struct json_object *v = NULL;
-    if (o == NULL || !json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, k, &v))
-        return NULL;
-    return v;
-}
-
-/* o's member k when it is a string, else NULL. */
-static const char *
-jstr(struct json_object *o, const char *k)
-{
-    struct json_object *v = jget(o, k);
-    return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-/* o's member k as an integer (0 when absent). */
-static int64_t
-jint(struct json_object *o, const char *k)
-{
-    return json_object_get_int64(jget(o, k));
-}
 
 static int
 is_obj(struct json_object *o)
@@ -157,21 +132,6 @@ obj1(const char *k, struct json_object *v)
 {
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, k, v);
-    return o;
-}
-
-/* s as JSON when all of it is one JSON value (trailing text is no JSON); else NULL. */
-static struct json_object *
-parse_whole(const char *s)
-{
-    struct json_tokener *tok = json_tokener_new();
-    struct json_object *o = tok ? json_tokener_parse_ex(tok, s, (int)strlen(s)) : NULL;
-    size_t end = o ? json_tokener_get_parse_end(tok) : 0;
-    if (o != NULL && s[end + strspn(s + end, " \t\r\n")] != '\0') {
-        json_object_put(o);
-        o = NULL;
-    }
-    json_tokener_free(tok);
     return o;
 }
 
@@ -209,8 +169,8 @@ push(struct tr *t, const char *role, struct json_object *parts)
         json_object_put(parts);
         return;
     }
-    if (last != NULL && strcmp(jstr(last, "role"), role) == 0) {
-        struct json_object *lp = jget(last, "parts");
+    if (last != NULL && strcmp(jx_str(last, "role"), role) == 0) {
+        struct json_object *lp = jx_get(last, "parts");
         for (size_t i = 0; i < json_object_array_length(parts); i++)
             json_object_array_add(lp, json_object_get(json_object_array_get_idx(parts, i)));
         json_object_put(parts);
@@ -283,9 +243,9 @@ data_url_part(struct tr *t, const char *url, size_t i, const char *what, struct 
 static int
 image_part(struct tr *t, struct json_object *p, size_t i, struct json_object *parts)
 {
-    const char *url = jstr(jget(p, "image_url"), "url");
+    const char *url = jx_str(jx_get(p, "image_url"), "url");
     if (url == NULL)
-        url = jstr(p, "image_url"); /* the older form: the URL as a string */
+        url = jx_str(p, "image_url"); /* the older form: the URL as a string */
     if (url != NULL && strncmp(url, "data:", 5) == 0)
         return data_url_part(t, url, i, "image_url.url", parts);
     if (url == NULL ||
@@ -311,8 +271,8 @@ image_part(struct tr *t, struct json_object *p, size_t i, struct json_object *pa
 static int
 audio_part(struct tr *t, struct json_object *p, size_t i, struct json_object *parts)
 {
-    struct json_object *a = jget(p, "input_audio");
-    const char *data = jstr(a, "data"), *fmt = jstr(a, "format");
+    struct json_object *a = jx_get(p, "input_audio");
+    const char *data = jx_str(a, "data"), *fmt = jx_str(a, "format");
     char mime[64];
     if (data == NULL || fmt == NULL || *fmt == '\0' || strlen(fmt) > 32)
         return fail(t->err, t->errlen, "messages[%zu]: input_audio needs data and format", i);
@@ -325,8 +285,8 @@ audio_part(struct tr *t, struct json_object *p, size_t i, struct json_object *pa
 static int
 file_part(struct tr *t, struct json_object *p, size_t i, struct json_object *parts)
 {
-    struct json_object *f = jget(p, "file");
-    const char *data = jstr(f, "file_data"), *name = jstr(f, "filename");
+    struct json_object *f = jx_get(p, "file");
+    const char *data = jx_str(f, "file_data"), *name = jx_str(f, "filename");
     const char *mime = name ? mime_from_ext(name) : NULL;
     if (data != NULL && strncmp(data, "data:", 5) == 0)
         return data_url_part(t, data, i, "file.file_data", parts);
@@ -343,13 +303,13 @@ file_part(struct tr *t, struct json_object *p, size_t i, struct json_object *par
 static int
 content_part(struct tr *t, struct json_object *p, size_t i, int user, struct json_object *parts)
 {
-    const char *type = jstr(p, "type");
-    if (type != NULL && strcmp(type, "text") == 0 && jstr(p, "text") != NULL) {
-        add_text(parts, jget(p, "text"));
+    const char *type = jx_str(p, "type");
+    if (type != NULL && strcmp(type, "text") == 0 && jx_str(p, "text") != NULL) {
+        add_text(parts, jx_get(p, "text"));
         return 0;
     }
-    if (type != NULL && strcmp(type, "refusal") == 0 && !user && jstr(p, "refusal") != NULL) {
-        add_text(parts, jget(p, "refusal"));
+    if (type != NULL && strcmp(type, "refusal") == 0 && !user && jx_str(p, "refusal") != NULL) {
+        add_text(parts, jx_get(p, "refusal"));
         return 0;
     }
     if (user && type != NULL && strcmp(type, "image_url") == 0)
@@ -368,7 +328,7 @@ content_part(struct tr *t, struct json_object *p, size_t i, int user, struct jso
 static int
 content_parts(struct tr *t, struct json_object *m, size_t i, int user, struct json_object *parts)
 {
-    struct json_object *c = jget(m, "content");
+    struct json_object *c = jx_get(m, "content");
     if (c == NULL)
         return 0;
     if (json_object_is_type(c, json_type_string)) {
@@ -411,7 +371,7 @@ static int
 call_part(struct tr *t, struct json_object *fn, struct json_object *sig, size_t i,
           struct json_object *parts)
 {
-    struct json_object *name = jget(fn, "name"), *a = jget(fn, "arguments"), *args = NULL;
+    struct json_object *name = jx_get(fn, "name"), *a = jx_get(fn, "arguments"), *args = NULL;
     const char *s = json_object_get_string(a);
     if (!json_object_is_type(name, json_type_string))
         return fail(t->err, t->errlen, "messages[%zu]: a tool call has no function name", i);
@@ -421,7 +381,7 @@ call_part(struct tr *t, struct json_object *fn, struct json_object *sig, size_t 
              (json_object_is_type(a, json_type_string) && s[strspn(s, " \t\r\n")] == '\0'))
         args = json_object_new_object(); /* a call without arguments */
     else if (json_object_is_type(a, json_type_string))
-        args = parse_whole(s);
+        args = jx_parse(s, strlen(s));
     if (!is_obj(args)) {
         json_object_put(args);
         return fail(t->err, t->errlen,
@@ -442,23 +402,23 @@ call_part(struct tr *t, struct json_object *fn, struct json_object *sig, size_t 
 static int
 tr_assistant(struct tr *t, struct json_object *m, size_t i)
 {
-    struct json_object *parts = json_object_new_array(), *calls = jget(m, "tool_calls");
+    struct json_object *parts = json_object_new_array(), *calls = jx_get(m, "tool_calls");
     int rc = content_parts(t, m, i, 0, parts);
     for (size_t k = 0; rc == 0 && is_arr(calls) && k < json_object_array_length(calls); k++) {
         struct json_object *tc = json_object_array_get_idx(calls, k);
-        const char *type = jstr(tc, "type");
+        const char *type = jx_str(tc, "type");
         if (type != NULL && strcmp(type, "function") != 0)
             rc = fail(t->err, t->errlen,
                       "messages[%zu]: a tool call of type \"%s\" is not supported by provider "
                       "gemini",
                       i, type);
         else
-            rc = call_part(t, jget(tc, "function"),
-                           jget(jget(jget(tc, "extra_content"), "google"), "thought_signature"), i,
+            rc = call_part(t, jx_get(tc, "function"),
+                           jx_get(jx_get(jx_get(tc, "extra_content"), "google"), "thought_signature"), i,
                            parts);
     }
-    if (rc == 0 && jget(m, "function_call") != NULL)
-        rc = call_part(t, jget(m, "function_call"), NULL, i, parts);
+    if (rc == 0 && jx_get(m, "function_call") != NULL)
+        rc = call_part(t, jx_get(m, "function_call"), NULL, i, parts);
     if (rc < 0) {
         json_object_put(parts);
         return -1;
@@ -472,12 +432,12 @@ static const char *
 call_name(struct tr *t, size_t i, const char *id)
 {
     while (i-- > 0) {
-        struct json_object *calls = jget(json_object_array_get_idx(t->msgs, i), "tool_calls");
+        struct json_object *calls = jx_get(json_object_array_get_idx(t->msgs, i), "tool_calls");
         for (size_t k = 0; is_arr(calls) && k < json_object_array_length(calls); k++) {
             struct json_object *tc = json_object_array_get_idx(calls, k);
-            const char *tid = jstr(tc, "id");
+            const char *tid = jx_str(tc, "id");
             if (tid != NULL && strcmp(tid, id) == 0)
-                return jstr(jget(tc, "function"), "name");
+                return jx_str(jx_get(tc, "function"), "name");
         }
     }
     return NULL;
@@ -495,7 +455,7 @@ result_text(struct json_object *c)
         return NULL;
     for (size_t k = 0; k < json_object_array_length(c); k++) {
         struct json_object *p = json_object_array_get_idx(c, k);
-        const char *type = jstr(p, "type"), *text = jstr(p, "text");
+        const char *type = jx_str(p, "type"), *text = jx_str(p, "text");
         if (type == NULL || strcmp(type, "text") != 0 || text == NULL) {
             printbuf_free(pb);
             return NULL;
@@ -511,12 +471,12 @@ result_text(struct json_object *c)
 static int
 tr_result(struct tr *t, struct json_object *m, size_t i, const char *name)
 {
-    char *text = result_text(jget(m, "content"));
+    char *text = result_text(jx_get(m, "content"));
     struct json_object *resp, *fr;
     if (text == NULL)
         return fail(t->err, t->errlen,
                     "messages[%zu]: provider gemini takes a tool result's content as text only", i);
-    resp = parse_whole(text);
+    resp = jx_parse(text, strlen(text));
     if (!is_obj(resp)) {
         json_object_put(resp);
         resp = obj1("content", json_object_new_string(text));
@@ -534,7 +494,7 @@ tr_result(struct tr *t, struct json_object *m, size_t i, const char *name)
 static int
 tr_tool(struct tr *t, struct json_object *m, size_t i)
 {
-    const char *id = jstr(m, "tool_call_id");
+    const char *id = jx_str(m, "tool_call_id");
     const char *name = id ? call_name(t, i, id) : NULL;
     if (id == NULL)
         return fail(t->err, t->errlen, "messages[%zu].tool_call_id is required", i);
@@ -552,7 +512,7 @@ tr_messages(struct tr *t)
 {
     for (size_t i = 0; i < json_object_array_length(t->msgs); i++) {
         struct json_object *m = json_object_array_get_idx(t->msgs, i);
-        const char *role = jstr(m, "role");
+        const char *role = jx_str(m, "role");
         int rc;
         if (role == NULL)
             return fail(t->err, t->errlen, "messages[%zu].role is required", i);
@@ -564,8 +524,8 @@ tr_messages(struct tr *t)
             rc = tr_assistant(t, m, i);
         else if (strcmp(role, "tool") == 0)
             rc = tr_tool(t, m, i);
-        else if (strcmp(role, "function") == 0 && jstr(m, "name") != NULL)
-            rc = tr_result(t, m, i, jstr(m, "name"));
+        else if (strcmp(role, "function") == 0 && jx_str(m, "name") != NULL)
+            rc = tr_result(t, m, i, jx_str(m, "name"));
         else
             rc = fail(t->err, t->errlen,
                       "messages[%zu]: role \"%.40s\" is not supported by provider gemini", i, role);
@@ -668,8 +628,8 @@ schema_member_fits(const char *k, struct json_object *v, int depth)
 static int
 schema_fits(struct json_object *s, int depth)
 {
-    const char *type = jstr(s, "type");
-    struct json_object *props = jget(s, "properties");
+    const char *type = jx_str(s, "type");
+    struct json_object *props = jx_get(s, "properties");
     if (!is_obj(s) || depth > 32)
         return 0;
     json_object_object_foreach(s, k, v)
@@ -677,7 +637,7 @@ schema_fits(struct json_object *s, int depth)
         if (!schema_member_fits(k, v, depth))
             return 0;
     }
-    if (type != NULL && strcasecmp(type, "array") == 0 && jget(s, "items") == NULL)
+    if (type != NULL && strcasecmp(type, "array") == 0 && jx_get(s, "items") == NULL)
         return 0;
     return !(depth > 0 && type != NULL && strcasecmp(type, "object") == 0 &&
              (!is_obj(props) || json_object_object_length(props) == 0));
@@ -687,27 +647,27 @@ schema_fits(struct json_object *s, int depth)
 static int
 no_parameters(struct json_object *p)
 {
-    struct json_object *props = jget(p, "properties"), *ap = jget(p, "additionalProperties");
+    struct json_object *props = jx_get(p, "properties"), *ap = jx_get(p, "additionalProperties");
     if (p == NULL)
         return 1;
     if (!is_obj(p) || (props != NULL && (!is_obj(props) || json_object_object_length(props) > 0)))
         return 0;
     if (ap != NULL && !(json_object_is_type(ap, json_type_boolean) && !json_object_get_boolean(ap)))
         return 0;
-    return jget(p, "anyOf") == NULL && jget(p, "oneOf") == NULL && jget(p, "allOf") == NULL &&
-           jget(p, "$ref") == NULL && jget(p, "patternProperties") == NULL;
+    return jx_get(p, "anyOf") == NULL && jx_get(p, "oneOf") == NULL && jx_get(p, "allOf") == NULL &&
+           jx_get(p, "$ref") == NULL && jx_get(p, "patternProperties") == NULL;
 }
 
 /* An OpenAI function {name, description, parameters} as a FunctionDeclaration. */
 static struct json_object *
 declaration(struct json_object *fn)
 {
-    struct json_object *d, *params = jget(fn, "parameters");
-    if (jstr(fn, "name") == NULL)
+    struct json_object *d, *params = jx_get(fn, "parameters");
+    if (jx_str(fn, "name") == NULL)
         return NULL;
-    d = obj1("name", json_object_get(jget(fn, "name")));
-    if (jstr(fn, "description") != NULL)
-        add_ref(d, "description", jget(fn, "description"));
+    d = obj1("name", json_object_get(jx_get(fn, "name")));
+    if (jx_str(fn, "description") != NULL)
+        add_ref(d, "description", jx_get(fn, "description"));
     if (no_parameters(params))
         return d;
     /* parameters works with every model; JSON Schema's extras need parametersJsonSchema */
@@ -719,14 +679,14 @@ declaration(struct json_object *fn)
 static int
 tr_declarations(struct json_object *req, struct json_object *decls, char *err, size_t errlen)
 {
-    struct json_object *tools = jget(req, "tools"), *fns = jget(req, "functions"), *d;
+    struct json_object *tools = jx_get(req, "tools"), *fns = jx_get(req, "functions"), *d;
     for (size_t i = 0; is_arr(tools) && i < json_object_array_length(tools); i++) {
         struct json_object *tool = json_object_array_get_idx(tools, i);
-        const char *type = jstr(tool, "type");
+        const char *type = jx_str(tool, "type");
         if (type != NULL && strcmp(type, "function") != 0)
             return fail(err, errlen,
                         "tools[%zu]: type \"%.40s\" is not supported by provider gemini", i, type);
-        if ((d = declaration(jget(tool, "function"))) == NULL)
+        if ((d = declaration(jx_get(tool, "function"))) == NULL)
             return fail(err, errlen, "tools[%zu].function.name is required", i);
         json_object_array_add(decls, d);
     }
@@ -753,18 +713,18 @@ choice_mode(const char *s, int legacy)
 static int
 tr_choice(struct json_object *req, struct json_object **fcc, char *err, size_t errlen)
 {
-    int legacy = jget(req, "tool_choice") == NULL;
+    int legacy = jx_get(req, "tool_choice") == NULL;
     const char *field = legacy ? "function_call" : "tool_choice", *mode = NULL, *name = NULL;
-    struct json_object *tc = jget(req, field), *names;
+    struct json_object *tc = jx_get(req, field), *names;
     *fcc = NULL;
     if (tc == NULL)
         return 0;
     if (json_object_is_type(tc, json_type_string))
         mode = choice_mode(json_object_get_string(tc), legacy);
     else if (legacy)
-        name = jstr(tc, "name"); /* {"name": ...} */
-    else if (jstr(tc, "type") != NULL && strcmp(jstr(tc, "type"), "function") == 0)
-        name = jstr(jget(tc, "function"), "name"); /* {"type": "function", "function": {name}} */
+        name = jx_str(tc, "name"); /* {"name": ...} */
+    else if (jx_str(tc, "type") != NULL && strcmp(jx_str(tc, "type"), "function") == 0)
+        name = jx_str(jx_get(tc, "function"), "name"); /* {"type": "function", "function": {name}} */
     if (mode == NULL && name == NULL)
         return fail(err, errlen, "%s: this value is not supported by provider gemini", field);
     *fcc = obj1("mode", json_object_new_string(mode ? mode : "ANY"));
@@ -807,11 +767,11 @@ static int
 tr_refuse(struct json_object *req, char *err, size_t errlen)
 {
     static const char *const fields[] = {"top_logprobs", "audio", "web_search_options", NULL};
-    struct json_object *mods = jget(req, "modalities");
-    if (json_object_get_boolean(jget(req, "logprobs")))
+    struct json_object *mods = jx_get(req, "modalities");
+    if (json_object_get_boolean(jx_get(req, "logprobs")))
         return fail(err, errlen, "logprobs is not supported by provider gemini");
     for (size_t i = 0; fields[i] != NULL; i++)
-        if (jget(req, fields[i]) != NULL)
+        if (jx_get(req, fields[i]) != NULL)
             return fail(err, errlen, "%s is not supported by provider gemini", fields[i]);
     for (size_t i = 0; is_arr(mods) && i < json_object_array_length(mods); i++) {
         const char *m = json_object_get_string(json_object_array_get_idx(mods, i));
@@ -826,8 +786,8 @@ tr_refuse(struct json_object *req, char *err, size_t errlen)
 static int
 tr_format(struct json_object *req, struct json_object *gc, char *err, size_t errlen)
 {
-    struct json_object *rf = jget(req, "response_format");
-    const char *type = jstr(rf, "type");
+    struct json_object *rf = jx_get(req, "response_format");
+    const char *type = jx_str(rf, "type");
     if (rf == NULL || (type != NULL && strcmp(type, "text") == 0))
         return 0;
     if (type == NULL || (strcmp(type, "json_object") != 0 && strcmp(type, "json_schema") != 0))
@@ -835,8 +795,8 @@ tr_format(struct json_object *req, struct json_object *gc, char *err, size_t err
                     "response_format type \"%.40s\" is not supported by provider gemini",
                     type ? type : "(none)");
     json_object_object_add(gc, "responseMimeType", json_object_new_string("application/json"));
-    if (strcmp(type, "json_schema") == 0 && jget(jget(rf, "json_schema"), "schema") != NULL)
-        add_ref(gc, "responseJsonSchema", jget(jget(rf, "json_schema"), "schema"));
+    if (strcmp(type, "json_schema") == 0 && jx_get(jx_get(rf, "json_schema"), "schema") != NULL)
+        add_ref(gc, "responseJsonSchema", jx_get(jx_get(rf, "json_schema"), "schema"));
     return 0;
 }
 
@@ -852,12 +812,12 @@ tr_sampling(const struct prov_call *c, struct json_object *req, struct json_obje
         {"seed", "seed"},
         {"n", "candidateCount"},
     };
-    struct json_object *max = jget(req, "max_completion_tokens"), *stop = jget(req, "stop");
+    struct json_object *max = jx_get(req, "max_completion_tokens"), *stop = jx_get(req, "stop");
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (jget(req, map[i][0]) != NULL)
-            add_ref(gc, map[i][1], jget(req, map[i][0]));
+        if (jx_get(req, map[i][0]) != NULL)
+            add_ref(gc, map[i][1], jx_get(req, map[i][0]));
     if (max == NULL)
-        max = jget(req, "max_tokens");
+        max = jx_get(req, "max_tokens");
     if (max != NULL)
         add_ref(gc, "maxOutputTokens", max);
     else if (c->t->max_tokens > 0)
@@ -876,7 +836,7 @@ static int
 translate(const struct prov_call *c, struct json_object *req, struct json_object **out, char *err,
           size_t errlen)
 {
-    struct tr t = {.msgs = jget(req, "messages"), .err = err, .errlen = errlen};
+    struct tr t = {.msgs = jx_get(req, "messages"), .err = err, .errlen = errlen};
     struct json_object *g = json_object_new_object(), *gc = json_object_new_object();
     if (!is_arr(t.msgs)) {
         fail(err, errlen, "messages is required");
@@ -967,16 +927,16 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
 static void
 usage_from(struct json_object *um, struct prov_usage *u)
 {
-    int64_t prompt = jint(um, "promptTokenCount") + jint(um, "toolUsePromptTokenCount");
-    int64_t thoughts = jint(um, "thoughtsTokenCount");
+    int64_t prompt = jx_int(um, "promptTokenCount") + jx_int(um, "toolUsePromptTokenCount");
+    int64_t thoughts = jx_int(um, "thoughtsTokenCount");
     if (!is_obj(um))
         return;
     u->prompt = prompt; /* promptTokenCount includes the cached tokens */
-    u->completion = jint(um, "candidatesTokenCount") + thoughts;
+    u->completion = jx_int(um, "candidatesTokenCount") + thoughts;
     u->reasoning = thoughts;
-    u->cached = jint(um, "cachedContentTokenCount");
+    u->cached = jx_int(um, "cachedContentTokenCount");
     u->total =
-        jget(um, "totalTokenCount") ? jint(um, "totalTokenCount") : u->prompt + u->completion;
+        jx_get(um, "totalTokenCount") ? jx_int(um, "totalTokenCount") : u->prompt + u->completion;
     u->have = 1;
 }
 
@@ -1013,7 +973,7 @@ static void
 answer_names(const struct prov_call *c, struct json_object *in, char *id, size_t idlen, char *model,
              size_t mlen)
 {
-    const char *rid = jstr(in, "responseId"), *mv = jstr(in, "modelVersion");
+    const char *rid = jx_str(in, "responseId"), *mv = jx_str(in, "modelVersion");
     if (rid != NULL && *rid != '\0')
         snprintf(id, idlen, "%s", rid);
     else
@@ -1028,24 +988,24 @@ answer_names(const struct prov_call *c, struct json_object *in, char *id, size_t
 static struct json_object *
 tool_call(struct json_object *part, int *ncalls)
 {
-    struct json_object *fc = jget(part, "functionCall"), *args = jget(fc, "args");
+    struct json_object *fc = jx_get(part, "functionCall"), *args = jx_get(fc, "args");
     struct json_object *tc = json_object_new_object(), *fn = json_object_new_object();
-    const char *id = jstr(fc, "id");
+    const char *id = jx_str(fc, "id");
     char buf[32];
     snprintf(buf, sizeof(buf), "call_%d", (*ncalls)++);
     json_object_object_add(tc, "id", json_object_new_string(id && *id ? id : buf));
     json_object_object_add(tc, "type", json_object_new_string("function"));
     json_object_object_add(fn, "name",
-                           json_object_new_string(jstr(fc, "name") ? jstr(fc, "name") : ""));
+                           json_object_new_string(jx_str(fc, "name") ? jx_str(fc, "name") : ""));
     json_object_object_add(
         fn, "arguments",
         json_object_new_string(args ? json_object_to_json_string_ext(args, JSON_OUT) : "{}"));
     json_object_object_add(tc, "function", fn);
-    if (jstr(part, "thoughtSignature") != NULL)
+    if (jx_str(part, "thoughtSignature") != NULL)
         json_object_object_add(
             tc, "extra_content",
             obj1("google",
-                 obj1("thought_signature", json_object_get(jget(part, "thoughtSignature")))));
+                 obj1("thought_signature", json_object_get(jx_get(part, "thoughtSignature")))));
     return tc;
 }
 
@@ -1053,16 +1013,16 @@ tool_call(struct json_object *part, int *ncalls)
 static struct json_object *
 message(struct json_object *cand, int *ncalls, int *calls)
 {
-    struct json_object *parts = jget(jget(cand, "content"), "parts");
+    struct json_object *parts = jx_get(jx_get(cand, "content"), "parts");
     struct json_object *msg = obj1("role", json_object_new_string("assistant"));
     struct json_object *tcs = json_object_new_array();
     struct printbuf *text = printbuf_new(), *thought = printbuf_new();
     int has_text = 0, has_thought = 0;
     for (size_t i = 0; is_arr(parts) && i < json_object_array_length(parts); i++) {
         struct json_object *p = json_object_array_get_idx(parts, i);
-        const char *s = jstr(p, "text");
-        int is_thought = json_object_get_boolean(jget(p, "thought"));
-        if (jget(p, "functionCall") != NULL) {
+        const char *s = jx_str(p, "text");
+        int is_thought = json_object_get_boolean(jx_get(p, "thought"));
+        if (jx_get(p, "functionCall") != NULL) {
             json_object_array_add(tcs, tool_call(p, ncalls));
         } else if (s != NULL) {
             printbuf_memappend(is_thought ? thought : text, s, (int)strlen(s));
@@ -1099,13 +1059,13 @@ choice(int index, struct json_object *msg, const char *fr)
 static struct json_object *
 choices(struct json_object *in)
 {
-    struct json_object *cands = jget(in, "candidates"), *out = json_object_new_array();
+    struct json_object *cands = jx_get(in, "candidates"), *out = json_object_new_array();
     int ncalls = 0, calls;
     for (size_t i = 0; is_arr(cands) && i < json_object_array_length(cands); i++) {
         struct json_object *cand = json_object_array_get_idx(cands, i);
         struct json_object *msg = message(cand, &ncalls, &calls);
-        const char *fr = finish_reason(jstr(cand, "finishReason"), calls);
-        int index = jget(cand, "index") ? (int)jint(cand, "index") : (int)i;
+        const char *fr = finish_reason(jx_str(cand, "finishReason"), calls);
+        int index = jx_get(cand, "index") ? (int)jx_int(cand, "index") : (int)i;
         json_object_array_add(out, choice(index, msg, fr ? fr : "stop"));
     }
     if (json_object_array_length(out) == 0) {
@@ -1114,7 +1074,7 @@ choices(struct json_object *in)
         json_object_array_add(
             out,
             choice(0, msg,
-                   jstr(jget(in, "promptFeedback"), "blockReason") ? "content_filter" : "stop"));
+                   jx_str(jx_get(in, "promptFeedback"), "blockReason") ? "content_filter" : "stop"));
     }
     return out;
 }
@@ -1123,17 +1083,17 @@ choices(struct json_object *in)
 static int
 is_response(struct json_object *in)
 {
-    struct json_object *cands = jget(in, "candidates");
+    struct json_object *cands = jx_get(in, "candidates");
     if (!is_obj(in) || (cands != NULL && !is_arr(cands)))
         return 0;
-    return cands != NULL || is_obj(jget(in, "promptFeedback")) || is_obj(jget(in, "usageMetadata"));
+    return cands != NULL || is_obj(jx_get(in, "promptFeedback")) || is_obj(jx_get(in, "usageMetadata"));
 }
 
 /* countTokens' {"totalTokens": N} as {"input_tokens": N}. */
 static int
 count_response(struct json_object *in, struct json_object **out)
 {
-    struct json_object *n = jget(in, "totalTokens");
+    struct json_object *n = jx_get(in, "totalTokens");
     if (!json_object_is_type(n, json_type_int))
         return -1;
     *out = obj1("input_tokens", json_object_new_int64(json_object_get_int64(n)));
@@ -1151,7 +1111,7 @@ response(const struct prov_call *c, struct json_object *in, struct json_object *
         return count_response(in, out);
     if (!is_response(in))
         return -1;
-    usage_from(jget(in, "usageMetadata"), u);
+    usage_from(jx_get(in, "usageMetadata"), u);
     answer_names(c, in, id, sizeof(id), model, sizeof(model));
     struct json_object *o = obj1("id", json_object_new_string(id));
     json_object_object_add(o, "object", json_object_new_string("chat.completion"));
@@ -1220,15 +1180,15 @@ static void
 emit_part(struct prov_stream *s, int index, struct json_object *p)
 {
     struct gem_stream *g = s->priv;
-    struct json_object *text = jget(p, "text");
-    if (jget(p, "functionCall") != NULL) {
+    struct json_object *text = jx_get(p, "text");
+    if (jx_get(p, "functionCall") != NULL) {
         struct json_object *tc = tool_call(p, &g->ncalls), *arr = json_object_new_array();
         json_object_object_add(tc, "index", json_object_new_int(g->calls[index]++));
         json_object_array_add(arr, tc);
         emit_chunk(s, index, obj1("tool_calls", arr), NULL);
     } else if (json_object_is_type(text, json_type_string) &&
                json_object_get_string_len(text) > 0) {
-        int thought = json_object_get_boolean(jget(p, "thought"));
+        int thought = json_object_get_boolean(jx_get(p, "thought"));
         emit_chunk(s, index, obj1(thought ? "reasoning_content" : "content", json_object_get(text)),
                    NULL);
     }
@@ -1239,15 +1199,15 @@ static void
 stream_candidate(struct prov_stream *s, struct json_object *cand, int pos)
 {
     struct gem_stream *g = s->priv;
-    struct json_object *parts = jget(jget(cand, "content"), "parts");
-    int index = jget(cand, "index") ? (int)jint(cand, "index") : pos;
+    struct json_object *parts = jx_get(jx_get(cand, "content"), "parts");
+    int index = jx_get(cand, "index") ? (int)jx_int(cand, "index") : pos;
     const char *fr;
     if (index < 0 || index >= GEM_MAX_CANDIDATES)
         return;
     emit_role(s, index);
     for (size_t i = 0; is_arr(parts) && i < json_object_array_length(parts); i++)
         emit_part(s, index, json_object_array_get_idx(parts, i));
-    if ((fr = finish_reason(jstr(cand, "finishReason"), g->calls[index] > 0)) != NULL) {
+    if ((fr = finish_reason(jx_str(cand, "finishReason"), g->calls[index] > 0)) != NULL) {
         emit_chunk(s, index, json_object_new_object(), fr);
         g->finished = 1;
     }
@@ -1264,7 +1224,7 @@ error_json(long status, struct json_object *e)
                        : status == 429 ? "rate_limit_error"
                        : status >= 500 ? "server_error"
                                        : "invalid_request_error";
-    return prov_error_json(jstr(e, "message"), type, jstr(e, "status"));
+    return prov_error_json(jx_str(e, "message"), type, jx_str(e, "status"));
 }
 
 /* Set up the stream's state. */
@@ -1279,7 +1239,7 @@ stream_begin(struct prov_stream *s)
 static void
 stream_error(struct prov_stream *s, struct json_object *e)
 {
-    long code = (long)jint(e, "code");
+    long code = (long)jx_int(e, "code");
     if (code < 400 || code > 599)
         code = 500;
     s->error_status = (int)code;
@@ -1297,12 +1257,12 @@ stream_event(struct prov_stream *s, const char *event, size_t evlen, const char 
     (void)event;
     (void)evlen;
     json_tokener_free(tok);
-    if (g == NULL || !is_obj(o) || (!is_obj(jget(o, "error")) && !is_response(o))) {
+    if (g == NULL || !is_obj(o) || (!is_obj(jx_get(o, "error")) && !is_response(o))) {
         json_object_put(o);
         return -1;
     }
-    if (is_obj(jget(o, "error"))) {
-        stream_error(s, jget(o, "error"));
+    if (is_obj(jx_get(o, "error"))) {
+        stream_error(s, jx_get(o, "error"));
         json_object_put(o);
         return 0;
     }
@@ -1310,12 +1270,12 @@ stream_event(struct prov_stream *s, const char *event, size_t evlen, const char 
         answer_names(s->call, o, g->id, sizeof(g->id), g->model, sizeof(g->model));
         g->created = (int64_t)time(NULL);
     }
-    usage_from(jget(o, "usageMetadata"), &s->usage); /* cumulative: the latest wins */
-    cands = jget(o, "candidates");
+    usage_from(jx_get(o, "usageMetadata"), &s->usage); /* cumulative: the latest wins */
+    cands = jx_get(o, "candidates");
     for (size_t i = 0; is_arr(cands) && i < json_object_array_length(cands); i++)
         stream_candidate(s, json_object_array_get_idx(cands, i), (int)i);
     if ((!is_arr(cands) || json_object_array_length(cands) == 0) &&
-        jstr(jget(o, "promptFeedback"), "blockReason") != NULL) {
+        jx_str(jx_get(o, "promptFeedback"), "blockReason") != NULL) {
         emit_role(s, 0);
         emit_chunk(s, 0, json_object_new_object(), "content_filter");
         g->finished = 1;
@@ -1360,7 +1320,7 @@ stream_end(struct prov_stream *s)
 static int
 error(long status, struct json_object *in, struct json_object **out)
 {
-    struct json_object *e = jget(in, "error");
+    struct json_object *e = jx_get(in, "error");
     *out = NULL;
     if (!is_obj(e))
         return -1;

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "aigw/resource.h"
+#include "jsonx.h"
 #include "jsonraw.h"
 #include "prov_openai.h"
 #include "provider.h"
@@ -159,26 +160,19 @@ compatible_build(const struct prov_call *c, struct json_object *body, struct pro
     return build(c, body, out, err, errlen, "max_tokens");
 }
 
-static int64_t
-iget(struct json_object *o, const char *k)
-{
-    struct json_object *v;
-    return o != NULL && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
-}
-
 void
 prov_openai_usage(struct json_object *u, struct prov_usage *out)
 {
     struct json_object *d;
     if (u == NULL || !json_object_is_type(u, json_type_object))
         return;
-    out->prompt = iget(u, "prompt_tokens");
-    out->completion = iget(u, "completion_tokens");
-    out->total = json_object_object_get_ex(u, "total_tokens", NULL) ? iget(u, "total_tokens")
+    out->prompt = jx_int(u, "prompt_tokens");
+    out->completion = jx_int(u, "completion_tokens");
+    out->total = json_object_object_get_ex(u, "total_tokens", NULL) ? jx_int(u, "total_tokens")
                                                                     : out->prompt + out->completion;
-    out->cached = json_object_object_get_ex(u, "prompt_tokens_details", &d) ? iget(d, "cached_tokens") : 0;
+    out->cached = json_object_object_get_ex(u, "prompt_tokens_details", &d) ? jx_int(d, "cached_tokens") : 0;
     out->reasoning = json_object_object_get_ex(u, "completion_tokens_details", &d)
-                         ? iget(d, "reasoning_tokens")
+                         ? jx_int(d, "reasoning_tokens")
                          : 0;
     out->have = 1;
 }
