@@ -60,6 +60,7 @@ struct http_req {
     size_t hlen, hcap;
     struct http_hdr hdrs[MAX_HEADERS];
     int nhdrs;
+    int ndone;    /* headers whose value is complete and NUL-terminated in hbuf */
     int in_value;
     struct evbuffer *body;
     char id[130];
@@ -227,13 +228,19 @@ http_req_path(const struct http_req *r)
     return r->path ? r->path : "/";
 }
 
+/*
+ * A header's value, or NULL. Only headers the parser has delimited are seen:
+ * the one being received has no NUL yet, and hbuf past it holds whatever the
+ * allocator left there (an earlier request's keys), so an error answered
+ * mid-header must not read it.
+ */
 const char *
 http_req_header(const struct http_req *r, const char *name)
 {
     size_t n = strlen(name);
-    for (int i = 0; i < r->nhdrs; i++)
+    for (int i = 0; i < r->ndone; i++)
         if (r->hdrs[i].namelen == n && strncasecmp(r->hbuf + r->hdrs[i].name, name, n) == 0)
-            return r->hbuf + r->hdrs[i].value;
+            return r->hdrs[i].valuelen > 0 ? r->hbuf + r->hdrs[i].value : "";
     return NULL;
 }
 
@@ -422,6 +429,7 @@ on_header_part(http_parser *p, const char *at, size_t len, int is_value)
         }
         if (req_hadd(r, "", 1) < 0) /* NUL after the previous value or the URL */
             goto toolarge;
+        r->ndone = r->nhdrs; /* the previous header is whole */
         r->hdrs[r->nhdrs].name = (uint32_t)r->hlen;
         r->hdrs[r->nhdrs].namelen = 0;
         r->nhdrs++;
@@ -488,6 +496,7 @@ on_headers_complete(http_parser *p)
                               "Request headers exceed limits.max_header_size");
         return -1;
     }
+    r->ndone = r->nhdrs;
     /* The URL is NUL-terminated by the first header's NUL; without headers, add one. */
     r->path = strndup(r->hbuf + r->url, r->urllen);
     if (r->path != NULL)
