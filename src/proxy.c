@@ -31,6 +31,7 @@
 #include "aigw/store.h"
 #include "aigw/util.h"
 #include "http.h"
+#include "jsonraw.h"
 #include "limit.h"
 #include "messages.h"
 #include "metrics.h"
@@ -250,6 +251,13 @@ parse_body(struct http_req *r)
     if (!json_object_is_type(o, json_type_object)) {
         http_reply_error(r, 400, "invalid_request_error", "invalid_json", NULL,
                          "The request body must be a JSON object.");
+        json_object_put(o);
+        return NULL;
+    }
+    /* what json-c read must be what a pass-through upstream reads in the bytes */
+    char why[1024];
+    if (jsonraw_check_names(p, len, why, sizeof(why)) < 0) {
+        http_reply_error(r, 400, "invalid_request_error", "ambiguous_member", NULL, "%s", why);
         json_object_put(o);
         return NULL;
     }
