@@ -179,15 +179,15 @@ peer_allowed(const struct conf *c, const char *peer)
     return 0;
 }
 
-/* The role of the request's admin key, or 0 after replying 401/403. */
+/* The role of the request's admin key, or 0 with the refusal (401/403) in f. */
 static int
-authorize(struct admin *a, struct http_req *r)
+admin_role(struct admin *a, struct http_req *r, struct http_refusal *f)
 {
     const struct conf *c = a->conf;
     if (!peer_allowed(c, http_req_peer(r))) {
-        http_reply_error(r, 403, "permission_error", "address_not_allowed", NULL,
-                         "The Admin API does not accept requests from %s (admin.allow)",
-                         http_req_peer(r));
+        http_refuse(f, 403, "permission_error", "address_not_allowed",
+                    "The Admin API does not accept requests from %s (admin.allow)",
+                    http_req_peer(r));
         return 0;
     }
     if (c->admin_nkeys == 0)
@@ -198,8 +198,8 @@ authorize(struct admin *a, struct http_req *r)
     else
         k = http_req_header(r, "x-api-key");
     if (k == NULL || *k == '\0') {
-        http_reply_error(r, 401, "authentication_error", "missing_admin_key", NULL,
-                         "An admin key is required (Authorization: Bearer or X-API-KEY)");
+        http_refuse(f, 401, "authentication_error", "missing_admin_key",
+                    "An admin key is required (Authorization: Bearer or X-API-KEY)");
         return 0;
     }
     uint8_t h[AUTH_HASH_LEN];
@@ -216,9 +216,31 @@ authorize(struct admin *a, struct http_req *r)
         snprintf(http_req_access(r)->key, sizeof(http_req_access(r)->key), "%s",
                  c->admin_keys[which].name);
     if (role == 0)
-        http_reply_error(r, 401, "authentication_error", "invalid_admin_key", NULL,
-                         "Invalid admin key");
+        http_refuse(f, 401, "authentication_error", "invalid_admin_key", "Invalid admin key");
     return role;
+}
+
+/* The role of the request's admin key, or 0 after replying 401/403. */
+static int
+authorize(struct admin *a, struct http_req *r)
+{
+    struct http_refusal f = {0};
+    int role = admin_role(a, r, &f);
+    if (role == 0)
+        http_reply_refusal(r, &f);
+    return role;
+}
+
+int
+admin_precheck(struct http_req *r, void *arg, struct http_refusal *f)
+{
+    int role = admin_role(arg, r, f);
+    if (role == 0)
+        return 1;
+    if (role != ADMIN_ROLE_ADMIN && http_req_method(r) != HTTP_M_GET)
+        return http_refuse(f, 403, "permission_error", "read_only_key",
+                           "This admin key has the viewer role: GET only");
+    return 0;
 }
 
 /* ---- reads ---- */

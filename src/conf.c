@@ -98,6 +98,9 @@ static const struct conf_key conf_keys[] = {
      "largest client request body", 0, NULL},
     {"limits.max_header_size", CT_SIZE, OFF(max_header_size), "32k", 1024, 1 << 20,
      "largest client request line and headers", 0, NULL},
+    {"limits.max_connections", CT_INT, OFF(max_connections), "4096", 16, 1000000,
+     "open client connections per worker (and each of the master's Admin API and metrics "
+     "listener sets); at the limit, accepting pauses", 0, NULL},
     {"limits.max_response_size", CT_SIZE, OFF(max_response_size), "64m", 1024, 4 * GIB,
      "largest non-streamed upstream response body", 0, NULL},
     {"timeouts.client_header", CT_DURATION, OFF(client_header_timeout_ms), "10s", 1, 3600000,

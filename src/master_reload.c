@@ -293,6 +293,7 @@ master_reload(struct master *m, struct control_req *cr)
     }
     g->id = ++m->ngen;
     g->conf = nc;
+    master_fit_nofile(nc);
     g->tree = tree;
     g->nworkers = nc->workers > MAX_WORKERS ? MAX_WORKERS : nc->workers;
     if (gen_listeners(m, g) < 0 || (g->conf_fd = master_make_conf_fd(tree)) < 0) {

@@ -71,6 +71,7 @@ struct conf {
     uint64_t max_body_size;
     uint64_t max_header_size;
     uint64_t max_response_size; /* non-stream upstream body */
+    int64_t max_connections;    /* open client connections per worker (and per master listener set) */
 
     int64_t client_header_timeout_ms;
     int64_t client_body_timeout_ms;
