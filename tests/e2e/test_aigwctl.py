@@ -17,6 +17,7 @@ Every run of aigwctl is checked for secrets: the admin keys and the
 providers' keys never show in full on its output or its messages.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -29,8 +30,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        HOST, MOCK_KEY, SLOW, SRCDIR, TAP, TestFailure, check, check_eq, dead_port, free_port,
-        main, make_tmpdir, mock_and_gateway, write_file, wait_for)
+        HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Gateway, TestFailure, access_lines, check, check_eq,
+        dead_port, free_port, main, make_tmpdir, mock_and_gateway, standard_resources, write_file,
+        wait_for)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -630,6 +632,74 @@ def _(env):
     url = "http://%s" % env.gw.config["admin"]["listen"][0]
     expect(ctl("--admin-url", url + "/", "model", "get", "mock-gpt", admin_key_env=ADMIN_KEY), 0,
            out_re=r"name: mock-gpt")
+
+
+LIST_KEYS = 1100  # more than one page of aigwctl's default 1000
+
+
+def list_rows(r, header):
+    """The first column of each row of a list for people, after its one header."""
+    lines = r.out.splitlines()
+    check(lines and re.match(header, lines[0]), "the header: %r", r)
+    check(not any(re.match(header, ln) for ln in lines[1:]), "a second header: %r", r.out[:300])
+    return [ln.split()[0] for ln in lines[1:]]
+
+
+def list_requests(gw, path):
+    """How many GETs of path the gateway's access log holds so far."""
+    return sum(1 for a in access_lines(gw.log()) if a["path"] == path and a["method"] == "GET")
+
+
+def count_requests(gw, path, before, n):
+    """Wait for n more GETs of path than before in the access log; their number."""
+    wait_for(lambda: list_requests(gw, path) >= before + n, 10.0 * SLOW,
+             what="%d GETs of %s in the access log" % (n, path))
+    return list_requests(gw, path) - before
+
+
+@tap.case("list follows the pages to the end: %d keys (one page is 1000), --page-size, --json"
+          % LIST_KEYS)
+def _(env):
+    keys = [{"id": "pg-%04d" % i, "name": "pg-%04d" % i, "allowed_models": ["mock-*"],
+             "key_sha256": hashlib.sha256(b"sk-ctl-pg-%d" % i).hexdigest()}
+            for i in range(LIST_KEYS)]
+    gw = Gateway(standard_resources(env.mock.port, extra_keys=keys), config=admin_config(),
+                 env={"MOCK_KEY": MOCK_KEY})
+    want = sorted(["admin", "team-a"] + [k["id"] for k in keys])
+    c = ["-c", gw.conf_path, "--admin-key-file", key_file(ADMIN_KEY)]
+    kpath, mpath = "/admin/v1/api_keys", "/admin/v1/models"
+    try:
+        before = list_requests(gw, kpath)
+        r = expect(ctl(*(c + ["key", "list"])), 0)
+        check_eq(list_rows(r, r"^ID +NAME +MODELS"), want, "key list: every key once, in order")
+        check_eq(count_requests(gw, kpath, before, 2), 2, "key list: pages of 1000")
+        before = list_requests(gw, kpath)
+        r = expect(ctl(*(c + ["--page-size", "100", "key", "list"])), 0)
+        check_eq(list_rows(r, r"^ID +NAME +MODELS"), want, "--page-size 100")
+        check_eq(count_requests(gw, kpath, before, 12), 12, "--page-size 100: 12 pages")
+        j = expect(ctl(*(c + ["--json", "--page-size", "400", "key", "list"])), 0).json()
+        check(set(j) == {"items", "total"} and j["total"] == len(want), "--json: %r",
+              {k: v for k, v in j.items() if k != "items"})
+        check_eq([i["id"] for i in j["items"]], want, "--json: every key once, in order")
+        check(all(set(i) == {"id", "value", "revision"} for i in j["items"]), "--json items")
+        # a page of one: as many requests as models, and the same list
+        before = list_requests(gw, mpath)
+        r = expect(ctl(*(c + ["--page-size", "1", "model", "list"])), 0)
+        check_eq(list_rows(r, r"^ID +NAME +PROVIDER"), ["mock-b", "mock-gpt", "other-model"],
+                 "model list in pages of 1")
+        check_eq(count_requests(gw, mpath, before, 3), 3, "model list: 3 pages of 1")
+        j = expect(ctl(*(c + ["--json", "--page-size", "1", "model", "list"])), 0).json()
+        check_eq(([i["id"] for i in j["items"]], j["total"]),
+                 (["mock-b", "mock-gpt", "other-model"], 3), "model list --json in pages of 1")
+        for bad in ("0", "1001", "-5", "ten", ""):
+            expect(ctl(*(c + ["--page-size", bad, "key", "list"])), 2,
+                   r"--page-size %s: give a whole number from 1 to 1000" % re.escape(bad))
+        expect(ctl(*(c + ["--page-size", "5", "key", "get", "pg-0001"])), 2,
+               r"--page-size is for list only")
+        expect(ctl(*(c + ["--page-size", "5", "status"])), 2, r"--page-size are for model and "
+               r"key commands only")
+    finally:
+        gw.stop()
 
 
 # --------------------------------------------------------------------------
