@@ -231,10 +231,17 @@ authorize(struct admin *a, struct http_req *r)
  */
 #define LIST_DEFAULT 100
 #define LIST_MAX 1000
+/*
+ * A page also ends before its documents pass 1 MiB together (its first one
+ * is always in, and is at most ADMIN_MAX_BODY): an API key may list
+ * thousands of allowed models, and 1000 of those would be a gigabyte.
+ */
+#define LIST_BYTES (1 << 20)
 
 struct list_ctx {
     enum res_kind k;
     size_t limit;
+    size_t bytes; /* of the stored documents in the page */
     int has_more; /* a resource past this page exists */
     struct json_object *items;
 };
@@ -244,10 +251,12 @@ static int
 list_add(const struct store_doc *d, void *arg)
 {
     struct list_ctx *l = arg;
-    if (json_object_array_length(l->items) >= l->limit) {
+    size_t n = json_object_array_length(l->items);
+    if (n >= l->limit || (n > 0 && l->bytes + d->len > LIST_BYTES)) {
         l->has_more = 1;
         return 1;
     }
+    l->bytes += d->len;
     struct json_object *v = shown_value(l->k, d->json, d->len);
     if (v != NULL)
         json_object_array_add(l->items, item_json(d->id, v, d->revision));
@@ -331,7 +340,7 @@ static void
 do_list(struct admin *a, struct http_req *r, enum res_kind k)
 {
     char after[RES_ID_MAX + 2];
-    struct list_ctx l = {k, 0, 0, NULL};
+    struct list_ctx l = {k, 0, 0, 0, NULL};
     int64_t total = 0;
     if (list_page(r, &l.limit, after, sizeof(after)) < 0)
         return;

@@ -213,6 +213,43 @@ def _(env):
     check_eq(now, want, "every id once after the changes")
 
 
+@tap.case("large documents: a page ends before 1 MiB of them (at least one); pages still cover all")
+def _(env):
+    # API keys of ~300 KB each (1200 allowed models of 250 characters): 1000 of them would be
+    # one answer of 300 MB built on the master's loop
+    names = ["m%04d-" % i + "x" * 244 for i in range(1200)]
+    big = ["pz-big-%d" % i for i in range(6)]
+    port = admin_port(env.gw)
+    try:
+        for i, rid in enumerate(big):
+            resp = request(port, "PUT", "%s/%s" % (KEYS, rid), key=ADMIN_KEY,
+                           body={"name": rid, "key": "sk-pages-big-%d-0123456789" % i,
+                                 "allowed_models": names})
+            check(resp.status == 201, "PUT %s: %d %r", rid, resp.status, resp.body[:300])
+        allids, _ = every_id(env.gw, limit=MAX_LIMIT)
+        check(set(big) <= set(allids), "the large keys are listed: %r", allids[-8:])
+        check_eq(allids, sorted(set(allids)), "every id once, in order")
+        # the pages from the first large key on: each under the budget unless it holds one key
+        after, sizes = "pg-%04d" % (PAGE_KEYS - 1), []
+        for _ in range(20):
+            resp = get(env.gw, KEYS + "?limit=1000&after=" + after)
+            check(resp.status == 200, "GET after %s: %d", after, resp.status)
+            obj = resp.json()
+            n = len(obj["items"])
+            sizes.append((n, len(resp.body)))
+            check(n == 1 or len(resp.body) < (1 << 20) + 64 * 1024,
+                  "a page of %d items is %d bytes", n, len(resp.body))
+            if not obj["has_more"]:
+                break
+            after = obj["last_id"]
+        check(len(sizes) > 1, "the large keys fit one page of 1000: %r", sizes)
+        check_eq(sum(n for n, _ in sizes), len(big) + 1, "the pages hold the large keys and team-a")
+        tap.diag("pages after pg-%04d (items, bytes): %r" % (PAGE_KEYS - 1, sizes))
+    finally:
+        for rid in big:
+            request(port, "DELETE", "%s/%s" % (KEYS, rid), key=ADMIN_KEY)
+
+
 @tap.case("with %d keys a default answer stays under %d KB (it held every key)"
           % (BIG_KEYS, DEFAULT_ANSWER_MAX // 1024))
 def _(env):
