@@ -490,9 +490,8 @@ output_list_begin(FILE *fp, int json, int models)
 static void
 list_json_item(struct listing *l, struct json_object *it)
 {
-    const char *s = json_object_to_json_string_ext(it, JSON_C_TO_STRING_PRETTY |
-                                                           JSON_C_TO_STRING_SPACED |
-                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s = json_object_to_json_string_ext(
+        it, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
     fputs(l->n == 0 ? "{\n  \"items\": [\n    " : ",\n    ", l->fp);
     /* a newline in the text is one between members: JSON escapes those in strings */
     for (; *s; s++) {

@@ -96,8 +96,8 @@ query_pair(const char *s, size_t n, struct query_param *params, int nparams, con
 
 /* Every pair of q into params (see query.h). */
 int
-query_parse(const char *q, struct query_param *params, int nparams, const char **bad,
-            char *badbuf, size_t badlen)
+query_parse(const char *q, struct query_param *params, int nparams, const char **bad, char *badbuf,
+            size_t badlen)
 {
     *bad = "?";
     for (int i = 0; i < nparams; i++) {

@@ -14,10 +14,10 @@
 
 enum {
     QUERY_OK = 0,
-    QUERY_ETOOLONG = -1, /* the query string is longer than QUERY_MAX */
-    QUERY_EUNKNOWN = -2, /* a parameter the handler does not take */
+    QUERY_ETOOLONG = -1,  /* the query string is longer than QUERY_MAX */
+    QUERY_EUNKNOWN = -2,  /* a parameter the handler does not take */
     QUERY_EREPEATED = -3, /* a parameter given twice */
-    QUERY_EVALUE = -4,   /* a bad escape, a NUL, or a value too long for its buffer */
+    QUERY_EVALUE = -4,    /* a bad escape, a NUL, or a value too long for its buffer */
 };
 
 /* One parameter a handler takes: its value decoded into value[size]; seen when given. */
