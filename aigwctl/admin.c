@@ -433,16 +433,23 @@ list_page(const struct ctl *ctl, const struct kind *k, const char *after, struct
         return CTL_FAILED;
     }
     next[0] = '\0';
-    if (!json_object_object_get_ex(a->json, "has_more", &more) || !json_object_get_boolean(more))
+    if (!json_object_object_get_ex(a->json, "has_more", &more))
+        return CTL_OK; /* an aigw without pages: everything came */
+    if (!json_object_is_type(more, json_type_boolean)) {
+        ctl_err("the Admin API answered a has_more that is not true or false; is it aigw of the "
+                "same release?");
+        return CTL_FAILED;
+    }
+    if (!json_object_get_boolean(more))
         return CTL_OK;
     const char *id = json_object_object_get_ex(a->json, "last_id", &last) &&
                              json_object_is_type(last, json_type_string)
                          ? json_object_get_string(last)
                          : "";
     if (!admin_valid_id(id) || strcmp(id, after) <= 0 || strlen(id) >= nextlen) {
-        ctl_err("the Admin API said there is more after page %s without a last_id after it; "
-                "is it aigw of the same release?",
-                after[0] ? after : "one");
+        ctl_err("the Admin API answered has_more without a last_id after \"%s\": the list "
+                "would not advance; is it aigw of the same release?",
+                after);
         return CTL_FAILED;
     }
     snprintf(next, nextlen, "%s", id);

@@ -18,6 +18,7 @@ providers' keys never show in full on its output or its messages.
 """
 
 import hashlib
+import http.server
 import json
 import os
 import re
@@ -700,6 +701,74 @@ def _(env):
                r"key commands only")
     finally:
         gw.stop()
+
+
+class FakeAdmin:
+    """An Admin API on 127.0.0.1 answering every GET with pages(query) -> a
+    dict (sent as JSON, 200); records the paths asked for."""
+
+    def __init__(self, pages):
+        fake = self
+        self.paths = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the name http.server calls
+                fake.paths.append(self.path)
+                query = self.path.partition("?")[2]
+                body = json.dumps(pages(query)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer((HOST, 0), Handler)
+        self.url = "http://%s:%d" % (HOST, self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def fake_item(rid):
+    return {"id": rid, "value": {"name": rid}, "revision": 1}
+
+
+@tap.case("list and a wrong Admin API: pages that do not advance or a bad has_more end it, exit 1")
+def _(env):
+    cases = [
+        # has_more with the same last_id again: the list would never end
+        (lambda q: {"items": [fake_item("a")], "has_more": True, "first_id": "a",
+                    "last_id": "a"}, r"has_more without a last_id after \"a\""),
+        # has_more without a last_id, and with one that is not an id
+        (lambda q: {"items": [], "has_more": True}, r"has_more without a last_id after \"\""),
+        (lambda q: {"items": [fake_item("a")], "has_more": True, "last_id": "a&limit=1"},
+         r"has_more without a last_id"),
+        (lambda q: {"items": [fake_item("a")], "has_more": "false"}, r"not true or false"),
+        (lambda q: {"items": {"a": 1}, "has_more": False}, r"without \"items\""),
+    ]
+    for pages, err in cases:
+        fake = FakeAdmin(pages)
+        try:
+            r = expect(ctl("--admin-url", fake.url, "model", "list"), 1, err)
+            check(len(fake.paths) <= 2, "asked %d times: %r", len(fake.paths), fake.paths[:5])
+            r = expect(ctl("--admin-url", fake.url, "--json", "model", "list"), 1, err)
+            check("]" not in r.out, "a --json list that failed is not closed: %r", r.out)
+        finally:
+            fake.close()
+    # an aigw without pages (no has_more): its one answer is the whole list
+    fake = FakeAdmin(lambda q: {"items": [fake_item("a"), fake_item("b")], "total": 2})
+    try:
+        j = expect(ctl("--admin-url", fake.url, "--json", "key", "list"), 0).json()
+        check_eq(([i["id"] for i in j["items"]], j["total"]), (["a", "b"], 2), "old aigw")
+        check_eq(fake.paths, ["/admin/v1/api_keys?limit=1000"], "one request, pages of 1000")
+    finally:
+        fake.close()
 
 
 # --------------------------------------------------------------------------
