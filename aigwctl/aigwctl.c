@@ -61,6 +61,8 @@ usage(FILE *fp)
             "  --json                   print JSON for scripts\n"
             "  --timeout SECONDS        how long to wait for an answer (default 120)\n"
             "  --revision N             update and delete only if the revision is N\n"
+            "  --page-size N            list: resources asked for at a time, 1 to 1000\n"
+            "                           (default 1000); list prints them all\n"
             "  --admin-url URL          the Admin API (default: http://first admin.listen)\n"
             "  --admin-key-file FILE    the admin key, read from FILE\n"
             "  --admin-key KEY          the admin key (visible in ps: prefer the file or\n"
@@ -182,7 +184,8 @@ enum {
     OPT_ADMIN_KEY_FILE,
     OPT_ADMIN_KEY,
     OPT_GRACEFUL,
-    OPT_REVISION
+    OPT_REVISION,
+    OPT_PAGE_SIZE
 };
 
 static const struct option long_opts[] = {
@@ -192,6 +195,7 @@ static const struct option long_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"revision", required_argument, NULL, OPT_REVISION},
+    {"page-size", required_argument, NULL, OPT_PAGE_SIZE},
     {"admin-url", required_argument, NULL, OPT_ADMIN_URL},
     {"admin-key-file", required_argument, NULL, OPT_ADMIN_KEY_FILE},
     {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
@@ -247,8 +251,8 @@ control_main(struct ctl *ctl, const char *cmd, int nargs)
         ctl_err("--graceful is for stop only");
         return usage_error();
     }
-    if (ctl->file != NULL || ctl->revision >= 0) {
-        ctl_err("-f and --revision are for model and key commands only");
+    if (ctl->file != NULL || ctl->revision >= 0 || ctl->page_size > 0) {
+        ctl_err("-f, --revision and --page-size are for model and key commands only");
         return usage_error();
     }
     if (strcmp(cmd, "status") == 0)
@@ -309,6 +313,17 @@ main(int argc, char **argv)
                 return usage_error();
             }
             break;
+        case OPT_PAGE_SIZE: {
+            long long n = parse_num(optarg, 1, 1000);
+            if (n < 0) {
+                ctl_err("--page-size %s: give a whole number from 1 to 1000 (the Admin API's "
+                        "largest page)",
+                        optarg);
+                return usage_error();
+            }
+            ctl.page_size = (int)n;
+            break;
+        }
         case OPT_ADMIN_URL:
             url_opt = optarg;
             break;

@@ -2,7 +2,7 @@
  * admin.c: the Admin API, served by the master on its own listeners.
  *
  *   GET    /admin/v1/status
- *   GET    /admin/v1/{models,api_keys}          list
+ *   GET    /admin/v1/{models,api_keys}          list, a page (?limit=N&after=ID)
  *   POST   /admin/v1/{models,api_keys}          create, with a generated id
  *   GET    /admin/v1/{models,api_keys}/{id}
  *   PUT    /admin/v1/{models,api_keys}/{id}     create or replace (If-Match: revision)
@@ -36,6 +36,7 @@
 #include "aigw/util.h"
 #include "admin.h"
 #include "http.h"
+#include "query.h"
 
 #define ADMIN_MAX_BODY (1 << 20)
 #define PREFIX "/admin/v1/"
@@ -245,32 +246,139 @@ admin_precheck(struct http_req *r, void *arg, struct http_refusal *f)
 
 /* ---- reads ---- */
 
+/*
+ * A list is one page of at most `limit` resources in id order, after the id
+ * `after`: the master's loop serves it, so it costs O(page) whatever the
+ * size of the table (aigw-admin(7), PAGINATION).
+ */
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+/*
+ * A page also ends before its documents pass 1 MiB together (its first one
+ * is always in, and is at most ADMIN_MAX_BODY): an API key may list
+ * thousands of allowed models, and 1000 of those would be a gigabyte.
+ */
+#define LIST_BYTES (1 << 20)
+
 struct list_ctx {
     enum res_kind k;
+    size_t limit;
+    size_t bytes; /* of the stored documents in the page */
+    int has_more; /* a resource past this page exists */
     struct json_object *items;
 };
 
+/* One resource into the page; the one past the page only says there are more. */
 static int
 list_add(const struct store_doc *d, void *arg)
 {
     struct list_ctx *l = arg;
+    size_t n = json_object_array_length(l->items);
+    if (n >= l->limit || (n > 0 && l->bytes + d->len > LIST_BYTES)) {
+        l->has_more = 1;
+        return 1;
+    }
+    l->bytes += d->len;
     struct json_object *v = shown_value(l->k, d->json, d->len);
     if (v != NULL)
         json_object_array_add(l->items, item_json(d->id, v, d->revision));
     return 0;
 }
 
+/* 400 for a bad value of a list's parameter, saying what it takes. */
+static void
+list_bad_value(struct http_req *r, const char *name)
+{
+    if (strcmp(name, "limit") == 0)
+        http_reply_error(r, 400, "invalid_request_error", "invalid_parameter", "limit",
+                         "limit must be an integer from 1 to %d (default %d)", LIST_MAX,
+                         LIST_DEFAULT);
+    else
+        http_reply_error(r, 400, "invalid_request_error", "invalid_parameter", "after",
+                         "after must be the id of a resource (1 to %d of A-Z a-z 0-9 . _ -): "
+                         "last_id of the previous page",
+                         RES_ID_MAX);
+}
+
+/* The page a list request asks for (limit, after); -1 once a 400 is sent. */
+static int
+list_page(struct http_req *r, size_t *limit, char *after, size_t alen)
+{
+    char lim[8], badbuf[64];
+    const char *bad;
+    struct query_param p[2] = {{"limit", lim, sizeof(lim), 0}, {"after", after, alen, 0}};
+    int rc = query_parse(http_req_query(r), p, 2, &bad, badbuf, sizeof(badbuf));
+    if (rc == QUERY_ETOOLONG) {
+        http_reply_error(r, 400, "invalid_request_error", "invalid_parameter", NULL,
+                         "The query string is longer than %d bytes", QUERY_MAX);
+        return -1;
+    }
+    if (rc == QUERY_EUNKNOWN) {
+        http_reply_error(r, 400, "invalid_request_error", "unknown_parameter", bad,
+                         "Unknown query parameter %s: lists take limit and after", bad);
+        return -1;
+    }
+    if (rc == QUERY_EREPEATED) {
+        http_reply_error(r, 400, "invalid_request_error", "invalid_parameter", bad,
+                         "%s is given more than once", bad);
+        return -1;
+    }
+    if (rc != QUERY_OK) {
+        list_bad_value(r, bad);
+        return -1;
+    }
+    *limit = LIST_DEFAULT;
+    if (p[0].seen) {
+        /* digits only: no sign, no space, no 0x, and no more than the buffer holds */
+        size_t v = 0, i;
+        for (i = 0; lim[i] >= '0' && lim[i] <= '9'; i++)
+            v = v * 10 + (size_t)(lim[i] - '0');
+        if (i == 0 || lim[i] != '\0' || v < 1 || v > LIST_MAX) {
+            list_bad_value(r, "limit");
+            return -1;
+        }
+        *limit = v;
+    }
+    if (p[1].seen && res_id_valid(after) < 0) {
+        list_bad_value(r, "after");
+        return -1;
+    }
+    return 0;
+}
+
+/* The id of a page's first or last item, or null for an empty page. */
+static struct json_object *
+list_edge_id(struct json_object *items, int last)
+{
+    size_t n = json_object_array_length(items);
+    if (n == 0)
+        return NULL;
+    struct json_object *it = json_object_array_get_idx(items, last ? n - 1 : 0);
+    return json_object_get(json_object_object_get(it, "id"));
+}
+
+/* GET a collection: {total, items, has_more, first_id, last_id}. */
 static void
 do_list(struct admin *a, struct http_req *r, enum res_kind k)
 {
-    struct list_ctx l = {k, json_object_new_array()};
+    char after[RES_ID_MAX + 2];
+    struct list_ctx l = {k, 0, 0, 0, NULL};
+    int64_t total = 0;
+    if (list_page(r, &l.limit, after, sizeof(after)) < 0)
+        return;
+    l.items = json_object_new_array();
     if (store_read_begin(a->store) == 0) {
-        store_docs_foreach(a->store, k, list_add, &l);
+        /* total is LMDB's count of the table (O(1)), not the page's */
+        total = store_docs_count(a->store, k);
+        store_docs_after(a->store, k, after, list_add, &l);
         store_read_end(a->store);
     }
     struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "total", json_object_new_int64((int64_t)json_object_array_length(l.items)));
+    json_object_object_add(o, "total", json_object_new_int64(total));
     json_object_object_add(o, "items", l.items);
+    json_object_object_add(o, "has_more", json_object_new_boolean(l.has_more));
+    json_object_object_add(o, "first_id", list_edge_id(l.items, 0));
+    json_object_object_add(o, "last_id", list_edge_id(l.items, 1));
     reply_json(r, 200, o);
     json_object_put(o);
 }

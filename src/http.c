@@ -65,6 +65,7 @@ struct http_req {
     struct evbuffer *body;
     char id[130];
     char *path;
+    char *query; /* after "?", before "#"; NULL when there is none */
     struct evbuffer *out_hdrs;
     int status;
     int started, streaming, chunked, ended, released;
@@ -204,6 +205,7 @@ req_free(struct http_req *r)
     evbuffer_free(r->out_hdrs);
     free(r->hbuf);
     free(r->path);
+    free(r->query);
     free(r);
 }
 
@@ -238,6 +240,13 @@ const char *
 http_req_path(const struct http_req *r)
 {
     return r->path ? r->path : "/";
+}
+
+/* The query string as the client sent it: whoever reads it parses it (query.c). */
+const char *
+http_req_query(const struct http_req *r)
+{
+    return r->query ? r->query : "";
 }
 
 /*
@@ -511,8 +520,12 @@ on_headers_complete(http_parser *p)
     r->ndone = r->nhdrs;
     /* The URL is NUL-terminated by the first header's NUL; without headers, add one. */
     r->path = strndup(r->hbuf + r->url, r->urllen);
-    if (r->path != NULL)
-        r->path[strcspn(r->path, "?#")] = '\0';
+    if (r->path != NULL) {
+        size_t n = strcspn(r->path, "?#");
+        if (r->path[n] == '?')
+            r->query = strndup(r->path + n + 1, strcspn(r->path + n + 1, "#"));
+        r->path[n] = '\0';
+    }
     if (r->path != NULL && c->srv->error_route != NULL)
         r->error_fn = c->srv->error_route(r->path);
     switch (p->method) {

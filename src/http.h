@@ -58,6 +58,8 @@ void http_server_free(struct http_server *s);
 /* The request. */
 int http_req_method(const struct http_req *r);
 const char *http_req_path(const struct http_req *r); /* without the query string */
+/* The raw query string (after "?", before "#"), not decoded; "" when there is none. */
+const char *http_req_query(const struct http_req *r);
 const char *http_req_header(const struct http_req *r, const char *name);
 struct evbuffer *http_req_body(struct http_req *r);
 const char *http_req_id(const struct http_req *r);

@@ -127,14 +127,17 @@ def get(env, kind, rid, what="GET"):
 
 
 def listing(env, kind):
-    """GET a collection; checks the {"items", "total"} shape; {id: item}."""
+    """GET a collection (one page: the cases keep fewer resources than a
+    default page; test_admin_pages.py pages); checks the shape; {id: item}."""
     resp = admin(env.gw, "GET", kind)
     check(resp.status == 200, "GET %s: %d %r", kind, resp.status, resp.body[:300])
     obj = resp.json()
-    check(isinstance(obj, dict) and set(obj) == {"items", "total"},
-          "GET %s: body is not {items, total}: %r", kind, obj)
+    check(isinstance(obj, dict) and
+          set(obj) == {"items", "total", "has_more", "first_id", "last_id"},
+          "GET %s: body is not {items, total, has_more, first_id, last_id}: %r", kind, obj)
     check(isinstance(obj["items"], list), "GET %s: items is not a list", kind)
     check_eq(obj["total"], len(obj["items"]), "GET %s: total vs. number of items" % kind)
+    check_eq(obj["has_more"], False, "GET %s: has_more" % kind)
     out = {}
     for it in obj["items"]:
         check(isinstance(it, dict) and set(it) == {"id", "value", "revision"},
