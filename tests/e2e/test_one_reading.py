@@ -147,6 +147,16 @@ def _(env):
                 "Stream_Options")
 
 
+@tap.case("max_completion_tokens twice or in another case: 400, on every target")
+def _(env):
+    for t in OPENAI_TARGETS:
+        refused(env, "openai", CHAT, chat_text(
+            t, ',"max_completion_tokens":5,"max_completion_tok\u0065ns":4000'),
+            "max_completion_tokens")
+        refused(env, "openai", CHAT, chat_text(t, ',"Max_Completion_Tokens":4000'),
+                "Max_Completion_Tokens")
+
+
 @tap.case("a duplicate inside a message, and a NUL in a nested name: 400")
 def _(env):
     refused(env, "openai", CHAT,
