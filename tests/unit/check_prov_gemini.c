@@ -639,6 +639,44 @@ START_TEST(answer_calls_thoughts)
 }
 END_TEST
 
+/*
+ * usageMetadata an upstream should never send: counts near INT64_MAX whose
+ * sums overflowed (an abort under UBSan), negatives, a fraction. Each is
+ * clamped to 0..10^9 and the usage says it was.
+ */
+START_TEST(answer_absurd_usage)
+{
+    struct prov_usage u;
+    struct json_object *out = answer(
+        OP_CHAT,
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}],\"role\":\"model\"},"
+        "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{"
+        "\"promptTokenCount\":9223372036854775807,\"toolUsePromptTokenCount\":9223372036854775807,"
+        "\"candidatesTokenCount\":-3,\"thoughtsTokenCount\":-9223372036854775807,"
+        "\"cachedContentTokenCount\":1.5}}",
+        &u);
+    ck_assert_int_eq(u.bad, 1);
+    assert_usage(&u, 1000000000, 0, 1000000000, 0, 0);
+    ck_assert_int_eq(json_object_get_int64(at(out, "usage.prompt_tokens")), 1000000000);
+    json_object_put(out);
+    out = answer(OP_CHAT,
+                 "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},"
+                 "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":5,"
+                 "\"candidatesTokenCount\":3,\"totalTokenCount\":-8}}",
+                 &u);
+    ck_assert_int_eq(u.bad, 1);
+    assert_usage(&u, 5, 3, 0, 0, 0);
+    json_object_put(out);
+    out = answer(OP_CHAT,
+                 "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},"
+                 "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":5,"
+                 "\"candidatesTokenCount\":3}}",
+                 &u);
+    ck_assert_int_eq(u.bad, 0);
+    json_object_put(out);
+}
+END_TEST
+
 /* finishReason by candidate: MAX_TOKENS, SAFETY (no content), RECITATION, OTHER; ids unique. */
 START_TEST(answer_finish_reasons)
 {
@@ -1080,6 +1118,7 @@ gemini_suite(void)
     tcase_add_test(tc, answer_blocked_prompt);
     tcase_add_test(tc, answer_ids);
     tcase_add_test(tc, answer_count_and_bad);
+    tcase_add_test(tc, answer_absurd_usage);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stream");
