@@ -374,12 +374,30 @@ if_match(struct http_req *r)
     return v;
 }
 
+/*
+ * Is ct the media type application/json (RFC 9110: type/subtype, any case,
+ * white space around it, then nothing or ";" and parameters such as
+ * charset=utf-8)? A prefix is not enough: application/jsonfoo is another type.
+ */
+static int
+admin_json_type(const char *ct)
+{
+    if (ct == NULL)
+        return 0;
+    ct += strspn(ct, " \t");
+    if (strncasecmp(ct, "application/json", 16) != 0)
+        return 0;
+    ct += 16;
+    ct += strspn(ct, " \t");
+    return *ct == '\0' || *ct == ';';
+}
+
 /* Parse the body as a JSON object (415, 413, 400 otherwise). */
 static struct json_object *
 body_object(struct http_req *r)
 {
     const char *ct = http_req_header(r, "content-type");
-    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
+    if (!admin_json_type(ct)) {
         http_reply_error(r, 415, "invalid_request_error", "unsupported_media_type", NULL,
                          "Content-Type must be application/json");
         return NULL;
