@@ -36,6 +36,7 @@
 #include "aigw/util.h"
 #include "admin.h"
 #include "http.h"
+#include "utf8.h"
 
 #define ADMIN_MAX_BODY (1 << 20)
 #define PREFIX "/admin/v1/"
@@ -438,11 +439,12 @@ reply_invalid(struct http_req *r, struct aigw_errors *e)
         snprintf(param, sizeof(param), "%s", e->msgs[0]);
         param[strcspn(param, ":")] = '\0';
     }
+    /* The paths name the client's members, whatever their bytes: made UTF-8. */
     for (int i = 0; i < e->n; i++)
-        json_object_array_add(details, json_object_new_string(e->msgs[i]));
-    json_object_object_add(err, "message", json_object_new_string(msg ? msg : "invalid"));
+        json_object_array_add(details, utf8_json_string(e->msgs[i]));
+    json_object_object_add(err, "message", utf8_json_string(msg ? msg : "invalid"));
     json_object_object_add(err, "type", json_object_new_string("invalid_request_error"));
-    json_object_object_add(err, "param", param[0] ? json_object_new_string(param) : NULL);
+    json_object_object_add(err, "param", param[0] ? utf8_json_string(param) : NULL);
     json_object_object_add(err, "code", json_object_new_string("invalid_resource"));
     json_object_object_add(err, "details", details);
     json_object_object_add(o, "error", err);
