@@ -249,6 +249,26 @@ START_TEST(url_stream)
 }
 END_TEST
 
+/*
+ * A key with CR LF (a record an older aigw stored before resource.c
+ * refused them) is left out rather than sent as a header and a second,
+ * injected one.
+ */
+START_TEST(url_key_with_crlf)
+{
+    struct target_view t = target;
+    t.api_key = "AIzaSy\r\nContent-Length: 0";
+    struct prov_call c = {.t = &t, .op = OP_CHAT};
+    struct prov_http h;
+    struct json_object *out = build_ok(&c, hello, &h);
+    for (const struct curl_slist *l = h.hdrs; l != NULL; l = l->next)
+        ck_assert_msg(strpbrk(l->data, "\r\n") == NULL, "a header with CR or LF: %s", l->data);
+    ck_assert_ptr_null(h.hdrs);
+    json_object_put(out);
+    http_free(&h);
+}
+END_TEST
+
 /* No key: no header at all; a model name is escaped in the path. */
 START_TEST(url_no_key)
 {
@@ -1097,6 +1117,7 @@ gemini_suite(void)
     tcase_add_test(tc, url_generate);
     tcase_add_test(tc, url_stream);
     tcase_add_test(tc, url_no_key);
+    tcase_add_test(tc, url_key_with_crlf);
     tcase_add_test(tc, url_count_tokens);
     tcase_add_test(tc, messages_conversation);
     tcase_add_test(tc, messages_empty_text);
