@@ -19,23 +19,23 @@ START_TEST(valid_sequences)
 {
     ck_assert_int_eq(V(""), 1);
     ck_assert_int_eq(V("gpt-4o"), 1);
-    ck_assert_int_eq(V("caf\xc3\xa9"), 1);             /* é */
-    ck_assert_int_eq(V("\xe2\x82\xac"), 1);            /* € */
-    ck_assert_int_eq(V("\xf0\x9f\x98\x80"), 1);        /* U+1F600 */
-    ck_assert_int_eq(V("\xf4\x8f\xbf\xbf"), 1);        /* U+10FFFF */
-    ck_assert_int_eq(V("\xef\xbf\xbd"), 1);            /* U+FFFD itself */
+    ck_assert_int_eq(V("caf\xc3\xa9"), 1);      /* é */
+    ck_assert_int_eq(V("\xe2\x82\xac"), 1);     /* € */
+    ck_assert_int_eq(V("\xf0\x9f\x98\x80"), 1); /* U+1F600 */
+    ck_assert_int_eq(V("\xf4\x8f\xbf\xbf"), 1); /* U+10FFFF */
+    ck_assert_int_eq(V("\xef\xbf\xbd"), 1);     /* U+FFFD itself */
     ck_assert_int_eq(V("\xff"), 0);
     ck_assert_int_eq(V("\xfe\xff"), 0);
-    ck_assert_int_eq(V("\x80"), 0);                    /* a lone continuation */
-    ck_assert_int_eq(V("\xc3"), 0);                    /* cut short */
+    ck_assert_int_eq(V("\x80"), 0); /* a lone continuation */
+    ck_assert_int_eq(V("\xc3"), 0); /* cut short */
     ck_assert_int_eq(V("\xe2\x82"), 0);
-    ck_assert_int_eq(V("\xc0\xaf"), 0);                /* overlong '/' */
-    ck_assert_int_eq(V("\xe0\x80\xaf"), 0);            /* overlong */
-    ck_assert_int_eq(V("\xf0\x80\x80\xaf"), 0);        /* overlong */
-    ck_assert_int_eq(V("\xed\xa0\x80"), 0);            /* surrogate U+D800 */
-    ck_assert_int_eq(V("\xf4\x90\x80\x80"), 0);        /* U+110000 */
+    ck_assert_int_eq(V("\xc0\xaf"), 0);         /* overlong '/' */
+    ck_assert_int_eq(V("\xe0\x80\xaf"), 0);     /* overlong */
+    ck_assert_int_eq(V("\xf0\x80\x80\xaf"), 0); /* overlong */
+    ck_assert_int_eq(V("\xed\xa0\x80"), 0);     /* surrogate U+D800 */
+    ck_assert_int_eq(V("\xf4\x90\x80\x80"), 0); /* U+110000 */
     ck_assert_int_eq(V("\xf5\x80\x80\x80"), 0);
-    ck_assert_int_eq(V("a\xc3(b"), 0);                 /* a bad continuation */
+    ck_assert_int_eq(V("a\xc3(b"), 0); /* a bad continuation */
 }
 END_TEST
 
