@@ -37,6 +37,7 @@
 #include "admin.h"
 #include "http.h"
 #include "query.h"
+#include "utf8.h"
 
 #define ADMIN_MAX_BODY (1 << 20)
 #define PREFIX "/admin/v1/"
@@ -504,12 +505,30 @@ if_match(struct http_req *r)
     return v;
 }
 
+/*
+ * Is ct the media type application/json (RFC 9110: type/subtype, any case,
+ * white space around it, then nothing or ";" and parameters such as
+ * charset=utf-8)? A prefix is not enough: application/jsonfoo is another type.
+ */
+static int
+admin_json_type(const char *ct)
+{
+    if (ct == NULL)
+        return 0;
+    ct += strspn(ct, " \t");
+    if (strncasecmp(ct, "application/json", 16) != 0)
+        return 0;
+    ct += 16;
+    ct += strspn(ct, " \t");
+    return *ct == '\0' || *ct == ';';
+}
+
 /* Parse the body as a JSON object (415, 413, 400 otherwise). */
 static struct json_object *
 body_object(struct http_req *r)
 {
     const char *ct = http_req_header(r, "content-type");
-    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
+    if (!admin_json_type(ct)) {
         http_reply_error(r, 415, "invalid_request_error", "unsupported_media_type", NULL,
                          "Content-Type must be application/json");
         return NULL;
@@ -550,11 +569,12 @@ reply_invalid(struct http_req *r, struct aigw_errors *e)
         snprintf(param, sizeof(param), "%s", e->msgs[0]);
         param[strcspn(param, ":")] = '\0';
     }
+    /* The paths name the client's members, whatever their bytes: made UTF-8. */
     for (int i = 0; i < e->n; i++)
-        json_object_array_add(details, json_object_new_string(e->msgs[i]));
-    json_object_object_add(err, "message", json_object_new_string(msg ? msg : "invalid"));
+        json_object_array_add(details, utf8_json_string(e->msgs[i]));
+    json_object_object_add(err, "message", utf8_json_string(msg ? msg : "invalid"));
     json_object_object_add(err, "type", json_object_new_string("invalid_request_error"));
-    json_object_object_add(err, "param", param[0] ? json_object_new_string(param) : NULL);
+    json_object_object_add(err, "param", param[0] ? utf8_json_string(param) : NULL);
     json_object_object_add(err, "code", json_object_new_string("invalid_resource"));
     json_object_object_add(err, "details", details);
     json_object_object_add(o, "error", err);

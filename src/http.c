@@ -37,6 +37,7 @@
 #include "aigw/util.h"
 #include "http.h"
 #include "metrics.h"
+#include "utf8.h"
 
 #define MAX_HEADERS 100
 #define LINGER_MS 2000
@@ -312,7 +313,7 @@ jadd(struct json_object *o, const char *k, struct json_object *v)
 static struct json_object *
 jstr_or_null(const char *s)
 {
-    return s != NULL && s[0] ? json_object_new_string(s) : NULL;
+    return s != NULL && s[0] ? utf8_json_string(s) : NULL; /* a client's bytes: made UTF-8 */
 }
 
 /* Milliseconds with three decimals, written as such (not as %.17g). */
@@ -716,11 +717,13 @@ void
 http_reply_error(struct http_req *r, int status, const char *type, const char *code,
                  const char *param, const char *fmt, ...)
 {
-    char msg[1024];
+    char raw[1024], msg[3 * sizeof(raw)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* It may quote a client's bytes (a model name, a field), or be cut inside a character. */
+    utf8_clean(raw, strlen(raw), msg, sizeof(msg));
     struct json_object *o = r->error_fn ? r->error_fn(status, type, code, param, msg)
                                         : error_json(type, code, param, msg);
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -828,8 +831,10 @@ conn_refuse(struct http_conn *c, const struct http_refusal *f)
         http_resp_header(r, "Allow", f->allow);
     if (f->status == 401)
         http_resp_header(r, "WWW-Authenticate", "Bearer");
-    struct json_object *o = r->error_fn ? r->error_fn(f->status, f->type, f->code, NULL, f->msg)
-                                        : error_json(f->type, f->code, NULL, f->msg);
+    char msg[3 * sizeof(f->msg)];
+    utf8_clean(f->msg, strlen(f->msg), msg, sizeof(msg)); /* it may quote a client's path */
+    struct json_object *o = r->error_fn ? r->error_fn(f->status, f->type, f->code, NULL, msg)
+                                        : error_json(f->type, f->code, NULL, msg);
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     resp_head(r, f->status, "application/json", (long long)strlen(s));
     bufferevent_write(c->bev, s, strlen(s));

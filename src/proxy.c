@@ -37,6 +37,7 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "pxreq.h"
+#include "usage.h"
 #include "upstream.h"
 
 static const char *const route_suffix[] = {NULL,           NULL,          "/models",
@@ -423,7 +424,8 @@ tokens_expected(struct pxreq *q)
         return 0; /* free upstream, and answered without usage */
     if (q->op == OP_EMBEDDINGS)
         out = 0;
-    return ((int64_t)evbuffer_get_length(http_req_body(q->r)) + 3) / 4 + out;
+    /* A client's max_tokens may be INT64_MAX: the sum saturates (usage.h) rather than overflow. */
+    return usage_add(((int64_t)evbuffer_get_length(http_req_body(q->r)) + 3) / 4, out);
 }
 
 /* x-ratelimit-* headers: the tightest request and token limits that apply. */
