@@ -47,7 +47,7 @@ struct conf {
     int admin_nlisten;
     struct conf_admin_key admin_keys[CONF_MAX_LIST];
     int admin_nkeys;
-    int admin_allow_keyless; /* the explicit opt-in to a keyless Admin API on loopback */
+    int admin_allow_keyless;       /* the explicit opt-in to a keyless Admin API on loopback */
     char admin_key_file[PATH_MAX]; /* key_file of the first admin-role key, for aigwctl */
     struct conf_cidr admin_allow[CONF_MAX_LIST];
     int admin_nallow;

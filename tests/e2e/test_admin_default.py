@@ -11,14 +11,19 @@ With no admin key, an Admin API on 127.0.0.1 would let every local user
    aigwctl -c finds the key by itself; a new key in the file applies on
    reload; a file every user may read is refused by `aigw -t`, at start and
    on reload (the running key goes on working);
-4. a reload that removes every key without the opt-in is refused.
+4. a reload that removes every key without the opt-in is refused;
+5. the Quick start (etc/quickstart.yaml) names the key that ./quickstart
+   makes: aigw -t refuses it without the key, and accepts it, without a
+   warning, once the script's own lines made the key (mode 0600).
 
-Each case starts gateways of its own, in front of one mock.
+Cases 1-4 start gateways of their own, in front of one mock.
 """
 
 import contextlib
 import os
 import re
+import shutil
+import stat
 import subprocess
 import sys
 
@@ -26,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         AIGW_BIN, HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Env, Gateway, Mock, check, check_eq,
-        free_port, main, request, standard_resources, write_file)
+        free_port, main, make_tmpdir, request, standard_resources, write_file)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -229,6 +234,34 @@ def _(env):
     finally:
         rc = gw.stop()
     check_eq(rc, 0, "exit code")
+
+
+@tap.case("the Quick start: etc/quickstart.yaml needs the key ./quickstart makes; with it, "
+          "aigw -t says OK without a warning")
+def _(env):
+    d = make_tmpdir("aigw-quickstart-")
+    os.mkdir(os.path.join(d, "etc"))
+    for name in ("quickstart.yaml", "quickstart-resources.yaml"):
+        shutil.copy(os.path.join(SRCDIR, "etc", name), os.path.join(d, "etc", name))
+    conf = os.path.join(d, "etc", "quickstart.yaml")
+    key = os.path.join(d, "etc", "quickstart-admin.key")
+    rc, out, err = run([AIGW_BIN, "-t", "-c", conf])
+    check(rc == 1 and "admin.keys: key_file: %s: No such file" % key in err,
+          "aigw -t without the key: %d %r %r", rc, out, err)
+    # the lines of ./quickstart that make the key, run in a copy of the tree
+    with open(os.path.join(SRCDIR, "quickstart")) as f:
+        m = re.search(r"^if \[ ! -s etc/quickstart-admin\.key \]; then\n.*?^fi\n", f.read(),
+                      re.M | re.S)
+    check(m is not None, "./quickstart has no lines that make etc/quickstart-admin.key")
+    p = subprocess.run(["bash", "-euo", "pipefail", "-c", m.group(0)], cwd=d,
+                       capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    check(p.returncode == 0, "the key lines of ./quickstart: %d %r", p.returncode, p.stderr)
+    check_eq(stat.S_IMODE(os.stat(key).st_mode), 0o600, "mode of the quickstart key")
+    with open(key) as f:
+        check(re.match(r"^[0-9a-f]{64}$", f.read()), "the quickstart key is not 64 hex digits")
+    rc, out, err = run([AIGW_BIN, "-t", "-c", conf])
+    check(rc == 0 and out == "configuration OK\n" and err == "",
+          "aigw -t with the key: %d %r %r", rc, out, err)
 
 
 if __name__ == "__main__":

@@ -206,9 +206,9 @@ START_TEST(keyless_needs_opt_in)
     json_object_put(tree);
     errors_free(&e);
 
-    ck_assert_int_eq(load_conf("admin:\n  allow_keyless: true\n  listen: [0.0.0.0:9180]\n", &c, &e,
-                               path, &tree),
-                     0);
+    ck_assert_int_eq(
+        load_conf("admin:\n  allow_keyless: true\n  listen: [0.0.0.0:9180]\n", &c, &e, path, &tree),
+        0);
     ck_assert_int_eq(conf_check_admin(&c, &e), -1);
     ck_assert_error(&e, "0.0.0.0:9180 is not a loopback address");
     json_object_put(tree);
