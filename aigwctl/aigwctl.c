@@ -83,14 +83,21 @@ usage_error(void)
     return CTL_USAGE;
 }
 
-/* The first line of path, without the line end: the admin key. */
+/* The first line of path, without the line end: the admin key. what names its origin. */
 static char *
-read_key_file(const char *path)
+read_key_file(const char *path, const char *what)
 {
     char buf[1024];
     FILE *fp = fopen(path, "r");
+    if (fp == NULL && (errno == EACCES || errno == EPERM)) {
+        /* the packaged key is root:aigw 0640: say how to be let in */
+        ctl_err("permission denied: %s (the admin key; add yourself to group aigw, or give "
+                "--admin-key-file)",
+                path);
+        return NULL;
+    }
     if (fp == NULL) {
-        ctl_err("cannot read --admin-key-file %s: %s; give a file that holds the admin key", path,
+        ctl_err("cannot read %s %s: %s; give a file that holds the admin key", what, path,
                 strerror(errno));
         return NULL;
     }
@@ -103,7 +110,7 @@ read_key_file(const char *path)
     char *key = n > 0 ? strdup(buf) : NULL;
     explicit_bzero(buf, sizeof(buf));
     if (n == 0)
-        ctl_err("--admin-key-file %s is empty; put the admin key on its first line", path);
+        ctl_err("%s %s is empty; put the admin key on its first line", what, path);
     return key;
 }
 
@@ -156,12 +163,14 @@ load_conf(struct ctl *ctl, int explicit_conf)
         conf_from_json(&conf, tree, &e); /* its errors are for aigw -t and aigwctl check */
     } else {
         ctl_err("warning: %s; using the built-in defaults", e.n > 0 ? e.msgs[0] : "cannot read");
+        ctl->conf_unread = 1;
     }
     json_object_put(tree);
     errors_free(&e);
 done:
     snprintf(ctl->socket_path, sizeof(ctl->socket_path), "%s", conf.control_socket);
     admin_url_from(&conf, ctl->admin_url, sizeof(ctl->admin_url));
+    snprintf(ctl->conf_key_file, sizeof(ctl->conf_key_file), "%s", conf.admin_key_file);
     return CTL_OK;
 }
 
@@ -216,22 +225,36 @@ key_free(struct ctl *ctl)
     }
 }
 
-/* The admin key: --admin-key-file, else AIGW_ADMIN_KEY, else --admin-key. */
+/*
+ * The admin key: --admin-key-file, else AIGW_ADMIN_KEY, else --admin-key,
+ * else the key_file of aigw.yaml's first admin key, else, when the default
+ * aigw.yaml could not be read (a user outside group aigw), the packaged key
+ * file if it exists, for its "permission denied" to say what to do. The key
+ * goes only to the Admin API that the same aigw.yaml names (not --admin-url).
+ */
 static int
-choose_key(struct ctl *ctl, const char *key_file, char *key_opt)
+choose_key(struct ctl *ctl, const char *key_file, char *key_opt, int explicit_conf)
 {
     const char *env = getenv("AIGW_ADMIN_KEY");
     if (key_opt != NULL)
         ctl_err("warning: --admin-key shows the key to other users (ps); use --admin-key-file "
                 "or AIGW_ADMIN_KEY");
     if (key_file != NULL) {
-        ctl->admin_key = read_key_file(key_file);
+        ctl->admin_key = read_key_file(key_file, "--admin-key-file");
         if (ctl->admin_key == NULL)
             return CTL_USAGE;
     } else if (env != NULL && env[0] != '\0') {
         ctl->admin_key = strdup(env);
     } else if (key_opt != NULL && key_opt[0] != '\0') {
         ctl->admin_key = strdup(key_opt);
+    } else if (ctl->conf_key_file[0] != '\0') {
+        ctl->admin_key = read_key_file(ctl->conf_key_file, "the key_file of admin.keys,");
+        if (ctl->admin_key == NULL)
+            return CTL_USAGE;
+    } else if (!explicit_conf && ctl->conf_unread && access(CONF_DEFAULT_ADMIN_KEY, F_OK) == 0) {
+        ctl->admin_key = read_key_file(CONF_DEFAULT_ADMIN_KEY, "the admin key file");
+        if (ctl->admin_key == NULL)
+            return CTL_USAGE;
     }
     /* Out of the argument list, so that ps shows it no longer. */
     if (key_opt != NULL)
@@ -400,7 +423,7 @@ main(int argc, char **argv)
             memset(key_opt, 'x', strlen(key_opt));
         return control_main(&ctl, cmd, nargs);
     }
-    rc = choose_key(&ctl, key_file, key_opt);
+    rc = choose_key(&ctl, key_file, key_opt, explicit_conf);
     if (rc == CTL_OK) {
         rc = admin_main(&ctl, cmd, nargs, argv + optind + 1);
         if (rc == CTL_USAGE)

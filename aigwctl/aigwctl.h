@@ -21,8 +21,10 @@ enum {
 struct ctl {
     char conf_path[PATH_MAX]; /* aigw.yaml read for the defaults below */
     char socket_path[PATH_MAX];
-    char admin_url[1024]; /* "" when the Admin API is off */
-    char *admin_key;      /* NULL: no key; wiped and freed at exit */
+    char admin_url[1024];         /* "" when the Admin API is off */
+    char *admin_key;              /* NULL: no key; wiped and freed at exit */
+    char conf_key_file[PATH_MAX]; /* key_file of aigw.yaml's first admin key; "" none */
+    int conf_unread;              /* aigw.yaml could not be read: built-in defaults */
     int json;
     int timeout_s;      /* how long to wait for an answer */
     int graceful;       /* stop --graceful */

@@ -192,8 +192,9 @@ admin_role(struct admin *a, struct http_req *r, struct http_refusal *f)
                     http_req_peer(r));
         return 0;
     }
-    if (c->admin_nkeys == 0)
-        return ADMIN_ROLE_ADMIN; /* only on loopback listeners: the master checks */
+    /* keyless only by the opt-in, on loopback listeners (conf_check_admin); else a key */
+    if (c->admin_nkeys == 0 && c->admin_allow_keyless)
+        return ADMIN_ROLE_ADMIN;
     const char *k = http_req_header(r, "authorization");
     if (k != NULL && strncasecmp(k, "Bearer ", 7) == 0)
         k += 7;

@@ -114,6 +114,9 @@ start_admin(struct master *m)
     for (int i = 0; i < e.n; i++)
         log_warnx("%s", e.msgs[i]);
     errors_free(&e);
+    char warn[512];
+    if (conf_admin_warning(m->conf, warn, sizeof(warn)))
+        log_warnx("%s", warn);
     if (bad < 0 || master_listen("admin", m->conf->admin_listen, m->conf->admin_nlisten, fds,
                                  &n) < 0)
         return -1;

@@ -3,7 +3,8 @@
 One mock (checking the provider key) and one aigw (2 workers, an admin and a
 viewer admin key, the Admin API on a port of its own) serve every case but
 the last three, which start gateways of their own (admin.allow, no admin
-keys, a non-loopback admin.listen without keys). Each case makes the
+keys with admin.allow_keyless, a non-loopback admin.listen without keys; the
+safe default itself is test_admin_default.py). Each case makes the
 resources it changes and removes them, so that the cases do not depend on
 each other; the restart and SIGHUP cases come last as they change the
 gateway itself.
@@ -51,8 +52,10 @@ STATUS = "/admin/v1/status"
 
 def admin_config(keys=True, allow=None, listen_host=HOST, workers=None):
     """aigw.yaml overrides: the Admin API on a free port, with the admin and
-    viewer keys unless keys is false."""
+    viewer keys unless keys is false (then keyless by admin.allow_keyless)."""
     adm = {"listen": ["%s:%d" % (listen_host, free_port())]}
+    if not keys:
+        adm["allow_keyless"] = True
     if keys:
         adm["keys"] = [{"name": "root", "key": ADMIN_KEY, "role": "admin"},
                        {"name": "auditor", "key": VIEWER_KEY, "role": "viewer"}]
@@ -959,7 +962,7 @@ def _(env):
     check_eq(rc, 0, "exit code")
 
 
-@tap.case("no admin.keys: loopback clients read without a key")
+@tap.case("no admin.keys, admin.allow_keyless: loopback clients read without a key")
 def _(env):
     gw = own_gateway(env, keys=False)
     try:
@@ -980,7 +983,8 @@ def _(env):
     check_eq(rc, 0, "exit code")
 
 
-@tap.case("admin.listen on 0.0.0.0 without admin.keys: aigw refuses to start, the log says why")
+@tap.case("admin.listen on 0.0.0.0 without admin.keys, even with admin.allow_keyless: aigw "
+          "refuses to start, the log says why")
 def _(env):
     gw = Gateway(standard_resources(env.mock.port),
                  config=admin_config(keys=False, listen_host="0.0.0.0", workers=1),
