@@ -812,7 +812,8 @@ do_delete(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
     if (expect == -2)
         return;
     char *old = stored(a, k, id, &rev, &len);
-    if (old == NULL) {
+    /* in etcd mode a resource that lost its name is in etcd, not in the table: etcd decides */
+    if (old == NULL && a->be.conflicts == NULL) {
         http_reply_error(r, 404, "invalid_request_error", "not_found", NULL, "No %s with id %s",
                          k == RES_MODEL ? "model" : "API key", id);
         return;
@@ -833,6 +834,19 @@ do_delete(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
 }
 
 /* ---- routing ---- */
+
+/* GET /admin/v1/conflicts: resources etcd holds that lost their name or key to another. */
+static void
+do_conflicts(struct admin *a, struct http_req *r)
+{
+    struct json_object *o = json_object_new_object();
+    for (int k = 0; k < RES_NKINDS; k++)
+        json_object_object_add(o, res_kind_name((enum res_kind)k),
+                               a->be.conflicts ? a->be.conflicts(a->be.ctx, (enum res_kind)k)
+                                               : json_object_new_array());
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
 
 static void
 do_status(struct admin *a, struct http_req *r)
@@ -887,12 +901,14 @@ admin_handle(struct http_req *r, void *arg)
     int role = authorize(a, r);
     if (role == 0)
         return;
-    if (strcmp(path, PREFIX "status") == 0) {
+    if (strcmp(path, PREFIX "status") == 0 || strcmp(path, PREFIX "conflicts") == 0) {
         if (m != HTTP_M_GET)
             http_reply_error(r, 405, "invalid_request_error", "method_not_allowed", NULL,
                              "Use GET");
-        else
+        else if (path[strlen(PREFIX)] == 's')
             do_status(a, r);
+        else
+            do_conflicts(a, r);
         return;
     }
     kind[0] = id[0] = action[0] = '\0';
@@ -1022,5 +1038,6 @@ admin_backend_lmdb(struct admin_backend *b, struct store *s)
 {
     b->put = lmdb_put;
     b->del = lmdb_del;
+    b->conflicts = NULL; /* one writer, one table: no resource loses its name */
     b->ctx = s;
 }

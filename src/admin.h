@@ -27,6 +27,12 @@ struct admin_backend {
                 int64_t expect_rev, admin_done_cb done, void *arg);
     void (*del)(void *ctx, enum res_kind k, const char *id, int64_t expect_rev,
                 admin_done_cb done, void *arg);
+    /*
+     * etcd mode: resources that lost their name or key to another, as
+     * [{id, held_by, name}] (a new array); they are not in the table, and
+     * a delete of one goes to etcd. NULL in standalone mode: none.
+     */
+    struct json_object *(*conflicts)(void *ctx, enum res_kind k);
     void *ctx;
 };
 

@@ -52,7 +52,7 @@
 /* Internal outcome of an error answer: the token was refused, authenticate again. */
 #define ETCD_REAUTH 1
 
-enum call_kind { CALL_AUTH, CALL_RANGE, CALL_PUT, CALL_DELETE, CALL_WATCH };
+enum call_kind { CALL_AUTH, CALL_RANGE, CALL_PUT, CALL_DELETE, CALL_TXN, CALL_WATCH };
 
 /*
  * One request or watch. A watch is a struct call: struct etcd_watch stays
@@ -78,6 +78,7 @@ struct call {
     int ended;
     etcd_range_cb range_cb;
     etcd_write_cb write_cb;
+    etcd_txn_cb txn_cb;
     etcd_watch_cb watch_cb;
     void *arg;
     struct event *deliver; /* watch: parse what the write callback buffered */
@@ -876,7 +877,10 @@ unary_result(struct call *c, CURLcode rc)
         auth_answer(c, o);
     else if (c->kind == CALL_RANGE)
         range_answer(c, o);
-    else
+    else if (c->kind == CALL_TXN) {
+        call_retire(c);
+        c->txn_cb(ETCD_OK, jint(jget(o, "header"), "revision"), o, c->arg);
+    } else
         txn_answer(c, o);
     json_object_put(o);
 }
@@ -1150,6 +1154,10 @@ call_fail(struct call *c, int err)
         call_retire(c);
         c->write_cb(err, 0, c->arg);
         break;
+    case CALL_TXN:
+        call_retire(c);
+        c->txn_cb(err, 0, NULL, c->arg);
+        break;
     case CALL_WATCH:
         watch_end(c, err, 0);
         break;
@@ -1318,6 +1326,27 @@ etcd_delete(struct etcd *e, const char *key, int64_t expect_mod_revision, etcd_w
     int rc = op ? txn(e, CALL_DELETE, key, op, expect_mod_revision, cb, arg) : -1;
     free(op);
     return rc;
+}
+
+char *
+etcd_b64(const void *p, size_t n)
+{
+    return b64_encode(p, n);
+}
+
+/* A transaction the caller wrote, its answer handed back whole. */
+int
+etcd_txn(struct etcd *e, const char *body, etcd_txn_cb cb, void *arg)
+{
+    if (e == NULL || e->dead || body == NULL || cb == NULL)
+        return -1;
+    char *copy = strdup(body);
+    struct call *c = copy ? call_new(e, CALL_TXN, "/v3/kv/txn", copy) : NULL;
+    if (c == NULL)
+        return -1;
+    c->txn_cb = cb;
+    c->arg = arg;
+    return call_begin(c);
 }
 
 /* Start a watch; events come from deliver_cb. */

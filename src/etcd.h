@@ -80,6 +80,14 @@ typedef void (*etcd_write_cb)(int err, int64_t revision, void *arg);
 typedef void (*etcd_watch_cb)(int err, int64_t revision, const struct etcd_event *evs, size_t n,
                               void *arg);
 
+/*
+ * A transaction's whole answer (NULL on an error), alive until the callback
+ * returns: its "succeeded" (left out when false) and "responses", nested
+ * transactions' included.
+ */
+struct json_object;
+typedef void (*etcd_txn_cb)(int err, int64_t revision, struct json_object *answer, void *arg);
+
 struct etcd *etcd_new(struct event_base *base, struct upstream *up, const struct etcd_conf *c);
 /*
  * Cancel everything (callbacks get ETCD_ECANCELED before it returns) and
@@ -101,6 +109,13 @@ int etcd_put(struct etcd *e, const char *key, const char *value, size_t len,
 /* Delete with the same compare rules; ETCD_ENOTFOUND when nothing was deleted. */
 int etcd_delete(struct etcd *e, const char *key, int64_t expect_mod_revision, etcd_write_cb cb,
                 void *arg);
+/*
+ * A transaction written by the caller: body is the JSON of /v3/kv/txn (keys
+ * and values in base64, see etcd_b64). Retried like the other writes.
+ */
+int etcd_txn(struct etcd *e, const char *body, etcd_txn_cb cb, void *arg);
+/* Standard base64 of n bytes (malloc'd), as the JSON gateway takes keys and values. */
+char *etcd_b64(const void *p, size_t n);
 /* Watch every key under prefix from start_revision (> 0). NULL on error. */
 struct etcd_watch *etcd_watch_prefix(struct etcd *e, const char *prefix, int64_t start_revision,
                                      etcd_watch_cb cb, void *arg);

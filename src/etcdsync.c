@@ -24,6 +24,9 @@
 #include "aigw/util.h"
 #include "admin.h"
 #include "etcd.h"
+#include "etcdindex.h"
+#include "etcdowner.h"
+#include "jsonx.h"
 #include "etcdsync.h"
 
 #define BACKOFF_MIN_MS 100
@@ -47,18 +50,9 @@ struct etcdsync {
     int64_t last_sync_ms;
     uint64_t events;
     int synced;
-    int conflicts; /* resources refused because another holds their name or key */
+    struct etcdowner *own; /* the index entries, create revisions and losers (the rule) */
     char last_error[256];
 };
-
-/* kvs in mod_revision order: when two resources claim one name, the first written wins. */
-static int
-by_mod_revision(const void *a, const void *b)
-{
-    const struct etcd_kv *x = *(const struct etcd_kv *const *)a;
-    const struct etcd_kv *y = *(const struct etcd_kv *const *)b;
-    return x->mod_revision < y->mod_revision ? -1 : x->mod_revision > y->mod_revision;
-}
 
 /* Split "<prefix>/<kind>/<id>"; -1 (logged) for a key that is not a resource. */
 static int
@@ -68,6 +62,8 @@ parse_key(struct etcdsync *es, const char *key, size_t len, enum res_kind *k, ch
     char buf[512];
     if (len <= plen || len >= sizeof(buf) || memcmp(key, es->prefix, plen) != 0)
         return -1;
+    if (len > plen + 6 && memcmp(key + plen, "index/", 6) == 0)
+        return -1; /* a name's index entry (etcdindex.c), not a resource */
     if (memchr(key, '\0', len) != NULL) /* "models/a\0b" must not be read as "models/a" */
         goto bad;
     memcpy(buf, key + plen, len - plen);
@@ -190,7 +186,76 @@ keep_stored(struct etcdsync *es, enum res_kind k, const char *id, struct json_ob
     store_read_end(es->store);
 }
 
-/* The full read: etcd's whole state into one LMDB transaction. */
+/* Is kv a name's index entry (etcdindex.c)? */
+static int
+is_index_key(struct etcdsync *es, const char *key, size_t len)
+{
+    size_t plen = strlen(es->prefix);
+    return len > plen + 6 && memcmp(key, es->prefix, plen) == 0 &&
+           memcmp(key + plen, "index/", 6) == 0;
+}
+
+/* A valid resource of the full read, competing for its name. */
+struct cand {
+    enum res_kind k;
+    char id[RES_ID_MAX + 1];
+    struct json_object *doc;
+    char *ikey;
+    int64_t mod_revision;
+    int wins;
+};
+
+/* A model's name (for a loser's listing); NULL for a key: its name is no claim. */
+static const char *
+claimed_name(enum res_kind k, struct json_object *doc)
+{
+    struct json_object *v;
+    return k == RES_MODEL && json_object_object_get_ex(doc, "name", &v) ? json_object_get_string(v)
+                                                                         : NULL;
+}
+
+/*
+ * Pick one owner of every name among the candidates, by the rule of
+ * etcdowner.c (the index entries and create revisions are known by now):
+ * mark the winners, list the others as losers.
+ */
+static void
+pick_owners(struct etcdsync *es, struct cand *c, size_t n)
+{
+    struct json_object *best = json_object_new_object(); /* ikey -> index in c */
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *b;
+        if (!json_object_object_get_ex(best, c[i].ikey, &b)) {
+            json_object_object_add(best, c[i].ikey, json_object_new_int64((int64_t)i));
+            continue;
+        }
+        size_t j = (size_t)json_object_get_int64(b);
+        if (owner_prefers(es->own, c[i].ikey, c[i].k, c[i].id, c[j].id))
+            json_object_object_add(best, c[i].ikey, json_object_new_int64((int64_t)i));
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *b;
+        json_object_object_get_ex(best, c[i].ikey, &b);
+        size_t j = (size_t)json_object_get_int64(b);
+        c[i].wins = i == j;
+        if (!c[i].wins) {
+            owner_loser_set(es->own, c[i].k, c[i].id, c[i].ikey, c[j].id,
+                            claimed_name(c[i].k, c[i].doc));
+            log_warnx("etcd: %s%s/%s not applied: its %s is held by %s (a conflict, listed by "
+                      "GET /admin/v1/conflicts)",
+                      es->prefix, res_kind_name(c[i].k), c[i].id,
+                      c[i].k == RES_MODEL ? "model name" : "key", c[j].id);
+        }
+    }
+    json_object_put(best);
+}
+
+/*
+ * The full read: etcd's whole state into one LMDB transaction. One owner
+ * per name by etcdowner.c's rule, whatever order etcd lists the keys in:
+ * losers never enter the table, so a node started now agrees with one that
+ * has run all along.
+ */
 static void
 on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *arg)
 {
@@ -198,7 +263,8 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
     struct json_object *items[RES_NKINDS], *revs[RES_NKINDS];
     struct aigw_errors e;
     int changes = 0;
-    const struct etcd_kv **order = NULL;
+    struct cand *c = NULL;
+    size_t nc = 0;
 
     if (err == ETCD_ECANCELED)
         return;
@@ -215,22 +281,19 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
         items[k] = json_object_new_object();
         revs[k] = json_object_new_object();
     }
-    /*
-     * The same order on every node and in the watch: by mod_revision, so a
-     * name claimed twice goes to the same resource everywhere.
-     */
-    order = calloc(n ? n : 1, sizeof(*order));
-    if (order == NULL) {
+    c = calloc(n ? n : 1, sizeof(*c));
+    if (c == NULL) {
         es_retry_later(es, "out of memory");
         goto freeitems;
     }
+    owner_reset(es->own);
     for (size_t i = 0; i < n; i++)
-        order[i] = &kvs[i];
-    qsort(order, n, sizeof(*order), by_mod_revision);
-    for (size_t j = 0; j < n; j++) {
-        const struct etcd_kv *kv = order[j];
+        if (is_index_key(es, kvs[i].key, kvs[i].keylen))
+            owner_index_set(es->own, kvs[i].key, kvs[i].value);
+    for (size_t i = 0; i < n; i++) {
+        const struct etcd_kv *kv = &kvs[i];
         enum res_kind k;
-        char id[RES_ID_MAX + 1];
+        char id[RES_ID_MAX + 1], ikey[1024];
         if (parse_key(es, kv->key, kv->keylen, &k, id) < 0)
             continue;
         struct json_object *doc = parse_value(k, kv->key, kv->keylen, kv->value, kv->valuelen);
@@ -238,24 +301,42 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
             keep_stored(es, k, id, items[k], revs[k]);
             continue;
         }
-        json_object_object_add(items[k], id, doc);
-        json_object_object_add(revs[k], id, json_object_new_int64(kv->mod_revision));
+        if (etcdindex_key(es->prefix, k, doc, ikey, sizeof(ikey)) < 0 ||
+            (c[nc].ikey = strdup(ikey)) == NULL) {
+            json_object_put(doc);
+            continue;
+        }
+        owner_crev_set(es->own, k, id, kv->create_revision);
+        c[nc].k = k;
+        snprintf(c[nc].id, sizeof(c[nc].id), "%s", id);
+        c[nc].doc = doc;
+        c[nc].mod_revision = kv->mod_revision;
+        nc++;
     }
-    free(order);
+    pick_owners(es, c, nc);
+    for (size_t i = 0; i < nc; i++) {
+        if (c[i].wins) {
+            json_object_object_add(items[c[i].k], c[i].id, json_object_get(c[i].doc));
+            json_object_object_add(revs[c[i].k], c[i].id,
+                                   json_object_new_int64(c[i].mod_revision));
+        }
+        json_object_put(c[i].doc);
+        free(c[i].ikey);
+    }
+    free(c);
     struct store_txn *t = store_write_begin(es->store);
     int ok = t != NULL;
     if (ok)
         store_txn_origin(t, STORE_ORIGIN_ETCD, 0);
     for (int k = 0; ok && k < RES_NKINDS; k++) {
-        int c = store_sync_kind_revs(t, (enum res_kind)k, items[k], revs[k], &e);
-        if (c < 0)
+        int ch = store_sync_kind_revs(t, (enum res_kind)k, items[k], revs[k], &e);
+        if (ch < 0)
             log_warnx("etcd: some resources could not be stored (see above); the others were");
         else
-            changes += c;
+            changes += ch;
     }
     for (int i = 0; i < e.n; i++)
         log_warnx("etcd: %s", e.msgs[i]);
-    es->conflicts = e.n;
     if (ok && store_commit(t, "etcd", revision) < 0)
         ok = 0;
 freeitems:
@@ -264,14 +345,16 @@ freeitems:
         json_object_put(revs[k]);
     }
     errors_free(&e);
-    if (order == NULL)
+    if (c == NULL)
         return;
     if (!ok) {
         es_retry_later(es, "could not write the LMDB table");
         return;
     }
-    log_info("etcd: full sync at revision %lld: %d change%s, configuration version %llu",
-             (long long)revision, changes, changes == 1 ? "" : "s", table_version(es));
+    log_info("etcd: full sync at revision %lld: %d change%s, %d conflict%s, configuration "
+             "version %llu",
+             (long long)revision, changes, changes == 1 ? "" : "s", owner_nlosers(es->own),
+             owner_nlosers(es->own) == 1 ? "" : "s", table_version(es));
     es->revision = revision;
     es->synced = 1;
     es->backoff_ms = 0;
@@ -293,32 +376,109 @@ periodic_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The index entry of the resource id as the transaction holds it, into out ("": none). */
+static void
+table_ikey(struct etcdsync *es, struct store_txn *t, enum res_kind k, const char *id, char *out,
+           size_t len)
+{
+    char *json = store_doc_get(t, k, id);
+    struct json_object *doc = json ? jx_parse(json, strlen(json)) : NULL;
+    out[0] = '\0';
+    if (doc != NULL && etcdindex_key(es->prefix, k, doc, out, len) < 0)
+        out[0] = '\0';
+    json_object_put(doc);
+    free(json);
+}
+
+/* An index entry changed: a loser that wants that name may be its owner now. */
+static void
+apply_index_event(struct etcdsync *es, const struct etcd_event *ev, int *resync)
+{
+    owner_index_set(es->own, ev->kv.key, ev->type == ETCD_DELETE ? NULL : ev->kv.value);
+    if (owner_waiting(es->own, ev->kv.key))
+        *resync = 1;
+}
+
+/* A resource deleted: a loser becomes nobody's business; a freed name goes by the rule. */
+static void
+apply_delete(struct etcdsync *es, struct store_txn *t, enum res_kind k, const char *id,
+             int *resync)
+{
+    char old[1024];
+    owner_crev_set(es->own, k, id, -1);
+    if (owner_loser_del(es->own, k, id))
+        return;
+    table_ikey(es, t, k, id, old, sizeof(old));
+    store_del(t, k, id);
+    if (old[0] && owner_waiting(es->own, old))
+        *resync = 1;
+}
+
+/*
+ * A resource put: applied when its name is free or its own; when another
+ * holds it, the rule says who keeps it. A loser is listed, not applied, and
+ * costs nothing more: only a change that can hand a name to a waiting loser
+ * (its holder deleted or renamed, an index entry changed) reads everything
+ * again.
+ */
+static void
+apply_put(struct etcdsync *es, struct store_txn *t, const struct etcd_event *ev, enum res_kind k,
+          const char *id, struct json_object *doc, struct aigw_errors *e, int *resync)
+{
+    char ikey[1024], old[1024], holder[RES_ID_MAX + 1];
+    owner_crev_set(es->own, k, id, ev->kv.create_revision);
+    if (etcdindex_key(es->prefix, k, doc, ikey, sizeof(ikey)) < 0)
+        return;
+    table_ikey(es, t, k, id, old, sizeof(old));
+    int held = store_index_owner(t, k, doc, holder, sizeof(holder)) == STORE_OK &&
+               strcmp(holder, id) != 0;
+    if (held && owner_prefers(es->own, ikey, k, id, holder)) {
+        *resync = 1; /* the name changes hands: the full read applies the rule to all */
+        return;
+    }
+    if (held) {
+        if (old[0]) { /* a holder of another name renamed into a taken one */
+            store_del(t, k, id);
+            *resync |= owner_waiting(es->own, old);
+        }
+        owner_loser_set(es->own, k, id, ikey, holder, claimed_name(k, doc));
+        log_warnx("etcd: %.*s not applied: its %s is held by %s (a conflict, listed by "
+                  "GET /admin/v1/conflicts)",
+                  (int)ev->kv.keylen, ev->kv.key, k == RES_MODEL ? "model name" : "key", holder);
+        return;
+    }
+    owner_loser_del(es->own, k, id);
+    store_txn_origin(t, STORE_ORIGIN_ETCD, ev->kv.mod_revision);
+    int before = e->n;
+    if (store_put(t, k, id, doc, e) != STORE_OK)
+        for (int i = before; i < e->n; i++)
+            log_warnx("etcd: %.*s not applied: %s", (int)ev->kv.keylen, ev->kv.key, e->msgs[i]);
+    if (old[0] && strcmp(old, ikey) != 0 && owner_waiting(es->own, old))
+        *resync = 1;
+}
+
 /* Apply one event inside t; problems are logged and skipped. */
 static void
 apply_event(struct etcdsync *es, struct store_txn *t, const struct etcd_event *ev,
-            struct aigw_errors *e)
+            struct aigw_errors *e, int *resync)
 {
     enum res_kind k;
     char id[RES_ID_MAX + 1];
+    if (is_index_key(es, ev->kv.key, ev->kv.keylen)) {
+        apply_index_event(es, ev, resync);
+        return;
+    }
     if (parse_key(es, ev->kv.key, ev->kv.keylen, &k, id) < 0)
         return;
     if (ev->type == ETCD_DELETE) {
-        store_del(t, k, id);
+        apply_delete(es, t, k, id, resync);
         return;
     }
     struct json_object *doc = parse_value(k, ev->kv.key, ev->kv.keylen, ev->kv.value,
                                           ev->kv.valuelen);
     if (doc == NULL)
         return;
-    store_txn_origin(t, STORE_ORIGIN_ETCD, ev->kv.mod_revision);
-    int before = e->n;
-    int rc = store_put(t, k, id, doc, e);
-    if (rc != STORE_OK) {
-        for (int i = before; i < e->n; i++)
-            log_warnx("etcd: %.*s not applied: %s", (int)ev->kv.keylen, ev->kv.key, e->msgs[i]);
-        if (rc == STORE_CONFLICT)
-            es->conflicts++;
-    }
+    apply_put(es, t, ev, k, id, doc, e, resync);
     json_object_put(doc);
 }
 
@@ -350,26 +510,21 @@ on_watch(int err, int64_t revision, const struct etcd_event *evs, size_t n, void
             es->revision = revision;
         return;
     }
+    int resync = 0;
     errors_init(&e, NULL);
     struct store_txn *t = store_write_begin(es->store);
     if (t != NULL) {
         for (size_t i = 0; i < n; i++)
-            apply_event(es, t, &evs[i], &e);
+            apply_event(es, t, &evs[i], &e, &resync);
     }
     errors_free(&e);
-    int had_conflicts = es->conflicts;
     if (t != NULL && store_commit(t, "etcd", revision) == 0) {
         es->revision = revision;
         es->events += n;
         log_debug("etcd: %zu event%s at revision %lld", n, n == 1 ? "" : "s", (long long)revision);
-        /*
-         * A resource refused for a taken name may be applicable now that
-         * something else changed (the holder deleted or renamed): read
-         * everything again, in revision order, like a fresh node would.
-         */
-        if (had_conflicts > 0 && es->watch != NULL) {
-            log_info("etcd: %d resource%s waiting for a name or key: full resync", had_conflicts,
-                     had_conflicts == 1 ? "" : "s");
+        /* a name may change hands: the rule, applied to everything, like a fresh node would */
+        if (resync && es->watch != NULL) {
+            log_info("etcd: a name some resource waits for changed: full resync");
             es_resync(es);
         }
         return;
@@ -433,7 +588,8 @@ etcdsync_new(struct event_base *base, struct upstream *up, const struct conf *c,
     es->etcd = etcd_new(base, up, &ec);
     es->retry = evtimer_new(base, retry_cb, es);
     es->periodic = evtimer_new(base, periodic_cb, es);
-    if (es->etcd == NULL || es->retry == NULL || es->periodic == NULL) {
+    es->own = owner_new();
+    if (es->etcd == NULL || es->retry == NULL || es->periodic == NULL || es->own == NULL) {
         etcdsync_free(es);
         return NULL;
     }
@@ -457,6 +613,7 @@ etcdsync_free(struct etcdsync *es)
         event_free(es->retry);
     if (es->periodic != NULL)
         event_free(es->periodic);
+    owner_free(es->own);
     free(es);
 }
 
@@ -478,73 +635,35 @@ etcdsync_status(struct etcdsync *es, struct json_object *o)
     json_object_object_add(e, "synced", json_object_new_boolean(es->synced));
     json_object_object_add(e, "last_sync_ms", json_object_new_int64(es->last_sync_ms));
     json_object_object_add(e, "events_applied", json_object_new_int64((int64_t)es->events));
+    json_object_object_add(e, "conflicts", json_object_new_int(owner_nlosers(es->own)));
     json_object_object_add(e, "last_error", es->last_error[0] ? json_object_new_string(es->last_error) : NULL);
     json_object_object_add(o, "etcd", e);
 }
 
 /* ---- the Admin API's backend: writes to etcd only ---- */
 
-struct es_write {
-    admin_done_cb done;
-    void *arg;
-};
-
-static void
-write_done(int err, int64_t revision, void *arg)
-{
-    struct es_write *w = arg;
-    int aerr = err == ETCD_OK          ? ADMIN_OK
-               : err == ETCD_ECONFLICT ? ADMIN_ECONFLICT
-               : err == ETCD_ENOTFOUND ? ADMIN_ENOTFOUND
-                                       : ADMIN_EIO;
-    w->done(w->arg, aerr, revision);
-    free(w);
-}
-
-/* "<prefix>/<kind>/<id>" */
-static void
-res_key(struct etcdsync *es, enum res_kind k, const char *id, char *out, size_t len)
-{
-    snprintf(out, len, "%s%s/%s", es->prefix, res_kind_name(k), id);
-}
-
-/* A put (doc) or a delete (doc NULL) of one resource in etcd. */
-static void
-es_write(struct etcdsync *es, enum res_kind k, const char *id, struct json_object *doc,
-         int64_t expect, admin_done_cb done, void *arg)
-{
-    char key[512];
-    struct es_write *w = malloc(sizeof(*w));
-    if (w == NULL) {
-        done(arg, ADMIN_EIO, 0);
-        return;
-    }
-    w->done = done;
-    w->arg = arg;
-    res_key(es, k, id, key, sizeof(key));
-    int rc;
-    if (doc != NULL) {
-        const char *json = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
-                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
-        rc = etcd_put(es->etcd, key, json, strlen(json), expect, write_done, w);
-    } else {
-        rc = etcd_delete(es->etcd, key, expect, write_done, w);
-    }
-    if (rc < 0) /* not started: the callback will not come */
-        write_done(ETCD_EIO, 0, w);
-}
-
+/* The resource and its name's index entry, in one transaction (etcdindex.c). */
 static void
 es_put(void *ctx, enum res_kind k, const char *id, struct json_object *doc, int64_t expect,
        admin_done_cb done, void *arg)
 {
-    es_write(ctx, k, id, doc, expect, done, arg);
+    struct etcdsync *es = ctx;
+    etcdindex_put(es->etcd, es->store, es->prefix, k, id, doc, expect, done, arg);
 }
 
 static void
 es_del(void *ctx, enum res_kind k, const char *id, int64_t expect, admin_done_cb done, void *arg)
 {
-    es_write(ctx, k, id, NULL, expect, done, arg);
+    struct etcdsync *es = ctx;
+    etcdindex_del(es->etcd, es->store, es->prefix, k, id, expect, done, arg);
+}
+
+/* The resources that lost their name or key to another (etcdowner.c). */
+static struct json_object *
+es_conflicts(void *ctx, enum res_kind k)
+{
+    struct etcdsync *es = ctx;
+    return owner_losers_json(es->own, k);
 }
 
 void
@@ -552,5 +671,6 @@ etcdsync_admin_backend(struct etcdsync *es, struct admin_backend *b)
 {
     b->put = es_put;
     b->del = es_del;
+    b->conflicts = es_conflicts;
     b->ctx = es;
 }

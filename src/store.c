@@ -536,6 +536,24 @@ store_doc_get(struct store_txn *t, enum res_kind k, const char *id)
 }
 
 int
+store_index_owner(struct store_txn *t, enum res_kind k, struct json_object *doc, char *owner,
+                  size_t len)
+{
+    char idx[512];
+    size_t ilen;
+    MDB_val ik, cur;
+    const char *id;
+    if (res_index_key(k, doc, idx, sizeof(idx), &ilen) < 0)
+        return STORE_ERROR;
+    ik.mv_size = ilen;
+    ik.mv_data = idx;
+    if (mdb_get(t->txn, t->s->idx[k], &ik, &cur) != 0 || index_owner(k, &cur, &id) != 0)
+        return STORE_NOTFOUND;
+    snprintf(owner, len, "%s", id);
+    return STORE_OK;
+}
+
+int
 store_doc_revision(struct store_txn *t, enum res_kind k, const char *id, int64_t *rev)
 {
     MDB_val dk = {strlen(id), (void *)id}, v;

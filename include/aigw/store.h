@@ -62,6 +62,9 @@ uint64_t store_txn_next_version(struct store_txn *t);
 int store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_object *doc,
               struct aigw_errors *e);
 int store_del(struct store_txn *t, enum res_kind k, const char *id);
+/* The id holding doc's name (or key) in the transaction, into owner; STORE_NOTFOUND: nobody. */
+int store_index_owner(struct store_txn *t, enum res_kind k, struct json_object *doc, char *owner,
+                      size_t len);
 /*
  * Make the set of kind k written by the transaction's origin equal to items
  * (a JSON object id -> doc): only what differs is written; resources of

@@ -440,7 +440,7 @@ def _(env):
     served(a, "c4b-dup", "up-c4b-x1", what="the first holder of the name")
     offset = a.log_size()
     env.etcd.put(mkey("c4b-x2"), model_doc(env, "c4b-dup", "up-c4b-x2"))
-    wait_log(a, offset, r"c4b-x2 not applied: .*already used by c4b-x1",
+    wait_log(a, offset, r"c4b-x2 not applied: its model name is held by c4b-x1",
              what="the refused second holder, logged with its reason")
     b = etcd_gateway(env)
     tap.add_gateway_log(b, "aigw node B log")
