@@ -20,6 +20,7 @@ Each case has its own gateway (they break their tables on purpose).
 import os
 import shutil
 import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -36,6 +37,9 @@ tap = TAP()
 RELOAD_TIMEOUT = 40 * SLOW  # the master gives new workers 30 s
 EXIT_TIMEOUT = 15 * SLOW
 MODELS = "/admin/v1/models"
+AIGWCTL = os.environ.get("AIGWCTL_BIN") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(os.environ.get("AIGW_BIN", "src/aigw")))),
+    "aigwctl", "aigwctl")
 
 
 def fixture():
@@ -123,6 +127,21 @@ def _(env):
     check(any("data_dir changed" in l and "[warn]" in l and "restart" in l
               for l in text.splitlines()),
           "no warning that data_dir changed and needs a restart:\n%s", text)
+    env.dd_gw = gw
+
+
+@tap.case("aigwctl reload, data_dir still changed: exit 0, and it prints that data_dir is "
+          "ignored until aigw restarts")
+def _(env):
+    gw = getattr(env, "dd_gw", None)
+    check(gw is not None and gw.running(), "the gateway of the previous case is gone")
+    check(os.access(AIGWCTL, os.X_OK), "aigwctl binary %s is missing" % AIGWCTL)
+    p = subprocess.run([AIGWCTL, "-c", gw.conf_path, "reload"], capture_output=True,
+                       timeout=RELOAD_TIMEOUT, text=True)
+    check_eq(p.returncode, 0, "aigwctl reload exit status (stderr %r)" % p.stderr)
+    check("ignored until aigw restarts (the running values stay): data_dir\n" in p.stdout,
+          "aigwctl reload output: %r", p.stdout)
+    check_eq(chat_status(gw, "mock-made-after-reload"), 200, "the model after a second reload")
 
 
 # --------------------------------------------------------------------------
