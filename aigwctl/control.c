@@ -329,11 +329,11 @@ control_print_kept(struct json_object *r)
     printf("ignored until aigw restarts (the running values stay):");
     for (size_t i = 0; i < json_object_array_length(kept); i++) {
         struct json_object *k = json_object_array_get_idx(kept, i);
-        const char *name = json_object_is_type(k, json_type_string) ? json_object_get_string(k)
-                                                                     : "";
+        const char *name =
+            json_object_is_type(k, json_type_string) ? json_object_get_string(k) : "";
         /* a key of aigw.yaml is a dotted lower-case word: print nothing else */
-        if (name[0] == '\0' || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._") !=
-                                    strlen(name))
+        if (name[0] == '\0' ||
+            strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._") != strlen(name))
             name = "?";
         printf("%s %s", i ? "," : "", name);
     }

@@ -78,29 +78,29 @@ keep_key(struct json_object *ntree, struct json_object *otree, struct json_objec
          const char *key)
 {
     log_warnx("reload: %s changed; ignored until aigw restarts: the master and the workers "
-              "keep the running value", key);
+              "keep the running value",
+              key);
     if (conf_tree_copy_key(ntree, otree, key) < 0)
         log_warnx("reload: cannot keep the running value of %s for the new workers", key);
     json_object_array_add(kept, json_object_new_string(key));
 }
 
-#define KEEP(field, key)                                                                 \
-    do {                                                                                 \
-        if (memcmp(&nc->field, &oc->field, sizeof(nc->field)) != 0) {                    \
-            keep_key(ntree, otree, kept, key);                                           \
-            memcpy(&nc->field, &oc->field, sizeof(nc->field));                           \
-        }                                                                                \
+#define KEEP(field, key)                                                                           \
+    do {                                                                                           \
+        if (memcmp(&nc->field, &oc->field, sizeof(nc->field)) != 0) {                              \
+            keep_key(ntree, otree, kept, key);                                                     \
+            memcpy(&nc->field, &oc->field, sizeof(nc->field));                                     \
+        }                                                                                          \
     } while (0)
 
 /* A list and its count are one key: compare the count first, then the items. */
-#define KEEP_LIST(field, nfield, key)                                                    \
-    do {                                                                                 \
-        if (nc->nfield != oc->nfield ||                                                  \
-            memcmp(nc->field, oc->field, sizeof(nc->field)) != 0) {                      \
-            keep_key(ntree, otree, kept, key);                                           \
-            memcpy(nc->field, oc->field, sizeof(nc->field));                             \
-            nc->nfield = oc->nfield;                                                     \
-        }                                                                                \
+#define KEEP_LIST(field, nfield, key)                                                              \
+    do {                                                                                           \
+        if (nc->nfield != oc->nfield || memcmp(nc->field, oc->field, sizeof(nc->field)) != 0) {    \
+            keep_key(ntree, otree, kept, key);                                                     \
+            memcpy(nc->field, oc->field, sizeof(nc->field));                                       \
+            nc->nfield = oc->nfield;                                                               \
+        }                                                                                          \
     } while (0)
 
 /*
@@ -280,8 +280,9 @@ master_reload(struct master *m, struct control_req *cr)
     m->reload_req = cr;
     /* New workers would open another file, or none, than the one the master writes. */
     if (master_table_check(m) != STORE_FILE_OK) {
-        reload_done(m, 0, "the LMDB file was removed, replaced or cut short (see the error "
-                          "log); restart aigw");
+        reload_done(m, 0,
+                    "the LMDB file was removed, replaced or cut short (see the error "
+                    "log); restart aigw");
         return;
     }
     errors_init(&e, m->conf->path);

@@ -40,7 +40,7 @@ struct store {
     dev_t dev;
     ino_t ino;
     unsigned psize;
-    int file;           /* enum store_file: latched once not STORE_FILE_OK */
+    int file; /* enum store_file: latched once not STORE_FILE_OK */
     char problem[PATH_MAX + 160];
 };
 
@@ -195,12 +195,18 @@ store_check(struct store *s)
                            "%s was cut to %lld bytes while its header says the table takes "
                            "%llu: its records are gone",
                            s->path, (long long)fst.st_size, (unsigned long long)need);
-    if (fst.st_nlink == 0)
-        return file_broken(s, STORE_FILE_REPLACED, "%s was removed", s->path);
-    if (stat(s->path, &pst) < 0)
-        return file_broken(s, STORE_FILE_REPLACED, "%s is gone: %s", s->path, strerror(errno));
+    /* the path first: a file renamed onto it also leaves ours without a link */
+    if (stat(s->path, &pst) < 0) {
+        int err = errno;
+        if (err == ENOENT)
+            return file_broken(s, STORE_FILE_REPLACED, "%s was removed", s->path);
+        return file_broken(s, STORE_FILE_REPLACED, "%s cannot be found: %s", s->path,
+                           strerror(err));
+    }
     if (pst.st_dev != s->dev || pst.st_ino != s->ino)
         return file_broken(s, STORE_FILE_REPLACED, "%s was replaced by another file", s->path);
+    if (fst.st_nlink == 0)
+        return file_broken(s, STORE_FILE_REPLACED, "%s was removed", s->path);
     return s->file;
 }
 
@@ -782,7 +788,8 @@ store_commit(struct store_txn *t, const char *source, int64_t etcd_revision)
     /* Removed or replaced while we wrote: the change is in a file the next start won't open. */
     if (store_check(s) != STORE_FILE_OK) {
         log_warnx("LMDB: the change went into a file aigw will not read at its next start: %s; "
-                  "restart aigw", s->problem);
+                  "restart aigw",
+                  s->problem);
         return -1;
     }
     return 0;
