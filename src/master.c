@@ -375,9 +375,10 @@ worker_exited(struct master *m, struct wslot *w, int status)
     }
     /* A worker started now would open another file, or none (master_table.c). */
     if (master_table_check(m) != STORE_FILE_OK) {
-        log_warnx("worker %d (pid %d) is not restarted: the LMDB file was removed, replaced "
-                  "or cut short (see above)",
-                  i, (int)pid);
+        log_warnx("worker %d (pid %d) is not restarted (it ended with %s %d): the LMDB file "
+                  "was removed, replaced or cut short (see above)",
+                  i, (int)pid, WIFSIGNALED(status) ? "signal" : "status",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
         w->used = 0;
         atomic_store(&sw->state, SHM_W_FREE);
         if (m->next != NULL && w->gen == m->next->id)

@@ -61,7 +61,17 @@ def new_gw(env):
         env.gw.stop()
     env.gw = Gateway(standard_resources(env.mock.port), env={"MOCK_KEY": MOCK_KEY})
     tap.add_gateway_log(env.gw, "aigw log (%s)" % env.gw.dir)
+    wait_serving(env.gw)
     return env.gw
+
+
+def wait_serving(gw, n=2):
+    """Until n workers run: /healthz answers once one does, and a worker still
+    opening its table when the file goes would fail for its own reason."""
+    def serving():
+        ws = gw.status()["workers"]
+        return len(ws) == n and all(w["state"] == "running" for w in ws)
+    wait_for(serving, 10 * SLOW, what="%d workers running" % n)
 
 
 def admin_port(gw):
