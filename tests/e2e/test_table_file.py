@@ -4,7 +4,7 @@ restart-only keys changed by a reload.
 - a reload that changes data_dir: the workers go on reading the table the
   master writes, so a model created through the Admin API is served (200);
   the reload's answer and the log name the key as ignored until a restart;
-- data.mdb removed at run time: a write is refused (503 store_unavailable,
+- data.mdb removed (or replaced by a copy) at run time: a write is refused (503 store_unavailable,
   not 201: it would be lost at the next start), the table as it was goes on
   serving, a worker that dies is not restarted, a reload is refused; after
   a restart the table is rebuilt from the resources file;
@@ -207,6 +207,25 @@ def _(env):
     names = [it["value"]["name"] for it in resp.json()["items"]]
     check("mock-made-after-rm" not in names, "the refused model is in the table: %r", names)
     check("mock-gpt" in names, "mock-gpt is not in the table: %r", names)
+
+
+@tap.case("data.mdb replaced at run time (a copy renamed onto it): a write is refused (503), "
+          "the table as it was serves, the log says replaced")
+def _(env):
+    gw = new_gw(env)
+    path = data_mdb(gw)
+    shutil.copyfile(path, path + ".copy")
+    os.rename(path + ".copy", path)
+    resp = create_model(env, "mock-made-after-mv")
+    check(resp.status not in (200, 201),
+          "POST after data.mdb was replaced answered %d: a write reported done into the file "
+          "the next start will not open (body %r)", resp.status, resp.body[:300])
+    err = check_error_body(resp, 503, "POST after data.mdb was replaced")
+    check_eq(err.get("code"), "store_unavailable", "error code")
+    check_eq(chat_status(gw, "mock-gpt"), 200, "mock-gpt from the table as it was")
+    wait_for(lambda: "%s was replaced by another file" % path in gw.log(), 5 * SLOW,
+             what="a log line naming %s as replaced" % path)
+    check_eq(gw.stop(), 0, "stop")
 
 
 # --------------------------------------------------------------------------
