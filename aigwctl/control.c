@@ -318,6 +318,28 @@ get_int(struct json_object *o, const char *key, long long dflt)
     return json_object_get_int64(v);
 }
 
+/* The restart-only keys a reload found changed: ignored until aigw restarts. */
+static void
+control_print_kept(struct json_object *r)
+{
+    struct json_object *kept;
+    if (!json_object_object_get_ex(r, "restart_only", &kept) ||
+        !json_object_is_type(kept, json_type_array) || json_object_array_length(kept) == 0)
+        return;
+    printf("ignored until aigw restarts (the running values stay):");
+    for (size_t i = 0; i < json_object_array_length(kept); i++) {
+        struct json_object *k = json_object_array_get_idx(kept, i);
+        const char *name =
+            json_object_is_type(k, json_type_string) ? json_object_get_string(k) : "";
+        /* a key of aigw.yaml is a dotted lower-case word: print nothing else */
+        if (name[0] == '\0' ||
+            strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._") != strlen(name))
+            name = "?";
+        printf("%s %s", i ? "," : "", name);
+    }
+    printf("\n");
+}
+
 int
 control_reload(const struct ctl *ctl)
 {
@@ -330,6 +352,8 @@ control_reload(const struct ctl *ctl)
     else
         printf("reload done: generation %lld; %lld workers serve the new configuration\n",
                get_int(r, "generation", 0), get_int(r, "workers", 0));
+    if (!ctl->json)
+        control_print_kept(r);
     json_object_put(r);
     return CTL_OK;
 }

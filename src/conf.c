@@ -629,6 +629,49 @@ check_unknown(struct json_object *obj, const char *prefix, struct aigw_errors *e
     return bad ? -1 : 0;
 }
 
+/*
+ * Give the key at a dotted path in dst the value it has in src (absent in
+ * src: absent in dst). A reload uses it so that the tree handed to new
+ * workers holds the running value of a key that needs a restart.
+ */
+int
+conf_tree_copy_key(struct json_object *dst, struct json_object *src, const char *path)
+{
+    struct json_object *sv = NULL, *sparent, *cur = dst, *next;
+    char buf[128];
+    int have = lookup(src, path, &sv, &sparent);
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return -1;
+    char *last = strrchr(buf, '.');
+    if (last != NULL) {
+        *last++ = '\0';
+        for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok != NULL;
+             tok = strtok_r(NULL, ".", &save)) {
+            if (json_object_object_get_ex(cur, tok, &next) &&
+                json_object_is_type(next, json_type_object)) {
+                cur = next;
+                continue;
+            }
+            if (!have)
+                return 0; /* nothing there to remove */
+            if ((next = json_object_new_object()) == NULL)
+                return -1;
+            json_object_object_add(cur, tok, next);
+            cur = next;
+        }
+    } else {
+        last = buf;
+    }
+    if (!json_object_is_type(cur, json_type_object))
+        return -1;
+    if (!have) {
+        json_object_object_del(cur, last);
+        return 0;
+    }
+    /* shared, not copied: both trees only read it */
+    return json_object_object_add(cur, last, json_object_get(sv));
+}
+
 int
 conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e)
 {

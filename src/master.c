@@ -376,6 +376,18 @@ worker_exited(struct master *m, struct wslot *w, int status)
         atomic_store(&sw->state, SHM_W_FREE);
         return;
     }
+    /* A worker started now would open another file, or none (master_table.c). */
+    if (master_table_check(m) != STORE_FILE_OK) {
+        log_warnx("worker %d (pid %d) is not restarted (it ended with %s %d): the LMDB file "
+                  "was removed, replaced or cut short (see above)",
+                  i, (int)pid, WIFSIGNALED(status) ? "signal" : "status",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        w->used = 0;
+        atomic_store(&sw->state, SHM_W_FREE);
+        if (m->next != NULL && w->gen == m->next->id)
+            master_reload_worker_died(m, i);
+        return;
+    }
     if (m->next != NULL && w->gen == m->next->id) {
         log_warnx("worker %d (pid %d) of the new configuration exited at start", i, (int)pid);
         w->used = 0;
@@ -629,6 +641,8 @@ master_free(struct master *m)
         event_free(m->reload_tick);
     if (m->startup_tick)
         event_free(m->startup_tick);
+    master_table_free(m);
+    json_object_put(m->reload_kept);
     gen_free(m->next);
     gen_free(m->cur);
     if (m->base)
@@ -847,7 +861,7 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
         m.workers[i].idx = i;
         m.workers[i].respawn = evtimer_new(m.base, respawn_cb, &m.workers[i]);
     }
-    if (master_start_gen(&m, m.cur) < 0)
+    if (master_start_gen(&m, m.cur) < 0 || master_table_start(&m) < 0)
         goto out;
     m.ready_fd = ready_fd;
     ready_fd = -1;
@@ -857,7 +871,7 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     event_base_dispatch(m.base);
     if (!m.startup_failed)
         log_info("stopped");
-    rv = m.startup_failed;
+    rv = m.startup_failed || m.table_failed;
 out:
     if (m.ready_fd >= 0)
         ready_fd = m.ready_fd;

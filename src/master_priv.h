@@ -87,6 +87,7 @@ struct master {
     uint64_t worker_restarts;
     /* the reload in progress, and how the last one ended */
     struct control_req *reload_req;
+    struct json_object *reload_kept; /* restart-only keys it found changed (kept as running) */
     struct event *reload_tick;
     int64_t reload_deadline_ms;
     int64_t last_reload_ms;
@@ -97,6 +98,10 @@ struct master {
     int upgrade_fd;          /* its readiness pipe */
     struct event *upgrade_ev;
     int handed_over;         /* the new master took over: leave the PID file and socket */
+    /* data.mdb as opened, watched (master_table.c) */
+    struct event *table_tick;
+    int table_state;  /* enum store_file, as last seen */
+    int table_failed; /* cut short: aigw stopped, exit status 1 */
 };
 
 /* master.c */
@@ -127,6 +132,12 @@ struct conf *master_read_conf(const char *path, struct json_object **tree, struc
 /* master_status.c */
 void master_status(struct master *m, struct json_object *o);
 void master_admin_status(struct json_object *o, void *arg);
+
+/* master_table.c */
+/* Is data.mdb still the file opened (enum store_file)? Logs a change once; cut short: stop. */
+int master_table_check(struct master *m);
+int master_table_start(struct master *m);
+void master_table_free(struct master *m);
 
 /* master_upgrade.c */
 void master_upgrade(struct master *m);

@@ -11,7 +11,8 @@
  * Keys the master itself can't change while it runs (where the LMDB file
  * and shared memory live, the Admin API and metrics listeners, etcd, the
  * control socket, the PID file, the error log) keep their running values,
- * with a warning naming each; they apply at the next start or upgrade.
+ * for the master and the new workers alike, with a warning naming each and
+ * the list in the reload's answer; they apply at the next start or upgrade.
  */
 #include "config.h"
 
@@ -29,6 +30,7 @@
 #include "aigw/errors.h"
 #include "aigw/log.h"
 #include "aigw/shm.h"
+#include "aigw/store.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
 #include "control.h"
@@ -65,42 +67,57 @@ join_errors(const struct aigw_errors *e, char *out, size_t len)
         o += (size_t)snprintf(out + o, len - o, "%s%s", i ? "; " : "", e->msgs[i]);
 }
 
-/* A restart-only key: its running value stays, and the warning names it as aigw.yaml does. */
-#define KEEP(field, key)                                                                 \
-    do {                                                                                 \
-        if (memcmp(&nc->field, &oc->field, sizeof(nc->field)) != 0) {                    \
-            log_warnx("reload: %s changed; it takes effect at the next start", key);     \
-            memcpy(&nc->field, &oc->field, sizeof(nc->field));                           \
-        }                                                                                \
+/*
+ * A key that needs a restart changed: the running value stays, for the
+ * master and for the workers alike (the tree they are handed gets it back),
+ * or the workers would read one LMDB file while the master writes another.
+ * The reload says so: a warning, and the key in the answer's restart_only.
+ */
+static void
+keep_key(struct json_object *ntree, struct json_object *otree, struct json_object *kept,
+         const char *key)
+{
+    log_warnx("reload: %s changed; ignored until aigw restarts: the master and the workers "
+              "keep the running value",
+              key);
+    if (conf_tree_copy_key(ntree, otree, key) < 0)
+        log_warnx("reload: cannot keep the running value of %s for the new workers", key);
+    json_object_array_add(kept, json_object_new_string(key));
+}
+
+#define KEEP(field, key)                                                                           \
+    do {                                                                                           \
+        if (memcmp(&nc->field, &oc->field, sizeof(nc->field)) != 0) {                              \
+            keep_key(ntree, otree, kept, key);                                                     \
+            memcpy(&nc->field, &oc->field, sizeof(nc->field));                                     \
+        }                                                                                          \
     } while (0)
 
-/* Keys that need a restart keep their running values (with a warning each). */
+/* A list and its count are one key: compare the count first, then the items. */
+#define KEEP_LIST(field, nfield, key)                                                              \
+    do {                                                                                           \
+        if (nc->nfield != oc->nfield || memcmp(nc->field, oc->field, sizeof(nc->field)) != 0) {    \
+            keep_key(ntree, otree, kept, key);                                                     \
+            memcpy(nc->field, oc->field, sizeof(nc->field));                                       \
+            nc->nfield = oc->nfield;                                                               \
+        }                                                                                          \
+    } while (0)
+
+/*
+ * Keys that need a restart keep their running values, in nc and in ntree
+ * (otree: the running generation's); kept gets the name of each that changed.
+ */
 static void
-keep_restart_only(struct conf *nc, const struct conf *oc)
+keep_restart_only(struct conf *nc, const struct conf *oc, struct json_object *ntree,
+                  struct json_object *otree, struct json_object *kept)
 {
     KEEP(data_dir, "data_dir");
     KEEP(lmdb_map_size, "lmdb.map_size");
     KEEP(lmdb_max_readers, "lmdb.max_readers");
     KEEP(shm_slots, "shm_slots");
-    /* a list and its count are one key: compare the count first, then the items */
-    if (nc->admin_nlisten != oc->admin_nlisten ||
-        memcmp(nc->admin_listen, oc->admin_listen, sizeof(nc->admin_listen)) != 0) {
-        log_warnx("reload: admin.listen changed; it takes effect at the next start");
-        memcpy(nc->admin_listen, oc->admin_listen, sizeof(nc->admin_listen));
-        nc->admin_nlisten = oc->admin_nlisten;
-    }
-    if (nc->metrics_nlisten != oc->metrics_nlisten ||
-        memcmp(nc->metrics_listen, oc->metrics_listen, sizeof(nc->metrics_listen)) != 0) {
-        log_warnx("reload: metrics.listen changed; it takes effect at the next start");
-        memcpy(nc->metrics_listen, oc->metrics_listen, sizeof(nc->metrics_listen));
-        nc->metrics_nlisten = oc->metrics_nlisten;
-    }
-    if (nc->etcd_nendpoints != oc->etcd_nendpoints ||
-        memcmp(nc->etcd_endpoints, oc->etcd_endpoints, sizeof(nc->etcd_endpoints)) != 0) {
-        log_warnx("reload: etcd.endpoints changed; it takes effect at the next start");
-        memcpy(nc->etcd_endpoints, oc->etcd_endpoints, sizeof(nc->etcd_endpoints));
-        nc->etcd_nendpoints = oc->etcd_nendpoints;
-    }
+    KEEP_LIST(admin_listen, admin_nlisten, "admin.listen");
+    KEEP_LIST(metrics_listen, metrics_nlisten, "metrics.listen");
+    KEEP_LIST(etcd_endpoints, etcd_nendpoints, "etcd.endpoints");
     KEEP(etcd_prefix, "etcd.prefix");
     KEEP(etcd_user, "etcd.user");
     KEEP(etcd_password, "etcd.password");
@@ -133,10 +150,15 @@ reload_done(struct master *m, int ok, const char *error)
             r = json_object_new_object();
             json_object_object_add(r, "generation", json_object_new_int64((int64_t)m->cur->id));
             json_object_object_add(r, "workers", json_object_new_int(m->cur->nworkers));
+            /* only when there are: the answer of an ordinary reload is as it was */
+            if (m->reload_kept != NULL && json_object_array_length(m->reload_kept) > 0)
+                json_object_object_add(r, "restart_only", json_object_get(m->reload_kept));
         }
         control_reply(m->reload_req, ok, r, CONTROL_E_CONFIG, error);
         m->reload_req = NULL;
     }
+    json_object_put(m->reload_kept);
+    m->reload_kept = NULL;
 }
 
 /* Stop the starting generation: its workers die, its listeners close. */
@@ -256,6 +278,13 @@ master_reload(struct master *m, struct control_req *cr)
         return;
     }
     m->reload_req = cr;
+    /* New workers would open another file, or none, than the one the master writes. */
+    if (master_table_check(m) != STORE_FILE_OK) {
+        reload_done(m, 0,
+                    "the LMDB file was removed, replaced or cut short (see the error "
+                    "log); restart aigw");
+        return;
+    }
     errors_init(&e, m->conf->path);
     struct conf *nc = master_read_conf(m->conf->path, &tree, &e);
     if (nc == NULL) {
@@ -267,7 +296,9 @@ master_reload(struct master *m, struct control_req *cr)
         return;
     }
     errors_free(&e);
-    keep_restart_only(nc, m->conf);
+    json_object_put(m->reload_kept);
+    m->reload_kept = json_object_new_array();
+    keep_restart_only(nc, m->conf, tree, m->cur->tree, m->reload_kept);
     /* again with the running admin.listen: new keys must cover the listeners that stay */
     errors_init(&e, m->conf->path);
     if (conf_check_admin(nc, &e) < 0) {

@@ -11,6 +11,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +34,14 @@ struct store {
     MDB_txn *rtxn; /* the reader handle, reset between uses */
     int reading;
     int rdonly;
+    /* the file as opened: store_check compares the path and the size to it */
+    char path[PATH_MAX];
+    int fd;
+    dev_t dev;
+    ino_t ino;
+    unsigned psize;
+    int file; /* enum store_file: latched once not STORE_FILE_OK */
+    char problem[PATH_MAX + 160];
 };
 
 struct store_txn {
@@ -87,6 +98,124 @@ open_dbis(struct store *s, struct aigw_errors *e)
     return 0;
 }
 
+/*
+ * How long data.mdb must be: up to the last page its newest meta page
+ * names (LMDB writes a transaction's pages before the meta page that names
+ * them). The meta pages themselves are read through the map only when the
+ * file still holds both, so a file cut shorter than that is found without
+ * touching a page past its end, which would be SIGBUS.
+ */
+static uint64_t
+file_need(struct store *s, off_t size)
+{
+    uint64_t metas = 2ULL * s->psize;
+    MDB_envinfo info;
+    if ((uint64_t)size < metas || mdb_env_info(s->env, &info) != 0)
+        return metas;
+    return ((uint64_t)info.me_last_pgno + 1) * s->psize;
+}
+
+static int file_broken(struct store *s, int what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Remember the problem of the file; the first one found stays, but a cut file is worse. */
+static int
+file_broken(struct store *s, int what, const char *fmt, ...)
+{
+    va_list ap;
+    if (s->file == STORE_FILE_SHORT || s->file == what)
+        return s->file;
+    va_start(ap, fmt);
+    vsnprintf(s->problem, sizeof(s->problem), fmt, ap);
+    va_end(ap);
+    s->file = what;
+    return what;
+}
+
+/*
+ * Which file was opened, and is it as long as its own header says? Reading
+ * the records of a file cut short would touch pages past its end (SIGBUS):
+ * such a file is refused before any record is read.
+ */
+static int
+file_open_check(struct store *s, const char *dir, struct aigw_errors *e)
+{
+    struct stat st;
+    MDB_stat ms;
+    snprintf(s->path, sizeof(s->path), "%s/data.mdb", dir);
+    /* mdb_env_open read both meta pages: reading them through the map is safe */
+    if (mdb_env_get_fd(s->env, &s->fd) != 0 || fstat(s->fd, &st) < 0 ||
+        mdb_env_stat(s->env, &ms) != 0) {
+        errors_add(e, NULL, NULL, "LMDB: cannot stat %s: %s", s->path, strerror(errno));
+        return -1;
+    }
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    s->psize = ms.ms_psize;
+    uint64_t need = file_need(s, st.st_size);
+    if ((uint64_t)st.st_size < need) {
+        errors_add(e, NULL, NULL,
+                   "LMDB: %s is %lld bytes but its header says the table takes %llu: the file "
+                   "was cut short (truncated) and its records are gone; move it away and start "
+                   "again to rebuild the table from the resources file or etcd",
+                   s->path, (long long)st.st_size, (unsigned long long)need);
+        return -1;
+    }
+    return 0;
+}
+
+/* The words for an LMDB file mdb_env_open refused, with its size when it is not a table. */
+static void
+open_failed(const char *dir, int rc, struct aigw_errors *e)
+{
+    struct stat st;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (rc == MDB_INVALID && stat(path, &st) == 0)
+        errors_add(e, NULL, NULL,
+                   "LMDB: %s (%lld bytes) is not an LMDB file, or was cut short (truncated): "
+                   "move it away and start again to rebuild the table from the resources file "
+                   "or etcd",
+                   path, (long long)st.st_size);
+    else
+        errors_add(e, NULL, NULL, "LMDB: cannot open %s: %s", dir, mdb_strerror(rc));
+}
+
+int
+store_check(struct store *s)
+{
+    struct stat fst, pst;
+    if (s->file == STORE_FILE_SHORT)
+        return s->file; /* its pages are gone for good, whatever the size is now */
+    if (fstat(s->fd, &fst) < 0)
+        return s->file;
+    uint64_t need = file_need(s, fst.st_size);
+    if ((uint64_t)fst.st_size < need)
+        return file_broken(s, STORE_FILE_SHORT,
+                           "%s was cut to %lld bytes while its header says the table takes "
+                           "%llu: its records are gone",
+                           s->path, (long long)fst.st_size, (unsigned long long)need);
+    /* the path first: a file renamed onto it also leaves ours without a link */
+    if (stat(s->path, &pst) < 0) {
+        int err = errno;
+        if (err == ENOENT)
+            return file_broken(s, STORE_FILE_REPLACED, "%s was removed", s->path);
+        return file_broken(s, STORE_FILE_REPLACED, "%s cannot be found: %s", s->path,
+                           strerror(err));
+    }
+    if (pst.st_dev != s->dev || pst.st_ino != s->ino)
+        return file_broken(s, STORE_FILE_REPLACED, "%s was replaced by another file", s->path);
+    if (fst.st_nlink == 0)
+        return file_broken(s, STORE_FILE_REPLACED, "%s was removed", s->path);
+    return s->file;
+}
+
+const char *
+store_problem(const struct store *s)
+{
+    return s->problem;
+}
+
 struct store *
 store_open(const char *dir, uint64_t map_size, unsigned max_readers, int flags,
            struct aigw_errors *e)
@@ -109,10 +238,10 @@ store_open(const char *dir, uint64_t map_size, unsigned max_readers, int flags,
     /* MDB_NOTLS: our reader handle is reset/renewed, not tied to thread-local slots. */
     rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->rdonly ? MDB_RDONLY : 0), 0600);
     if (rc != 0) {
-        errors_add(e, NULL, NULL, "LMDB: cannot open %s: %s", dir, mdb_strerror(rc));
+        open_failed(dir, rc, e);
         goto fail;
     }
-    if (open_dbis(s, e) < 0)
+    if (file_open_check(s, dir, e) < 0 || open_dbis(s, e) < 0)
         goto fail;
     if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn)) != 0) {
         errors_add(e, NULL, NULL, "LMDB: cannot begin a read transaction: %s", mdb_strerror(rc));
@@ -163,6 +292,15 @@ doc_decode(const MDB_val *v, struct store_doc *d)
 int
 store_read_begin(struct store *s)
 {
+    /*
+     * The master reads seldom (Admin API, status, metrics): it checks the
+     * file each time. A worker reads per request and checks on a timer
+     * (worker.c), which costs no syscall per request.
+     */
+    if (!s->rdonly)
+        store_check(s);
+    if (s->file == STORE_FILE_SHORT)
+        return -1; /* its pages are gone: reading one would be SIGBUS */
     int rc = mdb_txn_renew(s->rtxn);
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map: adopt its size, then try once more. */
@@ -343,6 +481,11 @@ store_docs_count(struct store *s, enum res_kind k)
 struct store_txn *
 store_write_begin(struct store *s)
 {
+    /* A change to a removed, replaced or cut file would not be there at the next start. */
+    if (store_check(s) != STORE_FILE_OK) {
+        log_warnx("LMDB: not writing: %s; restart aigw", s->problem);
+        return NULL;
+    }
     struct store_txn *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
@@ -652,13 +795,21 @@ store_commit(struct store_txn *t, const char *source, int64_t etcd_revision)
         free(t);
         return -1;
     }
-    if ((rc = mdb_txn_commit(t->txn)) != 0) {
+    struct store *s = t->s;
+    rc = mdb_txn_commit(t->txn);
+    free(t);
+    if (rc != 0) {
         log_warnx("LMDB: commit failed: %s%s", mdb_strerror(rc),
                   rc == MDB_MAP_FULL ? " (raise lmdb.map_size in aigw.yaml)" : "");
-        free(t);
         return -1;
     }
-    free(t);
+    /* Removed or replaced while we wrote: the change is in a file the next start won't open. */
+    if (store_check(s) != STORE_FILE_OK) {
+        log_warnx("LMDB: the change went into a file aigw will not read at its next start: %s; "
+                  "restart aigw",
+                  s->problem);
+        return -1;
+    }
     return 0;
 }
 

@@ -39,8 +39,9 @@ struct worker {
     struct upstream *up;
     struct proxy *px;
     struct http_server *http;
-    struct event *sig_term, *sig_int, *sig_quit, *sig_hup, *sig_usr1, *drain_tick;
+    struct event *sig_term, *sig_int, *sig_quit, *sig_hup, *sig_usr1, *drain_tick, *table_tick;
     int draining;
+    int table_short; /* data.mdb was cut short: stopped, exit status 1 */
     int64_t drain_deadline_ms;
 };
 
@@ -125,6 +126,26 @@ sig_quit_cb(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(w->base);
 }
 
+/*
+ * Every second: is data.mdb still as long as its header says? A file cut
+ * short while we run has lost its records, and reading one would be SIGBUS:
+ * stop at once, saying why (the master stops aigw too). A removed or
+ * replaced file is the master's to report: its mapped pages stay valid.
+ */
+static void
+table_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct timeval tv = tv_ms(1000);
+    if (store_check(w->store) != STORE_FILE_SHORT) {
+        evtimer_add(w->table_tick, &tv);
+        return;
+    }
+    log_warnx("LMDB: %s: this worker stops now", store_problem(w->store));
+    w->table_short = 1;
+    sig_quit_cb(-1, 0, w);
+}
+
 /* SIGUSR1 (from the master): reopen the log files after rotation. */
 static void
 sig_reopen_cb(evutil_socket_t sig, short what, void *arg)
@@ -197,7 +218,7 @@ worker_free(struct worker *w)
     if (w->up)
         upstream_free(w->up);
     struct event *evs[] = {w->sig_term, w->sig_int, w->sig_quit, w->sig_hup, w->sig_usr1,
-                           w->drain_tick};
+                           w->drain_tick, w->table_tick};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
             event_free(evs[i]);
@@ -284,6 +305,10 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     w.sig_hup = evsignal_new(w.base, SIGHUP, sig_ignore_cb, &w);
     w.sig_usr1 = evsignal_new(w.base, SIGUSR1, sig_reopen_cb, &w);
     w.drain_tick = evtimer_new(w.base, drain_tick_cb, &w);
+    w.table_tick = evtimer_new(w.base, table_tick_cb, &w);
+    struct timeval table_tv = tv_ms(1000);
+    if (w.table_tick == NULL || evtimer_add(w.table_tick, &table_tv) < 0)
+        fatalx("out of memory setting up the worker");
     evsignal_add(w.sig_usr1, NULL);
     evsignal_add(w.sig_term, NULL);
     evsignal_add(w.sig_int, NULL);
@@ -293,6 +318,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
 
     log_debug("serving on %d listeners", nfds);
     event_base_dispatch(w.base);
+    int rv = w.table_short;
     worker_free(&w);
-    return 0;
+    return rv;
 }

@@ -114,6 +114,8 @@ void conf_defaults(struct conf *c);
 int conf_load_file(struct conf *c, const char *path, struct aigw_errors *e);
 /* The same from an already parsed tree (the worker gets the master's tree this way). */
 int conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e);
+/* Set (or remove) the key at a dotted path in dst as it is in src ("etcd.prefix"). */
+int conf_tree_copy_key(struct json_object *dst, struct json_object *src, const char *path);
 /*
  * -1 (error added) when the Admin API would listen without a key: always on a
  * non-loopback address, and on loopback unless admin.allow_keyless is true.

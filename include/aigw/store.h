@@ -30,6 +30,18 @@ struct store_meta {
 struct store *store_open(const char *dir, uint64_t map_size, unsigned max_readers, int flags,
                          struct aigw_errors *e);
 void store_close(struct store *s);
+/*
+ * What became of data.mdb since it was opened. REPLACED: removed, or its
+ * path names another file; the pages mapped are still valid (reads go on)
+ * but a write would not be seen by the next start, so writes are refused.
+ * SHORT: cut shorter than its header says; its pages are gone, so the
+ * table is neither read nor written again. Both stay once found.
+ */
+enum store_file { STORE_FILE_OK = 0, STORE_FILE_REPLACED = 1, STORE_FILE_SHORT = 2 };
+/* Compare data.mdb with the file opened (fstat, stat): an enum store_file. */
+int store_check(struct store *s);
+/* What store_check found, in words naming the file ("" while it is fine). */
+const char *store_problem(const struct store *s);
 /* Clear reader slots of dead processes; returns how many were cleared. */
 int store_reader_check(struct store *s);
 

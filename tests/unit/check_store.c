@@ -2,9 +2,11 @@
 #include "config.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -870,6 +872,133 @@ START_TEST(open_errors)
 }
 END_TEST
 
+/* data.mdb of the store in g_dir/name. */
+static void
+data_path(char *out, const char *name)
+{
+    char dir[PATH_MAX];
+    path_join(dir, g_dir, name);
+    path_join(out, dir, "data.mdb");
+}
+
+/* store_problem(s) holds want, and names the file. */
+static void
+assert_problem(struct store *s, const char *path, const char *want)
+{
+    const char *p = store_problem(s);
+    ck_assert_msg(strstr(p, path) != NULL && strstr(p, want) != NULL,
+                  "problem \"%s\" does not name %s with \"%s\"", p, path, want);
+}
+
+/* A removed data.mdb: reads go on from the pages mapped, writes are refused. */
+START_TEST(file_removed)
+{
+    char path[PATH_MAX];
+    struct store *s = open_store("rm", 0);
+    const char *id;
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:x", 0), 3);
+    ck_assert_int_eq(store_check(s), STORE_FILE_OK);
+    ck_assert_str_eq(store_problem(s), "");
+    data_path(path, "rm");
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(store_check(s), STORE_FILE_REPLACED);
+    assert_problem(s, path, "was removed");
+    ck_assert_ptr_null(store_write_begin(s));
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert(has_model(s, "gpt-4o", &id));
+    store_read_end(s);
+    store_close(s);
+}
+END_TEST
+
+/* Another file renamed onto data.mdb: the same, named as replaced. */
+START_TEST(file_replaced)
+{
+    char path[PATH_MAX], other[PATH_MAX];
+    struct store *s = open_store("mv", 0);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:x", 0), 3);
+    data_path(path, "mv");
+    path_join(other, g_dir, "other.mdb");
+    FILE *f = fopen(other, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(rename(other, path), 0);
+    ck_assert_int_eq(store_check(s), STORE_FILE_REPLACED);
+    assert_problem(s, path, "was replaced by another file");
+    ck_assert_ptr_null(store_write_begin(s));
+    store_close(s);
+}
+END_TEST
+
+/* Removed while a write was in progress: the commit is reported as failed. */
+START_TEST(file_removed_during_write)
+{
+    char path[PATH_MAX];
+    struct aigw_errors e;
+    struct store *s = open_store("rmw", 0);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:x", 0), 3);
+    struct store_txn *t = store_write_begin(s);
+    ck_assert_ptr_nonnull(t);
+    errors_init(&e, NULL);
+    struct json_object *m =
+        items(RES_MODEL, "{\"m3\":{\"name\":\"new-one\",\"provider\":\"openai\"}}");
+    ck_assert_int_eq(store_put(t, RES_MODEL, "m3", json_object_object_get(m, "m3"), &e), STORE_OK);
+    json_object_put(m);
+    errors_free(&e);
+    data_path(path, "rmw");
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(store_commit(t, "admin", 0), -1);
+    store_close(s);
+}
+END_TEST
+
+/* Cut short at run time: neither read nor written again, even once it grows back. */
+START_TEST(file_cut_short)
+{
+    char path[PATH_MAX];
+    struct store *s = open_store("cut", 0);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:x", 0), 3);
+    data_path(path, "cut");
+    ck_assert_int_eq(truncate(path, 4096), 0);
+    ck_assert_int_eq(store_check(s), STORE_FILE_SHORT);
+    assert_problem(s, path, "was cut to 4096 bytes");
+    ck_assert_int_eq(store_read_begin(s), -1);
+    ck_assert_ptr_null(store_write_begin(s));
+    ck_assert_int_eq(truncate(path, 1 << 20), 0);
+    ck_assert_int_eq(store_check(s), STORE_FILE_SHORT);
+    ck_assert_int_eq(store_read_begin(s), -1);
+    store_close(s);
+}
+END_TEST
+
+/* A start with data.mdb cut short is refused before any record is read. */
+START_TEST(open_cut_short)
+{
+    char dir[PATH_MAX], path[PATH_MAX], want[PATH_MAX + 64];
+    struct aigw_errors e;
+    struct store *s = open_store("cutopen", 0);
+    ck_assert_int_eq(sync_commit(s, MODELS_V1, KEYS_V1, "file:x", 0), 3);
+    store_close(s);
+    path_join(dir, g_dir, "cutopen");
+    data_path(path, "cutopen");
+    ck_assert_int_eq(truncate(path, 8192), 0);
+    for (int flags = 0; flags <= STORE_RDONLY; flags += STORE_RDONLY) {
+        errors_init(&e, NULL);
+        ck_assert_ptr_null(store_open(dir, MAP_SIZE, MAX_READERS, flags, &e));
+        ck_assert_nerrors(&e, 1);
+        snprintf(want, sizeof(want), "%s is 8192 bytes but its header says the table takes", path);
+        ck_assert_error(&e, want);
+        errors_free(&e);
+    }
+    ck_assert_int_eq(truncate(path, 4096), 0);
+    errors_init(&e, NULL);
+    ck_assert_ptr_null(store_open(dir, MAP_SIZE, MAX_READERS, 0, &e));
+    snprintf(want, sizeof(want), "%s (4096 bytes) is not an LMDB file, or was cut short", path);
+    ck_assert_error(&e, want);
+    errors_free(&e);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -893,6 +1022,11 @@ store_suite(void)
     tcase_add_test(tc, models_foreach_order);
     tcase_add_test(tc, docs_after_pages);
     tcase_add_test(tc, open_errors);
+    tcase_add_test(tc, file_removed);
+    tcase_add_test(tc, file_replaced);
+    tcase_add_test(tc, file_removed_during_write);
+    tcase_add_test(tc, file_cut_short);
+    tcase_add_test(tc, open_cut_short);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("readers");
