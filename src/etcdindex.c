@@ -175,6 +175,22 @@ ix_done(int err, int64_t revision, struct json_object *answer, void *arg)
     free(w);
 }
 
+/* A write's state until etcd answers; NULL after failing it at once (out of memory). */
+static struct ix_write *
+ix_new(admin_done_cb done, void *arg, const char *id, int is_delete)
+{
+    struct ix_write *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        done(arg, ADMIN_EIO, 0);
+        return NULL;
+    }
+    w->done = done;
+    w->arg = arg;
+    w->is_delete = is_delete;
+    snprintf(w->id, sizeof(w->id), "%s", id);
+    return w;
+}
+
 /* Send body (taken), or fail at once when it could not be made or started. */
 static void
 ix_send(struct etcd *e, char *body, struct ix_write *w)
@@ -191,14 +207,9 @@ etcdindex_put(struct etcd *e, struct store *s, const char *prefix, enum res_kind
 {
     char rkey[512], nkey[1024], okey[1024], rcmp[512];
     char *r = NULL, *v = NULL, *n = NULL, *i = NULL, *o = NULL, *rel = NULL, *body = NULL;
-    struct ix_write *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        done(arg, ADMIN_EIO, 0);
+    struct ix_write *w = ix_new(done, arg, id, 0);
+    if (w == NULL)
         return;
-    }
-    w->done = done;
-    w->arg = arg;
-    snprintf(w->id, sizeof(w->id), "%s", id);
     snprintf(rkey, sizeof(rkey), "%s%s/%s", prefix, res_kind_name(k), id);
     if (etcdindex_key(prefix, k, doc, nkey, sizeof(nkey)) < 0) {
         ix_send(e, NULL, w);
@@ -249,15 +260,9 @@ etcdindex_del(struct etcd *e, struct store *s, const char *prefix, enum res_kind
 {
     char rkey[512], okey[1024], rcmp[512];
     char *r = NULL, *i = NULL, *o = NULL, *rel = NULL, *body = NULL;
-    struct ix_write *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        done(arg, ADMIN_EIO, 0);
+    struct ix_write *w = ix_new(done, arg, id, 1);
+    if (w == NULL)
         return;
-    }
-    w->done = done;
-    w->arg = arg;
-    w->is_delete = 1;
-    snprintf(w->id, sizeof(w->id), "%s", id);
     snprintf(rkey, sizeof(rkey), "%s%s/%s", prefix, res_kind_name(k), id);
     stored_index_key(s, prefix, k, id, okey, sizeof(okey));
     r = b64s(rkey);
