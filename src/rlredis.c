@@ -1175,8 +1175,7 @@ rlredis_renew_round(struct rlredis *rr)
     struct rlredis_gone *g, *next;
     if (rr->ac == NULL || rr->state != RS_READY)
         return;
-    TAILQ_FOREACH(l, &rr->leases, entry)
-    {
+    for (l = TAILQ_FIRST(&rr->leases); l != NULL; l = TAILQ_NEXT(l, entry)) {
         for (int i = 0; now <= l->until_ms && i < l->n; i++) {
             keys[n] = l->key[i];
             ids[n++] = l->id;
@@ -1188,8 +1187,7 @@ rlredis_renew_round(struct rlredis *rr)
             }
         }
     }
-    TAILQ_FOREACH(g, &rr->limbo, entry)
-    {
+    for (g = TAILQ_FIRST(&rr->limbo); g != NULL; g = TAILQ_NEXT(g, entry)) {
         keys[n] = g->key;
         ids[n++] = g->id;
         if (n == RENEW_BATCH) {
