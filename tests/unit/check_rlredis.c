@@ -753,11 +753,11 @@ START_TEST(held_lease_is_renewed)
     struct t t;
     struct rlredis_reply r, b;
     struct rlredis_counter c = lease_counter("model:r:conc", 1);
-    t_open_ttl(&t, 300); /* renewed every 100 ms */
+    t_open_ttl(&t, 1000); /* renewed every 333 ms */
     redisContext *sc = sync_open();
     admit(&t, &c, 1, "a", &r);
     ck_assert_int_eq(r.admitted, 1);
-    run_for(&t, 1200); /* 4 TTLs */
+    run_for(&t, 3500); /* 3.5 TTLs */
     ck_assert_int_gt(sync_int(sc, "ZSCORE t:model:r:conc a"), redis_now_ms(sc));
     admit(&t, &c, 1, "b", &b);
     ck_assert_int_eq(b.admitted, 0);
@@ -783,7 +783,7 @@ START_TEST(expired_lease_is_purged)
     struct rlredis_counter c = lease_counter("model:e:conc", 1);
     struct rlredis_counter held = lease_counter("model:h:conc", 1);
     held.hold_ms = 200;
-    t_open_ttl(&t, 300);
+    t_open_ttl(&t, 1000);
     redisContext *sc = sync_open();
     struct rlredis *dead = rlredis_new(t.base, &t.conf);
     ck_assert_ptr_nonnull(dead);
@@ -797,7 +797,7 @@ START_TEST(expired_lease_is_purged)
     ck_assert_int_eq(r.admitted, 0);
     admit(&t, &held, 1, "h2", &r);
     ck_assert_int_eq(r.admitted, 0);
-    run_for(&t, 1000); /* past hold_ms, a renewal round and a TTL */
+    run_for(&t, 2500); /* past hold_ms, a renewal round and a TTL */
     admit(&t, &c, 1, "b", &r);
     ck_assert_int_eq(r.admitted, 1);
     ck_assert_int_eq(r.used[0], 1);
