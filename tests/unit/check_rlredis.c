@@ -772,6 +772,54 @@ START_TEST(held_lease_is_renewed)
 }
 END_TEST
 
+#define MANY_LEASES 600
+
+/*
+ * More leases than one renewal script takes (256), over two sets and with
+ * two lease sets per admission: every one is renewed, and all go at the end.
+ */
+START_TEST(many_leases_renewed)
+{
+    struct t t;
+    static struct res x[MANY_LEASES];
+    struct rlredis_counter c[2] = {lease_counter("key:many:conc", MANY_LEASES),
+                                   lease_counter("model:many:conc", MANY_LEASES)};
+    char id[32];
+    memset(x, 0, sizeof(x));
+    t_open_ttl(&t, 1000);
+    redisContext *sc = sync_open();
+    for (int i = 0; i < MANY_LEASES; i++) {
+        snprintf(id, sizeof(id), "m%d", i);
+        ck_assert_ptr_nonnull(rlredis_admit(t.rr, c, i % 3 ? 2 : 1, id, res_cb, &x[i]));
+    }
+    int64_t end = now_mono_ms() + WAIT_MS;
+    int done = 0;
+    while (done < MANY_LEASES && now_mono_ms() < end) {
+        event_base_loop(t.base, EVLOOP_ONCE);
+        done = 0;
+        for (int i = 0; i < MANY_LEASES; i++)
+            done += x[i].calls;
+    }
+    ck_assert_int_eq(done, MANY_LEASES);
+    for (int i = 0; i < MANY_LEASES; i++)
+        ck_assert_msg(x[i].r.admitted && x[i].r.lease != NULL, "lease %d not admitted", i);
+    ck_assert_int_eq(rlredis_leases_held(t.rr), MANY_LEASES);
+    run_for(&t, 2500); /* 2.5 TTLs */
+    long long now = redis_now_ms(sc);
+    ck_assert_int_eq(sync_int(sc, "ZCOUNT t:key:many:conc %lld +inf", now), MANY_LEASES);
+    ck_assert_int_eq(sync_int(sc, "ZCOUNT t:model:many:conc %lld +inf", now),
+                     MANY_LEASES - (MANY_LEASES + 2) / 3);
+    for (int i = 0; i < MANY_LEASES; i++)
+        rlredis_lease_end(x[i].r.lease);
+    barrier(&t);
+    ck_assert_int_eq(sync_int(sc, "EXISTS t:key:many:conc"), 0);
+    ck_assert_int_eq(sync_int(sc, "EXISTS t:model:many:conc"), 0);
+    ck_assert_int_eq(rlredis_leases_held(t.rr), 0);
+    redisFree(sc);
+    t_close(&t);
+}
+END_TEST
+
 /*
  * A lease nobody renews expires a TTL later: its holder went away (an
  * rlredis freed, as a killed worker's), or its request outlived hold_ms.
@@ -1332,6 +1380,7 @@ rlredis_suite(void)
     add(s, "settle", settle_adds_and_clamps, plain_setup);
     add(s, "leases", leases_limit_and_release, plain_setup);
     add(s, "lease_renewed", held_lease_is_renewed, plain_setup);
+    add(s, "lease_many", many_leases_renewed, plain_setup);
     add(s, "lease_expiry", expired_lease_is_purged, plain_setup);
     add(s, "lease_lost", lost_admission_is_removed, plain_setup);
     add(s, "two_nodes", two_nodes_admit_exactly_n, plain_setup);
