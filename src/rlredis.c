@@ -12,6 +12,11 @@
  * pointer. Whatever happens, an op is freed by whoever sees it last: the
  * reply callback when hiredis held it, otherwise the op's own timer or cancel.
  *
+ * A lease handed out with an admission belongs to its caller until
+ * rlredis_lease_end; rr only lists it, to renew it. A release in flight
+ * belongs to its reply callback (rr->releasing only lists it, so that
+ * rlredis_free can orphan it); a lease in limbo belongs to rr.
+ *
  * hiredis 0.14 facts this file relies on: freeing a context (ours or after a
  * network error) runs every pending reply callback with a NULL reply before
  * it returns; redisAsyncFree from inside a reply callback is deferred until
