@@ -141,6 +141,8 @@ static const struct conf_key conf_keys[] = {
      "prefix of every Redis key aigw writes", 0, NULL},
     {"ratelimit.redis.timeout", CT_DURATION, OFF(redis_timeout_ms), "100ms", 1, 60000,
      "longest wait for Redis before ratelimit.on_error applies", 0, NULL},
+    {"ratelimit.redis.lease_ttl", CT_DURATION, OFF(redis_lease_ttl_ms), "10s", 1000, 3600000,
+     "how long a concurrency lease lives in Redis unless its worker renews it", 0, NULL},
     {"control.socket", CT_PATH, OFF(control_socket), RUNSTATEDIR "/aigw/aigw.sock", 0, 0,
      "UNIX socket aigwctl talks to (mode 0660); empty: none", 0, NULL},
     {"pid_file", CT_PATH, OFF(pid_file), RUNSTATEDIR "/aigw/aigw.pid", 0, 0,
@@ -703,6 +705,14 @@ conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e)
         errors_add(e, node ? node : parent, "ratelimit.redis.address",
                    "\"%s\" must be host:port, [IPv6]:port or unix:/path/to/socket",
                    c->redis_address);
+        bad = 1;
+    }
+    /* renewed every third of its TTL, a lease must outlive a renewal that timed out */
+    if (c->redis_lease_ttl_ms < 3 * c->redis_timeout_ms) {
+        struct json_object *node = NULL, *parent = NULL;
+        lookup(root, "ratelimit.redis.lease_ttl", &node, &parent);
+        errors_add(e, node ? node : parent, "ratelimit.redis.lease_ttl",
+                   "must be at least 3 times ratelimit.redis.timeout");
         bad = 1;
     }
     return bad ? -1 : 0;

@@ -313,6 +313,7 @@ redis_reply(const struct rlredis_reply *r, void *arg)
         if (r->admitted) {
             st->verdict = LIMIT_OK;
             st->active = 1;
+            st->lease = r->lease; /* renewed by rlredis until limit_end */
         } else if (st->verdict == LIMIT_DENIED) {
             shm_stat_add(st->lim->shm, SHM_STAT_RL_DENIED, 1);
         } else {
@@ -337,7 +338,7 @@ redis_admit(struct limiter *l, struct limit_state *st, int64_t lease_ms, const c
             c[n].limit = st->own[o].limits[i];
             c[n].cost = i == LIM_TPM || i == LIM_TPD ? st->reserved : 1;
             c[n].window_s = lim_window_s[i];
-            c[n].lease_ms = lease_ms;
+            c[n].hold_ms = lease_ms;
             n++;
         }
     snprintf(st->lease_id, sizeof(st->lease_id), "%s", rid);
@@ -360,11 +361,9 @@ redis_end(struct limit_state *st, int64_t real)
                 snprintf(key, sizeof(key), "%s:%s:%s", ow->kind, ow->id, lim_short[i]);
                 rlredis_settle(st->lim->redis, key, st->window[o][i], real - st->reserved);
             }
-        if (ow->limits[LIM_CONC] > 0) {
-            snprintf(key, sizeof(key), "%s:%s:%s", ow->kind, ow->id, lim_short[LIM_CONC]);
-            rlredis_release(st->lim->redis, key, st->lease_id);
-        }
     }
+    rlredis_lease_end(st->lease);
+    st->lease = NULL;
 }
 
 /* ---- the request's side ---- */

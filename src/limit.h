@@ -16,6 +16,7 @@ struct shm;
 struct shm_slot;
 struct limiter;
 struct rlredis_op;
+struct rlredis_lease;
 
 enum limit_verdict { LIMIT_OK = 0, LIMIT_DENIED, LIMIT_UNAVAILABLE };
 
@@ -40,6 +41,7 @@ struct limit_state {
     struct rlredis_op *op;
     int64_t window[2][LIM_N];
     char lease_id[64];
+    struct rlredis_lease *lease; /* renewed while the request runs */
     /* the verdict and what the x-ratelimit-* headers say */
     enum limit_verdict verdict;
     int deny_owner, deny_which;
@@ -60,7 +62,8 @@ void limit_owner(struct limit_state *st, const char *kind, const char *id, const
 /*
  * Admit a request reserving `reserve` tokens. 0: decided (st->verdict);
  * 1: asking Redis, done(st, arg) runs later with the verdict.
- * lease_ms: how long a Redis concurrency lease may outlive a lost request.
+ * lease_ms: the longest the request may live; its Redis concurrency lease,
+ * renewed while it runs, is not renewed past it.
  */
 int limit_admit(struct limiter *l, struct limit_state *st, int64_t reserve, int64_t lease_ms,
                 const char *request_id, void (*done)(struct limit_state *, void *), void *arg);

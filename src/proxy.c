@@ -608,7 +608,7 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
     body = NULL; /* q owns it now */
     client_usage(q);
     http_req_set_callbacks(r, on_client_abort, on_client_drain, q);
-    /* Concurrency leases in Redis outlive a lost request by no more than this. */
+    /* The longest the request may live: its Redis concurrency lease is not renewed past it. */
     int64_t lease = q->total_ms * q->max_attempts + 60000;
     int64_t reserve = q->lim.nown ? tokens_expected(q) : 0;
     if (limit_admit(px->limiter, &q->lim, reserve, lease, lease_id(px, q), admitted, q) == 0)

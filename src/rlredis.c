@@ -12,6 +12,11 @@
  * pointer. Whatever happens, an op is freed by whoever sees it last: the
  * reply callback when hiredis held it, otherwise the op's own timer or cancel.
  *
+ * A lease handed out with an admission belongs to its caller until
+ * rlredis_lease_end; rr only lists it, to renew it. A release in flight
+ * belongs to its reply callback (rr->releasing only lists it, so that
+ * rlredis_free can orphan it); a lease in limbo belongs to rr.
+ *
  * hiredis 0.14 facts this file relies on: freeing a context (ours or after a
  * network error) runs every pending reply callback with a NULL reply before
  * it returns; redisAsyncFree from inside a reply callback is deferred until
@@ -43,14 +48,16 @@
 #define BACKOFF_MAX_MS 5000
 #define HANDSHAKE_MIN_MS 1000   /* connect + AUTH + SELECT + SCRIPT LOAD, at least */
 #define WINDOW_GRACE_MS "60000" /* a window key outlives its window by this much (Lua) */
-#define DEFAULT_LEASE_MS 600000 /* a lease counter that forgot its lease_ms */
+#define RENEW_BATCH 256         /* (set, lease) pairs in one renewal script */
+#define LIMBO_MAX 10000         /* unknown leases remembered; beyond, their TTL alone ends them */
+#define LIMBO_ROUNDS 2          /* renewal rounds that remove an unknown lease again */
 #define NUM_MAX 24              /* an int64 in decimal, sign and NUL */
 #define ADMIT_MAXARGS (4 + 5 * RLREDIS_MAX_COUNTERS)
 
 /*
  * The admission script. KEYS[i]: a counter's key with the prefix, without
  * the window; ARGV[1]: the lease id; then four per counter: limit, cost,
- * window_s (0: a lease set), lease_ms. Returns {admitted, denied index
+ * window_s (0: a lease set), the lease TTL in ms. Returns {admitted, denied index
  * (0-based, -1), then used, reset_ms, window for every counter}.
  *
  * It reads TIME itself so every node agrees on window boundaries. Redis 3.2
@@ -118,10 +125,39 @@ static const char settle_lua[] = "if redis.call('EXISTS', KEYS[1]) == 0 then ret
                                  "if v < 0 then redis.call('INCRBY', KEYS[1], -v) v = 0 end\n"
                                  "return v\n";
 
+/*
+ * One renewal round (or part of one): KEYS[i] is a lease set, ARGV[2 + i]
+ * the id of a lease in it; the first ARGV[2] pairs are renewed to expire
+ * ARGV[1] ms from now, the others removed. The renewals go in one ZADD per
+ * set, which halves Redis's time for leases of a few sets (measured: 256
+ * leases of one set 0.2 ms, of 256 sets 0.9 ms). A renewed lease that had
+ * expired is added again, since its request still runs: the set may then
+ * count more than its limit for a while, which is the truth, and refuses
+ * new requests until enough end. Returns how many were added again.
+ */
+static const char renew_lua[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local ttl, nrenew, back = tonumber(ARGV[1]), tonumber(ARGV[2]), 0\n"
+    "local sets, order = {}, {}\n"
+    "for i = 1, nrenew do\n"
+    "  local s = sets[KEYS[i]]\n"
+    "  if not s then s = {} sets[KEYS[i]] = s order[#order + 1] = KEYS[i] end\n"
+    "  s[#s + 1] = now_ms + ttl\n"
+    "  s[#s + 1] = ARGV[2 + i]\n"
+    "end\n"
+    "for _, k in ipairs(order) do\n"
+    "  back = back + redis.call('ZADD', k, unpack(sets[k]))\n"
+    "  if redis.call('PTTL', k) < 2 * ttl then redis.call('PEXPIRE', k, 2 * ttl) end\n"
+    "end\n"
+    "for i = nrenew + 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[2 + i]) end\n"
+    "return back\n";
+
 enum rlredis_state { RS_DOWN, RS_CONNECTING, RS_READY };
 
 /* The handshake steps, in the order their replies come. */
-enum rlredis_step { HS_AUTH, HS_SELECT, HS_LOAD_ADMIT, HS_LOAD_SETTLE };
+enum rlredis_step { HS_AUTH, HS_SELECT, HS_LOAD_ADMIT, HS_LOAD_SETTLE, HS_LOAD_RENEW };
 
 struct rlredis_op {
     TAILQ_ENTRY(rlredis_op) entry; /* in rr->ops until freed or orphaned */
@@ -132,6 +168,7 @@ struct rlredis_op {
     int in_redis;                     /* hiredis holds the op: only the reply callback frees it */
     int retried;                      /* sent again as EVAL after NOSCRIPT */
     int early_admit;                  /* not sent: 1 admitted (nothing to check), 0 error */
+    int64_t hold_ms;                  /* the longest a lease of this op is renewed; 0: no end */
     int64_t sent_ms;                  /* monotonic */
     int n;                            /* counters sent to Redis */
     int8_t idx[RLREDIS_MAX_COUNTERS]; /* sent counter -> the caller's index */
@@ -151,6 +188,35 @@ struct rlredis_fire {
 
 TAILQ_HEAD(rlredis_ops, rlredis_op);
 
+/* A lease a request holds: renewed every round until it ends. */
+struct rlredis_lease {
+    TAILQ_ENTRY(rlredis_lease) entry; /* in rr->leases while rr lives */
+    struct rlredis *rr;               /* NULL once rr was freed */
+    int64_t until_ms;                 /* monotonic: not renewed after */
+    int n;
+    const char *key[RLREDIS_MAX_COUNTERS]; /* the lease sets, with the prefix */
+    const char *id;
+    char buf[];
+};
+
+/*
+ * A lease on its way out: a release in flight (in rr->releasing), or one
+ * whose fate is unknown (in rr->limbo): its admission or release was lost
+ * with a connection, and Redis may yet carry it out. ZREM by id is
+ * idempotent, so a lease in limbo is removed again in the next rounds.
+ */
+struct rlredis_gone {
+    TAILQ_ENTRY(rlredis_gone) entry;
+    struct rlredis *rr; /* a release in flight: NULL once rr was freed */
+    int rounds;         /* renewal rounds that removed it again */
+    const char *key;    /* with the prefix */
+    const char *id;
+    char buf[];
+};
+
+TAILQ_HEAD(rlredis_leases, rlredis_lease);
+TAILQ_HEAD(rlredis_gones, rlredis_gone);
+
 struct rlredis {
     struct event_base *base;
     char addr[CONF_STR_MAX]; /* as configured, for log lines */
@@ -162,6 +228,8 @@ struct rlredis {
     int64_t timeout_ms;
     char admit_sha[2 * SHA_DIGEST_LENGTH + 1];
     char settle_sha[2 * SHA_DIGEST_LENGTH + 1];
+    char renew_sha[2 * SHA_DIGEST_LENGTH + 1];
+    int64_t lease_ttl_ms;
 
     redisAsyncContext *ac; /* connecting or connected; NULL while waiting to retry */
     enum rlredis_state state;
@@ -173,8 +241,15 @@ struct rlredis {
     int64_t last_reply_ms; /* monotonic: when this connection last answered anything */
 
     struct rlredis_ops ops;
+    struct rlredis_leases leases;   /* held: renewed every round */
+    struct rlredis_gones releasing; /* ZREM sent, not answered */
+    struct rlredis_gones limbo;     /* removed again in the next rounds */
+    int nleases, nlimbo;
+    struct event *renew;   /* every third of the lease TTL */
+    int renew_inflight;    /* renewal scripts not answered on this connection */
+    int64_t renew_sent_ms; /* monotonic: when the oldest of them was sent */
     uint64_t errors;
-    uint64_t dropped; /* settles and releases skipped while disconnected */
+    uint64_t dropped; /* settles skipped while disconnected */
 };
 
 static void rlredis_connect(struct rlredis *rr);
@@ -182,6 +257,8 @@ static void rlredis_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void rlredis_on_admit(redisAsyncContext *ac, void *r, void *privdata);
 static void rlredis_op_undo(struct rlredis *rr, const struct rlredis_op *op,
                             const struct rlredis_reply *r);
+static void rlredis_renew_cb(evutil_socket_t fd, short what, void *arg);
+static void rlredis_renew_round(struct rlredis *rr);
 
 /* Lowercase hex SHA-1 of a script: what EVALSHA names it by, known before SCRIPT LOAD answers. */
 static void
@@ -239,6 +316,9 @@ rlredis_new(struct event_base *base, const struct conf *c)
         return NULL;
     rr->base = base;
     TAILQ_INIT(&rr->ops);
+    TAILQ_INIT(&rr->leases);
+    TAILQ_INIT(&rr->releasing);
+    TAILQ_INIT(&rr->limbo);
     snprintf(rr->addr, sizeof(rr->addr), "%s", c->redis_address);
     if (rlredis_parse_addr(rr, c->redis_address) < 0) {
         log_warnx("redis %s: not host:port nor unix:/path", rr->addr);
@@ -250,13 +330,21 @@ rlredis_new(struct event_base *base, const struct conf *c)
     rr->timeout_ms = c->redis_timeout_ms > 0 ? c->redis_timeout_ms : 100;
     rlredis_sha1(admit_lua, rr->admit_sha);
     rlredis_sha1(settle_lua, rr->settle_sha);
+    rlredis_sha1(renew_lua, rr->renew_sha);
+    rr->lease_ttl_ms = c->redis_lease_ttl_ms >= 3 ? c->redis_lease_ttl_ms : 10000;
     if ((rr->timer = evtimer_new(base, rlredis_timer_cb, rr)) == NULL)
         goto fail;
+    if ((rr->renew = event_new(base, -1, EV_PERSIST, rlredis_renew_cb, rr)) == NULL)
+        goto fail;
+    struct timeval every = tv_ms(rr->lease_ttl_ms / 3);
+    event_add(rr->renew, &every);
     rlredis_connect(rr);
     return rr;
 fail:
     if (rr->timer != NULL)
         event_free(rr->timer);
+    if (rr->renew != NULL)
+        event_free(rr->renew);
     explicit_bzero(rr->password, sizeof(rr->password));
     free(rr);
     return NULL;
@@ -296,6 +384,7 @@ rlredis_lost(struct rlredis *rr, const redisAsyncContext *ac, const char *why)
         return;
     rr->ac->data = NULL;
     rr->ac = NULL;
+    rr->renew_inflight = 0; /* their callbacks find ac->data NULL */
     rlredis_retry_later(rr, why);
 }
 
@@ -342,7 +431,8 @@ rlredis_on_disconnect(const redisAsyncContext *ac, int status)
 static void
 rlredis_on_handshake(redisAsyncContext *ac, void *r, void *privdata)
 {
-    static const char *const names[] = {"AUTH", "SELECT", "SCRIPT LOAD", "SCRIPT LOAD"};
+    static const char *const names[] = {"AUTH", "SELECT", "SCRIPT LOAD", "SCRIPT LOAD",
+                                        "SCRIPT LOAD"};
     struct rlredis *rr = ac->data;
     const redisReply *reply = r;
     int step = (int)(intptr_t)privdata;
@@ -360,7 +450,7 @@ rlredis_on_handshake(redisAsyncContext *ac, void *r, void *privdata)
         rlredis_drop(rr, why); /* deferred by hiredis until we return */
         return;
     }
-    if (step != HS_LOAD_SETTLE)
+    if (step != HS_LOAD_RENEW)
         return;
     evtimer_del(rr->timer);
     rr->state = RS_READY;
@@ -372,6 +462,11 @@ rlredis_on_handshake(redisAsyncContext *ac, void *r, void *privdata)
         log_debug("redis %s: connected", rr->addr);
     rr->outage = 0;
     rr->ever_ready = 1;
+    /*
+     * Renew now: leases that expired while Redis was away come back, and
+     * the unknown ones go, without waiting a round.
+     */
+    rlredis_renew_round(rr);
 }
 
 /* Queue AUTH, SELECT and both SCRIPT LOADs; replies arrive before any admission's. */
@@ -402,6 +497,10 @@ rlredis_send_handshake(struct rlredis *rr)
     size_t sl[] = {6, 4, strlen(settle_lua)};
     rc |= redisAsyncCommandArgv(ac, rlredis_on_handshake, (void *)(intptr_t)HS_LOAD_SETTLE, 3, sa,
                                 sl);
+    const char *ra[] = {"SCRIPT", "LOAD", renew_lua};
+    size_t rl[] = {6, 4, strlen(renew_lua)};
+    rc |=
+        redisAsyncCommandArgv(ac, rlredis_on_handshake, (void *)(intptr_t)HS_LOAD_RENEW, 3, ra, rl);
     return rc == REDIS_OK ? 0 : -1;
 }
 
@@ -559,6 +658,99 @@ rlredis_log_reply(struct rlredis *rr, const redisReply *rep)
     }
 }
 
+/* A lease on its way out: pfx key and id copied. NULL when out of memory (its TTL ends it). */
+static struct rlredis_gone *
+rlredis_gone_new(const char *pfx, const char *key, const char *id)
+{
+    size_t plen = strlen(pfx), klen = strlen(key), ilen = strlen(id);
+    struct rlredis_gone *g = calloc(1, sizeof(*g) + plen + klen + ilen + 2);
+    if (g == NULL)
+        return NULL;
+    char *k = g->buf, *i = g->buf + plen + klen + 1;
+    memcpy(k, pfx, plen);
+    memcpy(k + plen, key, klen + 1);
+    memcpy(i, id, ilen + 1);
+    g->key = k;
+    g->id = i;
+    return g;
+}
+
+/*
+ * Remember a lease whose fate is unknown, to remove it in the next rounds.
+ * Bounded: past LIMBO_MAX it is forgotten, and its TTL alone ends it.
+ */
+static void
+rlredis_limbo_add(struct rlredis *rr, struct rlredis_gone *g)
+{
+    g->rr = NULL;
+    g->rounds = 0;
+    if (rr->nlimbo >= LIMBO_MAX) {
+        log_debug("redis %s: lease %s of %s left to its TTL: %d unknown already", rr->addr, g->id,
+                  g->key, rr->nlimbo);
+        free(g);
+        return;
+    }
+    TAILQ_INSERT_TAIL(&rr->limbo, g, entry);
+    rr->nlimbo++;
+}
+
+/*
+ * The admission's reply was lost with its connection: Redis may have run
+ * it, or may run it still (a stalled server reads what we sent when it
+ * wakes up), adding leases nobody would release. Remove them again later.
+ */
+static void
+rlredis_op_limbo(struct rlredis *rr, const struct rlredis_op *op)
+{
+    const char *lease_id = op->argv[3 + op->n];
+    for (int j = 0; j < op->n; j++) {
+        const char *const *a = &op->argv[4 + op->n + 4 * j]; /* limit, cost, window_s, ttl */
+        struct rlredis_gone *g;
+        if (strtoll(a[2], NULL, 10) <= 0 && (g = rlredis_gone_new("", op->argv[3 + j], lease_id)))
+            rlredis_limbo_add(rr, g);
+    }
+}
+
+/*
+ * The admitted op's leases, to renew until the request ends. NULL when it
+ * has none, or out of memory: then they expire a TTL from now, early.
+ */
+static struct rlredis_lease *
+rlredis_lease_new(struct rlredis *rr, const struct rlredis_op *op)
+{
+    const char *lease_id = op->argv[3 + op->n];
+    size_t size = strlen(lease_id) + 1;
+    int n = 0;
+    for (int j = 0; j < op->n; j++)
+        if (strtoll(op->argv[4 + op->n + 4 * j + 2], NULL, 10) <= 0)
+            size += op->argvlen[3 + j] + 1;
+    struct rlredis_lease *l = calloc(1, sizeof(*l) + size);
+    if (l == NULL) {
+        log_warnx("redis %s: out of memory: lease %s not renewed", rr->addr, lease_id);
+        return NULL;
+    }
+    char *p = l->buf;
+    for (int j = 0; j < op->n; j++) {
+        if (strtoll(op->argv[4 + op->n + 4 * j + 2], NULL, 10) > 0)
+            continue;
+        memcpy(p, op->argv[3 + j], op->argvlen[3 + j] + 1);
+        l->key[n++] = p;
+        p += op->argvlen[3 + j] + 1;
+    }
+    if (n == 0) {
+        free(l);
+        return NULL;
+    }
+    memcpy(p, lease_id, strlen(lease_id) + 1);
+    l->id = p;
+    l->n = n;
+    l->rr = rr;
+    l->until_ms = op->hold_ms > 0 ? now_mono_ms() + op->hold_ms : INT64_MAX;
+    TAILQ_INSERT_TAIL(&rr->leases, l, entry);
+    rr->nleases++;
+    return l;
+}
+
 /* hiredis answers an admission (NULL: the connection went away first). */
 static void
 rlredis_on_admit(redisAsyncContext *ac, void *r, void *privdata)
@@ -580,14 +772,16 @@ rlredis_on_admit(redisAsyncContext *ac, void *r, void *privdata)
     }
     op->in_redis = 0;
     if (op->cb == NULL) { /* cancelled, or timed out earlier: nobody waits */
-        if (rep != NULL && ac->data == rr && rlredis_parse_reply(rep, op, &out) == 0 &&
-            out.admitted)
+        if (rep == NULL)
+            rlredis_op_limbo(rr, op); /* Redis may yet run it: remove its leases later */
+        else if (rlredis_parse_reply(rep, op, &out) == 0 && out.admitted)
             rlredis_op_undo(rr, op, &out);
         TAILQ_REMOVE(&rr->ops, op, entry);
         rlredis_op_free(op);
         return;
     }
     if (rep == NULL) {
+        rlredis_op_limbo(rr, op);
         rlredis_lost(rr, ac, ac->errstr[0] ? ac->errstr : "connection lost");
         rlredis_reply_error(&out);
     } else if (rlredis_parse_reply(rep, op, &out) < 0) {
@@ -600,6 +794,8 @@ rlredis_on_admit(redisAsyncContext *ac, void *r, void *privdata)
          */
         if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "READONLY", 8) == 0)
             rlredis_drop(rr, "the server is a read-only replica"); /* deferred by hiredis */
+    } else if (out.admitted) {
+        out.lease = rlredis_lease_new(rr, op);
     }
     rlredis_op_complete(op, &out);
 }
@@ -704,7 +900,9 @@ rlredis_op_new(struct rlredis *rr, const struct rlredis_counter *c, int n, const
         rlredis_op_num(op, &off, k->limit);
         rlredis_op_num(op, &off, k->cost);
         rlredis_op_num(op, &off, k->window_s > 0 ? k->window_s : 0);
-        rlredis_op_num(op, &off, k->lease_ms > 0 ? k->lease_ms : DEFAULT_LEASE_MS);
+        rlredis_op_num(op, &off, rr->lease_ttl_ms);
+        if (k->window_s <= 0 && k->hold_ms > op->hold_ms)
+            op->hold_ms = k->hold_ms;
     }
     return op;
 }
@@ -836,29 +1034,58 @@ rlredis_settle(struct rlredis *rr, const char *key, int64_t window, int64_t delt
     rlredis_settle_key(rr, rr->prefix, key, window, delta);
 }
 
-/* ZREM lease_id from pfx key (pfx as for rlredis_settle_key). */
+/* A release's reply: done, or, lost with its connection or refused, removed again later. */
+static void
+rlredis_on_release(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rlredis_gone *g = privdata;
+    struct rlredis *rr = g->rr;
+    const redisReply *rep = r;
+    (void)ac;
+    if (rr == NULL) { /* rr was freed */
+        free(g);
+        return;
+    }
+    TAILQ_REMOVE(&rr->releasing, g, entry);
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
+        rlredis_limbo_add(rr, g);
+    else
+        free(g);
+}
+
+/* ZREM lease_id from pfx key (pfx as for rlredis_settle_key); in limbo when it cannot go now. */
 static void
 rlredis_release_key(struct rlredis *rr, const char *pfx, const char *key, const char *lease_id)
 {
-    char k[CONF_STR_MAX + sizeof(((struct rlredis_counter *)0)->key)];
-    if (lease_id == NULL)
+    struct rlredis_gone *g;
+    if (lease_id == NULL || (g = rlredis_gone_new(pfx, key, lease_id)) == NULL)
         return;
-    if (rr->ac == NULL) {
-        rlredis_dropped(rr, "release", key);
+    const char *argv[] = {"ZREM", g->key, g->id};
+    size_t lens[] = {4, strlen(g->key), strlen(g->id)};
+    if (rr->ac == NULL ||
+        redisAsyncCommandArgv(rr->ac, rlredis_on_release, g, 3, argv, lens) != REDIS_OK) {
+        log_debug("redis %s: release of %s deferred: not connected", rr->addr, key);
+        rlredis_limbo_add(rr, g);
         return;
     }
-    snprintf(k, sizeof(k), "%s%s", pfx, key);
-    const char *argv[] = {"ZREM", k, lease_id};
-    size_t lens[] = {4, strlen(k), strlen(lease_id)};
-    if (redisAsyncCommandArgv(rr->ac, NULL, NULL, 3, argv, lens) != REDIS_OK)
-        rlredis_dropped(rr, "release", key);
+    g->rr = rr;
+    TAILQ_INSERT_TAIL(&rr->releasing, g, entry);
 }
 
-/* Remove a lease (the request ended). */
+/* The request ended: remove its lease from every set and stop renewing it. */
 void
-rlredis_release(struct rlredis *rr, const char *key, const char *lease_id)
+rlredis_lease_end(struct rlredis_lease *l)
 {
-    rlredis_release_key(rr, rr->prefix, key, lease_id);
+    if (l == NULL)
+        return;
+    struct rlredis *rr = l->rr;
+    if (rr != NULL) {
+        for (int i = 0; i < l->n; i++)
+            rlredis_release_key(rr, "", l->key[i], l->id);
+        TAILQ_REMOVE(&rr->leases, l, entry);
+        rr->nleases--;
+    }
+    free(l);
 }
 
 /*
@@ -880,6 +1107,155 @@ rlredis_op_undo(struct rlredis *rr, const struct rlredis_op *op, const struct rl
         else
             rlredis_release_key(rr, "", key, lease_id);
     }
+}
+
+/* A renewal's reply: counted; NOSCRIPT loads the script again for the next round. */
+static void
+rlredis_on_renew(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rlredis *rr = ac->data;
+    const redisReply *rep = r;
+    (void)privdata;
+    if (rr == NULL || rep == NULL)
+        return; /* a connection we forgot: rlredis_lost reset the count */
+    rr->last_reply_ms = now_mono_ms();
+    if (rr->renew_inflight > 0)
+        rr->renew_inflight--;
+    if (rep->type == REDIS_REPLY_INTEGER) {
+        if (rep->integer > 0)
+            log_debug("redis %s: %lld leases had expired while their requests ran: added again",
+                      rr->addr, (long long)rep->integer);
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+        const char *la[] = {"SCRIPT", "LOAD", renew_lua};
+        size_t ll[] = {6, 4, strlen(renew_lua)};
+        redisAsyncCommandArgv(ac, NULL, NULL, 3, la, ll);
+        return;
+    }
+    log_debug("redis %s: lease renewal failed: %.200s", rr->addr,
+              rep->type == REDIS_REPLY_ERROR ? rep->str : "an unexpected reply");
+}
+
+/* One renewal script: n (set, id) pairs, the first nrenew renewed, the others removed. */
+static int
+rlredis_renew_send(struct rlredis *rr, const char *const *keys, const char *const *ids, int n,
+                   int nrenew)
+{
+    const char *argv[5 + 2 * RENEW_BATCH];
+    size_t lens[5 + 2 * RENEW_BATCH];
+    char nk[NUM_MAX], ttl[NUM_MAX], nr[NUM_MAX];
+    int argc = 0;
+    snprintf(nk, sizeof(nk), "%d", n);
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)rr->lease_ttl_ms);
+    snprintf(nr, sizeof(nr), "%d", nrenew);
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = rr->renew_sha;
+    argv[argc++] = nk;
+    for (int i = 0; i < n; i++)
+        argv[argc++] = keys[i];
+    argv[argc++] = ttl;
+    argv[argc++] = nr;
+    for (int i = 0; i < n; i++)
+        argv[argc++] = ids[i];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    if (redisAsyncCommandArgv(rr->ac, rlredis_on_renew, NULL, argc, argv, lens) != REDIS_OK)
+        return -1;
+    if (rr->renew_inflight++ == 0)
+        rr->renew_sent_ms = now_mono_ms();
+    return 0;
+}
+
+/*
+ * One round: every lease held is renewed and every unknown one removed,
+ * RENEW_BATCH pairs per script, all written at once. Leases whose request
+ * outlived the longest it may live are no longer renewed. An unknown lease
+ * is removed in LIMBO_ROUNDS rounds, not one: a stalled Redis that wakes up
+ * may run the lost admission of a closed connection after the first.
+ */
+static void
+rlredis_renew_round(struct rlredis *rr)
+{
+    const char *keys[RENEW_BATCH], *ids[RENEW_BATCH];
+    int n = 0, nrenew = 0;
+    int64_t now = now_mono_ms();
+    struct rlredis_lease *l;
+    struct rlredis_gone *g, *next;
+    if (rr->ac == NULL || rr->state != RS_READY)
+        return;
+    for (l = TAILQ_FIRST(&rr->leases); l != NULL; l = TAILQ_NEXT(l, entry)) {
+        for (int i = 0; now <= l->until_ms && i < l->n; i++) {
+            keys[n] = l->key[i];
+            ids[n++] = l->id;
+            nrenew++;
+            if (n == RENEW_BATCH) {
+                if (rlredis_renew_send(rr, keys, ids, n, nrenew) < 0)
+                    return;
+                n = nrenew = 0;
+            }
+        }
+    }
+    for (g = TAILQ_FIRST(&rr->limbo); g != NULL; g = TAILQ_NEXT(g, entry)) {
+        keys[n] = g->key;
+        ids[n++] = g->id;
+        if (n == RENEW_BATCH) {
+            if (rlredis_renew_send(rr, keys, ids, n, nrenew) < 0)
+                return;
+            n = nrenew = 0;
+        }
+    }
+    if (n > 0 && rlredis_renew_send(rr, keys, ids, n, nrenew) < 0)
+        return;
+    /* hiredis copied every string: the unknown leases may go now */
+    for (g = TAILQ_FIRST(&rr->limbo); g != NULL; g = next) {
+        next = TAILQ_NEXT(g, entry);
+        if (++g->rounds < LIMBO_ROUNDS)
+            continue;
+        TAILQ_REMOVE(&rr->limbo, g, entry);
+        rr->nlimbo--;
+        free(g);
+    }
+}
+
+/*
+ * Every third of the lease TTL: a round, unless the last one is still
+ * unanswered. A renewal nothing at all answered within the timeout means
+ * a hung server, as for an admission: drop the connection (the reconnect
+ * renews at once), rather than pile renewals up behind it.
+ */
+static void
+rlredis_renew_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rlredis *rr = arg;
+    char why[96];
+    (void)fd;
+    (void)what;
+    if (rr->ac == NULL || rr->state != RS_READY)
+        return;
+    if (rr->renew_inflight > 0) {
+        if (rr->last_reply_ms < rr->renew_sent_ms &&
+            now_mono_ms() - rr->renew_sent_ms >= rr->timeout_ms) {
+            snprintf(why, sizeof(why), "no answer in %lld ms", (long long)rr->timeout_ms);
+            rlredis_drop(rr, why);
+        }
+        return;
+    }
+    rlredis_renew_round(rr);
+}
+
+/* Leases held (renewed). */
+int
+rlredis_leases_held(const struct rlredis *rr)
+{
+    return rr->nleases;
+}
+
+/* Leases whose fate is unknown, to be removed in the next rounds. */
+int
+rlredis_leases_unknown(const struct rlredis *rr)
+{
+    return rr->nlimbo;
 }
 
 /* 1 when connected, authenticated and the scripts are loaded. */
@@ -919,6 +1295,20 @@ rlredis_free(struct rlredis *rr)
             rlredis_op_free(op);
         }
     }
+    struct rlredis_lease *l;
+    while ((l = TAILQ_FIRST(&rr->leases)) != NULL) { /* their holders end them later */
+        TAILQ_REMOVE(&rr->leases, l, entry);
+        l->rr = NULL;
+    }
+    struct rlredis_gone *g;
+    while ((g = TAILQ_FIRST(&rr->releasing)) != NULL) { /* the reply callback frees it */
+        TAILQ_REMOVE(&rr->releasing, g, entry);
+        g->rr = NULL;
+    }
+    while ((g = TAILQ_FIRST(&rr->limbo)) != NULL) { /* left to their TTL */
+        TAILQ_REMOVE(&rr->limbo, g, entry);
+        free(g);
+    }
     if (rr->ac != NULL) {
         redisAsyncContext *ac = rr->ac;
         rr->ac = NULL;
@@ -926,6 +1316,7 @@ rlredis_free(struct rlredis *rr)
         redisAsyncFree(ac);
     }
     event_free(rr->timer);
+    event_free(rr->renew);
     explicit_bzero(rr->password, sizeof(rr->password));
     free(rr);
 }

@@ -10,6 +10,14 @@
  * Concurrency is a sorted set of leases, crash-safe because every lease
  * expires:
  *   <prefix><owner>:conc                    (member: lease id, score: expiry ms)
+ *
+ * A lease lives ratelimit.redis.lease_ttl (seconds) in Redis. The worker
+ * renews every lease it holds every third of that, all of them in one
+ * pipelined script per round, for as long as its request runs: a killed
+ * worker's or node's leases expire a TTL after its last renewal, and a
+ * lease is never counted longer than its request plus a TTL. A lease whose
+ * fate is unknown (its admission or release was lost with a connection, as
+ * when Redis stalls) is removed again by id once Redis answers.
  */
 #ifndef AIGW_RLREDIS_H
 #define AIGW_RLREDIS_H
@@ -20,24 +28,26 @@ struct event_base;
 struct conf;
 struct rlredis;
 struct rlredis_op;
+struct rlredis_lease;
 
 #define RLREDIS_MAX_COUNTERS 10
 
 struct rlredis_counter {
-    char key[160];   /* without prefix and window: "key:<id>:rpm", "model:<id>:conc" */
-    int64_t limit;   /* admitted while used < limit */
-    int64_t cost;    /* added on admission: 1 for requests, the reserved tokens */
+    char key[160];    /* without prefix and window: "key:<id>:rpm", "model:<id>:conc" */
+    int64_t limit;    /* admitted while used < limit */
+    int64_t cost;     /* added on admission: 1 for requests, the reserved tokens */
     int64_t window_s; /* 60 or 86400; 0: a concurrency lease set */
-    int64_t lease_ms; /* concurrency only: how long a lease lives if never released */
+    int64_t hold_ms;  /* concurrency only: the longest the request may live; not renewed after */
 };
 
 struct rlredis_reply {
-    int error;     /* Redis unreachable, timed out or answered nonsense: apply ratelimit.on_error */
-    int admitted;  /* every counter was under its limit and all costs were added */
-    int denied;    /* index of the first counter at its limit; -1 when admitted or error */
+    int error;    /* Redis unreachable, timed out or answered nonsense: apply ratelimit.on_error */
+    int admitted; /* every counter was under its limit and all costs were added */
+    int denied;   /* index of the first counter at its limit; -1 when admitted or error */
     int64_t used[RLREDIS_MAX_COUNTERS];     /* after admission (before, when denied) */
     int64_t reset_ms[RLREDIS_MAX_COUNTERS]; /* until the window ends; 0 for leases */
     int64_t window[RLREDIS_MAX_COUNTERS];   /* window index the cost went into */
+    struct rlredis_lease *lease; /* admitted with lease sets: end it with rlredis_lease_end */
 };
 
 typedef void (*rlredis_cb)(const struct rlredis_reply *r, void *arg);
@@ -58,8 +68,15 @@ struct rlredis_op *rlredis_admit(struct rlredis *rr, const struct rlredis_counte
 void rlredis_cancel(struct rlredis_op *op);
 /* Add delta (may be negative; the count never goes below 0) to one window. */
 void rlredis_settle(struct rlredis *rr, const char *key, int64_t window, int64_t delta);
-/* Remove a lease (the request ended). */
-void rlredis_release(struct rlredis *rr, const char *key, const char *lease_id);
+/*
+ * The request ended: remove its lease from every set and stop renewing it.
+ * Exactly once per lease an admission handed out; NULL does nothing. A
+ * lease outlives rlredis_free (which stops renewing it) until ended.
+ */
+void rlredis_lease_end(struct rlredis_lease *l);
+/* Leases held (renewed) and leases waiting to be removed again (for tests). */
+int rlredis_leases_held(const struct rlredis *rr);
+int rlredis_leases_unknown(const struct rlredis *rr);
 int rlredis_connected(const struct rlredis *rr);
 /* Failed admissions so far: timeouts, error replies, lost connections, not connected. */
 uint64_t rlredis_errors(const struct rlredis *rr);

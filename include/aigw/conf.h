@@ -95,6 +95,7 @@ struct conf {
     int64_t redis_db;
     char redis_prefix[CONF_STR_MAX];
     int64_t redis_timeout_ms;
+    int64_t redis_lease_ttl_ms;
     int64_t shm_slots;
 
     char control_socket[PATH_MAX]; /* "" for none */

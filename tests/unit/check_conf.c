@@ -580,6 +580,36 @@ START_TEST(error_ranges)
 }
 END_TEST
 
+/*
+ * ratelimit.redis.lease_ttl: 10s by default, 1s at least, and at least 3
+ * renewal timeouts, so that a lease outlives one renewal that timed out.
+ */
+START_TEST(redis_lease_ttl)
+{
+    char path[PATH_MAX];
+    struct conf c;
+    struct aigw_errors e;
+    conf_defaults(&c);
+    ck_assert_int_eq(c.redis_lease_ttl_ms, 10000);
+    ck_assert_int_eq(
+        load_text("ok.yaml", "ratelimit:\n  redis:\n    lease_ttl: 1500ms\n", &c, &e, path), 0);
+    ck_assert_int_eq(c.redis_lease_ttl_ms, 1500);
+    errors_free(&e);
+    ck_assert_int_eq(
+        load_text("short.yaml", "ratelimit:\n  redis:\n    lease_ttl: 900ms\n", &c, &e, path), -1);
+    expect_error(&e, path, 3, "ratelimit.redis.lease_ttl", "\"900ms\" must be a duration");
+    errors_free(&e);
+    ck_assert_int_eq(load_text("slow.yaml",
+                               "ratelimit:\n  redis:\n    timeout: 1s\n    lease_ttl: 2s\n", &c, &e,
+                               path),
+                     -1);
+    ck_assert_nerrors(&e, 1);
+    expect_error(&e, path, 4, "ratelimit.redis.lease_ttl",
+                 "must be at least 3 times ratelimit.redis.timeout");
+    errors_free(&e);
+}
+END_TEST
+
 /* log_level accepts the four names and "warning". */
 START_TEST(log_levels)
 {
@@ -961,6 +991,7 @@ conf_suite(void)
     tcase_add_test(tc, error_listen_second_item_line);
     tcase_add_test(tc, error_wrong_types);
     tcase_add_test(tc, error_ranges);
+    tcase_add_test(tc, redis_lease_ttl);
     tcase_add_test(tc, error_yaml_syntax);
     tcase_add_test(tc, error_yaml_tab);
     tcase_add_test(tc, error_duplicate_key);

@@ -409,11 +409,11 @@ win_counter(const char *key, int64_t limit, int64_t cost, int64_t window_s)
     return c;
 }
 
-/* A concurrency lease counter. */
+/* A concurrency lease counter, renewed as long as it is held. */
 static struct rlredis_counter
-lease_counter(const char *key, int64_t limit, int64_t lease_ms)
+lease_counter(const char *key, int64_t limit)
 {
-    struct rlredis_counter c = {.limit = limit, .cost = 1, .lease_ms = lease_ms};
+    struct rlredis_counter c = {.limit = limit, .cost = 1};
     snprintf(c.key, sizeof(c.key), "%s", key);
     return c;
 }
@@ -546,7 +546,7 @@ START_TEST(one_full_counter_adds_nothing)
     struct rlredis_counter c[5] = {
         win_counter("off", 0, 1, 60), /* limit 0: not checked, not sent */
         win_counter("A", 10, 1, 60),  win_counter("B", 2, 1, 60),
-        win_counter("C", 10, 1, 60),  lease_counter("D", 5, 60000),
+        win_counter("C", 10, 1, 60),  lease_counter("D", 5),
     };
     t_open(&t);
     redisContext *sc = sync_open();
@@ -582,6 +582,8 @@ START_TEST(one_full_counter_adds_nothing)
     ck_assert_int_eq(r.used[3], 1);
     ck_assert_int_eq(r.used[4], 1);
     ck_assert_int_eq(sync_int(sc, "ZCARD t:D"), 1);
+    ck_assert_ptr_nonnull(r.lease);
+    rlredis_lease_end(r.lease);
     redisFree(sc);
     t_close(&t);
 }
@@ -666,14 +668,39 @@ START_TEST(settle_adds_and_clamps)
 }
 END_TEST
 
-/* Concurrency: N leases admitted, the N+1st denied; a release frees one. */
+/* t_init with a lease TTL, then a connected rlredis. */
+static void
+t_open_ttl(struct t *t, int64_t ttl_ms)
+{
+    t_init(t);
+    t->conf.redis_lease_ttl_ms = ttl_ms;
+    t->rr = rlredis_new(t->base, &t->conf);
+    ck_assert_ptr_nonnull(t->rr);
+    wait_connected(t, t->rr, WAIT_MS);
+}
+
+/* Redis's clock in milliseconds. */
+static long long
+redis_now_ms(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "TIME");
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    long long ms =
+        strtoll(r->element[0]->str, NULL, 10) * 1000 + strtoll(r->element[1]->str, NULL, 10) / 1000;
+    freeReplyObject(r);
+    return ms;
+}
+
+/* Concurrency: N leases admitted, the N+1st denied; ending one frees its place. */
 START_TEST(leases_limit_and_release)
 {
     struct t t;
     struct rlredis_reply r;
-    struct rlredis_counter c = lease_counter("model:m:conc", 3, 60000);
+    struct rlredis_lease *held[4];
+    struct rlredis_counter c = lease_counter("model:m:conc", 3);
     char id[16];
-    t_open(&t);
+    t_open_ttl(&t, 60000);
     redisContext *sc = sync_open();
     for (int i = 1; i <= 3; i++) {
         snprintf(id, sizeof(id), "l%d", i);
@@ -682,44 +709,199 @@ START_TEST(leases_limit_and_release)
         ck_assert_int_eq(r.used[0], i);
         ck_assert_int_eq(r.reset_ms[0], 0);
         ck_assert_int_eq(r.window[0], 0);
+        ck_assert_ptr_nonnull(r.lease);
+        held[i - 1] = r.lease;
     }
+    ck_assert_int_eq(rlredis_leases_held(t.rr), 3);
     admit(&t, &c, 1, "l4", &r);
     ck_assert_int_eq(r.error, 0);
     ck_assert_int_eq(r.admitted, 0);
     ck_assert_int_eq(r.denied, 0);
     ck_assert_int_eq(r.used[0], 3);
+    ck_assert_ptr_null(r.lease);
     long long ttl = sync_int(sc, "PTTL t:model:m:conc");
     ck_assert_int_gt(ttl, 60000);
     ck_assert_int_le(ttl, 120000);
+    long long score = sync_int(sc, "ZSCORE t:model:m:conc l1") - redis_now_ms(sc);
+    ck_assert_int_gt(score, 50000); /* the lease lives its TTL */
+    ck_assert_int_le(score, 60000);
 
-    rlredis_release(t.rr, "model:m:conc", "l2");
+    rlredis_lease_end(held[1]);
+    ck_assert_int_eq(rlredis_leases_held(t.rr), 2);
     admit(&t, &c, 1, "l4", &r);
     ck_assert_int_eq(r.admitted, 1);
     ck_assert_int_eq(r.used[0], 3);
+    held[1] = r.lease;
     ck_assert_int_eq(sync_int(sc, "ZSCORE t:model:m:conc l2"), -1);
     ck_assert_int_gt(sync_int(sc, "ZSCORE t:model:m:conc l4"), 0);
+    for (int i = 0; i < 3; i++)
+        rlredis_lease_end(held[i]);
+    barrier(&t);
+    ck_assert_int_eq(sync_int(sc, "ZCARD t:model:m:conc"), 0);
+    ck_assert_int_eq(rlredis_leases_held(t.rr), 0);
     redisFree(sc);
     t_close(&t);
 }
 END_TEST
 
-/* A lease never released expires: the next admission purges it. */
-START_TEST(expired_lease_is_purged)
+/*
+ * A held lease is renewed past its TTL, many times over, and keeps its
+ * place; once ended, the place is free.
+ */
+START_TEST(held_lease_is_renewed)
 {
     struct t t;
-    struct rlredis_reply r;
-    struct rlredis_counter c = lease_counter("model:e:conc", 1, 300);
-    t_open(&t);
+    struct rlredis_reply r, b;
+    struct rlredis_counter c = lease_counter("model:r:conc", 1);
+    t_open_ttl(&t, 1000); /* renewed every 333 ms */
     redisContext *sc = sync_open();
     admit(&t, &c, 1, "a", &r);
     ck_assert_int_eq(r.admitted, 1);
+    run_for(&t, 3500); /* 3.5 TTLs */
+    ck_assert_int_gt(sync_int(sc, "ZSCORE t:model:r:conc a"), redis_now_ms(sc));
+    admit(&t, &c, 1, "b", &b);
+    ck_assert_int_eq(b.admitted, 0);
+    ck_assert_int_eq(b.used[0], 1);
+    rlredis_lease_end(r.lease);
+    admit(&t, &c, 1, "b", &b);
+    ck_assert_int_eq(b.admitted, 1);
+    ck_assert_int_eq(sync_int(sc, "ZSCORE t:model:r:conc a"), -1);
+    rlredis_lease_end(b.lease);
+    redisFree(sc);
+    t_close(&t);
+}
+END_TEST
+
+#define MANY_LEASES 600
+
+/*
+ * More leases than one renewal script takes (256), over two sets and with
+ * two lease sets per admission: every one is renewed, and all go at the end.
+ */
+START_TEST(many_leases_renewed)
+{
+    struct t t;
+    static struct res x[MANY_LEASES];
+    struct rlredis_counter c[2] = {lease_counter("key:many:conc", MANY_LEASES),
+                                   lease_counter("model:many:conc", MANY_LEASES)};
+    char id[32];
+    memset(x, 0, sizeof(x));
+    t_open_ttl(&t, 1000);
+    redisContext *sc = sync_open();
+    for (int i = 0; i < MANY_LEASES; i++) {
+        snprintf(id, sizeof(id), "m%d", i);
+        ck_assert_ptr_nonnull(rlredis_admit(t.rr, c, i % 3 ? 2 : 1, id, res_cb, &x[i]));
+    }
+    int64_t end = now_mono_ms() + WAIT_MS;
+    int done = 0;
+    while (done < MANY_LEASES && now_mono_ms() < end) {
+        event_base_loop(t.base, EVLOOP_ONCE);
+        done = 0;
+        for (int i = 0; i < MANY_LEASES; i++)
+            done += x[i].calls;
+    }
+    ck_assert_int_eq(done, MANY_LEASES);
+    for (int i = 0; i < MANY_LEASES; i++)
+        ck_assert_msg(x[i].r.admitted && x[i].r.lease != NULL, "lease %d not admitted", i);
+    ck_assert_int_eq(rlredis_leases_held(t.rr), MANY_LEASES);
+    run_for(&t, 2500); /* 2.5 TTLs */
+    long long now = redis_now_ms(sc);
+    ck_assert_int_eq(sync_int(sc, "ZCOUNT t:key:many:conc %lld +inf", now), MANY_LEASES);
+    ck_assert_int_eq(sync_int(sc, "ZCOUNT t:model:many:conc %lld +inf", now),
+                     MANY_LEASES - (MANY_LEASES + 2) / 3);
+    for (int i = 0; i < MANY_LEASES; i++)
+        rlredis_lease_end(x[i].r.lease);
+    barrier(&t);
+    ck_assert_int_eq(sync_int(sc, "EXISTS t:key:many:conc"), 0);
+    ck_assert_int_eq(sync_int(sc, "EXISTS t:model:many:conc"), 0);
+    ck_assert_int_eq(rlredis_leases_held(t.rr), 0);
+    redisFree(sc);
+    t_close(&t);
+}
+END_TEST
+
+/*
+ * A lease nobody renews expires a TTL later: its holder went away (an
+ * rlredis freed, as a killed worker's), or its request outlived hold_ms.
+ */
+START_TEST(expired_lease_is_purged)
+{
+    struct t t;
+    struct rlredis_reply r, a, h;
+    struct rlredis_counter c = lease_counter("model:e:conc", 1);
+    struct rlredis_counter held = lease_counter("model:h:conc", 1);
+    held.hold_ms = 200;
+    t_open_ttl(&t, 1000);
+    redisContext *sc = sync_open();
+    struct rlredis *dead = rlredis_new(t.base, &t.conf);
+    ck_assert_ptr_nonnull(dead);
+    wait_connected(&t, dead, WAIT_MS);
+    admit_on(&t, dead, &c, 1, "a", &a);
+    ck_assert_int_eq(a.admitted, 1);
+    rlredis_free(dead); /* no more renewals */
+    admit(&t, &held, 1, "h1", &h);
+    ck_assert_int_eq(h.admitted, 1);
     admit(&t, &c, 1, "b", &r);
     ck_assert_int_eq(r.admitted, 0);
-    run_for(&t, 400);
+    admit(&t, &held, 1, "h2", &r);
+    ck_assert_int_eq(r.admitted, 0);
+    run_for(&t, 2500); /* past hold_ms, a renewal round and a TTL */
     admit(&t, &c, 1, "b", &r);
     ck_assert_int_eq(r.admitted, 1);
     ck_assert_int_eq(r.used[0], 1);
     ck_assert_int_eq(sync_int(sc, "ZSCORE t:model:e:conc a"), -1);
+    rlredis_lease_end(r.lease);
+    admit(&t, &held, 1, "h2", &r);
+    ck_assert_int_eq(r.admitted, 1); /* h1 still held, but not renewed past hold_ms */
+    ck_assert_int_eq(sync_int(sc, "ZSCORE t:model:h:conc h1"), -1);
+    rlredis_lease_end(r.lease);
+    rlredis_lease_end(h.lease);
+    rlredis_lease_end(a.lease); /* after its rlredis was freed: only freed */
+    redisFree(sc);
+    t_close(&t);
+}
+END_TEST
+
+/*
+ * Redis stalls (SIGSTOP) while an admission is in flight: it times out,
+ * the connection is dropped, and Redis runs the admission when it wakes
+ * up, adding a lease nobody holds. Once connected again, the lease is
+ * removed by id, long before its TTL.
+ */
+START_TEST(lost_admission_is_removed)
+{
+    struct t t;
+    struct res x = {0};
+    struct rlredis_counter c[2] = {win_counter("key:lost:rpd", 100, 1, 86400),
+                                   lease_counter("key:lost:conc", 5)};
+    t_init(&t);
+    t.conf.redis_timeout_ms = 200;
+    t.conf.redis_lease_ttl_ms = 9000; /* the set itself lives 18 s: only a ZREM removes it now */
+    t.rr = rlredis_new(t.base, &t.conf);
+    ck_assert_ptr_nonnull(t.rr);
+    wait_connected(&t, t.rr, WAIT_MS);
+    redisContext *sc = sync_open();
+    avoid_window_edge(sc, 86400);
+    long long day = redis_now_s(sc) / 86400;
+    run_for(&t, 20); /* the last reply a clear millisecond before the admission is sent */
+    ck_assert_int_eq(kill(g_srv.pid, SIGSTOP), 0);
+    ck_assert_ptr_nonnull(rlredis_admit(t.rr, c, 2, "lost-1", res_cb, &x));
+    ck_assert(run_until(&t, &x.calls, WAIT_MS));
+    ck_assert_int_eq(x.r.error, 1);
+    ck_assert_int_eq(rlredis_connected(t.rr), 0);
+    ck_assert_int_eq(rlredis_leases_unknown(t.rr), 1);
+    run_for(&t, 300);
+    ck_assert_int_eq(kill(g_srv.pid, SIGCONT), 0);
+    wait_connected(&t, t.rr, WAIT_MS);
+    /* the admission did run, late: its window counted it */
+    int64_t end = now_mono_ms() + 8000;
+    while (now_mono_ms() < end && (sync_int(sc, "GET t:key:lost:rpd:%lld", day) != 1 ||
+                                   sync_int(sc, "ZSCORE t:key:lost:conc lost-1") != -1 ||
+                                   rlredis_leases_unknown(t.rr) != 0))
+        run_for(&t, 50);
+    ck_assert_int_eq(sync_int(sc, "GET t:key:lost:rpd:%lld", day), 1);
+    ck_assert_int_eq(sync_int(sc, "ZSCORE t:key:lost:conc lost-1"), -1);
+    ck_assert_int_eq(rlredis_leases_unknown(t.rr), 0);
     redisFree(sc);
     t_close(&t);
 }
@@ -734,7 +916,7 @@ START_TEST(two_nodes_admit_exactly_n)
     struct t t;
     static struct res x[NODES_OPS];
     struct rlredis_counter w = win_counter("key:shared:rpd", 50, 1, 86400);
-    struct rlredis_counter l = lease_counter("model:shared:conc", 7, 60000);
+    struct rlredis_counter l = lease_counter("model:shared:conc", 7);
     char id[32];
     t_open(&t);
     struct rlredis *other = rlredis_new(t.base, &t.conf);
@@ -769,6 +951,8 @@ START_TEST(two_nodes_admit_exactly_n)
     ck_assert_int_eq(admitted_l, 7);
     ck_assert_int_gt(by[0], 0); /* both nodes got some: the load really interleaved */
     ck_assert_int_gt(by[1], 0);
+    for (int i = 0; i < NODES_OPS; i++)
+        rlredis_lease_end(x[i].r.lease);
     rlredis_free(other);
     t_close(&t);
 }
@@ -841,13 +1025,17 @@ START_TEST(redis_down_fails_fast)
     struct t t;
     struct res x = {0};
     struct rlredis_reply r;
+    struct rlredis_reply held;
     struct rlredis_counter c = win_counter("key:down:rpd", 10, 1, 86400);
+    struct rlredis_counter l = lease_counter("model:down:conc", 10);
     char log[PATH_MAX];
     int warns = 0;
     log_to_file("aigw.log", LOG_LVL_INFO, log);
     t_open(&t);
     admit(&t, &c, 1, NULL, &r);
     ck_assert_int_eq(r.admitted, 1);
+    admit(&t, &l, 1, "x", &held);
+    ck_assert_int_eq(held.admitted, 1);
     ck_assert_uint_eq(rlredis_errors(t.rr), 0);
     server_kill();
 
@@ -871,7 +1059,8 @@ START_TEST(redis_down_fails_fast)
     ck_assert_int_lt(x.at_ms - t0, 250); /* the timeout is 2 s */
     ck_assert_uint_eq(rlredis_errors(t.rr), before + 1);
     rlredis_settle(t.rr, "key:down:rpd", 1, 5); /* dropped, not queued */
-    rlredis_release(t.rr, "model:down:conc", "x");
+    rlredis_lease_end(held.lease);              /* removed later, once connected again */
+    ck_assert_int_eq(rlredis_leases_unknown(t.rr), 1);
     t_close(&t);
     ck_assert_int_eq(file_has(log, "[warn]", &warns), 1);
     ck_assert_int_eq(warns, 1);
@@ -1003,7 +1192,7 @@ START_TEST(cancel_never_calls_back)
     op = rlredis_admit(t.rr, &c, 1, NULL, res_cb, &x[2]);
     event_base_loop(t.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     rlredis_cancel(op);
-    struct rlredis_counter l = lease_counter("model:cancel:conc", 5, 60000);
+    struct rlredis_counter l = lease_counter("model:cancel:conc", 5);
     op = rlredis_admit(t.rr, &l, 1, "gone", res_cb, &x[1]);
     rlredis_cancel(op);
     admit(&t, &c, 1, NULL, &r); /* answered after the cancelled ones */
@@ -1190,7 +1379,10 @@ rlredis_suite(void)
     add(s, "ttl", window_keys_expire, plain_setup);
     add(s, "settle", settle_adds_and_clamps, plain_setup);
     add(s, "leases", leases_limit_and_release, plain_setup);
+    add(s, "lease_renewed", held_lease_is_renewed, plain_setup);
+    add(s, "lease_many", many_leases_renewed, plain_setup);
     add(s, "lease_expiry", expired_lease_is_purged, plain_setup);
+    add(s, "lease_lost", lost_admission_is_removed, plain_setup);
     add(s, "two_nodes", two_nodes_admit_exactly_n, plain_setup);
     add(s, "auth", auth_and_select, auth_setup);
     add(s, "auth_wrong", auth_wrong_password, auth_setup);
