@@ -496,6 +496,7 @@ write_done(int err, int64_t revision, void *arg)
     int aerr = err == ETCD_OK          ? ADMIN_OK
                : err == ETCD_ECONFLICT ? ADMIN_ECONFLICT
                : err == ETCD_ENOTFOUND ? ADMIN_ENOTFOUND
+               : err == ETCD_EUNKNOWN  ? ADMIN_EUNKNOWN
                                        : ADMIN_EIO;
     w->done(w->arg, aerr, revision);
     free(w);
