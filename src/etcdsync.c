@@ -24,13 +24,15 @@
 #include "aigw/util.h"
 #include "admin.h"
 #include "etcd.h"
+#include "etcdident.h"
 #include "etcdsync.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
-enum es_state { ES_IDLE, ES_RANGING, ES_WATCHING, ES_WAITING };
-static const char *const state_names[] = {"idle", "syncing", "watching", "unreachable"};
+enum es_state { ES_IDLE, ES_RANGING, ES_WATCHING, ES_WAITING, ES_MISMATCH };
+static const char *const state_names[] = {"idle", "syncing", "watching", "unreachable",
+                                          "identity_mismatch"};
 
 struct etcdsync {
     struct event_base *base;
@@ -49,6 +51,7 @@ struct etcdsync {
     int synced;
     int conflicts; /* resources refused because another holds their name or key */
     char last_error[256];
+    struct etcdident ident; /* the cluster and revision the table came from */
 };
 
 /* kvs in mod_revision order: when two resources claim one name, the first written wins. */
@@ -190,6 +193,21 @@ keep_stored(struct etcdsync *es, enum res_kind k, const char *id, struct json_ob
     store_read_end(es->store);
 }
 
+/*
+ * A full read from another etcd state (etcdident.c): nothing is applied,
+ * the stored table keeps serving, and the read is tried again later.
+ */
+static int
+es_ident_refused(struct etcdsync *es, int64_t revision)
+{
+    if (etcdident_check_range(&es->ident, etcd_cluster_id(es->etcd), revision,
+                              etcd_endpoint(es->etcd), table_version(es)) == 0)
+        return 0;
+    es_retry_later(es, "etcd identity mismatch: see aigwctl status; aigwctl etcd accept");
+    es->state = ES_MISMATCH;
+    return 1;
+}
+
 /* The full read: etcd's whole state into one LMDB transaction. */
 static void
 on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *arg)
@@ -210,6 +228,8 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
         es_retry_later(es, "range failed");
         return;
     }
+    if (es_ident_refused(es, revision))
+        return;
     errors_init(&e, NULL);
     for (int k = 0; k < RES_NKINDS; k++) {
         items[k] = json_object_new_object();
@@ -256,6 +276,8 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
     for (int i = 0; i < e.n; i++)
         log_warnx("etcd: %s", e.msgs[i]);
     es->conflicts = e.n;
+    if (ok)
+        etcdident_record(&es->ident, t, etcd_cluster_id(es->etcd), revision);
     if (ok && store_commit(t, "etcd", revision) < 0)
         ok = 0;
 freeitems:
@@ -270,6 +292,7 @@ freeitems:
         es_retry_later(es, "could not write the LMDB table");
         return;
     }
+    etcdident_applied(&es->ident, etcd_cluster_id(es->etcd), revision);
     log_info("etcd: full sync at revision %lld: %d change%s, configuration version %llu",
              (long long)revision, changes, changes == 1 ? "" : "s", table_version(es));
     es->revision = revision;
@@ -345,6 +368,11 @@ on_watch(int err, int64_t revision, const struct etcd_event *evs, size_t n, void
         }
         return;
     }
+    if (etcdident_check_watch(&es->ident, etcd_cluster_id(es->etcd), revision,
+                              etcd_endpoint(es->etcd), table_version(es)) < 0) {
+        es_resync(es); /* nothing applied; the full read shows what etcd is */
+        return;
+    }
     if (n == 0) {
         if (revision > es->revision)
             es->revision = revision;
@@ -359,6 +387,7 @@ on_watch(int err, int64_t revision, const struct etcd_event *evs, size_t n, void
     errors_free(&e);
     int had_conflicts = es->conflicts;
     if (t != NULL && store_commit(t, "etcd", revision) == 0) {
+        etcdident_applied(&es->ident, etcd_cluster_id(es->etcd), revision);
         es->revision = revision;
         es->events += n;
         log_debug("etcd: %zu event%s at revision %lld", n, n == 1 ? "" : "s", (long long)revision);
@@ -430,6 +459,7 @@ etcdsync_new(struct event_base *base, struct upstream *up, const struct conf *c,
         store_read_end(s);
     }
     es->revision = m.etcd_revision;
+    etcdident_load(&es->ident, s);
     es->etcd = etcd_new(base, up, &ec);
     es->retry = evtimer_new(base, retry_cb, es);
     es->periodic = evtimer_new(base, periodic_cb, es);
@@ -460,6 +490,27 @@ etcdsync_free(struct etcdsync *es)
     free(es);
 }
 
+/* The operator takes etcd's state as it is: the next full read replaces the table. */
+int
+etcdsync_accept(struct etcdsync *es)
+{
+    if (etcdident_accept(&es->ident) < 0)
+        return -1;
+    log_warnx("etcd: aigwctl etcd accept: the next full read replaces the table");
+    if (es->state != ES_RANGING) { /* a read in flight takes the acceptance as it answers */
+        evtimer_del(es->retry);
+        es_resync(es);
+    }
+    return 0;
+}
+
+/* 1 while etcd's state is not the one the table came from (not applied). */
+int
+etcdsync_identity_mismatch(const struct etcdsync *es)
+{
+    return es != NULL && es->ident.mismatch;
+}
+
 /* Did the last exchange with etcd succeed? */
 int
 etcdsync_connected(const struct etcdsync *es)
@@ -479,6 +530,7 @@ etcdsync_status(struct etcdsync *es, struct json_object *o)
     json_object_object_add(e, "last_sync_ms", json_object_new_int64(es->last_sync_ms));
     json_object_object_add(e, "events_applied", json_object_new_int64((int64_t)es->events));
     json_object_object_add(e, "last_error", es->last_error[0] ? json_object_new_string(es->last_error) : NULL);
+    etcdident_status(&es->ident, e);
     json_object_object_add(o, "etcd", e);
 }
 
@@ -522,6 +574,11 @@ es_write(struct etcdsync *es, enum res_kind k, const char *id, struct json_objec
     }
     w->done = done;
     w->arg = arg;
+    if (es->ident.mismatch) { /* the table is not etcd's state: a write would land elsewhere */
+        free(w);
+        done(arg, ADMIN_EIDENTITY, 0);
+        return;
+    }
     res_key(es, k, id, key, sizeof(key));
     int rc;
     if (doc != NULL) {
