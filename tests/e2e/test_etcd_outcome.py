@@ -12,7 +12,10 @@ etcd.request_timeout at 1 s. An Admin API write on node A:
 - a rotate with etcd stalled answers 504 write_outcome_unknown with the new
   key in the body: whatever etcd did, the key etcd holds is the old key or
   the one shown, and it is served by both nodes (the client is never locked
-  out).
+  out);
+- with a second endpoint where nothing listens, a write whose first
+  attempt went to the stalled etcd and whose retry was refused still
+  answers 504: the retry's "nothing sent" does not undo the first attempt.
 
 etcd is stopped with SIGSTOP and always resumed with SIGCONT (finally).
 """
@@ -20,6 +23,7 @@ etcd is stopped with SIGSTOP and always resumed with SIGCONT (finally).
 import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -28,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         HOST, MOCK_KEY, SLOW, TAP, Env, Etcd, Gateway, Mock, chat_body, check, check_eq,
-        check_error_body, main, request, unique_id, wait_for)
+        check_error_body, dead_port, main, request, unique_id, wait_for)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -59,10 +63,10 @@ def model_doc(env, name, upstream):
             "api_base": env.mock.url(), "api_key": MOCK_KEY}
 
 
-def node(env):
+def node(env, extra_endpoints=()):
     """A gateway in etcd mode on env.etcd with a 1 s etcd request timeout."""
     conf = {"workers": 1,
-            "etcd": {"endpoints": [env.etcd.url()], "prefix": PREFIX,
+            "etcd": {"endpoints": [env.etcd.url()] + list(extra_endpoints), "prefix": PREFIX,
                      "request_timeout": "1s", "connect_timeout": "1s"}}
     return Gateway({"models": [], "api_keys": []}, config=conf, env={"MOCK_KEY": MOCK_KEY})
 
@@ -200,6 +204,26 @@ def _(env):
     for gw, name in ((env.a, "A"), (env.b, "B")):
         wait_for(lambda g=gw: chat_status(g, inforce) == 200, SYNC,
                  what="node %s to serve the key in force" % name)
+
+
+@tap.case("4. sent to a stalled etcd, retried on a refusing endpoint: still 504, not 503")
+def _(env):
+    c = node(env, ["http://%s:%d" % (HOST, dead_port())])
+    tap.add_gateway_log(c, "aigw node C log")
+    try:
+        wait_synced(c, env.etcd)
+        with stalled(env.etcd):
+            resp = admin(c, "PUT", MODELS + "/o4", model_doc(env, "o4-model", "up-o4"))
+        tap.diag("answer: %d %s" % (resp.status, resp.body[:120]))
+        check_eq(resp.status, 504, "status after a sent attempt and a refused retry")
+        check_eq((resp.json().get("error") or {}).get("code"), "write_outcome_unknown",
+                 "error code")
+        check(re.search(r"/v3/kv/txn: a write was sent and not answered", c.log()),
+              "no log line for the unanswered attempt")
+    finally:
+        rc = c.stop()
+        tap.log_sources.pop()
+    check_eq(rc, 0, "node C's exit code")
 
 
 if __name__ == "__main__":
