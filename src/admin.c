@@ -467,6 +467,7 @@ op_unknown(struct admin_op *op)
             json_object_object_add(v, "key", json_object_new_string(op->plainkey));
         json_object_object_add(o, "value", v);
     }
+    http_req_access(op->r)->error = "write_outcome_unknown"; /* the access line names it */
     reply_json(op->r, 504, o);
     json_object_put(o);
 }

@@ -163,6 +163,10 @@ def _(env):
     check("nothing was changed" not in err.get("message", ""),
           "an unknown outcome must not say nothing was changed: %r", err)
     check_eq(obj.get("id"), "o2", "id in the answer")
+    lines = [json.loads(line) for line in env.a.log().splitlines()
+             if line.startswith("{") and '"/admin/v1/models/o2"' in line]
+    check_eq([(x["method"], x["status"], x["error"]) for x in lines],
+             [("PUT", 504, "write_outcome_unknown")], "the access line of the PUT")
     wait_synced(env.a, env.etcd)
     wait_synced(env.b, env.etcd)
     kv = env.etcd.get_kv(mkey("o2"))
