@@ -27,7 +27,11 @@
 
 #define RELOG_MS 60000 /* the error line again at most once a minute */
 
-/* What the table holds: the identity record, and at least the meta's revision. */
+/*
+ * What the table holds: the identity record (written with every commit of
+ * etcdsync, so it is the revision last applied, also after an accepted
+ * lower one), or without one the meta record's revision.
+ */
 void
 etcdident_load(struct etcdident *id, struct store *s)
 {
@@ -38,8 +42,8 @@ etcdident_load(struct etcdident *id, struct store *s)
     store_etcd_ident_get(s, &id->known);
     store_meta_get(s, &m);
     store_read_end(s);
-    if (m.etcd_revision > id->known.revision)
-        id->known.revision = m.etcd_revision; /* the watch's commits keep only this one */
+    if (id->known.cluster_id == 0 && id->known.revision == 0)
+        id->known.revision = m.etcd_revision; /* a table from before the identity record */
 }
 
 /* An answer from another state: keep the table, say so (once a minute at most). */

@@ -383,6 +383,7 @@ on_watch(int err, int64_t revision, const struct etcd_event *evs, size_t n, void
     if (t != NULL) {
         for (size_t i = 0; i < n; i++)
             apply_event(es, t, &evs[i], &e);
+        etcdident_record(&es->ident, t, etcd_cluster_id(es->etcd), revision);
     }
     errors_free(&e);
     int had_conflicts = es->conflicts;

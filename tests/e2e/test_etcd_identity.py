@@ -18,7 +18,8 @@ case 2 node B is restarted while in that state: the identity is kept in its
 LMDB file, it still serves the old table. Then `aigwctl etcd accept` on
 node A takes etcd's state (empty: the key stops working there) while node B
 still serves the old table until it is accepted there too; after that an
-Admin API write goes to the new etcd and both nodes serve it.
+Admin API write goes to the new etcd and both nodes serve it, and node A,
+restarted, takes etcd as it is (the accepted identity is the table's).
 """
 
 import os
@@ -220,6 +221,14 @@ def scenario(env, replace, restart_b):
     for gw, name in ((env.a, "A"), (env.b, "B")):
         wait_for(lambda g=gw: chat(g, key=BASE_KEY + "-new", model="after").status == 200,
                  SYNC, what="node %s to serve the new etcd's model and key" % name)
+    # the accepted identity is the table's now: a restart takes etcd as it is
+    check_eq(env.a.stop(), 0, "node A's exit code")
+    env.a.start()
+    wait_synced(env.a, env.etcd)
+    check_eq((etcd_status(env.a).get("identity") or {}).get("state"), "ok",
+             "node A's identity after its restart")
+    check_eq(chat(env.a, key=BASE_KEY + "-new", model="after").status, 200,
+             "node A after its restart")
 
 
 @tap.case("1. etcd wiped (same cluster id, revision back to 1): the old table serves until accepted")
