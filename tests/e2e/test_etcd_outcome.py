@@ -15,7 +15,9 @@ etcd.request_timeout at 1 s. An Admin API write on node A:
   out);
 - with a second endpoint where nothing listens, a write whose first
   attempt went to the stalled etcd and whose retry was refused still
-  answers 504: the retry's "nothing sent" does not undo the first attempt.
+  answers 504: the retry's "nothing sent" does not undo the first attempt;
+- `aigwctl key rotate` with etcd stalled prints the new key and says the
+  change may or may not be applied (never "nothing was changed").
 
 etcd is stopped with SIGSTOP and always resumed with SIGCONT (finally).
 """
@@ -25,13 +27,14 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        HOST, MOCK_KEY, SLOW, TAP, Env, Etcd, Gateway, Mock, chat_body, check, check_eq,
+        AIGW_BIN, HOST, MOCK_KEY, SLOW, TAP, Env, Etcd, Gateway, Mock, chat_body, check, check_eq,
         check_error_body, dead_port, main, request, unique_id, wait_for)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
@@ -39,6 +42,8 @@ except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
 
 tap = TAP()
 
+AIGWCTL = os.environ.get("AIGWCTL_BIN") or os.path.join(
+    os.path.dirname(os.path.dirname(AIGW_BIN)), "aigwctl", "aigwctl")
 PREFIX = "/e2e/outcome"
 BASE_KEY = "sk-e2e-outcome-base-0123456789"
 SYNC = 15.0 * SLOW
@@ -228,6 +233,27 @@ def _(env):
         rc = c.stop()
         tap.log_sources.pop()
     check_eq(rc, 0, "node C's exit code")
+
+
+@tap.case("5. aigwctl key rotate with etcd stalled: the key is printed, the outcome unknown")
+def _(env):
+    old = "sk-e2e-outcome-o5-old-0123456789"
+    env.etcd.put(kkey("o5"), {"name": "o5-key", "key": old})
+    wait_synced(env.a, env.etcd)
+    with stalled(env.etcd):
+        p = subprocess.run([AIGWCTL, "-c", env.a.conf_path, "key", "rotate", "o5"],
+                           capture_output=True, text=True, timeout=60.0 * SLOW)
+    tap.diag("aigwctl: rc %d, stderr %r" % (p.returncode, p.stderr))
+    check_eq(p.returncode, 1, "aigwctl's exit status")
+    m = re.search(r"^key: (sk-\S+)$", p.stdout, re.M)
+    check(m is not None and m.group(1) != old, "no new key on stdout: %r", p.stdout)
+    check("may or may not be applied" in p.stderr and "nothing was changed" not in p.stderr,
+          "stderr must say the outcome is unknown: %r", p.stderr)
+    check("aigwctl key get o5" in p.stderr, "stderr must say how to read it back: %r", p.stderr)
+    wait_synced(env.a, env.etcd)
+    doc = json.loads(env.etcd.get_kv(kkey("o5"))["value"].decode())
+    held = doc.get("key_sha256") or sha256(doc.get("key", ""))
+    check(held in (sha256(old), sha256(m.group(1))), "etcd holds a key never shown: %r", held)
 
 
 if __name__ == "__main__":
