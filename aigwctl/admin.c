@@ -219,7 +219,36 @@ error_hint(const struct kind *k, const char *code, char *buf, size_t len, const 
                "that get shows";
     if (strcmp(code, "store_unavailable") == 0)
         return "nothing was changed: try again when etcd answers (aigwctl status)";
+    if (strcmp(code, "etcd_identity_mismatch") == 0)
+        return "nothing was changed: etcd is not the cluster (or revision) this node's table "
+               "came from; see aigwctl status, and aigw(8) on aigwctl etcd accept";
+    if (strcmp(code, "write_outcome_unknown") == 0) {
+        snprintf(buf, len,
+                 "the change may or may not be applied: once etcd answers (aigwctl status), "
+                 "read it back with aigwctl %s get %s",
+                 k->word, id ? id : "ID");
+        return buf;
+    }
     return NULL;
+}
+
+/*
+ * An unknown outcome may have put a generated key in force: print it, as a
+ * success would, so that its holder is never locked out.
+ */
+static void
+show_unknown_key(const struct ctl *ctl, struct answer *a)
+{
+    struct json_object *val = NULL, *key = NULL;
+    json_object_object_get_ex(a->json, "value", &val);
+    json_object_object_get_ex(val, "key", &key);
+    if (ctl->json)
+        output_json(stdout, a->json);
+    else if (key != NULL)
+        printf("key: %s\n", json_object_get_string(key));
+    if (key != NULL)
+        ctl_err("the key above is in force if the change was applied; if not, the old key "
+                "still works");
 }
 
 /* Print an error answer (status >= 300) with what to do; returns CTL_FAILED. */
@@ -236,6 +265,11 @@ admin_error(const struct ctl *ctl, const struct kind *k, const char *id, struct 
         return CTL_FAILED;
     }
     const char *code = output_str(err, "code");
+    if (strcmp(code, "write_outcome_unknown") == 0) {
+        show_unknown_key(ctl, a);
+        if (id == NULL)
+            id = output_str(a->json, "id");
+    }
     ctl_err("%s (HTTP %ld, %s)", output_str(err, "message"), a->status, code);
     /* every error of the document, unless the message already is the only one */
     if (json_object_object_get_ex(err, "details", &det) &&

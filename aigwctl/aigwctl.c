@@ -49,6 +49,7 @@ usage(FILE *fp)
             "  stop [--graceful]        stop aigw (--graceful: drain requests first)\n"
             "  reopen                   reopen the log files\n"
             "  check                    check aigw.yaml and the resources file on disk\n"
+            "  etcd accept              take etcd's state after an identity mismatch\n"
             "commands (over the Admin API):\n"
             "  model list | get ID | create [ID] | update ID | delete ID\n"
             "  key   list | get ID | create [ID] | update ID | delete ID | rotate ID\n"
@@ -262,11 +263,16 @@ choose_key(struct ctl *ctl, const char *key_file, char *key_opt, int explicit_co
     return CTL_OK;
 }
 
-/* The control commands take no argument and no option of the Admin API. */
+/* The control commands take no argument (etcd: accept) and no option of the Admin API. */
 static int
-control_main(struct ctl *ctl, const char *cmd, int nargs)
+control_main(struct ctl *ctl, const char *cmd, int nargs, char **args)
 {
-    if (nargs > 0) {
+    int etcd = strcmp(cmd, "etcd") == 0;
+    if (etcd && (nargs != 1 || strcmp(args[0], "accept") != 0)) {
+        ctl_err("etcd takes one argument: accept");
+        return usage_error();
+    }
+    if (!etcd && nargs > 0) {
         ctl_err("%s takes no argument", cmd);
         return usage_error();
     }
@@ -286,6 +292,8 @@ control_main(struct ctl *ctl, const char *cmd, int nargs)
         return control_stop(ctl);
     if (strcmp(cmd, "reopen") == 0)
         return control_reopen(ctl);
+    if (etcd)
+        return control_etcd_accept(ctl);
     return control_check(ctl);
 }
 
@@ -384,7 +392,7 @@ main(int argc, char **argv)
     int nargs = argc - optind - 1;
     int is_control = strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
                      strcmp(cmd, "stop") == 0 || strcmp(cmd, "reopen") == 0 ||
-                     strcmp(cmd, "check") == 0;
+                     strcmp(cmd, "check") == 0 || strcmp(cmd, "etcd") == 0;
     int is_admin = strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0;
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
@@ -421,7 +429,7 @@ main(int argc, char **argv)
     if (is_control) {
         if (key_opt != NULL)
             memset(key_opt, 'x', strlen(key_opt));
-        return control_main(&ctl, cmd, nargs);
+        return control_main(&ctl, cmd, nargs, argv + optind + 1);
     }
     rc = choose_key(&ctl, key_file, key_opt, explicit_conf);
     if (rc == CTL_OK) {

@@ -45,6 +45,7 @@ int control_reload(const struct ctl *ctl);
 int control_stop(const struct ctl *ctl);
 int control_reopen(const struct ctl *ctl);
 int control_check(const struct ctl *ctl);
+int control_etcd_accept(const struct ctl *ctl);
 
 /* admin.c: model and key commands over the Admin API. argv[0] is the verb. */
 int admin_main(const struct ctl *ctl, const char *kind, int argc, char **argv);

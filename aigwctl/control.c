@@ -436,6 +436,23 @@ control_reopen(const struct ctl *ctl)
     return CTL_OK;
 }
 
+/* etcd accept: the master takes etcd's state despite an identity mismatch. */
+int
+control_etcd_accept(const struct ctl *ctl)
+{
+    struct json_object *r;
+    int rc = control_call(ctl, "etcd_accept", NULL, &r);
+    if (rc != CTL_OK)
+        return rc;
+    if (ctl->json)
+        output_json(stdout, r);
+    else
+        printf("accepted: the next full read of etcd replaces the configuration table "
+               "(see aigwctl status)\n");
+    json_object_put(r);
+    return CTL_OK;
+}
+
 /* check: the master validates its files as they are on disk now. */
 int
 control_check(const struct ctl *ctl)

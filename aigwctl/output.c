@@ -313,6 +313,25 @@ status_breakers(FILE *fp, struct json_object *breakers)
     table_free(t);
 }
 
+/* On an identity mismatch: what the table came from, what etcd is, what to do. */
+static void
+status_etcd_identity(FILE *fp, struct json_object *etcd)
+{
+    struct json_object *id = NULL;
+    json_object_object_get_ex(etcd, "identity", &id);
+    if (id == NULL || strcmp(output_str(id, "state"), "ok") == 0)
+        return;
+    fprintf(fp,
+            "etcd identity: %s: etcd is cluster %s at revision %s (%s); the table came from "
+            "cluster %s at revision %s\n"
+            "               serving the stored table; Admin API writes refused; "
+            "`aigwctl etcd accept` takes etcd's state\n",
+            strcmp(output_str(id, "state"), "accepting") == 0 ? "ACCEPTING" : "MISMATCH",
+            output_str(id, "seen_cluster_id"), output_str(id, "seen_revision"),
+            output_str(id, "reason"), output_str(id, "stored_cluster_id"),
+            output_str(id, "stored_revision"));
+}
+
 /* One line on etcd, and one on its last error (etcd mode only). */
 static void
 status_etcd(FILE *fp, struct json_object *etcd)
@@ -326,6 +345,7 @@ status_etcd(FILE *fp, struct json_object *etcd)
             connected ? "connected" : "not connected");
     if (json_object_object_get_ex(etcd, "last_error", &v) && v != NULL)
         fprintf(fp, "etcd error:    %s\n", json_object_get_string(v));
+    status_etcd_identity(fp, etcd);
 }
 
 void

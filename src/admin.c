@@ -442,6 +442,37 @@ op_abort(void *arg)
     op->r = NULL;
 }
 
+/*
+ * A write etcd may or may not have applied (sent, never answered): say so
+ * with its own status and code, never "nothing was changed". The value it
+ * carried comes along, and a generated or rotated key with it: a key that
+ * may be in force must have been shown, or its holder is locked out.
+ */
+static void
+op_unknown(struct admin_op *op)
+{
+    struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+    json_object_object_add(e, "message",
+                           json_object_new_string(
+                               "The change was sent to etcd and no answer came: it may or may "
+                               "not be applied. Read the resource back (GET) to know; a key "
+                               "shown here is in force if the change was applied"));
+    json_object_object_add(e, "type", json_object_new_string("server_error"));
+    json_object_object_add(e, "param", NULL);
+    json_object_object_add(e, "code", json_object_new_string("write_outcome_unknown"));
+    json_object_object_add(o, "error", e);
+    json_object_object_add(o, "id", json_object_new_string(op->id));
+    if (!op->is_delete) {
+        struct json_object *v = json_object_get(op->value);
+        if (op->plainkey != NULL)
+            json_object_object_add(v, "key", json_object_new_string(op->plainkey));
+        json_object_object_add(o, "value", v);
+    }
+    http_req_access(op->r)->error = "write_outcome_unknown"; /* the access line names it */
+    reply_json(op->r, 504, o);
+    json_object_put(o);
+}
+
 /* The backend's answer to a put or delete. */
 static void
 op_done(void *arg, int err, int64_t revision)
@@ -462,6 +493,12 @@ op_done(void *arg, int err, int64_t revision)
     } else if (err == ADMIN_ENOTFOUND) {
         http_reply_error(r, 404, "invalid_request_error", "not_found", NULL, "No resource %s",
                          op->id);
+    } else if (err == ADMIN_EUNKNOWN) {
+        op_unknown(op);
+    } else if (err == ADMIN_EIDENTITY) {
+        http_reply_error(r, 503, "server_error", "etcd_identity_mismatch", NULL,
+                         "etcd is not the cluster (or revision) this node's configuration came "
+                         "from; nothing was changed. See aigwctl status and aigwctl etcd accept");
     } else if (err != ADMIN_OK) {
         http_reply_error(r, 503, "server_error", "store_unavailable", NULL,
                          "The configuration store did not take the change; nothing was changed");

@@ -151,9 +151,15 @@ dispatch(struct control_req *cr, struct json_object *req)
         struct json_object *r = json_object_new_object();
         c->ops->check(c->arg, r);
         control_reply(cr, 1, r, NULL, NULL);
+    } else if (strcmp(cmd, "etcd_accept") == 0) {
+        if (c->ops->etcd_accept(c->arg, msg, sizeof(msg)) < 0)
+            control_reply(cr, 0, NULL, CONTROL_E_FAILED, msg);
+        else
+            control_reply(cr, 1, NULL, NULL, NULL);
     } else {
         snprintf(msg, sizeof(msg),
-                 "unknown command \"%.64s\" (status, reload, stop, reopen, check)", cmd);
+                 "unknown command \"%.64s\" (status, reload, stop, reopen, check, etcd_accept)",
+                 cmd);
         control_reply(cr, 0, NULL, CONTROL_E_UNKNOWN, msg);
     }
 }

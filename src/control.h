@@ -25,6 +25,8 @@ struct control_ops {
     int (*reopen)(void *arg, char *err, size_t errlen);
     /* Check the files on disk; fill result with ok and errors. */
     void (*check)(void *arg, struct json_object *result);
+    /* Accept etcd's state after an identity mismatch: 0, or -1 with a message in err. */
+    int (*etcd_accept)(void *arg, char *err, size_t errlen);
 };
 
 /*

@@ -76,6 +76,7 @@ struct call {
     unsigned attempt;   /* bumped on every send */
     int too_large;
     int ended;
+    int unknown; /* a write's attempt was sent and not answered: it may be applied */
     etcd_range_cb range_cb;
     etcd_write_cb write_cb;
     etcd_txn_cb txn_cb;
@@ -102,6 +103,7 @@ struct etcd {
     struct call *ended; /* freed when the outermost entry returns */
     int depth;          /* entries into this file on the stack */
     int dead;           /* etcd_free was called */
+    uint64_t cluster_id; /* of the answer being delivered */
 };
 
 static int call_send(struct call *c);
@@ -248,6 +250,25 @@ jbool(struct json_object *o, const char *key)
 {
     struct json_object *v = jget(o, key);
     return v != NULL && json_object_get_boolean(v);
+}
+
+/*
+ * The header's cluster_id: a uint64 as a string of decimal digits (too big
+ * for jint). 0 for anything else, which never equals a stored identity.
+ */
+static uint64_t
+jcluster(struct json_object *hdr)
+{
+    const char *s = jstr(hdr, "cluster_id");
+    uint64_t v = 0;
+    if (s == NULL || *s == '\0' || strlen(s) > 20)
+        return 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    return v;
 }
 
 /* Parse exactly len bytes as one JSON value (white space may follow); NULL otherwise. */
@@ -568,6 +589,35 @@ endpoint_failed(struct etcd *e, int ep, const char *path, const char *why)
         e->cur = (ep + 1) % e->nendpoints;
 }
 
+/*
+ * Did this attempt's request leave for etcd? A connection refused or a name
+ * that does not resolve sent nothing; past the connect (bytes of the request
+ * counted, or the transfer begun) etcd may have received it all.
+ */
+static int
+attempt_sent(struct call *c, CURLcode rc)
+{
+    long reqsize = 0;
+    curl_off_t pre = 0;
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+        rc == CURLE_COULDNT_RESOLVE_PROXY)
+        return 0;
+    curl_easy_getinfo(c->xfer.easy, CURLINFO_REQUEST_SIZE, &reqsize);
+    curl_easy_getinfo(c->xfer.easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    return reqsize > 0 || pre > 0;
+}
+
+/* A write's attempt ended without an answer after it was sent: its outcome is unknown. */
+static void
+mark_unknown(struct call *c)
+{
+    if ((c->kind == CALL_PUT || c->kind == CALL_DELETE || c->kind == CALL_TXN) && !c->unknown) {
+        c->unknown = 1;
+        log_warnx("etcd %s%s: a write was sent and not answered; its outcome is unknown",
+                  c->e->endpoints[c->ep], c->path);
+    }
+}
+
 /* No answer from this endpoint: try the next one, or give up with ETCD_EIO. */
 static void
 failover(struct call *c, const char *why)
@@ -795,6 +845,7 @@ range_answer(struct call *c, struct json_object *o)
         return;
     }
     call_retire(c);
+    c->e->cluster_id = jcluster(jget(o, "header"));
     c->range_cb(ETCD_OK, jint(jget(o, "header"), "revision"), kvs, n, c->arg);
     kvs_free(kvs, n);
 }
@@ -823,6 +874,9 @@ txn_answer(struct call *c, struct json_object *o)
                jint(txn_response(o, "response_delete_range"), "deleted") == 0) {
         err = ETCD_ENOTFOUND;
     }
+    /* after an unanswered attempt, a failed compare may be that attempt's own doing */
+    if (c->unknown && err != ETCD_OK)
+        err = ETCD_EUNKNOWN;
     call_retire(c);
     c->write_cb(err, jint(jget(o, "header"), "revision"), c->arg);
 }
@@ -843,6 +897,8 @@ unary_error(struct call *c, struct json_object *o)
         return;
     }
     if (err == ETCD_EIO) {
+        if (c->status >= 500) /* etcd's own timeout: the proposal may still commit */
+            mark_unknown(c);
         failover(c, msg);
         return;
     }
@@ -861,6 +917,8 @@ unary_result(struct call *c, CURLcode rc)
         return;
     }
     if (rc != CURLE_OK) {
+        if (attempt_sent(c, rc))
+            mark_unknown(c);
         failover(c, curl_easy_strerror(rc));
         return;
     }
@@ -878,8 +936,10 @@ unary_result(struct call *c, CURLcode rc)
     else if (c->kind == CALL_RANGE)
         range_answer(c, o);
     else if (c->kind == CALL_TXN) {
+        /* an answer after an unanswered attempt: what failed may be that attempt's doing */
         call_retire(c);
-        c->txn_cb(ETCD_OK, jint(jget(o, "header"), "revision"), o, c->arg);
+        c->txn_cb(c->unknown ? ETCD_EUNKNOWN : ETCD_OK, jint(jget(o, "header"), "revision"), o,
+                  c->arg);
     } else
         txn_answer(c, o);
     json_object_put(o);
@@ -964,6 +1024,7 @@ watch_result(struct call *c, struct json_object *r)
         watch_end(c, ETCD_EPROTO, 0);
         return;
     }
+    c->e->cluster_id = jcluster(jget(r, "header"));
     c->watch_cb(ETCD_OK, jint(jget(r, "header"), "revision"), evs, n, c->arg);
     events_free(evs, n);
 }
@@ -1152,10 +1213,14 @@ call_fail(struct call *c, int err)
     case CALL_PUT:
     case CALL_DELETE:
         call_retire(c);
+        if (c->unknown && err != ETCD_ECANCELED)
+            err = ETCD_EUNKNOWN; /* an earlier attempt was sent: it may be applied */
         c->write_cb(err, 0, c->arg);
         break;
     case CALL_TXN:
         call_retire(c);
+        if (c->unknown && err != ETCD_ECANCELED)
+            err = ETCD_EUNKNOWN;
         c->txn_cb(err, 0, NULL, c->arg);
         break;
     case CALL_WATCH:
@@ -1398,4 +1463,11 @@ const char *
 etcd_endpoint(const struct etcd *e)
 {
     return e->endpoints[e->cur];
+}
+
+/* The cluster_id of the answer being delivered. */
+uint64_t
+etcd_cluster_id(const struct etcd *e)
+{
+    return e->cluster_id;
 }

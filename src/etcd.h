@@ -13,9 +13,14 @@
  * (bad argument, out of memory, after etcd_free): then the callback is never
  * called. Callbacks may start requests and watches, cancel watches, and call
  * etcd_free. Unary requests are retried on the next endpoints when one does
- * not answer (so a write whose answer was lost may be applied twice: a
- * conditional one then reports ETCD_ECONFLICT), and once more after
- * authenticating again when etcd refuses the token.
+ * not answer, and once more after authenticating again when etcd refuses
+ * the token.
+ *
+ * A write (put, delete) reports ETCD_EIO only when etcd surely did not apply
+ * it (no attempt's request left for etcd: connection refused, no route);
+ * once an attempt was sent and its answer never came (a timeout, a reset, a
+ * 5xx), every later failure is ETCD_EUNKNOWN, and so is a compare that fails
+ * on a retry (the failed compare may be the first attempt's own effect).
  */
 #ifndef AIGW_ETCD_H
 #define AIGW_ETCD_H
@@ -37,6 +42,7 @@ enum {
     ETCD_EAUTH = -5,      /* authentication failed (bad user or password) */
     ETCD_ECANCELED = -6,  /* etcd_free or etcd_watch_cancel */
     ETCD_EPROTO = -7,     /* an answer that is not what the API documents */
+    ETCD_EUNKNOWN = -8,   /* a write was sent and no answer came: it may be applied or not */
 };
 
 struct etcd_conf {
@@ -83,7 +89,8 @@ typedef void (*etcd_watch_cb)(int err, int64_t revision, const struct etcd_event
 /*
  * A transaction's whole answer (NULL on an error), alive until the callback
  * returns: its "succeeded" (left out when false) and "responses", nested
- * transactions' included.
+ * transactions' included. err ETCD_EUNKNOWN with an answer: an earlier
+ * attempt was sent and not answered, so a failed compare may be its doing.
  */
 struct json_object;
 typedef void (*etcd_txn_cb)(int err, int64_t revision, struct json_object *answer, void *arg);
@@ -130,5 +137,10 @@ void etcd_watch_cancel(struct etcd_watch *w);
 int etcd_connected(const struct etcd *e);
 /* The endpoint in use. */
 const char *etcd_endpoint(const struct etcd *e);
+/*
+ * The cluster_id of the header of the answer being delivered (valid inside
+ * a range or watch callback; 0 when etcd sent none or not a number).
+ */
+uint64_t etcd_cluster_id(const struct etcd *e);
 
 #endif

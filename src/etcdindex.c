@@ -163,14 +163,19 @@ del_outcome(struct json_object *a)
                                                                     : ADMIN_ECONFLICT;
 }
 
-/* etcd's answer to either: the Admin API's error. */
+/*
+ * etcd's answer to either: the Admin API's error. An attempt sent and not
+ * answered makes any failure unknown: the write may have been applied.
+ */
 static void
 ix_done(int err, int64_t revision, struct json_object *answer, void *arg)
 {
     struct ix_write *w = arg;
-    int aerr = err != ETCD_OK   ? ADMIN_EIO
+    int aerr = answer == NULL ? ADMIN_EIO
                : w->is_delete ? del_outcome(answer)
                               : put_outcome(answer, w->id);
+    if (aerr != ADMIN_OK && err == ETCD_EUNKNOWN)
+        aerr = ADMIN_EUNKNOWN;
     w->done(w->arg, aerr, revision);
     free(w);
 }

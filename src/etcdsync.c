@@ -27,13 +27,15 @@
 #include "etcdindex.h"
 #include "etcdowner.h"
 #include "jsonx.h"
+#include "etcdident.h"
 #include "etcdsync.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
-enum es_state { ES_IDLE, ES_RANGING, ES_WATCHING, ES_WAITING };
-static const char *const state_names[] = {"idle", "syncing", "watching", "unreachable"};
+enum es_state { ES_IDLE, ES_RANGING, ES_WATCHING, ES_WAITING, ES_MISMATCH };
+static const char *const state_names[] = {"idle", "syncing", "watching", "unreachable",
+                                          "identity_mismatch"};
 
 struct etcdsync {
     struct event_base *base;
@@ -52,6 +54,7 @@ struct etcdsync {
     int synced;
     struct etcdowner *own; /* the index entries, create revisions and losers (the rule) */
     char last_error[256];
+    struct etcdident ident; /* the cluster and revision the table came from */
 };
 
 /* Split "<prefix>/<kind>/<id>"; -1 (logged) for a key that is not a resource. */
@@ -186,6 +189,22 @@ keep_stored(struct etcdsync *es, enum res_kind k, const char *id, struct json_ob
     store_read_end(es->store);
 }
 
+/*
+ * A full read from another etcd state (etcdident.c): nothing is applied,
+ * the stored table keeps serving, and the read is tried again later.
+ */
+static int
+es_ident_refused(struct etcdsync *es, int64_t revision)
+{
+    if (etcdident_check_range(&es->ident, etcd_cluster_id(es->etcd), revision,
+                              etcd_endpoint(es->etcd), table_version(es)) == 0)
+        return 0;
+    es_retry_later(es, "etcd identity mismatch: see aigwctl status; aigwctl etcd accept");
+    es->state = ES_MISMATCH;
+    return 1;
+}
+
+
 /* Is kv a name's index entry (etcdindex.c)? */
 static int
 is_index_key(struct etcdsync *es, const char *key, size_t len)
@@ -276,6 +295,8 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
         es_retry_later(es, "range failed");
         return;
     }
+    if (es_ident_refused(es, revision))
+        return;
     errors_init(&e, NULL);
     for (int k = 0; k < RES_NKINDS; k++) {
         items[k] = json_object_new_object();
@@ -337,6 +358,8 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
     }
     for (int i = 0; i < e.n; i++)
         log_warnx("etcd: %s", e.msgs[i]);
+    if (ok)
+        etcdident_record(&es->ident, t, etcd_cluster_id(es->etcd), revision);
     if (ok && store_commit(t, "etcd", revision) < 0)
         ok = 0;
 freeitems:
@@ -351,6 +374,7 @@ freeitems:
         es_retry_later(es, "could not write the LMDB table");
         return;
     }
+    etcdident_applied(&es->ident, etcd_cluster_id(es->etcd), revision);
     log_info("etcd: full sync at revision %lld: %d change%s, %d conflict%s, configuration "
              "version %llu",
              (long long)revision, changes, changes == 1 ? "" : "s", owner_nlosers(es->own),
@@ -505,6 +529,11 @@ on_watch(int err, int64_t revision, const struct etcd_event *evs, size_t n, void
         }
         return;
     }
+    if (etcdident_check_watch(&es->ident, etcd_cluster_id(es->etcd), revision,
+                              etcd_endpoint(es->etcd), table_version(es)) < 0) {
+        es_resync(es); /* nothing applied; the full read shows what etcd is */
+        return;
+    }
     if (n == 0) {
         if (revision > es->revision)
             es->revision = revision;
@@ -516,9 +545,11 @@ on_watch(int err, int64_t revision, const struct etcd_event *evs, size_t n, void
     if (t != NULL) {
         for (size_t i = 0; i < n; i++)
             apply_event(es, t, &evs[i], &e, &resync);
+        etcdident_record(&es->ident, t, etcd_cluster_id(es->etcd), revision);
     }
     errors_free(&e);
     if (t != NULL && store_commit(t, "etcd", revision) == 0) {
+        etcdident_applied(&es->ident, etcd_cluster_id(es->etcd), revision);
         es->revision = revision;
         es->events += n;
         log_debug("etcd: %zu event%s at revision %lld", n, n == 1 ? "" : "s", (long long)revision);
@@ -585,6 +616,7 @@ etcdsync_new(struct event_base *base, struct upstream *up, const struct conf *c,
         store_read_end(s);
     }
     es->revision = m.etcd_revision;
+    etcdident_load(&es->ident, s);
     es->etcd = etcd_new(base, up, &ec);
     es->retry = evtimer_new(base, retry_cb, es);
     es->periodic = evtimer_new(base, periodic_cb, es);
@@ -617,6 +649,27 @@ etcdsync_free(struct etcdsync *es)
     free(es);
 }
 
+/* The operator takes etcd's state as it is: the next full read replaces the table. */
+int
+etcdsync_accept(struct etcdsync *es)
+{
+    if (etcdident_accept(&es->ident) < 0)
+        return -1;
+    log_warnx("etcd: aigwctl etcd accept: the next full read replaces the table");
+    if (es->state != ES_RANGING) { /* a read in flight takes the acceptance as it answers */
+        evtimer_del(es->retry);
+        es_resync(es);
+    }
+    return 0;
+}
+
+/* 1 while etcd's state is not the one the table came from (not applied). */
+int
+etcdsync_identity_mismatch(const struct etcdsync *es)
+{
+    return es != NULL && es->ident.mismatch;
+}
+
 /* Did the last exchange with etcd succeed? */
 int
 etcdsync_connected(const struct etcdsync *es)
@@ -637,6 +690,7 @@ etcdsync_status(struct etcdsync *es, struct json_object *o)
     json_object_object_add(e, "events_applied", json_object_new_int64((int64_t)es->events));
     json_object_object_add(e, "conflicts", json_object_new_int(owner_nlosers(es->own)));
     json_object_object_add(e, "last_error", es->last_error[0] ? json_object_new_string(es->last_error) : NULL);
+    etcdident_status(&es->ident, e);
     json_object_object_add(o, "etcd", e);
 }
 
@@ -648,6 +702,10 @@ es_put(void *ctx, enum res_kind k, const char *id, struct json_object *doc, int6
        admin_done_cb done, void *arg)
 {
     struct etcdsync *es = ctx;
+    if (es->ident.mismatch) { /* the table is not etcd's state: a write would land elsewhere */
+        done(arg, ADMIN_EIDENTITY, 0);
+        return;
+    }
     etcdindex_put(es->etcd, es->store, es->prefix, k, id, doc, expect, done, arg);
 }
 
@@ -655,6 +713,10 @@ static void
 es_del(void *ctx, enum res_kind k, const char *id, int64_t expect, admin_done_cb done, void *arg)
 {
     struct etcdsync *es = ctx;
+    if (es->ident.mismatch) {
+        done(arg, ADMIN_EIDENTITY, 0);
+        return;
+    }
     etcdindex_del(es->etcd, es->store, es->prefix, k, id, expect, done, arg);
 }
 

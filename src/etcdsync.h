@@ -25,6 +25,13 @@ void etcdsync_free(struct etcdsync *es);
 void etcdsync_status(struct etcdsync *es, struct json_object *o);
 /* Did the last exchange with etcd succeed (aigw_etcd_connected)? */
 int etcdsync_connected(const struct etcdsync *es);
+/*
+ * aigwctl etcd accept: take etcd's state although its cluster or revision
+ * is not the table's; -1 when there is no mismatch.
+ */
+int etcdsync_accept(struct etcdsync *es);
+/* 1 while an identity mismatch keeps etcd's state out (aigw_etcd_identity_mismatch). */
+int etcdsync_identity_mismatch(const struct etcdsync *es);
 /* The Admin API's writes in etcd mode: to etcd only. */
 void etcdsync_admin_backend(struct etcdsync *es, struct admin_backend *b);
 

@@ -559,8 +559,24 @@ ctl_check(void *arg, struct json_object *result)
     master_check(arg, result);
 }
 
+/* aigwctl etcd accept: etcd's state replaces the table despite an identity mismatch. */
+static int
+ctl_etcd_accept(void *arg, char *err, size_t errlen)
+{
+    struct master *m = arg;
+    if (m->etcd == NULL) {
+        snprintf(err, errlen, "aigw is not in etcd mode (no etcd.endpoints)");
+        return -1;
+    }
+    if (etcdsync_accept(m->etcd) < 0) {
+        snprintf(err, errlen, "etcd's identity matches the table's: nothing to accept");
+        return -1;
+    }
+    return 0;
+}
+
 static const struct control_ops ctl_ops = {ctl_status, ctl_reload, ctl_stop, ctl_reopen,
-                                           ctl_check};
+                                           ctl_check, ctl_etcd_accept};
 
 /* ---- the PID file ---- */
 

@@ -99,6 +99,11 @@ render_node(struct metrics_http *mh, struct evbuffer *out)
         metrics_family(out, "aigw_etcd_connected", "gauge",
                        "1 when the last exchange with etcd succeeded (etcd mode only).");
         metrics_sample(out, "aigw_etcd_connected", NULL, NULL, etcdsync_connected(mh->etcd));
+        metrics_family(out, "aigw_etcd_identity_mismatch", "gauge",
+                       "1 while etcd is not the cluster or revision the table came from and "
+                       "its state is not applied (aigwctl etcd accept).");
+        metrics_sample(out, "aigw_etcd_identity_mismatch", NULL, NULL,
+                       etcdsync_identity_mismatch(mh->etcd));
     }
     metrics_family(out, "aigw_build_info", "gauge", "aigw's version; the value is always 1.");
     metrics_sample(out, "aigw_build_info", "version", PACKAGE_VERSION, 1);

@@ -27,6 +27,8 @@
 #include "aigw/util.h"
 
 #define META_KEY "meta"
+#define IDENT_KEY "etcd_ident" /* uint64 cluster_id, int64 revision, byte-packed */
+#define IDENT_LEN 16
 
 struct store {
     MDB_env *env;
@@ -50,6 +52,8 @@ struct store_txn {
     int changes;
     int origin;
     int64_t revision;
+    int has_ident; /* ident is written at commit, even when nothing else changed */
+    struct store_etcd_ident ident;
 };
 
 /*
@@ -773,23 +777,67 @@ store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *i
     return bad ? -1 : t->changes - before;
 }
 
+/* The etcd identity record, read inside a read transaction; zeroes when there is none. */
+int
+store_etcd_ident_get(struct store *s, struct store_etcd_ident *id)
+{
+    MDB_val k = {strlen(IDENT_KEY), (void *)IDENT_KEY}, v;
+    memset(id, 0, sizeof(*id));
+    if (mdb_get(s->rtxn, s->meta, &k, &v) == 0 && v.mv_size == IDENT_LEN) {
+        memcpy(&id->cluster_id, v.mv_data, 8);
+        memcpy(&id->revision, (const char *)v.mv_data + 8, 8);
+    }
+    return 0;
+}
+
+/* Write id with this transaction's commit. */
+void
+store_txn_etcd_ident(struct store_txn *t, const struct store_etcd_ident *id)
+{
+    t->has_ident = 1;
+    t->ident = *id;
+}
+
+/* Put the identity record into the write transaction, if one was given. */
+static int
+ident_put(struct store_txn *t)
+{
+    char buf[IDENT_LEN];
+    if (!t->has_ident)
+        return 0;
+    memcpy(buf, &t->ident.cluster_id, 8);
+    memcpy(buf + 8, &t->ident.revision, 8);
+    MDB_val k = {strlen(IDENT_KEY), (void *)IDENT_KEY}, v = {IDENT_LEN, buf};
+    int rc = mdb_put(t->txn, t->s->meta, &k, &v, 0);
+    if (rc != 0)
+        log_warnx("LMDB: cannot write the etcd identity record: %s", mdb_strerror(rc));
+    return rc == 0 ? 0 : -1;
+}
+
 int
 store_commit(struct store_txn *t, const char *source, int64_t etcd_revision)
 {
     int rc = 0;
-    if (t->changes == 0) {
+    if (t->changes == 0 && !t->has_ident) {
         mdb_txn_abort(t->txn);
         free(t);
         return 0;
     }
+    if (ident_put(t) < 0) {
+        mdb_txn_abort(t->txn);
+        free(t);
+        return -1;
+    }
     struct meta_rec m;
     meta_read(t->s, t->txn, &m);
-    m.version++;
-    m.etcd_revision = etcd_revision;
-    m.updated_ms = now_real_ms();
-    snprintf(m.source, sizeof(m.source), "%s", source);
+    if (t->changes > 0) { /* an identity alone is no new configuration version */
+        m.version++;
+        m.etcd_revision = etcd_revision;
+        m.updated_ms = now_real_ms();
+        snprintf(m.source, sizeof(m.source), "%s", source);
+    }
     MDB_val k = {strlen(META_KEY), (void *)META_KEY}, v = {sizeof(m), &m};
-    if ((rc = mdb_put(t->txn, t->s->meta, &k, &v, 0)) != 0) {
+    if (t->changes > 0 && (rc = mdb_put(t->txn, t->s->meta, &k, &v, 0)) != 0) {
         log_warnx("LMDB: cannot write the meta record: %s", mdb_strerror(rc));
         mdb_txn_abort(t->txn);
         free(t);

@@ -96,6 +96,18 @@ int store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_objec
 char *store_doc_get(struct store_txn *t, enum res_kind k, const char *id);
 /* A resource's revision in the transaction; STORE_NOTFOUND when absent. */
 int store_doc_revision(struct store_txn *t, enum res_kind k, const char *id, int64_t *rev);
+/*
+ * The etcd cluster and revision the table was synced to (etcd mode): a full
+ * read from another cluster or an older revision is not applied unasked.
+ */
+struct store_etcd_ident {
+    uint64_t cluster_id; /* 0: none recorded yet */
+    int64_t revision;
+};
+/* Inside a read: the recorded identity, zeroes when there is none. */
+int store_etcd_ident_get(struct store *s, struct store_etcd_ident *id);
+/* Record id with this transaction (committed even when nothing else changed). */
+void store_txn_etcd_ident(struct store_txn *t, const struct store_etcd_ident *id);
 /* Commit; bumps the version when anything changed. 0 or -1. */
 int store_commit(struct store_txn *t, const char *source, int64_t etcd_revision);
 void store_abort(struct store_txn *t);
