@@ -284,17 +284,26 @@ decode_string(const char *p, size_t b, size_t e, char *out)
     return o;
 }
 
-/* Is the member name whose text is p[b, e) key, once its escapes are decoded? */
+/*
+ * Is the member name whose text is p[b, e) key, once its escapes are
+ * decoded? However long its text: "include_usage" written with \u escapes
+ * only is 78 bytes, and a name not found here would be added beside it.
+ */
 static int
 name_is(const char *p, size_t b, size_t e, const char *key, size_t klen)
 {
-    char buf[64];
-    if (e - b > sizeof(buf))
-        return 0;
-    size_t n = memchr(p + b, '\\', e - b) ? decode_string(p, b, e, buf) : (size_t)-1;
-    if (n == (size_t)-1)
+    char small[128], *buf = small;
+    if (memchr(p + b, '\\', e - b) == NULL)
         return e - b == klen && memcmp(p + b, key, klen) == 0;
-    return n == klen && memcmp(buf, key, klen) == 0;
+    if (e - b > klen * 12) /* no escape takes more than 12 bytes (a surrogate pair) */
+        return 0;
+    if (e - b > sizeof(small) && (buf = malloc(e - b)) == NULL)
+        return 0;
+    size_t n = decode_string(p, b, e, buf);
+    int same = n == klen && memcmp(buf, key, klen) == 0;
+    if (buf != small)
+        free(buf);
+    return same;
 }
 
 /* ASCII lower case; other bytes as they are. */
@@ -434,8 +443,8 @@ names_object(struct names *st, size_t i, int depth, const char *const *known)
         return 0;
     /* duplicates sit side by side once sorted: O(n log n) for an object of n members */
     int folded = known != NULL;
-    struct name *v = st->v + mark;
     size_t nv = st->nv - mark;
+    struct name *v = nv > 0 ? st->v + mark : NULL; /* st->v is NULL until a first name */
     if (nv > 1)
         qsort(v, nv, sizeof(*v), folded ? cmp_folded : cmp_exact);
     for (size_t j = 1; j < nv; j++)

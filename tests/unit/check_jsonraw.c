@@ -161,6 +161,36 @@ START_TEST(escaped_key_edited_in_the_bytes)
 }
 END_TEST
 
+/* "\\u00XX" for each byte of s: a name written with escapes only. */
+static void
+escaped(char *out, const char *s)
+{
+    for (; *s; s++, out += 6)
+        sprintf(out, "\\u%04x", (unsigned char)*s);
+}
+
+START_TEST(long_escaped_name_found)
+{
+    char name[200], text[400];
+    escaped(name, "include_usage"); /* 78 bytes of text */
+    snprintf(text, sizeof(text), "{\"%s\":false}", name);
+    ck_assert_str_eq(member(text, "include_usage"), "false");
+    /* and so edited where it stands, not added beside it */
+    snprintf(text, sizeof(text),
+             "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"%s\":false}}", name);
+    char *out = passthrough(&prov_openai, text, 1, 0);
+    char want[400];
+    snprintf(want, sizeof(want),
+             "{\"model\":\"up-\\\"1\\\"\",\"stream\":true,\"stream_options\":{\"%s\":true}}",
+             name);
+    ck_assert_str_eq(out, want);
+    free(out);
+    escaped(name, "stream_options"); /* 84 bytes */
+    snprintf(text, sizeof(text), "{\"%s\":{},\"model\":1}", name);
+    ck_assert_str_eq(member(text, "stream_options"), "{}");
+}
+END_TEST
+
 /* jsonraw_check_names on text: "" when accepted, else the message. */
 static const char *
 names(const char *text)
@@ -248,6 +278,7 @@ jsonraw_suite(void)
     tcase_add_test(tc, openai_passthrough_stream_options);
     tcase_add_test(tc, openai_passthrough_max_tokens);
     tcase_add_test(tc, escaped_key_edited_in_the_bytes);
+    tcase_add_test(tc, long_escaped_name_found);
     tcase_add_test(tc, anthropic_passthrough_keeps_bytes);
     suite_add_tcase(s, tc);
     return s;
