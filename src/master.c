@@ -46,6 +46,8 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "resfile.h"
+#include "conftls.h"
+#include "tls.h"
 #include "upstream.h"
 
 /* Bind and listen on every address of a list (IPv4 and IPv6). */
@@ -100,6 +102,33 @@ master_listen(const char *kind, const struct conf_listen *list, int n, int *fds,
     return 0;
 }
 
+/*
+ * Accept on fds, the listeners of the list at key ("admin.listen") in
+ * order; an HTTPS one gets its SSL_CTX, built in the master from the
+ * running tree (its files were read and checked when aigw.yaml was).
+ */
+static int
+master_serve(struct master *m, struct http_server *h, const char *key,
+             const struct conf_listen *list, const int *fds, int n)
+{
+    char err[PATH_MAX + 256];
+    for (int i = 0; i < n; i++) {
+        struct tls_server *tls = NULL;
+        if (list[i].tls &&
+            (tls = tls_server_new(conftls_node(m->cur->tree, key, i), list[i].text, err,
+                                  sizeof(err))) == NULL) {
+            log_warnx("%s %s: %s", key, list[i].text, err);
+            return -1;
+        }
+        if (http_server_listen_fd_tls(h, fds[i], tls) < 0) {
+            tls_server_free(tls);
+            log_warn("%s %s: cannot accept", key, list[i].text);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The Admin API: its listeners, served by the master's own event loop. */
 static int
 start_admin(struct master *m)
@@ -130,10 +159,7 @@ start_admin(struct master *m)
         (m->admin_http = http_server_new(m->base, m->conf, admin_handle, m->admin)) == NULL)
         return -1;
     http_server_set_precheck(m->admin_http, admin_precheck);
-    for (int i = 0; i < n; i++)
-        if (http_server_listen_fd(m->admin_http, fds[i]) < 0)
-            return -1;
-    return 0;
+    return master_serve(m, m->admin_http, "admin.listen", m->conf->admin_listen, fds, n);
 }
 
 /*
@@ -148,14 +174,19 @@ start_metrics(struct master *m)
         log_warnx("cannot lay out the metrics area of the shared memory");
         return -1;
     }
+    /* the master counts too: the TLS handshakes of the Admin API and metrics listeners */
+    metrics_attach(m->shm);
     if (m->conf->metrics_nlisten == 0)
         return 0;
     if (master_listen("metrics", m->conf->metrics_listen, m->conf->metrics_nlisten, fds, &n) < 0)
         return -1;
     memcpy(m->metrics_fds, fds, sizeof(fds));
     m->nmetrics_fds = n;
-    m->metrics = metrics_http_start(m->base, m->conf, m->shm, m->store, m->etcd, fds, n);
-    return m->metrics != NULL ? 0 : -1;
+    m->metrics = metrics_http_start(m->base, m->conf, m->shm, m->store, m->etcd, NULL, 0);
+    if (m->metrics == NULL)
+        return -1;
+    return master_serve(m, metrics_http_server(m->metrics), "metrics.listen",
+                        m->conf->metrics_listen, fds, n);
 }
 
 /*

@@ -185,3 +185,9 @@ metrics_http_free(struct metrics_http *mh)
     http_server_free(mh->http);
     free(mh);
 }
+
+struct http_server *
+metrics_http_server(struct metrics_http *mh)
+{
+    return mh->http;
+}

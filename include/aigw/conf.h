@@ -18,6 +18,7 @@ struct conf_listen {
     char host[256]; /* numeric IPv4 or IPv6 address, or a name */
     char port[8];
     char text[300]; /* as written, for logs */
+    int tls;        /* 1: HTTPS; its tls block is in the tree (conftls.c, tls.c) */
 };
 
 #define CONF_MAX_LIST 16

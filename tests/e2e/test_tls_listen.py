@@ -1,0 +1,424 @@
+"""End-to-end: TLS termination on aigw's own listeners (listen, admin.listen,
+metrics.listen given as {address, tls}).
+
+Certificates are made at test time with the openssl command: a test CA, a
+server certificate for 127.0.0.1 and localhost, a second one for the SNI
+name sni.test, an expired one, a key that is not the certificate's, and a
+client certificate for the Admin API's mutual TLS. Clients are Python's ssl
+module, verifying against the test CA.
+
+The gateway keeps a plain listener (the harness polls /healthz on it) and
+adds an HTTPS one; its Admin API and metrics listeners are HTTPS too, the
+Admin API requiring a client certificate.
+"""
+
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    from harness import (  # noqa: E402
+        AIGW_BIN, HOST, MOCK_KEY, SLOW, TAP, Env, Gateway, Metrics, Mock, chat_body, check,
+        check_eq, free_port, main, make_tmpdir, standard_resources, wait_for, write_file)
+except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
+    print("Bail out! cannot import the harness: %r" % (exc,))
+    sys.exit(1)
+
+tap = TAP()
+
+RELOAD_TIMEOUT = 40 * SLOW
+
+
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+
+
+def make_pki(folder):
+    """The test CA and every certificate the cases use: a dict of paths."""
+    p = {n: os.path.join(folder, n) for n in (
+        "ca.pem", "ca.key", "srv.pem", "srv.key", "srv2.pem", "srv2.key", "sni.pem", "sni.key",
+        "old.pem", "old.key", "other.key", "cli.pem", "cli.key", "ext-srv", "ext-sni", "ext-cli")}
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=aigw test CA", "-keyout",
+            p["ca.key"], "-out", p["ca.pem"], "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    write_file(p["ext-srv"], "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+               "extendedKeyUsage=serverAuth\n")
+    write_file(p["ext-sni"], "subjectAltName=DNS:sni.test\nextendedKeyUsage=serverAuth\n")
+    write_file(p["ext-cli"], "extendedKeyUsage=clientAuth\n")
+
+    def leaf(name, cn, ext, days="2"):
+        csr = os.path.join(folder, name + ".csr")
+        openssl("req", "-new", *ec, "-subj", "/CN=" + cn, "-keyout", p[name + ".key"], "-out",
+                csr)
+        openssl("x509", "-req", "-in", csr, "-CA", p["ca.pem"], "-CAkey", p["ca.key"],
+                "-CAcreateserial", "-days", days, "-out", p[name + ".pem"], "-extfile", p[ext])
+    leaf("srv", "localhost", "ext-srv")
+    leaf("srv2", "localhost", "ext-srv")  # the reload's new certificate
+    leaf("sni", "sni.test", "ext-sni")
+    leaf("old", "localhost", "ext-srv", days="-1")  # expired yesterday
+    leaf("cli", "aigw test client", "ext-cli")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+            p["other.key"])
+    for name, path in p.items():
+        if name.endswith(".key"):
+            os.chmod(path, 0o600)
+    return p
+
+
+def tls_block(pki, certs=(("srv.pem", "srv.key"), ("sni.pem", "sni.key")), **extra):
+    block = {"certificates": [{"cert_file": pki[c], "key_file": pki[k]} for c, k in certs]}
+    block.update(extra)
+    return block
+
+
+def gw_config(pki, tls_port, admin_port, metrics_port, plain_port, certs=None):
+    listen_tls = tls_block(pki) if certs is None else tls_block(pki, certs)
+    return {
+        "listen": ["%s:%d" % (HOST, plain_port),
+                   {"address": "%s:%d" % (HOST, tls_port), "tls": listen_tls}],
+        "admin": {"listen": [{"address": "%s:%d" % (HOST, admin_port),
+                              "tls": tls_block(pki, (("srv.pem", "srv.key"),),
+                                               client_ca_file=pki["ca.pem"])}],
+                  "allow_keyless": True},
+        "metrics": {"listen": [{"address": "%s:%d" % (HOST, metrics_port),
+                                "tls": tls_block(pki, (("srv.pem", "srv.key"),))}]},
+    }
+
+
+class TlsEnv(Env):
+    pass
+
+
+@contextlib.contextmanager
+def fixture():
+    folder = make_tmpdir("aigw-tlsl-")
+    pki = make_pki(folder)
+    mock = gw = None
+    try:
+        mock = Mock(key=MOCK_KEY)
+        plain, tls_port, admin, metrics = free_port(), free_port(), free_port(), free_port()
+        conf = gw_config(pki, tls_port, admin, metrics, plain)
+        gw = Gateway(standard_resources(mock.port), config=conf, port=plain,
+                     env={"MOCK_KEY": MOCK_KEY})
+        tap.add_gateway_log(gw, "aigw log (%s)" % gw.dir)
+        yield TlsEnv(mock=mock, gw=gw, pki=pki, folder=folder, tls_port=tls_port,
+                     admin_port=admin, metrics_port=metrics, conf=conf)
+    finally:
+        if gw is not None:
+            gw.stop()
+        if mock is not None:
+            mock.stop()
+
+
+# --------------------------------------------------------------------------
+# clients
+# --------------------------------------------------------------------------
+
+def client_ctx(env, **kw):
+    ctx = ssl.create_default_context(cafile=env.pki["ca.pem"])
+    if kw.get("cert"):
+        ctx.load_cert_chain(env.pki["cli.pem"], env.pki["cli.key"])
+    if kw.get("alpn"):
+        ctx.set_alpn_protocols(kw["alpn"])
+    return ctx
+
+
+def https(env, port, method, path, body=None, key=None, ctx=None, conn=None, host="localhost"):
+    """One request over HTTPS: (status, body bytes, the connection's peer cert DER)."""
+    headers = {}
+    if key is not None:
+        headers["Authorization"] = "Bearer " + key
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    own = conn is None
+    if own:
+        conn = http.client.HTTPSConnection(HOST, port, timeout=10 * SLOW)
+    try:
+        if conn.sock is None:
+            conn.sock = handshake(env, port, host=host, ctx=ctx)
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+        return resp.status, payload, conn.sock.getpeercert(binary_form=True)
+    finally:
+        if own:
+            conn.close()
+
+
+def handshake(env, port, host="localhost", ctx=None, session=None):
+    """Connect and shake hands: the SSLSocket (the caller closes it)."""
+    raw = socket.create_connection((HOST, port), timeout=10 * SLOW)
+    try:
+        return (ctx or client_ctx(env)).wrap_socket(raw, server_hostname=host, session=session)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def der_of(path):
+    return ssl.PEM_cert_to_DER_cert(open(path).read())
+
+
+def run_t(conf_path):
+    """aigw -t: (exit code, stderr)."""
+    p = subprocess.run([AIGW_BIN, "-t", "-c", conf_path], capture_output=True, text=True,
+                       timeout=30 * SLOW, env=dict(os.environ, MOCK_KEY=MOCK_KEY))
+    return p.returncode, p.stderr
+
+
+def scrape_tls(env):
+    status, body, _ = https(env, env.metrics_port, "GET", "/metrics")
+    check_eq(status, 200, "GET /metrics over HTTPS")
+    return Metrics(body.decode())
+
+
+def reload(env):
+    return env.gw.control("reload", timeout=RELOAD_TIMEOUT)
+
+
+# --------------------------------------------------------------------------
+# cases
+# --------------------------------------------------------------------------
+
+@tap.case("a chat completion over HTTPS, verified against the test CA (name and IP)")
+def _(env):
+    for host in ("localhost", HOST):
+        status, body, der = https(env, env.tls_port, "POST", "/v1/chat/completions",
+                                  chat_body(), key="sk-test-a", host=host)
+        check(status == 200, "status %d body %r", status, body[:300])
+        check(b"chat.completion" in body, "not a chat completion: %r", body[:300])
+        check_eq(der, der_of(env.pki["srv.pem"]), "the certificate served to %s" % host)
+
+
+@tap.case("several requests on one kept-alive HTTPS connection")
+def _(env):
+    conn = http.client.HTTPSConnection(HOST, env.tls_port, timeout=10 * SLOW)
+    try:
+        conn.sock = handshake(env, env.tls_port)
+        for _ in range(5):
+            status, body, _ = https(env, env.tls_port, "GET", "/v1/models", key="sk-test-a",
+                                    conn=conn)
+            check_eq(status, 200, "GET /v1/models")
+    finally:
+        conn.close()
+
+
+@tap.case("plain HTTP sent to the HTTPS listener gets no answer in clear")
+def _(env):
+    with socket.create_connection((HOST, env.tls_port), timeout=10 * SLOW) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        deadline = time.monotonic() + 10 * SLOW
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(4096)
+            except ConnectionResetError:
+                break  # refused: reset rather than answered
+            if not chunk:
+                break
+            data += chunk
+        check(b"HTTP/1.1 200" not in data, "answered in clear: %r", data[:200])
+
+
+@tap.case("TLS 1.1 is refused by the server (protocol_version alert)")
+def _(env):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # the client itself must be willing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    try:
+        s = handshake(env, env.tls_port, ctx=ctx)
+        version = s.version()
+        s.close()
+        check(False, "a TLS 1.1 handshake succeeded (%s)", version)
+    except ssl.SSLError as exc:
+        check("PROTOCOL_VERSION" in str(exc).upper() or "ALERT" in str(exc).upper(),
+              "not refused by the server: %r", exc)
+    s = handshake(env, env.tls_port)
+    try:
+        check(s.version() in ("TLSv1.2", "TLSv1.3"), "version %s", s.version())
+    finally:
+        s.close()
+
+
+@tap.case("ALPN: http/1.1 chosen from h2 and http/1.1; h2 alone gets no ALPN")
+def _(env):
+    s = handshake(env, env.tls_port, ctx=client_ctx(env, alpn=["h2", "http/1.1"]))
+    try:
+        check_eq(s.selected_alpn_protocol(), "http/1.1", "ALPN")
+    finally:
+        s.close()
+    s = handshake(env, env.tls_port, ctx=client_ctx(env, alpn=["h2"]))
+    try:
+        check_eq(s.selected_alpn_protocol(), None, "ALPN with h2 alone")
+    finally:
+        s.close()
+
+
+@tap.case("SNI: sni.test gets its own certificate; another name the first one")
+def _(env):
+    for host, want in (("sni.test", "sni.pem"), ("localhost", "srv.pem")):
+        s = handshake(env, env.tls_port, host=host)
+        try:
+            check_eq(s.getpeercert(binary_form=True), der_of(env.pki[want]),
+                     "certificate for %s" % host)
+        finally:
+            s.close()
+    ctx = client_ctx(env)
+    ctx.check_hostname = False
+    s = handshake(env, env.tls_port, host="unknown.test", ctx=ctx)
+    try:
+        check_eq(s.getpeercert(binary_form=True), der_of(env.pki["srv.pem"]),
+                 "certificate for a name no certificate has")
+    finally:
+        s.close()
+
+
+@tap.case("Admin API with mutual TLS: no client certificate, refused; with one, 200")
+def _(env):
+    try:
+        status, body, _ = https(env, env.admin_port, "GET", "/admin/v1/status")
+        check(False, "answered %d without a client certificate", status)
+    except (ssl.SSLError, ConnectionError, http.client.HTTPException, OSError):
+        pass
+    status, body, _ = https(env, env.admin_port, "GET", "/admin/v1/status",
+                            ctx=client_ctx(env, cert=True))
+    check_eq(status, 200, "GET /admin/v1/status with a client certificate")
+
+
+@tap.case("metrics over HTTPS: handshakes by listener and result, certificate expiry")
+def _(env):
+    listener = "%s:%d" % (HOST, env.tls_port)
+    m = scrape_tls(env)
+    check(m.get("aigw_tls_handshakes_total", listener=listener, result="ok") >= 3,
+          "ok handshakes on %s:\n%s", listener, m.text)
+    check(m.get("aigw_tls_handshakes_total", listener=listener, result="protocol") >= 1,
+          "the TLS 1.1 refusal is not counted:\n%s", m.text)
+    check(m.get("aigw_tls_handshakes_total", result="client_certificate",
+                listener="%s:%d" % (HOST, env.admin_port)) >= 1,
+          "the Admin API's refusal is not counted:\n%s", m.text)
+    out = subprocess.run(["openssl", "x509", "-in", env.pki["srv.pem"], "-noout", "-enddate"],
+                         capture_output=True, text=True, check=True).stdout
+    want = ssl.cert_time_to_seconds(out.strip().split("=", 1)[1])
+    check_eq(m.get("aigw_tls_certificate_expiry_timestamp_seconds", listener=listener,
+                   certificate=env.pki["srv.pem"]), float(want), "expiry of srv.pem")
+
+
+@tap.case("aigw -t: each bad file is an error naming it")
+def _(env):
+    pki = env.pki
+    bad = os.path.join(env.folder, "bad.yaml")
+    open_key = os.path.join(env.folder, "open.key")
+    write_file(open_key, open(pki["srv.key"]).read())
+    os.chmod(open_key, 0o644)
+    missing = os.path.join(env.folder, "missing.pem")
+    cases = [
+        ((missing, pki["srv.key"]), missing, "No such file"),
+        ((pki["old.pem"], pki["old.key"]), pki["old.pem"], "expired"),
+        ((pki["srv.pem"], pki["other.key"]), pki["other.key"], "does not match"),
+        ((pki["srv.pem"], open_key), open_key, "readable or writable by every user"),
+    ]
+    for (cert, key), name, why in cases:
+        conf = dict(env.gw.config)
+        conf["listen"] = [{"address": "%s:%d" % (HOST, free_port()),
+                           "tls": {"certificates": [{"cert_file": cert, "key_file": key}]}}]
+        write_file(bad, conf)
+        rc, err = run_t(bad)
+        check(rc != 0, "aigw -t passed with %s", name)
+        check(name in err and why in err, "the error does not name %s (%s): %r", name, why, err)
+    write_file(bad, env.gw.config)
+    rc, err = run_t(bad)
+    check_eq(rc, 0, "aigw -t on the good configuration (%s)" % err)
+
+
+@tap.case("reload with a new certificate: an open connection goes on, new handshakes get it")
+def _(env):
+    conn = http.client.HTTPSConnection(HOST, env.tls_port, timeout=10 * SLOW)
+    try:
+        conn.sock = handshake(env, env.tls_port)
+        check_eq(https(env, env.tls_port, "GET", "/v1/models", key="sk-test-a", conn=conn)[0],
+                 200, "before the reload")
+        conf = dict(env.gw.config)
+        conf["listen"] = [conf["listen"][0],
+                          {"address": "%s:%d" % (HOST, env.tls_port),
+                           "tls": tls_block(env.pki, (("srv2.pem", "srv2.key"),
+                                                      ("sni.pem", "sni.key")))}]
+        env.gw.write_config(conf)
+        r = reload(env)
+        check(r.get("ok") is True, "reload: %r", r)
+        status, _, der = https(env, env.tls_port, "GET", "/v1/models", key="sk-test-a",
+                               conn=conn)
+        check_eq(status, 200, "the connection opened before the reload")
+        check_eq(der, der_of(env.pki["srv.pem"]), "its certificate")
+        s = handshake(env, env.tls_port)
+        try:
+            check_eq(s.getpeercert(binary_form=True), der_of(env.pki["srv2.pem"]),
+                     "a new handshake's certificate")
+        finally:
+            s.close()
+    finally:
+        conn.close()
+
+
+@tap.case("reload with the certificate file rewritten (same path): new handshakes get it")
+def _(env):
+    # the configuration names srv2.pem since the last case; put srv.pem's text in it
+    pem, key = open(env.pki["srv2.pem"]).read(), open(env.pki["srv2.key"]).read()
+    try:
+        write_file(env.pki["srv2.pem"], open(env.pki["srv.pem"]).read())
+        write_file(env.pki["srv2.key"], open(env.pki["srv.key"]).read())
+        os.chmod(env.pki["srv2.key"], 0o600)
+        r = reload(env)
+        check(r.get("ok") is True, "reload: %r", r)
+        s = handshake(env, env.tls_port)
+        try:
+            check_eq(s.getpeercert(binary_form=True), der_of(env.pki["srv.pem"]),
+                     "a new handshake's certificate")
+        finally:
+            s.close()
+    finally:
+        write_file(env.pki["srv2.pem"], pem)
+        write_file(env.pki["srv2.key"], key)
+        os.chmod(env.pki["srv2.key"], 0o600)
+
+
+@tap.case("reload with an expired or mismatched certificate fails; the old one serves")
+def _(env):
+    before = handshake(env, env.tls_port)
+    served = before.getpeercert(binary_form=True)
+    before.close()
+    for cert, key, name in ((env.pki["old.pem"], env.pki["old.key"], env.pki["old.pem"]),
+                            (env.pki["srv.pem"], env.pki["other.key"], env.pki["other.key"])):
+        conf = dict(env.gw.config)
+        conf["listen"] = [conf["listen"][0],
+                          {"address": "%s:%d" % (HOST, env.tls_port),
+                           "tls": {"certificates": [{"cert_file": cert, "key_file": key}]}}]
+        env.gw.write_config(conf)
+        r = reload(env)
+        check(r.get("ok") is False, "a reload with %s succeeded: %r", name, r)
+        check(name in str(r), "the reload's error does not name %s: %r", name, r)
+        status, _, der = https(env, env.tls_port, "GET", "/v1/models", key="sk-test-a")
+        check_eq(status, 200, "after the refused reload")
+        check_eq(der, served, "the certificate still served")
+    env.gw.write_config(env.gw.config)
+    check(reload(env).get("ok") is True, "reload back to the first configuration")
+
+
+if __name__ == "__main__":
+    main(tap, fixture)
