@@ -48,6 +48,7 @@
 #include "resfile.h"
 #include "conftls.h"
 #include "tls.h"
+#include "tls_ticket.h"
 #include "upstream.h"
 
 /* Bind and listen on every address of a list (IPv4 and IPv6). */
@@ -127,6 +128,37 @@ master_serve(struct master *m, struct http_server *h, const char *key,
         }
     }
     return 0;
+}
+
+/* Every TLS_TICKET_ROTATE_MS: a new session ticket key for every worker. */
+static void
+ticket_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (tls_ticket_rotate() < 0)
+        log_warnx("cannot make a new TLS session ticket key; the current one stays");
+}
+
+/*
+ * The session ticket keys of HTTPS listeners, in the shared memory: made
+ * here, used by every worker (and the master's own listeners), so a
+ * client resumes its session on whichever worker accepts it. A new
+ * master (binary upgrade) that adopted the table adds a key and keeps the
+ * one before: tickets issued before the upgrade still resume.
+ */
+static int
+start_tickets(struct master *m)
+{
+    struct timeval tv = tv_ms(TLS_TICKET_ROTATE_MS);
+    tls_ticket_init(m->shm);
+    if (tls_ticket_rotate() < 0) {
+        log_warnx("cannot make a TLS session ticket key (shared memory table full?)");
+        return -1;
+    }
+    m->ticket_tick = event_new(m->base, -1, EV_PERSIST, ticket_tick_cb, m);
+    return m->ticket_tick != NULL ? evtimer_add(m->ticket_tick, &tv) : -1;
 }
 
 /* The Admin API: its listeners, served by the master's own event loop. */
@@ -672,6 +704,8 @@ master_free(struct master *m)
         event_free(m->reload_tick);
     if (m->startup_tick)
         event_free(m->startup_tick);
+    if (m->ticket_tick)
+        event_free(m->ticket_tick);
     master_table_free(m);
     json_object_put(m->reload_kept);
     gen_free(m->next);
@@ -869,7 +903,7 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
                  c->etcd_nendpoints == 1 ? "" : "s", c->etcd_prefix);
         etcdsync_start(m.etcd);
     }
-    if (start_admin(&m) < 0)
+    if (start_tickets(&m) < 0 || start_admin(&m) < 0)
         goto out;
     if (start_metrics(&m) < 0)
         goto out;

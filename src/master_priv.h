@@ -102,6 +102,7 @@ struct master {
     struct event *table_tick;
     int table_state;  /* enum store_file, as last seen */
     int table_failed; /* cut short: aigw stopped, exit status 1 */
+    struct event *ticket_tick; /* a new TLS session ticket key (tls_ticket.c) */
 };
 
 /* master.c */

@@ -36,6 +36,15 @@ struct tls_server {
     char listener[300];
 };
 
+/* Called on each SSL_CTX built (tls_ticket.c sets it: the shared ticket keys). */
+static void (*tls_ctx_hook)(SSL_CTX *ctx);
+
+void
+tls_set_ctx_hook(void (*hook)(SSL_CTX *ctx))
+{
+    tls_ctx_hook = hook;
+}
+
 /* The first OpenSSL error's text (the queue is emptied). */
 static const char *
 tls_ossl_error(char *buf, size_t len)
@@ -260,6 +269,8 @@ tls_ctx_common(SSL_CTX *ctx, struct json_object *tls, char *err, size_t errlen)
     }
     SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
     SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
+    if (tls_ctx_hook != NULL)
+        tls_ctx_hook(ctx);
     if (ca != NULL && tls_ctx_client_ca(ctx, ca, err, errlen) < 0)
         return -1;
     return 0;

@@ -28,6 +28,10 @@ struct ssl_st;
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 struct tls_server;
+struct ssl_ctx_st;
+
+/* Call hook on every SSL_CTX built from now on (the ticket keys: tls_ticket.c). */
+void tls_set_ctx_hook(void (*hook)(struct ssl_ctx_st *ctx));
 
 /*
  * Check one certificate chain (PEM) against its private key (PEM): both

@@ -30,6 +30,7 @@
 #include "worker.h"
 #include "conftls.h"
 #include "tls.h"
+#include "tls_ticket.h"
 
 struct worker {
     int slot;
@@ -290,6 +291,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
         fatalx("cannot map the shared memory");
     close(shm_fd); /* the mapping stays */
     metrics_attach(w.shm); /* before the listeners: an HTTPS one records its certificates' expiry */
+    tls_ticket_init(w.shm); /* the master's session ticket keys */
 
     w.store = store_open(w.conf.data_dir, w.conf.lmdb_map_size, (unsigned)w.conf.lmdb_max_readers,
                          STORE_RDONLY, &e);

@@ -149,9 +149,11 @@ def https(env, port, method, path, body=None, key=None, ctx=None, conn=None, hos
         if conn.sock is None:
             conn.sock = handshake(env, port, host=host, ctx=ctx)
         conn.request(method, path, body=data, headers=headers)
+        # before the answer: one with Connection: close (a draining worker's) drops the socket
+        der = conn.sock.getpeercert(binary_form=True)
         resp = conn.getresponse()
         payload = resp.read()
-        return resp.status, payload, conn.sock.getpeercert(binary_form=True)
+        return resp.status, payload, der
     finally:
         if own:
             conn.close()
@@ -288,6 +290,37 @@ def _(env):
                  "certificate for a name no certificate has")
     finally:
         s.close()
+
+
+def resumed_request(env, session):
+    """A new connection offering session, one GET /v1/models: (reused?, the
+    worker's request id prefix, the connection's session)."""
+    conn = http.client.HTTPSConnection(HOST, env.tls_port, timeout=10 * SLOW)
+    try:
+        conn.sock = handshake(env, env.tls_port, session=session, ctx=env.resume_ctx)
+        conn.request("GET", "/v1/models", headers={"Authorization": "Bearer sk-test-a"})
+        resp = conn.getresponse()
+        resp.read()
+        check_eq(resp.status, 200, "GET /v1/models")
+        # each worker's request ids start with its own random 16 hex digits
+        return conn.sock.session_reused, resp.getheader("x-request-id")[:16], conn.sock.session
+    finally:
+        conn.close()
+
+
+@tap.case("session resumption works across workers (ticket keys shared by the master)")
+def _(env):
+    env.resume_ctx = client_ctx(env)  # a session is reused with the context that made it
+    _, first, session = resumed_request(env, None)
+    workers, resumed, tries = {first}, 0, 0
+    # connections land on either worker; go on until both have resumed one
+    while (len(workers) < 2 or resumed < 4) and tries < 40:
+        tries += 1
+        reused, worker, _ = resumed_request(env, session)
+        check(reused, "connection %d (worker %s, first %s) did not resume", tries, worker, first)
+        workers.add(worker)
+        resumed += 1
+    check(len(workers) >= 2, "every connection went to one worker (%d tries)", tries)
 
 
 @tap.case("Admin API with mutual TLS: no client certificate, refused; with one, 200")
