@@ -22,6 +22,15 @@
 #include "conftls.h"
 #include "tls.h"
 
+/* 0: the tls blocks' files are not read (aigwctl needs the addresses only). */
+static int conftls_read_files = 1;
+
+void
+conftls_set_read_files(int on)
+{
+    conftls_read_files = on;
+}
+
 /* A string member, or NULL (present but not a string: *bad is set). */
 static const char *
 conftls_str(struct json_object *o, const char *key, int *bad)
@@ -167,6 +176,10 @@ conftls_listener(const struct conf *c, struct json_object *o, struct conf_listen
     if (!json_object_is_type(tls, json_type_object)) {
         errors_add(e, tls, path, "tls: must be a mapping");
         return -1;
+    }
+    if (!conftls_read_files) {
+        l->tls = 1;
+        return 0;
     }
     if (conftls_options(c, tls, path, e) < 0)
         return -1;

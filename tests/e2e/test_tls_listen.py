@@ -27,7 +27,7 @@ import warnings
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        AIGW_BIN, HOST, MOCK_KEY, SLOW, TAP, Env, Gateway, Metrics, Mock, chat_body, check,
+        AIGW_BIN, HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Env, Gateway, Metrics, Mock, chat_body, check,
         check_eq, free_port, main, make_tmpdir, standard_resources, wait_for, write_file)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
@@ -36,6 +36,7 @@ except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
 tap = TAP()
 
 RELOAD_TIMEOUT = 40 * SLOW
+AIGWCTL = os.environ.get("AIGWCTL_BIN") or os.path.join(SRCDIR, "aigwctl", "aigwctl")
 
 
 def openssl(*args):
@@ -333,6 +334,34 @@ def _(env):
     status, body, _ = https(env, env.admin_port, "GET", "/admin/v1/status",
                             ctx=client_ctx(env, cert=True))
     check_eq(status, 200, "GET /admin/v1/status with a client certificate")
+
+
+def aigwctl(env, *args):
+    """aigwctl -c the gateway's aigw.yaml ARGS: (exit code, stdout + stderr)."""
+    p = subprocess.run([AIGWCTL, "-c", env.gw.conf_path] + list(args), capture_output=True,
+                       text=True, timeout=30 * SLOW, env=dict(os.environ, MOCK_KEY=MOCK_KEY))
+    return p.returncode, p.stdout + p.stderr
+
+
+@tap.case("aigwctl reaches the HTTPS Admin API of aigw.yaml: --ca-file, --cert and --key")
+def _(env):
+    rc, out = aigwctl(env, "--ca-file", env.pki["ca.pem"], "--cert", env.pki["cli.pem"],
+                      "--key", env.pki["cli.key"], "--json", "model", "list")
+    check_eq(rc, 0, "aigwctl model list over mutual TLS (%s)" % out[-500:])
+    check("mock-gpt" in out, "the models are not listed: %r", out[-500:])
+    # without the test CA, the Admin API's certificate is not trusted
+    rc, out = aigwctl(env, "--cert", env.pki["cli.pem"], "--key", env.pki["cli.key"],
+                      "model", "list")
+    check(rc != 0, "aigwctl trusted a certificate of an unknown CA: %r", out[-500:])
+    check("certificate" in out.lower(), "the error does not say why: %r", out[-500:])
+    # without a client certificate, the handshake is refused
+    rc, out = aigwctl(env, "--ca-file", env.pki["ca.pem"], "model", "list")
+    check(rc != 0, "aigwctl got through without a client certificate: %r", out[-500:])
+    # --admin-url by name: the certificate's DNS name localhost is checked and matches
+    rc, out = aigwctl(env, "--ca-file", env.pki["ca.pem"], "--cert", env.pki["cli.pem"],
+                      "--key", env.pki["cli.key"], "--admin-url",
+                      "https://localhost:%d" % env.admin_port, "model", "list")
+    check_eq(rc, 0, "aigwctl --admin-url https://localhost (%s)" % out[-500:])
 
 
 @tap.case("metrics over HTTPS: handshakes by listener and result, certificate expiry")
