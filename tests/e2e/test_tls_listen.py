@@ -29,6 +29,7 @@ try:
     from harness import (  # noqa: E402
         AIGW_BIN, HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Env, Gateway, Metrics, Mock, chat_body, check,
         check_eq, free_port, main, make_tmpdir, standard_resources, wait_for, write_file)
+    from test_upgrade import become_subreaper, upgrade  # noqa: E402
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -102,6 +103,7 @@ class TlsEnv(Env):
 
 @contextlib.contextmanager
 def fixture():
+    become_subreaper()  # the upgrade's new master becomes our child
     folder = make_tmpdir("aigw-tlsl-")
     pki = make_pki(folder)
     mock = gw = None
@@ -189,6 +191,11 @@ def scrape_tls(env):
 
 def reload(env):
     return env.gw.control("reload", timeout=RELOAD_TIMEOUT)
+
+
+def old_workers_gone(env, old):
+    """Wait until the workers in old exited: until then, they may still accept."""
+    env.gw.wait_workers(env.gw.config.get("workers", 2), timeout=RELOAD_TIMEOUT, exclude=old)
 
 
 # --------------------------------------------------------------------------
@@ -422,12 +429,14 @@ def _(env):
                            "tls": tls_block(env.pki, (("srv2.pem", "srv2.key"),
                                                       ("sni.pem", "sni.key")))}]
         env.gw.write_config(conf)
+        old = env.gw.worker_pids()
         r = reload(env)
         check(r.get("ok") is True, "reload: %r", r)
         status, _, der = https(env, env.tls_port, "GET", "/v1/models", key="sk-test-a",
                                conn=conn)
         check_eq(status, 200, "the connection opened before the reload")
         check_eq(der, der_of(env.pki["srv.pem"]), "its certificate")
+        old_workers_gone(env, old)
         s = handshake(env, env.tls_port)
         try:
             check_eq(s.getpeercert(binary_form=True), der_of(env.pki["srv2.pem"]),
@@ -446,8 +455,10 @@ def _(env):
         write_file(env.pki["srv2.pem"], open(env.pki["srv.pem"]).read())
         write_file(env.pki["srv2.key"], open(env.pki["srv.key"]).read())
         os.chmod(env.pki["srv2.key"], 0o600)
+        old = env.gw.worker_pids()
         r = reload(env)
         check(r.get("ok") is True, "reload: %r", r)
+        old_workers_gone(env, old)
         s = handshake(env, env.tls_port)
         try:
             check_eq(s.getpeercert(binary_form=True), der_of(env.pki["srv.pem"]),
@@ -480,6 +491,23 @@ def _(env):
         check_eq(der, served, "the certificate still served")
     env.gw.write_config(env.gw.config)
     check(reload(env).get("ok") is True, "reload back to the first configuration")
+
+
+@tap.case("binary upgrade (SIGUSR2): HTTPS goes on, and sessions resume with the same keys")
+def _(env):
+    env.resume_ctx = client_ctx(env)
+    _, _, session = resumed_request(env, None)
+    old_pid, rc, new_pid = upgrade(env.gw)
+    check_eq(rc, 0, "the old master's exit status")
+    status, body, der = https(env, env.tls_port, "POST", "/v1/chat/completions", chat_body(),
+                              key="sk-test-a")
+    check(status == 200, "status %d body %r", status, body[:300])
+    check_eq(der, der_of(env.pki["srv.pem"]), "the certificate after the upgrade")
+    reused, _, _ = resumed_request(env, session)
+    check(reused, "a session of the old master's workers did not resume on the new ones")
+    status, _, _ = https(env, env.admin_port, "GET", "/admin/v1/status",
+                         ctx=client_ctx(env, cert=True))
+    check_eq(status, 200, "the new master's HTTPS Admin API")
 
 
 if __name__ == "__main__":
