@@ -195,19 +195,26 @@ start_admin(struct master *m)
 }
 
 /*
- * GET /metrics, on the master's loop too. The metrics area is laid out
- * first: workers start counting into it as soon as they run.
+ * The metrics area of the shared memory, laid out before anything counts:
+ * the workers as soon as they run, the master itself (the TLS handshakes and
+ * certificates of its Admin API and metrics listeners).
  */
 static int
-start_metrics(struct master *m)
+start_metrics_area(struct master *m)
 {
-    int fds[CONF_MAX_LISTEN], n = 0;
     if (metrics_init(m->shm) < 0) {
         log_warnx("cannot lay out the metrics area of the shared memory");
         return -1;
     }
-    /* the master counts too: the TLS handshakes of the Admin API and metrics listeners */
     metrics_attach(m->shm);
+    return 0;
+}
+
+/* GET /metrics, on the master's loop too. */
+static int
+start_metrics(struct master *m)
+{
+    int fds[CONF_MAX_LISTEN], n = 0;
     if (m->conf->metrics_nlisten == 0)
         return 0;
     if (master_listen("metrics", m->conf->metrics_listen, m->conf->metrics_nlisten, fds, &n) < 0)
@@ -903,7 +910,7 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
                  c->etcd_nendpoints == 1 ? "" : "s", c->etcd_prefix);
         etcdsync_start(m.etcd);
     }
-    if (start_tickets(&m) < 0 || start_admin(&m) < 0)
+    if (start_metrics_area(&m) < 0 || start_tickets(&m) < 0 || start_admin(&m) < 0)
         goto out;
     if (start_metrics(&m) < 0)
         goto out;

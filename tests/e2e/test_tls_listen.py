@@ -385,8 +385,10 @@ def _(env):
     out = subprocess.run(["openssl", "x509", "-in", env.pki["srv.pem"], "-noout", "-enddate"],
                          capture_output=True, text=True, check=True).stdout
     want = ssl.cert_time_to_seconds(out.strip().split("=", 1)[1])
-    check_eq(m.get("aigw_tls_certificate_expiry_timestamp_seconds", listener=listener,
-                   certificate=env.pki["srv.pem"]), float(want), "expiry of srv.pem")
+    for port in (env.tls_port, env.admin_port, env.metrics_port):
+        check_eq(m.get("aigw_tls_certificate_expiry_timestamp_seconds",
+                       listener="%s:%d" % (HOST, port), certificate=env.pki["srv.pem"]),
+                 float(want), "expiry of srv.pem on %s:%d" % (HOST, port))
 
 
 @tap.case("aigw -t: each bad file is an error naming it")
@@ -491,6 +493,57 @@ def _(env):
         check_eq(der, served, "the certificate still served")
     env.gw.write_config(env.gw.config)
     check(reload(env).get("ok") is True, "reload back to the first configuration")
+
+
+@tap.case("reload with another Admin API certificate: kept as restart-only, the old one serves")
+def _(env):
+    conf = dict(env.gw.config)
+    admin = dict(conf["admin"])
+    admin["listen"] = [{"address": "%s:%d" % (HOST, env.admin_port),
+                        "tls": tls_block(env.pki, (("srv2.pem", "srv2.key"),),
+                                         client_ca_file=env.pki["ca.pem"])}]
+    conf["admin"] = admin
+    env.gw.write_config(conf)
+    try:
+        r = reload(env)
+        check(r.get("ok") is True, "reload: %r", r)
+        check("admin.listen" in (r.get("result") or {}).get("restart_only", []),
+              "admin.listen is not said to need a restart: %r", r)
+        s = handshake(env, env.admin_port, ctx=client_ctx(env, cert=True))
+        try:
+            check_eq(s.getpeercert(binary_form=True), der_of(env.pki["srv.pem"]),
+                     "the Admin API's certificate after the reload")
+        finally:
+            s.close()
+    finally:
+        env.gw.write_config(env.gw.config)
+        check(reload(env).get("ok") is True, "reload back to the first configuration")
+
+
+@tap.case("aigw -t: a tls block of the wrong shape is an error naming the member")
+def _(env):
+    bad = os.path.join(env.folder, "shape.yaml")
+    cert = {"cert_file": env.pki["srv.pem"], "key_file": env.pki["srv.key"]}
+    cases = [
+        ({"certificates": [cert], "min_version": "TLSv1.1"}, "tls.min_version"),
+        ({"certificates": [cert], "session_cache": True}, "session_cache: unknown field"),
+        ({"certificates": []}, "tls.certificates"),
+        ({"certificates": [dict(cert, password="x")]}, "password: unknown field"),
+        ({"certificates": [cert], "client_ca_file": env.pki["srv.key"]}, "client_ca_file"),
+    ]
+    for tls, want in cases:
+        conf = dict(env.gw.config)
+        conf["listen"] = [{"address": "%s:%d" % (HOST, free_port()), "tls": tls}]
+        write_file(bad, conf)
+        rc, err = run_t(bad)
+        check(rc != 0, "aigw -t passed with %r", tls)
+        check(want in err, "the error does not say %r: %r", want, err)
+    conf = dict(env.gw.config)
+    conf["listen"] = [{"address": "%s:%d" % (HOST, free_port()), "tls": {"certificates": [cert]},
+                       "port": 1}]
+    write_file(bad, conf)
+    rc, err = run_t(bad)
+    check(rc != 0 and "port: unknown field" in err, "a listener's unknown member: %r", err)
 
 
 @tap.case("binary upgrade (SIGUSR2): HTTPS goes on, and sessions resume with the same keys")
