@@ -1025,6 +1025,10 @@ static void
 conn_free(struct http_conn *c)
 {
     struct http_server *s = c->srv;
+    if (c->handshaking) { /* the header timer, or a drain, ended a handshake never finished */
+        c->handshaking = 0;
+        metrics_tls_handshake(tls_server_name(c->tls), "closed");
+    }
     if (c->state == CONN_BUSY && c->req != NULL && !c->closed) {
         /* The handler still owns the request: finish once it lets go. */
         c->closed = 1;

@@ -86,6 +86,8 @@ def tls_block(pki, certs=(("srv.pem", "srv.key"), ("sni.pem", "sni.key")), **ext
 def gw_config(pki, tls_port, admin_port, metrics_port, plain_port, certs=None):
     listen_tls = tls_block(pki) if certs is None else tls_block(pki, certs)
     return {
+        # a handshake never begun ends at the header timeout: short, for the case that waits
+        "timeouts": {"drain": "10s", "client_header": "1s"},
         "listen": ["%s:%d" % (HOST, plain_port),
                    {"address": "%s:%d" % (HOST, tls_port), "tls": listen_tls}],
         "admin": {"listen": [{"address": "%s:%d" % (HOST, admin_port),
@@ -389,6 +391,21 @@ def _(env):
         check_eq(m.get("aigw_tls_certificate_expiry_timestamp_seconds",
                        listener="%s:%d" % (HOST, port), certificate=env.pki["srv.pem"]),
                  float(want), "expiry of srv.pem on %s:%d" % (HOST, port))
+
+
+@tap.case("a connection that never shakes hands is closed at the header timeout and counted")
+def _(env):
+    listener = "%s:%d" % (HOST, env.tls_port)
+    before = scrape_tls(env).get("aigw_tls_handshakes_total", listener=listener, result="closed")
+    with socket.create_connection((HOST, env.tls_port), timeout=15 * SLOW) as s:
+        try:
+            data = s.recv(1)  # nothing sent: the server must end it (timeouts.client_header)
+        except ConnectionResetError:
+            data = b""
+        check_eq(data, b"", "what the server sent to a silent client")
+    wait_for(lambda: scrape_tls(env).get("aigw_tls_handshakes_total", listener=listener,
+                                         result="closed") > before,
+             10 * SLOW, what="the unfinished handshake counted as closed")
 
 
 @tap.case("aigw -t: each bad file is an error naming it")
