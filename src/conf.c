@@ -55,7 +55,8 @@ static const char *const access_log_words[] = {"syslog", "stderr", "off", NULL};
 #define GIB (1LL << 30)
 static const struct conf_key conf_keys[] = {
     {"listen", CT_LISTEN, OFF(listen), "127.0.0.1:8080", 1, CONF_MAX_LISTEN,
-     "client listeners: each address:port ([v6]:port for IPv6), or {address, tls} for HTTPS", OFF(nlisten), NULL},
+     "client listeners: each address:port ([v6]:port for IPv6), or {address, tls} for HTTPS",
+     OFF(nlisten), NULL},
     {"workers", CT_WORKERS, OFF(workers), "auto", 1, 256, "worker processes; auto = one per core", 0, NULL},
     {"log_level", CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "error, warn, info or debug", 0, NULL},
     {"data_dir", CT_PATH, OFF(data_dir), LOCALSTATEDIR "/lib/aigw", 0, 0,

@@ -102,7 +102,8 @@ conftls_cert(const struct conf *c, struct json_object *item, const char *path,
         conftls_slurp(c, item, "key_file", "key_pem", 1, TLS_MAX_KEY_FILE, path, e) < 0)
         return -1;
     int bad = 0;
-    const char *cf = conftls_str(item, "cert_file", &bad), *kf = conftls_str(item, "key_file", &bad);
+    const char *cf = conftls_str(item, "cert_file", &bad),
+               *kf = conftls_str(item, "key_file", &bad);
     if (tls_check_pair(conftls_str(item, "cert_pem", &bad), conftls_str(item, "key_pem", &bad),
                        cf ? cf : "cert_file", kf ? kf : "key_file", NULL, err, sizeof(err)) < 0) {
         errors_add(e, item, path, "%s", err);
@@ -160,8 +161,7 @@ conftls_listener(const struct conf *c, struct json_object *o, struct conf_listen
     json_object_object_foreach(o, f, val)
     {
         if (strcmp(f, "address") != 0 && strcmp(f, "tls") != 0) {
-            errors_add(e, val ? val : o, path, "%s: unknown field (a listener is address, tls)",
-                       f);
+            errors_add(e, val ? val : o, path, "%s: unknown field (a listener is address, tls)", f);
             return -1;
         }
     }
@@ -212,8 +212,8 @@ conftls_node(struct json_object *tree, const char *key, int i)
         (size_t)i >= json_object_array_length(cur))
         return NULL;
     cur = json_object_array_get_idx(cur, (size_t)i);
-    if (!json_object_is_type(cur, json_type_object) || !json_object_object_get_ex(cur, "tls", &tls) ||
-        !json_object_is_type(tls, json_type_object))
+    if (!json_object_is_type(cur, json_type_object) ||
+        !json_object_object_get_ex(cur, "tls", &tls) || !json_object_is_type(tls, json_type_object))
         return NULL;
     return tls;
 }

@@ -140,8 +140,8 @@ tk_mac(EVP_MAC_CTX *hctx, unsigned char *key)
  * gets a new ticket), or 0 (unknown key: a full handshake).
  */
 static int
-tk_cb(SSL *s, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
-      EVP_CIPHER_CTX *ctx, EVP_MAC_CTX *hctx, int enc)
+tk_cb(SSL *s, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX *ctx,
+      EVP_MAC_CTX *hctx, int enc)
 {
     struct tk_key keys[2];
     int n = 0, rv = 0;
@@ -161,8 +161,7 @@ tk_cb(SSL *s, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
         for (int i = 0; i < n; i++)
             if (memcmp(key_name, keys[i].name, 16) == 0) {
                 rv = tk_mac(hctx, keys[i].hmac) == 0 &&
-                             EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, keys[i].aes, iv) ==
-                                 1
+                             EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, keys[i].aes, iv) == 1
                          ? (i == 0 ? 1 : 2)
                          : -1;
                 break;
