@@ -108,10 +108,9 @@ struct http_server {
     http_handler handler;
     void *arg;
     struct evconnlistener *listeners[CONF_MAX_LISTEN];
-    struct tls_server *tls[CONF_MAX_LISTEN]; /* by listener; NULL: plain HTTP */
+    /* by listener; NULL: plain HTTP. Held until the server is freed (a drain keeps them). */
+    struct tls_server *tls[CONF_MAX_LISTEN];
     int nlisteners;
-    struct tls_server *tls_owned[CONF_MAX_LISTEN]; /* freed with the server (drain keeps them) */
-    int ntls_owned;
     TAILQ_HEAD(, http_conn) conns;
     int nconns;
     int draining;
@@ -1045,6 +1044,7 @@ conn_free(struct http_conn *c)
     event_free(c->timer);
     TAILQ_REMOVE(&s->conns, c, entry);
     s->nconns--;
+    tls_server_free(c->tls);
     free(c);
     if (s->nconns < s->conf->max_connections)
         server_resume(s, PAUSE_CONNS);
@@ -1143,8 +1143,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
     }
     c->srv = s;
     for (int i = 0; i < s->nlisteners; i++)
-        if (s->listeners[i] == l)
-            c->tls = s->tls[i];
+        if (s->listeners[i] == l && (c->tls = s->tls[i]) != NULL)
+            tls_server_ref(c->tls); /* a reload may replace the listener's meanwhile */
     if (c->tls != NULL) {
         /* the bufferevent owns ssl, and closes fd, once it exists */
         SSL *ssl = tls_server_ssl(c->tls);
@@ -1221,6 +1221,16 @@ http_server_new(struct event_base *base, const struct conf *c, http_handler hand
     return s;
 }
 
+/* The expiry of each certificate of an HTTPS listener, into the metrics. */
+static void
+http_tls_expiry(const struct tls_server *tls)
+{
+    const char *file;
+    int64_t not_after;
+    for (int i = 0; tls != NULL && tls_server_cert(tls, i, &file, &not_after) == 0; i++)
+        metrics_tls_expiry(tls_server_name(tls), file, not_after);
+}
+
 int
 http_server_listen_fd(struct http_server *s, int fd)
 {
@@ -1230,15 +1240,8 @@ http_server_listen_fd(struct http_server *s, int fd)
 int
 http_server_listen_fd_tls(struct http_server *s, int fd, struct tls_server *tls)
 {
-    if (s->nlisteners == CONF_MAX_LISTEN || s->ntls_owned == CONF_MAX_LISTEN)
+    if (s->nlisteners == CONF_MAX_LISTEN)
         return -1;
-    if (tls != NULL) {
-        const char *file;
-        int64_t not_after;
-        s->tls_owned[s->ntls_owned++] = tls;
-        for (int i = 0; tls_server_cert(tls, i, &file, &not_after) == 0; i++)
-            metrics_tls_expiry(tls_server_name(tls), file, not_after);
-    }
     evutil_make_socket_nonblocking(fd);
     struct evconnlistener *l = evconnlistener_new(s->base, accept_cb, s,
                                                   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
@@ -1247,8 +1250,21 @@ http_server_listen_fd_tls(struct http_server *s, int fd, struct tls_server *tls)
     evconnlistener_set_error_cb(l, accept_error_cb);
     if (s->paused)
         evconnlistener_disable(l);
-    s->tls[s->nlisteners] = tls;
+    s->tls[s->nlisteners] = tls; /* ours from now on */
     s->listeners[s->nlisteners++] = l;
+    http_tls_expiry(tls);
+    return 0;
+}
+
+int
+http_server_set_tls(struct http_server *s, int i, struct tls_server *tls)
+{
+    if (i < 0 || i >= s->nlisteners || s->tls[i] == NULL || tls == NULL)
+        return -1;
+    struct tls_server *old = s->tls[i];
+    s->tls[i] = tls;
+    http_tls_expiry(tls);
+    tls_server_free(old); /* its connections hold it until they close */
     return 0;
 }
 
@@ -1299,8 +1315,8 @@ http_server_free(struct http_server *s)
         conn_free(c);
     }
     event_free(s->resume);
-    for (int i = 0; i < s->ntls_owned; i++)
-        tls_server_free(s->tls_owned[i]);
+    for (int i = 0; i < CONF_MAX_LISTEN; i++)
+        tls_server_free(s->tls[i]);
     free(s);
 }
 

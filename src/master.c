@@ -130,6 +130,34 @@ master_serve(struct master *m, struct http_server *h, const char *key,
     return 0;
 }
 
+/* The HTTPS listeners of one of the master's servers get the tls blocks of the running tree. */
+static void
+master_tls_swap(struct master *m, struct http_server *h, const char *key,
+                const struct conf_listen *list, int n)
+{
+    char err[PATH_MAX + 256];
+    for (int i = 0; h != NULL && i < n; i++) {
+        if (!list[i].tls)
+            continue;
+        struct tls_server *tls =
+            tls_server_new(conftls_node(m->cur->tree, key, i), list[i].text, err, sizeof(err));
+        if (tls == NULL)
+            log_warnx("reload: %s %s keeps its certificates: %s", key, list[i].text, err);
+        else if (http_server_set_tls(h, i, tls) < 0)
+            tls_server_free(tls);
+    }
+}
+
+void
+master_tls_reload(struct master *m)
+{
+    master_tls_swap(m, m->admin_http, "admin.listen", m->conf->admin_listen,
+                    m->conf->admin_nlisten);
+    if (m->metrics != NULL)
+        master_tls_swap(m, metrics_http_server(m->metrics), "metrics.listen",
+                        m->conf->metrics_listen, m->conf->metrics_nlisten);
+}
+
 /* Every TLS_TICKET_ROTATE_MS: a new session ticket key for every worker. */
 static void
 ticket_tick_cb(evutil_socket_t fd, short what, void *arg)

@@ -106,6 +106,12 @@ struct master {
 };
 
 /* master.c */
+/*
+ * After a reload: the Admin API's and the metrics' HTTPS listeners serve new
+ * handshakes with the certificates of the new tree (files were checked when
+ * it was read); open connections keep theirs.
+ */
+void master_tls_reload(struct master *m);
 /* Raise RLIMIT_NOFILE (inherited by workers) to fit limits.max_connections. */
 void master_fit_nofile(const struct conf *c);
 int master_spawn(struct master *m, int idx);

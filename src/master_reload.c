@@ -103,36 +103,6 @@ keep_key(struct json_object *ntree, struct json_object *otree, struct json_objec
         }                                                                                          \
     } while (0)
 
-/* The member b of the member a of tree, or NULL. */
-static struct json_object *
-tree_get2(struct json_object *tree, const char *a, const char *b)
-{
-    struct json_object *o = NULL, *v = NULL;
-    if (!json_object_object_get_ex(tree, a, &o) || !json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, b, &v))
-        return NULL;
-    return v;
-}
-
-/*
- * The master's own listeners (section.listen) with the same addresses but
- * another tls block, or certificate files whose text changed: the master
- * keeps serving with what it started with, so this is a key that needs a
- * restart too, and the reload says so.
- */
-static void
-keep_listen_tls(struct json_object *ntree, struct json_object *otree, struct json_object *kept,
-                const char *section, const char *key)
-{
-    struct json_object *a = tree_get2(ntree, section, "listen");
-    struct json_object *b = tree_get2(otree, section, "listen");
-    if (a == NULL || b == NULL) /* written in one file only: the addresses tell (KEEP_LIST) */
-        return;
-    if (strcmp(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN),
-               json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN)) != 0)
-        keep_key(ntree, otree, kept, key);
-}
-
 /*
  * Keys that need a restart keep their running values, in nc and in ntree
  * (otree: the running generation's); kept gets the name of each that changed.
@@ -147,9 +117,6 @@ keep_restart_only(struct conf *nc, const struct conf *oc, struct json_object *nt
     KEEP(shm_slots, "shm_slots");
     KEEP_LIST(admin_listen, admin_nlisten, "admin.listen");
     KEEP_LIST(metrics_listen, metrics_nlisten, "metrics.listen");
-    /* after the lists: with their addresses kept, what still differs is their tls */
-    keep_listen_tls(ntree, otree, kept, "admin", "admin.listen");
-    keep_listen_tls(ntree, otree, kept, "metrics", "metrics.listen");
     KEEP_LIST(etcd_endpoints, etcd_nendpoints, "etcd.endpoints");
     KEEP(etcd_prefix, "etcd.prefix");
     KEEP(etcd_user, "etcd.user");
@@ -233,6 +200,7 @@ switch_over(struct master *m)
     /* the master's own services see the new values from now on */
     memcpy(m->conf, m->cur->conf, sizeof(*m->conf));
     log_set_level(m->conf->log_level);
+    master_tls_reload(m); /* the certificates of its own HTTPS listeners */
     gen_free(old); /* our copies only: the draining workers keep theirs */
     reload_done(m, 1, NULL);
 }

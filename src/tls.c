@@ -31,6 +31,7 @@ struct tls_cert {
 };
 
 struct tls_server {
+    int refs; /* its owner's, and one per connection accepted with it */
     struct tls_cert certs[TLS_MAX_CERTS];
     int ncerts;
     char listener[300];
@@ -331,6 +332,7 @@ tls_server_new(struct json_object *tls, const char *listener, char *err, size_t 
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    t->refs = 1;
     snprintf(t->listener, sizeof(t->listener), "%s", listener);
     if (!json_object_object_get_ex(tls, "certificates", &certs) ||
         !json_object_is_type(certs, json_type_array) || json_object_array_length(certs) == 0) {
@@ -374,9 +376,15 @@ tls_server_cert(const struct tls_server *t, int i, const char **file, int64_t *n
 }
 
 void
+tls_server_ref(struct tls_server *t)
+{
+    t->refs++;
+}
+
+void
 tls_server_free(struct tls_server *t)
 {
-    if (t == NULL)
+    if (t == NULL || --t->refs > 0)
         return;
     /* an SSL still open holds its own reference to its context */
     for (int i = 0; i < t->ncerts; i++)

@@ -57,6 +57,12 @@ struct ssl_st *tls_server_ssl(struct tls_server *t);
 const char *tls_server_name(const struct tls_server *t);
 /* Certificate i's file and expiry (seconds since the epoch); -1 past the last. */
 int tls_server_cert(const struct tls_server *t, int i, const char **file, int64_t *not_after);
+/*
+ * One more reference: a connection holds its listener's tls_server (its SNI
+ * callback's argument) until it closes, even when a reload replaced it.
+ */
+void tls_server_ref(struct tls_server *t);
+/* Drop a reference; the last one frees it. */
 void tls_server_free(struct tls_server *t);
 
 #endif

@@ -512,29 +512,47 @@ def _(env):
     check(reload(env).get("ok") is True, "reload back to the first configuration")
 
 
-@tap.case("reload with another Admin API certificate: kept as restart-only, the old one serves")
+@tap.case("reload with other Admin API and metrics certificates: new handshakes get them, "
+          "an open Admin API connection goes on")
 def _(env):
     conf = dict(env.gw.config)
-    admin = dict(conf["admin"])
-    admin["listen"] = [{"address": "%s:%d" % (HOST, env.admin_port),
-                        "tls": tls_block(env.pki, (("srv2.pem", "srv2.key"),),
-                                         client_ca_file=env.pki["ca.pem"])}]
-    conf["admin"] = admin
+    conf["admin"] = dict(conf["admin"], listen=[{
+        "address": "%s:%d" % (HOST, env.admin_port),
+        "tls": tls_block(env.pki, (("srv2.pem", "srv2.key"),), client_ca_file=env.pki["ca.pem"])}])
+    conf["metrics"] = dict(conf["metrics"], listen=[{
+        "address": "%s:%d" % (HOST, env.metrics_port),
+        "tls": tls_block(env.pki, (("srv2.pem", "srv2.key"),))}])
+    conn = http.client.HTTPSConnection(HOST, env.admin_port, timeout=10 * SLOW)
+    conn.sock = handshake(env, env.admin_port, ctx=client_ctx(env, cert=True))
     env.gw.write_config(conf)
     try:
+        check_eq(https(env, env.admin_port, "GET", "/admin/v1/status", conn=conn)[0], 200,
+                 "the Admin API before the reload")
         r = reload(env)
         check(r.get("ok") is True, "reload: %r", r)
-        check("admin.listen" in (r.get("result") or {}).get("restart_only", []),
-              "admin.listen is not said to need a restart: %r", r)
-        s = handshake(env, env.admin_port, ctx=client_ctx(env, cert=True))
-        try:
-            check_eq(s.getpeercert(binary_form=True), der_of(env.pki["srv.pem"]),
-                     "the Admin API's certificate after the reload")
-        finally:
-            s.close()
+        check("admin.listen" not in (r.get("result") or {}).get("restart_only", []),
+              "a certificate change said to need a restart: %r", r)
+        status, _, der = https(env, env.admin_port, "GET", "/admin/v1/status", conn=conn)
+        check_eq((status, der), (200, der_of(env.pki["srv.pem"])),
+                 "the Admin API connection opened before the reload, and its certificate")
+        for port, ctx in ((env.admin_port, client_ctx(env, cert=True)),
+                          (env.metrics_port, client_ctx(env))):
+            s = handshake(env, port, ctx=ctx)
+            try:
+                check_eq(s.getpeercert(binary_form=True), der_of(env.pki["srv2.pem"]),
+                         "a new handshake's certificate on %d" % port)
+            finally:
+                s.close()
     finally:
+        conn.close()
         env.gw.write_config(env.gw.config)
         check(reload(env).get("ok") is True, "reload back to the first configuration")
+    s = handshake(env, env.admin_port, ctx=client_ctx(env, cert=True))
+    try:
+        check_eq(s.getpeercert(binary_form=True), der_of(env.pki["srv.pem"]),
+                 "the Admin API's certificate once reloaded back")
+    finally:
+        s.close()
 
 
 @tap.case("aigw -t: a tls block of the wrong shape is an error naming the member")
