@@ -154,6 +154,13 @@ admin_http(const struct ctl *ctl, const char *method, const char *path, struct j
 #else
     curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+    /* HTTPS: the certificate and its name are checked (libcurl's defaults), against --ca-file */
+    if (ctl->ca_file != NULL)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ctl->ca_file);
+    if (ctl->cert_file != NULL)
+        curl_easy_setopt(c, CURLOPT_SSLCERT, ctl->cert_file);
+    if (ctl->key_file != NULL)
+        curl_easy_setopt(c, CURLOPT_SSLKEY, ctl->key_file);
     CURLcode cr = curl_easy_perform(c);
     if (cr != CURLE_OK) {
         ctl_err("cannot reach the Admin API at %s: %s; is aigw running with admin.listen set? "

@@ -64,8 +64,12 @@ usage(FILE *fp)
             "  --revision N             update and delete only if the revision is N\n"
             "  --page-size N            list: resources asked for at a time, 1 to 1000\n"
             "                           (default 1000); list prints them all\n"
-            "  --admin-url URL          the Admin API (default: http://first admin.listen)\n"
+            "  --admin-url URL          the Admin API (default: first admin.listen, https://\n"
+            "                           when it has tls)\n"
             "  --admin-key-file FILE    the admin key, read from FILE\n"
+            "  --ca-file FILE           HTTPS Admin API: the CAs its certificate is checked\n"
+            "                           against (default: the system's); its name is checked\n"
+            "  --cert FILE, --key FILE  HTTPS Admin API with client certificates: ours\n"
             "  --admin-key KEY          the admin key (visible in ps: prefer the file or\n"
             "                           AIGW_ADMIN_KEY)\n"
             "  -h, --help               print this help\n"
@@ -128,10 +132,11 @@ admin_url_from(const struct conf *c, char *out, size_t len)
         host = "127.0.0.1";
     else if (strcmp(host, "::") == 0)
         host = "::1";
+    const char *scheme = c->admin_listen[0].tls ? "https" : "http";
     if (strchr(host, ':') != NULL)
-        snprintf(out, len, "http://[%s]:%s", host, c->admin_listen[0].port);
+        snprintf(out, len, "%s://[%s]:%s", scheme, host, c->admin_listen[0].port);
     else
-        snprintf(out, len, "http://%s:%s", host, c->admin_listen[0].port);
+        snprintf(out, len, "%s://%s:%s", scheme, host, c->admin_listen[0].port);
 }
 
 /*
@@ -159,6 +164,7 @@ load_conf(struct ctl *ctl, int explicit_conf)
         if (errno == ENOENT)
             goto done; /* no aigw.yaml: aigw runs with the defaults too */
     }
+    conftls_set_read_files(0); /* where the Admin API is, not its certificates */
     tree = yaml_load_file(ctl->conf_path, YAML_SUBST_ENV, &e);
     if (tree != NULL) {
         conf_from_json(&conf, tree, &e); /* its errors are for aigw -t and aigwctl check */
@@ -195,7 +201,10 @@ enum {
     OPT_ADMIN_KEY,
     OPT_GRACEFUL,
     OPT_REVISION,
-    OPT_PAGE_SIZE
+    OPT_PAGE_SIZE,
+    OPT_CA_FILE,
+    OPT_CERT,
+    OPT_KEY
 };
 
 static const struct option long_opts[] = {
@@ -210,6 +219,9 @@ static const struct option long_opts[] = {
     {"admin-key-file", required_argument, NULL, OPT_ADMIN_KEY_FILE},
     {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
     {"graceful", no_argument, NULL, OPT_GRACEFUL},
+    {"ca-file", required_argument, NULL, OPT_CA_FILE},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
@@ -366,6 +378,15 @@ main(int argc, char **argv)
             break;
         case OPT_GRACEFUL:
             ctl.graceful = 1;
+            break;
+        case OPT_CA_FILE:
+            ctl.ca_file = optarg;
+            break;
+        case OPT_CERT:
+            ctl.cert_file = optarg;
+            break;
+        case OPT_KEY:
+            ctl.key_file = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -31,6 +31,9 @@ struct ctl {
     const char *file;   /* -f: the resource to send; NULL or "-": stdin */
     long long revision; /* --revision (If-Match); -1: none */
     int page_size;      /* --page-size: resources a list asks for at a time; 0: default */
+    const char *ca_file;   /* --ca-file: CAs the Admin API's certificate is checked against */
+    const char *cert_file; /* --cert: a client certificate (an Admin API with mutual TLS) */
+    const char *key_file;  /* --key: its private key */
 };
 
 /* aigwctl.c */

@@ -24,6 +24,7 @@
 #include "aigw/log.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
+#include "conftls.h"
 
 enum conf_type {
     CT_LISTEN, CT_WORKERS, CT_LOGLEVEL, CT_PATH, CT_SIZE, CT_DURATION, CT_INT,
@@ -54,7 +55,8 @@ static const char *const access_log_words[] = {"syslog", "stderr", "off", NULL};
 #define GIB (1LL << 30)
 static const struct conf_key conf_keys[] = {
     {"listen", CT_LISTEN, OFF(listen), "127.0.0.1:8080", 1, CONF_MAX_LISTEN,
-     "client listeners, a list of address:port ([v6]:port for IPv6)", OFF(nlisten), NULL},
+     "client listeners: each address:port ([v6]:port for IPv6), or {address, tls} for HTTPS",
+     OFF(nlisten), NULL},
     {"workers", CT_WORKERS, OFF(workers), "auto", 1, 256, "worker processes; auto = one per core", 0, NULL},
     {"log_level", CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "error, warn, info or debug", 0, NULL},
     {"data_dir", CT_PATH, OFF(data_dir), LOCALSTATEDIR "/lib/aigw", 0, 0,
@@ -187,8 +189,8 @@ lookup(struct json_object *root, const char *path, struct json_object **out,
 }
 
 /* Parse "host:port" or "[v6]:port". */
-static int
-parse_listen(const char *s, struct conf_listen *l)
+int
+conf_parse_listen(const char *s, struct conf_listen *l)
 {
     const char *colon;
     size_t hlen;
@@ -212,6 +214,7 @@ parse_listen(const char *s, struct conf_listen *l)
     long port = strtol(colon + 1, &end, 10);
     if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
         return -1;
+    memset(l, 0, sizeof(*l));
     memcpy(l->host, host, hlen);
     l->host[hlen] = '\0';
     snprintf(l->port, sizeof(l->port), "%ld", port);
@@ -220,8 +223,8 @@ parse_listen(const char *s, struct conf_listen *l)
 }
 
 /* Resolve a relative path against the folder of aigw.yaml. */
-static int
-set_path(struct conf *c, char *dst, const char *v)
+int
+conf_path_resolve(const struct conf *c, char *dst, const char *v)
 {
     if (*v == '/' || *v == '\0' || c->path[0] == '\0')
         return snprintf(dst, PATH_MAX, "%s", v) >= PATH_MAX ? -1 : 0;
@@ -282,7 +285,7 @@ admin_key_from_file(struct conf *c, struct json_object *o, struct conf_admin_key
     char full[PATH_MAX], key[KEYFILE_MAX + 1], err[PATH_MAX + 128], hex[65];
     struct json_object *v = NULL;
     json_object_object_get_ex(o, "key_file", &v);
-    if (*file == '\0' || set_path(c, full, file) < 0) {
+    if (*file == '\0' || conf_path_resolve(c, full, file) < 0) {
         errors_add(e, v, path, "key_file: give the path of a file holding the key");
         return -1;
     }
@@ -373,7 +376,10 @@ set_item(struct conf *c, const struct conf_key *k, int i, struct json_object *no
     char *base = (char *)c + k->off;
     switch (k->type) {
     case CT_LISTEN:
-        if (text == NULL || parse_listen(text, (struct conf_listen *)base + i) < 0) {
+        /* a mapping: {address, tls} (conftls.c) */
+        if (text == NULL && node != NULL && json_object_is_type(node, json_type_object))
+            return conftls_listener(c, node, (struct conf_listen *)base + i, k->path, e);
+        if (text == NULL || conf_parse_listen(text, (struct conf_listen *)base + i) < 0) {
             errors_add(e, node, k->path, "\"%s\" is not address:port (port 1-65535)",
                        text ? text : "?");
             return -1;
@@ -498,7 +504,7 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
         return 0;
     }
     case CT_PATH:
-        if (set_path(c, base, text) < 0) {
+        if (conf_path_resolve(c, base, text) < 0) {
             errors_add(e, node, k->path, "path too long");
             return -1;
         }
@@ -550,7 +556,7 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
             errors_add(e, node, k->path, "must be syslog, stderr or a file path");
             return -1;
         }
-        if (set_path(c, base, text) < 0) {
+        if (conf_path_resolve(c, base, text) < 0) {
             errors_add(e, node, k->path, "path too long");
             return -1;
         }

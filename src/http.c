@@ -25,11 +25,14 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <http_parser.h>
 #include <json-c/json.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "aigw/conf.h"
 #include "aigw/log.h"
@@ -37,6 +40,7 @@
 #include "aigw/util.h"
 #include "http.h"
 #include "metrics.h"
+#include "tls.h"
 #include "utf8.h"
 
 #define MAX_HEADERS 100
@@ -94,6 +98,8 @@ struct http_conn {
     int keepalive; /* of the current request */
     int promised;  /* its response said Connection: keep-alive */
     int in_input;  /* inside conn_input: don't recurse */
+    struct tls_server *tls; /* HTTPS: its listener's; NULL: plain */
+    int handshaking;        /* HTTPS: the TLS handshake is not done yet */
 };
 
 struct http_server {
@@ -102,6 +108,8 @@ struct http_server {
     http_handler handler;
     void *arg;
     struct evconnlistener *listeners[CONF_MAX_LISTEN];
+    /* by listener; NULL: plain HTTP. Held until the server is freed (a drain keeps them). */
+    struct tls_server *tls[CONF_MAX_LISTEN];
     int nlisteners;
     TAILQ_HEAD(, http_conn) conns;
     int nconns;
@@ -943,11 +951,48 @@ conn_write_cb(struct bufferevent *bev, void *arg)
     }
 }
 
+/*
+ * Why a TLS handshake failed, for aigw_tls_handshakes_total{result}: a
+ * fixed word, never OpenSSL's text (a metric label's values must be few).
+ */
+static const char *
+http_tls_failure(struct bufferevent *bev, short what)
+{
+    unsigned long err = bufferevent_get_openssl_error(bev);
+    if (!(what & BEV_EVENT_ERROR) || err == 0)
+        return "closed"; /* EOF or a timeout during the handshake */
+    switch (ERR_GET_REASON(err)) {
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_VERSION_TOO_LOW:
+        return "protocol";
+    case SSL_R_NO_SHARED_CIPHER:
+        return "cipher";
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+    case SSL_R_CERTIFICATE_VERIFY_FAILED:
+        return "client_certificate";
+    case SSL_R_HTTP_REQUEST:
+        return "plain_http";
+    default:
+        return "other";
+    }
+}
+
 /* Client gone (EOF, error, send timeout): tell the handler so it cancels upstream work. */
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct http_conn *c = arg;
+    if (what & BEV_EVENT_CONNECTED) { /* HTTPS: the handshake is done */
+        c->handshaking = 0;
+        metrics_tls_handshake(tls_server_name(c->tls), NULL);
+        return;
+    }
+    if (c->handshaking) {
+        c->handshaking = 0;
+        metrics_tls_handshake(tls_server_name(c->tls), http_tls_failure(bev, what));
+        ERR_clear_error();
+    }
     if (c->state == CONN_BUSY && c->req != NULL) {
         struct http_req *r = c->req;
         c->closed = 1;
@@ -979,6 +1024,10 @@ static void
 conn_free(struct http_conn *c)
 {
     struct http_server *s = c->srv;
+    if (c->handshaking) { /* the header timer, or a drain, ended a handshake never finished */
+        c->handshaking = 0;
+        metrics_tls_handshake(tls_server_name(c->tls), "closed");
+    }
     if (c->state == CONN_BUSY && c->req != NULL && !c->closed) {
         /* The handler still owns the request: finish once it lets go. */
         c->closed = 1;
@@ -995,6 +1044,7 @@ conn_free(struct http_conn *c)
     event_free(c->timer);
     TAILQ_REMOVE(&s->conns, c, entry);
     s->nconns--;
+    tls_server_free(c->tls);
     free(c);
     if (s->nconns < s->conf->max_connections)
         server_resume(s, PAUSE_CONNS);
@@ -1092,7 +1142,23 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
         return;
     }
     c->srv = s;
-    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    for (int i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i] == l && (c->tls = s->tls[i]) != NULL)
+            tls_server_ref(c->tls); /* a reload may replace the listener's meanwhile */
+    if (c->tls != NULL) {
+        /* the bufferevent owns ssl, and closes fd, once it exists */
+        SSL *ssl = tls_server_ssl(c->tls);
+        c->bev = ssl ? bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (c->bev == NULL)
+            SSL_free(ssl);
+        else /* clients that close without close_notify are many, and harmless to HTTP/1.1 */
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+        c->handshaking = 1;
+    } else {
+        c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     c->timer = evtimer_new(s->base, conn_timer_cb, c);
     if (c->bev == NULL || c->timer == NULL) {
         if (c->bev)
@@ -1155,8 +1221,24 @@ http_server_new(struct event_base *base, const struct conf *c, http_handler hand
     return s;
 }
 
+/* The expiry of each certificate of an HTTPS listener, into the metrics. */
+static void
+http_tls_expiry(const struct tls_server *tls)
+{
+    const char *file;
+    int64_t not_after;
+    for (int i = 0; tls != NULL && tls_server_cert(tls, i, &file, &not_after) == 0; i++)
+        metrics_tls_expiry(tls_server_name(tls), file, not_after);
+}
+
 int
 http_server_listen_fd(struct http_server *s, int fd)
+{
+    return http_server_listen_fd_tls(s, fd, NULL);
+}
+
+int
+http_server_listen_fd_tls(struct http_server *s, int fd, struct tls_server *tls)
 {
     if (s->nlisteners == CONF_MAX_LISTEN)
         return -1;
@@ -1168,7 +1250,21 @@ http_server_listen_fd(struct http_server *s, int fd)
     evconnlistener_set_error_cb(l, accept_error_cb);
     if (s->paused)
         evconnlistener_disable(l);
+    s->tls[s->nlisteners] = tls; /* ours from now on */
     s->listeners[s->nlisteners++] = l;
+    http_tls_expiry(tls);
+    return 0;
+}
+
+int
+http_server_set_tls(struct http_server *s, int i, struct tls_server *tls)
+{
+    if (i < 0 || i >= s->nlisteners || s->tls[i] == NULL || tls == NULL)
+        return -1;
+    struct tls_server *old = s->tls[i];
+    s->tls[i] = tls;
+    http_tls_expiry(tls);
+    tls_server_free(old); /* its connections hold it until they close */
     return 0;
 }
 
@@ -1219,6 +1315,8 @@ http_server_free(struct http_server *s)
         conn_free(c);
     }
     event_free(s->resume);
+    for (int i = 0; i < CONF_MAX_LISTEN; i++)
+        tls_server_free(s->tls[i]);
     free(s);
 }
 

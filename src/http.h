@@ -42,6 +42,18 @@ struct http_server *http_server_new(struct event_base *base, const struct conf *
                                     http_handler handler, void *arg);
 /* Accept on an already bound and listening socket (inherited from the master). */
 int http_server_listen_fd(struct http_server *s, int fd);
+/*
+ * The same for HTTPS: connections on fd speak TLS with tls, which the
+ * server owns on success (on failure, the caller still does).
+ */
+struct tls_server;
+int http_server_listen_fd_tls(struct http_server *s, int fd, struct tls_server *tls);
+/*
+ * Listener i (in the order they were added) is HTTPS with tls from now on,
+ * for new connections (a reload's new certificates); open ones keep theirs.
+ * The server owns tls on success; -1 when listener i is not HTTPS.
+ */
+int http_server_set_tls(struct http_server *s, int i, struct tls_server *tls);
 /* Drain: stop accepting, close idle connections, and close each busy one when its request ends. */
 void http_server_drain(struct http_server *s);
 /* Count requests and requests in flight into this worker's shared-memory entry. */

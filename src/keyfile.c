@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -63,12 +64,14 @@ keyfile_line(const char *path, char *buf, size_t n, char *key, size_t keylen, ch
     return 0;
 }
 
-int
-keyfile_read(const char *path, char *key, size_t keylen, char *err, size_t errlen)
+/*
+ * Open path for reading and check it is a regular file; when private, also
+ * that other users can neither read nor write it. The fd, or -1 with err set.
+ */
+static int
+keyfile_open(const char *path, int private, char *err, size_t errlen)
 {
-    char buf[KEYFILE_MAX + 64];
     struct stat st;
-    int rv = -1;
     /* O_NONBLOCK: a FIFO put in its place must not hang the master */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
@@ -77,19 +80,28 @@ keyfile_read(const char *path, char *key, size_t keylen, char *err, size_t errle
     }
     if (fstat(fd, &st) < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
+    } else if (!S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "%s is not a regular file", path);
-        goto done;
-    }
-    if (st.st_mode & (S_IROTH | S_IWOTH)) {
+    } else if (private && (st.st_mode & (S_IROTH | S_IWOTH))) {
         snprintf(err, errlen,
                  "%s is readable or writable by every user (mode %04o): chmod o-rwx it "
                  "(0640 root:aigw)",
                  path, (unsigned)(st.st_mode & 07777));
-        goto done;
+    } else {
+        return fd;
     }
+    close(fd);
+    return -1;
+}
+
+int
+keyfile_read(const char *path, char *key, size_t keylen, char *err, size_t errlen)
+{
+    char buf[KEYFILE_MAX + 64];
+    int rv = -1;
+    int fd = keyfile_open(path, 1, err, errlen);
+    if (fd < 0)
+        return -1;
     ssize_t n = keyfile_slurp(fd, buf, sizeof(buf));
     if (n < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -100,4 +112,28 @@ done:
     explicit_bzero(buf, sizeof(buf));
     close(fd);
     return rv;
+}
+
+char *
+keyfile_read_all(const char *path, int private, size_t max, char *err, size_t errlen)
+{
+    int fd = keyfile_open(path, private, err, errlen);
+    if (fd < 0)
+        return NULL;
+    char *buf = malloc(max + 2);
+    ssize_t n = buf != NULL ? keyfile_slurp(fd, buf, max + 2) : -1;
+    close(fd);
+    if (n < 0)
+        snprintf(err, errlen, "%s: %s", path, buf ? strerror(errno) : "out of memory");
+    else if ((size_t)n > max)
+        snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+    else if (n == 0)
+        snprintf(err, errlen, "%s is empty", path);
+    else
+        return buf;
+    if (buf != NULL) {
+        explicit_bzero(buf, max + 2);
+        free(buf);
+    }
+    return NULL;
 }

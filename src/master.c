@@ -46,6 +46,9 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "resfile.h"
+#include "conftls.h"
+#include "tls.h"
+#include "tls_ticket.h"
 #include "upstream.h"
 
 /* Bind and listen on every address of a list (IPv4 and IPv6). */
@@ -100,6 +103,92 @@ master_listen(const char *kind, const struct conf_listen *list, int n, int *fds,
     return 0;
 }
 
+/*
+ * Accept on fds, the listeners of the list at key ("admin.listen") in
+ * order; an HTTPS one gets its SSL_CTX, built in the master from the
+ * running tree (its files were read and checked when aigw.yaml was).
+ */
+static int
+master_serve(struct master *m, struct http_server *h, const char *key,
+             const struct conf_listen *list, const int *fds, int n)
+{
+    char err[PATH_MAX + 256];
+    for (int i = 0; i < n; i++) {
+        struct tls_server *tls = NULL;
+        if (list[i].tls &&
+            (tls = tls_server_new(conftls_node(m->cur->tree, key, i), list[i].text, err,
+                                  sizeof(err))) == NULL) {
+            log_warnx("%s %s: %s", key, list[i].text, err);
+            return -1;
+        }
+        if (http_server_listen_fd_tls(h, fds[i], tls) < 0) {
+            tls_server_free(tls);
+            log_warn("%s %s: cannot accept", key, list[i].text);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The HTTPS listeners of one of the master's servers get the tls blocks of the running tree. */
+static void
+master_tls_swap(struct master *m, struct http_server *h, const char *key,
+                const struct conf_listen *list, int n)
+{
+    char err[PATH_MAX + 256];
+    for (int i = 0; h != NULL && i < n; i++) {
+        if (!list[i].tls)
+            continue;
+        struct tls_server *tls =
+            tls_server_new(conftls_node(m->cur->tree, key, i), list[i].text, err, sizeof(err));
+        if (tls == NULL)
+            log_warnx("reload: %s %s keeps its certificates: %s", key, list[i].text, err);
+        else if (http_server_set_tls(h, i, tls) < 0)
+            tls_server_free(tls);
+    }
+}
+
+void
+master_tls_reload(struct master *m)
+{
+    master_tls_swap(m, m->admin_http, "admin.listen", m->conf->admin_listen,
+                    m->conf->admin_nlisten);
+    if (m->metrics != NULL)
+        master_tls_swap(m, metrics_http_server(m->metrics), "metrics.listen",
+                        m->conf->metrics_listen, m->conf->metrics_nlisten);
+}
+
+/* Every TLS_TICKET_ROTATE_MS: a new session ticket key for every worker. */
+static void
+ticket_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (tls_ticket_rotate() < 0)
+        log_warnx("cannot make a new TLS session ticket key; the current one stays");
+}
+
+/*
+ * The session ticket keys of HTTPS listeners, in the shared memory: made
+ * here, used by every worker (and the master's own listeners), so a
+ * client resumes its session on whichever worker accepts it. A new
+ * master (binary upgrade) that adopted the table adds a key and keeps the
+ * one before: tickets issued before the upgrade still resume.
+ */
+static int
+start_tickets(struct master *m)
+{
+    struct timeval tv = tv_ms(TLS_TICKET_ROTATE_MS);
+    tls_ticket_init(m->shm);
+    if (tls_ticket_rotate() < 0) {
+        log_warnx("cannot make a TLS session ticket key (shared memory table full?)");
+        return -1;
+    }
+    m->ticket_tick = event_new(m->base, -1, EV_PERSIST, ticket_tick_cb, m);
+    return m->ticket_tick != NULL ? evtimer_add(m->ticket_tick, &tv) : -1;
+}
+
 /* The Admin API: its listeners, served by the master's own event loop. */
 static int
 start_admin(struct master *m)
@@ -130,32 +219,41 @@ start_admin(struct master *m)
         (m->admin_http = http_server_new(m->base, m->conf, admin_handle, m->admin)) == NULL)
         return -1;
     http_server_set_precheck(m->admin_http, admin_precheck);
-    for (int i = 0; i < n; i++)
-        if (http_server_listen_fd(m->admin_http, fds[i]) < 0)
-            return -1;
-    return 0;
+    return master_serve(m, m->admin_http, "admin.listen", m->conf->admin_listen, fds, n);
 }
 
 /*
- * GET /metrics, on the master's loop too. The metrics area is laid out
- * first: workers start counting into it as soon as they run.
+ * The metrics area of the shared memory, laid out before anything counts:
+ * the workers as soon as they run, the master itself (the TLS handshakes and
+ * certificates of its Admin API and metrics listeners).
  */
 static int
-start_metrics(struct master *m)
+start_metrics_area(struct master *m)
 {
-    int fds[CONF_MAX_LISTEN], n = 0;
     if (metrics_init(m->shm) < 0) {
         log_warnx("cannot lay out the metrics area of the shared memory");
         return -1;
     }
+    metrics_attach(m->shm);
+    return 0;
+}
+
+/* GET /metrics, on the master's loop too. */
+static int
+start_metrics(struct master *m)
+{
+    int fds[CONF_MAX_LISTEN], n = 0;
     if (m->conf->metrics_nlisten == 0)
         return 0;
     if (master_listen("metrics", m->conf->metrics_listen, m->conf->metrics_nlisten, fds, &n) < 0)
         return -1;
     memcpy(m->metrics_fds, fds, sizeof(fds));
     m->nmetrics_fds = n;
-    m->metrics = metrics_http_start(m->base, m->conf, m->shm, m->store, m->etcd, fds, n);
-    return m->metrics != NULL ? 0 : -1;
+    m->metrics = metrics_http_start(m->base, m->conf, m->shm, m->store, m->etcd, NULL, 0);
+    if (m->metrics == NULL)
+        return -1;
+    return master_serve(m, metrics_http_server(m->metrics), "metrics.listen",
+                        m->conf->metrics_listen, fds, n);
 }
 
 /*
@@ -657,6 +755,8 @@ master_free(struct master *m)
         event_free(m->reload_tick);
     if (m->startup_tick)
         event_free(m->startup_tick);
+    if (m->ticket_tick)
+        event_free(m->ticket_tick);
     master_table_free(m);
     json_object_put(m->reload_kept);
     gen_free(m->next);
@@ -854,7 +954,7 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
                  c->etcd_nendpoints == 1 ? "" : "s", c->etcd_prefix);
         etcdsync_start(m.etcd);
     }
-    if (start_admin(&m) < 0)
+    if (start_metrics_area(&m) < 0 || start_tickets(&m) < 0 || start_admin(&m) < 0)
         goto out;
     if (start_metrics(&m) < 0)
         goto out;

@@ -102,9 +102,16 @@ struct master {
     struct event *table_tick;
     int table_state;  /* enum store_file, as last seen */
     int table_failed; /* cut short: aigw stopped, exit status 1 */
+    struct event *ticket_tick; /* a new TLS session ticket key (tls_ticket.c) */
 };
 
 /* master.c */
+/*
+ * After a reload: the Admin API's and the metrics' HTTPS listeners serve new
+ * handshakes with the certificates of the new tree (files were checked when
+ * it was read); open connections keep theirs.
+ */
+void master_tls_reload(struct master *m);
 /* Raise RLIMIT_NOFILE (inherited by workers) to fit limits.max_connections. */
 void master_fit_nofile(const struct conf *c);
 int master_spawn(struct master *m, int idx);

@@ -49,11 +49,14 @@ static const char *const mx_bounds_txt[] = {
 #define MX_NB ((int)(sizeof(mx_bounds_us) / sizeof(mx_bounds_us[0])))
 
 /* The families kept in the area; the master adds gauges of its own (metrics_http.c). */
-enum mx_family_id { F_REQUESTS, F_REQ_DURATION, F_UP_DURATION, F_TTFT, F_TOKENS, F_UP_ERRORS, F_N };
+enum mx_family_id {
+    F_REQUESTS, F_REQ_DURATION, F_UP_DURATION, F_TTFT, F_TOKENS, F_UP_ERRORS, F_TLS_HANDSHAKES,
+    F_TLS_EXPIRY, F_N
+};
 
 struct mx_family {
     const char *name;
-    int histogram;
+    int histogram; /* 2: a gauge (v[0] is stored, not added to) */
     const char *help;
 };
 
@@ -70,6 +73,12 @@ static const struct mx_family mx_families[F_N] = {
     [F_TOKENS] = {"aigw_tokens_total", 0, "Tokens used, as the upstream reported them."},
     [F_UP_ERRORS] = {"aigw_upstream_errors_total", 0,
                      "Failed upstream attempts by model, target and reason."},
+    [F_TLS_HANDSHAKES] = {"aigw_tls_handshakes_total", 0,
+                          "TLS handshakes on HTTPS listeners by listener and result: ok, or why "
+                          "it failed (protocol, cipher, client_certificate, plain_http, closed, "
+                          "other)."},
+    [F_TLS_EXPIRY] = {"aigw_tls_certificate_expiry_timestamp_seconds", 2,
+                      "When each certificate of an HTTPS listener expires (Unix time)."},
 };
 
 static const char *const mx_reasons[MX_UP_NREASONS] = {
@@ -316,7 +325,7 @@ series_get(struct mx_area *a, int family, const char *labels)
     size_t len = strlen(labels);
     uint64_t h = mx_hash(family, labels, len);
     uint64_t n = a->h->nslots;
-    uint32_t nvals = mx_families[family].histogram ? MX_NB + 2 : 1;
+    uint32_t nvals = mx_families[family].histogram == 1 ? MX_NB + 2 : 1;
     for (uint64_t i = 0; i < MX_MAX_PROBE && i < n; i++) {
         struct mx_slot *slot = &a->slots[(h + i) % n];
         uint64_t id = atomic_load_explicit(&slot->id, memory_order_acquire);
@@ -431,6 +440,30 @@ metrics_upstream(const char *model, const char *provider, const char *target, in
                            "reason", metrics_reason_name(reason)};
         count_add(a, F_UP_ERRORS, 3, e, 1);
     }
+}
+
+void
+metrics_tls_handshake(const char *listener, const char *failure)
+{
+    struct mx_area *a = &mx_self;
+    if (a->h == NULL)
+        return;
+    const char *kv[] = {"listener", listener, "result", failure ? failure : "ok"};
+    count_add(a, F_TLS_HANDSHAKES, 2, kv, 1);
+}
+
+void
+metrics_tls_expiry(const char *listener, const char *cert_file, int64_t not_after)
+{
+    struct mx_area *a = &mx_self;
+    char labels[MX_LABELS_MAX];
+    const char *kv[] = {"listener", listener, "certificate", cert_file};
+    if (a->h == NULL || label_text(labels, sizeof(labels), 2, kv) < 0)
+        return;
+    struct mx_series *s = series_get(a, F_TLS_EXPIRY, labels);
+    if (s != NULL)
+        atomic_store_explicit(&s->v[0], (uint64_t)(not_after > 0 ? not_after : 0),
+                              memory_order_relaxed);
 }
 
 void
@@ -608,10 +641,12 @@ metrics_render(struct shm *shm, struct evbuffer *out)
     size_t at = 0;
     for (int f = 0; f < F_N; f++) {
         const struct mx_family *fam = &mx_families[f];
-        metrics_family(out, fam->name, fam->histogram ? "histogram" : "counter", fam->help);
+        metrics_family(out, fam->name,
+                       fam->histogram == 1 ? "histogram" : fam->histogram ? "gauge" : "counter",
+                       fam->help);
         for (size_t i = 0; list != NULL && i < counts[f]; i++, at++) {
             const struct mx_series *s = list[at];
-            if (fam->histogram)
+            if (fam->histogram == 1)
                 render_histogram(out, fam->name, s);
             else
                 render_counter(out, fam->name, s);

@@ -74,6 +74,10 @@ enum metrics_pause { MX_PAUSE_CONNECTIONS = 0, MX_PAUSE_DESCRIPTORS, MX_PAUSE_N 
 /* A worker paused accepting. */
 void metrics_accept_paused(enum metrics_pause why);
 const char *metrics_reason_name(enum metrics_reason r);
+/* A TLS handshake on an HTTPS listener ended: failure NULL (ok), or a fixed word. */
+void metrics_tls_handshake(const char *listener, const char *failure);
+/* The expiry of a listener's certificate (its file), as the process that serves it loaded it. */
+void metrics_tls_expiry(const char *listener, const char *cert_file, int64_t not_after);
 
 /* Master: a worker died and is restarted. */
 void metrics_worker_restart(struct shm *shm);

@@ -190,3 +190,9 @@ metrics_http_free(struct metrics_http *mh)
     http_server_free(mh->http);
     free(mh);
 }
+
+struct http_server *
+metrics_http_server(struct metrics_http *mh)
+{
+    return mh->http;
+}

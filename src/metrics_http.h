@@ -20,4 +20,7 @@ struct metrics_http *metrics_http_start(struct event_base *base, const struct co
 void metrics_http_drain(struct metrics_http *mh);
 void metrics_http_free(struct metrics_http *mh);
 
+/* Its HTTP server (the master adds its listeners, HTTPS ones among them). */
+struct http_server *metrics_http_server(struct metrics_http *mh);
+
 #endif

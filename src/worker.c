@@ -28,6 +28,9 @@
 #include "proxy.h"
 #include "upstream.h"
 #include "worker.h"
+#include "conftls.h"
+#include "tls.h"
+#include "tls_ticket.h"
 
 struct worker {
     int slot;
@@ -176,6 +179,31 @@ worker_obs_start(struct worker *w, int foreground)
     sigprocmask(SIG_UNBLOCK, &usr1, NULL);
 }
 
+/*
+ * Accept on fd, the i-th listener of the configuration; an HTTPS one gets
+ * its SSL_CTX built here, in this process, from the tree (tls.c).
+ */
+static int
+worker_listen(struct http_server *http, struct json_object *tree, const struct conf_listen *l,
+              int i, int fd)
+{
+    char err[PATH_MAX + 256];
+    struct tls_server *tls = NULL;
+    if (l->tls) {
+        if ((tls = tls_server_new(conftls_node(tree, "listen", i), l->text, err, sizeof(err))) ==
+            NULL) {
+            log_warnx("listen %s: %s", l->text, err);
+            return -1;
+        }
+    }
+    if (http_server_listen_fd_tls(http, fd, tls) < 0) {
+        tls_server_free(tls);
+        log_warn("listen %s: cannot accept on fd %d", l->text, fd);
+        return -1;
+    }
+    return 0;
+}
+
 /* Parse "slot:generation:conf_fd:shm_fd:fd,fd" */
 static int
 parse_spec(const char *spec, int *slot, uint64_t *gen, int *conf_fd, int *shm_fd, int *fds,
@@ -258,11 +286,12 @@ worker_main(const char *spec, const char *conf_path, int foreground)
         errors_print(&e, stderr);
         fatalx("cannot read the configuration from the master");
     }
-    json_object_put(tree);
     log_set_level(w.conf.log_level);
     if ((w.shm = shm_attach(shm_fd, w.slot)) == NULL)
         fatalx("cannot map the shared memory");
     close(shm_fd); /* the mapping stays */
+    metrics_attach(w.shm); /* before the listeners: an HTTPS one records its certificates' expiry */
+    tls_ticket_init(w.shm); /* the master's session ticket keys */
 
     w.store = store_open(w.conf.data_dir, w.conf.lmdb_map_size, (unsigned)w.conf.lmdb_max_readers,
                          STORE_RDONLY, &e);
@@ -286,9 +315,13 @@ worker_main(const char *spec, const char *conf_path, int foreground)
         (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
         fatalx("out of memory setting up the worker");
     http_server_set_precheck(w.http, proxy_precheck);
+    if (nfds != w.conf.nlisten)
+        fatalx("%d listeners from the master for %d in the configuration", nfds, w.conf.nlisten);
+    /* fds[i] is listen[i]: the master opens (or keeps) them in the configuration's order */
     for (int i = 0; i < nfds; i++)
-        if (http_server_listen_fd(w.http, fds[i]) < 0)
-            fatal("cannot accept on fd %d", fds[i]);
+        if (worker_listen(w.http, tree, &w.conf.listen[i], i, fds[i]) < 0)
+            fatalx("cannot serve %s", w.conf.listen[i].text);
+    json_object_put(tree);
     /* Tell the master (and aigwctl status) we serve: a reload waits for this. */
     if ((w.stats = shm_worker(w.shm, w.slot)) == NULL)
         fatalx("worker slot %d is beyond the shared memory's capacity", w.slot);

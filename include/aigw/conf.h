@@ -18,6 +18,7 @@ struct conf_listen {
     char host[256]; /* numeric IPv4 or IPv6 address, or a name */
     char port[8];
     char text[300]; /* as written, for logs */
+    int tls;        /* 1: HTTPS; its tls block is in the tree (conftls.c, tls.c) */
 };
 
 #define CONF_MAX_LIST 16
@@ -124,6 +125,12 @@ int conf_tree_copy_key(struct json_object *dst, struct json_object *src, const c
 int conf_check_admin(const struct conf *c, struct aigw_errors *e);
 /* 1 and the warning in buf when the Admin API runs keyless by the opt-in (for -t and the log). */
 int conf_admin_warning(const struct conf *c, char *buf, size_t len);
+/*
+ * 0: parse a listener's address and note its tls block, but read and check
+ * none of its files (aigwctl, which only needs to know where to connect).
+ * conftls.c; the default is 1.
+ */
+void conftls_set_read_files(int on);
 /* Print every key with its type, default and description (for docs and `aigw -T`). */
 void conf_dump_keys(FILE *fp);
 

@@ -15,4 +15,11 @@
  */
 int keyfile_read(const char *path, char *key, size_t keylen, char *err, size_t errlen);
 
+/*
+ * All of path (at most max bytes, NUL-terminated) in a malloc'ed buffer the
+ * caller wipes and frees; NULL with the reason in err. private: refused
+ * when other users may read or write it (a private key).
+ */
+char *keyfile_read_all(const char *path, int private, size_t max, char *err, size_t errlen);
+
 #endif

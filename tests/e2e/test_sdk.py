@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Env, Gateway, Mock, TestFailure, check, check_eq,
-        main, register_cleanup, terminate_pid)
+        free_port, main, make_tmpdir, register_cleanup, terminate_pid, write_file)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -87,17 +87,43 @@ def resources(mock_port):
     return {"models": models, "api_keys": [{"name": "sdk", "key": CLIENT_KEY}]}
 
 
+def make_cert(folder):
+    """A test CA and a server certificate it signed for 127.0.0.1: (CA, cert, key)."""
+    ca, cakey = os.path.join(folder, "ca.pem"), os.path.join(folder, "ca.key")
+    cert, key = os.path.join(folder, "srv.pem"), os.path.join(folder, "srv.key")
+    csr, ext = os.path.join(folder, "srv.csr"), os.path.join(folder, "srv.ext")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    write_file(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for cmd in (["req", "-x509"] + ec + ["-days", "2", "-subj", "/CN=aigw sdk test CA",
+                                         "-keyout", cakey, "-out", ca, "-addext",
+                                         "basicConstraints=critical,CA:TRUE", "-addext",
+                                         "keyUsage=critical,keyCertSign"],
+                ["req", "-new"] + ec + ["-subj", "/CN=localhost", "-keyout", key, "-out", csr],
+                ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-CAcreateserial",
+                 "-days", "2", "-out", cert, "-extfile", ext]):
+        subprocess.run(["openssl"] + cmd, check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    return ca, cert, key
+
+
 class fixture:
-    """One mock checking the provider keys, one aigw with a Model per provider."""
+    """One mock checking the provider keys, one aigw with a Model per provider,
+    on a plain listener and an HTTPS one (a certificate of a test CA)."""
 
     def __enter__(self):
         self.mock = Mock(key=MOCK_KEY)
         try:
-            self.gw = Gateway(resources(self.mock.port), env={"MOCK_KEY": MOCK_KEY})
+            ca, cert, key = make_cert(make_tmpdir("aigw-sdk-tls-"))
+            plain, tls = free_port(), free_port()
+            listen = ["%s:%d" % (HOST, plain),
+                      {"address": "%s:%d" % (HOST, tls),
+                       "tls": {"certificates": [{"cert_file": cert, "key_file": key}]}}]
+            self.gw = Gateway(resources(self.mock.port), config={"listen": listen}, port=plain,
+                              env={"MOCK_KEY": MOCK_KEY})
         except BaseException:
             self.mock.stop()
             raise
-        return Env(self.mock, self.gw)
+        return Env(self.mock, self.gw, tls_port=tls, tls_ca=ca, use_tls=False)
 
     def __exit__(self, *exc):
         self.gw.stop()
@@ -150,10 +176,14 @@ class _NodeRun:
 def sdk(env, script, scenario, model, key=CLIENT_KEY, **options):
     """Run `node tests/sdk/SCRIPT.mjs PORT KEY SCENARIO MODEL OPTIONS`; its
     one JSON line as a dict."""
-    args = [NODE, os.path.join(SDK_DIR, script + ".mjs"), str(env.gw.port), key, scenario,
+    port, nenv = env.gw.port, node_env()
+    if env.use_tls:  # the HTTPS listener, its certificate checked against the test CA
+        port = env.tls_port
+        nenv.update(AIGW_SDK_SCHEME="https", NODE_EXTRA_CA_CERTS=env.tls_ca)
+    args = [NODE, os.path.join(SDK_DIR, script + ".mjs"), str(port), key, scenario,
             model, json.dumps(options)]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=node_env(), cwd=SDK_DIR)
+                            stderr=subprocess.PIPE, env=nenv, cwd=SDK_DIR)
     run = _NodeRun(proc)
     register_cleanup(run)
     try:
@@ -749,6 +779,25 @@ def skip_all(reason):
             tap.report(name, skip=reason)
     tap.done()
     sys.exit(0)
+
+
+def over_https(case):
+    """A case run against aigw's HTTPS listener instead of its plain one."""
+    def run_tls(env):
+        env.use_tls = True
+        try:
+            case(env)
+        finally:
+            env.use_tls = False
+    return run_tls
+
+
+tap.case("HTTPS (a test CA in NODE_EXTRA_CA_CERTS): openai SDK -> m-openai: create")(
+    over_https(oa_chat_case("m-openai")))
+tap.case("HTTPS: anthropic SDK -> m-anthropic: messages.stream and create({stream: true})")(
+    over_https(an_stream_case("m-anthropic")))
+tap.case("HTTPS: anthropic SDK -> m-gemini: messages.create (translated)")(
+    over_https(an_create_case("m-gemini")))
 
 
 if __name__ == "__main__":

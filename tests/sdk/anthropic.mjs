@@ -18,7 +18,7 @@
 
 import Anthropic from '@anthropic-ai/sdk';
 
-import { CLIENT_LIMITS, WEATHER_SCHEMA, describeError, gatewayHeaders, parseArgs,
+import { CLIENT_LIMITS, WEATHER_SCHEMA, describeError, gatewayHeaders, gatewayOrigin, parseArgs,
          runBounded } from './common.mjs';
 
 const args = parseArgs(['create', 'stream', 'count_tokens', 'models']);
@@ -30,7 +30,7 @@ if (args.options.x_api_key) // a null header is one the SDK leaves out
 const client = new Anthropic({
     apiKey: args.key,
     authToken: null,
-    baseURL: `http://127.0.0.1:${args.port}`,
+    baseURL: gatewayOrigin(args.port),
     defaultHeaders,
     ...CLIENT_LIMITS,
 });

@@ -2,7 +2,8 @@
 // line of output, the time limit, and how an SDK error is described.
 //
 // Usage: node SCRIPT.mjs PORT KEY SCENARIO MODEL [OPTIONS-JSON]
-// The gateway is at http://127.0.0.1:PORT; nothing else is ever contacted.
+// The gateway is at http://127.0.0.1:PORT (https:// with AIGW_SDK_SCHEME=https,
+// its CA in NODE_EXTRA_CA_CERTS); nothing else is ever contacted.
 // The script prints exactly one JSON line on stdout:
 //   {"ok": true, ...what the SDK returned...}
 //   {"ok": false, "error": {...the SDK's error...}, ...what came before it...}
@@ -10,6 +11,12 @@
 
 // The whole run may take this long (ms); each request has its own timeout too.
 const RUN_LIMIT_MS = Number(process.env.AIGW_SDK_RUN_LIMIT_MS || 20000);
+
+// The gateway's origin for a port: http, or https when AIGW_SDK_SCHEME says so.
+export function gatewayOrigin(port) {
+    const scheme = process.env.AIGW_SDK_SCHEME === 'https' ? 'https' : 'http';
+    return `${scheme}://127.0.0.1:${port}`;
+}
 
 // Parse the command line; exits 2 when it is not PORT KEY SCENARIO MODEL [OPTIONS].
 export function parseArgs(scenarios) {

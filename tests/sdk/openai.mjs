@@ -15,13 +15,13 @@
 
 import OpenAI from 'openai';
 
-import { CLIENT_LIMITS, WEATHER_SCHEMA, describeError, gatewayHeaders, parseArgs,
+import { CLIENT_LIMITS, WEATHER_SCHEMA, describeError, gatewayHeaders, gatewayOrigin, parseArgs,
          runBounded } from './common.mjs';
 
 const args = parseArgs(['chat', 'stream', 'models']);
 const client = new OpenAI({
     apiKey: args.key,
-    baseURL: `http://127.0.0.1:${args.port}/v1`,
+    baseURL: `${gatewayOrigin(args.port)}/v1`,
     organization: null,
     project: null,
     ...CLIENT_LIMITS,
