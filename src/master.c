@@ -45,6 +45,7 @@
 #include "master_priv.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "jwks.h"
 #include "resfile.h"
 #include "upstream.h"
 
@@ -822,6 +823,8 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
         goto out;
     /* etcd mode: the table as stored serves until etcd answers (last known good). */
     if (c->etcd_nendpoints == 0 && master_load_resources(&m, c->resources, "start", NULL, 0) < 0)
+        goto out;
+    if (jwks_sync_files(m.store, c, "start") < 0)
         goto out;
     if ((m.cur = first_gen(&m, c, conf_tree)) == NULL)
         goto out;

@@ -49,7 +49,9 @@ static const char *const mx_bounds_txt[] = {
 #define MX_NB ((int)(sizeof(mx_bounds_us) / sizeof(mx_bounds_us[0])))
 
 /* The families kept in the area; the master adds gauges of its own (metrics_http.c). */
-enum mx_family_id { F_REQUESTS, F_REQ_DURATION, F_UP_DURATION, F_TTFT, F_TOKENS, F_UP_ERRORS, F_N };
+enum mx_family_id {
+    F_REQUESTS, F_REQ_DURATION, F_UP_DURATION, F_TTFT, F_TOKENS, F_UP_ERRORS, F_JWT_REFUSED, F_N
+};
 
 struct mx_family {
     const char *name;
@@ -70,6 +72,8 @@ static const struct mx_family mx_families[F_N] = {
     [F_TOKENS] = {"aigw_tokens_total", 0, "Tokens used, as the upstream reported them."},
     [F_UP_ERRORS] = {"aigw_upstream_errors_total", 0,
                      "Failed upstream attempts by model, target and reason."},
+    [F_JWT_REFUSED] = {"aigw_jwt_rejections_total", 0,
+                       "Bearer JWTs refused, by reason (token_expired, token_bad_signature, ...)."},
 };
 
 static const char *const mx_reasons[MX_UP_NREASONS] = {
@@ -431,6 +435,16 @@ metrics_upstream(const char *model, const char *provider, const char *target, in
                            "reason", metrics_reason_name(reason)};
         count_add(a, F_UP_ERRORS, 3, e, 1);
     }
+}
+
+void
+metrics_jwt_refused(const char *reason)
+{
+    struct mx_area *a = &mx_self;
+    if (a->h == NULL || reason == NULL)
+        return;
+    const char *kv[] = {"reason", reason};
+    count_add(a, F_JWT_REFUSED, 1, kv, 1);
 }
 
 void
