@@ -156,8 +156,8 @@ static const struct conf_key conf_keys[] = {
      OFF(metrics_nlisten), NULL},
     {"auth.jwt.providers", CT_JWT, OFF(jwt), "", 0, CONF_MAX_JWT,
      "identity providers whose JWTs clients may send as bearer tokens: a list of {name, "
-     "issuer, audiences, jwks_file, hs256_secret, leeway, allowed_models_claim}; none: API keys "
-     "only",
+     "issuer, audiences, jwks_file | jwks_url | discovery, refresh, refetch_interval, "
+     "hs256_secret, leeway, allowed_models_claim}; none: API keys only",
      OFF(jwt_nproviders), NULL},
     {"shm_slots", CT_INT, OFF(shm_slots), "65536", 1024, 16777216,
      "entries in the shared-memory table of counters (limits, circuit breakers, splits)", 0, NULL},

@@ -78,6 +78,17 @@ paudiences(struct json_object *o, struct conf_jwt_provider *p, const char *path,
     }
 }
 
+int
+conf_jwt_url_ok(const char *u)
+{
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+        return 0;
+    for (; *u; u++)
+        if ((unsigned char)*u <= 0x20 || *u == 0x7f)
+            return 0;
+    return 1;
+}
+
 /* A provider's name: what the key set is stored under and logs name. */
 static int
 name_ok(const char *s)
@@ -93,9 +104,11 @@ int
 conf_jwt_parse(const struct conf *c, struct json_object *o, struct conf_jwt_provider *p,
                const char *path, struct aigw_errors *e)
 {
-    static const char *const fields[] = {"name",         "issuer", "audiences",
-                                         "jwks_file",    "hs256_secret", "leeway",
-                                         "allowed_models_claim", NULL};
+    static const char *const fields[] = {"name",      "issuer",    "audiences",
+                                         "jwks_file", "jwks_url",  "discovery",
+                                         "refresh",   "refetch_interval", "hs256_secret",
+                                         "leeway",    "allowed_models_claim", NULL};
+    struct json_object *v;
     int bad = 0;
     memset(p, 0, sizeof(*p));
     if (o == NULL || !json_object_is_type(o, json_type_object)) {
@@ -117,7 +130,18 @@ conf_jwt_parse(const struct conf *c, struct json_object *o, struct conf_jwt_prov
     const char *file = pstring(o, "jwks_file", PATH_MAX - 1, path, e, &bad);
     const char *secret = pstring(o, "hs256_secret", CONF_STR_MAX - 1, path, e, &bad);
     const char *claim = pstring(o, "allowed_models_claim", sizeof(p->models_claim) - 1, path, e, &bad);
+    const char *url = pstring(o, "jwks_url", CONF_STR_MAX - 1, path, e, &bad);
     p->leeway_ms = pduration(o, "leeway", 60000, 3600000, path, e, &bad);
+    p->refresh_ms = pduration(o, "refresh", 300000, 86400000, path, e, &bad);
+    p->refetch_ms = pduration(o, "refetch_interval", 10000, 3600000, path, e, &bad);
+    if (json_object_object_get_ex(o, "discovery", &v)) {
+        if (v == NULL || !json_object_is_type(v, json_type_boolean)) {
+            errors_add(e, v ? v : o, path, "discovery: must be true or false");
+            bad = 1;
+        } else {
+            p->discovery = json_object_get_boolean(v);
+        }
+    }
     paudiences(o, p, path, e, &bad);
     if (bad)
         return -1;
@@ -129,10 +153,28 @@ conf_jwt_parse(const struct conf *c, struct json_object *o, struct conf_jwt_prov
         errors_add(e, o, path, "issuer: required (the iss of its tokens)");
         return -1;
     }
-    if (file == NULL && secret == NULL) {
-        errors_add(e, o, path, "give jwks_file, hs256_secret or both");
+    if ((file != NULL) + (url != NULL) + p->discovery > 1) {
+        errors_add(e, o, path, "give one of jwks_file, jwks_url and discovery");
         return -1;
     }
+    if (file == NULL && url == NULL && !p->discovery && secret == NULL) {
+        errors_add(e, o, path, "give jwks_file, jwks_url, discovery or hs256_secret");
+        return -1;
+    }
+    if (p->refresh_ms < 1000 || p->refetch_ms < 1000) {
+        errors_add(e, o, path, "refresh and refetch_interval: at least 1s");
+        return -1;
+    }
+    if (url != NULL && !conf_jwt_url_ok(url)) {
+        errors_add(e, o, path, "jwks_url: an http:// or https:// URL without spaces or control characters");
+        return -1;
+    }
+    if (p->discovery && !conf_jwt_url_ok(iss)) {
+        errors_add(e, o, path, "discovery: the issuer must be an http:// or https:// URL");
+        return -1;
+    }
+    if (url != NULL)
+        snprintf(p->jwks_url, sizeof(p->jwks_url), "%s", url);
     /* RFC 7518 3.2: an HS256 key is at least as long as the hash */
     if (secret != NULL && strlen(secret) < 32) {
         errors_add(e, o, path, "hs256_secret: at least 32 bytes");

@@ -21,6 +21,7 @@
 
 #include "aigw/auth.h"
 #include "aigw/conf.h"
+#include "aigw/shm.h"
 #include "aigw/store.h"
 #include "jwks.h"
 #include "jwtauth.h"
@@ -44,6 +45,7 @@ struct centry {
 
 struct jwtauth {
     const struct conf *conf;
+    struct shm *shm; /* where unknown kids are counted for the master */
     uint64_t version; /* the table version the sets were read at */
     int loaded;
     struct pset sets[CONF_MAX_JWT];
@@ -51,12 +53,28 @@ struct jwtauth {
 };
 
 struct jwtauth *
-jwtauth_new(const struct conf *c)
+jwtauth_new(const struct conf *c, struct shm *shm)
 {
     struct jwtauth *ja = calloc(1, sizeof(*ja));
-    if (ja != NULL)
+    if (ja != NULL) {
         ja->conf = c;
+        ja->shm = shm;
+    }
     return ja;
+}
+
+/*
+ * A kid the provider's set lacks: tell the master (jwksfetch.c), which
+ * fetches the set again at once, at most once per refetch_interval.
+ */
+static void
+note_unknown_kid(struct jwtauth *ja, const struct conf_jwt_provider *p)
+{
+    if (ja->shm == NULL || (p->jwks_url[0] == '\0' && !p->discovery))
+        return;
+    struct shm_slot *s = shm_slot(ja->shm, "jwks", p->name, NULL);
+    if (s != NULL)
+        atomic_fetch_add_explicit(&s->c[0], 1, memory_order_relaxed);
 }
 
 void
@@ -110,8 +128,7 @@ refresh(struct jwtauth *ja, struct store *s, uint64_t *version)
     store_meta_get(s, &m);
     if (!ja->loaded || m.version != ja->version) {
         for (int i = 0; i < ja->conf->jwt_nproviders; i++)
-            if (ja->conf->jwt[i].jwks_file[0] != '\0')
-                refresh_set(ja, s, i);
+            refresh_set(ja, s, i);
         ja->version = m.version;
         ja->loaded = 1;
     }
@@ -161,10 +178,14 @@ verify(struct jwtauth *ja, const struct jwt *t, const struct conf_jwt_provider *
     const struct pset *set = &ja->sets[p - ja->conf->jwt];
     if (t->alg != JWT_HS256 && set->ks == NULL) {
         *reason = "token_keys_unavailable";
+        note_unknown_kid(ja, p); /* no set yet: as good a reason to ask as a new kid */
         return -1;
     }
-    if (jwt_verify_sig(t, set->ks, p->hs256_len ? p->hs256_secret : NULL, p->hs256_len, reason) < 0)
+    if (jwt_verify_sig(t, set->ks, p->hs256_len ? p->hs256_secret : NULL, p->hs256_len, reason) < 0) {
+        if (strcmp(*reason, "token_unknown_kid") == 0)
+            note_unknown_kid(ja, p);
         return -1;
+    }
     /* only now, signed, do the claims mean anything */
     if (jwt_check_time(t, (int64_t)time(NULL), p->leeway_ms / 1000, reason) < 0)
         return -1;

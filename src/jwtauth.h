@@ -15,6 +15,7 @@
 
 struct conf;
 struct store;
+struct shm;
 struct jwtauth;
 
 /* What a valid token proved. */
@@ -28,7 +29,8 @@ struct jwt_identity {
 
 enum { JWTAUTH_NOT_JWT = 0, JWTAUTH_OK = 1, JWTAUTH_REFUSED = -1 };
 
-struct jwtauth *jwtauth_new(const struct conf *c);
+/* shm: where unknown kids are counted for the master (NULL: nowhere). */
+struct jwtauth *jwtauth_new(const struct conf *c, struct shm *shm);
 void jwtauth_free(struct jwtauth *ja);
 /*
  * The bearer value tok: JWTAUTH_NOT_JWT when no provider is configured or

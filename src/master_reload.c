@@ -328,6 +328,12 @@ master_reload(struct master *m, struct control_req *cr)
         reload_done(m, 0, "the JWT key sets could not be stored");
         return;
     }
+    if (master_jwks(m, nc) < 0) {
+        json_object_put(tree);
+        free(nc);
+        reload_done(m, 0, "the JWT key set fetcher could not start");
+        return;
+    }
     const char *a = json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PLAIN);
     const char *b = json_object_to_json_string_ext(m->cur->tree, JSON_C_TO_STRING_PLAIN);
     if (strcmp(a, b) == 0) { /* aigw.yaml as it was: the workers stay */

@@ -777,7 +777,7 @@ proxy_new(struct event_base *base, const struct conf *c, struct store *s, struct
         free(px);
         return NULL;
     }
-    if ((px->jwt = jwtauth_new(c)) == NULL) {
+    if ((px->jwt = jwtauth_new(c, shm)) == NULL) {
         limiter_free(px->limiter);
         free(px);
         return NULL;

@@ -47,6 +47,10 @@ struct conf_jwt_provider {
     char audiences[CONF_MAX_AUD][CONF_STR_MAX];
     int naud;                   /* 0: aud is not checked */
     char jwks_file[PATH_MAX];   /* "" when none */
+    char jwks_url[CONF_STR_MAX]; /* fetched by the master; "" when none */
+    int discovery;              /* jwks_uri from <issuer>/.well-known/openid-configuration */
+    int64_t refresh_ms;         /* a fetched set is fetched again this often */
+    int64_t refetch_ms;         /* least time between fetches for an unknown kid */
     uint8_t hs256_secret[CONF_STR_MAX];
     size_t hs256_len;           /* 0: HS256 is refused */
     int64_t leeway_ms;
@@ -147,6 +151,8 @@ int conf_resolve_path(const struct conf *c, char *dst, const char *v);
 /* One item of auth.jwt.providers into p (conf_jwt.c); errors under path. 0 or -1. */
 int conf_jwt_parse(const struct conf *c, struct json_object *o, struct conf_jwt_provider *p,
                    const char *path, struct aigw_errors *e);
+/* 1 when u is an http:// or https:// URL without spaces or control bytes. */
+int conf_jwt_url_ok(const char *u);
 /* The provider whose issuer is iss, or NULL. */
 const struct conf_jwt_provider *conf_jwt_by_issuer(const struct conf *c, const char *iss);
 /* Print every key with its type, default and description (for docs and `aigw -T`). */

@@ -23,14 +23,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         HOST, HTTP_TIMEOUT, SLOW, TAP, Env, Gateway, Mock, MOCK_KEY, chat_body, check,
-        check_eq, main, make_tmpdir, scrape, standard_resources, wait_for)
+        check_eq, main, make_tmpdir, pid_alive, scrape, standard_resources, wait_for)
     import jwtkit  # noqa: E402
     from jwtkit import claims, jwks, token  # noqa: E402
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
 
-tap = TAP()
+tap = TAP(deadline=120 * SLOW)
 
 ISS = "https://idp.test"
 ISS2 = "https://other.test"
@@ -301,8 +301,10 @@ def _(env):
     cfg = dict(env.gw.config)
     cfg["auth"] = {"jwt": {"providers": providers(env.dir, with_idp2=False)}}
     env.gw.write_config(cfg)
+    old = env.gw.worker_pids()
     env.gw.reload()
-    wait_for(lambda: bearer(env.gw, tok).status == 401, 15 * SLOW, what="idp2 gone")
+    # new workers read the new aigw.yaml; the old ones drain and exit
+    wait_for(lambda: not any(pid_alive(p) for p in old), 30 * SLOW, what="the old workers gone")
     refused(env, tok, "token_unknown_issuer", "after the reload")
     accepted(env, token("RS256", claims(ISS, "alice"), k["rsa"]), "alice", "idp stays")
 
@@ -312,7 +314,7 @@ def _(env):
     import subprocess
     from harness import AIGW_BIN
     d = make_tmpdir("aigw-jwt-conf-")
-    bad = [({"name": "x", "issuer": ISS}, "give jwks_file, hs256_secret or both"),
+    bad = [({"name": "x", "issuer": ISS}, "give jwks_file, jwks_url, discovery or hs256_secret"),
            ({"name": "x", "issuer": ISS, "hs256_secret": "short"}, "at least 32 bytes"),
            ({"name": "x", "jwks_file": "/dev/null"}, "issuer: required"),
            ({"name": "x", "issuer": ISS, "jwks_file": "f", "colour": 1}, "unknown field")]
