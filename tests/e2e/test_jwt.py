@@ -212,7 +212,7 @@ def _(env):
             "idp2's iss with idp's key")
 
 
-@tap.case("a static key never opens a JWT binding; a token is checked before the body")
+@tap.case("a static key works beside JWTs; a token is checked before the body")
 def _(env):
     r = env.gw.chat(key="sk-test-a")
     check_eq(r.status, 200, "the static key still works")
