@@ -696,7 +696,7 @@ config_version_header(struct http_req *r, const struct lookup *l)
  * 401 invalid_api_key, and the reason goes to the access log only.
  */
 static void
-client_cred(struct proxy *px, struct http_req *r, const char *key, struct cred *cr)
+client_cred(struct proxy *px, struct http_req *r, enum route rt, const char *key, struct cred *cr)
 {
     const char *reason = NULL;
     struct http_access *acc = http_req_access(r);
@@ -704,7 +704,9 @@ client_cred(struct proxy *px, struct http_req *r, const char *key, struct cred *
     cr->jwt = 0;
     if (key == NULL)
         return;
-    int rc = jwtauth_check(px->jwt, px->store, key, strlen(key), &cr->id, &reason);
+    /* /healthz needs no credential: a token sent there is not verified (nor logged as refused) */
+    int rc = rt == RT_HEALTH ? JWTAUTH_NOT_JWT
+                             : jwtauth_check(px->jwt, px->store, key, strlen(key), &cr->id, &reason);
     if (rc == JWTAUTH_NOT_JWT) {
         auth_key_hash(key, strlen(key), cr->buf);
         cr->hash = cr->buf;
@@ -728,7 +730,7 @@ proxy_precheck(struct http_req *r, void *arg, struct http_refusal *f)
     struct cred cr;
     const char *key = client_key(r);
     enum route rt = route_of(http_req_path(r));
-    client_cred(arg, r, key, &cr);
+    client_cred(arg, r, rt, key, &cr);
     int refused = proxy_gate(arg, r, rt, key, &cr, &l, f);
     if (!refused && rt == RT_HEALTH) /* anyone may ask; nobody needs a body for it */
         refused = http_refuse(f, 413, "invalid_request_error", "request_too_large",
@@ -748,7 +750,7 @@ proxy_handle(struct http_req *r, void *arg)
     struct cred cr;
     const char *key = client_key(r);
 
-    client_cred(px, r, key, &cr);
+    client_cred(px, r, rt, key, &cr);
     int refused = proxy_gate(px, r, rt, key, &cr, &l, &f);
     config_version_header(r, &l);
     if (refused)

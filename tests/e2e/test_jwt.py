@@ -229,6 +229,10 @@ def _(env):
                 break
             data += chunk
     check(data.startswith(b"HTTP/1.1 401"), "an expired token's body was awaited: %r", data[:200])
+    r = env.gw.request("GET", "/healthz", key=tok)
+    check_eq(r.status, 200, "/healthz with an expired token")
+    f = env.gw.access_line(r.headers["x-request-id"])
+    check_eq(f["error"], None, "/healthz: a token there is not checked, nor logged as refused")
 
 
 @tap.case("limits and allowed models of the bound key apply; the models claim narrows them")
