@@ -62,7 +62,8 @@ paudiences(struct json_object *o, struct conf_jwt_provider *p, const char *path,
         return;
     if (v == NULL || !json_object_is_type(v, json_type_array) ||
         json_object_array_length(v) > CONF_MAX_AUD) {
-        errors_add(e, v ? v : o, path, "audiences: must be a list of up to %d strings", CONF_MAX_AUD);
+        errors_add(e, v ? v : o, path, "audiences: must be a list of up to %d strings",
+                   CONF_MAX_AUD);
         *bad = 1;
         return;
     }
@@ -104,10 +105,18 @@ int
 conf_jwt_parse(const struct conf *c, struct json_object *o, struct conf_jwt_provider *p,
                const char *path, struct aigw_errors *e)
 {
-    static const char *const fields[] = {"name",      "issuer",    "audiences",
-                                         "jwks_file", "jwks_url",  "discovery",
-                                         "refresh",   "refetch_interval", "hs256_secret",
-                                         "leeway",    "allowed_models_claim", NULL};
+    static const char *const fields[] = {"name",
+                                         "issuer",
+                                         "audiences",
+                                         "jwks_file",
+                                         "jwks_url",
+                                         "discovery",
+                                         "refresh",
+                                         "refetch_interval",
+                                         "hs256_secret",
+                                         "leeway",
+                                         "allowed_models_claim",
+                                         NULL};
     struct json_object *v;
     int bad = 0;
     memset(p, 0, sizeof(*p));
@@ -129,7 +138,8 @@ conf_jwt_parse(const struct conf *c, struct json_object *o, struct conf_jwt_prov
     const char *iss = pstring(o, "issuer", CONF_STR_MAX - 1, path, e, &bad);
     const char *file = pstring(o, "jwks_file", PATH_MAX - 1, path, e, &bad);
     const char *secret = pstring(o, "hs256_secret", CONF_STR_MAX - 1, path, e, &bad);
-    const char *claim = pstring(o, "allowed_models_claim", sizeof(p->models_claim) - 1, path, e, &bad);
+    const char *claim =
+        pstring(o, "allowed_models_claim", sizeof(p->models_claim) - 1, path, e, &bad);
     const char *url = pstring(o, "jwks_url", CONF_STR_MAX - 1, path, e, &bad);
     p->leeway_ms = pduration(o, "leeway", 60000, 3600000, path, e, &bad);
     p->refresh_ms = pduration(o, "refresh", 300000, 86400000, path, e, &bad);
@@ -166,7 +176,8 @@ conf_jwt_parse(const struct conf *c, struct json_object *o, struct conf_jwt_prov
         return -1;
     }
     if (url != NULL && !conf_jwt_url_ok(url)) {
-        errors_add(e, o, path, "jwks_url: an http:// or https:// URL without spaces or control characters");
+        errors_add(e, o, path,
+                   "jwks_url: an http:// or https:// URL without spaces or control characters");
         return -1;
     }
     if (p->discovery && !conf_jwt_url_ok(iss)) {

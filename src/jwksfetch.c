@@ -33,7 +33,7 @@
 #include "jwt.h"
 #include "upstream.h"
 
-#define FETCH_MAX (1 << 20)   /* bytes of one answer */
+#define FETCH_MAX (1 << 20) /* bytes of one answer */
 #define FETCH_TIMEOUT_MS 10000
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 300000
@@ -47,12 +47,12 @@ struct fprov {
     char *buf;
     size_t len;
     int too_big;
-    int phase;                 /* 0: discovery document, 1: the key set */
+    int phase; /* 0: discovery document, 1: the key set */
     char jwks_uri[CONF_STR_MAX];
-    int64_t next_ms;           /* monotonic: when to fetch; 0: now */
-    int64_t last_ms;           /* when the last fetch started */
+    int64_t next_ms; /* monotonic: when to fetch; 0: now */
+    int64_t last_ms; /* when the last fetch started */
     int64_t backoff_ms;
-    uint64_t misses_seen;      /* the unknown-kid count already answered */
+    uint64_t misses_seen; /* the unknown-kid count already answered */
 };
 
 struct jwksfetch {
@@ -103,8 +103,8 @@ phase_url(const struct fprov *fp, char *url, size_t len)
 static void
 failed(struct fprov *fp, const char *what)
 {
-    log_warnx("jwt provider %s: %s; its last good key set serves, next try in %llds",
-              fp->p.name, what, (long long)(fp->backoff_ms / 1000));
+    log_warnx("jwt provider %s: %s; its last good key set serves, next try in %llds", fp->p.name,
+              what, (long long)(fp->backoff_ms / 1000));
     fp->next_ms = now_mono_ms() + fp->backoff_ms;
     fp->backoff_ms *= 2;
     if (fp->backoff_ms > BACKOFF_MAX_MS)

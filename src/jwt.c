@@ -312,8 +312,8 @@ jwk_bytes(struct json_object *k, const char *name, uint8_t *out, size_t outlen)
     if (!json_object_object_get_ex(k, name, &v) || v == NULL ||
         !json_object_is_type(v, json_type_string))
         return -1;
-    return jwt_b64url_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v),
-                             out, outlen);
+    return jwt_b64url_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v), out,
+                             outlen);
 }
 
 /* An RSA public key from n and e; at least 2048 bits (RFC 7518 3.3). */
@@ -358,7 +358,8 @@ jwk_ec(struct json_object *k, int *kty)
         return NULL;
     *kty = fl == 32 ? KTY_EC256 : KTY_EC384;
     pub[0] = 0x04; /* uncompressed point */
-    if (jwk_bytes(k, "x", pub + 1, fl) != (long)fl || jwk_bytes(k, "y", pub + 1 + fl, fl) != (long)fl)
+    if (jwk_bytes(k, "x", pub + 1, fl) != (long)fl ||
+        jwk_bytes(k, "y", pub + 1 + fl, fl) != (long)fl)
         return NULL;
     EVP_PKEY *pkey = NULL;
     OSSL_PARAM params[] = {
@@ -390,7 +391,8 @@ jwk_okp(struct json_object *k)
     uint8_t x[32];
     struct json_object *v;
     if (!json_object_object_get_ex(k, "crv", &v) || v == NULL ||
-        !json_object_is_type(v, json_type_string) || strcmp(json_object_get_string(v), "Ed25519") != 0)
+        !json_object_is_type(v, json_type_string) ||
+        strcmp(json_object_get_string(v), "Ed25519") != 0)
         return NULL;
     if (jwk_bytes(k, "x", x, sizeof(x)) != 32)
         return NULL;
@@ -448,7 +450,8 @@ jwt_keyset_parse(const char *json, size_t len, char *why, size_t whylen)
         jsonraw_check_names(json, len, dup, sizeof(dup)) < 0 ||
         !json_object_object_get_ex(o, "keys", &keys) || keys == NULL ||
         !json_object_is_type(keys, json_type_array)) {
-        snprintf(why, whylen, "not a JWK Set (a JSON object with a \"keys\" list, each member once)");
+        snprintf(why, whylen,
+                 "not a JWK Set (a JSON object with a \"keys\" list, each member once)");
         json_object_put(o);
         return NULL;
     }
@@ -488,13 +491,28 @@ alg_kty(enum jwt_alg a, const EVP_MD **md)
 {
     *md = NULL;
     switch (a) {
-    case JWT_RS256: case JWT_PS256: *md = EVP_sha256(); return KTY_RSA;
-    case JWT_RS384: case JWT_PS384: *md = EVP_sha384(); return KTY_RSA;
-    case JWT_RS512: case JWT_PS512: *md = EVP_sha512(); return KTY_RSA;
-    case JWT_ES256: *md = EVP_sha256(); return KTY_EC256;
-    case JWT_ES384: *md = EVP_sha384(); return KTY_EC384;
-    case JWT_EDDSA: return KTY_ED25519;
-    default: return 0;
+    case JWT_RS256:
+    case JWT_PS256:
+        *md = EVP_sha256();
+        return KTY_RSA;
+    case JWT_RS384:
+    case JWT_PS384:
+        *md = EVP_sha384();
+        return KTY_RSA;
+    case JWT_RS512:
+    case JWT_PS512:
+        *md = EVP_sha512();
+        return KTY_RSA;
+    case JWT_ES256:
+        *md = EVP_sha256();
+        return KTY_EC256;
+    case JWT_ES384:
+        *md = EVP_sha384();
+        return KTY_EC384;
+    case JWT_EDDSA:
+        return KTY_ED25519;
+    default:
+        return 0;
     }
 }
 

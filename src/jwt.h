@@ -9,17 +9,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JWT_MAX_LEN 8192   /* a longer bearer token is refused unread */
-#define JWT_CLAIM_MAX 256  /* iss, sub, kid: longer is refused */
-#define JWT_MAX_KEYS 64    /* keys kept from one key set */
-#define JWT_MAX_MODELS 16  /* allowed models taken from a claim */
+#define JWT_MAX_LEN 8192  /* a longer bearer token is refused unread */
+#define JWT_CLAIM_MAX 256 /* iss, sub, kid: longer is refused */
+#define JWT_MAX_KEYS 64   /* keys kept from one key set */
+#define JWT_MAX_MODELS 16 /* allowed models taken from a claim */
 
 /* The algorithms aigw verifies; JWT_ALG_NONE is what "none" and unknown names parse to. */
 enum jwt_alg {
     JWT_ALG_NONE = 0,
-    JWT_RS256, JWT_RS384, JWT_RS512,
-    JWT_PS256, JWT_PS384, JWT_PS512,
-    JWT_ES256, JWT_ES384,
+    JWT_RS256,
+    JWT_RS384,
+    JWT_RS512,
+    JWT_PS256,
+    JWT_PS384,
+    JWT_PS512,
+    JWT_ES256,
+    JWT_ES384,
     JWT_EDDSA,
     JWT_HS256,
 };

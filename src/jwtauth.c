@@ -45,7 +45,7 @@ struct centry {
 
 struct jwtauth {
     const struct conf *conf;
-    struct shm *shm; /* where unknown kids are counted for the master */
+    struct shm *shm;  /* where unknown kids are counted for the master */
     uint64_t version; /* the table version the sets were read at */
     int loaded;
     struct pset sets[CONF_MAX_JWT];
@@ -181,7 +181,8 @@ verify(struct jwtauth *ja, const struct jwt *t, const struct conf_jwt_provider *
         note_unknown_kid(ja, p); /* no set yet: as good a reason to ask as a new kid */
         return -1;
     }
-    if (jwt_verify_sig(t, set->ks, p->hs256_len ? p->hs256_secret : NULL, p->hs256_len, reason) < 0) {
+    if (jwt_verify_sig(t, set->ks, p->hs256_len ? p->hs256_secret : NULL, p->hs256_len, reason) <
+        0) {
         if (strcmp(*reason, "token_unknown_kid") == 0)
             note_unknown_kid(ja, p);
         return -1;

@@ -22,8 +22,8 @@ struct jwtauth;
 struct jwt_identity {
     char iss[JWT_CLAIM_MAX + 1];
     char sub[JWT_CLAIM_MAX + 1];
-    uint8_t hash[32];   /* the index entry of the API key bound to (iss, sub) */
-    int nmodels;        /* -1: the provider takes no models claim, or the token has none */
+    uint8_t hash[32]; /* the index entry of the API key bound to (iss, sub) */
+    int nmodels;      /* -1: the provider takes no models claim, or the token has none */
     char models[JWT_MAX_MODELS][JWT_CLAIM_MAX + 1]; /* the claim's names or globs */
 };
 

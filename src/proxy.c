@@ -197,7 +197,8 @@ static int
 models_add(const struct model_view *v, void *arg)
 {
     struct models_ctx *m = arg;
-    if (!auth_key_allows(&m->kv, v->name) || (m->cr->jwt && !jwtauth_models_allow(&m->cr->id, v->name)))
+    if (!auth_key_allows(&m->kv, v->name) ||
+        (m->cr->jwt && !jwtauth_models_allow(&m->cr->id, v->name)))
         return 0;
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "id", json_object_new_string(v->name));
@@ -705,10 +706,11 @@ client_cred(struct proxy *px, struct http_req *r, enum route rt, const char *key
     if (key == NULL)
         return;
     /* /healthz needs no credential: a token sent there is not verified (nor logged as refused) */
+    size_t len = strlen(key);
     int rc = rt == RT_HEALTH ? JWTAUTH_NOT_JWT
-                             : jwtauth_check(px->jwt, px->store, key, strlen(key), &cr->id, &reason);
+                             : jwtauth_check(px->jwt, px->store, key, len, &cr->id, &reason);
     if (rc == JWTAUTH_NOT_JWT) {
-        auth_key_hash(key, strlen(key), cr->buf);
+        auth_key_hash(key, len, cr->buf);
         cr->hash = cr->buf;
         return;
     }

@@ -13,24 +13,29 @@
 
 /* RFC 7515 A.1: {"typ":"JWT",\r\n "alg":"HS256"} . {"iss":"joe",\r\n "exp":1300819380,...} */
 #define A1_HEADER "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
-#define A1_PAYLOAD                                                                                \
+#define A1_PAYLOAD                                                                                 \
     "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVl" \
     "fQ"
 #define A1_TOKEN A1_HEADER "." A1_PAYLOAD ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-#define A1_KEY "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"
+#define A1_KEY                                                                                     \
+    "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"
 
 /* RFC 7515 A.3: ES256 over the same payload, and its public key. */
-#define A3_TOKEN                                                                                  \
-    "eyJhbGciOiJFUzI1NiJ9." A1_PAYLOAD                                                            \
+#define A3_TOKEN                                                                                   \
+    "eyJhbGciOiJFUzI1NiJ9." A1_PAYLOAD                                                             \
     ".DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
-#define A3_JWKS                                                                                   \
-    "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRV" \
+#define A3_JWKS                                                                                    \
+    "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"                                          \
+    "\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRV"                                                  \
     "EU\",\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}]}"
 
 /* RFC 8037 A.4: EdDSA over "Example of Ed25519 signing" (not JSON: checked below the parser). */
 #define A4_SIGNED "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc"
-#define A4_SIG "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
-#define A4_JWKS "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}"
+#define A4_SIG                                                                                     \
+    "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
+#define A4_JWKS                                                                                    \
+    "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_"                       \
+    "7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}"
 
 /* Parse a NUL-terminated token; returns jwt_parse's result and the reason. */
 static int
@@ -46,9 +51,9 @@ START_TEST(b64url_strict)
     ck_assert_int_eq(jwt_b64url_decode("QQ", 2, out, sizeof(out)), 1);
     ck_assert_int_eq(out[0], 'A');
     ck_assert_int_eq(jwt_b64url_decode("QUI", 3, out, sizeof(out)), 2);
-    ck_assert_int_eq(jwt_b64url_decode("QQ==", 4, out, sizeof(out)), -1); /* padding */
-    ck_assert_int_eq(jwt_b64url_decode("QR", 2, out, sizeof(out)), -1);   /* stray bits */
-    ck_assert_int_eq(jwt_b64url_decode("Q+", 2, out, sizeof(out)), -1);   /* base64, not url */
+    ck_assert_int_eq(jwt_b64url_decode("QQ==", 4, out, sizeof(out)), -1);  /* padding */
+    ck_assert_int_eq(jwt_b64url_decode("QR", 2, out, sizeof(out)), -1);    /* stray bits */
+    ck_assert_int_eq(jwt_b64url_decode("Q+", 2, out, sizeof(out)), -1);    /* base64, not url */
     ck_assert_int_eq(jwt_b64url_decode("QUJDR", 5, out, sizeof(out)), -1); /* 4n+1 */
     ck_assert_int_eq(jwt_b64url_decode("QUJD", 4, out, 2), -1);            /* too long */
     ck_assert_int_eq(jwt_b64url_decode("-_8", 3, out, sizeof(out)), 2);
@@ -197,8 +202,8 @@ START_TEST(parse_refusals)
         const char *why = NULL;
         make(tok, sizeof(tok), cases[i].header, cases[i].payload);
         ck_assert_msg(parse(tok, &t, &why) == -1, "case %zu accepted", i);
-        ck_assert_msg(why != NULL && strcmp(why, cases[i].reason) == 0, "case %zu: %s, want %s",
-                      i, why ? why : "(null)", cases[i].reason);
+        ck_assert_msg(why != NULL && strcmp(why, cases[i].reason) == 0, "case %zu: %s, want %s", i,
+                      why ? why : "(null)", cases[i].reason);
         jwt_clear(&t);
     }
     const char *why = NULL;
@@ -217,11 +222,14 @@ START_TEST(keyset_skips)
     char err[256];
     static const char *const skipped[] = {
         "{\"keys\":[{\"kty\":\"oct\",\"k\":\"" A1_KEY "\"}]}",
-        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
+        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+        "\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
         "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\",\"d\":\"AAAA\"}]}",
-        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
+        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+        "\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
         "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a1\"}]}", /* not on the curve */
-        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"use\":\"enc\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
+        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"use\":\"enc\",\"x\":"
+        "\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
         "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}]}",
         "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}", /* far too short */
         "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"AAAA\"}]}",
@@ -232,8 +240,8 @@ START_TEST(keyset_skips)
         ck_assert_msg(jwt_keyset_count(ks) == 0, "key set %zu: a key was kept", i);
         jwt_keyset_free(ks);
     }
-    static const char *const bad[] = {"", "[]", "{\"keys\":{}}", "{\"keys\":[],\"keys\":[]}",
-                                      "{\"keys\":[]", "{\"k\":[]}"};
+    static const char *const bad[] = {
+        "", "[]", "{\"keys\":{}}", "{\"keys\":[],\"keys\":[]}", "{\"keys\":[]", "{\"k\":[]}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(jwt_keyset_parse(bad[i], strlen(bad[i]), err, sizeof(err)) == NULL,
                       "text %zu taken for a key set", i);
