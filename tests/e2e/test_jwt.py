@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         HOST, HTTP_TIMEOUT, SLOW, TAP, Env, Gateway, Mock, MOCK_KEY, chat_body, check,
-        check_eq, main, make_tmpdir, pid_alive, scrape, standard_resources, wait_for)
+        check_eq, main, make_tmpdir, pid_alive, request, scrape, standard_resources, wait_for)
     import jwtkit  # noqa: E402
     from jwtkit import claims, jwks, token  # noqa: E402
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
@@ -255,6 +255,28 @@ def _(env):
     check_eq(got, [200, 200, 429], "bob's 2 requests a minute")
     r = bearer(env.gw, bob)
     check("bob" in r.json()["error"]["message"], "the 429 names the key: %r", r.body[:300])
+
+
+@tap.case("Admin API: a JWT binding is created without a key, serves at once, is listed "
+          "without a key hash; rotate is refused")
+def _(env):
+    port = int(env.gw.config["admin"]["listen"][0].rsplit(":", 1)[1])
+    tok = token("ES256", claims(ISS, "dave"), env.keys["p256"])
+    refused(env, tok, "invalid_api_key", "dave before his binding")
+    r = request(port, "PUT", "/admin/v1/api_keys/dave", body={
+        "name": "dave", "jwt": {"issuer": ISS, "subject": "dave"}})
+    check_eq(r.status, 201, "PUT a binding (%r)" % r.body[:300])
+    v = r.json()["value"]
+    check("key" not in v and "key_sha256" not in v, "a key was made for a binding: %r", v)
+    check_eq(v["jwt"], {"issuer": ISS, "subject": "dave"}, "the binding as stored")
+    accepted(env, tok, "dave", "dave after his binding")
+    r = request(port, "POST", "/admin/v1/api_keys/dave/rotate")
+    check_eq(r.status, 400, "rotate a binding (%r)" % r.body[:300])
+    r = request(port, "PUT", "/admin/v1/api_keys/dave2", body={
+        "name": "dave2", "jwt": {"issuer": ISS, "subject": "dave"}})
+    check_eq(r.status, 409, "a second binding of the same identity (%r)" % r.body[:300])
+    check_eq(request(port, "DELETE", "/admin/v1/api_keys/dave").status, 200, "DELETE")
+    refused(env, tok, "invalid_api_key", "dave after his binding is gone")
 
 
 @tap.case("metrics: refusals counted by reason")
