@@ -75,7 +75,7 @@ struct master {
     struct metrics_http *metrics; /* GET /metrics */
     int admin_fds[CONF_MAX_LISTEN], nadmin_fds;     /* kept for an upgrade to hand over */
     int metrics_fds[CONF_MAX_LISTEN], nmetrics_fds; /* (the http servers own them) */
-    struct upstream *up;   /* etcd mode: libcurl on the master's loop */
+    struct upstream *up;   /* libcurl on the master's loop: etcd, fetched JWT key sets */
     struct etcdsync *etcd; /* etcd mode: etcd -> LMDB */
     struct jwksfetch *jwks; /* JWT key sets fetched over HTTP(S) -> LMDB; NULL: none yet */
     struct control *control;
