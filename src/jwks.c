@@ -1,6 +1,6 @@
 /*
  * jwks.c: the identity providers' key sets into the LMDB table (master).
- * A set is stored as the JWK Set text that parsed, under "jwks:<provider>";
+ * A set is stored as the JWK Set text that parsed, under jwks_blob_name;
  * workers parse it once per table version (jwtauth.c). The table keeps the
  * last good set across restarts: a file that has become unreadable or
  * holds garbage changes nothing.
@@ -15,18 +15,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
 #include "aigw/conf.h"
 #include "aigw/log.h"
 #include "aigw/store.h"
+#include "aigw/util.h"
 #include "jwks.h"
 #include "jwt.h"
 
 #define JWKS_FILE_MAX (1 << 20) /* a key set larger than 1 MiB is refused */
 
 void
-jwks_blob_name(const char *provider, char *out, size_t len)
+jwks_blob_name(const struct conf_jwt_provider *p, char *out, size_t len)
 {
-    snprintf(out, len, "jwks:%s", provider);
+    uint8_t h[32];
+    char hex[65];
+    SHA256((const unsigned char *)p->issuer, strlen(p->issuer), h);
+    hex_encode(h, 8, hex);
+    snprintf(out, len, "jwks:%s:%s", p->name, hex);
 }
 
 /* The whole file, malloc'd, when it is a regular file of at most JWKS_FILE_MAX bytes. */
@@ -81,7 +88,7 @@ sync_one(struct store_txn *t, const struct conf_jwt_provider *p, const char *why
         free(text);
         return 0;
     }
-    jwks_blob_name(p->name, name, sizeof(name));
+    jwks_blob_name(p, name, sizeof(name));
     int rc = store_blob_put(t, name, text, len);
     free(text);
     if (rc != STORE_OK)

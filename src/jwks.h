@@ -10,9 +10,15 @@
 
 struct store;
 struct conf;
+struct conf_jwt_provider;
 
-/* The blob name of a provider's key set: "jwks:<name>" into out (len >= 80). */
-void jwks_blob_name(const char *provider, char *out, size_t len);
+/*
+ * The blob name of a provider's key set, "jwks:<name>:<16 hex digits of
+ * SHA-256 of its issuer>", into out (len >= 96): a provider renamed, or a
+ * name given to another issuer, never finds a set stored for another
+ * issuer.
+ */
+void jwks_blob_name(const struct conf_jwt_provider *p, char *out, size_t len);
 /*
  * Read every provider's jwks_file and store the sets that parse, in one
  * transaction. A file that cannot be read or holds no usable key is logged

@@ -156,7 +156,7 @@ take_keyset(struct fprov *fp, char *why, size_t whylen)
     }
     char name[96];
     struct store_meta m = {0};
-    jwks_blob_name(fp->p.name, name, sizeof(name));
+    jwks_blob_name(&fp->p, name, sizeof(name));
     if (store_read_begin(fp->f->store) == 0) {
         store_meta_get(fp->f->store, &m);
         store_read_end(fp->f->store);

@@ -97,7 +97,7 @@ refresh_set(struct jwtauth *ja, struct store *s, int i)
     char name[96], why[128];
     const void *data;
     size_t len;
-    jwks_blob_name(ja->conf->jwt[i].name, name, sizeof(name));
+    jwks_blob_name(&ja->conf->jwt[i], name, sizeof(name));
     if (store_blob_get(s, name, &data, &len) != STORE_OK) {
         jwt_keyset_free(p->ks);
         free(p->raw);

@@ -98,7 +98,7 @@ char *store_doc_get(struct store_txn *t, enum res_kind k, const char *id);
 int store_doc_revision(struct store_txn *t, enum res_kind k, const char *id, int64_t *rev);
 /*
  * A named blob beside the resources, as the master wrote it: an identity
- * provider's key set ("jwks:<provider>"). Written only when its bytes
+ * provider's key set (jwks_blob_name). Written only when its bytes
  * change (then the commit bumps the version, which tells every worker).
  */
 int store_blob_put(struct store_txn *t, const char *name, const void *data, size_t len);

@@ -335,6 +335,25 @@ def _(env):
     accepted(env, token("RS256", claims(ISS, "alice"), k["rsa"]), "alice", "idp stays")
 
 
+@tap.case("a provider's name given to another issuer never uses the key set stored for the "
+          "first")
+def _(env):
+    k = env.keys
+    iss3 = "https://third.test"
+    cfg = dict(env.gw.config)
+    provs = providers(env.dir, with_idp2=False)
+    provs.append({"name": "idp2", "issuer": iss3,
+                  "jwks_file": os.path.join(env.dir, "no-such.jwks")})
+    cfg["auth"] = {"jwt": {"providers": provs}}
+    env.gw.write_config(cfg)
+    old = env.gw.worker_pids()
+    env.gw.reload()
+    wait_for(lambda: not any(pid_alive(p) for p in old), 30 * SLOW, what="the old workers gone")
+    # signed by the key idp2 had under its first issuer: that set is not this issuer's
+    refused(env, token("RS256", claims(iss3, "alice", aud=None), k["rsa2"]),
+            "token_keys_unavailable", "the third issuer's token, signed by idp2's old key")
+
+
 @tap.case("aigw -t: a provider without keys, a short secret, a bad binding are refused")
 def _(env):
     import subprocess
