@@ -150,9 +150,27 @@ part_json(const char *p, size_t len, const char *bad, const char **reason)
 }
 
 /*
- * A string member into dst: 0 (absent leaves dst ""), -1 when it is not a
- * string, too long, or holds a control byte (it may reach a log line).
+ * A JSON string as aigw keeps a claim: 1..cap-1 bytes, no NUL inside (a C
+ * reader would see less than was signed: "aigw\u0000x" must not be
+ * "aigw"), no control byte (it may reach a log line). Copied into dst.
  */
+static int
+str_value(struct json_object *v, char *dst, size_t cap)
+{
+    if (v == NULL || !json_object_is_type(v, json_type_string))
+        return -1;
+    const char *s = json_object_get_string(v);
+    size_t n = (size_t)json_object_get_string_len(v);
+    if (n == 0 || n >= cap || memchr(s, '\0', n) != NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return -1;
+    memcpy(dst, s, n + 1);
+    return 0;
+}
+
+/* A string member into dst: 0 (absent leaves dst ""), -1 when str_value refuses it. */
 static int
 str_member(struct json_object *o, const char *name, char *dst, size_t dstlen)
 {
@@ -160,17 +178,7 @@ str_member(struct json_object *o, const char *name, char *dst, size_t dstlen)
     dst[0] = '\0';
     if (!json_object_object_get_ex(o, name, &v))
         return 0;
-    if (v == NULL || !json_object_is_type(v, json_type_string))
-        return -1;
-    const char *s = json_object_get_string(v);
-    size_t n = (size_t)json_object_get_string_len(v);
-    if (n == 0 || n >= dstlen || memchr(s, '\0', n) != NULL)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return -1;
-    memcpy(dst, s, n + 1);
-    return 0;
+    return str_value(v, dst, dstlen);
 }
 
 /* A NumericDate member (RFC 7519 2): 1 set, 0 absent, -1 not a number in range. */
@@ -246,13 +254,9 @@ read_claims(struct json_object *p, struct jwt *t, const char **reason)
     if (v == NULL || !json_object_is_type(v, json_type_array) ||
         json_object_array_length(v) > sizeof(t->aud) / sizeof(t->aud[0]))
         return -1;
-    for (size_t i = 0; i < json_object_array_length(v); i++) {
-        struct json_object *a = json_object_array_get_idx(v, i);
-        if (a == NULL || !json_object_is_type(a, json_type_string) ||
-            json_object_get_string_len(a) > JWT_CLAIM_MAX)
+    for (size_t i = 0; i < json_object_array_length(v); i++)
+        if (str_value(json_object_array_get_idx(v, i), t->aud[t->naud++], JWT_CLAIM_MAX + 1) < 0)
             return -1;
-        snprintf(t->aud[t->naud++], JWT_CLAIM_MAX + 1, "%s", json_object_get_string(a));
-    }
     return 0;
 }
 

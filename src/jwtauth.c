@@ -149,12 +149,16 @@ models_claim(const struct conf_jwt_provider *p, const struct jwt *t, struct jwt_
     if (v != NULL && json_object_is_type(v, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(v) && id->nmodels < JWT_MAX_MODELS; i++) {
             struct json_object *m = json_object_array_get_idx(v, i);
+            /* a NUL inside would make the name read shorter than it was signed */
             if (m != NULL && json_object_is_type(m, json_type_string) &&
-                json_object_get_string_len(m) > 0 && json_object_get_string_len(m) <= JWT_CLAIM_MAX)
+                json_object_get_string_len(m) > 0 &&
+                json_object_get_string_len(m) <= JWT_CLAIM_MAX &&
+                strlen(json_object_get_string(m)) == (size_t)json_object_get_string_len(m))
                 snprintf(id->models[id->nmodels++], JWT_CLAIM_MAX + 1, "%s",
                          json_object_get_string(m));
         }
-    } else if (v != NULL && json_object_is_type(v, json_type_string)) {
+    } else if (v != NULL && json_object_is_type(v, json_type_string) &&
+               strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v)) {
         char buf[1024], *save = NULL;
         snprintf(buf, sizeof(buf), "%s", json_object_get_string(v));
         for (char *w = strtok_r(buf, " ", &save); w != NULL && id->nmodels < JWT_MAX_MODELS;
