@@ -617,7 +617,8 @@ do_update(const struct ctl *ctl, const struct kind *k, const char *id)
     if (ctl->revision >= 0)
         rev = ctl->revision;
     int need_hash = k == &kinds[1] && !json_object_object_get_ex(doc, "key", NULL) &&
-                    !json_object_object_get_ex(doc, "key_sha256", NULL);
+                    !json_object_object_get_ex(doc, "key_sha256", NULL) &&
+                    !json_object_object_get_ex(doc, "jwt", NULL); /* a JWT binding has none */
     if (rev < 0 || need_hash) {
         rc = fetch(ctl, k, id, &cur);
         if (rc != CTL_OK)

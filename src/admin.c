@@ -793,7 +793,8 @@ do_write(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
     char *old = stored(a, k, id, &rev, &len);
     int created = old == NULL;
     int nokey = k == RES_API_KEY && !json_object_object_get_ex(doc, "key", &v) &&
-                !json_object_object_get_ex(doc, "key_sha256", &v);
+                !json_object_object_get_ex(doc, "key_sha256", &v) &&
+                !json_object_object_get_ex(doc, "jwt", &v); /* a JWT binding has no key */
     /* Replacing an API key without naming a key keeps its key (rotate makes a new one). */
     if (nokey && old != NULL) {
         struct json_object *od = json_tokener_parse(old), *h;

@@ -4,6 +4,7 @@
 #include <fnmatch.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "aigw/auth.h"
@@ -13,6 +14,20 @@ void
 auth_key_hash(const char *key, size_t len, uint8_t out[AUTH_HASH_LEN])
 {
     SHA256((const unsigned char *)key, len, out);
+}
+
+void
+auth_jwt_hash(const char *iss, const char *sub, uint8_t out[AUTH_HASH_LEN])
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned int n = 0;
+    /* the issuer with its NUL: ("a", "bc") is not ("ab", "c") */
+    if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(c, "\0aigw-jwt\0", 10) != 1 ||
+        EVP_DigestUpdate(c, iss, strlen(iss) + 1) != 1 ||
+        EVP_DigestUpdate(c, sub, strlen(sub)) != 1 || EVP_DigestFinal_ex(c, out, &n) != 1)
+        memset(out, 0xff, AUTH_HASH_LEN); /* out of memory: a hash no key has */
+    EVP_MD_CTX_free(c);
 }
 
 /*

@@ -28,7 +28,7 @@
 
 enum conf_type {
     CT_LISTEN, CT_WORKERS, CT_LOGLEVEL, CT_PATH, CT_SIZE, CT_DURATION, CT_INT,
-    CT_STRING, CT_URLS, CT_CIDRS, CT_ADMIN_KEYS, CT_CHOICE, CT_LOGDEST, CT_BOOL,
+    CT_STRING, CT_URLS, CT_CIDRS, CT_ADMIN_KEYS, CT_CHOICE, CT_LOGDEST, CT_BOOL, CT_JWT,
 };
 
 struct conf_key {
@@ -49,7 +49,8 @@ static const char *const error_log_words[] = {"syslog", "stderr", NULL};
 static const char *const access_log_words[] = {"syslog", "stderr", "off", NULL};
 
 /* A list type: items come from a YAML sequence, or from the comma-separated default. */
-#define IS_LIST(t) ((t) == CT_LISTEN || (t) == CT_URLS || (t) == CT_CIDRS || (t) == CT_ADMIN_KEYS)
+#define IS_LIST(t)                                                                                 \
+    ((t) == CT_LISTEN || (t) == CT_URLS || (t) == CT_CIDRS || (t) == CT_ADMIN_KEYS || (t) == CT_JWT)
 
 #define OFF(f) offsetof(struct conf, f)
 #define GIB (1LL << 30)
@@ -157,6 +158,11 @@ static const struct conf_key conf_keys[] = {
     {"metrics.listen", CT_LISTEN, OFF(metrics_listen), "127.0.0.1:9190", 0, CONF_MAX_LISTEN,
      "listeners of GET /metrics (Prometheus); an empty list turns it off",
      OFF(metrics_nlisten), NULL},
+    {"auth.jwt.providers", CT_JWT, OFF(jwt), "", 0, CONF_MAX_JWT,
+     "identity providers whose JWTs clients may send as bearer tokens: a list of {name, "
+     "issuer, audiences, jwks_file | jwks_url | discovery, refresh, refetch_interval, "
+     "hs256_secret, leeway, allowed_models_claim}; none: API keys only",
+     OFF(jwt_nproviders), NULL},
     {"shm_slots", CT_INT, OFF(shm_slots), "65536", 1024, 16777216,
      "entries in the shared-memory table of counters (limits, circuit breakers, splits)", 0, NULL},
 };
@@ -165,7 +171,7 @@ static const struct conf_key conf_keys[] = {
 static const char *const type_names[] = {
     "a list of address:port", "an integer or auto", "a level", "a path", "a size", "a duration",
     "an integer", "a string", "a list of URLs", "a list of CIDRs", "a list of keys", "a word",
-    "a path or a word", "true or false"};
+    "a path or a word", "true or false", "a list of providers"};
 
 /* Find a dotted path in the tree; *parent is set to the deepest object reached. */
 static int
@@ -231,6 +237,13 @@ conf_path_resolve(const struct conf *c, char *dst, const char *v)
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s", c->path);
     return snprintf(dst, PATH_MAX, "%s/%s", dirname(tmp), v) >= PATH_MAX ? -1 : 0;
+}
+
+/* Resolve a relative path against the folder of aigw.yaml. */
+static int
+set_path(struct conf *c, char *dst, const char *v)
+{
+    return conf_path_resolve(c, dst, v);
 }
 
 /* The text of a scalar (numbers as written), or NULL for objects and arrays. */
@@ -403,6 +416,8 @@ set_item(struct conf *c, const struct conf_key *k, int i, struct json_object *no
         return 0;
     case CT_ADMIN_KEYS:
         return parse_admin_key(c, node, (struct conf_admin_key *)base + i, k->path, e);
+    case CT_JWT:
+        return conf_jwt_parse(c, node, (struct conf_jwt_provider *)base + i, k->path, e);
     default:
         return -1;
     }
@@ -463,6 +478,7 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
     case CT_URLS:
     case CT_CIDRS:
     case CT_ADMIN_KEYS:
+    case CT_JWT:
         return set_list(c, k, node, text, e);
     case CT_STRING:
         if ((int64_t)strlen(text) < k->min || (int64_t)strlen(text) > k->max) {

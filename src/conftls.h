@@ -18,7 +18,5 @@ struct json_object *conftls_node(struct json_object *tree, const char *key, int 
 
 /* conf.c: "host:port" or "[v6]:port" into l; 0 or -1. */
 int conf_parse_listen(const char *s, struct conf_listen *l);
-/* conf.c: a path relative to aigw.yaml's folder made absolute into dst (PATH_MAX); 0 or -1. */
-int conf_path_resolve(const struct conf *c, char *dst, const char *v);
 
 #endif

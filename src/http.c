@@ -357,6 +357,13 @@ access_line(struct http_req *r, int status, const char *error, int64_t now_us)
     jadd(o, "method", json_object_new_string(method_name(r->method)));
     jadd(o, "path", jstr_or_null(r->path));
     jadd(o, "key", jstr_or_null(a->key));
+    struct json_object *id = NULL; /* who a JWT proved to be; the token itself never */
+    if (a->jwt_sub[0] != '\0') {
+        id = json_object_new_object();
+        jadd(id, "iss", json_object_new_string(a->jwt_iss));
+        jadd(id, "sub", json_object_new_string(a->jwt_sub));
+    }
+    jadd(o, "identity", id);
     jadd(o, "model", jstr_or_null(a->model));
     jadd(o, "target", jstr_or_null(a->target));
     jadd(o, "stream", json_object_new_boolean(r->streaming));
@@ -848,7 +855,8 @@ conn_refuse(struct http_conn *c, const struct http_refusal *f)
     bufferevent_write(c->bev, s, strlen(s));
     r->bytes_sent += strlen(s);
     json_object_put(o);
-    r->acc.error = f->code;
+    if (r->acc.error == NULL) /* a refused JWT's reason is more than its 401's code */
+        r->acc.error = f->code;
     r->ended = 1;
     req_log(r, 0);
     req_free(r);

@@ -85,6 +85,7 @@ int64_t http_req_start_us(const struct http_req *r);
  */
 struct http_access {
     char key[257];        /* the key's name, never the key */
+    char jwt_iss[257], jwt_sub[257]; /* the identity a bearer JWT proved, never the token */
     char model[257];      /* the model the client asked for */
     int model_known;      /* ... and it is a configured model (a metrics label may name it) */
     const char *provider; /* of the target that answered (a static string), or NULL */

@@ -41,6 +41,8 @@
 #include "control.h"
 #include "etcdsync.h"
 #include "http.h"
+#include "jwks.h"
+#include "jwksfetch.h"
 #include "master.h"
 #include "master_priv.h"
 #include "metrics.h"
@@ -308,6 +310,25 @@ out:
     errors_free(&e);
     json_object_put(res);
     return rv;
+}
+
+int
+master_jwks(struct master *m, const struct conf *c)
+{
+    if (m->jwks != NULL) {
+        jwksfetch_reconf(m->jwks, c);
+        return 0;
+    }
+    if (!jwksfetch_needed(c))
+        return 0;
+    /* etcd mode made these already; standalone makes them the first time a provider needs them */
+    if (m->up == NULL &&
+        (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (m->up = upstream_new(m->base)) == NULL)) {
+        log_warnx("jwt: cannot start libcurl on the master's loop");
+        return -1;
+    }
+    m->jwks = jwksfetch_new(m->base, m->up, m->store, m->shm, c);
+    return m->jwks != NULL ? 0 : -1;
 }
 
 /* Put aigw.yaml, as parsed, into an anonymous file the workers inherit. */
@@ -741,6 +762,7 @@ master_free(struct master *m)
     metrics_http_free(m->metrics);
     admin_free(m->admin);
     etcdsync_free(m->etcd);
+    jwksfetch_free(m->jwks);
     if (m->up)
         upstream_free(m->up);
     for (int i = 0; i < SHM_WORKER_CAP; i++)
@@ -939,6 +961,8 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     /* etcd mode: the table as stored serves until etcd answers (last known good). */
     if (c->etcd_nendpoints == 0 && master_load_resources(&m, c->resources, "start", NULL, 0) < 0)
         goto out;
+    if (jwks_sync_files(m.store, c, "start") < 0)
+        goto out;
     if ((m.cur = first_gen(&m, c, conf_tree)) == NULL)
         goto out;
     if (m.shm == NULL && (m.shm = shm_create(c->shm_slots, SHM_WORKER_CAP, &m.shm_fd)) == NULL)
@@ -954,7 +978,8 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
                  c->etcd_nendpoints == 1 ? "" : "s", c->etcd_prefix);
         etcdsync_start(m.etcd);
     }
-    if (start_metrics_area(&m) < 0 || start_tickets(&m) < 0 || start_admin(&m) < 0)
+    if (start_metrics_area(&m) < 0 || start_tickets(&m) < 0 || master_jwks(&m, c) < 0 ||
+        start_admin(&m) < 0)
         goto out;
     if (start_metrics(&m) < 0)
         goto out;

@@ -75,8 +75,9 @@ struct master {
     struct metrics_http *metrics; /* GET /metrics */
     int admin_fds[CONF_MAX_LISTEN], nadmin_fds;     /* kept for an upgrade to hand over */
     int metrics_fds[CONF_MAX_LISTEN], nmetrics_fds; /* (the http servers own them) */
-    struct upstream *up;   /* etcd mode: libcurl on the master's loop */
+    struct upstream *up;   /* libcurl on the master's loop: etcd, fetched JWT key sets */
     struct etcdsync *etcd; /* etcd mode: etcd -> LMDB */
+    struct jwksfetch *jwks; /* JWT key sets fetched over HTTP(S) -> LMDB; NULL: none yet */
     struct control *control;
     int64_t started_real_ms;
     /* start: serving once every first-generation worker accepts */
@@ -157,5 +158,8 @@ int master_upgrading(void);
 /* Once serving: tell the old master it can go. */
 void master_upgrade_done(struct master *m);
 void master_upgrade_free(struct master *m);
+
+/* Fetch the key sets c's identity providers publish (started when first needed). 0 or -1. */
+int master_jwks(struct master *m, const struct conf *c);
 
 #endif

@@ -35,6 +35,7 @@
 #include "aigw/yamljson.h"
 #include "control.h"
 #include "master_priv.h"
+#include "jwks.h"
 #include "resfile.h"
 
 struct conf *
@@ -319,6 +320,19 @@ master_reload(struct master *m, struct control_req *cr)
         json_object_put(tree);
         free(nc);
         reload_done(m, 0, err);
+        return;
+    }
+    /* the key set files are read again: a rotated key serves without new workers */
+    if (jwks_sync_files(m->store, nc, "reload") < 0) {
+        json_object_put(tree);
+        free(nc);
+        reload_done(m, 0, "the JWT key sets could not be stored");
+        return;
+    }
+    if (master_jwks(m, nc) < 0) {
+        json_object_put(tree);
+        free(nc);
+        reload_done(m, 0, "the JWT key set fetcher could not start");
         return;
     }
     const char *a = json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PLAIN);

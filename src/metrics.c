@@ -51,7 +51,7 @@ static const char *const mx_bounds_txt[] = {
 /* The families kept in the area; the master adds gauges of its own (metrics_http.c). */
 enum mx_family_id {
     F_REQUESTS, F_REQ_DURATION, F_UP_DURATION, F_TTFT, F_TOKENS, F_UP_ERRORS, F_TLS_HANDSHAKES,
-    F_TLS_EXPIRY, F_N
+    F_TLS_EXPIRY, F_JWT_REFUSED, F_N
 };
 
 struct mx_family {
@@ -79,6 +79,8 @@ static const struct mx_family mx_families[F_N] = {
                           "other)."},
     [F_TLS_EXPIRY] = {"aigw_tls_certificate_expiry_timestamp_seconds", 2,
                       "When each certificate of an HTTPS listener expires (Unix time)."},
+    [F_JWT_REFUSED] = {"aigw_jwt_rejections_total", 0,
+                       "Bearer JWTs refused, by reason (token_expired, token_bad_signature, ...)."},
 };
 
 static const char *const mx_reasons[MX_UP_NREASONS] = {
@@ -464,6 +466,16 @@ metrics_tls_expiry(const char *listener, const char *cert_file, int64_t not_afte
     if (s != NULL)
         atomic_store_explicit(&s->v[0], (uint64_t)(not_after > 0 ? not_after : 0),
                               memory_order_relaxed);
+}
+
+void
+metrics_jwt_refused(const char *reason)
+{
+    struct mx_area *a = &mx_self;
+    if (a->h == NULL || reason == NULL)
+        return;
+    const char *kv[] = {"reason", reason};
+    count_add(a, F_JWT_REFUSED, 1, kv, 1);
 }
 
 void

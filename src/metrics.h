@@ -67,6 +67,8 @@ void metrics_request(const struct metrics_request *r);
 /* One finished upstream attempt (its duration; its failure reason, or MX_UP_OK). */
 void metrics_upstream(const char *model, const char *provider, const char *target,
                       int64_t duration_us, enum metrics_reason reason);
+/* A bearer JWT refused; reason is one of jwt.c's and jwtauth.c's static codes. */
+void metrics_jwt_refused(const char *reason);
 /* One request refused by a limit, or because the limiter could not answer. */
 void metrics_ratelimit(enum metrics_scope scope);
 /* Why a worker stopped accepting for a while (aigw_accept_paused_total{reason}). */

@@ -32,6 +32,7 @@
 #include "aigw/util.h"
 #include "http.h"
 #include "jsonraw.h"
+#include "jwtauth.h"
 #include "limit.h"
 #include "messages.h"
 #include "metrics.h"
@@ -45,6 +46,18 @@ static const char *const route_suffix[] = {NULL,           NULL,          "/mode
                                            "/messages",    "/messages/count_tokens"};
 static const enum prov_op route_op[] = {OP_CHAT, OP_CHAT, OP_CHAT, OP_CHAT, OP_COMPLETIONS,
                                         OP_EMBEDDINGS, OP_CHAT, OP_COUNT_TOKENS};
+
+/*
+ * Who the client says it is: a static key's SHA-256, or the index entry of
+ * the API key bound to a verified JWT's (iss, sub). hash NULL: no usable
+ * credential (none sent, or a token refused, its reason in the access log).
+ */
+struct cred {
+    const uint8_t *hash;
+    int jwt; /* 1: a token proved id; the key record must be a JWT binding */
+    struct jwt_identity id;
+    uint8_t buf[AUTH_HASH_LEN];
+};
 
 /* What one read transaction tells about the key and the model. */
 struct lookup {
@@ -94,8 +107,9 @@ client_key(struct http_req *r)
  * the model's record and whether the key may use it.
  */
 static int
-lookup(struct proxy *px, const uint8_t *hash, const char *model, struct lookup *out)
+lookup(struct proxy *px, const struct cred *cr, const char *model, struct lookup *out)
 {
+    const uint8_t *hash = cr ? cr->hash : NULL;
     struct store_meta m;
     struct key_view kv;
     const void *rec;
@@ -105,6 +119,9 @@ lookup(struct proxy *px, const uint8_t *hash, const char *model, struct lookup *
     store_meta_get(px->store, &m);
     out->version = m.version;
     out->key_status = hash ? store_key_by_hash(px->store, hash, &kv) : STORE_NOTFOUND;
+    /* a static key never opens a JWT binding, nor a token a static key's record */
+    if (out->key_status == STORE_OK && kv.jwt != cr->jwt)
+        out->key_status = STORE_NOTFOUND;
     if (out->key_status == STORE_OK) {
         snprintf(out->key_id, sizeof(out->key_id), "%s", kv.id);
         snprintf(out->key_name, sizeof(out->key_name), "%s", kv.name);
@@ -115,7 +132,8 @@ lookup(struct proxy *px, const uint8_t *hash, const char *model, struct lookup *
     if (model != NULL && out->key_status == STORE_OK) {
         out->model_status = store_model_record(px->store, model, strlen(model), &rec, &out->mlen);
         if (out->model_status == STORE_OK) {
-            out->model_allowed = auth_key_allows(&kv, model);
+            out->model_allowed = auth_key_allows(&kv, model) &&
+                                 (!cr->jwt || jwtauth_models_allow(&cr->id, model));
             if ((out->mrec = malloc(out->mlen)) != NULL)
                 memcpy(out->mrec, rec, out->mlen);
             else
@@ -170,7 +188,7 @@ check_key(struct http_req *r, const char *key, const struct lookup *l)
 /* ---- GET /v1/models ---- */
 
 struct models_ctx {
-    const uint8_t *hash;
+    const struct cred *cr;
     struct key_view kv;
     struct json_object *data;
 };
@@ -179,7 +197,8 @@ static int
 models_add(const struct model_view *v, void *arg)
 {
     struct models_ctx *m = arg;
-    if (!auth_key_allows(&m->kv, v->name))
+    if (!auth_key_allows(&m->kv, v->name) ||
+        (m->cr->jwt && !jwtauth_models_allow(&m->cr->id, v->name)))
         return 0;
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "id", json_object_new_string(v->name));
@@ -195,11 +214,11 @@ models_add(const struct model_view *v, void *arg)
 }
 
 static void
-models_list(struct proxy *px, struct http_req *r, const uint8_t *hash)
+models_list(struct proxy *px, struct http_req *r, const struct cred *cr)
 {
-    struct models_ctx m = {hash, {0}, json_object_new_array()};
+    struct models_ctx m = {cr, {0}, json_object_new_array()};
     if (store_read_begin(px->store) == 0) {
-        if (store_key_by_hash(px->store, hash, &m.kv) == STORE_OK)
+        if (store_key_by_hash(px->store, cr->hash, &m.kv) == STORE_OK && m.kv.jwt == cr->jwt)
             store_models_foreach(px->store, models_add, &m);
         store_read_end(px->store);
     }
@@ -567,7 +586,7 @@ lease_id(struct proxy *px, struct pxreq *q)
 /* The pipeline for chat/completions, completions and embeddings. */
 static void
 proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *key,
-              const uint8_t *hash)
+              const struct cred *cr)
 {
     struct lookup l;
     int stream;
@@ -579,7 +598,7 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
         return;
     }
     const char *model = json_object_get_string(json_object_object_get(body, "model"));
-    if (lookup(px, hash, model, &l) < 0) {
+    if (lookup(px, cr, model, &l) < 0) {
         json_object_put(body);
         http_reply_error(r, 503, "server_error", "config_unavailable", NULL,
                          "The configuration store is unavailable");
@@ -639,10 +658,10 @@ proxy_error_route(const char *path)
  */
 static int
 proxy_gate(struct proxy *px, struct http_req *r, enum route rt, const char *key,
-           const uint8_t *hash, struct lookup *l, struct http_refusal *f)
+           const struct cred *cr, struct lookup *l, struct http_refusal *f)
 {
     int m = http_req_method(r);
-    if (lookup(px, key ? hash : NULL, NULL, l) < 0)
+    if (lookup(px, key ? cr : NULL, NULL, l) < 0)
         return http_refuse(f, 503, "server_error", "config_unavailable",
                            "The configuration store is unavailable");
     if (l->key_status == STORE_OK)
@@ -671,16 +690,50 @@ config_version_header(struct http_req *r, const struct lookup *l)
     http_resp_header(r, "x-aigw-config-version", ver);
 }
 
+/*
+ * The credential of a request: a bearer JWT of a configured provider is
+ * verified (from the headers alone, so before a body is read), anything
+ * else is a static key. A refused token leaves no hash: the gate answers
+ * 401 invalid_api_key, and the reason goes to the access log only.
+ */
+static void
+client_cred(struct proxy *px, struct http_req *r, enum route rt, const char *key, struct cred *cr)
+{
+    const char *reason = NULL;
+    struct http_access *acc = http_req_access(r);
+    cr->hash = NULL;
+    cr->jwt = 0;
+    if (key == NULL)
+        return;
+    /* /healthz needs no credential: a token sent there is not verified (nor logged as refused) */
+    size_t len = strlen(key);
+    int rc = rt == RT_HEALTH ? JWTAUTH_NOT_JWT
+                             : jwtauth_check(px->jwt, px->store, key, len, &cr->id, &reason);
+    if (rc == JWTAUTH_NOT_JWT) {
+        auth_key_hash(key, len, cr->buf);
+        cr->hash = cr->buf;
+        return;
+    }
+    cr->jwt = 1;
+    if (rc == JWTAUTH_OK) {
+        cr->hash = cr->id.hash;
+        snprintf(acc->jwt_iss, sizeof(acc->jwt_iss), "%s", cr->id.iss);
+        snprintf(acc->jwt_sub, sizeof(acc->jwt_sub), "%s", cr->id.sub);
+    } else {
+        acc->error = reason;
+        metrics_jwt_refused(reason);
+    }
+}
+
 int
 proxy_precheck(struct http_req *r, void *arg, struct http_refusal *f)
 {
     struct lookup l;
-    uint8_t hash[AUTH_HASH_LEN];
+    struct cred cr;
     const char *key = client_key(r);
     enum route rt = route_of(http_req_path(r));
-    if (key != NULL)
-        auth_key_hash(key, strlen(key), hash);
-    int refused = proxy_gate(arg, r, rt, key, hash, &l, f);
+    client_cred(arg, r, rt, key, &cr);
+    int refused = proxy_gate(arg, r, rt, key, &cr, &l, f);
     if (!refused && rt == RT_HEALTH) /* anyone may ask; nobody needs a body for it */
         refused = http_refuse(f, 413, "invalid_request_error", "request_too_large",
                               "/healthz takes no request body");
@@ -696,21 +749,20 @@ proxy_handle(struct http_req *r, void *arg)
     enum route rt = route_of(http_req_path(r));
     struct lookup l;
     struct http_refusal f = {0};
-    uint8_t hash[AUTH_HASH_LEN];
+    struct cred cr;
     const char *key = client_key(r);
 
-    if (key != NULL)
-        auth_key_hash(key, strlen(key), hash);
-    int refused = proxy_gate(px, r, rt, key, hash, &l, &f);
+    client_cred(px, r, rt, key, &cr);
+    int refused = proxy_gate(px, r, rt, key, &cr, &l, &f);
     config_version_header(r, &l);
     if (refused)
         http_reply_refusal(r, &f);
     else if (rt == RT_HEALTH)
         http_reply(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
     else if (rt == RT_MODELS)
-        models_list(px, r, hash);
+        models_list(px, r, &cr);
     else
-        proxy_request(px, r, rt, key, hash);
+        proxy_request(px, r, rt, key, &cr);
 }
 
 struct proxy *
@@ -726,6 +778,11 @@ proxy_new(struct event_base *base, const struct conf *c, struct store *s, struct
     px->up = u;
     px->shm = shm;
     if ((px->limiter = limiter_new(base, c, shm)) == NULL) {
+        free(px);
+        return NULL;
+    }
+    if ((px->jwt = jwtauth_new(c, shm)) == NULL) {
+        limiter_free(px->limiter);
         free(px);
         return NULL;
     }
@@ -760,5 +817,6 @@ proxy_free(struct proxy *px)
 {
     proxy_abort_all(px);
     limiter_free(px->limiter);
+    jwtauth_free(px->jwt);
     free(px);
 }

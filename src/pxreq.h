@@ -38,6 +38,7 @@ struct proxy {
     struct upstream *up;
     struct shm *shm;
     struct limiter *limiter;
+    struct jwtauth *jwt; /* bearer JWTs: the providers' key sets, verified tokens */
     int inflight;
     struct pxreq *all; /* in-flight requests, for abort at exit */
     uint64_t lease_tag, nleases;

@@ -8,6 +8,7 @@
 
 #include "aigw/errors.h"
 #include "aigw/resource.h"
+#include "aigw/util.h"
 #include "aigw/yamljson.h"
 #include "resfile.h"
 
@@ -84,9 +85,8 @@ load_kind(struct json_object *root, enum res_kind k, struct json_object *out,
         idx[idxlen] = '\0';
         if (k == RES_MODEL)
             snprintf(seenkey, sizeof(seenkey), "%s", idx);
-        else
-            snprintf(seenkey, sizeof(seenkey), "%s",
-                     json_object_get_string(json_object_object_get(ent, "key_sha256")));
+        else /* the index entry itself: a key's hash, or a JWT binding's */
+            hex_encode((const uint8_t *)idx, idxlen, seenkey);
         if (json_object_object_get_ex(seen, seenkey, NULL)) {
             errors_add(e, ent, path, k == RES_MODEL ? "duplicate model name \"%s\""
                                                     : "duplicate key (same as another entry)%s",

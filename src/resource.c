@@ -19,7 +19,7 @@
 #include "aigw/util.h"
 
 #define MODEL_MAGIC 0x4d4f4433u /* "MOD3" */
-#define KEY_MAGIC 0x4b455932u   /* "KEY2" */
+#define KEY_MAGIC 0x4b455933u   /* "KEY3" */
 
 static const char *const provider_names[PROVIDER_NPROVIDERS] = {
     "openai", "openai-compatible", "azure-openai", "anthropic", "gemini"};
@@ -582,11 +582,49 @@ expires_of(struct json_object *o)
     return -1;
 }
 
+/* A printable string of 1..256 bytes without control characters (it reaches log lines). */
+static int
+claim_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 256)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* jwt: {issuer, subject}: the token identity this API key stands for. */
+static void
+validate_jwt_binding(struct vctx *v)
+{
+    struct json_object *o, *is, *su;
+    json_object_object_get_ex(v->doc, "jwt", &o);
+    if (o == NULL || !json_object_is_type(o, json_type_object)) {
+        verr(v, o, "jwt", "must be a mapping {issuer, subject}");
+        return;
+    }
+    json_object_object_foreach(o, f, val)
+    {
+        (void)val;
+        if (strcmp(f, "issuer") != 0 && strcmp(f, "subject") != 0)
+            verr(v, o, "jwt", "unknown field (issuer and subject only)");
+    }
+    if (!json_object_object_get_ex(o, "issuer", &is) || is == NULL ||
+        !json_object_is_type(is, json_type_string) || !claim_valid(json_object_get_string(is)))
+        verr(v, o, "jwt.issuer", "is required: the iss of the tokens (1-256 printable bytes)");
+    if (!json_object_object_get_ex(o, "subject", &su) || su == NULL ||
+        !json_object_is_type(su, json_type_string) || !claim_valid(json_object_get_string(su)))
+        verr(v, o, "jwt.subject", "is required: the sub of the tokens (1-256 printable bytes)");
+}
+
 static int
 validate_key(struct vctx *v)
 {
-    static const char *const fields[] = {"name", "key", "key_sha256", "allowed_models",
-                                         "expires_at", "disabled", "limits", NULL};
+    static const char *const fields[] = {"name",     "key",      "key_sha256", "jwt",
+                                         "allowed_models", "expires_at", "disabled", "limits",
+                                         NULL};
     struct json_object *o;
 
     vknown(v, fields);
@@ -595,11 +633,14 @@ validate_key(struct vctx *v)
         verr(v, NULL, "name", "must be 1-256 printable characters without spaces or quotes");
     const char *key = vstring(v, "key", 0, 1024);
     const char *hash = vstring(v, "key_sha256", 0, 64);
+    int jwt = json_object_object_get_ex(v->doc, "jwt", NULL);
     uint8_t raw[AUTH_HASH_LEN];
-    if (key != NULL && hash != NULL)
-        verr(v, NULL, "key", "give key or key_sha256, not both");
+    if ((key != NULL) + (hash != NULL) + jwt > 1)
+        verr(v, NULL, "key", "give one of key, key_sha256 and jwt");
+    else if (jwt)
+        validate_jwt_binding(v);
     else if (key == NULL && hash == NULL && !v->bad)
-        verr(v, NULL, "key", "is required (or key_sha256)");
+        verr(v, NULL, "key", "is required (or key_sha256, or jwt)");
     else if (key != NULL && strlen(key) < 8)
         verr(v, NULL, "key", "must be at least 8 characters");
     else if (hash != NULL && hex_decode(hash, raw, sizeof(raw)) < 0)
@@ -629,7 +670,9 @@ validate_key(struct vctx *v)
         return -1;
 
     /* Normalize: only the hash is ever stored. */
-    if (key != NULL) {
+    if (jwt) {
+        /* nothing: the binding is its own index entry (res_index_key) */
+    } else if (key != NULL) {
         char hex[2 * AUTH_HASH_LEN + 1];
         auth_key_hash(key, strlen(key), raw);
         hex_encode(raw, sizeof(raw), hex);
@@ -714,7 +757,8 @@ struct tier_rec {
 
 struct key_rec {
     uint32_t magic;
-    int32_t disabled;
+    int16_t disabled;
+    int16_t jwt; /* bound to a JWT identity (iss, sub), not a static key */
     int64_t expires_at;
     int64_t limits[LIM_N];
     uint32_t nallowed;
@@ -911,7 +955,8 @@ compile_key(const char *id, struct json_object *doc, struct rbuf *b)
     memset(&r, 0, sizeof(r));
     r.magic = KEY_MAGIC;
     if (json_object_object_get_ex(doc, "disabled", &o))
-        r.disabled = json_object_get_boolean(o);
+        r.disabled = (int16_t)json_object_get_boolean(o);
+    r.jwt = json_object_object_get_ex(doc, "jwt", NULL);
     if (json_object_object_get_ex(doc, "expires_at", &o))
         r.expires_at = expires_of(o);
     limits_get(doc, r.limits);
@@ -960,8 +1005,17 @@ res_index_key(enum res_kind k, struct json_object *doc, void *out, size_t outlen
         *len = n;
         return 0;
     }
-    if (outlen < AUTH_HASH_LEN || hex_decode(sget(doc, "key_sha256", ""), out, AUTH_HASH_LEN) < 0)
+    struct json_object *j;
+    if (outlen < AUTH_HASH_LEN)
         return -1;
+    if (json_object_object_get_ex(doc, "jwt", &j)) {
+        const char *iss = sget(j, "issuer", ""), *sub = sget(j, "subject", "");
+        if (*iss == '\0' || *sub == '\0')
+            return -1;
+        auth_jwt_hash(iss, sub, out);
+    } else if (hex_decode(sget(doc, "key_sha256", ""), out, AUTH_HASH_LEN) < 0) {
+        return -1;
+    }
     *len = AUTH_HASH_LEN;
     return 0;
 }
@@ -1046,6 +1100,7 @@ key_view_decode(const void *rec, size_t len, struct key_view *v)
         (v->name = rec_str(rec, len, r.off[1])) == NULL)
         return -1;
     v->disabled = r.disabled;
+    v->jwt = r.jwt;
     v->expires_at = r.expires_at;
     memcpy(v->limits, r.limits, sizeof(v->limits));
     v->nallowed = (int)r.nallowed;

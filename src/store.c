@@ -814,6 +814,58 @@ ident_put(struct store_txn *t)
     return rc == 0 ? 0 : -1;
 }
 
+/* A blob's key in the meta database: "blob:" and its name, never "meta" or "format". */
+static int
+blob_key(const char *name, char *out, size_t len)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 200 || snprintf(out, len, "blob:%s", name) >= (int)len)
+        return -1;
+    return 0;
+}
+
+int
+store_blob_put(struct store_txn *t, const char *name, const void *data, size_t len)
+{
+    char key[256];
+    MDB_val k, v, old;
+    if (blob_key(name, key, sizeof(key)) < 0)
+        return STORE_ERROR;
+    k.mv_size = strlen(key);
+    k.mv_data = key;
+    if (mdb_get(t->txn, t->s->meta, &k, &old) == 0 && old.mv_size == len &&
+        memcmp(old.mv_data, data, len) == 0)
+        return STORE_OK; /* unchanged: no new version */
+    v.mv_size = len;
+    v.mv_data = (void *)data;
+    int rc = mdb_put(t->txn, t->s->meta, &k, &v, 0);
+    if (rc != 0) {
+        log_warnx("LMDB: cannot write %s: %s", key, mdb_strerror(rc));
+        return STORE_ERROR;
+    }
+    t->changes++;
+    return STORE_OK;
+}
+
+int
+store_blob_get(struct store *s, const char *name, const void **data, size_t *len)
+{
+    char key[256];
+    MDB_val k, v;
+    if (blob_key(name, key, sizeof(key)) < 0)
+        return STORE_NOTFOUND;
+    k.mv_size = strlen(key);
+    k.mv_data = key;
+    int rc = mdb_get(s->rtxn, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return STORE_NOTFOUND;
+    if (rc != 0)
+        return STORE_ERROR;
+    *data = v.mv_data;
+    *len = v.mv_size;
+    return STORE_OK;
+}
+
 int
 store_commit(struct store_txn *t, const char *source, int64_t etcd_revision)
 {

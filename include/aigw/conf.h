@@ -38,6 +38,26 @@ struct conf_admin_key {
     int role;
 };
 
+#define CONF_MAX_JWT 8 /* identity providers */
+#define CONF_MAX_AUD 8
+
+/* One identity provider of auth.jwt.providers (conf_jwt.c). */
+struct conf_jwt_provider {
+    char name[64];              /* also the key set's name in the LMDB table */
+    char issuer[CONF_STR_MAX];  /* a token's iss must equal it */
+    char audiences[CONF_MAX_AUD][CONF_STR_MAX];
+    int naud;                   /* 0: aud is not checked */
+    char jwks_file[PATH_MAX];   /* "" when none */
+    char jwks_url[CONF_STR_MAX]; /* fetched by the master; "" when none */
+    int discovery;              /* jwks_uri from <issuer>/.well-known/openid-configuration */
+    int64_t refresh_ms;         /* a fetched set is fetched again this often */
+    int64_t refetch_ms;         /* least time between fetches for an unknown kid */
+    uint8_t hs256_secret[CONF_STR_MAX];
+    size_t hs256_len;           /* 0: HS256 is refused */
+    int64_t leeway_ms;
+    char models_claim[64];      /* "": allowed models come from the bound key only */
+};
+
 struct conf {
     char path[PATH_MAX]; /* the file it came from */
 
@@ -105,6 +125,9 @@ struct conf {
     char access_log[PATH_MAX];     /* a path, syslog, stderr, off; "": with the error log */
     struct conf_listen metrics_listen[CONF_MAX_LISTEN];
     int metrics_nlisten;
+
+    struct conf_jwt_provider jwt[CONF_MAX_JWT];
+    int jwt_nproviders;
 };
 
 enum { RL_BACKEND_LOCAL = 0, RL_BACKEND_REDIS = 1 };
@@ -131,6 +154,15 @@ int conf_admin_warning(const struct conf *c, char *buf, size_t len);
  * conftls.c; the default is 1.
  */
 void conftls_set_read_files(int on);
+/* Resolve a relative path against the folder of aigw.yaml into dst (PATH_MAX). 0 or -1. */
+int conf_path_resolve(const struct conf *c, char *dst, const char *v);
+/* One item of auth.jwt.providers into p (conf_jwt.c); errors under path. 0 or -1. */
+int conf_jwt_parse(const struct conf *c, struct json_object *o, struct conf_jwt_provider *p,
+                   const char *path, struct aigw_errors *e);
+/* 1 when u is an http:// or https:// URL without spaces or control bytes. */
+int conf_jwt_url_ok(const char *u);
+/* The provider whose issuer is iss, or NULL. */
+const struct conf_jwt_provider *conf_jwt_by_issuer(const struct conf *c, const char *iss);
 /* Print every key with its type, default and description (for docs and `aigw -T`). */
 void conf_dump_keys(FILE *fp);
 

@@ -24,7 +24,7 @@ enum provider_id {
 };
 
 /* The binary records' layout; a file written with another is rebuilt at start. */
-#define RES_RECORD_FORMAT 3
+#define RES_RECORD_FORMAT 4
 
 #define RES_ID_MAX 128
 #define RES_NAME_MAX 256
@@ -110,6 +110,7 @@ struct key_view {
     const char *id;
     const char *name;
     int disabled;
+    int jwt;            /* bound to a JWT identity: a token finds it, a static key never */
     int64_t expires_at; /* Unix seconds; 0: never */
     int64_t limits[LIM_N];
     int nallowed;

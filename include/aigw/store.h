@@ -108,6 +108,12 @@ struct store_etcd_ident {
 int store_etcd_ident_get(struct store *s, struct store_etcd_ident *id);
 /* Record id with this transaction (committed even when nothing else changed). */
 void store_txn_etcd_ident(struct store_txn *t, const struct store_etcd_ident *id);
+/*
+ * A named blob beside the resources, as the master wrote it: an identity
+ * provider's key set (jwks_blob_name). Written only when its bytes
+ * change (then the commit bumps the version, which tells every worker).
+ */
+int store_blob_put(struct store_txn *t, const char *name, const void *data, size_t len);
 /* Commit; bumps the version when anything changed. 0 or -1. */
 int store_commit(struct store_txn *t, const char *source, int64_t etcd_revision);
 void store_abort(struct store_txn *t);
@@ -136,6 +142,8 @@ int store_docs_foreach(struct store *s, enum res_kind k, int (*cb)(const struct 
  */
 int store_docs_after(struct store *s, enum res_kind k, const char *after,
                      int (*cb)(const struct store_doc *, void *), void *arg);
+/* A blob (inside a read; valid until store_read_end); STORE_NOTFOUND when absent. */
+int store_blob_get(struct store *s, const char *name, const void **data, size_t *len);
 /* How many documents of kind k the table holds (LMDB keeps the count: O(1)). */
 int64_t store_docs_count(struct store *s, enum res_kind k);
 

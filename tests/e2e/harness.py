@@ -1556,20 +1556,24 @@ class Redis(LogFile):
 # --------------------------------------------------------------------------
 
 # Every field of an access line (aigw(8), ACCESS LOG) and what it may hold.
-_STR, _OPT_STR, _INT, _OPT_INT, _NUM, _OPT_NUM, _BOOL = range(7)
+_STR, _OPT_STR, _INT, _OPT_INT, _NUM, _OPT_NUM, _BOOL, _OPT_IDENTITY = range(8)
 ACCESS_FIELDS = {
     "time": _STR, "request_id": _STR, "client": _STR, "method": _STR, "path": _OPT_STR,
     "key": _OPT_STR, "model": _OPT_STR, "target": _OPT_STR, "stream": _BOOL, "status": _INT,
     "upstream_status": _OPT_INT, "attempts": _INT, "prompt_tokens": _INT,
     "completion_tokens": _INT, "total_tokens": _INT, "ttft_ms": _OPT_NUM, "duration_ms": _NUM,
     "bytes_received": _INT, "bytes_sent": _INT, "error": _OPT_STR, "pid": _INT,
+    "identity": _OPT_IDENTITY,
 }
 ACCESS_TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def _access_type_ok(kind, v):
-    if kind in (_OPT_STR, _OPT_INT, _OPT_NUM) and v is None:
+    if kind in (_OPT_STR, _OPT_INT, _OPT_NUM, _OPT_IDENTITY) and v is None:
         return True
+    if kind == _OPT_IDENTITY:  # a JWT's {"iss", "sub"}, both strings
+        return (isinstance(v, dict) and sorted(v) == ["iss", "sub"]
+                and all(isinstance(x, str) for x in v.values()))
     if kind in (_STR, _OPT_STR):
         return isinstance(v, str)
     if kind == _BOOL:

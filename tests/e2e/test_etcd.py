@@ -30,7 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         HOST, MOCK_KEY, SLOW, TAP, Env, Etcd, Gateway, Load, Mock, TestFailure, chat_body,
-        check, check_eq, check_error_body, main, request, unique_id, wait_for)
+        check, check_eq, check_error_body, main, make_tmpdir, request, unique_id, wait_for)
+    import jwtkit  # noqa: E402
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -74,10 +75,27 @@ def file_resources(mock_port):
             "api_keys": [{"name": "file-key", "key": FILE_KEY}]}
 
 
+JWT_ISS = "https://idp.etcd.test"
+_jwt = {}
+
+
+def jwt_provider():
+    """An identity provider for JWT bindings put into etcd: an ES256 key made
+    once, its JWK Set in a file."""
+    if not _jwt:
+        d = make_tmpdir("aigw-etcd-jwt-")
+        _jwt["key"] = jwtkit.Key(d, "p256", "etcd-1")
+        _jwt["path"] = os.path.join(d, "idp.jwks")
+        with open(_jwt["path"], "w") as f:
+            f.write(jwtkit.jwks(_jwt["key"].jwk()))
+    return {"name": "idp", "issuer": JWT_ISS, "jwks_file": _jwt["path"]}
+
+
 def etcd_gateway(env, workers=2):
     """A gateway in etcd mode on env.etcd (its own ports and data dir)."""
     conf = {"workers": workers,
-            "etcd": {"endpoints": [env.etcd.url()], "prefix": PREFIX}}
+            "etcd": {"endpoints": [env.etcd.url()], "prefix": PREFIX},
+            "auth": {"jwt": {"providers": [jwt_provider()]}}}
     return Gateway(file_resources(env.mock.port), config=conf, env={"MOCK_KEY": MOCK_KEY})
 
 
@@ -344,6 +362,24 @@ def _(env):
     # the resources file is not read in etcd mode
     not_served(gw, "from-file", "the resources file's model")
     key_refused(gw, FILE_KEY, "the resources file's key")
+
+
+@tap.case("1b. an API key bound to a JWT identity, put with etcdctl: a token serves on every "
+          "worker; deleted, it is refused")
+def _(env):
+    gw = env.gw
+    tok = jwtkit.token("ES256", jwtkit.claims(JWT_ISS, "etcd-user", aud=None), _jwt["key"])
+    check_eq(chat(gw, "base", unique_id(), key=tok).status, 401, "before the binding")
+    rev = env.etcd.put(kkey("jwt-user"), {"name": "jwt-user",
+                                          "jwt": {"issuer": JWT_ISS, "subject": "etcd-user"}})
+    wait_for(lambda: chat(gw, "base", unique_id(), key=tok).status == 200, VISIBLE,
+             what="the binding put into etcd")
+    e = status(gw).get("etcd") or {}
+    check(isinstance(e.get("revision"), int) and e["revision"] >= rev,
+          "etcd.revision %r is below the put's revision %d", e.get("revision"), rev)
+    env.etcd.delete(kkey("jwt-user"))
+    wait_for(lambda: chat(gw, "base", unique_id(), key=tok).status == 401, VISIBLE,
+             what="the binding deleted from etcd")
 
 
 @tap.case("2. Admin API PUT model, POST key: in etcd (key hashed), served by every worker")

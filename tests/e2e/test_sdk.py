@@ -32,6 +32,7 @@ try:
     from harness import (  # noqa: E402
         HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Env, Gateway, Mock, TestFailure, check, check_eq,
         free_port, main, make_tmpdir, register_cleanup, terminate_pid, write_file)
+    import jwtkit  # noqa: E402
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -84,7 +85,13 @@ def resources(mock_port):
             "gemini": root + "/v1beta"}
     models = [{"name": name, "provider": prov, "model": up, "api_base": base[prov],
                "api_key": "${MOCK_KEY}"} for name, (prov, up, _) in MODELS.items()]
-    return {"models": models, "api_keys": [{"name": "sdk", "key": CLIENT_KEY}]}
+    return {"models": models, "api_keys": [
+        {"name": "sdk", "key": CLIENT_KEY},
+        {"name": "sdk-jwt", "jwt": {"issuer": JWT_ISS, "subject": "sdk-user"}}]}
+
+
+# An identity provider whose JWTs the SDKs send as their API key.
+JWT_ISS = "https://idp.sdk.test"
 
 
 def make_cert(folder):
@@ -108,7 +115,8 @@ def make_cert(folder):
 
 class fixture:
     """One mock checking the provider keys, one aigw with a Model per provider,
-    on a plain listener and an HTTPS one (a certificate of a test CA)."""
+    on a plain listener and an HTTPS one (a certificate of a test CA), and an
+    identity provider (an ES256 key made now, its JWK Set in a file)."""
 
     def __enter__(self):
         self.mock = Mock(key=MOCK_KEY)
@@ -118,12 +126,18 @@ class fixture:
             listen = ["%s:%d" % (HOST, plain),
                       {"address": "%s:%d" % (HOST, tls),
                        "tls": {"certificates": [{"cert_file": cert, "key_file": key}]}}]
-            self.gw = Gateway(resources(self.mock.port), config={"listen": listen}, port=plain,
-                              env={"MOCK_KEY": MOCK_KEY})
+            d = make_tmpdir("aigw-sdk-jwt-")
+            self.key = jwtkit.Key(d, "p256", "sdk-1")
+            with open(os.path.join(d, "idp.jwks"), "w") as f:
+                f.write(jwtkit.jwks(self.key.jwk()))
+            prov = {"name": "idp", "issuer": JWT_ISS, "audiences": ["aigw"],
+                    "jwks_file": os.path.join(d, "idp.jwks")}
+            self.gw = Gateway(resources(self.mock.port), port=plain, env={"MOCK_KEY": MOCK_KEY},
+                              config={"listen": listen, "auth": {"jwt": {"providers": [prov]}}})
         except BaseException:
             self.mock.stop()
             raise
-        return Env(self.mock, self.gw, tls_port=tls, tls_ca=ca, use_tls=False)
+        return Env(self.mock, self.gw, tls_port=tls, tls_ca=ca, use_tls=False, jwt_key=self.key)
 
     def __exit__(self, *exc):
         self.gw.stop()
@@ -471,6 +485,25 @@ def _(env):
     check_eq(env.mock.requests(), before, "requests the mock received")
 
 
+def jwt_token(env, life=300):
+    return jwtkit.token("ES256", jwtkit.claims(JWT_ISS, "sdk-user", life=life), env.jwt_key)
+
+
+@tap.case("openai SDK: a JWT as the API key -> the bound key's answer; an expired one -> "
+          "AuthenticationError (401)")
+def _(env):
+    what = "chat.completions.create(m-openai) with a JWT"
+    res = ok(run(env, {"chunks": 4}, "openai", "chat", "m-openai", key=jwt_token(env),
+                 prompt=OA_PROMPT), what)
+    check_target(res, "m-openai", what)
+    check_eq(res["completion"]["choices"][0]["message"].get("content"), toks(4), what)
+    before = env.mock.requests()
+    err = failed(sdk(env, "openai", "chat", "m-openai", key=jwt_token(env, life=-3600),
+                     prompt=OA_PROMPT), "an expired JWT")
+    check_sdk_error(err, "AuthenticationError", 401, "an expired JWT")
+    check_eq(env.mock.requests(), before, "requests the mock received")
+
+
 @tap.case("openai SDK: models.list() lists every Model, owned_by its provider")
 def _(env):
     res = ok(sdk(env, "openai", "models", "-"), "models.list")
@@ -735,6 +768,17 @@ def _(env):
                  "bad key")
     check_sdk_error(err, "AuthenticationError", 401, "bad key", etype="authentication_error")
     check_eq(env.mock.requests(), before, "requests the mock received")
+
+
+@tap.case("anthropic SDK: a JWT as the API key, in Authorization: Bearer and in x-api-key")
+def _(env):
+    for x_api_key in (False, True):
+        what = "messages.create(m-anthropic) with a JWT%s" % (" in x-api-key" if x_api_key else "")
+        opts = {"api_version": "2023-06-01", "x_api_key": True} if x_api_key else {}
+        res = ok(run(env, {"chunks": 4}, "anthropic", "create", "m-anthropic",
+                     key=jwt_token(env), prompt=AN_PROMPT, **opts), what)
+        check_target(res, "m-anthropic", what)
+        check_an_message(res["message"], text_blocks(4), "end_turn", 4, what)
 
 
 @tap.case("anthropic SDK: models.list() lists every Model")

@@ -31,6 +31,7 @@ try:
         TestFailure, chat_body, chat_ok, check, check_eq, control_call, default_config, free_port, main,
         make_tmpdir, minute_room, pid_alive, register_cleanup, request, standard_resources,
         statuses, terminate_pid, wait_for, write_file)
+    import jwtkit  # noqa: E402
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -92,16 +93,31 @@ class Adopted:
             terminate_pid(self.pid, self, timeout=5)
 
 
+JWT_ISS = "https://idp.upgrade.test"
+
+
 def resources(mock_port):
     return standard_resources(mock_port, extra_keys=[
         {"name": "upgrade-rpm", "key": RPM_KEY, "allowed_models": ["mock-*"],
-         "limits": {"requests_per_minute": RPM}}])
+         "limits": {"requests_per_minute": RPM}},
+        {"name": "upgrade-jwt", "jwt": {"issuer": JWT_ISS, "subject": "up"}}])
 
 
 class UpgradeEnv(Env):
+    def jwt_config(self):
+        """An identity provider: an Ed25519 key made now, its JWK Set in a file."""
+        if getattr(self, "jwt_key", None) is None:
+            d = make_tmpdir("aigw-upgrade-jwt-")
+            self.jwt_key = jwtkit.Key(d, "ed25519", "up-1")
+            self.jwks_path = os.path.join(d, "idp.jwks")
+        write_file(self.jwks_path, jwtkit.jwks(self.jwt_key.jwk()))
+        return {"auth": {"jwt": {"providers": [
+            {"name": "idp", "issuer": JWT_ISS, "jwks_file": self.jwks_path}]}}}
+
     def ensure_gw(self):
         if self.gw is None or not self.gw.running():
-            self.gw = Gateway(resources(self.mock.port), env={"MOCK_KEY": MOCK_KEY})
+            self.gw = Gateway(resources(self.mock.port), env={"MOCK_KEY": MOCK_KEY},
+                              config=self.jwt_config())
             tap.add_gateway_log(self.gw, "aigw log (%s)" % self.gw.dir)
         return self.gw
 
@@ -246,6 +262,24 @@ def _(env):
     check_eq(statuses(after), {200: RPM - 3, 429: 3}, "statuses of %d requests after the "
              "upgrade (3 admitted before it)" % RPM)
     check("shared memory taken over" in gw.log(), "no log line of the shared memory taken over")
+
+
+@tap.case("a JWT verifies across an upgrade, its key set taken from the LMDB table (the JWK "
+          "Set file gone)")
+def _(env):
+    gw = env.ensure_gw()
+    tok = jwtkit.token("EdDSA", jwtkit.claims(JWT_ISS, "up", aud=None), env.jwt_key)
+    check_eq(request(gw.port, "POST", "/v1/chat/completions", chat_body(), key=tok).status, 200,
+             "a JWT before the upgrade")
+    os.unlink(env.jwks_path)
+    try:
+        old_pid, rc, new_pid = upgrade(gw)
+        check_eq(rc, 0, "exit status of the old master")
+        check("last good key set serves" in gw.log(), "the new master did not say the file is gone")
+        r = request(gw.port, "POST", "/v1/chat/completions", chat_body(), key=tok)
+        check_eq(r.status, 200, "a JWT after the upgrade (%r)" % r.body[:200])
+    finally:
+        env.jwt_config()  # the file back for the cases after
 
 
 @tap.case("a failed upgrade (aigw.yaml invalid when SIGUSR2 comes) leaves the old master "

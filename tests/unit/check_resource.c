@@ -315,8 +315,17 @@ static const struct bad_case bad_keys[] = {
     {"{\"key\":\"sk-test-0001\"}", "api_keys[0].name: is required"},
     {"{\"name\":\"k\",\"key\":\"short\"}", "api_keys[0].key: must be at least 8 characters"},
     {"{\"name\":\"k\",\"key\":\"sk-test-0001\",\"key_sha256\":\"" HEX64 "\"}",
-     "api_keys[0].key: give key or key_sha256, not both"},
-    {"{\"name\":\"k\"}", "api_keys[0].key: is required (or key_sha256)"},
+     "api_keys[0].key: give one of key, key_sha256 and jwt"},
+    {"{\"name\":\"k\"}", "api_keys[0].key: is required (or key_sha256, or jwt)"},
+    {"{\"name\":\"k\",\"key\":\"sk-test-0001\",\"jwt\":{\"issuer\":\"i\",\"subject\":\"s\"}}",
+     "api_keys[0].key: give one of key, key_sha256 and jwt"},
+    {"{\"name\":\"k\",\"jwt\":\"alice\"}", "api_keys[0].jwt: must be a mapping {issuer, subject}"},
+    {"{\"name\":\"k\",\"jwt\":{\"issuer\":\"i\"}}",
+     "api_keys[0].jwt.subject: is required: the sub of the tokens (1-256 printable bytes)"},
+    {"{\"name\":\"k\",\"jwt\":{\"issuer\":\"i\\n\",\"subject\":\"s\"}}",
+     "api_keys[0].jwt.issuer: is required: the iss of the tokens (1-256 printable bytes)"},
+    {"{\"name\":\"k\",\"jwt\":{\"issuer\":\"i\",\"subject\":\"s\",\"aud\":\"x\"}}",
+     "api_keys[0].jwt: unknown field (issuer and subject only)"},
     {"{\"name\":\"k\",\"key_sha256\":"
      "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\"}",
      "api_keys[0].key_sha256: must be 64 hex digits (the SHA-256 of the key)"},
@@ -453,6 +462,23 @@ START_TEST(index_keys)
     ck_assert_mem_eq(out, want, AUTH_HASH_LEN);
     ck_assert_int_eq(res_index_key(RES_API_KEY, doc, out, 31, &len), -1);
     json_object_put(doc);
+
+    /* a JWT binding: the hash of (issuer, subject), never a key's */
+    ck_assert_int_eq(validate(RES_API_KEY,
+                              "{\"name\":\"j\",\"jwt\":{\"issuer\":\"https://i\",\"subject\":\"bob\"}}",
+                              "", &doc, &e),
+                     0);
+    errors_free(&e);
+    ck_assert(!json_object_object_get_ex(doc, "key_sha256", NULL));
+    ck_assert_int_eq(res_index_key(RES_API_KEY, doc, out, sizeof(out), &len), 0);
+    ck_assert_uint_eq(len, AUTH_HASH_LEN);
+    auth_jwt_hash("https://i", "bob", want);
+    ck_assert_mem_eq(out, want, AUTH_HASH_LEN);
+    auth_jwt_hash("https://ib", "ob", want); /* the NUL between them keeps them apart */
+    ck_assert(memcmp(out, want, AUTH_HASH_LEN) != 0);
+    auth_key_hash("\0aigw-jwt\0https://i\0bob", 23, want); /* = a key holding NULs, which no header can */
+    ck_assert_mem_eq(out, want, AUTH_HASH_LEN);
+    json_object_put(doc);
 }
 END_TEST
 
@@ -548,6 +574,13 @@ START_TEST(key_round_trip_defaults)
     ck_assert_int_eq(v.disabled, 0);
     ck_assert_int_eq(v.nallowed, 1);
     ck_assert_str_eq(v.allowed, "*");
+    ck_assert_int_eq(v.jwt, 0);
+    free(rec);
+    rec = compile(RES_API_KEY, "k3", "{\"name\":\"k3\",\"jwt\":{\"issuer\":\"i\",\"subject\":\"s\"}}",
+                  &len);
+    ck_assert_int_eq(key_view_decode(rec, len, &v), 0);
+    ck_assert_int_eq(v.jwt, 1);
+    ck_assert_int_eq(v.disabled, 0);
     free(rec);
 }
 END_TEST
