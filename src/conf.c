@@ -239,13 +239,6 @@ conf_path_resolve(const struct conf *c, char *dst, const char *v)
     return snprintf(dst, PATH_MAX, "%s/%s", dirname(tmp), v) >= PATH_MAX ? -1 : 0;
 }
 
-/* Resolve a relative path against the folder of aigw.yaml. */
-static int
-set_path(struct conf *c, char *dst, const char *v)
-{
-    return conf_path_resolve(c, dst, v);
-}
-
 /* The text of a scalar (numbers as written), or NULL for objects and arrays. */
 static const char *
 scalar_text(struct json_object *v)

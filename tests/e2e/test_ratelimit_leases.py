@@ -1,7 +1,7 @@
 """End-to-end: Redis concurrency leases that heal (ratelimit.redis.lease_ttl).
 
 One mock, one redis-server started here, one aigw node with 2 workers and
-the Redis backend (on_error: allow, timeout 100ms, lease_ttl 1s). Each case
+the Redis backend (on_error: allow, timeout 300ms, lease_ttl 1s). Each case
 has a key of its own with concurrency 5:
 
 * Redis stalls (SIGSTOP of the redis-server we started, ~2 s) while
@@ -30,8 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         HOST, HTTP_TIMEOUT, MOCK_KEY, SLOW, START_TIMEOUT, TAP, Env, Gateway, Mock, Redis,
-        burst, check, check_eq, check_rate_refusal, main, post_chat, standard_resources,
-        statuses, usage_body, wait_for)
+        burst, check, check_eq, check_rate_refusal, main, post_chat, request,
+        standard_resources, statuses, usage_body, wait_for)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -61,7 +61,7 @@ def resources(mock_port):
 def node_config(redis):
     return {"workers": 2,
             "ratelimit": {"backend": "redis", "on_error": "allow",
-                          "redis": {"address": redis.address(), "timeout": "100ms",
+                          "redis": {"address": redis.address(), "timeout": "300ms",
                                     "lease_ttl": "%gs" % LEASE_TTL}}}
 
 
@@ -105,6 +105,12 @@ def full_round(env, name, ms=600):
     if by != {200: CONC}:
         tap.diag("%s: %d at once -> %r" % (name, CONC, by))
     return by == {200: CONC}
+
+
+def backend_errors(env):
+    """Admissions Redis did not answer in time, so far (the status's count)."""
+    port = int(env.gw.config["admin"]["listen"][0].rsplit(":", 1)[1])
+    return request(port, "GET", "/admin/v1/status").json()["ratelimit"]["backend_errors"]
 
 
 def wait_healed(env, name, what):
@@ -164,10 +170,18 @@ def _(env):
     check(results, "no request was answered during the stall")
     wait_for(lambda: env.mock.stats()["active"] == 0, 10 * SLOW, what="the mock to be idle")
     wait_healed(env, name, "after a 2s Redis stall")
-    # and the limit still holds: a 6th is refused while 5 are in flight
-    resps = burst(CONC + 1, CONC + 1, lambda i: send(env, KEYS[name],
-                                                     mock={"first_byte_ms": 1500}))
-    by = statuses(resps)
+    # and the limit still holds: a 6th is refused while 5 are in flight. A round
+    # in which Redis did not answer in time (a loaded machine; on_error: allow
+    # lets it through) proves nothing either way: up to three rounds for a clean one.
+    for _ in range(3):
+        errors = backend_errors(env)
+        resps = burst(CONC + 1, CONC + 1, lambda i: send(env, KEYS[name],
+                                                         mock={"first_byte_ms": 1500}))
+        by = statuses(resps)
+        if backend_errors(env) == errors:
+            break
+        tap.diag("a round with Redis timeouts (let through): %r" % by)
+    check_eq(backend_errors(env), errors, "Redis timeouts in the last round")
     check(by == {200: CONC, 429: 1}, "6 at once after healing: expected 5 x 200, 1 x 429, "
           "got %r", by)
 
