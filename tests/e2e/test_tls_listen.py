@@ -371,6 +371,13 @@ def _(env):
                       "--key", env.pki["cli.key"], "--admin-url",
                       "https://localhost:%d" % env.admin_port, "model", "list")
     check_eq(rc, 0, "aigwctl --admin-url https://localhost (%s)" % out[-500:])
+    # the same listener by a name its certificate does not hold: refused (the name is checked)
+    rc, out = aigwctl(env, "--ca-file", env.pki["ca.pem"], "--cert", env.pki["cli.pem"],
+                      "--key", env.pki["cli.key"], "--admin-url",
+                      "https://[::ffff:127.0.0.1]:%d" % env.admin_port, "model", "list")
+    check(rc != 0, "aigwctl accepted a certificate for another name: %r", out[-500:])
+    check("name" in out.lower() or "subject" in out.lower(),
+          "the error does not say the name did not match: %r", out[-500:])
 
 
 @tap.case("metrics over HTTPS: handshakes by listener and result, certificate expiry")
