@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * admin.c: `aigwctl model ...` and `aigwctl key ...`, a client of the Admin
  * API (see aigw-admin(7)) over libcurl.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * aigwctl.c: the command line of aigwctl, the control tool of aigw.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* aigwctl.h: aigwctl's own declarations (the control client and the Admin API client). */
 #ifndef AIGWCTL_H
 #define AIGWCTL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * control.c: aigwctl's side of the control socket (see /work/spec/control.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * output.c: aigwctl's output. People get aligned tables and short lines;
  * scripts get --json, the answer of aigw as it came, pretty-printed. A

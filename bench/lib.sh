@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # bench/lib.sh: shell helpers shared by the bench/ scripts (sourced, not run).
 #
 # bench/run, bench/traffic and bench/providers source it after setting BENCH_NAME (the prefix

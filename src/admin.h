@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * admin.h: the Admin API (master): REST over Models and API keys, on its own
  * listeners. Every write is validated by the resource schema first. In

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * answer.c: the answer to the client, in the client's dialect (worker).
  *

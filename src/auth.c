@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth.c: the authenticate phase's primitives: key hashing and model globs (worker, loaders). */
 #include "config.h"
 

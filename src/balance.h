@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * balance.h: choosing the target of a request (worker): priority tiers,
  * smooth weighted round robin shared by all workers, and the breakers.

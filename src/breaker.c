@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * breaker.c: circuit breakers in shared memory (worker; the master only
  * reads them for status).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * breaker.h: the circuit breaker of each target of a model, and the rest a
  * target takes after an upstream 429 with Retry-After (worker). The state is

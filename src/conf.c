@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conf.c: aigw.yaml (master parses it; workers get the master's parsed tree).
  * One table describes every key: parsing, defaults, unknown-key detection and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conf_jwt.c: auth.jwt.providers of aigw.yaml, the identity providers whose
  * tokens clients may send instead of a static API key (jwtauth.c checks

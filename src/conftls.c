@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conftls.c: a listener written as a mapping, {address, tls: {...}}, in
  * aigw.yaml. Where the files of its tls block are read: the master reads

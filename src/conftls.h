@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* conftls.h: a listener as a mapping {address, tls} in aigw.yaml (conftls.c). */
 #ifndef AIGW_CONFTLS_H
 #define AIGW_CONFTLS_H

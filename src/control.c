@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * control.c: the master's control socket (UNIX stream socket, mode 0660).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * control.h: the master's control socket, what aigwctl talks to (see
  * aigwctl(8)). One JSON request per connection, one JSON reply, each a line,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* errors.c: collected configuration and validation errors (master, aigw -t, Admin API). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * etcd.c: an etcd v3 client over the JSON gateway, asynchronous on the
  * master's event loop through upstream.c (one easy handle per request or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * etcd.h: an etcd v3 client for the master, over etcd's JSON gateway
  * (/v3/kv/range, /v3/kv/txn, /v3/kv/deleterange, /v3/watch,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * etcdident.c: the etcd identity check (see etcdident.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * etcdident.h: is the etcd that answers the one the table came from?
  *

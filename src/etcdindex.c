@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * etcdindex.c: the Admin API's writes in etcd mode (master).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * etcdindex.h: the Admin API's writes in etcd mode, each a resource and the
  * index entry of its name in one etcd transaction (master).

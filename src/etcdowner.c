@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * etcdowner.c: which resource owns a name in etcd mode (master).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * etcdowner.h: which resource owns a name in etcd mode, by one rule every
  * node applies alike (master; the rule is in etcdowner.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * etcdsync.c: etcd -> LMDB, in the master (the only LMDB writer).
  *

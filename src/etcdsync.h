@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * etcdsync.h: the master's control plane in etcd mode. It turns etcd state
  * into the LMDB table: a full range read into one transaction, then a watch

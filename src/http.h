@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * http.h: the worker's HTTP/1.1 server on libevent bufferevents.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jsonraw.c: edits made on the bytes of a client's JSON body (worker).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jsonraw.h: edits made on the bytes of a client's JSON body, so that what
  * goes upstream in the client's own dialect is what the client wrote

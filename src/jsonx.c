@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* jsonx.c: the json-c accessors the translations share (worker). */
 #include "config.h"
 

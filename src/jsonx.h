@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jsonx.h: the few json-c accessors the translations share (worker): a
  * member that may be missing, of an object that may not be one, without

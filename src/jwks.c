@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jwks.c: the identity providers' key sets into the LMDB table (master).
  * A set is stored as the JWK Set text that parsed, under jwks_blob_name;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jwks.h: the identity providers' key sets, put into the LMDB table by the
  * master (the only writer) so that workers verify tokens without touching

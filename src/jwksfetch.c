@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jwksfetch.c: the key sets of identity providers fetched over HTTP(S)
  * by the master (jwks_url, or OIDC discovery: the jwks_uri of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jwksfetch.h: identity providers' key sets fetched over HTTP(S) by the
  * master (jwks_url, or OIDC discovery) into the LMDB table.

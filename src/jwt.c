@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jwt.c: the token parser and the parts of verification that need no
  * configuration (jwt.h). Every byte of a token is hostile: the parts are

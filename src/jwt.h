@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jwt.h: JSON Web Tokens (RFC 7519) and key sets (RFC 7517): the parser
  * and the signature check. No network, no configuration store: a token's

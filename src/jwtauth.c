@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jwtauth.c: bearer JWTs checked against the identity providers of
  * aigw.yaml (worker). Nothing here blocks: the key sets are read from the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jwtauth.h: a client's bearer JWT checked against the configured identity
  * providers (worker). The key sets come from the LMDB table (the master put

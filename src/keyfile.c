@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * keyfile.c: a secret from a file (admin.keys' key_file). The file is the
  * key's only copy on disk, so a mode that lets every local user read it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * limit.h: request, token and concurrency limits per API key and per model
  * (worker). Counters live in shared memory (exact across the node's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* main.c: aigw's command line: the master, a worker (-W), or a configuration check (-t). */
 #include "config.h"
 

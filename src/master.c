@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * master.c: the master process. It opens the listeners, is the only writer of
  * the LMDB configuration table, starts the workers by fork+exec and restarts

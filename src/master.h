@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* master.h: the master process: listeners, the LMDB writer, worker supervision. */
 #ifndef AIGW_MASTER_H
 #define AIGW_MASTER_H

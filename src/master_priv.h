@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * master_priv.h: the master's state, shared by its files: master.c (start,
  * workers, signals), master_reload.c (reload and aigwctl check),

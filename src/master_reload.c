@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * master_reload.c: reload, as nginx does it (master). SIGHUP and `aigwctl
  * reload` re-read aigw.yaml and the resources file. A file that doesn't

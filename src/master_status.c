@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * master_status.c: what the master tells about itself and its workers, for
  * GET /admin/v1/status and `aigwctl status` (one function, so both say the

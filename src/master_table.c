@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * master_table.c: the master watches the LMDB file (data.mdb). Someone may
  * remove it, put another file in its place, or cut it short while aigw

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * master_upgrade.c: replacing the running binary without dropping a
  * connection (master), as nginx does on SIGUSR2.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * messages.c: the Anthropic Messages API for clients whose target is not
  * Anthropic (worker). A request is checked as Anthropic checks it, then

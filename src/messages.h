@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * messages.h: the Anthropic Messages API for clients (worker).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.c: counters and histograms in the shared-memory metrics area
  * (workers count, the master renders). See metrics.h for the model.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.h: Prometheus metrics kept in the shared-memory metrics area
  * (shm_metrics_area). Workers count into it with atomic operations, no lock

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics_http.c: GET /metrics on the master's event loop (the http.c
  * server, on metrics.listen), in Prometheus text format 0.0.4.

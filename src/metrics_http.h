@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* metrics_http.h: GET /metrics on the master's event loop (metrics.listen). */
 #ifndef AIGW_METRICS_HTTP_H
 #define AIGW_METRICS_HTTP_H

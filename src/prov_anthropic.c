@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * prov_anthropic.c: Anthropic's Messages API (POST {api_base}/messages and
  * /messages/count_tokens, the key in x-api-key, the API version in

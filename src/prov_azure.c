@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * prov_azure.c: Azure OpenAI. The API is OpenAI's (prov_openai.h) behind a
  * deployment URL: {api_base}/openai/deployments/{deployment}/chat/completions

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * prov_gemini.c: Google's Gemini API (generativelanguage, v1beta), native.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * prov_openai.c: OpenAI, and any OpenAI-compatible server (vLLM, Ollama,
  * llama.cpp, ...). The internal shape is theirs, so the body goes out as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * prov_openai.h: the OpenAI shape's parts that another provider speaking
  * it (Azure OpenAI) reuses (worker).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * provider.c: the providers by resources' provider value, and the small
  * helpers every prov_*.c file shares (worker).

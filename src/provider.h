@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * provider.h: what the worker asks of an upstream provider (one prov_*.c
  * file each; provider.c lists them).

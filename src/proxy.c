@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * proxy.c: the front half of the worker's pipeline for the OpenAI-style
  * endpoints: route -> authenticate -> parse -> resolve the model (and may

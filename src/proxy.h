@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * proxy.h: the worker's request pipeline: authenticate the key, parse the
  * request, resolve the model and check the key may use it, translate for the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pxreq.h: one proxied request, shared by the two halves of the worker's
  * pipeline: proxy.c (route, authenticate, resolve the model, admit against

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * query.c: strict parsing of a URL's query string (see query.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * query.h: a URL's query string, parsed strictly against the parameters a
  * handler takes. The bytes come from the client: every value is

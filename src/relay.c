@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * relay.c: the upstream half of the worker's pipeline: choose a target
  * (balance.c), have its provider build the request (provider.h), send it

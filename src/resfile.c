@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* resfile.c: load the standalone resources file into validated documents (master). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* resfile.h: the standalone resources file (master, aigw -t). */
 #ifndef AIGW_RESFILE_H
 #define AIGW_RESFILE_H

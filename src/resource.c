@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * resource.c: the Model and API key schemas and their binary records.
  * Validation runs wherever a resource enters aigw (resources file, and later

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rlredis.c: the Redis backend of the rate limiter (see rlredis.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rlredis.h: the Redis backend of the rate limiter (worker), so that several
  * aigw nodes share one set of counters. hiredis's async API runs on the

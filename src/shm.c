@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shm.c: the shared-memory table (created by the master, mapped by every
  * worker). See shm.h for what lives in it and why it takes no locks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sse.c: Server-Sent Events parsing, per the WHATWG event-stream grammar (worker). */
 #include "config.h"
 

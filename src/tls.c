@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tls.c: a listener's SSL_CTX (one per certificate, the first the default,
  * another chosen by SNI), TLS 1.2 and 1.3 only by default, ALPN http/1.1,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tls.h: TLS termination of a listener (OpenSSL), and the checks of its
  * certificates and keys that aigw -t, a start and a reload make.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tls_ticket.c: TLS session ticket keys shared by every worker of a node,
  * so that a client resumes its session whichever worker accepts its next

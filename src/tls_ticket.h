@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tls_ticket.h: session ticket keys shared by the workers of a node (tls_ticket.c). */
 #ifndef AIGW_TLS_TICKET_H
 #define AIGW_TLS_TICKET_H

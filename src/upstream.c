@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * upstream.c: libcurl multi-socket glue for the worker's event loop.
  *

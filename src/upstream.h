@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * upstream.h: libcurl's multi-socket API driven by the worker's event base.
  * One multi handle per worker keeps the connection pool (keep-alive, TLS

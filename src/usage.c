@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* usage.c: token counts from upstreams, validated and clamped (worker). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* utf8.c: client bytes made valid UTF-8 before they go into JSON text. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* util.c: duration, size and time parsing, clocks, hex. */
 #include "config.h"
 

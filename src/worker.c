@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * worker.c: a worker process. Started by fork+exec from the master, so it
  * owns a fresh LMDB environment and event base (neither may cross fork()).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* worker.h: a worker process (aigw re-executed by the master with -W). */
 #ifndef AIGW_WORKER_H
 #define AIGW_WORKER_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* yamljson.c: load YAML (aigw.yaml, resources files) into json-c trees with line numbers (master). */
 #include "config.h"
 

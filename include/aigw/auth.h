@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth.h: API key hashing and model-name globs (the authenticate phase, and the loaders). */
 #ifndef AIGW_AUTH_H
 #define AIGW_AUTH_H

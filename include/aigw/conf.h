@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* conf.h: aigw.yaml, the daemon's own settings (not models or keys: see resource.h). */
 #ifndef AIGW_CONF_H
 #define AIGW_CONF_H

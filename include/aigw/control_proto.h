@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * control_proto.h: the control socket's protocol, shared by aigw (the
  * master's src/control.c) and aigwctl, so the two cannot drift apart.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* errors.h: a list of error messages, each naming file, line and key where known. */
 #ifndef AIGW_ERRORS_H
 #define AIGW_ERRORS_H

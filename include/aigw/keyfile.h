@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* keyfile.h: a secret read from a file that not every user may read. */
 #ifndef AIGW_KEYFILE_H
 #define AIGW_KEYFILE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* log.h: the error log and the access log of every aigw process. */
 #ifndef AIGW_LOG_H
 #define AIGW_LOG_H

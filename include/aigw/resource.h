@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * resource.h: the Model and API key schemas (one validator for the resources
  * file, the Admin API and etcd) and the compact binary records the data plane

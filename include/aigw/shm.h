@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shm.h: the shared-memory table every worker of a node uses for state that
  * must be exact across workers: rate-limit counters, concurrency, circuit

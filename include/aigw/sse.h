@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sse.h: a Server-Sent Events parser that reassembles events split across reads. */
 #ifndef AIGW_SSE_H
 #define AIGW_SSE_H

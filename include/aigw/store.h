@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store.h: the LMDB configuration table. The master is the only writer; every
  * worker opens its own environment after exec and reads through one short read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* util.h: small parsers and helpers shared by every process. */
 #ifndef AIGW_UTIL_H
 #define AIGW_UTIL_H

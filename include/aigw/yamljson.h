@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* yamljson.h: YAML files (aigw.yaml, resources) to json-c trees that remember source lines. */
 #ifndef AIGW_YAMLJSON_H
 #define AIGW_YAMLJSON_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared helpers for aigw's end-to-end tests (Python 3 standard library only).
 
 Every test file builds a TAP object, registers its cases with @tap.case(name),

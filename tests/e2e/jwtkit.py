@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real JWTs for the tests: keys made by the `openssl` command at test time,
 their public JWKs, and tokens signed by `openssl` (RS*, PS*, ES*, EdDSA) or
 Python's hmac (HS256). Nothing here trusts aigw: base64url, JSON and the

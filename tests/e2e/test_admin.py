@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the Admin API (standalone mode), in front of the mock.
 
 One mock (checking the provider key) and one aigw (2 workers, an admin and a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the Admin API is safe by default (aigw-admin(7), aigw.yaml(5)).
 
 With no admin key, an Admin API on 127.0.0.1 would let every local user

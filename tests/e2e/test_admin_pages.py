@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the Admin API's lists come in pages (limit, after).
 
 One mock and one aigw (standalone, the Admin API on a port of its own, an

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: aigwctl, the control tool.
 
 aigwctl is run as a command, as a person or a script would, and judged by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the happy paths of aigw's data plane, in front of the mock.
 
 One mock (checking the provider key) and one aigw (2 workers) serve every case.

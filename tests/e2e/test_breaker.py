@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the circuit breaker of a model's targets (spec issue 4).
 
 A gateway with 4 workers, so that the breaker state must be shared: every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the master's control socket (the protocol aigwctl speaks, see
 aigwctl(8)) and its PID file.
 

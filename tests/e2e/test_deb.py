@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the Debian package (packaging/debian/, `make deb`).
 
 It installs a package on this machine, so it runs only when AIGW_TEST_DEB=1,

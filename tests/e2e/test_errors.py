@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: aigw's error answers (auth, validation, limits, upstream failures).
 
 Every error must be JSON {"error": {"message", "type", "param", "code"}} with an

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: etcd mode, with a real etcd (Debian's /usr/bin/etcd 3.4).
 
 One etcd (free client and peer ports, its own data dir), one mock (checking

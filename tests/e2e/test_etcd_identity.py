@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the etcd identity check (etcd mode, a real etcd, two aigw nodes).
 
 Each case starts an etcd holding a model and an API key, and two aigw nodes

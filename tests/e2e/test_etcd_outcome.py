@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: a write's answer is the truth (etcd mode, a real etcd).
 
 One etcd, one mock and two aigw nodes (A and B) in etcd mode, with

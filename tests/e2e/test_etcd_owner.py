@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: one owner of every name and key across nodes (etcd mode).
 
 One real etcd, the mock, and three aigw nodes (A, B, C) in etcd mode under

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: retries and fallback between the targets of a model (spec issue 4).
 
 Two mock instances: A, target "primary" (priority 1), and B, target "backup"

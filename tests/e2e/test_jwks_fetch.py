@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: JWT key sets fetched by the master (jwks_url, OIDC discovery).
 
 A small HTTP server in this process, on 127.0.0.1, serves the key sets and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: JWT client authentication (auth.jwt.providers, aigw.yaml(5)).
 
 Keys are made with `openssl` at test time, tokens signed by `openssl` or

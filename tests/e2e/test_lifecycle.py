@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: aigw's process life (config check, workers, reload, crash
 recovery, restart with the same LMDB data_dir, graceful drain on SIGTERM).
 

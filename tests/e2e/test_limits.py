@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: limits per API key and per model, local backend (shared memory).
 
 One mock and one aigw with 4 workers serve every case. Each case uses keys

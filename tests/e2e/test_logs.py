@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the access log (one JSON object per line) and the error log.
 
 One mock (checking the provider secret) serves every case. Cases 1-2 run a

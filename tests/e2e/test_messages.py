@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: Anthropic-format clients on POST /v1/messages and
 /v1/messages/count_tokens (src/messages.c and the providers behind it).
 

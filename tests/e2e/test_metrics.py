@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: GET /metrics (Prometheus text format) on the master's own listener.
 
 Two mocks and one gateway (2 workers, so every count is summed over workers

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the mock upstream's own controls, talked to directly (no aigw).
 
 The traffic-control tests (test_split, test_failover, test_breaker) rely on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the mock upstream's Anthropic, Gemini and Azure OpenAI routes,
 talked to directly (no aigw), and the tool_call and stream_error controls.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: one reading of a request body (what the upstream reads is what
 aigw checked).
 

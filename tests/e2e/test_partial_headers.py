@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: errors answered while a request's headers are still arriving.
 
 A header whose value the parser has not delimited yet (a bare CR inside it,

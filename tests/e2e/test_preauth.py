@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: what a client without a key can make aigw spend.
 
 A request's route, method and key (on the Admin API: address, admin key and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: OpenAI-format clients in front of Anthropic, Gemini and Azure
 OpenAI targets (the translations of src/prov_*.c), against the mock's
 faithful routes for those APIs.

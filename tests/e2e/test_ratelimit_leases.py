@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: Redis concurrency leases that heal (ratelimit.redis.lease_ttl).
 
 One mock, one redis-server started here, one aigw node with 2 workers and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: limits shared by two aigw nodes through Redis (ratelimit.backend: redis).
 
 One mock, one redis-server started here on a free port, and two aigw nodes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: reload of aigw.yaml and the resources file, through the
 control socket (`reload`, answered when it is over) and SIGHUP.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: aigw driven by the official client SDKs, OpenAI's `openai` and
 Anthropic's `@anthropic-ai/sdk` (npm), in front of the mock speaking each
 provider's API.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: weighted targets and priority tiers (traffic control, spec issue 4).
 
 Three mock instances A, B and C are the three targets of one model on a

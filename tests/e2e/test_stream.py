@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: streamed chat completions (SSE) through aigw.
 
 Events must be forwarded as they arrive, the usage chunk only when the client

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the LMDB file (data.mdb) changed under a running aigw, and
 restart-only keys changed by a reload.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: upstream timeouts (issue 4) - connect, first byte, whole
 request and stream idle, per model with global defaults; each ends with the
 right status (504 before any byte reached the client, an SSE error event

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: HTTPS upstreams. Certificates are verified, always; a private CA
 is trusted only when aigw.yaml's upstream.ca_file names it.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: TLS termination on aigw's own listeners (listen, admin.listen,
 metrics.listen given as {address, tls}).
 

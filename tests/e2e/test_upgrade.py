@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: binary upgrade on SIGUSR2, with the same binary.
 
 The old master starts a new one with its listeners and shared memory; once

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: token counts an upstream should never send (issue 11).
 
 The mock's `usage` control makes it report any usage object. aigw takes

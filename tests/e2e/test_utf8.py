@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: a client's invalid UTF-8 never makes JSON text that is not
 UTF-8 (issue 11, item 4).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: values from outside that would become headers, URLs, names or
 path segments are refused wherever a resource comes in (issue 11, item 4):
 the Admin API, the standalone resources file and etcd values all go through

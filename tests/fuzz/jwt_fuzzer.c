@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jwt_fuzzer.c: a client's bearer JWT and an identity provider's JWK Set
  * (src/jwt.c). The first byte picks the mode: even, the rest is a token

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mock.c: aigw-mock, a mock upstream for the e2e tests, the benchmarks and
  * the Quick start: OpenAI's API, Anthropic's Messages API, Gemini's and Azure
  * OpenAI's, each with its own key header, errors and stream framing.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mock.h: aigw-mock's shared types and prototypes.
  *
  * mock.c          the process: options, listening, the /mock/ endpoints,

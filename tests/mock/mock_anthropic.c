@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mock_anthropic.c: Anthropic's Messages API: POST /v1/messages, stream or
  * not, and POST /v1/messages/count_tokens.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mock_call.c: one API request, from routing to the last byte: its controls,
  * its lifecycle (completed or aborted), and the transport shared by every wire
  * format (delays, slow bodies, resets, hangs, streams). */

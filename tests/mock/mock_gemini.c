@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mock_gemini.c: Google's Gemini API (generativelanguage, v1beta):
  * models/{model}:generateContent, :streamGenerateContent (server-sent events
  * with ?alt=sse, else one JSON array sent piece by piece) and :countTokens.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mock_openai.c: OpenAI's wire formats: chat completions, (legacy)
  * completions, embeddings, models; and the same behind Azure OpenAI's
  * /openai/deployments/{deployment}/... with its api-key header, its

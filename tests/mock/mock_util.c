@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mock_util.c: aigw-mock's small helpers: JSON writing, word counting, the
  * reply text cut into pieces. */
 

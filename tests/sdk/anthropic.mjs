@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The official Anthropic SDK against aigw's /v1/messages: one scenario per
 // run, one JSON line out (see common.mjs). Run by tests/e2e/test_sdk.py, which
 // checks the result against what the mock upstream answers.

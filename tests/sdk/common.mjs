@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What openai.mjs and anthropic.mjs share: the command line, the one JSON
 // line of output, the time limit, and how an SDK error is described.
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_adminkey.c: the Admin API's safe default: admin.keys' key_file (the
  * file's mode and content are checked, the tree keeps the hash only) and the

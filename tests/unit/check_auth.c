@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* check_auth.c: key hashing, hex, model globs, key records' allowed_models, and util.h parsers. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* check_conf.c: aigw.yaml: defaults, every key, paths, listeners, errors as file:line: key. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_etcd.c: the etcd client against a real etcd (Debian's etcd-server):
  * range and get, txn compares, watch (order, split messages, replay,

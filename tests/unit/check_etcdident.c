@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_etcdident.c: the etcd identity check on a real LMDB table: what a
  * first start, another cluster, a revision behind, an upgraded table and an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_jsonraw.c: pass-through bodies edited on their bytes: the member
  * scanner, the splicer, and the OpenAI and Anthropic pass-through builds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_jwt.c: the token parser and verifier (jwt.c) on fixed vectors:
  * RFC 7515 A.1 (HS256) and A.3 (ES256), RFC 8037 A.4 (Ed25519), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_messages.c: the Anthropic Messages front end: the request check
  * (messages and field paths), the request to OpenAI's shape, the answer,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_metrics.c: the metrics area (metrics.c) on a real shared-memory
  * table, with forked processes standing in for workers: counters and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_prov_anthropic.c: the Anthropic provider. OpenAI chat requests
  * translated into Messages requests (URL, headers, the exact body, the 400s),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_prov_gemini.c: the Gemini provider: the request it builds (URL,
  * query, key header, the translated body), the answers, stream events and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* check_query.c: strict parsing of a query string (limit and after of the Admin API's lists). */
 #include "config.h"
 

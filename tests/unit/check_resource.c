@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* check_resource.c: Model / API key schemas, binary records, and the standalone resources file. */
 #include "config.h"
 

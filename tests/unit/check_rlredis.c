@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_rlredis.c: the Redis backend of the rate limiter against a real
  * redis-server (Debian's): exact limits, several counters, window TTLs,

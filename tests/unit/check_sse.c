@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* check_sse.c: the SSE parser: splits at any byte, line endings, fields, comments, limits. */
 #include "config.h"
 

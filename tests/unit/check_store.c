@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* check_store.c: the LMDB configuration table: write, read, persistence, diffs, conflicts, MVCC. */
 #include "config.h"
 

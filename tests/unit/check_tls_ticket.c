@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_tls_ticket.c: session tickets with the keys of tls_ticket.c. Two
  * tls_server objects stand for two workers (each its own SSL_CTX, as each

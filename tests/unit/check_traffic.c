@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_traffic.c: traffic control. The model schema's targets, retries,
  * fallback, breaker and limits; the records' priority tiers and smooth

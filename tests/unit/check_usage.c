@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_usage.c: token counts from upstreams are clamped to 0..10^9
  * (usage.c), in OpenAI's usage object (prov_openai.c), and the token

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_utf8.c: client bytes made valid UTF-8 for JSON text (utf8.c):
  * what is UTF-8 and what is not (RFC 3629), U+FFFD for each bad byte,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tap.h: what every unit test program shares: the main() helper, temporary
  * files and folders, the source tree's location and error-list assertions.
