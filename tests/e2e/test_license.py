@@ -7,7 +7,7 @@ the check holds where that file is absent); NOTICE names the project and its
 copyright; every source file the project wrote carries the line
 "SPDX-License-Identifier: Apache-2.0" among its first lines; and
 packaging/debian/copyright is machine-readable (DEP-5) and licenses the
-sources under Apache-2.0.
+sources under Apache-2.0; the package ships NOTICE (packaging/debian/aigw.docs).
 
 The files are the tracked ones (git ls-files) in a git checkout, else those
 found under the source tree (a release tarball, as in make distcheck): both
@@ -141,6 +141,13 @@ def _(env):
     check_eq(len(texts), 1, "stand-alone License: Apache-2.0 paragraphs")
     check(DEBIAN_APACHE in texts[0]["License"], "the Apache-2.0 paragraph does not point to %s",
           DEBIAN_APACHE)
+
+
+@tap.case("the Debian package ships NOTICE (Apache-2.0 section 4(d)): aigw.docs lists it")
+def _(env):
+    with open(os.path.join(SRCDIR, "packaging", "debian", "aigw.docs"), encoding="utf-8") as f:
+        docs = f.read().split()
+    check("NOTICE" in docs, "packaging/debian/aigw.docs lists %s, not NOTICE", docs)
 
 
 if __name__ == "__main__":
