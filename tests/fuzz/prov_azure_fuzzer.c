@@ -1,0 +1,14 @@
+/* prov_azure_fuzzer.c: provider azure-openai's request translation, answer, stream and error parsers (provfuzz.h). */
+#include "config.h"
+
+#include "aigw/resource.h"
+#include "fuzz.h"
+#include "provfuzz.h"
+#include "provider.h"
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    provfuzz_one(&prov_azure_openai, PROVIDER_AZURE_OPENAI, data, size);
+    return 0;
+}

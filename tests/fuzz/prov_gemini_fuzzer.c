@@ -1,0 +1,14 @@
+/* prov_gemini_fuzzer.c: provider gemini's request translation, answer, stream and error parsers (provfuzz.h). */
+#include "config.h"
+
+#include "aigw/resource.h"
+#include "fuzz.h"
+#include "provfuzz.h"
+#include "provider.h"
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    provfuzz_one(&prov_gemini, PROVIDER_GEMINI, data, size);
+    return 0;
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""seeds.py: writes the seed corpora of tests/fuzz/corpus/ that are made of
+real-shaped API traffic (requests, answers, streams, errors of OpenAI,
+Anthropic and Gemini; etcd v3 JSON replies). Run from tests/fuzz/ after
+changing a harness's input layout; the files are committed."""
+import json, os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+def put(name, fname, data):
+    d = os.path.join(HERE, "corpus", name)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, fname), "wb") as f:
+        f.write(data)
+
+J = lambda o: json.dumps(o, separators=(",", ":"))
+
+# ---- requests ----
+OPENAI_CHAT = {"model": "gpt-4o-mini", "messages": [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": [{"type": "text", "text": "What is in this image?"},
+                                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]},
+    {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
+        "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "18C"}],
+    "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
+    "tool_choice": "auto", "temperature": 0.2, "top_p": 0.9, "max_tokens": 100, "stop": ["\n\n"],
+    "response_format": {"type": "json_object"}, "user": "u-1"}
+OPENAI_STREAM = {"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": False},
+                 "messages": [{"role": "user", "content": "Hello!"}]}
+OPENAI_COMPLETION = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 7}
+OPENAI_EMBED = {"model": "text-embedding-3-small", "input": ["The food was delicious", "ok"],
+                "encoding_format": "float"}
+ANTHROPIC_MSG = {"model": "claude-3-5-sonnet-20241022", "max_tokens": 1024,
+    "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+    "messages": [{"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"},
+                  {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]},
+                 {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_01", "name": "get_weather",
+                                                     "input": {"city": "Paris"}}]},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18C"}]}],
+    "tools": [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object",
+               "properties": {"city": {"type": "string"}}}}],
+    "tool_choice": {"type": "auto"}, "temperature": 0.5, "stop_sequences": ["END"],
+    "thinking": {"type": "enabled", "budget_tokens": 2048}, "metadata": {"user_id": "u-1"}}
+ANTHROPIC_STREAM = {"model": "claude-3-5-haiku-20241022", "max_tokens": 256, "stream": True,
+                    "messages": [{"role": "user", "content": "Hello!"}]}
+ANTHROPIC_COUNT = {"model": "claude-3-5-haiku-20241022", "messages": [{"role": "user", "content": "Hi"}]}
+
+# ---- answers ----
+OPENAI_ANSWER = {"id": "chatcmpl-AB12", "object": "chat.completion", "created": 1718000000,
+    "model": "gpt-4o-mini-2024-07-18", "choices": [{"index": 0, "message": {"role": "assistant",
+    "content": "Hello! How can I help?", "tool_calls": [{"id": "call_1", "type": "function",
+    "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}], "refusal": None},
+    "logprobs": None, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 19, "completion_tokens": 10,
+    "total_tokens": 29, "prompt_tokens_details": {"cached_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 0}}, "system_fingerprint": "fp_1"}
+ANTHROPIC_ANSWER = {"id": "msg_01XFD", "type": "message", "role": "assistant", "model": "claude-3-5-sonnet-20241022",
+    "content": [{"type": "thinking", "thinking": "Let me see", "signature": "sig"},
+                {"type": "text", "text": "Hi!"},
+                {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}],
+    "stop_reason": "tool_use", "stop_sequence": None, "usage": {"input_tokens": 2095, "output_tokens": 503,
+    "cache_creation_input_tokens": 10, "cache_read_input_tokens": 20}}
+ANTHROPIC_COUNT_ANSWER = {"input_tokens": 14}
+GEMINI_ANSWER = {"candidates": [{"content": {"parts": [{"text": "Hello"}, {"functionCall": {"name": "get_weather",
+    "args": {"city": "Paris"}}}], "role": "model"}, "finishReason": "STOP", "index": 0,
+    "safetyRatings": [{"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"}]}],
+    "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2, "totalTokenCount": 6,
+    "cachedContentTokenCount": 1, "thoughtsTokenCount": 3}, "modelVersion": "gemini-1.5-flash"}
+GEMINI_EMBED = {"embeddings": [{"values": [0.1, -0.2, 0.3]}, {"values": [0.0]}]}
+GEMINI_COUNT = {"totalTokens": 31, "totalBillableCharacters": 96}
+OPENAI_EMBED_ANSWER = {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, -0.2]}],
+    "model": "text-embedding-3-small", "usage": {"prompt_tokens": 8, "total_tokens": 8}}
+
+# ---- streams ----
+def sse(events, crlf=False):
+    nl = "\r\n" if crlf else "\n"
+    out = ""
+    for ev, data in events:
+        if ev:
+            out += "event: " + ev + nl
+        out += "data: " + (data if isinstance(data, str) else J(data)) + nl + nl
+    return out
+
+OPENAI_SSE = sse([(None, {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}], "usage": None}),
+    (None, {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+    "function": {"name": "get_weather", "arguments": ""}}]}, "finish_reason": None}]}),
+    (None, {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":\"P\"}"}}]},
+    "finish_reason": None}]}),
+    (None, {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "delta": {"content": "Hello"}, "finish_reason": "stop"}]}),
+    (None, {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+    "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}}),
+    (None, "[DONE]")])
+ANTHROPIC_SSE = sse([("message_start", {"type": "message_start", "message": {"id": "msg_1", "type": "message",
+    "role": "assistant", "model": "claude-3-5-haiku-20241022", "content": [], "stop_reason": None,
+    "usage": {"input_tokens": 25, "output_tokens": 1, "cache_read_input_tokens": 3}}}),
+    ("ping", {"type": "ping"}),
+    ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+    ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use",
+     "id": "toolu_1", "name": "get_weather", "input": {}}}),
+    ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta",
+     "partial_json": "{\"city\": \"Paris\"}"}}),
+    ("content_block_stop", {"type": "content_block_stop", "index": 1}),
+    ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+     "usage": {"output_tokens": 15}}),
+    ("message_stop", {"type": "message_stop"})], crlf=True)
+ANTHROPIC_SSE_ERR = sse([("message_start", {"type": "message_start", "message": {"id": "msg_1", "type": "message",
+    "role": "assistant", "model": "claude", "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}}),
+    ("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})])
+GEMINI_SSE = sse([(None, {"candidates": [{"content": {"parts": [{"text": "Hel"}], "role": "model"}, "index": 0}],
+    "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 1, "totalTokenCount": 5}}),
+    (None, {"candidates": [{"content": {"parts": [{"functionCall": {"name": "f", "args": {"a": 1}}}], "role": "model"},
+    "finishReason": "STOP", "index": 0}], "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2,
+    "totalTokenCount": 6}, "modelVersion": "gemini-1.5-flash"})])
+OPENAI_SSE_ERR = sse([(None, {"error": {"message": "The server had an error", "type": "server_error",
+    "param": None, "code": None}})])
+
+# ---- errors ----
+OPENAI_ERR = {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests",
+    "param": None, "code": "rate_limit_exceeded"}}
+ANTHROPIC_ERR = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+GEMINI_ERR = {"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED",
+    "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]}}
+
+# how: bits 0-1 op (chat, completions, embeddings, count_tokens), 2 stream,
+# 3 Anthropic client, 4 target max_tokens, 5 api_version, 6 odd upstream
+# model, 7 no key; in mode 3 bits 4-6 pick the status.
+def prov_seeds(name, own):
+    b = lambda mode, how, body: bytes([mode, how]) + (body if isinstance(body, bytes) else body.encode())
+    put(name, "build_openai_chat", b(0, 0x10, J(OPENAI_CHAT)))
+    put(name, "build_openai_stream", b(0, 0x04 | 0x40, J(OPENAI_STREAM)))
+    put(name, "build_openai_completions", b(0, 0x01 | 0x10, J(OPENAI_COMPLETION)))
+    put(name, "build_openai_embeddings", b(0, 0x02, J(OPENAI_EMBED)))
+    put(name, "build_anthropic_messages", b(0, 0x08 | 0x20, J(ANTHROPIC_MSG)))
+    put(name, "build_anthropic_stream", b(0, 0x08 | 0x04 | 0x80, J(ANTHROPIC_STREAM)))
+    put(name, "build_anthropic_count", b(0, 0x08 | 0x03, J(ANTHROPIC_COUNT)))
+    put(name, "build_spacing_kept", b(0, 0x14, '{ "messages" : [ {"role":"user","content":"x"} ] ,\n "model" : "m", "stream":true, "stream_options":null }\n'))
+    answers = {"openai": [OPENAI_ANSWER, OPENAI_EMBED_ANSWER], "anthropic": [ANTHROPIC_ANSWER, ANTHROPIC_COUNT_ANSWER],
+               "gemini": [GEMINI_ANSWER, GEMINI_EMBED, GEMINI_COUNT]}[own]
+    for i, a in enumerate(answers):
+        put(name, "response_%d" % i, b(1, i, J(a)))
+        put(name, "response_%d_anthropic_client" % i, b(1, 0x08 | (3 if i else 0), J(a)))
+    stream = {"openai": OPENAI_SSE, "anthropic": ANTHROPIC_SSE, "gemini": GEMINI_SSE}[own]
+    put(name, "stream", b(2, 0x04, stream))
+    put(name, "stream_anthropic_client", b(2, 0x0c, stream))
+    put(name, "stream_error", b(2, 0x04, {"openai": OPENAI_SSE_ERR, "anthropic": ANTHROPIC_SSE_ERR,
+                                          "gemini": OPENAI_SSE_ERR}[own]))
+    err = {"openai": OPENAI_ERR, "anthropic": ANTHROPIC_ERR, "gemini": GEMINI_ERR}[own]
+    put(name, "error_429", b(3, 0x40, J(err)))
+    put(name, "error_529_anthropic_client", b(3, 0x70 | 0x08, J(err)))
+    put(name, "error_not_json", b(3, 0x50, "<html>502 Bad Gateway</html>"))
+
+prov_seeds("prov_openai", "openai")
+prov_seeds("prov_azure", "openai")
+prov_seeds("prov_anthropic", "anthropic")
+prov_seeds("prov_gemini", "gemini")
