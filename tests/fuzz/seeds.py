@@ -162,3 +162,20 @@ prov_seeds("prov_openai", "openai")
 prov_seeds("prov_azure", "openai")
 prov_seeds("prov_anthropic", "anthropic")
 prov_seeds("prov_gemini", "gemini")
+
+# jsonraw: the first byte picks the route (0 chat, 1 completions, 2
+# embeddings, 3 Anthropic messages), 4 openai-compatible, 8 the target's
+# max_tokens, 0x10 an upstream model that needs escapes.
+def jr(fname, how, body):
+    put("jsonraw", fname, bytes([how]) + body.encode())
+jr("chat", 0, J(OPENAI_CHAT))
+jr("chat_stream_max_tokens", 0x08, J(OPENAI_STREAM))
+jr("chat_stream_no_options", 0x04 | 0x08 | 0x10, '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}')
+jr("chat_stream_empty_options", 0x08, '{ "model" : "m" , "stream" : true , "stream_options" : { } , "messages" : [ { "role" : "user" , "content" : "hi" } ] }')
+jr("chat_stream_null_options", 0, '{"stream_options":null,"messages":[{"role":"user","content":"a\\"b\\\\"}],"stream":true,"model":"m"}')
+jr("chat_stream_usage_false", 0, '{"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1},"messages":[{"role":"user","content":"hi"}]}')
+jr("chat_big_numbers", 0x08, '{"model":"m","messages":[{"role":"user","content":"x"}],"seed":123456789012345678901234567890,"temperature":1e-7,"max_completion_tokens":5}')
+jr("completions", 0x01 | 0x08, J(OPENAI_COMPLETION))
+jr("embeddings", 0x02 | 0x08, J(OPENAI_EMBED))
+jr("messages", 0x03, J(ANTHROPIC_MSG))
+jr("messages_unicode", 0x03 | 0x10, '{"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"\\u00e9\\ud83d\\ude00 \\/"}]}\n')
