@@ -1,0 +1,211 @@
+/*
+ * http_fuzzer.c: the worker's HTTP/1.1 server (src/http.c) fed as a client
+ * would feed it.
+ *
+ * The server runs for real on an event base with a listener on a Unix
+ * socket of a private folder; each input is one client connection: its
+ * bytes are sent in pieces (the first byte picks their size, 1 to 64 bytes
+ * or all at once, so that a request line, a header or a chunk is cut anywhere), then the client shuts
+ * its side down and reads until the server closes. The handler reads what
+ * the proxy reads (method, path, headers, body, id) and answers as the
+ * proxy does: a reply, an error in the route's shape, or a stream.
+ *
+ * Oracles besides the sanitizers: a header value or path handed to the
+ * handler holds no CR or LF; what the server sends parses as HTTP
+ * responses (http_parser); it closes the connection once the client has
+ * shut down, and no connection is left once the client is gone.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <http_parser.h>
+
+#include "aigw/conf.h"
+#include "aigw/log.h"
+#include "fuzz.h"
+#include "http.h"
+#include "proxy.h"
+
+/* Bounds of one input's loop: no input may keep the harness spinning. */
+#define HF_MAX_SPINS 20000
+
+static struct event_base *hf_base;
+static struct http_server *hf_srv;
+static struct conf hf_conf;
+static struct sockaddr_un hf_addr;
+static char hf_dir[64];
+static int hf_head; /* a HEAD request was seen: its answer has no body */
+
+/* Bytes the handler got must not carry a line break into a header or log. */
+static void
+hf_clean(const char *what, const char *s)
+{
+    FUZZ_ASSERT(s == NULL || strpbrk(s, "\r\n") == NULL, "%s holds CR or LF", what);
+}
+
+/* The handler: read the request as proxy.c and admin.c do, and answer. */
+static void
+hf_handle(struct http_req *r, void *arg)
+{
+    static const char *const names[] = {"authorization", "x-api-key", "content-type",
+                                        "x-request-id", "anthropic-version", "anthropic-beta",
+                                        "if-match", "host", "content-length", "transfer-encoding"};
+    const char *path = http_req_path(r);
+    int m = http_req_method(r);
+    hf_clean("the path", path);
+    hf_clean("the request id", http_req_id(r));
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        hf_clean(names[i], http_req_header(r, names[i]));
+    hf_head |= m == HTTP_M_HEAD;
+    struct evbuffer *b = http_req_body(r);
+    size_t len = evbuffer_get_length(b);
+    const char *body = (const char *)evbuffer_pullup(b, -1);
+    struct http_access *acc = http_req_access(r);
+    snprintf(acc->model, sizeof(acc->model), "%.*s", (int)(len < 64 ? len : 64), body ? body : "");
+    if (path != NULL && strncmp(path, "/stream", 7) == 0) {
+        http_resp_header(r, "Cache-Control", "no-cache");
+        http_stream_begin(r, 200, "text/event-stream");
+        http_stream_write(r, "data: ", 6);
+        if (len > 0)
+            http_stream_write(r, body, len);
+        http_stream_write(r, "\n\n", 2);
+        http_stream_end(r);
+    } else if (path != NULL && strncmp(path, "/v1/", 4) == 0 && m != HTTP_M_POST) {
+        http_resp_header(r, "Allow", "POST");
+        http_reply_error(r, 405, "invalid_request_error", "method_not_allowed", NULL,
+                         "Method not allowed for %s", path);
+    } else {
+        http_resp_header(r, "x-aigw-config-version", "1");
+        http_reply(r, 200, "application/json", body ? body : "", len);
+    }
+}
+
+/* Remove the socket and its folder at exit. */
+static void
+hf_cleanup(void)
+{
+    unlink(hf_addr.sun_path);
+    rmdir(hf_dir);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    char dir[] = "/tmp/aigw-http-fuzz-XXXXXX";
+    int fd;
+    log_init(0, LOG_LVL_ERROR, "http_fuzzer");
+    log_open("/dev/null", "/dev/null", 0);
+    conf_defaults(&hf_conf);
+    hf_conf.max_body_size = 4096; /* reachable: the 413 path */
+    hf_conf.max_header_size = 2048;
+    if (mkdtemp(dir) == NULL)
+        abort();
+    memset(&hf_addr, 0, sizeof(hf_addr));
+    hf_addr.sun_family = AF_UNIX;
+    snprintf(hf_addr.sun_path, sizeof(hf_addr.sun_path), "%s/s", dir);
+    if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
+        bind(fd, (struct sockaddr *)&hf_addr, sizeof(hf_addr)) < 0 || listen(fd, 16) < 0)
+        abort();
+    snprintf(hf_dir, sizeof(hf_dir), "%s", dir);
+    atexit(hf_cleanup);
+    hf_base = event_base_new();
+    hf_srv = http_server_new(hf_base, &hf_conf, hf_handle, NULL);
+    if (hf_base == NULL || hf_srv == NULL || http_server_listen_fd(hf_srv, fd) < 0)
+        abort();
+    http_server_set_error_route(hf_srv, proxy_error_route);
+    return 0;
+}
+
+/* http_parser's callbacks for the responses: nothing to keep. */
+static int
+hf_resp_cb(http_parser *p)
+{
+    return 0;
+}
+
+/* Read what the server sent so far into out; 1 at EOF. */
+static int
+hf_read(int fd, struct evbuffer *out)
+{
+    char buf[16384];
+    for (;;) {
+        ssize_t k = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (k > 0)
+            evbuffer_add(out, buf, (size_t)k);
+        else if (k == 0)
+            return 1;
+        else
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : 1;
+    }
+}
+
+/* The server's output must be HTTP responses. */
+static void
+hf_check_responses(struct evbuffer *out)
+{
+    http_parser_settings ps;
+    http_parser p;
+    size_t len = evbuffer_get_length(out);
+    const char *s = (const char *)evbuffer_pullup(out, -1);
+    if (hf_head || len == 0)
+        return;
+    memset(&ps, 0, sizeof(ps));
+    ps.on_message_complete = hf_resp_cb;
+    http_parser_init(&p, HTTP_RESPONSE);
+    size_t used = http_parser_execute(&p, &ps, s, len);
+    FUZZ_ASSERT(HTTP_PARSER_ERRNO(&p) == HPE_OK && used == len,
+                "the server's output is not HTTP responses (%s at %zu): %.*s",
+                http_errno_name(HTTP_PARSER_ERRNO(&p)), used, (int)(len < 600 ? len : 600), s);
+    http_parser_execute(&p, &ps, NULL, 0); /* the EOF ends a close-delimited body */
+    FUZZ_ASSERT(HTTP_PARSER_ERRNO(&p) == HPE_OK, "a response cut short: %.*s",
+                (int)(len < 600 ? len : 600), s);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1 || size > 16384) /* four times the limits: enough to cross them */
+        return 0;
+    /* pieces of 1 to 64 bytes, or all at once */
+    size_t piece = data[0] & 0x40 ? size : (size_t)(data[0] & 0x3f) + 1, off = 1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0), eof = 0, spins = 0;
+    struct evbuffer *out = evbuffer_new();
+    if (fd < 0 || connect(fd, (struct sockaddr *)&hf_addr, sizeof(hf_addr)) < 0)
+        abort();
+    hf_head = 0;
+    /* the client's bytes in pieces, the server running between them */
+    while (off < size && spins++ < HF_MAX_SPINS && !eof) {
+        size_t k = size - off < piece ? size - off : piece;
+        ssize_t w = send(fd, data + off, k, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0)
+            off += (size_t)w;
+        else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            break; /* the server closed: the rest is not read */
+        event_base_loop(hf_base, EVLOOP_NONBLOCK);
+        eof = hf_read(fd, out);
+    }
+    shutdown(fd, SHUT_WR);
+    while (!eof && spins++ < HF_MAX_SPINS) {
+        event_base_loop(hf_base, EVLOOP_NONBLOCK);
+        eof = hf_read(fd, out);
+    }
+    FUZZ_ASSERT(eof, "the server did not close after the client's end");
+    close(fd);
+    for (int i = 0; http_server_nconns(hf_srv) > 0 && i < HF_MAX_SPINS; i++)
+        event_base_loop(hf_base, EVLOOP_NONBLOCK);
+    FUZZ_ASSERT(http_server_nconns(hf_srv) == 0, "a connection outlived its client");
+    if (getenv("AIGW_FUZZ_VERBOSE") != NULL) /* to see what an input does */
+        fprintf(stderr, "%.*s\n", (int)evbuffer_get_length(out),
+                (const char *)evbuffer_pullup(out, -1));
+    hf_check_responses(out);
+    evbuffer_free(out);
+    return 0;
+}
