@@ -179,3 +179,16 @@ jr("completions", 0x01 | 0x08, J(OPENAI_COMPLETION))
 jr("embeddings", 0x02 | 0x08, J(OPENAI_EMBED))
 jr("messages", 0x03, J(ANTHROPIC_MSG))
 jr("messages_unicode", 0x03 | 0x10, '{"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"\\u00e9\\ud83d\\ude00 \\/"}]}\n')
+
+# messages: 0 /v1/messages body, 1 count_tokens body, 2 OpenAI answer, 3
+# OpenAI stream, 4 OpenAI error (byte 1: the status).
+def mf(fname, mode, body, how=0):
+    put("messages", fname, bytes([mode, how]) + body.encode())
+mf("request", 0, J(ANTHROPIC_MSG))
+mf("request_stream", 0, J(ANTHROPIC_STREAM))
+mf("request_bad_content", 0, '{"model":"c","max_tokens":1,"messages":[{"role":"user","content":7}]}')
+mf("count_tokens", 1, J(ANTHROPIC_COUNT))
+mf("answer", 2, J(OPENAI_ANSWER))
+mf("stream", 3, OPENAI_SSE)
+mf("error_429", 4, J(OPENAI_ERR), 5)
+mf("error_529", 4, J(OPENAI_ERR), 7)
