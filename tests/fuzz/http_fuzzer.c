@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -101,6 +102,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     char dir[] = "/tmp/aigw-http-fuzz-XXXXXX";
     int fd;
+    signal(SIGPIPE, SIG_IGN); /* as the worker: a peer gone is an error, not a signal */
     log_init(0, LOG_LVL_ERROR, "http_fuzzer");
     log_open("/dev/null", "/dev/null", 0);
     conf_defaults(&hf_conf);

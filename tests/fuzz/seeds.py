@@ -192,3 +192,32 @@ mf("answer", 2, J(OPENAI_ANSWER))
 mf("stream", 3, OPENAI_SSE)
 mf("error_429", 4, J(OPENAI_ERR), 5)
 mf("error_529", 4, J(OPENAI_ERR), 7)
+
+# etcd: byte 0 the call (0 range, 1 get, 2 put, 3 delete, 4 watch; +8
+# authenticate first), byte 1 the status (0-3: 200, 4: 400, 5: 401, 6: 404,
+# 7: 503), byte 2 the watch's piece size - 1; then etcd's JSON gateway answer.
+import base64
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+HDR = {"cluster_id": "14841639068965178418", "member_id": "10276657743932975437", "revision": "42", "raft_term": "3"}
+def ef(fname, op, status, body, piece=255):
+    put("etcd", fname, bytes([op, status, piece]) + (body if isinstance(body, str) else J(body)).encode())
+KV = {"key": b64("/aigw/models/m1"), "create_revision": "5", "mod_revision": "41", "version": "3",
+      "value": b64(J({"name": "chat", "provider": "openai", "api_base": "https://api.openai.com/v1"}))}
+ef("range", 0, 0, {"header": HDR, "kvs": [KV, {"key": b64("/aigw/models/m2"), "create_revision": "6", "mod_revision": "6", "version": "1"}], "count": "2"})
+ef("range_empty", 0, 0, {"header": HDR})
+ef("range_bad_base64", 0, 0, {"header": HDR, "kvs": [{"key": "!!!", "value": "@@"}]})
+ef("get", 1, 0, {"header": HDR, "kvs": [KV], "count": "1"})
+ef("put_ok", 2, 0, {"header": HDR, "succeeded": True, "responses": [{"response_put": {"header": {"revision": "43"}}}]})
+ef("put_conflict", 2, 0, {"header": HDR, "responses": [{"response_range": {"header": {"revision": "42"}, "kvs": [KV], "count": "1"}}]})
+ef("delete_ok", 3, 0, {"header": HDR, "succeeded": True, "responses": [{"response_delete_range": {"header": {"revision": "43"}, "deleted": "1"}}]})
+ef("delete_missing", 3, 0, {"header": HDR, "responses": [{"response_range": {"header": {"revision": "42"}}}]})
+ef("error_400", 2, 4, {"error": "etcdserver: request is too large", "code": 3, "message": "etcdserver: request is too large"})
+ef("error_token", 0, 5, {"error": "etcdserver: invalid auth token", "code": 16, "message": "etcdserver: invalid auth token"})
+ef("unavailable", 1, 7, "upstream connect error")
+ef("auth_token_then_range", 8, 0, {"header": HDR, "token": "abc.def.123", "kvs": [KV]})
+ef("auth_not_enabled", 8 | 2, 4, {"error": "etcdserver: authentication is not enabled", "code": 9, "message": "etcdserver: authentication is not enabled"})
+W = lambda o: J(o) + "\n"
+ef("watch", 4, 0, W({"result": {"header": HDR, "created": True}}) + W({"result": {"header": HDR, "events": [{"kv": KV}, {"type": "DELETE", "kv": {"key": b64("/aigw/api_keys/k1"), "mod_revision": "43"}}]}}) + W({"result": {"header": HDR}}), 16)
+ef("watch_compacted", 4, 0, W({"result": {"header": HDR, "created": True}}) + W({"result": {"header": HDR, "canceled": True, "compact_revision": "30", "cancel_reason": "mvcc: required revision has been compacted"}}), 7)
+ef("watch_error", 4, 0, W({"error": {"grpc_code": 14, "http_code": 503, "message": "etcdserver: no leader", "http_status": "Service Unavailable"}}))
+ef("watch_crlf_split", 4, 0, W({"result": {"header": HDR, "events": [{"type": "PUT", "kv": KV}]}}).replace("\n", "\r\n"), 0)
