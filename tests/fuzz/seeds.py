@@ -221,3 +221,22 @@ ef("watch", 4, 0, W({"result": {"header": HDR, "created": True}}) + W({"result":
 ef("watch_compacted", 4, 0, W({"result": {"header": HDR, "created": True}}) + W({"result": {"header": HDR, "canceled": True, "compact_revision": "30", "cancel_reason": "mvcc: required revision has been compacted"}}), 7)
 ef("watch_error", 4, 0, W({"error": {"grpc_code": 14, "http_code": 503, "message": "etcdserver: no leader", "http_status": "Service Unavailable"}}))
 ef("watch_crlf_split", 4, 0, W({"result": {"header": HDR, "events": [{"type": "PUT", "kv": KV}]}}).replace("\n", "\r\n"), 0)
+
+# resource: byte 0 the kind (0 Model, 1 API key), then an Admin API body.
+def rf(fname, kind, body):
+    put("resource", fname, bytes([kind]) + (body if isinstance(body, str) else J(body)).encode())
+rf("model_simple", 0, {"name": "mock-gpt-2", "provider": "openai-compatible", "model": "mock-2", "api_base": "http://127.0.0.1:9999/v1"})
+rf("model_targets", 0, {"name": "chat", "targets": [
+    {"name": "stable", "provider": "openai-compatible", "api_base": "http://10.0.0.11:8000/v1", "weight": 90},
+    {"name": "canary", "provider": "openai-compatible", "api_base": "http://10.0.0.12:8000/v1", "weight": 10},
+    {"name": "openai", "provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-abc", "priority": -1},
+    {"name": "azure", "provider": "azure-openai", "api_base": "https://x.openai.azure.com/openai/deployments/d", "api_key": "k", "api_version": "2024-06-01"},
+    {"name": "claude", "provider": "anthropic", "model": "claude-3-5-haiku-20241022", "api_key": "k", "max_tokens": 4096},
+    {"name": "gemini", "provider": "gemini", "model": "gemini-1.5-flash", "api_key": "k"}],
+    "retries": 2, "fallback_on": ["connect", "timeout", 429, 502, 503],
+    "breaker": {"failures": 3, "cooldown": "5s", "max_cooldown": "5m"},
+    "limits": {"requests_per_minute": 600, "tokens_per_day": 1000000, "concurrency": 50},
+    "timeouts": {"connect": "2s", "first_byte": "30s", "total": "10m", "stream_idle": "1m"}})
+rf("model_masked_key", 0, {"name": "m", "provider": "openai", "api_key": "sk-...abcd"})
+rf("key_plain", 1, {"name": "team-b", "key": "sk-aigw-0123456789abcdef", "allowed_models": ["mock-*", "chat"], "limits": {"requests_per_day": 10000}, "expires_at": 1893456000})
+rf("key_hashed", 1, {"name": "team-c", "key_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "disabled": True})
