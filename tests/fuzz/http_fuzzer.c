@@ -5,10 +5,11 @@
  * The server runs for real on an event base with a listener on a Unix
  * socket of a private folder; each input is one client connection: its
  * bytes are sent in pieces (the first byte picks their size, 1 to 64 bytes
- * or all at once, so that a request line, a header or a chunk is cut anywhere), then the client shuts
- * its side down and reads until the server closes. The handler reads what
- * the proxy reads (method, path, headers, body, id) and answers as the
- * proxy does: a reply, an error in the route's shape, or a stream.
+ * or all at once, so that a request line, a header or a chunk is cut
+ * anywhere), then the client shuts its side down and reads until the
+ * server closes. The handler reads what the proxy reads (method, path,
+ * headers, body, id) and answers as the proxy does: a reply, an error in
+ * the route's shape, or a stream.
  *
  * Oracles besides the sanitizers: a header value or path handed to the
  * handler holds no CR or LF; what the server sends parses as HTTP
@@ -56,9 +57,9 @@ hf_clean(const char *what, const char *s)
 static void
 hf_handle(struct http_req *r, void *arg)
 {
-    static const char *const names[] = {"authorization", "x-api-key", "content-type",
-                                        "x-request-id", "anthropic-version", "anthropic-beta",
-                                        "if-match", "host", "content-length", "transfer-encoding"};
+    static const char *const names[] = {
+        "authorization",  "x-api-key", "content-type", "x-request-id",   "anthropic-version",
+        "anthropic-beta", "if-match",  "host",         "content-length", "transfer-encoding"};
     const char *path = http_req_path(r);
     int m = http_req_method(r);
     hf_clean("the path", path);

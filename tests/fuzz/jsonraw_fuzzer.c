@@ -257,9 +257,9 @@ jr_pipeline(const char *p, size_t n, uint8_t how)
         goto done;
     FUZZ_ASSERT(jr_count(m, k, "model") == 1, "%d members named model go upstream: %.*s",
                 jr_count(m, k, "model"), (int)(h.len < 300 ? h.len : 300), h.body);
-    FUZZ_ASSERT(strcmp(json_object_get_string(json_object_object_get(out, "model")),
-                       t.upstream_model) == 0,
-                "the model sent is not the target's");
+    FUZZ_ASSERT(
+        strcmp(json_object_get_string(json_object_object_get(out, "model")), t.upstream_model) == 0,
+        "the model sent is not the target's");
     int usage = front == DIALECT_OPENAI && stream && op != OP_EMBEDDINGS;
     if (usage) {
         struct json_object *so = json_object_object_get(out, "stream_options");
@@ -293,7 +293,7 @@ jr_pipeline(const char *p, size_t n, uint8_t how)
             continue;
         /* only the target's max_tokens may be added */
         FUZZ_ASSERT(t.max_tokens > 0 && (strcmp(okey, "max_tokens") == 0 ||
-                                          strcmp(okey, "max_completion_tokens") == 0),
+                                         strcmp(okey, "max_completion_tokens") == 0),
                     "member %s was added", okey);
         FUZZ_ASSERT(json_object_get_int(oval) == t.max_tokens, "max_tokens");
     }

@@ -1,4 +1,4 @@
-/* prov_gemini_fuzzer.c: provider gemini's request translation, answer, stream and error parsers (provfuzz.h). */
+/* prov_gemini_fuzzer.c: one provider's translation and parsers under the fuzzer (provfuzz.h). */
 #include "config.h"
 
 #include "aigw/resource.h"

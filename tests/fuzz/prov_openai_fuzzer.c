@@ -1,4 +1,4 @@
-/* prov_openai_fuzzer.c: provider openai's request translation, answer, stream and error parsers (provfuzz.h). */
+/* prov_openai_fuzzer.c: one provider's translation and parsers under the fuzzer (provfuzz.h). */
 #include "config.h"
 
 #include "aigw/resource.h"

@@ -1,4 +1,4 @@
-/* provfuzz.c: a provider's build, answer, stream and error parsers under the fuzzer (provfuzz.h). */
+/* provfuzz.c: a provider's build, answer, stream and error parsers under the fuzzer. */
 #include "config.h"
 
 #include <string.h>
@@ -145,8 +145,8 @@ provfuzz_parse(const char *s, size_t n)
 
 /* Mode 1: a 2xx answer, and on to an Anthropic client. */
 static void
-provfuzz_response(const struct provider *p, struct prov_call *c, enum dialect front,
-                  const char *s, size_t n)
+provfuzz_response(const struct provider *p, struct prov_call *c, enum dialect front, const char *s,
+                  size_t n)
 {
     struct json_object *in = provfuzz_parse(s, n), *out = NULL;
     struct prov_usage u = {0};
@@ -166,8 +166,8 @@ provfuzz_response(const struct provider *p, struct prov_call *c, enum dialect fr
 
 /* Mode 2: a stream, event by event. */
 static void
-provfuzz_stream(const struct provider *p, struct prov_call *c, enum dialect front,
-                const char *s, size_t n)
+provfuzz_stream(const struct provider *p, struct prov_call *c, enum dialect front, const char *s,
+                size_t n)
 {
     struct provfuzz_stream st;
     struct sse_parser sp;
@@ -200,8 +200,7 @@ provfuzz_stream(const struct provider *p, struct prov_call *c, enum dialect fron
 
 /* Mode 3: a non-2xx answer. */
 static void
-provfuzz_error(const struct provider *p, enum dialect front, uint8_t how, const char *s,
-               size_t n)
+provfuzz_error(const struct provider *p, enum dialect front, uint8_t how, const char *s, size_t n)
 {
     static const long statuses[8] = {400, 401, 403, 404, 429, 500, 503, 529};
     struct json_object *in = provfuzz_parse(s, n), *out = NULL;

@@ -48,7 +48,7 @@ replay_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Add path: a file, or each regular file of a folder (not recursively); a missing one adds nothing. */
+/* Add path: a file, or each regular file of a folder (not recursively); missing: nothing. */
 static void
 replay_collect(struct replay_list *l, const char *path)
 {

@@ -35,8 +35,8 @@ static int
 reqcheck_openai(enum prov_op op, struct json_object *body, int *stream)
 {
     struct json_object *o;
-    if (!json_object_object_get_ex(body, "model", &o) || !json_object_is_type(o, json_type_string) ||
-        json_object_get_string_len(o) == 0)
+    if (!json_object_object_get_ex(body, "model", &o) ||
+        !json_object_is_type(o, json_type_string) || json_object_get_string_len(o) == 0)
         return -1;
     *stream = 0;
     if (op != OP_EMBEDDINGS && json_object_object_get_ex(body, "stream", &o) && o != NULL) {
@@ -53,7 +53,8 @@ reqcheck_openai(enum prov_op op, struct json_object *body, int *stream)
                 return -1;
     } else if (op == OP_COMPLETIONS && !json_object_object_get_ex(body, "prompt", NULL)) {
         return -1;
-    } else if (op == OP_EMBEDDINGS && (!json_object_object_get_ex(body, "input", &o) || o == NULL)) {
+    } else if (op == OP_EMBEDDINGS &&
+               (!json_object_object_get_ex(body, "input", &o) || o == NULL)) {
         return -1;
     }
     return 0;

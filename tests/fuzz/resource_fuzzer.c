@@ -32,8 +32,8 @@ rf_admin_body(const char *p, size_t n)
     struct json_tokener *tok = json_tokener_new();
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     struct json_object *o = json_tokener_parse_ex(tok, p, (int)n);
-    int complete = json_tokener_get_error(tok) == json_tokener_success &&
-                   json_tokener_get_parse_end(tok) == n;
+    int complete =
+        json_tokener_get_error(tok) == json_tokener_success && json_tokener_get_parse_end(tok) == n;
     json_tokener_free(tok);
     if (o == NULL || !complete || !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
@@ -48,8 +48,8 @@ rf_etcd_value(const char *p, size_t n)
 {
     struct json_tokener *tok = json_tokener_new();
     struct json_object *o = json_tokener_parse_ex(tok, p, (int)n);
-    int complete = json_tokener_get_error(tok) == json_tokener_success &&
-                   json_tokener_get_parse_end(tok) == n;
+    int complete =
+        json_tokener_get_error(tok) == json_tokener_success && json_tokener_get_parse_end(tok) == n;
     json_tokener_free(tok);
     if (!complete) {
         json_object_put(o);
@@ -102,7 +102,8 @@ rf_compile(enum res_kind k, struct json_object *doc, size_t *len)
     errors_free(&e);
     if (rc < 0)
         return NULL;
-    FUZZ_ASSERT(res_compile(k, "fuzz-id", doc, &rec, len) == 0, "a valid document does not compile");
+    FUZZ_ASSERT(res_compile(k, "fuzz-id", doc, &rec, len) == 0,
+                "a valid document does not compile");
     return rec;
 }
 
@@ -124,7 +125,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(res_index_key(k, doc, idx, sizeof(idx), &ilen) == 0, "no index key");
     /* as admin.c puts it into etcd, and as every node reads it back */
     const char *json = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
-                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
     again = rf_etcd_value(json, strlen(json));
     FUZZ_ASSERT(again != NULL, "the stored value is not JSON: %s", json);
     rec2 = rf_compile(k, again, &len2);

@@ -84,7 +84,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(rw == rc, "whole %d, in pieces %d", rw, rc);
     if (rw == 0) {
         FUZZ_ASSERT(whole.n == cut.n, "whole %d events, in pieces %d", whole.n, cut.n);
-        FUZZ_ASSERT(whole.len == cut.len && (whole.len == 0 || memcmp(whole.buf, cut.buf, whole.len) == 0),
+        FUZZ_ASSERT(whole.len == cut.len &&
+                        (whole.len == 0 || memcmp(whole.buf, cut.buf, whole.len) == 0),
                     "the events differ");
     }
     free(whole.buf);
