@@ -18,7 +18,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,16 +27,13 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <http_parser.h>
 
 #include "aigw/conf.h"
 #include "aigw/log.h"
 #include "fuzz.h"
 #include "http.h"
+#include "httpclient.h"
 #include "proxy.h"
-
-/* Bounds of one input's loop: no input may keep the harness spinning. */
-#define HF_MAX_SPINS 20000
 
 static struct event_base *hf_base;
 static struct http_server *hf_srv;
@@ -127,88 +123,21 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* http_parser's callbacks for the responses: nothing to keep. */
-static int
-hf_resp_cb(http_parser *p)
-{
-    return 0;
-}
-
-/* Read what the server sent so far into out; 1 at EOF. */
-static int
-hf_read(int fd, struct evbuffer *out)
-{
-    char buf[16384];
-    for (;;) {
-        ssize_t k = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (k > 0)
-            evbuffer_add(out, buf, (size_t)k);
-        else if (k == 0)
-            return 1;
-        else
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : 1;
-    }
-}
-
-/* The server's output must be HTTP responses. */
-static void
-hf_check_responses(struct evbuffer *out)
-{
-    http_parser_settings ps;
-    http_parser p;
-    size_t len = evbuffer_get_length(out);
-    const char *s = (const char *)evbuffer_pullup(out, -1);
-    if (hf_head || len == 0)
-        return;
-    memset(&ps, 0, sizeof(ps));
-    ps.on_message_complete = hf_resp_cb;
-    http_parser_init(&p, HTTP_RESPONSE);
-    size_t used = http_parser_execute(&p, &ps, s, len);
-    FUZZ_ASSERT(HTTP_PARSER_ERRNO(&p) == HPE_OK && used == len,
-                "the server's output is not HTTP responses (%s at %zu): %.*s",
-                http_errno_name(HTTP_PARSER_ERRNO(&p)), used, (int)(len < 600 ? len : 600), s);
-    http_parser_execute(&p, &ps, NULL, 0); /* the EOF ends a close-delimited body */
-    FUZZ_ASSERT(HTTP_PARSER_ERRNO(&p) == HPE_OK, "a response cut short: %.*s",
-                (int)(len < 600 ? len : 600), s);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > 16384) /* four times the limits: enough to cross them */
         return 0;
     /* pieces of 1 to 64 bytes, or all at once */
-    size_t piece = data[0] & 0x40 ? size : (size_t)(data[0] & 0x3f) + 1, off = 1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0), eof = 0, spins = 0;
+    size_t piece = data[0] & 0x40 ? size : (size_t)(data[0] & 0x3f) + 1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
     struct evbuffer *out = evbuffer_new();
     if (fd < 0 || connect(fd, (struct sockaddr *)&hf_addr, sizeof(hf_addr)) < 0)
         abort();
     hf_head = 0;
-    /* the client's bytes in pieces, the server running between them */
-    while (off < size && spins++ < HF_MAX_SPINS && !eof) {
-        size_t k = size - off < piece ? size - off : piece;
-        ssize_t w = send(fd, data + off, k, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w > 0)
-            off += (size_t)w;
-        else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            break; /* the server closed: the rest is not read */
-        event_base_loop(hf_base, EVLOOP_NONBLOCK);
-        eof = hf_read(fd, out);
-    }
-    shutdown(fd, SHUT_WR);
-    while (!eof && spins++ < HF_MAX_SPINS) {
-        event_base_loop(hf_base, EVLOOP_NONBLOCK);
-        eof = hf_read(fd, out);
-    }
-    FUZZ_ASSERT(eof, "the server did not close after the client's end");
-    close(fd);
-    for (int i = 0; http_server_nconns(hf_srv) > 0 && i < HF_MAX_SPINS; i++)
-        event_base_loop(hf_base, EVLOOP_NONBLOCK);
-    FUZZ_ASSERT(http_server_nconns(hf_srv) == 0, "a connection outlived its client");
-    if (getenv("AIGW_FUZZ_VERBOSE") != NULL) /* to see what an input does */
-        fprintf(stderr, "%.*s\n", (int)evbuffer_get_length(out),
-                (const char *)evbuffer_pullup(out, -1));
-    hf_check_responses(out);
+    httpclient_session(hf_base, hf_srv, fd, data + 1, size - 1, piece, out);
+    if (!hf_head)
+        httpclient_check_responses(out);
     evbuffer_free(out);
     return 0;
 }
