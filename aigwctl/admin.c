@@ -22,8 +22,12 @@
 
 /* The largest resource document aigwctl reads from -f or stdin (the API takes 1 MiB). */
 #define DOC_MAX (4 * 1024 * 1024)
-/* The largest answer kept: a listing of 100k keys fits. */
+/* The largest answer kept: an aigw without pages answers a list of 100k keys whole. */
 #define ANSWER_MAX (512u * 1024 * 1024)
+/* Resources asked for at a time by list: the Admin API's largest page, fewest requests. */
+#define LIST_PAGE 1000
+/* The longest id (admin_valid_id). */
+#define RES_ID_LEN 128
 
 struct kind {
     const char *word;  /* on the command line */
@@ -47,7 +51,7 @@ int
 admin_valid_id(const char *id)
 {
     size_t n = strlen(id);
-    if (n == 0 || n > 128)
+    if (n == 0 || n > RES_ID_LEN)
         return 0;
     for (const char *p = id; *p; p++)
         if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
@@ -404,27 +408,77 @@ show_written(const struct ctl *ctl, const struct kind *k, const char *verb, stru
         fprintf(stderr, "aigwctl: the key is shown only now: aigw keeps its SHA-256 only\n");
 }
 
-/* list: every resource of the kind, as a table or as the API gave it. */
+/*
+ * One page of a list: its items, and in *next the id the next page comes
+ * after ("" on the last page). An aigw without pages answers everything
+ * without has_more: that is the last page. Each next id must come after
+ * the previous one, so a list always ends.
+ */
+static int
+list_page(const struct ctl *ctl, const struct kind *k, const char *after, struct answer *a,
+          struct json_object **items, char *next, size_t nextlen)
+{
+    char path[256];
+    struct json_object *more = NULL, *last = NULL;
+    snprintf(path, sizeof(path), "%s?limit=%d%s%s", k->path,
+             ctl->page_size > 0 ? ctl->page_size : LIST_PAGE, after[0] ? "&after=" : "", after);
+    int rc = admin_http(ctl, "GET", path, NULL, -1, a);
+    if (rc == CTL_OK)
+        rc = expect(ctl, k, NULL, a, 200, 200);
+    if (rc != CTL_OK)
+        return rc;
+    if (!json_object_object_get_ex(a->json, "items", items) ||
+        !json_object_is_type(*items, json_type_array)) {
+        ctl_err("the Admin API answered without \"items\"; is it aigw of the same release?");
+        return CTL_FAILED;
+    }
+    next[0] = '\0';
+    if (!json_object_object_get_ex(a->json, "has_more", &more))
+        return CTL_OK; /* an aigw without pages: everything came */
+    if (!json_object_is_type(more, json_type_boolean)) {
+        ctl_err("the Admin API answered a has_more that is not true or false; is it aigw of the "
+                "same release?");
+        return CTL_FAILED;
+    }
+    if (!json_object_get_boolean(more))
+        return CTL_OK;
+    const char *id = json_object_object_get_ex(a->json, "last_id", &last) &&
+                             json_object_is_type(last, json_type_string)
+                         ? json_object_get_string(last)
+                         : "";
+    if (!admin_valid_id(id) || strcmp(id, after) <= 0 || strlen(id) >= nextlen) {
+        ctl_err("the Admin API answered has_more without a last_id after \"%s\": the list "
+                "would not advance; is it aigw of the same release?",
+                after);
+        return CTL_FAILED;
+    }
+    snprintf(next, nextlen, "%s", id);
+    return CTL_OK;
+}
+
+/*
+ * list: every resource of the kind, asked for page by page (aigw-admin(7),
+ * PAGINATION) and printed as each page comes, so that 100,000 keys never
+ * sit in one answer, in aigw or here.
+ */
 static int
 do_list(const struct ctl *ctl, const struct kind *k)
 {
-    struct answer a;
-    struct json_object *items = NULL;
-    int rc = admin_http(ctl, "GET", k->path, NULL, -1, &a);
-    if (rc == CTL_OK)
-        rc = expect(ctl, k, NULL, &a, 200, 200);
-    if (rc == CTL_OK && (!json_object_object_get_ex(a.json, "items", &items) ||
-                         !json_object_is_type(items, json_type_array))) {
-        ctl_err("the Admin API answered without \"items\"; is it aigw of the same release?");
-        rc = CTL_FAILED;
+    char after[RES_ID_LEN + 1] = "", next[RES_ID_LEN + 1];
+    struct listing *out = output_list_begin(stdout, ctl->json, k == &kinds[0]);
+    int rc = out != NULL ? CTL_OK : CTL_FAILED;
+    while (rc == CTL_OK) {
+        struct answer a;
+        struct json_object *items = NULL;
+        rc = list_page(ctl, k, after, &a, &items, next, sizeof(next));
+        if (rc == CTL_OK)
+            output_list_page(out, items);
+        answer_free(&a);
+        if (rc != CTL_OK || next[0] == '\0')
+            break;
+        memcpy(after, next, sizeof(after));
     }
-    if (rc == CTL_OK && ctl->json)
-        output_json(stdout, a.json);
-    else if (rc == CTL_OK && k == &kinds[0])
-        output_models(stdout, items);
-    else if (rc == CTL_OK)
-        output_keys(stdout, items);
-    answer_free(&a);
+    output_list_end(out, rc == CTL_OK);
     return rc;
 }
 
@@ -622,6 +676,10 @@ admin_main(const struct ctl *ctl, const char *word, int argc, char **argv)
     }
     if (ctl->revision >= 0 && !v->revision) {
         ctl_err("--revision is for update and delete only");
+        return CTL_USAGE;
+    }
+    if (ctl->page_size > 0 && strcmp(v->name, "list") != 0) {
+        ctl_err("--page-size is for list only");
         return CTL_USAGE;
     }
     const char *id = argc > 1 ? argv[1] : NULL;

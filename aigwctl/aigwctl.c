@@ -61,6 +61,8 @@ usage(FILE *fp)
             "  --json                   print JSON for scripts\n"
             "  --timeout SECONDS        how long to wait for an answer (default 120)\n"
             "  --revision N             update and delete only if the revision is N\n"
+            "  --page-size N            list: resources asked for at a time, 1 to 1000\n"
+            "                           (default 1000); list prints them all\n"
             "  --admin-url URL          the Admin API (default: http://first admin.listen)\n"
             "  --admin-key-file FILE    the admin key, read from FILE\n"
             "  --admin-key KEY          the admin key (visible in ps: prefer the file or\n"
@@ -81,14 +83,21 @@ usage_error(void)
     return CTL_USAGE;
 }
 
-/* The first line of path, without the line end: the admin key. */
+/* The first line of path, without the line end: the admin key. what names its origin. */
 static char *
-read_key_file(const char *path)
+read_key_file(const char *path, const char *what)
 {
     char buf[1024];
     FILE *fp = fopen(path, "r");
+    if (fp == NULL && (errno == EACCES || errno == EPERM)) {
+        /* the packaged key is root:aigw 0640: say how to be let in */
+        ctl_err("permission denied: %s (the admin key; add yourself to group aigw, or give "
+                "--admin-key-file)",
+                path);
+        return NULL;
+    }
     if (fp == NULL) {
-        ctl_err("cannot read --admin-key-file %s: %s; give a file that holds the admin key", path,
+        ctl_err("cannot read %s %s: %s; give a file that holds the admin key", what, path,
                 strerror(errno));
         return NULL;
     }
@@ -101,7 +110,7 @@ read_key_file(const char *path)
     char *key = n > 0 ? strdup(buf) : NULL;
     explicit_bzero(buf, sizeof(buf));
     if (n == 0)
-        ctl_err("--admin-key-file %s is empty; put the admin key on its first line", path);
+        ctl_err("%s %s is empty; put the admin key on its first line", what, path);
     return key;
 }
 
@@ -154,12 +163,14 @@ load_conf(struct ctl *ctl, int explicit_conf)
         conf_from_json(&conf, tree, &e); /* its errors are for aigw -t and aigwctl check */
     } else {
         ctl_err("warning: %s; using the built-in defaults", e.n > 0 ? e.msgs[0] : "cannot read");
+        ctl->conf_unread = 1;
     }
     json_object_put(tree);
     errors_free(&e);
 done:
     snprintf(ctl->socket_path, sizeof(ctl->socket_path), "%s", conf.control_socket);
     admin_url_from(&conf, ctl->admin_url, sizeof(ctl->admin_url));
+    snprintf(ctl->conf_key_file, sizeof(ctl->conf_key_file), "%s", conf.admin_key_file);
     return CTL_OK;
 }
 
@@ -182,7 +193,8 @@ enum {
     OPT_ADMIN_KEY_FILE,
     OPT_ADMIN_KEY,
     OPT_GRACEFUL,
-    OPT_REVISION
+    OPT_REVISION,
+    OPT_PAGE_SIZE
 };
 
 static const struct option long_opts[] = {
@@ -192,6 +204,7 @@ static const struct option long_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"revision", required_argument, NULL, OPT_REVISION},
+    {"page-size", required_argument, NULL, OPT_PAGE_SIZE},
     {"admin-url", required_argument, NULL, OPT_ADMIN_URL},
     {"admin-key-file", required_argument, NULL, OPT_ADMIN_KEY_FILE},
     {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
@@ -212,22 +225,36 @@ key_free(struct ctl *ctl)
     }
 }
 
-/* The admin key: --admin-key-file, else AIGW_ADMIN_KEY, else --admin-key. */
+/*
+ * The admin key: --admin-key-file, else AIGW_ADMIN_KEY, else --admin-key,
+ * else the key_file of aigw.yaml's first admin key, else, when the default
+ * aigw.yaml could not be read (a user outside group aigw), the packaged key
+ * file if it exists, for its "permission denied" to say what to do. The key
+ * goes only to the Admin API that the same aigw.yaml names (not --admin-url).
+ */
 static int
-choose_key(struct ctl *ctl, const char *key_file, char *key_opt)
+choose_key(struct ctl *ctl, const char *key_file, char *key_opt, int explicit_conf)
 {
     const char *env = getenv("AIGW_ADMIN_KEY");
     if (key_opt != NULL)
         ctl_err("warning: --admin-key shows the key to other users (ps); use --admin-key-file "
                 "or AIGW_ADMIN_KEY");
     if (key_file != NULL) {
-        ctl->admin_key = read_key_file(key_file);
+        ctl->admin_key = read_key_file(key_file, "--admin-key-file");
         if (ctl->admin_key == NULL)
             return CTL_USAGE;
     } else if (env != NULL && env[0] != '\0') {
         ctl->admin_key = strdup(env);
     } else if (key_opt != NULL && key_opt[0] != '\0') {
         ctl->admin_key = strdup(key_opt);
+    } else if (ctl->conf_key_file[0] != '\0') {
+        ctl->admin_key = read_key_file(ctl->conf_key_file, "the key_file of admin.keys,");
+        if (ctl->admin_key == NULL)
+            return CTL_USAGE;
+    } else if (!explicit_conf && ctl->conf_unread && access(CONF_DEFAULT_ADMIN_KEY, F_OK) == 0) {
+        ctl->admin_key = read_key_file(CONF_DEFAULT_ADMIN_KEY, "the admin key file");
+        if (ctl->admin_key == NULL)
+            return CTL_USAGE;
     }
     /* Out of the argument list, so that ps shows it no longer. */
     if (key_opt != NULL)
@@ -247,8 +274,8 @@ control_main(struct ctl *ctl, const char *cmd, int nargs)
         ctl_err("--graceful is for stop only");
         return usage_error();
     }
-    if (ctl->file != NULL || ctl->revision >= 0) {
-        ctl_err("-f and --revision are for model and key commands only");
+    if (ctl->file != NULL || ctl->revision >= 0 || ctl->page_size > 0) {
+        ctl_err("-f, --revision and --page-size are for model and key commands only");
         return usage_error();
     }
     if (strcmp(cmd, "status") == 0)
@@ -309,6 +336,17 @@ main(int argc, char **argv)
                 return usage_error();
             }
             break;
+        case OPT_PAGE_SIZE: {
+            long long n = parse_num(optarg, 1, 1000);
+            if (n < 0) {
+                ctl_err("--page-size %s: give a whole number from 1 to 1000 (the Admin API's "
+                        "largest page)",
+                        optarg);
+                return usage_error();
+            }
+            ctl.page_size = (int)n;
+            break;
+        }
         case OPT_ADMIN_URL:
             url_opt = optarg;
             break;
@@ -385,7 +423,7 @@ main(int argc, char **argv)
             memset(key_opt, 'x', strlen(key_opt));
         return control_main(&ctl, cmd, nargs);
     }
-    rc = choose_key(&ctl, key_file, key_opt);
+    rc = choose_key(&ctl, key_file, key_opt, explicit_conf);
     if (rc == CTL_OK) {
         rc = admin_main(&ctl, cmd, nargs, argv + optind + 1);
         if (rc == CTL_USAGE)

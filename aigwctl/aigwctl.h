@@ -21,13 +21,16 @@ enum {
 struct ctl {
     char conf_path[PATH_MAX]; /* aigw.yaml read for the defaults below */
     char socket_path[PATH_MAX];
-    char admin_url[1024]; /* "" when the Admin API is off */
-    char *admin_key;      /* NULL: no key; wiped and freed at exit */
+    char admin_url[1024];         /* "" when the Admin API is off */
+    char *admin_key;              /* NULL: no key; wiped and freed at exit */
+    char conf_key_file[PATH_MAX]; /* key_file of aigw.yaml's first admin key; "" none */
+    int conf_unread;              /* aigw.yaml could not be read: built-in defaults */
     int json;
     int timeout_s;      /* how long to wait for an answer */
     int graceful;       /* stop --graceful */
     const char *file;   /* -f: the resource to send; NULL or "-": stdin */
     long long revision; /* --revision (If-Match); -1: none */
+    int page_size;      /* --page-size: resources a list asks for at a time; 0: default */
 };
 
 /* aigwctl.c */
@@ -61,9 +64,17 @@ void output_json(FILE *fp, struct json_object *o);
 void output_yaml(FILE *fp, struct json_object *o);
 /* The control socket's status result, for people. */
 void output_status(FILE *fp, struct json_object *st);
-/* The items of GET /admin/v1/models or /api_keys, as a table. */
-void output_models(FILE *fp, struct json_object *items);
-void output_keys(FILE *fp, struct json_object *items);
+/*
+ * A list of models or API keys printed page by page as the Admin API
+ * gives it: a table for people (one header, columns as wide as the widest
+ * cell so far), or for scripts {"items": [...], "total": N} written as the
+ * items come. complete: the last page came; else a JSON listing stays
+ * unclosed, so that no script takes part of a list for all of it.
+ */
+struct listing;
+struct listing *output_list_begin(FILE *fp, int json, int models);
+void output_list_page(struct listing *l, struct json_object *items);
+void output_list_end(struct listing *l, int complete);
 /* A member as text: "" when absent; numbers and booleans as JSON writes them. */
 const char *output_str(struct json_object *o, const char *key);
 /* "3d 4h", "2h 5m", "4m 10s", "12s". */

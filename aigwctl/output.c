@@ -20,7 +20,8 @@
 struct table {
     int ncols;
     int nrows, cap;
-    char **cells; /* nrows * ncols, row-major; row 0 is the header */
+    char **cells; /* nrows * ncols, row-major; until the first print, row 0 is the header */
+    size_t *w;    /* the widths printed so far: a later page never narrows a column */
 };
 
 struct table *
@@ -30,6 +31,11 @@ table_new(int ncols, const char *const *headers)
     if (t == NULL)
         return NULL;
     t->ncols = ncols;
+    t->w = calloc((size_t)ncols, sizeof(*t->w));
+    if (t->w == NULL) {
+        free(t);
+        return NULL;
+    }
     table_add(t, headers);
     return t;
 }
@@ -59,14 +65,17 @@ table_add(struct table *t, const char *const *cells)
     t->nrows++;
 }
 
+/*
+ * Print the rows added since the last print, then drop them: a listing
+ * prints each page as it comes instead of holding every row. Columns are
+ * as wide as the widest cell printed so far.
+ */
 void
 table_print(struct table *t, FILE *fp)
 {
     if (t == NULL)
         return;
-    size_t *w = calloc((size_t)t->ncols, sizeof(*w));
-    if (w == NULL)
-        return;
+    size_t *w = t->w;
     for (int r = 0; r < t->nrows; r++)
         for (int c = 0; c < t->ncols; c++) {
             const char *s = t->cells[r * t->ncols + c];
@@ -83,7 +92,9 @@ table_print(struct table *t, FILE *fp)
                 fprintf(fp, "%-*s  ", (int)w[c], s ? s : "");
         }
     }
-    free(w);
+    for (int i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    t->nrows = 0;
 }
 
 void
@@ -94,6 +105,7 @@ table_free(struct table *t)
     for (int i = 0; i < t->nrows * t->ncols; i++)
         free(t->cells[i]);
     free(t->cells);
+    free(t->w);
     free(t);
 }
 
@@ -377,12 +389,11 @@ list_add_unique(char *buf, size_t len, const char *s)
     snprintf(buf + used, len - used, "%s%s", used ? "," : "", s);
 }
 
-void
-output_models(FILE *fp, struct json_object *items)
+/* One page of models as rows of t. */
+static void
+list_models(struct table *t, struct json_object *items)
 {
-    static const char *const h[] = {"ID", "NAME", "PROVIDER", "MODEL", "TARGETS", "REVISION"};
     size_t n = json_object_array_length(items);
-    struct table *t = table_new(6, h);
     for (size_t i = 0; i < n; i++) {
         struct json_object *it = json_object_array_get_idx(items, i), *val = NULL, *tg = NULL;
         char prov[256] = "", model[512] = "", ntg[16] = "1";
@@ -404,11 +415,6 @@ output_models(FILE *fp, struct json_object *items)
                              output_str(it, "revision")};
         table_add(t, row);
     }
-    if (n == 0)
-        fprintf(fp, "no models\n");
-    else
-        table_print(t, fp);
-    table_free(t);
 }
 
 /* "active", "disabled" or "expired". */
@@ -425,12 +431,11 @@ key_state(struct json_object *val)
     return "active";
 }
 
-void
-output_keys(FILE *fp, struct json_object *items)
+/* One page of API keys as rows of t. */
+static void
+list_keys(struct table *t, struct json_object *items)
 {
-    static const char *const h[] = {"ID", "NAME", "MODELS", "EXPIRES", "STATE", "REVISION"};
     size_t n = json_object_array_length(items);
-    struct table *t = table_new(6, h);
     for (size_t i = 0; i < n; i++) {
         struct json_object *it = json_object_array_get_idx(items, i), *val = NULL, *am = NULL;
         char models[512] = "";
@@ -451,9 +456,85 @@ output_keys(FILE *fp, struct json_object *items)
             output_str(val, "expires_at"), key_state(val),          output_str(it, "revision")};
         table_add(t, row);
     }
-    if (n == 0)
-        fprintf(fp, "no API keys\n");
-    else
-        table_print(t, fp);
-    table_free(t);
+}
+
+/* --- a listing, page by page --------------------------------------------- */
+
+struct listing {
+    FILE *fp;
+    int json, models;
+    size_t n;        /* resources printed */
+    struct table *t; /* for people */
+};
+
+/* A listing of models (models) or API keys, JSON or a table, before its first page. */
+struct listing *
+output_list_begin(FILE *fp, int json, int models)
+{
+    static const char *const mh[] = {"ID", "NAME", "PROVIDER", "MODEL", "TARGETS", "REVISION"};
+    static const char *const kh[] = {"ID", "NAME", "MODELS", "EXPIRES", "STATE", "REVISION"};
+    struct listing *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->fp = fp;
+    l->json = json;
+    l->models = models;
+    if (!json && (l->t = table_new(6, models ? mh : kh)) == NULL) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+/* One item of the JSON listing: pretty, four spaces in, as a member of "items". */
+static void
+list_json_item(struct listing *l, struct json_object *it)
+{
+    const char *s = json_object_to_json_string_ext(
+        it, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+    fputs(l->n == 0 ? "{\n  \"items\": [\n    " : ",\n    ", l->fp);
+    /* a newline in the text is one between members: JSON escapes those in strings */
+    for (; *s; s++) {
+        fputc(*s, l->fp);
+        if (*s == '\n')
+            fputs("    ", l->fp);
+    }
+}
+
+/* Print one page's items at once (nothing is kept but the table's widths). */
+void
+output_list_page(struct listing *l, struct json_object *items)
+{
+    size_t n = json_object_array_length(items);
+    if (l->json) {
+        for (size_t i = 0; i < n; i++, l->n++)
+            list_json_item(l, json_object_array_get_idx(items, i));
+    } else if (n > 0) {
+        if (l->models)
+            list_models(l->t, items);
+        else
+            list_keys(l->t, items);
+        table_print(l->t, l->fp);
+        l->n += n;
+    }
+    fflush(l->fp);
+}
+
+/* After the last page (or a failure): close the listing and free it. */
+void
+output_list_end(struct listing *l, int complete)
+{
+    if (l == NULL)
+        return;
+    if (complete && l->json && l->n == 0)
+        fprintf(l->fp, "{\n  \"items\": [],\n  \"total\": 0\n}\n");
+    else if (complete && l->json)
+        fprintf(l->fp, "\n  ],\n  \"total\": %zu\n}\n", l->n);
+    else if (complete && l->n == 0)
+        fprintf(l->fp, "%s\n", l->models ? "no models" : "no API keys");
+    else if (!complete && l->json && l->n > 0)
+        fputc('\n', l->fp); /* the JSON stays unclosed: it is not the whole list */
+    fflush(l->fp);
+    table_free(l->t);
+    free(l);
 }

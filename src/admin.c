@@ -2,7 +2,7 @@
  * admin.c: the Admin API, served by the master on its own listeners.
  *
  *   GET    /admin/v1/status
- *   GET    /admin/v1/{models,api_keys}          list
+ *   GET    /admin/v1/{models,api_keys}          list, a page (?limit=N&after=ID)
  *   POST   /admin/v1/{models,api_keys}          create, with a generated id
  *   GET    /admin/v1/{models,api_keys}/{id}
  *   PUT    /admin/v1/{models,api_keys}/{id}     create or replace (If-Match: revision)
@@ -36,6 +36,8 @@
 #include "aigw/util.h"
 #include "admin.h"
 #include "http.h"
+#include "query.h"
+#include "utf8.h"
 
 #define ADMIN_MAX_BODY (1 << 20)
 #define PREFIX "/admin/v1/"
@@ -179,27 +181,28 @@ peer_allowed(const struct conf *c, const char *peer)
     return 0;
 }
 
-/* The role of the request's admin key, or 0 after replying 401/403. */
+/* The role of the request's admin key, or 0 with the refusal (401/403) in f. */
 static int
-authorize(struct admin *a, struct http_req *r)
+admin_role(struct admin *a, struct http_req *r, struct http_refusal *f)
 {
     const struct conf *c = a->conf;
     if (!peer_allowed(c, http_req_peer(r))) {
-        http_reply_error(r, 403, "permission_error", "address_not_allowed", NULL,
-                         "The Admin API does not accept requests from %s (admin.allow)",
-                         http_req_peer(r));
+        http_refuse(f, 403, "permission_error", "address_not_allowed",
+                    "The Admin API does not accept requests from %s (admin.allow)",
+                    http_req_peer(r));
         return 0;
     }
-    if (c->admin_nkeys == 0)
-        return ADMIN_ROLE_ADMIN; /* only on loopback listeners: the master checks */
+    /* keyless only by the opt-in, on loopback listeners (conf_check_admin); else a key */
+    if (c->admin_nkeys == 0 && c->admin_allow_keyless)
+        return ADMIN_ROLE_ADMIN;
     const char *k = http_req_header(r, "authorization");
     if (k != NULL && strncasecmp(k, "Bearer ", 7) == 0)
         k += 7;
     else
         k = http_req_header(r, "x-api-key");
     if (k == NULL || *k == '\0') {
-        http_reply_error(r, 401, "authentication_error", "missing_admin_key", NULL,
-                         "An admin key is required (Authorization: Bearer or X-API-KEY)");
+        http_refuse(f, 401, "authentication_error", "missing_admin_key",
+                    "An admin key is required (Authorization: Bearer or X-API-KEY)");
         return 0;
     }
     uint8_t h[AUTH_HASH_LEN];
@@ -216,39 +219,168 @@ authorize(struct admin *a, struct http_req *r)
         snprintf(http_req_access(r)->key, sizeof(http_req_access(r)->key), "%s",
                  c->admin_keys[which].name);
     if (role == 0)
-        http_reply_error(r, 401, "authentication_error", "invalid_admin_key", NULL,
-                         "Invalid admin key");
+        http_refuse(f, 401, "authentication_error", "invalid_admin_key", "Invalid admin key");
     return role;
+}
+
+/* The role of the request's admin key, or 0 after replying 401/403. */
+static int
+authorize(struct admin *a, struct http_req *r)
+{
+    struct http_refusal f = {0};
+    int role = admin_role(a, r, &f);
+    if (role == 0)
+        http_reply_refusal(r, &f);
+    return role;
+}
+
+int
+admin_precheck(struct http_req *r, void *arg, struct http_refusal *f)
+{
+    int role = admin_role(arg, r, f);
+    if (role == 0)
+        return 1;
+    if (role != ADMIN_ROLE_ADMIN && http_req_method(r) != HTTP_M_GET)
+        return http_refuse(f, 403, "permission_error", "read_only_key",
+                           "This admin key has the viewer role: GET only");
+    return 0;
 }
 
 /* ---- reads ---- */
 
+/*
+ * A list is one page of at most `limit` resources in id order, after the id
+ * `after`: the master's loop serves it, so it costs O(page) whatever the
+ * size of the table (aigw-admin(7), PAGINATION).
+ */
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+/*
+ * A page also ends before its documents pass 1 MiB together (its first one
+ * is always in, and is at most ADMIN_MAX_BODY): an API key may list
+ * thousands of allowed models, and 1000 of those would be a gigabyte.
+ */
+#define LIST_BYTES (1 << 20)
+
 struct list_ctx {
     enum res_kind k;
+    size_t limit;
+    size_t bytes; /* of the stored documents in the page */
+    int has_more; /* a resource past this page exists */
     struct json_object *items;
 };
 
+/* One resource into the page; the one past the page only says there are more. */
 static int
 list_add(const struct store_doc *d, void *arg)
 {
     struct list_ctx *l = arg;
+    size_t n = json_object_array_length(l->items);
+    if (n >= l->limit || (n > 0 && l->bytes + d->len > LIST_BYTES)) {
+        l->has_more = 1;
+        return 1;
+    }
+    l->bytes += d->len;
     struct json_object *v = shown_value(l->k, d->json, d->len);
     if (v != NULL)
         json_object_array_add(l->items, item_json(d->id, v, d->revision));
     return 0;
 }
 
+/* 400 for a bad value of a list's parameter, saying what it takes. */
+static void
+list_bad_value(struct http_req *r, const char *name)
+{
+    if (strcmp(name, "limit") == 0)
+        http_reply_error(r, 400, "invalid_request_error", "invalid_parameter", "limit",
+                         "limit must be an integer from 1 to %d (default %d)", LIST_MAX,
+                         LIST_DEFAULT);
+    else
+        http_reply_error(r, 400, "invalid_request_error", "invalid_parameter", "after",
+                         "after must be the id of a resource (1 to %d of A-Z a-z 0-9 . _ -): "
+                         "last_id of the previous page",
+                         RES_ID_MAX);
+}
+
+/* The page a list request asks for (limit, after); -1 once a 400 is sent. */
+static int
+list_page(struct http_req *r, size_t *limit, char *after, size_t alen)
+{
+    char lim[8], badbuf[64];
+    const char *bad;
+    struct query_param p[2] = {{"limit", lim, sizeof(lim), 0}, {"after", after, alen, 0}};
+    int rc = query_parse(http_req_query(r), p, 2, &bad, badbuf, sizeof(badbuf));
+    if (rc == QUERY_ETOOLONG) {
+        http_reply_error(r, 400, "invalid_request_error", "invalid_parameter", NULL,
+                         "The query string is longer than %d bytes", QUERY_MAX);
+        return -1;
+    }
+    if (rc == QUERY_EUNKNOWN) {
+        http_reply_error(r, 400, "invalid_request_error", "unknown_parameter", bad,
+                         "Unknown query parameter %s: lists take limit and after", bad);
+        return -1;
+    }
+    if (rc == QUERY_EREPEATED) {
+        http_reply_error(r, 400, "invalid_request_error", "invalid_parameter", bad,
+                         "%s is given more than once", bad);
+        return -1;
+    }
+    if (rc != QUERY_OK) {
+        list_bad_value(r, bad);
+        return -1;
+    }
+    *limit = LIST_DEFAULT;
+    if (p[0].seen) {
+        /* digits only: no sign, no space, no 0x, and no more than the buffer holds */
+        size_t v = 0, i;
+        for (i = 0; lim[i] >= '0' && lim[i] <= '9'; i++)
+            v = v * 10 + (size_t)(lim[i] - '0');
+        if (i == 0 || lim[i] != '\0' || v < 1 || v > LIST_MAX) {
+            list_bad_value(r, "limit");
+            return -1;
+        }
+        *limit = v;
+    }
+    if (p[1].seen && res_id_valid(after) < 0) {
+        list_bad_value(r, "after");
+        return -1;
+    }
+    return 0;
+}
+
+/* The id of a page's first or last item, or null for an empty page. */
+static struct json_object *
+list_edge_id(struct json_object *items, int last)
+{
+    size_t n = json_object_array_length(items);
+    if (n == 0)
+        return NULL;
+    struct json_object *it = json_object_array_get_idx(items, last ? n - 1 : 0);
+    return json_object_get(json_object_object_get(it, "id"));
+}
+
+/* GET a collection: {total, items, has_more, first_id, last_id}. */
 static void
 do_list(struct admin *a, struct http_req *r, enum res_kind k)
 {
-    struct list_ctx l = {k, json_object_new_array()};
+    char after[RES_ID_MAX + 2];
+    struct list_ctx l = {k, 0, 0, 0, NULL};
+    int64_t total = 0;
+    if (list_page(r, &l.limit, after, sizeof(after)) < 0)
+        return;
+    l.items = json_object_new_array();
     if (store_read_begin(a->store) == 0) {
-        store_docs_foreach(a->store, k, list_add, &l);
+        /* total is LMDB's count of the table (O(1)), not the page's */
+        total = store_docs_count(a->store, k);
+        store_docs_after(a->store, k, after, list_add, &l);
         store_read_end(a->store);
     }
     struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "total", json_object_new_int64((int64_t)json_object_array_length(l.items)));
+    json_object_object_add(o, "total", json_object_new_int64(total));
     json_object_object_add(o, "items", l.items);
+    json_object_object_add(o, "has_more", json_object_new_boolean(l.has_more));
+    json_object_object_add(o, "first_id", list_edge_id(l.items, 0));
+    json_object_object_add(o, "last_id", list_edge_id(l.items, 1));
     reply_json(r, 200, o);
     json_object_put(o);
 }
@@ -374,12 +506,30 @@ if_match(struct http_req *r)
     return v;
 }
 
+/*
+ * Is ct the media type application/json (RFC 9110: type/subtype, any case,
+ * white space around it, then nothing or ";" and parameters such as
+ * charset=utf-8)? A prefix is not enough: application/jsonfoo is another type.
+ */
+static int
+admin_json_type(const char *ct)
+{
+    if (ct == NULL)
+        return 0;
+    ct += strspn(ct, " \t");
+    if (strncasecmp(ct, "application/json", 16) != 0)
+        return 0;
+    ct += 16;
+    ct += strspn(ct, " \t");
+    return *ct == '\0' || *ct == ';';
+}
+
 /* Parse the body as a JSON object (415, 413, 400 otherwise). */
 static struct json_object *
 body_object(struct http_req *r)
 {
     const char *ct = http_req_header(r, "content-type");
-    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
+    if (!admin_json_type(ct)) {
         http_reply_error(r, 415, "invalid_request_error", "unsupported_media_type", NULL,
                          "Content-Type must be application/json");
         return NULL;
@@ -420,11 +570,12 @@ reply_invalid(struct http_req *r, struct aigw_errors *e)
         snprintf(param, sizeof(param), "%s", e->msgs[0]);
         param[strcspn(param, ":")] = '\0';
     }
+    /* The paths name the client's members, whatever their bytes: made UTF-8. */
     for (int i = 0; i < e->n; i++)
-        json_object_array_add(details, json_object_new_string(e->msgs[i]));
-    json_object_object_add(err, "message", json_object_new_string(msg ? msg : "invalid"));
+        json_object_array_add(details, utf8_json_string(e->msgs[i]));
+    json_object_object_add(err, "message", utf8_json_string(msg ? msg : "invalid"));
     json_object_object_add(err, "type", json_object_new_string("invalid_request_error"));
-    json_object_object_add(err, "param", param[0] ? json_object_new_string(param) : NULL);
+    json_object_object_add(err, "param", param[0] ? utf8_json_string(param) : NULL);
     json_object_object_add(err, "code", json_object_new_string("invalid_resource"));
     json_object_object_add(err, "details", details);
     json_object_object_add(o, "error", err);

@@ -37,6 +37,9 @@ struct admin *admin_new(const struct conf *c, struct store *s, const struct admi
                         admin_status_cb status, void *status_arg);
 /* The http_handler of the admin listeners. */
 void admin_handle(struct http_req *r, void *arg);
+/* Their http_precheck: a body is read only for an allowed address and key (and role). */
+struct http_refusal;
+int admin_precheck(struct http_req *r, void *arg, struct http_refusal *f);
 void admin_free(struct admin *a);
 
 /* The standalone backend: writes straight into the LMDB table. */

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "messages.h"
 #include "pxreq.h"
+#include "usage.h"
 
 #define JSON_OUT (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -49,6 +50,8 @@ answer_usage(struct pxreq *q, const struct prov_usage *u)
     struct http_access *a = q->acc;
     if (!u->have)
         return;
+    if (u->bad)
+        usage_warn(target(q)->name);
     a->prompt_tokens = u->prompt;
     a->completion_tokens = u->completion;
     a->total_tokens = u->total;

@@ -20,13 +20,14 @@
 #include "aigw/auth.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
+#include "aigw/keyfile.h"
 #include "aigw/log.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
 
 enum conf_type {
     CT_LISTEN, CT_WORKERS, CT_LOGLEVEL, CT_PATH, CT_SIZE, CT_DURATION, CT_INT,
-    CT_STRING, CT_URLS, CT_CIDRS, CT_ADMIN_KEYS, CT_CHOICE, CT_LOGDEST,
+    CT_STRING, CT_URLS, CT_CIDRS, CT_ADMIN_KEYS, CT_CHOICE, CT_LOGDEST, CT_BOOL,
 };
 
 struct conf_key {
@@ -67,8 +68,11 @@ static const struct conf_key conf_keys[] = {
     {"admin.listen", CT_LISTEN, OFF(admin_listen), "127.0.0.1:9180", 0, CONF_MAX_LISTEN,
      "Admin API listeners; an empty list turns the Admin API off", OFF(admin_nlisten), NULL},
     {"admin.keys", CT_ADMIN_KEYS, OFF(admin_keys), "", 0, CONF_MAX_LIST,
-     "Admin API keys: a list of {name, key or key_sha256, role: admin or viewer}",
+     "Admin API keys: a list of {name, key, key_sha256 or key_file, role: admin or viewer}",
      OFF(admin_nkeys), NULL},
+    {"admin.allow_keyless", CT_BOOL, OFF(admin_allow_keyless), "false", 0, 0,
+     "true: with no admin.keys, the Admin API answers anyone on its loopback listeners "
+     "(every local user); aigw -t warns", 0, NULL},
     {"admin.allow", CT_CIDRS, OFF(admin_allow), "127.0.0.0/8,::1/128", 0, CONF_MAX_LIST,
      "client addresses (CIDR) allowed to use the Admin API", OFF(admin_nallow), NULL},
     {"etcd.endpoints", CT_URLS, OFF(etcd_endpoints), "", 0, CONF_MAX_LIST,
@@ -98,6 +102,9 @@ static const struct conf_key conf_keys[] = {
      "largest client request body", 0, NULL},
     {"limits.max_header_size", CT_SIZE, OFF(max_header_size), "32k", 1024, 1 << 20,
      "largest client request line and headers", 0, NULL},
+    {"limits.max_connections", CT_INT, OFF(max_connections), "4096", 16, 1000000,
+     "open client connections per worker (and each of the master's Admin API and metrics "
+     "listener sets); at the limit, accepting pauses", 0, NULL},
     {"limits.max_response_size", CT_SIZE, OFF(max_response_size), "64m", 1024, 4 * GIB,
      "largest non-streamed upstream response body", 0, NULL},
     {"timeouts.client_header", CT_DURATION, OFF(client_header_timeout_ms), "10s", 1, 3600000,
@@ -154,7 +161,7 @@ static const struct conf_key conf_keys[] = {
 static const char *const type_names[] = {
     "a list of address:port", "an integer or auto", "a level", "a path", "a size", "a duration",
     "an integer", "a string", "a list of URLs", "a list of CIDRs", "a list of keys", "a word",
-    "a path or a word"};
+    "a path or a word", "true or false"};
 
 /* Find a dotted path in the tree; *parent is set to the deepest object reached. */
 static int
@@ -260,15 +267,46 @@ parse_cidr(const char *s, struct conf_cidr *out)
     return 0;
 }
 
-/* {name, key | key_sha256, role} */
+/*
+ * key_file: the key is read from the file (keyfile_read refuses one that
+ * every user may read) and the item becomes {name, key_sha256, role} in the
+ * tree itself. So workers, which get the master's tree, never open the file,
+ * and a reload after the key was rotated sees a changed tree and applies it.
+ */
 static int
-parse_admin_key(struct json_object *o, struct conf_admin_key *k, const char *path,
+admin_key_from_file(struct conf *c, struct json_object *o, struct conf_admin_key *k,
+                    const char *file, const char *path, struct aigw_errors *e)
+{
+    char full[PATH_MAX], key[KEYFILE_MAX + 1], err[PATH_MAX + 128], hex[65];
+    struct json_object *v = NULL;
+    json_object_object_get_ex(o, "key_file", &v);
+    if (*file == '\0' || set_path(c, full, file) < 0) {
+        errors_add(e, v, path, "key_file: give the path of a file holding the key");
+        return -1;
+    }
+    if (k->role == ADMIN_ROLE_ADMIN && c->admin_key_file[0] == '\0')
+        snprintf(c->admin_key_file, sizeof(c->admin_key_file), "%s", full);
+    if (keyfile_read(full, key, sizeof(key), err, sizeof(err)) < 0) {
+        errors_add(e, v, path, "key_file: %s", err);
+        return -1;
+    }
+    auth_key_hash(key, strlen(key), k->hash);
+    explicit_bzero(key, sizeof(key));
+    hex_encode(k->hash, sizeof(k->hash), hex);
+    json_object_object_del(o, "key_file");
+    json_object_object_add(o, "key_sha256", json_object_new_string(hex));
+    return 0;
+}
+
+/* {name, key | key_sha256 | key_file, role} */
+static int
+parse_admin_key(struct conf *c, struct json_object *o, struct conf_admin_key *k, const char *path,
                 struct aigw_errors *e)
 {
     struct json_object *v;
-    const char *name = NULL, *key = NULL, *hash = NULL, *role = NULL;
+    const char *name = NULL, *key = NULL, *hash = NULL, *file = NULL, *role = NULL;
     if (o == NULL || !json_object_is_type(o, json_type_object)) {
-        errors_add(e, o, path, "each admin key must be a mapping {name, key, role}");
+        errors_add(e, o, path, "each admin key must be a mapping {name, key or key_file, role}");
         return -1;
     }
     json_object_object_foreach(o, f, val)
@@ -281,6 +319,8 @@ parse_admin_key(struct json_object *o, struct conf_admin_key *k, const char *pat
             key = sv;
         else if (strcmp(f, "key_sha256") == 0)
             hash = sv;
+        else if (strcmp(f, "key_file") == 0)
+            file = sv;
         else if (strcmp(f, "role") == 0)
             role = sv;
         else {
@@ -302,10 +342,12 @@ parse_admin_key(struct json_object *o, struct conf_admin_key *k, const char *pat
         errors_add(e, v ? v : o, path, "role: must be admin or viewer");
         return -1;
     }
-    if ((key == NULL) == (hash == NULL)) {
-        errors_add(e, o, path, "give key or key_sha256 (exactly one)");
+    if ((key != NULL) + (hash != NULL) + (file != NULL) != 1) {
+        errors_add(e, o, path, "give key, key_sha256 or key_file (exactly one)");
         return -1;
     }
+    if (file != NULL)
+        return admin_key_from_file(c, o, k, file, path, e);
     if (key != NULL && strlen(key) < 16) {
         json_object_object_get_ex(o, "key", &v);
         errors_add(e, v, path, "key: at least 16 characters");
@@ -352,7 +394,7 @@ set_item(struct conf *c, const struct conf_key *k, int i, struct json_object *no
         }
         return 0;
     case CT_ADMIN_KEYS:
-        return parse_admin_key(node, (struct conf_admin_key *)base + i, k->path, e);
+        return parse_admin_key(c, node, (struct conf_admin_key *)base + i, k->path, e);
     default:
         return -1;
     }
@@ -477,6 +519,14 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
             return -1;
         }
         *(int64_t *)base = i64;
+        return 0;
+    case CT_BOOL:
+        /* YAML's true and false (json-c writes a boolean as these words) */
+        if (strcmp(text, "true") != 0 && strcmp(text, "false") != 0) {
+            errors_add(e, node, k->path, "\"%s\" must be true or false", text);
+            return -1;
+        }
+        *(int *)base = strcmp(text, "true") == 0;
         return 0;
     case CT_CHOICE:
         for (int i = 0; k->choices[i] != NULL; i++)
@@ -643,10 +693,15 @@ is_loopback(const char *host)
     return 0; /* a name: not provably loopback */
 }
 
+/*
+ * A keyless Admin API lets whoever reaches it create API keys for every
+ * model. On loopback that is every local user (nobody included), so it
+ * needs the explicit admin.allow_keyless; elsewhere it is never allowed.
+ */
 int
 conf_check_admin(const struct conf *c, struct aigw_errors *e)
 {
-    if (c->admin_nkeys > 0)
+    if (c->admin_nkeys > 0 || c->admin_nlisten == 0)
         return 0;
     for (int i = 0; i < c->admin_nlisten; i++)
         if (!is_loopback(c->admin_listen[i].host)) {
@@ -656,7 +711,27 @@ conf_check_admin(const struct conf *c, struct aigw_errors *e)
                        c->admin_listen[i].text);
             return -1;
         }
+    if (!c->admin_allow_keyless) {
+        errors_add(e, NULL, "admin.keys",
+                   "empty, and the Admin API listens on %s: every local user could change the "
+                   "configuration; add an admin key (key_file: see aigw-admin(7)), or set "
+                   "admin.allow_keyless: true to accept that risk",
+                   c->admin_listen[0].text);
+        return -1;
+    }
     return 0;
+}
+
+int
+conf_admin_warning(const struct conf *c, char *buf, size_t len)
+{
+    if (c->admin_nkeys > 0 || c->admin_nlisten == 0 || !c->admin_allow_keyless)
+        return 0;
+    snprintf(buf, len,
+             "admin.allow_keyless is true: the Admin API on %s answers every local user "
+             "without a key (any of them can create API keys and change models)",
+             c->admin_listen[0].text);
+    return 1;
 }
 
 void

@@ -68,6 +68,8 @@ parse_key(struct etcdsync *es, const char *key, size_t len, enum res_kind *k, ch
     char buf[512];
     if (len <= plen || len >= sizeof(buf) || memcmp(key, es->prefix, plen) != 0)
         return -1;
+    if (memchr(key, '\0', len) != NULL) /* "models/a\0b" must not be read as "models/a" */
+        goto bad;
     memcpy(buf, key + plen, len - plen);
     buf[len - plen] = '\0';
     char *slash = strchr(buf, '/');

@@ -37,6 +37,7 @@
 #include "aigw/util.h"
 #include "http.h"
 #include "metrics.h"
+#include "utf8.h"
 
 #define MAX_HEADERS 100
 #define LINGER_MS 2000
@@ -65,6 +66,7 @@ struct http_req {
     struct evbuffer *body;
     char id[130];
     char *path;
+    char *query; /* after "?", before "#"; NULL when there is none */
     struct evbuffer *out_hdrs;
     int status;
     int started, streaming, chunked, ended, released;
@@ -108,7 +110,17 @@ struct http_server {
     struct shm_worker *stats; /* requests and in-flight, for aigwctl status and metrics */
     int no_access_log;        /* GET /metrics: no access lines */
     http_error_route error_route; /* the error shape of a path; NULL: OpenAI's */
+    http_precheck precheck;       /* a body's request checked from its headers; NULL: none */
+    int paused;                   /* accepting paused: PAUSE_* bits */
+    struct event *resume;         /* retries accepting after running out of descriptors */
+    int64_t warned_ms;            /* the last pause warning (one a minute at most) */
+    uint64_t unwarned;            /* pauses since then, not logged */
 };
+
+/* Why accepting is paused. */
+#define PAUSE_CONNS 1 /* limits.max_connections open */
+#define PAUSE_FDS 2   /* out of file descriptors (EMFILE, ENFILE) or socket memory */
+#define RESUME_MS 100
 
 static http_parser_settings parser_settings;
 
@@ -124,6 +136,8 @@ conn_arm_timer(struct http_conn *c, int64_t ms)
 }
 static void conn_input(struct http_conn *c);
 static void conn_free(struct http_conn *c);
+static void conn_refuse(struct http_conn *c, const struct http_refusal *f);
+static void server_resume(struct http_server *s, int why);
 static void conn_send_error_close(struct http_conn *c, int status, const char *type,
                                   const char *code, const char *msg);
 
@@ -192,6 +206,7 @@ req_free(struct http_req *r)
     evbuffer_free(r->out_hdrs);
     free(r->hbuf);
     free(r->path);
+    free(r->query);
     free(r);
 }
 
@@ -226,6 +241,13 @@ const char *
 http_req_path(const struct http_req *r)
 {
     return r->path ? r->path : "/";
+}
+
+/* The query string as the client sent it: whoever reads it parses it (query.c). */
+const char *
+http_req_query(const struct http_req *r)
+{
+    return r->query ? r->query : "";
 }
 
 /*
@@ -291,7 +313,7 @@ jadd(struct json_object *o, const char *k, struct json_object *v)
 static struct json_object *
 jstr_or_null(const char *s)
 {
-    return s != NULL && s[0] ? json_object_new_string(s) : NULL;
+    return s != NULL && s[0] ? utf8_json_string(s) : NULL; /* a client's bytes: made UTF-8 */
 }
 
 /* Milliseconds with three decimals, written as such (not as %.17g). */
@@ -499,8 +521,12 @@ on_headers_complete(http_parser *p)
     r->ndone = r->nhdrs;
     /* The URL is NUL-terminated by the first header's NUL; without headers, add one. */
     r->path = strndup(r->hbuf + r->url, r->urllen);
-    if (r->path != NULL)
-        r->path[strcspn(r->path, "?#")] = '\0';
+    if (r->path != NULL) {
+        size_t n = strcspn(r->path, "?#");
+        if (r->path[n] == '?')
+            r->query = strndup(r->path + n + 1, strcspn(r->path + n + 1, "#"));
+        r->path[n] = '\0';
+    }
     if (r->path != NULL && c->srv->error_route != NULL)
         r->error_fn = c->srv->error_route(r->path);
     switch (p->method) {
@@ -518,6 +544,19 @@ on_headers_complete(http_parser *p)
         conn_send_error_close(c, 413, "invalid_request_error", "request_too_large",
                               "Request body exceeds limits.max_body_size");
         return -1;
+    }
+    /*
+     * A body is read only for a request its headers let in: an unknown
+     * route or key costs its sender no more than the header buffer, and
+     * no 100 Continue invites the body.
+     */
+    if (c->srv->precheck != NULL && ((p->flags & F_CHUNKED) ||
+                                     ((p->flags & F_CONTENTLENGTH) && p->content_length > 0))) {
+        struct http_refusal f = {0};
+        if (c->srv->precheck(r, c->srv->arg, &f) != 0) {
+            conn_refuse(c, &f);
+            return -1;
+        }
     }
     const char *expect = http_req_header(r, "expect");
     if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1)
@@ -678,11 +717,13 @@ void
 http_reply_error(struct http_req *r, int status, const char *type, const char *code,
                  const char *param, const char *fmt, ...)
 {
-    char msg[1024];
+    char raw[1024], msg[3 * sizeof(raw)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* It may quote a client's bytes (a model name, a field), or be cut inside a character. */
+    utf8_clean(raw, strlen(raw), msg, sizeof(msg));
     struct json_object *o = r->error_fn ? r->error_fn(status, type, code, param, msg)
                                         : error_json(type, code, param, msg);
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -771,12 +812,12 @@ http_req_release(struct http_req *r)
 }
 
 /*
- * A protocol error while reading: answer with a JSON error, then close after a
- * short linger so the client reads the reply rather than a reset.
+ * A request refused while it is read (a protocol error, or its headers'
+ * precheck): answer with a JSON error, then close after a short linger so
+ * the client reads the reply rather than a reset.
  */
 static void
-conn_send_error_close(struct http_conn *c, int status, const char *type, const char *code,
-                      const char *msg)
+conn_refuse(struct http_conn *c, const struct http_refusal *f)
 {
     struct http_req *r = c->req;
     if (r == NULL && (r = c->req = req_new(c)) == NULL) {
@@ -786,20 +827,58 @@ conn_send_error_close(struct http_conn *c, int status, const char *type, const c
     if (r->id[0] == '\0')
         req_set_id(r);
     c->keepalive = 0;
-    struct json_object *o = r->error_fn ? r->error_fn(status, type, code, NULL, msg)
-                                        : error_json(type, code, NULL, msg);
+    if (f->allow != NULL)
+        http_resp_header(r, "Allow", f->allow);
+    if (f->status == 401)
+        http_resp_header(r, "WWW-Authenticate", "Bearer");
+    char msg[3 * sizeof(f->msg)];
+    utf8_clean(f->msg, strlen(f->msg), msg, sizeof(msg)); /* it may quote a client's path */
+    struct json_object *o = r->error_fn ? r->error_fn(f->status, f->type, f->code, NULL, msg)
+                                        : error_json(f->type, f->code, NULL, msg);
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    resp_head(r, status, "application/json", (long long)strlen(s));
+    resp_head(r, f->status, "application/json", (long long)strlen(s));
     bufferevent_write(c->bev, s, strlen(s));
     r->bytes_sent += strlen(s);
     json_object_put(o);
-    r->acc.error = code;
+    r->acc.error = f->code;
     r->ended = 1;
     req_log(r, 0);
     req_free(r);
     c->req = NULL;
     c->state = CONN_LINGER;
     evtimer_del(c->timer);
+}
+
+/* A protocol error while reading: conn_refuse with these. */
+static void
+conn_send_error_close(struct http_conn *c, int status, const char *type, const char *code,
+                      const char *msg)
+{
+    struct http_refusal f = {.status = status, .type = type, .code = code};
+    snprintf(f.msg, sizeof(f.msg), "%s", msg);
+    conn_refuse(c, &f);
+}
+
+int
+http_refuse(struct http_refusal *f, int status, const char *type, const char *code,
+            const char *fmt, ...)
+{
+    va_list ap;
+    f->status = status;
+    f->type = type;
+    f->code = code;
+    va_start(ap, fmt);
+    vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+void
+http_reply_refusal(struct http_req *r, const struct http_refusal *f)
+{
+    if (f->allow != NULL)
+        http_resp_header(r, "Allow", f->allow);
+    http_reply_error(r, f->status, f->type, f->code, NULL, "%s", f->msg);
 }
 
 /* Feed buffered input to the parser while a request is being read. */
@@ -917,6 +996,90 @@ conn_free(struct http_conn *c)
     TAILQ_REMOVE(&s->conns, c, entry);
     s->nconns--;
     free(c);
+    if (s->nconns < s->conf->max_connections)
+        server_resume(s, PAUSE_CONNS);
+    server_resume(s, PAUSE_FDS); /* a descriptor was just freed */
+}
+
+/* ---- accepting, paused at limits.max_connections or out of descriptors ---- */
+
+static void
+server_listeners_enable(struct http_server *s, int on)
+{
+    for (int i = 0; i < s->nlisteners; i++) {
+        if (on)
+            evconnlistener_enable(s->listeners[i]);
+        else
+            evconnlistener_disable(s->listeners[i]);
+    }
+}
+
+/*
+ * Stop accepting for why (PAUSE_*). Connections wait in the kernel's
+ * listen queue meanwhile, instead of a loop that accepts and fails. One
+ * warning a minute at most; every pause is counted in the metrics.
+ */
+static void
+server_pause(struct http_server *s, int why, int err)
+{
+    int was = s->paused;
+    s->paused |= why;
+    if (was == 0)
+        server_listeners_enable(s, 0);
+    if (why == PAUSE_FDS) {
+        struct timeval tv = tv_ms(RESUME_MS);
+        evtimer_add(s->resume, &tv);
+    }
+    if (was & why)
+        return;
+    metrics_accept_paused(why == PAUSE_FDS ? MX_PAUSE_DESCRIPTORS : MX_PAUSE_CONNECTIONS);
+    int64_t now = now_mono_us() / 1000;
+    if (s->warned_ms != 0 && now - s->warned_ms < 60000) {
+        s->unwarned++;
+        return;
+    }
+    if (why == PAUSE_CONNS)
+        log_warnx("accepting paused: %d connections open (limits.max_connections); "
+                  "%llu more pauses since the last warning",
+                  s->nconns, (unsigned long long)s->unwarned);
+    else
+        log_warnx("accepting paused: accept failed: %s; retrying every %d ms; "
+                  "%llu more pauses since the last warning",
+                  strerror(err), RESUME_MS, (unsigned long long)s->unwarned);
+    s->warned_ms = now;
+    s->unwarned = 0;
+}
+
+/* Accept again, unless something else still holds it. */
+static void
+server_resume(struct http_server *s, int why)
+{
+    if ((s->paused & why) == 0)
+        return;
+    s->paused &= ~why;
+    if (s->paused == 0 && !s->draining)
+        server_listeners_enable(s, 1);
+}
+
+/* Out of descriptors a while ago: try accepting again. */
+static void
+server_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    server_resume(arg, PAUSE_FDS);
+}
+
+/*
+ * accept() failed with what libevent does not retry itself: EMFILE,
+ * ENFILE, ENOBUFS ... Its listener would call again at once, as the
+ * queued connection is still readable: a busy loop. Pause instead.
+ */
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    server_pause(arg, PAUSE_FDS, EVUTIL_SOCKET_ERROR());
 }
 
 static void
@@ -953,7 +1116,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
     c->parser.data = c;
     c->state = CONN_READING;
     TAILQ_INSERT_TAIL(&s->conns, c, entry);
-    s->nconns++;
+    if (++s->nconns >= s->conf->max_connections)
+        server_pause(s, PAUSE_CONNS, 0);
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, HTTP_OUT_LOW, 0);
     /* While a request is served, pipelined input may pile up only this far. */
@@ -975,6 +1139,10 @@ http_server_new(struct event_base *base, const struct conf *c, http_handler hand
     s->handler = handler;
     s->arg = arg;
     TAILQ_INIT(&s->conns);
+    if ((s->resume = evtimer_new(base, server_resume_cb, s)) == NULL) {
+        free(s);
+        return NULL;
+    }
     if (RAND_bytes((unsigned char *)&s->idprefix, sizeof(s->idprefix)) != 1)
         s->idprefix = (uint64_t)getpid() << 32 ^ (uint64_t)now_real_ms();
     parser_settings.on_message_begin = on_message_begin;
@@ -997,6 +1165,9 @@ http_server_listen_fd(struct http_server *s, int fd)
                                                   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (l == NULL)
         return -1;
+    evconnlistener_set_error_cb(l, accept_error_cb);
+    if (s->paused)
+        evconnlistener_disable(l);
     s->listeners[s->nlisteners++] = l;
     return 0;
 }
@@ -1038,6 +1209,8 @@ http_server_free(struct http_server *s)
     struct http_conn *c;
     for (int i = 0; i < s->nlisteners; i++)
         evconnlistener_free(s->listeners[i]);
+    s->nlisteners = 0;
+    s->draining = 1;
     while ((c = TAILQ_FIRST(&s->conns)) != NULL) {
         if (c->state == CONN_BUSY && c->req != NULL) {
             c->req->on_abort = NULL;
@@ -1045,7 +1218,14 @@ http_server_free(struct http_server *s)
         }
         conn_free(c);
     }
+    event_free(s->resume);
     free(s);
+}
+
+void
+http_server_set_precheck(struct http_server *s, http_precheck fn)
+{
+    s->precheck = fn;
 }
 
 void

@@ -23,6 +23,21 @@ enum aigw_http_method { HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_POST, HTTP_M_HEAD, 
 
 typedef void (*http_handler)(struct http_req *r, void *arg);
 
+/* Why a request is refused: an error answer, and for 405 its Allow header. */
+struct http_refusal {
+    int status;
+    const char *type, *code; /* static strings */
+    const char *allow;       /* static, or NULL */
+    char msg[320];
+};
+/*
+ * A check of a request from its headers alone, made before its body is
+ * read: 0 lets the body in, else the request is answered with *f at once,
+ * the body is never buffered and the connection closes. Its cost is what
+ * bounds an unauthenticated client's.
+ */
+typedef int (*http_precheck)(struct http_req *r, void *arg, struct http_refusal *f);
+
 struct http_server *http_server_new(struct event_base *base, const struct conf *c,
                                     http_handler handler, void *arg);
 /* Accept on an already bound and listening socket (inherited from the master). */
@@ -34,6 +49,8 @@ struct shm_worker;
 void http_server_set_stats(struct http_server *s, struct shm_worker *stats);
 /* Write an access line for each request (the default), or not (0). */
 void http_server_set_access_log(struct http_server *s, int on);
+/* Check each request that has a body with fn before the body is read. */
+void http_server_set_precheck(struct http_server *s, http_precheck fn);
 /* Connections open (busy or not). */
 int http_server_nconns(const struct http_server *s);
 void http_server_free(struct http_server *s);
@@ -41,6 +58,8 @@ void http_server_free(struct http_server *s);
 /* The request. */
 int http_req_method(const struct http_req *r);
 const char *http_req_path(const struct http_req *r); /* without the query string */
+/* The raw query string (after "?", before "#"), not decoded; "" when there is none. */
+const char *http_req_query(const struct http_req *r);
 const char *http_req_header(const struct http_req *r, const char *name);
 struct evbuffer *http_req_body(struct http_req *r);
 const char *http_req_id(const struct http_req *r);
@@ -91,6 +110,11 @@ void http_server_set_error_route(struct http_server *s, http_error_route fn);
 void http_reply_error(struct http_req *r, int status, const char *type, const char *code,
                       const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* Answer with a refusal (its Allow header included). */
+void http_reply_refusal(struct http_req *r, const struct http_refusal *f);
+/* Fill f; always 1 (a refusal), for `return http_refuse(...)`. */
+int http_refuse(struct http_refusal *f, int status, const char *type, const char *code,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* A chunked (or, for HTTP/1.0, close-delimited) streamed reply. */
 void http_stream_begin(struct http_req *r, int status, const char *ctype);

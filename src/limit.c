@@ -369,13 +369,24 @@ redis_end(struct limit_state *st, int64_t real)
 
 /* ---- the request's side ---- */
 
+/*
+ * Tokens into 0..CNT_MASK, what a counter holds: a negative would give a
+ * window tokens back, and with both a count and a reservation at most
+ * 2^40 no sum or difference below can overflow.
+ */
+static int64_t
+tokens_clamp(int64_t n)
+{
+    return n < 0 ? 0 : n > (int64_t)CNT_MASK ? (int64_t)CNT_MASK : n;
+}
+
 int
 limit_admit(struct limiter *l, struct limit_state *st, int64_t reserve, int64_t lease_ms,
             const char *request_id, void (*done)(struct limit_state *, void *), void *arg)
 {
     st->lim = l;
     st->verdict = LIMIT_OK;
-    st->reserved = reserve;
+    st->reserved = tokens_clamp(reserve);
     st->done = done;
     st->arg = arg;
     if (st->nown == 0 || l == NULL)
@@ -398,6 +409,7 @@ limit_end(struct limit_state *st, int64_t real_tokens)
     if (!st->active)
         return;
     st->active = 0;
+    real_tokens = tokens_clamp(real_tokens);
     if (st->lim->redis != NULL)
         redis_end(st, real_tokens);
     else

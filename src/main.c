@@ -75,7 +75,7 @@ daemonize(void)
     return p[1];
 }
 
-/* aigw -t: every error of aigw.yaml, then of the resources file. */
+/* aigw -t: every error of aigw.yaml, then of the resources file; the keyless opt-in's warning. */
 static int
 check_config(struct conf *c, int conf_ok, struct aigw_errors *e)
 {
@@ -94,6 +94,9 @@ check_config(struct conf *c, int conf_ok, struct aigw_errors *e)
     if (conf_ok == 0 && conf_check_admin(c, e) < 0)
         conf_ok = -1;
     errors_print(e, stderr);
+    char warn[512];
+    if (conf_ok == 0 && conf_admin_warning(c, warn, sizeof(warn)))
+        fprintf(stderr, "%s: warning: %s\n", c->path, warn);
     if (conf_ok < 0) {
         fprintf(stderr, "configuration check failed\n");
         return 1;
@@ -156,6 +159,9 @@ main(int argc, char **argv)
         errors_free(&e);
         return rv;
     }
+    /* Here too, not only in the master: a daemon's refusal would reach the log alone. */
+    if (ok == 0 && conf_check_admin(&conf, &e) < 0)
+        ok = -1;
     if (ok < 0) {
         errors_print(&e, stderr);
         fprintf(stderr, "aigw: configuration errors, not starting\n");

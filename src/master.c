@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -113,6 +114,9 @@ start_admin(struct master *m)
     for (int i = 0; i < e.n; i++)
         log_warnx("%s", e.msgs[i]);
     errors_free(&e);
+    char warn[512];
+    if (conf_admin_warning(m->conf, warn, sizeof(warn)))
+        log_warnx("%s", warn);
     if (bad < 0 || master_listen("admin", m->conf->admin_listen, m->conf->admin_nlisten, fds,
                                  &n) < 0)
         return -1;
@@ -125,6 +129,7 @@ start_admin(struct master *m)
     if ((m->admin = admin_new(m->conf, m->store, &be, master_admin_status, m)) == NULL ||
         (m->admin_http = http_server_new(m->base, m->conf, admin_handle, m->admin)) == NULL)
         return -1;
+    http_server_set_precheck(m->admin_http, admin_precheck);
     for (int i = 0; i < n; i++)
         if (http_server_listen_fd(m->admin_http, fds[i]) < 0)
             return -1;
@@ -737,6 +742,34 @@ fail:
     return NULL;
 }
 
+/*
+ * Raise the descriptor limit that workers inherit to fit
+ * limits.max_connections: a client and an upstream connection each, and
+ * room for the listeners, LMDB, logs and Redis. The soft limit goes up to
+ * the hard one at most; short of that, say so: a worker then pauses
+ * accepting when it runs out, rather than failing in a loop.
+ */
+void
+master_fit_nofile(const struct conf *c)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)c->max_connections * 2 + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need))
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            log_warn("setrlimit RLIMIT_NOFILE %llu", (unsigned long long)want);
+    }
+    if (want < need)
+        log_warnx("limits.max_connections %lld needs about %llu file descriptors a worker, but "
+                  "their hard limit is %llu: a worker that runs out pauses accepting (raise "
+                  "LimitNOFILE= or ulimit -Hn)",
+                  (long long)c->max_connections, (unsigned long long)need,
+                  (unsigned long long)rl.rlim_max);
+}
+
 int
 master_main(struct conf *c, struct json_object *conf_tree, int foreground, int ready_fd)
 {
@@ -759,6 +792,7 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     m.exe[n] = '\0';
     signal(SIGPIPE, SIG_IGN);
 
+    master_fit_nofile(c);
     errors_init(&e, NULL);
     m.store = store_open(c->data_dir, c->lmdb_map_size, (unsigned)c->lmdb_max_readers, 0, &e);
     if (m.store == NULL) {

@@ -100,6 +100,8 @@ struct master {
 };
 
 /* master.c */
+/* Raise RLIMIT_NOFILE (inherited by workers) to fit limits.max_connections. */
+void master_fit_nofile(const struct conf *c);
 int master_spawn(struct master *m, int idx);
 int master_start_gen(struct master *m, struct gen *g);
 /* Listeners of a list, taking a predecessor's sockets where they match (kind: admin, metrics). */

@@ -268,6 +268,19 @@ master_reload(struct master *m, struct control_req *cr)
     }
     errors_free(&e);
     keep_restart_only(nc, m->conf);
+    /* again with the running admin.listen: new keys must cover the listeners that stay */
+    errors_init(&e, m->conf->path);
+    if (conf_check_admin(nc, &e) < 0) {
+        for (int i = 0; i < e.n; i++)
+            log_warnx("%s", e.msgs[i]);
+        join_errors(&e, err, sizeof(err));
+        errors_free(&e);
+        json_object_put(tree);
+        free(nc);
+        reload_done(m, 0, err);
+        return;
+    }
+    errors_free(&e);
     /* the resources first: if they don't check, nothing changes */
     if (nc->etcd_nendpoints == 0 &&
         master_load_resources(m, nc->resources, "reload", err, sizeof(err)) < 0) {
@@ -293,6 +306,7 @@ master_reload(struct master *m, struct control_req *cr)
     }
     g->id = ++m->ngen;
     g->conf = nc;
+    master_fit_nofile(nc);
     g->tree = tree;
     g->nworkers = nc->workers > MAX_WORKERS ? MAX_WORKERS : nc->workers;
     if (gen_listeners(m, g) < 0 || (g->conf_fd = master_make_conf_fd(tree)) < 0) {

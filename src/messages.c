@@ -84,6 +84,7 @@
 
 #include "jsonx.h"
 #include "messages.h"
+#include "usage.h"
 
 #define NOT_HERE "is not supported for models served by a non-Anthropic target"
 
@@ -913,9 +914,10 @@ stop_reason(const char *finish, int tools)
 static void
 usage_counts(struct json_object *u, int64_t *input, int64_t *output, int64_t *cached)
 {
-    int64_t prompt = json_object_get_int64(jx_get(u, "prompt_tokens"));
-    *cached = json_object_get_int64(jx_get(jx_get(u, "prompt_tokens_details"), "cached_tokens"));
-    *output = json_object_get_int64(jx_get(u, "completion_tokens"));
+    int bad = 0; /* the provider's own reading of usage warns about it */
+    int64_t prompt = usage_count(u, "prompt_tokens", &bad);
+    *cached = usage_count(jx_get(u, "prompt_tokens_details"), "cached_tokens", &bad);
+    *output = usage_count(u, "completion_tokens", &bad);
     *input = prompt > *cached ? prompt - *cached : 0;
 }
 

@@ -30,7 +30,7 @@
 #include "aigw/shm.h"
 #include "metrics.h"
 
-#define MX_MAGIC 0x6169677779786d31ull /* "aigwmx1" */
+#define MX_MAGIC 0x6169677779786d32ull /* "aigwmx2" */
 #define MX_NSLOTS 32768u               /* index entries: 512 KiB of the 8 MiB */
 #define MX_MAX_PROBE 512
 #define MX_OFF_FULL 1u /* claimed, but the arena had no room: dropped for good */
@@ -87,6 +87,7 @@ struct mx_hdr {
     _Atomic uint64_t dropped; /* observations without a series: the area is full */
     _Atomic uint64_t worker_restarts;
     _Atomic uint64_t ratelimit[MX_RL_NSCOPES];
+    _Atomic uint64_t accept_paused[MX_PAUSE_N];
 };
 
 struct mx_slot {
@@ -440,6 +441,13 @@ metrics_ratelimit(enum metrics_scope scope)
 }
 
 void
+metrics_accept_paused(enum metrics_pause why)
+{
+    if (mx_self.h != NULL && why >= 0 && why < MX_PAUSE_N)
+        atomic_fetch_add_explicit(&mx_self.h->accept_paused[why], 1, memory_order_relaxed);
+}
+
+void
 metrics_worker_restart(struct shm *shm)
 {
     struct mx_area a;
@@ -620,6 +628,13 @@ metrics_render(struct shm *shm, struct evbuffer *out)
                    "Workers that died and were restarted by the master.");
     metrics_sample(out, "aigw_worker_restarts_total", NULL, NULL,
                    (double)atomic_load_explicit(&a.h->worker_restarts, memory_order_relaxed));
+    static const char *const pause_reasons[MX_PAUSE_N] = {"max_connections", "descriptors"};
+    metrics_family(out, "aigw_accept_paused_total", "counter",
+                   "Times a worker stopped accepting connections for a while: "
+                   "limits.max_connections reached, or out of file descriptors.");
+    for (int i = 0; i < MX_PAUSE_N; i++)
+        metrics_sample(out, "aigw_accept_paused_total", "reason", pause_reasons[i],
+                       (double)atomic_load_explicit(&a.h->accept_paused[i], memory_order_relaxed));
     metrics_family(out, "aigw_metrics_series_dropped_total", "counter",
                    "Observations lost because the shared-memory metrics area is full.");
     metrics_sample(out, "aigw_metrics_series_dropped_total", NULL, NULL,

@@ -69,6 +69,10 @@ void metrics_upstream(const char *model, const char *provider, const char *targe
                       int64_t duration_us, enum metrics_reason reason);
 /* One request refused by a limit, or because the limiter could not answer. */
 void metrics_ratelimit(enum metrics_scope scope);
+/* Why a worker stopped accepting for a while (aigw_accept_paused_total{reason}). */
+enum metrics_pause { MX_PAUSE_CONNECTIONS = 0, MX_PAUSE_DESCRIPTORS, MX_PAUSE_N };
+/* A worker paused accepting. */
+void metrics_accept_paused(enum metrics_pause why);
 const char *metrics_reason_name(enum metrics_reason r);
 
 /* Master: a worker died and is restarted. */

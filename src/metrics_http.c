@@ -105,6 +105,17 @@ render_node(struct metrics_http *mh, struct evbuffer *out)
 }
 
 /* GET /metrics; 404 elsewhere, 405 for other methods. */
+/* Nothing here takes a body: refused before it is read. */
+static int
+metrics_precheck(struct http_req *r, void *arg, struct http_refusal *f)
+{
+    (void)r;
+    (void)arg;
+    f->allow = "GET";
+    return http_refuse(f, 405, "invalid_request_error", "method_not_allowed",
+                       "The metrics listener takes no request body: use GET");
+}
+
 static void
 metrics_handle(struct http_req *r, void *arg)
 {
@@ -149,6 +160,7 @@ metrics_http_start(struct event_base *base, const struct conf *c, struct shm *sh
     }
     /* a scrape every few seconds is not worth an access line */
     http_server_set_access_log(mh->http, 0);
+    http_server_set_precheck(mh->http, metrics_precheck);
     for (int i = 0; i < nfds; i++)
         if (http_server_listen_fd(mh->http, fds[i]) < 0) {
             log_warn("metrics: cannot accept on fd %d", fds[i]);

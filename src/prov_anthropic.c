@@ -76,6 +76,7 @@
 #include "jsonx.h"
 #include "http.h"
 #include "provider.h"
+#include "usage.h"
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -684,9 +685,10 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
 /* Answers                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Anthropic's token counts, as it reports them. */
+/* Anthropic's token counts, as it reports them (clamped; bad: one was not a count). */
 struct anth_counts {
     int64_t input, cache_write, cache_read, output;
+    int bad;
 };
 
 /* Read the counts a usage object has (the others stay as they were). */
@@ -694,24 +696,25 @@ static void
 counts_read(struct json_object *usage, struct anth_counts *n)
 {
     if (jx_get(usage, "input_tokens") != NULL)
-        n->input = jx_int(usage, "input_tokens");
+        n->input = usage_count(usage, "input_tokens", &n->bad);
     if (jx_get(usage, "cache_creation_input_tokens") != NULL)
-        n->cache_write = jx_int(usage, "cache_creation_input_tokens");
+        n->cache_write = usage_count(usage, "cache_creation_input_tokens", &n->bad);
     if (jx_get(usage, "cache_read_input_tokens") != NULL)
-        n->cache_read = jx_int(usage, "cache_read_input_tokens");
+        n->cache_read = usage_count(usage, "cache_read_input_tokens", &n->bad);
     if (jx_get(usage, "output_tokens") != NULL)
-        n->output = jx_int(usage, "output_tokens");
+        n->output = usage_count(usage, "output_tokens", &n->bad);
 }
 
 /* OpenAI's terms: Anthropic's input_tokens leaves out what was read from or written to cache. */
 static void
 counts_usage(const struct anth_counts *n, struct prov_usage *u)
 {
-    u->prompt = n->input + n->cache_write + n->cache_read;
+    u->prompt = usage_add(usage_add(n->input, n->cache_write), n->cache_read);
     u->cached = n->cache_read;
     u->completion = n->output;
     u->reasoning = 0; /* Anthropic does not count thinking apart from output */
-    u->total = u->prompt + u->completion;
+    u->total = usage_add(u->prompt, u->completion);
+    u->bad |= n->bad;
     u->have = 1;
 }
 

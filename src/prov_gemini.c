@@ -100,6 +100,7 @@
 #include "aigw/resource.h"
 #include "jsonx.h"
 #include "provider.h"
+#include "usage.h"
 
 #define JSON_OUT (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -923,20 +924,23 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
 /* The answer                                                         */
 /* ------------------------------------------------------------------ */
 
-/* usageMetadata into u, in OpenAI's terms. */
+/* usageMetadata into u, in OpenAI's terms; every count clamped (usage.h). */
 static void
 usage_from(struct json_object *um, struct prov_usage *u)
 {
-    int64_t prompt = jx_int(um, "promptTokenCount") + jx_int(um, "toolUsePromptTokenCount");
-    int64_t thoughts = jx_int(um, "thoughtsTokenCount");
+    int bad = 0;
     if (!is_obj(um))
         return;
+    int64_t prompt = usage_add(usage_count(um, "promptTokenCount", &bad),
+                               usage_count(um, "toolUsePromptTokenCount", &bad));
+    int64_t thoughts = usage_count(um, "thoughtsTokenCount", &bad);
     u->prompt = prompt; /* promptTokenCount includes the cached tokens */
-    u->completion = jx_int(um, "candidatesTokenCount") + thoughts;
+    u->completion = usage_add(usage_count(um, "candidatesTokenCount", &bad), thoughts);
     u->reasoning = thoughts;
-    u->cached = jx_int(um, "cachedContentTokenCount");
-    u->total =
-        jx_get(um, "totalTokenCount") ? jx_int(um, "totalTokenCount") : u->prompt + u->completion;
+    u->cached = usage_count(um, "cachedContentTokenCount", &bad);
+    u->total = jx_get(um, "totalTokenCount") ? usage_count(um, "totalTokenCount", &bad)
+                                             : usage_add(u->prompt, u->completion);
+    u->bad |= bad;
     u->have = 1;
 }
 

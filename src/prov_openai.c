@@ -17,6 +17,7 @@
 #include "jsonraw.h"
 #include "prov_openai.h"
 #include "provider.h"
+#include "usage.h"
 
 static const char *const op_path[OP_N] = {"/chat/completions", "/completions", "/embeddings",
                                           NULL};
@@ -164,16 +165,18 @@ void
 prov_openai_usage(struct json_object *u, struct prov_usage *out)
 {
     struct json_object *d;
+    int bad = 0;
     if (u == NULL || !json_object_is_type(u, json_type_object))
         return;
-    out->prompt = jx_int(u, "prompt_tokens");
-    out->completion = jx_int(u, "completion_tokens");
-    out->total = json_object_object_get_ex(u, "total_tokens", NULL) ? jx_int(u, "total_tokens")
-                                                                    : out->prompt + out->completion;
-    out->cached = json_object_object_get_ex(u, "prompt_tokens_details", &d) ? jx_int(d, "cached_tokens") : 0;
-    out->reasoning = json_object_object_get_ex(u, "completion_tokens_details", &d)
-                         ? jx_int(d, "reasoning_tokens")
-                         : 0;
+    out->prompt = usage_count(u, "prompt_tokens", &bad);
+    out->completion = usage_count(u, "completion_tokens", &bad);
+    out->total = jx_get(u, "total_tokens") != NULL ? usage_count(u, "total_tokens", &bad)
+                                                   : usage_add(out->prompt, out->completion);
+    d = jx_get(u, "prompt_tokens_details");
+    out->cached = usage_count(d, "cached_tokens", &bad);
+    d = jx_get(u, "completion_tokens_details");
+    out->reasoning = usage_count(d, "reasoning_tokens", &bad);
+    out->bad |= bad;
     out->have = 1;
 }
 

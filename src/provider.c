@@ -44,8 +44,13 @@ void
 prov_header(struct prov_http *h, const char *name, const char *value)
 {
     size_t n = strlen(name) + strlen(value) + 3;
-    char *line = malloc(n);
-    if (line == NULL)
+    char *line;
+    /*
+     * A CR or LF would end this header and start others (resource.c refuses
+     * them in api_key; this holds for a record an older aigw wrote). The
+     * header is left out: the upstream then refuses the request itself.
+     */
+    if (strpbrk(value, "\r\n") != NULL || (line = malloc(n)) == NULL)
         return;
     snprintf(line, n, "%s: %s", name, value);
     h->hdrs = curl_slist_append(h->hdrs, line);

@@ -38,13 +38,16 @@ enum dialect { DIALECT_NONE = -1, DIALECT_OPENAI = 0, DIALECT_ANTHROPIC };
 /*
  * Token usage, exactly as the provider reported it, in OpenAI's terms:
  * prompt includes cached and cache-written input; completion includes
- * reasoning. have: the provider sent usage at all.
+ * reasoning. have: the provider sent usage at all. Every count is in
+ * 0..USAGE_MAX (usage.h); bad: the provider sent one that was not, and it
+ * was clamped.
  */
 struct prov_usage {
     int64_t prompt, completion, total;
     int64_t cached;    /* prompt tokens read from a cache */
     int64_t reasoning; /* completion tokens spent thinking */
     int have;
+    int bad;
 };
 
 /* One attempt: what a provider needs to build its request. */

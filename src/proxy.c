@@ -31,11 +31,13 @@
 #include "aigw/store.h"
 #include "aigw/util.h"
 #include "http.h"
+#include "jsonraw.h"
 #include "limit.h"
 #include "messages.h"
 #include "metrics.h"
 #include "proxy.h"
 #include "pxreq.h"
+#include "usage.h"
 #include "upstream.h"
 
 static const char *const route_suffix[] = {NULL,           NULL,          "/models",
@@ -134,32 +136,35 @@ rec_free(void *rec, size_t len)
     }
 }
 
+/* 0 when the key exists, is enabled and has not expired; else 1, the 401 in f. */
+static int
+key_refusal(const char *key, const struct lookup *l, struct http_refusal *f)
+{
+    if (key == NULL)
+        return http_refuse(f, 401, "invalid_request_error", "missing_api_key",
+                           "You didn't provide an API key. Send it in an Authorization: Bearer "
+                           "header or an x-api-key header.");
+    if (l->key_status != STORE_OK)
+        return http_refuse(f, 401, "invalid_request_error", "invalid_api_key",
+                           "Incorrect API key provided.");
+    if (l->key_disabled)
+        return http_refuse(f, 401, "invalid_request_error", "api_key_disabled",
+                           "This API key is disabled.");
+    if (l->key_expired)
+        return http_refuse(f, 401, "invalid_request_error", "api_key_expired",
+                           "This API key has expired.");
+    return 0;
+}
+
 /* 401 unless the key exists, is enabled and has not expired. */
 static int
 check_key(struct http_req *r, const char *key, const struct lookup *l)
 {
-    if (key == NULL) {
-        http_reply_error(r, 401, "invalid_request_error", "missing_api_key", NULL,
-                         "You didn't provide an API key. Send it in an Authorization: Bearer "
-                         "header or an x-api-key header.");
-        return -1;
-    }
-    if (l->key_status != STORE_OK) {
-        http_reply_error(r, 401, "invalid_request_error", "invalid_api_key", NULL,
-                         "Incorrect API key provided.");
-        return -1;
-    }
-    if (l->key_disabled) {
-        http_reply_error(r, 401, "invalid_request_error", "api_key_disabled", NULL,
-                         "This API key is disabled.");
-        return -1;
-    }
-    if (l->key_expired) {
-        http_reply_error(r, 401, "invalid_request_error", "api_key_expired", NULL,
-                         "This API key has expired.");
-        return -1;
-    }
-    return 0;
+    struct http_refusal f = {0};
+    if (key_refusal(key, l, &f) == 0)
+        return 0;
+    http_reply_refusal(r, &f);
+    return -1;
 }
 
 /* ---- GET /v1/models ---- */
@@ -250,6 +255,13 @@ parse_body(struct http_req *r)
     if (!json_object_is_type(o, json_type_object)) {
         http_reply_error(r, 400, "invalid_request_error", "invalid_json", NULL,
                          "The request body must be a JSON object.");
+        json_object_put(o);
+        return NULL;
+    }
+    /* what json-c read must be what a pass-through upstream reads in the bytes */
+    char why[1024];
+    if (jsonraw_check_names(p, len, why, sizeof(why)) < 0) {
+        http_reply_error(r, 400, "invalid_request_error", "ambiguous_member", NULL, "%s", why);
         json_object_put(o);
         return NULL;
     }
@@ -412,7 +424,8 @@ tokens_expected(struct pxreq *q)
         return 0; /* free upstream, and answered without usage */
     if (q->op == OP_EMBEDDINGS)
         out = 0;
-    return ((int64_t)evbuffer_get_length(http_req_body(q->r)) + 3) / 4 + out;
+    /* A client's max_tokens may be INT64_MAX: the sum saturates (usage.h) rather than overflow. */
+    return usage_add(((int64_t)evbuffer_get_length(http_req_body(q->r)) + 3) / 4, out);
 }
 
 /* x-ratelimit-* headers: the tightest request and token limits that apply. */
@@ -619,45 +632,85 @@ proxy_error_route(const char *path)
     return rt == RT_MESSAGES || rt == RT_COUNT_TOKENS ? anthropic_error : NULL;
 }
 
+/*
+ * What a request's headers decide: its route, method and key (one read
+ * transaction, no body). 0 when it may go on, with the key's lookup in l;
+ * else 1 and the refusal in f.
+ */
+static int
+proxy_gate(struct proxy *px, struct http_req *r, enum route rt, const char *key,
+           const uint8_t *hash, struct lookup *l, struct http_refusal *f)
+{
+    int m = http_req_method(r);
+    if (lookup(px, key ? hash : NULL, NULL, l) < 0)
+        return http_refuse(f, 503, "server_error", "config_unavailable",
+                           "The configuration store is unavailable");
+    if (l->key_status == STORE_OK)
+        snprintf(http_req_access(r)->key, sizeof(http_req_access(r)->key), "%s", l->key_name);
+    if (rt == RT_HEALTH)
+        return 0;
+    if (rt == RT_NONE)
+        return http_refuse(f, 404, "invalid_request_error", "unknown_url",
+                           "Unknown request URL: %s", http_req_path(r));
+    if ((rt == RT_MODELS && m != HTTP_M_GET) || (rt != RT_MODELS && m != HTTP_M_POST)) {
+        f->allow = rt == RT_MODELS ? "GET" : "POST";
+        return http_refuse(f, 405, "invalid_request_error", "method_not_allowed",
+                           "Method not allowed for %s: use %s", http_req_path(r), f->allow);
+    }
+    return key_refusal(key, l, f);
+}
+
+/* The configuration version the answer was decided by (none when the table was unreadable). */
+static void
+config_version_header(struct http_req *r, const struct lookup *l)
+{
+    char ver[32];
+    if (l->version == 0)
+        return;
+    snprintf(ver, sizeof(ver), "%llu", (unsigned long long)l->version);
+    http_resp_header(r, "x-aigw-config-version", ver);
+}
+
+int
+proxy_precheck(struct http_req *r, void *arg, struct http_refusal *f)
+{
+    struct lookup l;
+    uint8_t hash[AUTH_HASH_LEN];
+    const char *key = client_key(r);
+    enum route rt = route_of(http_req_path(r));
+    if (key != NULL)
+        auth_key_hash(key, strlen(key), hash);
+    int refused = proxy_gate(arg, r, rt, key, hash, &l, f);
+    if (!refused && rt == RT_HEALTH) /* anyone may ask; nobody needs a body for it */
+        refused = http_refuse(f, 413, "invalid_request_error", "request_too_large",
+                              "/healthz takes no request body");
+    if (refused)
+        config_version_header(r, &l);
+    return refused;
+}
+
 void
 proxy_handle(struct http_req *r, void *arg)
 {
     struct proxy *px = arg;
     enum route rt = route_of(http_req_path(r));
-    int m = http_req_method(r);
     struct lookup l;
+    struct http_refusal f = {0};
     uint8_t hash[AUTH_HASH_LEN];
     const char *key = client_key(r);
-    char ver[32];
 
     if (key != NULL)
         auth_key_hash(key, strlen(key), hash);
-    if (lookup(px, key ? hash : NULL, NULL, &l) < 0) {
-        http_reply_error(r, 503, "server_error", "config_unavailable", NULL,
-                         "The configuration store is unavailable");
-        return;
-    }
-    snprintf(ver, sizeof(ver), "%llu", (unsigned long long)l.version);
-    if (l.key_status == STORE_OK)
-        snprintf(http_req_access(r)->key, sizeof(http_req_access(r)->key), "%s", l.key_name);
-    http_resp_header(r, "x-aigw-config-version", ver);
-
-    if (rt == RT_HEALTH) {
+    int refused = proxy_gate(px, r, rt, key, hash, &l, &f);
+    config_version_header(r, &l);
+    if (refused)
+        http_reply_refusal(r, &f);
+    else if (rt == RT_HEALTH)
         http_reply(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
-    } else if (rt == RT_NONE) {
-        http_reply_error(r, 404, "invalid_request_error", "unknown_url", NULL,
-                         "Unknown request URL: %s", http_req_path(r));
-    } else if ((rt == RT_MODELS && m != HTTP_M_GET) || (rt != RT_MODELS && m != HTTP_M_POST)) {
-        http_resp_header(r, "Allow", rt == RT_MODELS ? "GET" : "POST");
-        http_reply_error(r, 405, "invalid_request_error", "method_not_allowed", NULL,
-                         "Method not allowed for %s: use %s", http_req_path(r),
-                         rt == RT_MODELS ? "GET" : "POST");
-    } else if (check_key(r, key, &l) == 0) {
-        if (rt == RT_MODELS)
-            models_list(px, r, hash);
-        else
-            proxy_request(px, r, rt, key, hash);
-    }
+    else if (rt == RT_MODELS)
+        models_list(px, r, hash);
+    else
+        proxy_request(px, r, rt, key, hash);
 }
 
 struct proxy *

@@ -20,6 +20,9 @@ struct proxy *proxy_new(struct event_base *base, const struct conf *c, struct st
                         struct upstream *u, struct shm *shm);
 /* The http_handler for the client listeners. */
 void proxy_handle(struct http_req *r, void *arg);
+/* Its http_precheck: a body is read only for a known route, method and a valid key. */
+struct http_refusal;
+int proxy_precheck(struct http_req *r, void *arg, struct http_refusal *f);
 /* The http_error_route: Anthropic's error shape on its Messages API routes. */
 http_error_fn proxy_error_route(const char *path);
 /* Requests with an upstream transfer in progress. */

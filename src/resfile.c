@@ -18,8 +18,9 @@ entry_id(struct json_object *ent, const char *path, char *id, size_t idlen, stru
     struct json_object *o;
     if (json_object_object_get_ex(ent, "id", &o)) {
         const char *s = json_object_is_type(o, json_type_string) ? json_object_get_string(o) : "";
-        if (res_id_valid(s) < 0) {
-            errors_add(e, o ? o : ent, path, "id must be 1-128 of A-Z a-z 0-9 . _ -");
+        /* strlen: an id with a NUL ("a\u0000b") must not pass as "a" */
+        if (res_id_valid(s) < 0 || strlen(s) != (size_t)json_object_get_string_len(o)) {
+            errors_add(e, o ? o : ent, path, "id must be 1-128 of A-Z a-z 0-9 . _ -, not . or ..");
             json_object_object_del(ent, "id"); /* not also an "unknown field" */
             return -1;
         }
@@ -37,6 +38,11 @@ entry_id(struct json_object *ent, const char *path, char *id, size_t idlen, stru
     for (char *p = id; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
             *p = '-';
+    if (res_id_valid(id) < 0) { /* a name "." or "..": no path segment can name it */
+        errors_add(e, o, path, "name %s cannot be an id: give an id (1-128 of A-Z a-z 0-9 . _ -)",
+                   id);
+        return -1;
+    }
     return 0;
 }
 

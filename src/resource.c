@@ -8,7 +8,9 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "aigw/auth.h"
@@ -52,15 +54,30 @@ provider_parse(const char *s)
     return -1;
 }
 
+/*
+ * An id is a path segment of the Admin API and of etcd keys: "." and ".."
+ * would name the folder or its parent there (and clients normalize them
+ * away), so they are refused beside anything outside the charset.
+ */
 int
 res_id_valid(const char *id)
 {
     size_t n = strlen(id);
-    if (n == 0 || n > RES_ID_MAX)
+    if (n == 0 || n > RES_ID_MAX || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
         return -1;
     for (const char *p = id; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
             return -1;
+    return 0;
+}
+
+/* Does s have a control byte (below 0x20, or DEL)? Such bytes end or split a header. */
+static int
+has_ctl(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 1;
     return 0;
 }
 
@@ -183,6 +200,71 @@ vstring(struct vctx *v, const char *field, int required, size_t maxlen)
     return s;
 }
 
+/*
+ * Refuse, anywhere in doc, a string with a NUL ("\u0000") in it: aigw reads
+ * strings as C strings, so "a\u0000b" would be checked as "a" and stored as
+ * something else again. path: doc's JSON path.
+ */
+static void
+vnul(struct vctx *v, struct json_object *doc, const char *path)
+{
+    char sub[320];
+    if (json_object_is_type(doc, json_type_string)) {
+        if (strlen(json_object_get_string(doc)) != (size_t)json_object_get_string_len(doc)) {
+            struct vctx at = {v->doc, path, v->e, 0};
+            verr(&at, doc, NULL, "must not contain a NUL character (\\u0000)");
+            v->bad = 1;
+        }
+    } else if (json_object_is_type(doc, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(doc); i++) {
+            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+            vnul(v, json_object_array_get_idx(doc, i), sub);
+        }
+    } else if (json_object_is_type(doc, json_type_object)) {
+        json_object_object_foreach(doc, key, val)
+        {
+            snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
+            vnul(v, val, sub);
+        }
+    }
+}
+
+/* An absolute http(s) URL to which paths are appended: libcurl's parser decides. */
+static int
+base_url_valid(const char *s, const char **why)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *query = NULL, *frag = NULL;
+    int ok = 0;
+    *why = "must be an http:// or https:// URL";
+    /* libcurl would percent-encode or take some of these; aigw sends api_base as it is. */
+    if (has_ctl(s) || strchr(s, ' ') != NULL) {
+        *why = "must be a URL without spaces or control characters";
+        goto done;
+    }
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0')
+        goto done;
+    if ((strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
+        (strncasecmp(s, "http://", 7) != 0 && strncasecmp(s, "https://", 8) != 0))
+        goto done;
+    if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK || strchr(s, '?') ||
+        strchr(s, '#')) {
+        *why = "must have no query or fragment: aigw appends the API's path to it";
+        goto done;
+    }
+    ok = 1;
+done:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(query);
+    curl_free(frag);
+    curl_url_cleanup(u);
+    return ok;
+}
+
 /* Reject fields the schema does not have: a typo must not pass silently. */
 static void
 vknown(struct vctx *v, const char *const *fields)
@@ -281,6 +363,8 @@ validate_upstream(struct vctx *v, const char *model_name)
     const char *model = vstring(v, "model", 0, RES_NAME_MAX);
     if (model != NULL && *model == '\0')
         verr(v, NULL, "model", "must not be empty");
+    else if (model != NULL && has_ctl(model))
+        verr(v, NULL, "model", "must not contain control characters");
     /*
      * Azure deployments and Gemini models are path segments of the URL; the
      * upstream model is the Model's name when model is not given.
@@ -297,9 +381,13 @@ validate_upstream(struct vctx *v, const char *model_name)
         verr(v, NULL, model != NULL ? "model" : "name", msg);
     }
     const char *base = vstring(v, "api_base", p >= 0 && default_api_base[p] == NULL, 2048);
-    if (base != NULL && strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
-        verr(v, NULL, "api_base", "must be an http:// or https:// URL");
-    vstring(v, "api_key", 0, 4096);
+    const char *why;
+    if (base != NULL && !base_url_valid(base, &why))
+        verr(v, NULL, "api_base", why);
+    /* The key goes into a header: a CR or LF in it would add headers of its own. */
+    const char *key = vstring(v, "api_key", 0, 4096);
+    if (key != NULL && has_ctl(key))
+        verr(v, NULL, "api_key", "must not contain control characters (CR, LF, ...)");
     const char *ver = vstring(v, "api_version", 0, 64);
     if (ver != NULL && p != PROVIDER_AZURE_OPENAI && p != PROVIDER_ANTHROPIC)
         verr(v, NULL, "api_version", "is for azure-openai (api-version) and anthropic "
@@ -563,6 +651,9 @@ res_validate(enum res_kind k, struct json_object *doc, const char *prefix, struc
         verr(&v, doc, NULL, "must be a mapping (JSON object)");
         return -1;
     }
+    vnul(&v, doc, v.prefix);
+    if (v.bad) /* the schema's checks read C strings: they would see less than was sent */
+        return -1;
     return k == RES_MODEL ? validate_model(&v) : validate_key(&v);
 }
 

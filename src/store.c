@@ -285,12 +285,35 @@ int
 store_docs_foreach(struct store *s, enum res_kind k, int (*cb)(const struct store_doc *, void *),
                    void *arg)
 {
+    return store_docs_after(s, k, NULL, cb, arg);
+}
+
+/* Where a walk after `after` starts: MDB_SET_RANGE finds the first id >= after; skip after. */
+static int
+docs_first_after(MDB_cursor *c, const char *after, MDB_val *key, MDB_val *v)
+{
+    size_t n = after != NULL ? strlen(after) : 0;
+    if (n == 0)
+        return mdb_cursor_get(c, key, v, MDB_FIRST);
+    key->mv_size = n;
+    key->mv_data = (void *)after;
+    int rc = mdb_cursor_get(c, key, v, MDB_SET_RANGE);
+    if (rc == 0 && key->mv_size == n && memcmp(key->mv_data, after, n) == 0)
+        rc = mdb_cursor_get(c, key, v, MDB_NEXT);
+    return rc;
+}
+
+/* Every document after an id, in id order (see store.h): a page reads only what it shows. */
+int
+store_docs_after(struct store *s, enum res_kind k, const char *after,
+                 int (*cb)(const struct store_doc *, void *), void *arg)
+{
     MDB_cursor *c;
     MDB_val key, v;
     char id[RES_ID_MAX + 1];
     if (mdb_cursor_open(s->rtxn, s->docs[k], &c) != 0)
         return STORE_ERROR;
-    for (int rc = mdb_cursor_get(c, &key, &v, MDB_FIRST); rc == 0;
+    for (int rc = docs_first_after(c, after, &key, &v); rc == 0;
          rc = mdb_cursor_get(c, &key, &v, MDB_NEXT)) {
         struct store_doc d;
         if (key.mv_size > RES_ID_MAX || doc_decode(&v, &d) < 0)
@@ -303,6 +326,16 @@ store_docs_foreach(struct store *s, enum res_kind k, int (*cb)(const struct stor
     }
     mdb_cursor_close(c);
     return STORE_OK;
+}
+
+/* The number of entries LMDB keeps in the database's header: no walk. */
+int64_t
+store_docs_count(struct store *s, enum res_kind k)
+{
+    MDB_stat st;
+    if (mdb_stat(s->rtxn, s->docs[k], &st) != 0)
+        return 0;
+    return (int64_t)st.ms_entries;
 }
 
 /* ---- writer side (master only) ---- */

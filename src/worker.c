@@ -264,6 +264,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
         (w.px = proxy_new(w.base, &w.conf, w.store, w.up, w.shm)) == NULL ||
         (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
         fatalx("out of memory setting up the worker");
+    http_server_set_precheck(w.http, proxy_precheck);
     for (int i = 0; i < nfds; i++)
         if (http_server_listen_fd(w.http, fds[i]) < 0)
             fatal("cannot accept on fd %d", fds[i]);

@@ -192,6 +192,12 @@ convert(yaml_document_t *doc, yaml_node_t *n, int flags, struct aigw_errors *e, 
         int plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, changed = 0;
         char *sub = NULL;
         int poisoned = 0;
+        /* "a\0b" in a quoted scalar: C strings would read "a", and check less than was given. */
+        if (strlen(s) != n->data.scalar.length) {
+            errors_add_line(e, line, path, "must not contain a NUL character (\\0)");
+            *failed = 1;
+            return NULL;
+        }
         if ((flags & YAML_SUBST_ENV) && strstr(s, "${") != NULL) {
             sub = subst_env(s, line, path, e, &changed);
             if (sub == NULL) {

@@ -10,6 +10,8 @@ struct json_object;
 struct aigw_errors;
 
 #define CONF_DEFAULT_PATH SYSCONFDIR "/aigw/aigw.yaml"
+/* The admin key the Debian package makes (0640 root:aigw); aigwctl's last resort. */
+#define CONF_DEFAULT_ADMIN_KEY SYSCONFDIR "/aigw/admin.key"
 #define CONF_MAX_LISTEN 16
 
 struct conf_listen {
@@ -45,6 +47,8 @@ struct conf {
     int admin_nlisten;
     struct conf_admin_key admin_keys[CONF_MAX_LIST];
     int admin_nkeys;
+    int admin_allow_keyless;       /* the explicit opt-in to a keyless Admin API on loopback */
+    char admin_key_file[PATH_MAX]; /* key_file of the first admin-role key, for aigwctl */
     struct conf_cidr admin_allow[CONF_MAX_LIST];
     int admin_nallow;
 
@@ -71,6 +75,7 @@ struct conf {
     uint64_t max_body_size;
     uint64_t max_header_size;
     uint64_t max_response_size; /* non-stream upstream body */
+    int64_t max_connections;    /* open client connections per worker (and per master listener set) */
 
     int64_t client_header_timeout_ms;
     int64_t client_body_timeout_ms;
@@ -109,8 +114,13 @@ void conf_defaults(struct conf *c);
 int conf_load_file(struct conf *c, const char *path, struct aigw_errors *e);
 /* The same from an already parsed tree (the worker gets the master's tree this way). */
 int conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e);
-/* -1 (error added) when a keyless Admin API would listen on a non-loopback address. */
+/*
+ * -1 (error added) when the Admin API would listen without a key: always on a
+ * non-loopback address, and on loopback unless admin.allow_keyless is true.
+ */
 int conf_check_admin(const struct conf *c, struct aigw_errors *e);
+/* 1 and the warning in buf when the Admin API runs keyless by the opt-in (for -t and the log). */
+int conf_admin_warning(const struct conf *c, char *buf, size_t len);
 /* Print every key with its type, default and description (for docs and `aigw -T`). */
 void conf_dump_keys(FILE *fp);
 

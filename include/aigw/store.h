@@ -101,5 +101,15 @@ int store_doc_read(struct store *s, enum res_kind k, const char *id, struct stor
 /* Every document of kind k in id order; stops when cb returns non-zero. */
 int store_docs_foreach(struct store *s, enum res_kind k, int (*cb)(const struct store_doc *, void *),
                        void *arg);
+/*
+ * The same from the first id after `after` (NULL or "": from the first):
+ * LMDB positions its cursor there (MDB_SET_RANGE), so a page costs what it
+ * reads, not the size of the table, and an id deleted since it was handed
+ * out as a cursor still positions at its successor.
+ */
+int store_docs_after(struct store *s, enum res_kind k, const char *after,
+                     int (*cb)(const struct store_doc *, void *), void *arg);
+/* How many documents of kind k the table holds (LMDB keeps the count: O(1)). */
+int64_t store_docs_count(struct store *s, enum res_kind k);
 
 #endif

@@ -1632,8 +1632,9 @@ def default_config(port, data_dir, resources, **overrides):
         "lmdb": {"map_size": "16m", "max_readers": 126},
         "resources": resources,
         "timeouts": {"drain": "10s"},
-        # the Admin API on a port of its own (parallel tests must not share 9180)
-        "admin": {"listen": ["%s:%d" % (HOST, free_port())]},
+        # the Admin API on a port of its own (parallel tests must not share 9180),
+        # keyless by the explicit opt-in (aigw refuses a keyless one without it)
+        "admin": {"listen": ["%s:%d" % (HOST, free_port())], "allow_keyless": True},
         # and so metrics, the control socket and the PID file
         "metrics": {"listen": ["%s:%d" % (HOST, free_port())]},
         "control": {"socket": os.path.join(os.path.dirname(data_dir), "aigw.sock")},

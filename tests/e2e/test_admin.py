@@ -3,7 +3,8 @@
 One mock (checking the provider key) and one aigw (2 workers, an admin and a
 viewer admin key, the Admin API on a port of its own) serve every case but
 the last three, which start gateways of their own (admin.allow, no admin
-keys, a non-loopback admin.listen without keys). Each case makes the
+keys with admin.allow_keyless, a non-loopback admin.listen without keys; the
+safe default itself is test_admin_default.py). Each case makes the
 resources it changes and removes them, so that the cases do not depend on
 each other; the restart and SIGHUP cases come last as they change the
 gateway itself.
@@ -51,8 +52,10 @@ STATUS = "/admin/v1/status"
 
 def admin_config(keys=True, allow=None, listen_host=HOST, workers=None):
     """aigw.yaml overrides: the Admin API on a free port, with the admin and
-    viewer keys unless keys is false."""
+    viewer keys unless keys is false (then keyless by admin.allow_keyless)."""
     adm = {"listen": ["%s:%d" % (listen_host, free_port())]}
+    if not keys:
+        adm["allow_keyless"] = True
     if keys:
         adm["keys"] = [{"name": "root", "key": ADMIN_KEY, "role": "admin"},
                        {"name": "auditor", "key": VIEWER_KEY, "role": "viewer"}]
@@ -127,14 +130,17 @@ def get(env, kind, rid, what="GET"):
 
 
 def listing(env, kind):
-    """GET a collection; checks the {"items", "total"} shape; {id: item}."""
+    """GET a collection (one page: the cases keep fewer resources than a
+    default page; test_admin_pages.py pages); checks the shape; {id: item}."""
     resp = admin(env.gw, "GET", kind)
     check(resp.status == 200, "GET %s: %d %r", kind, resp.status, resp.body[:300])
     obj = resp.json()
-    check(isinstance(obj, dict) and set(obj) == {"items", "total"},
-          "GET %s: body is not {items, total}: %r", kind, obj)
+    check(isinstance(obj, dict) and
+          set(obj) == {"items", "total", "has_more", "first_id", "last_id"},
+          "GET %s: body is not {items, total, has_more, first_id, last_id}: %r", kind, obj)
     check(isinstance(obj["items"], list), "GET %s: items is not a list", kind)
     check_eq(obj["total"], len(obj["items"]), "GET %s: total vs. number of items" % kind)
+    check_eq(obj["has_more"], False, "GET %s: has_more" % kind)
     out = {}
     for it in obj["items"]:
         check(isinstance(it, dict) and set(it) == {"id", "value", "revision"},
@@ -956,7 +962,7 @@ def _(env):
     check_eq(rc, 0, "exit code")
 
 
-@tap.case("no admin.keys: loopback clients read without a key")
+@tap.case("no admin.keys, admin.allow_keyless: loopback clients read without a key")
 def _(env):
     gw = own_gateway(env, keys=False)
     try:
@@ -977,7 +983,8 @@ def _(env):
     check_eq(rc, 0, "exit code")
 
 
-@tap.case("admin.listen on 0.0.0.0 without admin.keys: aigw refuses to start, the log says why")
+@tap.case("admin.listen on 0.0.0.0 without admin.keys, even with admin.allow_keyless: aigw "
+          "refuses to start, the log says why")
 def _(env):
     gw = Gateway(standard_resources(env.mock.port),
                  config=admin_config(keys=False, listen_host="0.0.0.0", workers=1),

@@ -17,6 +17,8 @@ Every run of aigwctl is checked for secrets: the admin keys and the
 providers' keys never show in full on its output or its messages.
 """
 
+import hashlib
+import http.server
 import json
 import os
 import re
@@ -29,8 +31,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        HOST, MOCK_KEY, SLOW, SRCDIR, TAP, TestFailure, check, check_eq, dead_port, free_port,
-        main, make_tmpdir, mock_and_gateway, write_file, wait_for)
+        HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Gateway, TestFailure, access_lines, check, check_eq,
+        dead_port, free_port, main, make_tmpdir, mock_and_gateway, standard_resources, write_file,
+        wait_for)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -630,6 +633,142 @@ def _(env):
     url = "http://%s" % env.gw.config["admin"]["listen"][0]
     expect(ctl("--admin-url", url + "/", "model", "get", "mock-gpt", admin_key_env=ADMIN_KEY), 0,
            out_re=r"name: mock-gpt")
+
+
+LIST_KEYS = 1100  # more than one page of aigwctl's default 1000
+
+
+def list_rows(r, header):
+    """The first column of each row of a list for people, after its one header."""
+    lines = r.out.splitlines()
+    check(lines and re.match(header, lines[0]), "the header: %r", r)
+    check(not any(re.match(header, ln) for ln in lines[1:]), "a second header: %r", r.out[:300])
+    return [ln.split()[0] for ln in lines[1:]]
+
+
+def list_requests(gw, path):
+    """How many GETs of path the gateway's access log holds so far."""
+    return sum(1 for a in access_lines(gw.log()) if a["path"] == path and a["method"] == "GET")
+
+
+def count_requests(gw, path, before, n):
+    """Wait for n more GETs of path than before in the access log; their number."""
+    wait_for(lambda: list_requests(gw, path) >= before + n, 10.0 * SLOW,
+             what="%d GETs of %s in the access log" % (n, path))
+    return list_requests(gw, path) - before
+
+
+@tap.case("list follows the pages to the end: %d keys (one page is 1000), --page-size, --json"
+          % LIST_KEYS)
+def _(env):
+    keys = [{"id": "pg-%04d" % i, "name": "pg-%04d" % i, "allowed_models": ["mock-*"],
+             "key_sha256": hashlib.sha256(b"sk-ctl-pg-%d" % i).hexdigest()}
+            for i in range(LIST_KEYS)]
+    gw = Gateway(standard_resources(env.mock.port, extra_keys=keys), config=admin_config(),
+                 env={"MOCK_KEY": MOCK_KEY})
+    want = sorted(["admin", "team-a"] + [k["id"] for k in keys])
+    c = ["-c", gw.conf_path, "--admin-key-file", key_file(ADMIN_KEY)]
+    kpath, mpath = "/admin/v1/api_keys", "/admin/v1/models"
+    try:
+        before = list_requests(gw, kpath)
+        r = expect(ctl(*(c + ["key", "list"])), 0)
+        check_eq(list_rows(r, r"^ID +NAME +MODELS"), want, "key list: every key once, in order")
+        check_eq(count_requests(gw, kpath, before, 2), 2, "key list: pages of 1000")
+        before = list_requests(gw, kpath)
+        r = expect(ctl(*(c + ["--page-size", "100", "key", "list"])), 0)
+        check_eq(list_rows(r, r"^ID +NAME +MODELS"), want, "--page-size 100")
+        check_eq(count_requests(gw, kpath, before, 12), 12, "--page-size 100: 12 pages")
+        j = expect(ctl(*(c + ["--json", "--page-size", "400", "key", "list"])), 0).json()
+        check(set(j) == {"items", "total"} and j["total"] == len(want), "--json: %r",
+              {k: v for k, v in j.items() if k != "items"})
+        check_eq([i["id"] for i in j["items"]], want, "--json: every key once, in order")
+        check(all(set(i) == {"id", "value", "revision"} for i in j["items"]), "--json items")
+        # a page of one: as many requests as models, and the same list
+        before = list_requests(gw, mpath)
+        r = expect(ctl(*(c + ["--page-size", "1", "model", "list"])), 0)
+        check_eq(list_rows(r, r"^ID +NAME +PROVIDER"), ["mock-b", "mock-gpt", "other-model"],
+                 "model list in pages of 1")
+        check_eq(count_requests(gw, mpath, before, 3), 3, "model list: 3 pages of 1")
+        j = expect(ctl(*(c + ["--json", "--page-size", "1", "model", "list"])), 0).json()
+        check_eq(([i["id"] for i in j["items"]], j["total"]),
+                 (["mock-b", "mock-gpt", "other-model"], 3), "model list --json in pages of 1")
+        for bad in ("0", "1001", "-5", "ten", ""):
+            expect(ctl(*(c + ["--page-size", bad, "key", "list"])), 2,
+                   r"--page-size %s: give a whole number from 1 to 1000" % re.escape(bad))
+        expect(ctl(*(c + ["--page-size", "5", "key", "get", "pg-0001"])), 2,
+               r"--page-size is for list only")
+        expect(ctl(*(c + ["--page-size", "5", "status"])), 2, r"--page-size are for model and "
+               r"key commands only")
+    finally:
+        gw.stop()
+
+
+class FakeAdmin:
+    """An Admin API on 127.0.0.1 answering every GET with pages(query) -> a
+    dict (sent as JSON, 200); records the paths asked for."""
+
+    def __init__(self, pages):
+        fake = self
+        self.paths = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the name http.server calls
+                fake.paths.append(self.path)
+                query = self.path.partition("?")[2]
+                body = json.dumps(pages(query)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer((HOST, 0), Handler)
+        self.url = "http://%s:%d" % (HOST, self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def fake_item(rid):
+    return {"id": rid, "value": {"name": rid}, "revision": 1}
+
+
+@tap.case("list and a wrong Admin API: pages that do not advance or a bad has_more end it, exit 1")
+def _(env):
+    cases = [
+        # has_more with the same last_id again: the list would never end
+        (lambda q: {"items": [fake_item("a")], "has_more": True, "first_id": "a",
+                    "last_id": "a"}, r"has_more without a last_id after \"a\""),
+        # has_more without a last_id, and with one that is not an id
+        (lambda q: {"items": [], "has_more": True}, r"has_more without a last_id after \"\""),
+        (lambda q: {"items": [fake_item("a")], "has_more": True, "last_id": "a&limit=1"},
+         r"has_more without a last_id"),
+        (lambda q: {"items": [fake_item("a")], "has_more": "false"}, r"not true or false"),
+        (lambda q: {"items": {"a": 1}, "has_more": False}, r"without \"items\""),
+    ]
+    for pages, err in cases:
+        fake = FakeAdmin(pages)
+        try:
+            r = expect(ctl("--admin-url", fake.url, "model", "list"), 1, err)
+            check(len(fake.paths) <= 2, "asked %d times: %r", len(fake.paths), fake.paths[:5])
+            r = expect(ctl("--admin-url", fake.url, "--json", "model", "list"), 1, err)
+            check("]" not in r.out, "a --json list that failed is not closed: %r", r.out)
+        finally:
+            fake.close()
+    # an aigw without pages (no has_more): its one answer is the whole list
+    fake = FakeAdmin(lambda q: {"items": [fake_item("a"), fake_item("b")], "total": 2})
+    try:
+        j = expect(ctl("--admin-url", fake.url, "--json", "key", "list"), 0).json()
+        check_eq(([i["id"] for i in j["items"]], j["total"]), (["a", "b"], 2), "old aigw")
+        check_eq(fake.paths, ["/admin/v1/api_keys?limit=1000"], "one request, pages of 1000")
+    finally:
+        fake.close()
 
 
 # --------------------------------------------------------------------------

@@ -10,9 +10,11 @@ dpkg -i, runs `aigw -t` on the installed configuration, starts the installed
 aigw the way its systemd unit does (with systemctl when systemd runs; else as
 the aigw user, in the folders systemd would make, on free ports), sends a
 chat completion through it to the mock, reloads it with the unit's
-ExecReload, rotates its log with the package's logrotate file, stops it,
-reinstalls the package (an upgrade keeps the LMDB file and an edited
-conffile), removes it, purges it, and checks that nothing is left: no
+ExecReload, checks the admin key made at install (0640 root:aigw: the Admin
+API asks for it, nobody neither reads it nor creates an API key, root's
+aigwctl needs no flag), rotates its log with the package's logrotate file, stops it,
+reinstalls the package (an upgrade keeps the LMDB file, an edited conffile
+and the admin key), removes it, purges it, and checks that nothing is left: no
 process, no /etc/aigw, no aigw user.
 
 Whatever fails, it stops what it started (by PID) and purges the package.
@@ -52,6 +54,7 @@ SBIN = "/usr/sbin/aigw"
 CTL = "/usr/sbin/aigwctl"
 CONF = "/etc/aigw/aigw.yaml"
 RESOURCES = "/etc/aigw/resources.yaml"
+ADMIN_KEY_FILE = "/etc/aigw/admin.key"
 UNIT = "/lib/systemd/system/aigw.service"
 LOGROTATE = "/etc/logrotate.d/aigw"
 RUN_DIR = "/run/aigw"
@@ -73,6 +76,8 @@ MAN_PAGES = (("8", "aigw"), ("5", "aigw.yaml"), ("5", "aigw-resources"), ("7", "
 # A clean environment, as systemd gives a service, and its User= and Group=.
 SERVICE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
 AS_AIGW = ["setpriv", "--reuid=aigw", "--regid=aigw", "--init-groups", "--no-new-privs"]
+# Any local user: the Admin API must not let it change the configuration.
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--no-new-privs"]
 
 
 class Skip(Exception):
@@ -207,6 +212,7 @@ class Deb:
         self.made_run_dir = False
         self.resources_orig = None
         self.data_inode = None
+        self.admin_key = None      # the key postinst made
         register_cleanup(self)
 
     # -- prerequisites of the cases ------------------------------------------
@@ -396,6 +402,15 @@ def case_install():
     check_owner_mode(RESOURCES, "root", "aigw", 0o640)
     check_owner_mode("/etc/default/aigw", "root", "root", 0o600)
     check(os.access(SBIN, os.X_OK), "%s is not executable", SBIN)
+    check_owner_mode(ADMIN_KEY_FILE, "root", "aigw", 0o640)
+    with open(ADMIN_KEY_FILE) as f:
+        D.admin_key = f.read()
+    check(re.match(r"^[0-9a-f]{64}\n$", D.admin_key), "%s is not 64 hex digits and a newline",
+          ADMIN_KEY_FILE)
+    with open(CONF) as f:
+        check(re.search(r"^  keys:\n    - name: root\n      key_file: %s\n      role: admin$"
+                        % ADMIN_KEY_FILE, f.read(), re.M), "%s does not name %s in admin.keys",
+              CONF, ADMIN_KEY_FILE)
 
 
 def case_unit_verify():
@@ -442,7 +457,7 @@ def case_config_check():
     """aigw -t accepts the installed configuration as it is."""
     D.need_installed()
     p = run([SBIN, "-t", "-c", CONF], env=SERVICE_ENV)
-    check(p.returncode == 0 and p.stdout.strip() == "configuration OK",
+    check(p.returncode == 0 and p.stdout.strip() == "configuration OK" and p.stderr == "",
           "aigw -t -c %s exited %d: %s%s", CONF, p.returncode, p.stdout, p.stderr)
     p = run([SBIN, "-t"], env=SERVICE_ENV)
     check(p.returncode == 0, "aigw -t (built-in default %s) exited %d: %s%s", CONF,
@@ -613,6 +628,59 @@ def case_aigwctl():
           "\n%s", D.main_pid(), p.stdout)
 
 
+def admin_port():
+    """The Admin API port of the aigw.yaml it runs with."""
+    with open(D.conf) as f:
+        m = re.search(r"^admin:\s*\n\s*listen:\s*\n\s*-\s*\S+:(\d+)", f.read(), re.M)
+    check(m is not None, "no admin.listen address in %s", D.conf)
+    return int(m.group(1))
+
+
+def case_admin_key():
+    """The Admin API asks for the key made at install; nobody neither reads
+    it nor creates an API key; root's aigwctl, and group aigw's, need no flag."""
+    D.need_running()
+    port = admin_port()
+    key = D.admin_key.strip()
+    new_key = {"name": "by-nobody", "allowed_models": ["*"]}
+    resp = request(port, "POST", "/admin/v1/api_keys", body=new_key)
+    check_eq(resp.status, 401, "POST an API key without the admin key")
+    check_eq(request(port, "GET", "/admin/v1/status").status, 401, "GET status without a key")
+    check_eq(request(port, "GET", "/admin/v1/status", key=key).status, 200,
+             "GET status with the key of %s" % ADMIN_KEY_FILE)
+    # nobody: cannot read the key; its aigwctl says why, before any request
+    p = run(AS_NOBODY + ["cat", ADMIN_KEY_FILE], env=SERVICE_ENV)
+    check(p.returncode != 0 and "Permission denied" in p.stderr and key not in p.stdout,
+          "nobody reads %s: exit %d %r", ADMIN_KEY_FILE, p.returncode, p.stderr)
+    p = subprocess.run(AS_NOBODY + [CTL, "key", "create"], capture_output=True, text=True,
+                       input='{"name":"by-nobody","allowed_models":["*"]}', env=SERVICE_ENV,
+                       timeout=60, cwd="/")
+    check(p.returncode == 2 and "aigwctl: permission denied: %s (the admin key; add yourself to "
+          "group aigw" % ADMIN_KEY_FILE in p.stderr, "aigwctl key create as nobody: exit %d %r",
+          p.returncode, p.stderr)
+    # even pointed at the Admin API, without the key it gets 401
+    p = subprocess.run(AS_NOBODY + [CTL, "--admin-url", "http://%s:%d" % (HOST, port), "key",
+                                    "create"], capture_output=True, text=True,
+                       input='{"name":"by-nobody","allowed_models":["*"]}', env=SERVICE_ENV,
+                       timeout=60, cwd="/")
+    check(p.returncode == 1 and "asks for an admin key" in p.stderr,
+          "aigwctl --admin-url key create as nobody: exit %d %r", p.returncode, p.stderr)
+    # root: aigwctl without a key option (-c only when the test runs its own copy)
+    conf = [] if D.conf == CONF else ["-c", D.conf]
+    p = subprocess.run([CTL] + conf + ["key", "create"], capture_output=True, text=True,
+                       input='{"name":"by-root","allowed_models":["deb-*"]}', env=SERVICE_ENV,
+                       timeout=60, cwd="/")
+    check(p.returncode == 0 and key not in p.stdout + p.stderr,
+          "aigwctl key create as root: exit %d %r %r", p.returncode, p.stdout, p.stderr)
+    # a member of group aigw (nobody let in): the same
+    gid = grp.getgrnam("aigw").gr_gid
+    p = run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--groups=%d" % gid,
+             "--no-new-privs", CTL] + conf + ["key", "list"], env=SERVICE_ENV, cwd="/")
+    check(p.returncode == 0 and "by-root" in p.stdout and "by-nobody" not in p.stdout,
+          "aigwctl key list as a member of group aigw: exit %d %r %r", p.returncode, p.stdout,
+          p.stderr)
+
+
 def case_logrotate():
     """logrotate rotates the access log with the package's file; aigw reopens it."""
     D.need_running()
@@ -666,6 +734,10 @@ def case_reinstall():
     with open(RESOURCES) as f:
         check(f.read() == edited, "%s lost its local edit", RESOURCES)
     check_owner_mode(RESOURCES, "root", "aigw", 0o640)
+    if D.admin_key is not None:
+        with open(ADMIN_KEY_FILE) as f:
+            check(f.read() == D.admin_key, "the upgrade changed %s", ADMIN_KEY_FILE)
+        check_owner_mode(ADMIN_KEY_FILE, "root", "aigw", 0o640)
     if D.data_inode is not None:
         check_eq(os.stat(os.path.join(STATE_DIR, "data.mdb")).st_ino, D.data_inode,
                  "inode of the LMDB file")
@@ -726,9 +798,12 @@ CASES = [
      case_chat),
     ("the unit's ExecReload reads the resources file again", case_reload),
     ("aigwctl status talks to it", case_aigwctl),
+    ("the Admin API asks for the admin key made at install (0640 root:aigw); nobody neither "
+     "reads it nor creates an API key; root's aigwctl needs no flag", case_admin_key),
     ("logrotate rotates the access log; aigw reopens it", case_logrotate),
     ("it stops on SIGTERM, workers and all", case_stop),
-    ("dpkg -i again keeps the LMDB file, an edited conffile and the user", case_reinstall),
+    ("dpkg -i again keeps the LMDB file, an edited conffile, the admin key and the user",
+     case_reinstall),
     ("dpkg -r keeps the conffiles and the LMDB file", case_remove),
     ("dpkg --purge leaves nothing: files, user, overrides, processes", case_purge),
 ]

@@ -69,6 +69,8 @@ data_dir: {dir}/data
 resources: {res}
 timeouts:
   drain: 10s
+admin:
+  listen: []
 """
 
 GOOD_RES = """\
@@ -155,6 +157,10 @@ timeouts:
   upstream_total: 10m
   stream_idle: 120s
   drain: 30s
+admin:
+  keys:
+    - {{name: ops, key: adm-lifecycle-0123456789abcdef, role: admin}}
+  allow_keyless: false
 """
 
 FULL_RES = """\

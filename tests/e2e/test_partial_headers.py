@@ -158,6 +158,12 @@ for _which in ("proxy", "admin", "metrics"):
         check_no_secret(env, which, b"", 408)
         check_access_log(env)
 
+    @tap.case("%s: a header value past limits.max_header_size: 431, aigw's own id, no secret"
+              % _which)
+    def _(env, which=_which):
+        check_no_secret(env, which, b"A" * (40 * 1024), 431)
+        check_access_log(env)
+
 
 @tap.case("a complete X-Request-Id is still used, and an empty one gets aigw's own")
 def _(env):

@@ -481,7 +481,8 @@ def restart_only_changes(env):
     """aigw.yaml with shm_slots, admin.listen, pid_file and lmdb.map_size changed."""
     d = env.gw.dir
     admin2 = free_port()
-    set_config(env, shm_slots=4096, admin={"listen": ["%s:%d" % (HOST, admin2)]},
+    set_config(env, shm_slots=4096, admin={"listen": ["%s:%d" % (HOST, admin2)],
+                                           "allow_keyless": True},
                pid_file=os.path.join(d, "other.pid"),
                lmdb={"map_size": "32m", "max_readers": 126})
     return admin2

@@ -52,6 +52,7 @@ struct mock_ctl {
     long stream_error;           /* -1: off */
     struct mock_str content;     /* NULL: generated "tok0 tok1 ..." */
     struct mock_str retry_after; /* NULL: no Retry-After header */
+    struct mock_str usage;       /* NULL: the computed usage (OpenAI, Azure) */
     json_object *tool_call;      /* {"name","input"} in a JSON value held elsewhere, or NULL */
     json_object *owned;          /* a tool_call parsed from a header (own reference) */
 };

@@ -231,6 +231,10 @@ mock_tool_id_json(const struct mock_call *c, const char *prefix, struct evbuffer
 void
 mock_usage_json(const struct mock_call *c, long completion, struct evbuffer *out)
 {
+    if (c->ctl.usage.s != NULL) { /* the usage control: whatever a test wants an upstream to say */
+        evbuffer_add(out, c->ctl.usage.s, c->ctl.usage.len);
+        return;
+    }
     evbuffer_add_printf(out,
                         "{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"total_tokens\":%ld}",
                         c->prompt_tokens, completion, c->prompt_tokens + completion);

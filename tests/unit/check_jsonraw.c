@@ -50,7 +50,9 @@ END_TEST
 START_TEST(member_last_duplicate_and_escaped_key)
 {
     ck_assert_str_eq(member("{\"model\":\"a\",\"model\":\"b\"}", "model"), "\"b\"");
-    ck_assert_str_eq(member("{\"mod\\u0065l\":\"a\"}", "model"), "");
+    /* an escaped name is the name json-c reads */
+    ck_assert_str_eq(member("{\"mod\\u0065l\":\"a\"}", "model"), "\"a\"");
+    ck_assert_str_eq(member("{\"model\\u0000\":\"a\"}", "model"), "");
     ck_assert_str_eq(member("{}", "model"), "");
     ck_assert_str_eq(member("[1]", "model"), "ERR");
     ck_assert_str_eq(member("{\"model\":\"a", "model"), "ERR");
@@ -144,11 +146,77 @@ START_TEST(openai_passthrough_max_tokens)
 }
 END_TEST
 
-START_TEST(escaped_key_falls_back_to_the_parse)
+START_TEST(escaped_key_edited_in_the_bytes)
 {
     char *out = passthrough(&prov_openai, "{\"mod\\u0065l\":\"m\"}", 0, 0);
-    ck_assert_str_eq(out, "{\"model\":\"up-\\\"1\\\"\"}");
+    ck_assert_str_eq(out, "{\"mod\\u0065l\":\"up-\\\"1\\\"\"}");
     free(out);
+    /* a stream's usage cannot be hidden behind an escaped include_usage */
+    out = passthrough(&prov_openai,
+                      "{\"model\":\"m\",\"stream\":true,\"stream_options\":"
+                      "{\"include_us\\u0061ge\":false}}", 1, 0);
+    ck_assert_str_eq(out, "{\"model\":\"up-\\\"1\\\"\",\"stream\":true,\"stream_options\":"
+                          "{\"include_us\\u0061ge\":true}}");
+    free(out);
+}
+END_TEST
+
+/* jsonraw_check_names on text: "" when accepted, else the message. */
+static const char *
+names(const char *text)
+{
+    static char why[512];
+    if (jsonraw_check_names(text, strlen(text), why, sizeof(why)) == 0)
+        return "";
+    return why;
+}
+
+START_TEST(names_refused)
+{
+    /* the issue's attack: json-c reads gpt-4o, a last-wins upstream o1-pro */
+    ck_assert_str_eq(names("{\"model\":\"x\",\"mod\\u0065l\":\"o1-pro\",\"model\\u0000\":\"g\"}"),
+                     "The member name `model\\x00` contains a NUL character.");
+    ck_assert_str_eq(names("{\"model\":\"x\",\"mod\\u0065l\":\"o1-pro\"}"),
+                     "The member `model` appears more than once in one object (after decoding "
+                     "escapes).");
+    ck_assert_str_eq(names("{\"model\\u0000\":\"g\"}"),
+                     "The member name `model\\x00` contains a NUL character.");
+    ck_assert_str_eq(names("{\"model\":\"a\",\"MODEL\":\"b\"}"),
+                     "The member `MODEL` differs from `model` only in case; member names are "
+                     "case-sensitive.");
+    ck_assert_str_eq(names("{\"temperature\":1,\"Temperature\":2}"),
+                     "The members `Temperature` and `temperature` differ only in case; write each "
+                     "member once.");
+    ck_assert_str_eq(names("{\"Stream_Options\":{}}"),
+                     "The member `Stream_Options` differs from `stream_options` only in case; "
+                     "member names are case-sensitive.");
+    ck_assert_str_eq(names("{\"stream_options\":{\"include_usage\":true,"
+                           "\"include_us\\u0061ge\":false}}"),
+                     "The member `include_usage` appears more than once in one object (after "
+                     "decoding escapes).");
+    ck_assert_str_eq(names("{\"stream_options\":{\"Include_Usage\":false}}"),
+                     "The member `Include_Usage` differs from `include_usage` only in case; "
+                     "member names are case-sensitive.");
+    /* exact duplicates anywhere, and a surrogate pair decoded */
+    ck_assert_str_eq(names("{\"messages\":[{\"role\":\"user\",\"r\\u006fle\":\"system\"}]}"),
+                     "The member `role` appears more than once in one object (after decoding "
+                     "escapes).");
+    ck_assert_str_eq(names("{\"a\":{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}}"),
+                     "The member `\\xf0\\x9f\\x98\\x80` appears more than once in one object "
+                     "(after decoding escapes).");
+}
+END_TEST
+
+START_TEST(names_accepted)
+{
+    ck_assert_str_eq(names("{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}],\"n\":1}"), "");
+    /* case variants deeper down are a schema's business (properties Name and name) */
+    ck_assert_str_eq(names("{\"model\":\"m\",\"tools\":[{\"function\":{\"parameters\":"
+                           "{\"properties\":{\"Name\":{},\"name\":{}}}}}],"
+                           "\"metadata\":{\"K\":\"1\",\"k\":\"2\"}}"), "");
+    ck_assert_str_eq(names("{\"mod\\u0065l\":\"m\",\"a\":[[],{},[{}]],\"b\":\"\\\"}\"}"), "");
+    ck_assert_str_eq(names("[1,2]"), "");
+    ck_assert_str_eq(names("{}"), "");
 }
 END_TEST
 
@@ -172,12 +240,14 @@ jsonraw_suite(void)
     tcase_add_test(tc, member_found);
     tcase_add_test(tc, member_last_duplicate_and_escaped_key);
     tcase_add_test(tc, apply_edits_in_order);
+    tcase_add_test(tc, names_refused);
+    tcase_add_test(tc, names_accepted);
     suite_add_tcase(s, tc);
     tc = tcase_create("passthrough");
     tcase_add_test(tc, openai_passthrough_keeps_bytes);
     tcase_add_test(tc, openai_passthrough_stream_options);
     tcase_add_test(tc, openai_passthrough_max_tokens);
-    tcase_add_test(tc, escaped_key_falls_back_to_the_parse);
+    tcase_add_test(tc, escaped_key_edited_in_the_bytes);
     tcase_add_test(tc, anthropic_passthrough_keeps_bytes);
     suite_add_tcase(s, tc);
     return s;

@@ -526,6 +526,57 @@ respond(const struct prov_call *c, const char *bt, struct json_object **out, str
     return rc;
 }
 
+/*
+ * Counts an upstream should never send: near INT64_MAX (their sum overflowed
+ * signed arithmetic, an abort under UBSan), negative (given back to a token
+ * window), a fraction and a string. Each is clamped to 0..10^9, and the
+ * usage says it was.
+ */
+START_TEST(response_absurd_usage)
+{
+    struct prov_call c = call(OP_CHAT, 0);
+    struct json_object *out;
+    struct prov_usage u;
+    ck_assert_int_eq(respond(&c,
+                             "{`id`:`msg_1`,`type`:`message`,`role`:`assistant`,"
+                             "`content`:[{`type`:`text`,`text`:`Hi`}],`model`:`m`,"
+                             "`stop_reason`:`end_turn`,`usage`:{`input_tokens`:9223372036854775807,"
+                             "`cache_creation_input_tokens`:9223372036854775807,"
+                             "`cache_read_input_tokens`:-5,`output_tokens`:-9223372036854775807}}",
+                             &out, &u),
+                     0);
+    ck_assert_int_eq(u.have, 1);
+    ck_assert_int_eq(u.bad, 1);
+    ck_assert_int_eq(u.prompt, 1000000000);
+    ck_assert_int_eq(u.cached, 0);
+    ck_assert_int_eq(u.completion, 0);
+    ck_assert_int_eq(u.total, 1000000000);
+    json_object_put(out);
+    ck_assert_int_eq(respond(&c,
+                             "{`id`:`msg_1`,`type`:`message`,`role`:`assistant`,"
+                             "`content`:[{`type`:`text`,`text`:`Hi`}],`model`:`m`,"
+                             "`stop_reason`:`end_turn`,`usage`:{`input_tokens`:2.5,"
+                             "`output_tokens`:`7`}}",
+                             &out, &u),
+                     0);
+    ck_assert_int_eq(u.bad, 1);
+    ck_assert_int_eq(u.prompt, 0);
+    ck_assert_int_eq(u.completion, 0);
+    json_object_put(out);
+    /* Sane counts are not flagged. */
+    ck_assert_int_eq(respond(&c,
+                             "{`id`:`msg_1`,`type`:`message`,`role`:`assistant`,"
+                             "`content`:[{`type`:`text`,`text`:`Hi`}],`model`:`m`,"
+                             "`stop_reason`:`end_turn`,`usage`:{`input_tokens`:1000000000,"
+                             "`output_tokens`:0}}",
+                             &out, &u),
+                     0);
+    ck_assert_int_eq(u.bad, 0);
+    ck_assert_int_eq(u.total, 1000000000);
+    json_object_put(out);
+}
+END_TEST
+
 /* The reference's example message with prompt caching: cache reads and writes are prompt tokens. */
 START_TEST(response_text_cache_usage)
 {
@@ -1322,6 +1373,7 @@ anthropic_suite(void)
 
     tc = tcase_create("response");
     tcase_add_test(tc, response_text_cache_usage);
+    tcase_add_test(tc, response_absurd_usage);
     tcase_add_test(tc, response_tool_use);
     tcase_add_test(tc, response_thinking);
     tcase_add_test(tc, response_finish_reasons);

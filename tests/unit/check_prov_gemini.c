@@ -249,6 +249,26 @@ START_TEST(url_stream)
 }
 END_TEST
 
+/*
+ * A key with CR LF (a record an older aigw stored before resource.c
+ * refused them) is left out rather than sent as a header and a second,
+ * injected one.
+ */
+START_TEST(url_key_with_crlf)
+{
+    struct target_view t = target;
+    t.api_key = "AIzaSy\r\nContent-Length: 0";
+    struct prov_call c = {.t = &t, .op = OP_CHAT};
+    struct prov_http h;
+    struct json_object *out = build_ok(&c, hello, &h);
+    for (const struct curl_slist *l = h.hdrs; l != NULL; l = l->next)
+        ck_assert_msg(strpbrk(l->data, "\r\n") == NULL, "a header with CR or LF: %s", l->data);
+    ck_assert_ptr_null(h.hdrs);
+    json_object_put(out);
+    http_free(&h);
+}
+END_TEST
+
 /* No key: no header at all; a model name is escaped in the path. */
 START_TEST(url_no_key)
 {
@@ -635,6 +655,44 @@ START_TEST(answer_calls_thoughts)
     /* no responseId: an id of our own; the model Gemini named */
     ck_assert_str_eq(json_object_get_string(at(out, "model")), "gemini-2.5-pro");
     ck_assert(strncmp(json_object_get_string(at(out, "id")), "chatcmpl-", 9) == 0);
+    json_object_put(out);
+}
+END_TEST
+
+/*
+ * usageMetadata an upstream should never send: counts near INT64_MAX whose
+ * sums overflowed (an abort under UBSan), negatives, a fraction. Each is
+ * clamped to 0..10^9 and the usage says it was.
+ */
+START_TEST(answer_absurd_usage)
+{
+    struct prov_usage u;
+    struct json_object *out = answer(
+        OP_CHAT,
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}],\"role\":\"model\"},"
+        "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{"
+        "\"promptTokenCount\":9223372036854775807,\"toolUsePromptTokenCount\":9223372036854775807,"
+        "\"candidatesTokenCount\":-3,\"thoughtsTokenCount\":-9223372036854775807,"
+        "\"cachedContentTokenCount\":1.5}}",
+        &u);
+    ck_assert_int_eq(u.bad, 1);
+    assert_usage(&u, 1000000000, 0, 1000000000, 0, 0);
+    ck_assert_int_eq(json_object_get_int64(at(out, "usage.prompt_tokens")), 1000000000);
+    json_object_put(out);
+    out = answer(OP_CHAT,
+                 "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},"
+                 "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":5,"
+                 "\"candidatesTokenCount\":3,\"totalTokenCount\":-8}}",
+                 &u);
+    ck_assert_int_eq(u.bad, 1);
+    assert_usage(&u, 5, 3, 0, 0, 0);
+    json_object_put(out);
+    out = answer(OP_CHAT,
+                 "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},"
+                 "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":5,"
+                 "\"candidatesTokenCount\":3}}",
+                 &u);
+    ck_assert_int_eq(u.bad, 0);
     json_object_put(out);
 }
 END_TEST
@@ -1059,6 +1117,7 @@ gemini_suite(void)
     tcase_add_test(tc, url_generate);
     tcase_add_test(tc, url_stream);
     tcase_add_test(tc, url_no_key);
+    tcase_add_test(tc, url_key_with_crlf);
     tcase_add_test(tc, url_count_tokens);
     tcase_add_test(tc, messages_conversation);
     tcase_add_test(tc, messages_empty_text);
@@ -1080,6 +1139,7 @@ gemini_suite(void)
     tcase_add_test(tc, answer_blocked_prompt);
     tcase_add_test(tc, answer_ids);
     tcase_add_test(tc, answer_count_and_bad);
+    tcase_add_test(tc, answer_absurd_usage);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stream");

@@ -99,6 +99,11 @@ START_TEST(names_and_ids)
     ck_assert_int_eq(res_id_valid(""), -1);
     ck_assert_int_eq(res_id_valid("a/b"), -1);
     ck_assert_int_eq(res_id_valid("a b"), -1);
+    ck_assert_int_eq(res_id_valid("."), -1); /* path segments of the Admin API and etcd */
+    ck_assert_int_eq(res_id_valid(".."), -1);
+    ck_assert_int_eq(res_id_valid("..."), 0);
+    ck_assert_int_eq(res_id_valid(".a"), 0);
+    ck_assert_int_eq(res_id_valid("a\r"), -1);
     char id[RES_ID_MAX + 2];
     memset(id, 'a', sizeof(id));
     id[RES_ID_MAX] = '\0';
@@ -214,6 +219,10 @@ struct bad_case {
 
 #define DURATION_MSG "must be a duration with a unit (ms, s, m, h), such as \"30s\", up to 24h"
 #define NAME_MSG "must be 1-256 printable characters without spaces or quotes"
+#define CTL_MSG "must not contain control characters (CR, LF, ...)"
+#define NUL_MSG "must not contain a NUL character (\\u0000)"
+#define URL_CTL_MSG "must be a URL without spaces or control characters"
+#define URL_QUERY_MSG "must have no query or fragment: aigw appends the API's path to it"
 
 static const struct bad_case bad_models[] = {
     {"{\"provider\":\"openai\"}", "models[2].name: is required"},
@@ -262,6 +271,41 @@ static const struct bad_case bad_models[] = {
     {"{\"name\":\"x\",\"provider\":\"openai\",\"api_key\":5}",
      "models[2].api_key: must be a string"},
     {"[\"name\",\"x\"]", "models[2]: must be a mapping (JSON object)"},
+    /* issue 11: what would become a header, a URL or a name */
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_key\":\"sk-a\\r\\nContent-Length: 0\"}",
+     "models[2].api_key: " CTL_MSG},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_key\":\"sk-a\\nX-Injected: 1\"}",
+     "models[2].api_key: " CTL_MSG},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_key\":\"sk-a\\u007f\"}",
+     "models[2].api_key: " CTL_MSG},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_key\":\"sk-a\\u0000b\"}",
+     "models[2].api_key: " NUL_MSG},
+    {"{\"name\":\"x\",\"targets\":[{\"provider\":\"openai\",\"api_key\":\"k\\r\\nA: b\"}]}",
+     "models[2].targets[0].api_key: " CTL_MSG},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_base\":\"http://h/v1\\r\\nX: y\"}",
+     "models[2].api_base: " URL_CTL_MSG},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_base\":\"http://h /v1\"}",
+     "models[2].api_base: " URL_CTL_MSG},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_base\":\"http://h/v 1\"}",
+     "models[2].api_base: " URL_CTL_MSG},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_base\":\"http://\"}",
+     "models[2].api_base: must be an http:// or https:// URL"},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_base\":\"http://h:99999/v1\"}",
+     "models[2].api_base: must be an http:// or https:// URL"},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_base\":\"http://h/v1?a=b\"}",
+     "models[2].api_base: " URL_QUERY_MSG},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_base\":\"https://h/v1#f\"}",
+     "models[2].api_base: " URL_QUERY_MSG},
+    {"{\"name\":\"x\\u0000y\",\"provider\":\"openai\"}", "models[2].name: " NUL_MSG},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"model\":\"m\\u0000x\"}",
+     "models[2].model: " NUL_MSG},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"model\":\"m\\nx\"}",
+     "models[2].model: must not contain control characters"},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"model\":\"m\\u001bx\"}",
+     "models[2].model: must not contain control characters"},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"fallback_on\":[\"500\\u0000x\"]}",
+     "models[2].fallback_on[0]: " NUL_MSG},
+    {"{\"name\":\"x\\ty\",\"provider\":\"openai\"}", "models[2].name: " NAME_MSG},
 };
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -300,6 +344,10 @@ static const struct bad_case bad_keys[] = {
     {"{\"name\":\"k\",\"key\":\"sk-test-0001\",\"scopes\":[]}",
      "api_keys[0].scopes: unknown field"},
     {"{\"name\":\"a b\",\"key\":\"sk-test-0001\"}", "api_keys[0].name: " NAME_MSG},
+    {"{\"name\":\"k\",\"key\":\"sk-test-0001\\u0000tail\"}", "api_keys[0].key: " NUL_MSG},
+    {"{\"name\":\"k\\u0000\",\"key\":\"sk-test-0001\"}", "api_keys[0].name: " NUL_MSG},
+    {"{\"name\":\"k\",\"key\":\"sk-test-0001\",\"allowed_models\":[\"gpt\\u0000*\"]}",
+     "api_keys[0].allowed_models[0]: " NUL_MSG},
 };
 
 /* A model document with one mistake gives exactly one error, at its JSON path. */
@@ -942,6 +990,42 @@ START_TEST(resfile_long_name_needs_id)
 }
 END_TEST
 
+/* Ids "." and "..", a name that would become one, and a NUL in a quoted YAML scalar. */
+START_TEST(resfile_dot_ids_and_nul)
+{
+    char path[PATH_MAX];
+    struct aigw_errors e;
+    ck_assert_ptr_null(load_text("dots.yaml",
+                                 "models:\n"                       /* 1 */
+                                 "  - id: \".\"\n"                /* 2 */
+                                 "    name: a\n"                   /* 3 */
+                                 "    provider: openai\n"          /* 4 */
+                                 "  - id: \"..\"\n"               /* 5 */
+                                 "    name: b\n"                   /* 6 */
+                                 "    provider: openai\n"          /* 7 */
+                                 "  - name: \"..\"\n"             /* 8 */
+                                 "    provider: openai\n"          /* 9 */
+                                 "  - name: d\n"                   /* 10 */
+                                 "    provider: openai\n"          /* 11 */
+                                 "    api_key: \"sk-a\\r\\nContent-Length: 0\"\n", /* 12 */
+                                 &e, path));
+    expect_error(&e, path, 2, "models[0]", "id must be 1-128 of A-Z a-z 0-9 . _ -, not . or ..");
+    expect_error(&e, path, 5, "models[1]", "id must be 1-128 of A-Z a-z 0-9 . _ -, not . or ..");
+    expect_error(&e, path, 8, "models[2]", "name .. cannot be an id: give an id");
+    expect_error(&e, path, 12, "models[3].api_key", "must not contain control characters");
+    errors_free(&e);
+    /* A NUL stops the file at the YAML stage: C strings would have read "sk-a". */
+    ck_assert_ptr_null(load_text("nul.yaml",
+                                 "models:\n"
+                                 "  - name: c\n"
+                                 "    provider: openai\n"
+                                 "    api_key: \"sk-a\\0tail\"\n",
+                                 &e, path));
+    expect_error(&e, path, 4, "models[0].api_key", "must not contain a NUL character (\\0)");
+    errors_free(&e);
+}
+END_TEST
+
 /* A bad value of a key field is reported at that field's line, not the entry's. */
 START_TEST(resfile_key_error_line)
 {
@@ -1004,6 +1088,7 @@ resource_suite(void)
     tcase_add_test(tc, resfile_errors_with_lines);
     tcase_add_test(tc, resfile_bad_shapes);
     tcase_add_test(tc, resfile_long_name_needs_id);
+    tcase_add_test(tc, resfile_dot_ids_and_nul);
     tcase_add_test(tc, resfile_key_error_line);
     suite_add_tcase(s, tc);
     return s;

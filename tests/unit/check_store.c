@@ -786,6 +786,68 @@ START_TEST(models_foreach_order)
 END_TEST
 
 /* Opening fails with a message: read-only where nothing was created, writer in a missing parent. */
+/* Collect the ids of docs_after's walk, up to 8, stopping after stop_after when set. */
+struct ids {
+    int n, stop_after;
+    char id[8][RES_ID_MAX + 1];
+};
+
+static int
+ids_cb(const struct store_doc *d, void *arg)
+{
+    struct ids *c = arg;
+    if (c->n < 8)
+        snprintf(c->id[c->n], sizeof(c->id[0]), "%s", d->id);
+    c->n++;
+    return c->stop_after && c->n >= c->stop_after;
+}
+
+/* The walk of store_docs_after as a string "a,b,c". */
+static const char *
+walk_after(struct store *s, const char *after, int stop_after, char *out, size_t len)
+{
+    struct ids c;
+    memset(&c, 0, sizeof(c));
+    c.stop_after = stop_after;
+    ck_assert_int_eq(store_docs_after(s, RES_MODEL, after, ids_cb, &c), STORE_OK);
+    out[0] = '\0';
+    for (int i = 0; i < c.n && i < 8; i++)
+        snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? "," : "", c.id[i]);
+    return out;
+}
+
+/* Pages: the walk starts after an id (present or deleted), in id order; count is the table's. */
+START_TEST(docs_after_pages)
+{
+    char buf[512];
+    struct store *s = open_store("after", 0);
+    ck_assert_int_eq(sync_commit(s,
+                                 "{\"b\":{\"name\":\"n-b\",\"provider\":\"openai\"},"
+                                 "\"a\":{\"name\":\"n-a\",\"provider\":\"openai\"},"
+                                 "\"ab\":{\"name\":\"n-ab\",\"provider\":\"openai\"},"
+                                 "\"d\":{\"name\":\"n-d\",\"provider\":\"openai\"},"
+                                 "\"B\":{\"name\":\"n-B\",\"provider\":\"openai\"}}",
+                                 "{}", "file:x", 0),
+                     5);
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(store_docs_count(s, RES_MODEL), 5);
+    ck_assert_int_eq(store_docs_count(s, RES_API_KEY), 0);
+    ck_assert_str_eq(walk_after(s, NULL, 0, buf, sizeof(buf)), "B,a,ab,b,d");
+    ck_assert_str_eq(walk_after(s, "", 0, buf, sizeof(buf)), "B,a,ab,b,d");
+    /* after an id that is there: the next one, not itself */
+    ck_assert_str_eq(walk_after(s, "a", 0, buf, sizeof(buf)), "ab,b,d");
+    ck_assert_str_eq(walk_after(s, "ab", 2, buf, sizeof(buf)), "b,d");
+    /* after an id that is not (deleted since, or never): its successor */
+    ck_assert_str_eq(walk_after(s, "aa", 0, buf, sizeof(buf)), "ab,b,d");
+    ck_assert_str_eq(walk_after(s, "c", 0, buf, sizeof(buf)), "d");
+    ck_assert_str_eq(walk_after(s, "A", 0, buf, sizeof(buf)), "B,a,ab,b,d");
+    ck_assert_str_eq(walk_after(s, "d", 0, buf, sizeof(buf)), "");
+    ck_assert_str_eq(walk_after(s, "zzz", 0, buf, sizeof(buf)), "");
+    store_read_end(s);
+    store_close(s);
+}
+END_TEST
+
 START_TEST(open_errors)
 {
     char dir[PATH_MAX], sub[PATH_MAX], want[PATH_MAX + 64];
@@ -829,6 +891,7 @@ store_suite(void)
     tcase_add_test(tc, abort_discards);
     tcase_add_test(tc, meta_revision_and_source);
     tcase_add_test(tc, models_foreach_order);
+    tcase_add_test(tc, docs_after_pages);
     tcase_add_test(tc, open_errors);
     suite_add_tcase(s, tc);
 
