@@ -4,10 +4,14 @@
 #include <json-c/json.h>
 
 #include "aigw/util.h"
+#include "jsonraw.h"
 #include "messages.h"
 #include "reqcheck.h"
 
-/* parse_body(): strict JSON, lexically checked, white space only after it, an object. */
+/*
+ * parse_body(): strict JSON, lexically checked, white space only after it,
+ * an object, member names every reader reads alike (jsonraw_check_names).
+ */
 static struct json_object *
 reqcheck_parse(const char *p, size_t n)
 {
@@ -24,6 +28,12 @@ reqcheck_parse(const char *p, size_t n)
             o = NULL;
         }
     if (o != NULL && !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        o = NULL;
+    }
+    /* what json-c read must be what a pass-through upstream reads in the bytes */
+    char why[1024];
+    if (o != NULL && jsonraw_check_names(p, n, why, sizeof(why)) < 0) {
         json_object_put(o);
         o = NULL;
     }

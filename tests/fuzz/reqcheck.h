@@ -6,8 +6,8 @@
  * src/proxy.c does this in parse_body() and check_fields(), static and tied
  * to a struct http_req (they answer the 400 themselves); reqcheck.c follows
  * them rule for rule (strict JSON, the lexical check, no trailing bytes, an
- * object; model, stream, messages, prompt, input; msg_check for Anthropic's
- * routes). When proxy.c gains a check callable without a request, the
+ * object, jsonraw_check_names; model, stream, messages, prompt, input;
+ * msg_check for Anthropic's routes). When proxy.c gains a check callable without a request, the
  * harnesses should call it instead (tests/fuzz/README.md).
  */
 #ifndef AIGW_FUZZ_REQCHECK_H
