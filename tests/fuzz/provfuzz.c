@@ -12,6 +12,7 @@
 #include "provfuzz.h"
 #include "provider.h"
 #include "reqcheck.h"
+#include "usage.h"
 
 /* The stream's state: the provider's, and an Anthropic client's beside it. */
 struct provfuzz_stream {
@@ -22,6 +23,15 @@ struct provfuzz_stream {
     int translated;      /* the provider's own dialect is not OpenAI's: it writes the chunks */
     int bad;             /* an event that is not the API's: the relay stops there */
 };
+
+/* Token counts from an upstream are clamped (usage.h) before they reach sums and limits. */
+static void
+provfuzz_usage(const struct prov_usage *u)
+{
+    const int64_t v[5] = {u->prompt, u->completion, u->total, u->cached, u->reasoning};
+    for (int i = 0; i < 5; i++)
+        FUZZ_ASSERT(v[i] >= 0 && v[i] <= USAGE_MAX, "a token count of %lld", (long long)v[i]);
+}
 
 /* Text aigw wrote itself must be JSON. */
 static void
@@ -153,6 +163,7 @@ provfuzz_response(const struct provider *p, struct prov_call *c, enum dialect fr
     if (in == NULL)
         return;
     if (p->response(c, in, &out, &u) == 0) {
+        provfuzz_usage(&u);
         provfuzz_obj("the translated answer", out);
         if (front == DIALECT_ANTHROPIC && c->op != OP_COUNT_TOKENS && !c->native) {
             struct json_object *m = msg_from_openai(out ? out : in);
@@ -186,6 +197,7 @@ provfuzz_stream(const struct provider *p, struct prov_call *c, enum dialect fron
             p->stream_close != NULL)
             p->stream_close(&st.ps);
         sse_free(&sp);
+        provfuzz_usage(&st.ps.usage);
         if (st.ps.error_status != 0) {
             provfuzz_obj("a stream's error", st.ps.error);
             if (front == DIALECT_ANTHROPIC) {

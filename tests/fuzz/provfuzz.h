@@ -13,8 +13,9 @@
  *               client's stream when the client speaks it;
  *   3 error:    an upstream's non-2xx answer.
  * Oracles besides the sanitizers: what aigw writes itself (a translated
- * request, answer, chunk, error) is JSON that json-c reads back, and a
- * request header holds no CR, LF or NUL.
+ * request, answer, chunk, error) is JSON that json-c reads back, a
+ * request header holds no CR, LF or NUL, and token counts are clamped to
+ * 0..USAGE_MAX (usage.h).
  */
 #ifndef AIGW_FUZZ_PROVFUZZ_H
 #define AIGW_FUZZ_PROVFUZZ_H

@@ -148,6 +148,13 @@ def prov_seeds(name, own):
     for i, a in enumerate(answers):
         put(name, "response_%d" % i, b(1, i, J(a)))
         put(name, "response_%d_anthropic_client" % i, b(1, 0x08 | (3 if i else 0), J(a)))
+    bad_usage = {"openai": {"choices": [], "usage": {"prompt_tokens": -5, "completion_tokens": 9223372036854775807,
+                                                      "total_tokens": 1.5}},
+                 "anthropic": {"type": "message", "content": [], "usage": {"input_tokens": -1,
+                               "output_tokens": 9223372036854775807, "cache_read_input_tokens": "7"}},
+                 "gemini": {"candidates": [], "usageMetadata": {"promptTokenCount": -3,
+                            "candidatesTokenCount": 1e30, "thoughtsTokenCount": 9223372036854775807}}}[own]
+    put(name, "response_bad_usage", b(1, 0, J(bad_usage)))
     stream = {"openai": OPENAI_SSE, "anthropic": ANTHROPIC_SSE, "gemini": GEMINI_SSE}[own]
     put(name, "stream", b(2, 0x04, stream))
     put(name, "stream_anthropic_client", b(2, 0x0c, stream))
