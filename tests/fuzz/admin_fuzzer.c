@@ -70,6 +70,7 @@ af_handle(struct http_req *r, void *arg)
     admin_handle(r, af_admin);
 }
 
+/* Once: the configuration (two admin keys) and the server on an ephemeral loopback port. */
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -167,6 +168,7 @@ af_remove(const char *dir)
     rmdir(dir);
 }
 
+/* One input: one client connection to the Admin API over a fresh table. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -137,6 +137,7 @@ ef_serve(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
+/* Once: the event loop, libcurl on it, and the fake etcd on an ephemeral port. */
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -162,6 +163,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* One input: one call whose every request gets the input's answer. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -94,6 +94,7 @@ hf_cleanup(void)
     rmdir(hf_dir);
 }
 
+/* Once: the server, with small limits so that 413 and 431 are reached, on a Unix socket. */
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -123,6 +124,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* One input: one client connection. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -304,6 +304,7 @@ done:
     prov_http_free(&h);
 }
 
+/* One input: the first byte picks the route and target, the rest is the body. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

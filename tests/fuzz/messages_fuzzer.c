@@ -61,6 +61,7 @@ mf_parse(const char *p, size_t n)
     return o;
 }
 
+/* One input: the first byte picks what the rest is (see the top). */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -6,6 +6,7 @@
 #include "provfuzz.h"
 #include "provider.h"
 
+/* One input: see provfuzz.h for its layout. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -104,6 +104,7 @@ replay_name(const char *argv0, char *out, size_t outlen)
         *s = '\0';
 }
 
+/* Replay the harness's inputs (or the files and folders given), one TAP line each. */
 int
 main(int argc, char **argv)
 {

@@ -107,6 +107,7 @@ rf_compile(enum res_kind k, struct json_object *doc, size_t *len)
     return rec;
 }
 
+/* One input: the first byte picks the kind, the rest is the body. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

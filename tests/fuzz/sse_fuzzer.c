@@ -69,6 +69,7 @@ sse_fuzz_parse(const char *p, size_t n, const uint8_t *cut, size_t ncut, size_t 
     return rc;
 }
 
+/* One input: the first byte picks the limit, the rest is the stream. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -33,6 +33,7 @@ yf_cleanup(void)
     rmdir(yf_dir);
 }
 
+/* Once: the private folder and the environment the ${VAR}s read. */
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -78,6 +79,7 @@ yf_compile(struct json_object *res)
     }
 }
 
+/* One input: one file, loaded three ways. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
