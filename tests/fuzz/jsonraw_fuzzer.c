@@ -32,6 +32,7 @@
 #include <json-c/json.h>
 
 #include "aigw/resource.h"
+#include "aigw/util.h"
 #include "fuzz.h"
 #include "jsonraw.h"
 #include "provider.h"
@@ -172,7 +173,8 @@ jr_members_agree(const char *p, size_t n)
     struct json_object *o = NULL;
     struct json_tokener *tok = json_tokener_new();
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    if (n < 0x7fffffff)
+    /* only what aigw parses: lexically checked first (no NaN, which equals nothing) */
+    if (n < 0x7fffffff && json_lexically_strict(p, n) == 0)
         o = json_tokener_parse_ex(tok, p, (int)n);
     size_t used = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
