@@ -17,9 +17,9 @@ errors_init(struct aigw_errors *e, const char *file)
 
 /*
  * Copy s into out (outlen > 0) with its control bytes written as escapes
- * (\n, \r, \xNN): a message quotes values from the file, and a value
- * with a line break would otherwise forge lines of their own in the log or
- * in aigw -t's output.
+ * (\n, \r, \xNN): a message quotes values and key paths from the file,
+ * and one with a line break would otherwise forge lines of their own in the
+ * log or in aigw -t's output.
  */
 static void
 errors_escape(const char *s, char *out, size_t outlen)
@@ -42,19 +42,20 @@ errors_escape(const char *s, char *out, size_t outlen)
 static void
 errors_addv(struct aigw_errors *e, int line, const char *path, const char *fmt, va_list ap)
 {
-    char raw[1024], msg[1024], full[1400];
+    char msg[1024], raw[1400], full[1400];
 
-    vsnprintf(raw, sizeof(raw), fmt, ap);
-    errors_escape(raw, msg, sizeof(msg));
+    vsnprintf(msg, sizeof(msg), fmt, ap);
 
     if (e->file != NULL && line > 0)
-        snprintf(full, sizeof(full), "%s:%d: %s%s%s", e->file, line, path ? path : "",
+        snprintf(raw, sizeof(raw), "%s:%d: %s%s%s", e->file, line, path ? path : "",
                  path && *path ? ": " : "", msg);
     else if (e->file != NULL)
-        snprintf(full, sizeof(full), "%s: %s%s%s", e->file, path ? path : "",
+        snprintf(raw, sizeof(raw), "%s: %s%s%s", e->file, path ? path : "",
                  path && *path ? ": " : "", msg);
     else
-        snprintf(full, sizeof(full), "%s%s%s", path ? path : "", path && *path ? ": " : "", msg);
+        snprintf(raw, sizeof(raw), "%s%s%s", path ? path : "", path && *path ? ": " : "", msg);
+    /* the key path comes from the file too ("{2\n\ng}" is a key with a line break) */
+    errors_escape(raw, full, sizeof(full));
 
     if (e->n == e->cap) {
         int cap = e->cap ? e->cap * 2 : 8;
