@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -186,8 +187,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t piece = data[0] & 0x40 ? size : (size_t)(data[0] & 0x3f) + 1;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct evbuffer *out = evbuffer_new();
-    if (af_admin == NULL || fd < 0 || connect(fd, (struct sockaddr *)&af_addr, sizeof(af_addr)) < 0)
-        abort();
+    FUZZ_ASSERT(af_admin != NULL && fd >= 0, "no admin or no socket: %s", strerror(errno));
+    FUZZ_ASSERT(connect(fd, (struct sockaddr *)&af_addr, sizeof(af_addr)) == 0,
+                "the harness cannot connect: %s", strerror(errno));
     httpclient_session(af_base, af_srv, fd, data + 1, size - 1, piece, out);
     if (memmem(data, size, "HEAD", 4) == NULL)
         httpclient_check_responses(out);
