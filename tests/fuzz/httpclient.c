@@ -57,12 +57,6 @@ httpclient_session(struct event_base *base, struct http_server *srv, int fd, con
         eof = httpclient_read(fd, out);
     }
     FUZZ_ASSERT(eof, "the server did not close after the client's end");
-    /*
-     * The server has closed: end without TIME_WAIT, or a long run on TCP
-     * runs out of ephemeral ports (a connect failing after ~30k inputs).
-     */
-    struct linger lg = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
     for (int i = 0; http_server_nconns(srv) > 0 && i < HC_MAX_SPINS; i++)
         event_base_loop(base, EVLOOP_NONBLOCK);
