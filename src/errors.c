@@ -16,22 +16,47 @@ errors_init(struct aigw_errors *e, const char *file)
     e->file = file;
 }
 
+/*
+ * Copy s into out (outlen > 0) with its control bytes written as escapes
+ * (\n, \r, \xNN): a message quotes values and key paths from the file,
+ * and one with a line break would otherwise forge lines of their own in the
+ * log or in aigw -t's output.
+ */
+static void
+errors_escape(const char *s, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < outlen; p++) {
+        if (*p == '\n' || *p == '\r') {
+            out[o++] = '\\';
+            out[o++] = *p == '\n' ? 'n' : 'r';
+        } else if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", *p);
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+}
+
 /* Append one message; an allocation failure drops the message, never the process. */
 static void
 errors_addv(struct aigw_errors *e, int line, const char *path, const char *fmt, va_list ap)
 {
-    char msg[1024], full[1400];
+    char msg[1024], raw[1400], full[1400];
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
 
     if (e->file != NULL && line > 0)
-        snprintf(full, sizeof(full), "%s:%d: %s%s%s", e->file, line, path ? path : "",
+        snprintf(raw, sizeof(raw), "%s:%d: %s%s%s", e->file, line, path ? path : "",
                  path && *path ? ": " : "", msg);
     else if (e->file != NULL)
-        snprintf(full, sizeof(full), "%s: %s%s%s", e->file, path ? path : "",
+        snprintf(raw, sizeof(raw), "%s: %s%s%s", e->file, path ? path : "",
                  path && *path ? ": " : "", msg);
     else
-        snprintf(full, sizeof(full), "%s%s%s", path ? path : "", path && *path ? ": " : "", msg);
+        snprintf(raw, sizeof(raw), "%s%s%s", path ? path : "", path && *path ? ": " : "", msg);
+    /* the key path comes from the file too ("{2\n\ng}" is a key with a line break) */
+    errors_escape(raw, full, sizeof(full));
 
     if (e->n == e->cap) {
         int cap = e->cap ? e->cap * 2 : 8;

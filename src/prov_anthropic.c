@@ -816,6 +816,10 @@ response(const struct prov_call *c, struct json_object *in, struct json_object *
         return jx_get(in, "input_tokens") != NULL ? 0 : -1;
     if (!is(in, "type", "message"))
         return -1;
+    /* a message's content is a list of blocks: anything else is not the API's answer */
+    struct json_object *content = jx_get(in, "content");
+    if (content != NULL && !json_object_is_type(content, json_type_array))
+        return -1;
     counts_read(jx_get(in, "usage"), &n);
     counts_usage(&n, u);
     if (!c->native) /* a pass-through relays the answer as it came */

@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""seeds.py: writes the seed corpora of tests/fuzz/corpus/ that are made of
+real-shaped API traffic (requests, answers, streams, errors of OpenAI,
+Anthropic and Gemini; etcd v3 JSON replies). Run from tests/fuzz/ after
+changing a harness's input layout; the files are committed."""
+import json, os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+def put(name, fname, data):
+    d = os.path.join(HERE, "corpus", name)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, fname), "wb") as f:
+        f.write(data)
+
+J = lambda o: json.dumps(o, separators=(",", ":"))
+
+# ---- requests ----
+OPENAI_CHAT = {"model": "gpt-4o-mini", "messages": [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": [{"type": "text", "text": "What is in this image?"},
+                                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]},
+    {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
+        "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "18C"}],
+    "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
+    "tool_choice": "auto", "temperature": 0.2, "top_p": 0.9, "max_tokens": 100, "stop": ["\n\n"],
+    "response_format": {"type": "json_object"}, "user": "u-1"}
+OPENAI_STREAM = {"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": False},
+                 "messages": [{"role": "user", "content": "Hello!"}]}
+OPENAI_COMPLETION = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test", "max_tokens": 7}
+OPENAI_EMBED = {"model": "text-embedding-3-small", "input": ["The food was delicious", "ok"],
+                "encoding_format": "float"}
+ANTHROPIC_MSG = {"model": "claude-3-5-sonnet-20241022", "max_tokens": 1024,
+    "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+    "messages": [{"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"},
+                  {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]},
+                 {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_01", "name": "get_weather",
+                                                     "input": {"city": "Paris"}}]},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18C"}]}],
+    "tools": [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object",
+               "properties": {"city": {"type": "string"}}}}],
+    "tool_choice": {"type": "auto"}, "temperature": 0.5, "stop_sequences": ["END"],
+    "thinking": {"type": "enabled", "budget_tokens": 2048}, "metadata": {"user_id": "u-1"}}
+ANTHROPIC_STREAM = {"model": "claude-3-5-haiku-20241022", "max_tokens": 256, "stream": True,
+                    "messages": [{"role": "user", "content": "Hello!"}]}
+ANTHROPIC_COUNT = {"model": "claude-3-5-haiku-20241022", "messages": [{"role": "user", "content": "Hi"}]}
+
+# ---- answers ----
+OPENAI_ANSWER = {"id": "chatcmpl-AB12", "object": "chat.completion", "created": 1718000000,
+    "model": "gpt-4o-mini-2024-07-18", "choices": [{"index": 0, "message": {"role": "assistant",
+    "content": "Hello! How can I help?", "tool_calls": [{"id": "call_1", "type": "function",
+    "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}], "refusal": None},
+    "logprobs": None, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 19, "completion_tokens": 10,
+    "total_tokens": 29, "prompt_tokens_details": {"cached_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 0}}, "system_fingerprint": "fp_1"}
+ANTHROPIC_ANSWER = {"id": "msg_01XFD", "type": "message", "role": "assistant", "model": "claude-3-5-sonnet-20241022",
+    "content": [{"type": "thinking", "thinking": "Let me see", "signature": "sig"},
+                {"type": "text", "text": "Hi!"},
+                {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}],
+    "stop_reason": "tool_use", "stop_sequence": None, "usage": {"input_tokens": 2095, "output_tokens": 503,
+    "cache_creation_input_tokens": 10, "cache_read_input_tokens": 20}}
+ANTHROPIC_COUNT_ANSWER = {"input_tokens": 14}
+GEMINI_ANSWER = {"candidates": [{"content": {"parts": [{"text": "Hello"}, {"functionCall": {"name": "get_weather",
+    "args": {"city": "Paris"}}}], "role": "model"}, "finishReason": "STOP", "index": 0,
+    "safetyRatings": [{"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"}]}],
+    "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2, "totalTokenCount": 6,
+    "cachedContentTokenCount": 1, "thoughtsTokenCount": 3}, "modelVersion": "gemini-1.5-flash"}
+GEMINI_EMBED = {"embeddings": [{"values": [0.1, -0.2, 0.3]}, {"values": [0.0]}]}
+GEMINI_COUNT = {"totalTokens": 31, "totalBillableCharacters": 96}
+OPENAI_EMBED_ANSWER = {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, -0.2]}],
+    "model": "text-embedding-3-small", "usage": {"prompt_tokens": 8, "total_tokens": 8}}
+
+# ---- streams ----
+def sse(events, crlf=False):
+    nl = "\r\n" if crlf else "\n"
+    out = ""
+    for ev, data in events:
+        if ev:
+            out += "event: " + ev + nl
+        out += "data: " + (data if isinstance(data, str) else J(data)) + nl + nl
+    return out
+
+OPENAI_SSE = sse([(None, {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}], "usage": None}),
+    (None, {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+    "function": {"name": "get_weather", "arguments": ""}}]}, "finish_reason": None}]}),
+    (None, {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":\"P\"}"}}]},
+    "finish_reason": None}]}),
+    (None, {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "delta": {"content": "Hello"}, "finish_reason": "stop"}]}),
+    (None, {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+    "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}}),
+    (None, "[DONE]")])
+ANTHROPIC_SSE = sse([("message_start", {"type": "message_start", "message": {"id": "msg_1", "type": "message",
+    "role": "assistant", "model": "claude-3-5-haiku-20241022", "content": [], "stop_reason": None,
+    "usage": {"input_tokens": 25, "output_tokens": 1, "cache_read_input_tokens": 3}}}),
+    ("ping", {"type": "ping"}),
+    ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+    ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use",
+     "id": "toolu_1", "name": "get_weather", "input": {}}}),
+    ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta",
+     "partial_json": "{\"city\": \"Paris\"}"}}),
+    ("content_block_stop", {"type": "content_block_stop", "index": 1}),
+    ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+     "usage": {"output_tokens": 15}}),
+    ("message_stop", {"type": "message_stop"})], crlf=True)
+ANTHROPIC_SSE_ERR = sse([("message_start", {"type": "message_start", "message": {"id": "msg_1", "type": "message",
+    "role": "assistant", "model": "claude", "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}}),
+    ("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})])
+GEMINI_SSE = sse([(None, {"candidates": [{"content": {"parts": [{"text": "Hel"}], "role": "model"}, "index": 0}],
+    "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 1, "totalTokenCount": 5}}),
+    (None, {"candidates": [{"content": {"parts": [{"functionCall": {"name": "f", "args": {"a": 1}}}], "role": "model"},
+    "finishReason": "STOP", "index": 0}], "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2,
+    "totalTokenCount": 6}, "modelVersion": "gemini-1.5-flash"})])
+OPENAI_SSE_ERR = sse([(None, {"error": {"message": "The server had an error", "type": "server_error",
+    "param": None, "code": None}})])
+
+# ---- errors ----
+OPENAI_ERR = {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests",
+    "param": None, "code": "rate_limit_exceeded"}}
+ANTHROPIC_ERR = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+GEMINI_ERR = {"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED",
+    "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]}}
+
+# how: bits 0-1 op (chat, completions, embeddings, count_tokens), 2 stream,
+# 3 Anthropic client, 4 target max_tokens, 5 api_version, 6 odd upstream
+# model, 7 no key; in mode 3 bits 4-6 pick the status.
+def prov_seeds(name, own):
+    b = lambda mode, how, body: bytes([mode, how]) + (body if isinstance(body, bytes) else body.encode())
+    put(name, "build_openai_chat", b(0, 0x10, J(OPENAI_CHAT)))
+    put(name, "build_openai_stream", b(0, 0x04 | 0x40, J(OPENAI_STREAM)))
+    put(name, "build_openai_completions", b(0, 0x01 | 0x10, J(OPENAI_COMPLETION)))
+    put(name, "build_openai_embeddings", b(0, 0x02, J(OPENAI_EMBED)))
+    put(name, "build_anthropic_messages", b(0, 0x08 | 0x20, J(ANTHROPIC_MSG)))
+    put(name, "build_anthropic_stream", b(0, 0x08 | 0x04 | 0x80, J(ANTHROPIC_STREAM)))
+    put(name, "build_anthropic_count", b(0, 0x08 | 0x03, J(ANTHROPIC_COUNT)))
+    put(name, "build_spacing_kept", b(0, 0x14, '{ "messages" : [ {"role":"user","content":"x"} ] ,\n "model" : "m", "stream":true, "stream_options":null }\n'))
+    answers = {"openai": [OPENAI_ANSWER, OPENAI_EMBED_ANSWER], "anthropic": [ANTHROPIC_ANSWER, ANTHROPIC_COUNT_ANSWER],
+               "gemini": [GEMINI_ANSWER, GEMINI_EMBED, GEMINI_COUNT]}[own]
+    for i, a in enumerate(answers):
+        put(name, "response_%d" % i, b(1, i, J(a)))
+        put(name, "response_%d_anthropic_client" % i, b(1, 0x08 | (3 if i else 0), J(a)))
+    bad_usage = {"openai": {"choices": [], "usage": {"prompt_tokens": -5, "completion_tokens": 9223372036854775807,
+                                                      "total_tokens": 1.5}},
+                 "anthropic": {"type": "message", "content": [], "usage": {"input_tokens": -1,
+                               "output_tokens": 9223372036854775807, "cache_read_input_tokens": "7"}},
+                 "gemini": {"candidates": [], "usageMetadata": {"promptTokenCount": -3,
+                            "candidatesTokenCount": 1e30, "thoughtsTokenCount": 9223372036854775807}}}[own]
+    put(name, "response_bad_usage", b(1, 0, J(bad_usage)))
+    stream = {"openai": OPENAI_SSE, "anthropic": ANTHROPIC_SSE, "gemini": GEMINI_SSE}[own]
+    put(name, "stream", b(2, 0x04, stream))
+    put(name, "stream_anthropic_client", b(2, 0x0c, stream))
+    put(name, "stream_error", b(2, 0x04, {"openai": OPENAI_SSE_ERR, "anthropic": ANTHROPIC_SSE_ERR,
+                                          "gemini": OPENAI_SSE_ERR}[own]))
+    err = {"openai": OPENAI_ERR, "anthropic": ANTHROPIC_ERR, "gemini": GEMINI_ERR}[own]
+    put(name, "error_429", b(3, 0x40, J(err)))
+    put(name, "error_529_anthropic_client", b(3, 0x70 | 0x08, J(err)))
+    put(name, "error_not_json", b(3, 0x50, "<html>502 Bad Gateway</html>"))
+
+prov_seeds("prov_openai", "openai")
+prov_seeds("prov_azure", "openai")
+prov_seeds("prov_anthropic", "anthropic")
+prov_seeds("prov_gemini", "gemini")
+
+# jsonraw: the first byte picks the route (0 chat, 1 completions, 2
+# embeddings, 3 Anthropic messages), 4 openai-compatible, 8 the target's
+# max_tokens, 0x10 an upstream model that needs escapes.
+def jr(fname, how, body):
+    put("jsonraw", fname, bytes([how]) + body.encode())
+jr("chat", 0, J(OPENAI_CHAT))
+jr("chat_stream_max_tokens", 0x08, J(OPENAI_STREAM))
+jr("chat_stream_no_options", 0x04 | 0x08 | 0x10, '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}')
+jr("chat_stream_empty_options", 0x08, '{ "model" : "m" , "stream" : true , "stream_options" : { } , "messages" : [ { "role" : "user" , "content" : "hi" } ] }')
+jr("chat_stream_null_options", 0, '{"stream_options":null,"messages":[{"role":"user","content":"a\\"b\\\\"}],"stream":true,"model":"m"}')
+jr("chat_stream_usage_false", 0, '{"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1},"messages":[{"role":"user","content":"hi"}]}')
+jr("chat_big_numbers", 0x08, '{"model":"m","messages":[{"role":"user","content":"x"}],"seed":123456789012345678901234567890,"temperature":1e-7,"max_completion_tokens":5}')
+jr("completions", 0x01 | 0x08, J(OPENAI_COMPLETION))
+jr("embeddings", 0x02 | 0x08, J(OPENAI_EMBED))
+jr("messages", 0x03, J(ANTHROPIC_MSG))
+jr("messages_unicode", 0x03 | 0x10, '{"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"\\u00e9\\ud83d\\ude00 \\/"}]}\n')
+
+# messages: 0 /v1/messages body, 1 count_tokens body, 2 OpenAI answer, 3
+# OpenAI stream, 4 OpenAI error (byte 1: the status).
+def mf(fname, mode, body, how=0):
+    put("messages", fname, bytes([mode, how]) + body.encode())
+mf("request", 0, J(ANTHROPIC_MSG))
+mf("request_stream", 0, J(ANTHROPIC_STREAM))
+mf("request_bad_content", 0, '{"model":"c","max_tokens":1,"messages":[{"role":"user","content":7}]}')
+mf("count_tokens", 1, J(ANTHROPIC_COUNT))
+mf("answer", 2, J(OPENAI_ANSWER))
+mf("stream", 3, OPENAI_SSE)
+mf("error_429", 4, J(OPENAI_ERR), 5)
+mf("error_529", 4, J(OPENAI_ERR), 7)
+
+# etcd: byte 0 the call (0 range, 1 get, 2 put, 3 delete, 4 watch; +8
+# authenticate first), byte 1 the status (0-3: 200, 4: 400, 5: 401, 6: 404,
+# 7: 503), byte 2 the watch's piece size - 1; then etcd's JSON gateway answer.
+import base64
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+HDR = {"cluster_id": "14841639068965178418", "member_id": "10276657743932975437", "revision": "42", "raft_term": "3"}
+def ef(fname, op, status, body, piece=255):
+    put("etcd", fname, bytes([op, status, piece]) + (body if isinstance(body, str) else J(body)).encode())
+KV = {"key": b64("/aigw/models/m1"), "create_revision": "5", "mod_revision": "41", "version": "3",
+      "value": b64(J({"name": "chat", "provider": "openai", "api_base": "https://api.openai.com/v1"}))}
+ef("range", 0, 0, {"header": HDR, "kvs": [KV, {"key": b64("/aigw/models/m2"), "create_revision": "6", "mod_revision": "6", "version": "1"}], "count": "2"})
+ef("range_empty", 0, 0, {"header": HDR})
+ef("range_bad_base64", 0, 0, {"header": HDR, "kvs": [{"key": "!!!", "value": "@@"}]})
+ef("get", 1, 0, {"header": HDR, "kvs": [KV], "count": "1"})
+ef("put_ok", 2, 0, {"header": HDR, "succeeded": True, "responses": [{"response_put": {"header": {"revision": "43"}}}]})
+ef("put_conflict", 2, 0, {"header": HDR, "responses": [{"response_range": {"header": {"revision": "42"}, "kvs": [KV], "count": "1"}}]})
+ef("delete_ok", 3, 0, {"header": HDR, "succeeded": True, "responses": [{"response_delete_range": {"header": {"revision": "43"}, "deleted": "1"}}]})
+ef("delete_missing", 3, 0, {"header": HDR, "responses": [{"response_range": {"header": {"revision": "42"}}}]})
+ef("error_400", 2, 4, {"error": "etcdserver: request is too large", "code": 3, "message": "etcdserver: request is too large"})
+ef("error_token", 0, 5, {"error": "etcdserver: invalid auth token", "code": 16, "message": "etcdserver: invalid auth token"})
+ef("unavailable", 1, 7, "upstream connect error")
+ef("auth_token_then_range", 8, 0, {"header": HDR, "token": "abc.def.123", "kvs": [KV]})
+ef("auth_not_enabled", 8 | 2, 4, {"error": "etcdserver: authentication is not enabled", "code": 9, "message": "etcdserver: authentication is not enabled"})
+W = lambda o: J(o) + "\n"
+ef("watch", 4, 0, W({"result": {"header": HDR, "created": True}}) + W({"result": {"header": HDR, "events": [{"kv": KV}, {"type": "DELETE", "kv": {"key": b64("/aigw/api_keys/k1"), "mod_revision": "43"}}]}}) + W({"result": {"header": HDR}}), 16)
+ef("watch_compacted", 4, 0, W({"result": {"header": HDR, "created": True}}) + W({"result": {"header": HDR, "canceled": True, "compact_revision": "30", "cancel_reason": "mvcc: required revision has been compacted"}}), 7)
+ef("watch_error", 4, 0, W({"error": {"grpc_code": 14, "http_code": 503, "message": "etcdserver: no leader", "http_status": "Service Unavailable"}}))
+ef("watch_crlf_split", 4, 0, W({"result": {"header": HDR, "events": [{"type": "PUT", "kv": KV}]}}).replace("\n", "\r\n"), 0)
+
+# resource: byte 0 the kind (0 Model, 1 API key), then an Admin API body.
+def rf(fname, kind, body):
+    put("resource", fname, bytes([kind]) + (body if isinstance(body, str) else J(body)).encode())
+rf("model_simple", 0, {"name": "mock-gpt-2", "provider": "openai-compatible", "model": "mock-2", "api_base": "http://127.0.0.1:9999/v1"})
+rf("model_targets", 0, {"name": "chat", "targets": [
+    {"name": "stable", "provider": "openai-compatible", "api_base": "http://10.0.0.11:8000/v1", "weight": 90},
+    {"name": "canary", "provider": "openai-compatible", "api_base": "http://10.0.0.12:8000/v1", "weight": 10},
+    {"name": "openai", "provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-abc", "priority": -1},
+    {"name": "azure", "provider": "azure-openai", "api_base": "https://x.openai.azure.com/openai/deployments/d", "api_key": "k", "api_version": "2024-06-01"},
+    {"name": "claude", "provider": "anthropic", "model": "claude-3-5-haiku-20241022", "api_key": "k", "max_tokens": 4096},
+    {"name": "gemini", "provider": "gemini", "model": "gemini-1.5-flash", "api_key": "k"}],
+    "retries": 2, "fallback_on": ["connect", "timeout", 429, 502, 503],
+    "breaker": {"failures": 3, "cooldown": "5s", "max_cooldown": "5m"},
+    "limits": {"requests_per_minute": 600, "tokens_per_day": 1000000, "concurrency": 50},
+    "timeouts": {"connect": "2s", "first_byte": "30s", "total": "10m", "stream_idle": "1m"}})
+rf("model_masked_key", 0, {"name": "m", "provider": "openai", "api_key": "sk-...abcd"})
+rf("key_plain", 1, {"name": "team-b", "key": "sk-aigw-0123456789abcdef", "allowed_models": ["mock-*", "chat"], "limits": {"requests_per_day": 10000}, "expires_at": 1893456000})
+rf("key_hashed", 1, {"name": "team-c", "key_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "disabled": True})

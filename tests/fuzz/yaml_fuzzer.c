@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * yaml_fuzzer.c: the YAML files aigw reads (src/yamljson.c), as aigw.yaml
+ * (src/conf.c) and as the standalone resources file (src/resfile.c).
+ *
+ * The input is written to a file of a private folder and loaded by both,
+ * as `aigw -t` and a reload do (${VAR} substituted; AIGW_FUZZ_KEY is set,
+ * AIGW_FUZZ_UNSET is not). Oracles: a load fails exactly when it reported
+ * an error, and every error names where (a line, or a key); the resources
+ * it accepts compile into records.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "aigw/conf.h"
+#include "aigw/errors.h"
+#include "aigw/log.h"
+#include "aigw/resource.h"
+#include "aigw/yamljson.h"
+#include "fuzz.h"
+#include "resfile.h"
+
+static char yf_dir[64], yf_path[96];
+
+/* Remove the file and its folder at exit. */
+static void
+yf_cleanup(void)
+{
+    unlink(yf_path);
+    rmdir(yf_dir);
+}
+
+/* Once: the private folder and the environment the ${VAR}s read. */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    char dir[] = "/tmp/aigw-yaml-fuzz-XXXXXX";
+    log_init(0, LOG_LVL_ERROR, "yaml_fuzzer");
+    log_open("/dev/null", "/dev/null", 0);
+    if (mkdtemp(dir) == NULL)
+        abort();
+    snprintf(yf_dir, sizeof(yf_dir), "%s", dir);
+    snprintf(yf_path, sizeof(yf_path), "%s/in.yaml", dir);
+    atexit(yf_cleanup);
+    setenv("AIGW_FUZZ_KEY", "sk-fuzz-from-env", 1);
+    unsetenv("AIGW_FUZZ_UNSET");
+    return 0;
+}
+
+/* Every error is one line that says where. */
+static void
+yf_errors(const struct aigw_errors *e)
+{
+    for (int i = 0; i < e->n; i++) {
+        FUZZ_ASSERT(e->msgs[i] != NULL && e->msgs[i][0] != '\0', "an empty error");
+        FUZZ_ASSERT(strpbrk(e->msgs[i], "\n\r") == NULL, "an error of several lines: %s",
+                    e->msgs[i]);
+    }
+}
+
+/* The accepted resources compile, as the master puts them into LMDB. */
+static void
+yf_compile(struct json_object *res)
+{
+    for (int k = 0; k < RES_NKINDS; k++) {
+        struct json_object *items = json_object_object_get(res, res_kind_name((enum res_kind)k));
+        json_object_object_foreach(items, id, doc)
+        {
+            void *rec = NULL;
+            size_t len;
+            FUZZ_ASSERT(res_id_valid(id) == 0, "an accepted id %s is not valid", id);
+            FUZZ_ASSERT(res_compile((enum res_kind)k, id, doc, &rec, &len) == 0,
+                        "an accepted resource does not compile");
+            free(rec);
+        }
+    }
+}
+
+/* One input: one file, loaded three ways. */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct aigw_errors e;
+    static struct conf c;
+    if (size > 65536)
+        return 0;
+    FILE *fp = fopen(yf_path, "wb");
+    if (fp == NULL || fwrite(data, 1, size, fp) != size || fclose(fp) != 0)
+        abort();
+
+    errors_init(&e, yf_path);
+    int rc = conf_load_file(&c, yf_path, &e);
+    FUZZ_ASSERT((rc < 0) == (e.n > 0), "aigw.yaml: %d with %d errors", rc, e.n);
+    yf_errors(&e);
+    errors_free(&e);
+
+    errors_init(&e, yf_path);
+    struct json_object *res = resfile_load(yf_path, &e);
+    FUZZ_ASSERT((res == NULL) == (e.n > 0), "resources: %s with %d errors",
+                res ? "loaded" : "refused", e.n);
+    yf_errors(&e);
+    if (res != NULL)
+        yf_compile(res);
+    json_object_put(res);
+    errors_free(&e);
+
+    /* the buffer form, without ${VAR}, as the worker gets the master's tree */
+    errors_init(&e, NULL);
+    struct json_object *root = yaml_load_buffer((const char *)data, size, 0, &e);
+    FUZZ_ASSERT((root == NULL) == (e.n > 0), "yaml_load_buffer: %d errors", e.n);
+    json_object_put(root);
+    errors_free(&e);
+    return 0;
+}
