@@ -33,13 +33,41 @@ usage(void)
 }
 
 /*
+ * The daemon did not start: print its last error (the master sends it after
+ * the status byte; at most a line, made printable: it may quote a file) and
+ * where its error log went, which is where the rest is.
+ */
+static void
+daemonize_failed(int fd, const char *error_log)
+{
+    char msg[1024], where[PATH_MAX + 256];
+    size_t n = 0;
+    for (int tries = 0; tries < 64 && n < sizeof(msg) - 1; tries++) {
+        ssize_t r = read(fd, msg + n, sizeof(msg) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    msg[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+            msg[i] = ' ';
+    log_describe_dest(error_log, where, sizeof(where));
+    if (n > 0)
+        fprintf(stderr, "aigw: failed to start: %s\n", msg);
+    else
+        fprintf(stderr, "aigw: failed to start\n");
+    fprintf(stderr, "aigw: %s\n", where);
+}
+
+/*
  * Detach (fork, setsid, stdio to /dev/null). The parent waits until the
  * master says it serves (or failed), so `aigw` exits 0 only once it is up:
  * what a supervisor of Type=forking needs. Returns the write end of the
  * readiness pipe, in the child.
  */
 static int
-daemonize(void)
+daemonize(const char *error_log)
 {
     int p[2];
     char st = 1;
@@ -54,11 +82,11 @@ daemonize(void)
     }
     if (pid > 0) {
         close(p[1]);
-        if (read(p[0], &st, 1) != 1 || st != 0) {
-            fprintf(stderr, "aigw: failed to start; see the system log\n");
-            exit(1);
-        }
-        exit(0);
+        /* _exit: the parent's copy of the configuration is the daemon's to free */
+        if (read(p[0], &st, 1) == 1 && st == 0)
+            _exit(0);
+        daemonize_failed(p[0], error_log);
+        _exit(1);
     }
     close(p[0]);
     setsid();
@@ -180,7 +208,7 @@ main(int argc, char **argv)
     /* A binary upgrade's new master is already detached (its parent is the old master). */
     if (!foreground) {
         if (getenv("AIGW_INHERIT") == NULL)
-            ready_fd = daemonize();
+            ready_fd = daemonize(conf.error_log);
         log_init(0, conf.log_level, "master");
     }
     log_set_level(conf.log_level);

@@ -53,10 +53,22 @@
 #include "tls_ticket.h"
 #include "upstream.h"
 
+/* The aigw.yaml key of a listener kind, for errors an operator can act on. */
+static const char *
+master_listen_key(const char *what)
+{
+    if (strcmp(what, "admin") == 0)
+        return "admin.listen";
+    if (strcmp(what, "metrics") == 0)
+        return "metrics.listen";
+    return "listen";
+}
+
 /* Bind and listen on every address of a list (IPv4 and IPv6). */
 int
 master_open_listeners(const struct conf_listen *list, int n, int *fds, int *nfds, const char *what)
 {
+    const char *key = master_listen_key(what);
     for (int i = 0; i < n; i++) {
         const struct conf_listen *l = &list[i];
         struct addrinfo hints = {0}, *ai;
@@ -65,20 +77,20 @@ master_open_listeners(const struct conf_listen *list, int n, int *fds, int *nfds
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
         int rc = getaddrinfo(l->host, l->port, &hints, &ai);
         if (rc != 0) {
-            log_warnx("listen %s: %s", l->text, gai_strerror(rc));
+            log_error("listen %s (key %s): %s", l->text, key, gai_strerror(rc));
             return -1;
         }
         int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
         if (fd < 0) {
             freeaddrinfo(ai);
-            log_warn("listen %s: socket", l->text);
+            log_error_sys("listen %s (key %s): socket", l->text, key);
             return -1;
         }
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (ai->ai_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0) {
-            log_warn("listen %s", l->text);
+            log_error_sys("listen %s (key %s)", l->text, key);
             freeaddrinfo(ai);
             close(fd);
             return -1;
@@ -722,7 +734,7 @@ pidfile_write(const char *path, pid_t pid)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
     if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0) {
-        log_warn("pid_file %s", path);
+        log_error_sys("pid_file %s", path);
         if (fd >= 0)
             unlink(tmp);
         return -1;
@@ -798,6 +810,10 @@ tell_ready(int *fd, char status)
     if (*fd < 0)
         return;
     ssize_t n = write(*fd, &status, 1);
+    /* on failure, the error itself for the terminal that started us */
+    const char *why = log_last_error();
+    if (status != 0 && n == 1 && why[0] != '\0')
+        n = write(*fd, why, strlen(why));
     (void)n;
     close(*fd);
     *fd = -1;
@@ -853,7 +869,7 @@ startup_tick_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (!ready || (master_upgrading() && take_files(m) < 0)) {
-        log_warnx("the workers did not start serving in time; stopping");
+        log_error("the workers did not start serving in time; stopping");
         m->startup_failed = 1;
         master_stop(m, 0);
         return;
@@ -948,8 +964,12 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     errors_init(&e, NULL);
     m.store = store_open(c->data_dir, c->lmdb_map_size, (unsigned)c->lmdb_max_readers, 0, &e);
     if (m.store == NULL) {
+        /* name the key, unless the message already does */
         for (int i = 0; i < e.n; i++)
-            log_warnx("%s", e.msgs[i]);
+            if (strstr(e.msgs[i], "data_dir") != NULL)
+                log_error("%s", e.msgs[i]);
+            else
+                log_error("data_dir %s: %s", c->data_dir, e.msgs[i]);
         errors_free(&e);
         goto out;
     }

@@ -1,0 +1,133 @@
+"""End-to-end: fatal start-up errors an operator can act on.
+
+A daemon (no -d) that cannot start logs the cause at error level, naming the
+aigw.yaml key (a listener's port in use: `listen 127.0.0.1:P (key listen)`),
+and the terminal that started it prints that error and where the error log
+went: the error_log file, the system log, or nowhere (error_log: stderr, or
+syslog without /dev/log, as in a container) with what to do.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    from harness import (AIGW_BIN, SLOW, TAP, check, main, make_tmpdir,  # noqa: E402
+                         pid_alive, write_file)
+except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
+    print("Bail out! cannot import the harness: %r" % (exc,))
+    sys.exit(1)
+
+tap = TAP()
+
+START_TIMEOUT = 30 * SLOW
+
+CONF = """\
+listen:
+  - 127.0.0.1:{port}
+workers: 1
+data_dir: {dir}/data
+pid_file: {dir}/aigw.pid
+control:
+  socket: {dir}/aigw.sock
+error_log: {error_log}
+resources: ""
+admin:
+  listen: []
+metrics:
+  listen: [{metrics}]
+"""
+
+
+def occupied():
+    """A listening socket on 127.0.0.1 and its port (the caller closes it)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    return s, s.getsockname()[1]
+
+
+def start_daemon(d, port, error_log, metrics=""):
+    """Run aigw as a daemon; (exit status, terminal output). Stops one that started."""
+    conf = write_file(os.path.join(d, "aigw.yaml"),
+                      CONF.format(port=port, dir=d, error_log=error_log, metrics=metrics))
+    try:
+        p = subprocess.run([AIGW_BIN, "-c", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                           timeout=START_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("aigw did not exit within %.0fs" % START_TIMEOUT)
+    if p.returncode == 0:  # it started despite the port: stop it, then fail
+        try:
+            pid = int(open(os.path.join(d, "aigw.pid")).read())
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def error_lines(path):
+    """The [error] lines of a log file."""
+    try:
+        return [ln for ln in open(path, encoding="utf-8", errors="replace") if "[error]" in ln]
+    except OSError:
+        return []
+
+
+@tap.case("port in use, error_log a file: the terminal names the error and the file; the file has it at error level with the key")
+def _(env):
+    d = make_tmpdir("aigw-starterr-")
+    log = os.path.join(d, "error.log")
+    s, port = occupied()
+    try:
+        rc, out = start_daemon(d, port, log)
+    finally:
+        s.close()
+    check(rc == 1, "aigw exited %s, expected 1; output:\n%s", rc, out)
+    want = "listen 127.0.0.1:%d (key listen)" % port
+    check(want in out, "the terminal does not say %r:\n%s", want, out)
+    check(log in out, "the terminal does not name the error log %s:\n%s", log, out)
+    check("see the system log" not in out, "the terminal points at the system log:\n%s", out)
+    errs = error_lines(log)
+    check(any(want in ln for ln in errs), "no [error] line with %r in %s: %r", want, log, errs)
+
+
+@tap.case("the metrics port in use: the error names metrics.listen")
+def _(env):
+    d = make_tmpdir("aigw-starterr-")
+    log = os.path.join(d, "error.log")
+    s, port = occupied()
+    s2 = socket.socket()
+    s2.bind(("127.0.0.1", 0))
+    free = s2.getsockname()[1]
+    s2.close()
+    try:
+        rc, out = start_daemon(d, free, log, metrics="127.0.0.1:%d" % port)
+    finally:
+        s.close()
+    check(rc == 1, "aigw exited %s, expected 1; output:\n%s", rc, out)
+    want = "listen 127.0.0.1:%d (key metrics.listen)" % port
+    check(want in out, "the terminal does not say %r:\n%s", want, out)
+    check(any(want in ln for ln in error_lines(log)), "no [error] line with %r in %s", want, log)
+
+
+@tap.case("error_log: stderr in a daemon: the terminal says the log went nowhere and what to do")
+def _(env):
+    d = make_tmpdir("aigw-starterr-")
+    s, port = occupied()
+    try:
+        rc, out = start_daemon(d, port, "stderr")
+    finally:
+        s.close()
+    check(rc == 1, "aigw exited %s, expected 1; output:\n%s", rc, out)
+    check("listen 127.0.0.1:%d (key listen)" % port in out, "the terminal lacks the error:\n%s", out)
+    check("error_log is stderr" in out and "aigw -d" in out,
+          "the terminal does not say the stderr log of a daemon is lost:\n%s", out)
+
+
+if __name__ == "__main__":
+    main(tap)
