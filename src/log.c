@@ -68,14 +68,11 @@ log_init(int foreground, int level, const char *ident)
         need_syslog();
 }
 
-/* Open a log file for appending; -1 (logged) when it cannot be. */
+/* Open a log file for appending; -1 (errno set; the caller logs) when it cannot be. */
 static int
 dest_open_file(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-    if (fd < 0)
-        log_warn("cannot open log file %s", path);
-    return fd;
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 }
 
 /* What a value of error_log or access_log means; a file is opened. */
@@ -93,8 +90,12 @@ dest_parse(struct log_dest *d, const char *v, int is_access)
         nd.to = LOG_TO_SYSLOG;
     else if (v[0] == '\0' || snprintf(nd.path, sizeof(nd.path), "%s", v) >= (int)sizeof(nd.path))
         return -1;
-    else if ((nd.fd = dest_open_file(nd.path)) < 0)
+    else if ((nd.fd = dest_open_file(nd.path)) < 0) {
+        /* fatal at start: an error, naming the key */
+        log_error_sys("cannot open log file %s (key %s)", nd.path,
+                      is_access ? "access_log" : "error_log");
         return -1;
+    }
     if (nd.to == LOG_TO_SYSLOG)
         need_syslog();
     if (d->fd >= 0)
@@ -132,8 +133,10 @@ dest_reopen(struct log_dest *d)
     if (d->to != LOG_TO_FILE)
         return 0;
     int fd = dest_open_file(d->path);
-    if (fd < 0)
+    if (fd < 0) {
+        log_warn("cannot open log file %s", d->path);
         return -1;
+    }
     /* dup3 swaps the file atomically: no write ever sees a closed descriptor */
     if (dup3(fd, d->fd, O_CLOEXEC) < 0) {
         log_warn("cannot reopen log file %s", d->path);

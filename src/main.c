@@ -15,6 +15,7 @@
 #include "aigw/errors.h"
 #include "aigw/log.h"
 #include "aigw/yamljson.h"
+#include "conf_paths.h"
 #include "master.h"
 #include "resfile.h"
 #include "worker.h"
@@ -120,6 +121,9 @@ check_config(struct conf *c, int conf_ok, struct aigw_errors *e)
         errors_free(&re);
     }
     if (conf_ok == 0 && conf_check_admin(c, e) < 0)
+        conf_ok = -1;
+    /* what a start would open: a log it cannot open is found now, not at start */
+    if (conf_ok == 0 && conf_paths_check(c, e) < 0)
         conf_ok = -1;
     errors_print(e, stderr);
     char warn[512];

@@ -129,5 +129,62 @@ def _(env):
           "the terminal does not say the stderr log of a daemon is lost:\n%s", out)
 
 
+def check_t(d, **subst):
+    """aigw -t on CONF with subst (and a free port): (exit status, output)."""
+    fmt = {"port": 1, "dir": d, "error_log": "syslog", "metrics": ""}
+    fmt.update(subst)
+    text = CONF.format(**fmt)
+    if "access_log" in subst:
+        text += "access_log: %s\n" % subst["access_log"]
+    conf = write_file(os.path.join(d, "aigw.yaml"), text)
+    p = subprocess.run([AIGW_BIN, "-t", "-c", conf], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=START_TIMEOUT)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+@tap.case("aigw -t fails, naming the key and the path, for a log file a start could not open")
+def _(env):
+    d = make_tmpdir("aigw-check-")
+    bad = os.path.join(d, "no-such-folder", "error.log")
+    rc, out = check_t(d, error_log=bad)
+    check(rc == 1 and "configuration OK" not in out, "aigw -t exited %s:\n%s", rc, out)
+    check("error_log" in out and bad in out, "aigw -t does not name error_log and %s:\n%s", bad, out)
+    check(not os.path.exists(os.path.dirname(bad)), "aigw -t created %s", os.path.dirname(bad))
+    # an access_log that is a folder cannot be opened for appending
+    rc, out = check_t(d, access_log=d)
+    check(rc == 1 and "access_log" in out and d in out,
+          "aigw -t with access_log a folder exited %s:\n%s", rc, out)
+    # and a start says the same, at error level, naming the key
+    p = subprocess.run([AIGW_BIN, "-d", "-c", os.path.join(d, "aigw.yaml")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       stdin=subprocess.DEVNULL, timeout=START_TIMEOUT)
+    out = p.stdout.decode("utf-8", "replace")
+    check(p.returncode == 1 and "[error]" in out and "(key access_log)" in out,
+          "a start with access_log a folder exited %s:\n%s", p.returncode, out)
+
+
+@tap.case("aigw -t fails for a data_dir, pid_file or control.socket folder a start could not make; creates nothing")
+def _(env):
+    d = make_tmpdir("aigw-check-")
+    deep = os.path.join(d, "a", "b")
+    for key, sub in (("data_dir", "{dir}/data"), ("pid_file", "{dir}/aigw.pid"),
+                     ("socket", "{dir}/aigw.sock")):
+        text = CONF.format(port=1, dir=d, error_log="syslog", metrics="")
+        text = text.replace(sub.format(dir=d), os.path.join(deep, "x"))
+        conf = write_file(os.path.join(d, "aigw.yaml"), text)
+        p = subprocess.run([AIGW_BIN, "-t", "-c", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                           timeout=START_TIMEOUT)
+        out = p.stdout.decode("utf-8", "replace")
+        check(p.returncode == 1 and key in out and deep in out,
+              "aigw -t with %s under the missing %s exited %s:\n%s", key, deep, p.returncode, out)
+    check(not os.path.exists(os.path.join(d, "a")), "aigw -t created %s", os.path.join(d, "a"))
+    # the good configuration passes, and -t made neither data_dir nor a log
+    rc, out = check_t(d, error_log=os.path.join(d, "error.log"))
+    check(rc == 0 and "configuration OK" in out, "aigw -t on the good paths exited %s:\n%s", rc, out)
+    check(not os.path.exists(os.path.join(d, "data")) and not os.path.exists(os.path.join(d, "error.log")),
+          "aigw -t created data_dir or the error log")
+
+
 if __name__ == "__main__":
     main(tap)
