@@ -5,9 +5,10 @@
  * nothing: a check must not leave files owned by whoever ran it (often root
  * while the daemon runs as aigw). A file that exists must open for
  * appending; one that does not must be creatable, that is its folder must
- * exist and be writable. data_dir and the folders of pid_file and
- * control.socket are made at start when missing (one level: mkdir), so
- * their parent must exist and be writable then.
+ * exist and be writable. data_dir is made at start when missing (one
+ * level: mkdir), so its parent must exist and be writable then; the folders
+ * of pid_file and control.socket are made with their parents, so the
+ * nearest existing one must be writable.
  */
 #include "config.h"
 
@@ -90,14 +91,31 @@ conf_paths_log(const char *key, const char *path, struct aigw_errors *e)
     return 0;
 }
 
-/* A runtime file (pid_file, control.socket): its folder, made at start if missing. */
+/*
+ * A runtime file (pid_file, control.socket): its folder is made at start
+ * with its missing parents, so the nearest folder that exists must be
+ * writable.
+ */
 static int
 conf_paths_runtime(const char *key, const char *path, struct aigw_errors *e)
 {
     char buf[PATH_MAX];
+    struct stat st;
     if (path[0] == '\0')
         return 0;
-    return conf_paths_folder(key, conf_paths_dir(path, buf, sizeof(buf)), e);
+    char *d = (char *)conf_paths_dir(path, buf, sizeof(buf));
+    /* bounded: each step shortens d, down to "/" or "." */
+    for (int depth = 0; depth < PATH_MAX && stat(d, &st) < 0 && errno == ENOENT; depth++) {
+        if (strcmp(d, "/") == 0 || strcmp(d, ".") == 0)
+            break;
+        d = dirname(d);
+    }
+    if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode) || access(d, W_OK | X_OK) < 0) {
+        errors_add(e, NULL, key, "cannot create the folder of %s: %s is not a writable folder",
+                   path, d);
+        return -1;
+    }
+    return 0;
 }
 
 int

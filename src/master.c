@@ -711,13 +711,25 @@ static const struct control_ops ctl_ops = {ctl_status, ctl_reload, ctl_stop, ctl
 
 /* ---- the PID file ---- */
 
-/* Make the folder of a runtime file (the PID file, the control socket) if it is missing. */
+/*
+ * Make the folder of a runtime file (the PID file, the control socket) and
+ * its missing parents, as aigw -t expects (conf_paths.c): the default,
+ * under the prefix's var/run, may not exist on a fresh install.
+ */
 static void
 make_parent(const char *path)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s", path);
     char *d = dirname(dir);
+    for (char *p = d + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(d, 0755) < 0 && errno != EEXIST)
+            log_warn("mkdir %s", d);
+        *p = '/';
+    }
     if (mkdir(d, 0755) < 0 && errno != EEXIST)
         log_warn("mkdir %s", d);
 }

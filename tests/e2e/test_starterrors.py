@@ -167,17 +167,21 @@ def _(env):
 def _(env):
     d = make_tmpdir("aigw-check-")
     deep = os.path.join(d, "a", "b")
-    for key, sub in (("data_dir", "{dir}/data"), ("pid_file", "{dir}/aigw.pid"),
-                     ("socket", "{dir}/aigw.sock")):
+    # data_dir is made with one mkdir; the runtime files' folders with their
+    # parents, which cannot be under a regular file
+    blocker = write_file(os.path.join(d, "a-file"), "")
+    for key, sub, bad in (("data_dir", "{dir}/data", deep),
+                          ("pid_file", "{dir}/aigw.pid", os.path.join(blocker, "run")),
+                          ("socket", "{dir}/aigw.sock", os.path.join(blocker, "run"))):
         text = CONF.format(port=1, dir=d, error_log="syslog", metrics="")
-        text = text.replace(sub.format(dir=d), os.path.join(deep, "x"))
+        text = text.replace(sub.format(dir=d), os.path.join(bad, "x"))
         conf = write_file(os.path.join(d, "aigw.yaml"), text)
         p = subprocess.run([AIGW_BIN, "-t", "-c", conf], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                            timeout=START_TIMEOUT)
         out = p.stdout.decode("utf-8", "replace")
-        check(p.returncode == 1 and key in out and deep in out,
-              "aigw -t with %s under the missing %s exited %s:\n%s", key, deep, p.returncode, out)
+        check(p.returncode == 1 and key in out and bad.split("/run")[0] in out,
+              "aigw -t with %s under %s exited %s:\n%s", key, bad, p.returncode, out)
     check(not os.path.exists(os.path.join(d, "a")), "aigw -t created %s", os.path.join(d, "a"))
     # the good configuration passes, and -t made neither data_dir nor a log
     rc, out = check_t(d, error_log=os.path.join(d, "error.log"))
