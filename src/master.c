@@ -411,6 +411,7 @@ master_spawn(struct master *m, int idx)
         exec_worker(m, g, w);
     w->pid = pid;
     w->started_ms = now_mono_ms();
+    w->retry_at_ms = 0;
     log_info("worker %d started, pid %d%s", idx, (int)pid, g->id > 1 ? " (after a reload)" : "");
     return 0;
 }
@@ -485,6 +486,48 @@ workers_alive(struct master *m)
     return alive;
 }
 
+/*
+ * Restart a worker that exited: at once if it had run a while; if it died
+ * within RESPAWN_FAST_MS (a failed start), after a pause that doubles with
+ * each failed start in a row, up to RESPAWN_MAX_MS, and with the cause said:
+ * a binary that is gone would otherwise be restarted twice a second for ever.
+ */
+static void
+master_respawn_later(struct master *m, struct wslot *w, int status, int served)
+{
+    int64_t now = now_mono_ms(), age = now - w->started_ms, delay = 0;
+    if (age >= RESPAWN_FAST_MS || served) {
+        /* it had started: not a failed start, but a pause if it died young */
+        w->fails = 0;
+        w->why[0] = '\0';
+        delay = age < RESPAWN_FAST_MS ? RESPAWN_FIRST_MS : 0;
+    } else {
+        w->fails++;
+        delay = RESPAWN_FIRST_MS;
+        for (int k = 1; k < w->fails && delay < RESPAWN_MAX_MS; k++)
+            delay *= 2;
+        if (delay > RESPAWN_MAX_MS)
+            delay = RESPAWN_MAX_MS;
+        /* 127: the child's execv failed (exec_worker); the binary says why */
+        int exec_failed = WIFEXITED(status) && WEXITSTATUS(status) == 127 &&
+                          access(m->exe, X_OK) < 0;
+        if (exec_failed)
+            snprintf(w->why, sizeof(w->why), "cannot execute %s: %s", m->exe, strerror(errno));
+        else
+            snprintf(w->why, sizeof(w->why), "it %s %d within %lld ms of its start",
+                     WIFSIGNALED(status) ? "was killed by signal" : "exited with status",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+                     (long long)age);
+        metrics_worker_start_failed(m->shm, exec_failed ? "exec" : "exited_early");
+        log_error("worker %d did not start (%d time%s in a row): %s; next try in %lld.%lld s",
+                  w->idx, w->fails, w->fails == 1 ? "" : "s", w->why, (long long)(delay / 1000),
+                  (long long)(delay % 1000 / 100));
+    }
+    w->retry_at_ms = now + delay;
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000 * 1000)};
+    evtimer_add(w->respawn, &tv);
+}
+
 /* A worker exited: release what it held; restart it if it belongs to the serving generation. */
 static void
 worker_exited(struct master *m, struct wslot *w, int status)
@@ -534,9 +577,8 @@ worker_exited(struct master *m, struct wslot *w, int status)
                   WEXITSTATUS(status));
     m->worker_restarts++;
     metrics_worker_restart(m->shm);
-    int64_t age = now_mono_ms() - w->started_ms;
-    struct timeval tv = {0, age < RESPAWN_FAST_MS ? 500000 : 0};
-    evtimer_add(w->respawn, &tv);
+    /* the state it reached before it died (master_spawn set STARTING) */
+    master_respawn_later(m, w, status, atomic_load(&sw->state) == SHM_W_RUNNING);
 }
 
 /* Reap workers (and a new master of an upgrade that failed). */
