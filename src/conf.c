@@ -529,10 +529,13 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
         return 0;
     case CT_DURATION:
         if (parse_duration_ms(text, &i64) < 0 || i64 < k->min || i64 > k->max) {
+            /* the limits in the units one writes them in: "1h", not "3600000ms" */
+            char lo[32], hi[32];
+            format_duration_ms(k->min, lo, sizeof(lo));
+            format_duration_ms(k->max, hi, sizeof(hi));
             errors_add(e, node, k->path,
-                       "\"%s\" must be a duration with a unit (ms, s, m, h), from %lldms to "
-                       "%lldms",
-                       text, (long long)k->min, (long long)k->max);
+                       "\"%s\" must be a duration with a unit (ms, s, m, h), from %s to %s",
+                       text, lo, hi);
             return -1;
         }
         *(int64_t *)base = i64;
