@@ -20,17 +20,22 @@
 #include "resfile.h"
 #include "worker.h"
 
+/* The usage: asked for (-h, --help) on stdout with status 0, else on stderr with status 1. */
 static void
-usage(void)
+usage(int asked)
 {
-    fprintf(stderr, "usage: aigw [-dtTv] [-c file]\n"
-                    "  -c file  configuration file (default %s)\n"
-                    "  -d       stay in the foreground and log to stderr\n"
-                    "  -t       check the configuration and the resources file, then exit\n"
-                    "  -T       print every aigw.yaml key with its default, then exit\n"
-                    "  -v       print the version, then exit\n",
+    fprintf(asked ? stdout : stderr,
+            "usage: aigw [-dhtTv] [-c file]\n"
+            "  -c file  configuration file (default %s)\n"
+            "  -d       stay in the foreground and log to stderr\n"
+            "  -h       print this help (also --help), then exit\n"
+            "  -t       check the configuration, the resources file and the paths a start\n"
+            "           opens (logs, data_dir, pid_file and control.socket folders), then exit\n"
+            "  -T       print every aigw.yaml key with its default, then exit\n"
+            "  -v       print the version, then exit\n"
+            "See aigw(8) and aigw.yaml(5).\n",
             CONF_DEFAULT_PATH);
-    exit(1);
+    exit(asked ? 0 : 1);
 }
 
 /*
@@ -144,13 +149,20 @@ main(int argc, char **argv)
     int ch, foreground = 0, test = 0;
     static struct conf conf;
 
-    while ((ch = getopt(argc, argv, "c:dtTvW:")) != -1) {
+    /* getopt knows no long options; --help is the one people type */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0)
+            usage(1);
+    while ((ch = getopt(argc, argv, "c:dhtTvW:")) != -1) {
         switch (ch) {
         case 'c':
             path = optarg;
             break;
         case 'd':
             foreground = 1;
+            break;
+        case 'h':
+            usage(1);
             break;
         case 't':
             test = 1;
@@ -165,11 +177,11 @@ main(int argc, char **argv)
             worker_spec = optarg;
             break;
         default:
-            usage();
+            usage(0);
         }
     }
     if (optind != argc)
-        usage();
+        usage(0);
     if (worker_spec != NULL)
         return worker_main(worker_spec, path, foreground);
 

@@ -190,5 +190,19 @@ def _(env):
           "aigw -t created data_dir or the error log")
 
 
+@tap.case("aigw -h and --help print the usage on stdout and exit 0; an unknown option prints it on stderr and exits 1")
+def _(env):
+    for args in (["-h"], ["--help"], ["-c", "/nonexistent.yaml", "--help"]):
+        p = subprocess.run([AIGW_BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, timeout=START_TIMEOUT)
+        out = p.stdout.decode("utf-8", "replace")
+        check(p.returncode == 0 and out.startswith("usage: aigw") and "-t" in out and not p.stderr,
+              "aigw %s exited %s; stdout %r, stderr %r", " ".join(args), p.returncode, out, p.stderr)
+    p = subprocess.run([AIGW_BIN, "-Z"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       stdin=subprocess.DEVNULL, timeout=START_TIMEOUT)
+    check(p.returncode == 1 and not p.stdout and b"usage: aigw" in p.stderr,
+          "aigw -Z exited %s; stdout %r, stderr %r", p.returncode, p.stdout, p.stderr)
+
+
 if __name__ == "__main__":
     main(tap)
