@@ -63,7 +63,7 @@ conf_paths_folder(const char *key, const char *dir, struct aigw_errors *e)
     return 0;
 }
 
-/* A log file start opens with O_APPEND|O_CREAT: it opens for appending, or its folder is writable. */
+/* A log file (opened O_APPEND|O_CREAT at start): it opens for appending, or can be created. */
 static int
 conf_paths_log(const char *key, const char *path, struct aigw_errors *e)
 {
@@ -84,8 +84,8 @@ conf_paths_log(const char *key, const char *path, struct aigw_errors *e)
     const char *dir = conf_paths_dir(path, buf, sizeof(buf));
     struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) < 0) {
-        errors_add(e, NULL, key, "cannot create %s: its folder %s is missing or not writable",
-                   path, dir);
+        errors_add(e, NULL, key, "cannot create %s: its folder %s is missing or not writable", path,
+                   dir);
         return -1;
     }
     return 0;

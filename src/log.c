@@ -318,12 +318,13 @@ log_describe_dest(const char *error_log, char *buf, size_t len)
         if (access("/dev/log", F_OK) == 0)
             snprintf(buf, len, "the error log is the system log (error_log: syslog)");
         else
-            snprintf(buf, len, "the error log went nowhere: error_log is syslog, but /dev/log is absent (no syslog "
-                               "daemon, as in a container); set error_log to a file, or run "
-                               "aigw -d");
+            snprintf(buf, len,
+                     "the error log went nowhere: error_log is syslog, but /dev/log is absent (no "
+                     "syslog daemon, as in a container); set error_log to a file, or run aigw -d");
     } else if (strcmp(error_log, "stderr") == 0) {
-        snprintf(buf, len, "the error log went nowhere: error_log is stderr, which a daemon closes; set error_log "
-                           "to a file, or run aigw -d");
+        snprintf(buf, len,
+                 "the error log went nowhere: error_log is stderr, which a daemon closes; set "
+                 "error_log to a file, or run aigw -d");
     } else {
         snprintf(buf, len, "the error log is %s (error_log)", error_log);
     }

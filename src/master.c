@@ -509,15 +509,14 @@ master_respawn_later(struct master *m, struct wslot *w, int status, int served)
         if (delay > RESPAWN_MAX_MS)
             delay = RESPAWN_MAX_MS;
         /* 127: the child's execv failed (exec_worker); the binary says why */
-        int exec_failed = WIFEXITED(status) && WEXITSTATUS(status) == 127 &&
-                          access(m->exe, X_OK) < 0;
+        int exec_failed =
+            WIFEXITED(status) && WEXITSTATUS(status) == 127 && access(m->exe, X_OK) < 0;
         if (exec_failed)
             snprintf(w->why, sizeof(w->why), "cannot execute %s: %s", m->exe, strerror(errno));
         else
             snprintf(w->why, sizeof(w->why), "it %s %d within %lld ms of its start",
                      WIFSIGNALED(status) ? "was killed by signal" : "exited with status",
-                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
-                     (long long)age);
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), (long long)age);
         metrics_worker_start_failed(m->shm, exec_failed ? "exec" : "exited_early");
         log_error("worker %d did not start (%d time%s in a row): %s; next try in %lld.%lld s",
                   w->idx, w->fails, w->fails == 1 ? "" : "s", w->why, (long long)(delay / 1000),

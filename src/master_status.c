@@ -80,8 +80,7 @@ workers_json(struct master *m)
         json_object_object_add(o, "last_failure",
                                w->fails > 0 ? json_object_new_string(w->why) : NULL);
         int64_t left = w->pid == 0 && w->retry_at_ms > 0 ? w->retry_at_ms - now_mono_ms() : -1;
-        json_object_object_add(o, "restart_in_ms",
-                               left >= 0 ? json_object_new_int64(left) : NULL);
+        json_object_object_add(o, "restart_in_ms", left >= 0 ? json_object_new_int64(left) : NULL);
         json_object_array_add(ws, o);
     }
     return ws;
