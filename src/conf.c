@@ -520,9 +520,12 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
         return 0;
     case CT_SIZE:
         if (parse_size(text, &u64) < 0 || u64 < (uint64_t)k->min || u64 > (uint64_t)k->max) {
-            errors_add(e, node, k->path,
-                       "\"%s\" must be a size such as 512k or 8m, from %lld to %lld bytes", text,
-                       (long long)k->min, (long long)k->max);
+            /* the limits in the units one writes them in: "4g", not "4294967296 bytes" */
+            char lo[32], hi[32];
+            format_size((uint64_t)k->min, lo, sizeof(lo));
+            format_size((uint64_t)k->max, hi, sizeof(hi));
+            errors_add(e, node, k->path, "\"%s\" must be a size such as 512k or 8m, from %s to %s",
+                       text, lo, hi);
             return -1;
         }
         *(uint64_t *)base = u64;

@@ -132,6 +132,21 @@ parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+/* A size in bytes written back as parse_size reads it, in the largest exact unit ("512k", "4g"). */
+void
+format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const char units[] = {'g', 'm', 'k'};
+    for (size_t i = 0; i < sizeof(units); i++) {
+        uint64_t mult = 1ULL << (10 * (3 - i));
+        if (bytes > 0 && bytes % mult == 0) {
+            snprintf(buf, len, "%llu%c", (unsigned long long)(bytes / mult), units[i]);
+            return;
+        }
+    }
+    snprintf(buf, len, "%llu", (unsigned long long)bytes);
+}
+
 int
 parse_rfc3339(const char *s, int64_t *out)
 {

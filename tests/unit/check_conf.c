@@ -521,6 +521,22 @@ START_TEST(duration_format)
 }
 END_TEST
 
+/* format_size writes what parse_size reads back, in the largest exact unit. */
+START_TEST(size_format)
+{
+    static const uint64_t b[] = {1, 1000, 1024, 1536, 524288, 1048576, 4294967296ULL};
+    static const char *const txt[] = {"1", "1000", "1k", "1536", "512k", "1m", "4g"};
+    for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+        char buf[32];
+        uint64_t back = 0;
+        format_size(b[i], buf, sizeof(buf));
+        ck_assert_str_eq(buf, txt[i]);
+        ck_assert_int_eq(parse_size(buf, &back), 0);
+        ck_assert_uint_eq(back, b[i]);
+    }
+}
+END_TEST
+
 /* A bad size ("8x") and a size below the key's minimum. */
 START_TEST(error_bad_size)
 {
@@ -532,7 +548,7 @@ START_TEST(error_bad_size)
                      -1);
     ck_assert_nerrors(&e, 2);
     expect_error(&e, path, 2, "limits.max_body_size",
-                 "\"8x\" must be a size such as 512k or 8m, from 1024 to 4294967296 bytes");
+                 "\"8x\" must be a size such as 512k or 8m, from 1k to 4g");
     expect_error(&e, path, 3, "limits.max_header_size", "\"512\" must be a size");
     errors_free(&e);
 }
@@ -1041,6 +1057,7 @@ conf_suite(void)
     tcase_add_test(tc, duration_combined);
     tcase_add_test(tc, duration_combined_bad);
     tcase_add_test(tc, duration_format);
+    tcase_add_test(tc, size_format);
     tcase_add_test(tc, error_bad_size);
     tcase_add_test(tc, error_listen_without_port);
     tcase_add_test(tc, error_listen_port_range);
