@@ -89,7 +89,8 @@ format_duration_ms(int64_t ms, char *buf, size_t len)
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && ms > 0 && n < len; i++) {
         if (ms < units[i].mult)
             continue;
-        int w = snprintf(buf + n, len - n, "%lld%s", (long long)(ms / units[i].mult), units[i].name);
+        int w =
+            snprintf(buf + n, len - n, "%lld%s", (long long)(ms / units[i].mult), units[i].name);
         if (w < 0)
             return;
         n += (size_t)w;
