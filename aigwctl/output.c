@@ -263,6 +263,24 @@ output_yaml(FILE *fp, struct json_object *o)
 
 /* --- status -------------------------------------------------------------- */
 
+/* A line for each worker that keeps failing to start: how often, why, and the next try. */
+static void
+status_failed_starts(FILE *fp, struct json_object *workers, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *w = json_object_array_get_idx(workers, i), *why, *in;
+        if (!json_object_object_get_ex(w, "last_failure", &why) ||
+            !json_object_is_type(why, json_type_string))
+            continue;
+        fprintf(fp, "worker %s: %s failed start(s) in a row: %s", output_str(w, "slot"),
+                output_str(w, "failed_starts"), output_str(w, "last_failure"));
+        if (json_object_object_get_ex(w, "restart_in_ms", &in) &&
+            json_object_is_type(in, json_type_int))
+            fprintf(fp, "; next try in %lld ms", (long long)json_object_get_int64(in));
+        fputc('\n', fp);
+    }
+}
+
 /* The workers as a table, one line each. */
 static void
 status_workers(FILE *fp, struct json_object *workers)
@@ -287,6 +305,7 @@ status_workers(FILE *fp, struct json_object *workers)
     fputc('\n', fp);
     table_print(t, fp);
     table_free(t);
+    status_failed_starts(fp, workers, n);
 }
 
 /* The circuit breakers as a table, when there are any. */

@@ -521,19 +521,25 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
         return 0;
     case CT_SIZE:
         if (parse_size(text, &u64) < 0 || u64 < (uint64_t)k->min || u64 > (uint64_t)k->max) {
-            errors_add(e, node, k->path,
-                       "\"%s\" must be a size such as 512k or 8m, from %lld to %lld bytes", text,
-                       (long long)k->min, (long long)k->max);
+            /* the limits in the units one writes them in: "4g", not "4294967296 bytes" */
+            char lo[32], hi[32];
+            format_size((uint64_t)k->min, lo, sizeof(lo));
+            format_size((uint64_t)k->max, hi, sizeof(hi));
+            errors_add(e, node, k->path, "\"%s\" must be a size such as 512k or 8m, from %s to %s",
+                       text, lo, hi);
             return -1;
         }
         *(uint64_t *)base = u64;
         return 0;
     case CT_DURATION:
         if (parse_duration_ms(text, &i64) < 0 || i64 < k->min || i64 > k->max) {
+            /* the limits in the units one writes them in: "1h", not "3600000ms" */
+            char lo[32], hi[32];
+            format_duration_ms(k->min, lo, sizeof(lo));
+            format_duration_ms(k->max, hi, sizeof(hi));
             errors_add(e, node, k->path,
-                       "\"%s\" must be a duration with a unit (ms, s, m, h), from %lldms to "
-                       "%lldms",
-                       text, (long long)k->min, (long long)k->max);
+                       "\"%s\" must be a duration with a unit (ms, s, m, h), from %s to %s",
+                       text, lo, hi);
             return -1;
         }
         *(int64_t *)base = i64;

@@ -261,7 +261,7 @@ control_new(struct event_base *base, const char *path, int take_over,
     struct sockaddr_un sun;
     struct stat st;
     if (strlen(path) >= sizeof(sun.sun_path)) {
-        log_warnx("control.socket %s: path too long (at most %zu bytes)", path,
+        log_error("control.socket %s: path too long (at most %zu bytes)", path,
                   sizeof(sun.sun_path) - 1);
         return NULL;
     }
@@ -270,11 +270,11 @@ control_new(struct event_base *base, const char *path, int take_over,
     memcpy(sun.sun_path, path, strlen(path));
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            log_warnx("control.socket %s exists and is not a socket; not touching it", path);
+            log_error("control.socket %s exists and is not a socket; not touching it", path);
             return NULL;
         }
         if (!take_over && socket_alive(&sun)) {
-            log_warnx("control.socket %s: another aigw answers there; stop it first, or give "
+            log_error("control.socket %s: another aigw answers there; stop it first, or give "
                       "this one another control.socket",
                       path);
             return NULL;
@@ -305,7 +305,7 @@ control_new(struct event_base *base, const char *path, int take_over,
     umask(old);
     if (rc < 0 || listen(fd, 16) < 0 ||
         (strcmp(tmp.sun_path, path) != 0 && rename(tmp.sun_path, path) < 0)) {
-        log_warn("control.socket %s", path);
+        log_error_sys("control.socket %s", path);
         if (fd >= 0)
             close(fd);
         if (rc == 0)

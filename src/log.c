@@ -40,6 +40,9 @@ static int log_opened; /* log_open chose the destinations: log_init keeps them *
 static int log_lvl = LOG_LVL_INFO;
 static char log_ident[32] = "aigw";
 
+/* The last error-level message, without time stamp: what a daemon's parent prints. */
+static char log_last[1024];
+
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 
@@ -66,14 +69,11 @@ log_init(int foreground, int level, const char *ident)
         need_syslog();
 }
 
-/* Open a log file for appending; -1 (logged) when it cannot be. */
+/* Open a log file for appending; -1 (errno set; the caller logs) when it cannot be. */
 static int
 dest_open_file(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-    if (fd < 0)
-        log_warn("cannot open log file %s", path);
-    return fd;
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 }
 
 /* What a value of error_log or access_log means; a file is opened. */
@@ -91,8 +91,12 @@ dest_parse(struct log_dest *d, const char *v, int is_access)
         nd.to = LOG_TO_SYSLOG;
     else if (v[0] == '\0' || snprintf(nd.path, sizeof(nd.path), "%s", v) >= (int)sizeof(nd.path))
         return -1;
-    else if ((nd.fd = dest_open_file(nd.path)) < 0)
+    else if ((nd.fd = dest_open_file(nd.path)) < 0) {
+        /* fatal at start: an error, naming the key */
+        log_error_sys("cannot open log file %s (key %s)", nd.path,
+                      is_access ? "access_log" : "error_log");
         return -1;
+    }
     if (nd.to == LOG_TO_SYSLOG)
         need_syslog();
     if (d->fd >= 0)
@@ -130,8 +134,10 @@ dest_reopen(struct log_dest *d)
     if (d->to != LOG_TO_FILE)
         return 0;
     int fd = dest_open_file(d->path);
-    if (fd < 0)
+    if (fd < 0) {
+        log_warn("cannot open log file %s", d->path);
         return -1;
+    }
     /* dup3 swaps the file atomically: no write ever sees a closed descriptor */
     if (dup3(fd, d->fd, O_CLOEXEC) < 0) {
         log_warn("cannot reopen log file %s", d->path);
@@ -249,6 +255,11 @@ log_vwrite(int level, const char *fmt, va_list ap, int with_errno, int saved_err
         n = sizeof(msg) - 1;
     if (with_errno)
         snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved_errno));
+    if (level == LOG_LVL_ERROR) {
+        size_t l = strnlen(msg, sizeof(log_last) - 1);
+        memcpy(log_last, msg, l);
+        log_last[l] = '\0';
+    }
 
     if (log_err.to == LOG_TO_SYSLOG) {
         syslog(level_prio[level], "%s: %s", log_ident, msg);
@@ -288,6 +299,37 @@ LOG_FN(log_warnx, LOG_LVL_WARN, 0)
 LOG_FN(log_info, LOG_LVL_INFO, 0)
 LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
 LOG_FN(log_error, LOG_LVL_ERROR, 0)
+LOG_FN(log_error_sys, LOG_LVL_ERROR, 1)
+
+const char *
+log_last_error(void)
+{
+    return log_last;
+}
+
+/*
+ * Where the error log of a daemon goes, said to the terminal that started
+ * it: a file's path, or syslog (and whether a syslog daemon listens: in a
+ * container /dev/log is often absent and the lines are lost).
+ */
+void
+log_describe_dest(const char *error_log, char *buf, size_t len)
+{
+    if (strcmp(error_log, "syslog") == 0) {
+        if (access("/dev/log", F_OK) == 0)
+            snprintf(buf, len, "the error log is the system log (error_log: syslog)");
+        else
+            snprintf(buf, len,
+                     "the error log went nowhere: error_log is syslog, but /dev/log is absent (no "
+                     "syslog daemon, as in a container); set error_log to a file, or run aigw -d");
+    } else if (strcmp(error_log, "stderr") == 0) {
+        snprintf(buf, len,
+                 "the error log went nowhere: error_log is stderr, which a daemon closes; set "
+                 "error_log to a file, or run aigw -d");
+    } else {
+        snprintf(buf, len, "the error log is %s (error_log)", error_log);
+    }
+}
 
 void
 fatal(const char *fmt, ...)

@@ -16,21 +16,55 @@
 #include "aigw/errors.h"
 #include "aigw/log.h"
 #include "aigw/yamljson.h"
+#include "conf_paths.h"
 #include "master.h"
 #include "resfile.h"
 #include "worker.h"
 
+/* The usage: asked for (-h, --help) on stdout with status 0, else on stderr with status 1. */
 static void
-usage(void)
+usage(int asked)
 {
-    fprintf(stderr, "usage: aigw [-dtTv] [-c file]\n"
-                    "  -c file  configuration file (default %s)\n"
-                    "  -d       stay in the foreground and log to stderr\n"
-                    "  -t       check the configuration and the resources file, then exit\n"
-                    "  -T       print every aigw.yaml key with its default, then exit\n"
-                    "  -v       print the version, then exit\n",
+    fprintf(asked ? stdout : stderr,
+            "usage: aigw [-dhtTv] [-c file]\n"
+            "  -c file  configuration file (default %s)\n"
+            "  -d       stay in the foreground and log to stderr\n"
+            "  -h       print this help (also --help), then exit\n"
+            "  -t       check the configuration, the resources file and the paths a start\n"
+            "           opens (logs, data_dir, pid_file and control.socket folders), then exit\n"
+            "  -T       print every aigw.yaml key with its default, then exit\n"
+            "  -v       print the version, then exit\n"
+            "See aigw(8) and aigw.yaml(5).\n",
             CONF_DEFAULT_PATH);
-    exit(1);
+    exit(asked ? 0 : 1);
+}
+
+/*
+ * The daemon did not start: print its last error (the master sends it after
+ * the status byte; at most a line, made printable: it may quote a file) and
+ * where its error log went, which is where the rest is.
+ */
+static void
+daemonize_failed(int fd, const char *error_log)
+{
+    char msg[1024], where[PATH_MAX + 256];
+    size_t n = 0;
+    for (int tries = 0; tries < 64 && n < sizeof(msg) - 1; tries++) {
+        ssize_t r = read(fd, msg + n, sizeof(msg) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    msg[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+            msg[i] = ' ';
+    log_describe_dest(error_log, where, sizeof(where));
+    if (n > 0)
+        fprintf(stderr, "aigw: failed to start: %s\n", msg);
+    else
+        fprintf(stderr, "aigw: failed to start\n");
+    fprintf(stderr, "aigw: %s\n", where);
 }
 
 /*
@@ -40,7 +74,7 @@ usage(void)
  * readiness pipe, in the child.
  */
 static int
-daemonize(void)
+daemonize(const char *error_log)
 {
     int p[2];
     char st = 1;
@@ -55,11 +89,11 @@ daemonize(void)
     }
     if (pid > 0) {
         close(p[1]);
-        if (read(p[0], &st, 1) != 1 || st != 0) {
-            fprintf(stderr, "aigw: failed to start; see the system log\n");
-            exit(1);
-        }
-        exit(0);
+        /* _exit: the parent's copy of the configuration is the daemon's to free */
+        if (read(p[0], &st, 1) == 1 && st == 0)
+            _exit(0);
+        daemonize_failed(p[0], error_log);
+        _exit(1);
     }
     close(p[0]);
     setsid();
@@ -94,6 +128,9 @@ check_config(struct conf *c, int conf_ok, struct aigw_errors *e)
     }
     if (conf_ok == 0 && conf_check_admin(c, e) < 0)
         conf_ok = -1;
+    /* what a start would open: a log it cannot open is found now, not at start */
+    if (conf_ok == 0 && conf_paths_check(c, e) < 0)
+        conf_ok = -1;
     errors_print(e, stderr);
     char warn[512];
     if (conf_ok == 0 && conf_admin_warning(c, warn, sizeof(warn)))
@@ -113,13 +150,20 @@ main(int argc, char **argv)
     int ch, foreground = 0, test = 0;
     static struct conf conf;
 
-    while ((ch = getopt(argc, argv, "c:dtTvW:")) != -1) {
+    /* getopt knows no long options; --help is the one people type */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0)
+            usage(1);
+    while ((ch = getopt(argc, argv, "c:dhtTvW:")) != -1) {
         switch (ch) {
         case 'c':
             path = optarg;
             break;
         case 'd':
             foreground = 1;
+            break;
+        case 'h':
+            usage(1);
             break;
         case 't':
             test = 1;
@@ -134,11 +178,11 @@ main(int argc, char **argv)
             worker_spec = optarg;
             break;
         default:
-            usage();
+            usage(0);
         }
     }
     if (optind != argc)
-        usage();
+        usage(0);
     if (worker_spec != NULL)
         return worker_main(worker_spec, path, foreground);
 
@@ -181,7 +225,7 @@ main(int argc, char **argv)
     /* A binary upgrade's new master is already detached (its parent is the old master). */
     if (!foreground) {
         if (getenv("AIGW_INHERIT") == NULL)
-            ready_fd = daemonize();
+            ready_fd = daemonize(conf.error_log);
         log_init(0, conf.log_level, "master");
     }
     log_set_level(conf.log_level);

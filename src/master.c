@@ -54,10 +54,22 @@
 #include "tls_ticket.h"
 #include "upstream.h"
 
+/* The aigw.yaml key of a listener kind, for errors an operator can act on. */
+static const char *
+master_listen_key(const char *what)
+{
+    if (strcmp(what, "admin") == 0)
+        return "admin.listen";
+    if (strcmp(what, "metrics") == 0)
+        return "metrics.listen";
+    return "listen";
+}
+
 /* Bind and listen on every address of a list (IPv4 and IPv6). */
 int
 master_open_listeners(const struct conf_listen *list, int n, int *fds, int *nfds, const char *what)
 {
+    const char *key = master_listen_key(what);
     for (int i = 0; i < n; i++) {
         const struct conf_listen *l = &list[i];
         struct addrinfo hints = {0}, *ai;
@@ -66,20 +78,20 @@ master_open_listeners(const struct conf_listen *list, int n, int *fds, int *nfds
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
         int rc = getaddrinfo(l->host, l->port, &hints, &ai);
         if (rc != 0) {
-            log_warnx("listen %s: %s", l->text, gai_strerror(rc));
+            log_error("listen %s (key %s): %s", l->text, key, gai_strerror(rc));
             return -1;
         }
         int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
         if (fd < 0) {
             freeaddrinfo(ai);
-            log_warn("listen %s: socket", l->text);
+            log_error_sys("listen %s (key %s): socket", l->text, key);
             return -1;
         }
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (ai->ai_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0) {
-            log_warn("listen %s", l->text);
+            log_error_sys("listen %s (key %s)", l->text, key);
             freeaddrinfo(ai);
             close(fd);
             return -1;
@@ -400,6 +412,7 @@ master_spawn(struct master *m, int idx)
         exec_worker(m, g, w);
     w->pid = pid;
     w->started_ms = now_mono_ms();
+    w->retry_at_ms = 0;
     log_info("worker %d started, pid %d%s", idx, (int)pid, g->id > 1 ? " (after a reload)" : "");
     return 0;
 }
@@ -474,6 +487,47 @@ workers_alive(struct master *m)
     return alive;
 }
 
+/*
+ * Restart a worker that exited: at once if it had run a while; if it died
+ * within RESPAWN_FAST_MS (a failed start), after a pause that doubles with
+ * each failed start in a row, up to RESPAWN_MAX_MS, and with the cause said:
+ * a binary that is gone would otherwise be restarted twice a second for ever.
+ */
+static void
+master_respawn_later(struct master *m, struct wslot *w, int status, int served)
+{
+    int64_t now = now_mono_ms(), age = now - w->started_ms, delay = 0;
+    if (age >= RESPAWN_FAST_MS || served) {
+        /* it had started: not a failed start, but a pause if it died young */
+        w->fails = 0;
+        w->why[0] = '\0';
+        delay = age < RESPAWN_FAST_MS ? RESPAWN_FIRST_MS : 0;
+    } else {
+        w->fails++;
+        delay = RESPAWN_FIRST_MS;
+        for (int k = 1; k < w->fails && delay < RESPAWN_MAX_MS; k++)
+            delay *= 2;
+        if (delay > RESPAWN_MAX_MS)
+            delay = RESPAWN_MAX_MS;
+        /* 127: the child's execv failed (exec_worker); the binary says why */
+        int exec_failed =
+            WIFEXITED(status) && WEXITSTATUS(status) == 127 && access(m->exe, X_OK) < 0;
+        if (exec_failed)
+            snprintf(w->why, sizeof(w->why), "cannot execute %s: %s", m->exe, strerror(errno));
+        else
+            snprintf(w->why, sizeof(w->why), "it %s %d within %lld ms of its start",
+                     WIFSIGNALED(status) ? "was killed by signal" : "exited with status",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), (long long)age);
+        metrics_worker_start_failed(m->shm, exec_failed ? "exec" : "exited_early");
+        log_error("worker %d did not start (%d time%s in a row): %s; next try in %lld.%lld s",
+                  w->idx, w->fails, w->fails == 1 ? "" : "s", w->why, (long long)(delay / 1000),
+                  (long long)(delay % 1000 / 100));
+    }
+    w->retry_at_ms = now + delay;
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000 * 1000)};
+    evtimer_add(w->respawn, &tv);
+}
+
 /* A worker exited: release what it held; restart it if it belongs to the serving generation. */
 static void
 worker_exited(struct master *m, struct wslot *w, int status)
@@ -523,9 +577,8 @@ worker_exited(struct master *m, struct wslot *w, int status)
                   WEXITSTATUS(status));
     m->worker_restarts++;
     metrics_worker_restart(m->shm);
-    int64_t age = now_mono_ms() - w->started_ms;
-    struct timeval tv = {0, age < RESPAWN_FAST_MS ? 500000 : 0};
-    evtimer_add(w->respawn, &tv);
+    /* the state it reached before it died (master_spawn set STARTING) */
+    master_respawn_later(m, w, status, atomic_load(&sw->state) == SHM_W_RUNNING);
 }
 
 /* Reap workers (and a new master of an upgrade that failed). */
@@ -700,13 +753,25 @@ static const struct control_ops ctl_ops = {ctl_status, ctl_reload, ctl_stop, ctl
 
 /* ---- the PID file ---- */
 
-/* Make the folder of a runtime file (the PID file, the control socket) if it is missing. */
+/*
+ * Make the folder of a runtime file (the PID file, the control socket) and
+ * its missing parents, as aigw -t expects (conf_paths.c): the default,
+ * under the prefix's var/run, may not exist on a fresh install.
+ */
 static void
 make_parent(const char *path)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s", path);
     char *d = dirname(dir);
+    for (char *p = d + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(d, 0755) < 0 && errno != EEXIST)
+            log_warn("mkdir %s", d);
+        *p = '/';
+    }
     if (mkdir(d, 0755) < 0 && errno != EEXIST)
         log_warn("mkdir %s", d);
 }
@@ -723,7 +788,7 @@ pidfile_write(const char *path, pid_t pid)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
     if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0) {
-        log_warn("pid_file %s", path);
+        log_error_sys("pid_file %s", path);
         if (fd >= 0)
             unlink(tmp);
         return -1;
@@ -799,6 +864,10 @@ tell_ready(int *fd, char status)
     if (*fd < 0)
         return;
     ssize_t n = write(*fd, &status, 1);
+    /* on failure, the error itself for the terminal that started us */
+    const char *why = log_last_error();
+    if (status != 0 && n == 1 && why[0] != '\0')
+        n = write(*fd, why, strlen(why));
     (void)n;
     close(*fd);
     *fd = -1;
@@ -854,7 +923,7 @@ startup_tick_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (!ready || (master_upgrading() && take_files(m) < 0)) {
-        log_warnx("the workers did not start serving in time; stopping");
+        log_error("the workers did not start serving in time; stopping");
         m->startup_failed = 1;
         master_stop(m, 0);
         return;
@@ -949,8 +1018,12 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
     errors_init(&e, NULL);
     m.store = store_open(c->data_dir, c->lmdb_map_size, (unsigned)c->lmdb_max_readers, 0, &e);
     if (m.store == NULL) {
+        /* name the key, unless the message already does */
         for (int i = 0; i < e.n; i++)
-            log_warnx("%s", e.msgs[i]);
+            if (strstr(e.msgs[i], "data_dir") != NULL)
+                log_error("%s", e.msgs[i]);
+            else
+                log_error("data_dir %s: %s", c->data_dir, e.msgs[i]);
         errors_free(&e);
         goto out;
     }

@@ -24,6 +24,8 @@ struct control_req;
 /* Worker indexes in shared memory: old and new workers overlap during a reload. */
 #define SHM_WORKER_CAP (2 * MAX_WORKERS)
 #define RESPAWN_FAST_MS 1000 /* a worker that dies sooner than this is restarted after a pause */
+#define RESPAWN_FIRST_MS 500 /* the first pause, doubled at each failed start in a row... */
+#define RESPAWN_MAX_MS 30000 /* ... up to this */
 #define RELOAD_TIMEOUT_MS 30000 /* new workers must serve within this */
 
 /*
@@ -54,6 +56,9 @@ struct wslot {
     int draining;   /* told to drain: not restarted */
     int64_t started_ms;
     struct event *respawn;
+    int fails;            /* starts in a row that died within RESPAWN_FAST_MS */
+    int64_t retry_at_ms;  /* when a failed one is started again (monotonic); 0: none due */
+    char why[PATH_MAX + 64]; /* the last failed start's cause, for logs and status */
 };
 
 struct master {

@@ -76,6 +76,12 @@ workers_json(struct master *m)
                                json_object_new_int64(sw ? atomic_load(&sw->in_flight) : 0));
         json_object_object_add(o, "started_at",
                                time_json(sw && w->pid ? atomic_load(&sw->started_ms) : 0));
+        /* a worker that keeps failing to start: how often, why, and the next try */
+        json_object_object_add(o, "failed_starts", json_object_new_int(w->fails));
+        json_object_object_add(o, "last_failure",
+                               w->fails > 0 ? json_object_new_string(w->why) : NULL);
+        int64_t left = w->pid == 0 && w->retry_at_ms > 0 ? w->retry_at_ms - now_mono_ms() : -1;
+        json_object_object_add(o, "restart_in_ms", left >= 0 ? json_object_new_int64(left) : NULL);
         json_object_array_add(ws, o);
     }
     return ws;

@@ -52,7 +52,7 @@ static const char *const mx_bounds_txt[] = {
 /* The families kept in the area; the master adds gauges of its own (metrics_http.c). */
 enum mx_family_id {
     F_REQUESTS, F_REQ_DURATION, F_UP_DURATION, F_TTFT, F_TOKENS, F_UP_ERRORS, F_TLS_HANDSHAKES,
-    F_TLS_EXPIRY, F_JWT_REFUSED, F_N
+    F_TLS_EXPIRY, F_JWT_REFUSED, F_WORKER_START_FAILED, F_N
 };
 
 struct mx_family {
@@ -82,6 +82,10 @@ static const struct mx_family mx_families[F_N] = {
                       "When each certificate of an HTTPS listener expires (Unix time)."},
     [F_JWT_REFUSED] = {"aigw_jwt_rejections_total", 0,
                        "Bearer JWTs refused, by reason (token_expired, token_bad_signature, ...)."},
+    [F_WORKER_START_FAILED] = {"aigw_worker_start_failures_total", 0,
+                               "Workers that did not start, by reason: exec (the binary could "
+                               "not be run) or exited_early (it died within a second); each "
+                               "restart of such a worker waits longer."},
 };
 
 static const char *const mx_reasons[MX_UP_NREASONS] = {
@@ -491,6 +495,16 @@ metrics_accept_paused(enum metrics_pause why)
 {
     if (mx_self.h != NULL && why >= 0 && why < MX_PAUSE_N)
         atomic_fetch_add_explicit(&mx_self.h->accept_paused[why], 1, memory_order_relaxed);
+}
+
+void
+metrics_worker_start_failed(struct shm *shm, const char *reason)
+{
+    struct mx_area a;
+    if (mx_view(shm, &a) < 0)
+        return;
+    const char *kv[] = {"reason", reason};
+    count_add(&a, F_WORKER_START_FAILED, 1, kv, 1);
 }
 
 void

@@ -84,6 +84,8 @@ void metrics_tls_expiry(const char *listener, const char *cert_file, int64_t not
 
 /* Master: a worker died and is restarted. */
 void metrics_worker_restart(struct shm *shm);
+/* Master: a worker did not start (reason "exec" or "exited_early"). */
+void metrics_worker_start_failed(struct shm *shm, const char *reason);
 
 /* Master: every family kept in the area, in Prometheus text format 0.0.4. */
 void metrics_render(struct shm *shm, struct evbuffer *out);

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,27 +28,75 @@ parse_uint(const char *s, uint64_t *out)
     return p;
 }
 
+/*
+ * A duration: one or more <digits><unit> with units h, m, s, ms, each at
+ * most once and largest first ("1m30s", "1h2m3s", "500ms"), as Go and
+ * systemd write them; nothing else (no spaces, signs, fractions), and no
+ * sum that overflows.
+ */
 int
 parse_duration_ms(const char *s, int64_t *out)
 {
-    uint64_t v, mult;
-    const char *p = parse_uint(s, &v);
-    if (p == NULL)
-        return -1;
-    if (strcmp(p, "ms") == 0)
-        mult = 1;
-    else if (strcmp(p, "s") == 0)
-        mult = 1000;
-    else if (strcmp(p, "m") == 0)
-        mult = 60000;
-    else if (strcmp(p, "h") == 0)
-        mult = 3600000;
-    else
-        return -1;
-    if (v > (uint64_t)INT64_MAX / mult)
-        return -1;
-    *out = (int64_t)(v * mult);
+    static const struct {
+        const char *name;
+        uint64_t mult;
+    } units[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+    uint64_t total = 0;
+    int next = 0; /* the first unit still allowed */
+    const char *p = s;
+    do {
+        uint64_t v;
+        int u;
+        if ((p = parse_uint(p, &v)) == NULL)
+            return -1;
+        /* "ms" before "m": the longer name first */
+        if (strncmp(p, "ms", 2) == 0)
+            u = 3;
+        else if (*p == 'h')
+            u = 0;
+        else if (*p == 'm')
+            u = 1;
+        else if (*p == 's')
+            u = 2;
+        else
+            return -1;
+        if (u < next || v > (uint64_t)INT64_MAX / units[u].mult ||
+            v * units[u].mult > (uint64_t)INT64_MAX - total)
+            return -1;
+        total += v * units[u].mult;
+        p += strlen(units[u].name);
+        next = u + 1;
+    } while (*p != '\0');
+    *out = (int64_t)total;
     return 0;
+}
+
+/* A duration in ms written back as parse_duration_ms reads it, largest units first ("1m30s"). */
+void
+format_duration_ms(int64_t ms, char *buf, size_t len)
+{
+    static const struct {
+        const char *name;
+        int64_t mult;
+    } units[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+    size_t n = 0;
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    if (ms <= 0) {
+        snprintf(buf, len, "%s", ms == 0 ? "0s" : "?");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && ms > 0 && n < len; i++) {
+        if (ms < units[i].mult)
+            continue;
+        int w =
+            snprintf(buf + n, len - n, "%lld%s", (long long)(ms / units[i].mult), units[i].name);
+        if (w < 0)
+            return;
+        n += (size_t)w;
+        ms %= units[i].mult;
+    }
 }
 
 int
@@ -83,6 +132,21 @@ parse_size(const char *s, uint64_t *out)
         return -1;
     *out = v * mult;
     return 0;
+}
+
+/* A size in bytes written back as parse_size reads it, in the largest exact unit ("512k", "4g"). */
+void
+format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const char units[] = {'g', 'm', 'k'};
+    for (size_t i = 0; i < sizeof(units); i++) {
+        uint64_t mult = 1ULL << (10 * (3 - i));
+        if (bytes > 0 && bytes % mult == 0) {
+            snprintf(buf, len, "%llu%c", (unsigned long long)(bytes / mult), units[i]);
+            return;
+        }
+    }
+    snprintf(buf, len, "%llu", (unsigned long long)bytes);
 }
 
 int

@@ -38,6 +38,12 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* log_error with strerror(errno) appended. */
+void log_error_sys(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last error-level message of this process ("" if none). */
+const char *log_last_error(void);
+/* Where a daemon's error log goes, for the terminal: a path, the system log, or nowhere and why. */
+void log_describe_dest(const char *error_log, char *buf, size_t len);
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 int log_debug_enabled(void);

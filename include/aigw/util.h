@@ -9,6 +9,10 @@
 
 /* "250ms", "5s", "2m", "1h" to milliseconds; a bare number is refused (unit required). */
 int parse_duration_ms(const char *s, int64_t *out);
+/* ms as a duration aigw.yaml accepts, largest units first ("1m30s", "1h", "250ms"). */
+void format_duration_ms(int64_t ms, char *buf, size_t len);
+/* bytes as a size aigw.yaml accepts, in the largest exact unit ("512k", "4g", "1000"). */
+void format_size(uint64_t bytes, char *buf, size_t len);
 /* "512", "16k", "8m", "1g" (binary multiples) to bytes. */
 int parse_size(const char *s, uint64_t *out);
 /* RFC 3339 UTC time ("2027-01-31T00:00:00Z") to Unix seconds. */

@@ -13,6 +13,7 @@
 #include "aigw/conf.h"
 #include "aigw/errors.h"
 #include "aigw/log.h"
+#include "aigw/util.h"
 #include "aigw/yamljson.h"
 #include "tap.h"
 
@@ -464,8 +465,76 @@ START_TEST(error_duration_without_unit)
                      -1);
     ck_assert_nerrors(&e, 1);
     expect_error(&e, path, 3, "timeouts.send",
-                 "\"5\" must be a duration with a unit (ms, s, m, h), from 1ms to 3600000ms");
+                 "\"5\" must be a duration with a unit (ms, s, m, h), from 1ms to 1h");
     errors_free(&e);
+}
+END_TEST
+
+/* Durations of several units, largest first ("1m30s"), are accepted. */
+START_TEST(duration_combined)
+{
+    char path[PATH_MAX];
+    struct conf c;
+    struct aigw_errors e;
+    ck_assert_int_eq(load_text("dc.yaml",
+                               "timeouts:\n  send: 1m30s\n  upstream_total: 1h2m3s\n"
+                               "  keepalive: 2s500ms\n",
+                               &c, &e, path),
+                     0);
+    ck_assert_int_eq(c.send_timeout_ms, 90000);
+    ck_assert_int_eq(c.upstream_total_timeout_ms, 3723000);
+    ck_assert_int_eq(c.keepalive_timeout_ms, 2500);
+    errors_free(&e);
+}
+END_TEST
+
+/* Units out of order or twice are refused; the limits are printed as durations ("10m"). */
+START_TEST(duration_combined_bad)
+{
+    static const char *const bad[] = {"30s1m", "1m1m", "1m 30s", "1m30", "1h-5m", "500ms1s"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char path[PATH_MAX], text[64], want[128];
+        struct conf c;
+        struct aigw_errors e;
+        snprintf(text, sizeof(text), "timeouts:\n  upstream_connect: %s\n", bad[i]);
+        ck_assert_msg(load_text("db.yaml", text, &c, &e, path) == -1, "%s accepted", bad[i]);
+        snprintf(want, sizeof(want),
+                 "\"%s\" must be a duration with a unit (ms, s, m, h), from 1ms to 10m", bad[i]);
+        expect_error(&e, path, 2, "timeouts.upstream_connect", want);
+        errors_free(&e);
+    }
+}
+END_TEST
+
+/* format_duration_ms writes what parse_duration_ms reads back. */
+START_TEST(duration_format)
+{
+    static const int64_t ms[] = {1, 250, 1000, 90000, 3600000, 3723004, 86400000};
+    static const char *const txt[] = {"1ms", "250ms", "1s", "1m30s", "1h", "1h2m3s4ms", "24h"};
+    for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+        char buf[32];
+        int64_t back = -1;
+        format_duration_ms(ms[i], buf, sizeof(buf));
+        ck_assert_str_eq(buf, txt[i]);
+        ck_assert_int_eq(parse_duration_ms(buf, &back), 0);
+        ck_assert_int_eq(back, ms[i]);
+    }
+}
+END_TEST
+
+/* format_size writes what parse_size reads back, in the largest exact unit. */
+START_TEST(size_format)
+{
+    static const uint64_t b[] = {1, 1000, 1024, 1536, 524288, 1048576, 4294967296ULL};
+    static const char *const txt[] = {"1", "1000", "1k", "1536", "512k", "1m", "4g"};
+    for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+        char buf[32];
+        uint64_t back = 0;
+        format_size(b[i], buf, sizeof(buf));
+        ck_assert_str_eq(buf, txt[i]);
+        ck_assert_int_eq(parse_size(buf, &back), 0);
+        ck_assert_uint_eq(back, b[i]);
+    }
 }
 END_TEST
 
@@ -480,7 +549,7 @@ START_TEST(error_bad_size)
                      -1);
     ck_assert_nerrors(&e, 2);
     expect_error(&e, path, 2, "limits.max_body_size",
-                 "\"8x\" must be a size such as 512k or 8m, from 1024 to 4294967296 bytes");
+                 "\"8x\" must be a size such as 512k or 8m, from 1k to 4g");
     expect_error(&e, path, 3, "limits.max_header_size", "\"512\" must be a size");
     errors_free(&e);
 }
@@ -941,7 +1010,7 @@ START_TEST(from_json_tree)
     ck_assert_error(&e, "nope: unknown key");
     ck_assert_str_eq(e.msgs[errors_find(&e, "timeouts.send")],
                      "timeouts.send: \"5\" must be a duration with a unit (ms, s, m, h), from 1ms "
-                     "to 3600000ms");
+                     "to 1h");
     json_object_put(root);
     errors_free(&e);
 
@@ -986,6 +1055,10 @@ conf_suite(void)
     tcase_add_test(tc, error_nested_unknown_key);
     tcase_add_test(tc, error_section_not_mapping);
     tcase_add_test(tc, error_duration_without_unit);
+    tcase_add_test(tc, duration_combined);
+    tcase_add_test(tc, duration_combined_bad);
+    tcase_add_test(tc, duration_format);
+    tcase_add_test(tc, size_format);
     tcase_add_test(tc, error_bad_size);
     tcase_add_test(tc, error_listen_without_port);
     tcase_add_test(tc, error_listen_port_range);
