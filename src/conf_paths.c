@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conf_paths.c: the files and folders a start opens, checked by aigw -t.
  *

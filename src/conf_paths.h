@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* conf_paths.h: aigw -t opens what a start opens (logs, data_dir, the runtime files' folders). */
 #ifndef AIGW_CONF_PATHS_H
 #define AIGW_CONF_PATHS_H

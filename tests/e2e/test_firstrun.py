@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: the README's first-run commands in any order.
 
 `./quickstart` and "Building by hand" build out of tree (`_build/`), and

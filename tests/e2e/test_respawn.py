@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: a worker that cannot start is restarted with a growing pause
 and the cause is said: in the error log, in status, and in
 aigw_worker_start_failures_total.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end: fatal start-up errors an operator can act on.
 
 A daemon (no -d) that cannot start logs the cause at error level, naming the
