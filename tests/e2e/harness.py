@@ -64,9 +64,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+_dead_sockets = []  # bound, never listening, kept for the life of the test file
+
+
 def dead_port():
-    """A port where nothing listens (bound without listen() and closed)."""
-    return free_port()
+    """A port where nothing listens: bound without listen() and kept bound
+    until the test file ends, so that connections to it are refused and no
+    other process (another test file's etcd or mock, run in parallel) can
+    take it in the meantime."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((HOST, 0))
+    _dead_sockets.append(s)
+    return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout, interval=0.02, what="condition"):
