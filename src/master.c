@@ -250,6 +250,8 @@ start_metrics_area(struct master *m)
         return -1;
     }
     metrics_attach(m->shm);
+    /* the configuration this master starts with loaded well: as Prometheus, a load that succeeded */
+    metrics_config_loaded(m->shm, m->started_real_ms);
     return 0;
 }
 

@@ -36,6 +36,7 @@
 #include "aigw/yamljson.h"
 #include "control.h"
 #include "master_priv.h"
+#include "metrics.h"
 #include "jwks.h"
 #include "resfile.h"
 
@@ -139,6 +140,7 @@ reload_done(struct master *m, int ok, const char *error)
 {
     m->last_reload_ms = now_real_ms();
     m->last_reload_ok = ok;
+    metrics_reload(m->shm, ok, m->last_reload_ms);
     snprintf(m->last_reload_error, sizeof(m->last_reload_error), "%s", ok ? "" : error);
     if (ok)
         log_info("reload: done, generation %llu", (unsigned long long)m->cur->id);

@@ -93,7 +93,8 @@ render_node(struct metrics_http *mh, struct evbuffer *out)
                    "Version of the configuration table (bumped by every change).");
     metrics_sample(out, "aigw_config_version", NULL, NULL, (double)meta.version);
     metrics_family(out, "aigw_config_last_change_timestamp_seconds", "gauge",
-                   "Unix time of the last configuration change.");
+                   "Unix time of the last configuration change: when aigw_config_version was "
+                   "committed.");
     metrics_sample(out, "aigw_config_last_change_timestamp_seconds", NULL, NULL,
                    (double)meta.updated_ms / 1000.0);
     if (mh->etcd != NULL) {
@@ -144,6 +145,7 @@ metrics_handle(struct http_req *r, void *arg)
     }
     metrics_render(mh->shm, out);
     render_node(mh, out);
+    metrics_proc_render(mh->shm, out);
     size_t len = evbuffer_get_length(out);
     http_reply(r, 200, METRICS_CTYPE, evbuffer_pullup(out, -1), len);
     evbuffer_free(out);

@@ -119,6 +119,8 @@ lookup(struct proxy *px, const struct cred *cr, const char *model, struct lookup
         return -1;
     store_meta_get(px->store, &m);
     out->version = m.version;
+    if (px->self != NULL) /* aigw_worker_config_version: the version this worker serves */
+        atomic_store_explicit(&px->self->config_version, m.version, memory_order_relaxed);
     out->key_status = hash ? store_key_by_hash(px->store, hash, &kv) : STORE_NOTFOUND;
     /* a static key never opens a JWT binding, nor a token a static key's record */
     if (out->key_status == STORE_OK && kv.jwt != cr->jwt)
@@ -402,6 +404,8 @@ on_client_abort(void *arg)
 {
     struct pxreq *q = arg;
     relay_abandon(q);
+    if (q->a.is_sse && http_resp_started(q->r)) /* a stream that began with 200 */
+        metrics_stream_error(q->mv.name, MX_SE_CLIENT_CLOSED);
     pxreq_note(q, "client_closed"); /* before the attempt (and its status) is cleared */
     relay_cancel(q);
     http_req_release(q->r);
@@ -504,11 +508,12 @@ admitted(struct limit_state *st, void *arg)
     ratelimit_headers(q);
     if (st->verdict == LIMIT_DENIED) {
         metrics_ratelimit(strcmp(st->own[st->deny_owner].kind, "key") == 0 ? MX_RL_KEY
-                                                                            : MX_RL_MODEL);
+                                                                            : MX_RL_MODEL,
+                          q->mv.name);
         reply_limited(q);
         pxreq_free(q);
     } else if (st->verdict == LIMIT_UNAVAILABLE) {
-        metrics_ratelimit(MX_RL_UNAVAILABLE);
+        metrics_ratelimit(MX_RL_UNAVAILABLE, q->mv.name);
         pxreq_note(q, "rate_limiter_unavailable");
         http_reply_error(q->r, 503, "server_error", "rate_limiter_unavailable", NULL,
                          "The rate limiter cannot be reached; try again shortly");
@@ -778,6 +783,7 @@ proxy_new(struct event_base *base, const struct conf *c, struct store *s, struct
     px->store = s;
     px->up = u;
     px->shm = shm;
+    px->self = shm != NULL ? shm_worker(shm, shm_self(shm)) : NULL;
     if ((px->limiter = limiter_new(base, c, shm)) == NULL) {
         free(px);
         return NULL;
@@ -802,7 +808,10 @@ proxy_abort_all(struct proxy *px)
     while (px->all != NULL) {
         struct pxreq *q = px->all;
         relay_abandon(q);
+        int streamed = q->a.is_sse && http_resp_started(q->r);
         relay_cancel(q);
+        if (streamed)
+            metrics_stream_error(q->mv.name, MX_SE_SHUTDOWN);
         if (http_resp_started(q->r))
             answer_stream_fail(q, 503, "server_error", "server_shutting_down",
                                "aigw is shutting down");

@@ -38,6 +38,7 @@ struct proxy {
     struct store *store;
     struct upstream *up;
     struct shm *shm;
+    struct shm_worker *self; /* this worker's entry: the config version it last read */
     struct limiter *limiter;
     struct jwtauth *jwt; /* bearer JWTs: the providers' key sets, verified tokens */
     int inflight;

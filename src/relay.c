@@ -269,6 +269,29 @@ rest_target(struct pxreq *q)
     breaker_rest(q->bal.tslot[q->a.target], now_mono_ms() + secs * 1000);
 }
 
+/*
+ * Why a stream that began ended badly (aigw_stream_errors_total), in the
+ * order deliver_stream_end tells the client; MX_SE_N when it ended well.
+ */
+static enum metrics_stream_error
+stream_error_reason(const struct pxreq *q, CURLcode rc)
+{
+    const struct attempt *a = &q->a;
+    if (a->ps.error_status != 0)
+        return MX_SE_UPSTREAM_ERROR;
+    if (a->timed_out) /* our timer: after the headers, the one between events */
+        return MX_SE_IDLE_TIMEOUT;
+    if (rc == CURLE_OPERATION_TIMEDOUT) /* libcurl's: timeouts.total */
+        return MX_SE_TOTAL_TIMEOUT;
+    if (a->bad_event || rc == CURLE_WRITE_ERROR) /* not its API's, or beyond SSE_MAX_EVENT */
+        return MX_SE_BAD_EVENT;
+    if (rc != CURLE_OK)
+        return MX_SE_DISCONNECTED;
+    if (!a->ps.done)
+        return MX_SE_TRUNCATED;
+    return MX_SE_N;
+}
+
 /* A stream that began and then ended: well, with an error event, broken or cut short. */
 static void
 deliver_stream_end(struct pxreq *q, CURLcode rc)
@@ -276,6 +299,9 @@ deliver_stream_end(struct pxreq *q, CURLcode rc)
     const char *code, *msg;
     struct attempt *a = &q->a;
     struct json_object *e;
+    enum metrics_stream_error why = stream_error_reason(q, rc);
+    if (why != MX_SE_N)
+        metrics_stream_error(q->mv.name, why);
     if (a->ps.error_status != 0) {
         if (a->raw) { /* the client has the upstream's own error event */
             pxreq_note(q, "upstream_stream_error");

@@ -136,12 +136,29 @@ sig_quit_cb(evutil_socket_t sig, short what, void *arg)
  * stop at once, saying why (the master stops aigw too). A removed or
  * replaced file is the master's to report: its mapped pages stay valid.
  */
+/*
+ * The table's version, in this worker's entry (aigw_worker_config_version):
+ * each request's lookup stores the version it read; this keeps an idle
+ * worker's entry at most a tick behind the table, for one short read.
+ */
+static void
+note_config_version(struct worker *w)
+{
+    struct store_meta meta;
+    if (w->stats == NULL || store_read_begin(w->store) < 0)
+        return;
+    store_meta_get(w->store, &meta);
+    store_read_end(w->store);
+    atomic_store_explicit(&w->stats->config_version, meta.version, memory_order_relaxed);
+}
+
 static void
 table_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
     struct timeval tv = tv_ms(1000);
     if (store_check(w->store) != STORE_FILE_SHORT) {
+        note_config_version(w);
         evtimer_add(w->table_tick, &tv);
         return;
     }
@@ -331,6 +348,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     atomic_store(&w.stats->pid, (int32_t)getpid());
     atomic_store(&w.stats->generation, gen);
     atomic_store(&w.stats->started_ms, now_real_ms());
+    note_config_version(&w);
     atomic_store(&w.stats->state, SHM_W_RUNNING);
 
     w.sig_term = evsignal_new(w.base, SIGTERM, sig_drain_cb, &w);

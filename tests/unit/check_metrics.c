@@ -297,7 +297,7 @@ traffic(int worker, void *arg)
         metrics_request(&r);
         metrics_upstream(r.model, "openai", r.target, 4000, r.status == 502 ? MX_UP_5XX : MX_UP_OK);
         if (i % 10 == 0)
-            metrics_ratelimit((enum metrics_scope)(i / 10 % 3));
+            metrics_ratelimit((enum metrics_scope)(i / 10 % 3), r.model);
     }
     (void)worker;
 }
@@ -364,9 +364,14 @@ START_TEST(counters_exact_across_workers)
     int scope[3] = {0, 0, 0};
     for (int i = 0; i < PER_WORKER; i += 10)
         scope[i / 10 % 3]++;
-    check_sample(t, "aigw_ratelimit_rejections_total{scope=\"key\"}", NWORKERS * scope[0]);
-    check_sample(t, "aigw_ratelimit_rejections_total{scope=\"model\"}", NWORKERS * scope[1]);
-    check_sample(t, "aigw_ratelimit_rejections_total{scope=\"unavailable\"}", NWORKERS * scope[2]);
+    /* i is even: the requests of m2 */
+    check_sample(t, "aigw_ratelimit_rejections_total{model=\"m2\",scope=\"key\"}",
+                 NWORKERS * scope[0]);
+    check_sample(t, "aigw_ratelimit_rejections_total{model=\"m2\",scope=\"model\"}",
+                 NWORKERS * scope[1]);
+    check_sample(t, "aigw_ratelimit_rejections_total{model=\"m2\",scope=\"unavailable\"}",
+                 NWORKERS * scope[2]);
+    ck_assert_int_eq(count_lines(t, "aigw_ratelimit_rejections_total{"), 3);
     check_sample(t, "aigw_metrics_series_dropped_total", 0);
     free(t);
     shm_free(s);
@@ -543,7 +548,8 @@ START_TEST(not_laid_out_does_nothing)
     ck_assert_int_eq(metrics_attach(s), -1); /* the master did not call metrics_init */
     struct metrics_request r = {.model = "m", .status = 200};
     metrics_request(&r); /* no effect, no crash */
-    metrics_ratelimit(MX_RL_KEY);
+    metrics_ratelimit(MX_RL_KEY, "m");
+    metrics_stream_error("m", MX_SE_TRUNCATED);
     metrics_upstream("m", "p", "t", 1, MX_UP_TIMEOUT);
     struct evbuffer *b = evbuffer_new();
     metrics_render(s, b);
@@ -560,7 +566,8 @@ START_TEST(not_laid_out_does_nothing)
     check_format(t);
     check_sample(t, "aigw_requests_total{model=\"m\",provider=\"\",target=\"\",status=\"200\"}", 1);
     check_sample(t, "aigw_worker_restarts_total", 2);
-    check_sample(t, "aigw_ratelimit_rejections_total{scope=\"key\"}", 0);
+    ck_assert_int_eq(count_lines(t, "aigw_ratelimit_rejections_total{"), 0); /* before the layout */
+    ck_assert_int_eq(count_lines(t, "aigw_stream_errors_total{"), 0);
     free(t);
     shm_free(s);
     close(fd);
