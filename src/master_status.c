@@ -146,7 +146,7 @@ status_breakers(const struct model_view *v, void *arg)
         return 0;
     for (int i = 0; i < v->ntargets; i++) {
         struct breaker_info bi;
-        breaker_peek(shm_find(m->shm, "B", v->id, v->t[i].name), now, &bi);
+        breaker_peek(shm_find(m->shm, SHM_KIND_BREAKER, v->id, v->t[i].name), now, &bi);
         struct json_object *b = json_object_new_object();
         json_object_object_add(b, "model", json_object_new_string(v->name));
         json_object_object_add(b, "model_id", json_object_new_string(v->id));

@@ -49,7 +49,7 @@ breaker_lines(const struct model_view *v, void *arg)
         return 0;
     for (int i = 0; i < v->ntargets; i++) {
         struct breaker_info bi;
-        breaker_peek(shm_find(mh->shm, "B", v->id, v->t[i].name), now, &bi);
+        breaker_peek(shm_find(mh->shm, SHM_KIND_BREAKER, v->id, v->t[i].name), now, &bi);
         evbuffer_add(out, "aigw_breaker_open{model=\"", 25);
         metrics_label_value(out, v->name);
         evbuffer_add(out, "\",target=\"", 10);
