@@ -71,48 +71,48 @@ enum mx_kind {
 
 struct mx_family {
     const char *name;
-    int histogram; /* enum mx_kind */
+    enum mx_kind kind;
     const char *help;
 };
 
 static const struct mx_family mx_families[F_N] = {
-    [F_REQUESTS] = {"aigw_requests_total", 0,
+    [F_REQUESTS] = {"aigw_requests_total", MX_COUNTER,
                     "Client requests by configured model, provider and target that answered, "
                     "and HTTP status."},
-    [F_REQ_DURATION] = {"aigw_request_duration_seconds", 1,
+    [F_REQ_DURATION] = {"aigw_request_duration_seconds", MX_HISTOGRAM,
                         "Client request duration, first request byte to last response byte."},
-    [F_UP_DURATION] = {"aigw_upstream_duration_seconds", 1,
+    [F_UP_DURATION] = {"aigw_upstream_duration_seconds", MX_HISTOGRAM,
                        "Duration of each upstream attempt (retries and fallbacks each count)."},
-    [F_TTFT] = {"aigw_time_to_first_token_seconds", 1,
+    [F_TTFT] = {"aigw_time_to_first_token_seconds", MX_HISTOGRAM,
                 "Streams: from the request's first byte to the first event sent to the client."},
-    [F_TOKENS] = {"aigw_tokens_total", 0, "Tokens used, as the upstream reported them."},
-    [F_UP_ERRORS] = {"aigw_upstream_errors_total", 0,
+    [F_TOKENS] = {"aigw_tokens_total", MX_COUNTER, "Tokens used, as the upstream reported them."},
+    [F_UP_ERRORS] = {"aigw_upstream_errors_total", MX_COUNTER,
                      "Failed upstream attempts by model, target and reason."},
-    [F_TLS_HANDSHAKES] = {"aigw_tls_handshakes_total", 0,
+    [F_TLS_HANDSHAKES] = {"aigw_tls_handshakes_total", MX_COUNTER,
                           "TLS handshakes on HTTPS listeners by listener and result: ok, or why "
                           "it failed (protocol, cipher, client_certificate, plain_http, closed, "
                           "other)."},
-    [F_TLS_EXPIRY] = {"aigw_tls_certificate_expiry_timestamp_seconds", 2,
+    [F_TLS_EXPIRY] = {"aigw_tls_certificate_expiry_timestamp_seconds", MX_GAUGE,
                       "When each certificate of an HTTPS listener expires (Unix time)."},
-    [F_JWT_REFUSED] = {"aigw_jwt_rejections_total", 0,
+    [F_JWT_REFUSED] = {"aigw_jwt_rejections_total", MX_COUNTER,
                        "Bearer JWTs refused, by reason (token_expired, token_bad_signature, ...)."},
-    [F_WORKER_START_FAILED] = {"aigw_worker_start_failures_total", 0,
+    [F_WORKER_START_FAILED] = {"aigw_worker_start_failures_total", MX_COUNTER,
                                "Workers that did not start, by reason: exec (the binary could "
                                "not be run) or exited_early (it died within a second); each "
                                "restart of such a worker waits longer."},
-    [F_RL_REJECTED] = {"aigw_ratelimit_rejections_total", 0,
+    [F_RL_REJECTED] = {"aigw_ratelimit_rejections_total", MX_COUNTER,
                        "Requests refused by a rate, token or concurrency limit of an API key or "
                        "a model, or because the rate limiter could not answer (unavailable), by "
                        "configured model and scope."},
-    [F_STREAM_ERRORS] = {"aigw_stream_errors_total", 0,
+    [F_STREAM_ERRORS] = {"aigw_stream_errors_total", MX_COUNTER,
                          "Streams that began with 200 and ended with an error instead of their "
                          "end, by configured model and reason."},
-    [F_RELOADS] = {"aigw_config_reloads_total", 0,
+    [F_RELOADS] = {"aigw_config_reloads_total", MX_COUNTER,
                    "Reloads (SIGHUP, aigwctl reload) by result: success or failure."},
-    [F_RELOAD_OK] = {"aigw_config_last_reload_successful", 2,
+    [F_RELOAD_OK] = {"aigw_config_last_reload_successful", MX_GAUGE,
                      "1 when the last reload succeeded (or none was tried since the start), "
                      "0 when it failed and the previous configuration still runs."},
-    [F_RELOAD_SUCCESS_TIME] = {"aigw_config_last_reload_success_timestamp_seconds", 3,
+    [F_RELOAD_SUCCESS_TIME] = {"aigw_config_last_reload_success_timestamp_seconds", MX_GAUGE_MS,
                                "Unix time of the last successful reload, or of the start."},
 };
 
@@ -122,8 +122,8 @@ static const char *const mx_reasons[MX_UP_NREASONS] = {
 };
 static const char *const mx_scopes[MX_RL_NSCOPES] = {"key", "model", "unavailable"};
 static const char *const mx_stream_errors[MX_SE_N] = {
-    "upstream_error", "upstream_disconnected", "idle_timeout", "total_timeout",
-    "truncated",      "bad_event",             "client_closed", "shutdown",
+    "upstream_error", "upstream_disconnected", "idle_timeout", "total_timeout", "truncated",
+    "bad_event",      "client_closed",         "shutdown",
 };
 
 struct mx_hdr {
@@ -365,7 +365,7 @@ series_get(struct mx_area *a, int family, const char *labels)
     size_t len = strlen(labels);
     uint64_t h = mx_hash(family, labels, len);
     uint64_t n = a->h->nslots;
-    uint32_t nvals = mx_families[family].histogram == MX_HISTOGRAM ? MX_NB + 2 : 1;
+    uint32_t nvals = mx_families[family].kind == MX_HISTOGRAM ? MX_NB + 2 : 1;
     for (uint64_t i = 0; i < MX_MAX_PROBE && i < n; i++) {
         struct mx_slot *slot = &a->slots[(h + i) % n];
         uint64_t id = atomic_load_explicit(&slot->id, memory_order_acquire);
@@ -758,16 +758,16 @@ metrics_render(struct shm *shm, struct evbuffer *out)
     for (int f = 0; f < F_N; f++) {
         const struct mx_family *fam = &mx_families[f];
         metrics_family(out, fam->name,
-                       fam->histogram == MX_HISTOGRAM ? "histogram"
-                       : fam->histogram                ? "gauge"
-                                                       : "counter",
+                       fam->kind == MX_HISTOGRAM ? "histogram"
+                       : fam->kind               ? "gauge"
+                                                 : "counter",
                        fam->help);
         for (size_t i = 0; list != NULL && i < counts[f]; i++, at++) {
             const struct mx_series *s = list[at];
-            if (fam->histogram == MX_HISTOGRAM)
+            if (fam->kind == MX_HISTOGRAM)
                 render_histogram(out, fam->name, s);
             else
-                render_counter(out, fam->name, s, fam->histogram == MX_GAUGE_MS);
+                render_counter(out, fam->name, s, fam->kind == MX_GAUGE_MS);
         }
     }
     free(list);

@@ -56,6 +56,15 @@ read_small(const char *path, char *buf, size_t cap)
     return n;
 }
 
+/* /proc/PID/name, as read_small. */
+static ssize_t
+read_proc_file(pid_t pid, const char *name, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+    return read_small(path, buf, cap);
+}
+
 /* The boot time (btime of /proc/stat), in Unix seconds; read once. */
 static double
 boot_time(void)
@@ -82,11 +91,8 @@ boot_time(void)
 static int
 read_stat(pid_t pid, pid_t want_ppid, struct proc_info *pi)
 {
-    char path[64], buf[2048];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if (read_small(path, buf, sizeof(buf)) < 0)
-        return -1;
-    const char *p = strrchr(buf, ')');
+    char buf[2048];
+    const char *p = read_proc_file(pid, "stat", buf, sizeof(buf)) < 0 ? NULL : strrchr(buf, ')');
     if (p == NULL)
         return -1;
     /* from field 3 (state): 4 ppid, 14 utime, 15 stime, 22 starttime, 23 vsize, 24 rss */
@@ -136,11 +142,9 @@ count_fds(pid_t pid)
 static double
 max_fds(pid_t pid)
 {
-    char path[64], buf[4096];
-    snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
-    if (read_small(path, buf, sizeof(buf)) < 0)
-        return -1;
-    const char *p = strstr(buf, "Max open files");
+    char buf[4096];
+    const char *p =
+        read_proc_file(pid, "limits", buf, sizeof(buf)) < 0 ? NULL : strstr(buf, "Max open files");
     if (p == NULL)
         return -1;
     p += strlen("Max open files");

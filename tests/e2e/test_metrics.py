@@ -9,6 +9,7 @@ through shared memory):
   mx-limited  requests_per_minute 3 on the model (on mock A)
   mx-err      one target "bad" on mock A, no retries, first byte within 1s
   mx-stream   one target "ts" on mock A, no retries, stream_idle 1s
+  mx-stream-total  one target "tt" on mock A, no retries, total 2s
   mx-brk      one target "dead" on a port where nothing listens; breaker
               failures 1, cooldown 60s
   keys: sk-mx-all (any model), sk-mx-limited (requests_per_minute 2)
@@ -27,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -71,6 +73,9 @@ def resources(a, b):
         {"id": "stream", "name": "mx-stream", "targets": [target(a, "ts")], "retries": 0,
          "timeouts": {"connect": "1s", "first_byte": "5s", "total": "60s",
                       "stream_idle": "1s"}},
+        {"id": "stream-total", "name": "mx-stream-total", "targets": [target(a, "tt")],
+         "retries": 0, "timeouts": {"connect": "1s", "first_byte": "5s", "total": "2s",
+                                    "stream_idle": "10s"}},
         {"id": "brk", "name": "mx-brk", "retries": 0,
          "targets": [{"name": "dead", "provider": PROVIDER, "model": "x",
                       "api_base": "http://%s:%d/v1" % (HOST, dead_port())}],
@@ -375,6 +380,33 @@ def _(env):
              "only client_closed grew")
 
 
+@tap.case("a stream cut by timeouts.total counts as total_timeout; one cut by its worker "
+          "stopping (SIGQUIT) as shutdown")
+def _(env):
+    before = scrape(env.gw)
+    resp = chat(env, "mx-stream-total", stream=True, mock={"chunks": 20, "delay_ms": 300})
+    check_eq(resp.status, 200, "a stream longer than its total timeout")
+    after = scrape(env.gw)
+    check_eq(after.get("aigw_stream_errors_total", model="mx-stream-total",
+                       reason="total_timeout") -
+             before.get("aigw_stream_errors_total", model="mx-stream-total",
+                        reason="total_timeout"), 1, "total_timeout")
+    body = chat_body(model="mx-stream", stream=True, mock={"chunks": 20, "delay_ms": 300})
+    pids = env.gw.wait_workers(2)
+    with Stream(env.gw.port, "/v1/chat/completions", body, key=KEY) as s:
+        check_eq(s.status, 200, "stream status")
+        next(s.events())
+        for pid in pids:
+            env.gw.kill_worker(pid, signal.SIGQUIT)
+        for _ in s.events():  # the worker is gone: the stream ends
+            pass
+    wait_for(lambda: stream_errors(scrape(env.gw), "shutdown") -
+             stream_errors(after, "shutdown") == 1, 10 * SLOW, what="shutdown counted")
+    env.gw.wait_workers(2, exclude=pids)
+    wait_for(lambda: len(label_sets(scrape(env.gw), "process_start_time_seconds")) == 3,
+             10 * SLOW, what="the new workers serving")
+
+
 def proc_stat(pid):
     """The fields of /proc/PID/stat after the command name, numbered as proc(5) does."""
     with open("/proc/%d/stat" % pid) as f:
@@ -448,6 +480,19 @@ def _(env):
     wait_for(busier, 60 * SLOW, interval=0, what="the workers' CPU seconds to grow")
 
 
+def reloaded(env, ok, before):
+    """Reload through the control socket (ok: expected to succeed); check the reload
+    families moved accordingly from the scrape before; the scrape after."""
+    r = env.gw.control("reload", timeout=40 * SLOW)
+    check(r["ok"] is ok, "reload (expected ok %s): %r", ok, r)
+    m = scrape(env.gw)
+    check_eq(m.get("aigw_config_last_reload_successful"), 1 if ok else 0, "last reload result")
+    for result, n in (("success", 1 if ok else 0), ("failure", 0 if ok else 1)):
+        check_eq(m.get("aigw_config_reloads_total", result=result) -
+                 before.get("aigw_config_reloads_total", result=result), n, "%s count" % result)
+    return m
+
+
 @tap.case("a reload that fails sets aigw_config_last_reload_successful to 0 and counts a "
           "failure, keeping the success time; the next good one sets 1 and a new time")
 def _(env):
@@ -458,26 +503,12 @@ def _(env):
     t0 = m0.get("aigw_config_last_reload_success_timestamp_seconds")
     check(0 < t0 <= time.time(), "success time %r", t0)
     env.gw.write_resources("models: [ {name: mx-broken\n")
-    r = env.gw.control("reload", timeout=40 * SLOW)
-    check(r["ok"] is False, "a reload of a broken resources file: %r", r)
-    m1 = scrape(env.gw)
-    check_eq(m1.get("aigw_config_last_reload_successful"), 0, "after the failed reload")
-    check_eq(m1.get("aigw_config_reloads_total", result="failure") -
-             m0.get("aigw_config_reloads_total", result="failure"), 1, "failures")
-    check_eq(m1.get("aigw_config_reloads_total", result="success"),
-             m0.get("aigw_config_reloads_total", result="success"), "successes")
+    m1 = reloaded(env, False, m0)
     check_eq(m1.get("aigw_config_last_reload_success_timestamp_seconds"), t0, "success time")
     check_eq(chat(env, "mx-split").status, 200, "the old configuration still serves")
     env.gw.write_resources(resources(env.a, env.b))
     t_before = int(time.time() * 1000) / 1000.0
-    r = env.gw.control("reload", timeout=40 * SLOW)
-    check(r["ok"] is True, "a good reload: %r", r)
-    m2 = scrape(env.gw)
-    check_eq(m2.get("aigw_config_last_reload_successful"), 1, "after the good reload")
-    check_eq(m2.get("aigw_config_reloads_total", result="success") -
-             m1.get("aigw_config_reloads_total", result="success"), 1, "successes")
-    check_eq(m2.get("aigw_config_reloads_total", result="failure"),
-             m1.get("aigw_config_reloads_total", result="failure"), "failures")
+    m2 = reloaded(env, True, m1)
     t2 = m2.get("aigw_config_last_reload_success_timestamp_seconds")
     check(t2 >= t_before and t2 > t0, "success time %r, reload sent at %r", t2, t_before)
 

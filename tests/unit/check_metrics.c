@@ -585,6 +585,65 @@ START_TEST(reason_names)
 }
 END_TEST
 
+/* The stream error reasons aigw-metrics(7) documents, in the enum's order. */
+START_TEST(stream_error_names)
+{
+    const char *want[] = {"upstream_error", "upstream_disconnected", "idle_timeout",
+                          "total_timeout",  "truncated",             "bad_event",
+                          "client_closed",  "shutdown"};
+    ck_assert_int_eq(MX_SE_N, sizeof(want) / sizeof(want[0]));
+    for (int i = 0; i < MX_SE_N; i++)
+        ck_assert_str_eq(metrics_stream_error_name((enum metrics_stream_error)i), want[i]);
+    ck_assert_str_eq(metrics_stream_error_name(MX_SE_N), "other");
+}
+END_TEST
+
+/* The start is a successful load; a failed reload keeps the success time; counts by result. */
+START_TEST(reload_result_and_time)
+{
+    int fd;
+    struct shm *s = table_new(&fd);
+    metrics_config_loaded(s, 1700000000123);
+    char *t = render(s);
+    check_format(t);
+    check_sample(t, "aigw_config_last_reload_successful", 1);
+    check_sample(t, "aigw_config_last_reload_success_timestamp_seconds", 1700000000.123);
+    check_sample(t, "aigw_config_reloads_total{result=\"success\"}", 0);
+    check_sample(t, "aigw_config_reloads_total{result=\"failure\"}", 0);
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE aigw_config_last_reload_success_timestamp_seconds "
+                                    "gauge\n"));
+    free(t);
+    metrics_reload(s, 0, 1700000005000);
+    t = render(s);
+    check_sample(t, "aigw_config_last_reload_successful", 0);
+    check_sample(t, "aigw_config_last_reload_success_timestamp_seconds", 1700000000.123);
+    check_sample(t, "aigw_config_reloads_total{result=\"failure\"}", 1);
+    check_sample(t, "aigw_config_reloads_total{result=\"success\"}", 0);
+    free(t);
+    metrics_reload(s, 1, 1700000009007);
+    t = render(s);
+    check_sample(t, "aigw_config_last_reload_successful", 1);
+    check_sample(t, "aigw_config_last_reload_success_timestamp_seconds", 1700000009.007);
+    check_sample(t, "aigw_config_reloads_total{result=\"success\"}", 1);
+    check_sample(t, "aigw_config_reloads_total{result=\"failure\"}", 1);
+    free(t);
+    /* stream errors: one series per model and reason */
+    ck_assert_int_eq(metrics_attach(s), 0);
+    metrics_stream_error("m", MX_SE_IDLE_TIMEOUT);
+    metrics_stream_error("m", MX_SE_IDLE_TIMEOUT);
+    metrics_stream_error("m", MX_SE_CLIENT_CLOSED);
+    t = render(s);
+    check_format(t);
+    check_sample(t, "aigw_stream_errors_total{model=\"m\",reason=\"idle_timeout\"}", 2);
+    check_sample(t, "aigw_stream_errors_total{model=\"m\",reason=\"client_closed\"}", 1);
+    ck_assert_int_eq(count_lines(t, "aigw_stream_errors_total{"), 2);
+    free(t);
+    metrics_detach();
+    shm_free(s);
+    close(fd);
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -603,6 +662,8 @@ metrics_suite(void)
     tcase_add_test(tc, full_area_counts_drops);
     tcase_add_test(tc, not_laid_out_does_nothing);
     tcase_add_test(tc, reason_names);
+    tcase_add_test(tc, stream_error_names);
+    tcase_add_test(tc, reload_result_and_time);
     suite_add_tcase(s, tc);
     return s;
 }
