@@ -614,7 +614,8 @@ def _(env):
         families = set(re.findall(r"^# TYPE (\S+) ", scrape(env.gw).text, re.M))
         families.add("aigw_etcd_connected")  # etcd mode only (last case)
         for title, expr in dashboard_queries():
-            for name in re.findall(r"\b(aigw_[a-z_]+?)(?:_bucket|_sum|_count)?\b", expr):
+            for name in re.findall(r"\b((?:aigw|process)_[a-z_]+?)(?:_bucket|_sum|_count)?\b",
+                                   expr):
                 check(name in families, "panel %r: %s is not exported", title, name)
             q = (expr.replace("$__rate_interval", "1m").replace("$instance", ".*")
                  .replace("$model", ".*"))
