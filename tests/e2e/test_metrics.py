@@ -151,6 +151,11 @@ def _(env):
                  "aigw_worker_config_version") + PROC_FAMILIES:
         check("# TYPE %s " % name in m.text, "no family %s in:\n%s", name, m.text)
     check("aigw_etcd_connected" not in m.text, "aigw_etcd_connected in standalone mode")
+    # every family served is documented in aigw-metrics(7)
+    with open(os.path.join(SRCDIR, "man", "aigw-metrics.7")) as f:
+        documented = set(re.findall(r"^\.It Li ([a-z_]+)", f.read(), re.M))
+    served = set(re.findall(r"^# TYPE (\S+) ", m.text, re.M))
+    check(served <= documented, "not in aigw-metrics(7): %s", sorted(served - documented))
     version = subprocess.run([AIGW_BIN, "-v"], capture_output=True, text=True).stdout.split()[-1]
     check_eq(m.get("aigw_build_info", version=version), 1, "aigw_build_info{version=%s}" % version)
     port = metrics_port(env.gw)
