@@ -651,6 +651,48 @@ def dashboard_queries():
     return out
 
 
+def worker_labels(m):
+    """The worker label of every worker's process_start_time_seconds."""
+    return {dict(ls)["worker"] for ls in label_sets(m, "process_start_time_seconds")
+            if dict(ls)["process"] == "worker"}
+
+
+def reload_workers(env, n):
+    """aigw.yaml with n workers, reloaded; the slots of the new generation's workers."""
+    env.gw.write_config(dict(env.gw.config, workers=n))
+    r = env.gw.control("reload", timeout=40 * SLOW)
+    check(r["ok"] is True, "reload to %d workers: %r", n, r)
+    st = env.gw.status()
+    return {str(w["slot"]) for w in st["workers"] if w["generation"] == st["generation"]}
+
+
+@tap.case("a reload that starts new workers while an old one still streams: each has its own "
+          "worker label (no series twice), and the old one's series go when it leaves")
+def _(env):
+    old = worker_labels(scrape(env.gw))
+    body = chat_body(model="mx-split", stream=True, mock={"chunks": 8, "delay_ms": 400})
+    try:
+        with Stream(env.gw.port, "/v1/chat/completions", body, key=KEY) as s:
+            check_eq(s.status, 200, "stream status")
+            next(s.events())
+            new = reload_workers(env, 3)
+            check_eq(len(new), 3, "new workers")
+            check(not new & old, "a new worker in an old slot: %r, %r", new, old)
+            m = wait_for(lambda: (lambda x: x if new <= worker_labels(x) else None)(
+                scrape(env.gw)), 10 * SLOW, what="the new workers' process_* series")
+            check(worker_labels(m) & old, "the draining worker's series is gone while it "
+                  "streams: %r", worker_labels(m))
+            for _ in s.events():
+                pass
+        wait_for(lambda: worker_labels(scrape(env.gw)) == new, 20 * SLOW,
+                 what="only the new workers' series")
+    finally:
+        back = reload_workers(env, 2)
+    wait_for(lambda: worker_labels(scrape(env.gw)) == back and
+             len([w for w in env.gw.status()["workers"] if w["pid"]]) == 2, 20 * SLOW,
+             what="two workers again")
+
+
 @tap.case("a worker killed with SIGKILL is counted in aigw_worker_restarts_total; "
           "the counts survive it")
 def _(env):
