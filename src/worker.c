@@ -131,12 +131,6 @@ sig_quit_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
- * Every second: is data.mdb still as long as its header says? A file cut
- * short while we run has lost its records, and reading one would be SIGBUS:
- * stop at once, saying why (the master stops aigw too). A removed or
- * replaced file is the master's to report: its mapped pages stay valid.
- */
-/*
  * The table's version, in this worker's entry (aigw_worker_config_version):
  * each request's lookup stores the version it read; this keeps an idle
  * worker's entry at most a tick behind the table, for one short read.
@@ -152,6 +146,13 @@ note_config_version(struct worker *w)
     atomic_store_explicit(&w->stats->config_version, meta.version, memory_order_relaxed);
 }
 
+/*
+ * Every second: is data.mdb still as long as its header says? A file cut
+ * short while we run has lost its records, and reading one would be SIGBUS:
+ * stop at once, saying why (the master stops aigw too). A removed or
+ * replaced file is the master's to report: its mapped pages stay valid.
+ * Then note the configuration version (note_config_version).
+ */
 static void
 table_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
