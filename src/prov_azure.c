@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "aigw/resource.h"
+#include "errtype.h"
 #include "prov_openai.h"
 #include "provider.h"
 
@@ -48,23 +49,6 @@ done:
     return rc;
 }
 
-/* OpenAI's error type for a status (Azure's errors carry a code and a message only). */
-static const char *
-error_type(long status)
-{
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 429:
-        return "rate_limit_error";
-    }
-    return status >= 500 ? "server_error" : "invalid_request_error";
-}
-
 /*
  * Azure's {"error":{"code","message"[,"innererror"...]}} in OpenAI's shape:
  * its code and message kept, its type (when it gives one) or one by status.
@@ -85,7 +69,7 @@ error(long status, struct json_object *in, struct json_object **out)
     if (json_object_object_get_ex(e, "code", &v) && v != NULL)
         code = json_object_get_string(v);
     *out = prov_error_json(msg ? msg : "The upstream answered with an error",
-                           type ? type : error_type(status), code);
+                           type ? type : errtype_openai(status), code);
     return (int)status;
 }
 

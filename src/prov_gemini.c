@@ -99,6 +99,7 @@
 #include <json-c/printbuf.h>
 
 #include "aigw/resource.h"
+#include "errtype.h"
 #include "jsonx.h"
 #include "provider.h"
 #include "usage.h"
@@ -1222,14 +1223,7 @@ stream_candidate(struct prov_stream *s, struct json_object *cand, int pos)
 static struct json_object *
 error_json(long status, struct json_object *e)
 {
-    const char *type = status == 400   ? "invalid_request_error"
-                       : status == 401 ? "authentication_error"
-                       : status == 403 ? "permission_error"
-                       : status == 404 ? "not_found_error"
-                       : status == 429 ? "rate_limit_error"
-                       : status >= 500 ? "server_error"
-                                       : "invalid_request_error";
-    return prov_error_json(jx_str(e, "message"), type, jx_str(e, "status"));
+    return prov_error_json(jx_str(e, "message"), errtype_openai(status), jx_str(e, "status"));
 }
 
 /* Set up the stream's state. */
