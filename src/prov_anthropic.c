@@ -1124,6 +1124,11 @@ stream_event(struct prov_stream *s, const char *event, size_t evlen, const char 
 
 const struct provider prov_anthropic = {
     .name = "anthropic",
+    .id = PROVIDER_ANTHROPIC,
+    .api_base = "https://api.anthropic.com/v1",
+    .api_version_is = "anthropic-version",
+    .api_version = "2023-06-01",
+    .max_tokens = 4096,
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COUNT_TOKENS),
     .own = DIALECT_ANTHROPIC,
     .build = build,

@@ -75,6 +75,11 @@ error(long status, struct json_object *in, struct json_object **out)
 
 const struct provider prov_azure_openai = {
     .name = "azure-openai",
+    .id = PROVIDER_AZURE_OPENAI,
+    .api_base = NULL, /* the operator's Azure resource */
+    .api_version_is = "api-version",
+    .api_version = "2024-10-21",
+    .model_in_path = 1, /* the deployment */
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
     .own = DIALECT_OPENAI,
     .build = build,

@@ -1329,6 +1329,9 @@ error(long status, struct json_object *in, struct json_object **out)
 
 const struct provider prov_gemini = {
     .name = "gemini",
+    .id = PROVIDER_GEMINI,
+    .api_base = "https://generativelanguage.googleapis.com/v1beta",
+    .model_in_path = 1,
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COUNT_TOKENS),
     .own = DIALECT_NONE,
     .build = build,

@@ -254,6 +254,8 @@ prov_openai_error(long status, struct json_object *in, struct json_object **out)
 
 const struct provider prov_openai = {
     .name = "openai",
+    .id = PROVIDER_OPENAI,
+    .api_base = "https://api.openai.com/v1",
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
     .own = DIALECT_OPENAI,
     .build = openai_build,
@@ -264,6 +266,8 @@ const struct provider prov_openai = {
 
 const struct provider prov_openai_compatible = {
     .name = "openai-compatible",
+    .id = PROVIDER_OPENAI_COMPATIBLE,
+    .api_base = NULL, /* the operator's own server */
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
     .own = DIALECT_OPENAI,
     .build = compatible_build,

@@ -18,41 +18,15 @@
 #include "aigw/errors.h"
 #include "aigw/resource.h"
 #include "aigw/util.h"
+#include "provider.h"
 
 #define MODEL_MAGIC 0x4d4f4433u /* "MOD3" */
 #define KEY_MAGIC 0x4b455933u   /* "KEY3" */
-
-static const char *const provider_names[PROVIDER_NPROVIDERS] = {
-    "openai", "openai-compatible", "azure-openai", "anthropic", "gemini"};
-/* NULL: api_base is required (a server of the operator's own, an Azure resource). */
-static const char *const default_api_base[PROVIDER_NPROVIDERS] = {
-    "https://api.openai.com/v1", NULL, NULL, "https://api.anthropic.com/v1",
-    "https://generativelanguage.googleapis.com/v1beta"};
-/* Azure's api-version query parameter; Anthropic's anthropic-version header. */
-static const char *const default_api_version[PROVIDER_NPROVIDERS] = {
-    "", "", "2024-10-21", "2023-06-01", ""};
-/* Anthropic requires max_tokens: what a client that gave none gets. */
-static const int default_max_tokens[PROVIDER_NPROVIDERS] = {0, 0, 0, 4096, 0};
 
 const char *
 res_kind_name(enum res_kind k)
 {
     return k == RES_MODEL ? "models" : "api_keys";
-}
-
-const char *
-provider_name(int p)
-{
-    return p >= 0 && p < PROVIDER_NPROVIDERS ? provider_names[p] : "?";
-}
-
-int
-provider_parse(const char *s)
-{
-    for (int i = 0; i < PROVIDER_NPROVIDERS; i++)
-        if (strcmp(s, provider_names[i]) == 0)
-            return i;
-    return -1;
 }
 
 /*
@@ -352,15 +326,45 @@ vmapping(struct vctx *v, const char *field)
     return o;
 }
 
+/*
+ * "must be one of: a, b, c" of the providers' names, or "is for a (x) and
+ * b (y) targets only" of those that take an api_version: from the registry.
+ */
+static void
+providers_msg(int versions, char *out, size_t len)
+{
+    int n = 0, k = 0;
+    for (int i = 0; i < PROVIDER_NPROVIDERS; i++)
+        n += !versions || provider_get(i)->api_version_is != NULL;
+    snprintf(out, len, "%s", versions ? "is for " : "must be one of: ");
+    for (int i = 0; i < PROVIDER_NPROVIDERS; i++) {
+        const struct provider *p = provider_get(i);
+        size_t at = strlen(out);
+        if (versions && p->api_version_is == NULL)
+            continue;
+        snprintf(out + at, len - at, "%s%s", k == 0 ? "" : versions && k == n - 1 ? " and " : ", ",
+                 p->name);
+        at = strlen(out);
+        if (versions)
+            snprintf(out + at, len - at, " (%s)", p->api_version_is);
+        k++;
+    }
+    if (versions)
+        snprintf(out + strlen(out), len - strlen(out), " targets only");
+}
+
 /* provider, model, api_base, api_key: of a target, or of a model in the one-target form. */
 static void
 validate_upstream(struct vctx *v, const char *model_name)
 {
+    char msg[512];
     const char *prov = vstring(v, "provider", 1, 64);
-    int p = prov ? provider_parse(prov) : -1;
-    if (prov != NULL && p < 0)
-        verr(v, NULL, "provider",
-             "must be one of: openai, openai-compatible, azure-openai, anthropic, gemini");
+    int id = prov ? provider_parse(prov) : -1;
+    const struct provider *p = provider_get(id);
+    if (prov != NULL && p == NULL) {
+        providers_msg(0, msg, sizeof(msg));
+        verr(v, NULL, "provider", msg);
+    }
     const char *model = vstring(v, "model", 0, RES_NAME_MAX);
     if (model != NULL && *model == '\0')
         verr(v, NULL, "model", "must not be empty");
@@ -371,17 +375,16 @@ validate_upstream(struct vctx *v, const char *model_name)
      * upstream model is the Model's name when model is not given.
      */
     const char *up = model != NULL ? model : model_name;
-    if (up != NULL && (p == PROVIDER_AZURE_OPENAI || p == PROVIDER_GEMINI) &&
+    if (up != NULL && p != NULL && p->model_in_path &&
         strspn(up, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
             strlen(up))
     {
-        char msg[200];
         snprintf(msg, sizeof(msg), "%s a deployment or model name for provider %s: letters, "
                  "digits, '.', '_', '-'%s", model ? "must be" : "is the upstream model, so must be",
                  prov, model ? "" : " (or give model)");
         verr(v, NULL, model != NULL ? "model" : "name", msg);
     }
-    const char *base = vstring(v, "api_base", p >= 0 && default_api_base[p] == NULL, 2048);
+    const char *base = vstring(v, "api_base", p != NULL && p->api_base == NULL, 2048);
     const char *why;
     if (base != NULL && !base_url_valid(base, &why))
         verr(v, NULL, "api_base", why);
@@ -390,10 +393,10 @@ validate_upstream(struct vctx *v, const char *model_name)
     if (key != NULL && has_ctl(key))
         verr(v, NULL, "api_key", "must not contain control characters (CR, LF, ...)");
     const char *ver = vstring(v, "api_version", 0, 64);
-    if (ver != NULL && p != PROVIDER_AZURE_OPENAI && p != PROVIDER_ANTHROPIC)
-        verr(v, NULL, "api_version", "is for azure-openai (api-version) and anthropic "
-                                    "(anthropic-version) targets only");
-    else if (ver != NULL && (*ver == '\0' || strspn(ver, "0123456789-abcdefghijklmnopqrstuvwxyz.") !=
+    if (ver != NULL && (p == NULL || p->api_version_is == NULL)) {
+        providers_msg(1, msg, sizeof(msg));
+        verr(v, NULL, "api_version", msg);
+    } else if (ver != NULL && (*ver == '\0' || strspn(ver, "0123456789-abcdefghijklmnopqrstuvwxyz.") !=
                                                    strlen(ver)))
         verr(v, NULL, "api_version", "must be a version such as 2024-10-21");
     vint(v, "max_tokens", 1, 1000000000, 0);
@@ -787,9 +790,9 @@ limits_get(struct json_object *doc, int64_t *limits)
 
 /* api_base without its trailing slashes: paths are appended to it. */
 static uint32_t
-rbuf_base(struct rbuf *b, struct json_object *t, int provider, int *fail)
+rbuf_base(struct rbuf *b, struct json_object *t, const struct provider *p, int *fail)
 {
-    const char *base = sget(t, "api_base", provider >= 0 ? default_api_base[provider] : "");
+    const char *base = sget(t, "api_base", p != NULL ? p->api_base : "");
     size_t blen = strlen(base ? base : "");
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
@@ -909,16 +912,18 @@ compile_model(const char *id, struct json_object *doc, struct rbuf *b)
     for (int i = 0; i < n; i++) {
         char tname[RES_NAME_MAX + 1];
         tr[i].provider = provider_parse(sget(targets[i], "provider", ""));
+        const struct provider *p = provider_get(tr[i].provider);
         tr[i].weight = weight[i] = (int32_t)iget(targets[i], "weight", 1);
         tr[i].priority = prio[i] = (int32_t)iget(targets[i], "priority", 0);
         target_name(targets[i], list == NULL, name, tname, sizeof(tname));
         tr[i].off[0] = rbuf_str(b, tname, &fail);
         tr[i].off[1] = rbuf_str(b, sget(targets[i], "model", name), &fail);
-        tr[i].off[2] = rbuf_base(b, targets[i], tr[i].provider, &fail);
+        tr[i].off[2] = rbuf_base(b, targets[i], p, &fail);
         tr[i].off[3] = rbuf_str(b, sget(targets[i], "api_key", ""), &fail);
-        int p = tr[i].provider >= 0 ? tr[i].provider : 0;
-        tr[i].off[4] = rbuf_str(b, sget(targets[i], "api_version", default_api_version[p]), &fail);
-        tr[i].max_tokens = (int32_t)iget(targets[i], "max_tokens", default_max_tokens[p]);
+        tr[i].off[4] = rbuf_str(
+            b, sget(targets[i], "api_version", p != NULL && p->api_version ? p->api_version : ""),
+            &fail);
+        tr[i].max_tokens = (int32_t)iget(targets[i], "max_tokens", p != NULL ? p->max_tokens : 0);
     }
     /* Tiers: the distinct priorities of targets that may be chosen, highest first. */
     int np = 0;

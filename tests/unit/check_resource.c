@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "../../src/provider.h"
 #include "../../src/resfile.h"
 #include "aigw/auth.h"
 #include "aigw/errors.h"
