@@ -17,59 +17,8 @@
 #include "../../src/provider.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"
+#include "manpage.h"
 #include "tap.h"
-
-/* A man page's lines (NULL-terminated, malloc'd); free with lines_free. */
-static char **
-man_lines(const char *rel)
-{
-    char path[PATH_MAX], buf[4096];
-    size_t n = 0, cap = 256;
-    char **l = malloc(cap * sizeof(*l));
-    srcdir_file(rel, path);
-    FILE *fp = fopen(path, "r");
-    ck_assert_msg(fp != NULL, "cannot open %s", path);
-    while (fgets(buf, sizeof(buf), fp) != NULL) {
-        buf[strcspn(buf, "\n")] = '\0';
-        if (n + 1 >= cap)
-            l = realloc(l, (cap *= 2) * sizeof(*l));
-        l[n++] = strdup(buf);
-    }
-    l[n] = NULL;
-    fclose(fp);
-    return l;
-}
-
-static void
-lines_free(char **l)
-{
-    for (char **p = l; *p; p++)
-        free(*p);
-    free(l);
-}
-
-/* The index of the first line from 'from' that starts with prefix; -1 when none. */
-static int
-find(char **l, int from, const char *prefix)
-{
-    for (int i = from; l[i] != NULL; i++)
-        if (strncmp(l[i], prefix, strlen(prefix)) == 0)
-            return i;
-    return -1;
-}
-
-/* Is there a line in [b, e) that is ".Cm word" (with punctuation after)? */
-static int
-names(char **l, int b, int e, const char *word)
-{
-    char want[128];
-    snprintf(want, sizeof(want), ".Cm %s", word);
-    for (int i = b; i < e; i++)
-        if (strncmp(l[i], want, strlen(want)) == 0 &&
-            (l[i][strlen(want)] == '\0' || l[i][strlen(want)] == ' '))
-            return 1;
-    return 0;
-}
 
 /* A model of provider p in the one-target form, validated and compiled; its record view. */
 static void *
@@ -169,28 +118,28 @@ END_TEST
 START_TEST(man_page_describes_every_provider)
 {
     char **l = man_lines("man/aigw-resources.5");
-    int prov = find(l, 0, ".It Ic provider Ar"), model = find(l, 0, ".It Ic model Ar"),
-        base = find(l, 0, ".It Ic api_base Ar"), key = find(l, 0, ".It Ic api_key Ar"),
-        ver = find(l, 0, ".It Ic api_version Ar"), max = find(l, 0, ".It Ic max_tokens Ar"),
-        weight = find(l, 0, ".It Ic weight Ar");
+    int prov = man_find(l, 0, ".It Ic provider Ar"), model = man_find(l, 0, ".It Ic model Ar"),
+        base = man_find(l, 0, ".It Ic api_base Ar"), key = man_find(l, 0, ".It Ic api_key Ar"),
+        ver = man_find(l, 0, ".It Ic api_version Ar"), max = man_find(l, 0, ".It Ic max_tokens Ar"),
+        weight = man_find(l, 0, ".It Ic weight Ar");
     ck_assert(prov > 0 && model > prov && base > model && key > base && ver > key &&
               max > ver && weight > max);
     for (int i = 0; i < PROVIDER_NPROVIDERS; i++) {
         const struct provider *p = provider_get(i);
         char want[256];
-        ck_assert_msg(names(l, prov, model, p->name), "provider does not list %s", p->name);
-        ck_assert_msg(names(l, base, key, p->name), "api_base does not name %s", p->name);
+        ck_assert_msg(man_names(l, prov, model, p->name), "provider does not list %s", p->name);
+        ck_assert_msg(man_names(l, base, key, p->name), "api_base does not name %s", p->name);
         if (p->api_base != NULL) {
             snprintf(want, sizeof(want), ".Ql %s", p->api_base);
-            int at = find(l, base, want);
+            int at = man_find(l, base, want);
             ck_assert_msg(at > 0 && at < key && strcmp(l[at + 1], "for") == 0 &&
-                              names(l, at + 2, at + 3, p->name),
+                              man_names(l, at + 2, at + 3, p->name),
                           "api_base: no default %s for %s", p->api_base, p->name);
         }
         if (p->api_version_is != NULL) {
             snprintf(want, sizeof(want), ".Ql %s", p->api_version_is);
-            int at = find(l, ver, want);
-            ck_assert_msg(at > 0 && at < max && names(l, at - 2, at - 1, p->name),
+            int at = man_find(l, ver, want);
+            ck_assert_msg(at > 0 && at < max && man_names(l, at - 2, at - 1, p->name),
                           "api_version: %s not described for %s", p->api_version_is, p->name);
             snprintf(want, sizeof(want), ".Ql %s ", p->api_version);
             ck_assert_msg(strncmp(l[at + 2], want, strlen(want)) == 0,
@@ -198,19 +147,19 @@ START_TEST(man_page_describes_every_provider)
         }
         if (p->max_tokens > 0) {
             snprintf(want, sizeof(want), "the default is %d for", p->max_tokens);
-            int at = find(l, max, want);
-            ck_assert_msg(at > 0 && at < weight && names(l, at + 1, at + 2, p->name),
+            int at = man_find(l, max, want);
+            ck_assert_msg(at > 0 && at < weight && man_names(l, at + 1, at + 2, p->name),
                           "max_tokens: no default %d for %s", p->max_tokens, p->name);
         }
         /* "For .Cm azure-openai and .Cm gemini the model is a part of the URL path" */
-        int at = find(l, model, "the model is a part of the URL path"), for_ = at;
+        int at = man_find(l, model, "the model is a part of the URL path"), for_ = at;
         while (for_ > model && strcmp(l[for_], "For") != 0)
             for_--;
-        ck_assert_msg(at > 0 && at < base && names(l, for_, at, p->name) == p->model_in_path,
+        ck_assert_msg(at > 0 && at < base && man_names(l, for_, at, p->name) == p->model_in_path,
                       "model: aigw-resources(5) and model_in_path (%d) disagree for %s",
                       p->model_in_path, p->name);
     }
-    lines_free(l);
+    man_free(l);
 }
 END_TEST
 
@@ -224,7 +173,7 @@ documented_types(const char *page, const char *from, const char *to, const char 
 {
     char **l = man_lines(page); /* the types point into its lines: the caller frees them */
     const char *cls[10] = {NULL}, *other = NULL, *exact[600] = {NULL};
-    int b = find(l, 0, from), e = b < 0 ? -1 : find(l, b, to), n = 0;
+    int b = man_find(l, 0, from), e = b < 0 ? -1 : man_find(l, b, to), n = 0;
     ck_assert_msg(b >= 0 && e > b, "%s: no %s ... %s", page, from, to);
     for (int i = b; i < e; i++) {
         if (strncmp(l[i], ".Cm ", 4) != 0 ||
@@ -269,8 +218,8 @@ START_TEST(error_types_as_documented)
     ck_assert_int_eq(errtype_anthropic_status("overloaded_error"), 529);
     ck_assert_int_eq(errtype_anthropic_status("no_such_error"), 500);
     ck_assert_int_eq(errtype_anthropic_status(NULL), 500);
-    lines_free(l5);
-    lines_free(l8);
+    man_free(l5);
+    man_free(l8);
 }
 END_TEST
 
