@@ -11,7 +11,7 @@
 const char *errtype_openai(long status);
 /* Anthropic's "type" for a status: overloaded_error for 503 and 529, api_error for 5xx, ... */
 const char *errtype_anthropic(long status);
-/* The status an Anthropic error type stands for (a stream's error event has none); 500 when unknown. */
+/* The status of an Anthropic error type (a stream's error event has none); 500 when unknown. */
 int errtype_anthropic_status(const char *type);
 
 #endif

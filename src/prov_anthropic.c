@@ -673,9 +673,9 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
     } else if ((req = request_xlat(c, body, err, errlen)) == NULL) {
         return -1;
     }
-    if (c->t->api_key[0] != '\0')
-        prov_header(out, "x-api-key", c->t->api_key);
-    prov_header(out, "anthropic-version", ver != NULL && *ver != '\0' ? ver : "2023-06-01");
+    prov_auth(out, c, &prov_anthropic);
+    prov_header(out, "anthropic-version",
+                ver != NULL && *ver != '\0' ? ver : prov_anthropic.api_version);
     if (beta != NULL && *beta != '\0')
         prov_header(out, "anthropic-beta", beta);
     if (req != NULL)
@@ -1129,6 +1129,7 @@ const struct provider prov_anthropic = {
     .api_version_is = "anthropic-version",
     .api_version = "2023-06-01",
     .max_tokens = 4096,
+    .auth_header = "x-api-key",
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COUNT_TOKENS),
     .own = DIALECT_ANTHROPIC,
     .build = build,

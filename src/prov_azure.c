@@ -36,8 +36,7 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
         snprintf(err, errlen, "the target's api_base is too long");
         goto done;
     }
-    if (c->t->api_key[0] != '\0')
-        prov_header(out, "api-key", c->t->api_key);
+    prov_auth(out, c, &prov_azure_openai);
     if (prov_openai_raw(c, body, out, "max_tokens") < 0) {
         prov_openai_body(c, body, "max_tokens");
         prov_body(out, json_object_get(body));
@@ -79,6 +78,7 @@ const struct provider prov_azure_openai = {
     .api_base = NULL, /* the operator's Azure resource */
     .api_version_is = "api-version",
     .api_version = "2024-10-21",
+    .auth_header = "api-key",
     .model_in_path = 1, /* the deployment */
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
     .own = DIALECT_OPENAI,

@@ -916,8 +916,7 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
         return fail(err, errlen, "the target's api_base or model is too long");
     }
     curl_free(model);
-    if (c->t->api_key[0] != '\0')
-        prov_header(out, "x-goog-api-key", c->t->api_key);
+    prov_auth(out, c, &prov_gemini);
     prov_body(out, g);
     return 0;
 }
@@ -1332,6 +1331,7 @@ const struct provider prov_gemini = {
     .id = PROVIDER_GEMINI,
     .api_base = "https://generativelanguage.googleapis.com/v1beta",
     .model_in_path = 1,
+    .auth_header = "x-goog-api-key",
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COUNT_TOKENS),
     .own = DIALECT_NONE,
     .build = build,

@@ -72,6 +72,18 @@ prov_header(struct prov_http *h, const char *name, const char *value)
     free(line);
 }
 
+void
+prov_auth(struct prov_http *h, const struct prov_call *c, const struct provider *p)
+{
+    char v[4200]; /* api_key is at most 4096 bytes (resource.c) */
+    if (c->t->api_key[0] == '\0')
+        return;
+    snprintf(v, sizeof(v), "%s%s%s", p->auth_scheme ? p->auth_scheme : "",
+             p->auth_scheme ? " " : "", c->t->api_key);
+    prov_header(h, p->auth_header, v);
+    explicit_bzero(v, sizeof(v));
+}
+
 int
 prov_url(struct prov_http *h, const struct target_view *t, const char *path, const char *query)
 {

@@ -111,6 +111,8 @@ struct provider {
     const char *api_version_is;
     const char *api_version;
     int max_tokens;     /* for a client that gives none (Anthropic requires one); 0: none */
+    /* The header the target's api_key goes in, after auth_scheme and a space when not NULL. */
+    const char *auth_header, *auth_scheme;
     int model_in_path;  /* the upstream model is a segment of the URL's path */
     unsigned ops;       /* OP_BIT()s it serves */
     enum dialect own;   /* a client in this dialect is passed through */
@@ -159,6 +161,8 @@ int provider_parse(const char *name);
 void prov_stream_free(struct prov_stream *s);
 /* Append "Name: value" to the request's headers; the secret is wiped from our copy. */
 void prov_header(struct prov_http *h, const char *name, const char *value);
+/* The target's api_key in p's auth header (none without a key); our copies are wiped. */
+void prov_auth(struct prov_http *h, const struct prov_call *c, const struct provider *p);
 /* The URL: api_base + path (+ "?" query when not NULL). -1 when too long. */
 int prov_url(struct prov_http *h, const struct target_view *t, const char *path, const char *query);
 /* The body as compact JSON, kept alive by h->keep (takes the reference). */

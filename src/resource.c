@@ -538,7 +538,8 @@ model_retries(struct json_object *doc)
 {
     struct json_object *list;
     int n = 1; /* the one-target form */
-    if (json_object_object_get_ex(doc, "targets", &list) && json_object_is_type(list, json_type_array))
+    if (json_object_object_get_ex(doc, "targets", &list) &&
+        json_object_is_type(list, json_type_array))
         n = (int)json_object_array_length(list);
     return (int)iget(doc, "retries", res_retries_default(n));
 }

@@ -73,6 +73,7 @@ START_TEST(registry_round_trip)
         ck_assert_int_eq(provider_parse(p->name), i);
         ck_assert_ptr_nonnull(p->error);
         ck_assert_ptr_nonnull(p->build);
+        ck_assert_ptr_nonnull(p->auth_header);
         ck_assert_int_eq(p->api_version_is == NULL, p->api_version == NULL);
         void *rec = model_of(p, &v);
         ck_assert_int_eq(v.t[0].provider, i);
@@ -114,6 +115,39 @@ START_TEST(registry_round_trip)
 }
 END_TEST
 
+/* Every provider sends the target's api_key in its auth header, and none without a key. */
+START_TEST(auth_header_sent)
+{
+    for (int i = 0; i < PROVIDER_NPROVIDERS; i++) {
+        const struct provider *p = provider_get(i);
+        for (int keyed = 0; keyed < 2; keyed++) {
+            struct target_view t = {.name = "t", .upstream_model = "m", .api_base = "http://h",
+                                    .api_key = keyed ? "sk-unit" : "",
+                                    .api_version = p->api_version ? p->api_version : "",
+                                    .max_tokens = 16, .provider = i};
+            struct prov_call c = {.t = &t, .op = OP_CHAT, .request_id = "r"};
+            struct prov_http h;
+            char err[256], want[128];
+            int found = 0;
+            memset(&h, 0, sizeof(h));
+            struct json_object *body = json_tokener_parse(
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+            ck_assert_msg(p->build(&c, body, &h, err, sizeof(err)) == 0, "%s: %s", p->name, err);
+            snprintf(want, sizeof(want), "%s: %s%ssk-unit", p->auth_header,
+                     p->auth_scheme ? p->auth_scheme : "", p->auth_scheme ? " " : "");
+            for (struct curl_slist *l = h.hdrs; l != NULL; l = l->next) {
+                found |= strcmp(l->data, want) == 0;
+                ck_assert_msg(strstr(l->data, "sk-unit") == NULL || strcmp(l->data, want) == 0,
+                              "%s: %s", p->name, l->data);
+            }
+            ck_assert_msg(found == keyed, "%s: %s %s", p->name, want, keyed ? "not sent" : "sent");
+            prov_http_free(&h);
+            json_object_put(body);
+        }
+    }
+}
+END_TEST
+
 /* aigw-resources(5) names every provider and its defaults where the fields are described. */
 START_TEST(man_page_describes_every_provider)
 {
@@ -145,6 +179,12 @@ START_TEST(man_page_describes_every_provider)
             ck_assert_msg(strncmp(l[at + 2], want, strlen(want)) == 0,
                           "api_version: default of %s is not %s", p->name, p->api_version);
         }
+        snprintf(want, sizeof(want), ".Ql %s%s%s", p->auth_header, p->auth_scheme ? ": " : "",
+                 p->auth_scheme ? p->auth_scheme : "");
+        int hdr = man_find(l, key, want), next = man_find(l, hdr + 1, ".Ql ");
+        ck_assert_msg(hdr > 0 && hdr < ver && man_names(l, hdr, next < 0 || next > ver ? ver : next,
+                                                        p->name),
+                      "api_key: %s is not said to be sent in %s", p->name, want + 4);
         if (p->max_tokens > 0) {
             snprintf(want, sizeof(want), "the default is %d for", p->max_tokens);
             int at = man_find(l, max, want);
@@ -228,9 +268,10 @@ START_TEST(providers_type_errors_by_the_table)
 {
     for (int i = 0; i < PROVIDER_NPROVIDERS; i++) {
         const struct provider *p = provider_get(i);
-        const char *body = p->own == DIALECT_ANTHROPIC
-                               ? "{\"type\":\"error\",\"error\":{\"type\":\"x_error\",\"message\":\"m\"}}"
-                               : "{\"error\":{\"code\":\"c\",\"message\":\"m\",\"status\":\"S\"}}";
+        const char *body =
+            p->own == DIALECT_ANTHROPIC
+                ? "{\"type\":\"error\",\"error\":{\"type\":\"x_error\",\"message\":\"m\"}}"
+                : "{\"error\":{\"code\":\"c\",\"message\":\"m\",\"status\":\"S\"}}";
         for (long s = 400; s < 600; s++) {
             struct json_object *in = json_tokener_parse(body), *out = NULL, *e, *t;
             int client = p->error(s, in, &out);
@@ -255,6 +296,7 @@ provider_suite(void)
     TCase *tc = tcase_create("registry");
     tcase_add_test(tc, registry_round_trip);
     tcase_add_test(tc, man_page_describes_every_provider);
+    tcase_add_test(tc, auth_header_sent);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, error_types_as_documented);

@@ -587,7 +587,8 @@ START_TEST(model_breaker_fallback_defaults)
     ck_assert_int_eq(v.breaker_max_cooldown_ms, 300000);
     ck_assert_int_eq(v.fallback, FALLBACK_CONNECT | FALLBACK_TIMEOUT | FALLBACK_429);
     for (long st = 500; st < 600; st++)
-        ck_assert_int_eq(model_falls_back_on(&v, st), st == 500 || st == 502 || st == 503 || st == 504);
+        ck_assert_int_eq(model_falls_back_on(&v, st),
+                         st == 500 || st == 502 || st == 503 || st == 504);
     ck_assert_int_eq(v.t[0].weight, 1);
     ck_assert_int_eq(v.t[0].priority, 0);
     free(rec);
