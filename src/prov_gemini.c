@@ -99,6 +99,7 @@
 #include <json-c/printbuf.h>
 
 #include "aigw/resource.h"
+#include "errtype.h"
 #include "jsonx.h"
 #include "provider.h"
 #include "usage.h"
@@ -915,8 +916,7 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
         return fail(err, errlen, "the target's api_base or model is too long");
     }
     curl_free(model);
-    if (c->t->api_key[0] != '\0')
-        prov_header(out, "x-goog-api-key", c->t->api_key);
+    prov_auth(out, c, &prov_gemini);
     prov_body(out, g);
     return 0;
 }
@@ -1222,14 +1222,7 @@ stream_candidate(struct prov_stream *s, struct json_object *cand, int pos)
 static struct json_object *
 error_json(long status, struct json_object *e)
 {
-    const char *type = status == 400   ? "invalid_request_error"
-                       : status == 401 ? "authentication_error"
-                       : status == 403 ? "permission_error"
-                       : status == 404 ? "not_found_error"
-                       : status == 429 ? "rate_limit_error"
-                       : status >= 500 ? "server_error"
-                                       : "invalid_request_error";
-    return prov_error_json(jx_str(e, "message"), type, jx_str(e, "status"));
+    return prov_error_json(jx_str(e, "message"), errtype_openai(status), jx_str(e, "status"));
 }
 
 /* Set up the stream's state. */
@@ -1335,6 +1328,10 @@ error(long status, struct json_object *in, struct json_object **out)
 
 const struct provider prov_gemini = {
     .name = "gemini",
+    .id = PROVIDER_GEMINI,
+    .api_base = "https://generativelanguage.googleapis.com/v1beta",
+    .model_in_path = 1,
+    .auth_header = "x-goog-api-key",
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COUNT_TOKENS),
     .own = DIALECT_NONE,
     .build = build,

@@ -115,19 +115,14 @@ fail:
 }
 
 static int
-build(const struct prov_call *c, struct json_object *body, struct prov_http *out, char *err,
-      size_t errlen, const char *max_field)
+build(const struct provider *p, const struct prov_call *c, struct json_object *body,
+      struct prov_http *out, char *err, size_t errlen, const char *max_field)
 {
     if (prov_url(out, c->t, op_path[c->op], NULL) < 0) {
         snprintf(err, errlen, "the target's api_base is too long");
         return -1;
     }
-    if (c->t->api_key[0] != '\0') {
-        char v[4200];
-        snprintf(v, sizeof(v), "Bearer %s", c->t->api_key);
-        prov_header(out, "Authorization", v);
-        explicit_bzero(v, sizeof(v));
-    }
+    prov_auth(out, c, p);
     if (prov_openai_raw(c, body, out, max_field) < 0) {
         prov_openai_body(c, body, max_field);
         prov_body(out, json_object_get(body));
@@ -151,7 +146,7 @@ openai_build(const struct prov_call *c, struct json_object *body, struct prov_ht
         json_object_object_add(body, "max_completion_tokens", json_object_get(m));
         json_object_object_del(body, "max_tokens");
     }
-    return build(c, body, out, err, errlen, "max_completion_tokens");
+    return build(&prov_openai, c, body, out, err, errlen, "max_completion_tokens");
 }
 
 /* Servers that follow the older API know max_tokens only. */
@@ -159,7 +154,7 @@ static int
 compatible_build(const struct prov_call *c, struct json_object *body, struct prov_http *out,
                  char *err, size_t errlen)
 {
-    return build(c, body, out, err, errlen, "max_tokens");
+    return build(&prov_openai_compatible, c, body, out, err, errlen, "max_tokens");
 }
 
 void
@@ -254,6 +249,10 @@ prov_openai_error(long status, struct json_object *in, struct json_object **out)
 
 const struct provider prov_openai = {
     .name = "openai",
+    .id = PROVIDER_OPENAI,
+    .api_base = "https://api.openai.com/v1",
+    .auth_header = "Authorization",
+    .auth_scheme = "Bearer",
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
     .own = DIALECT_OPENAI,
     .build = openai_build,
@@ -264,6 +263,10 @@ const struct provider prov_openai = {
 
 const struct provider prov_openai_compatible = {
     .name = "openai-compatible",
+    .id = PROVIDER_OPENAI_COMPATIBLE,
+    .api_base = NULL, /* the operator's own server */
+    .auth_header = "Authorization",
+    .auth_scheme = "Bearer",
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
     .own = DIALECT_OPENAI,
     .build = compatible_build,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * provider.c: the providers by resources' provider value, and the small
+ * provider.c: the providers by id and by resources' provider value, and the small
  * helpers every prov_*.c file shares (worker).
  */
 #include "config.h"
@@ -15,19 +15,32 @@
 #include "jsonraw.h"
 #include "provider.h"
 
-/* In the order of enum provider_id (resource.h). */
+/* The registry (provider_list.h) by id. */
+#define PROVIDER_ENTRY(id, var) [id] = &var,
 static const struct provider *const providers[PROVIDER_NPROVIDERS] = {
-    [PROVIDER_OPENAI] = &prov_openai,
-    [PROVIDER_OPENAI_COMPATIBLE] = &prov_openai_compatible,
-    [PROVIDER_AZURE_OPENAI] = &prov_azure_openai,
-    [PROVIDER_ANTHROPIC] = &prov_anthropic,
-    [PROVIDER_GEMINI] = &prov_gemini,
-};
+    PROVIDER_LIST(PROVIDER_ENTRY)};
+#undef PROVIDER_ENTRY
 
 const struct provider *
 provider_get(int id)
 {
     return id >= 0 && id < PROVIDER_NPROVIDERS ? providers[id] : NULL;
+}
+
+const char *
+provider_name(int id)
+{
+    const struct provider *p = provider_get(id);
+    return p != NULL ? p->name : "?";
+}
+
+int
+provider_parse(const char *name)
+{
+    for (int i = 0; i < PROVIDER_NPROVIDERS; i++)
+        if (strcmp(name, providers[i]->name) == 0)
+            return i;
+    return -1;
 }
 
 void
@@ -57,6 +70,18 @@ prov_header(struct prov_http *h, const char *name, const char *value)
     h->hdrs = curl_slist_append(h->hdrs, line);
     explicit_bzero(line, n); /* curl keeps its own copy */
     free(line);
+}
+
+void
+prov_auth(struct prov_http *h, const struct prov_call *c, const struct provider *p)
+{
+    char v[4200]; /* api_key is at most 4096 bytes (resource.c) */
+    if (c->t->api_key[0] == '\0')
+        return;
+    snprintf(v, sizeof(v), "%s%s%s", p->auth_scheme ? p->auth_scheme : "",
+             p->auth_scheme ? " " : "", c->t->api_key);
+    prov_header(h, p->auth_header, v);
+    explicit_bzero(v, sizeof(v));
 }
 
 int

@@ -15,15 +15,6 @@ struct aigw_errors;
 
 enum res_kind { RES_MODEL = 0, RES_API_KEY = 1, RES_NKINDS };
 
-enum provider_id {
-    PROVIDER_OPENAI = 0,
-    PROVIDER_OPENAI_COMPATIBLE,
-    PROVIDER_AZURE_OPENAI,
-    PROVIDER_ANTHROPIC,
-    PROVIDER_GEMINI,
-    PROVIDER_NPROVIDERS,
-};
-
 /* The binary records' layout; a file written with another is rebuilt at start. */
 #define RES_RECORD_FORMAT 4
 
@@ -32,8 +23,6 @@ enum provider_id {
 
 /* "models" / "api_keys": the etcd and LMDB path element. */
 const char *res_kind_name(enum res_kind k);
-const char *provider_name(int p);
-int provider_parse(const char *s);
 /* 0 when id is a valid resource id ([A-Za-z0-9._-], 1..128 bytes). */
 int res_id_valid(const char *id);
 
@@ -73,7 +62,7 @@ struct target_view {
     const char *api_key; /* "" when none */
     const char *api_version; /* azure-openai: api-version; anthropic: anthropic-version; "" when none */
     int max_tokens;          /* for a client that gave none (anthropic requires one); 0: none */
-    int provider;
+    int provider; /* enum provider_id (src/provider.h) */
     int weight;
     int priority;
 };

@@ -8,11 +8,14 @@
 
 #include <json-c/json.h>
 
+#include "../../src/provider.h"
+#include "../../src/resfields.h"
 #include "../../src/resfile.h"
 #include "aigw/auth.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"
 #include "aigw/util.h"
+#include "manpage.h"
 #include "tap.h"
 
 #define HASH_0001                                                                                  \
@@ -531,6 +534,113 @@ START_TEST(model_round_trip_defaults)
     ck_assert_int_eq(v.total_timeout_ms, 0);
     ck_assert_int_eq(v.stream_idle_timeout_ms, 0);
     free(rec);
+}
+END_TEST
+
+/* A Model of n targets (openai, model t<i>) and the extra members; its compiled retries. */
+static int
+retries_of(int n, const char *extra)
+{
+    char json[4096] = "{\"name\":\"m\",\"targets\":[";
+    size_t len;
+    struct model_view v;
+    for (int i = 0; i < n; i++)
+        snprintf(json + strlen(json), sizeof(json) - strlen(json),
+                 "%s{\"provider\":\"openai\",\"model\":\"t%d\"%s}", i ? "," : "", i,
+                 i == 0 ? "" : ",\"weight\":0");
+    snprintf(json + strlen(json), sizeof(json) - strlen(json), "]%s}", extra);
+    void *rec = compile(RES_MODEL, "m", json, &len);
+    ck_assert_int_eq(model_view_decode(rec, len, &v), 0);
+    free(rec);
+    return v.retries;
+}
+
+/*
+ * retries defaults to one attempt a target (weight 0 counts) but never to
+ * more than a Model may give itself: 16 targets got 15 retries, beyond
+ * the 10 that validation allows.
+ */
+START_TEST(model_retries_default)
+{
+    ck_assert_int_eq(retries_of(1, ""), 0);
+    ck_assert_int_eq(retries_of(3, ""), 2);
+    ck_assert_int_eq(retries_of(11, ""), 10);
+    ck_assert_int_eq(retries_of(12, ""), 10);
+    ck_assert_int_eq(retries_of(MODEL_MAX_TARGETS, ""), 10);
+    ck_assert_int_eq(retries_of(MODEL_MAX_TARGETS, ",\"retries\":4"), 4);
+    ck_assert_int_eq(retries_of(2, ",\"retries\":0"), 0);
+    /* the largest value validation takes is the largest default */
+    ck_assert_int_eq(res_retries_default(MODEL_MAX_TARGETS), res_field("retries")->max);
+}
+END_TEST
+
+/* A breaker given as {} and fallback_on left out compile to the table's defaults. */
+START_TEST(model_breaker_fallback_defaults)
+{
+    size_t len;
+    struct model_view v;
+    void *rec = compile(RES_MODEL, "m", "{\"name\":\"m\",\"provider\":\"openai\",\"breaker\":{}}",
+                        &len);
+    ck_assert_int_eq(model_view_decode(rec, len, &v), 0);
+    ck_assert_int_eq(v.breaker_failures, 5);
+    ck_assert_int_eq(v.breaker_cooldown_ms, 5000);
+    ck_assert_int_eq(v.breaker_max_cooldown_ms, 300000);
+    ck_assert_int_eq(v.fallback, FALLBACK_CONNECT | FALLBACK_TIMEOUT | FALLBACK_429);
+    for (long st = 500; st < 600; st++)
+        ck_assert_int_eq(model_falls_back_on(&v, st),
+                         st == 500 || st == 502 || st == 503 || st == 504);
+    ck_assert_int_eq(v.t[0].weight, 1);
+    ck_assert_int_eq(v.t[0].priority, 0);
+    free(rec);
+}
+END_TEST
+
+/*
+ * Every field of the table (resfields.c) is described in aigw-resources(5)
+ * with its range and its default, as check_conf does for aigw.yaml.
+ */
+START_TEST(man_page_documents_every_field)
+{
+    char **l = man_lines("man/aigw-resources.5");
+    int n = 0;
+    for (const struct res_field *f; (f = res_field_at(n)) != NULL; n++) {
+        char want[256], *text = man_item(l, f->path);
+        ck_assert_msg(text != NULL, "aigw-resources(5) has no item %s", f->path);
+        if (f->type == RF_INT) {
+            snprintf(want, sizeof(want), "from %s%lld to %lld", f->min < 0 ? "\\-" : "",
+                     (long long)(f->min < 0 ? -f->min : f->min), (long long)f->max);
+            ck_assert_msg(strstr(text, want) != NULL, "%s: not \"%s\": %s", f->path, want, text);
+        } else if (f->type == RF_DURATION) {
+            /* vduration's message and the page say "up to 24h" */
+            ck_assert_int_eq(f->min, 1);
+            ck_assert_int_eq(f->max, 86400000);
+        }
+        const char *d = strstr(text, "The default is ");
+        if (f->def != NULL) {
+            /* "The default is 5.", ".Ql 5s .", ".Ql [connect_error, timeout, 429] ;" */
+            char got[256] = "";
+            ck_assert_msg(d != NULL, "%s: no default in %s", f->path, text);
+            d += strlen("The default is ");
+            if (strncmp(d, ".Ql ", 4) == 0)
+                d += 4;
+            size_t k = *d == '[' ? strcspn(d, "]") : strcspn(d, " ");
+            for (size_t i = 0, j = 0; i < k && j + 1 < sizeof(got); i++)
+                if (d[i] != '[' && d[i] != ' ')
+                    got[j++] = d[i], got[j] = '\0';
+            if (got[0] != '\0' && strchr(".,;:", got[strlen(got) - 1]) != NULL)
+                got[strlen(got) - 1] = '\0';
+            ck_assert_msg(strcmp(got, f->def) == 0, "%s: the page says %s, the default is %s",
+                          f->path, got, f->def);
+        } else if (strcmp(f->path, "retries") == 0) {
+            snprintf(want, sizeof(want), "The default is the number of targets less one, "
+                                         "targets of weight 0 included, and at most %lld",
+                     (long long)f->max);
+            ck_assert_msg(strstr(text, want) != NULL, "retries: not \"%s\": %s", want, text);
+        }
+        free(text);
+    }
+    ck_assert_int_ge(n, 11); /* the table had 11 fields when this was written */
+    man_free(l);
 }
 END_TEST
 
@@ -1101,6 +1211,9 @@ resource_suite(void)
     tc = tcase_create("record");
     tcase_add_test(tc, model_round_trip_full);
     tcase_add_test(tc, model_round_trip_defaults);
+    tcase_add_test(tc, model_retries_default);
+    tcase_add_test(tc, model_breaker_fallback_defaults);
+    tcase_add_test(tc, man_page_documents_every_field);
     tcase_add_test(tc, key_round_trip);
     tcase_add_test(tc, key_round_trip_defaults);
     tcase_add_test(tc, decode_truncated);

@@ -18,6 +18,7 @@
 #include "aigw/resource.h"
 #include "aigw/store.h"
 #include "aigw/util.h"
+#include "../../src/provider.h"
 #include "tap.h"
 
 #define MAP_SIZE (16ULL << 20)

@@ -27,6 +27,7 @@
 #include "../../src/balance.h"
 #include "../../src/breaker.h"
 #include "../../src/limit.h"
+#include "../../src/provider.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"
