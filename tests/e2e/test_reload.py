@@ -190,7 +190,9 @@ def _(env):
         r = gw.control("reload", timeout=RELOAD_TIMEOUT)
         check(r["ok"] is True, "reload: %r", r)
         g = s0["generation"] + 1
-        check_eq(r["result"], {"generation": g, "workers": 3}, "reply to reload")
+        # (and "warnings": the tests' keyless Admin API, see the allow_keyless case)
+        check_eq({k: r["result"].get(k) for k in ("generation", "workers")},
+                 {"generation": g, "workers": 3}, "reply to reload")
         s1 = gw.status()
         check_eq(s1["generation"], g, "generation in status")
         new = [w for w in s1["workers"] if w["generation"] == g]
@@ -536,6 +538,23 @@ def _(env):
     check(not any("admin_listen" in l or "lmdb_map_size" in l or "admin_nlisten" in l
                   for l in warns), "a warning names a key that aigw.yaml does not have: %r",
           warns)
+
+
+@tap.case("a reload with admin.allow_keyless on (the tests' aigw.yaml) warns as a start does, "
+          "and its answer holds the warning; log_level error hides it from the log only")
+def _(env):
+    gw = env.ensure_gw()
+    wait_old_gone(gw)
+    try:
+        set_config(env, log_level="error")
+        r = gw.control("reload", timeout=RELOAD_TIMEOUT)
+        check(r["ok"] is True, "reload: %r", r)
+        warns = r["result"].get("warnings", [])
+        check(any("admin.allow_keyless is true" in w for w in warns),
+              "no keyless Admin API warning in the answer: %r", r)
+        check(all(isinstance(w, str) and "\n" not in w for w in warns), "warnings: %r", warns)
+    finally:
+        restore(env)
 
 
 if __name__ == "__main__":
