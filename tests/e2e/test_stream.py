@@ -8,6 +8,7 @@ an error event and no [DONE], and a client that leaves must cancel the upstream.
 
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -241,6 +242,67 @@ def _(env):
                                   mock={"chunks": 3, "delay_ms": 4000}))
     check_failed_stream(s, "stream_idle=1s, delay_ms=4000")
     check(time.monotonic() - t < 8, "the idle stream took %.1fs to end", time.monotonic() - t)
+
+
+def slow_reader_stream(port, body, pause_s):
+    """POST body on a socket with a small receive buffer; read the headers,
+    then nothing for pause_s, then everything. Returns the raw response."""
+    data = json.dumps(body).encode()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+    sock.settimeout(30 * SLOW)
+    try:
+        sock.connect((HOST, port))
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: aigw\r\n"
+                     b"Authorization: Bearer sk-test-a\r\nContent-Type: application/json\r\n"
+                     b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            got = sock.recv(4096)
+            if not got:
+                break
+            raw += got
+        time.sleep(pause_s)  # a slow client: aigw pauses reading the upstream
+        while True:
+            got = sock.recv(65536)
+            if not got:
+                return raw
+            raw += got
+    finally:
+        sock.close()
+
+
+@tap.case("a client slower than the upstream for longer than stream_idle: the paused time "
+          "does not count, the stream ends with all its content and [DONE]")
+def _(env):
+    # 4 MB in 2000 events: far more than aigw keeps for a client (256 KiB) plus what the
+    # sockets hold, so the upstream is paused while the client does not read for 3 x the
+    # model's stream_idle (1 s)
+    piece = "abcdefghijklmnopqrstuvwxyz0123456789" * 56
+    content = piece * 2000
+    raw = slow_reader_stream(env.gw.port, chat_body(
+        model="mock-idle", stream=True, mock={"content": content, "chunks": 2000}), 3.0)
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    check(head.startswith(b"HTTP/1.1 200"), "status line: %r", head[:200])
+    if b"transfer-encoding: chunked" in head.lower():
+        body, at = b"", 0
+        while True:
+            eol = rest.index(b"\r\n", at)
+            size = int(rest[at:eol].split(b";")[0], 16)
+            if size == 0:
+                break
+            body += rest[eol + 2:eol + 2 + size]
+            at = eol + 2 + size + 2
+        rest = body
+    text = rest.decode("utf-8", "replace")
+    check("upstream_timeout" not in text and '"error"' not in text,
+          "the stream ended with an error: %r", text[-600:])
+    check("data: [DONE]" in text, "no [DONE]; the end: %r", text[-600:])
+    got = "".join(
+        (o.get("choices") or [{}])[0].get("delta", {}).get("content") or ""
+        for o in (json.loads(line[6:]) for line in text.split("\n")
+                  if line.startswith("data: {")))
+    check_eq(len(got), len(content), "content characters received")
 
 
 @tap.case("a stream the upstream refuses (429) gets the upstream's status and JSON body")
