@@ -10,6 +10,7 @@
   list items it documents (listen's certificates, a JWT provider's issuer)
   are names the configuration parser spells out in src/conf*.c.
 - docs/design.md's worker command line (-W) has the fields worker.c parses.
+- aigw(8)'s EXAMPLES give the README's recipe without systemd line for line.
 
 No aigw process is started but `aigw -T`.
 """
@@ -140,6 +141,18 @@ def _(env):
     design = read("docs/design.md")
     check("`-W %s`" % m.group(1) in design, "docs/design.md does not give -W as `-W %s`",
           m.group(1))
+
+
+@tap.case("aigw(8)'s EXAMPLES give the README's recipe without systemd, line for line")
+def _(env):
+    m = re.search(r"<!-- recipe: no-systemd start -->\n```sh\n(.*?)```", read("README.md"),
+                  re.S)
+    check(m is not None, "README.md has no recipe 'no-systemd start'")
+    # mdoc's literal display: "# " before each command, \e for a backslash
+    page = read("man/aigw.8").replace("\\e", "\\")
+    missing = [line for line in m.group(1).splitlines()
+               if line.strip() and ("# " + line.lstrip()) not in page and line not in page]
+    check(not missing, "aigw(8) lacks these lines of the README's recipe: %r", missing)
 
 
 if __name__ == "__main__":
