@@ -17,9 +17,10 @@ aigwctl needs no flag), rotates its log with the package's logrotate file, stops
 runs README.md's recipe without systemd as written (taken from between its
 markers: aigw -d as the aigw user, a secret from /etc/default/aigw, a chat
 completion, aigwctl stop, its log on stderr), reinstalls the package (an
-upgrade keeps the LMDB file, an edited conffile and the admin key), removes it,
-purges it, and checks that nothing is left: no process, no /etc/aigw, no aigw
-user.
+upgrade keeps the LMDB file, an edited conffile and the admin key), removes it
+while aigw runs (prerm stops it, systemd or not: no aigw is left on a deleted
+binary; /run/aigw goes), purges it, and checks that nothing is left: no
+process, no /etc/aigw, /var/lib/aigw, /var/log/aigw, /run/aigw, no aigw user.
 
 Whatever fails, it stops what it started (by PID) and purges the package.
 """
@@ -512,11 +513,11 @@ def start_without_systemd():
     """Start aigw as ExecStart= does, as User=aigw, in the folders systemd
     makes (RuntimeDirectory=; postinst made the others); find its master.
     Returns its client port."""
-    check(not os.path.exists(RUN_DIR), "%s exists already", RUN_DIR)
     u = pwd.getpwnam("aigw")
-    os.mkdir(RUN_DIR, 0o755)
-    D.made_run_dir = True
-    os.chown(RUN_DIR, u.pw_uid, u.pw_gid)
+    if not os.path.isdir(RUN_DIR):  # else left by the README's recipe, as it would be
+        os.mkdir(RUN_DIR, 0o755)
+        D.made_run_dir = True
+        os.chown(RUN_DIR, u.pw_uid, u.pw_gid)
     D.conf, port = test_config(make_tmpdir("aigw-deb-conf-"))
     argv = unit_command("ExecStart")
     check_eq(argv, [SBIN, "-c", CONF], "ExecStart of the unit")
@@ -827,7 +828,7 @@ def case_recipe():
         D.stop_recipe()
         write_in_place("/etc/default/aigw", default_orig)
         D.conf = CONF
-    shutil.rmtree(RUN_DIR, ignore_errors=True)  # what the recipe made
+    # /run/aigw stays, as the recipe made it: the purge must remove it
 
 
 # --------------------------------------------------------------------------
@@ -862,10 +863,26 @@ def case_remove():
     D.need_installed()
     if D.resources_orig is not None:
         write_in_place(RESOURCES, D.resources_orig)
+    # running when removed: prerm must stop it, with systemd or without (then by its
+    # PID file), or it serves on from a deleted binary
+    if D.systemd:
+        start_with_systemd()
+    else:
+        start_without_systemd()
+    running = aigw_processes()
+    check(running, "aigw did not start for the remove")
     D.usable = False
-    run_ok(["dpkg", "-r", PKG], "dpkg -r", timeout=300, env=dpkg_env())
+    p = run_ok(["dpkg", "-r", PKG], "dpkg -r", timeout=300, env=dpkg_env())
+    D.master = None
     check_eq(pkg_status(), "deinstall ok config-files", "dpkg status after remove")
     check(not os.path.exists(SBIN), "%s is still there", SBIN)
+    left = aigw_processes()  # /usr/sbin/aigw or "/usr/sbin/aigw (deleted)"
+    check(not left, "aigw runs on after dpkg -r (it was %r): %r\n%s", sorted(running), left,
+          p.stderr[-2000:])
+    check(not [q for q in running if pid_alive(q)], "processes of aigw left: %r",
+          [q for q in running if pid_alive(q)])
+    check(not os.path.lexists(RUN_DIR), "%s is left after dpkg -r", RUN_DIR)
+    D.made_run_dir = False
     for f in CONFFILES:
         check(os.path.exists(f), "conffile %s is gone after remove", f)
     if D.data_inode is not None:
@@ -919,8 +936,10 @@ CASES = [
      "stderr", case_recipe),
     ("dpkg -i again keeps the LMDB file, an edited conffile, the admin key and the user",
      case_reinstall),
-    ("dpkg -r keeps the conffiles and the LMDB file", case_remove),
-    ("dpkg --purge leaves nothing: files, user, overrides, processes", case_purge),
+    ("dpkg -r stops the running aigw (systemd or not: no process on a deleted binary), "
+     "removes /run/aigw, keeps the conffiles and the LMDB file", case_remove),
+    ("dpkg --purge leaves nothing: files, /etc/aigw, /var/lib/aigw, /var/log/aigw, /run/aigw, "
+     "user, overrides, processes", case_purge),
 ]
 
 
