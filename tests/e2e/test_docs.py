@@ -10,6 +10,8 @@
   list items it documents (listen's certificates, a JWT provider's issuer)
   are names the configuration parser spells out in src/conf*.c.
 - docs/design.md's worker command line (-W) has the fields worker.c parses.
+- The keys a reload keeps until a restart (master_reload.c's KEEP lines) are
+  the ones aigw.yaml(5) and aigw(8) list.
 - aigw(8)'s EXAMPLES give the README's recipe without systemd line for line.
 
 No aigw process is started but `aigw -T`.
@@ -141,6 +143,27 @@ def _(env):
     design = read("docs/design.md")
     check("`-W %s`" % m.group(1) in design, "docs/design.md does not give -W as `-W %s`",
           m.group(1))
+
+
+def keys_listed(page, start, end):
+    """The .Ic keys of page between the line that ends with start and the next end."""
+    text = read(page)
+    i = text.index(start)
+    return re.findall(r"^\.Ic ([a-z][\w.]*)", text[i:text.index(end, i)], re.M)
+
+
+@tap.case("the keys a reload keeps until a restart are the same in master_reload.c, "
+          "aigw.yaml(5) and aigw(8)")
+def _(env):
+    code = sorted(re.findall(r'KEEP(?:_LIST)?\([^"]*"([^"]+)"\);', read("src/master_reload.c")))
+    check(len(code) >= 15, "only %d KEEP lines found in master_reload.c: %r", len(code), code)
+    yaml5 = keys_listed("man/aigw.yaml.5", "except those that the running master cannot\nchange:",
+                        "A change to one of these")
+    aigw8 = keys_listed("man/aigw.8", "takes\na restart or a binary upgrade:",
+                        "The reload logs a warning")
+    known = table()  # not the words of an aside, such as the tls blocks of listeners
+    check_eq(sorted(k for k in yaml5 if k in known), code, "aigw.yaml(5)'s restart-only keys")
+    check_eq(sorted(k for k in aigw8 if k in known), code, "aigw(8)'s restart-only keys")
 
 
 @tap.case("aigw(8)'s EXAMPLES give the README's recipe without systemd, line for line")
