@@ -6,6 +6,7 @@ asked for it (but always counted), upstream failures must end the stream with
 an error event and no [DONE], and a client that leaves must cancel the upstream.
 """
 
+import http.client
 import json
 import os
 import socket
@@ -244,32 +245,15 @@ def _(env):
     check(time.monotonic() - t < 8, "the idle stream took %.1fs to end", time.monotonic() - t)
 
 
-def slow_reader_stream(port, body, pause_s):
-    """POST body on a socket with a small receive buffer; read the headers,
-    then nothing for pause_s, then everything. Returns the raw response."""
-    data = json.dumps(body).encode()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
-    sock.settimeout(30 * SLOW)
-    try:
-        sock.connect((HOST, port))
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: aigw\r\n"
-                     b"Authorization: Bearer sk-test-a\r\nContent-Type: application/json\r\n"
-                     b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
-        raw = b""
-        while b"\r\n\r\n" not in raw:
-            got = sock.recv(4096)
-            if not got:
-                break
-            raw += got
-        time.sleep(pause_s)  # a slow client: aigw pauses reading the upstream
-        while True:
-            got = sock.recv(65536)
-            if not got:
-                return raw
-            raw += got
-    finally:
-        sock.close()
+class SmallWindowConnection(http.client.HTTPConnection):
+    """An HTTP connection whose socket has a 4 KiB receive buffer (set before
+    connect, so that the TCP window is small): a client that reads slowly."""
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect((self.host, self.port))
 
 
 @tap.case("a client slower than the upstream for longer than stream_idle: the paused time "
@@ -280,20 +264,17 @@ def _(env):
     # model's stream_idle (1 s)
     piece = "abcdefghijklmnopqrstuvwxyz0123456789" * 56
     content = piece * 2000
-    raw = slow_reader_stream(env.gw.port, chat_body(
-        model="mock-idle", stream=True, mock={"content": content, "chunks": 2000}), 3.0)
-    head, _, rest = raw.partition(b"\r\n\r\n")
-    check(head.startswith(b"HTTP/1.1 200"), "status line: %r", head[:200])
-    if b"transfer-encoding: chunked" in head.lower():
-        body, at = b"", 0
-        while True:
-            eol = rest.index(b"\r\n", at)
-            size = int(rest[at:eol].split(b";")[0], 16)
-            if size == 0:
-                break
-            body += rest[eol + 2:eol + 2 + size]
-            at = eol + 2 + size + 2
-        rest = body
+    conn = SmallWindowConnection(HOST, env.gw.port, timeout=30 * SLOW)
+    try:
+        conn.request("POST", "/v1/chat/completions", json.dumps(chat_body(
+            model="mock-idle", stream=True, mock={"content": content, "chunks": 2000})),
+            {"Authorization": "Bearer sk-test-a", "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        check_eq(resp.status, 200, "status")
+        time.sleep(3.0)  # a slow client: aigw pauses reading the upstream
+        rest = resp.read()
+    finally:
+        conn.close()
     text = rest.decode("utf-8", "replace")
     check("upstream_timeout" not in text and '"error"' not in text,
           "the stream ended with an error: %r", text[-600:])
