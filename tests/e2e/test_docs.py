@@ -14,7 +14,9 @@
   the ones aigw.yaml(5) and aigw(8) list.
 - aigw(8)'s EXAMPLES give the README's recipe without systemd line for line.
 
-No aigw process is started but `aigw -T`.
+- aigw -t checks a keyless Admin API as the pages say (localhost is no loopback).
+
+No aigw process is started but `aigw -T` and `aigw -t`.
 """
 
 import glob
@@ -25,7 +27,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
-    from harness import AIGW_BIN as AIGW, SRCDIR, TAP, check, check_eq, main  # noqa: E402
+    from harness import (  # noqa: E402
+        AIGW_BIN as AIGW, SRCDIR, TAP, check, check_eq, main, make_tmpdir, write_file)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -164,6 +167,25 @@ def _(env):
     known = table()  # not the words of an aside, such as the tls blocks of listeners
     check_eq(sorted(k for k in yaml5 if k in known), code, "aigw.yaml(5)'s restart-only keys")
     check_eq(sorted(k for k in aigw8 if k in known), code, "aigw(8)'s restart-only keys")
+
+
+@tap.case("aigw -t checks a keyless Admin API as aigw.yaml(5) and aigw-admin(7) say: "
+          "refused off loopback even with allow_keyless, localhost included; on 127.0.0.1 "
+          "only with allow_keyless, and then with a warning")
+def _(env):
+    d = make_tmpdir("aigw-docs-")
+    base = ('resources: ""\ndata_dir: %s/data\npid_file: ""\ncontrol: {socket: ""}\n'
+            "metrics: {listen: []}\n" % d)
+    for listen, keyless, rc, says in (
+            ("localhost:9180", "true", 1, "localhost:9180 is not a loopback address"),
+            ("0.0.0.0:9180", "true", 1, "0.0.0.0:9180 is not a loopback address"),
+            ("127.0.0.1:9180", "false", 1, "admin.allow_keyless: true to accept that risk"),
+            ("[::1]:9180", "true", 0, "admin.allow_keyless is true: the Admin API on")):
+        conf = write_file(os.path.join(d, "aigw.yaml"), base + "admin: {allow_keyless: %s, "
+                          "listen: [\"%s\"]}\n" % (keyless, listen))
+        p = subprocess.run([AIGW, "-t", "-c", conf], capture_output=True, text=True, timeout=30)
+        check(p.returncode == rc and says in p.stderr, "aigw -t, admin.listen %s, allow_keyless "
+              "%s: exit %d (want %d), stderr %r", listen, keyless, p.returncode, rc, p.stderr)
 
 
 @tap.case("aigw(8)'s EXAMPLES give the README's recipe without systemd, line for line")
