@@ -849,6 +849,8 @@ master_free(struct master *m)
         event_free(m->ticket_tick);
     master_table_free(m);
     json_object_put(m->reload_kept);
+    json_object_put(m->reload_warnings);
+    log_set_hook(NULL, NULL);
     gen_free(m->next);
     gen_free(m->cur);
     if (m->base)
