@@ -29,6 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "access.h"
 #include "aigw/auth.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
@@ -217,7 +218,7 @@ admin_role(struct admin *a, struct http_req *r, struct http_refusal *f)
             which = i;
         }
     if (which >= 0)
-        snprintf(http_req_access(r)->key, sizeof(http_req_access(r)->key), "%s",
+        snprintf(access_of(r)->key, sizeof(access_of(r)->key), "%s",
                  c->admin_keys[which].name);
     if (role == 0)
         http_refuse(f, 401, "authentication_error", "invalid_admin_key", "Invalid admin key");
@@ -469,7 +470,7 @@ op_unknown(struct admin_op *op)
             json_object_object_add(v, "key", json_object_new_string(op->plainkey));
         json_object_object_add(o, "value", v);
     }
-    http_req_access(op->r)->error = "write_outcome_unknown"; /* the access line names it */
+    access_of(op->r)->error = "write_outcome_unknown"; /* the access line names it */
     reply_json(op->r, 504, o);
     json_object_put(o);
 }

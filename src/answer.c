@@ -18,6 +18,7 @@
 #include <event2/buffer.h>
 #include <json-c/json.h>
 
+#include "access.h"
 #include "aigw/resource.h"
 #include "aigw/util.h"
 #include "http.h"
@@ -48,7 +49,7 @@ answer_route_headers(struct pxreq *q)
 void
 answer_usage(struct pxreq *q, const struct prov_usage *u)
 {
-    struct http_access *a = q->acc;
+    struct access_info *a = q->acc;
     if (!u->have)
         return;
     if (u->bad)

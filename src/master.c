@@ -31,6 +31,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "access.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
 #include "aigw/log.h"
@@ -233,6 +234,7 @@ start_admin(struct master *m)
     if ((m->admin = admin_new(m->conf, m->store, &be, master_admin_status, m)) == NULL ||
         (m->admin_http = http_server_new(m->base, m->conf, admin_handle, m->admin)) == NULL)
         return -1;
+    access_attach(m->admin_http, ACCESS_ADMIN); /* its access lines; not the client requests' metrics */
     http_server_set_precheck(m->admin_http, admin_precheck);
     return master_serve(m, m->admin_http, "admin.listen", m->conf->admin_listen, fds, n);
 }

@@ -76,7 +76,6 @@
 #include "aigw/resource.h"
 #include "errtype.h"
 #include "jsonx.h"
-#include "http.h"
 #include "provider.h"
 #include "usage.h"
 
@@ -649,7 +648,7 @@ static int
 build(const struct prov_call *c, struct json_object *body, struct prov_http *out, char *err,
       size_t errlen)
 {
-    const char *ver = c->t->api_version, *beta = NULL, *v;
+    const char *ver = c->t->api_version, *beta = NULL;
     struct json_object *req;
     if (c->op != OP_CHAT && c->op != OP_COUNT_TOKENS) {
         snprintf(err, errlen, "this operation is not supported by provider anthropic");
@@ -666,10 +665,9 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
             json_object_object_add(body, "model", json_object_new_string(c->t->upstream_model));
             req = json_object_get(body);
         }
-        if (c->r != NULL && (v = http_req_header(c->r, "anthropic-version")) != NULL && *v != '\0')
-            ver = v;
-        if (c->r != NULL)
-            beta = http_req_header(c->r, "anthropic-beta");
+        if (c->anthropic_version != NULL && *c->anthropic_version != '\0')
+            ver = c->anthropic_version;
+        beta = c->anthropic_beta;
     } else if ((req = request_xlat(c, body, err, errlen)) == NULL) {
         return -1;
     }

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "access.h"
 #include "aigw/auth.h"
 #include "aigw/conf.h"
 #include "aigw/log.h"
@@ -540,7 +541,7 @@ pxreq_new(struct proxy *px, struct http_req *r, enum route rt, int stream, struc
     q->op = route_op[rt];
     q->front = rt == RT_MESSAGES || rt == RT_COUNT_TOKENS ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
     q->stream = stream;
-    q->acc = http_req_access(r);
+    q->acc = access_of(r);
     q->body = body;
     q->mrec = l->mrec;
     q->mlen = l->mlen;
@@ -610,11 +611,11 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
                          "The configuration store is unavailable");
         return;
     }
-    snprintf(http_req_access(r)->model, sizeof(http_req_access(r)->model), "%s", model);
+    snprintf(access_of(r)->model, sizeof(access_of(r)->model), "%s", model);
     if (check_key(r, key, &l) < 0)
         goto done;
     /* only a configured model's name may become a metrics label */
-    http_req_access(r)->model_known = l.model_status == STORE_OK;
+    access_of(r)->model_known = l.model_status == STORE_OK;
     if (l.model_status != STORE_OK) {
         http_reply_error(r, 404, "invalid_request_error", "model_not_found", "model",
                          "The model `%s` does not exist or you do not have access to it.", model);
@@ -671,7 +672,7 @@ proxy_gate(struct proxy *px, struct http_req *r, enum route rt, const char *key,
         return http_refuse(f, 503, "server_error", "config_unavailable",
                            "The configuration store is unavailable");
     if (l->key_status == STORE_OK)
-        snprintf(http_req_access(r)->key, sizeof(http_req_access(r)->key), "%s", l->key_name);
+        snprintf(access_of(r)->key, sizeof(access_of(r)->key), "%s", l->key_name);
     if (rt == RT_HEALTH)
         return 0;
     if (rt == RT_NONE)
@@ -706,7 +707,7 @@ static void
 client_cred(struct proxy *px, struct http_req *r, enum route rt, const char *key, struct cred *cr)
 {
     const char *reason = NULL;
-    struct http_access *acc = http_req_access(r);
+    struct access_info *acc = access_of(r);
     cr->hash = NULL;
     cr->jwt = 0;
     if (key == NULL)

@@ -24,7 +24,7 @@ struct event;
 struct evbuffer;
 struct json_object;
 struct http_req;
-struct http_access;
+struct access_info;
 
 enum route {
     RT_NONE, RT_HEALTH, RT_MODELS, RT_CHAT, RT_COMPLETIONS, RT_EMBEDDINGS,
@@ -80,7 +80,7 @@ struct pxreq {
     enum dialect front; /* the client's dialect */
     int stream;       /* the client asked for a stream */
     int client_usage; /* ... and for the usage chunk */
-    struct http_access *acc;  /* key, model, usage and error for the access line */
+    struct access_info *acc;  /* key, model, usage and error for the access line */
     struct json_object *body; /* the client's request, rewritten per target */
     struct json_object *obody; /* an Anthropic client's request in the OpenAI shape (made once) */
     struct msg_stream ms;      /* an Anthropic client's stream from OpenAI chunks */

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "access.h"
 #include "aigw/conf.h"
 #include "aigw/log.h"
 #include "aigw/resource.h"
@@ -496,7 +497,8 @@ build_attempt(struct pxreq *q)
         a->call.raw = (const char *)evbuffer_pullup(b, -1);
     }
     a->call.request_id = http_req_id(q->r);
-    a->call.r = q->r;
+    a->call.anthropic_version = http_req_header(q->r, "anthropic-version");
+    a->call.anthropic_beta = http_req_header(q->r, "anthropic-beta");
     err[0] = '\0';
     if (a->prov->build(&a->call, body, &a->http, err, sizeof(err)) == 0)
         return 0;
@@ -535,7 +537,8 @@ can_serve(struct pxreq *q, int t)
     c.stream = q->stream;
     c.native = p->own == q->front;
     c.request_id = http_req_id(q->r);
-    c.r = q->r;
+    c.anthropic_version = http_req_header(q->r, "anthropic-version");
+    c.anthropic_beta = http_req_header(q->r, "anthropic-beta");
     int ok = p->build(&c, body, &h, err, sizeof(err)) == 0;
     prov_http_free(&h);
     return ok;

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "access.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
 #include "aigw/log.h"
@@ -333,6 +334,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
         (w.px = proxy_new(w.base, &w.conf, w.store, w.up, w.shm)) == NULL ||
         (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
         fatalx("out of memory setting up the worker");
+    access_attach(w.http, ACCESS_CLIENT); /* the access line and the request metrics */
     http_server_set_precheck(w.http, proxy_precheck);
     if (nfds != w.conf.nlisten)
         fatalx("%d listeners from the master for %d in the configuration", nfds, w.conf.nlisten);
