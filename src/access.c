@@ -12,7 +12,7 @@
 #include <json-c/json.h>
 
 #include "access.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "http.h"
 #include "metrics.h"
 #include "utf8.h"

@@ -30,11 +30,11 @@
 #include <openssl/rand.h>
 
 #include "access.h"
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "admin.h"
 #include "http.h"

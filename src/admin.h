@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "aigw/resource.h"
+#include "resource.h"
 
 struct conf;
 struct store;

@@ -19,7 +19,7 @@
 #include <json-c/json.h>
 
 #include "access.h"
-#include "aigw/resource.h"
+#include "resource.h"
 #include "aigw/util.h"
 #include "http.h"
 #include "messages.h"

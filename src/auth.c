@@ -8,8 +8,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "aigw/auth.h"
-#include "aigw/resource.h"
+#include "auth.h"
+#include "resource.h"
 
 void
 auth_key_hash(const char *key, size_t len, uint8_t out[AUTH_HASH_LEN])

@@ -14,8 +14,8 @@
 
 #include <stdio.h>
 
-#include "aigw/resource.h"
-#include "aigw/shm.h"
+#include "resource.h"
+#include "shm.h"
 #include "balance.h"
 #include "breaker.h"
 

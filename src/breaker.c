@@ -13,8 +13,8 @@
  */
 #include "config.h"
 
-#include "aigw/resource.h"
-#include "aigw/shm.h"
+#include "resource.h"
+#include "shm.h"
 #include "breaker.h"
 
 #define W_STATE(w) ((int)((w)&3))

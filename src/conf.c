@@ -18,11 +18,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/keyfile.h"
-#include "aigw/log.h"
+#include "keyfile.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
 #include "conftls.h"

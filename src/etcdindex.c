@@ -22,8 +22,8 @@
 
 #include <json-c/json.h>
 
-#include "aigw/resource.h"
-#include "aigw/store.h"
+#include "resource.h"
+#include "store.h"
 #include "admin.h"
 #include "etcd.h"
 #include "etcdindex.h"

@@ -26,7 +26,7 @@
 
 #include <json-c/json.h>
 
-#include "aigw/resource.h"
+#include "resource.h"
 #include "etcdowner.h"
 
 struct etcdowner {

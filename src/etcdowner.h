@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "aigw/resource.h"
+#include "resource.h"
 
 struct etcdowner;
 struct json_object;

@@ -19,9 +19,9 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
-#include "aigw/resource.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "resource.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "admin.h"
 #include "etcd.h"

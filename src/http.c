@@ -36,8 +36,8 @@
 #include <openssl/ssl.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
-#include "aigw/shm.h"
+#include "log.h"
+#include "shm.h"
 #include "aigw/util.h"
 #include "http.h"
 #include "metrics.h"

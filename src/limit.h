@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "aigw/resource.h"
+#include "resource.h"
 
 struct event_base;
 struct conf;

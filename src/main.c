@@ -14,7 +14,7 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/yamljson.h"
 #include "conf_paths.h"
 #include "master.h"

@@ -14,9 +14,9 @@
 #include <json-c/json.h>
 
 #include "aigw/conf.h"
-#include "aigw/resource.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "resource.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "breaker.h"
 #include "etcdsync.h"

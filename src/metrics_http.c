@@ -17,10 +17,10 @@
 #include <event2/buffer.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
-#include "aigw/resource.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "resource.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "breaker.h"
 #include "etcdsync.h"

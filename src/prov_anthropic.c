@@ -73,7 +73,7 @@
 #include <json-c/json.h>
 #include <json-c/printbuf.h>
 
-#include "aigw/resource.h"
+#include "resource.h"
 #include "errtype.h"
 #include "jsonx.h"
 #include "provider.h"

@@ -13,7 +13,7 @@
 
 #include <json-c/json.h>
 
-#include "aigw/resource.h"
+#include "resource.h"
 #include "jsonx.h"
 #include "jsonraw.h"
 #include "prov_openai.h"

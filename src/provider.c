@@ -11,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "aigw/resource.h"
+#include "resource.h"
 #include "jsonraw.h"
 #include "provider.h"
 

@@ -25,12 +25,12 @@
 #include <json-c/json.h>
 
 #include "access.h"
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/conf.h"
-#include "aigw/log.h"
-#include "aigw/resource.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "resource.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "http.h"
 #include "jsonraw.h"

@@ -12,8 +12,8 @@
 
 #include <curl/curl.h>
 
-#include "aigw/resource.h"
-#include "aigw/sse.h"
+#include "resource.h"
+#include "sse.h"
 #include "balance.h"
 #include "limit.h"
 #include "messages.h"

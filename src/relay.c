@@ -23,9 +23,9 @@
 
 #include "access.h"
 #include "aigw/conf.h"
-#include "aigw/log.h"
-#include "aigw/resource.h"
-#include "aigw/sse.h"
+#include "log.h"
+#include "resource.h"
+#include "sse.h"
 #include "aigw/util.h"
 #include "breaker.h"
 #include "messages.h"

@@ -8,7 +8,7 @@
 #include <json-c/json.h>
 
 #include "aigw/errors.h"
-#include "aigw/resource.h"
+#include "resource.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
 #include "resfile.h"

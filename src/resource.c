@@ -15,9 +15,9 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/errors.h"
-#include "aigw/resource.h"
+#include "resource.h"
 #include "aigw/util.h"
 #include "provider.h"
 #include "resfields.h"

@@ -31,7 +31,7 @@
 
 #include "access.h"
 #include "aigw/conf.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "fuzz.h"
 #include "http.h"
 #include "httpclient.h"

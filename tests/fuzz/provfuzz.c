@@ -6,8 +6,8 @@
 
 #include <json-c/json.h>
 
-#include "aigw/resource.h"
-#include "aigw/sse.h"
+#include "resource.h"
+#include "sse.h"
 #include "fuzz.h"
 #include "messages.h"
 #include "provfuzz.h"

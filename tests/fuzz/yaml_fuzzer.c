@@ -18,8 +18,8 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
-#include "aigw/resource.h"
+#include "log.h"
+#include "resource.h"
 #include "aigw/yamljson.h"
 #include "fuzz.h"
 #include "resfile.h"

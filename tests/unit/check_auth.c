@@ -8,9 +8,9 @@
 
 #include <json-c/json.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/errors.h"
-#include "aigw/resource.h"
+#include "resource.h"
 #include "aigw/util.h"
 #include "tap.h"
 

@@ -12,7 +12,7 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
 #include "tap.h"

@@ -14,9 +14,9 @@
 #include <json-c/json.h>
 
 #include "aigw/errors.h"
-#include "aigw/resource.h"
-#include "aigw/store.h"
-#include "../../src/etcdident.h"
+#include "resource.h"
+#include "store.h"
+#include "etcdident.h"
 #include "tap.h"
 
 #define MAP_SIZE (16ULL << 20)

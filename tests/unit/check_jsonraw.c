@@ -12,10 +12,10 @@
 
 #include <json-c/json.h>
 
-#include "aigw/resource.h"
-#include "../../src/jsonraw.h"
-#include "../../src/prov_openai.h"
-#include "../../src/provider.h"
+#include "resource.h"
+#include "jsonraw.h"
+#include "prov_openai.h"
+#include "provider.h"
 #include "tap.h"
 
 /* The value of member key of the top-level object, as text ("" when not found; "ERR"). */

@@ -16,10 +16,10 @@
 
 #include <json-c/json.h>
 
-#include "../../src/provider.h"
+#include "provider.h"
 #include "aigw/conf.h"
-#include "aigw/resource.h"
-#include "aigw/sse.h"
+#include "resource.h"
+#include "sse.h"
 #include "tap.h"
 
 #define FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)

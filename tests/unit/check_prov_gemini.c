@@ -13,8 +13,8 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "../../src/provider.h"
-#include "aigw/resource.h"
+#include "provider.h"
+#include "resource.h"
 #include "tap.h"
 
 #define BASE "https://generativelanguage.googleapis.com/v1beta"

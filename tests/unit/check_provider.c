@@ -13,10 +13,10 @@
 
 #include <json-c/json.h>
 
-#include "../../src/errtype.h"
-#include "../../src/provider.h"
+#include "errtype.h"
+#include "provider.h"
 #include "aigw/errors.h"
-#include "aigw/resource.h"
+#include "resource.h"
 #include "manpage.h"
 #include "tap.h"
 

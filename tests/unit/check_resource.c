@@ -8,12 +8,12 @@
 
 #include <json-c/json.h>
 
-#include "../../src/provider.h"
-#include "../../src/resfields.h"
-#include "../../src/resfile.h"
-#include "aigw/auth.h"
+#include "provider.h"
+#include "resfields.h"
+#include "resfile.h"
+#include "auth.h"
 #include "aigw/errors.h"
-#include "aigw/resource.h"
+#include "resource.h"
 #include "aigw/util.h"
 #include "manpage.h"
 #include "tap.h"

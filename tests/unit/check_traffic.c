@@ -24,14 +24,14 @@
 
 #include <json-c/json.h>
 
-#include "../../src/balance.h"
-#include "../../src/breaker.h"
-#include "../../src/limit.h"
-#include "../../src/provider.h"
+#include "balance.h"
+#include "breaker.h"
+#include "limit.h"
+#include "provider.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/resource.h"
-#include "aigw/shm.h"
+#include "resource.h"
+#include "shm.h"
 #include "aigw/util.h"
 #include "tap.h"
 

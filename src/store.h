@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aigw/resource.h"
+#include "resource.h"
 
 struct json_object;
 struct aigw_errors;
