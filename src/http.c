@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,6 @@
 
 #include "aigw/conf.h"
 #include "log.h"
-#include "shm.h"
 #include "aigw/util.h"
 #include "http.h"
 #include "metrics.h"
@@ -117,7 +117,8 @@ struct http_server {
     int nconns;
     int draining;
     uint64_t idprefix, idcounter;
-    struct shm_worker *stats; /* requests and in-flight, for aigwctl status and metrics */
+    _Atomic uint64_t *nrequests; /* requests ended; NULL: not counted */
+    _Atomic int64_t *ninflight;  /* requests the handler holds; NULL: not counted */
     http_end_hook end_hook;   /* called when each request ends; NULL: none */
     void *end_arg;
     size_t udata_size;        /* each request's user data */
@@ -319,8 +320,8 @@ req_end(struct http_req *r, int client_gone)
 {
     struct http_server *s = r->conn->srv;
     int status = client_gone && !r->ended ? 499 : r->status;
-    if (s->stats != NULL)
-        atomic_fetch_add_explicit(&s->stats->requests, 1, memory_order_relaxed);
+    if (s->nrequests != NULL)
+        atomic_fetch_add_explicit(s->nrequests, 1, memory_order_relaxed);
     if (s->end_hook == NULL)
         return;
     struct http_end e = {
@@ -569,8 +570,8 @@ static void
 req_finish(struct http_req *r)
 {
     struct http_conn *c = r->conn;
-    if (c->srv->stats != NULL)
-        atomic_fetch_sub_explicit(&c->srv->stats->in_flight, 1, memory_order_relaxed);
+    if (c->srv->ninflight != NULL)
+        atomic_fetch_sub_explicit(c->srv->ninflight, 1, memory_order_relaxed);
     req_end(r, c->closed);
     if (c->closed) {
         c->req = NULL;
@@ -835,8 +836,8 @@ conn_input(struct http_conn *c)
             break;
         evbuffer_drain(in, n);
         if (err == HPE_PAUSED && c->state == CONN_BUSY) {
-            if (c->srv->stats != NULL)
-                atomic_fetch_add_explicit(&c->srv->stats->in_flight, 1, memory_order_relaxed);
+            if (c->srv->ninflight != NULL)
+                atomic_fetch_add_explicit(c->srv->ninflight, 1, memory_order_relaxed);
             c->srv->handler(c->req, c->srv->arg); /* may reply at once and loop on */
             continue;
         }
@@ -1257,9 +1258,10 @@ http_server_set_precheck(struct http_server *s, http_precheck fn)
 }
 
 void
-http_server_set_stats(struct http_server *s, struct shm_worker *stats)
+http_server_set_counters(struct http_server *s, _Atomic uint64_t *requests, _Atomic int64_t *in_flight)
 {
-    s->stats = stats;
+    s->nrequests = requests;
+    s->ninflight = in_flight;
 }
 
 void

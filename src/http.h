@@ -13,6 +13,7 @@
 #ifndef AIGW_HTTP_H
 #define AIGW_HTTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,9 +61,13 @@ int http_server_listen_fd_tls(struct http_server *s, int fd, struct tls_server *
 int http_server_set_tls(struct http_server *s, int i, struct tls_server *tls);
 /* Drain: stop accepting, close idle connections, and close each busy one when its request ends. */
 void http_server_drain(struct http_server *s);
-/* Count requests and requests in flight into this worker's shared-memory entry. */
-struct shm_worker;
-void http_server_set_stats(struct http_server *s, struct shm_worker *stats);
+/*
+ * Count the requests that end (all, errors included) into *requests and the
+ * requests a handler holds into *in_flight (shared memory: aigwctl status,
+ * aigw_active_requests); NULL: not counted.
+ */
+void http_server_set_counters(struct http_server *s, _Atomic uint64_t *requests,
+                              _Atomic int64_t *in_flight);
 
 /* How a request ended, for the request-end hook. */
 struct http_end {

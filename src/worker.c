@@ -346,7 +346,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     /* Tell the master (and aigwctl status) we serve: a reload waits for this. */
     if ((w.stats = shm_worker(w.shm, w.slot)) == NULL)
         fatalx("worker slot %d is beyond the shared memory's capacity", w.slot);
-    http_server_set_stats(w.http, w.stats);
+    http_server_set_counters(w.http, &w.stats->requests, &w.stats->in_flight);
     http_server_set_error_route(w.http, proxy_error_route);
     atomic_store(&w.stats->pid, (int32_t)getpid());
     atomic_store(&w.stats->generation, gen);
