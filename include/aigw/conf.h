@@ -164,7 +164,16 @@ int conf_jwt_parse(const struct conf *c, struct json_object *o, struct conf_jwt_
 int conf_jwt_url_ok(const char *u);
 /* The provider whose issuer is iss, or NULL. */
 const struct conf_jwt_provider *conf_jwt_by_issuer(const struct conf *c, const char *iss);
-/* Print every key with its type, default and description (for docs and `aigw -T`). */
+/* Print every key with its type, default and description (for docs and `aigw --keys`). */
 void conf_dump_keys(FILE *fp);
+/*
+ * `aigw -T`: the effective aigw.yaml as YAML that aigw reads back as the same
+ * configuration (conf_dump.c). tree: the file's tree with ${VAR} replaced,
+ * before conf_from_json (which rewrites parts of it); raw: the same file
+ * loaded without replacing. Returns how many secrets were masked; *masked
+ * (when not NULL) gets their keys, a JSON array to put.
+ */
+int conf_dump_effective(FILE *fp, const struct conf *c, struct json_object *tree,
+                        struct json_object *raw, struct json_object **masked);
 
 #endif

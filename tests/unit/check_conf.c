@@ -165,7 +165,7 @@ tree_get(struct json_object *root, const char *dotted)
     return cur;
 }
 
-/* Every key of the table (conf_dump_keys) is written in etc/aigw.yaml with its default. */
+/* Every key of the table (conf_dump_keys, `aigw --keys`) is written in etc/aigw.yaml with its default. */
 START_TEST(etc_aigw_yaml_documents_every_key)
 {
     char path[PATH_MAX], *dump = NULL, line[512];
