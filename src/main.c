@@ -236,6 +236,8 @@ main(int argc, char **argv)
         ok = -1; /* an unset ${VAR} leaves the tree usable but the file wrong */
     if (dump) {
         int rv = 1;
+        if (ok == 0 && conf_check_admin(&conf, &e) < 0)
+            ok = -1;
         errors_print(&e, stderr);
         if (ok == 0)
             rv = dump_config(&conf);

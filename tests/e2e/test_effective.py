@@ -13,12 +13,14 @@ table (`aigw --keys`) with the file's value or its default, as YAML that
 - A secret written in the file (Redis and etcd passwords, an HS256 secret,
   a ${VAR:-default} whose default would show) is masked, and aigw warns on
   stderr naming the key; no plaintext of any secret is in the output.
-- A file with an error: exit 1, the error on stderr, nothing on stdout.
+- A file with an error (or a keyless Admin API, as -t): exit 1, the error on
+  stderr, nothing on stdout.
 
 No aigw process is started but `aigw -T`, `aigw --keys` and `aigw -t`.
 """
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -170,8 +172,16 @@ auth:
 @tap.case("a secret written in the file is masked, with a warning naming the key")
 def _(env):
     d = make_tmpdir()
+    key_pem = make_cert(d)
+    with open(os.path.join(d, "cert.pem")) as f:
+        cert_pem = f.read()
     conf = os.path.join(d, "aigw.yaml")
     write_file(conf, """\
+listen:
+  - address: 127.0.0.1:18443
+    tls:
+      certificates:
+        - {cert_pem: %s, key_pem: %s}
 admin:
   allow_keyless: true
 etcd:
@@ -183,8 +193,12 @@ auth:
   jwt:
     providers:
       - {name: idp, issuer: https://idp.test, hs256_secret: literal-hs256-secret-0123456789abcdef}
-""")
+""" % (json.dumps(cert_pem), json.dumps(key_pem)))
     p = dump(conf)
+    check(key_pem.strip().splitlines()[1] not in p.stdout, "the private key is in the output")
+    cert = get(yaml.safe_load(p.stdout), "listen")[0]["tls"]["certificates"][0]
+    check_eq(cert["key_pem"], "********", "an inline key_pem")
+    check_eq(cert["cert_pem"], cert_pem, "an inline cert_pem (not a secret)")
     out = yaml.safe_load(p.stdout)
     for secret in ["literal-etcd-password", "default-redis-password",
                    "literal-hs256-secret-0123456789abcdef"]:
@@ -192,7 +206,7 @@ auth:
     check_eq(get(out, "etcd.password"), "********", "etcd.password")
     check_eq(get(out, "ratelimit.redis.password"), "********", "ratelimit.redis.password")
     check_eq(get(out, "auth.jwt.providers")[0]["hs256_secret"], "********", "hs256_secret")
-    for k in ["etcd.password", "ratelimit.redis.password", "auth.jwt.providers"]:
+    for k in ["listen", "etcd.password", "ratelimit.redis.password", "auth.jwt.providers"]:
         check("warning: %s is masked" % k in p.stderr, "no warning for %s: %r", k, p.stderr)
 
 
@@ -205,6 +219,11 @@ def _(env):
     check_eq(p.returncode, 1, "exit status")
     check_eq(p.stdout, "", "stdout")
     check("aigw.yaml:4" in p.stderr and "timeouts.drain" in p.stderr, "stderr %r", p.stderr)
+    # what aigw -t refuses besides the keys' values: a keyless Admin API
+    write_file(conf, "")
+    p = aigw("-T", "-c", conf)
+    check(p.returncode == 1 and p.stdout == "" and "admin.keys" in p.stderr,
+          "a keyless Admin API: %d %r", p.returncode, p.stderr)
 
 
 if __name__ == "__main__":
