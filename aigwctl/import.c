@@ -257,10 +257,13 @@ static int
 etcd_read(const struct opts *o, struct buf *b)
 {
     char url[2048], errbuf[CURL_ERROR_SIZE] = "", prefix[1024];
-    snprintf(prefix, sizeof(prefix), "%s/", o->prefix);
+    size_t plen = strlen(o->prefix);
+    while (plen > 1 && o->prefix[plen - 1] == '/')
+        plen--; /* /aisix/ is /aisix, as AISIX takes it */
+    snprintf(prefix, sizeof(prefix), "%.*s/", (int)plen, o->prefix);
     /* range_end: the prefix with its last byte + 1 ('/' + 1 is '0') */
     char end[1024];
-    snprintf(end, sizeof(end), "%s0", o->prefix);
+    snprintf(end, sizeof(end), "%.*s0", (int)plen, o->prefix);
     char *k = b64_encode(prefix), *e = b64_encode(end);
     struct json_object *req = json_object_new_object();
     json_object_object_add(req, "key", json_object_new_string(k ? k : ""));

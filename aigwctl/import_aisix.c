@@ -113,7 +113,17 @@ str(struct imp *im, struct json_object *o, const char *field, int required)
         fail(im, field, "must not be empty");
         return NULL;
     }
-    return json_object_get_string(v);
+    const char *s = json_object_get_string(v);
+    if (strlen(s) != (size_t)json_object_get_string_len(v)) {
+        fail(im, field, "holds a NUL character");
+        return NULL;
+    }
+    /* the resources file replaces ${VAR} when it is loaded: the value would change */
+    if (strstr(s, "${") != NULL) {
+        fail(im, field, "holds \"${\", which aigw's resources file replaces from the environment");
+        return NULL;
+    }
+    return s;
 }
 
 /*

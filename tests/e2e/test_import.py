@@ -131,7 +131,7 @@ def _(env):
     env.etcd.put("/aisixother/models/x", {"display_name": "not under the prefix"})
     from_file = ctl("-f", export_file(env.res))
     out = os.path.join(make_tmpdir(), "resources.yaml")
-    p = ctl("--etcd", env.etcd.url(), "--prefix", fx.PREFIX, "-o", out)
+    p = ctl("--etcd", env.etcd.url(), "--prefix", fx.PREFIX + "/", "-o", out)
     check_eq(p.returncode, 0, "exit status (stderr %r)" % p.stderr)
     check_eq(p.stdout, "", "stdout with -o")
     check_eq(os.stat(out).st_mode & 0o777, 0o600, "mode of the file written")
@@ -215,6 +215,10 @@ def _(env):
          "models/m-it-1: provider_key_id: names provider key \"nope\", which is not there"),
         (m, dict(good, display_name="has space"), "models/m-it-1: aigw refuses the entry: name"),
         (m, [1, 2], "models/m-it-1: must be a JSON object, not array"),
+        (m, dict(good, model_name="gpt-${HOME}"),
+         "models/m-it-1: model_name: holds \"${\", which aigw's resources file replaces"),
+        (m, dict(good, display_name="it\u0000gpt4"),
+         "models/m-it-1: display_name: holds a NUL character"),
         ("/aisix/api_keys/ak-1", dict(env.res["/aisix/api_keys/ak-1"], key_hash="zz"),
          "api_keys/ak-1: key_hash: must be the SHA-256 of the key in hex"),
         ("/aisix/api_keys/ak-1", dict(env.res["/aisix/api_keys/ak-1"], allowed_models="*"),
