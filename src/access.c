@@ -15,7 +15,7 @@
 #include "log.h"
 #include "http.h"
 #include "metrics.h"
-#include "utf8.h"
+#include "aigw/utf8.h"
 
 struct access_info *
 access_of(struct http_req *r)

@@ -19,7 +19,7 @@
 #include <json-c/json.h>
 
 #include "access.h"
-#include "resource.h"
+#include "aigw/resource.h"
 #include "aigw/util.h"
 #include "http.h"
 #include "messages.h"
@@ -171,8 +171,7 @@ answer_stream_setup(struct pxreq *q)
 }
 
 void
-answer_stream_event(struct pxreq *q, const char *event, size_t evlen, const char *data,
-                    size_t len)
+answer_stream_event(struct pxreq *q, const char *event, size_t evlen, const char *data, size_t len)
 {
     struct attempt *a = &q->a;
     if (a->ps.error_status != 0)
@@ -192,8 +191,7 @@ answer_stream_event(struct pxreq *q, const char *event, size_t evlen, const char
 }
 
 void
-answer_stream_fail(struct pxreq *q, int status, const char *type, const char *code,
-                   const char *msg)
+answer_stream_fail(struct pxreq *q, int status, const char *type, const char *code, const char *msg)
 {
     struct json_object *o;
     const char *event = NULL;

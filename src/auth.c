@@ -9,7 +9,7 @@
 #include <openssl/sha.h>
 
 #include "auth.h"
-#include "resource.h"
+#include "aigw/resource.h"
 
 void
 auth_key_hash(const char *key, size_t len, uint8_t out[AUTH_HASH_LEN])

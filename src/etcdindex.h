@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "resource.h"
+#include "aigw/resource.h"
 #include "admin.h"
 
 struct etcd;

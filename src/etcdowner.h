@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "resource.h"
+#include "aigw/resource.h"
 
 struct etcdowner;
 struct json_object;

@@ -42,7 +42,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "tls.h"
-#include "utf8.h"
+#include "aigw/utf8.h"
 
 #define MAX_HEADERS 100
 #define LINGER_MS 2000
@@ -66,7 +66,7 @@ struct http_req {
     size_t hlen, hcap;
     struct http_hdr hdrs[MAX_HEADERS];
     int nhdrs;
-    int ndone;    /* headers whose value is complete and NUL-terminated in hbuf */
+    int ndone; /* headers whose value is complete and NUL-terminated in hbuf */
     int in_value;
     struct evbuffer *body;
     char id[130];
@@ -96,10 +96,10 @@ struct http_conn {
     char peer[64];
     enum conn_state state;
     struct http_req *req;
-    int closed;    /* socket gone while the handler still holds the request */
-    int keepalive; /* of the current request */
-    int promised;  /* its response said Connection: keep-alive */
-    int in_input;  /* inside conn_input: don't recurse */
+    int closed;             /* socket gone while the handler still holds the request */
+    int keepalive;          /* of the current request */
+    int promised;           /* its response said Connection: keep-alive */
+    int in_input;           /* inside conn_input: don't recurse */
     struct tls_server *tls; /* HTTPS: its listener's; NULL: plain */
     int handshaking;        /* HTTPS: the TLS handshake is not done yet */
 };
@@ -119,9 +119,9 @@ struct http_server {
     uint64_t idprefix, idcounter;
     _Atomic uint64_t *nrequests; /* requests ended; NULL: not counted */
     _Atomic int64_t *ninflight;  /* requests the handler holds; NULL: not counted */
-    http_end_hook end_hook;   /* called when each request ends; NULL: none */
+    http_end_hook end_hook;      /* called when each request ends; NULL: none */
     void *end_arg;
-    size_t udata_size;        /* each request's user data */
+    size_t udata_size;            /* each request's user data */
     http_error_route error_route; /* the error shape of a path; NULL: OpenAI's */
     http_precheck precheck;       /* a body's request checked from its headers; NULL: none */
     int paused;                   /* accepting paused: PAUSE_* bits */
@@ -158,27 +158,48 @@ static const char *
 status_text(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 412: return "Precondition Failed";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 412:
+        return "Precondition Failed";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
 }
 
@@ -326,7 +347,9 @@ req_end(struct http_req *r, int client_gone)
         return;
     struct http_end e = {
         .status = status,
-        .error = r->error ? r->error : status == 499 ? "client_closed" : NULL,
+        .error = r->error        ? r->error
+                 : status == 499 ? "client_closed"
+                                 : NULL,
         .path = r->path,
         .stream = r->streaming,
         .start_real_ms = r->start_real_ms,
@@ -468,12 +491,24 @@ on_headers_complete(http_parser *p)
     if (r->path != NULL && c->srv->error_route != NULL)
         r->error_fn = c->srv->error_route(r->path);
     switch (p->method) {
-    case HTTP_GET: r->method = HTTP_M_GET; break;
-    case HTTP_POST: r->method = HTTP_M_POST; break;
-    case HTTP_HEAD: r->method = HTTP_M_HEAD; break;
-    case HTTP_PUT: r->method = HTTP_M_PUT; break;
-    case HTTP_DELETE: r->method = HTTP_M_DELETE; break;
-    default: r->method = HTTP_M_OTHER; break;
+    case HTTP_GET:
+        r->method = HTTP_M_GET;
+        break;
+    case HTTP_POST:
+        r->method = HTTP_M_POST;
+        break;
+    case HTTP_HEAD:
+        r->method = HTTP_M_HEAD;
+        break;
+    case HTTP_PUT:
+        r->method = HTTP_M_PUT;
+        break;
+    case HTTP_DELETE:
+        r->method = HTTP_M_DELETE;
+        break;
+    default:
+        r->method = HTTP_M_OTHER;
+        break;
     }
     c->keepalive = http_should_keep_alive(p) && !c->srv->draining;
     req_set_id(r);
@@ -488,8 +523,8 @@ on_headers_complete(http_parser *p)
      * route or key costs its sender no more than the header buffer, and
      * no 100 Continue invites the body.
      */
-    if (c->srv->precheck != NULL && ((p->flags & F_CHUNKED) ||
-                                     ((p->flags & F_CONTENTLENGTH) && p->content_length > 0))) {
+    if (c->srv->precheck != NULL &&
+        ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0))) {
         struct http_refusal f = {0};
         if (c->srv->precheck(r, c->srv->arg, &f) != 0) {
             conn_refuse(c, &f);
@@ -664,7 +699,8 @@ http_reply_error(struct http_req *r, int status, const char *type, const char *c
     utf8_clean(raw, strlen(raw), msg, sizeof(msg));
     struct json_object *o = r->error_fn ? r->error_fn(status, type, code, param, msg)
                                         : error_json(type, code, param, msg);
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     if (r->error == NULL)
         r->error = code;
     http_reply(r, status, "application/json", s, strlen(s));
@@ -773,7 +809,8 @@ conn_refuse(struct http_conn *c, const struct http_refusal *f)
     utf8_clean(f->msg, strlen(f->msg), msg, sizeof(msg)); /* it may quote a client's path */
     struct json_object *o = r->error_fn ? r->error_fn(f->status, f->type, f->code, NULL, msg)
                                         : error_json(f->type, f->code, NULL, msg);
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     resp_head(r, f->status, "application/json", (long long)strlen(s));
     bufferevent_write(c->bev, s, strlen(s));
     r->bytes_sent += strlen(s);
@@ -799,8 +836,8 @@ conn_send_error_close(struct http_conn *c, int status, const char *type, const c
 }
 
 int
-http_refuse(struct http_refusal *f, int status, const char *type, const char *code,
-            const char *fmt, ...)
+http_refuse(struct http_refusal *f, int status, const char *type, const char *code, const char *fmt,
+            ...)
 {
     va_list ap;
     f->status = status;
@@ -1174,8 +1211,8 @@ http_server_listen_fd_tls(struct http_server *s, int fd, struct tls_server *tls)
     if (s->nlisteners == CONF_MAX_LISTEN)
         return -1;
     evutil_make_socket_nonblocking(fd);
-    struct evconnlistener *l = evconnlistener_new(s->base, accept_cb, s,
-                                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+    struct evconnlistener *l = evconnlistener_new(
+        s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (l == NULL)
         return -1;
     evconnlistener_set_error_cb(l, accept_error_cb);
@@ -1258,7 +1295,8 @@ http_server_set_precheck(struct http_server *s, http_precheck fn)
 }
 
 void
-http_server_set_counters(struct http_server *s, _Atomic uint64_t *requests, _Atomic int64_t *in_flight)
+http_server_set_counters(struct http_server *s, _Atomic uint64_t *requests,
+                         _Atomic int64_t *in_flight)
 {
     s->nrequests = requests;
     s->ninflight = in_flight;

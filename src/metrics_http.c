@@ -18,7 +18,7 @@
 
 #include "aigw/conf.h"
 #include "log.h"
-#include "resource.h"
+#include "aigw/resource.h"
 #include "shm.h"
 #include "store.h"
 #include "aigw/util.h"
@@ -166,7 +166,8 @@ metrics_http_start(struct event_base *base, const struct conf *c, struct shm *sh
         free(mh);
         return NULL;
     }
-    /* no request-end hook: a scrape every few seconds is worth neither an access line nor a count */
+    /* no request-end hook: a scrape every few seconds is worth neither an access line nor a count
+     */
     http_server_set_precheck(mh->http, metrics_precheck);
     for (int i = 0; i < nfds; i++)
         if (http_server_listen_fd(mh->http, fds[i]) < 0) {

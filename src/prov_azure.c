@@ -13,7 +13,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "resource.h"
+#include "aigw/resource.h"
 #include "errtype.h"
 #include "prov_openai.h"
 #include "provider.h"

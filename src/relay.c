@@ -24,7 +24,7 @@
 #include "access.h"
 #include "aigw/conf.h"
 #include "log.h"
-#include "resource.h"
+#include "aigw/resource.h"
 #include "sse.h"
 #include "aigw/util.h"
 #include "breaker.h"
@@ -389,8 +389,9 @@ attempt_reason(const struct pxreq *q, CURLcode rc)
     if (a->status >= 400)
         return MX_UP_4XX;
     if (a->is_sse && a->ps.error_status != 0)
-        return a->ps.error_status == 429 ? MX_UP_429
-               : a->ps.error_status >= 500 ? MX_UP_5XX : MX_UP_4XX;
+        return a->ps.error_status == 429   ? MX_UP_429
+               : a->ps.error_status >= 500 ? MX_UP_5XX
+                                           : MX_UP_4XX;
     if (a->bad_event || (a->is_sse && !a->ps.done))
         return MX_UP_TRUNCATED;
     return MX_UP_OK;
@@ -504,8 +505,8 @@ build_attempt(struct pxreq *q)
         return 0;
 bad:
     pxreq_note(q, "unsupported_by_provider");
-    http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
-                     "%s", err[0] ? err : "The request cannot be translated for this provider");
+    http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL, "%s",
+                     err[0] ? err : "The request cannot be translated for this provider");
     return -1;
 }
 
@@ -562,7 +563,8 @@ send_attempt(struct pxreq *q)
     a->xfer.done = xfer_done;
     struct curl_slist **h = &a->http.hdrs;
     *h = curl_slist_append(*h, "Content-Type: application/json");
-    *h = curl_slist_append(*h, q->stream ? "Accept: text/event-stream" : "Accept: application/json");
+    *h =
+        curl_slist_append(*h, q->stream ? "Accept: text/event-stream" : "Accept: application/json");
     *h = curl_slist_append(*h, "Expect:");
     snprintf(hdr, sizeof(hdr), "x-request-id: %s", http_req_id(q->r));
     *h = curl_slist_append(*h, hdr);

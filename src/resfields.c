@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resource.h"
+#include "aigw/resource.h"
 #include "aigw/util.h"
 #include "resfields.h"
 

@@ -32,7 +32,7 @@
 
 #include <json-c/json.h>
 
-#include "resource.h"
+#include "aigw/resource.h"
 #include "aigw/util.h"
 #include "fuzz.h"
 #include "jsonraw.h"

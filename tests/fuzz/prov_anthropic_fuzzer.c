@@ -2,7 +2,7 @@
 /* prov_anthropic_fuzzer.c: one provider's translation and parsers under the fuzzer (provfuzz.h). */
 #include "config.h"
 
-#include "resource.h"
+#include "aigw/resource.h"
 #include "fuzz.h"
 #include "provfuzz.h"
 #include "provider.h"

@@ -6,7 +6,7 @@
 
 #include <json-c/json.h>
 
-#include "resource.h"
+#include "aigw/resource.h"
 #include "sse.h"
 #include "fuzz.h"
 #include "messages.h"

@@ -20,7 +20,7 @@
 #include <json-c/json.h>
 
 #include "aigw/errors.h"
-#include "resource.h"
+#include "aigw/resource.h"
 #include "aigw/util.h"
 #include "fuzz.h"
 

@@ -19,7 +19,7 @@
 #include "aigw/conf.h"
 #include "aigw/errors.h"
 #include "log.h"
-#include "resource.h"
+#include "aigw/resource.h"
 #include "aigw/yamljson.h"
 #include "fuzz.h"
 #include "resfile.h"

@@ -14,7 +14,7 @@
 #include <json-c/json.h>
 
 #include "aigw/errors.h"
-#include "resource.h"
+#include "aigw/resource.h"
 #include "store.h"
 #include "etcdident.h"
 #include "tap.h"

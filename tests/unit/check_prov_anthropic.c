@@ -18,7 +18,7 @@
 
 #include "provider.h"
 #include "aigw/conf.h"
-#include "resource.h"
+#include "aigw/resource.h"
 #include "sse.h"
 #include "tap.h"
 

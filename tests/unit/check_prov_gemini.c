@@ -14,7 +14,7 @@
 #include <json-c/json.h>
 
 #include "provider.h"
-#include "resource.h"
+#include "aigw/resource.h"
 #include "tap.h"
 
 #define BASE "https://generativelanguage.googleapis.com/v1beta"

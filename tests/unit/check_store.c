@@ -15,7 +15,7 @@
 
 #include "auth.h"
 #include "aigw/errors.h"
-#include "resource.h"
+#include "aigw/resource.h"
 #include "store.h"
 #include "aigw/util.h"
 #include "provider.h"
