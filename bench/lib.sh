@@ -130,10 +130,12 @@ start_mock() {
 # request's JSON line goes to stderr. CPUS (a taskset list): the master runs
 # under taskset -c CPUS, so its workers inherit that affinity. AIGW_EXTRA:
 # more aigw.yaml lines (top-level keys other than admin), e.g. limits;
-# AIGW_ADMIN: the value of admin (default {listen: []}).
+# AIGW_ADMIN: the value of admin (default {listen: []}); AIGW_CONTROL: the
+# control socket's path (default "": none); AIGW_RESOURCES: the resources file
+# (default $TMP/resources.yaml).
 start_aigw() {
     local name=$1 level=$2 workers=${3:-2} cpus=${4:-} try port pid access='""'
-    local admin=${AIGW_ADMIN:-'{listen: []}'}
+    local admin=${AIGW_ADMIN:-'{listen: []}'} control=${AIGW_CONTROL:-'""'}
     local -a pin=()
     [ -n "$cpus" ] && pin=(taskset -c "$cpus")
     [ "$level" = warn ] && access=off
@@ -150,10 +152,10 @@ admin: $admin
 metrics:
   listen: []
 control:
-  socket: ""
+  socket: $control
 pid_file: ""
 data_dir: $TMP/$name-data
-resources: $TMP/resources.yaml
+resources: ${AIGW_RESOURCES:-$TMP/resources.yaml}
 timeouts:
   drain: 2s
 ${AIGW_EXTRA:-}
