@@ -329,7 +329,8 @@ run_workload() {
 # (upstream keepalive 64, HTTP/1.1, proxy_buffering off, access_log off) ->
 # REPLY_PID, REPLY_PORT. CPU: the master runs under taskset -c CPU and each
 # worker gets worker_cpu_affinity on that one CPU. NGINX_CONNS: its
-# worker_connections (default 4096); worker_rlimit_nofile follows.
+# worker_connections (default 4096); worker_rlimit_nofile: NGINX_NOFILE, or
+# twice that plus 256.
 start_nginx() {
     local workers=$1 cpu=${2:-} try port pid aff="" conns=${NGINX_CONNS:-4096} m i
     local -a pin=()
@@ -347,7 +348,7 @@ start_nginx() {
         cat >"$TMP/nginx/nginx.conf" <<EOF
 worker_processes $workers;
 $aff
-worker_rlimit_nofile $((conns * 2 + 256));
+worker_rlimit_nofile ${NGINX_NOFILE:-$((conns * 2 + 256))};
 pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/logs/error.log warn;
 events {
