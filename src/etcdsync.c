@@ -735,5 +735,7 @@ etcdsync_admin_backend(struct etcdsync *es, struct admin_backend *b)
     b->put = es_put;
     b->del = es_del;
     b->conflicts = es_conflicts;
+    b->rollback = NULL;
+    b->source = NULL;
     b->ctx = es;
 }
