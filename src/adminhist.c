@@ -242,6 +242,10 @@ rb_done(void *arg, int err, int64_t version, int changes, const char *msg)
                          msg ? msg
                              : "the configuration changed in etcd meanwhile; nothing was "
                                "changed, try again");
+    else if (err == ADMIN_EIDENTITY)
+        http_reply_error(r, 503, "server_error", "etcd_identity_mismatch", NULL,
+                         "etcd is not the cluster (or revision) this node's configuration came "
+                         "from; nothing was changed. See aigwctl status and aigwctl etcd accept");
     else if (err == ADMIN_EUNKNOWN)
         http_reply_error(r, 504, "server_error", "write_outcome_unknown", NULL,
                          "The rollback was sent to etcd and no answer came: it may or may not "

@@ -27,6 +27,7 @@
 #include "etcd.h"
 #include "etcdindex.h"
 #include "etcdowner.h"
+#include "etcdrollback.h"
 #include "jsonx.h"
 #include "etcdident.h"
 #include "etcdsync.h"
@@ -721,6 +722,19 @@ es_del(void *ctx, enum res_kind k, const char *id, int64_t expect, admin_done_cb
     etcdindex_del(es->etcd, es->store, es->prefix, k, id, expect, done, arg);
 }
 
+/* A rollback: this node's state at v into etcd, one transaction (etcdrollback.c). */
+static void
+es_rollback(void *ctx, uint64_t v, const char *source, admin_rollback_cb done, void *arg)
+{
+    struct etcdsync *es = ctx;
+    (void)source;
+    if (es->ident.mismatch) {
+        done(arg, ADMIN_EIDENTITY, 0, 0, NULL);
+        return;
+    }
+    etcdrollback_send(es->etcd, es->store, es->own, es->prefix, v, done, arg);
+}
+
 /* The resources that lost their name or key to another (etcdowner.c). */
 static struct json_object *
 es_conflicts(void *ctx, enum res_kind k)
@@ -735,7 +749,7 @@ etcdsync_admin_backend(struct etcdsync *es, struct admin_backend *b)
     b->put = es_put;
     b->del = es_del;
     b->conflicts = es_conflicts;
-    b->rollback = NULL;
-    b->source = NULL;
+    b->rollback = es_rollback;
+    b->source = NULL; /* every node records an etcd batch as "etcd" with its revision */
     b->ctx = es;
 }

@@ -311,5 +311,112 @@ def _(env):
     check("aigwctl history shows the versions" in p.stderr, "hint: %r", p.stderr)
 
 
+# ---- etcd mode: two nodes ------------------------------------------------------
+
+_etcd = {}
+
+
+def etcd_nodes(env):
+    """One etcd and two gateways A and B on it (started by the first etcd case)."""
+    if not _etcd:
+        _etcd["etcd"] = Etcd()
+        for node in ("a", "b"):
+            conf = admin_conf()
+            conf.update({"workers": 2, "etcd": {"endpoints": [_etcd["etcd"].url()],
+                                                "prefix": PREFIX}})
+            _etcd[node] = Gateway({"models": [], "api_keys": []}, config=conf)
+        a = _etcd["a"]
+        resp = admin(a, "PUT", "api_keys/client", {"name": "client", "key": CLIENT_KEY})
+        check(resp.status in (200, 201), "PUT client key: %d %r", resp.status, resp.body[:300])
+    return _etcd["etcd"], _etcd["a"], _etcd["b"]
+
+
+def etcd_put_model(env, gw, rid, name, upstream):
+    """PUT through gw's Admin API; wait until gw's table holds that revision; its version."""
+    resp = admin(gw, "PUT", "models/" + rid, model_doc(env, name, upstream))
+    check(resp.status in (200, 201), "PUT model %s: %d %r", rid, resp.status, resp.body[:300])
+    rev = resp.json()["revision"]
+
+    def applied():
+        r = admin(gw, "GET", "models/" + rid)
+        return r.status == 200 and r.json()["revision"] == rev
+    wait_for(applied, VISIBLE, what="node to apply %s at revision %d" % (rid, rev))
+    return ok_json(admin(gw, "GET", "history?limit=1"), "history")["current_version"]
+
+
+def wait_serves(gw, model, upstream):
+    """Poll (fresh connections) until gw serves model by upstream, then ask every request."""
+    wait_for(lambda: upstream_of(gw.port, model) == upstream, VISIBLE,
+             what="model %s served by %r on port %d" % (model, upstream, gw.port))
+    all_serve(gw.port, model, upstream)
+
+
+@tap.case("etcd: a rollback asked of node A is one etcd transaction that node B serves")
+def _(env):
+    etcd, a, b = etcd_nodes(env)
+    va = etcd_put_model(env, a, "e1", "hist-e1", "e-old")
+    etcd_put_model(env, a, "e1", "hist-e1", "e-new")
+    etcd_put_model(env, a, "e2", "hist-e2", "e-2")
+    wait_serves(b, "hist-e1", "e-new")
+    wait_serves(b, "hist-e2", "e-2")
+    rb = ok_json(admin(a, "POST", "rollback", {"version": va}), "rollback on A")
+    check_eq((rb["rollback_of"], rb["changes"]), (va, 2), "rollback_of, changes")
+    rev = rb["etcd_revision"]
+    check(rev > 0, "etcd revision: %r", rb)
+    wait_serves(b, "hist-e1", "e-old")
+    all_serve(b.port, "hist-e2", 404)
+    all_serve(a.port, "hist-e1", "e-old")
+    # one etcd revision, so one version on each node holding both changes
+    for gw, node in ((a, "A"), (b, "B")):
+        items = ok_json(admin(gw, "GET", "history?limit=5"), "history " + node)["items"]
+        mine = [it for it in items if it.get("etcd_revision") == rev]
+        check_eq(len(mine), 1, "node %s: versions at etcd revision %d" % (node, rev))
+        check_eq(sorted((c["id"], c["op"]) for c in mine[0]["changes"]),
+                 [("e1", "update"), ("e2", "delete")], "node %s: its changes" % node)
+        check_eq(mine[0]["source"], "etcd", "node %s: source" % node)
+    check(etcd.get("%s/models/e2" % PREFIX) is None, "e2 still in etcd")
+    check(etcd.get("%s/index/models/hist-e2" % PREFIX) is None, "e2's name still in etcd")
+    check_eq(etcd.get("%s/index/models/hist-e1" % PREFIX), b"e1", "hist-e1's index entry")
+
+
+@tap.case("etcd: a rollback that would take a name etcd gives to another resource is refused")
+def _(env):
+    try:
+        etcd, a, b = etcd_nodes(env)
+        vb = etcd_put_model(env, a, "e3", "hist-e3", "e-3")
+        etcd_put_model(env, a, "e3", "hist-e3b", "e-3b")
+        # the name hist-e3, free now, taken in etcd by e99 (its index entry, as a node
+        # writing e99 makes it): A's table does not hold e99, so the rollback leaves it
+        before = etcd.revision()
+        etcd.put("%s/index/models/hist-e3" % PREFIX, b"e99")
+        wait_for(lambda: ok_json(admin(a, "GET", "status"), "status")["etcd"]["revision"]
+                 > before, VISIBLE, what="A to see the index entry")
+        r = admin(a, "POST", "rollback", {"version": vb})
+        check_eq((r.status, r.json()["error"]["code"]), (409, "conflict"), "refused")
+        msg = r.json()["error"]["message"]
+        check(re.search(r'Rollback to version %d refused: the model name "hist-e3" of e3 is held '
+                        r"in etcd by e99, which this rollback does not change" % vb, msg),
+              "message: %r", msg)
+        p = subprocess.run([AIGWCTL, "--admin-url", "http://" + a.config["admin"]["listen"][0],
+                            "--admin-key-file", write_file(os.path.join(TMP, "ak"), ADMIN_KEY),
+                            "rollback", str(vb)], capture_output=True, text=True,
+                           timeout=30 * SLOW)
+        check_eq(p.returncode, 1, "aigwctl rollback exit status")
+        check("held in etcd by e99" in p.stderr, "aigwctl message: %r", p.stderr)
+        # nothing changed: e3 keeps its new name on both nodes
+        wait_serves(b, "hist-e3b", "e-3b")
+        all_serve(a.port, "hist-e3b", "e-3b")
+        # once the name is free again, the same rollback goes through
+        etcd.delete("%s/index/models/hist-e3" % PREFIX)
+        wait_for(lambda: admin(a, "POST", "rollback", {"version": vb}).status == 200, VISIBLE,
+                 what="the rollback to be taken once the name is free")
+        wait_serves(b, "hist-e3", "e-3")
+    finally:
+        for k in ("a", "b", "etcd"):
+            if k in _etcd:
+                _etcd[k].stop()
+        _etcd.clear()
+
+
 if __name__ == "__main__":
     main(tap, fixture)
