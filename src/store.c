@@ -597,16 +597,19 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
             return STORE_CONFLICT;
         }
     }
-    /* A renamed model (or a rotated key) leaves its old index entry behind: drop it. */
-    if (rc == 0 && stored_index_key(k, od.json, od.len, oldidx, sizeof(oldidx), &oldlen) == 0 &&
-        (oldlen != ilen || memcmp(oldidx, idx, ilen) != 0))
-        drop_index(t, k, id, &old);
-    /* the history keeps the value before (copied: the put below may move its page) */
+    /*
+     * The history keeps the value before, copied now: the writes below may
+     * move the page it is on.
+     */
     if (hist_note(t, k, id, rc == 0 ? &old : NULL, 0) < 0) {
         free(rec);
         errors_add(e, NULL, id, "out of memory");
         return STORE_ERROR;
     }
+    /* A renamed model (or a rotated key) leaves its old index entry behind: drop it. */
+    if (rc == 0 && stored_index_key(k, od.json, od.len, oldidx, sizeof(oldidx), &oldlen) == 0 &&
+        (oldlen != ilen || memcmp(oldidx, idx, ilen) != 0))
+        drop_index(t, k, id, &old);
     size_t jlen = strlen(json);
     MDB_val dv = {DOC_HDR + jlen, NULL}, iv = {reclen, rec};
     /* MDB_RESERVE: LMDB gives the space, we write header and JSON straight into it. */

@@ -156,6 +156,38 @@ START_TEST(records_each_version)
 }
 END_TEST
 
+/*
+ * A put refused for its name in a transaction that commits all the same
+ * (the etcd sync logs such a loser and goes on) is no change of the record.
+ */
+START_TEST(refused_put_not_recorded)
+{
+    struct store *s = open_store("refused");
+    struct aigw_errors e;
+    write1(s, "m1", model("gpt", "up-1", "sk-secret-000000000001"), STORE_ORIGIN_ETCD, "etcd");
+    struct store_txn *t = store_write_begin(s);
+    store_txn_origin(t, STORE_ORIGIN_ETCD, 0);
+    errors_init(&e, NULL);
+    struct json_object *a = model("gpt", "up-2", "sk-secret-000000000002"),
+                       *b = model("other", "up-3", "sk-secret-000000000003");
+    ck_assert_int_eq(store_put(t, RES_MODEL, "m2", a, &e), STORE_CONFLICT);
+    ck_assert_int_eq(store_put(t, RES_MODEL, "m3", b, &e), STORE_OK);
+    json_object_put(a);
+    json_object_put(b);
+    errors_free(&e);
+    ck_assert_int_eq(store_commit(t, "etcd", 7), 0);
+    int more;
+    struct json_object *h = history(s, 0, 1, &more);
+    struct json_object *r = json_object_array_get_idx(h, 0),
+                       *ch = json_object_object_get(r, "changes");
+    ck_assert_str_eq(field(r, "etcd_revision"), "7");
+    ck_assert_int_eq(json_object_array_length(ch), 1);
+    ck_assert_str_eq(field(json_object_array_get_idx(ch, 0), "id"), "m3");
+    json_object_put(h);
+    store_close(s);
+}
+END_TEST
+
 /* Past max_versions the oldest go first; the range and the refusal say how far back it goes. */
 START_TEST(bounded_oldest_dropped)
 {
@@ -351,6 +383,7 @@ history_suite(void)
     tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, records_each_version);
+    tcase_add_test(tc, refused_put_not_recorded);
     tcase_add_test(tc, bounded_oldest_dropped);
     tcase_add_test(tc, diff_two_versions);
     tcase_add_test(tc, rollback_whole_table);
