@@ -897,7 +897,9 @@ store_commit(struct store_txn *t, const char *source, int64_t etcd_revision)
         m.version++;
         m.etcd_revision = etcd_revision;
         m.updated_ms = now_real_ms();
-        snprintf(m.source, sizeof(m.source), "%s", source);
+        /* the status says "admin"; the history, which admin key (admin:<name>) */
+        snprintf(m.source, sizeof(m.source), "%s",
+                 strncmp(source, "admin:", 6) == 0 ? "admin" : source);
     }
     MDB_val k = {strlen(META_KEY), (void *)META_KEY}, v = {sizeof(m), &m};
     if (t->changes > 0 && (rc = mdb_put(t->txn, t->s->meta, &k, &v, 0)) != 0) {
@@ -906,7 +908,7 @@ store_commit(struct store_txn *t, const char *source, int64_t etcd_revision)
         return -1;
     }
     /* the version's history record, in the same transaction: the two never disagree */
-    if (t->changes > 0 && (rc = hist_write(t, m.version, &m)) != 0) {
+    if (t->changes > 0 && (rc = hist_write(t, m.version, &m, source)) != 0) {
         log_warnx("LMDB: cannot write the history record of version %llu: %s%s",
                   (unsigned long long)m.version, mdb_strerror(rc),
                   rc == MDB_MAP_FULL ? " (raise lmdb.map_size or lower history.max_size)" : "");

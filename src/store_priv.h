@@ -79,7 +79,7 @@ void meta_read(struct store *s, MDB_txn *txn, struct meta_rec *m);
 /* Remember the value of docs_<k>/id before its first change in t (v NULL: absent). */
 int hist_note(struct store_txn *t, int k, const char *id, const MDB_val *v, int deleted);
 /* Write the record of version v (and drop the oldest past the bounds); 0 or an LMDB error. */
-int hist_write(struct store_txn *t, uint64_t version, const struct meta_rec *m);
+int hist_write(struct store_txn *t, uint64_t version, const struct meta_rec *m, const char *source);
 /* Free what t noted. */
 void hist_txn_free(struct store_txn *t);
 

@@ -145,9 +145,9 @@ hist_prune(struct store_txn *t)
 }
 
 int
-hist_write(struct store_txn *t, uint64_t version, const struct meta_rec *m)
+hist_write(struct store_txn *t, uint64_t version, const struct meta_rec *m, const char *source)
 {
-    size_t srclen = strnlen(m->source, sizeof(m->source)), len = REC_HDR + srclen;
+    size_t srclen = strnlen(source, 1024), len = REC_HDR + srclen;
     for (size_t i = 0; i < t->nhc; i++)
         len += CH_HDR + strlen(t->hc[i].id) + t->hc[i].before_len;
     unsigned char key[8];
@@ -164,7 +164,7 @@ hist_write(struct store_txn *t, uint64_t version, const struct meta_rec *m)
     memcpy(p + 16, &t->rollback_of, 8);
     memcpy(p + 24, &n, 4);
     memcpy(p + 28, &sl, 2);
-    memcpy(p + REC_HDR, m->source, srclen);
+    memcpy(p + REC_HDR, source, srclen);
     p += REC_HDR + srclen;
     for (size_t i = 0; i < t->nhc; i++) {
         const struct hist_change *c = &t->hc[i];
@@ -287,7 +287,7 @@ rec_json(struct rec *r)
 {
     struct json_object *o = json_object_new_object(), *ch = json_object_new_array();
     struct change c;
-    char src[200];
+    char src[1100];
     snprintf(src, sizeof(src), "%.*s", (int)r->srclen, r->source);
     char *colon = strchr(src, ':');
     if (colon != NULL)
