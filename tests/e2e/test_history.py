@@ -351,7 +351,8 @@ def wait_serves(gw, model, upstream):
     all_serve(gw.port, model, upstream)
 
 
-@tap.case("etcd: a rollback asked of node A is one etcd transaction that node B serves")
+@tap.case("etcd: a rollback asked of node A is one etcd transaction that node B serves, "
+          "no request to B failing meanwhile")
 def _(env):
     etcd, a, b = etcd_nodes(env)
     va = etcd_put_model(env, a, "e1", "hist-e1", "e-old")
@@ -359,11 +360,18 @@ def _(env):
     etcd_put_model(env, a, "e2", "hist-e2", "e-2")
     wait_serves(b, "hist-e1", "e-new")
     wait_serves(b, "hist-e2", "e-2")
+    # node B under a bounded client loop (2 s) while A's rollback reaches it
+    load = Load(lambda i: request(b.port, "POST", "/v1/chat/completions",
+                                  chat_body(model="hist-e1"), key=CLIENT_KEY),
+                threads=2, duration=2.0, max_count=100000).start()
+    time.sleep(0.3)
     rb = ok_json(admin(a, "POST", "rollback", {"version": va}), "rollback on A")
     check_eq((rb["rollback_of"], rb["changes"]), (va, 2), "rollback_of, changes")
     rev = rb["etcd_revision"]
     check(rev > 0, "etcd revision: %r", rb)
     wait_serves(b, "hist-e1", "e-old")
+    load.join()
+    check_eq(load.failures(), [], "failed requests on B (%s)" % load.summary())
     all_serve(b.port, "hist-e2", 404)
     all_serve(a.port, "hist-e1", "e-old")
     # one etcd revision, so one version on each node holding both changes
