@@ -102,7 +102,7 @@ headers_free(struct curl_slist *h)
  */
 int
 admin_request(const struct ctl *ctl, const char *method, const char *path, struct json_object *body,
-           long long if_match, struct answer *a)
+              long long if_match, struct answer *a)
 {
     char url[2048], hdr[1024], errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *h = NULL;

@@ -432,8 +432,8 @@ main(int argc, char **argv)
     int is_control = strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
                      strcmp(cmd, "stop") == 0 || strcmp(cmd, "reopen") == 0 ||
                      strcmp(cmd, "check") == 0 || strcmp(cmd, "etcd") == 0;
-    int is_hist = strcmp(cmd, "history") == 0 || strcmp(cmd, "diff") == 0 ||
-                  strcmp(cmd, "rollback") == 0;
+    int is_hist =
+        strcmp(cmd, "history") == 0 || strcmp(cmd, "diff") == 0 || strcmp(cmd, "rollback") == 0;
     int is_admin = strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0 || is_hist;
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);

@@ -46,8 +46,7 @@ struct admin_backend {
      * taken since would be lost (message says which), ADMIN_ECONFLICT when
      * etcd changed under it.
      */
-    void (*rollback)(void *ctx, uint64_t v, const char *source, admin_rollback_cb done,
-                     void *arg);
+    void (*rollback)(void *ctx, uint64_t v, const char *source, admin_rollback_cb done, void *arg);
     /* The source of the following put or del ("admin:<key name>"); NULL: not recorded. */
     void (*source)(void *ctx, const char *source);
     void *ctx;

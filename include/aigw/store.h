@@ -170,8 +170,8 @@ struct json_object *store_history_diff(struct store *s, uint64_t v1, uint64_t v2
  * not hold v, STORE_CONFLICT (with the names in e) when it cannot be.
  * newver: the version now served; nchanges: resources changed (0: it was so).
  */
-int store_rollback(struct store *s, uint64_t v, const char *source, uint64_t *newver,
-                   int *nchanges, struct aigw_errors *e);
+int store_rollback(struct store *s, uint64_t v, const char *source, uint64_t *newver, int *nchanges,
+                   struct aigw_errors *e);
 
 /* Reader side (workers): begin, look up, end; views die at store_read_end. */
 int store_read_begin(struct store *s);

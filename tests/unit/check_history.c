@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* check_history.c: the history of versions in the LMDB table: records, bounds, state, diff, rollback. */
+/* check_history.c: the history of versions in the LMDB table: records, bounds, state, diff,
+ * rollback. */
 #include "config.h"
 
 #include <stdio.h>
@@ -138,8 +139,7 @@ START_TEST(records_each_version)
     ck_assert_str_eq(field(json_object_array_get_idx(h, 0), "version"), "2");
     json_object_put(h);
     /* an unchanged write is no version and no record */
-    write1(s, "m2", model("other", "up-9", "sk-secret-000000000002"), STORE_ORIGIN_ADMIN,
-           "admin");
+    write1(s, "m2", model("other", "up-9", "sk-secret-000000000002"), STORE_ORIGIN_ADMIN, "admin");
     struct store_txn *t = store_write_begin(s);
     struct aigw_errors e;
     errors_init(&e, NULL);
