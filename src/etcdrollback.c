@@ -229,7 +229,7 @@ rb_answer(int err, int64_t revision, struct json_object *answer, void *arg)
 
 void
 etcdrollback_send(struct etcd *etcd, struct store *s, struct etcdowner *own, const char *prefix,
-                  uint64_t v, admin_rollback_cb done, void *arg)
+                  uint64_t v, const char *source, admin_rollback_cb done, void *arg)
 {
     struct aigw_errors e;
     struct plan p = {json_object_new_array(), json_object_new_array(), json_object_new_object(),
@@ -261,6 +261,15 @@ etcdrollback_send(struct etcd *etcd, struct store *s, struct etcdowner *own, con
         done(arg, ADMIN_OK, 0, 0, NULL);
         goto out;
     }
+    /* who asked, for which version: every node's history records it with the batch */
+    char nkey[600];
+    struct json_object *note = json_object_new_object();
+    jx_add_str(note, "source", source);
+    json_object_object_add(note, "rollback_of", json_object_new_int64((int64_t)v));
+    snprintf(nkey, sizeof(nkey), "%s%s", prefix, ETCDROLLBACK_NOTE);
+    json_object_array_add(p.success, op_put(nkey, json_object_to_json_string_ext(
+                                                      note, JSON_C_TO_STRING_PLAIN)));
+    json_object_put(note);
     struct rb_write *w = calloc(1, sizeof(*w));
     struct json_object *body = json_object_new_object();
     json_object_object_add(body, "compare", json_object_get(p.compare));

@@ -21,6 +21,13 @@ struct etcdowner;
  * Admin API's rollback backend calls it (version: etcd's revision).
  */
 void etcdrollback_send(struct etcd *etcd, struct store *s, struct etcdowner *own,
-                       const char *prefix, uint64_t v, admin_rollback_cb done, void *arg);
+                       const char *prefix, uint64_t v, const char *source, admin_rollback_cb done,
+                       void *arg);
+/*
+ * The key under the prefix of the note the rollback writes in its
+ * transaction, {"source": "admin:<key name>", "rollback_of": V}: every node
+ * records both with the version the batch makes. Not a resource.
+ */
+#define ETCDROLLBACK_NOTE "history/note"
 
 #endif

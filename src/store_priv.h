@@ -56,6 +56,7 @@ struct store_txn {
     size_t nhc, hcap;
     struct json_object *hseen; /* "kind/id" -> index in hc */
     uint64_t rollback_of;
+    char hsource[256]; /* the history's source, when not the commit's ("" none) */
 };
 
 /*

@@ -91,6 +91,12 @@ hist_txn_free(struct store_txn *t)
 }
 
 void
+store_txn_history_source(struct store_txn *t, const char *source)
+{
+    snprintf(t->hsource, sizeof(t->hsource), "%s", source);
+}
+
+void
 store_txn_rollback_of(struct store_txn *t, uint64_t v)
 {
     t->rollback_of = v + 1; /* 0 stays "no rollback", even for a rollback to version 0 */
@@ -147,6 +153,8 @@ hist_prune(struct store_txn *t)
 int
 hist_write(struct store_txn *t, uint64_t version, const struct meta_rec *m, const char *source)
 {
+    if (t->hsource[0])
+        source = t->hsource;
     size_t srclen = strnlen(source, 1024), len = REC_HDR + srclen;
     for (size_t i = 0; i < t->nhc; i++)
         len += CH_HDR + strlen(t->hc[i].id) + t->hc[i].before_len;

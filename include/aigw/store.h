@@ -139,6 +139,8 @@ int store_apply_set(struct store_txn *t, enum res_kind k, struct json_object *se
 #define STORE_HISTORY_VERSIONS 1000
 #define STORE_HISTORY_BYTES (64ULL << 20)
 void store_history_bounds(struct store *s, uint64_t max_versions, uint64_t max_bytes);
+/* The source t's history record has, instead of the commit's (an etcd batch: who asked). */
+void store_txn_history_source(struct store_txn *t, const char *source);
 /* Mark t as the rollback to version v (its history record says so). */
 void store_txn_rollback_of(struct store_txn *t, uint64_t v);
 /* Inside a read: the oldest version the history can give back, and the current one. */

@@ -381,7 +381,9 @@ def _(env):
         check_eq(len(mine), 1, "node %s: versions at etcd revision %d" % (node, rev))
         check_eq(sorted((c["id"], c["op"]) for c in mine[0]["changes"]),
                  [("e1", "update"), ("e2", "delete")], "node %s: its changes" % node)
-        check_eq(mine[0]["source"], "etcd", "node %s: source" % node)
+        # the note the rollback wrote in its transaction: who, and A's version
+        check_eq((mine[0]["source"], mine[0].get("admin_key"), mine[0].get("rollback_of")),
+                 ("admin", "ops", va), "node %s: source, admin key, rollback_of" % node)
     check(etcd.get("%s/models/e2" % PREFIX) is None, "e2 still in etcd")
     check(etcd.get("%s/index/models/hist-e2" % PREFIX) is None, "e2's name still in etcd")
     check_eq(etcd.get("%s/index/models/hist-e1" % PREFIX), b"e1", "hist-e1's index entry")
