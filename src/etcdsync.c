@@ -57,6 +57,7 @@ struct etcdsync {
     struct etcdowner *own; /* the index entries, create revisions and losers (the rule) */
     char last_error[256];
     struct etcdident ident; /* the cluster and revision the table came from */
+    char source[256];       /* the note of the Admin API write being sent (es_source) */
 };
 
 /* Split "<prefix>/<kind>/<id>"; -1 (logged) for a key that is not a resource. */
@@ -739,7 +740,8 @@ es_put(void *ctx, enum res_kind k, const char *id, struct json_object *doc, int6
         done(arg, ADMIN_EIDENTITY, 0);
         return;
     }
-    etcdindex_put(es->etcd, es->store, es->prefix, k, id, doc, expect, done, arg);
+    etcdindex_put(es->etcd, es->store, es->prefix, k, id, doc, expect, es->source, done, arg);
+    es->source[0] = '\0';
 }
 
 static void
@@ -750,7 +752,16 @@ es_del(void *ctx, enum res_kind k, const char *id, int64_t expect, admin_done_cb
         done(arg, ADMIN_EIDENTITY, 0);
         return;
     }
-    etcdindex_del(es->etcd, es->store, es->prefix, k, id, expect, done, arg);
+    etcdindex_del(es->etcd, es->store, es->prefix, k, id, expect, es->source, done, arg);
+    es->source[0] = '\0';
+}
+
+/* Who makes the next put or del: its note goes into etcd with it (etcdrollback.h). */
+static void
+es_source(void *ctx, const char *source)
+{
+    struct etcdsync *es = ctx;
+    snprintf(es->source, sizeof(es->source), "%s", source);
 }
 
 /* A rollback: this node's state at v into etcd, one transaction (etcdrollback.c). */
@@ -780,6 +791,6 @@ etcdsync_admin_backend(struct etcdsync *es, struct admin_backend *b)
     b->del = es_del;
     b->conflicts = es_conflicts;
     b->rollback = es_rollback;
-    b->source = NULL; /* every node records an etcd batch as "etcd" with its revision */
+    b->source = es_source;
     b->ctx = es;
 }

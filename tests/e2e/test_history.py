@@ -360,6 +360,12 @@ def _(env):
     etcd_put_model(env, a, "e2", "hist-e2", "e-2")
     wait_serves(b, "hist-e1", "e-new")
     wait_serves(b, "hist-e2", "e-2")
+    # an Admin API write on A is recorded on B too with the admin key's name
+    it = ok_json(admin(b, "GET", "history?limit=1"), "history B")["items"][0]
+    check_eq((it["source"], it.get("admin_key"), it["changes"]),
+             ("admin", "ops", [{"kind": "models", "id": "e2", "op": "create"}]),
+             "B's record of A's write")
+    check(it.get("etcd_revision", 0) > 0, "its etcd revision: %r", it)
     # node B under a bounded client loop (2 s) while A's rollback reaches it
     load = Load(lambda i: request(b.port, "POST", "/v1/chat/completions",
                                   chat_body(model="hist-e1"), key=CLIENT_KEY),
