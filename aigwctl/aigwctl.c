@@ -24,6 +24,7 @@
 #include "aigw/errors.h"
 #include "aigw/yamljson.h"
 #include "aigwctl.h"
+#include "import.h"
 
 void
 ctl_err(const char *fmt, ...)
@@ -57,6 +58,9 @@ usage(FILE *fp)
             "  history [--limit N]      the configuration versions, newest first\n"
             "  diff V1 [V2]             what differs from version V1 to V2 (default: current)\n"
             "  rollback V               the configuration as it was at version V, as a new one\n"
+            "commands (offline):\n"
+            "  import --from aisix ...  another gateway's resources as a resources file\n"
+            "                           (aigwctl import -h)\n"
             "\n"
             "options:\n"
             "  -c FILE                  aigw.yaml (default %s)\n"
@@ -330,6 +334,9 @@ main(int argc, char **argv)
     int ch, explicit_conf = 0, rc;
 
     signal(SIGPIPE, SIG_IGN);
+    /* import reads no aigw.yaml and talks to no aigw: its own options (import.c) */
+    if (argc > 1 && strcmp(argv[1], "import") == 0)
+        return import_main(argc - 1, argv + 1);
     snprintf(ctl.conf_path, sizeof(ctl.conf_path), "%s", CONF_DEFAULT_PATH);
     ctl.timeout_s = 120;
     ctl.revision = -1;

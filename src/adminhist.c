@@ -21,8 +21,8 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "store.h"
 #include "admin_priv.h"
 #include "http.h"
 #include "jsonx.h"

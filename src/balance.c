@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 #include "aigw/resource.h"
-#include "aigw/shm.h"
+#include "shm.h"
 #include "balance.h"
 #include "breaker.h"
 
@@ -68,7 +68,7 @@ pick_tier(struct shm *s, const struct model_view *m, struct balance *b, int k, i
     if (ctr == NULL)
         ctr = &own;
     pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[SHM_WRR_TICKET], 1)
-                                        : atomic_load(&ctr->c[SHM_WRR_TICKET]);
+                                     : atomic_load(&ctr->c[SHM_WRR_TICKET]);
     /* pass 2 keeps its own mask: it retries targets passes 0 and 1 found resting */
     uint32_t mask2 = 0, *mask = pass == 2 ? &mask2 : down;
 #define SKIP(i) (((*mask >> (i)) & 1) || (pass == 0 && ((b->tried >> (i)) & 1)))
@@ -77,7 +77,7 @@ pick_tier(struct shm *s, const struct model_view *m, struct balance *b, int k, i
         return first;
     /* A second ticket for these picks, so they too follow the weights exactly. */
     pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[SHM_WRR_SPARE], 1)
-                                        : atomic_load(&ctr->c[SHM_WRR_SPARE]);
+                                     : atomic_load(&ctr->c[SHM_WRR_SPARE]);
     for (int tries = 0; tries < m->ntargets; tries++) {
         uint64_t total = 0;
         for (int i = 0; i < m->ntargets; i++)

@@ -14,13 +14,13 @@
 #include "config.h"
 
 #include "aigw/resource.h"
-#include "aigw/shm.h"
+#include "shm.h"
 #include "breaker.h"
 
 #define W_STATE(w) ((int)((w)&3))
 #define W_TRIPS(w) ((int64_t)(((w) >> 2) & 63))
 #define W_UNTIL(w) ((int64_t)((w) >> 8))
-#define W_MAKE(st, trips, until) \
+#define W_MAKE(st, trips, until)                                                                   \
     ((uint64_t)(st) | ((uint64_t)((trips) > 63 ? 63 : (trips)) << 2) | ((uint64_t)(until) << 8))
 
 /*
@@ -32,7 +32,7 @@ static int64_t
 probe_timeout(const struct model_view *m)
 {
     int64_t t = m->first_byte_timeout_ms ? m->first_byte_timeout_ms : 120000; /* the worker */
-    int64_t c = m->connect_timeout_ms ? m->connect_timeout_ms : 5000; /* sets both */
+    int64_t c = m->connect_timeout_ms ? m->connect_timeout_ms : 5000;         /* sets both */
     return t + c + 1000;
 }
 
@@ -67,7 +67,8 @@ breaker_admit(struct shm_slot *s, const struct model_view *m, int64_t now, int i
             return 1;
         if (W_UNTIL(w) > now) { /* cooling down, or another request is the probe */
             *wait_ms = W_UNTIL(w) - now;
-            /* a probe decides within its deadline, usually far sooner: don't send clients away that long */
+            /* a probe decides within its deadline, usually far sooner: don't send clients away that
+             * long */
             if (W_STATE(w) == BREAKER_HALF_OPEN && *wait_ms > m->breaker_cooldown_ms)
                 *wait_ms = m->breaker_cooldown_ms;
             return 0;
@@ -91,7 +92,8 @@ breaker_result(struct shm_slot *s, const struct model_view *m, int ok, int probe
         atomic_store_explicit(&s->c[SHM_BRK_FAILURES], 0, memory_order_relaxed);
         /* Only the probe closes it: a late answer to a request sent before the trip says little. */
         while (probe && W_STATE(w) == BREAKER_HALF_OPEN)
-            if (atomic_compare_exchange_weak(&s->c[SHM_BRK_STATE], &w, W_MAKE(BREAKER_CLOSED, 0, 0)))
+            if (atomic_compare_exchange_weak(&s->c[SHM_BRK_STATE], &w,
+                                             W_MAKE(BREAKER_CLOSED, 0, 0)))
                 break;
         return 0;
     }
@@ -99,8 +101,8 @@ breaker_result(struct shm_slot *s, const struct model_view *m, int ok, int probe
         if (!probe)
             return 0;
         int64_t trips = W_TRIPS(w) + 1;
-        return atomic_compare_exchange_strong(&s->c[SHM_BRK_STATE], &w,
-                                              W_MAKE(BREAKER_OPEN, trips, now + cooldown(m, trips)));
+        return atomic_compare_exchange_strong(
+            &s->c[SHM_BRK_STATE], &w, W_MAKE(BREAKER_OPEN, trips, now + cooldown(m, trips)));
     }
     if (W_STATE(w) == BREAKER_OPEN)
         return 0; /* already open: late failures don't extend it */
@@ -108,7 +110,8 @@ breaker_result(struct shm_slot *s, const struct model_view *m, int ok, int probe
     if (f < (uint64_t)m->breaker_failures)
         return 0;
     /* Closed with enough failures in a row: open it, once. */
-    if (!atomic_compare_exchange_strong(&s->c[SHM_BRK_STATE], &w, W_MAKE(BREAKER_OPEN, 1, now + cooldown(m, 1))))
+    if (!atomic_compare_exchange_strong(&s->c[SHM_BRK_STATE], &w,
+                                        W_MAKE(BREAKER_OPEN, 1, now + cooldown(m, 1))))
         return 0;
     atomic_store(&s->c[SHM_BRK_FAILURES], 0);
     return 1;
@@ -121,7 +124,8 @@ breaker_abandon(struct shm_slot *s)
         return;
     uint64_t w = atomic_load(&s->c[SHM_BRK_STATE]);
     while (W_STATE(w) == BREAKER_HALF_OPEN &&
-           !atomic_compare_exchange_weak(&s->c[SHM_BRK_STATE], &w, W_MAKE(BREAKER_OPEN, W_TRIPS(w), 0)))
+           !atomic_compare_exchange_weak(&s->c[SHM_BRK_STATE], &w,
+                                         W_MAKE(BREAKER_OPEN, W_TRIPS(w), 0)))
         ;
 }
 
@@ -131,7 +135,8 @@ breaker_rest(struct shm_slot *s, int64_t until)
     if (s == NULL)
         return;
     uint64_t cur = atomic_load(&s->c[SHM_BRK_REST]);
-    while ((int64_t)cur < until && !atomic_compare_exchange_weak(&s->c[SHM_BRK_REST], &cur, (uint64_t)until))
+    while ((int64_t)cur < until &&
+           !atomic_compare_exchange_weak(&s->c[SHM_BRK_REST], &cur, (uint64_t)until))
         ;
 }
 

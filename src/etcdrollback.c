@@ -27,9 +27,9 @@
 #include <json-c/json.h>
 
 #include "aigw/errors.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/resource.h"
-#include "aigw/store.h"
+#include "store.h"
 #include "admin.h"
 #include "etcd.h"
 #include "etcdindex.h"

@@ -24,9 +24,9 @@
 #include <json-c/json.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "jsonraw.h"
 #include "jwks.h"

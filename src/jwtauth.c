@@ -20,10 +20,10 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/conf.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "shm.h"
+#include "store.h"
 #include "jwks.h"
 #include "jwtauth.h"
 

@@ -22,8 +22,8 @@
 #include <time.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
-#include "aigw/shm.h"
+#include "log.h"
+#include "shm.h"
 #include "aigw/util.h"
 #include "limit.h"
 #include "rlredis.h"

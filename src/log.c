@@ -23,7 +23,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "aigw/log.h"
+#include "log.h"
 
 enum log_to { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE, LOG_TO_OFF, LOG_TO_ERROR_LOG };
 

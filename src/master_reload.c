@@ -31,9 +31,9 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
 #include "control.h"

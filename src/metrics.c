@@ -28,7 +28,7 @@
 
 #include <event2/buffer.h>
 
-#include "aigw/shm.h"
+#include "shm.h"
 #include "metrics.h"
 
 #define MX_MAGIC 0x6169677779786d32ull /* "aigwmx2" */

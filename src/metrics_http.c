@@ -17,10 +17,10 @@
 #include <event2/buffer.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/resource.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "breaker.h"
 #include "etcdsync.h"
@@ -166,8 +166,8 @@ metrics_http_start(struct event_base *base, const struct conf *c, struct shm *sh
         free(mh);
         return NULL;
     }
-    /* a scrape every few seconds is not worth an access line */
-    http_server_set_access_log(mh->http, 0);
+    /* no request-end hook: a scrape every few seconds is worth neither an access line nor a count
+     */
     http_server_set_precheck(mh->http, metrics_precheck);
     for (int i = 0; i < nfds; i++)
         if (http_server_listen_fd(mh->http, fds[i]) < 0) {

@@ -27,7 +27,7 @@
 
 #include <event2/buffer.h>
 
-#include "aigw/shm.h"
+#include "shm.h"
 #include "metrics.h"
 #include "metrics_http.h"
 

@@ -76,7 +76,6 @@
 #include "aigw/resource.h"
 #include "errtype.h"
 #include "jsonx.h"
-#include "http.h"
 #include "provider.h"
 #include "usage.h"
 
@@ -501,7 +500,8 @@ tools_xlat(struct xlat *x, struct json_object *tools, struct json_object *out)
 {
     struct json_object *arr = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
-        struct json_object *t = json_object_array_get_idx(tools, i), *fn = jx_get(t, "function"), *a;
+        struct json_object *t = json_object_array_get_idx(tools, i), *fn = jx_get(t, "function"),
+                           *a;
         const char *type = jx_str(t, "type");
         if (type != NULL && strcmp(type, "function") != 0) {
             json_object_put(arr);
@@ -530,7 +530,8 @@ tools_xlat(struct xlat *x, struct json_object *tools, struct json_object *out)
 static int
 tool_choice_xlat(struct xlat *x, struct json_object *body, struct json_object *out)
 {
-    struct json_object *tc = jx_get(body, "tool_choice"), *ptc = jx_get(body, "parallel_tool_calls");
+    struct json_object *tc = jx_get(body, "tool_choice"),
+                       *ptc = jx_get(body, "parallel_tool_calls");
     struct json_object *o = json_object_new_object();
     const char *s = json_object_is_type(tc, json_type_string) ? json_object_get_string(tc) : NULL;
     if (tc == NULL || (s != NULL && strcmp(s, "auto") == 0)) {
@@ -649,7 +650,7 @@ static int
 build(const struct prov_call *c, struct json_object *body, struct prov_http *out, char *err,
       size_t errlen)
 {
-    const char *ver = c->t->api_version, *beta = NULL, *v;
+    const char *ver = c->t->api_version, *beta = NULL;
     struct json_object *req;
     if (c->op != OP_CHAT && c->op != OP_COUNT_TOKENS) {
         snprintf(err, errlen, "this operation is not supported by provider anthropic");
@@ -666,10 +667,9 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
             json_object_object_add(body, "model", json_object_new_string(c->t->upstream_model));
             req = json_object_get(body);
         }
-        if (c->r != NULL && (v = http_req_header(c->r, "anthropic-version")) != NULL && *v != '\0')
-            ver = v;
-        if (c->r != NULL)
-            beta = http_req_header(c->r, "anthropic-beta");
+        if (c->anthropic_version != NULL && *c->anthropic_version != '\0')
+            ver = c->anthropic_version;
+        beta = c->anthropic_beta;
     } else if ((req = request_xlat(c, body, err, errlen)) == NULL) {
         return -1;
     }
@@ -745,7 +745,7 @@ tool_call(struct json_object *b)
     jx_add_str(tc, "type", "function");
     copy(fn, b, "name");
     jx_add_str(fn, "arguments",
-            input != NULL ? json_object_to_json_string_ext(input, JSON_FLAGS) : "{}");
+               input != NULL ? json_object_to_json_string_ext(input, JSON_FLAGS) : "{}");
     json_object_object_add(tc, "function", fn);
     return tc;
 }
@@ -1012,7 +1012,8 @@ ev_block_delta(struct prov_stream *s, struct anth_stream *st, struct json_object
         return -1;
     if (is(d, "type", "text_delta") && (t = jx_str(d, "text")) != NULL && *t != '\0') {
         emit_delta(s, delta1("content", json_object_new_string(t)), NULL);
-    } else if (is(d, "type", "thinking_delta") && (t = jx_str(d, "thinking")) != NULL && *t != '\0') {
+    } else if (is(d, "type", "thinking_delta") && (t = jx_str(d, "thinking")) != NULL &&
+               *t != '\0') {
         emit_delta(s, delta1("reasoning_content", json_object_new_string(t)), NULL);
     } else if (is(d, "type", "input_json_delta") && (t = jx_str(d, "partial_json")) != NULL &&
                *t != '\0' && (k = tool_index(st, jx_int(o, "index"))) >= 0) {

@@ -416,9 +416,10 @@ tr_assistant(struct tr *t, struct json_object *m, size_t i)
                       "gemini",
                       i, type);
         else
-            rc = call_part(t, jx_get(tc, "function"),
-                           jx_get(jx_get(jx_get(tc, "extra_content"), "google"), "thought_signature"), i,
-                           parts);
+            rc = call_part(
+                t, jx_get(tc, "function"),
+                jx_get(jx_get(jx_get(tc, "extra_content"), "google"), "thought_signature"), i,
+                parts);
     }
     if (rc == 0 && jx_get(m, "function_call") != NULL)
         rc = call_part(t, jx_get(m, "function_call"), NULL, i, parts);
@@ -727,7 +728,8 @@ tr_choice(struct json_object *req, struct json_object **fcc, char *err, size_t e
     else if (legacy)
         name = jx_str(tc, "name"); /* {"name": ...} */
     else if (jx_str(tc, "type") != NULL && strcmp(jx_str(tc, "type"), "function") == 0)
-        name = jx_str(jx_get(tc, "function"), "name"); /* {"type": "function", "function": {name}} */
+        name =
+            jx_str(jx_get(tc, "function"), "name"); /* {"type": "function", "function": {name}} */
     if (mode == NULL && name == NULL)
         return fail(err, errlen, "%s: this value is not supported by provider gemini", field);
     *fcc = obj1("mode", json_object_new_string(mode ? mode : "ANY"));
@@ -1076,10 +1078,10 @@ choices(struct json_object *in)
     if (json_object_array_length(out) == 0) {
         struct json_object *msg = obj1("role", json_object_new_string("assistant"));
         json_object_object_add(msg, "content", NULL);
-        json_object_array_add(
-            out,
-            choice(0, msg,
-                   jx_str(jx_get(in, "promptFeedback"), "blockReason") ? "content_filter" : "stop"));
+        json_object_array_add(out, choice(0, msg,
+                                          jx_str(jx_get(in, "promptFeedback"), "blockReason")
+                                              ? "content_filter"
+                                              : "stop"));
     }
     return out;
 }
@@ -1091,7 +1093,8 @@ is_response(struct json_object *in)
     struct json_object *cands = jx_get(in, "candidates");
     if (!is_obj(in) || (cands != NULL && !is_arr(cands)))
         return 0;
-    return cands != NULL || is_obj(jx_get(in, "promptFeedback")) || is_obj(jx_get(in, "usageMetadata"));
+    return cands != NULL || is_obj(jx_get(in, "promptFeedback")) ||
+           is_obj(jx_get(in, "usageMetadata"));
 }
 
 /* countTokens' {"totalTokens": N} as {"input_tokens": N}. */

@@ -20,8 +20,7 @@
 #include "provider.h"
 #include "usage.h"
 
-static const char *const op_path[OP_N] = {"/chat/completions", "/completions", "/embeddings",
-                                          NULL};
+static const char *const op_path[OP_N] = {"/chat/completions", "/completions", "/embeddings", NULL};
 
 const char *
 prov_openai_path(enum prov_op op)
@@ -72,8 +71,8 @@ prov_openai_raw(const struct prov_call *c, struct json_object *body, struct prov
         jsonraw_member(c->raw, c->rawlen, obj, "model", &v, &close) != 0)
         return -1;
     struct json_object *m = json_object_new_string(c->t->upstream_model);
-    const char *q = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *q =
+        json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     ed[n++] = (struct jsonraw_edit){v.b, v.e - v.b, q, strlen(q), 0};
     if (c->stream && c->op != OP_EMBEDDINGS) {
         r = jsonraw_member(c->raw, c->rawlen, obj, "stream_options", &so, &close);
@@ -137,8 +136,8 @@ build(const struct provider *p, const struct prov_call *c, struct json_object *b
  * choice stays as it is.
  */
 static int
-openai_build(const struct prov_call *c, struct json_object *body, struct prov_http *out,
-             char *err, size_t errlen)
+openai_build(const struct prov_call *c, struct json_object *body, struct prov_http *out, char *err,
+             size_t errlen)
 {
     struct json_object *m;
     if (!c->native && c->op == OP_CHAT && json_object_object_get_ex(body, "max_tokens", &m) &&

@@ -119,8 +119,8 @@ prov_raw_model(const struct prov_call *c, struct prov_http *h)
     if (obj == (size_t)-1 || jsonraw_member(c->raw, c->rawlen, obj, "model", &v, &close) != 0)
         return -1;
     struct json_object *m = json_object_new_string(c->t->upstream_model);
-    const char *q = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *q =
+        json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     struct jsonraw_edit e = {v.b, v.e - v.b, q, strlen(q), 0};
     char *out = jsonraw_apply(c->raw, c->rawlen, &e, 1, &outlen);
     json_object_put(m);

@@ -28,7 +28,6 @@
 #include "provider_list.h"
 
 struct json_object;
-struct http_req;
 struct target_view;
 
 /* What the client asked for, whatever its dialect. */
@@ -62,7 +61,8 @@ struct prov_call {
     const char *raw;        /* ... and these are its bytes as the client sent them */
     size_t rawlen;
     const char *request_id; /* sent upstream as x-request-id */
-    struct http_req *r;     /* the client's request (its headers); NULL in unit tests */
+    /* the client's anthropic-version and anthropic-beta headers, or NULL (for native Anthropic) */
+    const char *anthropic_version, *anthropic_beta;
 };
 
 /* The upstream request a provider builds. */

@@ -21,10 +21,11 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "access.h"
 #include "aigw/conf.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/resource.h"
-#include "aigw/sse.h"
+#include "sse.h"
 #include "aigw/util.h"
 #include "breaker.h"
 #include "messages.h"
@@ -388,8 +389,9 @@ attempt_reason(const struct pxreq *q, CURLcode rc)
     if (a->status >= 400)
         return MX_UP_4XX;
     if (a->is_sse && a->ps.error_status != 0)
-        return a->ps.error_status == 429 ? MX_UP_429
-               : a->ps.error_status >= 500 ? MX_UP_5XX : MX_UP_4XX;
+        return a->ps.error_status == 429   ? MX_UP_429
+               : a->ps.error_status >= 500 ? MX_UP_5XX
+                                           : MX_UP_4XX;
     if (a->bad_event || (a->is_sse && !a->ps.done))
         return MX_UP_TRUNCATED;
     return MX_UP_OK;
@@ -496,14 +498,15 @@ build_attempt(struct pxreq *q)
         a->call.raw = (const char *)evbuffer_pullup(b, -1);
     }
     a->call.request_id = http_req_id(q->r);
-    a->call.r = q->r;
+    a->call.anthropic_version = http_req_header(q->r, "anthropic-version");
+    a->call.anthropic_beta = http_req_header(q->r, "anthropic-beta");
     err[0] = '\0';
     if (a->prov->build(&a->call, body, &a->http, err, sizeof(err)) == 0)
         return 0;
 bad:
     pxreq_note(q, "unsupported_by_provider");
-    http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
-                     "%s", err[0] ? err : "The request cannot be translated for this provider");
+    http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL, "%s",
+                     err[0] ? err : "The request cannot be translated for this provider");
     return -1;
 }
 
@@ -535,7 +538,8 @@ can_serve(struct pxreq *q, int t)
     c.stream = q->stream;
     c.native = p->own == q->front;
     c.request_id = http_req_id(q->r);
-    c.r = q->r;
+    c.anthropic_version = http_req_header(q->r, "anthropic-version");
+    c.anthropic_beta = http_req_header(q->r, "anthropic-beta");
     int ok = p->build(&c, body, &h, err, sizeof(err)) == 0;
     prov_http_free(&h);
     return ok;
@@ -559,7 +563,8 @@ send_attempt(struct pxreq *q)
     a->xfer.done = xfer_done;
     struct curl_slist **h = &a->http.hdrs;
     *h = curl_slist_append(*h, "Content-Type: application/json");
-    *h = curl_slist_append(*h, q->stream ? "Accept: text/event-stream" : "Accept: application/json");
+    *h =
+        curl_slist_append(*h, q->stream ? "Accept: text/event-stream" : "Accept: application/json");
     *h = curl_slist_append(*h, "Expect:");
     snprintf(hdr, sizeof(hdr), "x-request-id: %s", http_req_id(q->r));
     *h = curl_slist_append(*h, hdr);

@@ -15,7 +15,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"
 #include "aigw/util.h"
@@ -86,7 +86,8 @@ static int64_t
 iget(struct json_object *doc, const char *field, int64_t dflt)
 {
     struct json_object *o;
-    if (doc != NULL && json_object_object_get_ex(doc, field, &o) && json_object_is_type(o, json_type_int))
+    if (doc != NULL && json_object_object_get_ex(doc, field, &o) &&
+        json_object_is_type(o, json_type_int))
         return json_object_get_int64(o);
     return dflt;
 }
@@ -381,7 +382,10 @@ providers_msg(int versions, char *out, size_t len)
         size_t at = strlen(out);
         if (versions && p->api_version_is == NULL)
             continue;
-        snprintf(out + at, len - at, "%s%s", k == 0 ? "" : versions && k == n - 1 ? " and " : ", ",
+        snprintf(out + at, len - at, "%s%s",
+                 k == 0                   ? ""
+                 : versions && k == n - 1 ? " and "
+                                          : ", ",
                  p->name);
         at = strlen(out);
         if (versions)
@@ -416,11 +420,12 @@ validate_upstream(struct vctx *v, const char *model_name)
     const char *up = model != NULL ? model : model_name;
     if (up != NULL && p != NULL && p->model_in_path &&
         strspn(up, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
-            strlen(up))
-    {
-        snprintf(msg, sizeof(msg), "%s a deployment or model name for provider %s: letters, "
-                 "digits, '.', '_', '-'%s", model ? "must be" : "is the upstream model, so must be",
-                 prov, model ? "" : " (or give model)");
+            strlen(up)) {
+        snprintf(msg, sizeof(msg),
+                 "%s a deployment or model name for provider %s: letters, "
+                 "digits, '.', '_', '-'%s",
+                 model ? "must be" : "is the upstream model, so must be", prov,
+                 model ? "" : " (or give model)");
         verr(v, NULL, model != NULL ? "model" : "name", msg);
     }
     const char *base = vstring(v, "api_base", p != NULL && p->api_base == NULL, 2048);
@@ -435,8 +440,9 @@ validate_upstream(struct vctx *v, const char *model_name)
     if (ver != NULL && (p == NULL || p->api_version_is == NULL)) {
         providers_msg(1, msg, sizeof(msg));
         verr(v, NULL, "api_version", msg);
-    } else if (ver != NULL && (*ver == '\0' || strspn(ver, "0123456789-abcdefghijklmnopqrstuvwxyz.") !=
-                                                   strlen(ver)))
+    } else if (ver != NULL &&
+               (*ver == '\0' ||
+                strspn(ver, "0123456789-abcdefghijklmnopqrstuvwxyz.") != strlen(ver)))
         verr(v, NULL, "api_version", "must be a version such as 2024-10-21");
     vint(v, "max_tokens", 1, 1000000000, 0);
 }
@@ -452,19 +458,23 @@ target_name(struct json_object *t, int shorthand, const char *model_name, char *
         snprintf(out, len, "%s", json_object_get_string(o));
         return;
     }
-    const char *prov = json_object_object_get_ex(t, "provider", &o) && json_object_is_type(o, json_type_string)
-                           ? json_object_get_string(o) : "?";
-    const char *m = json_object_object_get_ex(t, "model", &o) && json_object_is_type(o, json_type_string)
-                        ? json_object_get_string(o) : model_name;
+    const char *prov =
+        json_object_object_get_ex(t, "provider", &o) && json_object_is_type(o, json_type_string)
+            ? json_object_get_string(o)
+            : "?";
+    const char *m =
+        json_object_object_get_ex(t, "model", &o) && json_object_is_type(o, json_type_string)
+            ? json_object_get_string(o)
+            : model_name;
     snprintf(out, len, "%s/%s", prov, m);
 }
 
 static void
 validate_targets(struct vctx *v, struct json_object *list, const char *model_name)
 {
-    static const char *const fields[] = {"name",       "provider", "model",  "api_base",
-                                         "api_key",    "api_version", "max_tokens", "weight",
-                                         "priority",   NULL};
+    static const char *const fields[] = {"name",     "provider",    "model",      "api_base",
+                                         "api_key",  "api_version", "max_tokens", "weight",
+                                         "priority", NULL};
     char names[MODEL_MAX_TARGETS][RES_NAME_MAX + 1];
     size_t n = json_object_array_length(list);
     if (n == 0 || n > MODEL_MAX_TARGETS) {
@@ -492,8 +502,8 @@ validate_targets(struct vctx *v, struct json_object *list, const char *model_nam
         for (size_t j = 0; j < i; j++)
             if (names[j][0] != '\0' && strcmp(names[i], names[j]) == 0) {
                 char msg[400];
-                snprintf(msg, sizeof(msg), "two targets are named \"%.200s\"; give each a unique name",
-                         names[i]);
+                snprintf(msg, sizeof(msg),
+                         "two targets are named \"%.200s\"; give each a unique name", names[i]);
                 verr(&sub, NULL, "name", msg);
             }
         v->bad |= sub.bad;
@@ -515,7 +525,8 @@ validate_fallback(struct vctx *v)
         char path[48];
         snprintf(path, sizeof(path), "fallback_on[%zu]", i);
         if (fallback_parse(it, NULL, NULL) < 0)
-            verr(v, it ? it : o, path, "must be connect_error, timeout, 429 or a status from 500 to 599");
+            verr(v, it ? it : o, path,
+                 "must be connect_error, timeout, 429 or a status from 500 to 599");
     }
 }
 
@@ -567,8 +578,8 @@ static void
 validate_limits(struct vctx *v)
 {
     static const char *const fields[] = {"requests_per_minute", "requests_per_day",
-                                         "tokens_per_minute", "tokens_per_day", "concurrency",
-                                         NULL};
+                                         "tokens_per_minute",   "tokens_per_day",
+                                         "concurrency",         NULL};
     char path[320];
     struct json_object *l = vmapping(v, "limits");
     if (l == NULL)
@@ -583,10 +594,9 @@ validate_limits(struct vctx *v)
 static int
 validate_model(struct vctx *v)
 {
-    static const char *const fields[] = {"name",    "provider",   "model",      "api_base",
-                                         "api_key", "api_version", "max_tokens", "targets",
-                                         "retries", "fallback_on", "breaker",   "limits",
-                                         "timeouts", NULL};
+    static const char *const fields[] = {
+        "name",    "provider", "model",       "api_base", "api_key", "api_version", "max_tokens",
+        "targets", "retries",  "fallback_on", "breaker",  "limits",  "timeouts",    NULL};
     struct json_object *o;
 
     vknown(v, fields);
@@ -594,8 +604,8 @@ validate_model(struct vctx *v)
     if (name != NULL && !name_valid(name))
         verr(v, NULL, "name", "must be 1-256 printable characters without spaces or quotes");
     if (json_object_object_get_ex(v->doc, "targets", &o)) {
-        static const char *const single[] = {"provider", "model", "api_base", "api_key",
-                                             "api_version", "max_tokens"};
+        static const char *const single[] = {"provider", "model",       "api_base",
+                                             "api_key",  "api_version", "max_tokens"};
         for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
             if (json_object_object_get_ex(v->doc, single[i], NULL))
                 verr(v, NULL, single[i], "give it in each of targets, not beside them");
@@ -638,7 +648,8 @@ expires_of(struct json_object *o)
         return 0;
     if (json_object_is_type(o, json_type_int))
         return json_object_get_int64(o);
-    if (json_object_is_type(o, json_type_string) && parse_rfc3339(json_object_get_string(o), &t) == 0)
+    if (json_object_is_type(o, json_type_string) &&
+        parse_rfc3339(json_object_get_string(o), &t) == 0)
         return t;
     return -1;
 }
@@ -683,9 +694,9 @@ validate_jwt_binding(struct vctx *v)
 static int
 validate_key(struct vctx *v)
 {
-    static const char *const fields[] = {"name",     "key",      "key_sha256", "jwt",
-                                         "allowed_models", "expires_at", "disabled", "limits",
-                                         NULL};
+    static const char *const fields[] = {
+        "name",       "key",      "key_sha256", "jwt", "allowed_models",
+        "expires_at", "disabled", "limits",     NULL};
     struct json_object *o;
 
     vknown(v, fields);
@@ -1160,7 +1171,8 @@ key_view_decode(const void *rec, size_t len, struct key_view *v)
     /* every pattern must lie inside the record */
     const char *p = v->allowed;
     for (uint32_t i = 0; i < r.nallowed; i++) {
-        if (p >= (const char *)rec + len || memchr(p, '\0', (size_t)((const char *)rec + len - p)) == NULL)
+        if (p >= (const char *)rec + len ||
+            memchr(p, '\0', (size_t)((const char *)rec + len - p)) == NULL)
             return -1;
         p += strlen(p) + 1;
     }

@@ -12,7 +12,7 @@
 
 #include <lmdb.h>
 
-#include "aigw/store.h"
+#include "store.h"
 
 struct store {
     MDB_env *env;

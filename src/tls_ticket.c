@@ -25,7 +25,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
-#include "aigw/shm.h"
+#include "shm.h"
 #include "tls.h"
 #include "tls_ticket.h"
 

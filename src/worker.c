@@ -18,11 +18,12 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "access.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "http.h"
 #include "metrics.h"
@@ -333,6 +334,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
         (w.px = proxy_new(w.base, &w.conf, w.store, w.up, w.shm)) == NULL ||
         (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
         fatalx("out of memory setting up the worker");
+    access_attach(w.http, ACCESS_CLIENT); /* the access line and the request metrics */
     http_server_set_precheck(w.http, proxy_precheck);
     if (nfds != w.conf.nlisten)
         fatalx("%d listeners from the master for %d in the configuration", nfds, w.conf.nlisten);
@@ -344,7 +346,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     /* Tell the master (and aigwctl status) we serve: a reload waits for this. */
     if ((w.stats = shm_worker(w.shm, w.slot)) == NULL)
         fatalx("worker slot %d is beyond the shared memory's capacity", w.slot);
-    http_server_set_stats(w.http, w.stats);
+    http_server_set_counters(w.http, &w.stats->requests, &w.stats->in_flight);
     http_server_set_error_route(w.http, proxy_error_route);
     atomic_store(&w.stats->pid, (int32_t)getpid());
     atomic_store(&w.stats->generation, gen);

@@ -5,7 +5,7 @@
   packaging/..., aigwctl/..., docs/..., bench/..., .ci/...) and every bare C
   file name (master_reload.c) that docs/design.md, README.md or a man page
   names exists in the tree.
-- aigw.yaml(5) documents exactly the keys of conf.c's table (`aigw -T`, the
+- aigw.yaml(5) documents exactly the keys of conf.c's table (`aigw --keys`, the
   binary's own list), each with the default the table gives; the fields of
   list items it documents (listen's certificates, a JWT provider's issuer)
   are names the configuration parser spells out in src/conf*.c.
@@ -16,7 +16,7 @@
 
 - aigw -t checks a keyless Admin API as the pages say (localhost is no loopback).
 
-No aigw process is started but `aigw -T` and `aigw -t`.
+No aigw process is started but `aigw --keys` and `aigw -t`.
 """
 
 import glob
@@ -69,15 +69,15 @@ def _(env):
 
 
 def table():
-    """conf.c's keys and defaults, as `aigw -T` prints them."""
-    p = subprocess.run([AIGW, "-T"], capture_output=True, text=True, timeout=30)
-    check_eq(p.returncode, 0, "aigw -T exit status")
+    """conf.c's keys and defaults, as `aigw --keys` prints them."""
+    p = subprocess.run([AIGW, "--keys"], capture_output=True, text=True, timeout=30)
+    check_eq(p.returncode, 0, "aigw --keys exit status")
     keys = {}
     for line in p.stdout.splitlines():
         # "%-30s %-22s %-24s %s": key, type, default, description
         dflt = line[54:].split(" ", 1)[0]
         keys[line.split()[0]] = "" if dflt == '""' else dflt
-    check(len(keys) >= 40, "aigw -T printed %d keys", len(keys))
+    check(len(keys) >= 40, "aigw --keys printed %d keys", len(keys))
     return keys
 
 
@@ -112,20 +112,20 @@ def man_keys():
 def _(env):
     t = table()
     m, _fields = man_keys()
-    check_eq(sorted(set(m) - set(t)), [], "documented in aigw.yaml(5) but not in aigw -T")
-    check_eq(sorted(set(t) - set(m)), [], "in aigw -T but not documented in aigw.yaml(5)")
+    check_eq(sorted(set(m) - set(t)), [], "documented in aigw.yaml(5) but not in aigw --keys")
+    check_eq(sorted(set(t) - set(m)), [], "in aigw --keys but not documented in aigw.yaml(5)")
     wrong = []
     for k, dflt in sorted(t.items()):
         doc = m.get(k)
         if doc is None:
-            wrong.append("%s: no default given (aigw -T: %r)" % (k, dflt))
+            wrong.append("%s: no default given (aigw --keys: %r)" % (k, dflt))
             continue
         doc = doc.split()[0] if doc else ""
         # paths: the page gives the Debian ones, the build its prefix's
         same = doc == dflt or (doc.startswith("/") and dflt.endswith(doc)) or \
             (k == "admin.allow" and dflt.startswith(doc + ","))
         if not same:
-            wrong.append("%s: aigw.yaml(5) says %r, aigw -T %r" % (k, doc, dflt))
+            wrong.append("%s: aigw.yaml(5) says %r, aigw --keys %r" % (k, doc, dflt))
     check(not wrong, "%s", "; ".join(wrong))
 
 

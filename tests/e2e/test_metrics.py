@@ -170,6 +170,45 @@ def _(env):
     check_eq(request(env.gw.port, "GET", "/metrics").status, 404, "GET /metrics on the proxy")
 
 
+def family_sum(m, name):
+    """The sum of every sample of name, whatever its labels."""
+    return sum(v for (n, _), v in m.samples.items() if n == name)
+
+
+@tap.case("the Admin API's requests and the scrapes of /metrics are not client requests: "
+          "aigw_requests_total and the durations count neither; the Admin API's are in the "
+          "access log, the scrapes are not")
+def _(env):
+    admin = int(env.gw.config["admin"]["listen"][0].rsplit(":", 1)[1])
+    names = ("aigw_requests_total", "aigw_request_duration_seconds_count")
+    before = scrape(env.gw)
+    rids = []
+    for i, path in enumerate(("/admin/v1/models", "/admin/v1/api_keys", "/admin/v1/nope")):
+        rid = unique_id("mx-admin-%d" % i)
+        resp = request(admin, "GET", path, headers={"x-request-id": rid})
+        check_eq(resp.status, 404 if path.endswith("nope") else 200, "GET %s" % path)
+        rids.append(rid)
+    scrape_rid = unique_id("mx-scrape")
+    check_eq(request(metrics_port(env.gw), "GET", "/metrics",
+                     headers={"x-request-id": scrape_rid}).status, 200, "a scrape")
+    scrape(env.gw)
+    after = scrape(env.gw)
+    for name in names:
+        check_eq(family_sum(after, name) - family_sum(before, name), 0,
+                 "%s after 3 Admin API requests and 3 scrapes" % name)
+    for rid in rids:  # the master's access line, as aigw-admin(7) says
+        line = env.gw.access_line(rid)
+        check_eq(line["pid"], env.gw.pid, "pid of the Admin API's access line")
+    # a client request after them is counted (the scrapes above were late enough to see it)
+    resp = request(env.gw.port, "GET", "/healthz")
+    check_eq(resp.status, 200, "GET /healthz")
+    env.gw.access_line(resp.headers["x-request-id"])  # logged when counted: the request ended
+    last = scrape(env.gw)
+    for name in names:
+        check_eq(family_sum(last, name) - family_sum(after, name), 1, "%s after GET /healthz" % name)
+    check(scrape_rid not in env.gw.log(), "a scrape has an access line: %s" % scrape_rid)
+
+
 @tap.case("requests by model, provider, target and status, durations, first tokens and "
           "tokens are exact over two workers and two targets (streams and not)")
 def _(env):

@@ -12,7 +12,7 @@
 
 #include "aigw/errors.h"
 #include "aigw/resource.h"
-#include "aigw/store.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "tap.h"
 

@@ -16,8 +16,8 @@
 #include <json-c/json.h>
 #include <json-c/printbuf.h>
 
-#include "../../src/errtype.h"
-#include "../../src/messages.h"
+#include "errtype.h"
+#include "messages.h"
 #include "tap.h"
 
 /* s with ' turned into " and ` into \" (caller frees). */

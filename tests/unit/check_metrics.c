@@ -21,8 +21,8 @@
 
 #include <event2/buffer.h>
 
-#include "../../src/metrics.h"
-#include "aigw/shm.h"
+#include "metrics.h"
+#include "shm.h"
 #include "tap.h"
 
 #define NSLOTS 1024

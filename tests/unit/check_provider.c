@@ -13,8 +13,8 @@
 
 #include <json-c/json.h>
 
-#include "../../src/errtype.h"
-#include "../../src/provider.h"
+#include "errtype.h"
+#include "provider.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"
 #include "manpage.h"
@@ -92,8 +92,8 @@ START_TEST(registry_round_trip)
                 const struct provider *q = provider_get(j);
                 char want[128];
                 snprintf(want, sizeof(want), "%s (%s)", q->name, q->api_version_is);
-                ck_assert_msg((strstr(msg, want) != NULL) == (q->api_version_is != NULL),
-                              "%s: %s", want, msg);
+                ck_assert_msg((strstr(msg, want) != NULL) == (q->api_version_is != NULL), "%s: %s",
+                              want, msg);
             }
         }
         free(msg);
@@ -107,8 +107,8 @@ START_TEST(registry_round_trip)
      * moves them needs a new format (provider_list.h), so this test changes
      * with it.
      */
-    static const char *const stored[] = {"openai", "openai-compatible", "azure-openai",
-                                         "anthropic", "gemini"};
+    static const char *const stored[] = {"openai", "openai-compatible", "azure-openai", "anthropic",
+                                         "gemini"};
     ck_assert_int_eq(RES_RECORD_FORMAT, 4);
     for (int i = 0; i < (int)(sizeof(stored) / sizeof(stored[0])); i++)
         ck_assert_int_eq(provider_parse(stored[i]), i);
@@ -131,10 +131,13 @@ START_TEST(auth_header_sent)
     for (int i = 0; i < PROVIDER_NPROVIDERS; i++) {
         const struct provider *p = provider_get(i);
         for (int keyed = 0; keyed < 2; keyed++) {
-            struct target_view t = {.name = "t", .upstream_model = "m", .api_base = "http://h",
+            struct target_view t = {.name = "t",
+                                    .upstream_model = "m",
+                                    .api_base = "http://h",
                                     .api_key = keyed ? "sk-unit" : "",
                                     .api_version = p->api_version ? p->api_version : "",
-                                    .max_tokens = 16, .provider = i};
+                                    .max_tokens = 16,
+                                    .provider = i};
             struct prov_call c = {.t = &t, .op = OP_CHAT, .request_id = "r"};
             struct prov_http h;
             char err[256], want[128];
@@ -166,8 +169,8 @@ START_TEST(man_page_describes_every_provider)
         base = man_find(l, 0, ".It Ic api_base Ar"), key = man_find(l, 0, ".It Ic api_key Ar"),
         ver = man_find(l, 0, ".It Ic api_version Ar"), max = man_find(l, 0, ".It Ic max_tokens Ar"),
         weight = man_find(l, 0, ".It Ic weight Ar");
-    ck_assert(prov > 0 && model > prov && base > model && key > base && ver > key &&
-              max > ver && weight > max);
+    ck_assert(prov > 0 && model > prov && base > model && key > base && ver > key && max > ver &&
+              weight > max);
     for (int i = 0; i < PROVIDER_NPROVIDERS; i++) {
         const struct provider *p = provider_get(i);
         char want[256];
@@ -192,8 +195,8 @@ START_TEST(man_page_describes_every_provider)
         snprintf(want, sizeof(want), ".Ql %s%s%s", p->auth_header, p->auth_scheme ? ": " : "",
                  p->auth_scheme ? p->auth_scheme : "");
         int hdr = man_find(l, key, want), next = man_find(l, hdr + 1, ".Ql ");
-        ck_assert_msg(hdr > 0 && hdr < ver && man_names(l, hdr, next < 0 || next > ver ? ver : next,
-                                                        p->name),
+        ck_assert_msg(hdr > 0 && hdr < ver &&
+                          man_names(l, hdr, next < 0 || next > ver ? ver : next, p->name),
                       "api_key: %s is not said to be sent in %s", p->name, want + 4);
         if (p->max_tokens > 0) {
             snprintf(want, sizeof(want), "the default is %d for", p->max_tokens);
@@ -255,13 +258,13 @@ START_TEST(error_types_as_documented)
 {
     const char *openai[600], *anthropic[600];
     char **l5 = documented_types("man/aigw-resources.5", ".Ss Errors", ".Sh ROUTING", openai);
-    char **l8 = documented_types("man/aigw.8", "the type follows the status:",
-                                 "A stream that is not complete", anthropic);
+    char **l8 = documented_types(
+        "man/aigw.8", "the type follows the status:", "A stream that is not complete", anthropic);
     for (int s = 400; s < 600; s++) {
         ck_assert_msg(strcmp(errtype_openai(s), openai[s]) == 0, "%d: %s, documented %s", s,
                       errtype_openai(s), openai[s]);
-        ck_assert_msg(strcmp(errtype_anthropic(s), anthropic[s]) == 0, "%d: %s, documented %s",
-                      s, errtype_anthropic(s), anthropic[s]);
+        ck_assert_msg(strcmp(errtype_anthropic(s), anthropic[s]) == 0, "%d: %s, documented %s", s,
+                      errtype_anthropic(s), anthropic[s]);
         /* an Anthropic stream's error event: its type stands for a status of that type */
         ck_assert_str_eq(errtype_anthropic(errtype_anthropic_status(anthropic[s])), anthropic[s]);
     }

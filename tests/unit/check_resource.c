@@ -8,10 +8,10 @@
 
 #include <json-c/json.h>
 
-#include "../../src/provider.h"
-#include "../../src/resfields.h"
-#include "../../src/resfile.h"
-#include "aigw/auth.h"
+#include "provider.h"
+#include "resfields.h"
+#include "resfile.h"
+#include "auth.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"
 #include "aigw/util.h"
@@ -232,7 +232,8 @@ static const struct bad_case bad_models[] = {
     {"{\"provider\":\"openai\"}", "models[2].name: is required"},
     {"{\"name\":\"gpt-4o\"}", "models[2].provider: is required"},
     {"{\"name\":\"gpt-4o\",\"provider\":\"cohere\"}",
-     "models[2].provider: must be one of: openai, openai-compatible, azure-openai, anthropic, gemini"},
+     "models[2].provider: must be one of: openai, openai-compatible, azure-openai, anthropic, "
+     "gemini"},
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"gpt4o\"}",
      "models[2].api_base: is required"},
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"a/b\",\"api_base\":\"https://x\"}",
@@ -468,10 +469,11 @@ START_TEST(index_keys)
     json_object_put(doc);
 
     /* a JWT binding: the hash of (issuer, subject), never a key's */
-    ck_assert_int_eq(validate(RES_API_KEY,
-                              "{\"name\":\"j\",\"jwt\":{\"issuer\":\"https://i\",\"subject\":\"bob\"}}",
-                              "", &doc, &e),
-                     0);
+    ck_assert_int_eq(
+        validate(RES_API_KEY,
+                 "{\"name\":\"j\",\"jwt\":{\"issuer\":\"https://i\",\"subject\":\"bob\"}}", "",
+                 &doc, &e),
+        0);
     errors_free(&e);
     ck_assert(!json_object_object_get_ex(doc, "key_sha256", NULL));
     ck_assert_int_eq(res_index_key(RES_API_KEY, doc, out, sizeof(out), &len), 0);
@@ -480,7 +482,8 @@ START_TEST(index_keys)
     ck_assert_mem_eq(out, want, AUTH_HASH_LEN);
     auth_jwt_hash("https://ib", "ob", want); /* the NUL between them keeps them apart */
     ck_assert(memcmp(out, want, AUTH_HASH_LEN) != 0);
-    auth_key_hash("\0aigw-jwt\0https://i\0bob", 23, want); /* = a key holding NULs, which no header can */
+    auth_key_hash("\0aigw-jwt\0https://i\0bob", 23,
+                  want); /* = a key holding NULs, which no header can */
     ck_assert_mem_eq(out, want, AUTH_HASH_LEN);
     json_object_put(doc);
 }
@@ -579,8 +582,8 @@ START_TEST(model_breaker_fallback_defaults)
 {
     size_t len;
     struct model_view v;
-    void *rec = compile(RES_MODEL, "m", "{\"name\":\"m\",\"provider\":\"openai\",\"breaker\":{}}",
-                        &len);
+    void *rec =
+        compile(RES_MODEL, "m", "{\"name\":\"m\",\"provider\":\"openai\",\"breaker\":{}}", &len);
     ck_assert_int_eq(model_view_decode(rec, len, &v), 0);
     ck_assert_int_eq(v.breaker_failures, 5);
     ck_assert_int_eq(v.breaker_cooldown_ms, 5000);
@@ -632,8 +635,9 @@ START_TEST(man_page_documents_every_field)
             ck_assert_msg(strcmp(got, f->def) == 0, "%s: the page says %s, the default is %s",
                           f->path, got, f->def);
         } else if (strcmp(f->path, "retries") == 0) {
-            snprintf(want, sizeof(want), "The default is the number of targets less one, "
-                                         "targets of weight 0 included, and at most %lld",
+            snprintf(want, sizeof(want),
+                     "The default is the number of targets less one, "
+                     "targets of weight 0 included, and at most %lld",
                      (long long)f->max);
             ck_assert_msg(strstr(text, want) != NULL, "retries: not \"%s\": %s", want, text);
         }
@@ -687,8 +691,8 @@ START_TEST(key_round_trip_defaults)
     ck_assert_str_eq(v.allowed, "*");
     ck_assert_int_eq(v.jwt, 0);
     free(rec);
-    rec = compile(RES_API_KEY, "k3", "{\"name\":\"k3\",\"jwt\":{\"issuer\":\"i\",\"subject\":\"s\"}}",
-                  &len);
+    rec = compile(RES_API_KEY, "k3",
+                  "{\"name\":\"k3\",\"jwt\":{\"issuer\":\"i\",\"subject\":\"s\"}}", &len);
     ck_assert_int_eq(key_view_decode(rec, len, &v), 0);
     ck_assert_int_eq(v.jwt, 1);
     ck_assert_int_eq(v.disabled, 0);
@@ -765,7 +769,8 @@ START_TEST(decode_corrupt_bytes)
             if (model_view_decode(c, mlen, &v) == 0)
                 ck_assert_msg(inside(c, mlen, v.id) && inside(c, mlen, v.name) &&
                                   inside(c, mlen, v.t[0].upstream_model) &&
-                                  inside(c, mlen, v.t[0].api_base) && inside(c, mlen, v.t[0].api_key),
+                                  inside(c, mlen, v.t[0].api_base) &&
+                                  inside(c, mlen, v.t[0].api_key),
                               "byte %zu = %#x: a string outside the record", i, vals[j]);
             free(c);
         }
@@ -1078,8 +1083,7 @@ START_TEST(resfile_errors_with_lines)
     expect_error(&e, path, 17, "extra", "unknown key (expected models or api_keys)");
     int nerrors = e.n;
     errors_free(&e);
-    ck_assert_msg(nerrors == 7,
-                        "a bad id is also reported as \"models[2].id: unknown field\"");
+    ck_assert_msg(nerrors == 7, "a bad id is also reported as \"models[2].id: unknown field\"");
 }
 END_TEST
 
@@ -1129,8 +1133,7 @@ START_TEST(resfile_long_name_needs_id)
     int refused = out == NULL && errors_find(&e, ": models[0]: name too long to be an id") >= 0;
     json_object_put(out);
     errors_free(&e);
-    ck_assert_msg(refused,
-                        "a 200-character name is cut to a 128-character id instead of refused");
+    ck_assert_msg(refused, "a 200-character name is cut to a 128-character id instead of refused");
 }
 END_TEST
 
@@ -1140,17 +1143,17 @@ START_TEST(resfile_dot_ids_and_nul)
     char path[PATH_MAX];
     struct aigw_errors e;
     ck_assert_ptr_null(load_text("dots.yaml",
-                                 "models:\n"                       /* 1 */
-                                 "  - id: \".\"\n"                /* 2 */
-                                 "    name: a\n"                   /* 3 */
-                                 "    provider: openai\n"          /* 4 */
-                                 "  - id: \"..\"\n"               /* 5 */
-                                 "    name: b\n"                   /* 6 */
-                                 "    provider: openai\n"          /* 7 */
-                                 "  - name: \"..\"\n"             /* 8 */
-                                 "    provider: openai\n"          /* 9 */
-                                 "  - name: d\n"                   /* 10 */
-                                 "    provider: openai\n"          /* 11 */
+                                 "models:\n"                                       /* 1 */
+                                 "  - id: \".\"\n"                                 /* 2 */
+                                 "    name: a\n"                                   /* 3 */
+                                 "    provider: openai\n"                          /* 4 */
+                                 "  - id: \"..\"\n"                                /* 5 */
+                                 "    name: b\n"                                   /* 6 */
+                                 "    provider: openai\n"                          /* 7 */
+                                 "  - name: \"..\"\n"                              /* 8 */
+                                 "    provider: openai\n"                          /* 9 */
+                                 "  - name: d\n"                                   /* 10 */
+                                 "    provider: openai\n"                          /* 11 */
                                  "    api_key: \"sk-a\\r\\nContent-Length: 0\"\n", /* 12 */
                                  &e, path));
     expect_error(&e, path, 2, "models[0]", "id must be 1-128 of A-Z a-z 0-9 . _ -, not . or ..");
@@ -1186,7 +1189,7 @@ START_TEST(resfile_key_error_line)
     int at_field_line = errors_find(&e, want) >= 0;
     errors_free(&e);
     ck_assert_msg(at_field_line,
-                        "key / key_sha256 / name errors carry the entry's line, not the field's");
+                  "key / key_sha256 / name errors carry the entry's line, not the field's");
 }
 END_TEST
 
