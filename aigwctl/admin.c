@@ -41,13 +41,6 @@ static const struct kind kinds[] = {
     {"key", "api_keys", "API key"},
 };
 
-struct answer {
-    long status;
-    char *body;
-    size_t len, cap;
-    struct json_object *json; /* the body parsed, when it is JSON */
-};
-
 int
 admin_valid_id(const char *id)
 {
@@ -86,7 +79,7 @@ on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 }
 
 /* Free an answer and its parsed body. */
-static void
+void
 answer_free(struct answer *a)
 {
     free(a->body);
@@ -107,9 +100,9 @@ headers_free(struct curl_slist *h)
  * One request. CTL_OK when aigw answered (whatever the status: see
  * a->status), CTL_UNREACHABLE when it could not be reached (printed).
  */
-static int
-admin_http(const struct ctl *ctl, const char *method, const char *path, struct json_object *body,
-           long long if_match, struct answer *a)
+int
+admin_request(const struct ctl *ctl, const char *method, const char *path, struct json_object *body,
+              long long if_match, struct answer *a)
 {
     char url[2048], hdr[1024], errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *h = NULL;
@@ -204,6 +197,16 @@ error_hint(const struct kind *k, const char *code, char *buf, size_t len, const 
                "is, or add it";
     if (strcmp(code, "unknown_url") == 0)
         return "is --admin-url the Admin API of aigw, of the same release?";
+    if (strcmp(code, "version_not_in_history") == 0)
+        return "aigwctl history shows the versions the history holds (history.max_versions, "
+               "history.max_size in aigw.yaml)";
+    if (k == NULL && strcmp(code, "revision_mismatch") == 0)
+        return "nothing was changed: the configuration changed meanwhile; look again "
+               "(aigwctl history) and retry";
+    if (k == NULL && strcmp(code, "conflict") == 0)
+        return "nothing was changed: aigwctl diff shows what the rollback would restore";
+    if (k == NULL)
+        goto generic;
     if (strcmp(code, "not_found") == 0) {
         snprintf(buf, len, "there is no %s with id %s: aigwctl %s list shows the ids", k->label,
                  id ? id : "(none)", k->word);
@@ -220,6 +223,7 @@ error_hint(const struct kind *k, const char *code, char *buf, size_t len, const 
         snprintf(buf, len, "another %s has it: aigwctl %s list shows them", k->label, k->word);
         return buf;
     }
+generic:
     if (strcmp(code, "invalid_resource") == 0 || strcmp(code, "invalid_json") == 0)
         return "fix the document (see aigw-resources(5)) and try again";
     if (strcmp(code, "masked_secret") == 0)
@@ -464,7 +468,7 @@ list_page(const struct ctl *ctl, const struct kind *k, const char *after, struct
     struct json_object *more = NULL, *last = NULL;
     snprintf(path, sizeof(path), "%s?limit=%d%s%s", k->path,
              ctl->page_size > 0 ? ctl->page_size : LIST_PAGE, after[0] ? "&after=" : "", after);
-    int rc = admin_http(ctl, "GET", path, NULL, -1, a);
+    int rc = admin_request(ctl, "GET", path, NULL, -1, a);
     if (rc == CTL_OK)
         rc = expect(ctl, k, NULL, a, 200, 200);
     if (rc != CTL_OK)
@@ -530,7 +534,7 @@ fetch(const struct ctl *ctl, const struct kind *k, const char *id, struct answer
 {
     char path[256];
     snprintf(path, sizeof(path), "%s/%s", k->path, id);
-    int rc = admin_http(ctl, "GET", path, NULL, -1, a);
+    int rc = admin_request(ctl, "GET", path, NULL, -1, a);
     if (rc == CTL_OK)
         rc = expect(ctl, k, id, a, 200, 200);
     return rc;
@@ -573,9 +577,9 @@ do_create(const struct ctl *ctl, const struct kind *k, const char *arg_id)
     }
     if (id != NULL) {
         snprintf(path, sizeof(path), "%s/%s", k->path, id);
-        rc = admin_http(ctl, "PUT", path, doc, 0, &a);
+        rc = admin_request(ctl, "PUT", path, doc, 0, &a);
     } else {
-        rc = admin_http(ctl, "POST", k->path, doc, -1, &a);
+        rc = admin_request(ctl, "POST", k->path, doc, -1, &a);
     }
     if (rc == CTL_OK && id != NULL && a.status == 412) {
         ctl_err("a %s with id %s exists already: use aigwctl %s update %s", k->label, id, k->word,
@@ -631,7 +635,7 @@ do_update(const struct ctl *ctl, const struct kind *k, const char *id)
             json_object_object_add(doc, "key_sha256", json_object_get(h));
     }
     snprintf(path, sizeof(path), "%s/%s", k->path, id);
-    rc = admin_http(ctl, "PUT", path, doc, rev, &a);
+    rc = admin_request(ctl, "PUT", path, doc, rev, &a);
     if (rc == CTL_OK)
         rc = expect(ctl, k, id, &a, 200, 201);
     if (rc == CTL_OK)
@@ -651,7 +655,7 @@ do_delete(const struct ctl *ctl, const struct kind *k, const char *id)
     char path[256];
     struct answer a;
     snprintf(path, sizeof(path), "%s/%s", k->path, id);
-    int rc = admin_http(ctl, "DELETE", path, NULL, ctl->revision, &a);
+    int rc = admin_request(ctl, "DELETE", path, NULL, ctl->revision, &a);
     if (rc == CTL_OK)
         rc = expect(ctl, k, id, &a, 200, 200);
     if (rc == CTL_OK && ctl->json)
@@ -669,7 +673,7 @@ do_rotate(const struct ctl *ctl, const struct kind *k, const char *id)
     char path[256];
     struct answer a;
     snprintf(path, sizeof(path), "%s/%s/rotate", k->path, id);
-    int rc = admin_http(ctl, "POST", path, NULL, -1, &a);
+    int rc = admin_request(ctl, "POST", path, NULL, -1, &a);
     if (rc == CTL_OK)
         rc = expect(ctl, k, id, &a, 200, 200);
     if (rc == CTL_OK)
@@ -755,4 +759,11 @@ admin_main(const struct ctl *ctl, const char *word, int argc, char **argv)
         rc = do_rotate(ctl, k, id);
     curl_global_cleanup();
     return rc;
+}
+
+/* expect() for the commands that are about no resource (history, diff, rollback). */
+int
+admin_expect(const struct ctl *ctl, struct answer *a, long lo, long hi)
+{
+    return expect(ctl, NULL, NULL, a, lo, hi);
 }

@@ -31,6 +31,8 @@ enum {
 /* EUNKNOWN: sent, no answer: maybe applied; EIDENTITY: etcd is not the one the table came from */
 enum { ADMIN_EUNKNOWN = -5, ADMIN_EIDENTITY = -6 };
 typedef void (*admin_done_cb)(void *arg, int err, int64_t revision);
+typedef void (*admin_rollback_cb)(void *arg, int err, int64_t version, int changes,
+                                  const char *msg);
 struct admin_backend {
     /* expect_rev: < 0 any, 0 must not exist, > 0 must have that revision */
     void (*put)(void *ctx, enum res_kind k, const char *id, struct json_object *doc,
@@ -43,6 +45,17 @@ struct admin_backend {
      * a delete of one goes to etcd. NULL in standalone mode: none.
      */
     struct json_object *(*conflicts)(void *ctx, enum res_kind k);
+    /*
+     * The table as it was at version v (of this node's history), as one
+     * change recorded with source ("admin:<key name>"); done(arg, err,
+     * version or etcd revision, changes, message): ADMIN_ENOTFOUND when
+     * the history does not hold v, ADMIN_ENAMECONFLICT when a name or key
+     * taken since would be lost (message says which), ADMIN_ECONFLICT when
+     * etcd changed under it.
+     */
+    void (*rollback)(void *ctx, uint64_t v, const char *source, admin_rollback_cb done, void *arg);
+    /* The source of the following put or del ("admin:<key name>"); NULL: not recorded. */
+    void (*source)(void *ctx, const char *source);
     void *ctx;
 };
 
