@@ -23,7 +23,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
 
 struct json_object;
 struct http_req;
@@ -66,7 +65,9 @@ struct prov_call {
 /* The upstream request a provider builds. */
 struct prov_http {
     char url[4096];
-    struct curl_slist *hdrs;  /* the provider's own (auth among them): freed, never logged */
+    char *hdrs;               /* "Name: value\r\n" lines, the provider's own (auth among them):
+                                 wiped and freed, never logged */
+    size_t hlen, hcap;
     const char *body;
     size_t len;
     struct json_object *keep; /* owns body when not NULL; put when the attempt ends */
@@ -133,6 +134,8 @@ const struct provider *provider_get(int id);
 void prov_stream_free(struct prov_stream *s);
 /* Append "Name: value" to the request's headers; the secret is wiped from our copy. */
 void prov_header(struct prov_http *h, const char *name, const char *value);
+/* Add one whole header line (without its CRLF), len bytes. */
+void prov_header_line(struct prov_http *h, const char *line, size_t len);
 /* The URL: api_base + path (+ "?" query when not NULL). -1 when too long. */
 int prov_url(struct prov_http *h, const struct target_view *t, const char *path, const char *query);
 /* The body as compact JSON, kept alive by h->keep (takes the reference). */

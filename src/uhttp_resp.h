@@ -49,11 +49,11 @@ struct uhttp_resp {
     int interim;      /* the message being parsed is a 1xx */
     int headers_done; /* the final headers went to the callback */
     int complete;
-    int keep_alive;   /* (when complete) the connection may carry another request */
+    int keep_alive; /* (when complete) the connection may carry another request */
     int stop, too_big;
-    size_t nbytes;    /* bytes fed so far */
-    size_t hbytes;    /* header section bytes so far */
-    char *h;          /* the header being read: name, then value */
+    size_t nbytes; /* bytes fed so far */
+    size_t hbytes; /* header section bytes so far */
+    char *h;       /* the header being read: name, then value */
     size_t hlen, hcap, namelen;
     int in_value;
     char hinline[256];
@@ -62,8 +62,7 @@ struct uhttp_resp {
 void uhttp_resp_init(struct uhttp_resp *r, const struct uhttp_resp_cb *cb, void *arg);
 void uhttp_resp_free(struct uhttp_resp *r);
 /* Parse len more bytes; *used gets how many were consumed. */
-enum uhttp_resp_rc uhttp_resp_feed(struct uhttp_resp *r, const char *buf, size_t len,
-                                   size_t *used);
+enum uhttp_resp_rc uhttp_resp_feed(struct uhttp_resp *r, const char *buf, size_t len, size_t *used);
 /* The connection ended: UR_DONE if that completes the response, else UR_TRUNC or UR_BAD. */
 enum uhttp_resp_rc uhttp_resp_eof(struct uhttp_resp *r);
 /* After UR_PAUSED: let uhttp_resp_feed go on. */

@@ -116,8 +116,7 @@ check_splits(const char *text, int eof, enum uhttp_resp_rc want, int status, con
             int ka;
             s.pause_every = pause;
             enum uhttp_resp_rc rc = run(&s, text, len, piece, eof, &used, &ka);
-            ck_assert_msg(rc == want, "piece %zu pause %d: rc %d, want %d", piece, pause, rc,
-                          want);
+            ck_assert_msg(rc == want, "piece %zu pause %d: rc %d, want %d", piece, pause, rc, want);
             if (want == UR_DONE) {
                 ck_assert_int_eq(s.status, status);
                 ck_assert_int_eq(s.nheaders_done, 1);
@@ -134,8 +133,10 @@ START_TEST(content_length)
 {
     check_splits("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
                  "Retry-After:  7 \r\nX-Empty:\r\n\r\n{\"a\":\"bcd\"}",
-                 0, UR_DONE, 200, "Content-Type=application/json;Content-Length=11;"
-                 "Retry-After=7 ;X-Empty=;", "{\"a\":\"bcd\"}", 1);
+                 0, UR_DONE, 200,
+                 "Content-Type=application/json;Content-Length=11;"
+                 "Retry-After=7 ;X-Empty=;",
+                 "{\"a\":\"bcd\"}", 1);
 }
 END_TEST
 
@@ -247,8 +248,8 @@ check_too_big(size_t nh, size_t vlen)
 
 START_TEST(header_bound)
 {
-    check_too_big(1, UHTTP_MAX_HEADER);      /* one long header */
-    check_too_big(2000, 40);                  /* many short ones (about 100 KB) */
+    check_too_big(1, UHTTP_MAX_HEADER); /* one long header */
+    check_too_big(2000, 40);            /* many short ones (about 100 KB) */
     /* just under the bound passes */
     size_t vlen = UHTTP_MAX_HEADER - 200;
     char *t = malloc(vlen + 128);
