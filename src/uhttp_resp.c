@@ -108,7 +108,9 @@ static int
 on_headers_complete(http_parser *p)
 {
     struct uhttp_resp *r = from(p);
-    r->interim = p->status_code >= 100 && p->status_code < 200;
+    if (p->status_code < 100)
+        return -1; /* http-parser takes 1 to 3 digits; HTTP's are 3 (RFC 9110, 15) */
+    r->interim = p->status_code < 200;
     emit_header(r);
     if (count(r, 2) < 0)
         return -1;

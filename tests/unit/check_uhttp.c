@@ -196,6 +196,7 @@ START_TEST(bad_framing)
     check_splits("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n", 0,
                  UR_BAD, 0, NULL, NULL, 0);
     check_splits("SMTP ready\r\n\r\n", 0, UR_BAD, 0, NULL, NULL, 0);
+    check_splits("HTTP/1.1 2 OK\r\nContent-Length: 0\r\n\r\n", 0, UR_BAD, 0, NULL, NULL, 0);
     check_splits("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 0, UR_BAD,
                  0, NULL, NULL, 0);
 }
