@@ -337,6 +337,14 @@ req_send(struct uhttp_req *r)
     struct uhttp_conn *c = r->conn;
     struct uhttp_pool *p = r->pool;
     struct evbuffer *out = bufferevent_get_output(c->bev);
+    /*
+     * Plain TCP: write at once, from here, rather than have the bufferevent
+     * wait for the socket to be writable (an epoll_ctl on, a wakeup, an
+     * epoll_ctl off: per request). Its write event is only for what the
+     * socket did not take, and for the error a failed write leaves.
+     */
+    if (!p->tls)
+        bufferevent_disable(c->bev, EV_WRITE);
     evbuffer_add(out, "POST ", 5);
     evbuffer_add(out, r->path, strlen(r->path));
     evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
@@ -350,7 +358,16 @@ req_send(struct uhttp_req *r)
     if (r->c.blen > 0)
         evbuffer_add_reference(out, r->c.body, r->c.blen, NULL, NULL);
     bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (!p->tls) {
+        /* the bufferevent keeps its output's front frozen but while it writes: so do we */
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, bufferevent_getfd(c->bev)); /* an error shows again in the writecb */
+        evbuffer_freeze(out, 1);
+    }
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    else
+        bufferevent_enable(c->bev, EV_READ);
 }
 
 /* r's connection failed before any response byte: a reused one gets one fresh try. */
