@@ -4,7 +4,7 @@ upstream that frames and closes its responses in ways the mock does not.
 
 A raw TCP server in this process stands in for the provider. The path of the
 model's api_base picks how it answers (/keep, /chunked, /eof, /closeidle,
-/dropsecond, /bighdr, /sseeof); it counts the connections it accepted and
+/dropsecond, /bighdr, /sseeof, /bigsse); it counts the connections it accepted and
 the requests it read, so that keep-alive reuse and replay are visible. One
 worker, so that every request goes through the same pools.
 """
@@ -27,7 +27,8 @@ except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
 tap = TAP()
 
 KEY = "sk-test-uconn"
-MODES = ("keep", "chunked", "eof", "closeidle", "dropsecond", "bighdr", "sseeof")
+MODES = ("keep", "chunked", "eof", "closeidle", "dropsecond", "bighdr", "sseeof", "bigsse")
+BIG_EVENTS, BIG_PIECE = 4096, 16000  # a 64 MB stream
 
 
 def answer(text):
@@ -61,6 +62,8 @@ class Upstream:
         self.conns = 0          # accepted
         self.requests = []      # (mode, connection number, its request number on it)
         self.closed = 0         # connections whose client side ended
+        self.big_sent = 0       # bytes of the /bigsse stream sent so far
+        self.big_done = False
         self.stopping = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -77,6 +80,7 @@ class Upstream:
             with self.lock:
                 self.conns += 1
                 n = self.conns
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
             threading.Thread(target=self._serve, args=(s, n), daemon=True).start()
 
     @staticmethod
@@ -114,6 +118,9 @@ class Upstream:
                 mode = path.split("/")[1]
                 with self.lock:
                     self.requests.append((mode, n, k))
+                if mode == "bigsse":
+                    self._big(s)
+                    break
                 if not self._answer(s, mode, k):
                     break
         except OSError:
@@ -122,6 +129,20 @@ class Upstream:
             s.close()
             with self.lock:
                 self.closed += 1
+
+    def _big(self, s):
+        """A 64 MB stream, close-delimited, through a small send buffer."""
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+        piece = "x" * BIG_PIECE
+        for i in range(BIG_EVENTS):
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "u-1",
+                     "choices": [{"index": 0, "delta": {"content": piece},
+                                  "finish_reason": "stop" if i == BIG_EVENTS - 1 else None}]}
+            ev = b"data: " + json.dumps(chunk).encode() + b"\n\n"
+            s.sendall(ev)
+            self.big_sent += len(ev)
+        s.sendall(b"data: [DONE]\n\n")
+        self.big_done = True
 
     @staticmethod
     def _answer(s, mode, k):
@@ -267,6 +288,53 @@ def _(env):
     check_eq(resp.json()["error"]["code"], "upstream_bad_response", "error code")
     # the gateway still serves
     check_answer(chat(env, "keep"), "keep", "the next request")
+
+
+@tap.case("backpressure: a client that stops reading stops the upstream being read, then all of it comes")
+def _(env):
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # no autotuning on our side
+    c.settimeout(60)
+    c.connect((HOST, env.gw.port))
+    body = json.dumps({"model": "u-bigsse", "stream": True,
+                       "messages": [{"role": "user", "content": "hi"}]}).encode()
+    c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+              KEY.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: " +
+              str(len(body)).encode() + b"\r\n\r\n" + body)
+    got = c.recv(4096)
+    check(got.startswith(b"HTTP/1.1 200"), "status line %r", got[:60])
+    total = BIG_EVENTS * (BIG_PIECE + 150)
+
+    # the client reads nothing now: the upstream's sending must come to a stop
+    last = [-1, time.monotonic()]
+
+    def stalled():
+        now, sent = time.monotonic(), env.up.big_sent
+        if sent != last[0]:
+            last[0], last[1] = sent, now
+            return False
+        return now - last[1] >= 1.0
+
+    wait_for(stalled, 60, interval=0.1, what="the upstream's sending to stall")
+    print("# the upstream stalled after %d of about %d bytes" % (env.up.big_sent, total))
+    check(not env.up.big_done, "the whole 64 MB stream was read from the upstream (%d bytes) while "
+          "the client read nothing: no backpressure" % env.up.big_sent)
+    check(env.up.big_sent < total // 2, "%d bytes read from the upstream while the client read "
+          "nothing" % env.up.big_sent)
+    # now the client reads: everything comes, to the end
+    n, tail = len(got), got[-64:]
+    while True:
+        data = c.recv(1 << 20)
+        if not data:
+            break
+        n += len(data)
+        tail = (tail + data)[-64:]
+        if tail.endswith(b"0\r\n\r\n"):
+            break
+    c.close()
+    check(b"data: [DONE]" in tail, "the stream's end: %r" % tail)
+    check(n >= BIG_EVENTS * BIG_PIECE, "%d bytes reached the client" % n)
+    check(env.up.big_done, "the upstream sent it all")
 
 
 if __name__ == "__main__":
