@@ -53,9 +53,9 @@ def sse_events():
 class Upstream:
     """A threaded HTTP/1.1 server on a free loopback port, answering by path."""
 
-    def __init__(self):
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.bind((HOST, 0))
+    def __init__(self, family=socket.AF_INET, host=HOST):
+        self.lsock = socket.socket(family, socket.SOCK_STREAM)
+        self.lsock.bind((host, 0))
         self.lsock.listen(64)
         self.port = self.lsock.getsockname()[1]
         self.lock = threading.Lock()
@@ -181,24 +181,39 @@ class Upstream:
         self.lsock.close()
 
 
-def resources(up):
-    models = [{"name": "u-" + m, "provider": "openai-compatible", "model": "u-1",
-               "api_base": "http://%s:%d/%s/v1" % (HOST, up.port, m), "api_key": "sk-up",
-               "retries": 0} for m in MODES]
+def resources(up, up6):
+    def model(name, base):
+        return {"name": name, "provider": "openai-compatible", "model": "u-1", "api_base": base,
+                "api_key": "sk-up", "retries": 0}
+    models = [model("u-" + m, "http://%s:%d/%s/v1" % (HOST, up.port, m)) for m in MODES]
+    # a host name (from /etc/hosts, through evdns), and an IPv6 address
+    models.append(model("u-byname", "http://localhost:%d/keep/v1" % up.port))
+    if up6 is not None:
+        models.append(model("u-v6", "http://[::1]:%d/keep/v1" % up6.port))
     return {"models": models, "api_keys": [{"name": "u", "key": KEY}]}
 
 
+def ipv6_upstream():
+    """An upstream on [::1], or None where the machine has no IPv6 loopback."""
+    try:
+        return Upstream(socket.AF_INET6, "::1")
+    except OSError:
+        return None
+
+
 def fixture():
-    up = gw = None
+    up = up6 = gw = None
     try:
         up = Upstream()
-        gw = Gateway(resources(up), config={"workers": 1})
-        yield Env(gw=gw, up=up)
+        up6 = ipv6_upstream()
+        gw = Gateway(resources(up, up6), config={"workers": 1})
+        yield Env(gw=gw, up=up, up6=up6)
     finally:
         if gw is not None:
             gw.stop()
-        if up is not None:
-            up.close()
+        for u in (up, up6):
+            if u is not None:
+                u.close()
 
 
 import contextlib  # noqa: E402
@@ -206,8 +221,8 @@ import contextlib  # noqa: E402
 fixture = contextlib.contextmanager(fixture)
 
 
-def chat(env, mode, stream=False):
-    body = {"model": "u-" + mode, "messages": [{"role": "user", "content": "hi"}]}
+def chat(env, mode, stream=False, model=None):
+    body = {"model": model or "u-" + mode, "messages": [{"role": "user", "content": "hi"}]}
     if stream:
         body["stream"] = True
     return env.gw.request("POST", "/v1/chat/completions", body, key=KEY)
@@ -288,6 +303,26 @@ def _(env):
     check_eq(resp.json()["error"]["code"], "upstream_bad_response", "error code")
     # the gateway still serves
     check_answer(chat(env, "keep"), "keep", "the next request")
+
+
+@tap.case("an api_base naming its host (localhost, from /etc/hosts) is resolved and kept alive")
+def _(env):
+    conns0, reqs0 = env.up.counts()
+    for i in range(3):
+        check_answer(chat(env, "keep", model="u-byname"), "keep", "request %d" % i)
+    conns, reqs = env.up.counts()
+    check_eq(reqs - reqs0, 3, "requests the upstream read")
+    check(conns - conns0 <= 1, "%d connections for 3 requests in a row", conns - conns0)
+
+
+@tap.case("an IPv6 api_base ([::1]) is served")
+def _(env):
+    if env.up6 is None:
+        print("# no IPv6 loopback on this machine: nothing to check")
+        return
+    for i in range(2):
+        check_answer(chat(env, "keep", model="u-v6"), "keep", "request %d" % i)
+    check_eq(env.up6.counts(), (1, 2), "connections and requests of the IPv6 upstream")
 
 
 @tap.case("backpressure: a client that stops reading stops the upstream being read, then all of it comes")
