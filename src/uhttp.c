@@ -150,8 +150,17 @@ uhttp_conn_close(struct uhttp_conn *c)
     if (c->bev != NULL) {
         struct bufferevent *under = bufferevent_get_underlying(c->bev);
         SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-        if (ssl != NULL)
+        if (ssl != NULL) {
             SSL_set_ex_data(ssl, conn_ex_index, NULL);
+            /*
+             * Freed without a shutdown, OpenSSL takes the session for a bad
+             * one and marks it not resumable: the pool's next connection would
+             * do a full handshake. Close quietly as nginx does (no alert
+             * written: the socket closes now anyway).
+             */
+            if (!c->handshake)
+                SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        }
         bufferevent_free(c->bev); /* closes the socket (and frees the SSL) */
         if (under != NULL)
             bufferevent_free(under);
@@ -201,6 +210,9 @@ handshake_cb(struct bufferevent *bev, short what, void *arg)
     struct uhttp_conn *c = arg;
     struct uhttp_req *r = c->req;
     if (what & BEV_EVENT_CONNECTED) {
+        SSL *ssl = bufferevent_openssl_get_ssl(bev);
+        log_debug("upstream %s:%d: %s, session %s", c->pool->host, c->pool->port,
+                  SSL_get_version(ssl), SSL_session_reused(ssl) ? "resumed" : "new");
         bufferevent_setcb(bev, conn_read_cb, NULL, conn_event_cb, c);
         conn_ready(c);
         return;

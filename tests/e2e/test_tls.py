@@ -49,11 +49,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         Handler.seen.append({"auth": self.headers.get("Authorization"),
-                             "body": json.loads(body or b"null")})
+                             "body": json.loads(body or b"null"),
+                             "resumed": self.connection.session_reused})
         out = json.dumps(ANSWER).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
+        if self.path.startswith("/close/"):  # a new connection for every request
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(out)
 
@@ -92,7 +96,9 @@ def resources(port):
              "timeouts": {"connect": "2s", "first_byte": "5s"}}
     return {"models": [dict(model, name="tls-gpt", api_base="https://%s:%d/v1" % (HOST, port)),
                        # the certificate names IP 127.0.0.1, not localhost
-                       dict(model, name="tls-byname", api_base="https://localhost:%d/v1" % port)],
+                       dict(model, name="tls-byname", api_base="https://localhost:%d/v1" % port),
+                       dict(model, name="tls-close",
+                            api_base="https://%s:%d/close/v1" % (HOST, port))],
             "api_keys": [{"name": "tls", "key": "sk-test-tls"}]}
 
 
@@ -158,6 +164,17 @@ def _(env):
     # two workers: each may open its own once
     check(Server.accepted - before <= 1, "%d new TLS connections for 4 requests in a row",
           Server.accepted - before)
+
+
+@tap.case("an upstream that closes after each answer: the next connections resume the TLS session")
+def _(env):
+    before = len(Handler.seen)
+    for i in range(6):
+        resp = chat(env.trusting, "tls-close")
+        check(resp.status == 200, "request %d: status %d, body %r", i, resp.status, resp.body[:300])
+    resumed = [s["resumed"] for s in Handler.seen[before:]]
+    # each of the two workers does one full handshake at most; the others resume
+    check(resumed.count(True) >= 4, "sessions resumed: %r" % resumed)
 
 
 if __name__ == "__main__":
