@@ -28,6 +28,7 @@
 #include <strings.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -50,6 +51,7 @@ static int conn_ex_index = -1;
 static void req_send(struct uhttp_req *r);
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_recv_cb(evutil_socket_t fd, short what, void *arg);
 
 const char *
 uhttp_strerror(enum uhttp_error e)
@@ -147,6 +149,8 @@ void
 uhttp_conn_close(struct uhttp_conn *c)
 {
     struct uhttp *u = c->pool->u;
+    if (c->rev != NULL)
+        event_free(c->rev); /* before the socket closes */
     if (c->bev != NULL) {
         struct bufferevent *under = bufferevent_get_underlying(c->bev);
         SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
@@ -171,6 +175,17 @@ uhttp_conn_close(struct uhttp_conn *c)
         event_free(c->cev);
     u->nopen--;
     free(c);
+}
+
+void
+uhttp_conn_reading(struct uhttp_conn *c, int on)
+{
+    if (c->rev == NULL) /* TLS: the bufferevent reads */
+        (on ? bufferevent_enable : bufferevent_disable)(c->bev, EV_READ);
+    else if (on)
+        event_add(c->rev, NULL);
+    else
+        event_del(c->rev);
 }
 
 /* r is done with its connection: keep it for the next request, or close it. */
@@ -235,9 +250,17 @@ conn_connected(struct uhttp_conn *c)
     if (!c->pool->tls) {
         if ((c->bev = bufferevent_socket_new(u->base, c->fd, BEV_OPT_CLOSE_ON_FREE)) == NULL)
             return -1;
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        /*
+         * We read, not the bufferevent: its reads ask the kernel how much
+         * there is first (ioctl FIONREAD), a syscall per response. It
+         * writes what our own write left, and keeps the input buffer.
+         */
+        if ((c->rev = event_new(u->base, c->fd, EV_READ | EV_PERSIST, conn_recv_cb, c)) == NULL)
+            return -1;
         c->fd = -1;
         bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
-        bufferevent_enable(c->bev, EV_READ);
+        uhttp_conn_reading(c, 1);
         conn_ready(c);
         return 0;
     }
@@ -377,9 +400,8 @@ req_send(struct uhttp_req *r)
         evbuffer_freeze(out, 1);
     }
     if (evbuffer_get_length(out) > 0)
-        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    else
-        bufferevent_enable(c->bev, EV_READ);
+        bufferevent_enable(c->bev, EV_WRITE);
+    uhttp_conn_reading(c, 1);
 }
 
 /* r's connection failed before any response byte: a reused one gets one fresh try. */
@@ -426,7 +448,7 @@ conn_input(struct uhttp_conn *c)
         return 0;
     case UR_PAUSED:
         r->paused = 1;
-        bufferevent_disable(c->bev, EV_READ);
+        uhttp_conn_reading(c, 0);
         return 1;
     case UR_DONE:
         uhttp_req_end(r, UHTTP_OK);
@@ -441,6 +463,45 @@ conn_input(struct uhttp_conn *c)
         uhttp_req_end(r, UHTTP_EBAD);
         return 1;
     }
+}
+
+/* A plain connection is readable: read what is there, without asking how much first. */
+static void
+conn_recv_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct uhttp_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer_iovec v[2];
+    ssize_t got;
+    /* the bufferevent keeps its input's end frozen but while it reads: so do we */
+    evbuffer_unfreeze(in, 0);
+    int n = evbuffer_reserve_space(in, 16384, v, 2);
+    if (n <= 0) {
+        evbuffer_freeze(in, 0);
+        got = -1;
+        errno = ENOMEM;
+    } else {
+        got = readv(fd, (struct iovec *)v, n);
+        size_t left = got > 0 ? (size_t)got : 0;
+        int used = 0;
+        for (int i = 0; i < n && left > 0; i++, used++) {
+            if (v[i].iov_len > left)
+                v[i].iov_len = left;
+            left -= v[i].iov_len;
+        }
+        evbuffer_commit_space(in, v, used);
+        evbuffer_freeze(in, 0);
+    }
+    if (got < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (c->req == NULL) { /* idle: the upstream closed it, or sent what no one asked for */
+        uhttp_pool_drop(c);
+        return;
+    }
+    if (got > 0)
+        conn_input(c);
+    else
+        conn_event_cb(c->bev, BEV_EVENT_READING | (got == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
 }
 
 /* Response bytes. */
@@ -649,7 +710,7 @@ uhttp_resume(struct uhttp_req *r)
         return;
     r->paused = 0;
     uhttp_resp_resume(&r->resp);
-    bufferevent_enable(r->conn->bev, EV_READ);
+    uhttp_conn_reading(r->conn, 1);
     /* what is already read goes on the next loop turn, not inside the caller */
     if (evbuffer_get_length(bufferevent_get_input(r->conn->bev)) > 0)
         bufferevent_trigger(r->conn->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);

@@ -78,14 +78,19 @@ uhttp_pool_get(struct uhttp *u, int tls, const char *host, size_t hostlen, int p
     return p;
 }
 
+void
+uhttp_pool_drop(struct uhttp_conn *c)
+{
+    TAILQ_REMOVE(&c->pool->idle, c, link);
+    c->pool->nidle--;
+    uhttp_conn_close(c);
+}
+
 /* Anything on an idle connection (EOF, an error, stray bytes) ends it. */
 static void
 idle_read_cb(struct bufferevent *bev, void *arg)
 {
-    struct uhttp_conn *c = arg;
-    TAILQ_REMOVE(&c->pool->idle, c, link);
-    c->pool->nidle--;
-    uhttp_conn_close(c);
+    uhttp_pool_drop(arg);
 }
 
 static void
@@ -121,7 +126,7 @@ uhttp_pool_put(struct uhttp_pool *p, struct uhttp_conn *c)
     c->idle_since = now_mono_ms();
     bufferevent_setcb(c->bev, idle_read_cb, NULL, idle_event_cb, c);
     /* reading stays on (it was on for the response): no epoll change between requests */
-    bufferevent_enable(c->bev, EV_READ);
+    uhttp_conn_reading(c, 1);
     TAILQ_INSERT_HEAD(&p->idle, c, link);
     p->nidle++;
 }

@@ -50,6 +50,7 @@ struct uhttp_conn {
     struct bufferevent *bev; /* once connected */
     evutil_socket_t fd;
     struct event *cev;     /* while connecting */
+    struct event *rev;     /* plain TCP: our reads (TLS: the bufferevent's) */
     struct uhttp_req *req; /* NULL while idle */
     TAILQ_ENTRY(uhttp_conn) link;
     int nreq;      /* requests it carried before the current one */
@@ -111,8 +112,13 @@ void uhttp_pool_put(struct uhttp_pool *p, struct uhttp_conn *c);
 void uhttp_pool_sweep(struct uhttp *u);
 void uhttp_pools_free(struct uhttp *u);
 
+/* An idle connection that ended or got stray bytes: out of its pool, closed. */
+void uhttp_pool_drop(struct uhttp_conn *c);
+
 /* uhttp.c */
 void uhttp_conn_close(struct uhttp_conn *c);
+/* Read c (the response, or watch it idle), or stop reading it. */
+void uhttp_conn_reading(struct uhttp_conn *c, int on);
 /* The request's addresses are known: connect to them. */
 void uhttp_req_connect(struct uhttp_req *r);
 /* End the request with e (done is called). */
