@@ -148,7 +148,6 @@ tls_new(struct uhttp_conn *c)
 void
 uhttp_conn_close(struct uhttp_conn *c)
 {
-    struct uhttp *u = c->pool->u;
     if (c->rev != NULL)
         event_free(c->rev); /* before the socket closes */
     if (c->bev != NULL) {
@@ -173,7 +172,6 @@ uhttp_conn_close(struct uhttp_conn *c)
     }
     if (c->cev != NULL)
         event_free(c->cev);
-    u->nopen--;
     free(c);
 }
 
@@ -338,8 +336,6 @@ uhttp_req_connect(struct uhttp_req *r)
         c->fd = fd;
         c->req = r;
         r->conn = c;
-        u->nopen++;
-        u->opened++;
         if ((c->cev = event_new(u->base, fd, EV_WRITE, connect_cb, c)) == NULL ||
             event_add(c->cev, NULL) < 0) {
             uhttp_req_end(r, UHTTP_ENOMEM);
@@ -716,12 +712,6 @@ uhttp_resume(struct uhttp_req *r)
         bufferevent_trigger(r->conn->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
-int
-uhttp_got_bytes(const struct uhttp_req *r)
-{
-    return r->resp.nbytes > 0;
-}
-
 static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -763,15 +753,4 @@ uhttp_free(struct uhttp *u)
         evdns_base_free(u->dns, 1);
     SSL_CTX_free(u->ctx);
     free(u);
-}
-
-void
-uhttp_counts(const struct uhttp *u, int *open, int *idle, uint64_t *opened)
-{
-    int n = 0;
-    for (const struct uhttp_pool *p = u->pools; p != NULL; p = p->next)
-        n += p->nidle;
-    *open = u->nopen;
-    *idle = n;
-    *opened = u->opened;
 }

@@ -59,11 +59,7 @@ struct uhttp_req *uhttp_start(struct uhttp *u, const struct uhttp_call *c,
 void uhttp_cancel(struct uhttp_req *r);
 /* Go on after the body callback returned UHTTP_PAUSE. */
 void uhttp_resume(struct uhttp_req *r);
-/* Did any byte of the response arrive? */
-int uhttp_got_bytes(const struct uhttp_req *r);
 /* A short English description of e. */
 const char *uhttp_strerror(enum uhttp_error e);
-/* Connections: open now (idle ones among them), and opened since the start. */
-void uhttp_counts(const struct uhttp *u, int *open, int *idle, uint64_t *opened);
 
 #endif

@@ -95,8 +95,6 @@ struct uhttp {
     struct event *sweep;
     struct uhttp_req *free_reqs;
     int nfree;
-    int nopen;
-    uint64_t opened;
     struct uhttp_dnsq *dns_calling; /* inside evdns_getaddrinfo for it */
     int dns_sync;                   /* ... which answered at once */
 };
