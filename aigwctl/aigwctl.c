@@ -24,6 +24,7 @@
 #include "aigw/errors.h"
 #include "aigw/yamljson.h"
 #include "aigwctl.h"
+#include "import.h"
 
 void
 ctl_err(const char *fmt, ...)
@@ -54,6 +55,9 @@ usage(FILE *fp)
             "commands (over the Admin API):\n"
             "  model list | get ID | create [ID] | update ID | delete ID\n"
             "  key   list | get ID | create [ID] | update ID | delete ID | rotate ID\n"
+            "commands (offline):\n"
+            "  import --from aisix ...  another gateway's resources as a resources file\n"
+            "                           (aigwctl import -h)\n"
             "\n"
             "options:\n"
             "  -c FILE                  aigw.yaml (default %s)\n"
@@ -320,6 +324,9 @@ main(int argc, char **argv)
     int ch, explicit_conf = 0, rc;
 
     signal(SIGPIPE, SIG_IGN);
+    /* import reads no aigw.yaml and talks to no aigw: its own options (import.c) */
+    if (argc > 1 && strcmp(argv[1], "import") == 0)
+        return import_main(argc - 1, argv + 1);
     snprintf(ctl.conf_path, sizeof(ctl.conf_path), "%s", CONF_DEFAULT_PATH);
     ctl.timeout_s = 120;
     ctl.revision = -1;

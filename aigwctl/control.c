@@ -341,6 +341,29 @@ control_print_kept(struct json_object *r)
     printf("\n");
 }
 
+/*
+ * The warnings the master logged during the reload, as its error log has
+ * them, on standard error: a restart-only key, a key set that could not be
+ * read, a descriptor limit too low, a keyless Admin API. Control characters
+ * are printed as '?': the text names files and values from aigw.yaml.
+ */
+static void
+control_print_warnings(struct json_object *r)
+{
+    struct json_object *w;
+    if (!json_object_object_get_ex(r, "warnings", &w) || !json_object_is_type(w, json_type_array))
+        return;
+    for (size_t i = 0; i < json_object_array_length(w); i++) {
+        struct json_object *o = json_object_array_get_idx(w, i);
+        if (!json_object_is_type(o, json_type_string))
+            continue;
+        fprintf(stderr, "aigwctl: reload warning: ");
+        for (const unsigned char *p = (const unsigned char *)json_object_get_string(o); *p; p++)
+            fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
+        fputc('\n', stderr);
+    }
+}
+
 int
 control_reload(const struct ctl *ctl)
 {
@@ -353,8 +376,10 @@ control_reload(const struct ctl *ctl)
     else
         printf("reload done: generation %lld; %lld workers serve the new configuration\n",
                get_int(r, "generation", 0), get_int(r, "workers", 0));
-    if (!ctl->json)
+    if (!ctl->json) {
         control_print_kept(r);
+        control_print_warnings(r);
+    }
     json_object_put(r);
     return CTL_OK;
 }

@@ -29,16 +29,17 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "aigw/auth.h"
+#include "access.h"
+#include "auth.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "admin.h"
 #include "http.h"
 #include "query.h"
-#include "utf8.h"
+#include "aigw/utf8.h"
 
 #define ADMIN_MAX_BODY (1 << 20)
 #define PREFIX "/admin/v1/"
@@ -68,8 +69,8 @@ struct admin_op {
 static void
 reply_json(struct http_req *r, int status, struct json_object *o)
 {
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     http_reply(r, status, "application/json", s, strlen(s));
 }
 
@@ -166,8 +167,9 @@ static int
 peer_allowed(const struct conf *c, const char *peer)
 {
     uint8_t a[16];
-    int fam = inet_pton(AF_INET, peer, a) == 1 ? AF_INET
-              : inet_pton(AF_INET6, peer, a) == 1 ? AF_INET6 : 0;
+    int fam = inet_pton(AF_INET, peer, a) == 1    ? AF_INET
+              : inet_pton(AF_INET6, peer, a) == 1 ? AF_INET6
+                                                  : 0;
     for (int i = 0; fam && i < c->admin_nallow; i++) {
         const struct conf_cidr *n = &c->admin_allow[i];
         if (n->family != fam)
@@ -217,8 +219,7 @@ admin_role(struct admin *a, struct http_req *r, struct http_refusal *f)
             which = i;
         }
     if (which >= 0)
-        snprintf(http_req_access(r)->key, sizeof(http_req_access(r)->key), "%s",
-                 c->admin_keys[which].name);
+        snprintf(access_of(r)->key, sizeof(access_of(r)->key), "%s", c->admin_keys[which].name);
     if (role == 0)
         http_refuse(f, 401, "authentication_error", "invalid_admin_key", "Invalid admin key");
     return role;
@@ -411,8 +412,8 @@ do_get(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
     size_t len = 0;
     char *json = stored(a, k, id, &rev, &len);
     if (json == NULL) {
-        http_reply_error(r, 404, "invalid_request_error", "not_found", NULL,
-                         "No %s with id %s", k == RES_MODEL ? "model" : "API key", id);
+        http_reply_error(r, 404, "invalid_request_error", "not_found", NULL, "No %s with id %s",
+                         k == RES_MODEL ? "model" : "API key", id);
         return;
     }
     struct json_object *o = item_json(id, shown_value(k, json, len), rev);
@@ -453,9 +454,9 @@ static void
 op_unknown(struct admin_op *op)
 {
     struct json_object *o = json_object_new_object(), *e = json_object_new_object();
-    json_object_object_add(e, "message",
-                           json_object_new_string(
-                               "The change was sent to etcd and no answer came: it may or may "
+    json_object_object_add(
+        e, "message",
+        json_object_new_string("The change was sent to etcd and no answer came: it may or may "
                                "not be applied. Read the resource back (GET) to know; a key "
                                "shown here is in force if the change was applied"));
     json_object_object_add(e, "type", json_object_new_string("server_error"));
@@ -469,7 +470,7 @@ op_unknown(struct admin_op *op)
             json_object_object_add(v, "key", json_object_new_string(op->plainkey));
         json_object_object_add(o, "value", v);
     }
-    http_req_access(op->r)->error = "write_outcome_unknown"; /* the access line names it */
+    access_of(op->r)->error = "write_outcome_unknown"; /* the access line names it */
     reply_json(op->r, 504, o);
     json_object_put(o);
 }
@@ -582,8 +583,8 @@ body_object(struct http_req *r)
     const char *text = (const char *)evbuffer_pullup(b, -1);
     struct json_tokener *tok = json_tokener_new();
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    struct json_object *o = json_lexically_strict(text, len) == 0
-                                ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
+    struct json_object *o =
+        json_lexically_strict(text, len) == 0 ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
     int complete = json_tokener_get_error(tok) == json_tokener_success &&
                    json_tokener_get_parse_end(tok) == len;
     json_tokener_free(tok);
@@ -633,7 +634,8 @@ stored_secret(struct json_object *old, int i, const char *m)
     if (old == NULL)
         return NULL;
     json_object_object_get_ex(old, "targets", &t);
-    size_t nt = t != NULL && json_object_is_type(t, json_type_array) ? json_object_array_length(t) : 0;
+    size_t nt =
+        t != NULL && json_object_is_type(t, json_type_array) ? json_object_array_length(t) : 0;
     if (i < 0)
         cands[n++] = old;
     else if ((size_t)i < nt)
@@ -657,7 +659,8 @@ unmask_member(struct json_object *o, struct json_object *old, int i)
 {
     struct json_object *v, *sv;
     if (o == NULL || !json_object_object_get_ex(o, "api_key", &v) ||
-        !json_object_is_type(v, json_type_string) || strncmp(json_object_get_string(v), "****", 4) != 0)
+        !json_object_is_type(v, json_type_string) ||
+        strncmp(json_object_get_string(v), "****", 4) != 0)
         return 0;
     if ((sv = stored_secret(old, i, json_object_get_string(v))) == NULL)
         return -1;
@@ -751,7 +754,7 @@ put_resource(struct admin *a, struct http_req *r, enum res_kind k, const char *i
         goto fail;
     }
     const char *json = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
-                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
     op->a = a;
     op->r = r;
     op->kind = k;
@@ -825,8 +828,7 @@ do_rotate(struct admin *a, struct http_req *r, const char *id)
     size_t len;
     char *json = stored(a, RES_API_KEY, id, &rev, &len);
     if (json == NULL) {
-        http_reply_error(r, 404, "invalid_request_error", "not_found", NULL, "No API key %s",
-                         id);
+        http_reply_error(r, 404, "invalid_request_error", "not_found", NULL, "No API key %s", id);
         return;
     }
     struct json_object *doc = json_tokener_parse(json);
@@ -1066,8 +1068,7 @@ lmdb_put(void *ctx, enum res_kind k, const char *id, struct json_object *doc, in
 }
 
 static void
-lmdb_del(void *ctx, enum res_kind k, const char *id, int64_t expect, admin_done_cb done,
-         void *arg)
+lmdb_del(void *ctx, enum res_kind k, const char *id, int64_t expect, admin_done_cb done, void *arg)
 {
     lmdb_write(ctx, k, id, NULL, expect, done, arg);
 }

@@ -19,8 +19,15 @@ struct json_object;
 struct admin;
 
 /* Where writes go. Each call ends by calling done(arg, err, revision) exactly once. */
-/* ECONFLICT: the If-Match revision (or create-only) check failed; ENAMECONFLICT: name or key taken */
-enum { ADMIN_OK = 0, ADMIN_EIO = -1, ADMIN_ECONFLICT = -2, ADMIN_ENOTFOUND = -3, ADMIN_ENAMECONFLICT = -4 };
+/* ECONFLICT: the If-Match revision (or create-only) check failed; ENAMECONFLICT: name or key taken
+ */
+enum {
+    ADMIN_OK = 0,
+    ADMIN_EIO = -1,
+    ADMIN_ECONFLICT = -2,
+    ADMIN_ENOTFOUND = -3,
+    ADMIN_ENAMECONFLICT = -4
+};
 /* EUNKNOWN: sent, no answer: maybe applied; EIDENTITY: etcd is not the one the table came from */
 enum { ADMIN_EUNKNOWN = -5, ADMIN_EIDENTITY = -6 };
 typedef void (*admin_done_cb)(void *arg, int err, int64_t revision);
@@ -28,8 +35,8 @@ struct admin_backend {
     /* expect_rev: < 0 any, 0 must not exist, > 0 must have that revision */
     void (*put)(void *ctx, enum res_kind k, const char *id, struct json_object *doc,
                 int64_t expect_rev, admin_done_cb done, void *arg);
-    void (*del)(void *ctx, enum res_kind k, const char *id, int64_t expect_rev,
-                admin_done_cb done, void *arg);
+    void (*del)(void *ctx, enum res_kind k, const char *id, int64_t expect_rev, admin_done_cb done,
+                void *arg);
     /*
      * etcd mode: resources that lost their name or key to another, as
      * [{id, held_by, name}] (a new array); they are not in the table, and

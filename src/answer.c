@@ -18,6 +18,7 @@
 #include <event2/buffer.h>
 #include <json-c/json.h>
 
+#include "access.h"
 #include "aigw/resource.h"
 #include "aigw/util.h"
 #include "http.h"
@@ -48,7 +49,7 @@ answer_route_headers(struct pxreq *q)
 void
 answer_usage(struct pxreq *q, const struct prov_usage *u)
 {
-    struct http_access *a = q->acc;
+    struct access_info *a = q->acc;
     if (!u->have)
         return;
     if (u->bad)
@@ -170,8 +171,7 @@ answer_stream_setup(struct pxreq *q)
 }
 
 void
-answer_stream_event(struct pxreq *q, const char *event, size_t evlen, const char *data,
-                    size_t len)
+answer_stream_event(struct pxreq *q, const char *event, size_t evlen, const char *data, size_t len)
 {
     struct attempt *a = &q->a;
     if (a->ps.error_status != 0)
@@ -191,8 +191,7 @@ answer_stream_event(struct pxreq *q, const char *event, size_t evlen, const char
 }
 
 void
-answer_stream_fail(struct pxreq *q, int status, const char *type, const char *code,
-                   const char *msg)
+answer_stream_fail(struct pxreq *q, int status, const char *type, const char *code, const char *msg)
 {
     struct json_object *o;
     const char *event = NULL;

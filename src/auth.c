@@ -8,7 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/resource.h"
 
 void

@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 #include "aigw/resource.h"
-#include "aigw/shm.h"
+#include "shm.h"
 #include "balance.h"
 #include "breaker.h"
 
@@ -24,7 +24,7 @@ static struct shm_slot *
 target_slot(struct shm *s, const struct model_view *m, struct balance *b, int i)
 {
     if (b->tslot[i] == NULL)
-        b->tslot[i] = shm_slot(s, "B", m->id, m->t[i].name);
+        b->tslot[i] = shm_slot(s, SHM_KIND_BREAKER, m->id, m->t[i].name);
     return b->tslot[i];
 }
 
@@ -63,11 +63,12 @@ pick_tier(struct shm *s, const struct model_view *m, struct balance *b, int k, i
     uint64_t pos = 0;
     char prio[16];
     snprintf(prio, sizeof(prio), "%d", t->priority);
-    struct shm_slot *ctr = shm_slot(s, "W", m->id, prio);
+    struct shm_slot *ctr = shm_slot(s, SHM_KIND_WRR, m->id, prio);
     static struct shm_slot own; /* table full: this worker's own tickets keep the split */
     if (ctr == NULL)
         ctr = &own;
-    pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[0], 1) : atomic_load(&ctr->c[0]);
+    pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[SHM_WRR_TICKET], 1)
+                                     : atomic_load(&ctr->c[SHM_WRR_TICKET]);
     /* pass 2 keeps its own mask: it retries targets passes 0 and 1 found resting */
     uint32_t mask2 = 0, *mask = pass == 2 ? &mask2 : down;
 #define SKIP(i) (((*mask >> (i)) & 1) || (pass == 0 && ((b->tried >> (i)) & 1)))
@@ -75,7 +76,8 @@ pick_tier(struct shm *s, const struct model_view *m, struct balance *b, int k, i
     if (!SKIP(first) && try_target(s, m, b, first, pass, mask, now))
         return first;
     /* A second ticket for these picks, so they too follow the weights exactly. */
-    pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[1], 1) : atomic_load(&ctr->c[1]);
+    pos = b->picks == 0 && pass == 0 ? atomic_fetch_add(&ctr->c[SHM_WRR_SPARE], 1)
+                                     : atomic_load(&ctr->c[SHM_WRR_SPARE]);
     for (int tries = 0; tries < m->ntargets; tries++) {
         uint64_t total = 0;
         for (int i = 0; i < m->ntargets; i++)

@@ -2,7 +2,8 @@
 /*
  * conf.c: aigw.yaml (master parses it; workers get the master's parsed tree).
  * One table describes every key: parsing, defaults, unknown-key detection and
- * the key list printed by `aigw -T` all come from it, so they cannot drift.
+ * the key list printed by `aigw --keys` and the effective configuration of
+ * `aigw -T` (conf_dump.c) all come from it, so they cannot drift.
  */
 #include "config.h"
 
@@ -18,31 +19,15 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/keyfile.h"
-#include "aigw/log.h"
+#include "keyfile.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
+#include "conf_keys.h"
 #include "conftls.h"
-
-enum conf_type {
-    CT_LISTEN, CT_WORKERS, CT_LOGLEVEL, CT_PATH, CT_SIZE, CT_DURATION, CT_INT,
-    CT_STRING, CT_URLS, CT_CIDRS, CT_ADMIN_KEYS, CT_CHOICE, CT_LOGDEST, CT_BOOL, CT_JWT,
-};
-
-struct conf_key {
-    const char *path; /* dotted: "timeouts.upstream_connect" */
-    enum conf_type type;
-    size_t off;
-    const char *def; /* parsed by the same code as a value from the file; lists: a,b */
-    int64_t min, max; /* lists: the least and most items */
-    const char *doc;
-    size_t off_n; /* lists: the item count */
-    const char *const *choices; /* CT_CHOICE: the words, stored as their index (int);
-                                   CT_LOGDEST: the words that are not a path */
-};
 
 static const char *const rl_backends[] = {"local", "redis", NULL};
 static const char *const rl_on_error[] = {"allow", "deny", NULL};
@@ -58,121 +43,148 @@ static const char *const access_log_words[] = {"syslog", "stderr", "off", NULL};
 static const struct conf_key conf_keys[] = {
     {"listen", CT_LISTEN, OFF(listen), "127.0.0.1:8080", 1, CONF_MAX_LISTEN,
      "client listeners: each address:port ([v6]:port for IPv6), or {address, tls} for HTTPS",
-     OFF(nlisten), NULL},
-    {"workers", CT_WORKERS, OFF(workers), "auto", 1, 256, "worker processes; auto = one per core", 0, NULL},
-    {"log_level", CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "error, warn, info or debug", 0, NULL},
+     OFF(nlisten), NULL, 0},
+    {"workers", CT_WORKERS, OFF(workers), "auto", 1, 256, "worker processes; auto = one per core",
+     0, NULL, 0},
+    {"log_level", CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "error, warn, info or debug", 0, NULL,
+     0},
     {"data_dir", CT_PATH, OFF(data_dir), LOCALSTATEDIR "/lib/aigw", 0, 0,
-     "folder of the LMDB configuration table", 0, NULL},
+     "folder of the LMDB configuration table", 0, NULL, 0},
     {"lmdb.map_size", CT_SIZE, OFF(lmdb_map_size), "1g", 1 << 20, 1024 * GIB,
-     "largest size of the LMDB file", 0, NULL},
+     "largest size of the LMDB file", 0, NULL, 0},
     {"lmdb.max_readers", CT_INT, OFF(lmdb_max_readers), "1024", 16, 65536,
-     "LMDB reader slots (one per process is used)", 0, NULL},
+     "LMDB reader slots (one per process is used)", 0, NULL, 0},
     {"resources", CT_PATH, OFF(resources), SYSCONFDIR "/aigw/resources.yaml", 0, 0,
-     "standalone resources file (Models and API keys)", 0, NULL},
+     "standalone resources file (Models and API keys)", 0, NULL, 0},
     {"admin.listen", CT_LISTEN, OFF(admin_listen), "127.0.0.1:9180", 0, CONF_MAX_LISTEN,
-     "Admin API listeners; an empty list turns the Admin API off", OFF(admin_nlisten), NULL},
+     "Admin API listeners; an empty list turns the Admin API off", OFF(admin_nlisten), NULL, 0},
     {"admin.keys", CT_ADMIN_KEYS, OFF(admin_keys), "", 0, CONF_MAX_LIST,
      "Admin API keys: a list of {name, key, key_sha256 or key_file, role: admin or viewer}",
-     OFF(admin_nkeys), NULL},
+     OFF(admin_nkeys), NULL, 1},
     {"admin.allow_keyless", CT_BOOL, OFF(admin_allow_keyless), "false", 0, 0,
      "true: with no admin.keys, the Admin API answers anyone on its loopback listeners "
-     "(every local user); aigw -t warns", 0, NULL},
+     "(every local user); aigw -t warns",
+     0, NULL, 0},
     {"admin.allow", CT_CIDRS, OFF(admin_allow), "127.0.0.0/8,::1/128", 0, CONF_MAX_LIST,
-     "client addresses (CIDR) allowed to use the Admin API", OFF(admin_nallow), NULL},
+     "client addresses (CIDR) allowed to use the Admin API", OFF(admin_nallow), NULL, 0},
     {"etcd.endpoints", CT_URLS, OFF(etcd_endpoints), "", 0, CONF_MAX_LIST,
-     "etcd client URLs; none: standalone mode (the resources file)", OFF(etcd_nendpoints), NULL},
+     "etcd client URLs; none: standalone mode (the resources file)", OFF(etcd_nendpoints), NULL, 0},
     {"etcd.prefix", CT_STRING, OFF(etcd_prefix), "/aigw", 1, CONF_STR_MAX - 32,
-     "key prefix of aigw's resources in etcd", 0, NULL},
+     "key prefix of aigw's resources in etcd", 0, NULL, 0},
     {"etcd.user", CT_STRING, OFF(etcd_user), "", 0, CONF_STR_MAX - 1,
-     "etcd user; empty: no authentication", 0, NULL},
+     "etcd user; empty: no authentication", 0, NULL, 0},
     {"etcd.password", CT_STRING, OFF(etcd_password), "", 0, CONF_STR_MAX - 1,
-     "etcd password (use ${VAR})", 0, NULL},
+     "etcd password (use ${VAR})", 0, NULL, 1},
     {"etcd.tls.ca_file", CT_PATH, OFF(etcd_ca_file), "", 0, 0,
-     "CA certificates etcd's certificate is verified against; empty: the system's", 0, NULL},
+     "CA certificates etcd's certificate is verified against; empty: the system's", 0, NULL, 0},
     {"etcd.tls.cert_file", CT_PATH, OFF(etcd_cert_file), "", 0, 0,
-     "client certificate for etcd (PEM)", 0, NULL},
+     "client certificate for etcd (PEM)", 0, NULL, 0},
     {"etcd.tls.key_file", CT_PATH, OFF(etcd_key_file), "", 0, 0,
-     "private key of the client certificate (PEM)", 0, NULL},
+     "private key of the client certificate (PEM)", 0, NULL, 0},
     {"etcd.connect_timeout", CT_DURATION, OFF(etcd_connect_timeout_ms), "2s", 1, 600000,
-     "connecting to an etcd endpoint", 0, NULL},
+     "connecting to an etcd endpoint", 0, NULL, 0},
     {"etcd.request_timeout", CT_DURATION, OFF(etcd_request_timeout_ms), "5s", 1, 600000,
-     "one etcd request (not the watch)", 0, NULL},
+     "one etcd request (not the watch)", 0, NULL, 0},
     {"etcd.resync_interval", CT_DURATION, OFF(etcd_resync_interval_ms), "5m", 1000, 86400000,
-     "a full read of etcd this often, besides the watch (a safety net for lost events)", 0, NULL},
+     "a full read of etcd this often, besides the watch (a safety net for lost events)", 0, NULL,
+     0},
     {"upstream.ca_file", CT_PATH, OFF(upstream_ca_file), "", 0, 0,
      "CA certificates (PEM) that upstream TLS certificates are verified against; "
-     "empty: the system's", 0, NULL},
+     "empty: the system's",
+     0, NULL, 0},
     {"limits.max_body_size", CT_SIZE, OFF(max_body_size), "8m", 1024, 4 * GIB,
-     "largest client request body", 0, NULL},
+     "largest client request body", 0, NULL, 0},
     {"limits.max_header_size", CT_SIZE, OFF(max_header_size), "32k", 1024, 1 << 20,
-     "largest client request line and headers", 0, NULL},
+     "largest client request line and headers", 0, NULL, 0},
     {"limits.max_connections", CT_INT, OFF(max_connections), "4096", 16, 1000000,
      "open client connections per worker (and each of the master's Admin API and metrics "
-     "listener sets); at the limit, accepting pauses", 0, NULL},
+     "listener sets); at the limit, accepting pauses",
+     0, NULL, 0},
     {"limits.max_response_size", CT_SIZE, OFF(max_response_size), "64m", 1024, 4 * GIB,
-     "largest non-streamed upstream response body", 0, NULL},
+     "largest non-streamed upstream response body", 0, NULL, 0},
     {"timeouts.client_header", CT_DURATION, OFF(client_header_timeout_ms), "10s", 1, 3600000,
-     "time to receive a request's headers", 0, NULL},
+     "time to receive a request's headers", 0, NULL, 0},
     {"timeouts.client_body", CT_DURATION, OFF(client_body_timeout_ms), "60s", 1, 3600000,
-     "time to receive a request's body", 0, NULL},
+     "time to receive a request's body", 0, NULL, 0},
     {"timeouts.keepalive", CT_DURATION, OFF(keepalive_timeout_ms), "75s", 1, 3600000,
-     "idle time of a kept-alive client connection", 0, NULL},
+     "idle time of a kept-alive client connection", 0, NULL, 0},
     {"timeouts.send", CT_DURATION, OFF(send_timeout_ms), "60s", 1, 3600000,
-     "time a client may take to accept buffered response bytes", 0, NULL},
+     "time a client may take to accept buffered response bytes", 0, NULL, 0},
     {"timeouts.upstream_connect", CT_DURATION, OFF(upstream_connect_timeout_ms), "5s", 1, 600000,
-     "connecting to an upstream, TLS included", 0, NULL},
+     "connecting to an upstream, TLS included", 0, NULL, 0},
     {"timeouts.upstream_first_byte", CT_DURATION, OFF(upstream_first_byte_timeout_ms), "120s", 1,
-     3600000, "from sending the request to the upstream's first response byte", 0, NULL},
+     3600000, "from sending the request to the upstream's first response byte", 0, NULL, 0},
     {"timeouts.upstream_total", CT_DURATION, OFF(upstream_total_timeout_ms), "10m", 1, 86400000,
-     "a whole upstream exchange", 0, NULL},
+     "a whole upstream exchange", 0, NULL, 0},
     {"timeouts.stream_idle", CT_DURATION, OFF(stream_idle_timeout_ms), "120s", 1, 3600000,
-     "longest gap between two streamed chunks", 0, NULL},
+     "longest gap between two streamed chunks", 0, NULL, 0},
     {"timeouts.drain", CT_DURATION, OFF(drain_timeout_ms), "30s", 0, 3600000,
-     "how long a stopping worker lets in-flight requests finish", 0, NULL},
+     "how long a stopping worker lets in-flight requests finish", 0, NULL, 0},
     {"ratelimit.backend", CT_CHOICE, OFF(rl_backend), "local", 0, 0,
      "where request and token counters live: local (shared memory of this node) or redis "
-     "(shared by every node)", 0, rl_backends},
+     "(shared by every node)",
+     0, rl_backends, 0},
     {"ratelimit.on_error", CT_CHOICE, OFF(rl_on_error), "allow", 0, 0,
-     "when Redis cannot answer: allow (fail open) or deny (fail closed, 503)", 0, rl_on_error},
+     "when Redis cannot answer: allow (fail open) or deny (fail closed, 503)", 0, rl_on_error, 0},
     {"ratelimit.token_estimate", CT_INT, OFF(rl_token_estimate), "1024", 0, 1000000,
-     "completion tokens reserved at admission when a request gives no max_tokens", 0, NULL},
+     "completion tokens reserved at admission when a request gives no max_tokens", 0, NULL, 0},
     {"ratelimit.redis.address", CT_STRING, OFF(redis_address), "127.0.0.1:6379", 1,
-     CONF_STR_MAX - 1, "Redis server: host:port, or unix:/path/to/socket", 0, NULL},
+     CONF_STR_MAX - 1, "Redis server: host:port, or unix:/path/to/socket", 0, NULL, 0},
     {"ratelimit.redis.password", CT_STRING, OFF(redis_password), "", 0, CONF_STR_MAX - 1,
-     "Redis password (AUTH; use ${VAR}); empty: none", 0, NULL},
-    {"ratelimit.redis.db", CT_INT, OFF(redis_db), "0", 0, 1000, "Redis database number", 0, NULL},
+     "Redis password (AUTH; use ${VAR}); empty: none", 0, NULL, 1},
+    {"ratelimit.redis.db", CT_INT, OFF(redis_db), "0", 0, 1000, "Redis database number", 0, NULL,
+     0},
     {"ratelimit.redis.prefix", CT_STRING, OFF(redis_prefix), "aigw:", 0, 64,
-     "prefix of every Redis key aigw writes", 0, NULL},
+     "prefix of every Redis key aigw writes", 0, NULL, 0},
     {"ratelimit.redis.timeout", CT_DURATION, OFF(redis_timeout_ms), "100ms", 1, 60000,
-     "longest wait for Redis before ratelimit.on_error applies", 0, NULL},
+     "longest wait for Redis before ratelimit.on_error applies", 0, NULL, 0},
     {"ratelimit.redis.lease_ttl", CT_DURATION, OFF(redis_lease_ttl_ms), "10s", 1000, 3600000,
-     "how long a concurrency lease lives in Redis unless its worker renews it", 0, NULL},
+     "how long a concurrency lease lives in Redis unless its worker renews it", 0, NULL, 0},
     {"control.socket", CT_PATH, OFF(control_socket), RUNSTATEDIR "/aigw/aigw.sock", 0, 0,
-     "UNIX socket aigwctl talks to (mode 0660); empty: none", 0, NULL},
+     "UNIX socket aigwctl talks to (mode 0660); empty: none", 0, NULL, 0},
     {"pid_file", CT_PATH, OFF(pid_file), RUNSTATEDIR "/aigw/aigw.pid", 0, 0,
-     "the master's PID file; empty: none", 0, NULL},
+     "the master's PID file; empty: none", 0, NULL, 0},
     {"error_log", CT_LOGDEST, OFF(error_log), "syslog", 1, 0,
-     "syslog, stderr, or a file path (aigw -d always logs to stderr)", 0, error_log_words},
+     "syslog, stderr, or a file path (aigw -d always logs to stderr)", 0, error_log_words, 0},
     {"access_log", CT_LOGDEST, OFF(access_log), "", 0, 0,
      "JSON access lines: a file path, syslog, stderr, off; empty: where error_log goes", 0,
-     access_log_words},
+     access_log_words, 0},
     {"metrics.listen", CT_LISTEN, OFF(metrics_listen), "127.0.0.1:9190", 0, CONF_MAX_LISTEN,
-     "listeners of GET /metrics (Prometheus); an empty list turns it off",
-     OFF(metrics_nlisten), NULL},
+     "listeners of GET /metrics (Prometheus); an empty list turns it off", OFF(metrics_nlisten),
+     NULL, 0},
     {"auth.jwt.providers", CT_JWT, OFF(jwt), "", 0, CONF_MAX_JWT,
      "identity providers whose JWTs clients may send as bearer tokens: a list of {name, "
      "issuer, audiences, jwks_file | jwks_url | discovery, refresh, refetch_interval, "
      "hs256_secret, leeway, allowed_models_claim}; none: API keys only",
-     OFF(jwt_nproviders), NULL},
+     OFF(jwt_nproviders), NULL, 1},
     {"shm_slots", CT_INT, OFF(shm_slots), "65536", 1024, 16777216,
-     "entries in the shared-memory table of counters (limits, circuit breakers, splits)", 0, NULL},
+     "entries in the shared-memory table of counters (limits, circuit breakers, splits)", 0, NULL,
+     0},
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
-static const char *const type_names[] = {
-    "a list of address:port", "an integer or auto", "a level", "a path", "a size", "a duration",
-    "an integer", "a string", "a list of URLs", "a list of CIDRs", "a list of keys", "a word",
-    "a path or a word", "true or false", "a list of providers"};
+const struct conf_key *
+conf_keys_table(size_t *n)
+{
+    *n = NKEYS;
+    return conf_keys;
+}
+
+static const char *const type_names[] = {"a list of address:port",
+                                         "an integer or auto",
+                                         "a level",
+                                         "a path",
+                                         "a size",
+                                         "a duration",
+                                         "an integer",
+                                         "a string",
+                                         "a list of URLs",
+                                         "a list of CIDRs",
+                                         "a list of keys",
+                                         "a word",
+                                         "a path or a word",
+                                         "true or false",
+                                         "a list of providers"};
 
 /* Find a dotted path in the tree; *parent is set to the deepest object reached. */
 static int
@@ -323,8 +335,8 @@ parse_admin_key(struct conf *c, struct json_object *o, struct conf_admin_key *k,
     }
     json_object_object_foreach(o, f, val)
     {
-        const char *sv = json_object_is_type(val, json_type_string) ? json_object_get_string(val)
-                                                                    : NULL;
+        const char *sv =
+            json_object_is_type(val, json_type_string) ? json_object_get_string(val) : NULL;
         if (strcmp(f, "name") == 0)
             name = sv;
         else if (strcmp(f, "key") == 0)
@@ -393,7 +405,8 @@ set_item(struct conf *c, const struct conf_key *k, int i, struct json_object *no
         }
         return 0;
     case CT_URLS:
-        if (text == NULL || (strncmp(text, "http://", 7) != 0 && strncmp(text, "https://", 8) != 0) ||
+        if (text == NULL ||
+            (strncmp(text, "http://", 7) != 0 && strncmp(text, "https://", 8) != 0) ||
             strlen(text) >= CONF_STR_MAX) {
             errors_add(e, node, k->path, "\"%s\" is not an http:// or https:// URL",
                        text ? text : "?");
@@ -432,8 +445,7 @@ set_list(struct conf *c, const struct conf_key *k, struct json_object *node, con
         for (size_t i = 0; i < json_object_array_length(node); i++) {
             struct json_object *item = json_object_array_get_idx(node, i);
             if (*n == k->max) {
-                errors_add(e, item ? item : node, k->path, "at most %lld items",
-                           (long long)k->max);
+                errors_add(e, item ? item : node, k->path, "at most %lld items", (long long)k->max);
                 return -1;
             }
             if (set_item(c, k, *n, item ? item : node, scalar_text(item), e) < 0)
@@ -538,8 +550,8 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
             format_duration_ms(k->min, lo, sizeof(lo));
             format_duration_ms(k->max, hi, sizeof(hi));
             errors_add(e, node, k->path,
-                       "\"%s\" must be a duration with a unit (ms, s, m, h), from %s to %s",
-                       text, lo, hi);
+                       "\"%s\" must be a duration with a unit (ms, s, m, h), from %s to %s", text,
+                       lo, hi);
             return -1;
         }
         *(int64_t *)base = i64;
@@ -558,8 +570,7 @@ set_key(struct conf *c, const struct conf_key *k, struct json_object *node, cons
                 *(int *)base = i;
                 return 0;
             }
-        errors_add(e, node, k->path, "\"%s\" must be %s or %s", text, k->choices[0],
-                   k->choices[1]);
+        errors_add(e, node, k->path, "\"%s\" must be %s or %s", text, k->choices[0], k->choices[1]);
         return -1;
     case CT_LOGDEST:
         /* a word as it is; anything else is a file, relative to aigw.yaml's folder */

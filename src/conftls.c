@@ -19,7 +19,7 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/keyfile.h"
+#include "keyfile.h"
 #include "conftls.h"
 #include "tls.h"
 

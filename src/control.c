@@ -26,7 +26,7 @@
 #include <event2/listener.h>
 #include <json-c/json.h>
 
-#include "aigw/log.h"
+#include "log.h"
 #include "control.h"
 
 struct control {

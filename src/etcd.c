@@ -36,7 +36,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "aigw/log.h"
+#include "log.h"
 #include "etcd.h"
 #include "upstream.h"
 

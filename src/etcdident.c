@@ -21,8 +21,8 @@
 
 #include <json-c/json.h>
 
-#include "aigw/log.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "etcdident.h"
 

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include "aigw/store.h"
+#include "store.h"
 
 struct json_object;
 

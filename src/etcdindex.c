@@ -23,7 +23,7 @@
 #include <json-c/json.h>
 
 #include "aigw/resource.h"
-#include "aigw/store.h"
+#include "store.h"
 #include "admin.h"
 #include "etcd.h"
 #include "etcdindex.h"
@@ -96,11 +96,13 @@ res_compare(char *out, size_t len, const char *r, int64_t expect)
     else if (expect == 0)
         snprintf(out, len,
                  "{\"key\":\"%s\",\"target\":\"CREATE\",\"create_revision\":\"0\","
-                 "\"result\":\"EQUAL\"},", r);
+                 "\"result\":\"EQUAL\"},",
+                 r);
     else
         snprintf(out, len,
                  "{\"key\":\"%s\",\"target\":\"MOD\",\"mod_revision\":\"%lld\","
-                 "\"result\":\"EQUAL\"},", r, (long long)expect);
+                 "\"result\":\"EQUAL\"},",
+                 r, (long long)expect);
 }
 
 /* A nested transaction deleting index entry O while it names id I: "" without O. */
@@ -113,7 +115,8 @@ release_op(const char *o, const char *i)
     if (asprintf(&s,
                  ",{\"request_txn\":{\"compare\":[{\"key\":\"%s\",\"target\":\"VALUE\","
                  "\"value\":\"%s\",\"result\":\"EQUAL\"}],\"success\":[{\"request_delete_range\":"
-                 "{\"key\":\"%s\"}}]}}", o, i, o) < 0)
+                 "{\"key\":\"%s\"}}]}}",
+                 o, i, o) < 0)
         return NULL;
     return s;
 }
@@ -159,9 +162,9 @@ del_outcome(struct json_object *a)
 {
     if (json_object_get_boolean(jx_get(a, "succeeded")))
         return jx_int(response(a, 0, "response_delete_range"), "deleted") > 0 ? ADMIN_OK
-                                                                               : ADMIN_ENOTFOUND;
+                                                                              : ADMIN_ENOTFOUND;
     return jx_get(response(a, 0, "response_range"), "kvs") == NULL ? ADMIN_ENOTFOUND
-                                                                    : ADMIN_ECONFLICT;
+                                                                   : ADMIN_ECONFLICT;
 }
 
 /*
@@ -207,9 +210,8 @@ ix_send(struct etcd *e, char *body, struct ix_write *w)
 }
 
 void
-etcdindex_put(struct etcd *e, struct store *s, const char *prefix, enum res_kind k,
-              const char *id, struct json_object *doc, int64_t expect, admin_done_cb done,
-              void *arg)
+etcdindex_put(struct etcd *e, struct store *s, const char *prefix, enum res_kind k, const char *id,
+              struct json_object *doc, int64_t expect, admin_done_cb done, void *arg)
 {
     char rkey[512], nkey[1024], okey[1024], rcmp[512];
     char *r = NULL, *v = NULL, *n = NULL, *i = NULL, *o = NULL, *rel = NULL, *body = NULL;
@@ -223,7 +225,7 @@ etcdindex_put(struct etcd *e, struct store *s, const char *prefix, enum res_kind
     }
     stored_index_key(s, prefix, k, id, okey, sizeof(okey));
     const char *json = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
-                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
     r = b64s(rkey);
     v = b64s(json);
     n = b64s(nkey);
@@ -261,8 +263,8 @@ etcdindex_put(struct etcd *e, struct store *s, const char *prefix, enum res_kind
 }
 
 void
-etcdindex_del(struct etcd *e, struct store *s, const char *prefix, enum res_kind k,
-              const char *id, int64_t expect, admin_done_cb done, void *arg)
+etcdindex_del(struct etcd *e, struct store *s, const char *prefix, enum res_kind k, const char *id,
+              int64_t expect, admin_done_cb done, void *arg)
 {
     char rkey[512], okey[1024], rcmp[512];
     char *r = NULL, *i = NULL, *o = NULL, *rel = NULL, *body = NULL;

@@ -118,8 +118,7 @@ crev_of(struct etcdowner *o, enum res_kind k, const char *id)
 }
 
 int
-owner_prefers(struct etcdowner *o, const char *ikey, enum res_kind k, const char *a,
-              const char *b)
+owner_prefers(struct etcdowner *o, const char *ikey, enum res_kind k, const char *a, const char *b)
 {
     const char *owner = owner_index_get(o, ikey);
     if (owner != NULL && strcmp(owner, a) == 0)

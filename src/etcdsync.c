@@ -19,9 +19,9 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/resource.h"
-#include "aigw/store.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "admin.h"
 #include "etcd.h"
@@ -45,7 +45,7 @@ struct etcdsync {
     struct etcd *etcd;
     struct etcd_watch *watch;
     struct event *retry;
-    struct event *periodic; /* the safety-net full read */
+    struct event *periodic;        /* the safety-net full read */
     char prefix[CONF_STR_MAX + 2]; /* "<prefix>/" */
     enum es_state state;
     int64_t revision; /* the last etcd revision applied to LMDB */
@@ -67,7 +67,7 @@ parse_key(struct etcdsync *es, const char *key, size_t len, enum res_kind *k, ch
     if (len <= plen || len >= sizeof(buf) || memcmp(key, es->prefix, plen) != 0)
         return -1;
     if (len > plen + 6 && memcmp(key + plen, "index/", 6) == 0)
-        return -1; /* a name's index entry (etcdindex.c), not a resource */
+        return -1;                      /* a name's index entry (etcdindex.c), not a resource */
     if (memchr(key, '\0', len) != NULL) /* "models/a\0b" must not be read as "models/a" */
         goto bad;
     memcpy(buf, key + plen, len - plen);
@@ -205,7 +205,6 @@ es_ident_refused(struct etcdsync *es, int64_t revision)
     return 1;
 }
 
-
 /* Is kv a name's index entry (etcdindex.c)? */
 static int
 is_index_key(struct etcdsync *es, const char *key, size_t len)
@@ -231,7 +230,7 @@ claimed_name(enum res_kind k, struct json_object *doc)
 {
     struct json_object *v;
     return k == RES_MODEL && json_object_object_get_ex(doc, "name", &v) ? json_object_get_string(v)
-                                                                         : NULL;
+                                                                        : NULL;
 }
 
 /*
@@ -339,8 +338,7 @@ on_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
     for (size_t i = 0; i < nc; i++) {
         if (c[i].wins) {
             json_object_object_add(items[c[i].k], c[i].id, json_object_get(c[i].doc));
-            json_object_object_add(revs[c[i].k], c[i].id,
-                                   json_object_new_int64(c[i].mod_revision));
+            json_object_object_add(revs[c[i].k], c[i].id, json_object_new_int64(c[i].mod_revision));
         }
         json_object_put(c[i].doc);
         free(c[i].ikey);
@@ -426,8 +424,7 @@ apply_index_event(struct etcdsync *es, const struct etcd_event *ev, int *resync)
 
 /* A resource deleted: a loser becomes nobody's business; a freed name goes by the rule. */
 static void
-apply_delete(struct etcdsync *es, struct store_txn *t, enum res_kind k, const char *id,
-             int *resync)
+apply_delete(struct etcdsync *es, struct store_txn *t, enum res_kind k, const char *id, int *resync)
 {
     char old[1024];
     owner_crev_set(es->own, k, id, -1);
@@ -455,8 +452,8 @@ apply_put(struct etcdsync *es, struct store_txn *t, const struct etcd_event *ev,
     if (etcdindex_key(es->prefix, k, doc, ikey, sizeof(ikey)) < 0)
         return;
     table_ikey(es, t, k, id, old, sizeof(old));
-    int held = store_index_owner(t, k, doc, holder, sizeof(holder)) == STORE_OK &&
-               strcmp(holder, id) != 0;
+    int held =
+        store_index_owner(t, k, doc, holder, sizeof(holder)) == STORE_OK && strcmp(holder, id) != 0;
     if (held && owner_prefers(es->own, ikey, k, id, holder)) {
         *resync = 1; /* the name changes hands: the full read applies the rule to all */
         return;
@@ -499,8 +496,8 @@ apply_event(struct etcdsync *es, struct store_txn *t, const struct etcd_event *e
         apply_delete(es, t, k, id, resync);
         return;
     }
-    struct json_object *doc = parse_value(k, ev->kv.key, ev->kv.keylen, ev->kv.value,
-                                          ev->kv.valuelen);
+    struct json_object *doc =
+        parse_value(k, ev->kv.key, ev->kv.keylen, ev->kv.value, ev->kv.valuelen);
     if (doc == NULL)
         return;
     apply_put(es, t, ev, k, id, doc, e, resync);
@@ -690,7 +687,8 @@ etcdsync_status(struct etcdsync *es, struct json_object *o)
     json_object_object_add(e, "last_sync_ms", json_object_new_int64(es->last_sync_ms));
     json_object_object_add(e, "events_applied", json_object_new_int64((int64_t)es->events));
     json_object_object_add(e, "conflicts", json_object_new_int(owner_nlosers(es->own)));
-    json_object_object_add(e, "last_error", es->last_error[0] ? json_object_new_string(es->last_error) : NULL);
+    json_object_object_add(e, "last_error",
+                           es->last_error[0] ? json_object_new_string(es->last_error) : NULL);
     etcdident_status(&es->ident, e);
     json_object_object_add(o, "etcd", e);
 }

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +37,12 @@
 #include <openssl/ssl.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
-#include "aigw/shm.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "http.h"
 #include "metrics.h"
 #include "tls.h"
-#include "utf8.h"
+#include "aigw/utf8.h"
 
 #define MAX_HEADERS 100
 #define LINGER_MS 2000
@@ -66,7 +66,7 @@ struct http_req {
     size_t hlen, hcap;
     struct http_hdr hdrs[MAX_HEADERS];
     int nhdrs;
-    int ndone;    /* headers whose value is complete and NUL-terminated in hbuf */
+    int ndone; /* headers whose value is complete and NUL-terminated in hbuf */
     int in_value;
     struct evbuffer *body;
     char id[130];
@@ -82,7 +82,8 @@ struct http_req {
     void (*on_drain)(void *);
     void *cbarg;
     http_error_fn error_fn; /* NULL: OpenAI's error shape */
-    struct http_access acc;
+    const char *error;      /* the code of the server's first error answer (static), or NULL */
+    void *udata;            /* the server's user's, udata_size bytes (zeroed), or NULL */
     char peer[64];
 };
 
@@ -95,10 +96,10 @@ struct http_conn {
     char peer[64];
     enum conn_state state;
     struct http_req *req;
-    int closed;    /* socket gone while the handler still holds the request */
-    int keepalive; /* of the current request */
-    int promised;  /* its response said Connection: keep-alive */
-    int in_input;  /* inside conn_input: don't recurse */
+    int closed;             /* socket gone while the handler still holds the request */
+    int keepalive;          /* of the current request */
+    int promised;           /* its response said Connection: keep-alive */
+    int in_input;           /* inside conn_input: don't recurse */
     struct tls_server *tls; /* HTTPS: its listener's; NULL: plain */
     int handshaking;        /* HTTPS: the TLS handshake is not done yet */
 };
@@ -116,8 +117,11 @@ struct http_server {
     int nconns;
     int draining;
     uint64_t idprefix, idcounter;
-    struct shm_worker *stats; /* requests and in-flight, for aigwctl status and metrics */
-    int no_access_log;        /* GET /metrics: no access lines */
+    _Atomic uint64_t *nrequests; /* requests ended; NULL: not counted */
+    _Atomic int64_t *ninflight;  /* requests the handler holds; NULL: not counted */
+    http_end_hook end_hook;      /* called when each request ends; NULL: none */
+    void *end_arg;
+    size_t udata_size;            /* each request's user data */
     http_error_route error_route; /* the error shape of a path; NULL: OpenAI's */
     http_precheck precheck;       /* a body's request checked from its headers; NULL: none */
     int paused;                   /* accepting paused: PAUSE_* bits */
@@ -154,27 +158,48 @@ static const char *
 status_text(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 412: return "Precondition Failed";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 412:
+        return "Precondition Failed";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
 }
 
@@ -191,12 +216,16 @@ req_new(struct http_conn *c)
     r->out_hdrs = evbuffer_new();
     r->hcap = 1024;
     r->hbuf = malloc(r->hcap);
-    if (r->body == NULL || r->out_hdrs == NULL || r->hbuf == NULL) {
+    if (c->srv->udata_size > 0)
+        r->udata = calloc(1, c->srv->udata_size);
+    if (r->body == NULL || r->out_hdrs == NULL || r->hbuf == NULL ||
+        (c->srv->udata_size > 0 && r->udata == NULL)) {
         if (r->body)
             evbuffer_free(r->body);
         if (r->out_hdrs)
             evbuffer_free(r->out_hdrs);
         free(r->hbuf);
+        free(r->udata);
         free(r);
         return NULL;
     }
@@ -216,6 +245,7 @@ req_free(struct http_req *r)
     free(r->hbuf);
     free(r->path);
     free(r->query);
+    free(r->udata);
     free(r);
 }
 
@@ -299,120 +329,35 @@ http_req_start_us(const struct http_req *r)
     return r->start_us;
 }
 
-struct http_access *
-http_req_access(struct http_req *r)
+void *
+http_req_udata(struct http_req *r)
 {
-    return &r->acc;
+    return r->udata;
 }
 
-static const char *
-method_name(int m)
-{
-    static const char *const names[] = {"OTHER", "GET", "POST", "HEAD", "PUT", "DELETE"};
-    return m >= 0 && m <= HTTP_M_DELETE ? names[m] : "OTHER";
-}
-
-/* Add a member whose name is a string constant (json-c then neither copies nor searches it). */
+/* A finished request, protocol errors included: count it, and tell the server's user. */
 static void
-jadd(struct json_object *o, const char *k, struct json_object *v)
+req_end(struct http_req *r, int client_gone)
 {
-    json_object_object_add_ex(o, k, v, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
-}
-
-static struct json_object *
-jstr_or_null(const char *s)
-{
-    return s != NULL && s[0] ? utf8_json_string(s) : NULL; /* a client's bytes: made UTF-8 */
-}
-
-/* Milliseconds with three decimals, written as such (not as %.17g). */
-static struct json_object *
-jms(int64_t us)
-{
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%lld.%03lld", (long long)(us / 1000), (long long)(us % 1000));
-    return json_object_new_double_s((double)us / 1000.0, buf);
-}
-
-/*
- * The access line: one JSON object (aigw(8) lists the fields). The key is
- * the key's name; a provider secret never reaches struct http_access.
- */
-static void
-access_line(struct http_req *r, int status, const char *error, int64_t now_us)
-{
-    const struct http_access *a = &r->acc;
-    char ts[48];
-    struct tm tm;
-    time_t secs = (time_t)(r->start_real_ms / 1000);
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(r->start_real_ms % 1000));
-
-    struct json_object *o = json_object_new_object();
-    if (o == NULL)
-        return;
-    jadd(o, "time", json_object_new_string(ts));
-    jadd(o, "request_id", jstr_or_null(r->id));
-    jadd(o, "client", json_object_new_string(r->peer));
-    jadd(o, "method", json_object_new_string(method_name(r->method)));
-    jadd(o, "path", jstr_or_null(r->path));
-    jadd(o, "key", jstr_or_null(a->key));
-    struct json_object *id = NULL; /* who a JWT proved to be; the token itself never */
-    if (a->jwt_sub[0] != '\0') {
-        id = json_object_new_object();
-        jadd(id, "iss", json_object_new_string(a->jwt_iss));
-        jadd(id, "sub", json_object_new_string(a->jwt_sub));
-    }
-    jadd(o, "identity", id);
-    jadd(o, "model", jstr_or_null(a->model));
-    jadd(o, "target", jstr_or_null(a->target));
-    jadd(o, "stream", json_object_new_boolean(r->streaming));
-    jadd(o, "status", json_object_new_int(status));
-    jadd(o, "upstream_status", a->upstream_status ? json_object_new_int64(a->upstream_status) : NULL);
-    jadd(o, "attempts", json_object_new_int(a->attempts));
-    jadd(o, "prompt_tokens", json_object_new_int64(a->prompt_tokens));
-    jadd(o, "completion_tokens", json_object_new_int64(a->completion_tokens));
-    jadd(o, "total_tokens", json_object_new_int64(a->total_tokens));
-    jadd(o, "ttft_ms", a->ttft_us ? jms(a->ttft_us - r->start_us) : NULL);
-    jadd(o, "duration_ms", jms(now_us - r->start_us));
-    jadd(o, "bytes_received", json_object_new_int64((int64_t)evbuffer_get_length(r->body)));
-    jadd(o, "bytes_sent", json_object_new_int64((int64_t)r->bytes_sent));
-    jadd(o, "error", jstr_or_null(error));
-    jadd(o, "pid", json_object_new_int((int)getpid()));
-    size_t len;
-    const char *line = json_object_to_json_string_length(
-        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (line != NULL)
-        log_access(line, len);
-    json_object_put(o);
-}
-
-/* A finished request, protocol errors included: count it, and its access line. */
-static void
-req_log(struct http_req *r, int client_gone)
-{
-    const struct http_access *a = &r->acc;
     struct http_server *s = r->conn->srv;
     int status = client_gone && !r->ended ? 499 : r->status;
-    const char *error = a->error ? a->error : status == 499 ? "client_closed" : NULL;
-    int64_t now = now_mono_us();
-    if (s->stats != NULL)
-        atomic_fetch_add_explicit(&s->stats->requests, 1, memory_order_relaxed);
-    /* a client's name for a model that does not exist never becomes a label */
-    struct metrics_request m = {
-        .model = a->model_known ? a->model : NULL,
-        .provider = a->provider,
-        .target = a->target,
+    if (s->nrequests != NULL)
+        atomic_fetch_add_explicit(s->nrequests, 1, memory_order_relaxed);
+    if (s->end_hook == NULL)
+        return;
+    struct http_end e = {
         .status = status,
-        .duration_us = now - r->start_us,
-        .ttft_us = a->ttft_us ? a->ttft_us - r->start_us : 0,
-        .prompt_tokens = a->prompt_tokens,
-        .completion_tokens = a->completion_tokens,
+        .error = r->error        ? r->error
+                 : status == 499 ? "client_closed"
+                                 : NULL,
+        .path = r->path,
+        .stream = r->streaming,
+        .start_real_ms = r->start_real_ms,
+        .end_us = now_mono_us(),
+        .bytes_received = evbuffer_get_length(r->body),
+        .bytes_sent = r->bytes_sent,
     };
-    metrics_request(&m);
-    if (!s->no_access_log && log_access_enabled())
-        access_line(r, status, error, now);
+    s->end_hook(r, &e, s->end_arg);
 }
 
 void
@@ -546,12 +491,24 @@ on_headers_complete(http_parser *p)
     if (r->path != NULL && c->srv->error_route != NULL)
         r->error_fn = c->srv->error_route(r->path);
     switch (p->method) {
-    case HTTP_GET: r->method = HTTP_M_GET; break;
-    case HTTP_POST: r->method = HTTP_M_POST; break;
-    case HTTP_HEAD: r->method = HTTP_M_HEAD; break;
-    case HTTP_PUT: r->method = HTTP_M_PUT; break;
-    case HTTP_DELETE: r->method = HTTP_M_DELETE; break;
-    default: r->method = HTTP_M_OTHER; break;
+    case HTTP_GET:
+        r->method = HTTP_M_GET;
+        break;
+    case HTTP_POST:
+        r->method = HTTP_M_POST;
+        break;
+    case HTTP_HEAD:
+        r->method = HTTP_M_HEAD;
+        break;
+    case HTTP_PUT:
+        r->method = HTTP_M_PUT;
+        break;
+    case HTTP_DELETE:
+        r->method = HTTP_M_DELETE;
+        break;
+    default:
+        r->method = HTTP_M_OTHER;
+        break;
     }
     c->keepalive = http_should_keep_alive(p) && !c->srv->draining;
     req_set_id(r);
@@ -566,8 +523,8 @@ on_headers_complete(http_parser *p)
      * route or key costs its sender no more than the header buffer, and
      * no 100 Continue invites the body.
      */
-    if (c->srv->precheck != NULL && ((p->flags & F_CHUNKED) ||
-                                     ((p->flags & F_CONTENTLENGTH) && p->content_length > 0))) {
+    if (c->srv->precheck != NULL &&
+        ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0))) {
         struct http_refusal f = {0};
         if (c->srv->precheck(r, c->srv->arg, &f) != 0) {
             conn_refuse(c, &f);
@@ -648,9 +605,9 @@ static void
 req_finish(struct http_req *r)
 {
     struct http_conn *c = r->conn;
-    if (c->srv->stats != NULL)
-        atomic_fetch_sub_explicit(&c->srv->stats->in_flight, 1, memory_order_relaxed);
-    req_log(r, c->closed);
+    if (c->srv->ninflight != NULL)
+        atomic_fetch_sub_explicit(c->srv->ninflight, 1, memory_order_relaxed);
+    req_end(r, c->closed);
     if (c->closed) {
         c->req = NULL;
         req_free(r);
@@ -742,9 +699,10 @@ http_reply_error(struct http_req *r, int status, const char *type, const char *c
     utf8_clean(raw, strlen(raw), msg, sizeof(msg));
     struct json_object *o = r->error_fn ? r->error_fn(status, type, code, param, msg)
                                         : error_json(type, code, param, msg);
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    if (r->acc.error == NULL)
-        r->acc.error = code;
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (r->error == NULL)
+        r->error = code;
     http_reply(r, status, "application/json", s, strlen(s));
     json_object_put(o);
 }
@@ -851,15 +809,16 @@ conn_refuse(struct http_conn *c, const struct http_refusal *f)
     utf8_clean(f->msg, strlen(f->msg), msg, sizeof(msg)); /* it may quote a client's path */
     struct json_object *o = r->error_fn ? r->error_fn(f->status, f->type, f->code, NULL, msg)
                                         : error_json(f->type, f->code, NULL, msg);
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     resp_head(r, f->status, "application/json", (long long)strlen(s));
     bufferevent_write(c->bev, s, strlen(s));
     r->bytes_sent += strlen(s);
     json_object_put(o);
-    if (r->acc.error == NULL) /* a refused JWT's reason is more than its 401's code */
-        r->acc.error = f->code;
+    if (r->error == NULL)
+        r->error = f->code;
     r->ended = 1;
-    req_log(r, 0);
+    req_end(r, 0);
     req_free(r);
     c->req = NULL;
     c->state = CONN_LINGER;
@@ -877,8 +836,8 @@ conn_send_error_close(struct http_conn *c, int status, const char *type, const c
 }
 
 int
-http_refuse(struct http_refusal *f, int status, const char *type, const char *code,
-            const char *fmt, ...)
+http_refuse(struct http_refusal *f, int status, const char *type, const char *code, const char *fmt,
+            ...)
 {
     va_list ap;
     f->status = status;
@@ -914,8 +873,8 @@ conn_input(struct http_conn *c)
             break;
         evbuffer_drain(in, n);
         if (err == HPE_PAUSED && c->state == CONN_BUSY) {
-            if (c->srv->stats != NULL)
-                atomic_fetch_add_explicit(&c->srv->stats->in_flight, 1, memory_order_relaxed);
+            if (c->srv->ninflight != NULL)
+                atomic_fetch_add_explicit(c->srv->ninflight, 1, memory_order_relaxed);
             c->srv->handler(c->req, c->srv->arg); /* may reply at once and loop on */
             continue;
         }
@@ -1252,8 +1211,8 @@ http_server_listen_fd_tls(struct http_server *s, int fd, struct tls_server *tls)
     if (s->nlisteners == CONF_MAX_LISTEN)
         return -1;
     evutil_make_socket_nonblocking(fd);
-    struct evconnlistener *l = evconnlistener_new(s->base, accept_cb, s,
-                                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+    struct evconnlistener *l = evconnlistener_new(
+        s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (l == NULL)
         return -1;
     evconnlistener_set_error_cb(l, accept_error_cb);
@@ -1336,13 +1295,17 @@ http_server_set_precheck(struct http_server *s, http_precheck fn)
 }
 
 void
-http_server_set_stats(struct http_server *s, struct shm_worker *stats)
+http_server_set_counters(struct http_server *s, _Atomic uint64_t *requests,
+                         _Atomic int64_t *in_flight)
 {
-    s->stats = stats;
+    s->nrequests = requests;
+    s->ninflight = in_flight;
 }
 
 void
-http_server_set_access_log(struct http_server *s, int on)
+http_server_set_end_hook(struct http_server *s, http_end_hook fn, size_t udata_size, void *arg)
 {
-    s->no_access_log = !on;
+    s->end_hook = fn;
+    s->end_arg = arg;
+    s->udata_size = udata_size;
 }

@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * http.h: the worker's HTTP/1.1 server on libevent bufferevents.
+ * http.h: an HTTP/1.1 server on libevent bufferevents, for the workers'
+ * client listeners, the Admin API and /metrics.
  *
  * aigw answers every request itself, protocol errors included (413, 431, 400,
  * 408), in OpenAI's JSON error shape and with an x-request-id. A request is
  * handed to the handler once its body is complete; the handler ends it with
- * exactly one of http_reply*, http_stream_end or http_req_release.
+ * exactly one of http_reply*, http_stream_end or http_req_release. What is
+ * logged or counted when a request ends is the server's user's business:
+ * its request-end hook.
  */
 #ifndef AIGW_HTTP_H
 #define AIGW_HTTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,11 +61,33 @@ int http_server_listen_fd_tls(struct http_server *s, int fd, struct tls_server *
 int http_server_set_tls(struct http_server *s, int i, struct tls_server *tls);
 /* Drain: stop accepting, close idle connections, and close each busy one when its request ends. */
 void http_server_drain(struct http_server *s);
-/* Count requests and requests in flight into this worker's shared-memory entry. */
-struct shm_worker;
-void http_server_set_stats(struct http_server *s, struct shm_worker *stats);
-/* Write an access line for each request (the default), or not (0). */
-void http_server_set_access_log(struct http_server *s, int on);
+/*
+ * Count the requests that end (all, errors included) into *requests and the
+ * requests a handler holds into *in_flight (shared memory: aigwctl status,
+ * aigw_active_requests); NULL: not counted.
+ */
+void http_server_set_counters(struct http_server *s, _Atomic uint64_t *requests,
+                              _Atomic int64_t *in_flight);
+
+/* How a request ended, for the request-end hook. */
+struct http_end {
+    int status;            /* the response's status; 499: the client left before it ended */
+    const char *error;     /* the code of the server's error answer, "client_closed", or NULL */
+    const char *path;      /* as http_req_path, but NULL when the request line could not be read */
+    int stream;            /* the answer was streamed */
+    int64_t start_real_ms; /* wall clock when it began */
+    int64_t end_us;        /* monotonic, now (http_req_start_us is when it began) */
+    uint64_t bytes_received, bytes_sent; /* body; response, headers included */
+};
+typedef void (*http_end_hook)(struct http_req *r, const struct http_end *e, void *arg);
+/*
+ * Call fn once for each request when it ends: answered, refused while it was
+ * read (before any handler saw it), or abandoned by the client. Each request
+ * carries udata_size bytes (zeroed when it begins, http_req_udata) that the
+ * precheck, the handler and fn share: what the server cannot know itself.
+ * No hook (the default): nothing is called and there are no user data.
+ */
+void http_server_set_end_hook(struct http_server *s, http_end_hook fn, size_t udata_size, void *arg);
 /* Check each request that has a body with fn before the body is read. */
 void http_server_set_precheck(struct http_server *s, http_precheck fn);
 /* Connections open (busy or not). */
@@ -79,25 +105,8 @@ const char *http_req_id(const struct http_req *r);
 const char *http_req_peer(const struct http_req *r);
 int64_t http_req_start_us(const struct http_req *r);
 
-/*
- * What the access line says beyond what the server knows itself. The handler
- * fills it; the server writes the line, once, when the request ends (replied,
- * failed, or abandoned by the client: status 499).
- */
-struct http_access {
-    char key[257];        /* the key's name, never the key */
-    char jwt_iss[257], jwt_sub[257]; /* the identity a bearer JWT proved, never the token */
-    char model[257];      /* the model the client asked for */
-    int model_known;      /* ... and it is a configured model (a metrics label may name it) */
-    const char *provider; /* of the target that answered (a static string), or NULL */
-    long long prompt_tokens, completion_tokens, total_tokens;
-    int64_t ttft_us; /* monotonic time the first streamed byte went out; 0: none */
-    long upstream_status;
-    char target[129]; /* the model's target that answered */
-    int attempts;     /* upstream attempts (retries and fallbacks included) */
-    const char *error; /* a static error code, or NULL */
-};
-struct http_access *http_req_access(struct http_req *r);
+/* The request's user data (http_server_set_end_hook); NULL when the server has none. */
+void *http_req_udata(struct http_req *r);
 
 /* Calls on client disconnect (abort) and when buffered output has drained (drain). */
 void http_req_set_callbacks(struct http_req *r, void (*on_abort)(void *), void (*on_drain)(void *),

@@ -19,8 +19,8 @@
 #include <openssl/sha.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "jwks.h"
 #include "jwt.h"

@@ -24,9 +24,9 @@
 #include <json-c/json.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "jsonraw.h"
 #include "jwks.h"
@@ -267,8 +267,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
         struct fprov *fp = &f->v[i];
         if (fp->xfer.running)
             continue;
-        struct shm_slot *s = f->shm ? shm_find(f->shm, "jwks", fp->p.name, NULL) : NULL;
-        uint64_t misses = s ? atomic_load_explicit(&s->c[0], memory_order_relaxed) : 0;
+        struct shm_slot *s = f->shm ? shm_find(f->shm, SHM_KIND_JWKS, fp->p.name, NULL) : NULL;
+        uint64_t misses = s ? atomic_load_explicit(&s->c[SHM_JWKS_UNKNOWN_KID], memory_order_relaxed) : 0;
         if (misses != fp->misses_seen && now - fp->last_ms >= fp->p.refetch_ms) {
             fp->misses_seen = misses;
             fp->next_ms = 0; /* a kid we lack: ask now */

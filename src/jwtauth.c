@@ -20,10 +20,10 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/conf.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "shm.h"
+#include "store.h"
 #include "jwks.h"
 #include "jwtauth.h"
 
@@ -73,9 +73,9 @@ note_unknown_kid(struct jwtauth *ja, const struct conf_jwt_provider *p)
 {
     if (ja->shm == NULL || (p->jwks_url[0] == '\0' && !p->discovery))
         return;
-    struct shm_slot *s = shm_slot(ja->shm, "jwks", p->name, NULL);
+    struct shm_slot *s = shm_slot(ja->shm, SHM_KIND_JWKS, p->name, NULL);
     if (s != NULL)
-        atomic_fetch_add_explicit(&s->c[0], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->c[SHM_JWKS_UNKNOWN_KID], 1, memory_order_relaxed);
 }
 
 void

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "aigw/keyfile.h"
+#include "keyfile.h"
 
 /* Read at most len - 1 bytes of fd into buf, NUL-terminated; the byte count or -1. */
 static ssize_t

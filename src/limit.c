@@ -22,8 +22,8 @@
 #include <time.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
-#include "aigw/shm.h"
+#include "log.h"
+#include "shm.h"
 #include "aigw/util.h"
 #include "limit.h"
 #include "rlredis.h"
@@ -33,6 +33,9 @@
 #define TAG_OF(v) ((v) >> CNT_BITS)
 #define CNT_OF(v) ((int64_t)((v)&CNT_MASK))
 #define PACK(tag, n) (((uint64_t)(tag) << CNT_BITS) | ((uint64_t)(n)&CNT_MASK))
+
+/* An entry's counters are c[LIM_*] (aigw/shm.h, SHM_KIND_LIMIT). */
+_Static_assert(LIM_N <= SHM_NC, "a limit entry holds a counter for each limit");
 
 static const char *const lim_short[LIM_N] = {"rpm", "rpd", "tpm", "tpd", "conc"};
 static const int64_t lim_window_s[LIM_N] = {60, 86400, 60, 86400, 0};
@@ -216,7 +219,7 @@ local_admit(struct limiter *l, struct limit_state *st)
     int64_t now_ms = now_real_ms(), now_s = now_ms / 1000, used;
     for (int o = 0; o < st->nown; o++) {
         struct limit_owner *ow = &st->own[o];
-        struct shm_slot *s = st->slot[o] = shm_slot(l->shm, "L", ow->kind, ow->id);
+        struct shm_slot *s = st->slot[o] = shm_slot(l->shm, SHM_KIND_LIMIT, ow->kind, ow->id);
         if (s == NULL)
             continue; /* table full: logged and counted by shm.c; not limited */
         for (int i = 0; i < LIM_N; i++) {

@@ -33,8 +33,8 @@ struct limit_state {
     struct limiter *lim;
     int nown;
     struct limit_owner own[2];
-    int active;        /* counters were taken: limit_end must give back or settle */
-    int64_t reserved;  /* tokens reserved at admission */
+    int active;       /* counters were taken: limit_end must give back or settle */
+    int64_t reserved; /* tokens reserved at admission */
     /* local backend */
     struct shm_slot *slot[2];
     uint64_t tag[2][LIM_N]; /* the window each counter was taken in; 0: not taken */

@@ -23,7 +23,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "aigw/log.h"
+#include "log.h"
 
 enum log_to { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE, LOG_TO_OFF, LOG_TO_ERROR_LOG };
 
@@ -239,14 +239,26 @@ log_debug_enabled(void)
     return log_lvl >= LOG_LVL_DEBUG;
 }
 
+/* Whom log_vwrite hands warning and error lines to as well (log_set_hook). */
+static void (*log_hook_fn)(int, const char *, void *);
+static void *log_hook_arg;
+
+void
+log_set_hook(void (*fn)(int level, const char *msg, void *arg), void *arg)
+{
+    log_hook_fn = fn;
+    log_hook_arg = arg;
+}
+
 /* One line, written with a single write(2) so lines of several processes never interleave. */
 static void
 log_vwrite(int level, const char *fmt, va_list ap, int with_errno, int saved_errno)
 {
     char msg[2048];
     int n;
+    int hooked = log_hook_fn != NULL && level <= LOG_LVL_WARN;
 
-    if (level > log_lvl)
+    if (level > log_lvl && !hooked)
         return;
     n = vsnprintf(msg, sizeof(msg), fmt, ap);
     if (n < 0)
@@ -255,6 +267,15 @@ log_vwrite(int level, const char *fmt, va_list ap, int with_errno, int saved_err
         n = sizeof(msg) - 1;
     if (with_errno)
         snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved_errno));
+    if (hooked) {
+        /* the hook may log: not into itself */
+        void (*fn)(int, const char *, void *) = log_hook_fn;
+        log_hook_fn = NULL;
+        fn(level, msg, log_hook_arg);
+        log_hook_fn = fn;
+    }
+    if (level > log_lvl)
+        return;
     if (level == LOG_LVL_ERROR) {
         size_t l = strnlen(msg, sizeof(log_last) - 1);
         memcpy(log_last, msg, l);

@@ -14,7 +14,7 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/yamljson.h"
 #include "conf_paths.h"
 #include "master.h"
@@ -27,13 +27,16 @@ usage(int asked)
 {
     fprintf(asked ? stdout : stderr,
             "usage: aigw [-dhtTv] [-c file]\n"
+            "       aigw --keys\n"
             "  -c file  configuration file (default %s)\n"
             "  -d       stay in the foreground and log to stderr\n"
             "  -h       print this help (also --help), then exit\n"
             "  -t       check the configuration, the resources file and the paths a start\n"
             "           opens (logs, data_dir, pid_file and control.socket folders), then exit\n"
-            "  -T       print every aigw.yaml key with its default, then exit\n"
+            "  -T       check aigw.yaml, then print it with every default filled in\n"
+            "           (secrets masked), then exit\n"
             "  -v       print the version, then exit\n"
+            "  --keys   print every aigw.yaml key with its type, default and description\n"
             "See aigw(8) and aigw.yaml(5).\n",
             CONF_DEFAULT_PATH);
     exit(asked ? 0 : 1);
@@ -110,6 +113,33 @@ daemonize(const char *error_log)
     return p[1];
 }
 
+/*
+ * aigw -T: the effective configuration on stdout. The file is read twice
+ * more: as loaded (conf_from_json rewrote the first tree, key_file to
+ * key_sha256) and without ${VAR} replaced (a secret that names a variable is
+ * shown as written).
+ */
+static int
+dump_config(struct conf *c)
+{
+    struct aigw_errors re;
+    struct json_object *masked = NULL;
+    errors_init(&re, c->path);
+    struct json_object *tree = yaml_load_file(c->path, YAML_SUBST_ENV, &re);
+    struct json_object *raw = yaml_load_file(c->path, 0, &re);
+    errors_free(&re);
+    int n = conf_dump_effective(stdout, c, tree, raw, &masked);
+    json_object_put(tree);
+    json_object_put(raw);
+    for (int i = 0; i < n; i++)
+        fprintf(stderr,
+                "aigw: warning: %s is masked: the output does not carry it (write it as "
+                "${VAR} to keep it)\n",
+                json_object_get_string(json_object_array_get_idx(masked, (size_t)i)));
+    json_object_put(masked);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* aigw -t: every error of aigw.yaml, then of the resources file; the keyless opt-in's warning. */
 static int
 check_config(struct conf *c, int conf_ok, struct aigw_errors *e)
@@ -147,13 +177,19 @@ int
 main(int argc, char **argv)
 {
     const char *path = CONF_DEFAULT_PATH, *worker_spec = NULL;
-    int ch, foreground = 0, test = 0;
+    int ch, foreground = 0, test = 0, dump = 0;
     static struct conf conf;
 
     /* getopt knows no long options; --help is the one people type */
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
         if (strcmp(argv[i], "--help") == 0)
             usage(1);
+        else if (strcmp(argv[i], "--keys") == 0) {
+            if (argc != 2)
+                usage(0);
+            conf_dump_keys(stdout);
+            return 0;
+        }
     while ((ch = getopt(argc, argv, "c:dhtTvW:")) != -1) {
         switch (ch) {
         case 'c':
@@ -169,8 +205,8 @@ main(int argc, char **argv)
             test = 1;
             break;
         case 'T':
-            conf_dump_keys(stdout);
-            return 0;
+            dump = 1;
+            break;
         case 'v':
             printf("aigw %s\n", PACKAGE_VERSION);
             return 0;
@@ -198,6 +234,19 @@ main(int argc, char **argv)
     int ok = tree != NULL ? conf_from_json(&conf, tree, &e) : -1;
     if (e.n > 0)
         ok = -1; /* an unset ${VAR} leaves the tree usable but the file wrong */
+    if (dump) {
+        int rv = 1;
+        if (ok == 0 && conf_check_admin(&conf, &e) < 0)
+            ok = -1;
+        errors_print(&e, stderr);
+        if (ok == 0)
+            rv = dump_config(&conf);
+        else
+            fprintf(stderr, "configuration check failed\n");
+        json_object_put(tree);
+        errors_free(&e);
+        return rv;
+    }
     if (test) {
         int rv = check_config(&conf, ok, &e);
         json_object_put(tree);

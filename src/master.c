@@ -31,12 +31,13 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "access.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/resource.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "admin.h"
 #include "control.h"
@@ -130,9 +131,8 @@ master_serve(struct master *m, struct http_server *h, const char *key,
     char err[PATH_MAX + 256];
     for (int i = 0; i < n; i++) {
         struct tls_server *tls = NULL;
-        if (list[i].tls &&
-            (tls = tls_server_new(conftls_node(m->cur->tree, key, i), list[i].text, err,
-                                  sizeof(err))) == NULL) {
+        if (list[i].tls && (tls = tls_server_new(conftls_node(m->cur->tree, key, i), list[i].text,
+                                                 err, sizeof(err))) == NULL) {
             log_warnx("%s %s: %s", key, list[i].text, err);
             return -1;
         }
@@ -221,8 +221,8 @@ start_admin(struct master *m)
     char warn[512];
     if (conf_admin_warning(m->conf, warn, sizeof(warn)))
         log_warnx("%s", warn);
-    if (bad < 0 || master_listen("admin", m->conf->admin_listen, m->conf->admin_nlisten, fds,
-                                 &n) < 0)
+    if (bad < 0 ||
+        master_listen("admin", m->conf->admin_listen, m->conf->admin_nlisten, fds, &n) < 0)
         return -1;
     memcpy(m->admin_fds, fds, sizeof(fds));
     m->nadmin_fds = n;
@@ -233,6 +233,8 @@ start_admin(struct master *m)
     if ((m->admin = admin_new(m->conf, m->store, &be, master_admin_status, m)) == NULL ||
         (m->admin_http = http_server_new(m->base, m->conf, admin_handle, m->admin)) == NULL)
         return -1;
+    access_attach(m->admin_http,
+                  ACCESS_ADMIN); /* its access lines; not the client requests' metrics */
     http_server_set_precheck(m->admin_http, admin_precheck);
     return master_serve(m, m->admin_http, "admin.listen", m->conf->admin_listen, fds, n);
 }
@@ -250,6 +252,9 @@ start_metrics_area(struct master *m)
         return -1;
     }
     metrics_attach(m->shm);
+    /* the configuration this master starts with loaded well: as Prometheus, a load that succeeded
+     */
+    metrics_config_loaded(m->shm, m->started_real_ms);
     return 0;
 }
 
@@ -276,8 +281,7 @@ start_metrics(struct master *m)
  * 0, or -1 with the first problem in err (all of them are logged).
  */
 int
-master_load_resources(struct master *m, const char *path, const char *why, char *err,
-                      size_t errlen)
+master_load_resources(struct master *m, const char *path, const char *why, char *err, size_t errlen)
 {
     struct aigw_errors e;
     int changes = 0, rv = -1;
@@ -316,7 +320,8 @@ out:
         log_warnx("%s", e.msgs[i]);
     if (rv < 0) {
         log_warnx("%s: %s is invalid or could not be stored; the configuration in use is "
-                  "unchanged", why, path);
+                  "unchanged",
+                  why, path);
         if (err != NULL)
             snprintf(err, errlen, "%s", e.n > 0 ? e.msgs[0] : "the resources could not be stored");
     }
@@ -748,8 +753,8 @@ ctl_etcd_accept(void *arg, char *err, size_t errlen)
     return 0;
 }
 
-static const struct control_ops ctl_ops = {ctl_status, ctl_reload, ctl_stop, ctl_reopen,
-                                           ctl_check, ctl_etcd_accept};
+static const struct control_ops ctl_ops = {ctl_status, ctl_reload, ctl_stop,
+                                           ctl_reopen, ctl_check,  ctl_etcd_accept};
 
 /* ---- the PID file ---- */
 
@@ -847,6 +852,8 @@ master_free(struct master *m)
         event_free(m->ticket_tick);
     master_table_free(m);
     json_object_put(m->reload_kept);
+    json_object_put(m->reload_warnings);
+    log_set_hook(NULL, NULL);
     gen_free(m->next);
     gen_free(m->cur);
     if (m->base)

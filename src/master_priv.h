@@ -95,6 +95,7 @@ struct master {
     /* the reload in progress, and how the last one ended */
     struct control_req *reload_req;
     struct json_object *reload_kept; /* restart-only keys it found changed (kept as running) */
+    struct json_object *reload_warnings; /* the warnings it logged, for its answer */
     struct event *reload_tick;
     int64_t reload_deadline_ms;
     int64_t last_reload_ms;

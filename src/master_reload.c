@@ -14,6 +14,8 @@
  * control socket, the PID file, the error log) keep their running values,
  * for the master and the new workers alike, with a warning naming each and
  * the list in the reload's answer; they apply at the next start or upgrade.
+ * Every warning the master logs while a reload runs is in its answer too
+ * ("warnings"), so that aigwctl reload shows what the error log says.
  */
 #include "config.h"
 
@@ -29,13 +31,14 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
 #include "control.h"
 #include "master_priv.h"
+#include "metrics.h"
 #include "jwks.h"
 #include "resfile.h"
 
@@ -133,12 +136,27 @@ keep_restart_only(struct conf *nc, const struct conf *oc, struct json_object *nt
     KEEP(error_log, "error_log");
 }
 
+/* A reload says every warning it logs in its answer as well: at most this many. */
+#define RELOAD_MAX_WARNINGS 32
+
+/* log_set_hook's hook while a reload runs: keep its warnings for the answer. */
+static void
+reload_warning(int level, const char *msg, void *arg)
+{
+    struct master *m = arg;
+    if (level == LOG_LVL_WARN && m->reload_warnings != NULL &&
+        json_object_array_length(m->reload_warnings) < RELOAD_MAX_WARNINGS)
+        json_object_array_add(m->reload_warnings, json_object_new_string(msg));
+}
+
 /* End the reload: record and answer. */
 static void
 reload_done(struct master *m, int ok, const char *error)
 {
+    log_set_hook(NULL, NULL);
     m->last_reload_ms = now_real_ms();
     m->last_reload_ok = ok;
+    metrics_reload(m->shm, ok, m->last_reload_ms);
     snprintf(m->last_reload_error, sizeof(m->last_reload_error), "%s", ok ? "" : error);
     if (ok)
         log_info("reload: done, generation %llu", (unsigned long long)m->cur->id);
@@ -155,12 +173,16 @@ reload_done(struct master *m, int ok, const char *error)
             /* only when there are: the answer of an ordinary reload is as it was */
             if (m->reload_kept != NULL && json_object_array_length(m->reload_kept) > 0)
                 json_object_object_add(r, "restart_only", json_object_get(m->reload_kept));
+            if (m->reload_warnings != NULL && json_object_array_length(m->reload_warnings) > 0)
+                json_object_object_add(r, "warnings", json_object_get(m->reload_warnings));
         }
         control_reply(m->reload_req, ok, r, CONTROL_E_CONFIG, error);
         m->reload_req = NULL;
     }
     json_object_put(m->reload_kept);
     m->reload_kept = NULL;
+    json_object_put(m->reload_warnings);
+    m->reload_warnings = NULL;
 }
 
 /* Stop the starting generation: its workers die, its listeners close. */
@@ -281,6 +303,10 @@ master_reload(struct master *m, struct control_req *cr)
         return;
     }
     m->reload_req = cr;
+    /* from here to reload_done, every warning logged goes into the answer too */
+    json_object_put(m->reload_warnings);
+    m->reload_warnings = json_object_new_array();
+    log_set_hook(reload_warning, m);
     /* New workers would open another file, or none, than the one the master writes. */
     if (master_table_check(m) != STORE_FILE_OK) {
         reload_done(m, 0,
@@ -315,6 +341,9 @@ master_reload(struct master *m, struct control_req *cr)
         return;
     }
     errors_free(&e);
+    char warn[512];
+    if (conf_admin_warning(nc, warn, sizeof(warn))) /* as at start: it applies at once */
+        log_warnx("reload: %s", warn);
     /* the resources first: if they don't check, nothing changes */
     if (nc->etcd_nendpoints == 0 &&
         master_load_resources(m, nc->resources, "reload", err, sizeof(err)) < 0) {

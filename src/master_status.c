@@ -15,8 +15,8 @@
 
 #include "aigw/conf.h"
 #include "aigw/resource.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "breaker.h"
 #include "etcdsync.h"
@@ -102,16 +102,19 @@ master_status(struct master *m, struct json_object *o)
     json_object_object_add(o, "started_at", time_json(m->started_real_ms));
     json_object_object_add(o, "uptime_seconds",
                            json_object_new_int64((now_real_ms() - m->started_real_ms) / 1000));
-    json_object_object_add(o, "mode", json_object_new_string(m->conf->etcd_nendpoints ? "etcd" : "standalone"));
+    json_object_object_add(
+        o, "mode", json_object_new_string(m->conf->etcd_nendpoints ? "etcd" : "standalone"));
     struct json_object *c = json_object_new_object();
     json_object_object_add(c, "version", json_object_new_int64((int64_t)meta.version));
     json_object_object_add(c, "source", json_object_new_string(meta.source));
     json_object_object_add(c, "updated_at", time_json(meta.updated_ms));
     json_object_object_add(c, "file", json_object_new_string(m->conf->path));
     json_object_object_add(o, "config", c);
-    json_object_object_add(o, "generation", json_object_new_int64((int64_t)(m->cur ? m->cur->id : 0)));
+    json_object_object_add(o, "generation",
+                           json_object_new_int64((int64_t)(m->cur ? m->cur->id : 0)));
     json_object_object_add(o, "workers", workers_json(m));
-    json_object_object_add(o, "worker_restarts", json_object_new_int64((int64_t)m->worker_restarts));
+    json_object_object_add(o, "worker_restarts",
+                           json_object_new_int64((int64_t)m->worker_restarts));
     if (m->last_reload_ms > 0) {
         struct json_object *r = json_object_new_object();
         json_object_object_add(r, "at", time_json(m->last_reload_ms));
@@ -146,7 +149,7 @@ status_breakers(const struct model_view *v, void *arg)
         return 0;
     for (int i = 0; i < v->ntargets; i++) {
         struct breaker_info bi;
-        breaker_peek(shm_find(m->shm, "B", v->id, v->t[i].name), now, &bi);
+        breaker_peek(shm_find(m->shm, SHM_KIND_BREAKER, v->id, v->t[i].name), now, &bi);
         struct json_object *b = json_object_new_object();
         json_object_object_add(b, "model", json_object_new_string(v->name));
         json_object_object_add(b, "model_id", json_object_new_string(v->id));
@@ -171,9 +174,11 @@ master_status_traffic(struct master *m, struct json_object *o)
         store_read_end(m->store);
     }
     json_object_object_add(o, "breakers", list);
-    json_object_object_add(rl, "backend", json_object_new_string(
-                                              m->conf->rl_backend == RL_BACKEND_REDIS ? "redis" : "local"));
-    json_object_object_add(rl, "denied", json_object_new_int64((int64_t)shm_stat(m->shm, SHM_STAT_RL_DENIED)));
+    json_object_object_add(
+        rl, "backend",
+        json_object_new_string(m->conf->rl_backend == RL_BACKEND_REDIS ? "redis" : "local"));
+    json_object_object_add(rl, "denied",
+                           json_object_new_int64((int64_t)shm_stat(m->shm, SHM_STAT_RL_DENIED)));
     json_object_object_add(rl, "backend_errors",
                            json_object_new_int64((int64_t)shm_stat(m->shm, SHM_STAT_RL_ERRORS)));
     json_object_object_add(o, "ratelimit", rl);
@@ -184,4 +189,3 @@ master_status_traffic(struct master *m, struct json_object *o)
                            json_object_new_int64((int64_t)shm_stat(m->shm, SHM_STAT_TABLE_FULL)));
     json_object_object_add(o, "shared_memory", sh);
 }
-

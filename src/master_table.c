@@ -20,8 +20,8 @@
 
 #include <event2/event.h>
 
-#include "aigw/log.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "master_priv.h"
 

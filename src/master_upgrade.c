@@ -29,8 +29,8 @@
 #include <event2/event.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
-#include "aigw/shm.h"
+#include "log.h"
+#include "shm.h"
 #include "master_priv.h"
 
 #define INHERIT_ENV "AIGW_INHERIT"

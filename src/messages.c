@@ -83,6 +83,7 @@
 #include <json-c/json.h>
 #include <json-c/printbuf.h>
 
+#include "errtype.h"
 #include "jsonx.h"
 #include "messages.h"
 #include "usage.h"
@@ -1254,41 +1255,11 @@ msg_stream_chunk(struct msg_stream *s, const char *data, size_t len)
 /* Errors                                                             */
 /* ------------------------------------------------------------------ */
 
-const char *
-msg_error_type(int status)
-{
-    switch (status) {
-    case 400:
-        return "invalid_request_error";
-    case 401:
-        return "authentication_error";
-    case 402:
-        return "billing_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 413:
-        return "request_too_large";
-    case 429:
-        return "rate_limit_error";
-    case 500:
-        return "api_error";
-    case 503:
-    case 529:
-        return "overloaded_error";
-    case 504:
-        return "timeout_error";
-    }
-    /* Anthropic: invalid_request_error "may also be used for other 4XX status codes". */
-    return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
-}
-
 struct json_object *
 msg_error_body(int status, const char *message)
 {
     struct json_object *o = event_new("error"), *e = json_object_new_object();
-    jx_add_str(e, "type", msg_error_type(status));
+    jx_add_str(e, "type", errtype_anthropic(status));
     jx_add_str(e, "message", message ? message : "");
     json_object_object_add(o, "error", e);
     return o;

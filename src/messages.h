@@ -77,9 +77,7 @@ void msg_stream_init(struct msg_stream *s, msg_emit_fn emit, void *arg);
  */
 int msg_stream_chunk(struct msg_stream *s, const char *data, size_t len);
 
-/* Anthropic's error type for an HTTP status ("invalid_request_error", "rate_limit_error", ...). */
-const char *msg_error_type(int status);
-/* {"type":"error","error":{"type":...,"message":...}} (a new object). */
+/* {"type":"error","error":{"type":...,"message":...}} typed by errtype_anthropic (new object). */
 struct json_object *msg_error_body(int status, const char *message);
 /* An OpenAI {"error": {...}} body to Anthropic's error body for status (a new object). */
 struct json_object *msg_error_from_openai(int status, struct json_object *openai_error);

@@ -28,7 +28,7 @@
 
 #include <event2/buffer.h>
 
-#include "aigw/shm.h"
+#include "shm.h"
 #include "metrics.h"
 
 #define MX_MAGIC 0x6169677779786d32ull /* "aigwmx2" */
@@ -49,43 +49,71 @@ static const char *const mx_bounds_txt[] = {
 };
 #define MX_NB ((int)(sizeof(mx_bounds_us) / sizeof(mx_bounds_us[0])))
 
-/* The families kept in the area; the master adds gauges of its own (metrics_http.c). */
+/*
+ * The families kept in the area; the master adds gauges of its own
+ * (metrics_http.c, metrics_proc.c). A series stores its family's number and
+ * a binary upgrade shares the area with the previous binary's workers, so
+ * new families go at the end: a number never changes its meaning.
+ */
 enum mx_family_id {
     F_REQUESTS, F_REQ_DURATION, F_UP_DURATION, F_TTFT, F_TOKENS, F_UP_ERRORS, F_TLS_HANDSHAKES,
-    F_TLS_EXPIRY, F_JWT_REFUSED, F_WORKER_START_FAILED, F_N
+    F_TLS_EXPIRY, F_JWT_REFUSED, F_WORKER_START_FAILED, F_RL_REJECTED, F_STREAM_ERRORS,
+    F_RELOADS, F_RELOAD_OK, F_RELOAD_SUCCESS_TIME, F_N
+};
+
+/* How a family's series are kept and written. */
+enum mx_kind {
+    MX_COUNTER = 0, /* v[0], added to */
+    MX_HISTOGRAM,   /* buckets, count, sum (us) */
+    MX_GAUGE,       /* v[0], stored */
+    MX_GAUGE_MS,    /* v[0], stored in milliseconds, written in seconds */
 };
 
 struct mx_family {
     const char *name;
-    int histogram; /* 2: a gauge (v[0] is stored, not added to) */
+    enum mx_kind kind;
     const char *help;
 };
 
 static const struct mx_family mx_families[F_N] = {
-    [F_REQUESTS] = {"aigw_requests_total", 0,
+    [F_REQUESTS] = {"aigw_requests_total", MX_COUNTER,
                     "Client requests by configured model, provider and target that answered, "
                     "and HTTP status."},
-    [F_REQ_DURATION] = {"aigw_request_duration_seconds", 1,
+    [F_REQ_DURATION] = {"aigw_request_duration_seconds", MX_HISTOGRAM,
                         "Client request duration, first request byte to last response byte."},
-    [F_UP_DURATION] = {"aigw_upstream_duration_seconds", 1,
+    [F_UP_DURATION] = {"aigw_upstream_duration_seconds", MX_HISTOGRAM,
                        "Duration of each upstream attempt (retries and fallbacks each count)."},
-    [F_TTFT] = {"aigw_time_to_first_token_seconds", 1,
+    [F_TTFT] = {"aigw_time_to_first_token_seconds", MX_HISTOGRAM,
                 "Streams: from the request's first byte to the first event sent to the client."},
-    [F_TOKENS] = {"aigw_tokens_total", 0, "Tokens used, as the upstream reported them."},
-    [F_UP_ERRORS] = {"aigw_upstream_errors_total", 0,
+    [F_TOKENS] = {"aigw_tokens_total", MX_COUNTER, "Tokens used, as the upstream reported them."},
+    [F_UP_ERRORS] = {"aigw_upstream_errors_total", MX_COUNTER,
                      "Failed upstream attempts by model, target and reason."},
-    [F_TLS_HANDSHAKES] = {"aigw_tls_handshakes_total", 0,
+    [F_TLS_HANDSHAKES] = {"aigw_tls_handshakes_total", MX_COUNTER,
                           "TLS handshakes on HTTPS listeners by listener and result: ok, or why "
                           "it failed (protocol, cipher, client_certificate, plain_http, closed, "
                           "other)."},
-    [F_TLS_EXPIRY] = {"aigw_tls_certificate_expiry_timestamp_seconds", 2,
+    [F_TLS_EXPIRY] = {"aigw_tls_certificate_expiry_timestamp_seconds", MX_GAUGE,
                       "When each certificate of an HTTPS listener expires (Unix time)."},
-    [F_JWT_REFUSED] = {"aigw_jwt_rejections_total", 0,
+    [F_JWT_REFUSED] = {"aigw_jwt_rejections_total", MX_COUNTER,
                        "Bearer JWTs refused, by reason (token_expired, token_bad_signature, ...)."},
-    [F_WORKER_START_FAILED] = {"aigw_worker_start_failures_total", 0,
+    [F_WORKER_START_FAILED] = {"aigw_worker_start_failures_total", MX_COUNTER,
                                "Workers that did not start, by reason: exec (the binary could "
                                "not be run) or exited_early (it died within a second); each "
                                "restart of such a worker waits longer."},
+    [F_RL_REJECTED] = {"aigw_ratelimit_rejections_total", MX_COUNTER,
+                       "Requests refused by a rate, token or concurrency limit of an API key or "
+                       "a model, or because the rate limiter could not answer (unavailable), by "
+                       "configured model and scope."},
+    [F_STREAM_ERRORS] = {"aigw_stream_errors_total", MX_COUNTER,
+                         "Streams that began with 200 and ended with an error instead of their "
+                         "end, by configured model and reason."},
+    [F_RELOADS] = {"aigw_config_reloads_total", MX_COUNTER,
+                   "Reloads (SIGHUP, aigwctl reload) by result: success or failure."},
+    [F_RELOAD_OK] = {"aigw_config_last_reload_successful", MX_GAUGE,
+                     "1 when the last reload succeeded (or none was tried since the start), "
+                     "0 when it failed and the previous configuration still runs."},
+    [F_RELOAD_SUCCESS_TIME] = {"aigw_config_last_reload_success_timestamp_seconds", MX_GAUGE_MS,
+                               "Unix time of the last successful reload, or of the start."},
 };
 
 static const char *const mx_reasons[MX_UP_NREASONS] = {
@@ -93,6 +121,10 @@ static const char *const mx_reasons[MX_UP_NREASONS] = {
     "truncated", "too_large",     "status_429", "status_5xx", "status_4xx",
 };
 static const char *const mx_scopes[MX_RL_NSCOPES] = {"key", "model", "unavailable"};
+static const char *const mx_stream_errors[MX_SE_N] = {
+    "upstream_error", "upstream_disconnected", "idle_timeout", "total_timeout", "truncated",
+    "bad_event",      "client_closed",         "shutdown",
+};
 
 struct mx_hdr {
     _Atomic uint64_t magic; /* stored last, with release, by metrics_init */
@@ -102,7 +134,8 @@ struct mx_hdr {
     _Atomic uint64_t arena_used;
     _Atomic uint64_t dropped; /* observations without a series: the area is full */
     _Atomic uint64_t worker_restarts;
-    _Atomic uint64_t ratelimit[MX_RL_NSCOPES];
+    /* unused since the model label (F_RL_REJECTED); kept, as the layout is shared at an upgrade */
+    _Atomic uint64_t ratelimit_unused[MX_RL_NSCOPES];
     _Atomic uint64_t accept_paused[MX_PAUSE_N];
 };
 
@@ -332,7 +365,7 @@ series_get(struct mx_area *a, int family, const char *labels)
     size_t len = strlen(labels);
     uint64_t h = mx_hash(family, labels, len);
     uint64_t n = a->h->nslots;
-    uint32_t nvals = mx_families[family].histogram == 1 ? MX_NB + 2 : 1;
+    uint32_t nvals = mx_families[family].kind == MX_HISTOGRAM ? MX_NB + 2 : 1;
     for (uint64_t i = 0; i < MX_MAX_PROBE && i < n; i++) {
         struct mx_slot *slot = &a->slots[(h + i) % n];
         uint64_t id = atomic_load_explicit(&slot->id, memory_order_acquire);
@@ -484,10 +517,62 @@ metrics_jwt_refused(const char *reason)
 }
 
 void
-metrics_ratelimit(enum metrics_scope scope)
+metrics_ratelimit(enum metrics_scope scope, const char *model)
 {
-    if (mx_self.h != NULL && scope >= 0 && scope < MX_RL_NSCOPES)
-        atomic_fetch_add_explicit(&mx_self.h->ratelimit[scope], 1, memory_order_relaxed);
+    if (mx_self.h == NULL || scope < 0 || scope >= MX_RL_NSCOPES)
+        return;
+    const char *kv[] = {"model", model ? model : "", "scope", mx_scopes[scope]};
+    count_add(&mx_self, F_RL_REJECTED, 2, kv, 1);
+}
+
+const char *
+metrics_stream_error_name(enum metrics_stream_error why)
+{
+    return why >= 0 && why < MX_SE_N ? mx_stream_errors[why] : "other";
+}
+
+void
+metrics_stream_error(const char *model, enum metrics_stream_error why)
+{
+    if (mx_self.h == NULL || why < 0 || why >= MX_SE_N)
+        return;
+    const char *kv[] = {"model", model ? model : "", "reason", mx_stream_errors[why]};
+    count_add(&mx_self, F_STREAM_ERRORS, 2, kv, 1);
+}
+
+/* Store v in the gauge of (family, no labels) of area a. */
+static void
+gauge_set(struct mx_area *a, int family, uint64_t v)
+{
+    struct mx_series *s = series_get(a, family, "");
+    if (s != NULL)
+        atomic_store_explicit(&s->v[0], v, memory_order_relaxed);
+}
+
+void
+metrics_config_loaded(struct shm *shm, int64_t now_ms)
+{
+    struct mx_area a;
+    if (mx_view(shm, &a) < 0)
+        return;
+    const char *ok[] = {"result", "success"}, *bad[] = {"result", "failure"};
+    count_add(&a, F_RELOADS, 1, ok, 0); /* both results are listed from the start */
+    count_add(&a, F_RELOADS, 1, bad, 0);
+    gauge_set(&a, F_RELOAD_OK, 1);
+    gauge_set(&a, F_RELOAD_SUCCESS_TIME, (uint64_t)(now_ms > 0 ? now_ms : 0));
+}
+
+void
+metrics_reload(struct shm *shm, int ok, int64_t now_ms)
+{
+    struct mx_area a;
+    if (mx_view(shm, &a) < 0)
+        return;
+    const char *kv[] = {"result", ok ? "success" : "failure"};
+    count_add(&a, F_RELOADS, 1, kv, 1);
+    gauge_set(&a, F_RELOAD_OK, ok ? 1 : 0);
+    if (ok)
+        gauge_set(&a, F_RELOAD_SUCCESS_TIME, (uint64_t)(now_ms > 0 ? now_ms : 0));
 }
 
 void
@@ -594,13 +679,17 @@ render_histogram(struct evbuffer *out, const char *name, const struct mx_series 
     evbuffer_add_printf(out, "%s_count%s%s%s %llu\n", name, o, l, c, (unsigned long long)count);
 }
 
-/* One counter series. */
+/* One counter or gauge series (ms: milliseconds kept, seconds written). */
 static void
-render_counter(struct evbuffer *out, const char *name, const struct mx_series *s)
+render_counter(struct evbuffer *out, const char *name, const struct mx_series *s, int ms)
 {
     const char *l = series_labels(s);
-    evbuffer_add_printf(out, "%s%s%s%s %llu\n", name, l[0] ? "{" : "", l, l[0] ? "}" : "",
-                        (unsigned long long)atomic_load_explicit(&s->v[0], memory_order_relaxed));
+    unsigned long long v = atomic_load_explicit(&s->v[0], memory_order_relaxed);
+    evbuffer_add_printf(out, "%s%s%s%s ", name, l[0] ? "{" : "", l, l[0] ? "}" : "");
+    if (ms)
+        evbuffer_add_printf(out, "%llu.%03llu\n", v / 1000, v % 1000);
+    else
+        evbuffer_add_printf(out, "%llu\n", v);
 }
 
 /* Every published series, grouped by family and sorted by labels; NULL on no memory. */
@@ -669,23 +758,19 @@ metrics_render(struct shm *shm, struct evbuffer *out)
     for (int f = 0; f < F_N; f++) {
         const struct mx_family *fam = &mx_families[f];
         metrics_family(out, fam->name,
-                       fam->histogram == 1 ? "histogram" : fam->histogram ? "gauge" : "counter",
+                       fam->kind == MX_HISTOGRAM ? "histogram"
+                       : fam->kind               ? "gauge"
+                                                 : "counter",
                        fam->help);
         for (size_t i = 0; list != NULL && i < counts[f]; i++, at++) {
             const struct mx_series *s = list[at];
-            if (fam->histogram == 1)
+            if (fam->kind == MX_HISTOGRAM)
                 render_histogram(out, fam->name, s);
             else
-                render_counter(out, fam->name, s);
+                render_counter(out, fam->name, s, fam->kind == MX_GAUGE_MS);
         }
     }
     free(list);
-    metrics_family(out, "aigw_ratelimit_rejections_total", "counter",
-                   "Requests refused by a rate, token or concurrency limit of an API key or a "
-                   "model, or because the rate limiter could not answer (unavailable).");
-    for (int i = 0; i < MX_RL_NSCOPES; i++)
-        metrics_sample(out, "aigw_ratelimit_rejections_total", "scope", mx_scopes[i],
-                       (double)atomic_load_explicit(&a.h->ratelimit[i], memory_order_relaxed));
     metrics_family(out, "aigw_worker_restarts_total", "counter",
                    "Workers that died and were restarted by the master.");
     metrics_sample(out, "aigw_worker_restarts_total", NULL, NULL,

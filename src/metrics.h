@@ -40,8 +40,24 @@ enum metrics_reason {
     MX_UP_NREASONS
 };
 
-/* Who refused a request (aigw_ratelimit_rejections_total{scope}). */
+/* Who refused a request (aigw_ratelimit_rejections_total{model,scope}). */
 enum metrics_scope { MX_RL_KEY = 0, MX_RL_MODEL, MX_RL_UNAVAILABLE, MX_RL_NSCOPES };
+
+/*
+ * Why a stream that began with 200 ended with an error instead of its end
+ * (aigw_stream_errors_total{model,reason}); aigw-metrics(7) lists them.
+ */
+enum metrics_stream_error {
+    MX_SE_UPSTREAM_ERROR = 0, /* upstream_error: the upstream sent an error event */
+    MX_SE_DISCONNECTED,       /* upstream_disconnected: its connection broke */
+    MX_SE_IDLE_TIMEOUT,       /* idle_timeout: no event within stream_idle */
+    MX_SE_TOTAL_TIMEOUT,      /* total_timeout: timeouts.total passed */
+    MX_SE_TRUNCATED,          /* truncated: it ended without its terminator */
+    MX_SE_BAD_EVENT,          /* bad_event: an event not of its API, or beyond 8 MiB */
+    MX_SE_CLIENT_CLOSED,      /* client_closed: the client went away */
+    MX_SE_SHUTDOWN,           /* shutdown: the worker stopped before the stream ended */
+    MX_SE_N
+};
 
 /* What the end of one client request tells the metrics. */
 struct metrics_request {
@@ -70,8 +86,15 @@ void metrics_upstream(const char *model, const char *provider, const char *targe
                       int64_t duration_us, enum metrics_reason reason);
 /* A bearer JWT refused; reason is one of jwt.c's and jwtauth.c's static codes. */
 void metrics_jwt_refused(const char *reason);
-/* One request refused by a limit, or because the limiter could not answer. */
-void metrics_ratelimit(enum metrics_scope scope);
+/*
+ * One request refused by a limit, or because the limiter could not answer;
+ * model is the configured model it asked for (limits are checked only once
+ * the model was found in the table, so a client cannot choose the label).
+ */
+void metrics_ratelimit(enum metrics_scope scope, const char *model);
+/* A stream of a configured model that began with 200 ended with an error. */
+void metrics_stream_error(const char *model, enum metrics_stream_error why);
+const char *metrics_stream_error_name(enum metrics_stream_error why);
 /* Why a worker stopped accepting for a while (aigw_accept_paused_total{reason}). */
 enum metrics_pause { MX_PAUSE_CONNECTIONS = 0, MX_PAUSE_DESCRIPTORS, MX_PAUSE_N };
 /* A worker paused accepting. */
@@ -82,6 +105,13 @@ void metrics_tls_handshake(const char *listener, const char *failure);
 /* The expiry of a listener's certificate (its file), as the process that serves it loaded it. */
 void metrics_tls_expiry(const char *listener, const char *cert_file, int64_t not_after);
 
+/*
+ * Master: the configuration was loaded at start (ok, now: as Prometheus
+ * does, the start is a successful load; both results of the reload counter
+ * exist from then on), or a reload ended (ok or not) at now_ms.
+ */
+void metrics_config_loaded(struct shm *shm, int64_t now_ms);
+void metrics_reload(struct shm *shm, int ok, int64_t now_ms);
 /* Master: a worker died and is restarted. */
 void metrics_worker_restart(struct shm *shm);
 /* Master: a worker did not start (reason "exec" or "exited_early"). */

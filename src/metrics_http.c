@@ -17,10 +17,10 @@
 #include <event2/buffer.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/resource.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "breaker.h"
 #include "etcdsync.h"
@@ -49,7 +49,7 @@ breaker_lines(const struct model_view *v, void *arg)
         return 0;
     for (int i = 0; i < v->ntargets; i++) {
         struct breaker_info bi;
-        breaker_peek(shm_find(mh->shm, "B", v->id, v->t[i].name), now, &bi);
+        breaker_peek(shm_find(mh->shm, SHM_KIND_BREAKER, v->id, v->t[i].name), now, &bi);
         evbuffer_add(out, "aigw_breaker_open{model=\"", 25);
         metrics_label_value(out, v->name);
         evbuffer_add(out, "\",target=\"", 10);
@@ -93,7 +93,8 @@ render_node(struct metrics_http *mh, struct evbuffer *out)
                    "Version of the configuration table (bumped by every change).");
     metrics_sample(out, "aigw_config_version", NULL, NULL, (double)meta.version);
     metrics_family(out, "aigw_config_last_change_timestamp_seconds", "gauge",
-                   "Unix time of the last configuration change.");
+                   "Unix time of the last configuration change: when aigw_config_version was "
+                   "committed.");
     metrics_sample(out, "aigw_config_last_change_timestamp_seconds", NULL, NULL,
                    (double)meta.updated_ms / 1000.0);
     if (mh->etcd != NULL) {
@@ -144,6 +145,7 @@ metrics_handle(struct http_req *r, void *arg)
     }
     metrics_render(mh->shm, out);
     render_node(mh, out);
+    metrics_proc_render(mh->shm, out);
     size_t len = evbuffer_get_length(out);
     http_reply(r, 200, METRICS_CTYPE, evbuffer_pullup(out, -1), len);
     evbuffer_free(out);
@@ -164,8 +166,8 @@ metrics_http_start(struct event_base *base, const struct conf *c, struct shm *sh
         free(mh);
         return NULL;
     }
-    /* a scrape every few seconds is not worth an access line */
-    http_server_set_access_log(mh->http, 0);
+    /* no request-end hook: a scrape every few seconds is worth neither an access line nor a count
+     */
     http_server_set_precheck(mh->http, metrics_precheck);
     for (int i = 0; i < nfds; i++)
         if (http_server_listen_fd(mh->http, fds[i]) < 0) {

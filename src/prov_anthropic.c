@@ -74,8 +74,8 @@
 #include <json-c/printbuf.h>
 
 #include "aigw/resource.h"
+#include "errtype.h"
 #include "jsonx.h"
-#include "http.h"
 #include "provider.h"
 #include "usage.h"
 
@@ -500,7 +500,8 @@ tools_xlat(struct xlat *x, struct json_object *tools, struct json_object *out)
 {
     struct json_object *arr = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
-        struct json_object *t = json_object_array_get_idx(tools, i), *fn = jx_get(t, "function"), *a;
+        struct json_object *t = json_object_array_get_idx(tools, i), *fn = jx_get(t, "function"),
+                           *a;
         const char *type = jx_str(t, "type");
         if (type != NULL && strcmp(type, "function") != 0) {
             json_object_put(arr);
@@ -529,7 +530,8 @@ tools_xlat(struct xlat *x, struct json_object *tools, struct json_object *out)
 static int
 tool_choice_xlat(struct xlat *x, struct json_object *body, struct json_object *out)
 {
-    struct json_object *tc = jx_get(body, "tool_choice"), *ptc = jx_get(body, "parallel_tool_calls");
+    struct json_object *tc = jx_get(body, "tool_choice"),
+                       *ptc = jx_get(body, "parallel_tool_calls");
     struct json_object *o = json_object_new_object();
     const char *s = json_object_is_type(tc, json_type_string) ? json_object_get_string(tc) : NULL;
     if (tc == NULL || (s != NULL && strcmp(s, "auto") == 0)) {
@@ -648,7 +650,7 @@ static int
 build(const struct prov_call *c, struct json_object *body, struct prov_http *out, char *err,
       size_t errlen)
 {
-    const char *ver = c->t->api_version, *beta = NULL, *v;
+    const char *ver = c->t->api_version, *beta = NULL;
     struct json_object *req;
     if (c->op != OP_CHAT && c->op != OP_COUNT_TOKENS) {
         snprintf(err, errlen, "this operation is not supported by provider anthropic");
@@ -665,16 +667,15 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
             json_object_object_add(body, "model", json_object_new_string(c->t->upstream_model));
             req = json_object_get(body);
         }
-        if (c->r != NULL && (v = http_req_header(c->r, "anthropic-version")) != NULL && *v != '\0')
-            ver = v;
-        if (c->r != NULL)
-            beta = http_req_header(c->r, "anthropic-beta");
+        if (c->anthropic_version != NULL && *c->anthropic_version != '\0')
+            ver = c->anthropic_version;
+        beta = c->anthropic_beta;
     } else if ((req = request_xlat(c, body, err, errlen)) == NULL) {
         return -1;
     }
-    if (c->t->api_key[0] != '\0')
-        prov_header(out, "x-api-key", c->t->api_key);
-    prov_header(out, "anthropic-version", ver != NULL && *ver != '\0' ? ver : "2023-06-01");
+    prov_auth(out, c, &prov_anthropic);
+    prov_header(out, "anthropic-version",
+                ver != NULL && *ver != '\0' ? ver : prov_anthropic.api_version);
     if (beta != NULL && *beta != '\0')
         prov_header(out, "anthropic-beta", beta);
     if (req != NULL)
@@ -744,7 +745,7 @@ tool_call(struct json_object *b)
     jx_add_str(tc, "type", "function");
     copy(fn, b, "name");
     jx_add_str(fn, "arguments",
-            input != NULL ? json_object_to_json_string_ext(input, JSON_FLAGS) : "{}");
+               input != NULL ? json_object_to_json_string_ext(input, JSON_FLAGS) : "{}");
     json_object_object_add(tc, "function", fn);
     return tc;
 }
@@ -831,44 +832,6 @@ response(const struct prov_call *c, struct json_object *in, struct json_object *
 /* Errors                                                             */
 /* ------------------------------------------------------------------ */
 
-/* The HTTP status of an Anthropic error type (in a stream there is none). */
-static int
-error_status(const char *type)
-{
-    static const struct {
-        const char *type;
-        int status;
-    } map[] = {
-        {"invalid_request_error", 400}, {"authentication_error", 401},
-        {"billing_error", 402},         {"permission_error", 403},
-        {"not_found_error", 404},       {"request_too_large", 413},
-        {"rate_limit_error", 429},      {"api_error", 500},
-        {"timeout_error", 504},         {"overloaded_error", 529},
-    };
-    for (size_t i = 0; type != NULL && i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(type, map[i].type) == 0)
-            return map[i].status;
-    return 500;
-}
-
-/* OpenAI's error type for a status. */
-static const char *
-openai_error_type(long status)
-{
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 429:
-        return "rate_limit_error";
-    default:
-        return status >= 500 ? "server_error" : "invalid_request_error";
-    }
-}
-
 /* Anthropic's error object of a body {"type":"error","error":{...}}; NULL when not that shape. */
 static struct json_object *
 error_of(struct json_object *in)
@@ -888,7 +851,7 @@ error_map(long status, struct json_object *in, struct json_object **out)
     *out = NULL;
     if (e == NULL)
         return -1;
-    *out = prov_error_json(jx_str(e, "message"), openai_error_type(client), jx_str(e, "type"));
+    *out = prov_error_json(jx_str(e, "message"), errtype_openai(client), jx_str(e, "type"));
     return (int)client;
 }
 
@@ -1049,7 +1012,8 @@ ev_block_delta(struct prov_stream *s, struct anth_stream *st, struct json_object
         return -1;
     if (is(d, "type", "text_delta") && (t = jx_str(d, "text")) != NULL && *t != '\0') {
         emit_delta(s, delta1("content", json_object_new_string(t)), NULL);
-    } else if (is(d, "type", "thinking_delta") && (t = jx_str(d, "thinking")) != NULL && *t != '\0') {
+    } else if (is(d, "type", "thinking_delta") && (t = jx_str(d, "thinking")) != NULL &&
+               *t != '\0') {
         emit_delta(s, delta1("reasoning_content", json_object_new_string(t)), NULL);
     } else if (is(d, "type", "input_json_delta") && (t = jx_str(d, "partial_json")) != NULL &&
                *t != '\0' && (k = tool_index(st, jx_int(o, "index"))) >= 0) {
@@ -1107,9 +1071,9 @@ ev_error(struct prov_stream *s, struct json_object *o)
 {
     struct json_object *e = jx_get(o, "error");
     const char *type = jx_str(e, "type");
-    s->error_status = error_status(type);
+    s->error_status = errtype_anthropic_status(type);
     json_object_put(s->error);
-    s->error = prov_error_json(jx_str(e, "message"), openai_error_type(s->error_status),
+    s->error = prov_error_json(jx_str(e, "message"), errtype_openai(s->error_status),
                                type != NULL ? type : "api_error");
     return 0;
 }
@@ -1161,6 +1125,12 @@ stream_event(struct prov_stream *s, const char *event, size_t evlen, const char 
 
 const struct provider prov_anthropic = {
     .name = "anthropic",
+    .id = PROVIDER_ANTHROPIC,
+    .api_base = "https://api.anthropic.com/v1",
+    .api_version_is = "anthropic-version",
+    .api_version = "2023-06-01",
+    .max_tokens = 4096,
+    .auth_header = "x-api-key",
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COUNT_TOKENS),
     .own = DIALECT_ANTHROPIC,
     .build = build,

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "aigw/resource.h"
+#include "errtype.h"
 #include "prov_openai.h"
 #include "provider.h"
 
@@ -35,8 +36,7 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
         snprintf(err, errlen, "the target's api_base is too long");
         goto done;
     }
-    if (c->t->api_key[0] != '\0')
-        prov_header(out, "api-key", c->t->api_key);
+    prov_auth(out, c, &prov_azure_openai);
     if (prov_openai_raw(c, body, out, "max_tokens") < 0) {
         prov_openai_body(c, body, "max_tokens");
         prov_body(out, json_object_get(body));
@@ -46,23 +46,6 @@ done:
     curl_free(dep);
     curl_free(ver);
     return rc;
-}
-
-/* OpenAI's error type for a status (Azure's errors carry a code and a message only). */
-static const char *
-error_type(long status)
-{
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 429:
-        return "rate_limit_error";
-    }
-    return status >= 500 ? "server_error" : "invalid_request_error";
 }
 
 /*
@@ -85,12 +68,18 @@ error(long status, struct json_object *in, struct json_object **out)
     if (json_object_object_get_ex(e, "code", &v) && v != NULL)
         code = json_object_get_string(v);
     *out = prov_error_json(msg ? msg : "The upstream answered with an error",
-                           type ? type : error_type(status), code);
+                           type ? type : errtype_openai(status), code);
     return (int)status;
 }
 
 const struct provider prov_azure_openai = {
     .name = "azure-openai",
+    .id = PROVIDER_AZURE_OPENAI,
+    .api_base = NULL, /* the operator's Azure resource */
+    .api_version_is = "api-version",
+    .api_version = "2024-10-21",
+    .auth_header = "api-key",
+    .model_in_path = 1, /* the deployment */
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
     .own = DIALECT_OPENAI,
     .build = build,

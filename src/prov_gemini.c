@@ -99,6 +99,7 @@
 #include <json-c/printbuf.h>
 
 #include "aigw/resource.h"
+#include "errtype.h"
 #include "jsonx.h"
 #include "provider.h"
 #include "usage.h"
@@ -415,9 +416,10 @@ tr_assistant(struct tr *t, struct json_object *m, size_t i)
                       "gemini",
                       i, type);
         else
-            rc = call_part(t, jx_get(tc, "function"),
-                           jx_get(jx_get(jx_get(tc, "extra_content"), "google"), "thought_signature"), i,
-                           parts);
+            rc = call_part(
+                t, jx_get(tc, "function"),
+                jx_get(jx_get(jx_get(tc, "extra_content"), "google"), "thought_signature"), i,
+                parts);
     }
     if (rc == 0 && jx_get(m, "function_call") != NULL)
         rc = call_part(t, jx_get(m, "function_call"), NULL, i, parts);
@@ -726,7 +728,8 @@ tr_choice(struct json_object *req, struct json_object **fcc, char *err, size_t e
     else if (legacy)
         name = jx_str(tc, "name"); /* {"name": ...} */
     else if (jx_str(tc, "type") != NULL && strcmp(jx_str(tc, "type"), "function") == 0)
-        name = jx_str(jx_get(tc, "function"), "name"); /* {"type": "function", "function": {name}} */
+        name =
+            jx_str(jx_get(tc, "function"), "name"); /* {"type": "function", "function": {name}} */
     if (mode == NULL && name == NULL)
         return fail(err, errlen, "%s: this value is not supported by provider gemini", field);
     *fcc = obj1("mode", json_object_new_string(mode ? mode : "ANY"));
@@ -915,8 +918,7 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
         return fail(err, errlen, "the target's api_base or model is too long");
     }
     curl_free(model);
-    if (c->t->api_key[0] != '\0')
-        prov_header(out, "x-goog-api-key", c->t->api_key);
+    prov_auth(out, c, &prov_gemini);
     prov_body(out, g);
     return 0;
 }
@@ -1076,10 +1078,10 @@ choices(struct json_object *in)
     if (json_object_array_length(out) == 0) {
         struct json_object *msg = obj1("role", json_object_new_string("assistant"));
         json_object_object_add(msg, "content", NULL);
-        json_object_array_add(
-            out,
-            choice(0, msg,
-                   jx_str(jx_get(in, "promptFeedback"), "blockReason") ? "content_filter" : "stop"));
+        json_object_array_add(out, choice(0, msg,
+                                          jx_str(jx_get(in, "promptFeedback"), "blockReason")
+                                              ? "content_filter"
+                                              : "stop"));
     }
     return out;
 }
@@ -1091,7 +1093,8 @@ is_response(struct json_object *in)
     struct json_object *cands = jx_get(in, "candidates");
     if (!is_obj(in) || (cands != NULL && !is_arr(cands)))
         return 0;
-    return cands != NULL || is_obj(jx_get(in, "promptFeedback")) || is_obj(jx_get(in, "usageMetadata"));
+    return cands != NULL || is_obj(jx_get(in, "promptFeedback")) ||
+           is_obj(jx_get(in, "usageMetadata"));
 }
 
 /* countTokens' {"totalTokens": N} as {"input_tokens": N}. */
@@ -1222,14 +1225,7 @@ stream_candidate(struct prov_stream *s, struct json_object *cand, int pos)
 static struct json_object *
 error_json(long status, struct json_object *e)
 {
-    const char *type = status == 400   ? "invalid_request_error"
-                       : status == 401 ? "authentication_error"
-                       : status == 403 ? "permission_error"
-                       : status == 404 ? "not_found_error"
-                       : status == 429 ? "rate_limit_error"
-                       : status >= 500 ? "server_error"
-                                       : "invalid_request_error";
-    return prov_error_json(jx_str(e, "message"), type, jx_str(e, "status"));
+    return prov_error_json(jx_str(e, "message"), errtype_openai(status), jx_str(e, "status"));
 }
 
 /* Set up the stream's state. */
@@ -1335,6 +1331,10 @@ error(long status, struct json_object *in, struct json_object **out)
 
 const struct provider prov_gemini = {
     .name = "gemini",
+    .id = PROVIDER_GEMINI,
+    .api_base = "https://generativelanguage.googleapis.com/v1beta",
+    .model_in_path = 1,
+    .auth_header = "x-goog-api-key",
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COUNT_TOKENS),
     .own = DIALECT_NONE,
     .build = build,

@@ -20,8 +20,7 @@
 #include "provider.h"
 #include "usage.h"
 
-static const char *const op_path[OP_N] = {"/chat/completions", "/completions", "/embeddings",
-                                          NULL};
+static const char *const op_path[OP_N] = {"/chat/completions", "/completions", "/embeddings", NULL};
 
 const char *
 prov_openai_path(enum prov_op op)
@@ -72,8 +71,8 @@ prov_openai_raw(const struct prov_call *c, struct json_object *body, struct prov
         jsonraw_member(c->raw, c->rawlen, obj, "model", &v, &close) != 0)
         return -1;
     struct json_object *m = json_object_new_string(c->t->upstream_model);
-    const char *q = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *q =
+        json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     ed[n++] = (struct jsonraw_edit){v.b, v.e - v.b, q, strlen(q), 0};
     if (c->stream && c->op != OP_EMBEDDINGS) {
         r = jsonraw_member(c->raw, c->rawlen, obj, "stream_options", &so, &close);
@@ -115,19 +114,14 @@ fail:
 }
 
 static int
-build(const struct prov_call *c, struct json_object *body, struct prov_http *out, char *err,
-      size_t errlen, const char *max_field)
+build(const struct provider *p, const struct prov_call *c, struct json_object *body,
+      struct prov_http *out, char *err, size_t errlen, const char *max_field)
 {
     if (prov_url(out, c->t, op_path[c->op], NULL) < 0) {
         snprintf(err, errlen, "the target's api_base is too long");
         return -1;
     }
-    if (c->t->api_key[0] != '\0') {
-        char v[4200];
-        snprintf(v, sizeof(v), "Bearer %s", c->t->api_key);
-        prov_header(out, "Authorization", v);
-        explicit_bzero(v, sizeof(v));
-    }
+    prov_auth(out, c, p);
     if (prov_openai_raw(c, body, out, max_field) < 0) {
         prov_openai_body(c, body, max_field);
         prov_body(out, json_object_get(body));
@@ -142,8 +136,8 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
  * choice stays as it is.
  */
 static int
-openai_build(const struct prov_call *c, struct json_object *body, struct prov_http *out,
-             char *err, size_t errlen)
+openai_build(const struct prov_call *c, struct json_object *body, struct prov_http *out, char *err,
+             size_t errlen)
 {
     struct json_object *m;
     if (!c->native && c->op == OP_CHAT && json_object_object_get_ex(body, "max_tokens", &m) &&
@@ -151,7 +145,7 @@ openai_build(const struct prov_call *c, struct json_object *body, struct prov_ht
         json_object_object_add(body, "max_completion_tokens", json_object_get(m));
         json_object_object_del(body, "max_tokens");
     }
-    return build(c, body, out, err, errlen, "max_completion_tokens");
+    return build(&prov_openai, c, body, out, err, errlen, "max_completion_tokens");
 }
 
 /* Servers that follow the older API know max_tokens only. */
@@ -159,7 +153,7 @@ static int
 compatible_build(const struct prov_call *c, struct json_object *body, struct prov_http *out,
                  char *err, size_t errlen)
 {
-    return build(c, body, out, err, errlen, "max_tokens");
+    return build(&prov_openai_compatible, c, body, out, err, errlen, "max_tokens");
 }
 
 void
@@ -254,6 +248,10 @@ prov_openai_error(long status, struct json_object *in, struct json_object **out)
 
 const struct provider prov_openai = {
     .name = "openai",
+    .id = PROVIDER_OPENAI,
+    .api_base = "https://api.openai.com/v1",
+    .auth_header = "Authorization",
+    .auth_scheme = "Bearer",
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
     .own = DIALECT_OPENAI,
     .build = openai_build,
@@ -264,6 +262,10 @@ const struct provider prov_openai = {
 
 const struct provider prov_openai_compatible = {
     .name = "openai-compatible",
+    .id = PROVIDER_OPENAI_COMPATIBLE,
+    .api_base = NULL, /* the operator's own server */
+    .auth_header = "Authorization",
+    .auth_scheme = "Bearer",
     .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
     .own = DIALECT_OPENAI,
     .build = compatible_build,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * provider.c: the providers by resources' provider value, and the small
+ * provider.c: the providers by id and by resources' provider value, and the small
  * helpers every prov_*.c file shares (worker).
  */
 #include "config.h"
@@ -15,19 +15,32 @@
 #include "jsonraw.h"
 #include "provider.h"
 
-/* In the order of enum provider_id (resource.h). */
+/* The registry (provider_list.h) by id. */
+#define PROVIDER_ENTRY(id, var) [id] = &var,
 static const struct provider *const providers[PROVIDER_NPROVIDERS] = {
-    [PROVIDER_OPENAI] = &prov_openai,
-    [PROVIDER_OPENAI_COMPATIBLE] = &prov_openai_compatible,
-    [PROVIDER_AZURE_OPENAI] = &prov_azure_openai,
-    [PROVIDER_ANTHROPIC] = &prov_anthropic,
-    [PROVIDER_GEMINI] = &prov_gemini,
-};
+    PROVIDER_LIST(PROVIDER_ENTRY)};
+#undef PROVIDER_ENTRY
 
 const struct provider *
 provider_get(int id)
 {
     return id >= 0 && id < PROVIDER_NPROVIDERS ? providers[id] : NULL;
+}
+
+const char *
+provider_name(int id)
+{
+    const struct provider *p = provider_get(id);
+    return p != NULL ? p->name : "?";
+}
+
+int
+provider_parse(const char *name)
+{
+    for (int i = 0; i < PROVIDER_NPROVIDERS; i++)
+        if (strcmp(name, providers[i]->name) == 0)
+            return i;
+    return -1;
 }
 
 void
@@ -90,6 +103,18 @@ prov_header(struct prov_http *h, const char *name, const char *value)
         h->hlen = at;
 }
 
+void
+prov_auth(struct prov_http *h, const struct prov_call *c, const struct provider *p)
+{
+    char v[4200]; /* api_key is at most 4096 bytes (resource.c) */
+    if (c->t->api_key[0] == '\0')
+        return;
+    snprintf(v, sizeof(v), "%s%s%s", p->auth_scheme ? p->auth_scheme : "",
+             p->auth_scheme ? " " : "", c->t->api_key);
+    prov_header(h, p->auth_header, v);
+    explicit_bzero(v, sizeof(v));
+}
+
 int
 prov_url(struct prov_http *h, const struct target_view *t, const char *path, const char *query)
 {
@@ -125,8 +150,8 @@ prov_raw_model(const struct prov_call *c, struct prov_http *h)
     if (obj == (size_t)-1 || jsonraw_member(c->raw, c->rawlen, obj, "model", &v, &close) != 0)
         return -1;
     struct json_object *m = json_object_new_string(c->t->upstream_model);
-    const char *q = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *q =
+        json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     struct jsonraw_edit e = {v.b, v.e - v.b, q, strlen(q), 0};
     char *out = jsonraw_apply(c->raw, c->rawlen, &e, 1, &outlen);
     json_object_put(m);

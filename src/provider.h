@@ -23,9 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "provider_list.h"
 
 struct json_object;
-struct http_req;
 struct target_view;
 
 /* What the client asked for, whatever its dialect. */
@@ -59,7 +59,8 @@ struct prov_call {
     const char *raw;        /* ... and these are its bytes as the client sent them */
     size_t rawlen;
     const char *request_id; /* sent upstream as x-request-id */
-    struct http_req *r;     /* the client's request (its headers); NULL in unit tests */
+    /* the client's anthropic-version and anthropic-beta headers, or NULL (for native Anthropic) */
+    const char *anthropic_version, *anthropic_beta;
 };
 
 /* The upstream request a provider builds. */
@@ -89,8 +90,30 @@ struct prov_stream {
     void *priv;               /* the provider's own state */
 };
 
+/* A target's provider, as records store it (provider_list.h). */
+#define PROVIDER_ENUM(id, var) id,
+enum provider_id { PROVIDER_LIST(PROVIDER_ENUM) PROVIDER_NPROVIDERS };
+#undef PROVIDER_ENUM
+
+/*
+ * A provider: what resource.c validates and compiles a target of it with
+ * (name, defaults), and how the worker talks to it.
+ */
 struct provider {
     const char *name;   /* the resources' provider value */
+    int id;             /* its enum provider_id */
+    const char *api_base;    /* the default api_base; NULL: a target must give one */
+    /*
+     * What api_version is for this API (its "api-version" query parameter,
+     * its "anthropic-version" header), and its default; NULL, "": the
+     * provider has none, and a target that gives one is refused.
+     */
+    const char *api_version_is;
+    const char *api_version;
+    int max_tokens;     /* for a client that gives none (Anthropic requires one); 0: none */
+    /* The header the target's api_key goes in, after auth_scheme and a space when not NULL. */
+    const char *auth_header, *auth_scheme;
+    int model_in_path;  /* the upstream model is a segment of the URL's path */
     unsigned ops;       /* OP_BIT()s it serves */
     enum dialect own;   /* a client in this dialect is passed through */
     /*
@@ -128,14 +151,20 @@ struct provider {
 };
 
 /* provider.c */
-/* The provider of a provider_id (resource.h); NULL when none. */
+/* The provider of a provider_id; NULL when none. */
 const struct provider *provider_get(int id);
+/* The provider value of an id ("openai", ...); "?" when none. */
+const char *provider_name(int id);
+/* The id of a provider value; -1 when none. */
+int provider_parse(const char *name);
 /* Free a stream's state and error. */
 void prov_stream_free(struct prov_stream *s);
 /* Append "Name: value" to the request's headers; the secret is wiped from our copy. */
 void prov_header(struct prov_http *h, const char *name, const char *value);
 /* Add one whole header line (without its CRLF), len bytes. */
 void prov_header_line(struct prov_http *h, const char *line, size_t len);
+/* The target's api_key in p's auth header (none without a key); our copies are wiped. */
+void prov_auth(struct prov_http *h, const struct prov_call *c, const struct provider *p);
 /* The URL: api_base + path (+ "?" query when not NULL). -1 when too long. */
 int prov_url(struct prov_http *h, const struct target_view *t, const char *path, const char *query);
 /* The body as compact JSON, kept alive by h->keep (takes the reference). */
@@ -158,7 +187,8 @@ struct json_object *prov_usage_json(const struct prov_usage *u);
 /* Emit a chunk object (not freed). */
 void prov_emit_json(struct prov_stream *s, struct json_object *chunk);
 
-extern const struct provider prov_openai, prov_openai_compatible, prov_azure_openai,
-    prov_anthropic, prov_gemini;
+#define PROVIDER_EXTERN(id, var) extern const struct provider var;
+PROVIDER_LIST(PROVIDER_EXTERN)
+#undef PROVIDER_EXTERN
 
 #endif

@@ -24,12 +24,13 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
-#include "aigw/auth.h"
+#include "access.h"
+#include "auth.h"
 #include "aigw/conf.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/resource.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "http.h"
 #include "jsonraw.h"
@@ -40,13 +41,12 @@
 #include "proxy.h"
 #include "pxreq.h"
 #include "usage.h"
-#include "upstream.h"
 
-static const char *const route_suffix[] = {NULL,           NULL,          "/models",
-                                           "/chat/completions", "/completions", "/embeddings",
-                                           "/messages",    "/messages/count_tokens"};
-static const enum prov_op route_op[] = {OP_CHAT, OP_CHAT, OP_CHAT, OP_CHAT, OP_COMPLETIONS,
-                                        OP_EMBEDDINGS, OP_CHAT, OP_COUNT_TOKENS};
+static const char *const route_suffix[] = {
+    NULL,           NULL,          "/models",   "/chat/completions",
+    "/completions", "/embeddings", "/messages", "/messages/count_tokens"};
+static const enum prov_op route_op[] = {OP_CHAT,        OP_CHAT,       OP_CHAT, OP_CHAT,
+                                        OP_COMPLETIONS, OP_EMBEDDINGS, OP_CHAT, OP_COUNT_TOKENS};
 
 /*
  * Who the client says it is: a static key's SHA-256, or the index entry of
@@ -119,6 +119,8 @@ lookup(struct proxy *px, const struct cred *cr, const char *model, struct lookup
         return -1;
     store_meta_get(px->store, &m);
     out->version = m.version;
+    if (px->self != NULL) /* aigw_worker_config_version: the version this worker serves */
+        atomic_store_explicit(&px->self->config_version, m.version, memory_order_relaxed);
     out->key_status = hash ? store_key_by_hash(px->store, hash, &kv) : STORE_NOTFOUND;
     /* a static key never opens a JWT binding, nor a token a static key's record */
     if (out->key_status == STORE_OK && kv.jwt != cr->jwt)
@@ -133,8 +135,8 @@ lookup(struct proxy *px, const struct cred *cr, const char *model, struct lookup
     if (model != NULL && out->key_status == STORE_OK) {
         out->model_status = store_model_record(px->store, model, strlen(model), &rec, &out->mlen);
         if (out->model_status == STORE_OK) {
-            out->model_allowed = auth_key_allows(&kv, model) &&
-                                 (!cr->jwt || jwtauth_models_allow(&cr->id, model));
+            out->model_allowed =
+                auth_key_allows(&kv, model) && (!cr->jwt || jwtauth_models_allow(&cr->id, model));
             if ((out->mrec = malloc(out->mlen)) != NULL)
                 memcpy(out->mrec, rec, out->mlen);
             else
@@ -228,14 +230,16 @@ models_list(struct proxy *px, struct http_req *r, const struct cred *cr)
     json_object_object_add(o, "object", json_object_new_string("list"));
     json_object_object_add(o, "data", m.data);
     json_object_object_add(o, "has_more", json_object_new_boolean(0));
-    json_object_object_add(o, "first_id", n ? json_object_get(json_object_object_get(
-                                                  json_object_array_get_idx(m.data, 0), "id"))
-                                            : NULL);
-    json_object_object_add(o, "last_id", n ? json_object_get(json_object_object_get(
-                                                 json_object_array_get_idx(m.data, n - 1), "id"))
-                                           : NULL);
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    json_object_object_add(
+        o, "first_id",
+        n ? json_object_get(json_object_object_get(json_object_array_get_idx(m.data, 0), "id"))
+          : NULL);
+    json_object_object_add(
+        o, "last_id",
+        n ? json_object_get(json_object_object_get(json_object_array_get_idx(m.data, n - 1), "id"))
+          : NULL);
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     http_reply(r, 200, "application/json", s, strlen(s));
     json_object_put(o);
 }
@@ -253,8 +257,8 @@ parse_body(struct http_req *r)
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     int lexok = json_lexically_strict(p, len) == 0;
     struct json_object *o = len && lexok ? json_tokener_parse_ex(tok, p, (int)len) : NULL;
-    enum json_tokener_error err = lexok ? json_tokener_get_error(tok)
-                                        : json_tokener_error_parse_unexpected;
+    enum json_tokener_error err =
+        lexok ? json_tokener_get_error(tok) : json_tokener_error_parse_unexpected;
     size_t used = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
     if (o != NULL && used < len) { /* trailing bytes other than white space */
@@ -304,8 +308,8 @@ check_fields(struct http_req *r, enum route rt, struct json_object *body, int *s
                   json_object_get_boolean(o);
         return 0;
     }
-    if (!json_object_object_get_ex(body, "model", &o) || !json_object_is_type(o, json_type_string) ||
-        json_object_get_string_len(o) == 0) {
+    if (!json_object_object_get_ex(body, "model", &o) ||
+        !json_object_is_type(o, json_type_string) || json_object_get_string_len(o) == 0) {
         http_reply_error(r, 400, "invalid_request_error", "missing_required_parameter", "model",
                          "you must provide a model parameter (a string)");
         return -1;
@@ -336,7 +340,8 @@ check_fields(struct http_req *r, enum route rt, struct json_object *body, int *s
         http_reply_error(r, 400, "invalid_request_error", "missing_required_parameter", "prompt",
                          "you must provide a prompt parameter");
         return -1;
-    } else if (rt == RT_EMBEDDINGS && (!json_object_object_get_ex(body, "input", &o) || o == NULL)) {
+    } else if (rt == RT_EMBEDDINGS &&
+               (!json_object_object_get_ex(body, "input", &o) || o == NULL)) {
         http_reply_error(r, 400, "invalid_request_error", "missing_required_parameter", "input",
                          "you must provide an input parameter");
         return -1;
@@ -403,6 +408,8 @@ on_client_abort(void *arg)
 {
     struct pxreq *q = arg;
     relay_abandon(q);
+    if (q->a.is_sse && http_resp_started(q->r)) /* a stream that began with 200 */
+        metrics_stream_error(q->mv.name, MX_SE_CLIENT_CLOSED);
     pxreq_note(q, "client_closed"); /* before the attempt (and its status) is cleared */
     relay_cancel(q);
     http_req_release(q->r);
@@ -487,14 +494,14 @@ reply_limited(struct pxreq *q)
     snprintf(ra, sizeof(ra), "%lld", (long long)(secs < 1 ? 1 : secs));
     limit_fmt_reset(st->retry_ms, again, sizeof(again));
     http_resp_header(q->r, "Retry-After", ra);
-    pxreq_note(q, st->deny_which == LIM_CONC ? "concurrency_limit_exceeded" : "rate_limit_exceeded");
-    http_reply_error(q->r, 429,
-                     st->deny_which == LIM_TPM || st->deny_which == LIM_TPD ? "tokens" : "requests",
-                     st->deny_which == LIM_CONC ? "concurrency_limit_exceeded"
-                                                : "rate_limit_exceeded",
-                     NULL, "Rate limit reached for %s on %s `%s`: limit %lld, used %lld. Try again in %s.",
-                     what[st->deny_which], strcmp(o->kind, "key") == 0 ? "API key" : "model",
-                     o->name, (long long)st->deny_limit, (long long)st->deny_used, again);
+    pxreq_note(q,
+               st->deny_which == LIM_CONC ? "concurrency_limit_exceeded" : "rate_limit_exceeded");
+    http_reply_error(
+        q->r, 429, st->deny_which == LIM_TPM || st->deny_which == LIM_TPD ? "tokens" : "requests",
+        st->deny_which == LIM_CONC ? "concurrency_limit_exceeded" : "rate_limit_exceeded", NULL,
+        "Rate limit reached for %s on %s `%s`: limit %lld, used %lld. Try again in %s.",
+        what[st->deny_which], strcmp(o->kind, "key") == 0 ? "API key" : "model", o->name,
+        (long long)st->deny_limit, (long long)st->deny_used, again);
 }
 
 /* The limits have spoken (at once, or when Redis answered). */
@@ -504,12 +511,12 @@ admitted(struct limit_state *st, void *arg)
     struct pxreq *q = arg;
     ratelimit_headers(q);
     if (st->verdict == LIMIT_DENIED) {
-        metrics_ratelimit(strcmp(st->own[st->deny_owner].kind, "key") == 0 ? MX_RL_KEY
-                                                                            : MX_RL_MODEL);
+        metrics_ratelimit(
+            strcmp(st->own[st->deny_owner].kind, "key") == 0 ? MX_RL_KEY : MX_RL_MODEL, q->mv.name);
         reply_limited(q);
         pxreq_free(q);
     } else if (st->verdict == LIMIT_UNAVAILABLE) {
-        metrics_ratelimit(MX_RL_UNAVAILABLE);
+        metrics_ratelimit(MX_RL_UNAVAILABLE, q->mv.name);
         pxreq_note(q, "rate_limiter_unavailable");
         http_reply_error(q->r, 503, "server_error", "rate_limiter_unavailable", NULL,
                          "The rate limiter cannot be reached; try again shortly");
@@ -536,7 +543,7 @@ pxreq_new(struct proxy *px, struct http_req *r, enum route rt, int stream, struc
     q->op = route_op[rt];
     q->front = rt == RT_MESSAGES || rt == RT_COUNT_TOKENS ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
     q->stream = stream;
-    q->acc = http_req_access(r);
+    q->acc = access_of(r);
     q->body = body;
     q->mrec = l->mrec;
     q->mlen = l->mlen;
@@ -548,12 +555,13 @@ pxreq_new(struct proxy *px, struct http_req *r, enum route rt, int stream, struc
         return NULL;
     }
     q->max_attempts = 1 + q->mv.retries;
-    q->connect_ms = q->mv.connect_timeout_ms ? q->mv.connect_timeout_ms : c->upstream_connect_timeout_ms;
+    q->connect_ms =
+        q->mv.connect_timeout_ms ? q->mv.connect_timeout_ms : c->upstream_connect_timeout_ms;
     q->total_ms = q->mv.total_timeout_ms ? q->mv.total_timeout_ms : c->upstream_total_timeout_ms;
     q->first_byte_ms = q->mv.first_byte_timeout_ms ? q->mv.first_byte_timeout_ms
                                                    : c->upstream_first_byte_timeout_ms;
-    q->idle_ms = q->mv.stream_idle_timeout_ms ? q->mv.stream_idle_timeout_ms
-                                              : c->stream_idle_timeout_ms;
+    q->idle_ms =
+        q->mv.stream_idle_timeout_ms ? q->mv.stream_idle_timeout_ms : c->stream_idle_timeout_ms;
     /* the effective timeouts, for the breaker's probe deadline */
     q->mv.connect_timeout_ms = q->connect_ms;
     q->mv.first_byte_timeout_ms = q->first_byte_ms;
@@ -580,8 +588,8 @@ lease_id(struct proxy *px, struct pxreq *q)
             memcpy(r, &q, sizeof(r) < sizeof(q) ? sizeof(r) : sizeof(q));
         memcpy(&px->lease_tag, r, sizeof(r));
     }
-    snprintf(q->lease_id, sizeof(q->lease_id), "%016llx:%d:%llu",
-             (unsigned long long)px->lease_tag, (int)getpid(), (unsigned long long)++px->nleases);
+    snprintf(q->lease_id, sizeof(q->lease_id), "%016llx:%d:%llu", (unsigned long long)px->lease_tag,
+             (int)getpid(), (unsigned long long)++px->nleases);
     return q->lease_id;
 }
 
@@ -606,11 +614,11 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
                          "The configuration store is unavailable");
         return;
     }
-    snprintf(http_req_access(r)->model, sizeof(http_req_access(r)->model), "%s", model);
+    snprintf(access_of(r)->model, sizeof(access_of(r)->model), "%s", model);
     if (check_key(r, key, &l) < 0)
         goto done;
     /* only a configured model's name may become a metrics label */
-    http_req_access(r)->model_known = l.model_status == STORE_OK;
+    access_of(r)->model_known = l.model_status == STORE_OK;
     if (l.model_status != STORE_OK) {
         http_reply_error(r, 404, "invalid_request_error", "model_not_found", "model",
                          "The model `%s` does not exist or you do not have access to it.", model);
@@ -667,7 +675,7 @@ proxy_gate(struct proxy *px, struct http_req *r, enum route rt, const char *key,
         return http_refuse(f, 503, "server_error", "config_unavailable",
                            "The configuration store is unavailable");
     if (l->key_status == STORE_OK)
-        snprintf(http_req_access(r)->key, sizeof(http_req_access(r)->key), "%s", l->key_name);
+        snprintf(access_of(r)->key, sizeof(access_of(r)->key), "%s", l->key_name);
     if (rt == RT_HEALTH)
         return 0;
     if (rt == RT_NONE)
@@ -702,7 +710,7 @@ static void
 client_cred(struct proxy *px, struct http_req *r, enum route rt, const char *key, struct cred *cr)
 {
     const char *reason = NULL;
-    struct http_access *acc = http_req_access(r);
+    struct access_info *acc = access_of(r);
     cr->hash = NULL;
     cr->jwt = 0;
     if (key == NULL)
@@ -779,6 +787,7 @@ proxy_new(struct event_base *base, const struct conf *c, struct store *s, struct
     px->store = s;
     px->up = u;
     px->shm = shm;
+    px->self = shm != NULL ? shm_worker(shm, shm_self(shm)) : NULL;
     if ((px->limiter = limiter_new(base, c, shm)) == NULL) {
         free(px);
         return NULL;
@@ -803,7 +812,10 @@ proxy_abort_all(struct proxy *px)
     while (px->all != NULL) {
         struct pxreq *q = px->all;
         relay_abandon(q);
+        int streamed = q->a.is_sse && http_resp_started(q->r);
         relay_cancel(q);
+        if (streamed)
+            metrics_stream_error(q->mv.name, MX_SE_SHUTDOWN);
         if (http_resp_started(q->r))
             answer_stream_fail(q, 503, "server_error", "server_shutting_down",
                                "aigw is shutting down");

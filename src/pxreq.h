@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "aigw/resource.h"
-#include "aigw/sse.h"
+#include "sse.h"
 #include "balance.h"
 #include "limit.h"
 #include "messages.h"
@@ -22,10 +22,15 @@ struct event;
 struct evbuffer;
 struct json_object;
 struct http_req;
-struct http_access;
+struct access_info;
 
 enum route {
-    RT_NONE, RT_HEALTH, RT_MODELS, RT_CHAT, RT_COMPLETIONS, RT_EMBEDDINGS,
+    RT_NONE,
+    RT_HEALTH,
+    RT_MODELS,
+    RT_CHAT,
+    RT_COMPLETIONS,
+    RT_EMBEDDINGS,
     RT_MESSAGES,     /* the Anthropic Messages API */
     RT_COUNT_TOKENS, /* ... and its token count */
 };
@@ -36,6 +41,7 @@ struct proxy {
     struct store *store;
     struct uhttp *up; /* the upstream client */
     struct shm *shm;
+    struct shm_worker *self; /* this worker's entry: the config version it last read */
     struct limiter *limiter;
     struct jwtauth *jwt; /* bearer JWTs: the providers' key sets, verified tokens */
     int inflight;
@@ -47,21 +53,21 @@ struct proxy {
 struct attempt {
     struct uhttp_req *ureq; /* the exchange in progress, or NULL */
     const struct provider *prov; /* of the target */
-    int native;     /* the client speaks the target's own dialect */
-    int raw;        /* ... and it is not OpenAI's: the answer goes back as it came */
+    int native;                  /* the client speaks the target's own dialect */
+    int raw;                     /* ... and it is not OpenAI's: the answer goes back as it came */
     struct prov_call call;
     struct prov_http http; /* url, headers (the provider secret: freed, never logged), body */
     struct prov_stream ps;
-    int target;     /* index into the model's targets */
-    int probe;      /* this attempt is the target's half-open probe */
-    int judged;     /* the breaker has heard the outcome */
-    long status;    /* upstream status */
+    int target;  /* index into the model's targets */
+    int probe;   /* this attempt is the target's half-open probe */
+    int judged;  /* the breaker has heard the outcome */
+    long status; /* upstream status */
     int headers_done;
     int ctype_sse;  /* Content-Type: text/event-stream */
     int is_sse;
     int paused;
     int too_large;
-    int bad_event;  /* a stream event that is not the provider's API's */
+    int bad_event; /* a stream event that is not the provider's API's */
     int timed_out;
     int sse_ready;
     int64_t start_us; /* when it was sent (aigw_upstream_duration_seconds) */
@@ -75,14 +81,14 @@ struct pxreq {
     struct pxreq *next, *prev;
     enum route rt;
     enum prov_op op;
-    enum dialect front; /* the client's dialect */
-    int stream;       /* the client asked for a stream */
-    int client_usage; /* ... and for the usage chunk */
-    struct http_access *acc;  /* key, model, usage and error for the access line */
-    struct json_object *body; /* the client's request, rewritten per target */
+    enum dialect front;        /* the client's dialect */
+    int stream;                /* the client asked for a stream */
+    int client_usage;          /* ... and for the usage chunk */
+    struct access_info *acc;   /* key, model, usage and error for the access line */
+    struct json_object *body;  /* the client's request, rewritten per target */
     struct json_object *obody; /* an Anthropic client's request in the OpenAI shape (made once) */
     struct msg_stream ms;      /* an Anthropic client's stream from OpenAI chunks */
-    void *mrec;               /* a copy of the model's record: mv points into it */
+    void *mrec;                /* a copy of the model's record: mv points into it */
     size_t mlen;
     struct model_view mv;
     struct balance bal;

@@ -21,10 +21,11 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "access.h"
 #include "aigw/conf.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/resource.h"
-#include "aigw/sse.h"
+#include "sse.h"
 #include "aigw/util.h"
 #include "breaker.h"
 #include "messages.h"
@@ -271,6 +272,29 @@ rest_target(struct pxreq *q)
     breaker_rest(q->bal.tslot[q->a.target], now_mono_ms() + secs * 1000);
 }
 
+/*
+ * Why a stream that began ended badly (aigw_stream_errors_total), in the
+ * order deliver_stream_end tells the client; MX_SE_N when it ended well.
+ */
+static enum metrics_stream_error
+stream_error_reason(const struct pxreq *q, enum uhttp_error rc)
+{
+    const struct attempt *a = &q->a;
+    if (a->ps.error_status != 0)
+        return MX_SE_UPSTREAM_ERROR;
+    if (a->timed_out) /* our timer: after the headers, the one between events */
+        return MX_SE_IDLE_TIMEOUT;
+    if (rc == UHTTP_ETIMEOUT) /* uhttp's: timeouts.total */
+        return MX_SE_TOTAL_TIMEOUT;
+    if (a->bad_event || rc == UHTTP_ESTOP) /* not its API's, or beyond SSE_MAX_EVENT */
+        return MX_SE_BAD_EVENT;
+    if (rc != UHTTP_OK)
+        return MX_SE_DISCONNECTED;
+    if (!a->ps.done)
+        return MX_SE_TRUNCATED;
+    return MX_SE_N;
+}
+
 /* A stream that began and then ended: well, with an error event, broken or cut short. */
 static void
 deliver_stream_end(struct pxreq *q, enum uhttp_error rc)
@@ -278,6 +302,9 @@ deliver_stream_end(struct pxreq *q, enum uhttp_error rc)
     const char *code, *msg;
     struct attempt *a = &q->a;
     struct json_object *e;
+    enum metrics_stream_error why = stream_error_reason(q, rc);
+    if (why != MX_SE_N)
+        metrics_stream_error(q->mv.name, why);
     if (a->ps.error_status != 0) {
         if (a->raw) { /* the client has the upstream's own error event */
             pxreq_note(q, "upstream_stream_error");
@@ -361,8 +388,9 @@ attempt_reason(const struct pxreq *q, enum uhttp_error rc)
     if (a->status >= 400)
         return MX_UP_4XX;
     if (a->is_sse && a->ps.error_status != 0)
-        return a->ps.error_status == 429 ? MX_UP_429
-               : a->ps.error_status >= 500 ? MX_UP_5XX : MX_UP_4XX;
+        return a->ps.error_status == 429   ? MX_UP_429
+               : a->ps.error_status >= 500 ? MX_UP_5XX
+                                           : MX_UP_4XX;
     if (a->bad_event || (a->is_sse && !a->ps.done))
         return MX_UP_TRUNCATED;
     return MX_UP_OK;
@@ -471,14 +499,15 @@ build_attempt(struct pxreq *q)
         a->call.raw = (const char *)evbuffer_pullup(b, -1);
     }
     a->call.request_id = http_req_id(q->r);
-    a->call.r = q->r;
+    a->call.anthropic_version = http_req_header(q->r, "anthropic-version");
+    a->call.anthropic_beta = http_req_header(q->r, "anthropic-beta");
     err[0] = '\0';
     if (a->prov->build(&a->call, body, &a->http, err, sizeof(err)) == 0)
         return 0;
 bad:
     pxreq_note(q, "unsupported_by_provider");
-    http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
-                     "%s", err[0] ? err : "The request cannot be translated for this provider");
+    http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL, "%s",
+                     err[0] ? err : "The request cannot be translated for this provider");
     return -1;
 }
 
@@ -510,7 +539,8 @@ can_serve(struct pxreq *q, int t)
     c.stream = q->stream;
     c.native = p->own == q->front;
     c.request_id = http_req_id(q->r);
-    c.r = q->r;
+    c.anthropic_version = http_req_header(q->r, "anthropic-version");
+    c.anthropic_beta = http_req_header(q->r, "anthropic-beta");
     int ok = p->build(&c, body, &h, err, sizeof(err)) == 0;
     prov_http_free(&h);
     return ok;

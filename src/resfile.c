@@ -33,7 +33,8 @@ entry_id(struct json_object *ent, const char *path, char *id, size_t idlen, stru
     if (!json_object_object_get_ex(ent, "name", &o) || !json_object_is_type(o, json_type_string))
         return -1; /* the schema reports the missing name */
     if ((size_t)json_object_get_string_len(o) >= idlen || json_object_get_string_len(o) == 0) {
-        errors_add(e, o, path, "name too long to be an id: give an id (1-128 of A-Z a-z 0-9 . _ -)");
+        errors_add(e, o, path,
+                   "name too long to be an id: give an id (1-128 of A-Z a-z 0-9 . _ -)");
         return -1;
     }
     snprintf(id, idlen, "%s", json_object_get_string(o));
@@ -50,8 +51,7 @@ entry_id(struct json_object *ent, const char *path, char *id, size_t idlen, stru
 
 /* Validate one list; unique ids and unique index keys (names, key hashes). */
 static int
-load_kind(struct json_object *root, enum res_kind k, struct json_object *out,
-          struct aigw_errors *e)
+load_kind(struct json_object *root, enum res_kind k, struct json_object *out, struct aigw_errors *e)
 {
     struct json_object *list, *seen = json_object_new_object();
     const char *kname = res_kind_name(k);
@@ -89,8 +89,9 @@ load_kind(struct json_object *root, enum res_kind k, struct json_object *out,
         else /* the index entry itself: a key's hash, or a JWT binding's */
             hex_encode((const uint8_t *)idx, idxlen, seenkey);
         if (json_object_object_get_ex(seen, seenkey, NULL)) {
-            errors_add(e, ent, path, k == RES_MODEL ? "duplicate model name \"%s\""
-                                                    : "duplicate key (same as another entry)%s",
+            errors_add(e, ent, path,
+                       k == RES_MODEL ? "duplicate model name \"%s\""
+                                      : "duplicate key (same as another entry)%s",
                        k == RES_MODEL ? idx : "");
             bad = 1;
             continue;

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,45 +15,20 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"
 #include "aigw/util.h"
+#include "provider.h"
+#include "resfields.h"
 
 #define MODEL_MAGIC 0x4d4f4433u /* "MOD3" */
 #define KEY_MAGIC 0x4b455933u   /* "KEY3" */
-
-static const char *const provider_names[PROVIDER_NPROVIDERS] = {
-    "openai", "openai-compatible", "azure-openai", "anthropic", "gemini"};
-/* NULL: api_base is required (a server of the operator's own, an Azure resource). */
-static const char *const default_api_base[PROVIDER_NPROVIDERS] = {
-    "https://api.openai.com/v1", NULL, NULL, "https://api.anthropic.com/v1",
-    "https://generativelanguage.googleapis.com/v1beta"};
-/* Azure's api-version query parameter; Anthropic's anthropic-version header. */
-static const char *const default_api_version[PROVIDER_NPROVIDERS] = {
-    "", "", "2024-10-21", "2023-06-01", ""};
-/* Anthropic requires max_tokens: what a client that gave none gets. */
-static const int default_max_tokens[PROVIDER_NPROVIDERS] = {0, 0, 0, 4096, 0};
 
 const char *
 res_kind_name(enum res_kind k)
 {
     return k == RES_MODEL ? "models" : "api_keys";
-}
-
-const char *
-provider_name(int p)
-{
-    return p >= 0 && p < PROVIDER_NPROVIDERS ? provider_names[p] : "?";
-}
-
-int
-provider_parse(const char *s)
-{
-    for (int i = 0; i < PROVIDER_NPROVIDERS; i++)
-        if (strcmp(s, provider_names[i]) == 0)
-            return i;
-    return -1;
 }
 
 /*
@@ -105,33 +81,21 @@ sget(struct json_object *doc, const char *field, const char *dflt)
     return dflt;
 }
 
-/*
- * One fallback_on item: "connect_error", "timeout", 429 or a 5xx status, as
- * a number or a string. Sets the class bit or the status bit. 0, or -1.
- */
-static int
-fallback_parse(struct json_object *it, uint32_t *bits, uint64_t five[2])
+/* An integer member of a validated doc, or dflt. */
+static int64_t
+iget(struct json_object *doc, const char *field, int64_t dflt)
 {
-    const char *s;
-    char *end;
-    long code;
-    if (it == NULL)
-        return -1;
-    if (json_object_is_type(it, json_type_int)) {
-        code = (long)json_object_get_int64(it);
-    } else if (json_object_is_type(it, json_type_string)) {
-        s = json_object_get_string(it);
-        if (strcmp(s, "connect_error") == 0 || strcmp(s, "timeout") == 0) {
-            if (bits != NULL)
-                *bits |= s[0] == 'c' ? FALLBACK_CONNECT : FALLBACK_TIMEOUT;
-            return 0;
-        }
-        code = strtol(s, &end, 10);
-        if (*s == '\0' || *end != '\0')
-            return -1;
-    } else {
-        return -1;
-    }
+    struct json_object *o;
+    if (doc != NULL && json_object_object_get_ex(doc, field, &o) &&
+        json_object_is_type(o, json_type_int))
+        return json_object_get_int64(o);
+    return dflt;
+}
+
+/* A fallback_on status: 429 or a 5xx. Sets its bit; 0, or -1. */
+static int
+fallback_code(long code, uint32_t *bits, uint64_t five[2])
+{
     if (code == 429) {
         if (bits != NULL)
             *bits |= FALLBACK_429;
@@ -142,6 +106,47 @@ fallback_parse(struct json_object *it, uint32_t *bits, uint64_t five[2])
     if (five != NULL)
         five[(code - 500) / 64] |= 1ull << ((code - 500) % 64);
     return 0;
+}
+
+/* A fallback_on word: "connect_error", "timeout" or a status in digits. */
+static int
+fallback_word(const char *s, uint32_t *bits, uint64_t five[2])
+{
+    char *end;
+    if (strcmp(s, "connect_error") == 0 || strcmp(s, "timeout") == 0) {
+        if (bits != NULL)
+            *bits |= s[0] == 'c' ? FALLBACK_CONNECT : FALLBACK_TIMEOUT;
+        return 0;
+    }
+    long code = strtol(s, &end, 10);
+    return *s == '\0' || *end != '\0' ? -1 : fallback_code(code, bits, five);
+}
+
+/*
+ * One fallback_on item: "connect_error", "timeout", 429 or a 5xx status, as
+ * a number or a string. Sets the class bit or the status bit. 0, or -1.
+ */
+static int
+fallback_parse(struct json_object *it, uint32_t *bits, uint64_t five[2])
+{
+    if (it != NULL && json_object_is_type(it, json_type_int))
+        return fallback_code((long)json_object_get_int64(it), bits, five);
+    if (it != NULL && json_object_is_type(it, json_type_string))
+        return fallback_word(json_object_get_string(it), bits, five);
+    return -1;
+}
+
+/* The default fallback_on (resfields.c): its items joined by commas. */
+static void
+fallback_default(uint32_t *bits, uint64_t five[2])
+{
+    char word[32];
+    for (const char *s = res_field("fallback_on")->def; *s != '\0';) {
+        size_t n = strcspn(s, ",");
+        snprintf(word, sizeof(word), "%.*s", (int)n, s);
+        fallback_word(word, bits, five);
+        s += n + (s[n] == ',');
+    }
 }
 
 int
@@ -281,16 +286,17 @@ vknown(struct vctx *v, const char *const *fields)
     }
 }
 
-/* A duration given as a string with a unit ("30s"). */
+/* A duration given as a string with a unit ("30s"), in the range of table field f. */
 static void
-vduration(struct vctx *v, struct json_object *obj, const char *field, const char *path)
+vduration(struct vctx *v, struct json_object *obj, const char *field, const char *path,
+          const struct res_field *f)
 {
     struct json_object *o;
     int64_t ms;
     if (!json_object_object_get_ex(obj, field, &o))
         return;
     if (o == NULL || !json_object_is_type(o, json_type_string) ||
-        parse_duration_ms(json_object_get_string(o), &ms) < 0 || ms <= 0 || ms > 86400000)
+        parse_duration_ms(json_object_get_string(o), &ms) < 0 || ms < f->min || ms > f->max)
         verr(v, o ? o : obj, path,
              "must be a duration with a unit (ms, s, m, h), such as \"30s\", up to 24h");
 }
@@ -338,6 +344,14 @@ vint(struct vctx *v, const char *field, int64_t min, int64_t max, int64_t dflt)
     return json_object_get_int64(o);
 }
 
+/* An integer field in the range of the table's field at path; returns dflt when absent. */
+static int64_t
+vint_field(struct vctx *v, const char *field, const char *path, int64_t dflt)
+{
+    const struct res_field *f = res_field(path);
+    return vint(v, field, f->min, f->max, dflt);
+}
+
 /* A mapping field: NULL when absent; an error when it is something else. */
 static struct json_object *
 vmapping(struct vctx *v, const char *field)
@@ -352,15 +366,48 @@ vmapping(struct vctx *v, const char *field)
     return o;
 }
 
+/*
+ * "must be one of: a, b, c" of the providers' names, or "is for a (x) and
+ * b (y) targets only" of those that take an api_version: from the registry.
+ */
+static void
+providers_msg(int versions, char *out, size_t len)
+{
+    int n = 0, k = 0;
+    for (int i = 0; i < PROVIDER_NPROVIDERS; i++)
+        n += !versions || provider_get(i)->api_version_is != NULL;
+    snprintf(out, len, "%s", versions ? "is for " : "must be one of: ");
+    for (int i = 0; i < PROVIDER_NPROVIDERS; i++) {
+        const struct provider *p = provider_get(i);
+        size_t at = strlen(out);
+        if (versions && p->api_version_is == NULL)
+            continue;
+        snprintf(out + at, len - at, "%s%s",
+                 k == 0                   ? ""
+                 : versions && k == n - 1 ? " and "
+                                          : ", ",
+                 p->name);
+        at = strlen(out);
+        if (versions)
+            snprintf(out + at, len - at, " (%s)", p->api_version_is);
+        k++;
+    }
+    if (versions)
+        snprintf(out + strlen(out), len - strlen(out), " targets only");
+}
+
 /* provider, model, api_base, api_key: of a target, or of a model in the one-target form. */
 static void
 validate_upstream(struct vctx *v, const char *model_name)
 {
+    char msg[512];
     const char *prov = vstring(v, "provider", 1, 64);
-    int p = prov ? provider_parse(prov) : -1;
-    if (prov != NULL && p < 0)
-        verr(v, NULL, "provider",
-             "must be one of: openai, openai-compatible, azure-openai, anthropic, gemini");
+    int id = prov ? provider_parse(prov) : -1;
+    const struct provider *p = provider_get(id);
+    if (prov != NULL && p == NULL) {
+        providers_msg(0, msg, sizeof(msg));
+        verr(v, NULL, "provider", msg);
+    }
     const char *model = vstring(v, "model", 0, RES_NAME_MAX);
     if (model != NULL && *model == '\0')
         verr(v, NULL, "model", "must not be empty");
@@ -371,17 +418,17 @@ validate_upstream(struct vctx *v, const char *model_name)
      * upstream model is the Model's name when model is not given.
      */
     const char *up = model != NULL ? model : model_name;
-    if (up != NULL && (p == PROVIDER_AZURE_OPENAI || p == PROVIDER_GEMINI) &&
+    if (up != NULL && p != NULL && p->model_in_path &&
         strspn(up, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
-            strlen(up))
-    {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "%s a deployment or model name for provider %s: letters, "
-                 "digits, '.', '_', '-'%s", model ? "must be" : "is the upstream model, so must be",
-                 prov, model ? "" : " (or give model)");
+            strlen(up)) {
+        snprintf(msg, sizeof(msg),
+                 "%s a deployment or model name for provider %s: letters, "
+                 "digits, '.', '_', '-'%s",
+                 model ? "must be" : "is the upstream model, so must be", prov,
+                 model ? "" : " (or give model)");
         verr(v, NULL, model != NULL ? "model" : "name", msg);
     }
-    const char *base = vstring(v, "api_base", p >= 0 && default_api_base[p] == NULL, 2048);
+    const char *base = vstring(v, "api_base", p != NULL && p->api_base == NULL, 2048);
     const char *why;
     if (base != NULL && !base_url_valid(base, &why))
         verr(v, NULL, "api_base", why);
@@ -390,11 +437,12 @@ validate_upstream(struct vctx *v, const char *model_name)
     if (key != NULL && has_ctl(key))
         verr(v, NULL, "api_key", "must not contain control characters (CR, LF, ...)");
     const char *ver = vstring(v, "api_version", 0, 64);
-    if (ver != NULL && p != PROVIDER_AZURE_OPENAI && p != PROVIDER_ANTHROPIC)
-        verr(v, NULL, "api_version", "is for azure-openai (api-version) and anthropic "
-                                    "(anthropic-version) targets only");
-    else if (ver != NULL && (*ver == '\0' || strspn(ver, "0123456789-abcdefghijklmnopqrstuvwxyz.") !=
-                                                   strlen(ver)))
+    if (ver != NULL && (p == NULL || p->api_version_is == NULL)) {
+        providers_msg(1, msg, sizeof(msg));
+        verr(v, NULL, "api_version", msg);
+    } else if (ver != NULL &&
+               (*ver == '\0' ||
+                strspn(ver, "0123456789-abcdefghijklmnopqrstuvwxyz.") != strlen(ver)))
         verr(v, NULL, "api_version", "must be a version such as 2024-10-21");
     vint(v, "max_tokens", 1, 1000000000, 0);
 }
@@ -410,19 +458,23 @@ target_name(struct json_object *t, int shorthand, const char *model_name, char *
         snprintf(out, len, "%s", json_object_get_string(o));
         return;
     }
-    const char *prov = json_object_object_get_ex(t, "provider", &o) && json_object_is_type(o, json_type_string)
-                           ? json_object_get_string(o) : "?";
-    const char *m = json_object_object_get_ex(t, "model", &o) && json_object_is_type(o, json_type_string)
-                        ? json_object_get_string(o) : model_name;
+    const char *prov =
+        json_object_object_get_ex(t, "provider", &o) && json_object_is_type(o, json_type_string)
+            ? json_object_get_string(o)
+            : "?";
+    const char *m =
+        json_object_object_get_ex(t, "model", &o) && json_object_is_type(o, json_type_string)
+            ? json_object_get_string(o)
+            : model_name;
     snprintf(out, len, "%s/%s", prov, m);
 }
 
 static void
 validate_targets(struct vctx *v, struct json_object *list, const char *model_name)
 {
-    static const char *const fields[] = {"name",       "provider", "model",  "api_base",
-                                         "api_key",    "api_version", "max_tokens", "weight",
-                                         "priority",   NULL};
+    static const char *const fields[] = {"name",     "provider",    "model",      "api_base",
+                                         "api_key",  "api_version", "max_tokens", "weight",
+                                         "priority", NULL};
     char names[MODEL_MAX_TARGETS][RES_NAME_MAX + 1];
     size_t n = json_object_array_length(list);
     if (n == 0 || n > MODEL_MAX_TARGETS) {
@@ -444,14 +496,14 @@ validate_targets(struct vctx *v, struct json_object *list, const char *model_nam
         if (name != NULL && !name_valid(name))
             verr(&sub, NULL, "name", "must be 1-128 printable characters without spaces or quotes");
         validate_upstream(&sub, model_name);
-        vint(&sub, "weight", 0, TARGET_WEIGHT_MAX, 1);
-        vint(&sub, "priority", -1000, 1000, 0);
+        vint_field(&sub, "weight", "targets.weight", res_field_default("targets.weight"));
+        vint_field(&sub, "priority", "targets.priority", res_field_default("targets.priority"));
         target_name(t, 0, model_name, names[i], sizeof(names[i]));
         for (size_t j = 0; j < i; j++)
             if (names[j][0] != '\0' && strcmp(names[i], names[j]) == 0) {
                 char msg[400];
-                snprintf(msg, sizeof(msg), "two targets are named \"%.200s\"; give each a unique name",
-                         names[i]);
+                snprintf(msg, sizeof(msg),
+                         "two targets are named \"%.200s\"; give each a unique name", names[i]);
                 verr(&sub, NULL, "name", msg);
             }
         v->bad |= sub.bad;
@@ -473,8 +525,34 @@ validate_fallback(struct vctx *v)
         char path[48];
         snprintf(path, sizeof(path), "fallback_on[%zu]", i);
         if (fallback_parse(it, NULL, NULL) < 0)
-            verr(v, it ? it : o, path, "must be connect_error, timeout, 429 or a status from 500 to 599");
+            verr(v, it ? it : o, path,
+                 "must be connect_error, timeout, 429 or a status from 500 to 599");
     }
+}
+
+/* A breaker duration (field of mapping b), or its default; b is valid. */
+static int64_t
+breaker_ms(struct json_object *b, const char *field)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "breaker.%s", field);
+    int64_t ms = res_field_default(path);
+    const char *s = sget(b, field, NULL);
+    if (s != NULL)
+        parse_duration_ms(s, &ms);
+    return ms;
+}
+
+/* The retries of a validated Model: its own, or the default for its targets. */
+static int
+model_retries(struct json_object *doc)
+{
+    struct json_object *list;
+    int n = 1; /* the one-target form */
+    if (json_object_object_get_ex(doc, "targets", &list) &&
+        json_object_is_type(list, json_type_array))
+        n = (int)json_object_array_length(list);
+    return (int)iget(doc, "retries", res_retries_default(n));
 }
 
 static void
@@ -487,13 +565,10 @@ validate_breaker(struct vctx *v)
         return;
     struct vctx sub = vsub(v, b, "breaker", path, sizeof(path));
     vknown(&sub, fields);
-    vint(&sub, "failures", 1, 1000, 5);
-    vduration(&sub, b, "cooldown", "cooldown");
-    vduration(&sub, b, "max_cooldown", "max_cooldown");
-    int64_t cd = 5000, max = 300000;
-    parse_duration_ms(sget(b, "cooldown", "5s"), &cd);
-    parse_duration_ms(sget(b, "max_cooldown", "5m"), &max);
-    if (!sub.bad && max < cd)
+    vint_field(&sub, "failures", "breaker.failures", res_field_default("breaker.failures"));
+    vduration(&sub, b, "cooldown", "cooldown", res_field("breaker.cooldown"));
+    vduration(&sub, b, "max_cooldown", "max_cooldown", res_field("breaker.max_cooldown"));
+    if (!sub.bad && breaker_ms(b, "max_cooldown") < breaker_ms(b, "cooldown"))
         verr(&sub, NULL, "max_cooldown", "must not be shorter than cooldown");
     v->bad |= sub.bad;
 }
@@ -503,8 +578,8 @@ static void
 validate_limits(struct vctx *v)
 {
     static const char *const fields[] = {"requests_per_minute", "requests_per_day",
-                                         "tokens_per_minute", "tokens_per_day", "concurrency",
-                                         NULL};
+                                         "tokens_per_minute",   "tokens_per_day",
+                                         "concurrency",         NULL};
     char path[320];
     struct json_object *l = vmapping(v, "limits");
     if (l == NULL)
@@ -519,11 +594,9 @@ validate_limits(struct vctx *v)
 static int
 validate_model(struct vctx *v)
 {
-    static const char *const fields[] = {"name",    "provider",   "model",      "api_base",
-                                         "api_key", "api_version", "max_tokens", "targets",
-                                         "retries", "fallback_on", "breaker",   "limits",
-                                         "timeouts", NULL};
-    static const char *const tfields[] = {"connect", "first_byte", "total", "stream_idle"};
+    static const char *const fields[] = {
+        "name",    "provider", "model",       "api_base", "api_key", "api_version", "max_tokens",
+        "targets", "retries",  "fallback_on", "breaker",  "limits",  "timeouts",    NULL};
     struct json_object *o;
 
     vknown(v, fields);
@@ -531,8 +604,8 @@ validate_model(struct vctx *v)
     if (name != NULL && !name_valid(name))
         verr(v, NULL, "name", "must be 1-256 printable characters without spaces or quotes");
     if (json_object_object_get_ex(v->doc, "targets", &o)) {
-        static const char *const single[] = {"provider", "model", "api_base", "api_key",
-                                             "api_version", "max_tokens"};
+        static const char *const single[] = {"provider", "model",       "api_base",
+                                             "api_key",  "api_version", "max_tokens"};
         for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
             if (json_object_object_get_ex(v->doc, single[i], NULL))
                 verr(v, NULL, single[i], "give it in each of targets, not beside them");
@@ -543,7 +616,7 @@ validate_model(struct vctx *v)
     } else {
         validate_upstream(v, name);
     }
-    vint(v, "retries", 0, 10, 0);
+    vint_field(v, "retries", "retries", model_retries(v->doc));
     validate_fallback(v);
     validate_breaker(v);
     validate_limits(v);
@@ -553,16 +626,13 @@ validate_model(struct vctx *v)
         } else {
             json_object_object_foreach(o, key, val)
             {
-                size_t i;
                 char path[64];
                 snprintf(path, sizeof(path), "timeouts.%s", key);
-                for (i = 0; i < sizeof(tfields) / sizeof(tfields[0]); i++)
-                    if (strcmp(key, tfields[i]) == 0)
-                        break;
-                if (i == sizeof(tfields) / sizeof(tfields[0]))
+                const struct res_field *f = res_field(path);
+                if (f == NULL || f->type != RF_DURATION)
                     verr(v, val ? val : o, path, "unknown field");
                 else
-                    vduration(v, o, key, path);
+                    vduration(v, o, key, path, f);
             }
         }
     }
@@ -578,7 +648,8 @@ expires_of(struct json_object *o)
         return 0;
     if (json_object_is_type(o, json_type_int))
         return json_object_get_int64(o);
-    if (json_object_is_type(o, json_type_string) && parse_rfc3339(json_object_get_string(o), &t) == 0)
+    if (json_object_is_type(o, json_type_string) &&
+        parse_rfc3339(json_object_get_string(o), &t) == 0)
         return t;
     return -1;
 }
@@ -623,9 +694,9 @@ validate_jwt_binding(struct vctx *v)
 static int
 validate_key(struct vctx *v)
 {
-    static const char *const fields[] = {"name",     "key",      "key_sha256", "jwt",
-                                         "allowed_models", "expires_at", "disabled", "limits",
-                                         NULL};
+    static const char *const fields[] = {
+        "name",       "key",      "key_sha256", "jwt", "allowed_models",
+        "expires_at", "disabled", "limits",     NULL};
     struct json_object *o;
 
     vknown(v, fields);
@@ -766,16 +837,6 @@ struct key_rec {
     uint32_t off[3]; /* id, name, allowed patterns */
 };
 
-/* An integer member of a validated doc, or dflt. */
-static int64_t
-iget(struct json_object *doc, const char *field, int64_t dflt)
-{
-    struct json_object *o;
-    if (doc != NULL && json_object_object_get_ex(doc, field, &o) && json_object_is_type(o, json_type_int))
-        return json_object_get_int64(o);
-    return dflt;
-}
-
 static void
 limits_get(struct json_object *doc, int64_t *limits)
 {
@@ -787,9 +848,9 @@ limits_get(struct json_object *doc, int64_t *limits)
 
 /* api_base without its trailing slashes: paths are appended to it. */
 static uint32_t
-rbuf_base(struct rbuf *b, struct json_object *t, int provider, int *fail)
+rbuf_base(struct rbuf *b, struct json_object *t, const struct provider *p, int *fail)
 {
-    const char *base = sget(t, "api_base", provider >= 0 ? default_api_base[provider] : "");
+    const char *base = sget(t, "api_base", p != NULL ? p->api_base : "");
     size_t blen = strlen(base ? base : "");
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
@@ -879,22 +940,17 @@ compile_model(const char *id, struct json_object *doc, struct rbuf *b)
     if (n > MODEL_MAX_TARGETS)
         return -1;
     r.ntargets = n;
-    r.retries = (int32_t)iget(doc, "retries", n - 1);
+    r.retries = (int32_t)model_retries(doc);
     if (json_object_object_get_ex(doc, "fallback_on", &t)) {
         for (size_t i = 0; i < json_object_array_length(t); i++)
             fallback_parse(json_object_array_get_idx(t, i), &r.fallback, r.fallback_5xx);
     } else {
-        static const int dflt[] = {500, 502, 503, 504};
-        r.fallback = FALLBACK_CONNECT | FALLBACK_TIMEOUT | FALLBACK_429;
-        for (size_t i = 0; i < 4; i++)
-            r.fallback_5xx[0] |= 1ull << (dflt[i] - 500);
+        fallback_default(&r.fallback, r.fallback_5xx);
     }
     if (json_object_object_get_ex(doc, "breaker", &t)) {
-        r.breaker_failures = (int32_t)iget(t, "failures", 5);
-        r.breaker_ms[0] = 5000;
-        r.breaker_ms[1] = 300000;
-        parse_duration_ms(sget(t, "cooldown", "5s"), &r.breaker_ms[0]);
-        parse_duration_ms(sget(t, "max_cooldown", "5m"), &r.breaker_ms[1]);
+        r.breaker_failures = (int32_t)iget(t, "failures", res_field_default("breaker.failures"));
+        r.breaker_ms[0] = breaker_ms(t, "cooldown");
+        r.breaker_ms[1] = breaker_ms(t, "max_cooldown");
     }
     limits_get(doc, r.limits);
     if (json_object_object_get_ex(doc, "timeouts", &t))
@@ -909,16 +965,20 @@ compile_model(const char *id, struct json_object *doc, struct rbuf *b)
     for (int i = 0; i < n; i++) {
         char tname[RES_NAME_MAX + 1];
         tr[i].provider = provider_parse(sget(targets[i], "provider", ""));
-        tr[i].weight = weight[i] = (int32_t)iget(targets[i], "weight", 1);
-        tr[i].priority = prio[i] = (int32_t)iget(targets[i], "priority", 0);
+        const struct provider *p = provider_get(tr[i].provider);
+        tr[i].weight = weight[i] =
+            (int32_t)iget(targets[i], "weight", res_field_default("targets.weight"));
+        tr[i].priority = prio[i] =
+            (int32_t)iget(targets[i], "priority", res_field_default("targets.priority"));
         target_name(targets[i], list == NULL, name, tname, sizeof(tname));
         tr[i].off[0] = rbuf_str(b, tname, &fail);
         tr[i].off[1] = rbuf_str(b, sget(targets[i], "model", name), &fail);
-        tr[i].off[2] = rbuf_base(b, targets[i], tr[i].provider, &fail);
+        tr[i].off[2] = rbuf_base(b, targets[i], p, &fail);
         tr[i].off[3] = rbuf_str(b, sget(targets[i], "api_key", ""), &fail);
-        int p = tr[i].provider >= 0 ? tr[i].provider : 0;
-        tr[i].off[4] = rbuf_str(b, sget(targets[i], "api_version", default_api_version[p]), &fail);
-        tr[i].max_tokens = (int32_t)iget(targets[i], "max_tokens", default_max_tokens[p]);
+        tr[i].off[4] = rbuf_str(
+            b, sget(targets[i], "api_version", p != NULL && p->api_version ? p->api_version : ""),
+            &fail);
+        tr[i].max_tokens = (int32_t)iget(targets[i], "max_tokens", p != NULL ? p->max_tokens : 0);
     }
     /* Tiers: the distinct priorities of targets that may be chosen, highest first. */
     int np = 0;
@@ -1111,7 +1171,8 @@ key_view_decode(const void *rec, size_t len, struct key_view *v)
     /* every pattern must lie inside the record */
     const char *p = v->allowed;
     for (uint32_t i = 0; i < r.nallowed; i++) {
-        if (p >= (const char *)rec + len || memchr(p, '\0', (size_t)((const char *)rec + len - p)) == NULL)
+        if (p >= (const char *)rec + len ||
+            memchr(p, '\0', (size_t)((const char *)rec + len - p)) == NULL)
             return -1;
         p += strlen(p) + 1;
     }

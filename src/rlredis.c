@@ -41,7 +41,7 @@
 #include <openssl/sha.h>
 
 #include "aigw/conf.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "rlredis.h"
 

@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "aigw/log.h"
-#include "aigw/shm.h"
+#include "log.h"
+#include "shm.h"
 
 #define SHM_MAGIC 0x6169677773686d31ull /* "aigwshm1" */
 #define SHM_MAX_PROBE 256 /* beyond this the table is too full to be useful */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aigw/sse.h"
+#include "sse.h"
 
 void
 sse_init(struct sse_parser *p, size_t max_event)

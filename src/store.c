@@ -23,8 +23,8 @@
 #include <lmdb.h>
 
 #include "aigw/errors.h"
-#include "aigw/log.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "store.h"
 #include "aigw/util.h"
 
 #define META_KEY "meta"

@@ -21,7 +21,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "aigw/log.h"
+#include "log.h"
 #include "tls.h"
 
 struct tls_cert {

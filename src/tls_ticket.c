@@ -25,7 +25,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
-#include "aigw/shm.h"
+#include "shm.h"
 #include "tls.h"
 #include "tls_ticket.h"
 
@@ -36,9 +36,9 @@ struct tk_key {
 };
 
 /*
- * The entries: "state" holds c[0] the sequence, c[1] the number of keys
- * made so far (the newest is index n % 2); each key takes two entries
- * (7 + 3 of its 10 words).
+ * The entries (aigw/shm.h): "state" holds SHM_TICKET_SEQ, the sequence,
+ * and SHM_TICKET_NKEYS, the number of keys made so far (the newest is index
+ * n % 2); each key takes two entries (7 + 3 of its 10 words).
  */
 static struct shm *tk_shm;
 static struct shm_slot *tk_state, *tk_part[2][2];
@@ -52,12 +52,12 @@ tk_slots(int create)
         return 0;
     if (tk_shm == NULL)
         return -1;
-    struct shm_slot *st = create ? shm_slot(tk_shm, "tls-ticket", "state", NULL)
-                                 : shm_find(tk_shm, "tls-ticket", "state", NULL);
+    struct shm_slot *st = create ? shm_slot(tk_shm, SHM_KIND_TLS_TICKET, "state", NULL)
+                                 : shm_find(tk_shm, SHM_KIND_TLS_TICKET, "state", NULL);
     for (int k = 0; k < 2; k++)
         for (int p = 0; p < 2; p++) {
-            tk_part[k][p] = create ? shm_slot(tk_shm, "tls-ticket", parts[k][p], NULL)
-                                   : shm_find(tk_shm, "tls-ticket", parts[k][p], NULL);
+            tk_part[k][p] = create ? shm_slot(tk_shm, SHM_KIND_TLS_TICKET, parts[k][p], NULL)
+                                   : shm_find(tk_shm, SHM_KIND_TLS_TICKET, parts[k][p], NULL);
             if (tk_part[k][p] == NULL)
                 return -1;
         }
@@ -83,15 +83,15 @@ tk_snapshot(struct tk_key keys[2], int *nkeys)
     if (tk_slots(0) < 0)
         return -1;
     for (int tries = 0; tries < 16; tries++) {
-        uint64_t s1 = atomic_load_explicit(&tk_state->c[0], memory_order_acquire);
+        uint64_t s1 = atomic_load_explicit(&tk_state->c[SHM_TICKET_SEQ], memory_order_acquire);
         if (s1 & 1)
             continue;
-        uint64_t n = atomic_load_explicit(&tk_state->c[1], memory_order_relaxed);
+        uint64_t n = atomic_load_explicit(&tk_state->c[SHM_TICKET_NKEYS], memory_order_relaxed);
         for (int k = 0; k < 2; k++)
             for (int w = 0; w < TK_WORDS; w++)
                 words[k][w] = atomic_load_explicit(tk_word(k, w), memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&tk_state->c[0], memory_order_relaxed) != s1)
+        if (atomic_load_explicit(&tk_state->c[SHM_TICKET_SEQ], memory_order_relaxed) != s1)
             continue;
         *nkeys = n >= 2 ? 2 : (int)n;
         for (int i = 0; i < *nkeys; i++)
@@ -111,14 +111,14 @@ tls_ticket_rotate(void)
     if (tk_slots(1) < 0 || RAND_bytes((unsigned char *)&k, sizeof(k)) != 1)
         return -1;
     memcpy(words, &k, sizeof(words));
-    uint64_t n = atomic_load_explicit(&tk_state->c[1], memory_order_relaxed);
+    uint64_t n = atomic_load_explicit(&tk_state->c[SHM_TICKET_NKEYS], memory_order_relaxed);
     int slot = (int)(n % 2); /* the oldest of the two makes room */
-    atomic_fetch_add_explicit(&tk_state->c[0], 1, memory_order_relaxed); /* odd: writing */
+    atomic_fetch_add_explicit(&tk_state->c[SHM_TICKET_SEQ], 1, memory_order_relaxed); /* odd: writing */
     atomic_thread_fence(memory_order_release);
     for (int w = 0; w < TK_WORDS; w++)
         atomic_store_explicit(tk_word(slot, w), words[w], memory_order_relaxed);
-    atomic_store_explicit(&tk_state->c[1], n + 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&tk_state->c[0], 1, memory_order_release); /* even: done */
+    atomic_store_explicit(&tk_state->c[SHM_TICKET_NKEYS], n + 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&tk_state->c[SHM_TICKET_SEQ], 1, memory_order_release); /* even: done */
     explicit_bzero(&k, sizeof(k));
     explicit_bzero(words, sizeof(words));
     return 0;

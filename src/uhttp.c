@@ -39,7 +39,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "uhttp_priv.h"
 

@@ -16,7 +16,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "uhttp_priv.h"
 

@@ -14,7 +14,7 @@
 
 #include <event2/event.h>
 
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "upstream.h"
 

@@ -4,7 +4,7 @@
 
 #include <json-c/json.h>
 
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "jsonx.h"
 #include "usage.h"

@@ -7,7 +7,7 @@
 
 #include <json-c/json.h>
 
-#include "utf8.h"
+#include "aigw/utf8.h"
 
 /* The bytes of the UTF-8 character at s[0..len), or 0 when it is not one. */
 static size_t

@@ -17,11 +17,12 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "access.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
-#include "aigw/shm.h"
-#include "aigw/store.h"
+#include "log.h"
+#include "shm.h"
+#include "store.h"
 #include "aigw/util.h"
 #include "http.h"
 #include "metrics.h"
@@ -130,10 +131,27 @@ sig_quit_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
+ * The table's version, in this worker's entry (aigw_worker_config_version):
+ * each request's lookup stores the version it read; this keeps an idle
+ * worker's entry at most a tick behind the table, for one short read.
+ */
+static void
+note_config_version(struct worker *w)
+{
+    struct store_meta meta;
+    if (w->stats == NULL || store_read_begin(w->store) < 0)
+        return;
+    store_meta_get(w->store, &meta);
+    store_read_end(w->store);
+    atomic_store_explicit(&w->stats->config_version, meta.version, memory_order_relaxed);
+}
+
+/*
  * Every second: is data.mdb still as long as its header says? A file cut
  * short while we run has lost its records, and reading one would be SIGBUS:
  * stop at once, saying why (the master stops aigw too). A removed or
  * replaced file is the master's to report: its mapped pages stay valid.
+ * Then note the configuration version (note_config_version).
  */
 static void
 table_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -141,6 +159,7 @@ table_tick_cb(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     struct timeval tv = tv_ms(1000);
     if (store_check(w->store) != STORE_FILE_SHORT) {
+        note_config_version(w);
         evtimer_add(w->table_tick, &tv);
         return;
     }
@@ -311,6 +330,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
         (w.px = proxy_new(w.base, &w.conf, w.store, w.up, w.shm)) == NULL ||
         (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
         fatalx("out of memory setting up the worker");
+    access_attach(w.http, ACCESS_CLIENT); /* the access line and the request metrics */
     http_server_set_precheck(w.http, proxy_precheck);
     if (nfds != w.conf.nlisten)
         fatalx("%d listeners from the master for %d in the configuration", nfds, w.conf.nlisten);
@@ -322,11 +342,12 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     /* Tell the master (and aigwctl status) we serve: a reload waits for this. */
     if ((w.stats = shm_worker(w.shm, w.slot)) == NULL)
         fatalx("worker slot %d is beyond the shared memory's capacity", w.slot);
-    http_server_set_stats(w.http, w.stats);
+    http_server_set_counters(w.http, &w.stats->requests, &w.stats->in_flight);
     http_server_set_error_route(w.http, proxy_error_route);
     atomic_store(&w.stats->pid, (int32_t)getpid());
     atomic_store(&w.stats->generation, gen);
     atomic_store(&w.stats->started_ms, now_real_ms());
+    note_config_version(&w);
     atomic_store(&w.stats->state, SHM_W_RUNNING);
 
     w.sig_term = evsignal_new(w.base, SIGTERM, sig_drain_cb, &w);

@@ -44,19 +44,19 @@ struct conf_admin_key {
 
 /* One identity provider of auth.jwt.providers (conf_jwt.c). */
 struct conf_jwt_provider {
-    char name[64];              /* also the key set's name in the LMDB table */
-    char issuer[CONF_STR_MAX];  /* a token's iss must equal it */
+    char name[64];             /* also the key set's name in the LMDB table */
+    char issuer[CONF_STR_MAX]; /* a token's iss must equal it */
     char audiences[CONF_MAX_AUD][CONF_STR_MAX];
-    int naud;                   /* 0: aud is not checked */
-    char jwks_file[PATH_MAX];   /* "" when none */
+    int naud;                    /* 0: aud is not checked */
+    char jwks_file[PATH_MAX];    /* "" when none */
     char jwks_url[CONF_STR_MAX]; /* fetched by the master; "" when none */
-    int discovery;              /* jwks_uri from <issuer>/.well-known/openid-configuration */
-    int64_t refresh_ms;         /* a fetched set is fetched again this often */
-    int64_t refetch_ms;         /* least time between fetches for an unknown kid */
+    int discovery;               /* jwks_uri from <issuer>/.well-known/openid-configuration */
+    int64_t refresh_ms;          /* a fetched set is fetched again this often */
+    int64_t refetch_ms;          /* least time between fetches for an unknown kid */
     uint8_t hs256_secret[CONF_STR_MAX];
-    size_t hs256_len;           /* 0: HS256 is refused */
+    size_t hs256_len; /* 0: HS256 is refused */
     int64_t leeway_ms;
-    char models_claim[64];      /* "": allowed models come from the bound key only */
+    char models_claim[64]; /* "": allowed models come from the bound key only */
 };
 
 struct conf {
@@ -91,13 +91,13 @@ struct conf {
     char data_dir[PATH_MAX];
     uint64_t lmdb_map_size;
     int64_t lmdb_max_readers;
-    char resources[PATH_MAX]; /* standalone resources file; "" for none */
+    char resources[PATH_MAX];        /* standalone resources file; "" for none */
     char upstream_ca_file[PATH_MAX]; /* CA bundle for upstream TLS; "" = the system's */
 
     uint64_t max_body_size;
     uint64_t max_header_size;
     uint64_t max_response_size; /* non-stream upstream body */
-    int64_t max_connections;    /* open client connections per worker (and per master listener set) */
+    int64_t max_connections; /* open client connections per worker (and per master listener set) */
 
     int64_t client_header_timeout_ms;
     int64_t client_body_timeout_ms;
@@ -164,7 +164,16 @@ int conf_jwt_parse(const struct conf *c, struct json_object *o, struct conf_jwt_
 int conf_jwt_url_ok(const char *u);
 /* The provider whose issuer is iss, or NULL. */
 const struct conf_jwt_provider *conf_jwt_by_issuer(const struct conf *c, const char *iss);
-/* Print every key with its type, default and description (for docs and `aigw -T`). */
+/* Print every key with its type, default and description (for docs and `aigw --keys`). */
 void conf_dump_keys(FILE *fp);
+/*
+ * `aigw -T`: the effective aigw.yaml as YAML that aigw reads back as the same
+ * configuration (conf_dump.c). tree: the file's tree with ${VAR} replaced,
+ * before conf_from_json (which rewrites parts of it); raw: the same file
+ * loaded without replacing. Returns how many secrets were masked; *masked
+ * (when not NULL) gets their keys, a JSON array to put.
+ */
+int conf_dump_effective(FILE *fp, const struct conf *c, struct json_object *tree,
+                        struct json_object *raw, struct json_object **masked);
 
 #endif

@@ -15,15 +15,6 @@ struct aigw_errors;
 
 enum res_kind { RES_MODEL = 0, RES_API_KEY = 1, RES_NKINDS };
 
-enum provider_id {
-    PROVIDER_OPENAI = 0,
-    PROVIDER_OPENAI_COMPATIBLE,
-    PROVIDER_AZURE_OPENAI,
-    PROVIDER_ANTHROPIC,
-    PROVIDER_GEMINI,
-    PROVIDER_NPROVIDERS,
-};
-
 /* The binary records' layout; a file written with another is rebuilt at start. */
 #define RES_RECORD_FORMAT 4
 
@@ -32,8 +23,6 @@ enum provider_id {
 
 /* "models" / "api_keys": the etcd and LMDB path element. */
 const char *res_kind_name(enum res_kind k);
-const char *provider_name(int p);
-int provider_parse(const char *s);
 /* 0 when id is a valid resource id ([A-Za-z0-9._-], 1..128 bytes). */
 int res_id_valid(const char *id);
 
@@ -46,11 +35,9 @@ int res_validate(enum res_kind k, struct json_object *doc, const char *prefix,
                  struct aigw_errors *e);
 
 /* Compile a validated doc into its record (malloc'd). */
-int res_compile(enum res_kind k, const char *id, struct json_object *doc, void **rec,
-                size_t *len);
+int res_compile(enum res_kind k, const char *id, struct json_object *doc, void **rec, size_t *len);
 /* The index key of a validated doc: the model name, or the raw 32-byte key hash. */
-int res_index_key(enum res_kind k, struct json_object *doc, void *out, size_t outlen,
-                  size_t *len);
+int res_index_key(enum res_kind k, struct json_object *doc, void *out, size_t outlen, size_t *len);
 
 /* Limits of a key or a model; 0: none. */
 enum { LIM_RPM, LIM_RPD, LIM_TPM, LIM_TPD, LIM_CONC, LIM_N };
@@ -71,9 +58,10 @@ struct target_view {
     const char *upstream_model;
     const char *api_base;
     const char *api_key; /* "" when none */
-    const char *api_version; /* azure-openai: api-version; anthropic: anthropic-version; "" when none */
-    int max_tokens;          /* for a client that gave none (anthropic requires one); 0: none */
-    int provider;
+    const char
+        *api_version; /* azure-openai: api-version; anthropic: anthropic-version; "" when none */
+    int max_tokens;   /* for a client that gave none (anthropic requires one); 0: none */
+    int provider;     /* enum provider_id (src/provider.h) */
     int weight;
     int priority;
 };
@@ -93,9 +81,9 @@ struct model_view {
     int ntiers; /* highest priority first; targets of weight 0 are in none */
     struct tier_view tiers[MODEL_MAX_TARGETS];
     int retries;
-    uint32_t fallback;     /* FALLBACK_* */
+    uint32_t fallback;        /* FALLBACK_* */
     uint64_t fallback_5xx[2]; /* bit (status - 500) */
-    int breaker_failures;  /* 0: no breaker */
+    int breaker_failures;     /* 0: no breaker */
     int64_t breaker_cooldown_ms, breaker_max_cooldown_ms;
     int64_t limits[LIM_N];
     int64_t connect_timeout_ms; /* 0: the global default */

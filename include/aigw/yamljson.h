@@ -4,6 +4,7 @@
 #define AIGW_YAMLJSON_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct json_object;
 struct aigw_errors;
@@ -25,5 +26,8 @@ struct json_object *yaml_load_buffer(const char *buf, size_t len, int flags, str
 int yaml_node_line(struct json_object *o);
 /* 1 for the stand-in value of an unset ${VAR}: errors about it are not added. */
 int yaml_node_poisoned(struct json_object *o);
+
+/* The tree as block-style YAML that yaml_load_file reads back as the same tree (yamlout.c). */
+void yaml_write(FILE *fp, struct json_object *o);
 
 #endif

@@ -882,6 +882,47 @@ def _(env):
     env.gw.wait_workers(2, timeout=15 * SLOW)
 
 
+@tap.case("reload: the warnings it logged are printed (restart-only keys, a descriptor limit "
+          "too low) and are in --json")
+def _(env):
+    gw = env.gw
+    # the master's hard descriptor limit down to its soft one: aigw cannot raise it for a
+    # limits.max_connections that needs more, and warns (master_fit_nofile)
+    soft = int(subprocess.run(["prlimit", "--pid", str(gw.pid), "--nofile", "--raw",
+                               "--noheadings", "--output", "SOFT"], capture_output=True,
+                              text=True, check=True).stdout)
+    subprocess.run(["prlimit", "--pid", str(gw.pid), "--nofile=%d:%d" % (soft, soft)],
+                   check=True)
+    conf = json.loads(json.dumps(gw.config))
+    conf["shm_slots"] = 4096  # needs a restart
+    conf["limits"] = {"max_connections": soft}  # 2 * soft + 256 descriptors
+    try:
+        gw.write_config(conf)
+        r = expect(ctl(*(sock(env) + ["reload"])), 0,
+                   out_re=r"^reload done: generation \d+; 2 workers serve the new configuration\n"
+                   r"ignored until aigw restarts \(the running values stay\): shm_slots\n$")
+        warns = [l for l in r.err.splitlines() if l.startswith("aigwctl: reload warning: ")]
+        check(any("shm_slots changed; ignored until aigw restarts" in l for l in warns),
+              "no warning about shm_slots: %r", r)
+        check(any("limits.max_connections %d needs about" % soft in l and
+                  "hard limit is %d" % soft in l for l in warns),
+              "no warning about the descriptor limit: %r", r)
+        check_eq(len(warns), len(r.err.splitlines()), "stderr: only the warnings")
+        conf["limits"]["max_connections"] = soft + 1  # a new generation: warned again
+        gw.write_config(conf)
+        j = expect(ctl(*(sock(env) + ["--json", "reload"])), 0).json()
+        check_eq(j.get("restart_only"), ["shm_slots"], "reload --json: restart_only")
+        check(any("shm_slots changed" in w for w in j.get("warnings", [])) and
+              any("limits.max_connections" in w for w in j.get("warnings", [])),
+              "reload --json: warnings: %r", j)
+    finally:
+        gw.write_config(gw.config)
+    # back as it was: nothing to warn about, nothing printed but the result
+    r = expect(ctl(*(sock(env) + ["--json", "reload"])), 0)
+    check("warnings" not in r.json() and "restart_only" not in r.json(), "reload --json: %r", r)
+    check_eq(r.err, "", "reload's messages")
+
+
 @tap.case("reload with a broken aigw.yaml: exit 1, file:line message; the gateway still serves")
 def _(env):
     good = open(env.gw.conf_path).read()

@@ -14,9 +14,13 @@ chat completion through it to the mock, reloads it with the unit's
 ExecReload, checks the admin key made at install (0640 root:aigw: the Admin
 API asks for it, nobody neither reads it nor creates an API key, root's
 aigwctl needs no flag), rotates its log with the package's logrotate file, stops it,
-reinstalls the package (an upgrade keeps the LMDB file, an edited conffile
-and the admin key), removes it, purges it, and checks that nothing is left: no
-process, no /etc/aigw, no aigw user.
+runs README.md's recipe without systemd as written (taken from between its
+markers: aigw -d as the aigw user, a secret from /etc/default/aigw, a chat
+completion, aigwctl stop, its log on stderr), reinstalls the package (an
+upgrade keeps the LMDB file, an edited conffile and the admin key), removes it
+while aigw runs (prerm stops it, systemd or not: no aigw is left on a deleted
+binary; /run/aigw goes), purges it, and checks that nothing is left: no
+process, no /etc/aigw, /var/lib/aigw, /var/log/aigw, /run/aigw, no aigw user.
 
 Whatever fails, it stops what it started (by PID) and purges the package.
 """
@@ -25,6 +29,7 @@ import grp
 import os
 import pwd
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -36,7 +41,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        AIGW_BIN, HOST, HTTP_TIMEOUT, MOCK_KEY, START_TIMEOUT, STOP_TIMEOUT, TAP, Mock,
+        AIGW_BIN, HOST, HTTP_TIMEOUT, MOCK_KEY, SRCDIR, START_TIMEOUT, STOP_TIMEOUT, TAP, Mock,
         TestFailure, chat_body, check, check_eq, children_of, free_port, last_header,
         make_tmpdir, pid_alive, proc_exe, register_cleanup, request, to_yaml, wait_for)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
@@ -214,6 +219,7 @@ class Deb:
         self.resources_orig = None
         self.data_inode = None
         self.admin_key = None      # the key postinst made
+        self.recipe = None         # the README's recipe running (its Popen: sh exec'ed aigw)
         register_cleanup(self)
 
     # -- prerequisites of the cases ------------------------------------------
@@ -279,9 +285,22 @@ class Deb:
             shutil.rmtree(RUN_DIR, ignore_errors=True)
             self.made_run_dir = False
 
+    def stop_recipe(self):
+        """SIGTERM (then SIGKILL) to the aigw the README's recipe started, if it runs."""
+        p, self.recipe = self.recipe, None
+        if p is None or p.poll() is not None:
+            return
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
     def kill_now(self):
         """Cleanup, whatever happened: stop aigw, purge the package, stop the mock."""
         try:
+            self.stop_recipe()
             self.stop_ours()
         except Exception:  # noqa: BLE001 - best effort, go on
             pass
@@ -494,11 +513,11 @@ def start_without_systemd():
     """Start aigw as ExecStart= does, as User=aigw, in the folders systemd
     makes (RuntimeDirectory=; postinst made the others); find its master.
     Returns its client port."""
-    check(not os.path.exists(RUN_DIR), "%s exists already", RUN_DIR)
     u = pwd.getpwnam("aigw")
-    os.mkdir(RUN_DIR, 0o755)
-    D.made_run_dir = True
-    os.chown(RUN_DIR, u.pw_uid, u.pw_gid)
+    if not os.path.isdir(RUN_DIR):  # else left by the README's recipe, as it would be
+        os.mkdir(RUN_DIR, 0o755)
+        D.made_run_dir = True
+        os.chown(RUN_DIR, u.pw_uid, u.pw_gid)
     D.conf, port = test_config(make_tmpdir("aigw-deb-conf-"))
     argv = unit_command("ExecStart")
     check_eq(argv, [SBIN, "-c", CONF], "ExecStart of the unit")
@@ -720,6 +739,101 @@ def case_stop():
 
 
 # --------------------------------------------------------------------------
+# The README's recipe without systemd
+# --------------------------------------------------------------------------
+
+def readme_recipe(which):
+    """The commands of README.md between <!-- recipe: no-systemd WHICH --> and
+    <!-- /recipe -->: what a reader copies, so the README cannot drift."""
+    with open(os.path.join(SRCDIR, "README.md")) as f:
+        text = f.read()
+    m = re.search(r"<!-- recipe: no-systemd %s -->\n```sh\n(.*?)```\n<!-- /recipe -->" % which,
+                  text, re.S)
+    check(m is not None, "README.md has no recipe 'no-systemd %s' between markers", which)
+    return m.group(1)
+
+
+def case_recipe():
+    """The README's commands without systemd, as written: aigw in the foreground as the
+    aigw user, a secret from /etc/default/aigw, a chat completion, aigwctl stop."""
+    D.need_installed()
+    check(not aigw_processes(), "%s runs already: %r", SBIN, aigw_processes())
+    start, stop = readme_recipe("start"), readme_recipe("stop")
+    # The one change: our copy of aigw.yaml, on free ports (the packaged ones may be taken).
+    check_eq(start.count(CONF), 1, "%s in the start recipe" % CONF)
+    D.conf, port = test_config(make_tmpdir("aigw-deb-recipe-"))
+    script = start.replace(CONF, D.conf)
+    # The provider key only in /etc/default/aigw: the recipe must put it in the environment.
+    with open("/etc/default/aigw") as f:
+        default_orig = f.read()
+    write_in_place("/etc/default/aigw", default_orig + "AIGW_DEB_MOCK_KEY=%s\n" % MOCK_KEY)
+    res = resources(D.mock.port)
+    for m in res["models"]:
+        m["api_key"] = "${AIGW_DEB_MOCK_KEY}"
+    write_in_place(RESOURCES, to_yaml(res))
+    logpath = os.path.join(make_tmpdir("aigw-deb-recipe-log-"), "stderr")
+    with open(logpath, "w") as log:
+        # as an entry point runs: root, a service's environment (no secrets), no terminal,
+        # the soft descriptor limit most containers start with
+        D.recipe = subprocess.Popen(["sh", "-e", "-c", script], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, env=SERVICE_ENV,
+                                    cwd="/", start_new_session=True,
+                                    preexec_fn=lambda: resource.setrlimit(
+                                        resource.RLIMIT_NOFILE,
+                                        (1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
+    pid = D.recipe.pid  # sh and setpriv exec: the same process becomes the master
+
+    def log_text():
+        with open(logpath, errors="replace") as f:
+            return f.read()
+
+    def serving():
+        if D.recipe.poll() is not None:
+            raise TestFailure("the recipe exited %d:\n%s" % (D.recipe.returncode,
+                                                             log_text()[-3000:]))
+        try:
+            return request(port, "GET", "/healthz").status == 200
+        except OSError:
+            return False
+    wait_for(serving, START_TIMEOUT, what="the recipe's aigw to serve")
+    try:
+        check_eq(proc_exe(pid), SBIN, "the program the recipe's process runs")
+        check_eq(proc_uid(pid), pwd.getpwnam("aigw").pw_uid, "UID of the master")
+        check(children_of(pid), "the master %d has no workers", pid)
+        # aigw raises its soft descriptor limit to what limits.max_connections needs
+        # (the packaged default, 4096: 2 * 4096 + 256), up to the hard limit
+        with open("/proc/%d/limits" % pid) as f:
+            lim = [l.split()[3:5] for l in f if l.startswith("Max open files")][0]
+        need = 2 * 4096 + 256
+        check(int(lim[0]) >= min(need, int(lim[1])), "the master's descriptor limits %r: "
+              "the soft one not raised to %d", lim, need)
+        resp = request(port, "POST", "/v1/chat/completions", chat_body(model="deb-gpt"),
+                       key=CLIENT_KEY)
+        check_eq(resp.status, 200, "a chat completion (body %r)" % resp.body[:300])
+        check_eq(last_header(D.mock.last(), "authorization"), "Bearer " + MOCK_KEY,
+                 "the provider key (from /etc/default/aigw) the mock got")
+        p = run(["sh", "-e", "-c", stop], env=SERVICE_ENV, cwd="/", timeout=STOP_TIMEOUT + 60)
+        check(p.returncode == 0, "the stop recipe exited %d: %s%s", p.returncode, p.stdout,
+              p.stderr)
+        # aigwctl stop returns once the master has exited: it is only to be reaped
+        rc = D.recipe.wait(timeout=STOP_TIMEOUT)
+        check_eq(rc, 0, "exit status of the recipe's aigw")
+        D.recipe = None
+        check(not aigw_processes(), "%s still running: %r", SBIN, aigw_processes())
+        text = log_text()
+        # (not "aigw ... started": the master logs it on a timer after the workers run,
+        # which a quick stop can beat)
+        for what in ("proxy listening on ", "worker 0 started, pid ", "stopping", "stopped"):
+            check(re.search(r"\[info\] master\[%d\]: %s" % (pid, what), text),
+                  "the master's log on stderr lacks %r:\n%s", what, text[-3000:])
+    finally:
+        D.stop_recipe()
+        write_in_place("/etc/default/aigw", default_orig)
+        D.conf = CONF
+    # /run/aigw stays, as the recipe made it: the purge must remove it
+
+
+# --------------------------------------------------------------------------
 # Upgrade, remove, purge
 # --------------------------------------------------------------------------
 
@@ -751,10 +865,26 @@ def case_remove():
     D.need_installed()
     if D.resources_orig is not None:
         write_in_place(RESOURCES, D.resources_orig)
+    # running when removed: prerm must stop it, with systemd or without (then by its
+    # PID file), or it serves on from a deleted binary
+    if D.systemd:
+        start_with_systemd()
+    else:
+        start_without_systemd()
+    running = aigw_processes()
+    check(running, "aigw did not start for the remove")
     D.usable = False
-    run_ok(["dpkg", "-r", PKG], "dpkg -r", timeout=300, env=dpkg_env())
+    p = run_ok(["dpkg", "-r", PKG], "dpkg -r", timeout=300, env=dpkg_env())
+    D.master = None
     check_eq(pkg_status(), "deinstall ok config-files", "dpkg status after remove")
     check(not os.path.exists(SBIN), "%s is still there", SBIN)
+    left = aigw_processes()  # /usr/sbin/aigw or "/usr/sbin/aigw (deleted)"
+    check(not left, "aigw runs on after dpkg -r (it was %r): %r\n%s", sorted(running), left,
+          p.stderr[-2000:])
+    check(not [q for q in running if pid_alive(q)], "processes of aigw left: %r",
+          [q for q in running if pid_alive(q)])
+    check(not os.path.lexists(RUN_DIR), "%s is left after dpkg -r", RUN_DIR)
+    D.made_run_dir = False
     for f in CONFFILES:
         check(os.path.exists(f), "conffile %s is gone after remove", f)
     if D.data_inode is not None:
@@ -803,10 +933,15 @@ CASES = [
      "reads it nor creates an API key; root's aigwctl needs no flag", case_admin_key),
     ("logrotate rotates the access log; aigw reopens it", case_logrotate),
     ("it stops on SIGTERM, workers and all", case_stop),
+    ("the README's recipe without systemd, as written: aigw -d as the aigw user, a secret "
+     "from /etc/default/aigw, a chat completion, aigwctl stop; it exits 0 and logged to "
+     "stderr", case_recipe),
     ("dpkg -i again keeps the LMDB file, an edited conffile, the admin key and the user",
      case_reinstall),
-    ("dpkg -r keeps the conffiles and the LMDB file", case_remove),
-    ("dpkg --purge leaves nothing: files, user, overrides, processes", case_purge),
+    ("dpkg -r stops the running aigw (systemd or not: no process on a deleted binary), "
+     "removes /run/aigw, keeps the conffiles and the LMDB file", case_remove),
+    ("dpkg --purge leaves nothing: files, /etc/aigw, /var/lib/aigw, /var/log/aigw, /run/aigw, "
+     "user, overrides, processes", case_purge),
 ]
 
 

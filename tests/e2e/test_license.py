@@ -46,6 +46,7 @@ MIN_FILES = 100
 SOURCE_RULES = [
     r"(src|include/aigw|aigwctl|tests/unit|tests/mock|tests/fuzz)/[^/]+\.[ch]",
     r"tests/e2e/[^/]+\.py",
+    r"tests/[^/]+\.sh",
     r"tests/sdk/[^/]+\.mjs",
     r"man/[^/]+\.[1-9]",
     r"bench/[^/.]+|bench/[^/]+\.(sh|py)",

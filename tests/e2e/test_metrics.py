@@ -8,12 +8,15 @@ through shared memory):
               breaker that never opens here
   mx-limited  requests_per_minute 3 on the model (on mock A)
   mx-err      one target "bad" on mock A, no retries, first byte within 1s
+  mx-stream   one target "ts" on mock A, no retries, stream_idle 1s
+  mx-stream-total  one target "tt" on mock A, no retries, total 2s
   mx-brk      one target "dead" on a port where nothing listens; breaker
               failures 1, cooldown 60s
   keys: sk-mx-all (any model), sk-mx-limited (requests_per_minute 2)
 
 Each case scrapes before and after its traffic and checks the differences
-exactly against what the responses said (x-aigw-target, usage, statuses).
+exactly against what the responses said (x-aigw-target, usage, statuses),
+and the process_* samples against what the test reads in /proc itself.
 Then the output passes `promtool check metrics`, a real Prometheus
 (/usr/bin/prometheus, its own config and storage in a temp dir) scrapes it
 every second and answers aigw_requests_total > 0 through its query API,
@@ -25,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -66,6 +70,12 @@ def resources(a, b):
          "limits": {"requests_per_minute": 3}},
         {"id": "err", "name": "mx-err", "targets": [target(a, "bad")], "retries": 0,
          "timeouts": {"connect": "1s", "first_byte": "1s", "total": "10s"}},
+        {"id": "stream", "name": "mx-stream", "targets": [target(a, "ts")], "retries": 0,
+         "timeouts": {"connect": "1s", "first_byte": "5s", "total": "60s",
+                      "stream_idle": "1s"}},
+        {"id": "stream-total", "name": "mx-stream-total", "targets": [target(a, "tt")],
+         "retries": 0, "timeouts": {"connect": "1s", "first_byte": "5s", "total": "2s",
+                                    "stream_idle": "10s"}},
         {"id": "brk", "name": "mx-brk", "retries": 0,
          "targets": [{"name": "dead", "provider": PROVIDER, "model": "x",
                       "api_base": "http://%s:%d/v1" % (HOST, dead_port())}],
@@ -135,9 +145,17 @@ def _(env):
                  "aigw_tokens_total", "aigw_upstream_errors_total",
                  "aigw_ratelimit_rejections_total", "aigw_breaker_open", "aigw_active_requests",
                  "aigw_config_version", "aigw_config_last_change_timestamp_seconds",
-                 "aigw_worker_restarts_total", "aigw_build_info"):
+                 "aigw_worker_restarts_total", "aigw_build_info", "aigw_stream_errors_total",
+                 "aigw_config_reloads_total", "aigw_config_last_reload_successful",
+                 "aigw_config_last_reload_success_timestamp_seconds",
+                 "aigw_worker_config_version") + PROC_FAMILIES:
         check("# TYPE %s " % name in m.text, "no family %s in:\n%s", name, m.text)
     check("aigw_etcd_connected" not in m.text, "aigw_etcd_connected in standalone mode")
+    # every family served is documented in aigw-metrics(7)
+    with open(os.path.join(SRCDIR, "man", "aigw-metrics.7")) as f:
+        documented = set(re.findall(r"^\.It Li ([a-z_]+)", f.read(), re.M))
+    served = set(re.findall(r"^# TYPE (\S+) ", m.text, re.M))
+    check(served <= documented, "not in aigw-metrics(7): %s", sorted(served - documented))
     version = subprocess.run([AIGW_BIN, "-v"], capture_output=True, text=True).stdout.split()[-1]
     check_eq(m.get("aigw_build_info", version=version), 1, "aigw_build_info{version=%s}" % version)
     port = metrics_port(env.gw)
@@ -150,6 +168,45 @@ def _(env):
         check_eq(resp.headers.get("allow"), "GET", "Allow of the 405")
     # the proxy listener does not serve it
     check_eq(request(env.gw.port, "GET", "/metrics").status, 404, "GET /metrics on the proxy")
+
+
+def family_sum(m, name):
+    """The sum of every sample of name, whatever its labels."""
+    return sum(v for (n, _), v in m.samples.items() if n == name)
+
+
+@tap.case("the Admin API's requests and the scrapes of /metrics are not client requests: "
+          "aigw_requests_total and the durations count neither; the Admin API's are in the "
+          "access log, the scrapes are not")
+def _(env):
+    admin = int(env.gw.config["admin"]["listen"][0].rsplit(":", 1)[1])
+    names = ("aigw_requests_total", "aigw_request_duration_seconds_count")
+    before = scrape(env.gw)
+    rids = []
+    for i, path in enumerate(("/admin/v1/models", "/admin/v1/api_keys", "/admin/v1/nope")):
+        rid = unique_id("mx-admin-%d" % i)
+        resp = request(admin, "GET", path, headers={"x-request-id": rid})
+        check_eq(resp.status, 404 if path.endswith("nope") else 200, "GET %s" % path)
+        rids.append(rid)
+    scrape_rid = unique_id("mx-scrape")
+    check_eq(request(metrics_port(env.gw), "GET", "/metrics",
+                     headers={"x-request-id": scrape_rid}).status, 200, "a scrape")
+    scrape(env.gw)
+    after = scrape(env.gw)
+    for name in names:
+        check_eq(family_sum(after, name) - family_sum(before, name), 0,
+                 "%s after 3 Admin API requests and 3 scrapes" % name)
+    for rid in rids:  # the master's access line, as aigw-admin(7) says
+        line = env.gw.access_line(rid)
+        check_eq(line["pid"], env.gw.pid, "pid of the Admin API's access line")
+    # a client request after them is counted (the scrapes above were late enough to see it)
+    resp = request(env.gw.port, "GET", "/healthz")
+    check_eq(resp.status, 200, "GET /healthz")
+    env.gw.access_line(resp.headers["x-request-id"])  # logged when counted: the request ended
+    last = scrape(env.gw)
+    for name in names:
+        check_eq(family_sum(last, name) - family_sum(after, name), 1, "%s after GET /healthz" % name)
+    check(scrape_rid not in env.gw.log(), "a scrape has an access line: %s" % scrape_rid)
 
 
 @tap.case("requests by model, provider, target and status, durations, first tokens and "
@@ -221,16 +278,46 @@ def _(env):
     got = [chat(env, "mx-split", key=LIMITED_KEY).status for _ in range(4)]
     check_eq(sorted(got), [200, 200, 429, 429], "statuses under the key's limit of 2")
     after = scrape(env.gw)
+    for model, scope, n in (("mx-limited", "model", 2), ("mx-split", "key", 2),
+                            ("mx-limited", "key", 0), ("mx-split", "model", 0),
+                            ("mx-split", "unavailable", 0)):
+        check_eq(after.get("aigw_ratelimit_rejections_total", model=model, scope=scope) -
+                 before.get("aigw_ratelimit_rejections_total", model=model, scope=scope), n,
+                 "rejections of %s, scope %s" % (model, scope))
     for scope, n in (("model", 2), ("key", 2), ("unavailable", 0)):
-        check_eq(after.get("aigw_ratelimit_rejections_total", scope=scope) -
-                 before.get("aigw_ratelimit_rejections_total", scope=scope), n,
-                 "rejections, scope %s" % scope)
+        check_eq(after.total("aigw_ratelimit_rejections_total", scope=scope) -
+                 before.total("aigw_ratelimit_rejections_total", scope=scope), n,
+                 "rejections, scope %s (all models)" % scope)
     check_eq(after.get("aigw_requests_total", **req_labels("mx-limited", status=429)) -
              before.get("aigw_requests_total", **req_labels("mx-limited", status=429)), 2,
              "429s of mx-limited (no target)")
     check_eq(after.get("aigw_requests_total", **req_labels("mx-limited", "tl")) -
              before.get("aigw_requests_total", **req_labels("mx-limited", "tl")), 3,
              "200s of mx-limited")
+
+
+def label_sets(m, name):
+    """{frozenset(labels): value} of every sample of name."""
+    return {ls: v for (n, ls), v in m.samples.items() if n == name}
+
+
+@tap.case("model names a client sends never become rate-limit labels: random names with a "
+          "limited key and with an unlimited one are 404s and add no series")
+def _(env):
+    before = scrape(env.gw)
+    names = ["rl-random-%s" % unique_id() for _ in range(6)]
+    for i, name in enumerate(names):
+        resp = chat(env, name, key=LIMITED_KEY if i % 2 else KEY)
+        check_eq(resp.status, 404, "unknown model %s" % name)
+    after = scrape(env.gw)
+    check_eq(set(label_sets(after, "aigw_ratelimit_rejections_total")),
+             set(label_sets(before, "aigw_ratelimit_rejections_total")),
+             "rate-limit series after random model names")
+    check_eq(set(label_sets(after, "aigw_stream_errors_total")),
+             set(label_sets(before, "aigw_stream_errors_total")),
+             "stream error series after random model names")
+    for name in names:
+        check(name not in after.text, "%s in /metrics", name)
 
 
 @tap.case("upstream errors by reason (status_5xx, status_429, timeout, connect_error); "
@@ -295,6 +382,202 @@ def _(env):
     check_eq(m2.get("aigw_config_version"), m.get("aigw_config_version") + 1, "version + 1")
     t1 = m2.get("aigw_config_last_change_timestamp_seconds")
     check(t0 <= t1 and abs(t1 - time.time()) < 10, "last change %r after %r", t1, t0)
+
+
+def stream_errors(m, reason):
+    return m.get("aigw_stream_errors_total", model="mx-stream", reason=reason)
+
+
+@tap.case("a stream that began with 200 and then failed is counted by reason: an upstream "
+          "error event, a broken connection, an end without [DONE], stream_idle, the client "
+          "leaving; a stream that failed before its 200 and one that ended well are not")
+def _(env):
+    before = scrape(env.gw)
+    cases = (("upstream_error", {"chunks": 3, "stream_error": 1}),
+             ("upstream_disconnected", {"chunks": 3, "reset_after": 1}),
+             ("truncated", {"chunks": 3, "close_after": 1}),
+             ("idle_timeout", {"chunks": 3, "delay_ms": 2500}))
+    for reason, mock in cases:
+        resp = chat(env, "mx-stream", stream=True, mock=mock)
+        check_eq(resp.status, 200, "stream ending in %s" % reason)
+        check('"error"' in resp.body.decode() and "[DONE]" not in resp.body.decode(),
+              "%s: no error event, or a [DONE]: %r", reason, resp.body[-300:])
+    check_eq(chat(env, "mx-stream", stream=True, mock={"status": 500}).status, 500,
+             "a stream refused before its first event")
+    check_eq(chat(env, "mx-stream", stream=True).status, 200, "a stream that ends well")
+    after = scrape(env.gw)
+    for reason, _ in cases:
+        check_eq(stream_errors(after, reason) - stream_errors(before, reason), 1, reason)
+    check_eq(after.total("aigw_stream_errors_total", model="mx-stream") -
+             before.total("aigw_stream_errors_total", model="mx-stream"), len(cases),
+             "stream errors of mx-stream, all reasons")
+    # the client leaves after the first event: counted once the worker sees it go
+    body = chat_body(model="mx-stream", stream=True, mock={"chunks": 8, "delay_ms": 300})
+    with Stream(env.gw.port, "/v1/chat/completions", body, key=KEY) as s:
+        check_eq(s.status, 200, "stream status")
+        next(s.events())
+    wait_for(lambda: stream_errors(scrape(env.gw), "client_closed") -
+             stream_errors(after, "client_closed") == 1, 10 * SLOW,
+             what="client_closed counted")
+    check_eq(scrape(env.gw).total("aigw_stream_errors_total", model="mx-stream") -
+             after.total("aigw_stream_errors_total", model="mx-stream"), 1,
+             "only client_closed grew")
+
+
+@tap.case("a stream cut by timeouts.total counts as total_timeout; one cut by its worker "
+          "stopping (SIGQUIT) as shutdown")
+def _(env):
+    before = scrape(env.gw)
+    resp = chat(env, "mx-stream-total", stream=True, mock={"chunks": 20, "delay_ms": 300})
+    check_eq(resp.status, 200, "a stream longer than its total timeout")
+    after = scrape(env.gw)
+    check_eq(after.get("aigw_stream_errors_total", model="mx-stream-total",
+                       reason="total_timeout") -
+             before.get("aigw_stream_errors_total", model="mx-stream-total",
+                        reason="total_timeout"), 1, "total_timeout")
+    body = chat_body(model="mx-stream", stream=True, mock={"chunks": 20, "delay_ms": 300})
+    pids = env.gw.wait_workers(2)
+    with Stream(env.gw.port, "/v1/chat/completions", body, key=KEY) as s:
+        check_eq(s.status, 200, "stream status")
+        next(s.events())
+        for pid in pids:
+            env.gw.kill_worker(pid, signal.SIGQUIT)
+        for _ in s.events():  # the worker is gone: the stream ends
+            pass
+    wait_for(lambda: stream_errors(scrape(env.gw), "shutdown") -
+             stream_errors(after, "shutdown") == 1, 10 * SLOW, what="shutdown counted")
+    env.gw.wait_workers(2, exclude=pids)
+    wait_for(lambda: len(label_sets(scrape(env.gw), "process_start_time_seconds")) == 3,
+             10 * SLOW, what="the new workers serving")
+
+
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command name, numbered as proc(5) does."""
+    with open("/proc/%d/stat" % pid) as f:
+        text = f.read()
+    return dict(enumerate(text[text.rindex(")") + 2:].split(), start=3))
+
+
+def proc_start_time(pid):
+    with open("/proc/stat") as f:
+        btime = int(re.search(r"^btime (\d+)$", f.read(), re.M).group(1))
+    return btime + int(proc_stat(pid)[22]) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid):
+    st = proc_stat(pid)
+    return (int(st[14]) + int(st[15])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_nofile(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        return int(re.search(r"^Max open files\s+(\d+)", f.read(), re.M).group(1))
+
+
+def processes(env):
+    """[(labels, pid)] of the master and every running worker (by its slot in status)."""
+    ws = [w for w in env.gw.status()["workers"] if w["pid"]]
+    check_eq(len(ws), 2, "running workers in status")
+    return [({"process": "master"}, env.gw.pid)] + [
+        ({"process": "worker", "worker": str(w["slot"])}, w["pid"]) for w in ws]
+
+
+PROC_FAMILIES = ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                 "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+                 "process_start_time_seconds")
+
+
+@tap.case("process_* of the master and of each worker, labelled process and worker, agree "
+          "with /proc; CPU seconds grow with traffic")
+def _(env):
+    procs = processes(env)
+    m = scrape(env.gw)
+    for name, kind in zip(PROC_FAMILIES, ("counter",) + ("gauge",) * 5):
+        check("# TYPE %s %s\n" % (name, kind) in m.text, "no %s %s", kind, name)
+        check_eq(set(label_sets(m, name)), {frozenset(ls.items()) for ls, _ in procs},
+                 "the processes of %s" % name)
+    for labels, pid in procs:
+        what = "%s (pid %d)" % (labels, pid)
+        check(m.get("process_open_fds", **labels) > 2, "open fds of %s", what)
+        check_eq(m.get("process_max_fds", **labels), proc_nofile(pid), "max fds of %s" % what)
+        check(m.get("process_open_fds", **labels) <= m.get("process_max_fds", **labels),
+              "open fds above the limit for %s", what)
+        rss = m.get("process_resident_memory_bytes", **labels)
+        check(0 < rss <= m.get("process_virtual_memory_bytes", **labels),
+              "resident %r, virtual %r of %s", rss,
+              m.get("process_virtual_memory_bytes", **labels), what)
+        check(abs(m.get("process_start_time_seconds", **labels) - proc_start_time(pid)) < 0.002,
+              "start time %r of %s, /proc says %r",
+              m.get("process_start_time_seconds", **labels), what, proc_start_time(pid))
+        check(m.get("process_cpu_seconds_total", **labels) <= proc_cpu(pid),
+              "cpu seconds of %s ahead of /proc", what)
+
+    def cpu(x):
+        return sum(x.get("process_cpu_seconds_total", **ls) for ls, _ in procs[1:])
+    c0 = cpu(m)
+
+    def busier():
+        for _ in range(20):
+            check_eq(chat(env, "mx-split").status, 200, "a request")
+        x = scrape(env.gw)
+        return x if cpu(x) > c0 else None
+    wait_for(busier, 60 * SLOW, interval=0, what="the workers' CPU seconds to grow")
+
+
+def reloaded(env, ok, before):
+    """Reload through the control socket (ok: expected to succeed); check the reload
+    families moved accordingly from the scrape before; the scrape after."""
+    r = env.gw.control("reload", timeout=40 * SLOW)
+    check(r["ok"] is ok, "reload (expected ok %s): %r", ok, r)
+    m = scrape(env.gw)
+    check_eq(m.get("aigw_config_last_reload_successful"), 1 if ok else 0, "last reload result")
+    for result, n in (("success", 1 if ok else 0), ("failure", 0 if ok else 1)):
+        check_eq(m.get("aigw_config_reloads_total", result=result) -
+                 before.get("aigw_config_reloads_total", result=result), n, "%s count" % result)
+    return m
+
+
+@tap.case("a reload that fails sets aigw_config_last_reload_successful to 0 and counts a "
+          "failure, keeping the success time; the next good one sets 1 and a new time")
+def _(env):
+    m0 = scrape(env.gw)
+    check_eq(m0.get("aigw_config_last_reload_successful"), 1, "last reload at rest")
+    for result in ("success", "failure"):
+        check(m0.has("aigw_config_reloads_total", result=result), "no %s series", result)
+    t0 = m0.get("aigw_config_last_reload_success_timestamp_seconds")
+    check(0 < t0 <= time.time(), "success time %r", t0)
+    env.gw.write_resources("models: [ {name: mx-broken\n")
+    m1 = reloaded(env, False, m0)
+    check_eq(m1.get("aigw_config_last_reload_success_timestamp_seconds"), t0, "success time")
+    check_eq(chat(env, "mx-split").status, 200, "the old configuration still serves")
+    env.gw.write_resources(resources(env.a, env.b))
+    t_before = int(time.time() * 1000) / 1000.0
+    m2 = reloaded(env, True, m1)
+    t2 = m2.get("aigw_config_last_reload_success_timestamp_seconds")
+    check(t2 >= t_before and t2 > t0, "success time %r, reload sent at %r", t2, t_before)
+
+
+@tap.case("aigw_worker_config_version: each worker's version reaches the table's after a "
+          "change, idle workers too")
+def _(env):
+    m = scrape(env.gw)
+    slots = {ls["worker"] for ls, _ in processes(env)[1:]}
+    check_eq({dict(ls)["worker"] for ls in label_sets(m, "aigw_worker_config_version")}, slots,
+             "workers of aigw_worker_config_version")
+    res = resources(env.a, env.b)
+    res["models"].append({"name": "mx-version-%s" % unique_id(), "provider": PROVIDER,
+                          "model": "v", "api_base": env.a.url()})
+    env.gw.write_resources(res)
+    r = env.gw.control("reload", timeout=40 * SLOW)
+    check(r["ok"] is True, "reload: %r", r)
+    want = scrape(env.gw).get("aigw_config_version")
+    check(want > m.get("aigw_config_version"), "the table's version did not move")
+
+    def caught_up():
+        vs = label_sets(scrape(env.gw), "aigw_worker_config_version")
+        return vs if vs and all(v == want for v in vs.values()) else None
+    vs = wait_for(caught_up, 10 * SLOW, what="every worker at version %d" % want)
+    check_eq({dict(ls)["worker"] for ls in vs}, slots, "the same workers")
 
 
 @tap.case("promtool check metrics passes on the output")
@@ -375,7 +658,8 @@ def _(env):
         families = set(re.findall(r"^# TYPE (\S+) ", scrape(env.gw).text, re.M))
         families.add("aigw_etcd_connected")  # etcd mode only (last case)
         for title, expr in dashboard_queries():
-            for name in re.findall(r"\b(aigw_[a-z_]+?)(?:_bucket|_sum|_count)?\b", expr):
+            for name in re.findall(r"\b((?:aigw|process)_[a-z_]+?)(?:_bucket|_sum|_count)?\b",
+                                   expr):
                 check(name in families, "panel %r: %s is not exported", title, name)
             q = (expr.replace("$__rate_interval", "1m").replace("$instance", ".*")
                  .replace("$model", ".*"))
@@ -406,6 +690,48 @@ def dashboard_queries():
     return out
 
 
+def worker_labels(m):
+    """The worker label of every worker's process_start_time_seconds."""
+    return {dict(ls)["worker"] for ls in label_sets(m, "process_start_time_seconds")
+            if dict(ls)["process"] == "worker"}
+
+
+def reload_workers(env, n):
+    """aigw.yaml with n workers, reloaded; the slots of the new generation's workers."""
+    env.gw.write_config(dict(env.gw.config, workers=n))
+    r = env.gw.control("reload", timeout=40 * SLOW)
+    check(r["ok"] is True, "reload to %d workers: %r", n, r)
+    st = env.gw.status()
+    return {str(w["slot"]) for w in st["workers"] if w["generation"] == st["generation"]}
+
+
+@tap.case("a reload that starts new workers while an old one still streams: each has its own "
+          "worker label (no series twice), and the old one's series go when it leaves")
+def _(env):
+    old = worker_labels(scrape(env.gw))
+    body = chat_body(model="mx-split", stream=True, mock={"chunks": 8, "delay_ms": 400})
+    try:
+        with Stream(env.gw.port, "/v1/chat/completions", body, key=KEY) as s:
+            check_eq(s.status, 200, "stream status")
+            next(s.events())
+            new = reload_workers(env, 3)
+            check_eq(len(new), 3, "new workers")
+            check(not new & old, "a new worker in an old slot: %r, %r", new, old)
+            m = wait_for(lambda: (lambda x: x if new <= worker_labels(x) else None)(
+                scrape(env.gw)), 10 * SLOW, what="the new workers' process_* series")
+            check(worker_labels(m) & old, "the draining worker's series is gone while it "
+                  "streams: %r", worker_labels(m))
+            for _ in s.events():
+                pass
+        wait_for(lambda: worker_labels(scrape(env.gw)) == new, 20 * SLOW,
+                 what="only the new workers' series")
+    finally:
+        back = reload_workers(env, 2)
+    wait_for(lambda: worker_labels(scrape(env.gw)) == back and
+             len([w for w in env.gw.status()["workers"] if w["pid"]]) == 2, 20 * SLOW,
+             what="two workers again")
+
+
 @tap.case("a worker killed with SIGKILL is counted in aigw_worker_restarts_total; "
           "the counts survive it")
 def _(env):
@@ -418,6 +744,16 @@ def _(env):
     check_eq(after.get("aigw_worker_restarts_total") - before.get("aigw_worker_restarts_total"),
              1, "restarts")
     env.gw.wait_workers(2, exclude=[pids[0]])
+    # the new worker takes the dead one's slot: once it serves, the same process_* series
+    # as before, with its own start time
+    want = set(label_sets(before, "process_start_time_seconds"))
+    m = wait_for(lambda: (lambda x: x if set(label_sets(x, "process_start_time_seconds")) ==
+                          want else None)(scrape(env.gw)), 10 * SLOW,
+                 what="the new worker's process_* series")
+    procs = processes(env)
+    for labels, pid in procs:
+        check(abs(m.get("process_start_time_seconds", **labels) - proc_start_time(pid)) < 0.002,
+              "start time of %s (pid %d)", labels, pid)
     check_eq(after.get("aigw_requests_total", **req_labels("mx-limited", "tl")),
              before.get("aigw_requests_total", **req_labels("mx-limited", "tl")),
              "requests counted before the kill")

@@ -6,8 +6,10 @@ asked for it (but always counted), upstream failures must end the stream with
 an error event and no [DONE], and a client that leaves must cancel the upstream.
 """
 
+import http.client
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -241,6 +243,47 @@ def _(env):
                                   mock={"chunks": 3, "delay_ms": 4000}))
     check_failed_stream(s, "stream_idle=1s, delay_ms=4000")
     check(time.monotonic() - t < 8, "the idle stream took %.1fs to end", time.monotonic() - t)
+
+
+class SmallWindowConnection(http.client.HTTPConnection):
+    """An HTTP connection whose socket has a 4 KiB receive buffer (set before
+    connect, so that the TCP window is small): a client that reads slowly."""
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect((self.host, self.port))
+
+
+@tap.case("a client slower than the upstream for longer than stream_idle: the paused time "
+          "does not count, the stream ends with all its content and [DONE]")
+def _(env):
+    # 4 MB in 2000 events: far more than aigw keeps for a client (256 KiB) plus what the
+    # sockets hold, so the upstream is paused while the client does not read for 3 x the
+    # model's stream_idle (1 s)
+    piece = "abcdefghijklmnopqrstuvwxyz0123456789" * 56
+    content = piece * 2000
+    conn = SmallWindowConnection(HOST, env.gw.port, timeout=30 * SLOW)
+    try:
+        conn.request("POST", "/v1/chat/completions", json.dumps(chat_body(
+            model="mock-idle", stream=True, mock={"content": content, "chunks": 2000})),
+            {"Authorization": "Bearer sk-test-a", "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        check_eq(resp.status, 200, "status")
+        time.sleep(3.0)  # a slow client: aigw pauses reading the upstream
+        rest = resp.read()
+    finally:
+        conn.close()
+    text = rest.decode("utf-8", "replace")
+    check("upstream_timeout" not in text and '"error"' not in text,
+          "the stream ended with an error: %r", text[-600:])
+    check("data: [DONE]" in text, "no [DONE]; the end: %r", text[-600:])
+    got = "".join(
+        (o.get("choices") or [{}])[0].get("delta", {}).get("content") or ""
+        for o in (json.loads(line[6:]) for line in text.split("\n")
+                  if line.startswith("data: {")))
+    check_eq(len(got), len(content), "content characters received")
 
 
 @tap.case("a stream the upstream refuses (429) gets the upstream's status and JSON body")

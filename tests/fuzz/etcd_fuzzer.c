@@ -28,7 +28,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
-#include "aigw/log.h"
+#include "log.h"
 #include "etcd.h"
 #include "fuzz.h"
 #include "upstream.h"

@@ -16,7 +16,7 @@
 
 #include <json-c/json.h>
 
-#include "aigw/sse.h"
+#include "sse.h"
 #include "fuzz.h"
 #include "messages.h"
 

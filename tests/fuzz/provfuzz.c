@@ -7,7 +7,7 @@
 #include <json-c/json.h>
 
 #include "aigw/resource.h"
-#include "aigw/sse.h"
+#include "sse.h"
 #include "fuzz.h"
 #include "messages.h"
 #include "provfuzz.h"

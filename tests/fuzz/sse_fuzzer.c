@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-#include "aigw/sse.h"
+#include "sse.h"
 #include "fuzz.h"
 
 /* Every event seen, as "event\0data\0" records back to back. */

@@ -18,7 +18,7 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/resource.h"
 #include "aigw/yamljson.h"
 #include "fuzz.h"

@@ -15,10 +15,10 @@
 
 #include <json-c/json.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/keyfile.h"
+#include "keyfile.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
 #include "tap.h"

@@ -8,7 +8,7 @@
 
 #include <json-c/json.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"
 #include "aigw/util.h"
@@ -426,7 +426,7 @@ START_TEST(rfc3339_day_past_month_end)
 {
     int64_t t = 0;
     ck_assert_msg(parse_rfc3339("2027-02-30T00:00:00Z", &t) == -1,
-                        "parse_rfc3339 accepts 2027-02-30 (as March 2)");
+                  "parse_rfc3339 accepts 2027-02-30 (as March 2)");
 }
 END_TEST
 

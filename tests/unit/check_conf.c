@@ -12,7 +12,7 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
 #include "tap.h"
@@ -165,7 +165,8 @@ tree_get(struct json_object *root, const char *dotted)
     return cur;
 }
 
-/* Every key of the table (conf_dump_keys) is written in etc/aigw.yaml with its default. */
+/* Every key of the table (conf_dump_keys, `aigw --keys`) is written in etc/aigw.yaml with its
+ * default. */
 START_TEST(etc_aigw_yaml_documents_every_key)
 {
     char path[PATH_MAX], *dump = NULL, line[512];
@@ -596,8 +597,7 @@ START_TEST(error_listen_second_item_line)
     snprintf(want, sizeof(want), "%s:3: listen: ", path);
     int at_item_line = errors_find(&e, want) >= 0;
     errors_free(&e);
-    ck_assert_msg(at_item_line,
-                        "a bad listener is reported at the line of the list's first item");
+    ck_assert_msg(at_item_line, "a bad listener is reported at the line of the list's first item");
 }
 END_TEST
 
@@ -765,7 +765,7 @@ START_TEST(error_nested_duplicate_key)
     int dotted = errors_find(&e, want) >= 0;
     errors_free(&e);
     ck_assert_msg(dotted,
-                        "a nested duplicate key is reported as \"timeouts: send: duplicate key\"");
+                  "a nested duplicate key is reported as \"timeouts: send: duplicate key\"");
 }
 END_TEST
 
@@ -830,7 +830,7 @@ START_TEST(env_unset_no_cascade)
     int nerrors = e.n;
     errors_free(&e);
     ck_assert_msg(nerrors == 2, "an unset ${VAR} also yields an error about its empty value "
-                                      "(timeouts.send: \"\" must be a duration ...)");
+                                "(timeouts.send: \"\" must be a duration ...)");
 }
 END_TEST
 

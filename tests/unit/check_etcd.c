@@ -28,9 +28,9 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "../../src/etcd.h"
-#include "../../src/upstream.h"
-#include "aigw/log.h"
+#include "etcd.h"
+#include "upstream.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "tap.h"
 

@@ -15,8 +15,8 @@
 
 #include "aigw/errors.h"
 #include "aigw/resource.h"
-#include "aigw/store.h"
-#include "../../src/etcdident.h"
+#include "store.h"
+#include "etcdident.h"
 #include "tap.h"
 
 #define MAP_SIZE (16ULL << 20)

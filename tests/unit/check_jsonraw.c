@@ -13,9 +13,9 @@
 #include <json-c/json.h>
 
 #include "aigw/resource.h"
-#include "../../src/jsonraw.h"
-#include "../../src/prov_openai.h"
-#include "../../src/provider.h"
+#include "jsonraw.h"
+#include "prov_openai.h"
+#include "provider.h"
 #include "tap.h"
 
 /* The value of member key of the top-level object, as text ("" when not found; "ERR"). */
@@ -80,11 +80,14 @@ END_TEST
 static char *
 passthrough(const struct provider *p, const char *text, int stream, int max_tokens)
 {
-    struct target_view t = {.name = "t", .upstream_model = "up-\"1\"", .api_base = "http://h/v1",
-                            .api_key = "", .api_version = "2023-06-01",
+    struct target_view t = {.name = "t",
+                            .upstream_model = "up-\"1\"",
+                            .api_base = "http://h/v1",
+                            .api_key = "",
+                            .api_version = "2023-06-01",
                             .max_tokens = max_tokens};
-    struct prov_call c = {.t = &t, .op = OP_CHAT, .stream = stream, .native = 1, .raw = text,
-                          .rawlen = strlen(text)};
+    struct prov_call c = {
+        .t = &t, .op = OP_CHAT, .stream = stream, .native = 1, .raw = text, .rawlen = strlen(text)};
     struct prov_http h = {0};
     char err[256];
     struct json_object *body = json_tokener_parse(text);
@@ -98,14 +101,16 @@ passthrough(const struct provider *p, const char *text, int stream, int max_toke
 
 START_TEST(openai_passthrough_keeps_bytes)
 {
-    const char *t = "{\n  \"model\": \"m\",\n  \"messages\": [{\"role\": \"user\", \"content\": \"h\"}],\n"
-                    "  \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", "
-                    "\"parameters\": {\"maximum\": 123456789012345678901234567890, \"x\": 1.50}}}]\n}";
+    const char *t =
+        "{\n  \"model\": \"m\",\n  \"messages\": [{\"role\": \"user\", \"content\": \"h\"}],\n"
+        "  \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", "
+        "\"parameters\": {\"maximum\": 123456789012345678901234567890, \"x\": 1.50}}}]\n}";
     char *out = passthrough(&prov_openai, t, 0, 0);
-    ck_assert_str_eq(out, "{\n  \"model\": \"up-\\\"1\\\"\",\n  \"messages\": [{\"role\": \"user\", "
-                          "\"content\": \"h\"}],\n  \"tools\": [{\"type\": \"function\", "
-                          "\"function\": {\"name\": \"f\", \"parameters\": {\"maximum\": "
-                          "123456789012345678901234567890, \"x\": 1.50}}}]\n}");
+    ck_assert_str_eq(out,
+                     "{\n  \"model\": \"up-\\\"1\\\"\",\n  \"messages\": [{\"role\": \"user\", "
+                     "\"content\": \"h\"}],\n  \"tools\": [{\"type\": \"function\", "
+                     "\"function\": {\"name\": \"f\", \"parameters\": {\"maximum\": "
+                     "123456789012345678901234567890, \"x\": 1.50}}}]\n}");
     free(out);
 }
 END_TEST
@@ -117,18 +122,21 @@ START_TEST(openai_passthrough_stream_options)
                           "\"stream_options\":{\"include_usage\":true}}");
     free(out);
     out = passthrough(&prov_openai, "{\"stream_options\":{},\"model\":\"m\"}", 1, 0);
-    ck_assert_str_eq(out, "{\"stream_options\":{\"include_usage\":true},\"model\":\"up-\\\"1\\\"\"}");
+    ck_assert_str_eq(out,
+                     "{\"stream_options\":{\"include_usage\":true},\"model\":\"up-\\\"1\\\"\"}");
     free(out);
     out = passthrough(&prov_openai, "{\"stream_options\":{\"x\":1},\"model\":\"m\"}", 1, 0);
     ck_assert_str_eq(out, "{\"stream_options\":{\"include_usage\":true,\"x\":1},"
                           "\"model\":\"up-\\\"1\\\"\"}");
     free(out);
-    out = passthrough(&prov_openai, "{\"stream_options\":{\"include_usage\": false},\"model\":\"m\"}",
-                      1, 0);
-    ck_assert_str_eq(out, "{\"stream_options\":{\"include_usage\": true},\"model\":\"up-\\\"1\\\"\"}");
+    out = passthrough(&prov_openai,
+                      "{\"stream_options\":{\"include_usage\": false},\"model\":\"m\"}", 1, 0);
+    ck_assert_str_eq(out,
+                     "{\"stream_options\":{\"include_usage\": true},\"model\":\"up-\\\"1\\\"\"}");
     free(out);
     out = passthrough(&prov_openai, "{\"stream_options\":null,\"model\":\"m\"}", 1, 0);
-    ck_assert_str_eq(out, "{\"stream_options\":{\"include_usage\":true},\"model\":\"up-\\\"1\\\"\"}");
+    ck_assert_str_eq(out,
+                     "{\"stream_options\":{\"include_usage\":true},\"model\":\"up-\\\"1\\\"\"}");
     free(out);
 }
 END_TEST
@@ -155,7 +163,8 @@ START_TEST(escaped_key_edited_in_the_bytes)
     /* a stream's usage cannot be hidden behind an escaped include_usage */
     out = passthrough(&prov_openai,
                       "{\"model\":\"m\",\"stream\":true,\"stream_options\":"
-                      "{\"include_us\\u0061ge\":false}}", 1, 0);
+                      "{\"include_us\\u0061ge\":false}}",
+                      1, 0);
     ck_assert_str_eq(out, "{\"model\":\"up-\\\"1\\\"\",\"stream\":true,\"stream_options\":"
                           "{\"include_us\\u0061ge\":true}}");
     free(out);
@@ -182,8 +191,7 @@ START_TEST(long_escaped_name_found)
     char *out = passthrough(&prov_openai, text, 1, 0);
     char want[400];
     snprintf(want, sizeof(want),
-             "{\"model\":\"up-\\\"1\\\"\",\"stream\":true,\"stream_options\":{\"%s\":true}}",
-             name);
+             "{\"model\":\"up-\\\"1\\\"\",\"stream\":true,\"stream_options\":{\"%s\":true}}", name);
     ck_assert_str_eq(out, want);
     free(out);
     escaped(name, "stream_options"); /* 84 bytes */
@@ -244,7 +252,8 @@ START_TEST(names_accepted)
     /* case variants deeper down are a schema's business (properties Name and name) */
     ck_assert_str_eq(names("{\"model\":\"m\",\"tools\":[{\"function\":{\"parameters\":"
                            "{\"properties\":{\"Name\":{},\"name\":{}}}}}],"
-                           "\"metadata\":{\"K\":\"1\",\"k\":\"2\"}}"), "");
+                           "\"metadata\":{\"K\":\"1\",\"k\":\"2\"}}"),
+                     "");
     ck_assert_str_eq(names("{\"mod\\u0065l\":\"m\",\"a\":[[],{},[{}]],\"b\":\"\\\"}\"}"), "");
     ck_assert_str_eq(names("[1,2]"), "");
     ck_assert_str_eq(names("{}"), "");

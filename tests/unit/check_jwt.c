@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "../../src/jwt.h"
+#include "jwt.h"
 #include "tap.h"
 
 /* RFC 7515 A.1: {"typ":"JWT",\r\n "alg":"HS256"} . {"iss":"joe",\r\n "exp":1300819380,...} */

@@ -16,7 +16,8 @@
 #include <json-c/json.h>
 #include <json-c/printbuf.h>
 
-#include "../../src/messages.h"
+#include "errtype.h"
+#include "messages.h"
 #include "tap.h"
 
 /* s with ' turned into " and ` into \" (caller frees). */
@@ -1054,8 +1055,8 @@ START_TEST(error_types)
         {200, "api_error"},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-        ck_assert_msg(strcmp(msg_error_type(t[i].status), t[i].type) == 0, "%d: %s", t[i].status,
-                      msg_error_type(t[i].status));
+        ck_assert_msg(strcmp(errtype_anthropic(t[i].status), t[i].type) == 0, "%d: %s", t[i].status,
+                      errtype_anthropic(t[i].status));
 }
 END_TEST
 

@@ -21,8 +21,8 @@
 
 #include <event2/buffer.h>
 
-#include "../../src/metrics.h"
-#include "aigw/shm.h"
+#include "metrics.h"
+#include "shm.h"
 #include "tap.h"
 
 #define NSLOTS 1024
@@ -297,7 +297,7 @@ traffic(int worker, void *arg)
         metrics_request(&r);
         metrics_upstream(r.model, "openai", r.target, 4000, r.status == 502 ? MX_UP_5XX : MX_UP_OK);
         if (i % 10 == 0)
-            metrics_ratelimit((enum metrics_scope)(i / 10 % 3));
+            metrics_ratelimit((enum metrics_scope)(i / 10 % 3), r.model);
     }
     (void)worker;
 }
@@ -364,9 +364,14 @@ START_TEST(counters_exact_across_workers)
     int scope[3] = {0, 0, 0};
     for (int i = 0; i < PER_WORKER; i += 10)
         scope[i / 10 % 3]++;
-    check_sample(t, "aigw_ratelimit_rejections_total{scope=\"key\"}", NWORKERS * scope[0]);
-    check_sample(t, "aigw_ratelimit_rejections_total{scope=\"model\"}", NWORKERS * scope[1]);
-    check_sample(t, "aigw_ratelimit_rejections_total{scope=\"unavailable\"}", NWORKERS * scope[2]);
+    /* i is even: the requests of m2 */
+    check_sample(t, "aigw_ratelimit_rejections_total{model=\"m2\",scope=\"key\"}",
+                 NWORKERS * scope[0]);
+    check_sample(t, "aigw_ratelimit_rejections_total{model=\"m2\",scope=\"model\"}",
+                 NWORKERS * scope[1]);
+    check_sample(t, "aigw_ratelimit_rejections_total{model=\"m2\",scope=\"unavailable\"}",
+                 NWORKERS * scope[2]);
+    ck_assert_int_eq(count_lines(t, "aigw_ratelimit_rejections_total{"), 3);
     check_sample(t, "aigw_metrics_series_dropped_total", 0);
     free(t);
     shm_free(s);
@@ -543,7 +548,8 @@ START_TEST(not_laid_out_does_nothing)
     ck_assert_int_eq(metrics_attach(s), -1); /* the master did not call metrics_init */
     struct metrics_request r = {.model = "m", .status = 200};
     metrics_request(&r); /* no effect, no crash */
-    metrics_ratelimit(MX_RL_KEY);
+    metrics_ratelimit(MX_RL_KEY, "m");
+    metrics_stream_error("m", MX_SE_TRUNCATED);
     metrics_upstream("m", "p", "t", 1, MX_UP_TIMEOUT);
     struct evbuffer *b = evbuffer_new();
     metrics_render(s, b);
@@ -560,21 +566,83 @@ START_TEST(not_laid_out_does_nothing)
     check_format(t);
     check_sample(t, "aigw_requests_total{model=\"m\",provider=\"\",target=\"\",status=\"200\"}", 1);
     check_sample(t, "aigw_worker_restarts_total", 2);
-    check_sample(t, "aigw_ratelimit_rejections_total{scope=\"key\"}", 0);
+    ck_assert_int_eq(count_lines(t, "aigw_ratelimit_rejections_total{"), 0); /* before the layout */
+    ck_assert_int_eq(count_lines(t, "aigw_stream_errors_total{"), 0);
     free(t);
     shm_free(s);
     close(fd);
 }
 END_TEST
 
+/* got[0..n-1] are want's names, in order, and got[n] (one past the enum) is "other". */
+static void
+check_names(const char *const *want, int nwant, int n, const char *const *got)
+{
+    ck_assert_int_eq(n, nwant);
+    for (int i = 0; i < n; i++)
+        ck_assert_str_eq(got[i], want[i]);
+    ck_assert_str_eq(got[n], "other");
+}
+
+/* The upstream failure reasons and stream error reasons aigw-metrics(7) documents. */
 START_TEST(reason_names)
 {
-    const char *want[] = {"ok",        "connect_error", "timeout",    "tls_error",  "reset",
-                          "truncated", "too_large",     "status_429", "status_5xx", "status_4xx"};
-    ck_assert_int_eq(MX_UP_NREASONS, sizeof(want) / sizeof(want[0]));
-    for (int i = 0; i < MX_UP_NREASONS; i++)
-        ck_assert_str_eq(metrics_reason_name((enum metrics_reason)i), want[i]);
-    ck_assert_str_eq(metrics_reason_name(MX_UP_NREASONS), "other");
+    const char *up[] = {"ok",        "connect_error", "timeout",    "tls_error",  "reset",
+                        "truncated", "too_large",     "status_429", "status_5xx", "status_4xx"};
+    const char *se[] = {"upstream_error", "upstream_disconnected", "idle_timeout",
+                        "total_timeout",  "truncated",             "bad_event",
+                        "client_closed",  "shutdown"};
+    const char *got[MX_UP_NREASONS + MX_SE_N + 2];
+    for (int i = 0; i <= MX_UP_NREASONS; i++)
+        got[i] = metrics_reason_name((enum metrics_reason)i);
+    check_names(up, (int)(sizeof(up) / sizeof(up[0])), MX_UP_NREASONS, got);
+    for (int i = 0; i <= MX_SE_N; i++)
+        got[i] = metrics_stream_error_name((enum metrics_stream_error)i);
+    check_names(se, (int)(sizeof(se) / sizeof(se[0])), MX_SE_N, got);
+}
+END_TEST
+
+/* The reload families of a rendering: the gauge, the success time, the two counts. */
+static void
+check_reloads(struct shm *s, double ok, double when, double successes, double failures)
+{
+    char *t = render(s);
+    check_format(t);
+    check_sample(t, "aigw_config_last_reload_successful", ok);
+    check_sample(t, "aigw_config_last_reload_success_timestamp_seconds", when);
+    check_sample(t, "aigw_config_reloads_total{result=\"success\"}", successes);
+    check_sample(t, "aigw_config_reloads_total{result=\"failure\"}", failures);
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE aigw_config_last_reload_success_timestamp_seconds "
+                                    "gauge\n"));
+    free(t);
+}
+
+/* The start is a successful load; a failed reload keeps the success time; counts by result. */
+START_TEST(reload_result_and_time)
+{
+    int fd;
+    struct shm *s = table_new(&fd);
+    metrics_config_loaded(s, 1700000000123);
+    check_reloads(s, 1, 1700000000.123, 0, 0);
+    metrics_reload(s, 0, 1700000005000);
+    check_reloads(s, 0, 1700000000.123, 0, 1);
+    metrics_reload(s, 1, 1700000009007);
+    check_reloads(s, 1, 1700000009.007, 1, 1);
+    char *t;
+    /* stream errors: one series per model and reason */
+    ck_assert_int_eq(metrics_attach(s), 0);
+    metrics_stream_error("m", MX_SE_IDLE_TIMEOUT);
+    metrics_stream_error("m", MX_SE_IDLE_TIMEOUT);
+    metrics_stream_error("m", MX_SE_CLIENT_CLOSED);
+    t = render(s);
+    check_format(t);
+    check_sample(t, "aigw_stream_errors_total{model=\"m\",reason=\"idle_timeout\"}", 2);
+    check_sample(t, "aigw_stream_errors_total{model=\"m\",reason=\"client_closed\"}", 1);
+    ck_assert_int_eq(count_lines(t, "aigw_stream_errors_total{"), 2);
+    free(t);
+    metrics_detach();
+    shm_free(s);
+    close(fd);
 }
 END_TEST
 
@@ -596,6 +664,7 @@ metrics_suite(void)
     tcase_add_test(tc, full_area_counts_drops);
     tcase_add_test(tc, not_laid_out_does_nothing);
     tcase_add_test(tc, reason_names);
+    tcase_add_test(tc, reload_result_and_time);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -13,7 +13,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "../../src/provider.h"
+#include "provider.h"
 #include "aigw/resource.h"
 #include "tap.h"
 

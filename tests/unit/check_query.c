@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "../../src/query.h"
+#include "query.h"
 #include "tap.h"
 
 struct two {

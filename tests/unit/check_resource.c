@@ -8,11 +8,14 @@
 
 #include <json-c/json.h>
 
-#include "../../src/resfile.h"
-#include "aigw/auth.h"
+#include "provider.h"
+#include "resfields.h"
+#include "resfile.h"
+#include "auth.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"
 #include "aigw/util.h"
+#include "manpage.h"
 #include "tap.h"
 
 #define HASH_0001                                                                                  \
@@ -229,7 +232,8 @@ static const struct bad_case bad_models[] = {
     {"{\"provider\":\"openai\"}", "models[2].name: is required"},
     {"{\"name\":\"gpt-4o\"}", "models[2].provider: is required"},
     {"{\"name\":\"gpt-4o\",\"provider\":\"cohere\"}",
-     "models[2].provider: must be one of: openai, openai-compatible, azure-openai, anthropic, gemini"},
+     "models[2].provider: must be one of: openai, openai-compatible, azure-openai, anthropic, "
+     "gemini"},
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"gpt4o\"}",
      "models[2].api_base: is required"},
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"a/b\",\"api_base\":\"https://x\"}",
@@ -465,10 +469,11 @@ START_TEST(index_keys)
     json_object_put(doc);
 
     /* a JWT binding: the hash of (issuer, subject), never a key's */
-    ck_assert_int_eq(validate(RES_API_KEY,
-                              "{\"name\":\"j\",\"jwt\":{\"issuer\":\"https://i\",\"subject\":\"bob\"}}",
-                              "", &doc, &e),
-                     0);
+    ck_assert_int_eq(
+        validate(RES_API_KEY,
+                 "{\"name\":\"j\",\"jwt\":{\"issuer\":\"https://i\",\"subject\":\"bob\"}}", "",
+                 &doc, &e),
+        0);
     errors_free(&e);
     ck_assert(!json_object_object_get_ex(doc, "key_sha256", NULL));
     ck_assert_int_eq(res_index_key(RES_API_KEY, doc, out, sizeof(out), &len), 0);
@@ -477,7 +482,8 @@ START_TEST(index_keys)
     ck_assert_mem_eq(out, want, AUTH_HASH_LEN);
     auth_jwt_hash("https://ib", "ob", want); /* the NUL between them keeps them apart */
     ck_assert(memcmp(out, want, AUTH_HASH_LEN) != 0);
-    auth_key_hash("\0aigw-jwt\0https://i\0bob", 23, want); /* = a key holding NULs, which no header can */
+    auth_key_hash("\0aigw-jwt\0https://i\0bob", 23,
+                  want); /* = a key holding NULs, which no header can */
     ck_assert_mem_eq(out, want, AUTH_HASH_LEN);
     json_object_put(doc);
 }
@@ -534,6 +540,114 @@ START_TEST(model_round_trip_defaults)
 }
 END_TEST
 
+/* A Model of n targets (openai, model t<i>) and the extra members; its compiled retries. */
+static int
+retries_of(int n, const char *extra)
+{
+    char json[4096] = "{\"name\":\"m\",\"targets\":[";
+    size_t len;
+    struct model_view v;
+    for (int i = 0; i < n; i++)
+        snprintf(json + strlen(json), sizeof(json) - strlen(json),
+                 "%s{\"provider\":\"openai\",\"model\":\"t%d\"%s}", i ? "," : "", i,
+                 i == 0 ? "" : ",\"weight\":0");
+    snprintf(json + strlen(json), sizeof(json) - strlen(json), "]%s}", extra);
+    void *rec = compile(RES_MODEL, "m", json, &len);
+    ck_assert_int_eq(model_view_decode(rec, len, &v), 0);
+    free(rec);
+    return v.retries;
+}
+
+/*
+ * retries defaults to one attempt a target (weight 0 counts) but never to
+ * more than a Model may give itself: 16 targets got 15 retries, beyond
+ * the 10 that validation allows.
+ */
+START_TEST(model_retries_default)
+{
+    ck_assert_int_eq(retries_of(1, ""), 0);
+    ck_assert_int_eq(retries_of(3, ""), 2);
+    ck_assert_int_eq(retries_of(11, ""), 10);
+    ck_assert_int_eq(retries_of(12, ""), 10);
+    ck_assert_int_eq(retries_of(MODEL_MAX_TARGETS, ""), 10);
+    ck_assert_int_eq(retries_of(MODEL_MAX_TARGETS, ",\"retries\":4"), 4);
+    ck_assert_int_eq(retries_of(2, ",\"retries\":0"), 0);
+    /* the largest value validation takes is the largest default */
+    ck_assert_int_eq(res_retries_default(MODEL_MAX_TARGETS), res_field("retries")->max);
+}
+END_TEST
+
+/* A breaker given as {} and fallback_on left out compile to the table's defaults. */
+START_TEST(model_breaker_fallback_defaults)
+{
+    size_t len;
+    struct model_view v;
+    void *rec =
+        compile(RES_MODEL, "m", "{\"name\":\"m\",\"provider\":\"openai\",\"breaker\":{}}", &len);
+    ck_assert_int_eq(model_view_decode(rec, len, &v), 0);
+    ck_assert_int_eq(v.breaker_failures, 5);
+    ck_assert_int_eq(v.breaker_cooldown_ms, 5000);
+    ck_assert_int_eq(v.breaker_max_cooldown_ms, 300000);
+    ck_assert_int_eq(v.fallback, FALLBACK_CONNECT | FALLBACK_TIMEOUT | FALLBACK_429);
+    for (long st = 500; st < 600; st++)
+        ck_assert_int_eq(model_falls_back_on(&v, st),
+                         st == 500 || st == 502 || st == 503 || st == 504);
+    ck_assert_int_eq(v.t[0].weight, 1);
+    ck_assert_int_eq(v.t[0].priority, 0);
+    free(rec);
+}
+END_TEST
+
+/*
+ * Every field of the table (resfields.c) is described in aigw-resources(5)
+ * with its range and its default, as check_conf does for aigw.yaml.
+ */
+START_TEST(man_page_documents_every_field)
+{
+    char **l = man_lines("man/aigw-resources.5");
+    int n = 0;
+    for (const struct res_field *f; (f = res_field_at(n)) != NULL; n++) {
+        char want[256], *text = man_item(l, f->path);
+        ck_assert_msg(text != NULL, "aigw-resources(5) has no item %s", f->path);
+        if (f->type == RF_INT) {
+            snprintf(want, sizeof(want), "from %s%lld to %lld", f->min < 0 ? "\\-" : "",
+                     (long long)(f->min < 0 ? -f->min : f->min), (long long)f->max);
+            ck_assert_msg(strstr(text, want) != NULL, "%s: not \"%s\": %s", f->path, want, text);
+        } else if (f->type == RF_DURATION) {
+            /* vduration's message and the page say "up to 24h" */
+            ck_assert_int_eq(f->min, 1);
+            ck_assert_int_eq(f->max, 86400000);
+        }
+        const char *d = strstr(text, "The default is ");
+        if (f->def != NULL) {
+            /* "The default is 5.", ".Ql 5s .", ".Ql [connect_error, timeout, 429] ;" */
+            char got[256] = "";
+            ck_assert_msg(d != NULL, "%s: no default in %s", f->path, text);
+            d += strlen("The default is ");
+            if (strncmp(d, ".Ql ", 4) == 0)
+                d += 4;
+            size_t k = *d == '[' ? strcspn(d, "]") : strcspn(d, " ");
+            for (size_t i = 0, j = 0; i < k && j + 1 < sizeof(got); i++)
+                if (d[i] != '[' && d[i] != ' ')
+                    got[j++] = d[i], got[j] = '\0';
+            if (got[0] != '\0' && strchr(".,;:", got[strlen(got) - 1]) != NULL)
+                got[strlen(got) - 1] = '\0';
+            ck_assert_msg(strcmp(got, f->def) == 0, "%s: the page says %s, the default is %s",
+                          f->path, got, f->def);
+        } else if (strcmp(f->path, "retries") == 0) {
+            snprintf(want, sizeof(want),
+                     "The default is the number of targets less one, "
+                     "targets of weight 0 included, and at most %lld",
+                     (long long)f->max);
+            ck_assert_msg(strstr(text, want) != NULL, "retries: not \"%s\": %s", want, text);
+        }
+        free(text);
+    }
+    ck_assert_int_ge(n, 11); /* the table had 11 fields when this was written */
+    man_free(l);
+}
+END_TEST
+
 /* A key compiles and decodes: flags, expiry (offset applied) and patterns back to back. */
 START_TEST(key_round_trip)
 {
@@ -577,8 +691,8 @@ START_TEST(key_round_trip_defaults)
     ck_assert_str_eq(v.allowed, "*");
     ck_assert_int_eq(v.jwt, 0);
     free(rec);
-    rec = compile(RES_API_KEY, "k3", "{\"name\":\"k3\",\"jwt\":{\"issuer\":\"i\",\"subject\":\"s\"}}",
-                  &len);
+    rec = compile(RES_API_KEY, "k3",
+                  "{\"name\":\"k3\",\"jwt\":{\"issuer\":\"i\",\"subject\":\"s\"}}", &len);
     ck_assert_int_eq(key_view_decode(rec, len, &v), 0);
     ck_assert_int_eq(v.jwt, 1);
     ck_assert_int_eq(v.disabled, 0);
@@ -655,7 +769,8 @@ START_TEST(decode_corrupt_bytes)
             if (model_view_decode(c, mlen, &v) == 0)
                 ck_assert_msg(inside(c, mlen, v.id) && inside(c, mlen, v.name) &&
                                   inside(c, mlen, v.t[0].upstream_model) &&
-                                  inside(c, mlen, v.t[0].api_base) && inside(c, mlen, v.t[0].api_key),
+                                  inside(c, mlen, v.t[0].api_base) &&
+                                  inside(c, mlen, v.t[0].api_key),
                               "byte %zu = %#x: a string outside the record", i, vals[j]);
             free(c);
         }
@@ -968,8 +1083,7 @@ START_TEST(resfile_errors_with_lines)
     expect_error(&e, path, 17, "extra", "unknown key (expected models or api_keys)");
     int nerrors = e.n;
     errors_free(&e);
-    ck_assert_msg(nerrors == 7,
-                        "a bad id is also reported as \"models[2].id: unknown field\"");
+    ck_assert_msg(nerrors == 7, "a bad id is also reported as \"models[2].id: unknown field\"");
 }
 END_TEST
 
@@ -1019,8 +1133,7 @@ START_TEST(resfile_long_name_needs_id)
     int refused = out == NULL && errors_find(&e, ": models[0]: name too long to be an id") >= 0;
     json_object_put(out);
     errors_free(&e);
-    ck_assert_msg(refused,
-                        "a 200-character name is cut to a 128-character id instead of refused");
+    ck_assert_msg(refused, "a 200-character name is cut to a 128-character id instead of refused");
 }
 END_TEST
 
@@ -1030,17 +1143,17 @@ START_TEST(resfile_dot_ids_and_nul)
     char path[PATH_MAX];
     struct aigw_errors e;
     ck_assert_ptr_null(load_text("dots.yaml",
-                                 "models:\n"                       /* 1 */
-                                 "  - id: \".\"\n"                /* 2 */
-                                 "    name: a\n"                   /* 3 */
-                                 "    provider: openai\n"          /* 4 */
-                                 "  - id: \"..\"\n"               /* 5 */
-                                 "    name: b\n"                   /* 6 */
-                                 "    provider: openai\n"          /* 7 */
-                                 "  - name: \"..\"\n"             /* 8 */
-                                 "    provider: openai\n"          /* 9 */
-                                 "  - name: d\n"                   /* 10 */
-                                 "    provider: openai\n"          /* 11 */
+                                 "models:\n"                                       /* 1 */
+                                 "  - id: \".\"\n"                                 /* 2 */
+                                 "    name: a\n"                                   /* 3 */
+                                 "    provider: openai\n"                          /* 4 */
+                                 "  - id: \"..\"\n"                                /* 5 */
+                                 "    name: b\n"                                   /* 6 */
+                                 "    provider: openai\n"                          /* 7 */
+                                 "  - name: \"..\"\n"                              /* 8 */
+                                 "    provider: openai\n"                          /* 9 */
+                                 "  - name: d\n"                                   /* 10 */
+                                 "    provider: openai\n"                          /* 11 */
                                  "    api_key: \"sk-a\\r\\nContent-Length: 0\"\n", /* 12 */
                                  &e, path));
     expect_error(&e, path, 2, "models[0]", "id must be 1-128 of A-Z a-z 0-9 . _ -, not . or ..");
@@ -1076,7 +1189,7 @@ START_TEST(resfile_key_error_line)
     int at_field_line = errors_find(&e, want) >= 0;
     errors_free(&e);
     ck_assert_msg(at_field_line,
-                        "key / key_sha256 / name errors carry the entry's line, not the field's");
+                  "key / key_sha256 / name errors carry the entry's line, not the field's");
 }
 END_TEST
 
@@ -1101,6 +1214,9 @@ resource_suite(void)
     tc = tcase_create("record");
     tcase_add_test(tc, model_round_trip_full);
     tcase_add_test(tc, model_round_trip_defaults);
+    tcase_add_test(tc, model_retries_default);
+    tcase_add_test(tc, model_breaker_fallback_defaults);
+    tcase_add_test(tc, man_page_documents_every_field);
     tcase_add_test(tc, key_round_trip);
     tcase_add_test(tc, key_round_trip_defaults);
     tcase_add_test(tc, decode_truncated);

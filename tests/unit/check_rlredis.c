@@ -29,9 +29,9 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
-#include "../../src/rlredis.h"
+#include "rlredis.h"
 #include "aigw/conf.h"
-#include "aigw/log.h"
+#include "log.h"
 #include "aigw/util.h"
 #include "tap.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aigw/sse.h"
+#include "sse.h"
 #include "tap.h"
 
 #define MAX_EVENT (1 << 20)

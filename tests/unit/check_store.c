@@ -13,11 +13,12 @@
 
 #include <json-c/json.h>
 
-#include "aigw/auth.h"
+#include "auth.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"
-#include "aigw/store.h"
+#include "store.h"
 #include "aigw/util.h"
+#include "provider.h"
 #include "tap.h"
 
 #define MAP_SIZE (16ULL << 20)

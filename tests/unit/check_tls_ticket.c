@@ -20,9 +20,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "aigw/shm.h"
-#include "../../src/tls.h"
-#include "../../src/tls_ticket.h"
+#include "shm.h"
+#include "tls.h"
+#include "tls_ticket.h"
 #include "tap.h"
 
 /* A PEM text of what write() puts in a memory BIO; malloc'ed. */

@@ -24,13 +24,14 @@
 
 #include <json-c/json.h>
 
-#include "../../src/balance.h"
-#include "../../src/breaker.h"
-#include "../../src/limit.h"
+#include "balance.h"
+#include "breaker.h"
+#include "limit.h"
+#include "provider.h"
 #include "aigw/conf.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"
-#include "aigw/shm.h"
+#include "shm.h"
 #include "aigw/util.h"
 #include "tap.h"
 
@@ -839,8 +840,8 @@ START_TEST(balance_skips_open_breaker)
     ck_assert_int_eq(n[3], 0);
     ck_assert_int_eq(n[1] + n[2], 1000);
     /* the open target's share goes to the others by their own weights: 3:2 */
-    ck_assert_msg(abs(n[1] - 600) <= 5 && abs(n[2] - 400) <= 5, "b %d, c %d (want 600, 400)",
-                  n[1], n[2]);
+    ck_assert_msg(abs(n[1] - 600) <= 5 && abs(n[2] - 400) <= 5, "b %d, c %d (want 600, 400)", n[1],
+                  n[2]);
     model_done(&m);
     table_free(s, fd);
 }

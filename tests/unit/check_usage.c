@@ -14,11 +14,11 @@
 
 #include <json-c/json.h>
 
-#include "../../src/limit.h"
-#include "../../src/prov_openai.h"
-#include "../../src/usage.h"
+#include "limit.h"
+#include "prov_openai.h"
+#include "usage.h"
 #include "aigw/conf.h"
-#include "aigw/shm.h"
+#include "shm.h"
 #include "tap.h"
 
 /* Parse JSON text; the test fails when it is not JSON. */

@@ -10,7 +10,7 @@
 
 #include <json-c/json.h>
 
-#include "../../src/utf8.h"
+#include "aigw/utf8.h"
 #include "tap.h"
 
 #define V(lit) utf8_valid(lit, sizeof(lit) - 1)

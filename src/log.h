@@ -40,6 +40,12 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* log_error with strerror(errno) appended. */
 void log_error_sys(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Hand every warning and error line of this process to fn as well (the
+ * message only, whatever log_level says), until log_set_hook(NULL, NULL):
+ * the master collects a reload's warnings for its answer this way.
+ */
+void log_set_hook(void (*fn)(int level, const char *msg, void *arg), void *arg);
 /* The last error-level message of this process ("" if none). */
 const char *log_last_error(void);
 /* Where a daemon's error log goes, for the terminal: a path, the system log, or nowhere and why. */

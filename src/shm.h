@@ -23,7 +23,56 @@ struct shm;
 
 struct shm_slot {
     _Atomic uint64_t id; /* identity hash; 0: free */
-    _Atomic uint64_t c[SHM_NC]; /* meaning by kind of entry (limit.c, breaker.c, balance.c) */
+    _Atomic uint64_t c[SHM_NC]; /* meaning by kind of entry: see below */
+};
+
+/*
+ * The kinds of entry: the first string of an identity, (kind, a, b), and
+ * what each counter c[i] of such an entry holds. Every user of the table
+ * names its entries and counters from here. The strings are part of the
+ * identity's hash and a binary upgrade adopts the previous master's table,
+ * so a kind's string, and the meaning of its counters, never change.
+ */
+
+/*
+ * Rate limits (limit.c): a = "key" or "model", b = its id. The counters
+ * are indexed by the LIM_* of aigw/resource.h: c[LIM_RPM], c[LIM_RPD],
+ * c[LIM_TPM], c[LIM_TPD] each hold a window's number (top 24 bits) and its
+ * count (low 40 bits); c[LIM_CONC] the requests in flight (each worker's
+ * share is kept beside, so the master gives back a dead worker's).
+ */
+#define SHM_KIND_LIMIT "L"
+
+/* Circuit breakers and Retry-After rests (breaker.c): a = model id, b = target name. */
+#define SHM_KIND_BREAKER "B"
+enum shm_breaker_ctr {
+    SHM_BRK_FAILURES = 0, /* consecutive failures */
+    SHM_BRK_STATE = 1,    /* state, trips in a row and a deadline in one word (breaker.c) */
+    SHM_BRK_REST = 2,     /* end of a Retry-After rest, monotonic ms */
+};
+
+/* Weighted round robin (balance.c): a = model id, b = the tier's priority as text. */
+#define SHM_KIND_WRR "W"
+enum shm_wrr_ctr {
+    SHM_WRR_TICKET = 0, /* the tier's next position in its smooth sequence */
+    SHM_WRR_SPARE = 1,  /* the next ticket among the others when the sequence's target can't */
+};
+
+/* JWT key sets (jwtauth.c counts, jwksfetch.c reads): a = provider name. */
+#define SHM_KIND_JWKS "jwks"
+enum shm_jwks_ctr {
+    SHM_JWKS_UNKNOWN_KID = 0, /* tokens with a kid not in the set: fetch again */
+};
+
+/*
+ * TLS session ticket keys (tls_ticket.c): a = "state", or a part of a key
+ * ("k0a", "k0b", "k1a", "k1b": each key's 10 words, 7 in its first entry
+ * and 3 in its second, all of c[]).
+ */
+#define SHM_KIND_TLS_TICKET "tls-ticket"
+enum shm_ticket_ctr {
+    SHM_TICKET_SEQ = 0,   /* state: odd while the master writes a key */
+    SHM_TICKET_NKEYS = 1, /* state: keys made so far; the newest is index n % 2 */
 };
 
 /* Node-wide counters, for status and metrics. */

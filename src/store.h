@@ -22,10 +22,10 @@ struct store_txn;
 enum { STORE_OK = 0, STORE_ERROR = -1, STORE_NOTFOUND = -2, STORE_CONFLICT = -3 };
 
 struct store_meta {
-    uint64_t version;       /* bumped by every commit that changed something */
-    int64_t etcd_revision;  /* 0 in standalone mode */
-    int64_t updated_ms;     /* Unix ms of the last change */
-    char source[160];       /* "file:/etc/aigw/resources.yaml", "etcd", "admin" */
+    uint64_t version;      /* bumped by every commit that changed something */
+    int64_t etcd_revision; /* 0 in standalone mode */
+    int64_t updated_ms;    /* Unix ms of the last change */
+    char source[160];      /* "file:/etc/aigw/resources.yaml", "etcd", "admin" */
 };
 
 struct store *store_open(const char *dir, uint64_t map_size, unsigned max_readers, int flags,
@@ -133,8 +133,8 @@ int store_models_foreach(struct store *s, int (*cb)(const struct model_view *, v
 /* One stored document (inside a read); STORE_NOTFOUND when absent. */
 int store_doc_read(struct store *s, enum res_kind k, const char *id, struct store_doc *d);
 /* Every document of kind k in id order; stops when cb returns non-zero. */
-int store_docs_foreach(struct store *s, enum res_kind k, int (*cb)(const struct store_doc *, void *),
-                       void *arg);
+int store_docs_foreach(struct store *s, enum res_kind k,
+                       int (*cb)(const struct store_doc *, void *), void *arg);
 /*
  * The same from the first id after `after` (NULL or "": from the first):
  * LMDB positions its cursor there (MDB_SET_RANGE), so a page costs what it
