@@ -42,6 +42,7 @@
 #include "log.h"
 #include "aigw/util.h"
 #include "uhttp_priv.h"
+#include "uhttp_url.h"
 
 #define FREE_REQS_MAX 256
 #define SWEEP_MS 10000
@@ -593,63 +594,11 @@ uhttp_req_end(struct uhttp_req *r, enum uhttp_error e)
     req_free(r);
 }
 
-/* Split url into scheme, host, port and path; 0 or -1. */
-static int
-parse_url(const char *url, int *tls, const char **host, size_t *hostlen, int *port,
-          const char **path)
-{
-    const char *h, *e, *colon = NULL;
-    if (strncasecmp(url, "http://", 7) == 0) {
-        *tls = 0;
-        h = url + 7;
-    } else if (strncasecmp(url, "https://", 8) == 0) {
-        *tls = 1;
-        h = url + 8;
-    } else {
-        return -1;
-    }
-    e = h + strcspn(h, "/?#");
-    if (memchr(h, '@', e - h) != NULL)
-        return -1; /* user information: not sent as Basic authentication */
-    if (*h == '[') {
-        const char *rb = memchr(h, ']', e - h);
-        if (rb == NULL || (rb + 1 < e && rb[1] != ':'))
-            return -1;
-        *host = h + 1;
-        *hostlen = rb - h - 1;
-        colon = rb + 1 < e ? rb + 1 : NULL;
-    } else {
-        colon = memchr(h, ':', e - h);
-        *host = h;
-        *hostlen = (colon ? colon : e) - h;
-    }
-    *port = *tls ? 443 : 80;
-    if (colon != NULL && colon + 1 < e) {
-        long v = 0;
-        for (const char *s = colon + 1; s < e; s++) {
-            if (*s < '0' || *s > '9' || (v = v * 10 + (*s - '0')) > 65535)
-                return -1;
-        }
-        if (v == 0)
-            return -1;
-        *port = (int)v;
-    }
-    if (*hostlen == 0 || *e == '#')
-        return -1;
-    *path = *e == '/' ? e : *e == '\0' ? "/" : NULL;
-    if (*path == NULL)
-        return -1; /* a query without a path */
-    return 0;
-}
-
 struct uhttp_req *
 uhttp_start(struct uhttp *u, const struct uhttp_call *c, const struct uhttp_resp_cb *cb,
             void (*done)(void *arg, enum uhttp_error e), void *arg)
 {
     struct uhttp_req *r = u->free_reqs;
-    const char *host;
-    size_t hostlen;
-    int tls, port;
     if (r != NULL) {
         u->free_reqs = r->next_free;
         u->nfree--;
@@ -673,12 +622,14 @@ uhttp_start(struct uhttp *u, const struct uhttp_call *c, const struct uhttp_resp
     int64_t now = now_mono_ms();
     r->connect_until = now + c->connect_ms;
     r->total_until = now + c->total_ms;
-    if (parse_url(c->url, &tls, &host, &hostlen, &port, &r->path) < 0 ||
-        (r->pool = uhttp_pool_get(u, tls, host, hostlen, port)) == NULL) {
+    struct uhttp_url url;
+    if (uhttp_url_split(c->url, &url) < 0 ||
+        (r->pool = uhttp_pool_get(u, url.tls, url.host, url.hostlen, url.port)) == NULL) {
         r->fail = UHTTP_EURL;
         event_active(r->timer, EV_TIMEOUT, 1);
         return r;
     }
+    r->path = url.path;
     if ((r->conn = uhttp_pool_take(r->pool)) != NULL) {
         struct timeval tv = tv_ms(c->total_ms);
         r->conn->req = r;
