@@ -473,6 +473,13 @@ build_attempt(struct pxreq *q)
     const struct target_view *t = target(q);
     struct json_object *body = q->body;
     char err[512];
+    if (t->credential_missing) { /* its credential was deleted, or never written */
+        pxreq_note(q, "credential_missing");
+        http_reply_error(q->r, 500, "server_error", "credential_missing", NULL,
+                         "Model `%s` target `%s` names credential `%s`, which does not exist",
+                         q->mv.name, t->name, t->credential);
+        return -1;
+    }
     a->prov = provider_get(t->provider);
     if (a->prov == NULL || !(a->prov->ops & OP_BIT(q->op))) {
         pxreq_note(q, "unsupported_by_provider");
