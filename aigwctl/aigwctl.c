@@ -55,6 +55,7 @@ usage(FILE *fp)
             "commands (over the Admin API):\n"
             "  model list | get ID | create [ID] | update ID | delete ID\n"
             "  key   list | get ID | create [ID] | update ID | delete ID | rotate ID\n"
+            "  credential list | get ID | create [ID] | update ID | delete ID\n"
             "commands (offline):\n"
             "  import --from aisix ...  another gateway's resources as a resources file\n"
             "                           (aigwctl import -h)\n"
@@ -422,7 +423,8 @@ main(int argc, char **argv)
     int is_control = strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
                      strcmp(cmd, "stop") == 0 || strcmp(cmd, "reopen") == 0 ||
                      strcmp(cmd, "check") == 0 || strcmp(cmd, "etcd") == 0;
-    int is_admin = strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0;
+    int is_admin =
+        strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0 || strcmp(cmd, "credential") == 0;
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return CTL_OK;

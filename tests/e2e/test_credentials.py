@@ -18,13 +18,15 @@ written through node A is used by node B, and one deleted in etcd behind
 aigw's back makes its models answer 500 credential_missing.
 """
 
+import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        HOST, SLOW, TAP, Env, Etcd, Gateway, Mock, chat_body, check, check_eq,
+        AIGW_BIN, HOST, SLOW, TAP, Env, Etcd, Gateway, Mock, chat_body, check, check_eq,
         check_error_body, last_header, main, request, unique_id, wait_for)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
@@ -42,6 +44,8 @@ MODELS = "/admin/v1/models"
 STATUS = "/admin/v1/status"
 PREFIX = "/e2e/aigw-cred"
 VISIBLE = 5.0 * SLOW  # etcd mode: a change written through node A reaches node B
+AIGWCTL = os.environ.get("AIGWCTL_BIN") or os.path.join(
+    os.path.dirname(os.path.dirname(AIGW_BIN)), "aigwctl", "aigwctl")
 
 
 def resources(mock_port):
@@ -217,6 +221,43 @@ def _(env):
                                            "model": "x"})
     err = check_error_body(resp, 400, "unknown credential")
     check_eq(err.get("code"), "credential_not_found", "error code")
+
+
+@tap.case("aigwctl credential list/get/update/delete: masked, rotation, refusal while named")
+def _(env):
+    url = "http://127.0.0.1:%d" % admin_port(env.gw)
+
+    def ctl(*args, stdin=None):
+        p = subprocess.run([AIGWCTL, "--admin-url", url] + list(args), input=stdin, text=True,
+                           capture_output=True, timeout=30 * SLOW)
+        for sec in SECRETS:
+            check(sec not in p.stdout and sec not in p.stderr, "secret in aigwctl output: %r",
+                  p.stdout + p.stderr)
+        return p
+    name = "ctl-" + unique_id()
+    p = ctl("credential", "create", name, stdin=json.dumps(
+        {"name": name, "provider": "openai-compatible", "api_base": env.mock.url(),
+         "api_key": SECRET_1}))
+    check(p.returncode == 0, "credential create: %r %r", p.stdout, p.stderr)
+    p = ctl("credential", "list")
+    check(p.returncode == 0 and name in p.stdout and "****" + SECRET_1[-4:] in p.stdout and
+          "API_KEY" in p.stdout, "credential list: %r %r", p.stdout, p.stderr)
+    p = ctl("--json", "credential", "get", name)
+    check(p.returncode == 0, "credential get: %r", p.stderr)
+    check_eq(json.loads(p.stdout)["value"]["api_key"], "****" + SECRET_1[-4:], "get --json")
+    mid = make_model(env, name + "-m", name)
+    uses(env, name + "-m", SECRET_1, rounds=2)
+    p = ctl("credential", "update", name, stdin=json.dumps(
+        {"name": name, "provider": "openai-compatible", "api_base": env.mock.url(),
+         "api_key": SECRET_2}))
+    check(p.returncode == 0, "credential update: %r %r", p.stdout, p.stderr)
+    uses(env, name + "-m", SECRET_2, rounds=2)
+    p = ctl("credential", "delete", name)
+    check(p.returncode == 1 and "credential_in_use" in p.stderr and name + "-m" in p.stderr,
+          "credential delete while named: %r", p.stderr)
+    admin(env.gw, "DELETE", "%s/%s" % (MODELS, mid))
+    p = ctl("credential", "delete", name)
+    check(p.returncode == 0, "credential delete: %r", p.stderr)
 
 
 @tap.case("etcd: a credential written through node A serves node B; its deletion behind "
