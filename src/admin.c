@@ -810,36 +810,53 @@ out:
     return rv;
 }
 
-/* res_model_credentials' callback: the first name the table holds no credential for. */
-struct cred_check {
-    struct admin *a;
-    char missing[RES_NAME_MAX + 1];
-};
-
-static void
-cred_check_cb(const char *name, void *arg)
+/* res_cred_fn over the node's table, inside a read transaction. */
+static int
+table_cred(const char *name, const void **rec, size_t *len, void *arg)
 {
-    struct cred_check *c = arg;
-    struct cred_view v;
-    if (c->missing[0] == '\0' &&
-        store_cred_by_name(c->a->store, name, strlen(name), &v) != STORE_OK)
-        snprintf(c->missing, sizeof(c->missing), "%s", name);
+    return store_cred_record(arg, name, rec, len) == STORE_OK ? 0 : -1;
 }
 
-/* 400 credential_not_found when a model's target names a credential that does not exist. */
+/*
+ * A Model's targets that name a credential, compiled against the table as
+ * a write would: 400 credential_not_found for a credential that does not
+ * exist, 400 invalid_resource for a model that cannot be a URL path
+ * segment of the credential's provider (validation could not know it).
+ */
 static int
-check_cred_refs(struct admin *a, struct http_req *r, struct json_object *doc)
+check_cred_refs(struct admin *a, struct http_req *r, const char *id, struct json_object *doc)
 {
-    struct cred_check c = {a, ""};
+    void *rec = NULL;
+    size_t len = 0;
+    struct model_view v;
+    int rv = 0;
     if (store_read_begin(a->store) < 0)
         return 0;
-    res_model_credentials(doc, cred_check_cb, &c);
+    if (res_compile_with(RES_MODEL, id, doc, table_cred, a->store, &rec, &len) < 0 ||
+        model_view_decode(rec, len, &v) < 0)
+        goto out;
+    for (int i = 0; i < v.ntargets && rv == 0; i++) {
+        const struct target_view *t = &v.t[i];
+        if (t->credential_missing == CRED_MISSING) {
+            http_reply_error(r, 400, "invalid_request_error", "credential_not_found", "credential",
+                             "No credential named %s: create it first (/admin/v1/credentials)",
+                             t->credential);
+            rv = -1;
+        } else if (t->credential_missing == CRED_UNFIT) {
+            http_reply_error(r, 400, "invalid_request_error", "invalid_resource", "model",
+                             "Target %s: model %s must be a deployment or model name for the "
+                             "provider of credential %s: letters, digits, '.', '_', '-'",
+                             t->name, t->upstream_model, t->credential);
+            rv = -1;
+        }
+    }
+out:
     store_read_end(a->store);
-    if (c.missing[0] == '\0')
-        return 0;
-    http_reply_error(r, 400, "invalid_request_error", "credential_not_found", "credential",
-                     "No credential named %s: create it first (/admin/v1/credentials)", c.missing);
-    return -1;
+    if (rec != NULL) {
+        explicit_bzero(rec, len);
+        free(rec);
+    }
+    return rv;
 }
 
 /* Validate, check, and hand a put to the backend; takes doc. */
@@ -859,7 +876,7 @@ put_resource(struct admin *a, struct http_req *r, enum res_kind k, const char *i
         goto fail;
     if (k == RES_CREDENTIAL && !created && cred_in_use(a, r, id, doc) < 0)
         goto fail;
-    if (k == RES_MODEL && check_cred_refs(a, r, doc) < 0)
+    if (k == RES_MODEL && check_cred_refs(a, r, id, doc) < 0)
         goto fail;
     struct admin_op *op = calloc(1, sizeof(*op));
     if (op == NULL) {
@@ -1003,6 +1020,10 @@ missing_cb(const struct model_view *v, void *arg)
         json_object_object_add(m, "id", json_object_new_string(v->id));
         json_object_object_add(m, "target", json_object_new_string(v->t[i].name));
         json_object_object_add(m, "credential", json_object_new_string(v->t[i].credential));
+        json_object_object_add(m, "reason",
+                               json_object_new_string(v->t[i].credential_missing == CRED_UNFIT
+                                                          ? "model_not_a_path_segment"
+                                                          : "no_such_credential"));
         json_object_array_add(arg, m);
     }
     return 0;

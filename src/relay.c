@@ -476,8 +476,12 @@ build_attempt(struct pxreq *q)
     if (t->credential_missing) { /* its credential was deleted, or never written */
         pxreq_note(q, "credential_missing");
         http_reply_error(q->r, 500, "server_error", "credential_missing", NULL,
-                         "Model `%s` target `%s` names credential `%s`, which does not exist",
-                         q->mv.name, t->name, t->credential);
+                         "Model `%s` target `%s` names credential `%s`, %s", q->mv.name, t->name,
+                         t->credential,
+                         t->credential_missing == CRED_UNFIT
+                             ? "whose provider takes the model as a URL path segment, which it "
+                               "cannot be (letters, digits, '.', '_', '-')"
+                             : "which does not exist");
         return -1;
     }
     a->prov = provider_get(t->provider);

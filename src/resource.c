@@ -26,7 +26,8 @@
 #define MODEL_MAGIC 0x4d4f4433u /* "MOD3" */
 #define KEY_MAGIC 0x4b455933u   /* "KEY3" */
 #define CRED_MAGIC 0x43524431u  /* "CRD1" */
-#define TARGET_CRED_MISSING 0x1u /* target_rec.flags */
+#define TARGET_CRED_MISSING 0x1u /* target_rec.flags: no credential of its name */
+#define TARGET_CRED_UNFIT 0x2u   /* its model cannot be a URL path segment of that provider */
 
 const char *
 res_kind_name(enum res_kind k)
@@ -59,6 +60,14 @@ has_ctl(const char *s)
         if (*p < 0x20 || *p == 0x7f)
             return 1;
     return 0;
+}
+
+/* Can s be a segment of a URL's path as it is (Azure deployments, Gemini models)? */
+static int
+path_segment_ok(const char *s)
+{
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+           strlen(s);
 }
 
 /* Model names are what clients send: printable, no spaces, no quotes. */
@@ -458,9 +467,7 @@ validate_upstream(struct vctx *v, const char *model_name)
      * upstream model is the Model's name when model is not given.
      */
     const char *up = model != NULL ? model : model_name;
-    if (up != NULL && p != NULL && p->model_in_path &&
-        strspn(up, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
-            strlen(up)) {
+    if (up != NULL && p != NULL && p->model_in_path && !path_segment_ok(up)) {
         snprintf(msg, sizeof(msg),
                  "%s a deployment or model name for provider %s: letters, "
                  "digits, '.', '_', '-'%s",
@@ -948,14 +955,20 @@ rbuf_base(struct rbuf *b, struct json_object *t, const struct provider *p, int *
  */
 static void
 compile_cred_target(struct rbuf *b, struct target_rec *tr, struct json_object *t, const char *cname,
-                    res_cred_fn cred, void *arg, int *fail)
+                    const char *upstream, res_cred_fn cred, void *arg, int *fail)
 {
     const void *rec;
     size_t len;
     struct cred_view cv;
-    if (cred == NULL || cred(cname, &rec, &len, arg) < 0 || cred_view_decode(rec, len, &cv) < 0 ||
-        provider_get(cv.provider) == NULL) {
-        tr->flags |= TARGET_CRED_MISSING;
+    int found = cred != NULL && cred(cname, &rec, &len, arg) == 0 &&
+                cred_view_decode(rec, len, &cv) == 0 && provider_get(cv.provider) != NULL;
+    /*
+     * The model's validation could not know the provider: a model that is
+     * no path segment for it (azure-openai, gemini) is not sent at all.
+     */
+    int unfit = found && provider_get(cv.provider)->model_in_path && !path_segment_ok(upstream);
+    if (!found || unfit) {
+        tr->flags |= found ? TARGET_CRED_UNFIT : TARGET_CRED_MISSING;
         tr->provider = -1;
         tr->off[2] = rbuf_str(b, "", fail);
         tr->off[3] = rbuf_str(b, "", fail);
@@ -1083,7 +1096,8 @@ compile_model(const char *id, struct json_object *doc, res_cred_fn cred, void *a
         tr[i].off[1] = rbuf_str(b, sget(targets[i], "model", name), &fail);
         tr[i].off[5] = rbuf_str(b, cname, &fail);
         if (cname != NULL) {
-            compile_cred_target(b, &tr[i], targets[i], cname, cred, arg, &fail);
+            compile_cred_target(b, &tr[i], targets[i], cname, sget(targets[i], "model", name), cred,
+                                arg, &fail);
             continue;
         }
         tr[i].provider = provider_parse(sget(targets[i], "provider", ""));
@@ -1279,7 +1293,9 @@ model_view_decode(const void *rec, size_t len, struct model_view *v)
         for (int j = 0; j < 6; j++)
             if ((*dst[j] = rec_str(rec, len, tr.off[j])) == NULL)
                 return -1;
-        t->credential_missing = (tr.flags & TARGET_CRED_MISSING) != 0;
+        t->credential_missing = (tr.flags & TARGET_CRED_MISSING) ? CRED_MISSING
+                                : (tr.flags & TARGET_CRED_UNFIT) ? CRED_UNFIT
+                                                                 : 0;
         t->provider = tr.provider;
         t->max_tokens = tr.max_tokens;
         t->weight = tr.weight;

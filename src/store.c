@@ -384,6 +384,22 @@ store_model_record(struct store *s, const char *name, size_t len, const void **r
 }
 
 int
+store_cred_record(struct store *s, const char *name, const void **rec, size_t *len)
+{
+    MDB_val k = {strlen(name), (void *)name}, d;
+    if (k.mv_size == 0 || k.mv_size > RES_NAME_MAX)
+        return STORE_NOTFOUND;
+    int rc = mdb_get(s->rtxn, s->idx[RES_CREDENTIAL], &k, &d);
+    if (rc == MDB_NOTFOUND)
+        return STORE_NOTFOUND;
+    if (rc != 0)
+        return STORE_ERROR;
+    *rec = d.mv_data;
+    *len = d.mv_size;
+    return STORE_OK;
+}
+
+int
 store_cred_by_name(struct store *s, const char *name, size_t len, struct cred_view *v)
 {
     MDB_val k = {len, (void *)name}, d;

@@ -72,6 +72,13 @@ const char *lim_name(int i); /* "requests_per_minute", ... */
 #define FALLBACK_TIMEOUT 0x2u
 #define FALLBACK_429 0x4u
 
+/*
+ * A target that cannot use its credential: none of that name exists, or
+ * its model cannot be a URL path segment for the credential's provider.
+ */
+#define CRED_MISSING 1
+#define CRED_UNFIT 2
+
 /* Views into a record; pointers live as long as the record (the LMDB read txn). */
 struct target_view {
     const char *name; /* what x-aigw-target says */
@@ -79,7 +86,7 @@ struct target_view {
     const char *api_base;
     const char *api_key; /* "" when none */
     const char *credential; /* the credential it names; "" when its values are inline */
-    int credential_missing; /* it names one the table does not hold: a 500 credential_missing */
+    int credential_missing; /* CRED_MISSING, CRED_UNFIT (a 500 credential_missing), or 0 */
     const char
         *api_version; /* azure-openai: api-version; anthropic: anthropic-version; "" when none */
     int max_tokens;   /* for a client that gave none (anthropic requires one); 0: none */

@@ -221,6 +221,19 @@ def _(env):
                                            "model": "x"})
     err = check_error_body(resp, 400, "unknown credential")
     check_eq(err.get("code"), "credential_not_found", "error code")
+    # a deployment name that is no URL path segment, for an azure-openai credential
+    az = make_cred(env, "az-" + unique_id(), SECRET_1)
+    resp = admin(env.gw, "PUT", "%s/%s" % (CREDS, az["id"]),
+                 dict(az["value"], provider="azure-openai", api_base=env.mock.url()[:-3],
+                      api_key=SECRET_1))
+    check(resp.status == 200, "PUT azure credential: %d %r", resp.status, resp.body[:400])
+    resp = admin(env.gw, "POST", MODELS, {"name": "az-m-" + unique_id(),
+                                           "credential": az["value"]["name"], "model": "a/../b"})
+    err = check_error_body(resp, 400, "azure model not a path segment")
+    check_eq(err.get("param"), "model", "param")
+    check("path segment" in err.get("message", "") or "deployment" in err.get("message", ""),
+          "the message does not say why: %r", err)
+    check_eq(admin(env.gw, "DELETE", "%s/%s" % (CREDS, az["id"])).status, 200, "delete az")
 
 
 @tap.case("aigwctl credential list/get/update/delete: masked, rotation, refusal while named")

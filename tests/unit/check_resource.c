@@ -1362,6 +1362,16 @@ START_TEST(cred_provider_defaults)
     ck_assert_int_eq(v.t[0].provider, PROVIDER_AZURE_OPENAI);
     ck_assert_str_eq(v.t[0].api_version, prov_azure_openai.api_version);
     ck_assert_str_eq(v.t[0].upstream_model, "dep");
+    ck_assert_int_eq(v.t[0].credential_missing, 0);
+    free(mrec);
+    json_object_put(doc);
+    /* a deployment that is no URL path segment: the target is not served (unfit) */
+    doc = parse("{\"name\":\"dep\",\"credential\":\"az\",\"model\":\"a/../b\"}");
+    ck_assert_int_eq(res_compile_with(RES_MODEL, "m", doc, one_cred_fn, &oc, &mrec, &mlen), 0);
+    ck_assert_int_eq(model_view_decode(mrec, mlen, &v), 0);
+    ck_assert_int_eq(v.t[0].credential_missing, CRED_UNFIT);
+    ck_assert_int_eq(v.t[0].provider, -1);
+    ck_assert_str_eq(v.t[0].api_key, "");
     free(mrec);
     json_object_put(doc);
     free(crec);
