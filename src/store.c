@@ -675,9 +675,9 @@ names_cred_cb(const char *name, void *arg)
  * that they carry its values (or are marked as missing it) in the same
  * transaction that changed it: a rotation is one configuration version,
  * and a request never sees a credential half rotated. The walk reads each
- * Model's document once (a substring test first spares the parse of those
- * that cannot name it); a change of a credential is rare, a request is not,
- * so the cost is on the writer.
+ * Model's document once (substring tests for "credential" and the quoted
+ * name first spare the parse of those that cannot name it); a change of a
+ * credential is rare, a request is not, so the cost is on the writer.
  */
 static int
 recompile_users(struct store_txn *t, const char *name, struct aigw_errors *e)
@@ -686,6 +686,14 @@ recompile_users(struct store_txn *t, const char *name, struct aigw_errors *e)
     MDB_cursor *c;
     MDB_val key, val;
     int rc, bad = 0, nusers = 0;
+    /*
+     * A name is printable ASCII without quotes or backslashes (resource.c):
+     * it is in a document's JSON as it is, between quotes.
+     */
+    char quoted[RES_NAME_MAX + 3];
+    int qlen = snprintf(quoted, sizeof(quoted), "\"%s\"", name);
+    if (qlen < 0 || (size_t)qlen >= sizeof(quoted))
+        return 0;
     if (mdb_cursor_open(t->txn, s->docs[RES_MODEL], &c) != 0)
         return -1;
     for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
@@ -697,7 +705,8 @@ recompile_users(struct store_txn *t, const char *name, struct aigw_errors *e)
         MDB_val cur;
         const char *owner;
         if (key.mv_size > RES_ID_MAX || doc_decode(&val, &d) < 0 ||
-            memmem(d.json, d.len, "\"credential\"", 12) == NULL)
+            memmem(d.json, d.len, "\"credential\"", 12) == NULL ||
+            memmem(d.json, d.len, quoted, (size_t)qlen) == NULL)
             continue;
         memcpy(id, key.mv_data, key.mv_size);
         id[key.mv_size] = '\0';
