@@ -61,6 +61,7 @@ def resources(mock_port):
                 {"credential": "file-cred", "model": "up-two", "priority": 1},
                 {"provider": "openai-compatible", "api_base": base, "api_key": "inline-key-12345",
                  "model": "up-inline"}]},
+            {"name": "file-orphan", "credential": "no-such-cred", "model": "up-orphan"},
         ],
         "api_keys": [{"name": "all", "key": CLIENT_KEY}],
     }
@@ -139,6 +140,28 @@ def _(env):
     check(last.get("body", {}).get("model") == "up-one" or '"up-one"' in str(last.get("body")),
           "file-one: upstream model: %r", last.get("body"))
     uses(env, "file-two", FILE_SECRET)
+
+
+@tap.case("resources file: a model naming no credential is logged at load, answers 500 "
+          "credential_missing, is listed by /admin/v1/conflicts; it serves once one is written")
+def _(env):
+    check("model file-orphan target no-such-cred/up-orphan names credential no-such-cred, which "
+          "neither the file nor the table has: it answers credential_missing" in env.gw.log(),
+          "no log line about file-orphan:\n%s", env.gw.log()[-2000:])
+    resp = request(env.gw.port, "POST", "/v1/chat/completions", chat_body(model="file-orphan"),
+                   key=CLIENT_KEY)
+    err = check_error_body(resp, 500, "file-orphan")
+    check_eq(err.get("code"), "credential_missing", "error code")
+    miss = admin(env.gw, "GET", "/admin/v1/conflicts").json().get("missing_credentials")
+    check_eq([(m["model"], m["credential"], m["reason"]) for m in miss],
+             [("file-orphan", "no-such-cred", "no_such_credential")], "missing_credentials")
+    c = make_cred(env, "no-such-cred", SECRET_1)
+    uses(env, "file-orphan", SECRET_1, rounds=2)
+    check_eq(admin(env.gw, "GET", "/admin/v1/conflicts").json().get("missing_credentials"), [],
+             "missing_credentials once written")
+    resp = admin(env.gw, "DELETE", "%s/%s" % (CREDS, c["id"]))
+    check_eq(check_error_body(resp, 409, "delete named by a file model").get("code"),
+             "credential_in_use", "code")
 
 
 @tap.case("reads mask the credential's api_key (list, get, the file's and the API's)")
