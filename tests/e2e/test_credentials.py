@@ -313,6 +313,9 @@ def _(env):
         make_model(env, name + "-m", name, gw=a)
         check(etcd.get_json("%s/credentials/%s" % (PREFIX, c["id"])) is not None,
               "the credential is not in etcd under credentials/")
+        # the name is claimed in etcd (index entry naming the id), as a model's is
+        check_eq(etcd.get("%s/index/credentials/%s" % (PREFIX, name)), c["id"].encode(),
+                 "the name's index entry in etcd")
 
         def served(secret):
             def ok():
@@ -322,6 +325,9 @@ def _(env):
                     last_header(env.mock.last(), "authorization") == "Bearer " + secret
             wait_for(ok, VISIBLE, what="node B to serve %s-m with the key" % name)
         served(SECRET_1)
+        resp = admin(b, "POST", CREDS, dict(c["value"], api_key=SECRET_2))
+        check_eq(check_error_body(resp, 409, "the same name on node B").get("code"), "conflict",
+                 "a second credential of the name: code")
         resp = admin(a, "PUT", "%s/%s" % (CREDS, c["id"]), dict(c["value"], api_key=SECRET_2))
         check(resp.status == 200, "PUT rotate on A: %d %r", resp.status, resp.body[:400])
         served(SECRET_2)
