@@ -39,6 +39,7 @@ struct kind {
 static const struct kind kinds[] = {
     {"model", "models", "model"},
     {"key", "api_keys", "API key"},
+    {"credential", "credentials", "credential"},
 };
 
 int
@@ -227,8 +228,12 @@ generic:
     if (strcmp(code, "invalid_resource") == 0 || strcmp(code, "invalid_json") == 0)
         return "fix the document (see aigw-resources(5)) and try again";
     if (strcmp(code, "masked_secret") == 0)
-        return "give the provider's api_key in full, or, for an existing model, the masked value "
-               "that get shows";
+        return "give the provider's api_key in full, or, for an existing model or credential, the "
+               "masked value that get shows";
+    if (strcmp(code, "credential_in_use") == 0)
+        return "change or delete the models the message names first (aigwctl model update ID)";
+    if (strcmp(code, "credential_not_found") == 0)
+        return "create the credential first (aigwctl credential create -f FILE)";
     if (strcmp(code, "store_unavailable") == 0)
         return "nothing was changed: try again when etcd answers (aigwctl status)";
     if (strcmp(code, "etcd_identity_mismatch") == 0)
@@ -511,7 +516,10 @@ static int
 do_list(const struct ctl *ctl, const struct kind *k)
 {
     char after[RES_ID_LEN + 1] = "", next[RES_ID_LEN + 1];
-    struct listing *out = output_list_begin(stdout, ctl->json, k == &kinds[0]);
+    struct listing *out = output_list_begin(stdout, ctl->json,
+                                            k == &kinds[0]   ? LIST_MODELS
+                                            : k == &kinds[1] ? LIST_KEYS
+                                                             : LIST_CREDENTIALS);
     int rc = out != NULL ? CTL_OK : CTL_FAILED;
     while (rc == CTL_OK) {
         struct answer a;
@@ -695,7 +703,9 @@ static const struct verb {
 int
 admin_main(const struct ctl *ctl, const char *word, int argc, char **argv)
 {
-    const struct kind *k = strcmp(word, "model") == 0 ? &kinds[0] : &kinds[1];
+    const struct kind *k = strcmp(word, "model") == 0 ? &kinds[0]
+                           : strcmp(word, "key") == 0 ? &kinds[1]
+                                                      : &kinds[2];
     const struct verb *v = NULL;
     if (argc < 1) {
         ctl_err("%s needs a command: list, get, create, update, delete%s", k->word,
@@ -705,7 +715,7 @@ admin_main(const struct ctl *ctl, const char *word, int argc, char **argv)
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
         if (strcmp(argv[0], verbs[i].name) == 0)
             v = &verbs[i];
-    if (v == NULL || (k == &kinds[0] && strcmp(v->name, "rotate") == 0)) {
+    if (v == NULL || (k != &kinds[1] && strcmp(v->name, "rotate") == 0)) {
         ctl_err("unknown command \"%s %s\": %s takes list, get, create, update, delete%s", k->word,
                 argv[0], k->word, k == &kinds[1] ? ", rotate" : " (rotate is for keys)");
         return CTL_USAGE;

@@ -55,6 +55,7 @@ usage(FILE *fp)
             "commands (over the Admin API):\n"
             "  model list | get ID | create [ID] | update ID | delete ID\n"
             "  key   list | get ID | create [ID] | update ID | delete ID | rotate ID\n"
+            "  credential list | get ID | create [ID] | update ID | delete ID\n"
             "  history [--limit N]      the configuration versions, newest first\n"
             "  diff V1 [V2]             what differs from version V1 to V2 (default: current)\n"
             "  rollback V               the configuration as it was at version V, as a new one\n"
@@ -441,7 +442,8 @@ main(int argc, char **argv)
                      strcmp(cmd, "check") == 0 || strcmp(cmd, "etcd") == 0;
     int is_hist =
         strcmp(cmd, "history") == 0 || strcmp(cmd, "diff") == 0 || strcmp(cmd, "rollback") == 0;
-    int is_admin = strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0 || is_hist;
+    int is_admin = strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0 ||
+                   strcmp(cmd, "credential") == 0 || is_hist;
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return CTL_OK;

@@ -97,6 +97,7 @@ void output_status(FILE *fp, struct json_object *st);
  * unclosed, so that no script takes part of a list for all of it.
  */
 struct listing;
+enum list_kind { LIST_KEYS = 0, LIST_MODELS = 1, LIST_CREDENTIALS = 2 };
 struct listing *output_list_begin(FILE *fp, int json, int models);
 void output_list_page(struct listing *l, struct json_object *items);
 void output_list_end(struct listing *l, int complete);

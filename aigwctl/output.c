@@ -347,6 +347,21 @@ list_models(struct table *t, struct json_object *items)
     }
 }
 
+/* One page of credentials as rows of t (api_key as the Admin API masks it). */
+static void
+list_creds(struct table *t, struct json_object *items)
+{
+    size_t n = json_object_array_length(items);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *it = json_object_array_get_idx(items, i), *val = NULL;
+        json_object_object_get_ex(it, "value", &val);
+        const char *row[] = {output_str(it, "id"),        output_str(val, "name"),
+                             output_str(val, "provider"), output_str(val, "api_base"),
+                             output_str(val, "api_key"),  output_str(it, "revision")};
+        table_add(t, row);
+    }
+}
+
 /* "active", "disabled" or "expired". */
 static const char *
 key_state(struct json_object *val)
@@ -397,19 +412,22 @@ struct listing {
     struct table *t; /* for people */
 };
 
-/* A listing of models (models) or API keys, JSON or a table, before its first page. */
+/* A listing of models, API keys or credentials (enum list_kind), JSON or a table. */
 struct listing *
 output_list_begin(FILE *fp, int json, int models)
 {
     static const char *const mh[] = {"ID", "NAME", "PROVIDER", "MODEL", "TARGETS", "REVISION"};
     static const char *const kh[] = {"ID", "NAME", "MODELS", "EXPIRES", "STATE", "REVISION"};
+    static const char *const ch[] = {"ID", "NAME", "PROVIDER", "API_BASE", "API_KEY", "REVISION"};
     struct listing *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return NULL;
     l->fp = fp;
     l->json = json;
     l->models = models;
-    if (!json && (l->t = table_new(6, models ? mh : kh)) == NULL) {
+    if (!json && (l->t = table_new(6, models == LIST_MODELS ? mh
+                                      : models == LIST_KEYS ? kh
+                                                            : ch)) == NULL) {
         free(l);
         return NULL;
     }
@@ -440,10 +458,12 @@ output_list_page(struct listing *l, struct json_object *items)
         for (size_t i = 0; i < n; i++, l->n++)
             list_json_item(l, json_object_array_get_idx(items, i));
     } else if (n > 0) {
-        if (l->models)
+        if (l->models == LIST_MODELS)
             list_models(l->t, items);
-        else
+        else if (l->models == LIST_KEYS)
             list_keys(l->t, items);
+        else
+            list_creds(l->t, items);
         table_print(l->t, l->fp);
         l->n += n;
     }
@@ -461,7 +481,10 @@ output_list_end(struct listing *l, int complete)
     else if (complete && l->json)
         fprintf(l->fp, "\n  ],\n  \"total\": %zu\n}\n", l->n);
     else if (complete && l->n == 0)
-        fprintf(l->fp, "%s\n", l->models ? "no models" : "no API keys");
+        fprintf(l->fp, "%s\n",
+                l->models == LIST_MODELS ? "no models"
+                : l->models == LIST_KEYS ? "no API keys"
+                                         : "no credentials");
     else if (!complete && l->json && l->n > 0)
         fputc('\n', l->fp); /* the JSON stays unclosed: it is not the whole list */
     fflush(l->fp);

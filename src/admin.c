@@ -3,11 +3,12 @@
  * admin.c: the Admin API, served by the master on its own listeners.
  *
  *   GET    /admin/v1/status
- *   GET    /admin/v1/{models,api_keys}          list, a page (?limit=N&after=ID)
- *   POST   /admin/v1/{models,api_keys}          create, with a generated id
- *   GET    /admin/v1/{models,api_keys}/{id}
- *   PUT    /admin/v1/{models,api_keys}/{id}     create or replace (If-Match: revision)
- *   DELETE /admin/v1/{models,api_keys}/{id}     (If-Match: revision)
+ *   GET    /admin/v1/{models,api_keys,credentials}          list, a page (?limit=N&after=ID)
+ *   POST   /admin/v1/{models,api_keys,credentials}          create, with a generated id
+ *   GET    /admin/v1/{models,api_keys,credentials}/{id}
+ *   PUT    /admin/v1/{models,api_keys,credentials}/{id}     create or replace (If-Match)
+ *   DELETE /admin/v1/{models,api_keys,credentials}/{id}     (If-Match: revision; 409 while a
+ *                                                            model names the credential)
  *   POST   /admin/v1/api_keys/{id}/rotate       a new key; the old one stops working
  *
  * Reads come from this node's LMDB table. Writes are validated by the one
@@ -127,6 +128,13 @@ mask_member(struct json_object *o)
     }
 }
 
+/* "model", "API key", "credential": a kind in a message. */
+static const char *
+kind_label(enum res_kind k)
+{
+    return k == RES_MODEL ? "model" : k == RES_API_KEY ? "API key" : "credential";
+}
+
 /* A copy of a stored document as the API shows it (every secret masked, targets' too). */
 struct json_object *
 admin_shown_value(enum res_kind k, const char *json, size_t len)
@@ -134,6 +142,8 @@ admin_shown_value(enum res_kind k, const char *json, size_t len)
     struct json_tokener *tok = json_tokener_new();
     struct json_object *o = json_tokener_parse_ex(tok, json, (int)len), *t;
     json_tokener_free(tok);
+    if (o != NULL && k == RES_CREDENTIAL)
+        mask_member(o);
     if (o != NULL && k == RES_MODEL) {
         mask_member(o);
         if (json_object_object_get_ex(o, "targets", &t) && json_object_is_type(t, json_type_array))
@@ -406,7 +416,7 @@ do_get(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
     char *json = stored(a, k, id, &rev, &len);
     if (json == NULL) {
         http_reply_error(r, 404, "invalid_request_error", "not_found", NULL, "No %s with id %s",
-                         k == RES_MODEL ? "model" : "API key", id);
+                         kind_label(k), id);
         return;
     }
     struct json_object *o = item_json(id, admin_shown_value(k, json, len), rev);
@@ -667,12 +677,13 @@ unmask_member(struct json_object *o, struct json_object *old, int i)
  * is refused.
  */
 static int
-unmask_secret(struct admin *a, struct http_req *r, const char *id, struct json_object *doc)
+unmask_secret(struct admin *a, struct http_req *r, enum res_kind k, const char *id,
+              struct json_object *doc)
 {
     struct json_object *t;
     int64_t rev;
     size_t len;
-    char *json = id ? stored(a, RES_MODEL, id, &rev, &len) : NULL;
+    char *json = id ? stored(a, k, id, &rev, &len) : NULL;
     struct json_object *old = json ? json_tokener_parse(json) : NULL;
     if (json != NULL) {
         explicit_bzero(json, len);
@@ -706,6 +717,10 @@ check_conflict(struct admin *a, struct http_req *r, enum res_kind k, const char 
         struct model_view v;
         if (store_model_by_name(a->store, idx, ilen, &v) == STORE_OK)
             snprintf(ownbuf, sizeof(ownbuf), "%s", v.id);
+    } else if (k == RES_CREDENTIAL) {
+        struct cred_view v;
+        if (store_cred_by_name(a->store, idx, ilen, &v) == STORE_OK)
+            snprintf(ownbuf, sizeof(ownbuf), "%s", v.id);
     } else {
         struct key_view v;
         if (store_key_by_hash(a->store, (const uint8_t *)idx, &v) == STORE_OK)
@@ -715,10 +730,10 @@ check_conflict(struct admin *a, struct http_req *r, enum res_kind k, const char 
     owner = ownbuf[0] ? ownbuf : NULL;
     if (owner == NULL || strcmp(owner, id) == 0)
         return 0;
-    if (k == RES_MODEL) {
+    if (k != RES_API_KEY) {
         idx[ilen] = '\0';
         http_reply_error(r, 409, "invalid_request_error", "conflict", "name",
-                         "A model named %s exists already (id %s)", idx, owner);
+                         "A %s named %s exists already (id %s)", kind_label(k), idx, owner);
     } else {
         http_reply_error(r, 409, "invalid_request_error", "conflict", "key",
                          "This key is in use by API key %s", owner);
@@ -747,6 +762,117 @@ backend_source(struct admin *a, struct http_req *r)
     a->be.source(a->be.ctx, src);
 }
 
+/* store_models_foreach's callback: the models whose targets name one credential. */
+struct cred_users {
+    const char *name;
+    struct json_object *models; /* [model name, ...] */
+};
+
+static int
+cred_users_cb(const struct model_view *v, void *arg)
+{
+    struct cred_users *u = arg;
+    for (int i = 0; i < v->ntargets; i++)
+        if (strcmp(v->t[i].credential, u->name) == 0) {
+            json_object_array_add(u->models, json_object_new_string(v->name));
+            break;
+        }
+    return json_object_array_length(u->models) >= 20; /* enough to name in a message */
+}
+
+/*
+ * 409 credential_in_use when the stored credential id is named by a model
+ * and doc (NULL: a delete) would take its name away: its models would lose
+ * their provider. The message names them (up to 20).
+ */
+static int
+cred_in_use(struct admin *a, struct http_req *r, const char *id, struct json_object *doc)
+{
+    int64_t rev;
+    size_t len;
+    char *json = stored(a, RES_CREDENTIAL, id, &rev, &len);
+    struct json_object *old = json ? json_tokener_parse(json) : NULL, *n, *nn;
+    if (json != NULL) {
+        explicit_bzero(json, len);
+        free(json);
+    }
+    int rv = 0;
+    if (old == NULL || !json_object_object_get_ex(old, "name", &n) ||
+        (doc != NULL && json_object_object_get_ex(doc, "name", &nn) &&
+         strcmp(json_object_get_string(n), json_object_get_string(nn)) == 0))
+        goto out;
+    struct cred_users u = {json_object_get_string(n), json_object_new_array()};
+    if (store_read_begin(a->store) == 0) {
+        store_models_foreach(a->store, cred_users_cb, &u);
+        store_read_end(a->store);
+    }
+    size_t nm = json_object_array_length(u.models);
+    if (nm > 0) {
+        char list[2048] = "";
+        for (size_t i = 0; i < nm; i++)
+            snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+                     json_object_get_string(json_object_array_get_idx(u.models, i)));
+        http_reply_error(r, 409, "invalid_request_error", "credential_in_use", "name",
+                         "Credential %s is used by model%s %s: %s those models first", u.name,
+                         nm == 1 ? "" : "s", list,
+                         doc ? "keep its name, or change" : "change or delete");
+        rv = -1;
+    }
+    json_object_put(u.models);
+out:
+    json_object_put(old);
+    return rv;
+}
+
+/* res_cred_fn over the node's table, inside a read transaction. */
+static int
+table_cred(const char *name, const void **rec, size_t *len, void *arg)
+{
+    return store_cred_record(arg, name, rec, len) == STORE_OK ? 0 : -1;
+}
+
+/*
+ * A Model's targets that name a credential, compiled against the table as
+ * a write would: 400 credential_not_found for a credential that does not
+ * exist, 400 invalid_resource for a model that cannot be a URL path
+ * segment of the credential's provider (validation could not know it).
+ */
+static int
+check_cred_refs(struct admin *a, struct http_req *r, const char *id, struct json_object *doc)
+{
+    void *rec = NULL;
+    size_t len = 0;
+    struct model_view v;
+    int rv = 0;
+    if (store_read_begin(a->store) < 0)
+        return 0;
+    if (res_compile_with(RES_MODEL, id, doc, table_cred, a->store, &rec, &len) < 0 ||
+        model_view_decode(rec, len, &v) < 0)
+        goto out;
+    for (int i = 0; i < v.ntargets && rv == 0; i++) {
+        const struct target_view *t = &v.t[i];
+        if (t->credential_missing == CRED_MISSING) {
+            http_reply_error(r, 400, "invalid_request_error", "credential_not_found", "credential",
+                             "No credential named %s: create it first (/admin/v1/credentials)",
+                             t->credential);
+            rv = -1;
+        } else if (t->credential_missing == CRED_UNFIT) {
+            http_reply_error(r, 400, "invalid_request_error", "invalid_resource", "model",
+                             "Target %s: model %s must be a deployment or model name for the "
+                             "provider of credential %s: letters, digits, '.', '_', '-'",
+                             t->name, t->upstream_model, t->credential);
+            rv = -1;
+        }
+    }
+out:
+    store_read_end(a->store);
+    if (rec != NULL) {
+        explicit_bzero(rec, len);
+        free(rec);
+    }
+    return rv;
+}
+
 /* Validate, check, and hand a put to the backend; takes doc. */
 static void
 put_resource(struct admin *a, struct http_req *r, enum res_kind k, const char *id,
@@ -754,13 +880,17 @@ put_resource(struct admin *a, struct http_req *r, enum res_kind k, const char *i
 {
     struct aigw_errors e;
     errors_init(&e, NULL);
-    if ((k == RES_MODEL && unmask_secret(a, r, created ? NULL : id, doc) < 0))
+    if (k != RES_API_KEY && unmask_secret(a, r, k, created ? NULL : id, doc) < 0)
         goto fail;
     if (res_validate(k, doc, "", &e) < 0) {
         reply_invalid(r, &e);
         goto fail;
     }
     if (check_conflict(a, r, k, id, doc) < 0)
+        goto fail;
+    if (k == RES_CREDENTIAL && !created && cred_in_use(a, r, id, doc) < 0)
+        goto fail;
+    if (k == RES_MODEL && check_cred_refs(a, r, id, doc) < 0)
         goto fail;
     struct admin_op *op = calloc(1, sizeof(*op));
     if (op == NULL) {
@@ -871,10 +1001,12 @@ do_delete(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
     /* in etcd mode a resource that lost its name is in etcd, not in the table: etcd decides */
     if (old == NULL && a->be.conflicts == NULL) {
         http_reply_error(r, 404, "invalid_request_error", "not_found", NULL, "No %s with id %s",
-                         k == RES_MODEL ? "model" : "API key", id);
+                         kind_label(k), id);
         return;
     }
     free(old);
+    if (k == RES_CREDENTIAL && cred_in_use(a, r, id, NULL) < 0)
+        return;
     struct admin_op *op = calloc(1, sizeof(*op));
     if (op == NULL) {
         http_reply_error(r, 500, "server_error", "out_of_memory", NULL, "Out of memory");
@@ -892,15 +1024,46 @@ do_delete(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
 
 /* ---- routing ---- */
 
-/* GET /admin/v1/conflicts: resources etcd holds that lost their name or key to another. */
+/* store_models_foreach's callback: targets naming a credential the table does not hold. */
+static int
+missing_cb(const struct model_view *v, void *arg)
+{
+    for (int i = 0; i < v->ntargets; i++) {
+        if (!v->t[i].credential_missing)
+            continue;
+        struct json_object *m = json_object_new_object();
+        json_object_object_add(m, "model", json_object_new_string(v->name));
+        json_object_object_add(m, "id", json_object_new_string(v->id));
+        json_object_object_add(m, "target", json_object_new_string(v->t[i].name));
+        json_object_object_add(m, "credential", json_object_new_string(v->t[i].credential));
+        json_object_object_add(m, "reason",
+                               json_object_new_string(v->t[i].credential_missing == CRED_UNFIT
+                                                          ? "model_not_a_path_segment"
+                                                          : "no_such_credential"));
+        json_object_array_add(arg, m);
+    }
+    return 0;
+}
+
+/*
+ * GET /admin/v1/conflicts: resources etcd holds that lost their name or key
+ * to another, and the targets whose credential is gone (deleted in etcd
+ * while a model still named it, or never written): they answer
+ * credential_missing.
+ */
 static void
 do_conflicts(struct admin *a, struct http_req *r)
 {
-    struct json_object *o = json_object_new_object();
+    struct json_object *o = json_object_new_object(), *miss = json_object_new_array();
     for (int k = 0; k < RES_NKINDS; k++)
         json_object_object_add(o, res_kind_name((enum res_kind)k),
                                a->be.conflicts ? a->be.conflicts(a->be.ctx, (enum res_kind)k)
                                                : json_object_new_array());
+    if (store_read_begin(a->store) == 0) {
+        store_models_foreach(a->store, missing_cb, miss);
+        store_read_end(a->store);
+    }
+    json_object_object_add(o, "missing_credentials", miss);
     admin_reply_json(r, 200, o);
     json_object_put(o);
 }
@@ -976,14 +1139,17 @@ admin_handle(struct http_req *r, void *arg)
     if (strncmp(path, PREFIX, strlen(PREFIX)) != 0 ||
         split_path(path + strlen(PREFIX), kind, sizeof(kind), id, sizeof(id), action,
                    sizeof(action)) < 0 ||
-        (strcmp(kind, "models") != 0 && strcmp(kind, "api_keys") != 0) ||
+        (strcmp(kind, "models") != 0 && strcmp(kind, "api_keys") != 0 &&
+         strcmp(kind, "credentials") != 0) ||
         (id[0] && res_id_valid(id) < 0) ||
         (action[0] && (strcmp(kind, "api_keys") != 0 || strcmp(action, "rotate") != 0))) {
         http_reply_error(r, 404, "invalid_request_error", "unknown_url", NULL,
                          "Unknown Admin API path: %s", path);
         return;
     }
-    k = strcmp(kind, "models") == 0 ? RES_MODEL : RES_API_KEY;
+    k = strcmp(kind, "models") == 0     ? RES_MODEL
+        : strcmp(kind, "api_keys") == 0 ? RES_API_KEY
+                                        : RES_CREDENTIAL;
     int write = m != HTTP_M_GET;
     if (write && role != ADMIN_ROLE_ADMIN) {
         http_reply_error(r, 403, "permission_error", "read_only_key", NULL,

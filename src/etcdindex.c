@@ -49,7 +49,7 @@ etcdindex_key(const char *prefix, enum res_kind k, struct json_object *doc, char
     if (w < 0 || (size_t)w >= outlen)
         return -1;
     size_t at = (size_t)w;
-    if (k == RES_MODEL) {
+    if (k != RES_API_KEY) { /* a name, as text */
         if (at + n + 1 > outlen)
             return -1;
         memcpy(out + at, idx, n);

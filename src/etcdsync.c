@@ -84,6 +84,8 @@ parse_key(struct etcdsync *es, const char *key, size_t len, enum res_kind *k, ch
         *k = RES_MODEL;
     else if (strcmp(buf, "api_keys") == 0)
         *k = RES_API_KEY;
+    else if (strcmp(buf, "credentials") == 0)
+        *k = RES_CREDENTIAL;
     else
         goto bad;
     if (res_id_valid(slash + 1) < 0)
@@ -91,7 +93,8 @@ parse_key(struct etcdsync *es, const char *key, size_t len, enum res_kind *k, ch
     snprintf(id, RES_ID_MAX + 1, "%s", slash + 1);
     return 0;
 bad:
-    log_warnx("etcd: ignoring key %.*s: not <prefix>/models/<id> or <prefix>/api_keys/<id>",
+    log_warnx("etcd: ignoring key %.*s: not <prefix>/models/<id>, <prefix>/api_keys/<id> or "
+              "<prefix>/credentials/<id>",
               (int)len, key);
     return -1;
 }
@@ -228,13 +231,21 @@ struct cand {
     int wins;
 };
 
-/* A model's name (for a loser's listing); NULL for a key: its name is no claim. */
+/* A model's or credential's name (for a loser's listing); NULL for a key: its name is no claim. */
 static const char *
 claimed_name(enum res_kind k, struct json_object *doc)
 {
     struct json_object *v;
-    return k == RES_MODEL && json_object_object_get_ex(doc, "name", &v) ? json_object_get_string(v)
-                                                                        : NULL;
+    return k != RES_API_KEY && json_object_object_get_ex(doc, "name", &v)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+/* What a resource of kind k claims: "model name", "credential name", "key". */
+static const char *
+claim_label(enum res_kind k)
+{
+    return k == RES_MODEL ? "model name" : k == RES_CREDENTIAL ? "credential name" : "key";
 }
 
 /*
@@ -266,8 +277,7 @@ pick_owners(struct etcdsync *es, struct cand *c, size_t n)
                             claimed_name(c[i].k, c[i].doc));
             log_warnx("etcd: %s%s/%s not applied: its %s is held by %s (a conflict, listed by "
                       "GET /admin/v1/conflicts)",
-                      es->prefix, res_kind_name(c[i].k), c[i].id,
-                      c[i].k == RES_MODEL ? "model name" : "key", c[j].id);
+                      es->prefix, res_kind_name(c[i].k), c[i].id, claim_label(c[i].k), c[j].id);
         }
     }
     json_object_put(best);
@@ -470,7 +480,7 @@ apply_put(struct etcdsync *es, struct store_txn *t, const struct etcd_event *ev,
         owner_loser_set(es->own, k, id, ikey, holder, claimed_name(k, doc));
         log_warnx("etcd: %.*s not applied: its %s is held by %s (a conflict, listed by "
                   "GET /admin/v1/conflicts)",
-                  (int)ev->kv.keylen, ev->kv.key, k == RES_MODEL ? "model name" : "key", holder);
+                  (int)ev->kv.keylen, ev->kv.key, claim_label(k), holder);
         return;
     }
     owner_loser_del(es->own, k, id);

@@ -276,6 +276,22 @@ start_metrics(struct master *m)
                         m->conf->metrics_listen, fds, n);
 }
 
+/* store_models_foreach's callback: say each target that cannot use its credential. */
+static int
+warn_unusable_cred(const struct model_view *v, void *arg)
+{
+    const char *path = arg;
+    for (int i = 0; i < v->ntargets; i++)
+        if (v->t[i].credential_missing)
+            log_warnx("%s: model %s target %s names credential %s, %s: it answers "
+                      "credential_missing",
+                      path, v->name, v->t[i].name, v->t[i].credential,
+                      v->t[i].credential_missing == CRED_UNFIT
+                          ? "whose provider cannot take its model as a URL path segment"
+                          : "which neither the file nor the table has");
+    return 0;
+}
+
 /*
  * Load the resources file at path and commit it to LMDB in one transaction.
  * 0, or -1 with the first problem in err (all of them are logged).
@@ -311,6 +327,8 @@ master_load_resources(struct master *m, const char *path, const char *why, char 
     struct store_meta meta = {0};
     if (store_read_begin(m->store) == 0) {
         store_meta_get(m->store, &meta);
+        /* a credential may come from the Admin API: a Model naming none is served, and said */
+        store_models_foreach(m->store, warn_unusable_cred, (void *)path);
         store_read_end(m->store);
     }
     log_info("%s: %s: %d change%s, configuration version %llu", why, path, changes,

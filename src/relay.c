@@ -474,6 +474,17 @@ build_attempt(struct pxreq *q)
     const struct target_view *t = target(q);
     struct json_object *body = q->body;
     char err[512];
+    if (t->credential_missing) { /* its credential was deleted, or never written */
+        pxreq_note(q, "credential_missing");
+        http_reply_error(q->r, 500, "server_error", "credential_missing", NULL,
+                         "Model `%s` target `%s` names credential `%s`, %s", q->mv.name, t->name,
+                         t->credential,
+                         t->credential_missing == CRED_UNFIT
+                             ? "whose provider takes the model as a URL path segment, which it "
+                               "cannot be (letters, digits, '.', '_', '-')"
+                             : "which does not exist");
+        return -1;
+    }
     a->prov = provider_get(t->provider);
     if (a->prov == NULL || !(a->prov->ops & OP_BIT(q->op))) {
         pxreq_note(q, "unsupported_by_provider");

@@ -84,15 +84,16 @@ load_kind(struct json_object *root, enum res_kind k, struct json_object *out, st
         }
         res_index_key(k, ent, idx, sizeof(idx) - 1, &idxlen);
         idx[idxlen] = '\0';
-        if (k == RES_MODEL)
+        if (k != RES_API_KEY)
             snprintf(seenkey, sizeof(seenkey), "%s", idx);
         else /* the index entry itself: a key's hash, or a JWT binding's */
             hex_encode((const uint8_t *)idx, idxlen, seenkey);
         if (json_object_object_get_ex(seen, seenkey, NULL)) {
             errors_add(e, ent, path,
-                       k == RES_MODEL ? "duplicate model name \"%s\""
-                                      : "duplicate key (same as another entry)%s",
-                       k == RES_MODEL ? idx : "");
+                       k == RES_MODEL        ? "duplicate model name \"%s\""
+                       : k == RES_CREDENTIAL ? "duplicate credential name \"%s\""
+                                             : "duplicate key (same as another entry)%s",
+                       k != RES_API_KEY ? idx : "");
             bad = 1;
             continue;
         }
@@ -112,14 +113,17 @@ resfile_load(const char *path, struct aigw_errors *e)
         return NULL;
     int bad = e->n > before; /* an unset ${VAR} */
     if (!json_object_is_type(root, json_type_object)) {
-        errors_add(e, root, NULL, "the top level must be a mapping with models and api_keys");
+        errors_add(e, root, NULL,
+                   "the top level must be a mapping with models, api_keys and credentials");
         json_object_put(root);
         return NULL;
     }
     json_object_object_foreach(root, key, val)
     {
-        if (strcmp(key, "models") != 0 && strcmp(key, "api_keys") != 0) {
-            errors_add(e, val ? val : root, key, "unknown key (expected models or api_keys)");
+        if (strcmp(key, "models") != 0 && strcmp(key, "api_keys") != 0 &&
+            strcmp(key, "credentials") != 0) {
+            errors_add(e, val ? val : root, key,
+                       "unknown key (expected models, api_keys or credentials)");
             bad = 1;
         }
     }

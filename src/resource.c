@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * resource.c: the Model and API key schemas and their binary records.
+ * resource.c: the Model, API key and credential schemas and their binary
+ * records.
  * Validation runs wherever a resource enters aigw (resources file, and later
  * the Admin API and etcd); the record is what workers read from LMDB.
  */
@@ -25,11 +26,14 @@
 
 #define MODEL_MAGIC 0x4d4f4433u /* "MOD3" */
 #define KEY_MAGIC 0x4b455933u   /* "KEY3" */
+#define CRED_MAGIC 0x43524431u  /* "CRD1" */
+#define TARGET_CRED_MISSING 0x1u /* target_rec.flags: no credential of its name */
+#define TARGET_CRED_UNFIT 0x2u   /* its model cannot be a URL path segment of that provider */
 
 const char *
 res_kind_name(enum res_kind k)
 {
-    return k == RES_MODEL ? "models" : "api_keys";
+    return k == RES_MODEL ? "models" : k == RES_API_KEY ? "api_keys" : "credentials";
 }
 
 /*
@@ -57,6 +61,14 @@ has_ctl(const char *s)
         if (*p < 0x20 || *p == 0x7f)
             return 1;
     return 0;
+}
+
+/* Can s be a segment of a URL's path as it is (Azure deployments, Gemini models)? */
+static int
+path_segment_ok(const char *s)
+{
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+           strlen(s);
 }
 
 /* Model names are what clients send: printable, no spaces, no quotes. */
@@ -404,11 +416,48 @@ providers_msg(int versions, char *out, size_t len)
         snprintf(out + strlen(out), len - strlen(out), " targets only");
 }
 
+/*
+ * credential: the name of a credential that gives the target its provider,
+ * api_base, api_key and api_version; those are then not given beside it
+ * (two sources of one secret would leave a reader guessing which is used).
+ * 1 when the target names one.
+ */
+static int
+validate_credential_ref(struct vctx *v)
+{
+    static const char *const theirs[] = {"api_key", "provider", "api_base", "api_version"};
+    char msg[512];
+    const char *cred = vstring(v, "credential", 0, RES_NAME_MAX);
+    if (cred == NULL)
+        return json_object_object_get_ex(v->doc, "credential", NULL);
+    if (!name_valid(cred))
+        verr(v, NULL, "credential",
+             "must be the name of a credential (1-256 printable characters without spaces)");
+    for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++)
+        if (json_object_object_get_ex(v->doc, theirs[i], NULL)) {
+            snprintf(msg, sizeof(msg),
+                     i == 0 ? "give either api_key or credential, not both (credential %.256s "
+                              "holds the key)"
+                            : "comes from credential %.256s: give it there, not beside credential",
+                     cred);
+            verr(v, NULL, theirs[i], msg);
+        }
+    const char *model = vstring(v, "model", 0, RES_NAME_MAX);
+    if (model != NULL && *model == '\0')
+        verr(v, NULL, "model", "must not be empty");
+    else if (model != NULL && has_ctl(model))
+        verr(v, NULL, "model", "must not contain control characters");
+    vint(v, "max_tokens", 1, 1000000000, 0);
+    return 1;
+}
+
 /* provider, model, api_base, api_key: of a target, or of a model in the one-target form. */
 static void
 validate_upstream(struct vctx *v, const char *model_name)
 {
     char msg[512];
+    if (validate_credential_ref(v))
+        return;
     const char *prov = vstring(v, "provider", 1, 64);
     int id = prov ? provider_parse(prov) : -1;
     const struct provider *p = provider_get(id);
@@ -426,9 +475,7 @@ validate_upstream(struct vctx *v, const char *model_name)
      * upstream model is the Model's name when model is not given.
      */
     const char *up = model != NULL ? model : model_name;
-    if (up != NULL && p != NULL && p->model_in_path &&
-        strspn(up, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
-            strlen(up)) {
+    if (up != NULL && p != NULL && p->model_in_path && !path_segment_ok(up)) {
         snprintf(msg, sizeof(msg),
                  "%s a deployment or model name for provider %s: letters, "
                  "digits, '.', '_', '-'%s",
@@ -466,8 +513,11 @@ target_name(struct json_object *t, int shorthand, const char *model_name, char *
         snprintf(out, len, "%s", json_object_get_string(o));
         return;
     }
+    /* a target with a credential has no provider of its own: the credential names it */
     const char *prov =
         json_object_object_get_ex(t, "provider", &o) && json_object_is_type(o, json_type_string)
+            ? json_object_get_string(o)
+        : json_object_object_get_ex(t, "credential", &o) && json_object_is_type(o, json_type_string)
             ? json_object_get_string(o)
             : "?";
     const char *m =
@@ -482,7 +532,7 @@ validate_targets(struct vctx *v, struct json_object *list, const char *model_nam
 {
     static const char *const fields[] = {"name",     "provider",    "model",      "api_base",
                                          "api_key",  "api_version", "max_tokens", "weight",
-                                         "priority", NULL};
+                                         "priority", "credential",  NULL};
     char names[MODEL_MAX_TARGETS][RES_NAME_MAX + 1];
     size_t n = json_object_array_length(list);
     if (n == 0 || n > MODEL_MAX_TARGETS) {
@@ -602,9 +652,10 @@ validate_limits(struct vctx *v)
 static int
 validate_model(struct vctx *v)
 {
-    static const char *const fields[] = {
-        "name",    "provider", "model",       "api_base", "api_key", "api_version", "max_tokens",
-        "targets", "retries",  "fallback_on", "breaker",  "limits",  "timeouts",    NULL};
+    static const char *const fields[] = {"name",     "provider",    "model",      "api_base",
+                                         "api_key",  "api_version", "max_tokens", "targets",
+                                         "retries",  "fallback_on", "breaker",    "limits",
+                                         "timeouts", "credential",  NULL};
     struct json_object *o;
 
     vknown(v, fields);
@@ -612,8 +663,8 @@ validate_model(struct vctx *v)
     if (name != NULL && !name_valid(name))
         verr(v, NULL, "name", "must be 1-256 printable characters without spaces or quotes");
     if (json_object_object_get_ex(v->doc, "targets", &o)) {
-        static const char *const single[] = {"provider", "model",       "api_base",
-                                             "api_key",  "api_version", "max_tokens"};
+        static const char *const single[] = {"provider",    "model",      "api_base",  "api_key",
+                                             "api_version", "max_tokens", "credential"};
         for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
             if (json_object_object_get_ex(v->doc, single[i], NULL))
                 verr(v, NULL, single[i], "give it in each of targets, not beside them");
@@ -766,6 +817,24 @@ validate_key(struct vctx *v)
     return 0;
 }
 
+/*
+ * A credential: a provider's endpoint and secret, defined once and named by
+ * any number of targets. Its fields are a target's own (validate_upstream).
+ */
+static int
+validate_cred(struct vctx *v)
+{
+    static const char *const fields[] = {"name",    "provider",    "api_base",
+                                         "api_key", "api_version", NULL};
+    vknown(v, fields);
+    const char *name = vstring(v, "name", 1, RES_NAME_MAX);
+    if (name != NULL && !name_valid(name))
+        verr(v, NULL, "name", "must be 1-256 printable characters without spaces or quotes");
+    if (!v->bad)
+        validate_upstream(v, NULL);
+    return v->bad ? -1 : 0;
+}
+
 int
 res_validate(enum res_kind k, struct json_object *doc, const char *prefix, struct aigw_errors *e)
 {
@@ -777,7 +846,9 @@ res_validate(enum res_kind k, struct json_object *doc, const char *prefix, struc
     vnul(&v, doc, v.prefix);
     if (v.bad) /* the schema's checks read C strings: they would see less than was sent */
         return -1;
-    return k == RES_MODEL ? validate_model(&v) : validate_key(&v);
+    return k == RES_MODEL     ? validate_model(&v)
+           : k == RES_API_KEY ? validate_key(&v)
+                              : validate_cred(&v);
 }
 
 /* A growing byte buffer for records. */
@@ -827,7 +898,14 @@ struct model_rec {
 
 struct target_rec {
     int32_t provider, weight, priority, max_tokens;
-    uint32_t off[5]; /* name, upstream_model, api_base, api_key, api_version */
+    uint32_t flags;  /* TARGET_CRED_MISSING */
+    uint32_t off[6]; /* name, upstream_model, api_base, api_key, api_version, credential */
+};
+
+struct cred_rec {
+    uint32_t magic;
+    int32_t provider;
+    uint32_t off[5]; /* id, name, api_base, api_key, api_version */
 };
 
 struct tier_rec {
@@ -856,9 +934,8 @@ limits_get(struct json_object *doc, int64_t *limits)
 
 /* api_base without its trailing slashes: paths are appended to it. */
 static uint32_t
-rbuf_base(struct rbuf *b, struct json_object *t, const struct provider *p, int *fail)
+rbuf_base_str(struct rbuf *b, const char *base, int *fail)
 {
-    const char *base = sget(t, "api_base", p != NULL ? p->api_base : "");
     size_t blen = strlen(base ? base : "");
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
@@ -868,6 +945,51 @@ rbuf_base(struct rbuf *b, struct json_object *t, const struct provider *p, int *
     uint32_t off = rbuf_str(b, trimmed, fail);
     free(trimmed);
     return off;
+}
+
+/* A target's api_base (or its provider's) without trailing slashes. */
+static uint32_t
+rbuf_base(struct rbuf *b, struct json_object *t, const struct provider *p, int *fail)
+{
+    return rbuf_base_str(b, sget(t, "api_base", p != NULL ? p->api_base : ""), fail);
+}
+
+/*
+ * A target that names a credential: provider, api_base, api_key and
+ * api_version from its record (cred), as if the target gave them inline.
+ * A credential the table does not hold leaves the target marked, with no
+ * provider, so it is never picked to retry on and an attempt on it answers
+ * credential_missing.
+ */
+static void
+compile_cred_target(struct rbuf *b, struct target_rec *tr, struct json_object *t, const char *cname,
+                    const char *upstream, res_cred_fn cred, void *arg, int *fail)
+{
+    const void *rec;
+    size_t len;
+    struct cred_view cv;
+    int found = cred != NULL && cred(cname, &rec, &len, arg) == 0 &&
+                cred_view_decode(rec, len, &cv) == 0 && provider_get(cv.provider) != NULL;
+    /*
+     * The model's validation could not know the provider: a model that is
+     * no path segment for it (azure-openai, gemini) is not sent at all.
+     */
+    int unfit = found && provider_get(cv.provider)->model_in_path && !path_segment_ok(upstream);
+    if (!found || unfit) {
+        tr->flags |= found ? TARGET_CRED_UNFIT : TARGET_CRED_MISSING;
+        tr->provider = -1;
+        tr->off[2] = rbuf_str(b, "", fail);
+        tr->off[3] = rbuf_str(b, "", fail);
+        tr->off[4] = rbuf_str(b, "", fail);
+        tr->max_tokens = (int32_t)iget(t, "max_tokens", 0);
+        return;
+    }
+    const struct provider *p = provider_get(cv.provider);
+    tr->provider = cv.provider;
+    tr->off[2] = rbuf_base_str(b, cv.api_base[0] ? cv.api_base : p->api_base, fail);
+    tr->off[3] = rbuf_str(b, cv.api_key, fail);
+    tr->off[4] = rbuf_str(b, cv.api_version[0] ? cv.api_version : p->api_version, fail);
+    tr->max_tokens = (int32_t)iget(t, "max_tokens", p->max_tokens);
 }
 
 static int
@@ -924,7 +1046,7 @@ tier_sequence(struct rbuf *b, const int *weight, const int *prio, int n, int tie
 }
 
 static int
-compile_model(const char *id, struct json_object *doc, struct rbuf *b)
+compile_model(const char *id, struct json_object *doc, res_cred_fn cred, void *arg, struct rbuf *b)
 {
     static const char *const tfields[] = {"connect", "first_byte", "total", "stream_idle"};
     struct model_rec r;
@@ -972,8 +1094,7 @@ compile_model(const char *id, struct json_object *doc, struct rbuf *b)
     r.off_name = rbuf_str(b, name, &fail);
     for (int i = 0; i < n; i++) {
         char tname[RES_NAME_MAX + 1];
-        tr[i].provider = provider_parse(sget(targets[i], "provider", ""));
-        const struct provider *p = provider_get(tr[i].provider);
+        const char *cname = sget(targets[i], "credential", NULL);
         tr[i].weight = weight[i] =
             (int32_t)iget(targets[i], "weight", res_field_default("targets.weight"));
         tr[i].priority = prio[i] =
@@ -981,6 +1102,14 @@ compile_model(const char *id, struct json_object *doc, struct rbuf *b)
         target_name(targets[i], list == NULL, name, tname, sizeof(tname));
         tr[i].off[0] = rbuf_str(b, tname, &fail);
         tr[i].off[1] = rbuf_str(b, sget(targets[i], "model", name), &fail);
+        tr[i].off[5] = rbuf_str(b, cname, &fail);
+        if (cname != NULL) {
+            compile_cred_target(b, &tr[i], targets[i], cname, sget(targets[i], "model", name), cred,
+                                arg, &fail);
+            continue;
+        }
+        tr[i].provider = provider_parse(sget(targets[i], "provider", ""));
+        const struct provider *p = provider_get(tr[i].provider);
         tr[i].off[2] = rbuf_base(b, targets[i], p, &fail);
         tr[i].off[3] = rbuf_str(b, sget(targets[i], "api_key", ""), &fail);
         tr[i].off[4] = rbuf_str(
@@ -1009,6 +1138,26 @@ compile_model(const char *id, struct json_object *doc, struct rbuf *b)
     r.off_tiers = (uint32_t)b->len;
     if (np > 0 && rbuf_add(b, tiers, sizeof(tiers[0]) * (size_t)np) < 0)
         fail = 1;
+    if (fail)
+        return -1;
+    memcpy(b->p, &r, sizeof(r));
+    return 0;
+}
+
+static int
+compile_cred(const char *id, struct json_object *doc, struct rbuf *b)
+{
+    struct cred_rec r;
+    int fail = 0;
+    memset(&r, 0, sizeof(r));
+    r.magic = CRED_MAGIC;
+    r.provider = provider_parse(sget(doc, "provider", ""));
+    rbuf_add(b, &r, sizeof(r));
+    r.off[0] = rbuf_str(b, id, &fail);
+    r.off[1] = rbuf_str(b, sget(doc, "name", ""), &fail);
+    r.off[2] = rbuf_base_str(b, sget(doc, "api_base", ""), &fail);
+    r.off[3] = rbuf_str(b, sget(doc, "api_key", ""), &fail);
+    r.off[4] = rbuf_str(b, sget(doc, "api_version", ""), &fail);
     if (fail)
         return -1;
     memcpy(b->p, &r, sizeof(r));
@@ -1051,9 +1200,20 @@ compile_key(const char *id, struct json_object *doc, struct rbuf *b)
 int
 res_compile(enum res_kind k, const char *id, struct json_object *doc, void **rec, size_t *len)
 {
+    return res_compile_with(k, id, doc, NULL, NULL, rec, len);
+}
+
+int
+res_compile_with(enum res_kind k, const char *id, struct json_object *doc, res_cred_fn cred,
+                 void *arg, void **rec, size_t *len)
+{
     struct rbuf b = {NULL, 0, 0};
-    int rv = k == RES_MODEL ? compile_model(id, doc, &b) : compile_key(id, doc, &b);
+    int rv = k == RES_MODEL     ? compile_model(id, doc, cred, arg, &b)
+             : k == RES_API_KEY ? compile_key(id, doc, &b)
+                                : compile_cred(id, doc, &b);
     if (rv < 0) {
+        if (b.p != NULL)
+            explicit_bzero(b.p, b.len); /* it may hold a provider secret */
         free(b.p);
         return -1;
     }
@@ -1062,10 +1222,26 @@ res_compile(enum res_kind k, const char *id, struct json_object *doc, void **rec
     return 0;
 }
 
+void
+res_model_credentials(struct json_object *doc, void (*cb)(const char *name, void *arg), void *arg)
+{
+    struct json_object *list;
+    const char *c;
+    if (!json_object_object_get_ex(doc, "targets", &list) ||
+        !json_object_is_type(list, json_type_array)) {
+        if ((c = sget(doc, "credential", NULL)) != NULL)
+            cb(c, arg);
+        return;
+    }
+    for (size_t i = 0; i < json_object_array_length(list); i++)
+        if ((c = sget(json_object_array_get_idx(list, i), "credential", NULL)) != NULL)
+            cb(c, arg);
+}
+
 int
 res_index_key(enum res_kind k, struct json_object *doc, void *out, size_t outlen, size_t *len)
 {
-    if (k == RES_MODEL) {
+    if (k == RES_MODEL || k == RES_CREDENTIAL) {
         const char *name = sget(doc, "name", "");
         size_t n = strlen(name);
         if (n == 0 || n > outlen)
@@ -1120,11 +1296,14 @@ model_view_decode(const void *rec, size_t len, struct model_view *v)
     for (int i = 0; i < r.ntargets; i++) {
         struct target_view *t = &v->t[i];
         memcpy(&tr, (const char *)rec + r.off_targets + sizeof(tr) * (size_t)i, sizeof(tr));
-        const char **dst[] = {&t->name, &t->upstream_model, &t->api_base, &t->api_key,
-                              &t->api_version};
-        for (int j = 0; j < 5; j++)
+        const char **dst[] = {&t->name,    &t->upstream_model, &t->api_base,
+                              &t->api_key, &t->api_version,    &t->credential};
+        for (int j = 0; j < 6; j++)
             if ((*dst[j] = rec_str(rec, len, tr.off[j])) == NULL)
                 return -1;
+        t->credential_missing = (tr.flags & TARGET_CRED_MISSING) ? CRED_MISSING
+                                : (tr.flags & TARGET_CRED_UNFIT) ? CRED_UNFIT
+                                                                 : 0;
         t->provider = tr.provider;
         t->max_tokens = tr.max_tokens;
         t->weight = tr.weight;
@@ -1153,6 +1332,23 @@ model_view_decode(const void *rec, size_t len, struct model_view *v)
     v->first_byte_timeout_ms = r.timeouts[1];
     v->total_timeout_ms = r.timeouts[2];
     v->stream_idle_timeout_ms = r.timeouts[3];
+    return 0;
+}
+
+int
+cred_view_decode(const void *rec, size_t len, struct cred_view *v)
+{
+    struct cred_rec r;
+    if (len < sizeof(r))
+        return -1;
+    memcpy(&r, rec, sizeof(r));
+    if (r.magic != CRED_MAGIC)
+        return -1;
+    const char **dst[] = {&v->id, &v->name, &v->api_base, &v->api_key, &v->api_version};
+    for (int j = 0; j < 5; j++)
+        if ((*dst[j] = rec_str(rec, len, r.off[j])) == NULL)
+            return -1;
+    v->provider = r.provider;
     return 0;
 }
 

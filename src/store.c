@@ -32,8 +32,9 @@
 #define IDENT_KEY "etcd_ident" /* uint64 cluster_id, int64 revision, byte-packed */
 #define IDENT_LEN 16
 
-static const char *const docs_names[RES_NKINDS] = {"docs_models", "docs_api_keys"};
-static const char *const idx_names[RES_NKINDS] = {"idx_models", "idx_api_keys"};
+static const char *const docs_names[RES_NKINDS] = {"docs_models", "docs_api_keys",
+                                                   "docs_credentials"};
+static const char *const idx_names[RES_NKINDS] = {"idx_models", "idx_api_keys", "idx_credentials"};
 
 /* Open (and in the master create) the named databases. */
 static int
@@ -201,7 +202,7 @@ store_open(const char *dir, uint64_t map_size, unsigned max_readers, int flags,
         errors_add(e, NULL, NULL, "cannot create data_dir %s: %s", dir, strerror(errno));
         goto fail;
     }
-    if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_maxdbs(s->env, 8)) != 0 ||
+    if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_maxdbs(s->env, 16)) != 0 ||
         (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) != 0 ||
         (rc = mdb_env_set_maxreaders(s->env, max_readers)) != 0) {
         errors_add(e, NULL, NULL, "LMDB: %s", mdb_strerror(rc));
@@ -333,8 +334,7 @@ store_model_by_name(struct store *s, const char *name, size_t len, struct model_
 }
 
 int
-store_model_record(struct store *s, const char *name, size_t len, const void **rec,
-                   size_t *reclen)
+store_model_record(struct store *s, const char *name, size_t len, const void **rec, size_t *reclen)
 {
     MDB_val k = {len, (void *)name}, d;
     if (len == 0 || len > RES_NAME_MAX)
@@ -346,6 +346,36 @@ store_model_record(struct store *s, const char *name, size_t len, const void **r
         return STORE_ERROR;
     *rec = d.mv_data;
     *reclen = d.mv_size;
+    return STORE_OK;
+}
+
+int
+store_cred_record(struct store *s, const char *name, const void **rec, size_t *len)
+{
+    MDB_val k = {strlen(name), (void *)name}, d;
+    if (k.mv_size == 0 || k.mv_size > RES_NAME_MAX)
+        return STORE_NOTFOUND;
+    int rc = mdb_get(s->rtxn, s->idx[RES_CREDENTIAL], &k, &d);
+    if (rc == MDB_NOTFOUND)
+        return STORE_NOTFOUND;
+    if (rc != 0)
+        return STORE_ERROR;
+    *rec = d.mv_data;
+    *len = d.mv_size;
+    return STORE_OK;
+}
+
+int
+store_cred_by_name(struct store *s, const char *name, size_t len, struct cred_view *v)
+{
+    MDB_val k = {len, (void *)name}, d;
+    if (len == 0 || len > RES_NAME_MAX)
+        return STORE_NOTFOUND;
+    int rc = mdb_get(s->rtxn, s->idx[RES_CREDENTIAL], &k, &d);
+    if (rc == MDB_NOTFOUND)
+        return STORE_NOTFOUND;
+    if (rc != 0 || cred_view_decode(d.mv_data, d.mv_size, v) < 0)
+        return STORE_ERROR;
     return STORE_OK;
 }
 
@@ -529,6 +559,11 @@ index_owner(enum res_kind k, MDB_val *rec, const char **id)
         if (model_view_decode(rec->mv_data, rec->mv_size, &v) < 0)
             return -1;
         *id = v.id;
+    } else if (k == RES_CREDENTIAL) {
+        struct cred_view v;
+        if (cred_view_decode(rec->mv_data, rec->mv_size, &v) < 0)
+            return -1;
+        *id = v.id;
     } else {
         struct key_view v;
         if (key_view_decode(rec->mv_data, rec->mv_size, &v) < 0)
@@ -556,6 +591,137 @@ drop_index(struct store_txn *t, enum res_kind k, const char *id, const MDB_val *
         mdb_del(t->txn, t->s->idx[k], &ik, NULL);
 }
 
+/* Where a Model's compile finds its credentials: idx_credentials inside one transaction. */
+struct cred_src {
+    MDB_txn *txn;
+    MDB_dbi dbi;
+};
+
+/* res_cred_fn: the credential record named name, as this transaction sees it. */
+static int
+cred_lookup(const char *name, const void **rec, size_t *len, void *arg)
+{
+    const struct cred_src *c = arg;
+    MDB_val k = {strlen(name), (void *)name}, d;
+    if (k.mv_size == 0 || mdb_get(c->txn, c->dbi, &k, &d) != 0)
+        return -1;
+    *rec = d.mv_data;
+    *len = d.mv_size;
+    return 0;
+}
+
+/* Compile doc of kind k; a Model's credentials come from the transaction's table. */
+static int
+compile_in(MDB_txn *txn, struct store *s, enum res_kind k, const char *id, struct json_object *doc,
+           void **rec, size_t *len)
+{
+    struct cred_src c = {txn, s->idx[RES_CREDENTIAL]};
+    return res_compile_with(k, id, doc, cred_lookup, &c, rec, len);
+}
+
+/* res_model_credentials' callback: does the model name the credential we look for? */
+struct names_cred {
+    const char *name;
+    int found;
+};
+
+static void
+names_cred_cb(const char *name, void *arg)
+{
+    struct names_cred *n = arg;
+    if (strcmp(name, n->name) == 0)
+        n->found = 1;
+}
+
+/*
+ * Compile again every Model whose targets name the credential `name`, so
+ * that they carry its values (or are marked as missing it) in the same
+ * transaction that changed it: a rotation is one configuration version,
+ * and a request never sees a credential half rotated. The walk reads each
+ * Model's document once (substring tests for "credential" and the quoted
+ * name first spare the parse of those that cannot name it); a change of a
+ * credential is rare, a request is not, so the cost is on the writer.
+ */
+static int
+recompile_users(struct store_txn *t, const char *name, struct aigw_errors *e)
+{
+    struct store *s = t->s;
+    MDB_cursor *c;
+    MDB_val key, val;
+    int rc, bad = 0, nusers = 0;
+    /*
+     * A name is printable ASCII without quotes or backslashes (resource.c):
+     * it is in a document's JSON as it is, between quotes.
+     */
+    char quoted[RES_NAME_MAX + 3];
+    int qlen = snprintf(quoted, sizeof(quoted), "\"%s\"", name);
+    if (qlen < 0 || (size_t)qlen >= sizeof(quoted))
+        return 0;
+    if (mdb_cursor_open(t->txn, s->docs[RES_MODEL], &c) != 0)
+        return -1;
+    for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+        char id[RES_ID_MAX + 1], ik[512];
+        size_t ilen, reclen;
+        void *rec;
+        struct store_doc d;
+        MDB_val cur;
+        const char *owner;
+        if (key.mv_size > RES_ID_MAX || doc_decode(&val, &d) < 0 ||
+            memmem(d.json, d.len, "\"credential\"", 12) == NULL ||
+            memmem(d.json, d.len, quoted, (size_t)qlen) == NULL)
+            continue;
+        memcpy(id, key.mv_data, key.mv_size);
+        id[key.mv_size] = '\0';
+        struct json_tokener *tok = json_tokener_new();
+        struct json_object *doc = json_tokener_parse_ex(tok, d.json, (int)d.len);
+        json_tokener_free(tok);
+        struct names_cred n = {name, 0};
+        if (doc != NULL)
+            res_model_credentials(doc, names_cred_cb, &n);
+        if (!n.found || res_index_key(RES_MODEL, doc, ik, sizeof(ik), &ilen) < 0) {
+            json_object_put(doc);
+            continue;
+        }
+        MDB_val iv = {ilen, ik};
+        /* only the record this model owns (a name held by another is not ours to write) */
+        if (mdb_get(t->txn, s->idx[RES_MODEL], &iv, &cur) != 0 ||
+            index_owner(RES_MODEL, &cur, &owner) != 0 || strcmp(owner, id) != 0 ||
+            compile_in(t->txn, s, RES_MODEL, id, doc, &rec, &reclen) < 0) {
+            json_object_put(doc);
+            continue;
+        }
+        json_object_put(doc);
+        MDB_val rv = {reclen, rec};
+        int prc = mdb_put(t->txn, s->idx[RES_MODEL], &iv, &rv, 0);
+        explicit_bzero(rec, reclen);
+        free(rec);
+        nusers++;
+        if (prc != 0) {
+            if (e != NULL)
+                write_failed(prc, id, e);
+            else
+                log_warnx("LMDB: cannot write model %s: %s", id, mdb_strerror(prc));
+            bad = 1;
+            break;
+        }
+    }
+    mdb_cursor_close(c);
+    return bad ? -1 : nusers;
+}
+
+/* The name of a stored credential document (into out); "" when it has none. */
+static void
+stored_cred_name(const MDB_val *olddoc, char *out, size_t len)
+{
+    struct store_doc d;
+    size_t n;
+    out[0] = '\0';
+    if (doc_decode(olddoc, &d) == 0 &&
+        stored_index_key(RES_CREDENTIAL, d.json, d.len, out, len - 1, &n) == 0)
+        out[n] = '\0';
+}
+
 int
 store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_object *doc,
           struct aigw_errors *e)
@@ -571,7 +737,7 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
     int rc;
 
     if (res_index_key(k, doc, idx, sizeof(idx), &ilen) < 0 ||
-        res_compile(k, id, doc, &rec, &reclen) < 0) {
+        compile_in(t->txn, s, k, id, doc, &rec, &reclen) < 0) {
         errors_add(e, NULL, id, "cannot compile the resource");
         return STORE_ERROR;
     }
@@ -590,8 +756,8 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
     if (mdb_get(t->txn, s->idx[k], &ik, &cur) == 0) {
         const char *owner;
         if (index_owner(k, &cur, &owner) == 0 && strcmp(owner, id) != 0) {
-            errors_add(e, NULL, id, k == RES_MODEL ? "model name already used by %s"
-                                                   : "key already used by %s",
+            errors_add(e, NULL, id,
+                       k == RES_MODEL ? "model name already used by %s" : "key already used by %s",
                        owner);
             free(rec);
             return STORE_CONFLICT;
@@ -607,9 +773,13 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
         return STORE_ERROR;
     }
     /* A renamed model (or a rotated key) leaves its old index entry behind: drop it. */
+    char oldcred[RES_NAME_MAX + 1] = "";
     if (rc == 0 && stored_index_key(k, od.json, od.len, oldidx, sizeof(oldidx), &oldlen) == 0 &&
-        (oldlen != ilen || memcmp(oldidx, idx, ilen) != 0))
+        (oldlen != ilen || memcmp(oldidx, idx, ilen) != 0)) {
+        if (k == RES_CREDENTIAL)
+            stored_cred_name(&old, oldcred, sizeof(oldcred));
         drop_index(t, k, id, &old);
+    }
     size_t jlen = strlen(json);
     MDB_val dv = {DOC_HDR + jlen, NULL}, iv = {reclen, rec};
     /* MDB_RESERVE: LMDB gives the space, we write header and JSON straight into it. */
@@ -623,11 +793,20 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
     memcpy((char *)dv.mv_data + 8, &origin, 1);
     memcpy((char *)dv.mv_data + DOC_HDR, json, jlen);
     if ((rc = mdb_put(t->txn, s->idx[k], &ik, &iv, 0)) != 0) {
+        explicit_bzero(rec, reclen);
         free(rec);
         return write_failed(rc, id, e);
     }
+    explicit_bzero(rec, reclen);
     free(rec);
     t->changes++;
+    if (k == RES_CREDENTIAL) {
+        char name[RES_NAME_MAX + 1];
+        snprintf(name, sizeof(name), "%.*s", (int)ilen, idx);
+        /* the models of its new name take it, those of an old name lose it */
+        if (recompile_users(t, name, e) < 0 || (oldcred[0] && recompile_users(t, oldcred, e) < 0))
+            return STORE_ERROR;
+    }
     return STORE_OK;
 }
 
@@ -637,14 +816,29 @@ store_del(struct store_txn *t, enum res_kind k, const char *id)
     struct store *s = t->s;
     MDB_val dk = {strlen(id), (void *)id}, old;
 
+    char name[RES_NAME_MAX + 1] = "";
     if (mdb_get(t->txn, s->docs[k], &dk, &old) != 0)
         return STORE_NOTFOUND;
+    if (k == RES_CREDENTIAL)
+        stored_cred_name(&old, name, sizeof(name));
     if (hist_note(t, k, id, &old, 1) < 0)
         return STORE_ERROR;
     drop_index(t, k, id, &old);
     if (mdb_del(t->txn, s->docs[k], &dk, NULL) != 0)
         return STORE_ERROR;
     t->changes++;
+    /*
+     * Its models stay, marked as missing it: they answer credential_missing.
+     * The Admin API refuses such a delete; one that came anyway (etcd written
+     * behind aigw's back, a resources file) is said here.
+     */
+    int users = name[0] ? recompile_users(t, name, NULL) : 0;
+    if (users < 0)
+        return STORE_ERROR;
+    if (users > 0)
+        log_warnx("credential %s (%s) deleted while %d model%s name it: they answer "
+                  "credential_missing (GET /admin/v1/conflicts lists them)",
+                  id, name, users, users == 1 ? "" : "s");
     return STORE_OK;
 }
 
@@ -954,10 +1148,14 @@ store_upgrade_records(struct store *s)
         mdb_txn_abort(txn);
         return 0;
     }
-    for (int k = 0; k < RES_NKINDS; k++) {
+    /* credentials first: a Model's record takes their values */
+    static const enum res_kind order[RES_NKINDS] = {RES_CREDENTIAL, RES_MODEL, RES_API_KEY};
+    for (int ki = 0; ki < RES_NKINDS; ki++) {
+        enum res_kind k = order[ki];
         MDB_cursor *c;
         MDB_val key, val;
-        if ((rc = mdb_drop(txn, s->idx[k], 0)) != 0 || (rc = mdb_cursor_open(txn, s->docs[k], &c)) != 0)
+        if ((rc = mdb_drop(txn, s->idx[k], 0)) != 0 ||
+            (rc = mdb_cursor_open(txn, s->docs[k], &c)) != 0)
             goto abort;
         for (int r = mdb_cursor_get(c, &key, &val, MDB_FIRST); r == 0;
              r = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
@@ -973,7 +1171,7 @@ store_upgrade_records(struct store *s)
             struct json_object *doc = json_tokener_parse_ex(tok, d.json, (int)d.len);
             json_tokener_free(tok);
             if (doc == NULL || res_index_key(k, doc, ik, sizeof(ik), &ilen) < 0 ||
-                res_compile(k, id, doc, &rec, &reclen) < 0) {
+                compile_in(txn, s, k, id, doc, &rec, &reclen) < 0) {
                 log_warnx("LMDB: %s/%s cannot be compiled; it is not served", res_kind_name(k), id);
                 json_object_put(doc);
                 continue;

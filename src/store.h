@@ -183,6 +183,10 @@ int store_model_by_name(struct store *s, const char *name, size_t len, struct mo
 /* The model's binary record as stored (valid until store_read_end). */
 int store_model_record(struct store *s, const char *name, size_t len, const void **rec,
                        size_t *reclen);
+/* The credential named name as its record (valid until store_read_end). */
+int store_cred_record(struct store *s, const char *name, const void **rec, size_t *len);
+/* The credential named name (its record's view, valid until store_read_end). */
+int store_cred_by_name(struct store *s, const char *name, size_t len, struct cred_view *v);
 int store_key_by_hash(struct store *s, const uint8_t hash[32], struct key_view *v);
 /* Call cb for every model in name order; stops when cb returns non-zero. */
 int store_models_foreach(struct store *s, int (*cb)(const struct model_view *, void *), void *arg);

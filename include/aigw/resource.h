@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * resource.h: the Model and API key schemas (one validator for the resources
+ * resource.h: the Model, API key and credential schemas (one validator for the resources
  * file, the Admin API and etcd) and the compact binary records the data plane
  * reads from LMDB without parsing JSON.
  */
@@ -13,15 +13,19 @@
 struct json_object;
 struct aigw_errors;
 
-enum res_kind { RES_MODEL = 0, RES_API_KEY = 1, RES_NKINDS };
+/*
+ * Kinds in the order a table is built: a credential after the models that
+ * name it is fine too (store.c recompiles them), but RES_NKINDS stays last.
+ */
+enum res_kind { RES_MODEL = 0, RES_API_KEY = 1, RES_CREDENTIAL = 2, RES_NKINDS };
 
 /* The binary records' layout; a file written with another is rebuilt at start. */
-#define RES_RECORD_FORMAT 4
+#define RES_RECORD_FORMAT 5
 
 #define RES_ID_MAX 128
 #define RES_NAME_MAX 256
 
-/* "models" / "api_keys": the etcd and LMDB path element. */
+/* "models" / "api_keys" / "credentials": the etcd and LMDB path element. */
 const char *res_kind_name(enum res_kind k);
 /* 0 when id is a valid resource id ([A-Za-z0-9._-], 1..128 bytes). */
 int res_id_valid(const char *id);
@@ -34,9 +38,25 @@ int res_id_valid(const char *id);
 int res_validate(enum res_kind k, struct json_object *doc, const char *prefix,
                  struct aigw_errors *e);
 
-/* Compile a validated doc into its record (malloc'd). */
+/*
+ * The credential named name, as its compiled record (the bytes stored in
+ * idx_credentials); -1 when there is none. A Model's record carries its
+ * credentials' values, so the data plane never looks one up.
+ */
+typedef int (*res_cred_fn)(const char *name, const void **rec, size_t *len, void *arg);
+
+/*
+ * Compile a validated doc into its record (malloc'd). A Model's targets
+ * that name a credential take it from cred (NULL: none is found, and such a
+ * target is compiled as missing its credential).
+ */
 int res_compile(enum res_kind k, const char *id, struct json_object *doc, void **rec, size_t *len);
-/* The index key of a validated doc: the model name, or the raw 32-byte key hash. */
+int res_compile_with(enum res_kind k, const char *id, struct json_object *doc, res_cred_fn cred,
+                     void *arg, void **rec, size_t *len);
+/* The credential names a validated Model refers to: calls cb once per target naming one. */
+void res_model_credentials(struct json_object *doc, void (*cb)(const char *name, void *arg),
+                           void *arg);
+/* The index key of a validated doc: the model or credential name, or the raw 32-byte key hash. */
 int res_index_key(enum res_kind k, struct json_object *doc, void *out, size_t outlen, size_t *len);
 
 /* Limits of a key or a model; 0: none. */
@@ -52,12 +72,21 @@ const char *lim_name(int i); /* "requests_per_minute", ... */
 #define FALLBACK_TIMEOUT 0x2u
 #define FALLBACK_429 0x4u
 
+/*
+ * A target that cannot use its credential: none of that name exists, or
+ * its model cannot be a URL path segment for the credential's provider.
+ */
+#define CRED_MISSING 1
+#define CRED_UNFIT 2
+
 /* Views into a record; pointers live as long as the record (the LMDB read txn). */
 struct target_view {
     const char *name; /* what x-aigw-target says */
     const char *upstream_model;
     const char *api_base;
     const char *api_key; /* "" when none */
+    const char *credential; /* the credential it names; "" when its values are inline */
+    int credential_missing; /* CRED_MISSING, CRED_UNFIT (a 500 credential_missing), or 0 */
     const char
         *api_version; /* azure-openai: api-version; anthropic: anthropic-version; "" when none */
     int max_tokens;   /* for a client that gave none (anthropic requires one); 0: none */
@@ -106,7 +135,18 @@ struct key_view {
     const char *allowed; /* nallowed NUL-terminated patterns, back to back */
 };
 
+/* A credential's record: what a target that names it takes. */
+struct cred_view {
+    const char *id;
+    const char *name;
+    int provider;            /* enum provider_id */
+    const char *api_base;    /* "" when the provider's default is used */
+    const char *api_key;     /* "" when none */
+    const char *api_version; /* "" when none (the provider's default is used) */
+};
+
 int model_view_decode(const void *rec, size_t len, struct model_view *v);
+int cred_view_decode(const void *rec, size_t len, struct cred_view *v);
 int key_view_decode(const void *rec, size_t len, struct key_view *v);
 
 #endif

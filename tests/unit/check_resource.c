@@ -1086,7 +1086,7 @@ START_TEST(resfile_errors_with_lines)
     expect_error(&e, path, 9, "models[2]", "id must be 1-128 of A-Z a-z 0-9 . _ -");
     expect_error(&e, path, 15, "api_keys[0].allowed_models", "must be a list");
     expect_error(&e, path, 16, "api_keys[0].expires_at", "must be an RFC 3339 time");
-    expect_error(&e, path, 17, "extra", "unknown key (expected models or api_keys)");
+    expect_error(&e, path, 17, "extra", "unknown key (expected models, api_keys or credentials)");
     int nerrors = e.n;
     errors_free(&e);
     ck_assert_msg(nerrors == 7, "a bad id is also reported as \"models[2].id: unknown field\"");
@@ -1113,7 +1113,7 @@ START_TEST(resfile_bad_shapes)
 
     ck_assert_ptr_null(load_text("list.yaml", "- a\n", &e, path));
     ck_assert_nerrors(&e, 1);
-    ck_assert_error(&e, "the top level must be a mapping with models and api_keys");
+    ck_assert_error(&e, "the top level must be a mapping with models, api_keys and credentials");
     errors_free(&e);
 }
 END_TEST
@@ -1199,6 +1199,211 @@ START_TEST(resfile_key_error_line)
 }
 END_TEST
 
+/* res_model_credentials' callback for the test: "a,b,". */
+static void
+names_cat(const char *name, void *arg)
+{
+    char *out = arg;
+    snprintf(out + strlen(out), 64 - strlen(out), "%s,", name);
+}
+
+/* ---- credentials ---- */
+
+#define CRED_DOC                                                                                   \
+    "{\"name\":\"openai-main\",\"provider\":\"openai-compatible\","                                \
+    "\"api_base\":\"http://10.0.0.1:8000/v1/\",\"api_key\":\"sk-cred-0001\"}"
+
+static const struct bad_case bad_creds[] = {
+    {"{\"provider\":\"openai\"}", "credentials[0].name: is required"},
+    {"{\"name\":\"c\"}", "credentials[0].provider: is required"},
+    {"{\"name\":\"c\",\"provider\":\"openai\",\"model\":\"gpt-4o\"}",
+     "credentials[0].model: unknown field"},
+    {"{\"name\":\"c\",\"provider\":\"openai\",\"credential\":\"d\"}",
+     "credentials[0].credential: unknown field"},
+    {"{\"name\":\"c\",\"provider\":\"openai-compatible\"}", "credentials[0].api_base: is required"},
+    {"{\"name\":\"c\",\"provider\":\"openai\",\"api_key\":\"a\\nb\"}",
+     "credentials[0].api_key: " CTL_MSG},
+};
+
+/* A credential document with one mistake gives exactly one error, at its JSON path. */
+START_TEST(cred_bad_field)
+{
+    struct json_object *doc;
+    struct aigw_errors e;
+    const struct bad_case *c = &bad_creds[_i];
+    ck_assert_msg(validate(RES_CREDENTIAL, c->json, "credentials[0]", &doc, &e) == -1,
+                  "%s accepted", c->json);
+    ck_assert_nerrors(&e, 1);
+    ck_assert_msg(strcmp(e.msgs[0], c->msg) == 0, "%s: got [%s], want [%s]", c->json, e.msgs[0],
+                  c->msg);
+    errors_free(&e);
+    json_object_put(doc);
+}
+END_TEST
+
+static const struct bad_case bad_cred_refs[] = {
+    {"{\"name\":\"m\",\"credential\":\"c\",\"api_key\":\"sk-inline-0001\"}",
+     "models[2].api_key: give either api_key or credential, not both (credential c holds the key)"},
+    {"{\"name\":\"m\",\"targets\":[{\"credential\":\"c\",\"api_key\":\"sk-inline-0001\"}]}",
+     "models[2].targets[0].api_key: give either api_key or credential, not both (credential c "
+     "holds the key)"},
+    {"{\"name\":\"m\",\"targets\":[{\"credential\":\"c\",\"provider\":\"openai\"}]}",
+     "models[2].targets[0].provider: comes from credential c: give it there, not beside "
+     "credential"},
+    {"{\"name\":\"m\",\"credential\":\"c\",\"api_base\":\"http://x/v1\"}",
+     "models[2].api_base: comes from credential c: give it there, not beside credential"},
+    {"{\"name\":\"m\",\"credential\":\"a b\"}",
+     "models[2].credential: must be the name of a credential (1-256 printable characters without "
+     "spaces)"},
+    {"{\"name\":\"m\",\"credential\":7}", "models[2].credential: must be a string"},
+    {"{\"name\":\"m\",\"credential\":\"c\",\"targets\":[{\"credential\":\"c\"}]}",
+     "models[2].credential: give it in each of targets, not beside them"},
+};
+
+/* A Model naming a credential: its secret and endpoint are not given beside it. */
+START_TEST(model_bad_cred_ref)
+{
+    struct json_object *doc;
+    struct aigw_errors e;
+    const struct bad_case *c = &bad_cred_refs[_i];
+    ck_assert_msg(validate(RES_MODEL, c->json, "models[2]", &doc, &e) == -1, "%s accepted",
+                  c->json);
+    ck_assert_nerrors(&e, 1);
+    ck_assert_msg(strcmp(e.msgs[0], c->msg) == 0, "%s: got [%s], want [%s]", c->json, e.msgs[0],
+                  c->msg);
+    errors_free(&e);
+    json_object_put(doc);
+}
+END_TEST
+
+/* res_cred_fn over one compiled credential record, by name. */
+struct one_cred {
+    const char *name;
+    const void *rec;
+    size_t len;
+    int calls;
+};
+
+static int
+one_cred_fn(const char *name, const void **rec, size_t *len, void *arg)
+{
+    struct one_cred *c = arg;
+    c->calls++;
+    if (c->rec == NULL || strcmp(name, c->name) != 0)
+        return -1;
+    *rec = c->rec;
+    *len = c->len;
+    return 0;
+}
+
+/* A credential's record; a Model's targets that name it take its values into their record. */
+START_TEST(cred_compiles_into_model)
+{
+    size_t clen, mlen;
+    void *crec = compile(RES_CREDENTIAL, "c1", CRED_DOC, &clen), *mrec = NULL;
+    struct cred_view cv;
+    ck_assert_int_eq(cred_view_decode(crec, clen, &cv), 0);
+    ck_assert_str_eq(cv.id, "c1");
+    ck_assert_str_eq(cv.name, "openai-main");
+    ck_assert_int_eq(cv.provider, PROVIDER_OPENAI_COMPATIBLE);
+    ck_assert_str_eq(cv.api_base, "http://10.0.0.1:8000/v1"); /* trailing slash gone */
+    ck_assert_str_eq(cv.api_key, "sk-cred-0001");
+
+    struct json_object *doc;
+    struct aigw_errors e;
+    ck_assert_int_eq(validate(RES_MODEL,
+                              "{\"name\":\"chat\",\"targets\":["
+                              "{\"credential\":\"openai-main\",\"model\":\"up-a\"},"
+                              "{\"provider\":\"openai\",\"api_key\":\"sk-inline-0001\"}]}",
+                              "", &doc, &e),
+                     0);
+    errors_free(&e);
+    struct one_cred oc = {"openai-main", crec, clen, 0};
+    ck_assert_int_eq(res_compile_with(RES_MODEL, "m1", doc, one_cred_fn, &oc, &mrec, &mlen), 0);
+    ck_assert_int_eq(oc.calls, 1);
+    struct model_view v;
+    ck_assert_int_eq(model_view_decode(mrec, mlen, &v), 0);
+    ck_assert_str_eq(v.t[0].name, "openai-main/up-a");
+    ck_assert_str_eq(v.t[0].credential, "openai-main");
+    ck_assert_int_eq(v.t[0].credential_missing, 0);
+    ck_assert_int_eq(v.t[0].provider, PROVIDER_OPENAI_COMPATIBLE);
+    ck_assert_str_eq(v.t[0].api_base, "http://10.0.0.1:8000/v1");
+    ck_assert_str_eq(v.t[0].api_key, "sk-cred-0001");
+    ck_assert_str_eq(v.t[0].upstream_model, "up-a");
+    /* the inline target is as before */
+    ck_assert_str_eq(v.t[1].credential, "");
+    ck_assert_str_eq(v.t[1].api_key, "sk-inline-0001");
+    ck_assert_str_eq(v.t[1].api_base, "https://api.openai.com/v1");
+    free(mrec);
+
+    /* no such credential: the target is marked, has no provider and no secret */
+    oc.rec = NULL;
+    ck_assert_int_eq(res_compile_with(RES_MODEL, "m1", doc, one_cred_fn, &oc, &mrec, &mlen), 0);
+    ck_assert_int_eq(model_view_decode(mrec, mlen, &v), 0);
+    ck_assert_int_eq(v.t[0].credential_missing, 1);
+    ck_assert_int_eq(v.t[0].provider, -1);
+    ck_assert_str_eq(v.t[0].api_key, "");
+    ck_assert_int_eq(v.t[1].credential_missing, 0);
+    free(mrec);
+    json_object_put(doc);
+    free(crec);
+}
+END_TEST
+
+/* A credential's provider defaults (api_base, api_version) fill what it leaves out. */
+START_TEST(cred_provider_defaults)
+{
+    size_t clen, mlen;
+    void *crec = compile(RES_CREDENTIAL, "az",
+                         "{\"name\":\"az\",\"provider\":\"azure-openai\","
+                         "\"api_base\":\"https://r.openai.azure.com\",\"api_key\":\"k-0001\"}",
+                         &clen),
+         *mrec = NULL;
+    struct json_object *doc = parse("{\"name\":\"dep\",\"credential\":\"az\"}");
+    struct one_cred oc = {"az", crec, clen, 0};
+    ck_assert_int_eq(res_compile_with(RES_MODEL, "m", doc, one_cred_fn, &oc, &mrec, &mlen), 0);
+    struct model_view v;
+    ck_assert_int_eq(model_view_decode(mrec, mlen, &v), 0);
+    ck_assert_int_eq(v.ntargets, 1);
+    ck_assert_int_eq(v.t[0].provider, PROVIDER_AZURE_OPENAI);
+    ck_assert_str_eq(v.t[0].api_version, prov_azure_openai.api_version);
+    ck_assert_str_eq(v.t[0].upstream_model, "dep");
+    ck_assert_int_eq(v.t[0].credential_missing, 0);
+    free(mrec);
+    json_object_put(doc);
+    /* a deployment that is no URL path segment: the target is not served (unfit) */
+    doc = parse("{\"name\":\"dep\",\"credential\":\"az\",\"model\":\"a/../b\"}");
+    ck_assert_int_eq(res_compile_with(RES_MODEL, "m", doc, one_cred_fn, &oc, &mrec, &mlen), 0);
+    ck_assert_int_eq(model_view_decode(mrec, mlen, &v), 0);
+    ck_assert_int_eq(v.t[0].credential_missing, CRED_UNFIT);
+    ck_assert_int_eq(v.t[0].provider, -1);
+    ck_assert_str_eq(v.t[0].api_key, "");
+    free(mrec);
+    json_object_put(doc);
+    free(crec);
+}
+END_TEST
+
+/* The names a Model's targets give as credential, and the credential's index key. */
+START_TEST(cred_names_and_index)
+{
+    struct json_object *doc = parse("{\"name\":\"m\",\"targets\":[{\"credential\":\"a\"},"
+                                    "{\"provider\":\"openai\"},{\"credential\":\"b\"}]}");
+    char got[64] = "";
+    res_model_credentials(doc, names_cat, got);
+    ck_assert_str_eq(got, "a,b,");
+    json_object_put(doc);
+    doc = parse(CRED_DOC);
+    char idx[64];
+    size_t n;
+    ck_assert_int_eq(res_index_key(RES_CREDENTIAL, doc, idx, sizeof(idx), &n), 0);
+    ck_assert_int_eq((int)n, 11);
+    ck_assert_int_eq(memcmp(idx, "openai-main", n), 0);
+    ck_assert_str_eq(res_kind_name(RES_CREDENTIAL), "credentials");
+    json_object_put(doc);
+}
+END_TEST
+
 static Suite *
 resource_suite(void)
 {
@@ -1215,6 +1420,9 @@ resource_suite(void)
     tcase_add_test(tc, model_several_errors);
     tcase_add_test(tc, empty_prefix_paths);
     tcase_add_test(tc, index_keys);
+    tcase_add_loop_test(tc, cred_bad_field, 0, (int)(sizeof(bad_creds) / sizeof(bad_creds[0])));
+    tcase_add_loop_test(tc, model_bad_cred_ref, 0,
+                        (int)(sizeof(bad_cred_refs) / sizeof(bad_cred_refs[0])));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("record");
@@ -1229,6 +1437,9 @@ resource_suite(void)
     tcase_add_test(tc, decode_wrong_kind_and_magic);
     tcase_add_test(tc, decode_corrupt_bytes);
     tcase_add_test(tc, decode_random_garbage);
+    tcase_add_test(tc, cred_compiles_into_model);
+    tcase_add_test(tc, cred_provider_defaults);
+    tcase_add_test(tc, cred_names_and_index);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("resfile");

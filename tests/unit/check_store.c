@@ -1001,6 +1001,119 @@ START_TEST(open_cut_short)
 }
 END_TEST
 
+/* ---- credentials ---- */
+
+/* One put of kind k (validated here) in its own transaction, committed. */
+static void
+put_one(struct store *s, enum res_kind k, const char *id, const char *json)
+{
+    struct aigw_errors e;
+    char all[4096];
+    struct json_object *doc = json_tokener_parse(json);
+    ck_assert_ptr_nonnull(doc);
+    errors_init(&e, NULL);
+    ck_assert_msg(res_validate(k, doc, id, &e) == 0, "%s", errors_text(&e, all, sizeof(all)));
+    struct store_txn *t = store_write_begin(s);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_msg(store_put(t, k, id, doc, &e) == STORE_OK, "%s",
+                  errors_text(&e, all, sizeof(all)));
+    ck_assert_int_eq(store_commit(t, "admin", 0), 0);
+    errors_free(&e);
+    json_object_put(doc);
+}
+
+/* The api_key and state of a model's first target, as a worker reads it. */
+static void
+assert_target(struct store *s, const char *model, const char *key, int missing)
+{
+    struct model_view v;
+    ck_assert_int_eq(store_read_begin(s), 0);
+    ck_assert_int_eq(store_model_by_name(s, model, strlen(model), &v), STORE_OK);
+    ck_assert_msg(strcmp(v.t[0].api_key, key) == 0, "%s: key [%s], want [%s]", model,
+                  v.t[0].api_key, key);
+    ck_assert_int_eq(v.t[0].credential_missing, missing);
+    store_read_end(s);
+}
+
+#define CRED_V(key)                                                                                \
+    "{\"name\":\"shared\",\"provider\":\"openai-compatible\",\"api_base\":\"http://h:1/v1\","      \
+    "\"api_key\":\"" key "\"}"
+
+/*
+ * Two models name one credential: a put of the credential (a rotation)
+ * changes both records in the one transaction and version that wrote it;
+ * its deletion marks them, and a credential of that name written again
+ * (under another id) serves them again.
+ */
+START_TEST(credential_rotation_one_version)
+{
+    struct store *s = open_store("cred", 0);
+    put_one(s, RES_CREDENTIAL, "c1", CRED_V("sk-old-0001"));
+    put_one(s, RES_MODEL, "ma", "{\"name\":\"a\",\"credential\":\"shared\"}");
+    put_one(s, RES_MODEL, "mb",
+            "{\"name\":\"b\",\"targets\":[{\"credential\":\"shared\",\"model\":\"x\"}]}");
+    put_one(s, RES_MODEL, "mc", "{\"name\":\"c\",\"provider\":\"openai\",\"api_key\":\"inl-1\"}");
+    assert_target(s, "a", "sk-old-0001", 0);
+    assert_target(s, "b", "sk-old-0001", 0);
+    uint64_t before = meta_now(s).version;
+
+    /* a reader that began before the rotation keeps the old key for both */
+    struct model_view v;
+    ck_assert_int_eq(store_read_begin(s), 0);
+    put_one(s, RES_CREDENTIAL, "c1", CRED_V("sk-new-0002"));
+    ck_assert_int_eq(store_model_by_name(s, "a", 1, &v), STORE_OK);
+    ck_assert_str_eq(v.t[0].api_key, "sk-old-0001");
+    ck_assert_int_eq(store_model_by_name(s, "b", 1, &v), STORE_OK);
+    ck_assert_str_eq(v.t[0].api_key, "sk-old-0001");
+    store_read_end(s);
+
+    ck_assert_uint_eq(meta_now(s).version, before + 1);
+    assert_target(s, "a", "sk-new-0002", 0);
+    assert_target(s, "b", "sk-new-0002", 0);
+    assert_target(s, "c", "inl-1", 0);
+
+    struct store_txn *t = store_write_begin(s);
+    ck_assert_int_eq(store_del(t, RES_CREDENTIAL, "c1"), STORE_OK);
+    ck_assert_int_eq(store_commit(t, "etcd", 0), 0);
+    assert_target(s, "a", "", 1);
+    assert_target(s, "b", "", 1);
+    assert_target(s, "c", "inl-1", 0);
+
+    put_one(s, RES_CREDENTIAL, "c2", CRED_V("sk-again-0003"));
+    assert_target(s, "a", "sk-again-0003", 0);
+    assert_target(s, "b", "sk-again-0003", 0);
+    store_close(s);
+}
+END_TEST
+
+/* A model written before its credential (etcd's order, a sync) takes it once it comes. */
+START_TEST(credential_after_model)
+{
+    struct aigw_errors e;
+    char all[4096];
+    struct store *s = open_store("cred2", 0);
+    struct store_txn *t = store_write_begin(s);
+    ck_assert_ptr_nonnull(t);
+    errors_init(&e, NULL);
+    struct json_object *m = items(RES_MODEL, "{\"ma\":{\"name\":\"a\",\"credential\":\"shared\"}}");
+    struct json_object *c = items(RES_CREDENTIAL, "{\"c1\":" CRED_V("sk-cred-0001") "}");
+    ck_assert_int_eq(store_sync_kind(t, RES_MODEL, m, &e), 1);
+    ck_assert_int_eq(store_sync_kind(t, RES_CREDENTIAL, c, &e), 1);
+    ck_assert_msg(e.n == 0, "%s", errors_text(&e, all, sizeof(all)));
+    ck_assert_int_eq(store_commit(t, "file:x", 0), 0);
+    assert_target(s, "a", "sk-cred-0001", 0);
+    ck_assert_uint_eq(meta_now(s).version, 1);
+    /* a rename of the credential takes it away from the models of the old name */
+    put_one(s, RES_CREDENTIAL, "c1",
+            "{\"name\":\"other\",\"provider\":\"openai\",\"api_key\":\"sk-x-0001\"}");
+    assert_target(s, "a", "", 1);
+    errors_free(&e);
+    json_object_put(m);
+    json_object_put(c);
+    store_close(s);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -1017,6 +1130,8 @@ store_suite(void)
     tcase_add_test(tc, delete_one);
     tcase_add_test(tc, conflicts);
     tcase_add_test(tc, name_moves_between_ids);
+    tcase_add_test(tc, credential_rotation_one_version);
+    tcase_add_test(tc, credential_after_model);
     tcase_add_test(tc, rename_chain_in_one_sync);
     tcase_add_test(tc, swap_in_one_sync);
     tcase_add_test(tc, abort_discards);
