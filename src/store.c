@@ -778,6 +778,43 @@ store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *i
     return bad ? -1 : t->changes - before;
 }
 
+int
+store_apply_set(struct store_txn *t, enum res_kind k, struct json_object *set,
+                struct json_object *origins, struct aigw_errors *e)
+{
+    int before = t->changes, bad = 0, origin = t->origin;
+    /* deletions first, then the names of every changed resource freed (as store_sync_kind) */
+    json_object_object_foreach(set, did, ddoc)
+    {
+        if (ddoc == NULL)
+            store_del(t, k, did); /* absent already: nothing to do */
+    }
+    json_object_object_foreach(set, cid, cdoc)
+    {
+        MDB_val dk = {strlen(cid), (void *)cid}, old;
+        struct store_doc d;
+        if (cdoc == NULL)
+            continue;
+        const char *json = json_object_to_json_string_ext(cdoc, JSON_C_TO_STRING_PLAIN |
+                                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (mdb_get(t->txn, t->s->docs[k], &dk, &old) == 0 && doc_decode(&old, &d) == 0 &&
+            (d.len != strlen(json) || memcmp(d.json, json, d.len) != 0))
+            drop_index(t, k, cid, &old);
+    }
+    json_object_object_foreach(set, id, doc)
+    {
+        struct json_object *o;
+        if (doc == NULL)
+            continue;
+        if (origins != NULL && json_object_object_get_ex(origins, id, &o))
+            t->origin = json_object_get_int(o);
+        if (store_put(t, k, id, doc, e) != STORE_OK)
+            bad = 1;
+        t->origin = origin;
+    }
+    return bad ? -1 : t->changes - before;
+}
+
 /* The etcd identity record, read inside a read transaction; zeroes when there is none. */
 int
 store_etcd_ident_get(struct store *s, struct store_etcd_ident *id)

@@ -119,6 +119,18 @@ int store_blob_put(struct store_txn *t, const char *name, const void *data, size
 int store_commit(struct store_txn *t, const char *source, int64_t etcd_revision);
 void store_abort(struct store_txn *t);
 
+/*
+ * Make the resources of kind k that set names (id -> doc, or null: delete)
+ * what set says, in this transaction, whoever wrote them: deletions first,
+ * then the names of changed resources freed, so names may move between
+ * them. origins (id -> enum store_origin, or NULL) gives a resource's
+ * origin, else the transaction's. A rollback (and a declarative apply)
+ * writes a whole table as one version this way. Changes, or -1 with every
+ * conflict in e.
+ */
+int store_apply_set(struct store_txn *t, enum res_kind k, struct json_object *set,
+                    struct json_object *origins, struct aigw_errors *e);
+
 /* Reader side (workers): begin, look up, end; views die at store_read_end. */
 int store_read_begin(struct store *s);
 void store_read_end(struct store *s);
