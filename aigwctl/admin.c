@@ -204,6 +204,9 @@ error_hint(const struct kind *k, const char *code, char *buf, size_t len, const 
                "is, or add it";
     if (strcmp(code, "unknown_url") == 0)
         return "is --admin-url the Admin API of aigw, of the same release?";
+    if (k->path[0] == '\0' &&
+        (strcmp(code, "conflict") == 0 || strcmp(code, "revision_mismatch") == 0)) /* an apply */
+        return "nothing was changed: see the plan with aigwctl apply --dry-run, then apply again";
     if (strcmp(code, "not_found") == 0) {
         snprintf(buf, len, "there is no %s with id %s: aigwctl %s list shows the ids", k->label,
                  id ? id : "(none)", k->word);
@@ -220,6 +223,9 @@ error_hint(const struct kind *k, const char *code, char *buf, size_t len, const 
         snprintf(buf, len, "another %s has it: aigwctl %s list shows them", k->label, k->word);
         return buf;
     }
+    if (strcmp(code, "file_owned") == 0)
+        return "nothing was changed: edit the resources file that aigw.yaml names "
+               "(resources), then aigwctl reload";
     if (strcmp(code, "invalid_resource") == 0 || strcmp(code, "invalid_json") == 0)
         return "fix the document (see aigw-resources(5)) and try again";
     if (strcmp(code, "masked_secret") == 0)
@@ -754,5 +760,29 @@ admin_main(const struct ctl *ctl, const char *word, int argc, char **argv)
     else
         rc = do_rotate(ctl, k, id);
     curl_global_cleanup();
+    return rc;
+}
+
+int
+admin_request(const struct ctl *ctl, const char *method, const char *path, struct json_object *body,
+              long *status, struct json_object **json)
+{
+    struct answer a;
+    int rc = admin_http(ctl, method, path, body, -1, &a);
+    *status = a.status;
+    *json = json_object_get(a.json);
+    answer_free(&a);
+    return rc;
+}
+
+int
+admin_print_error(const struct ctl *ctl, long status, struct json_object *json)
+{
+    static const struct kind res = {"apply", "", "resource"};
+    struct answer a = {0};
+    a.status = status;
+    a.json = json_object_get(json);
+    int rc = admin_error(ctl, &res, NULL, &a);
+    answer_free(&a);
     return rc;
 }

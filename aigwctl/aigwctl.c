@@ -55,6 +55,10 @@ usage(FILE *fp)
             "commands (over the Admin API):\n"
             "  model list | get ID | create [ID] | update ID | delete ID\n"
             "  key   list | get ID | create [ID] | update ID | delete ID | rotate ID\n"
+            "  apply -f FILE [--dry-run] [--prune]\n"
+            "                           make the resources of FILE (aigw-resources(5)) the\n"
+            "                           configuration, as one change; the plan first\n"
+            "  export [--reveal-secrets] the configuration as a resources file\n"
             "commands (offline):\n"
             "  import --from aisix ...  another gateway's resources as a resources file\n"
             "                           (aigwctl import -h)\n"
@@ -209,7 +213,10 @@ enum {
     OPT_PAGE_SIZE,
     OPT_CA_FILE,
     OPT_CERT,
-    OPT_KEY
+    OPT_KEY,
+    OPT_DRY_RUN,
+    OPT_PRUNE,
+    OPT_REVEAL
 };
 
 static const struct option long_opts[] = {
@@ -227,6 +234,9 @@ static const struct option long_opts[] = {
     {"ca-file", required_argument, NULL, OPT_CA_FILE},
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"prune", no_argument, NULL, OPT_PRUNE},
+    {"reveal-secrets", no_argument, NULL, OPT_REVEAL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
@@ -396,6 +406,15 @@ main(int argc, char **argv)
         case OPT_KEY:
             ctl.key_file = optarg;
             break;
+        case OPT_DRY_RUN:
+            ctl.dry_run = 1;
+            break;
+        case OPT_PRUNE:
+            ctl.prune = 1;
+            break;
+        case OPT_REVEAL:
+            ctl.reveal_secrets = 1;
+            break;
         case 'h':
             usage(stdout);
             return CTL_OK;
@@ -422,13 +441,22 @@ main(int argc, char **argv)
     int is_control = strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
                      strcmp(cmd, "stop") == 0 || strcmp(cmd, "reopen") == 0 ||
                      strcmp(cmd, "check") == 0 || strcmp(cmd, "etcd") == 0;
-    int is_admin = strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0;
+    int is_apply = strcmp(cmd, "apply") == 0 || strcmp(cmd, "export") == 0;
+    int is_admin = strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0 || is_apply;
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return CTL_OK;
     }
     if (!is_control && !is_admin) {
         ctl_err("unknown command \"%s\"", cmd);
+        return usage_error();
+    }
+    if ((ctl.dry_run || ctl.prune) && strcmp(cmd, "apply") != 0) {
+        ctl_err("--dry-run and --prune are for apply only");
+        return usage_error();
+    }
+    if (ctl.reveal_secrets && strcmp(cmd, "export") != 0) {
+        ctl_err("--reveal-secrets is for export only");
         return usage_error();
     }
     if (is_admin && ctl.graceful) {
@@ -462,7 +490,8 @@ main(int argc, char **argv)
     }
     rc = choose_key(&ctl, key_file, key_opt, explicit_conf);
     if (rc == CTL_OK) {
-        rc = admin_main(&ctl, cmd, nargs, argv + optind + 1);
+        rc = is_apply ? apply_main(&ctl, cmd, nargs, argv + optind + 1)
+                      : admin_main(&ctl, cmd, nargs, argv + optind + 1);
         if (rc == CTL_USAGE)
             usage_error();
     }

@@ -43,6 +43,13 @@ struct admin_backend {
      * a delete of one goes to etcd. NULL in standalone mode: none.
      */
     struct json_object *(*conflicts)(void *ctx, enum res_kind k);
+    /*
+     * A declarative apply: set is {"models": {id: doc or null}, "api_keys":
+     * {...}} (null: delete), written as one change (one LMDB transaction, or
+     * one etcd transaction guarded by revision compares); done's revision is
+     * the configuration version (standalone) or etcd revision it made.
+     */
+    void (*apply)(void *ctx, struct json_object *set, admin_done_cb done, void *arg);
     void *ctx;
 };
 

@@ -27,6 +27,7 @@
 #include "etcd.h"
 #include "etcdindex.h"
 #include "etcdowner.h"
+#include "etcdapply.h"
 #include "jsonx.h"
 #include "etcdident.h"
 #include "etcdsync.h"
@@ -719,6 +720,18 @@ es_del(void *ctx, enum res_kind k, const char *id, int64_t expect, admin_done_cb
     etcdindex_del(es->etcd, es->store, es->prefix, k, id, expect, done, arg);
 }
 
+/* A declarative apply: the set into etcd, one transaction (etcdapply.c). */
+static void
+es_apply(void *ctx, struct json_object *set, admin_done_cb done, void *arg)
+{
+    struct etcdsync *es = ctx;
+    if (es->ident.mismatch) {
+        done(arg, ADMIN_EIDENTITY, 0);
+        return;
+    }
+    etcdapply_send(es->etcd, es->store, es->own, es->prefix, set, done, arg);
+}
+
 /* The resources that lost their name or key to another (etcdowner.c). */
 static struct json_object *
 es_conflicts(void *ctx, enum res_kind k)
@@ -733,5 +746,6 @@ etcdsync_admin_backend(struct etcdsync *es, struct admin_backend *b)
     b->put = es_put;
     b->del = es_del;
     b->conflicts = es_conflicts;
+    b->apply = es_apply;
     b->ctx = es;
 }
