@@ -194,6 +194,15 @@ admin_apply(struct admin *a, struct http_req *r)
                          n == 1 ? "it" : "them");
         goto out;
     }
+    char cyc[RES_ID_MAX + 32];
+    if (a->be.conflicts != NULL && applyplan_cycle(cur, set, cyc, sizeof(cyc))) {
+        http_reply_error(r, 409, "invalid_request_error", "conflict", NULL,
+                         "The names (or keys) of %s and others swap in this apply: in etcd mode "
+                         "apply it in two steps (first a free name for one of them); nothing "
+                         "was changed",
+                         cyc);
+        goto out;
+    }
     if (dry_run || json_object_array_length(plan) == 0) {
         apply_reply(r, plan, 0, dry_run, 0); /* nothing to write: no new version */
         goto out;

@@ -231,3 +231,70 @@ applyplan_make(struct json_object *body, struct json_object *cur, int prune, int
     json_object_put(plan);
     return NULL;
 }
+
+/* The hex of doc's index key (its name, or its key) into out; -1 when it has none. */
+static int
+index_hex(enum res_kind k, struct json_object *doc, char *out)
+{
+    char idx[512];
+    size_t ilen;
+    if (doc == NULL || res_index_key(k, doc, idx, sizeof(idx), &ilen) < 0)
+        return -1;
+    hex_encode((const uint8_t *)idx, ilen, out);
+    return 0;
+}
+
+int
+applyplan_cycle(struct json_object *cur, struct json_object *set, char *out, size_t len)
+{
+    for (int k = 0; k < RES_NKINDS; k++) {
+        const char *kn = res_kind_name((enum res_kind)k);
+        struct json_object *kcur = json_object_object_get(cur, kn);
+        struct json_object *ks = json_object_object_get(set, kn);
+        struct json_object *holders, *next;
+        char hex[1025];
+        if (kcur == NULL || ks == NULL)
+            continue;
+        holders = json_object_new_object();
+        next = json_object_new_object();
+        /* who holds each name now, then: each put -> the put holding the name it takes */
+        json_object_object_foreach(kcur, cid, centry)
+        {
+            if (index_hex((enum res_kind)k, json_object_object_get(centry, "doc"), hex) == 0)
+                json_object_object_add(holders, hex, json_object_new_string(cid));
+        }
+        json_object_object_foreach(ks, id, doc)
+        {
+            struct json_object *h, *hd;
+            if (index_hex((enum res_kind)k, doc, hex) < 0 ||
+                !json_object_object_get_ex(holders, hex, &h) ||
+                strcmp(json_object_get_string(h), id) == 0 ||
+                !json_object_object_get_ex(ks, json_object_get_string(h), &hd) || hd == NULL)
+                continue;
+            json_object_object_add(next, id, json_object_get(h));
+        }
+        /* one edge out of each: a walk longer than the number of puts is a cycle */
+        int found = 0;
+        size_t n = (size_t)json_object_object_length(next);
+        json_object_object_foreach(next, start, unused)
+        {
+            (void)unused;
+            const char *at = start;
+            for (size_t i = 0; i <= n && at != NULL && !found; i++) {
+                struct json_object *nx;
+                at = json_object_object_get_ex(next, at, &nx) ? json_object_get_string(nx) : NULL;
+                if (at != NULL && strcmp(at, start) == 0) {
+                    snprintf(out, len, "%s/%s", kn, start);
+                    found = 1;
+                }
+            }
+            if (found)
+                break;
+        }
+        json_object_put(holders);
+        json_object_put(next);
+        if (found)
+            return 1;
+    }
+    return 0;
+}

@@ -23,4 +23,12 @@ struct json_object *applyplan_make(struct json_object *body, struct json_object 
                                    int file_owns, struct json_object **set,
                                    struct json_object **owned, struct aigw_errors *e);
 
+/*
+ * 1 when names (or keys) move in a cycle within set (two resources swap
+ * their names): out gets "kind/id" of one of them. etcd mode refuses such a
+ * set, since every node applies an etcd transaction's puts in order and no
+ * order of a cycle frees each name before it is taken.
+ */
+int applyplan_cycle(struct json_object *cur, struct json_object *set, char *out, size_t len);
+
 #endif

@@ -223,6 +223,64 @@ rb_answer(int err, int64_t revision, struct json_object *answer, void *arg)
     free(w);
 }
 
+/*
+ * The holder, in etcd's index, of the name (or key) doc takes, when it is
+ * another resource that this set puts and that was not sent yet: doc must
+ * wait for it to move away. NULL when doc can go now.
+ */
+static const char *
+waits_for(struct etcdowner *own, const char *prefix, enum res_kind k, const char *id,
+          struct json_object *doc, struct json_object *ks, struct json_object *sent)
+{
+    char ikey[1024];
+    struct json_object *hd;
+    if (etcdindex_key(prefix, k, doc, ikey, sizeof(ikey)) < 0)
+        return NULL;
+    const char *holder = owner_index_get(own, ikey);
+    if (holder == NULL || strcmp(holder, id) == 0 || !json_object_object_get_ex(ks, holder, &hd) ||
+        hd == NULL || json_object_object_get_ex(sent, holder, NULL))
+        return NULL;
+    return holder;
+}
+
+/*
+ * The resources of kind k in the order every node can apply them one by
+ * one (etcdsync.c applies a transaction's events in order, and a put whose
+ * name another resource holds not at all): deletions first, then each put
+ * after the put that moves its name's holder away. A cycle (names swapped)
+ * has no such order; adminapply.c refuses it before, and what is left is
+ * sent last all the same (the compares keep etcd consistent).
+ */
+static void
+plan_kind_ordered(struct store *s, struct etcdowner *own, const char *prefix, struct plan *p,
+                  enum res_kind k, struct json_object *ks)
+{
+    struct json_object *sent = json_object_new_object();
+    json_object_object_foreach(ks, did, ddoc)
+    {
+        if (ddoc == NULL) {
+            plan_resource(s, prefix, p, k, did, NULL);
+            json_object_object_add(sent, did, NULL);
+        }
+    }
+    for (int force = 0; force < 2; force++) {
+        int progress = 1;
+        while (progress) {
+            progress = 0;
+            json_object_object_foreach(ks, id, doc)
+            {
+                if (doc == NULL || json_object_object_get_ex(sent, id, NULL) ||
+                    (!force && waits_for(own, prefix, k, id, doc, ks, sent) != NULL))
+                    continue;
+                plan_resource(s, prefix, p, k, id, doc);
+                json_object_object_add(sent, id, NULL);
+                progress = 1;
+            }
+        }
+    }
+    json_object_put(sent);
+}
+
 void
 etcdapply_send(struct etcd *etcd, struct store *s, struct etcdowner *own, const char *prefix,
                struct json_object *set, admin_done_cb done, void *arg)
@@ -236,11 +294,9 @@ etcdapply_send(struct etcd *etcd, struct store *s, struct etcdowner *own, const 
         errors_add(&e, NULL, NULL, "the configuration table cannot be read");
         goto fail;
     }
-    for (int k = 0; k < RES_NKINDS; k++) {
-        struct json_object *ks = json_object_object_get(set, res_kind_name((enum res_kind)k));
-        json_object_object_foreach(ks, id, doc)
-            plan_resource(s, prefix, &p, (enum res_kind)k, id, doc);
-    }
+    for (int k = 0; k < RES_NKINDS; k++)
+        plan_kind_ordered(s, own, prefix, &p, (enum res_kind)k,
+                          json_object_object_get(set, res_kind_name((enum res_kind)k)));
     store_read_end(s);
     if (plan_names(own, prefix, &p, &e) < 0) {
         err = ADMIN_ENAMECONFLICT;

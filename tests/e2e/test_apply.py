@@ -23,7 +23,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Env, Etcd, Gateway, Mock, TestFailure, chat_body,
+        HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Env, Etcd, Gateway, Load, Mock, TestFailure, chat_body,
         check, check_eq, check_error_body, free_port, main, make_tmpdir, request,
         standard_resources, wait_for, write_file)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
@@ -140,6 +140,36 @@ def base_file(env):
     return {"models": [model(env, "ap-one", "up-one", timeouts={"first_byte": "3s"}),
                        model(env, "ap-two", "up-two")],
             "api_keys": [{"name": "ap-client", "key": CLIENT_KEY}]}
+
+
+def name_moves(env, gw_apply, gw_load, path_prefix):
+    """Under load on gw_load for the model name "ap-one": one apply (on
+    gw_apply) renames ap-one's resource away and gives the name to a new
+    resource, then one gives it back. Written as two separate changes there
+    would be a moment without a model "ap-one" (404); as one change, every
+    request is served, by the old upstream or the new one."""
+    moved = base_file(env)
+    moved["models"][0]["name"] = "ap-one-old"
+    moved["models"].append(dict(model(env, "ap-one", "up-new"), id="ap-one-new"))
+    back = base_file(env)
+    files = [resfile(path_prefix + "-moved.yaml", moved), resfile(path_prefix + "-back.yaml", back)]
+    ups = set()
+
+    def one(i):
+        r = request(gw_load.port, "POST", "/v1/chat/completions", chat_body(model="ap-one"),
+                    key=CLIENT_KEY)
+        if r.status == 200:
+            ups.add(r.json().get("model"))
+        return r
+    with Load(one, threads=3, duration=3.0 * SLOW, max_count=100000) as load:
+        for n in range(6):
+            ctl(gw_apply, "apply", "-f", files[n % 2], "--prune")
+            served(gw_load, "ap-one", "up-new" if n % 2 == 0 else "up-one")
+    check(load.count() > 0, "no request ran under load")
+    check(not load.failures(), "requests failed across the applies: %s %r", load.summary(),
+          load.failures()[:5])
+    check_eq(sorted(ups), ["up-new", "up-one"], "upstreams that served \"ap-one\"")
+    return load.summary()
 
 
 # Every aigwctl run gets MOCK_KEY in its environment for ${MOCK_KEY}.
@@ -335,6 +365,26 @@ def _(env):
     ctl(env.gw, "apply", "-f", resfile("base.yaml", base_file(env)))
 
 
+@tap.case("8b. under load, a name moving between resources in one apply: no request fails")
+def _(env):
+    tap.diag("8b: " + name_moves(env, env.gw, env.gw, "load"))
+    check_eq(sorted(table(env.gw)["models"]), ["ap-one", "ap-two"], "models after moving back")
+
+
+@tap.case("8c. two models swap their names in one apply (standalone): both served, swapped")
+def _(env):
+    f = base_file(env)
+    f["models"][0].update(id="ap-one", name="ap-two")
+    f["models"][1].update(id="ap-two", name="ap-one")
+    v0 = version(env.gw)
+    ctl(env.gw, "apply", "-f", resfile("swap.yaml", f))
+    check_eq(version(env.gw), v0 + 1, "one version for the swap")
+    served(env.gw, "ap-one", "up-two")
+    served(env.gw, "ap-two", "up-one")
+    ctl(env.gw, "apply", "-f", resfile("base.yaml", base_file(env)))
+    served(env.gw, "ap-one", "up-one")
+
+
 @tap.case("9. resources of the resources file: PUT, DELETE, rotate and apply get 409 naming it")
 def _(env):
     mock = env.mock
@@ -398,6 +448,19 @@ def _(env):
         not_served(b, "ap-one")
         check(etcd.get("%s/index/models/ap-one" % PREFIX) is None, "the old name released")
         check(etcd.get("%s/models/ap-two" % PREFIX) is None, "ap-two deleted in etcd")
+        # a name moving between resources, applied on A under load on B
+        ctl(a, "apply", "-f", path, "--prune")
+        served(b, "ap-one", "up-one")
+        tap.diag("10: " + name_moves(env, a, b, "etcd-load"))
+        # a swap of names has no order every node can apply one event at a time: refused
+        f3 = base_file(env)
+        f3["models"][0].update(id="ap-one", name="ap-two")
+        f3["models"][1].update(id="ap-two", name="ap-one")
+        rev = etcd.revision()
+        r = ctl(a, "apply", "-f", resfile("etcd-swap.yaml", f3), rc=1)
+        check(re.search(r"models/ap-(one|two) and others swap in this apply: in etcd mode apply "
+                        r"it in two steps", r.err), "swap refused in etcd mode: %r", r)
+        check_eq(etcd.revision(), rev, "etcd revision after the refused swap")
         # B's export round-trips on A
         r = ctl(b, "export")
         r2 = ctl(a, "apply", "-f", resfile("etcd-exp.yaml", r.out), "--prune")

@@ -299,6 +299,33 @@ START_TEST(plan_file_owned_listed)
 }
 END_TEST
 
+START_TEST(plan_cycle_found)
+{
+    struct json_object *cur = table(0), *body = json_object_new_object();
+    struct run r;
+    char out[64] = "";
+    /* a rename into a free name, and a name taken from it: a chain, no cycle */
+    body_put(body, "models", "m1", model("one-b", "up-1", SECRET));
+    body_put(body, "models", "m3", model("one", "up-3", SECRET));
+    run(&r, body, cur, 0, 0);
+    ck_assert_ptr_nonnull(r.plan);
+    ck_assert_int_eq(applyplan_cycle(cur, r.set, out, sizeof(out)), 0);
+    run_free(&r);
+    json_object_put(body);
+    /* m1 and m2 swap: a cycle */
+    body = json_object_new_object();
+    body_put(body, "models", "m1", model("two", "up-1", SECRET));
+    body_put(body, "models", "m2", model("one", "up-2", SECRET));
+    run(&r, body, cur, 0, 0);
+    ck_assert_ptr_nonnull(r.plan);
+    ck_assert_int_eq(applyplan_cycle(cur, r.set, out, sizeof(out)), 1);
+    ck_assert_msg(strcmp(out, "models/m1") == 0 || strcmp(out, "models/m2") == 0, "%s", out);
+    run_free(&r);
+    json_object_put(body);
+    json_object_put(cur);
+}
+END_TEST
+
 static Suite *
 applyplan_suite(void)
 {
@@ -312,6 +339,7 @@ applyplan_suite(void)
     tcase_add_test(tc, plan_names_unique_on_final_state);
     tcase_add_test(tc, plan_bad_resource_named);
     tcase_add_test(tc, plan_file_owned_listed);
+    tcase_add_test(tc, plan_cycle_found);
     suite_add_tcase(s, tc);
     return s;
 }
