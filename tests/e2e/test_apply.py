@@ -69,13 +69,13 @@ class Run:
                                                         self.out[:1500], self.err[:1500])
 
 
-def ctl(gw, *args, key=ADMIN_KEY, secrets=None, rc=0):
+def ctl(gw, *args, key=ADMIN_KEY, secrets=None, rc=0, stdin=None):
     """aigwctl -c gw's aigw.yaml args, the admin key from AIGW_ADMIN_KEY; rc checked."""
     env = dict(os.environ)
     env["AIGW_ADMIN_KEY"] = key
     full = ["-c", gw.conf_path] + list(args)
     p = subprocess.run([AIGWCTL] + full, capture_output=True, text=True, env=env,
-                       timeout=RUN_TIMEOUT)
+                       timeout=RUN_TIMEOUT, input=stdin)
     r = Run(full, p)
     check(not re.search(r"Sanitizer|runtime error:", r.err), "sanitizer report: %r", r)
     for s in (SECRETS if secrets is None else secrets):
@@ -237,6 +237,9 @@ def _(env):
     check_eq(r.out, "no changes: the configuration is what the file says\n", "second apply")
     j = ctl(env.gw, "--json", "apply", "-f", path).json()
     check(j["plan"] == [] and j["applied"] is False and j["changes"] == 0, "--json: %r", j)
+    with open(path) as f:
+        r = ctl(env.gw, "apply", "-f", "-", stdin=f.read())
+    check_eq(r.out, "no changes: the configuration is what the file says\n", "apply -f - (stdin)")
     check_eq(version(env.gw), v0, "config_version after applying the same file twice")
 
 
