@@ -41,13 +41,6 @@ static const struct kind kinds[] = {
     {"key", "api_keys", "API key"},
 };
 
-struct answer {
-    long status;
-    char *body;
-    size_t len, cap;
-    struct json_object *json; /* the body parsed, when it is JSON */
-};
-
 int
 admin_valid_id(const char *id)
 {
@@ -86,7 +79,7 @@ on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 }
 
 /* Free an answer and its parsed body. */
-static void
+void
 answer_free(struct answer *a)
 {
     free(a->body);
@@ -107,9 +100,9 @@ headers_free(struct curl_slist *h)
  * One request. CTL_OK when aigw answered (whatever the status: see
  * a->status), CTL_UNREACHABLE when it could not be reached (printed).
  */
-static int
-admin_http(const struct ctl *ctl, const char *method, const char *path, struct json_object *body,
-           long long if_match, struct answer *a)
+int
+admin_request(const struct ctl *ctl, const char *method, const char *path, struct json_object *body,
+              long long if_match, struct answer *a)
 {
     char url[2048], hdr[1024], errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *h = NULL;
@@ -204,9 +197,19 @@ error_hint(const struct kind *k, const char *code, char *buf, size_t len, const 
                "is, or add it";
     if (strcmp(code, "unknown_url") == 0)
         return "is --admin-url the Admin API of aigw, of the same release?";
-    if (k->path[0] == '\0' &&
+    if (strcmp(code, "version_not_in_history") == 0)
+        return "aigwctl history shows the versions the history holds (history.max_versions, "
+               "history.max_size in aigw.yaml)";
+    if (k != NULL && k->path[0] == '\0' &&
         (strcmp(code, "conflict") == 0 || strcmp(code, "revision_mismatch") == 0)) /* an apply */
         return "nothing was changed: see the plan with aigwctl apply --dry-run, then apply again";
+    if (k == NULL && strcmp(code, "revision_mismatch") == 0)
+        return "nothing was changed: the configuration changed meanwhile; look again "
+               "(aigwctl history) and retry";
+    if (k == NULL && strcmp(code, "conflict") == 0)
+        return "nothing was changed: aigwctl diff shows what the rollback would restore";
+    if (k == NULL || k->path[0] == '\0')
+        goto generic;
     if (strcmp(code, "not_found") == 0) {
         snprintf(buf, len, "there is no %s with id %s: aigwctl %s list shows the ids", k->label,
                  id ? id : "(none)", k->word);
@@ -223,6 +226,7 @@ error_hint(const struct kind *k, const char *code, char *buf, size_t len, const 
         snprintf(buf, len, "another %s has it: aigwctl %s list shows them", k->label, k->word);
         return buf;
     }
+generic:
     if (strcmp(code, "file_owned") == 0)
         return "nothing was changed: edit the resources file that aigw.yaml names "
                "(resources), then aigwctl reload";
@@ -470,7 +474,7 @@ list_page(const struct ctl *ctl, const struct kind *k, const char *after, struct
     struct json_object *more = NULL, *last = NULL;
     snprintf(path, sizeof(path), "%s?limit=%d%s%s", k->path,
              ctl->page_size > 0 ? ctl->page_size : LIST_PAGE, after[0] ? "&after=" : "", after);
-    int rc = admin_http(ctl, "GET", path, NULL, -1, a);
+    int rc = admin_request(ctl, "GET", path, NULL, -1, a);
     if (rc == CTL_OK)
         rc = expect(ctl, k, NULL, a, 200, 200);
     if (rc != CTL_OK)
@@ -536,7 +540,7 @@ fetch(const struct ctl *ctl, const struct kind *k, const char *id, struct answer
 {
     char path[256];
     snprintf(path, sizeof(path), "%s/%s", k->path, id);
-    int rc = admin_http(ctl, "GET", path, NULL, -1, a);
+    int rc = admin_request(ctl, "GET", path, NULL, -1, a);
     if (rc == CTL_OK)
         rc = expect(ctl, k, id, a, 200, 200);
     return rc;
@@ -579,9 +583,9 @@ do_create(const struct ctl *ctl, const struct kind *k, const char *arg_id)
     }
     if (id != NULL) {
         snprintf(path, sizeof(path), "%s/%s", k->path, id);
-        rc = admin_http(ctl, "PUT", path, doc, 0, &a);
+        rc = admin_request(ctl, "PUT", path, doc, 0, &a);
     } else {
-        rc = admin_http(ctl, "POST", k->path, doc, -1, &a);
+        rc = admin_request(ctl, "POST", k->path, doc, -1, &a);
     }
     if (rc == CTL_OK && id != NULL && a.status == 412) {
         ctl_err("a %s with id %s exists already: use aigwctl %s update %s", k->label, id, k->word,
@@ -637,7 +641,7 @@ do_update(const struct ctl *ctl, const struct kind *k, const char *id)
             json_object_object_add(doc, "key_sha256", json_object_get(h));
     }
     snprintf(path, sizeof(path), "%s/%s", k->path, id);
-    rc = admin_http(ctl, "PUT", path, doc, rev, &a);
+    rc = admin_request(ctl, "PUT", path, doc, rev, &a);
     if (rc == CTL_OK)
         rc = expect(ctl, k, id, &a, 200, 201);
     if (rc == CTL_OK)
@@ -657,7 +661,7 @@ do_delete(const struct ctl *ctl, const struct kind *k, const char *id)
     char path[256];
     struct answer a;
     snprintf(path, sizeof(path), "%s/%s", k->path, id);
-    int rc = admin_http(ctl, "DELETE", path, NULL, ctl->revision, &a);
+    int rc = admin_request(ctl, "DELETE", path, NULL, ctl->revision, &a);
     if (rc == CTL_OK)
         rc = expect(ctl, k, id, &a, 200, 200);
     if (rc == CTL_OK && ctl->json)
@@ -675,7 +679,7 @@ do_rotate(const struct ctl *ctl, const struct kind *k, const char *id)
     char path[256];
     struct answer a;
     snprintf(path, sizeof(path), "%s/%s/rotate", k->path, id);
-    int rc = admin_http(ctl, "POST", path, NULL, -1, &a);
+    int rc = admin_request(ctl, "POST", path, NULL, -1, &a);
     if (rc == CTL_OK)
         rc = expect(ctl, k, id, &a, 200, 200);
     if (rc == CTL_OK)
@@ -763,26 +767,16 @@ admin_main(const struct ctl *ctl, const char *word, int argc, char **argv)
     return rc;
 }
 
+/* expect() for the commands that are about no resource (history, diff, rollback). */
 int
-admin_request(const struct ctl *ctl, const char *method, const char *path, struct json_object *body,
-              long *status, struct json_object **json)
+admin_expect(const struct ctl *ctl, struct answer *a, long lo, long hi)
 {
-    struct answer a;
-    int rc = admin_http(ctl, method, path, body, -1, &a);
-    *status = a.status;
-    *json = json_object_get(a.json);
-    answer_free(&a);
-    return rc;
+    return expect(ctl, NULL, NULL, a, lo, hi);
 }
 
 int
-admin_print_error(const struct ctl *ctl, long status, struct json_object *json)
+admin_print_error(const struct ctl *ctl, struct answer *a)
 {
     static const struct kind res = {"apply", "", "resource"};
-    struct answer a = {0};
-    a.status = status;
-    a.json = json_object_get(json);
-    int rc = admin_error(ctl, &res, NULL, &a);
-    answer_free(&a);
-    return rc;
+    return admin_error(ctl, &res, NULL, a);
 }

@@ -55,6 +55,9 @@ usage(FILE *fp)
             "commands (over the Admin API):\n"
             "  model list | get ID | create [ID] | update ID | delete ID\n"
             "  key   list | get ID | create [ID] | update ID | delete ID | rotate ID\n"
+            "  history [--limit N]      the configuration versions, newest first\n"
+            "  diff V1 [V2]             what differs from version V1 to V2 (default: current)\n"
+            "  rollback V               the configuration as it was at version V, as a new one\n"
             "  apply -f FILE [--dry-run] [--prune]\n"
             "                           make the resources of FILE (aigw-resources(5)) the\n"
             "                           configuration, as one change; the plan first\n"
@@ -71,6 +74,7 @@ usage(FILE *fp)
             "  --json                   print JSON for scripts\n"
             "  --timeout SECONDS        how long to wait for an answer (default 120)\n"
             "  --revision N             update and delete only if the revision is N\n"
+            "  --limit N                history: versions shown (default 20)\n"
             "  --page-size N            list: resources asked for at a time, 1 to 1000\n"
             "                           (default 1000); list prints them all\n"
             "  --admin-url URL          the Admin API (default: first admin.listen, https://\n"
@@ -211,6 +215,7 @@ enum {
     OPT_GRACEFUL,
     OPT_REVISION,
     OPT_PAGE_SIZE,
+    OPT_LIMIT,
     OPT_CA_FILE,
     OPT_CERT,
     OPT_KEY,
@@ -227,6 +232,7 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"revision", required_argument, NULL, OPT_REVISION},
     {"page-size", required_argument, NULL, OPT_PAGE_SIZE},
+    {"limit", required_argument, NULL, OPT_LIMIT},
     {"admin-url", required_argument, NULL, OPT_ADMIN_URL},
     {"admin-key-file", required_argument, NULL, OPT_ADMIN_KEY_FILE},
     {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
@@ -311,6 +317,10 @@ control_main(struct ctl *ctl, const char *cmd, int nargs, char **args)
         ctl_err("-f, --revision and --page-size are for model and key commands only");
         return usage_error();
     }
+    if (ctl->limit > 0) {
+        ctl_err("--limit is for history only");
+        return usage_error();
+    }
     if (strcmp(cmd, "status") == 0)
         return control_status(ctl);
     if (strcmp(cmd, "reload") == 0)
@@ -385,6 +395,13 @@ main(int argc, char **argv)
             ctl.page_size = (int)n;
             break;
         }
+        case OPT_LIMIT:
+            ctl.limit = parse_num(optarg, 1, 1000000);
+            if (ctl.limit < 0) {
+                ctl_err("--limit %s: give a whole number of versions from 1 to 1000000", optarg);
+                return usage_error();
+            }
+            break;
         case OPT_ADMIN_URL:
             url_opt = optarg;
             break;
@@ -441,8 +458,10 @@ main(int argc, char **argv)
     int is_control = strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
                      strcmp(cmd, "stop") == 0 || strcmp(cmd, "reopen") == 0 ||
                      strcmp(cmd, "check") == 0 || strcmp(cmd, "etcd") == 0;
+    int is_hist =
+        strcmp(cmd, "history") == 0 || strcmp(cmd, "diff") == 0 || strcmp(cmd, "rollback") == 0;
     int is_apply = strcmp(cmd, "apply") == 0 || strcmp(cmd, "export") == 0;
-    int is_admin = strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0 || is_apply;
+    int is_admin = strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0 || is_hist || is_apply;
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return CTL_OK;
@@ -490,8 +509,16 @@ main(int argc, char **argv)
     }
     rc = choose_key(&ctl, key_file, key_opt, explicit_conf);
     if (rc == CTL_OK) {
-        rc = is_apply ? apply_main(&ctl, cmd, nargs, argv + optind + 1)
-                      : admin_main(&ctl, cmd, nargs, argv + optind + 1);
+        if (ctl.limit > 0 && !is_hist) {
+            ctl_err("--limit is for history only");
+            rc = CTL_USAGE;
+        } else if (is_hist) {
+            rc = history_main(&ctl, cmd, nargs, argv + optind + 1);
+        } else if (is_apply) {
+            rc = apply_main(&ctl, cmd, nargs, argv + optind + 1);
+        } else {
+            rc = admin_main(&ctl, cmd, nargs, argv + optind + 1);
+        }
         if (rc == CTL_USAGE)
             usage_error();
     }

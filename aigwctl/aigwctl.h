@@ -32,6 +32,7 @@ struct ctl {
     const char *file;      /* -f: the resource to send; NULL or "-": stdin */
     long long revision;    /* --revision (If-Match); -1: none */
     int page_size;         /* --page-size: resources a list asks for at a time; 0: default */
+    long long limit;       /* history --limit: versions shown; 0: the default */
     const char *ca_file;   /* --ca-file: CAs the Admin API's certificate is checked against */
     const char *cert_file; /* --cert: a client certificate (an Admin API with mutual TLS) */
     const char *key_file;  /* --key: its private key */
@@ -55,22 +56,34 @@ int control_check(const struct ctl *ctl);
 int control_etcd_accept(const struct ctl *ctl);
 
 /* admin.c: model and key commands over the Admin API. argv[0] is the verb. */
-int admin_main(const struct ctl *ctl, const char *kind, int argc, char **argv);
+struct answer {
+    long status;
+    char *body;
+    size_t len, cap;
+    struct json_object *json; /* the body parsed, when it is JSON */
+};
 /*
- * One request to the Admin API at path (under /admin/v1/): CTL_OK when aigw
- * answered, with its status and body parsed (*json: NULL when not JSON; the
- * caller puts it), CTL_UNREACHABLE (printed) otherwise.
+ * One request to ADMIN_URL/admin/v1/PATH. CTL_OK when aigw answered
+ * (whatever the status: see a->status), CTL_UNREACHABLE when it could not
+ * be reached (printed). if_match < 0: none.
  */
 int admin_request(const struct ctl *ctl, const char *method, const char *path,
-                  struct json_object *body, long *status, struct json_object **json);
-/* Print an Admin API error answer with what to do; returns CTL_FAILED. */
-int admin_print_error(const struct ctl *ctl, long status, struct json_object *json);
+                  struct json_object *body, long long if_match, struct answer *a);
+void answer_free(struct answer *a);
+/* CTL_OK for a JSON object with a status in [lo, hi]; else the error and a hint printed. */
+int admin_expect(const struct ctl *ctl, struct answer *a, long lo, long hi);
+int admin_main(const struct ctl *ctl, const char *kind, int argc, char **argv);
+/* Print an error answer of apply or export with what to do; returns CTL_FAILED. */
+int admin_print_error(const struct ctl *ctl, struct answer *a);
 
 /* apply.c: apply -f FILE and export, over the Admin API. */
 int apply_main(const struct ctl *ctl, const char *cmd, int argc, char **argv);
 
 /* 1 for an id the Admin API takes in a URL: 1 to 128 of A-Z a-z 0-9 . _ - */
 int admin_valid_id(const char *id);
+
+/* history.c: history, diff and rollback over the Admin API. */
+int history_main(const struct ctl *ctl, const char *cmd, int argc, char **argv);
 
 /* output.c: what people read, and what scripts read (--json). */
 struct table;

@@ -67,8 +67,6 @@ static int
 do_apply(const struct ctl *ctl)
 {
     struct aigw_errors e;
-    struct json_object *answer = NULL;
-    long status = 0;
     const char *path = ctl->file == NULL || strcmp(ctl->file, "-") == 0 ? "/dev/stdin" : ctl->file;
     errors_init(&e, path);
     struct json_object *body = resfile_load(path, &e);
@@ -82,41 +80,44 @@ do_apply(const struct ctl *ctl)
     errors_free(&e);
     json_object_object_add(body, "dry_run", json_object_new_boolean(ctl->dry_run));
     json_object_object_add(body, "prune", json_object_new_boolean(ctl->prune));
-    int rc = admin_request(ctl, "POST", "apply", body, &status, &answer);
+    struct answer a;
+    int rc = admin_request(ctl, "POST", "apply", body, -1, &a);
     json_object_put(body);
-    if (rc != CTL_OK)
+    if (rc != CTL_OK) {
+        answer_free(&a);
         return rc;
-    if (status != 200 || answer == NULL)
-        rc = admin_print_error(ctl, status, answer);
+    }
+    if (a.status != 200 || a.json == NULL)
+        rc = admin_print_error(ctl, &a);
     else if (ctl->json)
-        output_json(stdout, answer);
+        output_json(stdout, a.json);
     else
-        print_plan(answer);
-    json_object_put(answer);
+        print_plan(a.json);
+    answer_free(&a);
     return rc;
 }
 
 static int
 do_export(const struct ctl *ctl)
 {
-    struct json_object *answer = NULL;
-    long status = 0;
-    int rc =
-        admin_request(ctl, "GET", ctl->reveal_secrets ? "export?reveal_secrets=true" : "export",
-                      NULL, &status, &answer);
-    if (rc != CTL_OK)
+    struct answer a;
+    int rc = admin_request(
+        ctl, "GET", ctl->reveal_secrets ? "export?reveal_secrets=true" : "export", NULL, -1, &a);
+    if (rc != CTL_OK) {
+        answer_free(&a);
         return rc;
-    if (status != 200 || answer == NULL) {
-        rc = admin_print_error(ctl, status, answer);
+    }
+    if (a.status != 200 || a.json == NULL) {
+        rc = admin_print_error(ctl, &a);
     } else if (ctl->json) {
-        output_json(stdout, answer);
+        output_json(stdout, a.json);
     } else {
         printf("# aigw resources (aigw-resources(5)), from aigwctl export.\n");
         if (!ctl->reveal_secrets)
             printf("# Provider secrets are masked: aigwctl apply keeps the stored ones.\n");
-        output_yaml(stdout, answer);
+        output_yaml(stdout, a.json);
     }
-    json_object_put(answer);
+    answer_free(&a);
     return rc;
 }
 

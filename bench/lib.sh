@@ -110,10 +110,13 @@ wait_http() {
     return 1
 }
 
-# start_mock: the mock upstream on a port of its choosing -> MOCK_PID, MOCK_PORT.
+# start_mock [CPUS]: the mock upstream on a port of its choosing -> MOCK_PID,
+# MOCK_PORT; pinned with taskset -c CPUS if given.
 start_mock() {
     local i
-    "$MOCK" -l 127.0.0.1:0 -p "$TMP/mock.port" >"$TMP/mock.log" 2>&1 &
+    local -a pin=()
+    [ -n "${1:-}" ] && pin=(taskset -c "$1")
+    "${pin[@]}" "$MOCK" -l 127.0.0.1:0 -p "$TMP/mock.port" >"$TMP/mock.log" 2>&1 &
     MOCK_PID=$!
     for ((i = 0; i < 100; i++)); do [ -s "$TMP/mock.port" ] && break; alive "$MOCK_PID" || break; sleep 0.05; done
     [ -s "$TMP/mock.port" ] || { cat "$TMP/mock.log" >&2; die "the mock did not start"; }
@@ -121,11 +124,20 @@ start_mock() {
     log "mock pid $MOCK_PID on 127.0.0.1:$MOCK_PORT"
 }
 
-# start_aigw NAME LOGLEVEL: an aigw with 2 workers serving $TMP/resources.yaml
-# -> REPLY_PID, REPLY_PORT (3 port tries). At level warn the access log is off
-# (like nginx's here); at info each request's JSON line goes to stderr.
+# start_aigw NAME LOGLEVEL [WORKERS [CPUS]]: an aigw with WORKERS (default 2)
+# workers serving $TMP/resources.yaml -> REPLY_PID, REPLY_PORT (3 port tries).
+# At level warn the access log is off (like nginx's here); at info each
+# request's JSON line goes to stderr. CPUS (a taskset list): the master runs
+# under taskset -c CPUS, so its workers inherit that affinity. AIGW_EXTRA:
+# more aigw.yaml lines (top-level keys other than admin), e.g. limits;
+# AIGW_ADMIN: the value of admin (default {listen: []}); AIGW_CONTROL: the
+# control socket's path (default "": none); AIGW_RESOURCES: the resources file
+# (default $TMP/resources.yaml).
 start_aigw() {
-    local name=$1 level=$2 try port pid access='""'
+    local name=$1 level=$2 workers=${3:-2} cpus=${4:-} try port pid access='""'
+    local admin=${AIGW_ADMIN:-'{listen: []}'} control=${AIGW_CONTROL:-'""'}
+    local -a pin=()
+    [ -n "$cpus" ] && pin=(taskset -c "$cpus")
     [ "$level" = warn ] && access=off
     for ((try = 0; try < 3; try++)); do
         port=$(free_port) || die "no free port"
@@ -133,27 +145,27 @@ start_aigw() {
         cat >"$TMP/$name.yaml" <<EOF
 listen:
   - 127.0.0.1:$port
-workers: 2
+workers: $workers
 log_level: $level
 access_log: $access
-admin:
-  listen: []
+admin: $admin
 metrics:
   listen: []
 control:
-  socket: ""
+  socket: $control
 pid_file: ""
 data_dir: $TMP/$name-data
-resources: $TMP/resources.yaml
+resources: ${AIGW_RESOURCES:-$TMP/resources.yaml}
 timeouts:
   drain: 2s
+${AIGW_EXTRA:-}
 EOF
         "$AIGW" -t -c "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1 ||
             { cat "$TMP/$name.check" >&2; die "aigw -t rejected the configuration"; }
-        "$AIGW" -d -c "$TMP/$name.yaml" >>"$TMP/$name.log" 2>&1 &
+        "${pin[@]}" "$AIGW" -d -c "$TMP/$name.yaml" >>"$TMP/$name.log" 2>&1 &
         pid=$!
         if wait_http "http://127.0.0.1:$port/healthz" && alive "$pid"; then
-            sleep 0.3 # let both workers come up
+            sleep 0.3 # let every worker come up
             REPLY_PID=$pid REPLY_PORT=$port
             KIDS[$pid]=$(kids_of "$pid")
             return 0
@@ -309,3 +321,100 @@ run_workload() {
     for p in "${ps[@]}"; do wrk_finish "$tag" "$p"; done
 }
 
+
+# --------------------------------------------------------------------------
+# nginx: our own master, prefix and config; never the system service.
+# --------------------------------------------------------------------------
+# start_nginx WORKERS [CPU]: nginx as a plain reverse proxy to the mock
+# (upstream keepalive 64, HTTP/1.1, proxy_buffering off, access_log off) ->
+# REPLY_PID, REPLY_PORT. CPU: the master runs under taskset -c CPU and each
+# worker gets worker_cpu_affinity on that one CPU. NGINX_CONNS: its
+# worker_connections (default 4096); worker_rlimit_nofile: NGINX_NOFILE, or
+# twice that plus 256.
+start_nginx() {
+    local workers=$1 cpu=${2:-} try port pid aff="" conns=${NGINX_CONNS:-4096} m i
+    local -a pin=()
+    if [ -n "$cpu" ]; then
+        pin=(taskset -c "$cpu")
+        m=1 # a bit mask with only bit CPU set, once per worker
+        for ((i = 0; i < cpu; i++)); do m+=0; done
+        aff="worker_cpu_affinity"
+        for ((i = 0; i < workers; i++)); do aff+=" $m"; done
+        aff+=";"
+    fi
+    mkdir -p "$TMP/nginx/logs" "$TMP/nginx/tmp"
+    for ((try = 0; try < 3; try++)); do
+        port=$(free_port) || die "no free port"
+        cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes $workers;
+$aff
+worker_rlimit_nofile ${NGINX_NOFILE:-$((conns * 2 + 256))};
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events {
+    worker_connections $conns;
+}
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/tmp/body;
+    proxy_temp_path $TMP/nginx/tmp/proxy;
+    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
+    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
+    scgi_temp_path $TMP/nginx/tmp/scgi;
+    keepalive_requests 1000000;
+    upstream mock {
+        server 127.0.0.1:$MOCK_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location / {
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_read_timeout 600s;
+        }
+    }
+}
+EOF
+        "$NGINX" -t -q -e "$TMP/nginx/logs/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" ||
+            die "nginx -t rejected the configuration"
+        "${pin[@]}" "$NGINX" -e "$TMP/nginx/logs/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
+            -g 'daemon off; master_process on;' >"$TMP/nginx/stdout.log" 2>&1 &
+        pid=$!
+        if wait_http "http://127.0.0.1:$port/mock/stats" && alive "$pid"; then
+            sleep 0.2
+            REPLY_PID=$pid REPLY_PORT=$port
+            KIDS[$pid]=$(kids_of "$pid")
+            return 0
+        fi
+        stop "$pid"
+    done
+    tail -20 "$TMP/nginx/logs/error.log" >&2
+    die "nginx did not start"
+}
+
+# mk_wrk_pinned CPU: a wrapper that runs wrk under taskset -c CPU -> WRK.
+mk_wrk_pinned() {
+    printf '#!/bin/sh\nexec taskset -c %s %s "$@"\n' "$1" "$WRK" >"$TMP/wrk-pinned"
+    chmod 755 "$TMP/wrk-pinned"
+    WRK=$TMP/wrk-pinned
+}
+
+# write_section HEAD FILE: replace the section of bench/RESULTS.md that begins
+# with the line HEAD (up to the next "## " heading) by FILE, or append FILE.
+write_section() {
+    local head=$1 sec=$2 res=$here/RESULTS.md
+    if [ -f "$res" ] && grep -qxF "$head" "$res"; then
+        awk -v head="$head" -v sec="$sec" '
+            $0 == head { while ((getline l < sec) > 0) print l; skip = 1; next }
+            skip && /^## / { skip = 0; print "" }
+            !skip' "$res" >"$res.tmp.$$"
+    else
+        { [ -f "$res" ] && cat "$res" && echo; cat "$sec"; } >"$res.tmp.$$"
+    fi
+    mv -f "$res.tmp.$$" "$res"
+    log "wrote the section to $res"
+}

@@ -61,8 +61,8 @@ struct admin_op {
 
 /* ---- small helpers ---- */
 
-static void
-reply_json(struct http_req *r, int status, struct json_object *o)
+void
+admin_reply_json(struct http_req *r, int status, struct json_object *o)
 {
     const char *s =
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -130,8 +130,8 @@ mask_member(struct json_object *o)
 }
 
 /* A copy of a stored document as the API shows it (every secret masked, targets' too). */
-static struct json_object *
-shown_value(enum res_kind k, const char *json, size_t len)
+struct json_object *
+admin_shown_value(enum res_kind k, const char *json, size_t len)
 {
     struct json_tokener *tok = json_tokener_new();
     struct json_object *o = json_tokener_parse_ex(tok, json, (int)len), *t;
@@ -153,18 +153,6 @@ item_json(const char *id, struct json_object *value, int64_t revision)
     json_object_object_add(o, "value", value);
     json_object_object_add(o, "revision", json_object_new_int64(revision));
     return o;
-}
-
-void
-admin_reply(struct http_req *r, int status, struct json_object *o)
-{
-    reply_json(r, status, o);
-}
-
-struct json_object *
-admin_shown(enum res_kind k, const char *json, size_t len)
-{
-    return shown_value(k, json, len);
 }
 
 /*
@@ -315,7 +303,7 @@ list_add(const struct store_doc *d, void *arg)
         return 1;
     }
     l->bytes += d->len;
-    struct json_object *v = shown_value(l->k, d->json, d->len);
+    struct json_object *v = admin_shown_value(l->k, d->json, d->len);
     if (v != NULL)
         json_object_array_add(l->items, item_json(d->id, v, d->revision));
     return 0;
@@ -415,7 +403,7 @@ do_list(struct admin *a, struct http_req *r, enum res_kind k)
     json_object_object_add(o, "has_more", json_object_new_boolean(l.has_more));
     json_object_object_add(o, "first_id", list_edge_id(l.items, 0));
     json_object_object_add(o, "last_id", list_edge_id(l.items, 1));
-    reply_json(r, 200, o);
+    admin_reply_json(r, 200, o);
     json_object_put(o);
 }
 
@@ -448,9 +436,9 @@ do_get(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
                          k == RES_MODEL ? "model" : "API key", id);
         return;
     }
-    struct json_object *o = item_json(id, shown_value(k, json, len), rev);
+    struct json_object *o = item_json(id, admin_shown_value(k, json, len), rev);
     free(json);
-    reply_json(r, 200, o);
+    admin_reply_json(r, 200, o);
     json_object_put(o);
 }
 
@@ -503,7 +491,7 @@ op_unknown(struct admin_op *op)
         json_object_object_add(o, "value", v);
     }
     access_of(op->r)->error = "write_outcome_unknown"; /* the access line names it */
-    reply_json(op->r, 504, o);
+    admin_reply_json(op->r, 504, o);
     json_object_put(o);
 }
 
@@ -540,14 +528,14 @@ op_done(void *arg, int err, int64_t revision)
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_string(op->id));
         json_object_object_add(o, "revision", json_object_new_int64(revision));
-        reply_json(r, 200, o);
+        admin_reply_json(r, 200, o);
         json_object_put(o);
     } else {
         struct json_object *v = json_object_get(op->value);
         if (op->plainkey != NULL) /* shown this once, never stored */
             json_object_object_add(v, "key", json_object_new_string(op->plainkey));
         struct json_object *o = item_json(op->id, v, revision);
-        reply_json(r, op->created ? 201 : 200, o);
+        admin_reply_json(r, op->created ? 201 : 200, o);
         json_object_put(o);
     }
     op_free(op);
@@ -650,7 +638,7 @@ admin_reply_invalid(struct http_req *r, struct aigw_errors *e)
     json_object_object_add(err, "code", json_object_new_string("invalid_resource"));
     json_object_object_add(err, "details", details);
     json_object_object_add(o, "error", err);
-    reply_json(r, 400, o);
+    admin_reply_json(r, 400, o);
     json_object_put(o);
     free(msg);
 }
@@ -772,6 +760,27 @@ check_conflict(struct admin *a, struct http_req *r, enum res_kind k, const char 
     return -1;
 }
 
+void
+admin_source(struct http_req *r, char *out, size_t len)
+{
+    const char *name = access_of(r)->key; /* the admin key's name, never the key */
+    if (name[0] == '\0')
+        snprintf(out, len, "admin");
+    else
+        snprintf(out, len, "admin:%s", name);
+}
+
+/* Tell the backend who writes next, for the history of versions. */
+static void
+backend_source(struct admin *a, struct http_req *r)
+{
+    char src[300];
+    if (a->be.source == NULL)
+        return;
+    admin_source(r, src, sizeof(src));
+    a->be.source(a->be.ctx, src);
+}
+
 /* Validate, check, and hand a put to the backend; takes doc. */
 static void
 put_resource(struct admin *a, struct http_req *r, enum res_kind k, const char *id,
@@ -802,9 +811,10 @@ put_resource(struct admin *a, struct http_req *r, enum res_kind k, const char *i
     op->kind = k;
     op->created = created;
     op->plainkey = plainkey;
-    op->value = shown_value(k, json, strlen(json));
+    op->value = admin_shown_value(k, json, strlen(json));
     snprintf(op->id, sizeof(op->id), "%s", id);
     http_req_set_callbacks(r, op_abort, NULL, op);
+    backend_source(a, r);
     a->be.put(a->be.ctx, k, id, doc, expect, op_done, op);
     errors_free(&e);
     json_object_put(doc);
@@ -915,6 +925,7 @@ do_delete(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
     op->is_delete = 1;
     snprintf(op->id, sizeof(op->id), "%s", id);
     http_req_set_callbacks(r, op_abort, NULL, op);
+    backend_source(a, r);
     a->be.del(a->be.ctx, k, id, expect, op_done, op);
 }
 
@@ -929,7 +940,7 @@ do_conflicts(struct admin *a, struct http_req *r)
         json_object_object_add(o, res_kind_name((enum res_kind)k),
                                a->be.conflicts ? a->be.conflicts(a->be.ctx, (enum res_kind)k)
                                                : json_object_new_array());
-    reply_json(r, 200, o);
+    admin_reply_json(r, 200, o);
     json_object_put(o);
 }
 
@@ -949,7 +960,7 @@ do_status(struct admin *a, struct http_req *r)
     json_object_object_add(o, "etcd_revision", json_object_new_int64(m.etcd_revision));
     if (a->status != NULL)
         a->status(o, a->status_arg);
-    reply_json(r, 200, o);
+    admin_reply_json(r, 200, o);
     json_object_put(o);
 }
 
@@ -986,6 +997,10 @@ admin_handle(struct http_req *r, void *arg)
     int role = authorize(a, r);
     if (role == 0)
         return;
+    if (admin_history_path(path)) {
+        admin_history_handle(a, r, role);
+        return;
+    }
     if (strcmp(path, PREFIX "status") == 0 || strcmp(path, PREFIX "conflicts") == 0) {
         if (m != HTTP_M_GET)
             http_reply_error(r, 405, "invalid_request_error", "method_not_allowed", NULL,
@@ -1068,6 +1083,12 @@ admin_free(struct admin *a)
 
 /* ---- the standalone backend: the LMDB table ---- */
 
+/*
+ * The source the next write is recorded with. The master is one thread and
+ * a standalone write is done before its call returns, so one buffer serves.
+ */
+static char lmdb_source[300] = "admin";
+
 /* One write transaction; If-Match against the stored revision. */
 static void
 lmdb_write(struct store *s, enum res_kind k, const char *id, struct json_object *doc,
@@ -1107,7 +1128,7 @@ lmdb_write(struct store *s, enum res_kind k, const char *id, struct json_object 
         err = rc == STORE_CONFLICT ? ADMIN_ENAMECONFLICT : ADMIN_EIO;
         goto out;
     }
-    err = store_commit(t, "admin", 0) == 0 ? ADMIN_OK : ADMIN_EIO;
+    err = store_commit(t, lmdb_source, 0) == 0 ? ADMIN_OK : ADMIN_EIO;
 out:
     for (int i = 0; i < e.n; i++)
         log_warnx("admin: %s", e.msgs[i]);
@@ -1115,7 +1136,39 @@ out:
     if (err == ADMIN_OK)
         log_info("admin: %s %s/%s, configuration version %lld", doc ? "put" : "deleted",
                  res_kind_name(k), id, (long long)rev);
+    snprintf(lmdb_source, sizeof(lmdb_source), "admin");
     done(arg, err, rev);
+}
+
+static void
+lmdb_source_set(void *ctx, const char *source)
+{
+    (void)ctx;
+    snprintf(lmdb_source, sizeof(lmdb_source), "%s", source);
+}
+
+/* A rollback is one write transaction: every worker's next read sees all of it. */
+static void
+lmdb_rollback(void *ctx, uint64_t v, const char *source, admin_rollback_cb done, void *arg)
+{
+    struct aigw_errors e;
+    uint64_t newver = 0;
+    int n = 0, err;
+    errors_init(&e, NULL);
+    int rc = store_rollback(ctx, v, source, &newver, &n, &e);
+    err = rc == STORE_OK         ? ADMIN_OK
+          : rc == STORE_NOTFOUND ? ADMIN_ENOTFOUND
+          : rc == STORE_CONFLICT ? ADMIN_ENAMECONFLICT
+                                 : ADMIN_EIO;
+    if (err == ADMIN_OK)
+        log_info("admin: rolled back to version %llu (%s): %d resources, configuration "
+                 "version %llu",
+                 (unsigned long long)v, source, n, (unsigned long long)newver);
+    else
+        log_warnx("admin: rollback to version %llu refused: %s", (unsigned long long)v,
+                  e.n > 0 ? e.msgs[0] : "the store failed");
+    done(arg, err, (int64_t)newver, n, e.n > 0 ? e.msgs[0] : NULL);
+    errors_free(&e);
 }
 
 static void
@@ -1137,6 +1190,8 @@ admin_backend_lmdb(struct admin_backend *b, struct store *s)
     b->put = lmdb_put;
     b->del = lmdb_del;
     b->conflicts = NULL; /* one writer, one table: no resource loses its name */
+    b->rollback = lmdb_rollback;
+    b->source = lmdb_source_set;
     b->apply = admin_lmdb_apply;
     b->ctx = s;
 }

@@ -31,6 +31,8 @@ enum {
 /* EUNKNOWN: sent, no answer: maybe applied; EIDENTITY: etcd is not the one the table came from */
 enum { ADMIN_EUNKNOWN = -5, ADMIN_EIDENTITY = -6 };
 typedef void (*admin_done_cb)(void *arg, int err, int64_t revision);
+typedef void (*admin_rollback_cb)(void *arg, int err, int64_t version, int changes,
+                                  const char *msg);
 struct admin_backend {
     /* expect_rev: < 0 any, 0 must not exist, > 0 must have that revision */
     void (*put)(void *ctx, enum res_kind k, const char *id, struct json_object *doc,
@@ -44,12 +46,25 @@ struct admin_backend {
      */
     struct json_object *(*conflicts)(void *ctx, enum res_kind k);
     /*
-     * A declarative apply: set is {"models": {id: doc or null}, "api_keys":
-     * {...}} (null: delete), written as one change (one LMDB transaction, or
-     * one etcd transaction guarded by revision compares); done's revision is
-     * the configuration version (standalone) or etcd revision it made.
+     * The table as it was at version v (of this node's history), as one
+     * change recorded with source ("admin:<key name>"); done(arg, err,
+     * version or etcd revision, changes, message): ADMIN_ENOTFOUND when
+     * the history does not hold v, ADMIN_ENAMECONFLICT when a name or key
+     * taken since would be lost (message says which), ADMIN_ECONFLICT when
+     * etcd changed under it.
      */
-    void (*apply)(void *ctx, struct json_object *set, admin_done_cb done, void *arg);
+    void (*rollback)(void *ctx, uint64_t v, const char *source, admin_rollback_cb done, void *arg);
+    /* The source of the following put or del ("admin:<key name>"); NULL: not recorded. */
+    void (*source)(void *ctx, const char *source);
+    /*
+     * A declarative apply: set is {"models": {id: doc or null}, "api_keys":
+     * {...}} (null: delete), written as one change recorded with source
+     * (one LMDB transaction, or one etcd transaction guarded by revision
+     * compares); done's revision is the configuration version (standalone)
+     * or etcd revision it made.
+     */
+    void (*apply)(void *ctx, struct json_object *set, const char *source, admin_done_cb done,
+                  void *arg);
     void *ctx;
 };
 

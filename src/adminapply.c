@@ -89,7 +89,7 @@ apply_reply(struct http_req *r, struct json_object *plan, int applied, int dry_r
     json_object_object_add(o, "applied", json_object_new_boolean(applied));
     if (applied)
         json_object_object_add(o, "revision", json_object_new_int64(revision));
-    admin_reply(r, 200, o);
+    admin_reply_json(r, 200, o);
     json_object_put(o);
 }
 
@@ -215,7 +215,9 @@ admin_apply(struct admin *a, struct http_req *r)
     op->r = r;
     op->plan = json_object_get(plan);
     http_req_set_callbacks(r, apply_abort, NULL, op);
-    a->be.apply(a->be.ctx, set, apply_done, op);
+    char source[300];
+    admin_source(r, source, sizeof(source));
+    a->be.apply(a->be.ctx, set, source, apply_done, op);
 out:
     errors_free(&e);
     json_object_put(body);
@@ -228,7 +230,8 @@ out:
 /* ---- the standalone backend ---- */
 
 void
-admin_lmdb_apply(void *ctx, struct json_object *set, admin_done_cb done, void *arg)
+admin_lmdb_apply(void *ctx, struct json_object *set, const char *source, admin_done_cb done,
+                 void *arg)
 {
     struct store *s = ctx;
     struct aigw_errors e;
@@ -250,7 +253,7 @@ admin_lmdb_apply(void *ctx, struct json_object *set, admin_done_cb done, void *a
         }
         changes += n;
     }
-    err = store_commit(t, "admin", 0) == 0 ? ADMIN_OK : ADMIN_EIO;
+    err = store_commit(t, source ? source : "admin", 0) == 0 ? ADMIN_OK : ADMIN_EIO;
 out:
     for (int i = 0; i < e.n; i++)
         log_warnx("admin: apply: %s", e.msgs[i]);
@@ -280,7 +283,7 @@ export_add(const struct store_doc *d, void *arg)
         doc = json_tokener_parse_ex(tok, d->json, (int)d->len);
         json_tokener_free(tok);
     } else {
-        doc = admin_shown(x->k, d->json, d->len);
+        doc = admin_shown_value(x->k, d->json, d->len);
     }
     if (doc == NULL)
         return 0;
@@ -323,6 +326,6 @@ admin_export(struct admin *a, struct http_req *r, int role)
         json_object_object_add(o, res_kind_name((enum res_kind)k), x.list);
     }
     store_read_end(a->store);
-    admin_reply(r, 200, o);
+    admin_reply_json(r, 200, o);
     json_object_put(o);
 }

@@ -33,8 +33,8 @@ changed_fields(enum res_kind k, struct json_object *old, const char *oldjson,
                struct json_object *doc)
 {
     const char *nj = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
-    struct json_object *mo = admin_shown(k, oldjson, strlen(oldjson));
-    struct json_object *mn = admin_shown(k, nj, strlen(nj));
+    struct json_object *mo = admin_shown_value(k, oldjson, strlen(oldjson));
+    struct json_object *mn = admin_shown_value(k, nj, strlen(nj));
     struct json_object *fields = json_object_new_array(), *names = json_object_new_object();
     json_object_object_foreach(old, ok, ov)
     {

@@ -54,6 +54,12 @@ static const struct conf_key conf_keys[] = {
      "largest size of the LMDB file", 0, NULL, 0},
     {"lmdb.max_readers", CT_INT, OFF(lmdb_max_readers), "1024", 16, 65536,
      "LMDB reader slots (one per process is used)", 0, NULL, 0},
+    {"history.max_versions", CT_INT, OFF(history_max_versions), "1000", 1, 1000000,
+     "configuration versions the history keeps (aigwctl history, diff, rollback); the "
+     "oldest are dropped first", 0, NULL, 0},
+    {"history.max_size", CT_SIZE, OFF(history_max_size), "64m", 64 * 1024, 64 * GIB,
+     "bytes of history records kept in the LMDB file (beside lmdb.map_size); the oldest "
+     "are dropped first, the newest always stays", 0, NULL, 0},
     {"resources", CT_PATH, OFF(resources), SYSCONFDIR "/aigw/resources.yaml", 0, 0,
      "standalone resources file (Models and API keys)", 0, NULL, 0},
     {"admin.listen", CT_LISTEN, OFF(admin_listen), "127.0.0.1:9180", 0, CONF_MAX_LISTEN,

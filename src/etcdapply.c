@@ -15,8 +15,9 @@
  *   resource itself, or by a resource this apply moves off that name;
  * - each name it releases still names its resource.
  * A compare that fails (etcd changed since this node read it) changes
- * nothing and says so. The transaction builder is the one of the history
- * branch's rollback (etcdrollback.c), fed a set instead of a past version.
+ * nothing and says so. The transaction builder is the one of the rollback
+ * (etcdrollback.c), fed a set instead of a past version; its helpers are
+ * copied, not shared, for now.
  */
 #include "config.h"
 
@@ -35,6 +36,7 @@
 #include "etcdindex.h"
 #include "etcdowner.h"
 #include "etcdapply.h"
+#include "etcdrollback.h"
 #include "jsonx.h"
 
 struct rb_write {
@@ -283,7 +285,7 @@ plan_kind_ordered(struct store *s, struct etcdowner *own, const char *prefix, st
 
 void
 etcdapply_send(struct etcd *etcd, struct store *s, struct etcdowner *own, const char *prefix,
-               struct json_object *set, admin_done_cb done, void *arg)
+               struct json_object *set, const char *source, admin_done_cb done, void *arg)
 {
     struct aigw_errors e;
     struct plan p = {json_object_new_array(), json_object_new_array(), json_object_new_object(),
@@ -305,6 +307,16 @@ etcdapply_send(struct etcd *etcd, struct store *s, struct etcdowner *own, const 
     if (p.changes == 0) { /* as the set says already: nothing to send */
         done(arg, ADMIN_OK, 0);
         goto out;
+    }
+    /* who asked: every node's history records it with the batch (etcdsync.c apply_note) */
+    if (source != NULL && source[0] != '\0') {
+        char nkey[600];
+        struct json_object *note = json_object_new_object();
+        jx_add_str(note, "source", source);
+        snprintf(nkey, sizeof(nkey), "%s%s", prefix, ETCDROLLBACK_NOTE);
+        json_object_array_add(
+            p.success, op_put(nkey, json_object_to_json_string_ext(note, JSON_C_TO_STRING_PLAIN)));
+        json_object_put(note);
     }
     struct rb_write *w = calloc(1, sizeof(*w));
     struct json_object *body = json_object_new_object();

@@ -15,9 +15,10 @@ struct json_object;
 
 /*
  * set: {"models": {id: doc or null}, "api_keys": {...}} (null: delete),
- * under prefix (ends with '/'); done(arg, err, etcd revision) once.
+ * under prefix (ends with '/'), with the note of who asked (source,
+ * "admin:<key name>"); done(arg, err, etcd revision) once.
  */
 void etcdapply_send(struct etcd *etcd, struct store *s, struct etcdowner *own, const char *prefix,
-                    struct json_object *set, admin_done_cb done, void *arg);
+                    struct json_object *set, const char *source, admin_done_cb done, void *arg);
 
 #endif

@@ -27,6 +27,7 @@
 #include "admin.h"
 #include "etcd.h"
 #include "etcdindex.h"
+#include "etcdrollback.h"
 #include "jsonx.h"
 
 struct ix_write {
@@ -200,6 +201,31 @@ ix_new(admin_done_cb done, void *arg, const char *id, int is_delete)
     return w;
 }
 
+/*
+ * ",{put of the change's note}": who made it (the admin key's name), in the
+ * same transaction, so every node's history records it (etcdrollback.h);
+ * "" without a source.
+ */
+static char *
+note_op(const char *prefix, const char *source)
+{
+    char key[600], *k, *v, *out = NULL;
+    if (source == NULL || source[0] == '\0')
+        return strdup("");
+    struct json_object *note = json_object_new_object();
+    json_object_object_add(note, "source", json_object_new_string(source));
+    snprintf(key, sizeof(key), "%s%s", prefix, ETCDROLLBACK_NOTE);
+    k = b64s(key);
+    v = b64s(json_object_to_json_string_ext(note, JSON_C_TO_STRING_PLAIN));
+    json_object_put(note);
+    if (k != NULL && v != NULL &&
+        asprintf(&out, ",{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\"}}", k, v) < 0)
+        out = NULL;
+    free(k);
+    free(v);
+    return out;
+}
+
 /* Send body (taken), or fail at once when it could not be made or started. */
 static void
 ix_send(struct etcd *e, char *body, struct ix_write *w)
@@ -211,10 +237,12 @@ ix_send(struct etcd *e, char *body, struct ix_write *w)
 
 void
 etcdindex_put(struct etcd *e, struct store *s, const char *prefix, enum res_kind k, const char *id,
-              struct json_object *doc, int64_t expect, admin_done_cb done, void *arg)
+              struct json_object *doc, int64_t expect, const char *source, admin_done_cb done,
+              void *arg)
 {
     char rkey[512], nkey[1024], okey[1024], rcmp[512];
     char *r = NULL, *v = NULL, *n = NULL, *i = NULL, *o = NULL, *rel = NULL, *body = NULL;
+    char *note = NULL;
     struct ix_write *w = ix_new(done, arg, id, 0);
     if (w == NULL)
         return;
@@ -232,7 +260,7 @@ etcdindex_put(struct etcd *e, struct store *s, const char *prefix, enum res_kind
     i = b64s(id);
     o = okey[0] && strcmp(okey, nkey) != 0 ? b64s(okey) : NULL;
     if (r && v && n && i && (o || !okey[0] || strcmp(okey, nkey) == 0) &&
-        (rel = release_op(o, i)) != NULL) {
+        (rel = release_op(o, i)) != NULL && (note = note_op(prefix, source)) != NULL) {
         res_compare(rcmp, sizeof(rcmp), r, expect);
         /*
          * The name free: take it. Else, in the failure branch, the name
@@ -243,14 +271,14 @@ etcdindex_put(struct etcd *e, struct store *s, const char *prefix, enum res_kind
                      "{\"compare\":[%s{\"key\":\"%s\",\"target\":\"CREATE\",\"create_revision\":"
                      "\"0\",\"result\":\"EQUAL\"}],"
                      "\"success\":[{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\"}},"
-                     "{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\"}}%s],"
+                     "{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\"}}%s%s],"
                      "\"failure\":[{\"request_txn\":{"
                      "\"compare\":[%s{\"key\":\"%s\",\"target\":\"VALUE\",\"value\":\"%s\","
                      "\"result\":\"EQUAL\"}],"
-                     "\"success\":[{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\"}}%s],"
+                     "\"success\":[{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\"}}%s%s],"
                      "\"failure\":[{\"request_range\":{\"key\":\"%s\"}},"
                      "{\"request_range\":{\"key\":\"%s\"}}]}}]}",
-                     rcmp, n, r, v, n, i, rel, rcmp, n, i, r, v, rel, n, r) < 0)
+                     rcmp, n, r, v, n, i, rel, note, rcmp, n, i, r, v, rel, note, n, r) < 0)
             body = NULL;
     }
     free(r);
@@ -259,15 +287,16 @@ etcdindex_put(struct etcd *e, struct store *s, const char *prefix, enum res_kind
     free(i);
     free(o);
     free(rel);
+    free(note);
     ix_send(e, body, w);
 }
 
 void
 etcdindex_del(struct etcd *e, struct store *s, const char *prefix, enum res_kind k, const char *id,
-              int64_t expect, admin_done_cb done, void *arg)
+              int64_t expect, const char *source, admin_done_cb done, void *arg)
 {
     char rkey[512], okey[1024], rcmp[512];
-    char *r = NULL, *i = NULL, *o = NULL, *rel = NULL, *body = NULL;
+    char *r = NULL, *i = NULL, *o = NULL, *rel = NULL, *body = NULL, *note = NULL;
     struct ix_write *w = ix_new(done, arg, id, 1);
     if (w == NULL)
         return;
@@ -276,20 +305,22 @@ etcdindex_del(struct etcd *e, struct store *s, const char *prefix, enum res_kind
     r = b64s(rkey);
     i = b64s(id);
     o = okey[0] ? b64s(okey) : NULL;
-    if (r && i && (o || !okey[0]) && (rel = release_op(o, i)) != NULL) {
+    if (r && i && (o || !okey[0]) && (rel = release_op(o, i)) != NULL &&
+        (note = note_op(prefix, source)) != NULL) {
         res_compare(rcmp, sizeof(rcmp), r, expect);
         size_t l = strlen(rcmp);
         if (l > 0)
             rcmp[l - 1] = '\0'; /* the only compare: no comma after it */
         if (asprintf(&body,
                      "{\"compare\":[%s],\"success\":[{\"request_delete_range\":{\"key\":\"%s\"}}"
-                     "%s],\"failure\":[{\"request_range\":{\"key\":\"%s\"}}]}",
-                     rcmp, r, rel, r) < 0)
+                     "%s%s],\"failure\":[{\"request_range\":{\"key\":\"%s\"}}]}",
+                     rcmp, r, rel, note, r) < 0)
             body = NULL;
     }
     free(r);
     free(i);
     free(o);
     free(rel);
+    free(note);
     ix_send(e, body, w);
 }

@@ -30,10 +30,15 @@ int etcdindex_key(const char *prefix, enum res_kind k, struct json_object *doc, 
  * resource holds the name in etcd, whatever this node's table says.
  */
 void etcdindex_put(struct etcd *e, struct store *s, const char *prefix, enum res_kind k,
-                   const char *id, struct json_object *doc, int64_t expect, admin_done_cb done,
-                   void *arg);
-/* Delete resource id, and its name's entry while that names it. */
+                   const char *id, struct json_object *doc, int64_t expect, const char *source,
+                   admin_done_cb done, void *arg);
+/*
+ * Delete resource id, and its name's entry while that names it. source
+ * ("admin:<key name>", or NULL): the note of who, written with the change
+ * (etcdrollback.h) so that every node's history records it.
+ */
 void etcdindex_del(struct etcd *e, struct store *s, const char *prefix, enum res_kind k,
-                   const char *id, int64_t expect, admin_done_cb done, void *arg);
+                   const char *id, int64_t expect, const char *source, admin_done_cb done,
+                   void *arg);
 
 #endif

@@ -28,6 +28,7 @@
 #include "etcdindex.h"
 #include "etcdowner.h"
 #include "etcdapply.h"
+#include "etcdrollback.h"
 #include "jsonx.h"
 #include "etcdident.h"
 #include "etcdsync.h"
@@ -57,6 +58,7 @@ struct etcdsync {
     struct etcdowner *own; /* the index entries, create revisions and losers (the rule) */
     char last_error[256];
     struct etcdident ident; /* the cluster and revision the table came from */
+    char source[256];       /* the note of the Admin API write being sent (es_source) */
 };
 
 /* Split "<prefix>/<kind>/<id>"; -1 (logged) for a key that is not a resource. */
@@ -68,7 +70,9 @@ parse_key(struct etcdsync *es, const char *key, size_t len, enum res_kind *k, ch
     if (len <= plen || len >= sizeof(buf) || memcmp(key, es->prefix, plen) != 0)
         return -1;
     if (len > plen + 6 && memcmp(key + plen, "index/", 6) == 0)
-        return -1;                      /* a name's index entry (etcdindex.c), not a resource */
+        return -1; /* a name's index entry (etcdindex.c), not a resource */
+    if (len > plen + 8 && memcmp(key + plen, "history/", 8) == 0)
+        return -1; /* the note of a change (etcdrollback.c), not a resource */
     if (memchr(key, '\0', len) != NULL) /* "models/a\0b" must not be read as "models/a" */
         goto bad;
     memcpy(buf, key + plen, len - plen);
@@ -480,6 +484,28 @@ apply_put(struct etcdsync *es, struct store_txn *t, const struct etcd_event *ev,
         *resync = 1;
 }
 
+/*
+ * The note a rollback writes in its own transaction (etcdrollback.c): who
+ * asked, and for which version. Every node records it with the batch.
+ */
+static void
+apply_note(struct store_txn *t, const struct etcd_event *ev)
+{
+    struct json_object *o, *v;
+    if (ev->type == ETCD_DELETE || (o = jx_parse(ev->kv.value, ev->kv.valuelen)) == NULL)
+        return;
+    const char *src = jx_str(o, "source");
+    int ok = src != NULL && strlen(src) < 200 && strncmp(src, "admin", 5) == 0;
+    for (const char *p = src; ok && *p; p++)
+        ok = *p > ' ' && *p < 127;
+    if (ok)
+        store_txn_history_source(t, src);
+    if (json_object_object_get_ex(o, "rollback_of", &v) && json_object_is_type(v, json_type_int) &&
+        json_object_get_int64(v) >= 0)
+        store_txn_rollback_of(t, (uint64_t)json_object_get_int64(v));
+    json_object_put(o);
+}
+
 /* Apply one event inside t; problems are logged and skipped. */
 static void
 apply_event(struct etcdsync *es, struct store_txn *t, const struct etcd_event *ev,
@@ -489,6 +515,13 @@ apply_event(struct etcdsync *es, struct store_txn *t, const struct etcd_event *e
     char id[RES_ID_MAX + 1];
     if (is_index_key(es, ev->kv.key, ev->kv.keylen)) {
         apply_index_event(es, ev, resync);
+        return;
+    }
+    if (ev->kv.keylen == strlen(es->prefix) + strlen(ETCDROLLBACK_NOTE) &&
+        memcmp(ev->kv.key, es->prefix, strlen(es->prefix)) == 0 &&
+        memcmp(ev->kv.key + strlen(es->prefix), ETCDROLLBACK_NOTE, strlen(ETCDROLLBACK_NOTE)) ==
+            0) {
+        apply_note(t, ev);
         return;
     }
     if (parse_key(es, ev->kv.key, ev->kv.keylen, &k, id) < 0)
@@ -706,7 +739,8 @@ es_put(void *ctx, enum res_kind k, const char *id, struct json_object *doc, int6
         done(arg, ADMIN_EIDENTITY, 0);
         return;
     }
-    etcdindex_put(es->etcd, es->store, es->prefix, k, id, doc, expect, done, arg);
+    etcdindex_put(es->etcd, es->store, es->prefix, k, id, doc, expect, es->source, done, arg);
+    es->source[0] = '\0';
 }
 
 static void
@@ -717,19 +751,40 @@ es_del(void *ctx, enum res_kind k, const char *id, int64_t expect, admin_done_cb
         done(arg, ADMIN_EIDENTITY, 0);
         return;
     }
-    etcdindex_del(es->etcd, es->store, es->prefix, k, id, expect, done, arg);
+    etcdindex_del(es->etcd, es->store, es->prefix, k, id, expect, es->source, done, arg);
+    es->source[0] = '\0';
+}
+
+/* Who makes the next put or del: its note goes into etcd with it (etcdrollback.h). */
+static void
+es_source(void *ctx, const char *source)
+{
+    struct etcdsync *es = ctx;
+    snprintf(es->source, sizeof(es->source), "%s", source);
+}
+
+/* A rollback: this node's state at v into etcd, one transaction (etcdrollback.c). */
+static void
+es_rollback(void *ctx, uint64_t v, const char *source, admin_rollback_cb done, void *arg)
+{
+    struct etcdsync *es = ctx;
+    if (es->ident.mismatch) {
+        done(arg, ADMIN_EIDENTITY, 0, 0, NULL);
+        return;
+    }
+    etcdrollback_send(es->etcd, es->store, es->own, es->prefix, v, source, done, arg);
 }
 
 /* A declarative apply: the set into etcd, one transaction (etcdapply.c). */
 static void
-es_apply(void *ctx, struct json_object *set, admin_done_cb done, void *arg)
+es_apply(void *ctx, struct json_object *set, const char *source, admin_done_cb done, void *arg)
 {
     struct etcdsync *es = ctx;
     if (es->ident.mismatch) {
         done(arg, ADMIN_EIDENTITY, 0);
         return;
     }
-    etcdapply_send(es->etcd, es->store, es->own, es->prefix, set, done, arg);
+    etcdapply_send(es->etcd, es->store, es->own, es->prefix, set, source, done, arg);
 }
 
 /* The resources that lost their name or key to another (etcdowner.c). */
@@ -746,6 +801,8 @@ etcdsync_admin_backend(struct etcdsync *es, struct admin_backend *b)
     b->put = es_put;
     b->del = es_del;
     b->conflicts = es_conflicts;
+    b->rollback = es_rollback;
+    b->source = es_source;
     b->apply = es_apply;
     b->ctx = es;
 }

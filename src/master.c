@@ -1035,6 +1035,7 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
         goto out;
     }
     errors_free(&e);
+    store_history_bounds(m.store, (uint64_t)c->history_max_versions, c->history_max_size);
     /* A crashed predecessor may have left reader slots behind. */
     store_reader_check(m.store);
     if (store_upgrade_records(m.store) < 0)

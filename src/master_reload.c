@@ -224,6 +224,8 @@ switch_over(struct master *m)
     /* the master's own services see the new values from now on */
     memcpy(m->conf, m->cur->conf, sizeof(*m->conf));
     log_set_level(m->conf->log_level);
+    store_history_bounds(m->store, (uint64_t)m->conf->history_max_versions,
+                         m->conf->history_max_size);
     master_tls_reload(m); /* the certificates of its own HTTPS listeners */
     gen_free(old); /* our copies only: the draining workers keep theirs */
     reload_done(m, 1, NULL);

@@ -26,49 +26,11 @@
 #include "log.h"
 #include "store.h"
 #include "aigw/util.h"
+#include "store_priv.h"
 
 #define META_KEY "meta"
 #define IDENT_KEY "etcd_ident" /* uint64 cluster_id, int64 revision, byte-packed */
 #define IDENT_LEN 16
-
-struct store {
-    MDB_env *env;
-    MDB_dbi docs[RES_NKINDS], idx[RES_NKINDS], meta;
-    MDB_txn *rtxn; /* the reader handle, reset between uses */
-    int reading;
-    int rdonly;
-    /* the file as opened: store_check compares the path and the size to it */
-    char path[PATH_MAX];
-    int fd;
-    dev_t dev;
-    ino_t ino;
-    unsigned psize;
-    int file; /* enum store_file: latched once not STORE_FILE_OK */
-    char problem[PATH_MAX + 160];
-};
-
-struct store_txn {
-    struct store *s;
-    MDB_txn *txn;
-    int changes;
-    int origin;
-    int64_t revision;
-    int has_ident; /* ident is written at commit, even when nothing else changed */
-    struct store_etcd_ident ident;
-};
-
-/*
- * A docs_<kind> value: this header, then the JSON document. Byte-packed so
- * the layout doesn't depend on the compiler; read with memcpy.
- */
-#define DOC_HDR 9 /* int64 revision, uint8 origin */
-
-struct meta_rec {
-    uint64_t version;
-    int64_t etcd_revision;
-    int64_t updated_ms;
-    char source[160];
-};
 
 static const char *const docs_names[RES_NKINDS] = {"docs_models", "docs_api_keys"};
 static const char *const idx_names[RES_NKINDS] = {"idx_models", "idx_api_keys"};
@@ -91,6 +53,9 @@ open_dbis(struct store *s, struct aigw_errors *e)
     }
     if (rc == 0)
         rc = mdb_dbi_open(txn, "meta", flags, &s->meta);
+    /* the history only in the master: a worker never reads it */
+    if (rc == 0 && !s->rdonly)
+        rc = mdb_dbi_open(txn, "history", flags, &s->hist);
     if (rc == 0)
         rc = mdb_txn_commit(txn);
     else
@@ -230,6 +195,8 @@ store_open(const char *dir, uint64_t map_size, unsigned max_readers, int flags,
     if (s == NULL)
         return NULL;
     s->rdonly = (flags & STORE_RDONLY) != 0;
+    s->hist_max_versions = STORE_HISTORY_VERSIONS;
+    s->hist_max_bytes = STORE_HISTORY_BYTES;
     if (!s->rdonly && mkdir(dir, 0700) < 0 && errno != EEXIST) {
         errors_add(e, NULL, NULL, "cannot create data_dir %s: %s", dir, strerror(errno));
         goto fail;
@@ -280,7 +247,7 @@ store_reader_check(struct store *s)
 }
 
 /* Split a docs value into its header and JSON; -1 when it is too short. */
-static int
+int
 doc_decode(const MDB_val *v, struct store_doc *d)
 {
     if (v->mv_size < DOC_HDR)
@@ -329,7 +296,7 @@ store_read_end(struct store *s)
 }
 
 /* Read the meta record in txn; zeroes when there is none yet. */
-static void
+void
 meta_read(struct store *s, MDB_txn *txn, struct meta_rec *m)
 {
     MDB_val k = {strlen(META_KEY), (void *)META_KEY}, v;
@@ -518,9 +485,6 @@ store_txn_origin(struct store_txn *t, int origin, int64_t revision)
     t->revision = revision;
 }
 
-/* Read the meta record in txn (defined below). */
-static void meta_read(struct store *s, MDB_txn *txn, struct meta_rec *m);
-
 uint64_t
 store_txn_next_version(struct store_txn *t)
 {
@@ -633,6 +597,15 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
             return STORE_CONFLICT;
         }
     }
+    /*
+     * The history keeps the value before, copied now: the writes below may
+     * move the page it is on.
+     */
+    if (hist_note(t, k, id, rc == 0 ? &old : NULL, 0) < 0) {
+        free(rec);
+        errors_add(e, NULL, id, "out of memory");
+        return STORE_ERROR;
+    }
     /* A renamed model (or a rotated key) leaves its old index entry behind: drop it. */
     if (rc == 0 && stored_index_key(k, od.json, od.len, oldidx, sizeof(oldidx), &oldlen) == 0 &&
         (oldlen != ilen || memcmp(oldidx, idx, ilen) != 0))
@@ -666,6 +639,8 @@ store_del(struct store_txn *t, enum res_kind k, const char *id)
 
     if (mdb_get(t->txn, s->docs[k], &dk, &old) != 0)
         return STORE_NOTFOUND;
+    if (hist_note(t, k, id, &old, 1) < 0)
+        return STORE_ERROR;
     drop_index(t, k, id, &old);
     if (mdb_del(t->txn, s->docs[k], &dk, NULL) != 0)
         return STORE_ERROR;
@@ -909,13 +884,11 @@ store_commit(struct store_txn *t, const char *source, int64_t etcd_revision)
 {
     int rc = 0;
     if (t->changes == 0 && !t->has_ident) {
-        mdb_txn_abort(t->txn);
-        free(t);
+        store_abort(t);
         return 0;
     }
     if (ident_put(t) < 0) {
-        mdb_txn_abort(t->txn);
-        free(t);
+        store_abort(t);
         return -1;
     }
     struct meta_rec m;
@@ -924,17 +897,27 @@ store_commit(struct store_txn *t, const char *source, int64_t etcd_revision)
         m.version++;
         m.etcd_revision = etcd_revision;
         m.updated_ms = now_real_ms();
-        snprintf(m.source, sizeof(m.source), "%s", source);
+        /* the status says "admin"; the history, which admin key (admin:<name>) */
+        snprintf(m.source, sizeof(m.source), "%s",
+                 strncmp(source, "admin:", 6) == 0 ? "admin" : source);
     }
     MDB_val k = {strlen(META_KEY), (void *)META_KEY}, v = {sizeof(m), &m};
     if (t->changes > 0 && (rc = mdb_put(t->txn, t->s->meta, &k, &v, 0)) != 0) {
         log_warnx("LMDB: cannot write the meta record: %s", mdb_strerror(rc));
-        mdb_txn_abort(t->txn);
-        free(t);
+        store_abort(t);
+        return -1;
+    }
+    /* the version's history record, in the same transaction: the two never disagree */
+    if (t->changes > 0 && (rc = hist_write(t, m.version, &m, source)) != 0) {
+        log_warnx("LMDB: cannot write the history record of version %llu: %s%s",
+                  (unsigned long long)m.version, mdb_strerror(rc),
+                  rc == MDB_MAP_FULL ? " (raise lmdb.map_size or lower history.max_size)" : "");
+        store_abort(t);
         return -1;
     }
     struct store *s = t->s;
     rc = mdb_txn_commit(t->txn);
+    hist_txn_free(t);
     free(t);
     if (rc != 0) {
         log_warnx("LMDB: commit failed: %s%s", mdb_strerror(rc),
@@ -1027,5 +1010,6 @@ store_abort(struct store_txn *t)
     if (t == NULL)
         return;
     mdb_txn_abort(t->txn);
+    hist_txn_free(t);
     free(t);
 }

@@ -131,6 +131,50 @@ void store_abort(struct store_txn *t);
 int store_apply_set(struct store_txn *t, enum res_kind k, struct json_object *set,
                     struct json_object *origins, struct aigw_errors *e);
 
+/*
+ * The history of versions (master only; storehist.c): a record per
+ * committed version, written in its transaction, the oldest dropped past
+ * the bounds (history.max_versions, history.max_size).
+ */
+#define STORE_HISTORY_VERSIONS 1000
+#define STORE_HISTORY_BYTES (64ULL << 20)
+void store_history_bounds(struct store *s, uint64_t max_versions, uint64_t max_bytes);
+/* The source t's history record has, instead of the commit's (an etcd batch: who asked). */
+void store_txn_history_source(struct store_txn *t, const char *source);
+/* Mark t as the rollback to version v (its history record says so). */
+void store_txn_rollback_of(struct store_txn *t, uint64_t v);
+/* Inside a read: the oldest version the history can give back, and the current one. */
+int store_history_range(struct store *s, uint64_t *oldest, uint64_t *current);
+/*
+ * Inside a read: up to limit records, newest first, of versions below
+ * `before` (0: from the newest): [{version, time_ms, source, file or
+ * admin_key, etcd_revision, rollback_of, changes: [{kind, id, op}]}].
+ */
+struct json_object *store_history_list(struct store *s, uint64_t before, size_t limit,
+                                       int *has_more);
+/*
+ * Inside a read: every resource changed after version v with its value at
+ * v, "<kind>/<id>" -> {kind, id, value: {doc (JSON text), origin, revision}
+ * or null (absent at v)}; NULL with the reason in e when the history does
+ * not reach back to v (or v does not exist yet).
+ */
+struct json_object *store_history_state(struct store *s, uint64_t v, struct aigw_errors *e);
+/*
+ * Inside a read: the resources that differ between versions v1 and v2, in
+ * kind/id order: [{kind, id, before, after}] (JSON text of the stored
+ * documents, unmasked; null: absent). NULL with the reason in e.
+ */
+struct json_object *store_history_diff(struct store *s, uint64_t v1, uint64_t v2,
+                                       struct aigw_errors *e);
+/*
+ * The table as it was at version v, as one new version (one write
+ * transaction) committed with source: STORE_NOTFOUND when the history does
+ * not hold v, STORE_CONFLICT (with the names in e) when it cannot be.
+ * newver: the version now served; nchanges: resources changed (0: it was so).
+ */
+int store_rollback(struct store *s, uint64_t v, const char *source, uint64_t *newver, int *nchanges,
+                   struct aigw_errors *e);
+
 /* Reader side (workers): begin, look up, end; views die at store_read_end. */
 int store_read_begin(struct store *s);
 void store_read_end(struct store *s);

@@ -91,6 +91,8 @@ struct conf {
     char data_dir[PATH_MAX];
     uint64_t lmdb_map_size;
     int64_t lmdb_max_readers;
+    int64_t history_max_versions;    /* configuration versions kept (aigwctl history) */
+    uint64_t history_max_size;       /* bytes of history records kept */
     char resources[PATH_MAX];        /* standalone resources file; "" for none */
     char upstream_ca_file[PATH_MAX]; /* CA bundle for upstream TLS; "" = the system's */
 

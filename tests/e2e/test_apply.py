@@ -227,6 +227,13 @@ def _(env):
           t["api_keys"])
     served(env.gw, "ap-one", "up-one")
     served(env.gw, "ap-two", "up-two")
+    # the history holds it as one version, by the admin key that applied it
+    it = admin(env.gw, "GET", "/admin/v1/history?limit=1").json()["items"][0]
+    check_eq((it["version"], it["source"], it.get("admin_key")), (v0 + 1, "admin", "root"),
+             "the apply's history record")
+    check_eq(sorted((c["kind"], c["id"], c["op"]) for c in it["changes"]),
+             [("api_keys", "ap-client", "create"), ("models", "ap-one", "create"),
+              ("models", "ap-two", "create")], "the resources it changed")
 
 
 @tap.case("3. the same file again: empty plan, no new version")
@@ -435,6 +442,10 @@ def _(env):
         ctl(a, "apply", "-f", path)
         check_eq(etcd.revision(), rev0 + 1, "etcd revision: one transaction for the apply")
         served(b, "ap-one", "up-one")
+        # node B's history: one version for the whole apply, by A's admin key
+        it = admin(b, "GET", "/admin/v1/history?limit=1").json()["items"][0]
+        check_eq((it["source"], it.get("admin_key"), len(it["changes"])), ("admin", "root", 3),
+                 "node B's record of the apply")
         served(b, "ap-two", "up-two")
         served(a, "ap-two", "up-two")
         check_eq(etcd.get("%s/index/models/ap-one" % PREFIX), b"ap-one",
