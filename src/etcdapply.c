@@ -15,9 +15,8 @@
  *   resource itself, or by a resource this apply moves off that name;
  * - each name it releases still names its resource.
  * A compare that fails (etcd changed since this node read it) changes
- * nothing and says so. The transaction builder is the one of the rollback
- * (etcdrollback.c), fed a set instead of a past version; its helpers are
- * copied, not shared, for now.
+ * nothing and says so. The transaction is built as a rollback's is
+ * (etcdtxn.c), from the set instead of a past version.
  */
 #include "config.h"
 
@@ -37,6 +36,7 @@
 #include "etcdowner.h"
 #include "etcdapply.h"
 #include "etcdrollback.h"
+#include "etcdtxn.h"
 #include "jsonx.h"
 
 struct rb_write {
@@ -44,167 +44,6 @@ struct rb_write {
     void *arg;
     int changes;
 };
-
-/* A base64 JSON string of s (a new object), as the JSON gateway takes keys and values. */
-static struct json_object *
-b64(const char *s)
-{
-    char *b = etcd_b64(s, strlen(s));
-    struct json_object *o = json_object_new_string(b ? b : "");
-    free(b);
-    return o;
-}
-
-/* {"key": k, "target": target, field: value, "result": "EQUAL"} */
-static struct json_object *
-cmp(const char *k, const char *target, const char *field, struct json_object *value)
-{
-    struct json_object *c = json_object_new_object();
-    json_object_object_add(c, "key", b64(k));
-    jx_add_str(c, "target", target);
-    json_object_object_add(c, field, value);
-    jx_add_str(c, "result", "EQUAL");
-    return c;
-}
-
-static struct json_object *
-cmp_absent(const char *k)
-{
-    return cmp(k, "CREATE", "create_revision", json_object_new_string("0"));
-}
-
-static struct json_object *
-cmp_value(const char *k, const char *v)
-{
-    return cmp(k, "VALUE", "value", b64(v));
-}
-
-static struct json_object *
-cmp_mod(const char *k, int64_t rev)
-{
-    char r[24];
-    snprintf(r, sizeof(r), "%lld", (long long)rev);
-    return cmp(k, "MOD", "mod_revision", json_object_new_string(r));
-}
-
-static struct json_object *
-op_put(const char *k, const char *v)
-{
-    struct json_object *o = json_object_new_object(), *p = json_object_new_object();
-    json_object_object_add(p, "key", b64(k));
-    json_object_object_add(p, "value", b64(v));
-    json_object_object_add(o, "request_put", p);
-    return o;
-}
-
-static struct json_object *
-op_del(const char *k)
-{
-    struct json_object *o = json_object_new_object(), *p = json_object_new_object();
-    json_object_object_add(p, "key", b64(k));
-    json_object_object_add(o, "request_delete_range", p);
-    return o;
-}
-
-/* The index entry of a document given as JSON text, into out ("" when it has none). */
-static void
-ikey_of(const char *prefix, enum res_kind k, const char *json, size_t len, char *out, size_t n)
-{
-    struct json_object *doc = jx_parse(json, len);
-    out[0] = '\0';
-    if (doc != NULL && etcdindex_key(prefix, k, doc, out, n) < 0)
-        out[0] = '\0';
-    json_object_put(doc);
-}
-
-/* What the transaction is made of while it is built. */
-struct plan {
-    struct json_object *compare, *success;
-    struct json_object *claims;   /* index key -> id taking it */
-    struct json_object *releases; /* index key -> id leaving it */
-    int changes;
-};
-
-/* One resource of the apply: its compare, its write, the names it takes and leaves. */
-static void
-plan_resource(struct store *s, const char *prefix, struct plan *p, enum res_kind k, const char *id,
-              struct json_object *doc)
-{
-    const char *kind = res_kind_name(k);
-    const char *want = doc ? json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
-                                                                     JSON_C_TO_STRING_NOSLASHESCAPE)
-                           : NULL;
-    char rkey[512], cur_ikey[1024] = "", new_ikey[1024] = "";
-    struct store_doc d;
-    snprintf(rkey, sizeof(rkey), "%s%s/%s", prefix, kind, id);
-    int exists = store_doc_read(s, k, id, &d) == STORE_OK;
-    if (exists && want != NULL && d.len == strlen(want) && memcmp(d.json, want, d.len) == 0)
-        return; /* as it was already */
-    if (!exists && want == NULL)
-        return;
-    json_object_array_add(p->compare, exists ? cmp_mod(rkey, d.revision) : cmp_absent(rkey));
-    if (exists)
-        ikey_of(prefix, k, d.json, d.len, cur_ikey, sizeof(cur_ikey));
-    if (want != NULL) {
-        ikey_of(prefix, k, want, strlen(want), new_ikey, sizeof(new_ikey));
-        json_object_array_add(p->success, op_put(rkey, want));
-        if (new_ikey[0])
-            json_object_object_add(p->claims, new_ikey, json_object_new_string(id));
-    } else {
-        json_object_array_add(p->success, op_del(rkey));
-    }
-    if (cur_ikey[0] && strcmp(cur_ikey, new_ikey) != 0)
-        json_object_object_add(p->releases, cur_ikey, json_object_new_string(id));
-    p->changes++;
-}
-
-/*
- * The names: taken (free, ours, or left by a resource of this apply) and
- * released; -1 with the refusal in e when a name is held by a resource the
- * apply does not move.
- */
-static int
-plan_names(struct etcdowner *own, const char *prefix, struct plan *p, struct aigw_errors *e)
-{
-    json_object_object_foreach(p->claims, ikey, idv)
-    {
-        const char *id = json_object_get_string(idv), *holder = owner_index_get(own, ikey);
-        struct json_object *rel;
-        if (holder == NULL) {
-            json_object_array_add(p->compare, cmp_absent(ikey));
-        } else if (strcmp(holder, id) == 0) {
-            json_object_array_add(p->compare, cmp_value(ikey, id));
-            continue; /* ours already: nothing to write */
-        } else if (json_object_object_get_ex(p->releases, ikey, &rel) &&
-                   strcmp(json_object_get_string(rel), holder) == 0) {
-            json_object_array_add(p->compare, cmp_value(ikey, holder));
-        } else {
-            const char *name = ikey + strlen(prefix) + strlen("index/");
-            char what[600];
-            if (strncmp(name, "models/", 7) == 0)
-                snprintf(what, sizeof(what), "the model name \"%s\"", name + 7);
-            else
-                snprintf(what, sizeof(what), "the key");
-            errors_add(e, NULL, NULL,
-                       "%s of %s is held in etcd by %s, which this apply does not change "
-                       "(etcd changed since this node read it); apply "
-                       "again, or delete or rename %s first",
-                       what, id, holder, holder);
-            return -1;
-        }
-        json_object_array_add(p->success, op_put(ikey, id));
-    }
-    json_object_object_foreach(p->releases, rkey, ridv)
-    {
-        const char *rid = json_object_get_string(ridv), *holder = owner_index_get(own, rkey);
-        if (json_object_object_get_ex(p->claims, rkey, NULL) || holder == NULL ||
-            strcmp(holder, rid) != 0)
-            continue; /* taken by another of this apply, or not ours to release */
-        json_object_array_add(p->compare, cmp_value(rkey, rid));
-        json_object_array_add(p->success, op_del(rkey));
-    }
-    return 0;
-}
 
 /* etcd's answer: done, or refused by a compare (etcd changed since this node read it). */
 static void
@@ -254,14 +93,14 @@ waits_for(struct etcdowner *own, const char *prefix, enum res_kind k, const char
  * sent last all the same (the compares keep etcd consistent).
  */
 static void
-plan_kind_ordered(struct store *s, struct etcdowner *own, const char *prefix, struct plan *p,
+plan_kind_ordered(struct store *s, struct etcdowner *own, const char *prefix, struct etcdtxn *p,
                   enum res_kind k, struct json_object *ks)
 {
     struct json_object *sent = json_object_new_object();
     json_object_object_foreach(ks, did, ddoc)
     {
         if (ddoc == NULL) {
-            plan_resource(s, prefix, p, k, did, NULL);
+            etcdtxn_resource(s, prefix, p, k, did, NULL);
             json_object_object_add(sent, did, NULL);
         }
     }
@@ -274,7 +113,9 @@ plan_kind_ordered(struct store *s, struct etcdowner *own, const char *prefix, st
                 if (doc == NULL || json_object_object_get_ex(sent, id, NULL) ||
                     (!force && waits_for(own, prefix, k, id, doc, ks, sent) != NULL))
                     continue;
-                plan_resource(s, prefix, p, k, id, doc);
+                etcdtxn_resource(s, prefix, p, k, id,
+                                 json_object_to_json_string_ext(
+                                     doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_object_add(sent, id, NULL);
                 progress = 1;
             }
@@ -288,8 +129,8 @@ etcdapply_send(struct etcd *etcd, struct store *s, struct etcdowner *own, const 
                struct json_object *set, const char *source, admin_done_cb done, void *arg)
 {
     struct aigw_errors e;
-    struct plan p = {json_object_new_array(), json_object_new_array(), json_object_new_object(),
-                     json_object_new_object(), 0};
+    struct etcdtxn p;
+    etcdtxn_init(&p);
     int err = ADMIN_EIO;
     errors_init(&e, NULL);
     if (store_read_begin(s) < 0) {
@@ -300,7 +141,8 @@ etcdapply_send(struct etcd *etcd, struct store *s, struct etcdowner *own, const 
         plan_kind_ordered(s, own, prefix, &p, (enum res_kind)k,
                           json_object_object_get(set, res_kind_name((enum res_kind)k)));
     store_read_end(s);
-    if (plan_names(own, prefix, &p, &e) < 0) {
+    if (etcdtxn_names(own, prefix, &p, "apply", "etcd changed since this node read it",
+                      ", or apply again", &e) < 0) {
         err = ADMIN_ENAMECONFLICT;
         goto fail;
     }
@@ -314,33 +156,28 @@ etcdapply_send(struct etcd *etcd, struct store *s, struct etcdowner *own, const 
         struct json_object *note = json_object_new_object();
         jx_add_str(note, "source", source);
         snprintf(nkey, sizeof(nkey), "%s%s", prefix, ETCDROLLBACK_NOTE);
-        json_object_array_add(
-            p.success, op_put(nkey, json_object_to_json_string_ext(note, JSON_C_TO_STRING_PLAIN)));
+        json_object_array_add(p.success, etcdtxn_op_put(nkey, json_object_to_json_string_ext(
+                                                                  note, JSON_C_TO_STRING_PLAIN)));
         json_object_put(note);
     }
     struct rb_write *w = calloc(1, sizeof(*w));
-    struct json_object *body = json_object_new_object();
-    json_object_object_add(body, "compare", json_object_get(p.compare));
-    json_object_object_add(body, "success", json_object_get(p.success));
-    if (w == NULL) {
-        json_object_put(body);
+    char *body = etcdtxn_body(&p);
+    if (w == NULL || body == NULL) {
+        free(w);
+        free(body);
         goto fail;
     }
     w->done = done;
     w->arg = arg;
     w->changes = p.changes;
-    const char *txt = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
-    if (etcd_txn(etcd, txt, rb_answer, w) < 0)
+    if (etcd_txn(etcd, body, rb_answer, w) < 0)
         rb_answer(ETCD_EIO, 0, NULL, w);
-    json_object_put(body);
+    free(body);
     goto out;
 fail:
     log_warnx("etcd: apply refused: %s", e.n ? e.msgs[0] : "out of memory");
     done(arg, err, 0);
 out:
-    json_object_put(p.compare);
-    json_object_put(p.success);
-    json_object_put(p.claims);
-    json_object_put(p.releases);
+    etcdtxn_free(&p);
     errors_free(&e);
 }
