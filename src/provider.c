@@ -54,22 +54,53 @@ prov_stream_free(struct prov_stream *s)
     s->error = NULL;
 }
 
+/* Append len bytes to the header lines (wiping the old copy as it grows); 0 or -1. */
+static int
+hdr_add(struct prov_http *h, const char *s, size_t len)
+{
+    if (h->hlen + len > h->hcap) {
+        size_t cap = h->hcap ? h->hcap * 2 : 256;
+        while (cap < h->hlen + len)
+            cap *= 2;
+        char *n = malloc(cap);
+        if (n == NULL)
+            return -1;
+        if (h->hlen > 0)
+            memcpy(n, h->hdrs, h->hlen);
+        if (h->hdrs != NULL) {
+            explicit_bzero(h->hdrs, h->hcap);
+            free(h->hdrs);
+        }
+        h->hdrs = n;
+        h->hcap = cap;
+    }
+    memcpy(h->hdrs + h->hlen, s, len);
+    h->hlen += len;
+    return 0;
+}
+
+void
+prov_header_line(struct prov_http *h, const char *line, size_t len)
+{
+    size_t at = h->hlen;
+    if (hdr_add(h, line, len) < 0 || hdr_add(h, "\r\n", 2) < 0)
+        h->hlen = at;
+}
+
 void
 prov_header(struct prov_http *h, const char *name, const char *value)
 {
-    size_t n = strlen(name) + strlen(value) + 3;
-    char *line;
+    size_t at = h->hlen;
     /*
      * A CR or LF would end this header and start others (resource.c refuses
      * them in api_key; this holds for a record an older aigw wrote). The
      * header is left out: the upstream then refuses the request itself.
      */
-    if (strpbrk(value, "\r\n") != NULL || (line = malloc(n)) == NULL)
+    if (strpbrk(value, "\r\n") != NULL)
         return;
-    snprintf(line, n, "%s: %s", name, value);
-    h->hdrs = curl_slist_append(h->hdrs, line);
-    explicit_bzero(line, n); /* curl keeps its own copy */
-    free(line);
+    if (hdr_add(h, name, strlen(name)) < 0 || hdr_add(h, ": ", 2) < 0 ||
+        hdr_add(h, value, strlen(value)) < 0 || hdr_add(h, "\r\n", 2) < 0)
+        h->hlen = at;
 }
 
 void
@@ -133,7 +164,10 @@ prov_raw_model(const struct prov_call *c, struct prov_http *h)
 void
 prov_http_free(struct prov_http *h)
 {
-    curl_slist_free_all(h->hdrs);
+    if (h->hdrs != NULL) {
+        explicit_bzero(h->hdrs, h->hcap);
+        free(h->hdrs);
+    }
     json_object_put(h->keep);
     free(h->buf);
     memset(h, 0, sizeof(*h));

@@ -23,8 +23,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
-
 #include "provider_list.h"
 
 struct json_object;
@@ -68,7 +66,9 @@ struct prov_call {
 /* The upstream request a provider builds. */
 struct prov_http {
     char url[4096];
-    struct curl_slist *hdrs;  /* the provider's own (auth among them): freed, never logged */
+    char *hdrs;               /* "Name: value\r\n" lines, the provider's own (auth among them):
+                                 wiped and freed, never logged */
+    size_t hlen, hcap;
     const char *body;
     size_t len;
     struct json_object *keep; /* owns body when not NULL; put when the attempt ends */
@@ -161,6 +161,8 @@ int provider_parse(const char *name);
 void prov_stream_free(struct prov_stream *s);
 /* Append "Name: value" to the request's headers; the secret is wiped from our copy. */
 void prov_header(struct prov_http *h, const char *name, const char *value);
+/* Add one whole header line (without its CRLF), len bytes. */
+void prov_header_line(struct prov_http *h, const char *line, size_t len);
 /* The target's api_key in p's auth header (none without a key); our copies are wiped. */
 void prov_auth(struct prov_http *h, const struct prov_call *c, const struct provider *p);
 /* The URL: api_base + path (+ "?" query when not NULL). -1 when too long. */

@@ -41,7 +41,6 @@
 #include "proxy.h"
 #include "pxreq.h"
 #include "usage.h"
-#include "upstream.h"
 
 static const char *const route_suffix[] = {
     NULL,           NULL,          "/models",   "/chat/completions",
@@ -398,7 +397,8 @@ on_client_drain(void *arg)
         q->a.paused = 0;
         struct timeval tv = tv_ms(q->idle_ms);
         evtimer_add(q->timer, &tv);
-        upstream_resume(q->px->up, &q->a.xfer);
+        if (q->a.ureq != NULL)
+            uhttp_resume(q->a.ureq);
     }
 }
 
@@ -776,7 +776,7 @@ proxy_handle(struct http_req *r, void *arg)
 }
 
 struct proxy *
-proxy_new(struct event_base *base, const struct conf *c, struct store *s, struct upstream *u,
+proxy_new(struct event_base *base, const struct conf *c, struct store *s, struct uhttp *u,
           struct shm *shm)
 {
     struct proxy *px = calloc(1, sizeof(*px));

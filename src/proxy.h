@@ -12,13 +12,13 @@
 struct event_base;
 struct conf;
 struct store;
-struct upstream;
+struct uhttp;
 struct shm;
 struct http_req;
 struct proxy;
 
 struct proxy *proxy_new(struct event_base *base, const struct conf *c, struct store *s,
-                        struct upstream *u, struct shm *shm);
+                        struct uhttp *u, struct shm *shm);
 /* The http_handler for the client listeners. */
 void proxy_handle(struct http_req *r, void *arg);
 /* Its http_precheck: a body is read only for a known route, method and a valid key. */

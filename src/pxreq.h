@@ -10,15 +10,13 @@
 
 #include <stdint.h>
 
-#include <curl/curl.h>
-
 #include "aigw/resource.h"
 #include "sse.h"
 #include "balance.h"
 #include "limit.h"
 #include "messages.h"
 #include "provider.h"
-#include "upstream.h"
+#include "uhttp.h"
 
 struct event;
 struct evbuffer;
@@ -41,7 +39,7 @@ struct proxy {
     struct event_base *base;
     const struct conf *conf;
     struct store *store;
-    struct upstream *up;
+    struct uhttp *up; /* the upstream client */
     struct shm *shm;
     struct shm_worker *self; /* this worker's entry: the config version it last read */
     struct limiter *limiter;
@@ -53,7 +51,7 @@ struct proxy {
 
 /* What one upstream attempt owns; zeroed between attempts. */
 struct attempt {
-    struct upstream_xfer xfer;
+    struct uhttp_req *ureq; /* the exchange in progress, or NULL */
     const struct provider *prov; /* of the target */
     int native;                  /* the client speaks the target's own dialect */
     int raw;                     /* ... and it is not OpenAI's: the answer goes back as it came */
@@ -65,6 +63,7 @@ struct attempt {
     int judged;  /* the breaker has heard the outcome */
     long status; /* upstream status */
     int headers_done;
+    int ctype_sse;  /* Content-Type: text/event-stream */
     int is_sse;
     int paused;
     int too_large;

@@ -2,7 +2,7 @@
 /*
  * relay.c: the upstream half of the worker's pipeline: choose a target
  * (balance.c), have its provider build the request (provider.h), send it
- * (upstream.c), hand the answer to answer.c (buffered JSON, or SSE events
+ * (uhttp.c), hand the answer to answer.c (buffered JSON, or SSE events
  * one by one as they arrive), and on a retryable failure try the next
  * target, as long as no byte has reached the client.
  *
@@ -35,7 +35,7 @@
 
 #define SSE_MAX_EVENT (8 << 20)
 
-static void finish(struct pxreq *q, CURLcode rc);
+static void finish(struct pxreq *q, enum uhttp_error rc);
 static int can_serve(struct pxreq *q, int t);
 
 static void
@@ -70,8 +70,11 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pxreq *q = arg;
     q->a.timed_out = 1;
-    upstream_cancel(q->px->up, &q->a.xfer);
-    finish(q, CURLE_OPERATION_TIMEDOUT);
+    if (q->a.ureq != NULL) {
+        uhttp_cancel(q->a.ureq);
+        q->a.ureq = NULL;
+    }
+    finish(q, UHTTP_ETIMEOUT);
 }
 
 /* One upstream SSE event: answer.c accounts, translates and forwards it. */
@@ -84,16 +87,14 @@ on_sse_event(const char *event, size_t evlen, const char *data, size_t len, void
 }
 
 /* The upstream's status and headers are complete: decide how to relay. */
-static void
-on_headers_done(struct pxreq *q)
+static int
+on_headers_done(void *arg, int status)
 {
-    char *ctype = NULL;
+    struct pxreq *q = arg;
     struct attempt *a = &q->a;
     a->headers_done = 1;
-    curl_easy_getinfo(a->xfer.easy, CURLINFO_RESPONSE_CODE, &a->status);
-    curl_easy_getinfo(a->xfer.easy, CURLINFO_CONTENT_TYPE, &ctype);
-    int sse = q->stream && a->status == 200 && ctype != NULL &&
-              strncasecmp(ctype, "text/event-stream", 17) == 0;
+    a->status = status;
+    int sse = q->stream && a->status == 200 && a->ctype_sse;
     /*
      * An answer that is not a reason to fall back is what the breaker calls
      * healthy. A stream is judged when it ends (one that breaks mid-way is a
@@ -113,64 +114,60 @@ on_headers_done(struct pxreq *q)
     } else {
         evtimer_del(q->timer);
     }
+    return 0;
 }
 
-static size_t
-header_cb(char *buf, size_t size, size_t n, void *arg)
+/* One header of the upstream's final response: what relaying needs of it. */
+static void
+on_header(void *arg, const char *name, size_t nlen, const char *v, size_t vlen)
 {
     struct pxreq *q = arg;
-    size_t len = size * n;
-    if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
-        long code = 0;
-        curl_easy_getinfo(q->a.xfer.easy, CURLINFO_RESPONSE_CODE, &code);
-        if (code >= 200) /* not an interim 1xx block */
-            on_headers_done(q);
-    } else if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
-        size_t vlen = len - 12;
-        const char *v = buf + 12;
-        while (vlen > 0 && (*v == ' ' || *v == '\t'))
-            v++, vlen--;
-        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
-            vlen--;
+    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
+    if (nlen == 12 && strncasecmp(name, "content-type", 12) == 0)
+        q->a.ctype_sse = vlen >= 17 && strncasecmp(v, "text/event-stream", 17) == 0;
+    else if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0)
         snprintf(q->a.retry_after, sizeof(q->a.retry_after), "%.*s", (int)vlen, v);
-    }
-    return len;
 }
 
-static size_t
-write_cb(char *buf, size_t size, size_t n, void *arg)
+/* Body bytes: SSE events go out one by one, a buffered answer is kept. */
+static int
+on_body(void *arg, const char *buf, size_t len)
 {
     struct pxreq *q = arg;
-    size_t len = size * n;
     if (q->a.is_sse) {
+        arm_timer(q, q->idle_ms);
+        if (sse_feed(&q->a.sse, buf, len, on_sse_event, q) != 0)
+            return -1; /* an event beyond SSE_MAX_EVENT, or not the API's: stop */
         /* Backpressure: a slow client pauses the upstream rather than grow our memory. */
         if (http_stream_pending(q->r) > HTTP_OUT_HIGH) {
             q->a.paused = 1;
             evtimer_del(q->timer); /* a slow reader is not an idle upstream */
-            return CURL_WRITEFUNC_PAUSE;
+            return UHTTP_PAUSE;
         }
-        arm_timer(q, q->idle_ms);
-        if (sse_feed(&q->a.sse, buf, len, on_sse_event, q) != 0)
-            return 0; /* an event beyond SSE_MAX_EVENT: fail the transfer */
-        return len;
+        return 0;
     }
     if (evbuffer_get_length(q->resp) + len > q->px->conf->max_response_size) {
         q->a.too_large = 1;
-        return 0;
+        return -1;
     }
     evbuffer_add(q->resp, buf, len);
-    return len;
+    return 0;
 }
+
+static const struct uhttp_resp_cb resp_cb = {
+    .header = on_header,
+    .headers_done = on_headers_done,
+    .body = on_body,
+};
 
 /* Release what the attempt holds, ready for the next one. */
 static void
 attempt_clear(struct pxreq *q)
 {
     struct attempt *a = &q->a;
-    if (a->xfer.easy != NULL) {
-        upstream_cancel(q->px->up, &a->xfer);
-        upstream_easy_put(q->px->up, a->xfer.easy);
-    }
+    if (a->ureq != NULL)
+        uhttp_cancel(a->ureq);
     prov_http_free(&a->http);
     if (a->ps.call != NULL)
         prov_stream_free(&a->ps);
@@ -195,11 +192,11 @@ relay_abandon(struct pxreq *q)
         breaker_abandon(q->bal.tslot[q->a.target]);
 }
 
-/* The curl error as a client status, error code and message. */
+/* The client's error for an attempt's outcome: status, error code and message. */
 static int
-map_error(struct pxreq *q, CURLcode rc, const char **code, const char **msg)
+map_error(struct pxreq *q, enum uhttp_error rc, const char **code, const char **msg)
 {
-    if (q->a.timed_out || rc == CURLE_OPERATION_TIMEDOUT) {
+    if (q->a.timed_out || rc == UHTTP_ETIMEOUT) {
         *code = "upstream_timeout";
         *msg = q->a.headers_done ? "The upstream stopped sending in time"
                                  : "The upstream did not answer in time";
@@ -216,21 +213,26 @@ map_error(struct pxreq *q, CURLcode rc, const char **code, const char **msg)
         return 502;
     }
     switch (rc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
+    case UHTTP_ECONNECT:
+    case UHTTP_ERESOLVE:
         *code = "upstream_unreachable";
         *msg = "Could not connect to the upstream";
         return 502;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
+    case UHTTP_ETLS:
         *code = "upstream_tls_error";
         *msg = "TLS with the upstream failed (certificate verification or handshake)";
         return 502;
+    case UHTTP_EHEADERS:
+        *code = "upstream_bad_response";
+        *msg = "The upstream's response headers are larger than 64 KiB";
+        return 502;
+    case UHTTP_EBAD:
+        *code = "upstream_bad_response";
+        *msg = "The upstream's response is not valid HTTP/1.1";
+        return 502;
     default:
         *code = "upstream_error";
-        *msg = curl_easy_strerror(rc);
+        *msg = uhttp_strerror(rc);
         return 502;
     }
 }
@@ -240,15 +242,15 @@ map_error(struct pxreq *q, CURLcode rc, const char **code, const char **msg)
  * Only asked while nothing has reached the client.
  */
 static int
-retryable(struct pxreq *q, CURLcode rc)
+retryable(struct pxreq *q, enum uhttp_error rc)
 {
-    if (q->a.timed_out || rc == CURLE_OPERATION_TIMEDOUT)
+    if (q->a.timed_out || rc == UHTTP_ETIMEOUT)
         return (q->mv.fallback & FALLBACK_TIMEOUT) != 0;
-    if (q->a.too_large || q->a.bad_event || rc == CURLE_WRITE_ERROR)
+    if (q->a.too_large || q->a.bad_event || rc == UHTTP_ESTOP)
         return 0;
     if (q->a.is_sse && q->a.ps.error_status != 0) /* an error event before the first byte */
         return model_falls_back_on(&q->mv, q->a.ps.error_status);
-    if (rc != CURLE_OK || (q->a.is_sse && !q->a.ps.done))
+    if (rc != UHTTP_OK || (q->a.is_sse && !q->a.ps.done))
         /* refused, reset, TLS, or closed before a complete answer */
         return (q->mv.fallback & FALLBACK_CONNECT) != 0;
     return !q->a.is_sse && model_falls_back_on(&q->mv, q->a.status);
@@ -275,18 +277,18 @@ rest_target(struct pxreq *q)
  * order deliver_stream_end tells the client; MX_SE_N when it ended well.
  */
 static enum metrics_stream_error
-stream_error_reason(const struct pxreq *q, CURLcode rc)
+stream_error_reason(const struct pxreq *q, enum uhttp_error rc)
 {
     const struct attempt *a = &q->a;
     if (a->ps.error_status != 0)
         return MX_SE_UPSTREAM_ERROR;
     if (a->timed_out) /* our timer: after the headers, the one between events */
         return MX_SE_IDLE_TIMEOUT;
-    if (rc == CURLE_OPERATION_TIMEDOUT) /* libcurl's: timeouts.total */
+    if (rc == UHTTP_ETIMEOUT) /* uhttp's: timeouts.total */
         return MX_SE_TOTAL_TIMEOUT;
-    if (a->bad_event || rc == CURLE_WRITE_ERROR) /* not its API's, or beyond SSE_MAX_EVENT */
+    if (a->bad_event || rc == UHTTP_ESTOP) /* not its API's, or beyond SSE_MAX_EVENT */
         return MX_SE_BAD_EVENT;
-    if (rc != CURLE_OK)
+    if (rc != UHTTP_OK)
         return MX_SE_DISCONNECTED;
     if (!a->ps.done)
         return MX_SE_TRUNCATED;
@@ -295,7 +297,7 @@ stream_error_reason(const struct pxreq *q, CURLcode rc)
 
 /* A stream that began and then ended: well, with an error event, broken or cut short. */
 static void
-deliver_stream_end(struct pxreq *q, CURLcode rc)
+deliver_stream_end(struct pxreq *q, enum uhttp_error rc)
 {
     const char *code, *msg;
     struct attempt *a = &q->a;
@@ -314,12 +316,12 @@ deliver_stream_end(struct pxreq *q, CURLcode rc)
                   ? json_object_get_string(e)
                   : "The upstream failed mid-stream";
         answer_stream_fail(q, a->ps.error_status, "upstream_error", "upstream_stream_error", msg);
-    } else if (rc != CURLE_OK && map_error(q, rc, &code, &msg) != 504 && !a->bad_event) {
+    } else if (rc != UHTTP_OK && map_error(q, rc, &code, &msg) != 504 && !a->bad_event) {
         char buf[256];
         snprintf(buf, sizeof(buf), "The upstream connection broke mid-stream: %s",
-                 curl_easy_strerror(rc));
+                 uhttp_strerror(rc));
         answer_stream_fail(q, 502, "upstream_error", "upstream_disconnected", buf);
-    } else if (rc != CURLE_OK) {
+    } else if (rc != UHTTP_OK) {
         int status = map_error(q, rc, &code, &msg);
         answer_stream_fail(q, status, "upstream_error", code, msg);
     } else if (!a->ps.done) {
@@ -334,12 +336,12 @@ deliver_stream_end(struct pxreq *q, CURLcode rc)
 
 /* Answer the client with the outcome of the last attempt. */
 static void
-deliver(struct pxreq *q, CURLcode rc)
+deliver(struct pxreq *q, enum uhttp_error rc)
 {
     const char *code, *msg;
     if (q->a.is_sse && http_resp_started(q->r)) {
         deliver_stream_end(q, rc);
-    } else if (rc != CURLE_OK) {
+    } else if (rc != UHTTP_OK) {
         int status = map_error(q, rc, &code, &msg);
         answer_route_headers(q);
         pxreq_note(q, code);
@@ -359,28 +361,25 @@ deliver(struct pxreq *q, CURLcode rc)
 
 /* Why an attempt failed, for aigw_upstream_errors_total; MX_UP_OK when it did not. */
 static enum metrics_reason
-attempt_reason(const struct pxreq *q, CURLcode rc)
+attempt_reason(const struct pxreq *q, enum uhttp_error rc)
 {
     const struct attempt *a = &q->a;
-    if (a->timed_out || rc == CURLE_OPERATION_TIMEDOUT)
+    if (a->timed_out || rc == UHTTP_ETIMEOUT)
         return MX_UP_TIMEOUT;
     if (a->too_large)
         return MX_UP_TOO_LARGE;
     switch (rc) {
-    case CURLE_OK:
+    case UHTTP_OK:
         break;
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
+    case UHTTP_ECONNECT:
+    case UHTTP_ERESOLVE:
         return MX_UP_CONNECT;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
+    case UHTTP_ETLS:
         return MX_UP_TLS;
-    case CURLE_WRITE_ERROR:
+    case UHTTP_ESTOP:
         return a->is_sse ? MX_UP_TRUNCATED : MX_UP_RESET; /* an event beyond the limit */
     default:
-        return MX_UP_RESET; /* recv/send failure, empty reply, partial body */
+        return MX_UP_RESET; /* send/receive failure, empty reply, partial body, bad framing */
     }
     if (a->status == 429)
         return MX_UP_429;
@@ -399,11 +398,11 @@ attempt_reason(const struct pxreq *q, CURLcode rc)
 
 /* The transfer ended (or was stopped by our timer): retry elsewhere, or answer. */
 static void
-finish(struct pxreq *q, CURLcode rc)
+finish(struct pxreq *q, enum uhttp_error rc)
 {
     evtimer_del(q->timer);
     /* A provider whose stream has no terminator (Gemini) finishes when the upstream closes. */
-    if (q->a.is_sse && rc == CURLE_OK && !q->a.ps.done && q->a.ps.error_status == 0 &&
+    if (q->a.is_sse && rc == UHTTP_OK && !q->a.ps.done && q->a.ps.error_status == 0 &&
         !q->a.bad_event && q->a.prov->stream_close != NULL)
         q->a.prov->stream_close(&q->a.ps);
     if (q->a.is_sse)
@@ -413,18 +412,18 @@ finish(struct pxreq *q, CURLcode rc)
     q->acc->upstream_status = q->a.status;
     int started = http_resp_started(q->r);
     int again = !started && retryable(q, rc);
-    int broke = started && (rc != CURLE_OK || !q->a.ps.done || q->a.ps.error_status != 0);
+    int broke = started && (rc != UHTTP_OK || !q->a.ps.done || q->a.ps.error_status != 0);
     rest_target(q); /* any 429 with Retry-After, whether or not it falls back */
     if (again || broke) {
         q->a.judged = 0; /* a probe's 200 that then broke was judged healthy too soon */
         judge(q, 0);
-    } else if (rc == CURLE_OK) {
+    } else if (rc == UHTTP_OK) {
         judge(q, 1); /* a stream that ended well */
     }
     if (again && q->attempts < q->max_attempts) {
         log_debug("request %s: target %s of model %s failed (%s, status %ld); trying another",
                   http_req_id(q->r), target(q)->name, q->mv.name,
-                  rc != CURLE_OK ? curl_easy_strerror(rc) : "answer", q->a.status);
+                  rc != UHTTP_OK ? uhttp_strerror(rc) : "answer", q->a.status);
         struct balance saved = q->bal;
         int t = balance_pick(q->px->shm, &q->mv, &q->bal, now_mono_ms());
         /* a target that cannot serve this request would hide the failure behind a 400 */
@@ -445,10 +444,12 @@ finish(struct pxreq *q, CURLcode rc)
     pxreq_free(q);
 }
 
+/* The attempt's exchange ended (uhttp frees its request after this). */
 static void
-xfer_done(struct upstream_xfer *x, CURLcode rc)
+on_done(void *arg, enum uhttp_error rc)
 {
-    struct pxreq *q = (struct pxreq *)((char *)x - offsetof(struct pxreq, a.xfer));
+    struct pxreq *q = arg;
+    q->a.ureq = NULL;
     finish(q, rc);
 }
 
@@ -545,54 +546,35 @@ can_serve(struct pxreq *q, int t)
     return ok;
 }
 
-/* Set up the easy handle for the attempt's target and start it; 0, -1, or -2 after a 400. */
+/* Send the attempt's request to its target; 0, -1, or -2 after a 400. */
 static int
 send_attempt(struct pxreq *q)
 {
     struct proxy *px = q->px;
-    const struct conf *c = px->conf;
     const struct target_view *t = target(q);
     struct attempt *a = &q->a;
-    char hdr[256];
+    const char *rid = http_req_id(q->r);
     if (build_attempt(q) < 0)
         return -2;
-    CURL *e = upstream_easy_get(px->up);
-    if (e == NULL)
-        return -1;
-    a->xfer.easy = e;
-    a->xfer.done = xfer_done;
-    struct curl_slist **h = &a->http.hdrs;
-    *h = curl_slist_append(*h, "Content-Type: application/json");
-    *h =
-        curl_slist_append(*h, q->stream ? "Accept: text/event-stream" : "Accept: application/json");
-    *h = curl_slist_append(*h, "Expect:");
-    snprintf(hdr, sizeof(hdr), "x-request-id: %s", http_req_id(q->r));
-    *h = curl_slist_append(*h, hdr);
-
-    curl_easy_setopt(e, CURLOPT_URL, a->http.url);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->http.body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->http.len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->http.hdrs);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, q);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, q);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)q->connect_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)q->total_ms);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->upstream_ca_file[0] != '\0')
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->upstream_ca_file);
+    prov_header_line(&a->http, "Content-Type: application/json", 30);
+    if (q->stream)
+        prov_header_line(&a->http, "Accept: text/event-stream", 25);
+    else
+        prov_header_line(&a->http, "Accept: application/json", 24);
+    prov_header(&a->http, "x-request-id", rid);
     if (q->timer == NULL && (q->timer = evtimer_new(px->base, timer_cb, q)) == NULL)
         return -1;
+    struct uhttp_call call = {
+        .url = a->http.url,
+        .headers = a->http.hdrs,
+        .hlen = a->http.hlen,
+        .body = a->http.body,
+        .blen = a->http.len,
+        .connect_ms = q->connect_ms,
+        .total_ms = q->total_ms,
+    };
     a->start_us = now_mono_us();
-    if (upstream_start(px->up, &a->xfer) < 0)
+    if ((a->ureq = uhttp_start(px->up, &call, &resp_cb, on_done, q)) == NULL)
         return -1;
     q->attempts++;
     /* the access line names the target even if the client leaves or we shut down */

@@ -21,6 +21,7 @@
 #include "aigw/util.h"
 #include "provider.h"
 #include "resfields.h"
+#include "uhttp_url.h"
 
 #define MODEL_MAGIC 0x4d4f4433u /* "MOD3" */
 #define KEY_MAGIC 0x4b455933u   /* "KEY3" */
@@ -259,6 +260,13 @@ base_url_valid(const char *s, const char **why)
         curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK || strchr(s, '?') ||
         strchr(s, '#')) {
         *why = "must have no query or fragment: aigw appends the API's path to it";
+        goto done;
+    }
+    struct uhttp_url split;
+    if (uhttp_url_split(s, &split) < 0) {
+        *why = strchr(s, '@') != NULL
+                   ? "must have no user information (user:password@): give the key as api_key"
+                   : "must be http[s]://host[:port][/path]";
         goto done;
     }
     ok = 1;

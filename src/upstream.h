@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * upstream.h: libcurl's multi-socket API driven by the worker's event base.
- * One multi handle per worker keeps the connection pool (keep-alive, TLS
- * sessions) shared by all of that worker's requests.
+ * upstream.h: libcurl's multi-socket API driven by an event base: the
+ * master's requests to etcd and its fetches of JWT key sets. (The workers'
+ * model requests use their own client, uhttp.h.)
  */
 #ifndef AIGW_UPSTREAM_H
 #define AIGW_UPSTREAM_H

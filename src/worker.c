@@ -14,7 +14,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <json-c/json.h>
 
@@ -28,7 +27,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "proxy.h"
-#include "upstream.h"
+#include "uhttp.h"
 #include "worker.h"
 #include "conftls.h"
 #include "tls.h"
@@ -41,7 +40,7 @@ struct worker {
     struct store *store;
     struct shm *shm;
     struct shm_worker *stats; /* this worker's entry in shared memory */
-    struct upstream *up;
+    struct uhttp *up; /* the upstream client (keep-alive pools) */
     struct proxy *px;
     struct http_server *http;
     struct event *sig_term, *sig_int, *sig_quit, *sig_hup, *sig_usr1, *drain_tick, *table_tick;
@@ -264,7 +263,7 @@ worker_free(struct worker *w)
     if (w->http)
         http_server_free(w->http);
     if (w->up)
-        upstream_free(w->up);
+        uhttp_free(w->up);
     struct event *evs[] = {w->sig_term, w->sig_int, w->sig_quit, w->sig_hup, w->sig_usr1,
                            w->drain_tick, w->table_tick};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
@@ -275,7 +274,6 @@ worker_free(struct worker *w)
     store_close(w->store);
     metrics_detach();
     shm_free(w->shm);
-    curl_global_cleanup();
 }
 
 int
@@ -320,8 +318,6 @@ worker_main(const char *spec, const char *conf_path, int foreground)
         fatalx("%s", msg ? msg : "cannot open the configuration store");
     }
     errors_free(&e);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-        fatalx("curl_global_init failed");
 
     /* The changelist folds a del+add of one fd in one loop turn into one epoll_ctl. */
     struct event_config *cfg = event_config_new();
@@ -330,7 +326,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     w.base = cfg ? event_base_new_with_config(cfg) : NULL;
     if (cfg != NULL)
         event_config_free(cfg);
-    if (w.base == NULL || (w.up = upstream_new(w.base)) == NULL ||
+    if (w.base == NULL || (w.up = uhttp_new(w.base, w.conf.upstream_ca_file)) == NULL ||
         (w.px = proxy_new(w.base, &w.conf, w.store, w.up, w.shm)) == NULL ||
         (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
         fatalx("out of memory setting up the worker");

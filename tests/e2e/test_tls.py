@@ -49,11 +49,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         Handler.seen.append({"auth": self.headers.get("Authorization"),
-                             "body": json.loads(body or b"null")})
+                             "body": json.loads(body or b"null"),
+                             "resumed": self.connection.session_reused})
         out = json.dumps(ANSWER).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
+        if self.path.startswith("/close/"):  # a new connection for every request
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(out)
 
@@ -61,10 +65,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Server(http.server.ThreadingHTTPServer):
+    """Counts the connections it accepted (TLS handshakes begun)."""
+    accepted = 0
+
+    def get_request(self):
+        conn = super().get_request()
+        Server.accepted += 1
+        return conn
+
+
 @contextlib.contextmanager
 def tls_server(cert, key):
     """An HTTPS server on a free loopback port, in a thread; yields its port."""
-    srv = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+    srv = Server((HOST, 0), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
@@ -78,10 +92,13 @@ def tls_server(cert, key):
 
 
 def resources(port):
-    return {"models": [{"name": "tls-gpt", "provider": "openai-compatible", "model": "tls-1",
-                        "api_base": "https://%s:%d/v1" % (HOST, port),
-                        "api_key": PROVIDER_KEY,
-                        "timeouts": {"connect": "2s", "first_byte": "5s"}}],
+    model = {"provider": "openai-compatible", "model": "tls-1", "api_key": PROVIDER_KEY,
+             "timeouts": {"connect": "2s", "first_byte": "5s"}}
+    return {"models": [dict(model, name="tls-gpt", api_base="https://%s:%d/v1" % (HOST, port)),
+                       # the certificate names IP 127.0.0.1, not localhost
+                       dict(model, name="tls-byname", api_base="https://localhost:%d/v1" % port),
+                       dict(model, name="tls-close",
+                            api_base="https://%s:%d/close/v1" % (HOST, port))],
             "api_keys": [{"name": "tls", "key": "sk-test-tls"}]}
 
 
@@ -101,9 +118,9 @@ def fixture():
                     gw.stop()
 
 
-def chat(gw):
+def chat(gw, model="tls-gpt"):
     return gw.request("POST", "/v1/chat/completions",
-                      {"model": "tls-gpt", "messages": [{"role": "user", "content": "hi"}]},
+                      {"model": model, "messages": [{"role": "user", "content": "hi"}]},
                       key="sk-test-tls")
 
 
@@ -126,6 +143,38 @@ def _(env):
     seen = Handler.seen[-1]
     check_eq(seen["auth"], "Bearer " + PROVIDER_KEY, "Authorization upstream")
     check_eq(seen["body"]["model"], "tls-1", "model upstream")
+
+
+@tap.case("a trusted certificate for another name than the api_base's host: 502 upstream_tls_error")
+def _(env):
+    before = len(Handler.seen)
+    resp = chat(env.trusting, "tls-byname")
+    check_error_body(resp, 502, "certificate for 127.0.0.1, api_base names localhost")
+    check_eq(resp.json()["error"]["code"], "upstream_tls_error", "error code")
+    check_eq(len(Handler.seen), before, "requests that reached the TLS server")
+
+
+@tap.case("requests in a row to an HTTPS upstream share one kept-alive connection")
+def _(env):
+    chat(env.trusting)  # a connection to reuse (a worker's first may be here or before)
+    before = Server.accepted
+    for i in range(4):
+        resp = chat(env.trusting)
+        check(resp.status == 200, "request %d: status %d, body %r", i, resp.status, resp.body[:300])
+    # two workers: each may open its own once
+    check(Server.accepted - before <= 1, "%d new TLS connections for 4 requests in a row",
+          Server.accepted - before)
+
+
+@tap.case("an upstream that closes after each answer: the next connections resume the TLS session")
+def _(env):
+    before = len(Handler.seen)
+    for i in range(6):
+        resp = chat(env.trusting, "tls-close")
+        check(resp.status == 200, "request %d: status %d, body %r", i, resp.status, resp.body[:300])
+    resumed = [s["resumed"] for s in Handler.seen[before:]]
+    # each of the two workers does one full handshake at most; the others resume
+    check(resumed.count(True) >= 4, "sessions resumed: %r" % resumed)
 
 
 if __name__ == "__main__":

@@ -128,8 +128,14 @@ provfuzz_build(const struct provider *p, struct prov_call *c, enum dialect front
     memset(&h, 0, sizeof(h));
     if (p->build(c, obody ? obody : body, &h, err, sizeof(err)) == 0) {
         provfuzz_json("the upstream request", h.body, h.len);
-        for (struct curl_slist *l = h.hdrs; l != NULL; l = l->next)
-            FUZZ_ASSERT(strpbrk(l->data, "\r\n") == NULL, "a header with CR or LF");
+        /* the header block is whole lines: every CR ends one, with its LF */
+        for (size_t i = 0; i < h.hlen; i++)
+            FUZZ_ASSERT(h.hdrs[i] == '\r' ? i + 1 < h.hlen && h.hdrs[i + 1] == '\n'
+                                          : h.hdrs[i] != '\n' || (i > 0 && h.hdrs[i - 1] == '\r'),
+                        "a header with CR or LF");
+        FUZZ_ASSERT(h.hlen == 0 || (h.hlen >= 2 && h.hdrs[h.hlen - 2] == '\r' &&
+                                    h.hdrs[h.hlen - 1] == '\n'),
+                    "the header block does not end a line");
         FUZZ_ASSERT(strpbrk(h.url, "\r\n ") == NULL, "the URL %s", h.url);
     }
     prov_http_free(&h);

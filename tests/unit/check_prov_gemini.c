@@ -92,9 +92,7 @@ build_ok(const struct prov_call *c, const char *body, struct prov_http *h)
 static void
 http_free(struct prov_http *h)
 {
-    curl_slist_free_all(h->hdrs);
-    json_object_put(h->keep);
-    memset(h, 0, sizeof(*h));
+    prov_http_free(h);
 }
 
 /* Build a chat request from body and return the body sent (the prov_http freed). */
@@ -130,11 +128,18 @@ build_fails(const char *body, const char *needle1, const char *needle2)
 static const char *
 headers(const struct prov_http *h, char *buf, size_t len)
 {
-    buf[0] = '\0';
-    for (const struct curl_slist *l = h->hdrs; l != NULL; l = l->next) {
-        size_t used = strlen(buf);
-        snprintf(buf + used, len - used, "%s%s", used ? "|" : "", l->data);
+    size_t n = 0;
+    /* "Name: value\r\n" lines joined with '|' */
+    for (size_t i = 0; i < h->hlen && n + 1 < len; i++) {
+        if (h->hdrs[i] == '\r' && i + 1 < h->hlen && h->hdrs[i + 1] == '\n') {
+            if (i + 2 < h->hlen)
+                buf[n++] = '|';
+            i++;
+        } else {
+            buf[n++] = h->hdrs[i];
+        }
     }
+    buf[n] = '\0';
     return buf;
 }
 
@@ -262,8 +267,7 @@ START_TEST(url_key_with_crlf)
     struct prov_call c = {.t = &t, .op = OP_CHAT};
     struct prov_http h;
     struct json_object *out = build_ok(&c, hello, &h);
-    for (const struct curl_slist *l = h.hdrs; l != NULL; l = l->next)
-        ck_assert_msg(strpbrk(l->data, "\r\n") == NULL, "a header with CR or LF: %s", l->data);
+    ck_assert_uint_eq(h.hlen, 0); /* no header line at all, so none with CR or LF */
     ck_assert_ptr_null(h.hdrs);
     json_object_put(out);
     http_free(&h);

@@ -301,6 +301,12 @@ static const struct bad_case bad_models[] = {
      "models[2].api_base: " URL_QUERY_MSG},
     {"{\"name\":\"x\",\"provider\":\"openai\",\"api_base\":\"https://h/v1#f\"}",
      "models[2].api_base: " URL_QUERY_MSG},
+    /* the upstream client sends no user information: refused, not dropped at request time */
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_base\":\"https://u:p@h/v1\"}",
+     "models[2].api_base: must have no user information (user:password@): give the key as "
+     "api_key"},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"api_base\":\"http://[::1]x/v1\"}",
+     "models[2].api_base: must be an http:// or https:// URL"},
     {"{\"name\":\"x\\u0000y\",\"provider\":\"openai\"}", "models[2].name: " NUL_MSG},
     {"{\"name\":\"x\",\"provider\":\"openai\",\"model\":\"m\\u0000x\"}",
      "models[2].model: " NUL_MSG},
