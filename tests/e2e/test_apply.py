@@ -200,7 +200,8 @@ def _(env):
     v0 = version(env.gw)
     r = ctl(env.gw, "apply", "-f", path, "--dry-run")
     for line in (r"^\+ models/ap-one \(ap-one\)$", r"^\+ models/ap-two \(ap-two\)$",
-                 r"^\+ api_keys/ap-client \(ap-client\)$", r"^dry run: 3 changes, nothing applied$"):
+                 r"^\+ api_keys/ap-client \(ap-client\)$",
+                 r"^dry run: 3 changes, nothing applied$"):
         check(re.search(line, r.out, re.M), "dry-run output lacks %r: %r", line, r)
     check_eq(version(env.gw), v0, "config_version after a dry run")
     check_eq(table(env.gw), {"models": {}, "api_keys": {}}, "the table after a dry run")
@@ -260,7 +261,8 @@ def _(env):
     plan = {p["id"]: p for p in j["plan"]}
     check_eq(sorted(plan), ["ap-one", "ap-two"], "updated resources")
     check_eq(plan["ap-one"]["action"], "update", "action")
-    check_eq(plan["ap-one"]["fields"], [{"field": "model", "before": "up-one", "after": "up-one-b"}],
+    check_eq(plan["ap-one"]["fields"],
+             [{"field": "model", "before": "up-one", "after": "up-one-b"}],
              "the changed field of ap-one")
     check_eq(plan["ap-two"]["fields"], [{"field": "api_key", "before": MOCK_MASKED,
                                          "after": "****" + OTHER_SECRET[-4:]}],
@@ -310,7 +312,8 @@ def _(env):
     resp = admin(env.gw, "POST", "/admin/v1/apply", body)
     err = check_error_body(resp, 400, "apply with a bad resource")
     check_eq(err.get("code"), "invalid_resource", "error code")
-    check(re.search(r"models/ap-bad\.provider: must be one of", err["message"]), "names resource and field: %r",
+    check(re.search(r"models/ap-bad\.provider: must be one of", err["message"]),
+          "names resource and field: %r",
           err)
     # a name used twice in the set (each valid alone)
     body = {"models": {"x1": model(env, "ap-twice", "u", api_key=MOCK_KEY),
