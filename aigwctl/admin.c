@@ -201,12 +201,15 @@ error_hint(const struct kind *k, const char *code, char *buf, size_t len, const 
     if (strcmp(code, "version_not_in_history") == 0)
         return "aigwctl history shows the versions the history holds (history.max_versions, "
                "history.max_size in aigw.yaml)";
+    if (k != NULL && k->path[0] == '\0' &&
+        (strcmp(code, "conflict") == 0 || strcmp(code, "revision_mismatch") == 0)) /* an apply */
+        return "nothing was changed: see the plan with aigwctl apply --dry-run, then apply again";
     if (k == NULL && strcmp(code, "revision_mismatch") == 0)
         return "nothing was changed: the configuration changed meanwhile; look again "
                "(aigwctl history) and retry";
     if (k == NULL && strcmp(code, "conflict") == 0)
         return "nothing was changed: aigwctl diff shows what the rollback would restore";
-    if (k == NULL)
+    if (k == NULL || k->path[0] == '\0')
         goto generic;
     if (strcmp(code, "not_found") == 0) {
         snprintf(buf, len, "there is no %s with id %s: aigwctl %s list shows the ids", k->label,
@@ -225,6 +228,9 @@ error_hint(const struct kind *k, const char *code, char *buf, size_t len, const 
         return buf;
     }
 generic:
+    if (strcmp(code, "file_owned") == 0)
+        return "nothing was changed: edit the resources file that aigw.yaml names "
+               "(resources), then aigwctl reload";
     if (strcmp(code, "invalid_resource") == 0 || strcmp(code, "invalid_json") == 0)
         return "fix the document (see aigw-resources(5)) and try again";
     if (strcmp(code, "masked_secret") == 0)
@@ -776,4 +782,11 @@ int
 admin_expect(const struct ctl *ctl, struct answer *a, long lo, long hi)
 {
     return expect(ctl, NULL, NULL, a, lo, hi);
+}
+
+int
+admin_print_error(const struct ctl *ctl, struct answer *a)
+{
+    static const struct kind res = {"apply", "", "resource"};
+    return admin_error(ctl, &res, NULL, a);
 }

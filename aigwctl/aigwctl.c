@@ -59,6 +59,10 @@ usage(FILE *fp)
             "  history [--limit N]      the configuration versions, newest first\n"
             "  diff V1 [V2]             what differs from version V1 to V2 (default: current)\n"
             "  rollback V               the configuration as it was at version V, as a new one\n"
+            "  apply -f FILE [--dry-run] [--prune]\n"
+            "                           make the resources of FILE (aigw-resources(5)) the\n"
+            "                           configuration, as one change; the plan first\n"
+            "  export [--reveal-secrets] the configuration as a resources file\n"
             "commands (offline):\n"
             "  import --from aisix ...  another gateway's resources as a resources file\n"
             "                           (aigwctl import -h)\n"
@@ -215,7 +219,10 @@ enum {
     OPT_LIMIT,
     OPT_CA_FILE,
     OPT_CERT,
-    OPT_KEY
+    OPT_KEY,
+    OPT_DRY_RUN,
+    OPT_PRUNE,
+    OPT_REVEAL
 };
 
 static const struct option long_opts[] = {
@@ -234,6 +241,9 @@ static const struct option long_opts[] = {
     {"ca-file", required_argument, NULL, OPT_CA_FILE},
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"prune", no_argument, NULL, OPT_PRUNE},
+    {"reveal-secrets", no_argument, NULL, OPT_REVEAL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
@@ -414,6 +424,15 @@ main(int argc, char **argv)
         case OPT_KEY:
             ctl.key_file = optarg;
             break;
+        case OPT_DRY_RUN:
+            ctl.dry_run = 1;
+            break;
+        case OPT_PRUNE:
+            ctl.prune = 1;
+            break;
+        case OPT_REVEAL:
+            ctl.reveal_secrets = 1;
+            break;
         case 'h':
             usage(stdout);
             return CTL_OK;
@@ -442,14 +461,23 @@ main(int argc, char **argv)
                      strcmp(cmd, "check") == 0 || strcmp(cmd, "etcd") == 0;
     int is_hist =
         strcmp(cmd, "history") == 0 || strcmp(cmd, "diff") == 0 || strcmp(cmd, "rollback") == 0;
+    int is_apply = strcmp(cmd, "apply") == 0 || strcmp(cmd, "export") == 0;
     int is_admin = strcmp(cmd, "model") == 0 || strcmp(cmd, "key") == 0 ||
-                   strcmp(cmd, "credential") == 0 || is_hist;
+                   strcmp(cmd, "credential") == 0 || is_hist || is_apply;
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return CTL_OK;
     }
     if (!is_control && !is_admin) {
         ctl_err("unknown command \"%s\"", cmd);
+        return usage_error();
+    }
+    if ((ctl.dry_run || ctl.prune) && strcmp(cmd, "apply") != 0) {
+        ctl_err("--dry-run and --prune are for apply only");
+        return usage_error();
+    }
+    if (ctl.reveal_secrets && strcmp(cmd, "export") != 0) {
+        ctl_err("--reveal-secrets is for export only");
         return usage_error();
     }
     if (is_admin && ctl.graceful) {
@@ -488,6 +516,8 @@ main(int argc, char **argv)
             rc = CTL_USAGE;
         } else if (is_hist) {
             rc = history_main(&ctl, cmd, nargs, argv + optind + 1);
+        } else if (is_apply) {
+            rc = apply_main(&ctl, cmd, nargs, argv + optind + 1);
         } else {
             rc = admin_main(&ctl, cmd, nargs, argv + optind + 1);
         }

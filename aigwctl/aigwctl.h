@@ -27,15 +27,18 @@ struct ctl {
     char conf_key_file[PATH_MAX]; /* key_file of aigw.yaml's first admin key; "" none */
     int conf_unread;              /* aigw.yaml could not be read: built-in defaults */
     int json;
-    int timeout_s;      /* how long to wait for an answer */
-    int graceful;       /* stop --graceful */
-    const char *file;   /* -f: the resource to send; NULL or "-": stdin */
-    long long revision; /* --revision (If-Match); -1: none */
-    int page_size;      /* --page-size: resources a list asks for at a time; 0: default */
-    long long limit;    /* history --limit: versions shown; 0: the default */
+    int timeout_s;         /* how long to wait for an answer */
+    int graceful;          /* stop --graceful */
+    const char *file;      /* -f: the resource to send; NULL or "-": stdin */
+    long long revision;    /* --revision (If-Match); -1: none */
+    int page_size;         /* --page-size: resources a list asks for at a time; 0: default */
+    long long limit;       /* history --limit: versions shown; 0: the default */
     const char *ca_file;   /* --ca-file: CAs the Admin API's certificate is checked against */
     const char *cert_file; /* --cert: a client certificate (an Admin API with mutual TLS) */
     const char *key_file;  /* --key: its private key */
+    int dry_run;           /* apply --dry-run */
+    int prune;             /* apply --prune */
+    int reveal_secrets;    /* export --reveal-secrets */
 };
 
 /* aigwctl.c */
@@ -70,6 +73,12 @@ void answer_free(struct answer *a);
 /* CTL_OK for a JSON object with a status in [lo, hi]; else the error and a hint printed. */
 int admin_expect(const struct ctl *ctl, struct answer *a, long lo, long hi);
 int admin_main(const struct ctl *ctl, const char *kind, int argc, char **argv);
+/* Print an error answer of apply or export with what to do; returns CTL_FAILED. */
+int admin_print_error(const struct ctl *ctl, struct answer *a);
+
+/* apply.c: apply -f FILE and export, over the Admin API. */
+int apply_main(const struct ctl *ctl, const char *cmd, int argc, char **argv);
+
 /* 1 for an id the Admin API takes in a URL: 1 to 128 of A-Z a-z 0-9 . _ - */
 int admin_valid_id(const char *id);
 

@@ -10,6 +10,8 @@
  *   DELETE /admin/v1/{models,api_keys,credentials}/{id}     (If-Match: revision; 409 while a
  *                                                            model names the credential)
  *   POST   /admin/v1/api_keys/{id}/rotate       a new key; the old one stops working
+ *   POST   /admin/v1/apply                      a whole configuration, one change (adminapply.c)
+ *   GET    /admin/v1/export                     the configuration as a resources file
  *
  * Reads come from this node's LMDB table. Writes are validated by the one
  * resource schema, checked for name and key conflicts against the table, and
@@ -161,6 +163,31 @@ item_json(const char *id, struct json_object *value, int64_t revision)
     json_object_object_add(o, "value", value);
     json_object_object_add(o, "revision", json_object_new_int64(revision));
     return o;
+}
+
+/*
+ * 409 when id is defined by the resources file (standalone mode with
+ * resources_file): the next reload would put the file's version back, so an
+ * Admin API change to it would be silently undone. The file is where it
+ * changes. 0 when the resource is not the file's.
+ */
+int
+admin_refuse_file_owned(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
+{
+    struct store_doc d;
+    int owned = 0;
+    if (a->conf->etcd_nendpoints > 0 || a->conf->resources[0] == '\0' ||
+        store_read_begin(a->store) < 0)
+        return 0;
+    owned = store_doc_read(a->store, k, id, &d) == STORE_OK && d.origin == STORE_ORIGIN_FILE;
+    store_read_end(a->store);
+    if (!owned)
+        return 0;
+    http_reply_error(r, 409, "invalid_request_error", "file_owned", NULL,
+                     "%s/%s is defined in the resources file %s: change it there and reload "
+                     "(aigwctl reload); the Admin API does not write what a reload would undo",
+                     res_kind_name(k), id, a->conf->resources);
+    return -1;
 }
 
 /* ---- authorization ---- */
@@ -601,8 +628,8 @@ admin_body_object(struct http_req *r)
 }
 
 /* 400 with every validation error, each with its JSON path. */
-static void
-reply_invalid(struct http_req *r, struct aigw_errors *e)
+void
+admin_reply_invalid(struct http_req *r, struct aigw_errors *e)
 {
     struct json_object *o = json_object_new_object(), *err = json_object_new_object();
     struct json_object *details = json_object_new_array();
@@ -671,6 +698,17 @@ unmask_member(struct json_object *o, struct json_object *old, int i)
     return 0;
 }
 
+int
+admin_unmask(struct json_object *doc, struct json_object *old)
+{
+    struct json_object *t;
+    int bad = unmask_member(doc, old, -1) < 0;
+    if (json_object_object_get_ex(doc, "targets", &t) && json_object_is_type(t, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(t); i++)
+            bad |= unmask_member(json_object_array_get_idx(t, i), old, (int)i) < 0;
+    return bad ? -1 : 0;
+}
+
 /*
  * A masked api_key sent back unchanged (GET, edit, PUT) keeps the stored
  * secret, the model's or a target's; any other value starting with "****"
@@ -680,7 +718,6 @@ static int
 unmask_secret(struct admin *a, struct http_req *r, enum res_kind k, const char *id,
               struct json_object *doc)
 {
-    struct json_object *t;
     int64_t rev;
     size_t len;
     char *json = id ? stored(a, k, id, &rev, &len) : NULL;
@@ -689,10 +726,7 @@ unmask_secret(struct admin *a, struct http_req *r, enum res_kind k, const char *
         explicit_bzero(json, len);
         free(json);
     }
-    int bad = unmask_member(doc, old, -1) < 0;
-    if (json_object_object_get_ex(doc, "targets", &t) && json_object_is_type(t, json_type_array))
-        for (size_t i = 0; i < json_object_array_length(t); i++)
-            bad |= unmask_member(json_object_array_get_idx(t, i), old, (int)i) < 0;
+    int bad = admin_unmask(doc, old) < 0;
     json_object_put(old);
     if (!bad)
         return 0;
@@ -883,10 +917,13 @@ put_resource(struct admin *a, struct http_req *r, enum res_kind k, const char *i
     if (k != RES_API_KEY && unmask_secret(a, r, k, created ? NULL : id, doc) < 0)
         goto fail;
     if (res_validate(k, doc, "", &e) < 0) {
-        reply_invalid(r, &e);
+        admin_reply_invalid(r, &e);
         goto fail;
     }
     if (check_conflict(a, r, k, id, doc) < 0)
+        goto fail;
+    /* a valid document for a resource of the resources file: the file is where it changes */
+    if (!created && admin_refuse_file_owned(a, r, k, id) < 0)
         goto fail;
     if (k == RES_CREDENTIAL && !created && cred_in_use(a, r, id, doc) < 0)
         goto fail;
@@ -971,6 +1008,8 @@ do_rotate(struct admin *a, struct http_req *r, const char *id)
 {
     int64_t rev;
     size_t len;
+    if (admin_refuse_file_owned(a, r, RES_API_KEY, id) < 0)
+        return;
     char *json = stored(a, RES_API_KEY, id, &rev, &len);
     if (json == NULL) {
         http_reply_error(r, 404, "invalid_request_error", "not_found", NULL, "No API key %s", id);
@@ -995,7 +1034,7 @@ do_delete(struct admin *a, struct http_req *r, enum res_kind k, const char *id)
 {
     int64_t expect = if_match(r), rev;
     size_t len;
-    if (expect == -2)
+    if (expect == -2 || admin_refuse_file_owned(a, r, k, id) < 0)
         return;
     char *old = stored(a, k, id, &rev, &len);
     /* in etcd mode a resource that lost its name is in etcd, not in the table: etcd decides */
@@ -1133,6 +1172,20 @@ admin_handle(struct http_req *r, void *arg)
             do_status(a, r);
         else
             do_conflicts(a, r);
+        return;
+    }
+    if (strcmp(path, PREFIX "apply") == 0 || strcmp(path, PREFIX "export") == 0) {
+        int apply = path[strlen(PREFIX)] == 'a';
+        if (m != (apply ? HTTP_M_POST : HTTP_M_GET))
+            http_reply_error(r, 405, "invalid_request_error", "method_not_allowed", NULL,
+                             apply ? "Use POST" : "Use GET");
+        else if (apply && role != ADMIN_ROLE_ADMIN)
+            http_reply_error(r, 403, "permission_error", "read_only_key", NULL,
+                             "This admin key has the viewer role: GET only");
+        else if (apply)
+            admin_apply(a, r);
+        else
+            admin_export(a, r, role);
         return;
     }
     kind[0] = id[0] = action[0] = '\0';
@@ -1305,5 +1358,6 @@ admin_backend_lmdb(struct admin_backend *b, struct store *s)
     b->conflicts = NULL; /* one writer, one table: no resource loses its name */
     b->rollback = lmdb_rollback;
     b->source = lmdb_source_set;
+    b->apply = admin_lmdb_apply;
     b->ctx = s;
 }

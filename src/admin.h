@@ -56,6 +56,15 @@ struct admin_backend {
     void (*rollback)(void *ctx, uint64_t v, const char *source, admin_rollback_cb done, void *arg);
     /* The source of the following put or del ("admin:<key name>"); NULL: not recorded. */
     void (*source)(void *ctx, const char *source);
+    /*
+     * A declarative apply: set is {"models": {id: doc or null}, "api_keys":
+     * {...}} (null: delete), written as one change recorded with source
+     * (one LMDB transaction, or one etcd transaction guarded by revision
+     * compares); done's revision is the configuration version (standalone)
+     * or etcd revision it made.
+     */
+    void (*apply)(void *ctx, struct json_object *set, const char *source, admin_done_cb done,
+                  void *arg);
     void *ctx;
 };
 

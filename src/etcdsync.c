@@ -27,6 +27,7 @@
 #include "etcd.h"
 #include "etcdindex.h"
 #include "etcdowner.h"
+#include "etcdapply.h"
 #include "etcdrollback.h"
 #include "jsonx.h"
 #include "etcdident.h"
@@ -784,6 +785,18 @@ es_rollback(void *ctx, uint64_t v, const char *source, admin_rollback_cb done, v
     etcdrollback_send(es->etcd, es->store, es->own, es->prefix, v, source, done, arg);
 }
 
+/* A declarative apply: the set into etcd, one transaction (etcdapply.c). */
+static void
+es_apply(void *ctx, struct json_object *set, const char *source, admin_done_cb done, void *arg)
+{
+    struct etcdsync *es = ctx;
+    if (es->ident.mismatch) {
+        done(arg, ADMIN_EIDENTITY, 0);
+        return;
+    }
+    etcdapply_send(es->etcd, es->store, es->own, es->prefix, set, source, done, arg);
+}
+
 /* The resources that lost their name or key to another (etcdowner.c). */
 static struct json_object *
 es_conflicts(void *ctx, enum res_kind k)
@@ -800,5 +813,6 @@ etcdsync_admin_backend(struct etcdsync *es, struct admin_backend *b)
     b->conflicts = es_conflicts;
     b->rollback = es_rollback;
     b->source = es_source;
+    b->apply = es_apply;
     b->ctx = es;
 }

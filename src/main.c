@@ -18,7 +18,7 @@
 #include "aigw/yamljson.h"
 #include "conf_paths.h"
 #include "master.h"
-#include "resfile.h"
+#include "aigw/resfile.h"
 #include "worker.h"
 
 /* The usage: asked for (-h, --help) on stdout with status 0, else on stderr with status 1. */

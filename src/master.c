@@ -49,7 +49,7 @@
 #include "master_priv.h"
 #include "metrics.h"
 #include "metrics_http.h"
-#include "resfile.h"
+#include "aigw/resfile.h"
 #include "conftls.h"
 #include "tls.h"
 #include "tls_ticket.h"

@@ -40,7 +40,7 @@
 #include "master_priv.h"
 #include "metrics.h"
 #include "jwks.h"
-#include "resfile.h"
+#include "aigw/resfile.h"
 
 struct conf *
 master_read_conf(const char *path, struct json_object **tree, struct aigw_errors *e)

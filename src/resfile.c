@@ -11,7 +11,7 @@
 #include "aigw/resource.h"
 #include "aigw/util.h"
 #include "aigw/yamljson.h"
-#include "resfile.h"
+#include "aigw/resfile.h"
 
 /* The id of an entry: its "id" field, else its name with unsafe characters replaced. */
 static int

@@ -192,26 +192,39 @@ def _(env):
 
 @tap.case("a delete between two pages neither skips nor repeats (the cursor's own id included)")
 def _(env):
-    before, _ = every_id(env.gw)
-    p1 = page(env.gw, KEYS, "limit=10")
-    cursor = p1["last_id"]
-    i = before.index(cursor)
-    # delete the cursor's own resource and the one after it, then ask for the next page
-    for rid in (cursor, before[i + 1]):
-        resp = request(admin_port(env.gw), "DELETE", "%s/%s" % (KEYS, rid), key=ADMIN_KEY)
-        check(resp.status == 200, "DELETE %s: %d %r", rid, resp.status, resp.body[:300])
-    p2 = page(env.gw, KEYS, "limit=10&after=" + cursor)
-    check_eq(p2["ids"], before[i + 2:i + 12], "the page after a deleted cursor")
-    check_eq(p2["total"], len(before) - 2, "total after the deletes")
-    # a resource created before the cursor is not shown after it; one after it is
-    resp = request(admin_port(env.gw), "PUT", KEYS + "/pg-0009x",
-                   body={"name": "pg-0009x", "key": "sk-pages-new-0123456789"}, key=ADMIN_KEY)
-    check(resp.status == 201, "PUT pg-0009x: %d %r", resp.status, resp.body[:300])
-    p3 = page(env.gw, KEYS, "limit=3&after=" + p2["last_id"])
-    check_eq(p3["ids"], before[i + 12:i + 15], "the next page, after a create before it")
-    now, _ = every_id(env.gw, limit=7)
-    want = sorted(set(before) - {cursor, before[i + 1]} | {"pg-0009x"})
-    check_eq(now, want, "every id once after the changes")
+    # keys of the Admin API's own (pd-*, listed before the file's pg-*): those of the
+    # resources file are read-only through the Admin API (409 file_owned)
+    port = admin_port(env.gw)
+    mine = ["pd-%04d" % i for i in range(30)]
+    try:
+        for n, rid in enumerate(mine):
+            resp = request(port, "PUT", "%s/%s" % (KEYS, rid), key=ADMIN_KEY,
+                           body={"name": rid, "key": "sk-pages-pd-%04d-0123456789" % n})
+            check(resp.status == 201, "PUT %s: %d %r", rid, resp.status, resp.body[:300])
+        before, _ = every_id(env.gw)
+        p1 = page(env.gw, KEYS, "limit=10")
+        cursor = p1["last_id"]
+        i = before.index(cursor)
+        check(cursor in mine and before[i + 1] in mine, "the cursor %s is one of pd-*", cursor)
+        # delete the cursor's own resource and the one after it, then ask for the next page
+        for rid in (cursor, before[i + 1]):
+            resp = request(port, "DELETE", "%s/%s" % (KEYS, rid), key=ADMIN_KEY)
+            check(resp.status == 200, "DELETE %s: %d %r", rid, resp.status, resp.body[:300])
+        p2 = page(env.gw, KEYS, "limit=10&after=" + cursor)
+        check_eq(p2["ids"], before[i + 2:i + 12], "the page after a deleted cursor")
+        check_eq(p2["total"], len(before) - 2, "total after the deletes")
+        # a resource created before the cursor is not shown after it; one after it is
+        resp = request(port, "PUT", KEYS + "/pd-0009x",
+                       body={"name": "pd-0009x", "key": "sk-pages-new-0123456789"}, key=ADMIN_KEY)
+        check(resp.status == 201, "PUT pd-0009x: %d %r", resp.status, resp.body[:300])
+        p3 = page(env.gw, KEYS, "limit=3&after=" + p2["last_id"])
+        check_eq(p3["ids"], before[i + 12:i + 15], "the next page, after a create before it")
+        now, _ = every_id(env.gw, limit=7)
+        want = sorted(set(before) - {cursor, before[i + 1]} | {"pd-0009x"})
+        check_eq(now, want, "every id once after the changes")
+    finally:
+        for rid in mine + ["pd-0009x"]:
+            request(port, "DELETE", "%s/%s" % (KEYS, rid), key=ADMIN_KEY)
 
 
 @tap.case("large documents: a page ends before 1 MiB of them (at least one); pages still cover all")

@@ -57,10 +57,14 @@ class fixture:
             for _ in NAMES:
                 self.mocks.append(Mock())
             env = Env(mocks=self.mocks)
-            res = {"models": [dict(model_doc(env, (5, 3, 2)), id=MODEL_ID)],
-                   "api_keys": [{"name": "split", "key": KEY}]}
+            # the model is the Admin API's (its PUTs change it): a model of the
+            # resources file is read-only through the Admin API (409 file_owned)
+            res = {"models": [], "api_keys": [{"name": "split", "key": KEY}]}
             self.gw = Gateway(res, config={"workers": 4})
             env.gw = self.gw
+            resp = request(admin_port(self.gw), "PUT", "/admin/v1/models/" + MODEL_ID,
+                           body=model_doc(env, (5, 3, 2)))
+            check_eq(resp.status, 201, "PUT the split model (body %r)" % resp.body[:300])
             env.mock = self.mocks[0]
             return env
         except BaseException:

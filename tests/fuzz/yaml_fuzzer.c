@@ -22,7 +22,7 @@
 #include "aigw/resource.h"
 #include "aigw/yamljson.h"
 #include "fuzz.h"
-#include "resfile.h"
+#include "aigw/resfile.h"
 
 static char yf_dir[64], yf_path[96];
 

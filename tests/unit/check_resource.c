@@ -10,7 +10,7 @@
 
 #include "provider.h"
 #include "resfields.h"
-#include "resfile.h"
+#include "aigw/resfile.h"
 #include "auth.h"
 #include "aigw/errors.h"
 #include "aigw/resource.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* resfile.h: the standalone resources file (master, aigw -t). */
+/* resfile.h: the resources file format (master, aigw -t, aigwctl apply). */
 #ifndef AIGW_RESFILE_H
 #define AIGW_RESFILE_H
 
