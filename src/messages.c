@@ -35,6 +35,10 @@
  * tool blocks, other unknown types   not supported for models served by a non-Anthropic target"
  * tools (custom)                     [{type function, function {name, description, parameters:
  *                                    input_schema, strict}}]
+ * a tool's eager_input_streaming     dropped: fine-grained tool streaming asks Anthropic not to
+ *                                    buffer a tool's input; an OpenAI-style stream sends
+ *                                    argument pieces unbuffered anyway (checked: a boolean or
+ *                                    null, as Anthropic checks it)
  * tools of another type (web_search, 400 (they run at Anthropic)
  * bash, text_editor, computer, ...)
  * mcp_servers                        400 (they run at Anthropic)
@@ -388,8 +392,8 @@ chk_system(struct chk *c, struct json_object *sys)
 static int
 chk_tool(struct chk *c, struct json_object *t, const char *path)
 {
-    struct json_object *type = jx_get(t, "type"), *schema;
-    char at[64];
+    struct json_object *type = jx_get(t, "type"), *schema, *eager;
+    char at[96];
     if (!json_object_is_type(t, json_type_object))
         return chk_at(c, path, "Input should be a valid dictionary");
     if (chk_string(c, t, path, "type", 0) < 0 || chk_string(c, t, path, "name", 1) < 0)
@@ -403,6 +407,11 @@ chk_tool(struct chk *c, struct json_object *t, const char *path)
         return chk_at(c, at, "Field required");
     if (!json_object_is_type(schema, json_type_object))
         return chk_at(c, at, "Input should be a valid dictionary");
+    /* fine-grained tool streaming: true, false or null (the default) */
+    snprintf(at, sizeof(at), "%s.eager_input_streaming", path);
+    if ((eager = jx_get(t, "eager_input_streaming")) != NULL && /* json-c's null is NULL */
+        !json_object_is_type(eager, json_type_boolean))
+        return chk_at(c, at, "Input should be a valid boolean");
     return 0;
 }
 

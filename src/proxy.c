@@ -40,13 +40,21 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "pxreq.h"
+#include "query.h"
 #include "usage.h"
 
-static const char *const route_suffix[] = {
-    NULL,           NULL,          "/models",   "/chat/completions",
-    "/completions", "/embeddings", "/messages", "/messages/count_tokens"};
-static const enum prov_op route_op[] = {OP_CHAT,        OP_CHAT,       OP_CHAT, OP_CHAT,
-                                        OP_COMPLETIONS, OP_EMBEDDINGS, OP_CHAT, OP_COUNT_TOKENS};
+static const char *const route_suffix[] = {NULL,
+                                           NULL,
+                                           "/models",
+                                           "/chat/completions",
+                                           "/completions",
+                                           "/embeddings",
+                                           "/messages",
+                                           "/messages/count_tokens",
+                                           NULL};
+static const enum prov_op route_op[] = {OP_CHAT, OP_CHAT,         OP_CHAT,
+                                        OP_CHAT, OP_COMPLETIONS,  OP_EMBEDDINGS,
+                                        OP_CHAT, OP_COUNT_TOKENS, OP_CHAT};
 
 /*
  * Who the client says it is: a static key's SHA-256, or the index entry of
@@ -84,6 +92,9 @@ route_of(const char *path)
     for (int i = RT_MODELS; i <= RT_COUNT_TOKENS; i++)
         if (strcmp(path + 3, route_suffix[i]) == 0)
             return (enum route)i;
+    /* the rest is the id, "/" in it as it is or as %2F (the SDKs send that) */
+    if (strncmp(path + 3, "/models/", 8) == 0 && path[11] != '\0')
+        return RT_MODEL;
     return RT_NONE;
 }
 
@@ -238,6 +249,60 @@ models_list(struct proxy *px, struct http_req *r, const struct cred *cr)
         o, "last_id",
         n ? json_object_get(json_object_object_get(json_object_array_get_idx(m.data, n - 1), "id"))
           : NULL);
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    http_reply(r, 200, "application/json", s, strlen(s));
+    json_object_put(o);
+}
+
+/* ---- GET /v1/models/{id} ---- */
+
+/*
+ * One Model as OpenAI's models.retrieve reads it, or Anthropic's when the
+ * client speaks Anthropic. A Model the key may not use is answered as one
+ * that does not exist: the list does not show it either.
+ */
+static void
+model_get(struct proxy *px, struct http_req *r, const struct cred *cr, int anthropic)
+{
+    char name[RES_NAME_MAX + 1];
+    const char *owner = NULL;
+    struct key_view kv;
+    struct model_view v;
+    if (query_path_decode(http_req_path(r) + 11, name, sizeof(name)) != QUERY_OK) {
+        http_reply_error(r, 404, "invalid_request_error", "model_not_found", "model",
+                         "The model does not exist or you do not have access to it.");
+        return;
+    }
+    snprintf(access_of(r)->model, sizeof(access_of(r)->model), "%s", name);
+    if (store_read_begin(px->store) < 0) {
+        http_reply_error(r, 503, "server_error", "config_unavailable", NULL,
+                         "The configuration store is unavailable");
+        return;
+    }
+    if (store_key_by_hash(px->store, cr->hash, &kv) == STORE_OK && kv.jwt == cr->jwt &&
+        store_model_by_name(px->store, name, strlen(name), &v) == STORE_OK &&
+        auth_key_allows(&kv, name) && (!cr->jwt || jwtauth_models_allow(&cr->id, name)))
+        owner = provider_name(v.t[0].provider); /* a static string */
+    store_read_end(px->store);
+    if (owner == NULL) {
+        http_reply_error(r, 404, "invalid_request_error", "model_not_found", "model",
+                         "The model `%s` does not exist or you do not have access to it.", name);
+        return;
+    }
+    access_of(r)->model_known = 1;
+    struct json_object *o = json_object_new_object();
+    if (anthropic) {
+        json_object_object_add(o, "type", json_object_new_string("model"));
+        json_object_object_add(o, "id", json_object_new_string(name));
+        json_object_object_add(o, "display_name", json_object_new_string(name));
+        json_object_object_add(o, "created_at", json_object_new_string("1970-01-01T00:00:00Z"));
+    } else {
+        json_object_object_add(o, "id", json_object_new_string(name));
+        json_object_object_add(o, "object", json_object_new_string("model"));
+        json_object_object_add(o, "created", json_object_new_int64(0));
+        json_object_object_add(o, "owned_by", json_object_new_string(owner));
+    }
     const char *s =
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     http_reply(r, 200, "application/json", s, strlen(s));
@@ -662,6 +727,18 @@ proxy_error_route(const char *path)
 }
 
 /*
+ * Whether the client speaks Anthropic's API on the routes both dialects
+ * share (GET /v1/models and /v1/models/{id}): Anthropic's SDKs send
+ * anthropic-version with every request, OpenAI's never. x-api-key is no
+ * sign: aigw takes a key there from any client.
+ */
+static int
+anthropic_client(struct http_req *r, enum route rt)
+{
+    return (rt == RT_MODELS || rt == RT_MODEL) && http_req_header(r, "anthropic-version") != NULL;
+}
+
+/*
  * What a request's headers decide: its route, method and key (one read
  * transaction, no body). 0 when it may go on, with the key's lookup in l;
  * else 1 and the refusal in f.
@@ -681,8 +758,9 @@ proxy_gate(struct proxy *px, struct http_req *r, enum route rt, const char *key,
     if (rt == RT_NONE)
         return http_refuse(f, 404, "invalid_request_error", "unknown_url",
                            "Unknown request URL: %s", http_req_path(r));
-    if ((rt == RT_MODELS && m != HTTP_M_GET) || (rt != RT_MODELS && m != HTTP_M_POST)) {
-        f->allow = rt == RT_MODELS ? "GET" : "POST";
+    int get = rt == RT_MODELS || rt == RT_MODEL;
+    if ((get && m != HTTP_M_GET) || (!get && m != HTTP_M_POST)) {
+        f->allow = get ? "GET" : "POST";
         return http_refuse(f, 405, "invalid_request_error", "method_not_allowed",
                            "Method not allowed for %s: use %s", http_req_path(r), f->allow);
     }
@@ -742,6 +820,8 @@ proxy_precheck(struct http_req *r, void *arg, struct http_refusal *f)
     struct cred cr;
     const char *key = client_key(r);
     enum route rt = route_of(http_req_path(r));
+    if (anthropic_client(r, rt))
+        http_req_set_error_fn(r, anthropic_error);
     client_cred(arg, r, rt, key, &cr);
     int refused = proxy_gate(arg, r, rt, key, &cr, &l, f);
     if (!refused && rt == RT_HEALTH) /* anyone may ask; nobody needs a body for it */
@@ -762,6 +842,9 @@ proxy_handle(struct http_req *r, void *arg)
     struct cred cr;
     const char *key = client_key(r);
 
+    int anthropic = anthropic_client(r, rt);
+    if (anthropic)
+        http_req_set_error_fn(r, anthropic_error);
     client_cred(px, r, rt, key, &cr);
     int refused = proxy_gate(px, r, rt, key, &cr, &l, &f);
     config_version_header(r, &l);
@@ -771,6 +854,8 @@ proxy_handle(struct http_req *r, void *arg)
         http_reply(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
     else if (rt == RT_MODELS)
         models_list(px, r, &cr);
+    else if (rt == RT_MODEL)
+        model_get(px, r, &cr, anthropic);
     else
         proxy_request(px, r, rt, key, &cr);
 }

@@ -33,6 +33,7 @@ enum route {
     RT_EMBEDDINGS,
     RT_MESSAGES,     /* the Anthropic Messages API */
     RT_COUNT_TOKENS, /* ... and its token count */
+    RT_MODEL,        /* GET /v1/models/{id} */
 };
 
 struct proxy {

@@ -29,10 +29,11 @@ query_hex(char c)
 
 /*
  * Decode the n bytes at s into out[size], NUL-terminated: 0, or -1 for a
- * bad escape, a decoded NUL, or no room.
+ * bad escape, a decoded NUL, or no room. plus: "+" is a space (a query's
+ * form encoding; in a path it is itself).
  */
 static int
-query_decode(const char *s, size_t n, char *out, size_t size)
+query_unescape(const char *s, size_t n, char *out, size_t size, int plus)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -44,7 +45,7 @@ query_decode(const char *s, size_t n, char *out, size_t size)
                 return -1;
             c = hi << 4 | lo;
             i += 2;
-        } else if (c == '+') {
+        } else if (c == '+' && plus) {
             c = ' ';
         }
         if (c == '\0' || o + 1 >= size)
@@ -53,6 +54,19 @@ query_decode(const char *s, size_t n, char *out, size_t size)
     }
     out[o] = '\0';
     return 0;
+}
+
+/* A query's name or value decoded. */
+static int
+query_decode(const char *s, size_t n, char *out, size_t size)
+{
+    return query_unescape(s, n, out, size, 1);
+}
+
+int
+query_path_decode(const char *s, char *out, size_t size)
+{
+    return query_unescape(s, strlen(s), out, size, 0) < 0 ? QUERY_EVALUE : QUERY_OK;
 }
 
 /* An unknown parameter's name as an error may show it: short and printable, or "?". */

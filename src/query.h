@@ -38,4 +38,11 @@ struct query_param {
 int query_parse(const char *q, struct query_param *params, int nparams, const char **bad,
                 char *badbuf, size_t badlen);
 
+/*
+ * A path segment (or the rest of a path) s percent-decoded once into
+ * out[size], "+" left as it is: QUERY_OK, or QUERY_EVALUE for a bad escape,
+ * a NUL, or no room.
+ */
+int query_path_decode(const char *s, char *out, size_t size);
+
 #endif

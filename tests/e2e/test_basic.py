@@ -33,6 +33,8 @@ def resources(mock_port):
     extra_models = [
         {"name": "mock-default", "provider": "openai-compatible", "model": "mock-d",
          "api_base": base, "api_key": "${%s:-%s}" % (UNSET_VAR, MOCK_KEY)},
+        {"name": "org/mock-slash", "provider": "openai", "model": "mock-s",
+         "api_base": base, "api_key": "${MOCK_KEY}"},
     ]
     extra_keys = [
         {"name": "hashed", "key_sha256": hashlib.sha256(HASHED_KEY.encode()).hexdigest(),
@@ -177,9 +179,70 @@ def _(env):
             check_eq(m.get("object"), "model", "object of %r" % (m,))
         return sorted(m.get("id") for m in obj["data"])
     check_eq(ids("sk-test-a"), ["mock-b", "mock-default", "mock-gpt"], "models of team-a")
-    check_eq(ids("sk-test-all"), ["mock-b", "mock-default", "mock-gpt", "other-model"],
-             "models of admin")
+    check_eq(ids("sk-test-all"), ["mock-b", "mock-default", "mock-gpt", "org/mock-slash",
+                                  "other-model"], "models of admin")
     check_eq(ids(HASHED_KEY), ["mock-gpt"], "models of hashed")
+
+
+AN_HEADERS = {"anthropic-version": "2023-06-01"}
+
+
+def an_get(env, path, key):
+    """GET path as Anthropic's SDKs send it: anthropic-version, the key in x-api-key."""
+    headers = dict(AN_HEADERS)
+    if key is not None:
+        headers["x-api-key"] = key
+    return env.gw.request("GET", path, headers=headers)
+
+
+@tap.case("GET /v1/models/{id}: OpenAI's shape, or Anthropic's with anthropic-version; "
+          "a '/' in the id as it is or as %2F")
+def _(env):
+    r = env.gw.request("GET", "/v1/models/mock-gpt", key="sk-test-a")
+    check_eq((r.status, r.json()), (200, {"id": "mock-gpt", "object": "model", "created": 0,
+                                          "owned_by": "openai-compatible"}), "OpenAI's shape")
+    check(r.headers.get("x-aigw-config-version"), "no x-aigw-config-version: %r", r.headers)
+    r = an_get(env, "/v1/models/mock-gpt", "sk-test-a")
+    check_eq((r.status, r.json()), (200, {"type": "model", "id": "mock-gpt",
+                                          "display_name": "mock-gpt",
+                                          "created_at": "1970-01-01T00:00:00Z"}),
+             "Anthropic's shape")
+    for path in ("/v1/models/org%2Fmock-slash", "/v1/models/org%2fmock-slash",
+                 "/v1/models/org/mock-slash", "/v1/models/org%2Fmock-slash?x=1"):
+        r = env.gw.request("GET", path, key="sk-test-all")
+        check_eq((r.status, r.json().get("id"), r.json().get("owned_by")),
+                 (200, "org/mock-slash", "openai"), path)
+
+
+@tap.case("GET /v1/models/{id}: unknown, not allowed to the key, or a bad escape: 404 "
+          "model_not_found, Anthropic's not_found_error; a bad key 401 in the client's shape")
+def _(env):
+    for key, name in (("sk-test-a", "no-such-model"), ("sk-test-a", "other-model"),
+                      (HASHED_KEY, "mock-b"), ("sk-test-all", "mock-gpt%zz"),
+                      ("sk-test-all", "mock-gpt%00")):
+        what = "%s with %s" % (name, key)
+        r = env.gw.request("GET", "/v1/models/" + name, key=key)
+        check_eq(r.status, 404, what + ": status (body %r)" % r.body[:300])
+        err = r.json().get("error", {})
+        check_eq((err.get("type"), err.get("code"), err.get("param")),
+                 ("invalid_request_error", "model_not_found", "model"), what)
+        if "%" not in name:
+            check("`%s`" % name in err.get("message", ""), "%s: message %r", what, err)
+        r = an_get(env, "/v1/models/" + name, key)
+        obj = r.json()
+        check_eq((r.status, obj.get("type"), obj.get("error", {}).get("type")),
+                 (404, "error", "not_found_error"), what + " (Anthropic)")
+    r = an_get(env, "/v1/models/mock-gpt", None)
+    check_eq((r.status, r.json().get("error", {}).get("type")), (401, "authentication_error"),
+             "no key (Anthropic)")
+    r = an_get(env, "/v1/models", "sk-not-a-key")
+    check_eq((r.status, r.json().get("error", {}).get("type")), (401, "authentication_error"),
+             "GET /v1/models, a bad key (Anthropic)")
+    r = env.gw.request("GET", "/v1/models/mock-gpt", key="sk-not-a-key")
+    check_eq((r.status, r.json().get("error", {}).get("code")), (401, "invalid_api_key"),
+             "a bad key (OpenAI)")
+    r = env.gw.request("POST", "/v1/models/mock-gpt", {}, key="sk-test-a")
+    check_eq((r.status, r.headers.get("allow")), (405, "GET"), "POST")
 
 
 @tap.case("x-request-id: the client's own is echoed, else a new unique one")

@@ -366,6 +366,20 @@ def _(env):
     anth_error(r, 400, "invalid_request_error", "a body that is not JSON")
 
 
+@tap.case("anthropic: a tool with eager_input_streaming (true, false, null) is taken; "
+          "a non-boolean one gets Anthropic's 400")
+def _(env):
+    tool = {"name": "get_weather", "input_schema": {"type": "object"}}
+    for eager in (True, False, None):
+        r = anth(env, anth_body(tools=[dict(tool, eager_input_streaming=eager)],
+                                mock={"chunks": 2, "tool_call": WEATHER}))
+        check_eq((r.status, r.json().get("stop_reason")), (200, "tool_use"),
+                 "eager_input_streaming %r (body %r)" % (eager, r.body[:300]))
+    anth_error(anth(env, anth_body(tools=[dict(tool, eager_input_streaming="yes")])), 400,
+               "invalid_request_error", "eager_input_streaming 'yes'",
+               "tools.0.eager_input_streaming: Input should be a valid boolean")
+
+
 @tap.case("anthropic: stream_error: an overloaded_error event after N deltas, then the end")
 def _(env):
     s = anth_stream(env, anth_body(mock={"chunks": 4, "stream_error": 2}))
@@ -712,6 +726,34 @@ def _(env):
                    for o in objs[1:4])
     check_eq(json.loads(args), WEATHER["input"], "arguments joined")
     check_eq(objs[-1]["choices"][0]["finish_reason"], "tool_calls", "finish_reason")
+
+
+@tap.case("openai: embeddings with encoding_format base64: the little-endian float32s of "
+          "the float answer; a bad encoding_format is refused")
+def _(env):
+    import base64
+    import struct
+    body = {"model": "m", "input": ["a b", "c"]}
+    floats = request(env.mock.port, "POST", "/v1/embeddings", body, key=KEY).json()["data"]
+    r = request(env.mock.port, "POST", "/v1/embeddings", dict(body, encoding_format="base64"),
+                key=KEY)
+    check_eq(r.status, 200, "status (body %r)" % r.body[:300])
+    data = r.json()["data"]
+    check_eq(len(data), 2, "embeddings")
+    for want, got in zip(floats, data):
+        check(isinstance(got["embedding"], str), "not a string: %r", got)
+        raw = base64.b64decode(got["embedding"], validate=True)
+        check_eq(len(raw), 4 * len(want["embedding"]), "bytes of embedding %d" % got["index"])
+        vec = list(struct.unpack("<%df" % (len(raw) // 4), raw))
+        check(all(abs(a - b) < 1e-6 for a, b in zip(vec, want["embedding"])),
+              "decoded %r, floats %r", vec, want["embedding"])
+    r = request(env.mock.port, "POST", "/v1/embeddings", dict(body, encoding_format="float"),
+                key=KEY)
+    check_eq(r.json()["data"], floats, "encoding_format float")
+    r = request(env.mock.port, "POST", "/v1/embeddings", dict(body, encoding_format="hex"),
+                key=KEY)
+    check_eq((r.status, r.json()["error"]["message"]),
+             (400, "'encoding_format' must be 'float' or 'base64'"), "encoding_format hex")
 
 
 @tap.case("tool_call control: header and defaults forms; bad values refused")

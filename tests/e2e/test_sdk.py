@@ -5,7 +5,8 @@ provider's API.
 
 One mock (checking the provider keys) and one aigw serve every case, with a
 Model per provider: m-openai (openai, the mock's /v1), m-azure (azure-openai,
-a deployment), m-anthropic (anthropic) and m-gemini (gemini). A case sets the
+a deployment), m-anthropic (anthropic) and m-gemini (gemini), and org/m-slash
+(openai, for a name with a "/" in models.retrieve). A case sets the
 mock's default controls (POST /mock/config: aigw does not forward a client's
 headers, and translations drop the body's `mock`), runs one scenario of
 tests/sdk/openai.mjs or tests/sdk/anthropic.mjs (`node SCRIPT PORT KEY
@@ -32,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Env, Gateway, Mock, TestFailure, check, check_eq,
-        free_port, main, make_tmpdir, register_cleanup, terminate_pid, write_file)
+        free_port, main, make_tmpdir, register_cleanup, request, terminate_pid, write_file)
     import jwtkit  # noqa: E402
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
@@ -60,6 +61,12 @@ MODELS = {
     "m-gemini": ("gemini", "gemini-mock", "gemini/gemini-mock"),
 }
 
+# A Model whose name holds a "/" (the SDKs send it percent-encoded in
+# models.retrieve's path); only the models cases use it.
+SLASH = "org/m-slash"
+ALL_MODELS = dict(MODELS, **{SLASH: ("openai", "gpt-mock", "openai/gpt-mock")})
+EMBED_DIM = 8  # the mock's floats per embedding (MOCK_EMBED_DIM)
+
 OA_PROMPT = "what is the weather like in Paris today"     # 8 words
 AN_PROMPT = "tell me three short facts about llamas"      # 7 words
 TOOL = {"name": "get_weather", "input": {"city": "Paris", "unit": "celsius", "days": 3}}
@@ -85,7 +92,7 @@ def resources(mock_port):
     base = {"openai": root + "/v1", "azure-openai": root, "anthropic": root + "/v1",
             "gemini": root + "/v1beta"}
     models = [{"name": name, "provider": prov, "model": up, "api_base": base[prov],
-               "api_key": "${MOCK_KEY}"} for name, (prov, up, _) in MODELS.items()]
+               "api_key": "${MOCK_KEY}"} for name, (prov, up, _) in ALL_MODELS.items()]
     return {"models": models, "api_keys": [
         {"name": "sdk", "key": CLIENT_KEY},
         {"name": "sdk-jwt", "jwt": {"issuer": JWT_ISS, "subject": "sdk-user"}}]}
@@ -509,10 +516,55 @@ def _(env):
 def _(env):
     res = ok(sdk(env, "openai", "models", "-"), "models.list")
     got = {m.get("id"): m for m in res["models"]}
-    check_eq(sorted(got), sorted(MODELS), "model ids")
+    check_eq(sorted(got), sorted(ALL_MODELS), "model ids")
     for name, m in got.items():
         check_eq(m.get("object"), "model", "%s: object" % name)
-        check_eq(m.get("owned_by"), MODELS[name][0], "%s: owned_by" % name)
+        check_eq(m.get("owned_by"), ALL_MODELS[name][0], "%s: owned_by" % name)
+
+
+@tap.case("openai SDK: models.retrieve of a Model (and of %s): OpenAI's shape; of an "
+          "unknown one: NotFoundError model_not_found" % SLASH)
+def _(env):
+    for name in ("m-anthropic", SLASH):
+        res = ok(sdk(env, "openai", "model", name), "models.retrieve(%s)" % name)
+        check_eq(res["model"], {"id": name, "object": "model", "created": 0,
+                                "owned_by": ALL_MODELS[name][0]}, "models.retrieve(%s)" % name)
+    err = failed(sdk(env, "openai", "model", "no-such-model"), "models.retrieve(no-such-model)")
+    check_sdk_error(err, "NotFoundError", 404, "models.retrieve(no-such-model)",
+                    message="no-such-model")
+    check_eq(err.get("code"), "model_not_found", "models.retrieve(no-such-model): code")
+
+
+def oa_embeddings_case(model):
+    def case(env):
+        what = "embeddings.create(%s) with the SDK's defaults" % model
+        inputs = ["the first text to embed", "a second"]
+        res = ok(sdk(env, "openai", "embeddings", model, input=inputs), what)
+        check_target(res, model, what)
+        last = env.mock.last()
+        check_eq((last.get("body") or {}).get("encoding_format"), "base64",
+                 what + ": the encoding_format the SDK asked for")
+        want = request(env.mock.port, "POST", "/v1/embeddings",
+                       {"model": "x", "input": inputs, "encoding_format": "float"},
+                       key=MOCK_KEY).json()["data"]
+        data = res["embeddings"]["data"]
+        check_eq(len(data), len(inputs), what + ": embeddings")
+        for w, got in zip(want, data):
+            vec = got.get("embedding")
+            check(isinstance(vec, list) and len(vec) == EMBED_DIM,
+                  "%s: embedding %d has %s floats, the mock sent %d: %r", what, got.get("index"),
+                  len(vec) if isinstance(vec, list) else "no", EMBED_DIM, vec)
+            check(all(abs(a - b) < 1e-6 for a, b in zip(vec, w["embedding"])),
+                  "%s: embedding %d is %r, the mock's %r", what, got.get("index"), vec,
+                  w["embedding"])
+        check_eq(res["embeddings"]["usage"], {"prompt_tokens": 7, "total_tokens": 7},
+                 what + ": usage")
+    return case
+
+
+for _m in ("m-openai", "m-azure"):
+    tap.case("openai SDK -> %s: embeddings.create with its defaults (base64): the mock's %d "
+             "floats per input" % (_m, EMBED_DIM))(oa_embeddings_case(_m))
 
 
 for _m in MODELS:
@@ -786,12 +838,54 @@ def _(env):
 def _(env):
     res = ok(sdk(env, "anthropic", "models", "-"), "models.list")
     got = {m.get("id"): m for m in res["models"]}
-    check_eq(sorted(got), sorted(MODELS), "model ids")
+    check_eq(sorted(got), sorted(ALL_MODELS), "model ids")
     for name, m in got.items():
         check_eq(m.get("type"), "model", "%s: type" % name)
         check_eq(m.get("display_name"), name, "%s: display_name" % name)
         check(isinstance(m.get("created_at"), str) and m["created_at"],
               "%s: created_at %r", name, m.get("created_at"))
+
+
+@tap.case("anthropic SDK: models.retrieve of a Model (and of %s): Anthropic's shape; of an "
+          "unknown one: NotFoundError not_found_error" % SLASH)
+def _(env):
+    for name in ("m-openai", SLASH):
+        res = ok(sdk(env, "anthropic", "model", name), "models.retrieve(%s)" % name)
+        check_eq(res["model"], {"type": "model", "id": name, "display_name": name,
+                                "created_at": "1970-01-01T00:00:00Z"},
+                 "models.retrieve(%s)" % name)
+    err = failed(sdk(env, "anthropic", "model", "no-such-model"),
+                 "models.retrieve(no-such-model)")
+    check_sdk_error(err, "NotFoundError", 404, "models.retrieve(no-such-model)",
+                    etype="not_found_error", message="no-such-model")
+
+
+def an_eager_case(model):
+    def case(env):
+        what = "messages.stream(%s, a tool with eager_input_streaming)" % model
+        res = ok(run(env, {"chunks": 3, "tool_call": TOOL}, "anthropic", "stream", model,
+                     prompt=AN_PROMPT, tools=True, eager=True), what)
+        for label in ("helper", "raw"):
+            w = "%s: %s" % (what, label)
+            check_target(res[label], model, w)
+            joined, stop, usage = an_event_checks(res[label]["events"], w, "tool_use")
+            check_eq(json.loads(joined), TOOL["input"], w + ": the joined partial_json")
+            check_eq(stop, "tool_use", w + ": message_delta stop_reason")
+            check_an_usage(usage, words(AN_PROMPT), 3, w)
+        check_an_message(res["helper"]["final"], TOOL_BLOCKS, "tool_use", 3,
+                         what + ": finalMessage()")
+        tools = (env.mock.last().get("body") or {}).get("tools") or [{}]
+        if MODELS[model][0] == "anthropic":  # passed through as sent
+            check_eq(tools[0].get("eager_input_streaming"), True, what + ": upstream tool")
+        else:  # dropped by the translation
+            check_eq(sorted(tools[0]), ["function", "type"], what + ": upstream tool")
+    return case
+
+
+for _m in ("m-anthropic", "m-openai"):
+    tap.case("anthropic SDK -> %s: tool_use streamed, the tool with eager_input_streaming "
+             "(%s)" % (_m, "passed through" if _m == "m-anthropic" else "dropped"))(
+                 an_eager_case(_m))
 
 
 for _m in MODELS:

@@ -110,6 +110,7 @@ struct mock_call {
     const char *model;   /* in body, or the path, or a literal */
     size_t model_len;
     json_object *input; /* embeddings: the "input" value, in body */
+    int embed_b64;      /* embeddings: encoding_format "base64" */
     long prompt_tokens;
     long out_tokens; /* completion tokens: chunks, unless cut by a max_tokens */
     int stream;

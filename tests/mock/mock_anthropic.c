@@ -483,19 +483,21 @@ mock_anth_name_ok(const char *s)
 }
 
 /* Check tools: name, description, input_schema (an object of type
- * "object"), names unique. */
+ * "object"), eager_input_streaming (a boolean or null: fine-grained tool
+ * streaming, which the mock's pieces already are), names unique. */
 static int
 mock_anth_tools(struct mock_call *c, json_object *tools)
 {
     static const char *const allowed[] = {"name", "description",   "input_schema",
-                                          "type", "cache_control", NULL};
+                                          "type", "cache_control", "eager_input_streaming",
+                                          NULL};
 
     if (tools == NULL)
         return 0;
     if (!json_object_is_type(tools, json_type_array))
         return mock_fail(c, "tools: Input should be a valid list");
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
-        json_object *t = json_object_array_get_idx(tools, i), *schema;
+        json_object *t = json_object_array_get_idx(tools, i), *schema, *eager;
         const char *name, *st;
         char where[32];
 
@@ -515,6 +517,9 @@ mock_anth_tools(struct mock_call *c, json_object *tools)
         if (!json_object_is_type(schema, json_type_object) || st == NULL ||
             strcmp(st, "object") != 0)
             return mock_fail(c, "%s.input_schema.type: Input should be 'object'", where);
+        if ((eager = mock_anth_get(t, "eager_input_streaming")) != NULL &&
+            !json_object_is_type(eager, json_type_boolean))
+            return mock_fail(c, "%s.eager_input_streaming: Input should be a valid boolean", where);
         if (mock_anth_extra(c, t, where, allowed) < 0)
             return -1;
         for (size_t k = 0; k < i; k++)

@@ -249,6 +249,8 @@ mock_completion_parse(struct mock_call *c, json_object *body)
 static int
 mock_embed_parse(struct mock_call *c, json_object *body)
 {
+    json_object *fmt;
+
     mock_oai_common(c, body);
     c->stream = 0;
     c->include_usage = 0;
@@ -259,6 +261,16 @@ mock_embed_parse(struct mock_call *c, json_object *body)
         return -1;
     }
     c->prompt_tokens = mock_oai_count(c->input);
+    /* the openai SDKs ask for base64 unless told otherwise, and decode it themselves */
+    if (json_object_object_get_ex(body, "encoding_format", &fmt) && fmt != NULL) {
+        const char *f = json_object_get_string(fmt);
+        if (!json_object_is_type(fmt, json_type_string) ||
+            (strcmp(f, "float") != 0 && strcmp(f, "base64") != 0)) {
+            c->err = "'encoding_format' must be 'float' or 'base64'";
+            return -1;
+        }
+        c->embed_b64 = strcmp(f, "base64") == 0;
+    }
     return 0;
 }
 
@@ -492,21 +504,52 @@ mock_oai_stream_error(struct mock_call *c, struct evbuffer *out)
     MOCK_LIT(out, "\n\n");
 }
 
-/* Append one deterministic embedding derived from the input's length and index. */
+/* Append the standard base64 of n bytes. */
 static void
-mock_embed_one(size_t len, size_t idx, struct evbuffer *out)
+mock_b64(const unsigned char *p, size_t n, struct evbuffer *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        char q[4] = {abc[v >> 18], abc[(v >> 12) & 63], i + 1 < n ? abc[(v >> 6) & 63] : '=',
+                     i + 2 < n ? abc[v & 63] : '='};
+
+        evbuffer_add(out, q, 4);
+    }
+}
+
+/*
+ * Append one deterministic embedding derived from the input's length and
+ * index: MOCK_EMBED_DIM numbers k/32768 - 1, exact in a float32. As JSON
+ * numbers, or with b64 as OpenAI sends encoding_format "base64": one string,
+ * the base64 of the little-endian float32s.
+ */
+static void
+mock_embed_one(size_t len, size_t idx, int b64, struct evbuffer *out)
 {
     uint32_t h = (uint32_t)len * 2654435761u ^ ((uint32_t)idx + 1) * 40503u;
+    unsigned char raw[MOCK_EMBED_DIM * 4];
 
-    evbuffer_add_printf(out, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":[",
-                        idx ? "," : "", idx);
+    evbuffer_add_printf(out, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":%s",
+                        idx ? "," : "", idx, b64 ? "\"" : "[");
     for (int k = 0; k < MOCK_EMBED_DIM; k++) {
         h ^= h >> 13;
         h *= 0x5bd1e995u;
         h ^= h >> 15;
-        evbuffer_add_printf(out, "%s%.6f", k ? "," : "", (double)(h & 0xffff) / 32768.0 - 1.0);
+        float f = (float)((double)(h & 0xffff) / 32768.0 - 1.0);
+        uint32_t bits;
+
+        memcpy(&bits, &f, 4);
+        for (int b = 0; b < 4; b++)
+            raw[k * 4 + b] = (unsigned char)(bits >> (8 * b));
+        if (!b64)
+            evbuffer_add_printf(out, "%s%.6f", k ? "," : "", (double)f);
     }
-    evbuffer_add(out, "]}", 2);
+    if (b64)
+        mock_b64(raw, sizeof(raw), out);
+    evbuffer_add(out, b64 ? "\"}" : "]}", 2);
 }
 
 /* Return the length an embedding input item is derived from. */
@@ -531,10 +574,10 @@ mock_embed_body(struct mock_call *c, struct evbuffer *out)
 
     evbuffer_add(out, "{\"object\":\"list\",\"data\":[", 25);
     if (single)
-        mock_embed_one(mock_embed_len(in), 0, out);
+        mock_embed_one(mock_embed_len(in), 0, c->embed_b64, out);
     else
         for (size_t i = 0; i < json_object_array_length(in); i++)
-            mock_embed_one(mock_embed_len(json_object_array_get_idx(in, i)), i, out);
+            mock_embed_one(mock_embed_len(json_object_array_get_idx(in, i)), i, c->embed_b64, out);
     evbuffer_add(out, "],\"model\":", 10);
     mock_json_str(out, c->model, c->model_len);
     evbuffer_add_printf(out, ",\"usage\":{\"prompt_tokens\":%ld,\"total_tokens\":%ld}}",

@@ -6,6 +6,7 @@
 //   node anthropic.mjs PORT KEY SCENARIO MODEL [OPTIONS-JSON]
 //
 // Scenarios (OPTIONS: prompt, the user message; tools: declare get_weather;
+// eager: with eager_input_streaming true (fine-grained tool streaming);
 // max_tokens, 256 unless given; api_version: the anthropic-version header
 // instead of the SDK's; x_api_key: the key in x-api-key instead of
 // Authorization: Bearer, as SDKs before 1.0 send it):
@@ -15,6 +16,7 @@
 //                 messages.create({stream: true}) read to its end {raw: {events, headers}}
 //   count_tokens  messages.countTokens: {count, headers}
 //   models        models.list(), every page: {models}
+//   model         models.retrieve(MODEL): {model}
 // An SDK error ends the scenario: {ok: false, error, and the events before it}.
 
 import Anthropic from '@anthropic-ai/sdk';
@@ -22,7 +24,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { CLIENT_LIMITS, WEATHER_SCHEMA, describeError, gatewayHeaders, gatewayOrigin, parseArgs,
          runBounded } from './common.mjs';
 
-const args = parseArgs(['create', 'stream', 'count_tokens', 'models']);
+const args = parseArgs(['create', 'stream', 'count_tokens', 'models', 'model']);
 const defaultHeaders = {};
 if (args.options.api_version)
     defaultHeaders['anthropic-version'] = args.options.api_version;
@@ -46,6 +48,8 @@ function conversation() {
     if (o.tools) {
         body.tools = [{ name: 'get_weather', description: 'The weather in a city',
                         input_schema: WEATHER_SCHEMA }];
+        if (o.eager)
+            body.tools[0].eager_input_streaming = true;
     }
     return body;
 }
@@ -101,4 +105,9 @@ async function models() {
     return { ok: true, models: list };
 }
 
-runBounded({ create, stream, count_tokens: countTokens, models }[args.scenario]);
+// models.retrieve(MODEL).
+async function model() {
+    return { ok: true, model: await client.models.retrieve(args.model) };
+}
+
+runBounded({ create, stream, count_tokens: countTokens, models, model }[args.scenario]);

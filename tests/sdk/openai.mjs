@@ -12,6 +12,10 @@
 //   stream  chat.completions.create({stream: true}): every chunk as the SDK
 //           parsed it {chunks, headers}, and with helper {final}
 //   models  models.list(), every page: {models}
+//   model   models.retrieve(MODEL): {model}
+//   embeddings  embeddings.create({model, input: OPTIONS.input}) with the SDK's
+//           defaults (it asks for base64 and decodes the float32s itself):
+//           {embeddings: the response, headers}
 // An SDK error ends the scenario: {ok: false, error, chunks (those before it)}.
 
 import OpenAI from 'openai';
@@ -19,7 +23,7 @@ import OpenAI from 'openai';
 import { CLIENT_LIMITS, WEATHER_SCHEMA, describeError, gatewayHeaders, gatewayOrigin, parseArgs,
          runBounded } from './common.mjs';
 
-const args = parseArgs(['chat', 'stream', 'models']);
+const args = parseArgs(['chat', 'stream', 'models', 'model', 'embeddings']);
 const client = new OpenAI({
     apiKey: args.key,
     baseURL: `${gatewayOrigin(args.port)}/v1`,
@@ -93,4 +97,18 @@ async function models() {
     return { ok: true, models: list };
 }
 
-runBounded({ chat, stream, models }[args.scenario]);
+// models.retrieve(MODEL).
+async function model() {
+    return { ok: true, model: await client.models.retrieve(args.model) };
+}
+
+// embeddings.create with nothing but model and input: the SDK's defaults.
+async function embeddings() {
+    const { data, response } = await client.embeddings.create({
+        model: args.model,
+        input: args.options.input ?? 'hello from the openai sdk',
+    }).withResponse();
+    return { ok: true, headers: gatewayHeaders(response), embeddings: data };
+}
+
+runBounded({ chat, stream, models, model, embeddings }[args.scenario]);

@@ -195,6 +195,14 @@ static const struct check_case check_cases[] = {
      "tools.1.input_schema: Field required", "tools.1.input_schema"},
     {"{" BASE "," HELLO ",'tools':[{'name':'a','input_schema':'object'}]}", 0,
      "tools.0.input_schema: Input should be a valid dictionary", "tools.0.input_schema"},
+    {"{" BASE "," HELLO ",'tools':[{'name':'a','input_schema':{'type':'object'},"
+     "'eager_input_streaming':'yes'}]}",
+     0, "tools.0.eager_input_streaming: Input should be a valid boolean",
+     "tools.0.eager_input_streaming"},
+    {"{" BASE "," HELLO ",'tools':[{'name':'a','input_schema':{'type':'object'},"
+     "'eager_input_streaming':true},{'name':'b','input_schema':{'type':'object'},"
+     "'eager_input_streaming':null}]}",
+     0, NULL, NULL},
     {"{" BASE "," HELLO ",'tool_choice':{'type':'required'}}", 0,
      "tool_choice: Input tag 'required' found using 'type' does not match any "
      "of the expected tags: 'auto', 'any', 'tool', 'none'",
@@ -331,9 +339,10 @@ static const char tools_req[] =
     "'tools':[{'name':'get_weather','description':'Get the current weather in a given location',"
     "'input_schema':{'type':'object','properties':{'location':{'type':'string','description':"
     "'The city and state, e.g. San Francisco, CA'},'unit':{'type':'string','enum':['celsius',"
-    "'fahrenheit']}},'required':['location']},'cache_control':{'type':'ephemeral'}},"
+    "'fahrenheit']}},'required':['location']},'cache_control':{'type':'ephemeral'},"
+    "'eager_input_streaming':true},"
     "{'type':'custom','name':'get_time','input_schema':{'type':'object','properties':{"
-    "'timezone':{'type':'string'}}},'strict':true}],"
+    "'timezone':{'type':'string'}}},'strict':true,'eager_input_streaming':false}],"
     "'tool_choice':{'type':'auto','disable_parallel_tool_use':true},"
     "'messages':[{'role':'user','content':'What is the weather like in San Francisco?'},"
     "{'role':'assistant','content':[{'type':'thinking','thinking':'The user wants the weather.',"

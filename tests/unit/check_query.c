@@ -24,6 +24,22 @@ parse(struct two *t, const char *q)
     return query_parse(q, t->p, 2, &t->bad, t->badbuf, sizeof(t->badbuf));
 }
 
+/* A path: decoded once, "+" kept, %2F a slash; bad escapes, a NUL, no room refused. */
+START_TEST(query_path)
+{
+    char out[16];
+    ck_assert_int_eq(query_path_decode("org%2Fm+1%2525", out, sizeof(out)), QUERY_OK);
+    ck_assert_str_eq(out, "org/m+1%25");
+    ck_assert_int_eq(query_path_decode("org/model", out, sizeof(out)), QUERY_OK);
+    ck_assert_str_eq(out, "org/model");
+    ck_assert_int_eq(query_path_decode("a%2", out, sizeof(out)), QUERY_EVALUE);
+    ck_assert_int_eq(query_path_decode("a%zz", out, sizeof(out)), QUERY_EVALUE);
+    ck_assert_int_eq(query_path_decode("a%00b", out, sizeof(out)), QUERY_EVALUE);
+    ck_assert_int_eq(query_path_decode("0123456789abcdef", out, sizeof(out)), QUERY_EVALUE);
+    ck_assert_int_eq(query_path_decode("0123456789abcde", out, sizeof(out)), QUERY_OK);
+}
+END_TEST
+
 START_TEST(query_values)
 {
     struct two t;
@@ -93,6 +109,7 @@ query_suite(void)
     Suite *s = suite_create("query");
     TCase *tc = tcase_create("parse");
     tcase_add_test(tc, query_values);
+    tcase_add_test(tc, query_path);
     tcase_add_test(tc, query_errors);
     suite_add_tcase(s, tc);
     return s;
