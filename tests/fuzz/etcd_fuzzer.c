@@ -105,8 +105,7 @@ ef_txn(int err, int64_t revision, struct json_object *answer, void *arg)
 {
     struct ef_result *r = arg;
     r->calls++;
-    FUZZ_ASSERT(answer == NULL || err == ETCD_OK || err == ETCD_EUNKNOWN, "an answer with %d",
-                err);
+    FUZZ_ASSERT(answer == NULL || err == ETCD_OK || err == ETCD_EUNKNOWN, "an answer with %d", err);
     FUZZ_ASSERT(answer != NULL || err != ETCD_OK, "no answer without an error");
     if (answer != NULL)
         FUZZ_ASSERT(json_object_to_json_string(answer) != NULL, "an answer that cannot be written");
@@ -165,8 +164,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t *sep = memmem(p + 2, (size_t)(end - p - 2), "\0\0", 2);
         const uint8_t *bend = sep != NULL ? sep : end;
         int done = r.calls + r.ended;
-        int rc = etcd_feed(e, ef_status[p[0] & 15], p + 2, (size_t)(bend - p - 2),
-                           (size_t)p[1] + 1);
+        int rc =
+            etcd_feed(e, ef_status[p[0] & 15], p + 2, (size_t)(bend - p - 2), (size_t)p[1] + 1);
         FUZZ_ASSERT((rc < 0) == (done > 0), "feed: %d with %d callbacks before", rc, done);
         FUZZ_ASSERT(r.calls + r.ended <= 1, "%d callbacks, %d ends", r.calls, r.ended);
         if (rc < 0 || sep == NULL)

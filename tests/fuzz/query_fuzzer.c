@@ -113,8 +113,8 @@ qf_page(const char *q)
     if (rc != QUERY_OK) {
         FUZZ_ASSERT(bad != NULL, "an error without its parameter");
         if (rc == QUERY_EVALUE || rc == QUERY_EREPEATED)
-            FUZZ_ASSERT(strcmp(bad, "limit") == 0 || strcmp(bad, "after") == 0,
-                        "a bad value of %s", bad);
+            FUZZ_ASSERT(strcmp(bad, "limit") == 0 || strcmp(bad, "after") == 0, "a bad value of %s",
+                        bad);
         return;
     }
     FUZZ_ASSERT(limit >= 1 && limit <= ADMIN_LIST_MAX, "limit %zu", limit);

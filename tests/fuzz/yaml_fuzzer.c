@@ -6,9 +6,10 @@
  * The input is loaded by both as the bytes of a file (conf_load_buffer,
  * resfile_load_buffer: what conf_load_file and resfile_load do after
  * libyaml read the file, without the file), as `aigw -t` and a reload do
- * (${VAR} substituted; AIGW_FUZZ_KEY is set, AIGW_FUZZ_UNSET is not). Oracles: a load fails exactly when it reported
- * an error, and every error names where (a line, or a key); the resources
- * it accepts compile into records.
+ * (${VAR} substituted; AIGW_FUZZ_KEY is set, AIGW_FUZZ_UNSET is not).
+ * Oracles: a load fails exactly when it reported an error, and every error
+ * names where (a line, or a key); the resources it accepts compile into
+ * records.
  */
 #include "config.h"
 
