@@ -285,8 +285,8 @@ admin_precheck(struct http_req *r, void *arg, struct http_refusal *f)
  * `after`: the master's loop serves it, so it costs O(page) whatever the
  * size of the table (aigw-admin(7), PAGINATION).
  */
-#define LIST_DEFAULT 100
-#define LIST_MAX 1000
+#define LIST_DEFAULT ADMIN_LIST_DEFAULT
+#define LIST_MAX ADMIN_LIST_MAX
 /*
  * A page also ends before its documents pass 1 MiB together (its first one
  * is always in, and is at most ADMIN_MAX_BODY): an API key may list
@@ -334,14 +334,42 @@ list_bad_value(struct http_req *r, const char *name)
                          RES_ID_MAX);
 }
 
+/* The page a list's query string asks for (admin.h). */
+int
+admin_list_query(const char *q, size_t *limit, char *after, size_t alen, const char **bad,
+                 char *badbuf, size_t badlen)
+{
+    char lim[8];
+    struct query_param p[2] = {{"limit", lim, sizeof(lim), 0}, {"after", after, alen, 0}};
+    int rc = query_parse(q, p, 2, bad, badbuf, badlen);
+    if (rc != QUERY_OK)
+        return rc;
+    *limit = LIST_DEFAULT;
+    if (p[0].seen) {
+        /* digits only: no sign, no space, no 0x, and no more than the buffer holds */
+        size_t v = 0, i;
+        for (i = 0; lim[i] >= '0' && lim[i] <= '9'; i++)
+            v = v * 10 + (size_t)(lim[i] - '0');
+        if (i == 0 || lim[i] != '\0' || v < 1 || v > LIST_MAX) {
+            *bad = "limit";
+            return QUERY_EVALUE;
+        }
+        *limit = v;
+    }
+    if (p[1].seen && res_id_valid(after) < 0) {
+        *bad = "after";
+        return QUERY_EVALUE;
+    }
+    return QUERY_OK;
+}
+
 /* The page a list request asks for (limit, after); -1 once a 400 is sent. */
 static int
 list_page(struct http_req *r, size_t *limit, char *after, size_t alen)
 {
-    char lim[8], badbuf[64];
+    char badbuf[64];
     const char *bad;
-    struct query_param p[2] = {{"limit", lim, sizeof(lim), 0}, {"after", after, alen, 0}};
-    int rc = query_parse(http_req_query(r), p, 2, &bad, badbuf, sizeof(badbuf));
+    int rc = admin_list_query(http_req_query(r), limit, after, alen, &bad, badbuf, sizeof(badbuf));
     if (rc == QUERY_ETOOLONG) {
         http_reply_error(r, 400, "invalid_request_error", "invalid_parameter", NULL,
                          "The query string is longer than %d bytes", QUERY_MAX);
@@ -359,22 +387,6 @@ list_page(struct http_req *r, size_t *limit, char *after, size_t alen)
     }
     if (rc != QUERY_OK) {
         list_bad_value(r, bad);
-        return -1;
-    }
-    *limit = LIST_DEFAULT;
-    if (p[0].seen) {
-        /* digits only: no sign, no space, no 0x, and no more than the buffer holds */
-        size_t v = 0, i;
-        for (i = 0; lim[i] >= '0' && lim[i] <= '9'; i++)
-            v = v * 10 + (size_t)(lim[i] - '0');
-        if (i == 0 || lim[i] != '\0' || v < 1 || v > LIST_MAX) {
-            list_bad_value(r, "limit");
-            return -1;
-        }
-        *limit = v;
-    }
-    if (p[1].seen && res_id_valid(after) < 0) {
-        list_bad_value(r, "after");
         return -1;
     }
     return 0;
@@ -1148,13 +1160,35 @@ split_path(const char *p, char *kind, size_t kl, char *id, size_t il, char *acti
     return -1; /* a fourth segment */
 }
 
+/* A resource's path (admin.h): its kind, id and action, checked. */
+int
+admin_path_parse(const char *path, enum res_kind *k, char *id, size_t il, char *action, size_t al)
+{
+    char kind[16];
+    kind[0] = '\0';
+    if (il == 0 || al == 0)
+        return -1;
+    id[0] = action[0] = '\0';
+    if (strncmp(path, PREFIX, strlen(PREFIX)) != 0 ||
+        split_path(path + strlen(PREFIX), kind, sizeof(kind), id, il, action, al) < 0 ||
+        (strcmp(kind, "models") != 0 && strcmp(kind, "api_keys") != 0 &&
+         strcmp(kind, "credentials") != 0) ||
+        (id[0] && res_id_valid(id) < 0) ||
+        (action[0] && (strcmp(kind, "api_keys") != 0 || strcmp(action, "rotate") != 0)))
+        return -1;
+    *k = strcmp(kind, "models") == 0     ? RES_MODEL
+         : strcmp(kind, "api_keys") == 0 ? RES_API_KEY
+                                         : RES_CREDENTIAL;
+    return 0;
+}
+
 void
 admin_handle(struct http_req *r, void *arg)
 {
     struct admin *a = arg;
     const char *path = http_req_path(r);
     int m = http_req_method(r);
-    char kind[16], id[RES_ID_MAX + 2], action[16];
+    char id[RES_ID_MAX + 1], action[16]; /* a longer id is not valid: a 404 either way */
     enum res_kind k;
 
     int role = authorize(a, r);
@@ -1188,21 +1222,11 @@ admin_handle(struct http_req *r, void *arg)
             admin_export(a, r, role);
         return;
     }
-    kind[0] = id[0] = action[0] = '\0';
-    if (strncmp(path, PREFIX, strlen(PREFIX)) != 0 ||
-        split_path(path + strlen(PREFIX), kind, sizeof(kind), id, sizeof(id), action,
-                   sizeof(action)) < 0 ||
-        (strcmp(kind, "models") != 0 && strcmp(kind, "api_keys") != 0 &&
-         strcmp(kind, "credentials") != 0) ||
-        (id[0] && res_id_valid(id) < 0) ||
-        (action[0] && (strcmp(kind, "api_keys") != 0 || strcmp(action, "rotate") != 0))) {
+    if (admin_path_parse(path, &k, id, sizeof(id), action, sizeof(action)) < 0) {
         http_reply_error(r, 404, "invalid_request_error", "unknown_url", NULL,
                          "Unknown Admin API path: %s", path);
         return;
     }
-    k = strcmp(kind, "models") == 0     ? RES_MODEL
-        : strcmp(kind, "api_keys") == 0 ? RES_API_KEY
-                                        : RES_CREDENTIAL;
     int write = m != HTTP_M_GET;
     if (write && role != ADMIN_ROLE_ADMIN) {
         http_reply_error(r, 403, "permission_error", "read_only_key", NULL,

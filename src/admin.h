@@ -80,6 +80,26 @@ struct http_refusal;
 int admin_precheck(struct http_req *r, void *arg, struct http_refusal *f);
 void admin_free(struct admin *a);
 
+/* A list's page size: by default, and at most. */
+#define ADMIN_LIST_DEFAULT 100
+#define ADMIN_LIST_MAX 1000
+/*
+ * The page a list's query string q (raw, from the client) asks for: limit
+ * (1 to ADMIN_LIST_MAX, ADMIN_LIST_DEFAULT when not given) and after (a
+ * resource id, decoded into after[alen]; "" when not given). QUERY_OK, or
+ * query_parse's error (query.h), QUERY_EVALUE also for a limit or an after
+ * out of those bounds; *bad names the parameter (badbuf as query_parse).
+ */
+int admin_list_query(const char *q, size_t *limit, char *after, size_t alen, const char **bad,
+                     char *badbuf, size_t badlen);
+/*
+ * A resource's path: "/admin/v1/" then "models" or "api_keys", then
+ * optionally "/" and a valid id, then for an API key optionally "/rotate".
+ * 0 with *k, id[il] and action[al] ("" when absent), or -1 (a 404).
+ */
+int admin_path_parse(const char *path, enum res_kind *k, char *id, size_t il, char *action,
+                     size_t al);
+
 /* The standalone backend: writes straight into the LMDB table. */
 void admin_backend_lmdb(struct admin_backend *b, struct store *s);
 

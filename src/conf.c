@@ -757,12 +757,10 @@ conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e)
     return bad ? -1 : 0;
 }
 
-int
-conf_load_file(struct conf *c, const char *path, struct aigw_errors *e)
+/* The file's tree (NULL: it did not parse) into c; errors after before are a failure. */
+static int
+conf_load_tree(struct conf *c, struct json_object *root, int before, struct aigw_errors *e)
 {
-    snprintf(c->path, sizeof(c->path), "%s", path);
-    int before = e->n;
-    struct json_object *root = yaml_load_file(path, YAML_SUBST_ENV, e);
     if (root == NULL)
         return -1;
     int rv = conf_from_json(c, root, e);
@@ -770,6 +768,23 @@ conf_load_file(struct conf *c, const char *path, struct aigw_errors *e)
         rv = -1;
     json_object_put(root);
     return rv;
+}
+
+int
+conf_load_file(struct conf *c, const char *path, struct aigw_errors *e)
+{
+    snprintf(c->path, sizeof(c->path), "%s", path);
+    int before = e->n;
+    return conf_load_tree(c, yaml_load_file(path, YAML_SUBST_ENV, e), before, e);
+}
+
+int
+conf_load_buffer(struct conf *c, const char *path, const char *buf, size_t len,
+                 struct aigw_errors *e)
+{
+    snprintf(c->path, sizeof(c->path), "%s", path);
+    int before = e->n;
+    return conf_load_tree(c, yaml_load_buffer(buf, len, YAML_SUBST_ENV, e), before, e);
 }
 
 /* A loopback address, checked by parsing it (not by its text). */

@@ -78,6 +78,7 @@ struct call {
     int too_large;
     int ended;
     int unknown; /* a write's attempt was sent and not answered: it may be applied */
+    int fed;     /* without an upstream: this attempt waits for etcd_feed */
     etcd_range_cb range_cb;
     etcd_write_cb write_cb;
     etcd_txn_cb txn_cb;
@@ -455,17 +456,37 @@ sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
     return CURL_SOCKOPT_OK;
 }
 
-/* Collect a unary answer, up to RESP_MAX. */
+/* Collect len bytes of a unary answer, up to RESP_MAX: 0, or -1 (too_large). */
+static int
+unary_collect(struct call *c, const char *buf, size_t len)
+{
+    if (evbuffer_get_length(c->in) + len > RESP_MAX || evbuffer_add(c->in, buf, len) < 0) {
+        c->too_large = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* libcurl's write callback of a unary call. */
 static size_t
 unary_write(char *buf, size_t size, size_t n, void *arg)
 {
-    struct call *c = arg;
-    size_t len = size * n;
-    if (evbuffer_get_length(c->in) + len > RESP_MAX || evbuffer_add(c->in, buf, len) < 0) {
+    return unary_collect(arg, buf, size * n) == 0 ? size * n : 0;
+}
+
+/*
+ * Buffer len bytes of the watch stream (status: the answer's): 1 when
+ * complete lines wait to be delivered, 0 when not, -1 when too much waits
+ * (too_large).
+ */
+static int
+watch_collect(struct call *c, const char *buf, size_t len, long status)
+{
+    if (evbuffer_get_length(c->in) + len > WATCH_PENDING_MAX || evbuffer_add(c->in, buf, len) < 0) {
         c->too_large = 1;
-        return 0;
+        return -1;
     }
-    return len;
+    return status == 200 && memchr(buf, '\n', len) != NULL;
 }
 
 /* Buffer only; complete lines are parsed by deliver_cb, outside libcurl. */
@@ -473,16 +494,12 @@ static size_t
 watch_write(char *buf, size_t size, size_t n, void *arg)
 {
     struct call *c = arg;
-    size_t len = size * n;
     long status = 0;
-    if (evbuffer_get_length(c->in) + len > WATCH_PENDING_MAX || evbuffer_add(c->in, buf, len) < 0) {
-        c->too_large = 1;
-        return 0;
-    }
     curl_easy_getinfo(c->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
-    if (status == 200 && memchr(buf, '\n', len) != NULL)
+    int rc = watch_collect(c, buf, size * n, status);
+    if (rc > 0)
         event_active(c->deliver, EV_TIMEOUT, 0);
-    return len;
+    return rc < 0 ? 0 : size * n;
 }
 
 /* Content-Type, no Expect, and the token when we have one (a partial list is freed later). */
@@ -557,8 +574,9 @@ call_send(struct call *c)
     if (c->xfer.easy != NULL) {
         upstream_cancel(e->up, &c->xfer);
         upstream_easy_put(e->up, c->xfer.easy);
+        c->xfer.easy = NULL;
     }
-    if ((c->xfer.easy = upstream_easy_get(e->up)) == NULL)
+    if (e->up != NULL && (c->xfer.easy = upstream_easy_get(e->up)) == NULL)
         return -1;
     c->ep = e->cur;
     c->gen = e->gen;
@@ -570,6 +588,10 @@ call_send(struct call *c)
     c->hdrs = NULL;
     if (set_headers(c) < 0)
         return -1;
+    if (e->up == NULL) { /* the answer comes from etcd_feed */
+        c->fed = 1;
+        return 0;
+    }
     snprintf(url, sizeof(url), "%s%s", e->endpoints[c->ep], c->path);
     set_options(c, url);
     c->xfer.done = c->kind == CALL_WATCH ? watch_done : unary_done;
@@ -907,9 +929,12 @@ unary_error(struct call *c, struct json_object *o)
     call_fail(c, err == ETCD_REAUTH ? ETCD_EAUTH : err);
 }
 
-/* The transfer ended: retry elsewhere, authenticate again, or finish. */
+/*
+ * The transfer ended (rc; status: the answer's, the body in c->in): retry
+ * elsewhere, authenticate again, or finish.
+ */
 static void
-unary_result(struct call *c, CURLcode rc)
+unary_result(struct call *c, CURLcode rc, long status)
 {
     struct etcd *e = c->e;
     if (c->too_large) {
@@ -923,7 +948,7 @@ unary_result(struct call *c, CURLcode rc)
         failover(c, curl_easy_strerror(rc));
         return;
     }
-    curl_easy_getinfo(c->xfer.easy, CURLINFO_RESPONSE_CODE, &c->status);
+    c->status = status;
     e->connected = 1;
     size_t len = evbuffer_get_length(c->in);
     struct json_object *o = json_parse((const char *)evbuffer_pullup(c->in, -1), len);
@@ -952,8 +977,11 @@ unary_done(struct upstream_xfer *x, CURLcode rc)
 {
     struct call *c = call_of(x);
     struct etcd *e = c->e;
+    long status = 0;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
     enter(e);
-    unary_result(c, rc);
+    unary_result(c, rc, status);
     leave(e);
 }
 
@@ -1008,7 +1036,7 @@ fail:
 
 /* A watch response with events (or "created", or a progress notification). */
 static void
-watch_result(struct call *c, struct json_object *r)
+watch_events(struct call *c, struct json_object *r)
 {
     struct json_object *arr = jget(r, "events");
     struct etcd_event *evs;
@@ -1078,7 +1106,7 @@ watch_message(struct call *c, const char *line, size_t len)
     } else if (jbool(r, "canceled")) {
         watch_canceled(c, r);
     } else {
-        watch_result(c, r);
+        watch_events(c, r);
     }
     json_object_put(o);
 }
@@ -1148,19 +1176,28 @@ watch_finished(struct call *c, CURLcode rc)
     }
 }
 
-/* upstream's done callback of a watch: deliver what is left, then report the end. */
+/* The watch's transfer ended (status: the answer's): deliver what is left, then report the end. */
+static void
+watch_result(struct call *c, CURLcode rc, long status)
+{
+    unsigned attempt = c->attempt;
+    c->status = status;
+    if (c->status == 200)
+        watch_drain(c); /* the last messages may have come with the end */
+    if (!c->ended && c->attempt == attempt)
+        watch_finished(c, rc);
+}
+
+/* upstream's done callback of a watch. */
 static void
 watch_done(struct upstream_xfer *x, CURLcode rc)
 {
     struct call *c = call_of(x);
     struct etcd *e = c->e;
-    unsigned attempt = c->attempt;
+    long status = 0;
+    curl_easy_getinfo(c->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
     enter(e);
-    curl_easy_getinfo(c->xfer.easy, CURLINFO_RESPONSE_CODE, &c->status);
-    if (c->status == 200)
-        watch_drain(c); /* the last messages may have come with the end */
-    if (!c->ended && c->attempt == attempt)
-        watch_finished(c, rc);
+    watch_result(c, rc, status);
     leave(e);
 }
 
@@ -1471,4 +1508,44 @@ uint64_t
 etcd_cluster_id(const struct etcd *e)
 {
     return e->cluster_id;
+}
+
+/*
+ * Without an upstream: the answer of the attempt that waits, handed over as
+ * the transfer's write callbacks and its end would (see etcd.h).
+ */
+int
+etcd_feed(struct etcd *e, long status, const void *body, size_t len, size_t piece)
+{
+    struct call *c = e != NULL && e->up == NULL && !e->dead ? e->calls : NULL;
+    while (c != NULL && !c->fed)
+        c = c->next;
+    if (c == NULL)
+        return -1;
+    const char *p = body;
+    CURLcode rc = CURLE_OK;
+    enter(e);
+    c->fed = 0;
+    if (piece == 0)
+        piece = len > 0 ? len : 1;
+    if (c->kind != CALL_WATCH) {
+        for (size_t off = 0; off < len && rc == CURLE_OK; off += piece)
+            if (unary_collect(c, p + off, len - off < piece ? len - off : piece) < 0)
+                rc = CURLE_WRITE_ERROR;
+        unary_result(c, rc, status);
+    } else {
+        unsigned attempt = c->attempt;
+        for (size_t off = 0; off < len && rc == CURLE_OK && !c->ended && c->attempt == attempt;
+             off += piece) {
+            int more = watch_collect(c, p + off, len - off < piece ? len - off : piece, status);
+            if (more < 0)
+                rc = CURLE_WRITE_ERROR;
+            else if (more > 0)
+                watch_drain(c); /* as deliver_cb does, before the next bytes */
+        }
+        if (!c->ended && c->attempt == attempt)
+            watch_result(c, rc, status);
+    }
+    leave(e);
+    return 0;
 }

@@ -144,4 +144,16 @@ const char *etcd_endpoint(const struct etcd *e);
  */
 uint64_t etcd_cluster_id(const struct etcd *e);
 
+/*
+ * An etcd made by etcd_new with up NULL sends nothing: each attempt of a
+ * request or watch waits for etcd_feed to hand it its answer (the status,
+ * then the body in pieces of piece bytes, 0: whole, as libcurl's write
+ * callback gets them, then the transfer's end), and goes through exactly
+ * the parsing, retries and callbacks an answer over the wire goes through
+ * (a retry or an authentication is one more attempt to feed). For the
+ * fuzzer and tests: the bytes of an answer without a socket. Returns 0, or
+ * -1 when no attempt waits.
+ */
+int etcd_feed(struct etcd *e, long status, const void *body, size_t len, size_t piece);
+
 #endif

@@ -96,10 +96,11 @@ struct http_conn {
     char peer[64];
     enum conn_state state;
     struct http_req *req;
-    int closed;             /* socket gone while the handler still holds the request */
-    int keepalive;          /* of the current request */
-    int promised;           /* its response said Connection: keep-alive */
-    int in_input;           /* inside conn_input: don't recurse */
+    int closed;    /* socket gone while the handler still holds the request */
+    int keepalive; /* of the current request */
+    int promised;  /* its response said Connection: keep-alive */
+    int in_input;  /* inside conn_input: don't recurse */
+    int shut;      /* LINGER: our side is shut down (or a pair flushed with BEV_FINISHED) */
     struct tls_server *tls; /* HTTPS: its listener's; NULL: plain */
     int handshaking;        /* HTTPS: the TLS handshake is not done yet */
 };
@@ -589,7 +590,8 @@ conn_request_done(struct http_conn *c)
     }
     if (!c->keepalive || c->srv->draining) {
         c->state = CONN_CLOSING;
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        /* inside conn_input (a handler that replied at once), conn_input frees it */
+        if (!c->in_input && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
             conn_free(c);
         return;
     }
@@ -888,6 +890,9 @@ conn_input(struct http_conn *c)
     c->in_input = 0;
     if (c->state == CONN_LINGER)
         evbuffer_drain(in, evbuffer_get_length(in));
+    /* a reply already gone out whole (a bufferevent pair writes through at once) */
+    if (c->state == CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_free(c);
 }
 
 static void
@@ -911,8 +916,12 @@ conn_write_cb(struct bufferevent *bev, void *arg)
     size_t left = evbuffer_get_length(bufferevent_get_output(bev));
     if (c->state == CONN_CLOSING && left == 0) {
         conn_free(c);
-    } else if (c->state == CONN_LINGER && left == 0) {
-        shutdown(bufferevent_getfd(bev), SHUT_WR);
+    } else if (c->state == CONN_LINGER && left == 0 && !c->shut) {
+        c->shut = 1; /* once: a pair's flush calls this again */
+        if (bufferevent_getfd(bev) >= 0)
+            shutdown(bufferevent_getfd(bev), SHUT_WR);
+        else /* not a socket (http_server_adopt): its peer gets the end as EOF */
+            bufferevent_flush(bev, EV_WRITE, BEV_FINISHED);
         conn_arm_timer(c, LINGER_MS);
     } else if (c->state == CONN_BUSY && c->req != NULL && c->req->on_drain != NULL) {
         c->req->on_drain(c->req->cbarg);
@@ -1100,17 +1109,24 @@ accept_error_cb(struct evconnlistener *l, void *arg)
     server_pause(arg, PAUSE_FDS, EVUTIL_SOCKET_ERROR());
 }
 
+/*
+ * Serve the connection from peer sa: the socket fd that listener l accepted,
+ * or (fd -1, l NULL) the bufferevent bev, plain HTTP. Either is owned now.
+ */
 static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+conn_open(struct http_server *s, struct evconnlistener *l, evutil_socket_t fd,
+          struct bufferevent *bev, const struct sockaddr *sa)
 {
-    struct http_server *s = arg;
     struct http_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        close(fd);
+        if (bev != NULL)
+            bufferevent_free(bev);
+        else
+            close(fd);
         return;
     }
     c->srv = s;
-    for (int i = 0; i < s->nlisteners; i++)
+    for (int i = 0; l != NULL && i < s->nlisteners; i++)
         if (s->listeners[i] == l && (c->tls = s->tls[i]) != NULL)
             tls_server_ref(c->tls); /* a reload may replace the listener's meanwhile */
     if (c->tls != NULL) {
@@ -1125,7 +1141,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
         c->handshaking = 1;
     } else {
-        c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        c->bev = bev != NULL ? bev : bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
     c->timer = evtimer_new(s->base, conn_timer_cb, c);
     if (c->bev == NULL || c->timer == NULL) {
@@ -1139,11 +1155,13 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
         return;
     }
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
     else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer,
+                  sizeof(c->peer));
     else
         snprintf(c->peer, sizeof(c->peer), "unix");
     http_parser_init(&c->parser, HTTP_REQUEST);
@@ -1160,6 +1178,19 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
     bufferevent_set_timeouts(c->bev, NULL, &send_tv);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     conn_arm_timer(c, s->conf->client_header_timeout_ms);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    (void)salen;
+    conn_open(arg, l, fd, NULL, sa);
+}
+
+void
+http_server_adopt(struct http_server *s, struct bufferevent *bev, const struct sockaddr *peer)
+{
+    conn_open(s, NULL, -1, bev, peer);
 }
 
 struct http_server *

@@ -48,6 +48,18 @@ struct http_server *http_server_new(struct event_base *base, const struct conf *
 /* Accept on an already bound and listening socket (inherited from the master). */
 int http_server_listen_fd(struct http_server *s, int fd);
 /*
+ * Serve one connection whose bytes come and go through bev (which the
+ * server then owns; peer: its client's address, as accept gives it), in
+ * plain HTTP, as a listener serves each socket it accepts. For tests and
+ * fuzzers: one end of bufferevent_pair_new() with BEV_OPT_DEFER_CALLBACKS
+ * (a socket's callbacks also run from the loop), no socket at all; where
+ * the server would shut down its side of a socket, it flushes bev with
+ * BEV_FINISHED, and the other end gets EOF.
+ */
+struct sockaddr;
+struct bufferevent;
+void http_server_adopt(struct http_server *s, struct bufferevent *bev, const struct sockaddr *peer);
+/*
  * The same for HTTPS: connections on fd speak TLS with tls, which the
  * server owns on success (on failure, the caller still does).
  */

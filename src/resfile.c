@@ -104,11 +104,10 @@ load_kind(struct json_object *root, enum res_kind k, struct json_object *out, st
     return bad ? -1 : 0;
 }
 
-struct json_object *
-resfile_load(const char *path, struct aigw_errors *e)
+/* The file's tree (NULL: it did not parse), checked; errors after before are a failure. */
+static struct json_object *
+resfile_tree(struct json_object *root, int before, struct aigw_errors *e)
 {
-    int before = e->n;
-    struct json_object *root = yaml_load_file(path, YAML_SUBST_ENV, e);
     if (root == NULL)
         return NULL;
     int bad = e->n > before; /* an unset ${VAR} */
@@ -140,4 +139,18 @@ resfile_load(const char *path, struct aigw_errors *e)
         return NULL;
     }
     return out;
+}
+
+struct json_object *
+resfile_load(const char *path, struct aigw_errors *e)
+{
+    int before = e->n;
+    return resfile_tree(yaml_load_file(path, YAML_SUBST_ENV, e), before, e);
+}
+
+struct json_object *
+resfile_load_buffer(const char *buf, size_t len, struct aigw_errors *e)
+{
+    int before = e->n;
+    return resfile_tree(yaml_load_buffer(buf, len, YAML_SUBST_ENV, e), before, e);
 }

@@ -140,6 +140,12 @@ enum { RL_ON_ERROR_ALLOW = 0, RL_ON_ERROR_DENY = 1 };
 void conf_defaults(struct conf *c);
 /* Read and check a file; every problem is added to e (file:line: key: message). 0 or -1. */
 int conf_load_file(struct conf *c, const char *path, struct aigw_errors *e);
+/*
+ * The same with the file's bytes already read (len bytes at buf, as read
+ * from path: relative key files are found next to it).
+ */
+int conf_load_buffer(struct conf *c, const char *path, const char *buf, size_t len,
+                     struct aigw_errors *e);
 /* The same from an already parsed tree (the worker gets the master's tree this way). */
 int conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e);
 /* Set (or remove) the key at a dotted path in dst as it is in src ("etcd.prefix"). */

@@ -3,6 +3,8 @@
 #ifndef AIGW_RESFILE_H
 #define AIGW_RESFILE_H
 
+#include <stddef.h>
+
 struct json_object;
 struct aigw_errors;
 
@@ -12,5 +14,7 @@ struct aigw_errors;
  * every problem added to e (file:line: path: message).
  */
 struct json_object *resfile_load(const char *path, struct aigw_errors *e);
+/* The same with the file's len bytes already read into buf. */
+struct json_object *resfile_load_buffer(const char *buf, size_t len, struct aigw_errors *e);
 
 #endif

@@ -5,9 +5,12 @@
  * LMDB table (src/store.c).
  *
  * Each input is one client connection (its bytes in pieces of 1 to 64
- * bytes, or whole, as the first byte says) to a fresh table in a private
- * folder (on /dev/shm when there is one) that holds one Model and one API
- * key whose secrets carry a marker. Two admin keys are configured:
+ * bytes, or whole, as the first byte says): a bufferevent pair whose server
+ * end the server takes as accepted from 127.0.0.1 (httpclient.c). The
+ * table, in a private folder (on /dev/shm when there is one), is opened
+ * once and set back before each input, by one write transaction of the
+ * store's own sync (store_sync_kind), to one Model and one API key whose
+ * secrets carry a marker: whatever the last input wrote is gone. Two admin keys are configured:
  * "adm-fuzz-key-0123456789" (role admin) and "view-fuzz-key-0123456789"
  * (viewer). Oracles: the answers are HTTP responses; no answer shows a
  * stored secret (the marker), unless the client sent it itself; every
@@ -64,13 +67,65 @@ static struct event_base *af_base;
 static struct http_server *af_srv;
 static struct admin *af_admin; /* of the current input */
 static struct conf af_conf;
-static struct sockaddr_in af_addr;
+static struct store *af_s;
+static struct json_object *af_items[RES_NKINDS]; /* what the table is set back to */
+static char af_dir[64];
+
+/* Remove the table's files and its folder, at exit. */
+static void
+af_remove(void)
+{
+    char p[128];
+    if (af_s != NULL)
+        store_close(af_s);
+    snprintf(p, sizeof(p), "%s/data.mdb", af_dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/lock.mdb", af_dir);
+    unlink(p);
+    rmdir(af_dir);
+}
 
 /* The server's handler: the current input's Admin API. */
 static void
 af_handle(struct http_req *r, void *arg)
 {
     admin_handle(r, af_admin);
+}
+
+/* {id: the validated document}: one kind's content after a reset. */
+static struct json_object *
+af_doc(enum res_kind k, const char *id, const char *json)
+{
+    struct aigw_errors e;
+    struct json_object *doc = json_tokener_parse(json), *items = json_object_new_object();
+    errors_init(&e, NULL);
+    if (doc == NULL || res_validate(k, doc, "", &e) < 0) {
+        errors_print(&e, stderr);
+        abort();
+    }
+    json_object_object_add(items, id, doc);
+    errors_free(&e);
+    return items;
+}
+
+/* Set the table back to the marked Model and key: one write transaction. */
+static void
+af_reset(void)
+{
+    struct aigw_errors e;
+    errors_init(&e, NULL);
+    struct store_txn *t = store_write_begin(af_s);
+    if (t == NULL)
+        abort();
+    store_txn_origin(t, STORE_ORIGIN_ADMIN, 0);
+    for (int k = 0; k < RES_NKINDS; k++)
+        if (store_sync_kind(t, (enum res_kind)k, af_items[k], &e) < 0) {
+            errors_print(&e, stderr);
+            abort();
+        }
+    if (store_commit(t, "admin", 0) != 0)
+        abort();
+    errors_free(&e);
 }
 
 /* Once: the configuration (two admin keys) and the server on an ephemeral loopback port. */
@@ -90,57 +145,26 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     json_object_put(root);
     errors_free(&e);
     af_conf.max_body_size = 65536;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    socklen_t sl = sizeof(af_addr);
-    memset(&af_addr, 0, sizeof(af_addr));
-    af_addr.sin_family = AF_INET;
-    af_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, (struct sockaddr *)&af_addr, sizeof(af_addr)) < 0 ||
-        listen(fd, 16) < 0 || getsockname(fd, (struct sockaddr *)&af_addr, &sl) < 0)
-        abort();
     af_base = event_base_new();
     af_srv = af_base ? http_server_new(af_base, &af_conf, af_handle, NULL) : NULL;
-    if (af_srv == NULL || http_server_listen_fd(af_srv, fd) < 0)
+    if (af_srv == NULL)
         abort();
     access_attach(af_srv, ACCESS_ADMIN); /* as the master's: admin.c notes the key's name there */
+    snprintf(af_dir, sizeof(af_dir), "%s/aigw-admin-fuzz-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    if (mkdtemp(af_dir) == NULL)
+        abort();
+    atexit(af_remove);
+    af_items[RES_MODEL] = af_doc(RES_MODEL, "m1", af_model);
+    af_items[RES_API_KEY] = af_doc(RES_API_KEY, "k1", af_key);
+    af_items[RES_CREDENTIAL] = json_object_new_object(); /* none */
+    errors_init(&e, NULL);
+    if ((af_s = store_open(af_dir, 64 << 20, 16, 0, &e)) == NULL) {
+        errors_print(&e, stderr);
+        abort();
+    }
+    errors_free(&e);
     return 0;
-}
-
-/* Put one validated document into the table. */
-static void
-af_put(struct store_txn *t, enum res_kind k, const char *id, const char *json)
-{
-    struct aigw_errors e;
-    struct json_object *doc = json_tokener_parse(json);
-    errors_init(&e, NULL);
-    if (doc == NULL || res_validate(k, doc, "", &e) < 0 || store_put(t, k, id, doc, &e) != 0) {
-        errors_print(&e, stderr);
-        abort();
-    }
-    json_object_put(doc);
-    errors_free(&e);
-}
-
-/* A fresh table holding the marked Model and key. */
-static struct store *
-af_store(const char *dir)
-{
-    struct aigw_errors e;
-    errors_init(&e, NULL);
-    struct store *s = store_open(dir, 64 << 20, 16, 0, &e);
-    struct store_txn *t = s ? store_write_begin(s) : NULL;
-    if (t == NULL) {
-        errors_print(&e, stderr);
-        abort();
-    }
-    store_txn_origin(t, STORE_ORIGIN_ADMIN, 0);
-    af_put(t, RES_MODEL, "m1", af_model);
-    af_put(t, RES_API_KEY, "k1", af_key);
-    if (store_commit(t, "admin", 0) != 0)
-        abort();
-    errors_free(&e);
-    return s;
 }
 
 /* A stored document: it validates as it is (what every node would read). */
@@ -160,66 +184,37 @@ af_doc_valid(const struct store_doc *d, void *arg)
     return 0;
 }
 
-/* Remove the table's files and its folder. */
-static void
-af_remove(const char *dir)
-{
-    char p[128];
-    snprintf(p, sizeof(p), "%s/data.mdb", dir);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-    unlink(p);
-    rmdir(dir);
-}
-
-/* One input: one client connection to the Admin API over a fresh table. */
+/* One input: one client connection to the Admin API over the table set back. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static const struct sockaddr_in peer = {.sin_family = AF_INET,
+                                            .sin_addr.s_addr = 0x0100007f}; /* 127.0.0.1 */
     struct admin_backend be;
-    char dir[64];
     if (size < 1 || size > 65536)
         return 0;
-    snprintf(dir, sizeof(dir), "%s/aigw-admin-fuzz-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    if (mkdtemp(dir) == NULL)
-        abort();
-    struct store *s = af_store(dir);
-    admin_backend_lmdb(&be, s);
-    af_admin = admin_new(&af_conf, s, &be, NULL, NULL);
+    af_reset();
+    admin_backend_lmdb(&be, af_s);
+    af_admin = admin_new(&af_conf, af_s, &be, NULL, NULL);
     size_t piece = data[0] & 0x40 ? size : (size_t)(data[0] & 0x3f) + 1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct evbuffer *out = evbuffer_new();
-    FUZZ_ASSERT(af_admin != NULL && fd >= 0, "no admin or no socket: %s", strerror(errno));
-    /*
-     * Each connection from another loopback address (127.0.x.y, all in
-     * admin.allow): the client closes first, so its side sits in TIME_WAIT
-     * for a minute, and one address has only ~28k ports for that.
-     */
-    static unsigned next;
-    struct sockaddr_in src = {.sin_family = AF_INET};
-    next = next % 65000 + 1;
-    src.sin_addr.s_addr = htonl(0x7f000000u | (next + 1));
-    FUZZ_ASSERT(bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0, "bind: %s", strerror(errno));
-    FUZZ_ASSERT(connect(fd, (struct sockaddr *)&af_addr, sizeof(af_addr)) == 0,
-                "the harness cannot connect: %s", strerror(errno));
-    httpclient_session(af_base, af_srv, fd, data + 1, size - 1, piece, out);
+    FUZZ_ASSERT(af_admin != NULL, "no admin");
+    httpclient_session(af_base, af_srv, (const struct sockaddr *)&peer, data + 1, size - 1, piece,
+                       out);
     if (memmem(data, size, "HEAD", 4) == NULL)
         httpclient_check_responses(out);
     size_t outlen = evbuffer_get_length(out);
     if (outlen > 0 && memmem(data, size, "SECRET", 6) == NULL)
         FUZZ_ASSERT(memmem(evbuffer_pullup(out, -1), outlen, AF_MARK, strlen(AF_MARK)) == NULL,
                     "an answer shows a stored secret");
-    FUZZ_ASSERT(store_read_begin(s) == 0, "the table cannot be read");
+    FUZZ_ASSERT(store_read_begin(af_s) == 0, "the table cannot be read");
     for (int k = 0; k < RES_NKINDS; k++) {
         enum res_kind kind = (enum res_kind)k;
-        store_docs_foreach(s, kind, af_doc_valid, &kind);
+        store_docs_foreach(af_s, kind, af_doc_valid, &kind);
     }
-    store_read_end(s);
+    store_read_end(af_s);
     evbuffer_free(out);
     admin_free(af_admin);
     af_admin = NULL;
-    store_close(s);
-    af_remove(dir);
     return 0;
 }

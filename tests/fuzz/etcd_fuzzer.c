@@ -3,47 +3,36 @@
  * etcd_fuzzer.c: the master's etcd v3 client (src/etcd.c) on whatever an
  * etcd endpoint answers.
  *
- * An HTTP server on 127.0.0.1 in the same event loop (libevent's evhttp)
- * plays etcd: every request it gets is answered with the input's status
- * and body (a watch's body goes out chunked, in pieces). The client runs
- * for real over libcurl on that loop (src/upstream.c): a range, a get, a
- * conditional put or delete, or a watch, with or without authentication,
- * so the answer goes through the same transfer, JSON, base64 and line
- * handling as in the master.
+ * The client is made without an upstream (etcd.h, etcd_feed): each attempt
+ * of a call waits for its answer, which the input gives, and the answer
+ * goes through the same code as one that came over libcurl (the write
+ * callbacks' buffering, in pieces; the transfer's end: JSON, base64, the
+ * watch stream's lines, error and authentication classification, retries
+ * on the next endpoint, authenticating again), without a socket. A range,
+ * a get, a conditional put or delete, a caller's txn, or a watch, with or
+ * without authentication, on one or two endpoints.
  *
- * Input: byte 0 the call (and bit 3: authenticate first), byte 1 the
- * status, byte 2 the size of a watch's pieces, the rest the body.
+ * Input: byte 0 the call (bits 0-2, modulo 6), bit 3 authenticate first,
+ * bit 4 two endpoints, bits 5-6 the compare of a write. Then the answers,
+ * one per attempt, separated by two NUL bytes: each a status byte (low 4
+ * bits, see ef_status), a byte for the size of its pieces (+1), the body.
  * Oracles: each call's callback runs exactly once (a watch's ending one
- * too), keys and values are NUL-terminated at their length.
+ * too), and it has run exactly when no attempt waits for an answer; keys
+ * and values are NUL-terminated at their length; an error brings no kvs,
+ * no events, no txn answer (but ETCD_EUNKNOWN may).
  */
 #include "config.h"
 
-#include <signal.h>
 #include <string.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
+#include <json-c/json.h>
 
 #include "log.h"
 #include "etcd.h"
 #include "fuzz.h"
-#include "upstream.h"
-
-/* Bounds of one input's loop (each turn waits at most for etcd's request timeout). */
-#define EF_MAX_TURNS 2000
 
 static struct event_base *ef_base;
-static struct upstream *ef_up;
-static struct evhttp *ef_http;
-static char ef_endpoint[64];
-static const uint8_t *ef_body; /* the answer every request gets */
-static size_t ef_len, ef_piece;
-static int ef_status;
-static int ef_late; /* the guard timer fired */
 
 /* What the callbacks saw. */
 struct ef_result {
@@ -75,7 +64,7 @@ ef_range(int err, int64_t revision, const struct etcd_kv *kvs, size_t n, void *a
     r->calls++;
     if (getenv("AIGW_FUZZ_VERBOSE") != NULL) /* to see what an input does */
         fprintf(stderr, "range: %d, revision %lld, %zu kvs\n", err, (long long)revision, n);
-    FUZZ_ASSERT(err == ETCD_OK || n == 0, "kvs with an error");
+    FUZZ_ASSERT(err == ETCD_OK || (n == 0 && kvs == NULL), "kvs with an error");
     for (size_t i = 0; i < n; i++)
         ef_kv(&kvs[i]);
 }
@@ -110,84 +99,51 @@ ef_watch(int err, int64_t revision, const struct etcd_event *evs, size_t n, void
     }
 }
 
-/* The guard's timer: the call hangs. */
+/* A caller's txn's callback: the answer only without an error (or an unknown outcome). */
 static void
-ef_guard(evutil_socket_t fd, short what, void *arg)
+ef_txn(int err, int64_t revision, struct json_object *answer, void *arg)
 {
-    ef_late = 1;
+    struct ef_result *r = arg;
+    r->calls++;
+    FUZZ_ASSERT(answer == NULL || err == ETCD_OK || err == ETCD_EUNKNOWN, "an answer with %d", err);
+    FUZZ_ASSERT(answer != NULL || err != ETCD_OK, "no answer without an error");
+    if (answer != NULL)
+        FUZZ_ASSERT(json_object_to_json_string(answer) != NULL, "an answer that cannot be written");
 }
 
-/* The fake etcd: every request gets the input's answer. */
-static void
-ef_serve(struct evhttp_request *req, void *arg)
-{
-    struct evbuffer *b = evbuffer_new();
-    const char *uri = evhttp_request_get_uri(req);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    if (uri != NULL && strcmp(uri, "/v3/watch") == 0 && ef_status == 200) {
-        evhttp_send_reply_start(req, 200, "OK");
-        for (size_t off = 0; off < ef_len; off += ef_piece) {
-            evbuffer_add(b, ef_body + off, ef_len - off < ef_piece ? ef_len - off : ef_piece);
-            evhttp_send_reply_chunk(req, b);
-        }
-        evhttp_send_reply_end(req);
-    } else {
-        evbuffer_add(b, ef_body, ef_len);
-        evhttp_send_reply(req, ef_status, "X", b);
-    }
-    evbuffer_free(b);
-}
+/* The status of an answer: mostly 200, then the errors etcd and proxies send. */
+static const int ef_status[16] = {200, 200, 200, 200, 400, 401, 404, 503,
+                                  200, 200, 403, 429, 500, 502, 412, 200};
 
-/* Once: the event loop, libcurl on it, and the fake etcd on an ephemeral port. */
+/* Once: the event loop a watch's delivery event lives on. */
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    signal(SIGPIPE, SIG_IGN); /* as the master: a peer gone is an error, not a signal */
     log_init(0, LOG_LVL_ERROR, "etcd_fuzzer");
     log_open("/dev/null", "/dev/null", 0);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    ef_base = event_base_new();
-    ef_up = ef_base ? upstream_new(ef_base) : NULL;
-    ef_http = ef_base ? evhttp_new(ef_base) : NULL;
-    if (ef_up == NULL || ef_http == NULL)
+    if ((ef_base = event_base_new()) == NULL)
         abort();
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(ef_http, "127.0.0.1", 0);
-    if (bs == NULL)
-        abort();
-    struct sockaddr_in sin;
-    socklen_t sl = sizeof(sin);
-    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &sl) < 0)
-        abort();
-    snprintf(ef_endpoint, sizeof(ef_endpoint), "http://127.0.0.1:%d", ntohs(sin.sin_port));
-    evhttp_set_gencb(ef_http, ef_serve, NULL);
-    evhttp_set_allowed_methods(ef_http, EVHTTP_REQ_POST | EVHTTP_REQ_GET);
     return 0;
 }
 
-/* One input: one call whose every request gets the input's answer. */
+/* One input: one call, its attempts answered in turn from the input. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const int statuses[8] = {200, 200, 200, 200, 400, 401, 404, 503};
-    if (size < 3 || size > 65536)
+    static const int64_t expects[4] = {-1, 0, 7, 7};
+    static const char *const endpoints[2] = {"http://127.0.0.1:2379", "http://127.0.0.2:2379"};
+    if (size < 1 || size > 65536)
         return 0;
-    const char *endpoints[1] = {ef_endpoint};
     struct etcd_conf conf = {
         .endpoints = endpoints,
-        .nendpoints = 1,
+        .nendpoints = data[0] & 16 ? 2 : 1,
         .user = data[0] & 8 ? "root" : NULL,
         .password = data[0] & 8 ? "fuzz-password" : NULL,
-        .connect_timeout_ms = 1000,
-        .request_timeout_ms = 1000,
     };
     struct ef_result r = {0};
-    struct etcd_watch *w = NULL;
-    int op = (data[0] & 7) % 5, started;
-    ef_status = statuses[data[1] & 7];
-    ef_piece = (size_t)data[2] + 1;
-    ef_body = data + 3;
-    ef_len = size - 3;
-    struct etcd *e = etcd_new(ef_base, ef_up, &conf);
+    int op = (data[0] & 7) % 6, started;
+    int64_t expect = expects[(data[0] >> 5) & 3];
+    struct etcd *e = etcd_new(ef_base, NULL, &conf);
     if (e == NULL)
         abort();
     if (op == 0)
@@ -195,28 +151,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else if (op == 1)
         started = etcd_get(e, "/aigw/api_keys/k1", ef_range, &r) == 0;
     else if (op == 2)
-        started = etcd_put(e, "/aigw/models/m1", "{\"name\":\"m\"}", 12, 7, ef_write, &r) == 0;
+        started = etcd_put(e, "/aigw/models/m1", "{\"name\":\"m\"}", 12, expect, ef_write, &r) == 0;
     else if (op == 3)
-        started = etcd_delete(e, "/aigw/models/m1", 0, ef_write, &r) == 0;
+        started = etcd_delete(e, "/aigw/models/m1", expect, ef_write, &r) == 0;
+    else if (op == 4)
+        started = etcd_watch_prefix(e, "/aigw/", 5, ef_watch, &r) != NULL;
     else
-        started = (w = etcd_watch_prefix(e, "/aigw/", 5, ef_watch, &r)) != NULL;
+        started = etcd_txn(e, "{\"compare\":[],\"success\":[]}", ef_txn, &r) == 0;
     FUZZ_ASSERT(started, "a call that did not start");
-    /*
-     * Every call ends within etcd's timeouts (1 s here, an authentication
-     * and a retry after it at most): a call still going after 5 s hangs.
-     */
-    struct timeval limit = {5, 0};
-    struct event *guard = evtimer_new(ef_base, ef_guard, NULL);
-    evtimer_add(guard, &limit);
-    ef_late = 0;
-    for (int i = 0; i < EF_MAX_TURNS && r.calls == 0 && r.ended == 0 && !ef_late; i++)
-        event_base_loop(ef_base, EVLOOP_ONCE);
-    event_free(guard);
-    FUZZ_ASSERT(!ef_late, "no answer to the call after 5 s");
+    const uint8_t *p = data + 1, *end = data + size;
+    while (end - p >= 2) {
+        const uint8_t *sep = memmem(p + 2, (size_t)(end - p - 2), "\0\0", 2);
+        const uint8_t *bend = sep != NULL ? sep : end;
+        int done = r.calls + r.ended;
+        int rc =
+            etcd_feed(e, ef_status[p[0] & 15], p + 2, (size_t)(bend - p - 2), (size_t)p[1] + 1);
+        FUZZ_ASSERT((rc < 0) == (done > 0), "feed: %d with %d callbacks before", rc, done);
+        FUZZ_ASSERT(r.calls + r.ended <= 1, "%d callbacks, %d ends", r.calls, r.ended);
+        if (rc < 0 || sep == NULL)
+            break;
+        p = sep + 2;
+    }
+    etcd_free(e); /* a call still waiting ends with ETCD_ECANCELED */
     FUZZ_ASSERT(r.calls + r.ended == 1, "%d callbacks, %d ends", r.calls, r.ended);
-    etcd_free(e); /* nothing left to cancel: no callback more */
-    FUZZ_ASSERT(r.calls + r.ended == 1, "a callback after the end");
-    for (int i = 0; i < 8; i++) /* let the server side see the connections go */
-        event_base_loop(ef_base, EVLOOP_NONBLOCK);
     return 0;
 }

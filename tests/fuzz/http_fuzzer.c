@@ -3,9 +3,10 @@
  * http_fuzzer.c: the worker's HTTP/1.1 server (src/http.c) fed as a client
  * would feed it.
  *
- * The server runs for real on an event base with a listener on a Unix
- * socket of a private folder; each input is one client connection: its
- * bytes are sent in pieces (the first byte picks their size, 1 to 64 bytes
+ * The server runs for real on an event base; each input is one client
+ * connection, a bufferevent pair whose server end it serves as it serves
+ * an accepted socket (http_server_adopt, httpclient.c): its bytes are sent
+ * in pieces (the first byte picks their size, 1 to 64 bytes
  * or all at once, so that a request line, a header or a chunk is cut
  * anywhere), then the client shuts its side down and reads until the
  * server closes. The handler reads what the proxy reads (method, path,
@@ -40,8 +41,6 @@
 static struct event_base *hf_base;
 static struct http_server *hf_srv;
 static struct conf hf_conf;
-static struct sockaddr_un hf_addr;
-static char hf_dir[64];
 static int hf_head; /* a HEAD request was seen: its answer has no body */
 
 /* Bytes the handler got must not carry a line break into a header or log. */
@@ -88,39 +87,19 @@ hf_handle(struct http_req *r, void *arg)
     }
 }
 
-/* Remove the socket and its folder at exit. */
-static void
-hf_cleanup(void)
-{
-    unlink(hf_addr.sun_path);
-    rmdir(hf_dir);
-}
-
-/* Once: the server, with small limits so that 413 and 431 are reached, on a Unix socket. */
+/* Once: the server, with small limits so that 413 and 431 are reached. */
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char dir[] = "/tmp/aigw-http-fuzz-XXXXXX";
-    int fd;
     signal(SIGPIPE, SIG_IGN); /* as the worker: a peer gone is an error, not a signal */
     log_init(0, LOG_LVL_ERROR, "http_fuzzer");
     log_open("/dev/null", "/dev/null", 0);
     conf_defaults(&hf_conf);
     hf_conf.max_body_size = 4096; /* reachable: the 413 path */
     hf_conf.max_header_size = 2048;
-    if (mkdtemp(dir) == NULL)
-        abort();
-    memset(&hf_addr, 0, sizeof(hf_addr));
-    hf_addr.sun_family = AF_UNIX;
-    snprintf(hf_addr.sun_path, sizeof(hf_addr.sun_path), "%s/s", dir);
-    if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
-        bind(fd, (struct sockaddr *)&hf_addr, sizeof(hf_addr)) < 0 || listen(fd, 16) < 0)
-        abort();
-    snprintf(hf_dir, sizeof(hf_dir), "%s", dir);
-    atexit(hf_cleanup);
     hf_base = event_base_new();
     hf_srv = http_server_new(hf_base, &hf_conf, hf_handle, NULL);
-    if (hf_base == NULL || hf_srv == NULL || http_server_listen_fd(hf_srv, fd) < 0)
+    if (hf_base == NULL || hf_srv == NULL)
         abort();
     http_server_set_error_route(hf_srv, proxy_error_route);
     access_attach(hf_srv, ACCESS_CLIENT); /* the access line of every input, to /dev/null */
@@ -135,12 +114,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     /* pieces of 1 to 64 bytes, or all at once */
     size_t piece = data[0] & 0x40 ? size : (size_t)(data[0] & 0x3f) + 1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    static const struct sockaddr_un peer = {.sun_family = AF_UNIX};
     struct evbuffer *out = evbuffer_new();
-    if (fd < 0 || connect(fd, (struct sockaddr *)&hf_addr, sizeof(hf_addr)) < 0)
-        abort();
     hf_head = 0;
-    httpclient_session(hf_base, hf_srv, fd, data + 1, size - 1, piece, out);
+    httpclient_session(hf_base, hf_srv, (const struct sockaddr *)&peer, data + 1, size - 1, piece,
+                       out);
     if (!hf_head)
         httpclient_check_responses(out);
     evbuffer_free(out);

@@ -2,13 +2,10 @@
 /* httpclient.c: a client connection to aigw's HTTP server under the fuzzer (httpclient.h). */
 #include "config.h"
 
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <http_parser.h>
 
@@ -19,46 +16,55 @@
 /* Bounds of one input's loop: no input may keep the harness spinning. */
 #define HC_MAX_SPINS 20000
 
-/* Read what the server sent so far into out; 1 at EOF. */
-static int
-httpclient_read(int fd, struct evbuffer *out)
+/* The client's end got EOF: the server shut its side down. */
+static void
+httpclient_event(struct bufferevent *bev, short what, void *arg)
 {
-    char buf[16384];
-    for (;;) {
-        ssize_t k = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (k > 0)
-            evbuffer_add(out, buf, (size_t)k);
-        else if (k == 0)
-            return 1;
-        else
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : 1;
-    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        *(int *)arg = 1;
+}
+
+/* The server ended the connection: shut down its side, or closed it (its end is gone). */
+static int
+httpclient_ended(struct bufferevent *cl, int eof)
+{
+    return eof || bufferevent_pair_get_partner(cl) == NULL;
 }
 
 void
-httpclient_session(struct event_base *base, struct http_server *srv, int fd, const uint8_t *p,
-                   size_t n, size_t piece, struct evbuffer *out)
+httpclient_session(struct event_base *base, struct http_server *srv, const struct sockaddr *peer,
+                   const uint8_t *p, size_t n, size_t piece, struct evbuffer *out)
 {
+    struct bufferevent *pair[2];
     size_t off = 0;
     int eof = 0, spins = 0;
+    if (bufferevent_pair_new(base, BEV_OPT_DEFER_CALLBACKS, pair) < 0)
+        abort();
+    struct bufferevent *cl = pair[1];
+    bufferevent_setcb(cl, NULL, NULL, httpclient_event, &eof);
+    bufferevent_enable(cl, EV_READ | EV_WRITE);
+    http_server_adopt(srv, pair[0], peer);
     /* the client's bytes in pieces, the server running between them */
-    while (off < n && spins++ < HC_MAX_SPINS && !eof) {
+    while (off < n && spins++ < HC_MAX_SPINS && !httpclient_ended(cl, eof)) {
         size_t k = n - off < piece ? n - off : piece;
-        ssize_t w = send(fd, p + off, k, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w > 0)
-            off += (size_t)w;
-        else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOTCONN)
-            break; /* the server closed: the rest is not read */
+        if (evbuffer_get_length(bufferevent_get_output(cl)) < 65536) {
+            if (bufferevent_write(cl, p + off, k) < 0)
+                abort();
+            off += k;
+        }
         event_base_loop(base, EVLOOP_NONBLOCK);
-        eof = httpclient_read(fd, out);
     }
-    shutdown(fd, SHUT_WR);
-    while (!eof && spins++ < HC_MAX_SPINS) {
+    /* the client's end: EOF to the server after what it sent (unless the server closed) */
+    if (bufferevent_pair_get_partner(cl) != NULL)
+        bufferevent_flush(cl, EV_WRITE, BEV_FINISHED);
+    while (!httpclient_ended(cl, eof) && spins++ < HC_MAX_SPINS)
         event_base_loop(base, EVLOOP_NONBLOCK);
-        eof = httpclient_read(fd, out);
-    }
-    FUZZ_ASSERT(eof, "the server did not close after the client's end");
-    close(fd);
+    FUZZ_ASSERT(httpclient_ended(cl, eof), "the server did not close after the client's end");
+    evbuffer_add_buffer(out, bufferevent_get_input(cl));
+    /* close(): a server still lingering (it shut down its side first) gets the end */
+    if (bufferevent_pair_get_partner(cl) != NULL)
+        bufferevent_flush(cl, EV_WRITE, BEV_FINISHED);
+    bufferevent_free(cl);
     for (int i = 0; http_server_nconns(srv) > 0 && i < HC_MAX_SPINS; i++)
         event_base_loop(base, EVLOOP_NONBLOCK);
     FUZZ_ASSERT(http_server_nconns(srv) == 0, "a connection outlived its client");

@@ -2,7 +2,10 @@
 /*
  * httpclient.h: the client side of the harnesses that drive aigw's HTTP
  * server for real (http_fuzzer.c, admin_fuzzer.c): one connection fed the
- * input's bytes, the server's event loop running between the pieces.
+ * input's bytes, the server's event loop running between the pieces. The
+ * connection is a bufferevent pair (http_server_adopt): the server's code
+ * is the same as on a socket from its bufferevent up, without a syscall
+ * per piece.
  */
 #ifndef AIGW_FUZZ_HTTPCLIENT_H
 #define AIGW_FUZZ_HTTPCLIENT_H
@@ -15,13 +18,16 @@ struct evbuffer;
 struct http_server;
 
 /*
- * Send p in pieces of piece bytes on the connected socket fd, shut it down
- * and read into out until the server closes; close fd and run the loop
- * until srv has no connection left. Oracles: the server closes after the
- * client's end, and no connection outlives its client.
+ * Open a connection to srv from peer, send p in pieces of piece bytes,
+ * end it (as a shutdown of the client's side) and read into out until the
+ * server closes; free the client's end and run the loop until srv has no
+ * connection left. Oracles: the server closes after the client's end, and
+ * no connection outlives its client.
  */
-void httpclient_session(struct event_base *base, struct http_server *srv, int fd, const uint8_t *p,
-                        size_t n, size_t piece, struct evbuffer *out);
+struct sockaddr;
+void httpclient_session(struct event_base *base, struct http_server *srv,
+                        const struct sockaddr *peer, const uint8_t *p, size_t n, size_t piece,
+                        struct evbuffer *out);
 
 /* Oracle: out is HTTP responses, complete (not for answers to HEAD, which have no body). */
 void httpclient_check_responses(struct evbuffer *out);

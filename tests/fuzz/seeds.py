@@ -201,17 +201,23 @@ mf("stream", 3, OPENAI_SSE)
 mf("error_429", 4, J(OPENAI_ERR), 5)
 mf("error_529", 4, J(OPENAI_ERR), 7)
 
-# etcd: byte 0 the call (0 range, 1 get, 2 put, 3 delete, 4 watch; +8
-# authenticate first), byte 1 the status (0-3: 200, 4: 400, 5: 401, 6: 404,
-# 7: 503), byte 2 the watch's piece size - 1; then etcd's JSON gateway answer.
+# etcd: byte 0 the call (0 range, 1 get, 2 put, 3 delete, 4 watch, 5 txn; +8
+# authenticate first, +16 two endpoints), then one answer per attempt, joined
+# by two NUL bytes: a status byte (0-3: 200, 4: 400, 5: 401, 6: 404, 7: 503,
+# 11: 429, 12: 500), a byte for the size of the body's pieces - 1, etcd's
+# JSON gateway answer.
 import base64
 b64 = lambda s: base64.b64encode(s.encode()).decode()
 HDR = {"cluster_id": "14841639068965178418", "member_id": "10276657743932975437", "revision": "42", "raft_term": "3"}
-def ef(fname, op, status, body, piece=255):
-    put("etcd", fname, bytes([op, status, piece]) + (body if isinstance(body, str) else J(body)).encode())
+def ea(status, body, piece=255):
+    return bytes([status, piece]) + (body if isinstance(body, str) else J(body)).encode()
+def ef(fname, op, status, body, piece=255, more=()):
+    put("etcd", fname, b"\0\0".join([bytes([op]) + ea(status, body, piece)] + [ea(*m) for m in more]))
 KV = {"key": b64("/aigw/models/m1"), "create_revision": "5", "mod_revision": "41", "version": "3",
       "value": b64(J({"name": "chat", "provider": "openai", "api_base": "https://api.openai.com/v1"}))}
-ef("range", 0, 0, {"header": HDR, "kvs": [KV, {"key": b64("/aigw/models/m2"), "create_revision": "6", "mod_revision": "6", "version": "1"}], "count": "2"})
+RANGE = {"header": HDR, "kvs": [KV, {"key": b64("/aigw/models/m2"), "create_revision": "6", "mod_revision": "6", "version": "1"}], "count": "2"}
+TOKEN_ERR = {"error": "etcdserver: invalid auth token", "code": 16, "message": "etcdserver: invalid auth token"}
+ef("range", 0, 0, RANGE)
 ef("range_empty", 0, 0, {"header": HDR})
 ef("range_bad_base64", 0, 0, {"header": HDR, "kvs": [{"key": "!!!", "value": "@@"}]})
 ef("get", 1, 0, {"header": HDR, "kvs": [KV], "count": "1"})
@@ -220,15 +226,25 @@ ef("put_conflict", 2, 0, {"header": HDR, "responses": [{"response_range": {"head
 ef("delete_ok", 3, 0, {"header": HDR, "succeeded": True, "responses": [{"response_delete_range": {"header": {"revision": "43"}, "deleted": "1"}}]})
 ef("delete_missing", 3, 0, {"header": HDR, "responses": [{"response_range": {"header": {"revision": "42"}}}]})
 ef("error_400", 2, 4, {"error": "etcdserver: request is too large", "code": 3, "message": "etcdserver: request is too large"})
-ef("error_token", 0, 5, {"error": "etcdserver: invalid auth token", "code": 16, "message": "etcdserver: invalid auth token"})
+ef("error_token", 0, 5, TOKEN_ERR)
 ef("unavailable", 1, 7, "upstream connect error")
-ef("auth_token_then_range", 8, 0, {"header": HDR, "token": "abc.def.123", "kvs": [KV]})
-ef("auth_not_enabled", 8 | 2, 4, {"error": "etcdserver: authentication is not enabled", "code": 9, "message": "etcdserver: authentication is not enabled"})
+ef("auth_token_then_range", 8, 0, {"header": HDR, "token": "abc.def.123"}, more=[(0, RANGE)])
+ef("auth_token_refused_reauth", 8, 0, {"header": HDR, "token": "abc.def.123"},
+   more=[(4, TOKEN_ERR), (0, {"header": HDR, "token": "abc.def.456"}), (0, RANGE)])
+ef("auth_not_enabled", 8 | 2, 4, {"error": "etcdserver: authentication is not enabled", "code": 9, "message": "etcdserver: authentication is not enabled"},
+   more=[(0, {"header": HDR, "succeeded": True})])
+ef("failover_503_then_put", 16 | 2, 7, "no leader", more=[(0, {"header": HDR, "succeeded": True})])
+ef("put_500_then_conflict", 16 | 32 | 2, 12, {"error": "etcdserver: request timed out", "message": "etcdserver: request timed out"},
+   more=[(0, {"header": HDR, "responses": [{"response_range": {"header": {"revision": "42"}, "kvs": [KV]}}]})])
+ef("txn", 5, 0, {"header": HDR, "succeeded": True, "responses": [{"response_put": {"header": {"revision": "43"}}}]})
 W = lambda o: J(o) + "\n"
 ef("watch", 4, 0, W({"result": {"header": HDR, "created": True}}) + W({"result": {"header": HDR, "events": [{"kv": KV}, {"type": "DELETE", "kv": {"key": b64("/aigw/api_keys/k1"), "mod_revision": "43"}}]}}) + W({"result": {"header": HDR}}), 16)
 ef("watch_compacted", 4, 0, W({"result": {"header": HDR, "created": True}}) + W({"result": {"header": HDR, "canceled": True, "compact_revision": "30", "cancel_reason": "mvcc: required revision has been compacted"}}), 7)
 ef("watch_error", 4, 0, W({"error": {"grpc_code": 14, "http_code": 503, "message": "etcdserver: no leader", "http_status": "Service Unavailable"}}))
 ef("watch_crlf_split", 4, 0, W({"result": {"header": HDR, "events": [{"type": "PUT", "kv": KV}]}}).replace("\n", "\r\n"), 0)
+ef("watch_auth_canceled_reauth", 8 | 4, 0, {"header": HDR, "token": "abc.def.123"},
+   more=[(0, W({"result": {"header": HDR, "canceled": True, "cancel_reason": "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token"}}), 31),
+         (0, {"header": HDR, "token": "abc.def.456"}), (0, W({"result": {"header": HDR, "events": [{"kv": KV}]}}), 3)])
 
 # resource: byte 0 the kind (0 Model, 1 API key), then an Admin API body.
 def rf(fname, kind, body):

@@ -950,6 +950,41 @@ START_TEST(env_not_substituted_without_flag)
 }
 END_TEST
 
+/* conf_load_buffer: the same as conf_load_file on the file's bytes (errors, values, path). */
+START_TEST(buffer_same_as_file)
+{
+    static const char *const texts[] = {
+        "listen: [\"127.0.0.1:8080\", \":9090\"]\nlogs:\n  level: debug\n",
+        "listen: [\"127.0.0.1:99999\"]\nworkers: ${AIGW_UNIT_UNSET}\nnope: 1\n",
+        "listen: [1\n",
+    };
+    unsetenv("AIGW_UNIT_UNSET");
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        char path[PATH_MAX];
+        static struct conf a, b;
+        struct aigw_errors ea, eb;
+        int ra = load_text("same.yaml", texts[i], &a, &ea, path);
+        memset(&b, 0, sizeof(b));
+        errors_init(&eb, path);
+        int rb = conf_load_buffer(&b, path, texts[i], strlen(texts[i]), &eb);
+        ck_assert_int_eq(ra, rb);
+        ck_assert_int_eq(ea.n, eb.n);
+        for (int k = 0; k < ea.n; k++)
+            ck_assert_str_eq(ea.msgs[k], eb.msgs[k]);
+        ck_assert_str_eq(a.path, b.path);
+        if (ra == 0) {
+            ck_assert_int_eq(b.nlisten, 2);
+            ck_assert_int_eq(a.nlisten, b.nlisten);
+            ck_assert_str_eq(a.listen[1].port, b.listen[1].port);
+        } else {
+            ck_assert_int_gt(eb.n, 0);
+        }
+        errors_free(&ea);
+        errors_free(&eb);
+    }
+}
+END_TEST
+
 /* Several problems in one file are all reported, each with its own line and key. */
 START_TEST(error_several_at_once)
 {
@@ -1084,6 +1119,7 @@ conf_suite(void)
     tcase_add_test(tc, env_in_text_and_numbers);
     tcase_add_test(tc, env_unterminated_and_typing);
     tcase_add_test(tc, env_not_substituted_without_flag);
+    tcase_add_test(tc, buffer_same_as_file);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -921,6 +921,41 @@ START_TEST(resfile_empty)
 }
 END_TEST
 
+/* resfile_load_buffer: the same as resfile_load on the file's bytes. */
+START_TEST(resfile_buffer_same_as_file)
+{
+    char path[PATH_MAX];
+    struct aigw_errors e;
+    srcdir_file("etc/resources.yaml", path);
+    setenv("OPENAI_API_KEY", "sk-openai-unit", 1);
+    for (int unset = 0; unset < 2; unset++) {
+        if (unset)
+            unsetenv("TEAM_A_KEY");
+        else
+            setenv("TEAM_A_KEY", "sk-team-a-unit", 1);
+        FILE *fp = fopen(path, "rb");
+        char buf[65536];
+        size_t n = fp ? fread(buf, 1, sizeof(buf), fp) : 0;
+        ck_assert_ptr_nonnull(fp);
+        fclose(fp);
+        errors_init(&e, path);
+        struct json_object *a = resfile_load(path, &e);
+        int na = e.n;
+        struct json_object *b = resfile_load_buffer(buf, n, &e);
+        ck_assert_int_eq(e.n, 2 * na);
+        for (int k = 0; k < na; k++)
+            ck_assert_str_eq(e.msgs[k], e.msgs[na + k]);
+        ck_assert_int_eq(a == NULL, unset);
+        ck_assert_int_eq(b == NULL, unset);
+        if (a != NULL)
+            ck_assert(json_object_equal(a, b));
+        json_object_put(a);
+        json_object_put(b);
+        errors_free(&e);
+    }
+}
+END_TEST
+
 /* The shipped etc/resources.yaml loads once its variables are set, and fails without them. */
 START_TEST(resfile_etc_example)
 {
@@ -1447,6 +1482,7 @@ resource_suite(void)
     tcase_add_test(tc, resfile_good);
     tcase_add_test(tc, resfile_empty);
     tcase_add_test(tc, resfile_etc_example);
+    tcase_add_test(tc, resfile_buffer_same_as_file);
     tcase_add_test(tc, resfile_quickstart);
     tcase_add_test(tc, resfile_duplicate_model_names);
     tcase_add_test(tc, resfile_duplicate_names_without_ids);
