@@ -587,9 +587,10 @@ lease_id(struct proxy *px, struct pxreq *q)
         if (RAND_bytes(r, sizeof(r)) != 1)
             memcpy(r, &q, sizeof(r) < sizeof(q) ? sizeof(r) : sizeof(q));
         memcpy(&px->lease_tag, r, sizeof(r));
+        px->lease_pid = (int)getpid(); /* the worker never forks: once */
     }
     snprintf(q->lease_id, sizeof(q->lease_id), "%016llx:%d:%llu", (unsigned long long)px->lease_tag,
-             (int)getpid(), (unsigned long long)++px->nleases);
+             px->lease_pid, (unsigned long long)++px->nleases);
     return q->lease_id;
 }
 
@@ -640,7 +641,9 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
     /* The longest the request may live: its Redis concurrency lease is not renewed past it. */
     int64_t lease = q->total_ms * q->max_attempts + 60000;
     int64_t reserve = q->lim.nown ? tokens_expected(q) : 0;
-    if (limit_admit(px->limiter, &q->lim, reserve, lease, lease_id(px, q), admitted, q) == 0)
+    /* only a limited request takes a lease: no id (and no formatting) for the others */
+    const char *lid = q->lim.nown > 0 && px->limiter != NULL ? lease_id(px, q) : "";
+    if (limit_admit(px->limiter, &q->lim, reserve, lease, lid, admitted, q) == 0)
         admitted(&q->lim, q);
 done:
     json_object_put(body);
