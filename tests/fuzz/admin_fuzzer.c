@@ -103,7 +103,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     af_srv = af_base ? http_server_new(af_base, &af_conf, af_handle, NULL) : NULL;
     if (af_srv == NULL || http_server_listen_fd(af_srv, fd) < 0)
         abort();
-    access_attach(af_srv, ACCESS_ADMIN); /* as the master's: admin.c notes the key's name there */
+    access_attach(af_srv, ACCESS_ADMIN, 0); /* as the master's: admin.c notes the key's name there */
     return 0;
 }
 
