@@ -245,7 +245,7 @@ req_new(struct http_conn *c)
     }
     r->start_us = now_mono_us();
     r->start_real_ms = now_real_ms();
-    snprintf(r->peer, sizeof(r->peer), "%s", c->peer);
+    memcpy(r->peer, c->peer, sizeof(r->peer)); /* both NUL-terminated, of one size */
     return r;
 }
 
@@ -477,8 +477,11 @@ req_set_id(struct http_req *r)
         return;
     }
     struct http_server *s = r->conn->srv;
-    snprintf(r->id, sizeof(r->id), "%016llx%016llx", (unsigned long long)s->idprefix,
-             (unsigned long long)++s->idcounter);
+    /* "%016llx%016llx" of the prefix and the counter, without printf */
+    uint64_t v[2] = {s->idprefix, ++s->idcounter};
+    for (int i = 0; i < 32; i++)
+        r->id[i] = "0123456789abcdef"[(v[i / 16] >> (60 - 4 * (i % 16))) & 15];
+    r->id[32] = '\0';
 }
 
 static int
@@ -635,6 +638,28 @@ req_finish(struct http_req *r)
     conn_request_done(c);
 }
 
+/* n in decimal (base 10) or hex (16), without printf: a response's lengths. */
+static void
+add_uint(struct evbuffer *out, unsigned long long n, unsigned base)
+{
+    char buf[24], *p = buf + sizeof(buf);
+    do {
+        *--p = "0123456789abcdef"[n % base];
+        n /= base;
+    } while (n > 0);
+    evbuffer_add(out, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+/* "name: value\r\n" */
+static void
+add_header(struct evbuffer *out, const char *name, const char *value)
+{
+    evbuffer_add(out, name, strlen(name));
+    evbuffer_add(out, ": ", 2);
+    evbuffer_add(out, value, strlen(value));
+    evbuffer_add(out, "\r\n", 2);
+}
+
 /* Write status line and headers; body framing by content length or chunked. */
 static void
 resp_head(struct http_req *r, int status, const char *ctype, long long clen)
@@ -646,13 +671,19 @@ resp_head(struct http_req *r, int status, const char *ctype, long long clen)
     size_t before = evbuffer_get_length(out);
     r->status = status;
     r->started = 1;
-    evbuffer_add_printf(out,
-                        "HTTP/1.%d %d %s\r\nServer: aigw\r\nx-request-id: %s\r\n"
-                        "Content-Type: %s\r\n",
-                        http10 ? 0 : 1, status, status_text(status), r->id, ctype);
+    const char *text = status_text(status);
+    evbuffer_add(out, http10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
+    add_uint(out, (unsigned)status, 10);
+    evbuffer_add(out, " ", 1);
+    evbuffer_add(out, text, strlen(text));
+    evbuffer_add(out, "\r\nServer: aigw\r\n", 16);
+    add_header(out, "x-request-id", r->id);
+    add_header(out, "Content-Type", ctype);
     evbuffer_add_buffer(out, r->out_hdrs);
     if (clen >= 0) {
-        evbuffer_add_printf(out, "Content-Length: %lld\r\n", clen);
+        evbuffer_add(out, "Content-Length: ", 16);
+        add_uint(out, (unsigned long long)clen, 10);
+        evbuffer_add(out, "\r\n", 2);
     } else if (!http10) {
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
         r->chunked = 1;
@@ -671,7 +702,7 @@ resp_head(struct http_req *r, int status, const char *ctype, long long clen)
 void
 http_resp_header(struct http_req *r, const char *name, const char *value)
 {
-    evbuffer_add_printf(r->out_hdrs, "%s: %s\r\n", name, value);
+    add_header(r->out_hdrs, name, value);
 }
 
 void
@@ -755,8 +786,10 @@ http_stream_write(struct http_req *r, const void *data, size_t len)
         return;
     struct evbuffer *out = bufferevent_get_output(r->conn->bev);
     size_t before = evbuffer_get_length(out);
-    if (r->chunked)
-        evbuffer_add_printf(out, "%zx\r\n", len);
+    if (r->chunked) {
+        add_uint(out, len, 16);
+        evbuffer_add(out, "\r\n", 2);
+    }
     evbuffer_add(out, data, len);
     if (r->chunked)
         evbuffer_add(out, "\r\n", 2);

@@ -34,6 +34,7 @@
 #include "aigw/util.h"
 #include "http.h"
 #include "jsonraw.h"
+#include "jsonx.h"
 #include "jwtauth.h"
 #include "limit.h"
 #include "messages.h"
@@ -268,14 +269,16 @@ parse_body(struct http_req *r)
     struct evbuffer *b = http_req_body(r);
     size_t len = evbuffer_get_length(b);
     const char *p = (const char *)evbuffer_pullup(b, -1);
-    struct json_tokener *tok = json_tokener_new();
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    struct json_tokener *tok = jx_tokener(JSON_TOKENER_STRICT);
+    if (tok == NULL) {
+        http_reply_error(r, 500, "server_error", "out_of_memory", NULL, "Out of memory");
+        return NULL;
+    }
     int lexok = json_lexically_strict(p, len) == 0;
     struct json_object *o = len && lexok ? json_tokener_parse_ex(tok, p, (int)len) : NULL;
     enum json_tokener_error err =
         lexok ? json_tokener_get_error(tok) : json_tokener_error_parse_unexpected;
     size_t used = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
     if (o != NULL && used < len) { /* trailing bytes other than white space */
         for (size_t i = used; i < len; i++)
             if (p[i] != ' ' && p[i] != '\n' && p[i] != '\r' && p[i] != '\t') {
