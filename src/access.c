@@ -26,7 +26,7 @@ access_of(struct http_req *r)
 
 /* Where the extra bytes begin: past the access info, aligned for any type. */
 #define EXTRA_OFF                                                                                  \
-    ((sizeof(struct access_info) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) *           \
+    ((sizeof(struct access_info) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) *            \
      _Alignof(max_align_t))
 
 void *

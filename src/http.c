@@ -1042,8 +1042,7 @@ conn_recv_cb(evutil_socket_t fd, short what, void *arg)
     struct http_conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(c->bev);
     /* While a request is served, pipelined input may pile up only this far. */
-    if (c->state == CONN_BUSY &&
-        evbuffer_get_length(in) >= c->srv->conf->max_header_size + 65536) {
+    if (c->state == CONN_BUSY && evbuffer_get_length(in) >= c->srv->conf->max_header_size + 65536) {
         event_del(c->rev);
         c->rstopped = 1;
         return;
@@ -1075,7 +1074,7 @@ conn_flush_cb(evutil_socket_t fd, short what, void *arg)
     struct http_conn *c = arg;
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(c->bev) & EV_WRITE))
-        return; /* nothing, or the write event is already at it */
+        return;                                 /* nothing, or the write event is already at it */
     evio_write(out, bufferevent_getfd(c->bev)); /* an error shows again in the write event */
     if (evbuffer_get_length(out) > 0)
         bufferevent_enable(c->bev, EV_WRITE);
@@ -1258,7 +1257,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
         c->fev = event_new(s->base, -1, 0, conn_flush_cb, c);
     }
     c->timer = evtimer_new(s->base, conn_timer_cb, c);
-    if (c->bev == NULL || c->timer == NULL || (c->tls == NULL && (c->rev == NULL || c->fev == NULL))) {
+    if (c->bev == NULL || c->timer == NULL ||
+        (c->tls == NULL && (c->rev == NULL || c->fev == NULL))) {
         if (c->bev == NULL)
             close(fd);
         conn_drop_socket(c);
