@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,17 @@ struct access_info *
 access_of(struct http_req *r)
 {
     return http_req_udata(r);
+}
+
+/* Where the extra bytes begin: past the access info, aligned for any type. */
+#define EXTRA_OFF                                                                                  \
+    ((sizeof(struct access_info) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) *            \
+     _Alignof(max_align_t))
+
+void *
+access_extra(struct http_req *r)
+{
+    return (char *)http_req_udata(r) + EXTRA_OFF;
 }
 
 static const char *
@@ -146,8 +158,8 @@ end_client(struct http_req *r, const struct http_end *e, void *arg)
 }
 
 void
-access_attach(struct http_server *s, enum access_kind kind)
+access_attach(struct http_server *s, enum access_kind kind, size_t extra)
 {
     http_server_set_end_hook(s, kind == ACCESS_CLIENT ? end_client : end_admin,
-                             sizeof(struct access_info), NULL);
+                             extra > 0 ? EXTRA_OFF + extra : sizeof(struct access_info), NULL);
 }

@@ -8,6 +8,7 @@
 #ifndef AIGW_ACCESS_H
 #define AIGW_ACCESS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct http_req;
@@ -35,9 +36,15 @@ struct access_info {
 /* Which hook: the client listeners' or the Admin API's. */
 enum access_kind { ACCESS_CLIENT, ACCESS_ADMIN };
 
-/* Set s's request-end hook (before it accepts). */
-void access_attach(struct http_server *s, enum access_kind kind);
+/*
+ * Set s's request-end hook (before it accepts). extra: bytes of each
+ * request's shared area after its access info, for the server's user
+ * (zeroed; access_extra), or 0.
+ */
+void access_attach(struct http_server *s, enum access_kind kind, size_t extra);
 /* A request's access info, on a server access_attach set up. */
 struct access_info *access_of(struct http_req *r);
+/* The extra bytes of a request's shared area (access_attach's extra > 0). */
+void *access_extra(struct http_req *r);
 
 #endif

@@ -37,6 +37,7 @@
 #include <openssl/ssl.h>
 
 #include "aigw/conf.h"
+#include "evio.h"
 #include "log.h"
 #include "aigw/util.h"
 #include "http.h"
@@ -45,6 +46,7 @@
 #include "aigw/utf8.h"
 
 #define MAX_HEADERS 100
+#define READ_SIZE 16384 /* the most one read takes, like a bufferevent's */
 #define LINGER_MS 2000
 
 enum conn_state {
@@ -91,6 +93,15 @@ struct http_conn {
     TAILQ_ENTRY(http_conn) entry;
     struct http_server *srv;
     struct bufferevent *bev;
+    /*
+     * Plain HTTP: we read and write the bufferevent's buffers (evio.c). rev
+     * reads, added once for the connection's life; fev, activated when a
+     * reply has bytes to send, writes them once the callback that added them
+     * returns. The bufferevent's write is enabled only for what the kernel
+     * did not take. Both NULL: HTTPS, the bufferevent does it all.
+     */
+    struct event *rev, *fev;
+    int rstopped; /* rev deleted: pipelined input at its limit while a request is served */
     http_parser parser;
     struct event *timer;
     char peer[64];
@@ -149,6 +160,9 @@ conn_arm_timer(struct http_conn *c, int64_t ms)
     evtimer_add(c->timer, &tv);
 }
 static void conn_input(struct http_conn *c);
+static void conn_flush_later(struct http_conn *c);
+static void conn_read_resume(struct http_conn *c);
+static void conn_drop_socket(struct http_conn *c);
 static void conn_free(struct http_conn *c);
 static void conn_refuse(struct http_conn *c, const struct http_refusal *f);
 static void server_resume(struct http_server *s, int why);
@@ -232,7 +246,7 @@ req_new(struct http_conn *c)
     }
     r->start_us = now_mono_us();
     r->start_real_ms = now_real_ms();
-    snprintf(r->peer, sizeof(r->peer), "%s", c->peer);
+    memcpy(r->peer, c->peer, sizeof(r->peer)); /* both NUL-terminated, of one size */
     return r;
 }
 
@@ -464,8 +478,11 @@ req_set_id(struct http_req *r)
         return;
     }
     struct http_server *s = r->conn->srv;
-    snprintf(r->id, sizeof(r->id), "%016llx%016llx", (unsigned long long)s->idprefix,
-             (unsigned long long)++s->idcounter);
+    /* "%016llx%016llx" of the prefix and the counter, without printf */
+    uint64_t v[2] = {s->idprefix, ++s->idcounter};
+    for (int i = 0; i < 32; i++)
+        r->id[i] = "0123456789abcdef"[(v[i / 16] >> (60 - 4 * (i % 16))) & 15];
+    r->id[32] = '\0';
 }
 
 static int
@@ -533,8 +550,10 @@ on_headers_complete(http_parser *p)
         }
     }
     const char *expect = http_req_header(r, "expect");
-    if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1)
+    if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1) {
         bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        conn_flush_later(c);
+    }
     conn_arm_timer(c, cf->client_body_timeout_ms);
     return 0;
 }
@@ -580,6 +599,7 @@ conn_request_done(struct http_conn *c)
          */
         c->promised = 0;
         c->state = CONN_READING;
+        conn_read_resume(c);
         http_parser_pause(&c->parser, 0);
         conn_arm_timer(c, c->srv->conf->keepalive_timeout_ms < DRAIN_IDLE_GRACE_MS
                               ? c->srv->conf->keepalive_timeout_ms
@@ -596,6 +616,7 @@ conn_request_done(struct http_conn *c)
         return;
     }
     c->state = CONN_READING;
+    conn_read_resume(c);
     http_parser_pause(&c->parser, 0);
     conn_arm_timer(c, c->srv->conf->keepalive_timeout_ms);
     if (!c->in_input && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
@@ -619,6 +640,28 @@ req_finish(struct http_req *r)
     conn_request_done(c);
 }
 
+/* n in decimal (base 10) or hex (16), without printf: a response's lengths. */
+static void
+add_uint(struct evbuffer *out, unsigned long long n, unsigned base)
+{
+    char buf[24], *p = buf + sizeof(buf);
+    do {
+        *--p = "0123456789abcdef"[n % base];
+        n /= base;
+    } while (n > 0);
+    evbuffer_add(out, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+/* "name: value\r\n" */
+static void
+add_header(struct evbuffer *out, const char *name, const char *value)
+{
+    evbuffer_add(out, name, strlen(name));
+    evbuffer_add(out, ": ", 2);
+    evbuffer_add(out, value, strlen(value));
+    evbuffer_add(out, "\r\n", 2);
+}
+
 /* Write status line and headers; body framing by content length or chunked. */
 static void
 resp_head(struct http_req *r, int status, const char *ctype, long long clen)
@@ -630,13 +673,19 @@ resp_head(struct http_req *r, int status, const char *ctype, long long clen)
     size_t before = evbuffer_get_length(out);
     r->status = status;
     r->started = 1;
-    evbuffer_add_printf(out,
-                        "HTTP/1.%d %d %s\r\nServer: aigw\r\nx-request-id: %s\r\n"
-                        "Content-Type: %s\r\n",
-                        http10 ? 0 : 1, status, status_text(status), r->id, ctype);
+    const char *text = status_text(status);
+    evbuffer_add(out, http10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
+    add_uint(out, (unsigned)status, 10);
+    evbuffer_add(out, " ", 1);
+    evbuffer_add(out, text, strlen(text));
+    evbuffer_add(out, "\r\nServer: aigw\r\n", 16);
+    add_header(out, "x-request-id", r->id);
+    add_header(out, "Content-Type", ctype);
     evbuffer_add_buffer(out, r->out_hdrs);
     if (clen >= 0) {
-        evbuffer_add_printf(out, "Content-Length: %lld\r\n", clen);
+        evbuffer_add(out, "Content-Length: ", 16);
+        add_uint(out, (unsigned long long)clen, 10);
+        evbuffer_add(out, "\r\n", 2);
     } else if (!http10) {
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
         r->chunked = 1;
@@ -655,7 +704,7 @@ resp_head(struct http_req *r, int status, const char *ctype, long long clen)
 void
 http_resp_header(struct http_req *r, const char *name, const char *value)
 {
-    evbuffer_add_printf(r->out_hdrs, "%s: %s\r\n", name, value);
+    add_header(r->out_hdrs, name, value);
 }
 
 void
@@ -672,6 +721,7 @@ http_reply(struct http_req *r, int status, const char *ctype, const void *body, 
     if (len > 0)
         bufferevent_write(r->conn->bev, body, len);
     r->bytes_sent += len;
+    conn_flush_later(r->conn);
     req_finish(r);
 }
 
@@ -728,6 +778,7 @@ http_stream_begin(struct http_req *r, int status, const char *ctype)
     if (r->conn->closed)
         return;
     resp_head(r, status, ctype, -1);
+    conn_flush_later(r->conn);
 }
 
 void
@@ -737,12 +788,15 @@ http_stream_write(struct http_req *r, const void *data, size_t len)
         return;
     struct evbuffer *out = bufferevent_get_output(r->conn->bev);
     size_t before = evbuffer_get_length(out);
-    if (r->chunked)
-        evbuffer_add_printf(out, "%zx\r\n", len);
+    if (r->chunked) {
+        add_uint(out, len, 16);
+        evbuffer_add(out, "\r\n", 2);
+    }
     evbuffer_add(out, data, len);
     if (r->chunked)
         evbuffer_add(out, "\r\n", 2);
     r->bytes_sent += evbuffer_get_length(out) - before;
+    conn_flush_later(r->conn);
 }
 
 size_t
@@ -761,6 +815,8 @@ http_stream_end(struct http_req *r)
         bufferevent_write(r->conn->bev, "0\r\n\r\n", 5);
         r->bytes_sent += 5;
     }
+    if (!r->conn->closed)
+        conn_flush_later(r->conn);
     req_finish(r);
 }
 
@@ -816,6 +872,7 @@ conn_refuse(struct http_conn *c, const struct http_refusal *f)
     resp_head(r, f->status, "application/json", (long long)strlen(s));
     bufferevent_write(c->bev, s, strlen(s));
     r->bytes_sent += strlen(s);
+    conn_flush_later(c);
     json_object_put(o);
     if (r->error == NULL)
         r->error = f->code;
@@ -914,6 +971,8 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct http_conn *c = arg;
     size_t left = evbuffer_get_length(bufferevent_get_output(bev));
+    if (c->fev != NULL && left == 0)
+        bufferevent_disable(bev, EV_WRITE); /* its event is already deleted: no syscall */
     if (c->state == CONN_CLOSING && left == 0) {
         conn_free(c);
     } else if (c->state == CONN_LINGER && left == 0 && !c->shut) {
@@ -973,14 +1032,85 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
     if (c->state == CONN_BUSY && c->req != NULL) {
         struct http_req *r = c->req;
         c->closed = 1;
-        bufferevent_free(c->bev);
-        c->bev = NULL;
+        conn_drop_socket(c);
         evtimer_del(c->timer);
         if (r->on_abort != NULL)
             r->on_abort(r->cbarg); /* the handler ends the request, now or later */
         return;
     }
     conn_free(c);
+}
+
+/*
+ * Plain HTTP: the socket is readable. One read of at most READ_SIZE, not
+ * the bufferevent's (it asks the kernel how much there is first).
+ */
+static void
+conn_recv_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    /* While a request is served, pipelined input may pile up only this far. */
+    if (c->state == CONN_BUSY && evbuffer_get_length(in) >= c->srv->conf->max_header_size + 65536) {
+        event_del(c->rev);
+        c->rstopped = 1;
+        return;
+    }
+    ssize_t got = evio_read(in, fd, READ_SIZE);
+    if (got > 0)
+        conn_read_cb(c->bev, c);
+    else if (got == 0 || (errno != EAGAIN && errno != EINTR))
+        conn_event_cb(c->bev, BEV_EVENT_READING | (got == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+}
+
+/* Plain HTTP: the request is done; read again if its input had filled up. */
+static void
+conn_read_resume(struct http_conn *c)
+{
+    if (c->rstopped) {
+        c->rstopped = 0;
+        event_add(c->rev, NULL);
+    }
+}
+
+/*
+ * Plain HTTP: send what the callbacks of this turn of the loop added to
+ * the output, in one write; the rest, if any, by the bufferevent's write.
+ */
+static void
+conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(c->bev) & EV_WRITE))
+        return;                                 /* nothing, or the write event is already at it */
+    evio_write(out, bufferevent_getfd(c->bev)); /* an error shows again in the write event */
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(c->bev, EV_WRITE);
+    else
+        conn_write_cb(c->bev, c); /* all sent: close, linger, or tell the handler */
+}
+
+/* Output was added: send it once the current callback returns (HTTPS: the bufferevent does). */
+static void
+conn_flush_later(struct http_conn *c)
+{
+    if (c->fev != NULL)
+        event_active(c->fev, EV_WRITE, 0);
+}
+
+/* The socket is gone or to be closed: free its events, then the bufferevent (which closes it). */
+static void
+conn_drop_socket(struct http_conn *c)
+{
+    if (c->rev != NULL)
+        event_free(c->rev);
+    if (c->fev != NULL)
+        event_free(c->fev);
+    c->rev = c->fev = NULL;
+    if (c->bev != NULL)
+        bufferevent_free(c->bev);
+    c->bev = NULL;
 }
 
 /* Header, body, keep-alive and linger timers. */
@@ -1008,16 +1138,14 @@ conn_free(struct http_conn *c)
     if (c->state == CONN_BUSY && c->req != NULL && !c->closed) {
         /* The handler still owns the request: finish once it lets go. */
         c->closed = 1;
-        bufferevent_free(c->bev);
-        c->bev = NULL;
+        conn_drop_socket(c);
         if (c->req->on_abort != NULL)
             c->req->on_abort(c->req->cbarg);
         return;
     }
     if (c->req != NULL && (c->state != CONN_BUSY || c->req->ended || c->req->released))
         req_free(c->req);
-    if (c->bev != NULL)
-        bufferevent_free(c->bev);
+    conn_drop_socket(c);
     event_free(c->timer);
     TAILQ_REMOVE(&s->conns, c, entry);
     s->nconns--;
@@ -1140,17 +1268,21 @@ conn_open(struct http_server *s, struct evconnlistener *l, evutil_socket_t fd,
         else /* clients that close without close_notify are many, and harmless to HTTP/1.1 */
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
         c->handshaking = 1;
-    } else {
-        c->bev = bev != NULL ? bev : bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    } else if (bev != NULL) {
+        c->bev = bev; /* adopted (a pair): the bufferevent reads and writes, as for HTTPS */
+    } else if ((c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE)) != NULL) {
+        c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_recv_cb, c);
+        c->fev = event_new(s->base, -1, 0, conn_flush_cb, c);
     }
     c->timer = evtimer_new(s->base, conn_timer_cb, c);
-    if (c->bev == NULL || c->timer == NULL) {
-        if (c->bev)
-            bufferevent_free(c->bev);
-        else
+    if (c->bev == NULL || c->timer == NULL ||
+        (c->tls == NULL && bev == NULL && (c->rev == NULL || c->fev == NULL))) {
+        if (c->bev == NULL)
             close(fd);
+        conn_drop_socket(c);
         if (c->timer)
             event_free(c->timer);
+        tls_server_free(c->tls);
         free(c);
         return;
     }
@@ -1176,7 +1308,12 @@ conn_open(struct http_server *s, struct evconnlistener *l, evutil_socket_t fd,
     bufferevent_setwatermark(c->bev, EV_READ, 0, s->conf->max_header_size + 65536);
     struct timeval send_tv = tv_ms(s->conf->send_timeout_ms);
     bufferevent_set_timeouts(c->bev, NULL, &send_tv);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (c->rev != NULL) {
+        bufferevent_disable(c->bev, EV_WRITE); /* enabled by conn_flush_cb when needed */
+        event_add(c->rev, NULL);
+    } else {
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    }
     conn_arm_timer(c, s->conf->client_header_timeout_ms);
 }
 

@@ -56,10 +56,27 @@ jx_add_int(struct json_object *o, const char *k, int64_t n)
     json_object_object_add(o, k, json_object_new_int64(n));
 }
 
+/*
+ * The process's one tokener, reset for each parse: a new one costs four
+ * allocations (itself, its stack, its print buffer), twice per request on
+ * the data plane. A parse never nests (json-c calls nothing back) and aigw
+ * has no threads. Never freed: it lives as long as the process.
+ */
+struct json_tokener *
+jx_tokener(int flags)
+{
+    static struct json_tokener *tok;
+    if (tok == NULL && (tok = json_tokener_new()) == NULL)
+        return NULL;
+    json_tokener_reset(tok);
+    json_tokener_set_flags(tok, flags);
+    return tok;
+}
+
 struct json_object *
 jx_parse(const char *s, size_t len)
 {
-    struct json_tokener *tok = json_tokener_new();
+    struct json_tokener *tok = jx_tokener(0);
     struct json_object *o;
     size_t end;
     if (tok == NULL)
@@ -72,6 +89,5 @@ jx_parse(const char *s, size_t len)
         json_object_put(o);
         o = NULL;
     }
-    json_tokener_free(tok);
     return o;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct json_object;
+struct json_tokener;
 
 /* o's member k; NULL when o is no object, or k is absent or null. */
 struct json_object *jx_get(struct json_object *o, const char *k);
@@ -27,5 +28,7 @@ void jx_add_str(struct json_object *o, const char *k, const char *s);
 void jx_add_int(struct json_object *o, const char *k, int64_t n);
 /* len bytes of text as one JSON value (white space around it allowed); NULL when not. */
 struct json_object *jx_parse(const char *s, size_t len);
+/* The process's tokener, reset, with flags (JSON_TOKENER_*): not to be freed. */
+struct json_tokener *jx_tokener(int flags);
 
 #endif

@@ -233,8 +233,8 @@ start_admin(struct master *m)
     if ((m->admin = admin_new(m->conf, m->store, &be, master_admin_status, m)) == NULL ||
         (m->admin_http = http_server_new(m->base, m->conf, admin_handle, m->admin)) == NULL)
         return -1;
-    access_attach(m->admin_http,
-                  ACCESS_ADMIN); /* its access lines; not the client requests' metrics */
+    /* its access lines; not the client requests' metrics */
+    access_attach(m->admin_http, ACCESS_ADMIN, 0);
     http_server_set_precheck(m->admin_http, admin_precheck);
     return master_serve(m, m->admin_http, "admin.listen", m->conf->admin_listen, fds, n);
 }

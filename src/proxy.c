@@ -34,6 +34,7 @@
 #include "aigw/util.h"
 #include "http.h"
 #include "jsonraw.h"
+#include "jsonx.h"
 #include "jwtauth.h"
 #include "limit.h"
 #include "messages.h"
@@ -66,6 +67,21 @@ struct cred {
     int jwt; /* 1: a token proved id; the key record must be a JWT binding */
     struct jwt_identity id;
     uint8_t buf[AUTH_HASH_LEN];
+};
+
+/*
+ * What the precheck of a request with a body found, for its handler: in
+ * the request's shared area (access_extra), zeroed. A static key that
+ * passed the gate is neither hashed nor looked up a second time; the
+ * handler's proxy_request reads the key again anyway, in the read
+ * transaction that gives the model, and refuses it there (check_key) if a
+ * configuration change disabled, expired or removed it meanwhile. A bearer
+ * JWT is verified again (it may expire while its body is read).
+ */
+struct gate_memo {
+    int passed;
+    uint64_t version; /* of the gate's reading: the answer's x-aigw-config-version */
+    uint8_t hash[AUTH_HASH_LEN];
 };
 
 /* What one read transaction tells about the key and the model. */
@@ -318,14 +334,16 @@ parse_body(struct http_req *r)
     struct evbuffer *b = http_req_body(r);
     size_t len = evbuffer_get_length(b);
     const char *p = (const char *)evbuffer_pullup(b, -1);
-    struct json_tokener *tok = json_tokener_new();
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    struct json_tokener *tok = jx_tokener(JSON_TOKENER_STRICT);
+    if (tok == NULL) {
+        http_reply_error(r, 500, "server_error", "out_of_memory", NULL, "Out of memory");
+        return NULL;
+    }
     int lexok = json_lexically_strict(p, len) == 0;
     struct json_object *o = len && lexok ? json_tokener_parse_ex(tok, p, (int)len) : NULL;
     enum json_tokener_error err =
         lexok ? json_tokener_get_error(tok) : json_tokener_error_parse_unexpected;
     size_t used = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
     if (o != NULL && used < len) { /* trailing bytes other than white space */
         for (size_t i = used; i < len; i++)
             if (p[i] != ' ' && p[i] != '\n' && p[i] != '\r' && p[i] != '\t') {
@@ -652,9 +670,10 @@ lease_id(struct proxy *px, struct pxreq *q)
         if (RAND_bytes(r, sizeof(r)) != 1)
             memcpy(r, &q, sizeof(r) < sizeof(q) ? sizeof(r) : sizeof(q));
         memcpy(&px->lease_tag, r, sizeof(r));
+        px->lease_pid = (int)getpid(); /* the worker never forks: once */
     }
     snprintf(q->lease_id, sizeof(q->lease_id), "%016llx:%d:%llu", (unsigned long long)px->lease_tag,
-             (int)getpid(), (unsigned long long)++px->nleases);
+             px->lease_pid, (unsigned long long)++px->nleases);
     return q->lease_id;
 }
 
@@ -705,7 +724,9 @@ proxy_request(struct proxy *px, struct http_req *r, enum route rt, const char *k
     /* The longest the request may live: its Redis concurrency lease is not renewed past it. */
     int64_t lease = q->total_ms * q->max_attempts + 60000;
     int64_t reserve = q->lim.nown ? tokens_expected(q) : 0;
-    if (limit_admit(px->limiter, &q->lim, reserve, lease, lease_id(px, q), admitted, q) == 0)
+    /* only a limited request takes a lease: no id (and no formatting) for the others */
+    const char *lid = q->lim.nown > 0 && px->limiter != NULL ? lease_id(px, q) : "";
+    if (limit_admit(px->limiter, &q->lim, reserve, lease, lid, admitted, q) == 0)
         admitted(&q->lim, q);
 done:
     json_object_put(body);
@@ -827,9 +848,21 @@ proxy_precheck(struct http_req *r, void *arg, struct http_refusal *f)
     if (!refused && rt == RT_HEALTH) /* anyone may ask; nobody needs a body for it */
         refused = http_refuse(f, 413, "invalid_request_error", "request_too_large",
                               "/healthz takes no request body");
-    if (refused)
+    if (refused) {
         config_version_header(r, &l);
+    } else if (rt != RT_MODELS && rt != RT_MODEL && !cr.jwt && cr.hash != NULL) {
+        struct gate_memo *g = access_extra(r);
+        g->passed = 1;
+        g->version = l.version;
+        memcpy(g->hash, cr.hash, sizeof(g->hash));
+    }
     return refused;
+}
+
+size_t
+proxy_memo_size(void)
+{
+    return sizeof(struct gate_memo);
 }
 
 void
@@ -841,10 +874,19 @@ proxy_handle(struct http_req *r, void *arg)
     struct http_refusal f = {0};
     struct cred cr;
     const char *key = client_key(r);
+    const struct gate_memo *g = access_extra(r);
 
     int anthropic = anthropic_client(r, rt);
     if (anthropic)
         http_req_set_error_fn(r, anthropic_error);
+    if (g->passed) { /* the precheck's gate let these headers in: see struct gate_memo */
+        cr.hash = memcpy(cr.buf, g->hash, sizeof(cr.buf));
+        cr.jwt = 0;
+        l.version = g->version;
+        config_version_header(r, &l);
+        proxy_request(px, r, rt, key, &cr);
+        return;
+    }
     client_cred(px, r, rt, key, &cr);
     int refused = proxy_gate(px, r, rt, key, &cr, &l, &f);
     config_version_header(r, &l);

@@ -24,6 +24,8 @@ void proxy_handle(struct http_req *r, void *arg);
 /* Its http_precheck: a body is read only for a known route, method and a valid key. */
 struct http_refusal;
 int proxy_precheck(struct http_req *r, void *arg, struct http_refusal *f);
+/* The bytes the two share in each request's area (access_attach's extra). */
+size_t proxy_memo_size(void);
 /* The http_error_route: Anthropic's error shape on its Messages API routes. */
 http_error_fn proxy_error_route(const char *path);
 /* Requests with an upstream transfer in progress. */

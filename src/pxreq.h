@@ -48,6 +48,7 @@ struct proxy {
     int inflight;
     struct pxreq *all; /* in-flight requests, for abort at exit */
     uint64_t lease_tag, nleases;
+    int lease_pid; /* in lease ids: getpid() once, not a syscall per request */
 };
 
 /* What one upstream attempt owns; zeroed between attempts. */

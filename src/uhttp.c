@@ -39,6 +39,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "evio.h"
 #include "log.h"
 #include "aigw/util.h"
 #include "uhttp_priv.h"
@@ -391,10 +392,7 @@ req_send(struct uhttp_req *r)
         evbuffer_add_reference(out, r->c.body, r->c.blen, NULL, NULL);
     bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
     if (!p->tls) {
-        /* the bufferevent keeps its output's front frozen but while it writes: so do we */
-        evbuffer_unfreeze(out, 1);
-        evbuffer_write(out, bufferevent_getfd(c->bev)); /* an error shows again in the writecb */
-        evbuffer_freeze(out, 1);
+        evio_write(out, bufferevent_getfd(c->bev)); /* an error shows again in the writecb */
     }
     if (evbuffer_get_length(out) > 0)
         bufferevent_enable(c->bev, EV_WRITE);
@@ -468,27 +466,7 @@ conn_recv_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct uhttp_conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    struct evbuffer_iovec v[2];
-    ssize_t got;
-    /* the bufferevent keeps its input's end frozen but while it reads: so do we */
-    evbuffer_unfreeze(in, 0);
-    int n = evbuffer_reserve_space(in, 16384, v, 2);
-    if (n <= 0) {
-        evbuffer_freeze(in, 0);
-        got = -1;
-        errno = ENOMEM;
-    } else {
-        got = readv(fd, (struct iovec *)v, n);
-        size_t left = got > 0 ? (size_t)got : 0;
-        int used = 0;
-        for (int i = 0; i < n && left > 0; i++, used++) {
-            if (v[i].iov_len > left)
-                v[i].iov_len = left;
-            left -= v[i].iov_len;
-        }
-        evbuffer_commit_space(in, v, used);
-        evbuffer_freeze(in, 0);
-    }
+    ssize_t got = evio_read(in, fd, 16384);
     if (got < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (c->req == NULL) { /* idle: the upstream closed it, or sent what no one asked for */

@@ -330,7 +330,8 @@ worker_main(const char *spec, const char *conf_path, int foreground)
         (w.px = proxy_new(w.base, &w.conf, w.store, w.up, w.shm)) == NULL ||
         (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
         fatalx("out of memory setting up the worker");
-    access_attach(w.http, ACCESS_CLIENT); /* the access line and the request metrics */
+    /* the access line and the request metrics; the proxy's memo of the precheck */
+    access_attach(w.http, ACCESS_CLIENT, proxy_memo_size());
     http_server_set_precheck(w.http, proxy_precheck);
     if (nfds != w.conf.nlisten)
         fatalx("%d listeners from the master for %d in the configuration", nfds, w.conf.nlisten);

@@ -13,17 +13,19 @@ request id of aigw's own, no byte of the secret in the answer or the access
 log, and the worker (or master) alive.
 """
 
+import json
 import os
 import re
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        HOST, HTTP_TIMEOUT, SLOW, TAP, check, check_eq, free_port, main, metrics_port,
-        mock_and_gateway, standard_resources)
+        HOST, HTTP_TIMEOUT, SLOW, TAP, chat_body, check, check_eq, free_port, main,
+        metrics_port, mock_and_gateway, standard_resources)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -178,6 +180,31 @@ def _(env):
         check(GENERATED_ID.match(headers.get("x-request-id", "")) is not None,
               "an empty X-Request-Id: %r", headers.get("x-request-id"))
 
+
+
+@tap.case("pipelined requests past the input bound while one is served: all answered, in order")
+def _(env):
+    # While a request is served, a connection's pipelined input is read only up
+    # to limits.max_header_size + 64 KiB; the rest waits in the socket, and is
+    # read once the answer is out.
+    body = json.dumps(chat_body(mock={"first_byte_ms": 300})).encode()
+    first = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+             b"Content-Type: application/json\r\nAuthorization: Bearer sk-test-a\r\n"
+             b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    pad, n = b"p" * 16000, 40  # 640 kB, past 32 KiB + 64 KiB
+    rest = b"".join(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\nX-Request-Id: pipe-%d\r\n\r\n"
+                    % (pad, i) for i in range(n))
+    with socket.create_connection((HOST, env.gw.port), timeout=HTTP_TIMEOUT) as s:
+        sender = threading.Thread(target=s.sendall, args=(first + rest,))
+        sender.start()
+        deadline = time.time() + 30 * SLOW
+        status, _, data = read_response(s, deadline)
+        check_eq(status, 200, "the chat answer (%r)" % data[:200])
+        for i in range(n):
+            status, headers, _ = read_response(s, deadline)
+            check_eq(status, 200, "pipelined answer %d" % i)
+            check_eq(headers.get("x-request-id"), "pipe-%d" % i, "answer %d in order" % i)
+        sender.join()
 
 if __name__ == "__main__":
     main(tap, fixture)

@@ -10,6 +10,7 @@ pauses accepting (the listen queue waits) instead of spinning on accept:
 one warning a minute and aigw_accept_paused_total{reason}.
 """
 
+import json
 import os
 import re
 import socket
@@ -21,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         AIGW_BIN, HOST, HTTP_TIMEOUT, SLOW, TAP, Gateway, Mock, chat_body, check, check_eq,
-        free_port, main, metrics_port, mock_and_gateway, scrape, standard_resources, wait_for)
+        free_port, main, metrics_port, mock_and_gateway, request, scrape, standard_resources,
+        wait_for)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -121,6 +123,46 @@ def _(env):
     got, _ = head_only(p, "POST", "/admin/v1/api_keys", {"Authorization": "Bearer " + ADMIN_KEY},
                        length=100)
     check(got is None, "an admin's body was not awaited")
+
+
+def key_code(port, key):
+    """The error code a GET /v1/models gets with key, or None on a 200."""
+    resp = request(port, "GET", "/v1/models", key=key)
+    return None if resp.status == 200 else resp.json()["error"]["code"]
+
+
+@tap.case("a key disabled while its request's body is on its way: 401, not served")
+def _(env):
+    # The precheck let the headers in; the handler must see the change (it
+    # does not take the precheck's word for the key).
+    given = "sk-preauth-late-%d" % os.getpid()
+    p, ap = env.gw.port, admin_port(env.gw)
+    resp = request(ap, "POST", "/admin/v1/api_keys", {"name": "preauth-late", "key": given},
+                   key=ADMIN_KEY)
+    check_eq(resp.status, 201, "create the key: %r" % resp.body[:300])
+    kid, value = resp.json()["id"], resp.json()["value"]
+    check(wait_for(lambda: key_code(p, given) is None, 10 * SLOW, what="the key served"),
+          "the new key is not served")
+    body = json.dumps(chat_body()).encode()
+    head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n" % (given, len(body)))
+    with socket.create_connection((HOST, p), timeout=HTTP_TIMEOUT) as s:
+        s.sendall(head.encode())
+        resp = request(ap, "PUT", "/admin/v1/api_keys/" + kid, dict(value, disabled=True),
+                       key=ADMIN_KEY)
+        check_eq(resp.status, 200, "disable the key: %r" % resp.body[:300])
+        check(wait_for(lambda: key_code(p, given) == "api_key_disabled", 10 * SLOW,
+                       what="the key disabled"), "the key is still served")
+        s.sendall(body)
+        data = b""
+        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    check(data.startswith(b"HTTP/1.1 401 "), "the late-disabled key was served: %r", data[:300])
+    check(b'"api_key_disabled"' in data, "not api_key_disabled: %r", data[:400])
+    request(ap, "DELETE", "/admin/v1/api_keys/" + kid, key=ADMIN_KEY)
 
 
 @tap.case("metrics listener: a body is refused before it is read")

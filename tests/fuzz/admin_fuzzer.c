@@ -149,7 +149,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     af_srv = af_base ? http_server_new(af_base, &af_conf, af_handle, NULL) : NULL;
     if (af_srv == NULL)
         abort();
-    access_attach(af_srv, ACCESS_ADMIN); /* as the master's: admin.c notes the key's name there */
+    access_attach(af_srv, ACCESS_ADMIN,
+                  0); /* as the master's: admin.c notes the key's name there */
     snprintf(af_dir, sizeof(af_dir), "%s/aigw-admin-fuzz-XXXXXX",
              access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
     if (mkdtemp(af_dir) == NULL)

@@ -102,7 +102,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     if (hf_base == NULL || hf_srv == NULL)
         abort();
     http_server_set_error_route(hf_srv, proxy_error_route);
-    access_attach(hf_srv, ACCESS_CLIENT); /* the access line of every input, to /dev/null */
+    access_attach(hf_srv, ACCESS_CLIENT, 0); /* the access line of every input, to /dev/null */
     return 0;
 }
 
