@@ -24,8 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Env, Etcd, Gateway, Load, Mock, TestFailure,
-        chat_body, check, check_eq, free_port, main, make_tmpdir, request, unique_id, wait_for,
-        write_file)
+        chat_body, check, check_eq, free_port, last_header, main, make_tmpdir, request, unique_id,
+        wait_for, write_file)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -213,7 +213,8 @@ def _(env):
     check_eq(r.status, 400, "version not an integer")
 
 
-@tap.case("a resources file reload is a version with source file; rolled back like any other")
+@tap.case("a resources file reload is a version with source file; a rollback that would change "
+          "what the file defines is refused (409 file_owned), one that leaves it goes through")
 def _(env):
     res = resources(env.mock.port)
     res["models"].append({"id": "filem2", "name": "from-file-2", "provider": "openai-compatible",
@@ -228,8 +229,72 @@ def _(env):
              "the reload's version")
     check_eq(it["changes"], [{"kind": "models", "id": "filem2", "op": "create"}], "changes")
     all_serve(env.gw.port, "from-file-2", "file-2")
-    ok_json(admin(env.gw, "POST", "rollback", {"version": before}), "rollback of the reload")
+    # the next reload would put filem2 back: refused whole, naming the file and the resource
+    r = admin(env.gw, "POST", "rollback", {"version": before})
+    check_eq((r.status, r.json()["error"]["code"]), (409, "file_owned"), "rollback of the reload")
+    msg = r.json()["error"]["message"]
+    check("models/filem2" in msg and env.gw.res_path in msg and "nothing was changed" in msg,
+          "message: %r", msg)
+    check_eq(current(env), before + 1, "no new version")
+    all_serve(env.gw.port, "from-file-2", "file-2")
+    p = ctl(env, "rollback", str(before))
+    check_eq(p.returncode, 1, "aigwctl rollback exit status (%r)" % p.stdout)
+    check("models/filem2" in p.stderr, "aigwctl rollback message: %r", p.stderr)
+    # an Admin API change after the reload is rolled back; the file's resources stay
+    put_model(env, "m5", "hist-m5", "up-5")
+    rb = ok_json(admin(env.gw, "POST", "rollback", {"version": before + 1}), "rollback of m5")
+    check_eq(rb["changes"], 1, "changes")
+    all_serve(env.gw.port, "hist-m5", 404)
+    all_serve(env.gw.port, "from-file-2", "file-2")
+    # the file's own way back: edit it and reload; then a rollback across both reloads
+    # leaves filem2 as it is (absent at both ends) and goes through
+    env.gw.write_resources(resources(env.mock.port))
+    reload(env.gw)
     all_serve(env.gw.port, "from-file-2", 404)
+    ok_json(admin(env.gw, "POST", "rollback", {"version": before}), "rollback across reloads")
+
+
+@tap.case("a credential rotation rolled back: the old key goes upstream again; diff and history "
+          "show the credential with its api_key masked")
+def _(env):
+    def cred(secret):
+        return {"name": "hist-cred", "provider": "openai-compatible",
+                "api_base": env.mock.url(), "api_key": secret}
+
+    def key_sent():
+        check_eq(upstream_of(env.gw.port, "hist-c"), "up-c", "chat through the credential")
+        return last_header(env.mock.last(), "authorization")
+
+    r = admin(env.gw, "PUT", "credentials/hc", cred(SECRET_1))
+    check(r.status in (200, 201), "PUT credential: %d %r", r.status, r.body[:300])
+    r = admin(env.gw, "PUT", "models/mc", {"name": "hist-c", "model": "up-c",
+                                           "credential": "hist-cred"})
+    check(r.status in (200, 201), "PUT model: %d %r", r.status, r.body[:300])
+    v1 = current(env)
+    check_eq(key_sent(), "Bearer " + SECRET_1, "the key sent before the rotation")
+    r = admin(env.gw, "PUT", "credentials/hc", cred(SECRET_2))
+    check_eq(r.status, 200, "rotate")
+    v2 = current(env)
+    check_eq(key_sent(), "Bearer " + SECRET_2, "the key sent after the rotation")
+    d = ok_json(admin(env.gw, "GET", "history/%d/diff?to=%d" % (v1, v2)), "diff")
+    check_eq([(c["kind"], c["id"], c["op"], c["fields"]) for c in d["changes"]],
+             [("credentials", "hc", "changed", ["api_key"])], "the diff")
+    check_eq((d["changes"][0]["before"]["api_key"], d["changes"][0]["after"]["api_key"]),
+             ("****" + SECRET_1[-4:], "****" + SECRET_2[-4:]), "masked api_key")
+    it = ok_json(admin(env.gw, "GET", "history?limit=1"), "history")["items"][0]
+    check_eq(it["changes"], [{"kind": "credentials", "id": "hc", "op": "update"}], "history")
+    p = ctl(env, "diff", str(v1), str(v2))  # ctl checks no secret is printed
+    check_eq(p.returncode, 0, "aigwctl diff (%r)" % p.stderr)
+    check("credentials/hc" in p.stdout and "****" + SECRET_2[-4:] in p.stdout,
+          "aigwctl diff: %r", p.stdout)
+    rb = ok_json(admin(env.gw, "POST", "rollback", {"version": v1}), "rollback")
+    check_eq(rb["changes"], 1, "changes")
+    check_eq(key_sent(), "Bearer " + SECRET_1, "the key sent after the rollback")
+    r = ok_json(admin(env.gw, "GET", "credentials/hc"), "GET credential")
+    check_eq(r["value"]["api_key"], "****" + SECRET_1[-4:], "the credential's masked key")
+    check_eq(admin(env.gw, "GET", "api_keys/hc").status, 404, "no API key hc")
+    admin(env.gw, "DELETE", "models/mc")
+    admin(env.gw, "DELETE", "credentials/hc")
 
 
 @tap.case("aigwctl history, diff, rollback: text for people, --json for scripts, no secret")
