@@ -460,6 +460,45 @@ def _(env):
     check_eq(etcd.get("%s/index/models/hist-e1" % PREFIX), b"e1", "hist-e1's index entry")
 
 
+@tap.case("etcd: a credential rotated on A, then rolled back on A: node B sends the old key")
+def _(env):
+    etcd, a, b = etcd_nodes(env)
+
+    def cred(secret):
+        return {"name": "e-cred", "provider": "openai-compatible", "api_base": env.mock.url(),
+                "api_key": secret}
+
+    def put(path, doc):
+        r = admin(a, "PUT", path, doc)
+        check(r.status in (200, 201), "PUT %s: %d %r", path, r.status, r.body[:300])
+        rev = r.json()["revision"]
+        wait_for(lambda: ok_json(admin(a, "GET", "status"), "status")["etcd"]["revision"] >= rev,
+                 VISIBLE, what="A to apply %s" % path)
+        return ok_json(admin(a, "GET", "history?limit=1"), "history")["current_version"]
+
+    def key_on_b():
+        check_eq(upstream_of(b.port, "hist-ec"), "e-c", "chat on B through the credential")
+        return last_header(env.mock.last(), "authorization")
+
+    put("credentials/ec", cred(SECRET_1))
+    va = put("models/emc", {"name": "hist-ec", "model": "e-c", "credential": "e-cred"})
+    wait_serves(b, "hist-ec", "e-c")
+    check_eq(key_on_b(), "Bearer " + SECRET_1, "B's key before the rotation")
+    put("credentials/ec", cred(SECRET_2))
+    wait_for(lambda: key_on_b() == "Bearer " + SECRET_2, VISIBLE, what="B to send the new key")
+    d = ok_json(admin(b, "GET", "history/%d/diff" % (
+        ok_json(admin(b, "GET", "history?limit=1"), "history B")["current_version"] - 1)),
+        "diff on B")
+    check_eq([(c["kind"], c["id"], c.get("fields")) for c in d["changes"]],
+             [("credentials", "ec", ["api_key"])], "B's diff of the rotation")
+    rb = ok_json(admin(a, "POST", "rollback", {"version": va}), "rollback on A")
+    check_eq(rb["changes"], 1, "changes")
+    wait_for(lambda: key_on_b() == "Bearer " + SECRET_1, VISIBLE,
+             what="B to send the old key after the rollback")
+    check_eq(key_on_b(), "Bearer " + SECRET_1, "B's key after the rollback")
+    check(etcd.get("%s/api_keys/ec" % PREFIX) is None, "the credential written as an API key")
+
+
 @tap.case("etcd: a rollback that would take a name etcd gives to another resource is refused")
 def _(env):
     try:
