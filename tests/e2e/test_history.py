@@ -6,11 +6,14 @@ viewer key "watch"). Every change is made as an operator would: the Admin
 API, `aigwctl`, or an edited resources file and `aigwctl reload`. A rollback
 is one LMDB write transaction committed before its answer, so the requests
 sent after the answer (fresh connections, whichever worker takes them) must
-all see it: no polling.
+all see it: no polling. A rollback that would change what the resources
+file defines is refused (409 file_owned), as an Admin API write is; a
+credential's rotation is diffed with its api_key masked and rolled back.
 
 etcd (the last cases): one etcd, two nodes A and B. A rollback asked of A is
 written to etcd as one transaction and served by B; one that would take a
-name etcd gives to another resource is refused with a message naming it.
+name etcd gives to another resource is refused with a message naming it;
+a credential rotated and rolled back on A: B sends the old key again.
 """
 
 import json
