@@ -528,6 +528,8 @@ import_main(int argc, char **argv)
     im.keys = json_object_new_object();
     im.pkeys = json_object_new_object();
     im.pkeys_used = json_object_new_object();
+    im.creds = json_object_new_object();
+    im.cred_names = json_object_new_object();
     im.notes = json_object_new_array();
     im.errors = json_object_new_array();
     struct json_object *others = json_object_new_object(), *doc = json_object_new_object();
@@ -546,7 +548,8 @@ import_main(int argc, char **argv)
     }
     print_list(im.notes, "");
     print_list(im.errors, "error: ");
-    struct json_object *models = NULL, *keys = NULL;
+    struct json_object *models = NULL, *keys = NULL, *creds = NULL;
+    json_object_object_get_ex(doc, "credentials", &creds);
     json_object_object_get_ex(doc, "models", &models);
     json_object_object_get_ex(doc, "api_keys", &keys);
     if (rc == 0) {
@@ -567,6 +570,9 @@ import_main(int argc, char **argv)
             r, "models", json_object_new_int(models ? (int)json_object_array_length(models) : 0));
         json_object_object_add(r, "api_keys",
                                json_object_new_int(keys ? (int)json_object_array_length(keys) : 0));
+        json_object_object_add(
+            r, "credentials",
+            json_object_new_int(creds ? (int)json_object_array_length(creds) : 0));
         json_object_object_add(r, "output", o.out ? json_object_new_string(o.out) : NULL);
         if (rc == 0 && o.out == NULL)
             json_object_object_add(r, "resources", json_object_get(doc));
@@ -581,6 +587,8 @@ import_main(int argc, char **argv)
     json_object_put(im.keys);
     json_object_put(im.pkeys);
     json_object_put(im.pkeys_used);
+    json_object_put(im.creds);
+    json_object_put(im.cred_names);
     json_object_put(im.notes);
     json_object_put(im.errors);
     return rc == 0 ? CTL_OK : CTL_FAILED;

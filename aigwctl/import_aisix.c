@@ -269,10 +269,61 @@ provider_of(struct imp *im, const char *adapter, const char *provider, const cha
 }
 
 /*
- * The credential of a Model: the provider key provider_key_id names, into
- * the target (provider, api_base, api_key). aigw has no credential resource
- * (yet): this is the one place that would reference it instead. 0, or -1
- * when the Model cannot be imported (noted or failed).
+ * The aigw credential of provider key pkid for provider p: made on its
+ * first use (named from the key's display_name, or its id when that is
+ * absent or taken), kept in im->creds under "pkid provider" so every Model
+ * of that key names the same one. A key two Models use with different
+ * providers becomes one credential per provider ("NAME.provider"). Its
+ * name, or NULL (failed).
+ */
+static const char *
+credential_of(struct imp *im, const char *pkid, struct json_object *pk, const char *p,
+              const char *base, const char *key)
+{
+    char slot[512], name[300];
+    struct json_object *c, *v;
+    snprintf(slot, sizeof(slot), "%.256s %s", pkid, p);
+    if (json_object_object_get_ex(im->creds, slot, &c) && json_object_object_get_ex(c, "name", &v))
+        return json_object_get_string(v);
+    const char *dn = NULL;
+    if (json_object_object_get_ex(pk, "display_name", &v) &&
+        json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 0)
+        dn = json_object_get_string(v);
+    snprintf(name, sizeof(name), "%.256s", dn ? dn : pkid);
+    if (json_object_object_get_ex(im->cred_names, name, NULL))
+        snprintf(name, sizeof(name), "%.256s", pkid);
+    if (json_object_object_get_ex(im->cred_names, name, NULL))
+        snprintf(name, sizeof(name), "%.256s.%s", dn ? dn : pkid, p);
+    if (json_object_object_get_ex(im->cred_names, name, NULL)) {
+        fail(im, "provider_key_id", "no free credential name for provider key \"%.128s\"", pkid);
+        return NULL;
+    }
+    c = json_object_new_object();
+    /* the credential's id is the provider key's, for the first provider it serves */
+    int first = 1;
+    json_object_object_foreach(im->creds, k, o)
+    {
+        (void)o;
+        size_t n = strlen(pkid);
+        first &= !(strncmp(k, pkid, n) == 0 && k[n] == ' ');
+    }
+    if (first && res_id_valid(pkid) == 0)
+        json_object_object_add(c, "id", json_object_new_string(pkid));
+    json_object_object_add(c, "name", json_object_new_string(name));
+    json_object_object_add(c, "provider", json_object_new_string(p));
+    if (base != NULL)
+        json_object_object_add(c, "api_base", json_object_new_string(base));
+    if (key != NULL && *key != '\0')
+        json_object_object_add(c, "api_key", json_object_new_string(key));
+    json_object_object_add(im->creds, slot, c);
+    json_object_object_add(im->cred_names, name, json_object_new_string(pkid));
+    return json_object_get_string(json_object_object_get(c, "name"));
+}
+
+/*
+ * The credential of a Model: the provider key provider_key_id names becomes
+ * an aigw credential (once, however many Models use it), which the target
+ * names. 0, or -1 when the Model cannot be imported (noted or failed).
  */
 static int
 credential_apply(struct imp *im, struct json_object *target, const char *pkid,
@@ -307,11 +358,10 @@ credential_apply(struct imp *im, struct json_object *target, const char *pkid,
     const char *p = provider_of(im, adapter, model_provider ? model_provider : provider, base);
     if (p == NULL)
         return -1;
-    json_object_object_add(target, "provider", json_object_new_string(p));
-    if (base != NULL)
-        json_object_object_add(target, "api_base", json_object_new_string(base));
-    if (key != NULL && *key != '\0')
-        json_object_object_add(target, "api_key", json_object_new_string(key));
+    const char *name = credential_of(im, pkid, pk, p, base, key);
+    if (name == NULL)
+        return -1;
+    json_object_object_add(target, "credential", json_object_new_string(name));
     return 0;
 }
 
@@ -519,12 +569,15 @@ aigw_check(struct imp *im, enum res_kind k, struct json_object *doc, struct json
     }
     errors_free(&e);
     json_object_put(copy);
-    const char *field = k == RES_MODEL ? "name" : "key_sha256";
+    const char *field = k == RES_API_KEY ? "key_sha256" : "name";
     if (json_object_object_get_ex(doc, field, &v) && v != NULL) {
         const char *s = json_object_get_string(v);
         if (json_object_object_get_ex(seen, s, &prev))
-            fail(im, k == RES_MODEL ? "display_name" : "key_hash", "the same as %s's",
-                 json_object_get_string(prev));
+            fail(im,
+                 k == RES_API_KEY ? "key_hash"
+                 : k == RES_MODEL ? "display_name"
+                                  : "name",
+                 "the same as %s's", json_object_get_string(prev));
         else
             json_object_object_add(seen, s, json_object_new_string(im->res));
     }
@@ -535,7 +588,9 @@ aisix_convert(struct imp *im, struct json_object *out)
 {
     struct json_object *seen_models = json_object_new_object();
     struct json_object *seen_keys = json_object_new_object();
+    struct json_object *seen_creds = json_object_new_object();
     struct json_object *models = json_object_new_array(), *keys = json_object_new_array();
+    struct json_object *creds = json_object_new_array();
     int errors = 0;
     im->bad = 0;
     pkeys_check(im);
@@ -578,8 +633,21 @@ aisix_convert(struct imp *im, struct json_object *out)
             note(im, NULL, "used by no imported Model: not imported");
     }
     free(ids);
+    /* the credentials the Models name, in the order they were first named */
+    json_object_object_foreach(im->creds, slot, c)
+    {
+        (void)slot;
+        snprintf(im->res, sizeof(im->res), "credentials/%.200s",
+                 json_object_get_string(json_object_object_get(c, "name")));
+        im->bad = 0;
+        aigw_check(im, RES_CREDENTIAL, c, seen_creds);
+        errors |= im->bad;
+        json_object_array_add(creds, json_object_get(c));
+    }
     json_object_put(seen_models);
     json_object_put(seen_keys);
+    json_object_put(seen_creds);
+    json_object_object_add(out, "credentials", creds);
     json_object_object_add(out, "models", models);
     json_object_object_add(out, "api_keys", keys);
     return errors ? -1 : 0;

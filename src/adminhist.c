@@ -142,7 +142,9 @@ static struct json_object *
 diff_entry(struct json_object *d)
 {
     const char *kind = jx_str(d, "kind"), *bj = jx_str(d, "before"), *aj = jx_str(d, "after");
-    enum res_kind k = strcmp(kind, "models") == 0 ? RES_MODEL : RES_API_KEY;
+    int kk = res_kind_of(kind);
+    /* the kinds the history holds; a credential's api_key is masked as a target's */
+    enum res_kind k = kk < 0 ? RES_CREDENTIAL : (enum res_kind)kk;
     struct json_object *o = json_object_new_object();
     jx_add_str(o, "kind", kind);
     jx_add_str(o, "id", jx_str(d, "id"));
@@ -268,6 +270,44 @@ rb_done(void *arg, int err, int64_t version, int changes, const char *msg)
     free(op);
 }
 
+/*
+ * 409 file_owned when the rollback to v would change a resource the
+ * resources file owns (standalone with resources_file): the next reload
+ * would put the file's version back, as it would an Admin API write or an
+ * apply, so the rollback is refused whole (naming the file and the
+ * resources) rather than half done. A rollback that leaves the file's
+ * resources as they are goes on. The standalone rollback runs in this
+ * same callback of the master, so nothing changes the table in between.
+ */
+static int
+refuse_file_owned(struct admin *a, struct http_req *r, uint64_t v)
+{
+    struct aigw_errors e;
+    if (a->conf->etcd_nendpoints > 0 || a->conf->resources[0] == '\0' ||
+        store_read_begin(a->store) < 0)
+        return 0;
+    errors_init(&e, NULL);
+    struct json_object *owned = store_rollback_file_owned(a->store, v, &e);
+    store_read_end(a->store);
+    errors_free(&e); /* no history of v: the rollback itself says so */
+    size_t n = owned ? json_object_array_length(owned) : 0;
+    if (n == 0) {
+        json_object_put(owned);
+        return 0;
+    }
+    char list[1024] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < sizeof(list); i++)
+        o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "",
+                              json_object_get_string(json_object_array_get_idx(owned, i)));
+    http_reply_error(r, 409, "invalid_request_error", "file_owned", "version",
+                     "Rollback to version %llu would change %s, defined in the resources file "
+                     "%s: change %s there and reload (aigwctl reload); nothing was changed",
+                     (unsigned long long)v, list, a->conf->resources, n == 1 ? "it" : "them");
+    json_object_put(owned);
+    return -1;
+}
+
 /* POST /admin/v1/rollback {"version": V} */
 static void
 do_rollback(struct admin *a, struct http_req *r)
@@ -290,6 +330,8 @@ do_rollback(struct admin *a, struct http_req *r)
                          "This store cannot roll back");
         return;
     }
+    if (refuse_file_owned(a, r, (uint64_t)ver) < 0)
+        return;
     struct rb_op *op = calloc(1, sizeof(*op));
     if (op == NULL) {
         http_reply_error(r, 500, "server_error", "out_of_memory", NULL, "Out of memory");

@@ -50,9 +50,11 @@ static void
 plan_resource(struct store *s, const char *prefix, struct etcdtxn *p, struct json_object *item)
 {
     const char *kind = jx_str(item, "kind"), *id = jx_str(item, "id");
-    enum res_kind k = strcmp(kind, "models") == 0 ? RES_MODEL : RES_API_KEY;
+    int k = res_kind_of(kind);
     struct json_object *val = jx_get(item, "value");
-    etcdtxn_resource(s, prefix, p, k, id, val ? jx_str(val, "doc") : NULL);
+    if (k < 0)
+        return;
+    etcdtxn_resource(s, prefix, p, (enum res_kind)k, id, val ? jx_str(val, "doc") : NULL);
 }
 
 /* etcd's answer: done, or refused by a compare (etcd changed since this node read it). */

@@ -24,9 +24,9 @@
 #include "resfields.h"
 #include "uhttp_url.h"
 
-#define MODEL_MAGIC 0x4d4f4433u /* "MOD3" */
-#define KEY_MAGIC 0x4b455933u   /* "KEY3" */
-#define CRED_MAGIC 0x43524431u  /* "CRD1" */
+#define MODEL_MAGIC 0x4d4f4433u  /* "MOD3" */
+#define KEY_MAGIC 0x4b455933u    /* "KEY3" */
+#define CRED_MAGIC 0x43524431u   /* "CRD1" */
 #define TARGET_CRED_MISSING 0x1u /* target_rec.flags: no credential of its name */
 #define TARGET_CRED_UNFIT 0x2u   /* its model cannot be a URL path segment of that provider */
 
@@ -34,6 +34,15 @@ const char *
 res_kind_name(enum res_kind k)
 {
     return k == RES_MODEL ? "models" : k == RES_API_KEY ? "api_keys" : "credentials";
+}
+
+int
+res_kind_of(const char *name)
+{
+    for (int k = 0; k < RES_NKINDS; k++)
+        if (strcmp(name, res_kind_name((enum res_kind)k)) == 0)
+            return k;
+    return -1;
 }
 
 /*

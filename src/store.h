@@ -174,6 +174,13 @@ struct json_object *store_history_diff(struct store *s, uint64_t v1, uint64_t v2
  */
 int store_rollback(struct store *s, uint64_t v, const char *source, uint64_t *newver, int *nchanges,
                    struct aigw_errors *e);
+/*
+ * The resources a rollback to v would change that the resources file owns
+ * (origin file now, or at v): "<kind>/<id>" strings, sorted; an empty
+ * array when none. NULL with the reason in e when the history does not
+ * hold v.
+ */
+struct json_object *store_rollback_file_owned(struct store *s, uint64_t v, struct aigw_errors *e);
 
 /* Reader side (workers): begin, look up, end; views die at store_read_end. */
 int store_read_begin(struct store *s);

@@ -498,8 +498,8 @@ value_in(struct store *s, MDB_txn *txn, struct json_object *st, const char *sk,
     if (json_object_object_get_ex(st, sk, &it))
         return jx_get(it, "value");
     *owned = 1;
-    enum res_kind k = strcmp(jx_str(item, "kind"), "models") == 0 ? RES_MODEL : RES_API_KEY;
-    return current_value(s, txn, k, jx_str(item, "id"));
+    int k = res_kind_of(jx_str(item, "kind"));
+    return k < 0 ? NULL : current_value(s, txn, (enum res_kind)k, jx_str(item, "id"));
 }
 
 struct json_object *
@@ -556,6 +556,37 @@ done:
     return out;
 }
 
+struct json_object *
+store_rollback_file_owned(struct store *s, uint64_t v, struct aigw_errors *e)
+{
+    MDB_txn *txn = rtxn(s);
+    if (txn == NULL || s->rdonly) {
+        errors_add(e, NULL, NULL, "Cannot read the history");
+        return NULL;
+    }
+    struct json_object *st = state_at(s, txn, v, e);
+    if (st == NULL)
+        return NULL;
+    struct json_object *owned = json_object_new_array();
+    json_object_object_foreach(st, sk, item)
+    {
+        int k = res_kind_of(jx_str(item, "kind"));
+        if (k < 0)
+            continue;
+        struct json_object *then = jx_get(item, "value");
+        struct json_object *now = current_value(s, txn, (enum res_kind)k, jx_str(item, "id"));
+        int file =
+            (then != NULL && json_object_get_int(jx_get(then, "origin")) == STORE_ORIGIN_FILE) ||
+            (now != NULL && json_object_get_int(jx_get(now, "origin")) == STORE_ORIGIN_FILE);
+        if (file && !same_doc(then, now))
+            json_object_array_add(owned, json_object_new_string(sk));
+        json_object_put(now);
+    }
+    json_object_put(st);
+    json_object_array_sort(owned, cmp_strings);
+    return owned;
+}
+
 /*
  * Roll the table back to version v in one write transaction: every resource
  * changed after v gets its value at v back (with the origin it had), as one
@@ -584,7 +615,9 @@ store_rollback(struct store *s, uint64_t v, const char *source, uint64_t *newver
     json_object_object_foreach(st, sk, item)
     {
         (void)sk;
-        int k = strcmp(jx_str(item, "kind"), "models") == 0 ? RES_MODEL : RES_API_KEY;
+        int k = res_kind_of(jx_str(item, "kind"));
+        if (k < 0)
+            continue;
         struct json_object *val = jx_get(item, "value");
         const char *id = jx_str(item, "id");
         if (val == NULL) {

@@ -27,6 +27,8 @@ enum res_kind { RES_MODEL = 0, RES_API_KEY = 1, RES_CREDENTIAL = 2, RES_NKINDS }
 
 /* "models" / "api_keys" / "credentials": the etcd and LMDB path element. */
 const char *res_kind_name(enum res_kind k);
+/* The kind res_kind_name names; -1 for another string. */
+int res_kind_of(const char *name);
 /* 0 when id is a valid resource id ([A-Za-z0-9._-], 1..128 bytes). */
 int res_id_valid(const char *id);
 
@@ -84,7 +86,7 @@ struct target_view {
     const char *name; /* what x-aigw-target says */
     const char *upstream_model;
     const char *api_base;
-    const char *api_key; /* "" when none */
+    const char *api_key;    /* "" when none */
     const char *credential; /* the credential it names; "" when its values are inline */
     int credential_missing; /* CRED_MISSING, CRED_UNFIT (a 500 credential_missing), or 0 */
     const char

@@ -60,6 +60,11 @@ def resources(mock_base, mock_key):
             "allowed_cidrs": ["10.0.0.0/8"],
             "cost": {"input_per_1k": 0.005, "output_per_1k": 0.015},
         },
+        PREFIX + "/models/m-it-mini": {
+            "display_name": "it-gpt4-mini",
+            "model_name": "gpt-4o-mini",
+            "provider_key_id": "11111111-1111-1111-1111-111111111111",
+        },
         PREFIX + "/models/m-ds": {
             "display_name": "deepseek-chat",
             "model_name": "deepseek-chat",
@@ -74,7 +79,7 @@ def resources(mock_base, mock_key):
         PREFIX + "/api_keys/ak-1": {
             "key_hash": CLIENT_HASH,
             "display_name": "team-a",
-            "allowed_models": ["it-gpt4", "deepseek-*"],
+            "allowed_models": ["it-gpt4", "it-gpt4-mini", "deepseek-*"],
             "rate_limit": {"rpm": 60, "concurrency": 5},
             "team_id": "team-a",
             "expires_at": "2099-01-01T00:00:00Z",

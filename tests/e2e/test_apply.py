@@ -503,6 +503,22 @@ def _(env):
         r = ctl(b, "export")
         r2 = ctl(a, "apply", "-f", resfile("etcd-exp.yaml", r.out), "--prune")
         check(r2.out.startswith("no changes"), "B's export applied on A: %r", r2)
+        # a credential and a Model naming it, created in one apply on A: one etcd
+        # transaction, and B serves the Model with the credential's key
+        f4 = base_file(env)
+        f4["credentials"] = [{"name": "ap-ecred", "provider": "openai-compatible",
+                              "api_base": env.mock.url(), "api_key": "${MOCK_KEY}"}]
+        f4["models"].append({"name": "ap-ecredm", "credential": "ap-ecred",
+                             "model": "up-ecred"})
+        rev = etcd.revision()
+        ctl(a, "apply", "-f", resfile("etcd-cred.yaml", f4))
+        check_eq(etcd.revision(), rev + 1, "etcd revision: one transaction for credential + model")
+        check(etcd.get("%s/index/credentials/ap-ecred" % PREFIX) is not None,
+              "the credential's index entry")
+        served(b, "ap-ecredm", "up-ecred")
+        served(a, "ap-ecredm", "up-ecred")
+        check_eq(ctl(a, "apply", "-f", resfile("etcd-cred.yaml", f4)).out,
+                 "no changes: the configuration is what the file says\n", "the same file again")
     finally:
         for obj in (a, b, etcd):
             if obj is not None:

@@ -6,11 +6,14 @@ viewer key "watch"). Every change is made as an operator would: the Admin
 API, `aigwctl`, or an edited resources file and `aigwctl reload`. A rollback
 is one LMDB write transaction committed before its answer, so the requests
 sent after the answer (fresh connections, whichever worker takes them) must
-all see it: no polling.
+all see it: no polling. A rollback that would change what the resources
+file defines is refused (409 file_owned), as an Admin API write is; a
+credential's rotation is diffed with its api_key masked and rolled back.
 
 etcd (the last cases): one etcd, two nodes A and B. A rollback asked of A is
 written to etcd as one transaction and served by B; one that would take a
-name etcd gives to another resource is refused with a message naming it.
+name etcd gives to another resource is refused with a message naming it;
+a credential rotated and rolled back on A: B sends the old key again.
 """
 
 import json
@@ -24,8 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Env, Etcd, Gateway, Load, Mock, TestFailure,
-        chat_body, check, check_eq, free_port, main, make_tmpdir, request, unique_id, wait_for,
-        write_file)
+        chat_body, check, check_eq, free_port, last_header, main, make_tmpdir, request, unique_id,
+        wait_for, write_file)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -213,7 +216,8 @@ def _(env):
     check_eq(r.status, 400, "version not an integer")
 
 
-@tap.case("a resources file reload is a version with source file; rolled back like any other")
+@tap.case("a resources file reload is a version with source file; a rollback that would change "
+          "what the file defines is refused (409 file_owned), one that leaves it goes through")
 def _(env):
     res = resources(env.mock.port)
     res["models"].append({"id": "filem2", "name": "from-file-2", "provider": "openai-compatible",
@@ -228,8 +232,72 @@ def _(env):
              "the reload's version")
     check_eq(it["changes"], [{"kind": "models", "id": "filem2", "op": "create"}], "changes")
     all_serve(env.gw.port, "from-file-2", "file-2")
-    ok_json(admin(env.gw, "POST", "rollback", {"version": before}), "rollback of the reload")
+    # the next reload would put filem2 back: refused whole, naming the file and the resource
+    r = admin(env.gw, "POST", "rollback", {"version": before})
+    check_eq((r.status, r.json()["error"]["code"]), (409, "file_owned"), "rollback of the reload")
+    msg = r.json()["error"]["message"]
+    check("models/filem2" in msg and env.gw.res_path in msg and "nothing was changed" in msg,
+          "message: %r", msg)
+    check_eq(current(env), before + 1, "no new version")
+    all_serve(env.gw.port, "from-file-2", "file-2")
+    p = ctl(env, "rollback", str(before))
+    check_eq(p.returncode, 1, "aigwctl rollback exit status (%r)" % p.stdout)
+    check("models/filem2" in p.stderr, "aigwctl rollback message: %r", p.stderr)
+    # an Admin API change after the reload is rolled back; the file's resources stay
+    put_model(env, "m5", "hist-m5", "up-5")
+    rb = ok_json(admin(env.gw, "POST", "rollback", {"version": before + 1}), "rollback of m5")
+    check_eq(rb["changes"], 1, "changes")
+    all_serve(env.gw.port, "hist-m5", 404)
+    all_serve(env.gw.port, "from-file-2", "file-2")
+    # the file's own way back: edit it and reload; then a rollback across both reloads
+    # leaves filem2 as it is (absent at both ends) and goes through
+    env.gw.write_resources(resources(env.mock.port))
+    reload(env.gw)
     all_serve(env.gw.port, "from-file-2", 404)
+    ok_json(admin(env.gw, "POST", "rollback", {"version": before}), "rollback across reloads")
+
+
+@tap.case("a credential rotation rolled back: the old key goes upstream again; diff and history "
+          "show the credential with its api_key masked")
+def _(env):
+    def cred(secret):
+        return {"name": "hist-cred", "provider": "openai-compatible",
+                "api_base": env.mock.url(), "api_key": secret}
+
+    def key_sent():
+        check_eq(upstream_of(env.gw.port, "hist-c"), "up-c", "chat through the credential")
+        return last_header(env.mock.last(), "authorization")
+
+    r = admin(env.gw, "PUT", "credentials/hc", cred(SECRET_1))
+    check(r.status in (200, 201), "PUT credential: %d %r", r.status, r.body[:300])
+    r = admin(env.gw, "PUT", "models/mc", {"name": "hist-c", "model": "up-c",
+                                           "credential": "hist-cred"})
+    check(r.status in (200, 201), "PUT model: %d %r", r.status, r.body[:300])
+    v1 = current(env)
+    check_eq(key_sent(), "Bearer " + SECRET_1, "the key sent before the rotation")
+    r = admin(env.gw, "PUT", "credentials/hc", cred(SECRET_2))
+    check_eq(r.status, 200, "rotate")
+    v2 = current(env)
+    check_eq(key_sent(), "Bearer " + SECRET_2, "the key sent after the rotation")
+    d = ok_json(admin(env.gw, "GET", "history/%d/diff?to=%d" % (v1, v2)), "diff")
+    check_eq([(c["kind"], c["id"], c["op"], c["fields"]) for c in d["changes"]],
+             [("credentials", "hc", "changed", ["api_key"])], "the diff")
+    check_eq((d["changes"][0]["before"]["api_key"], d["changes"][0]["after"]["api_key"]),
+             ("****" + SECRET_1[-4:], "****" + SECRET_2[-4:]), "masked api_key")
+    it = ok_json(admin(env.gw, "GET", "history?limit=1"), "history")["items"][0]
+    check_eq(it["changes"], [{"kind": "credentials", "id": "hc", "op": "update"}], "history")
+    p = ctl(env, "diff", str(v1), str(v2))  # ctl checks no secret is printed
+    check_eq(p.returncode, 0, "aigwctl diff (%r)" % p.stderr)
+    check("credentials/hc" in p.stdout and "****" + SECRET_2[-4:] in p.stdout,
+          "aigwctl diff: %r", p.stdout)
+    rb = ok_json(admin(env.gw, "POST", "rollback", {"version": v1}), "rollback")
+    check_eq(rb["changes"], 1, "changes")
+    check_eq(key_sent(), "Bearer " + SECRET_1, "the key sent after the rollback")
+    r = ok_json(admin(env.gw, "GET", "credentials/hc"), "GET credential")
+    check_eq(r["value"]["api_key"], "****" + SECRET_1[-4:], "the credential's masked key")
+    check_eq(admin(env.gw, "GET", "api_keys/hc").status, 404, "no API key hc")
+    admin(env.gw, "DELETE", "models/mc")
+    admin(env.gw, "DELETE", "credentials/hc")
 
 
 @tap.case("aigwctl history, diff, rollback: text for people, --json for scripts, no secret")
@@ -393,6 +461,45 @@ def _(env):
     check(etcd.get("%s/models/e2" % PREFIX) is None, "e2 still in etcd")
     check(etcd.get("%s/index/models/hist-e2" % PREFIX) is None, "e2's name still in etcd")
     check_eq(etcd.get("%s/index/models/hist-e1" % PREFIX), b"e1", "hist-e1's index entry")
+
+
+@tap.case("etcd: a credential rotated on A, then rolled back on A: node B sends the old key")
+def _(env):
+    etcd, a, b = etcd_nodes(env)
+
+    def cred(secret):
+        return {"name": "e-cred", "provider": "openai-compatible", "api_base": env.mock.url(),
+                "api_key": secret}
+
+    def put(path, doc):
+        r = admin(a, "PUT", path, doc)
+        check(r.status in (200, 201), "PUT %s: %d %r", path, r.status, r.body[:300])
+        rev = r.json()["revision"]
+        wait_for(lambda: ok_json(admin(a, "GET", "status"), "status")["etcd"]["revision"] >= rev,
+                 VISIBLE, what="A to apply %s" % path)
+        return ok_json(admin(a, "GET", "history?limit=1"), "history")["current_version"]
+
+    def key_on_b():
+        check_eq(upstream_of(b.port, "hist-ec"), "e-c", "chat on B through the credential")
+        return last_header(env.mock.last(), "authorization")
+
+    put("credentials/ec", cred(SECRET_1))
+    va = put("models/emc", {"name": "hist-ec", "model": "e-c", "credential": "e-cred"})
+    wait_serves(b, "hist-ec", "e-c")
+    check_eq(key_on_b(), "Bearer " + SECRET_1, "B's key before the rotation")
+    put("credentials/ec", cred(SECRET_2))
+    wait_for(lambda: key_on_b() == "Bearer " + SECRET_2, VISIBLE, what="B to send the new key")
+    d = ok_json(admin(b, "GET", "history/%d/diff" % (
+        ok_json(admin(b, "GET", "history?limit=1"), "history B")["current_version"] - 1)),
+        "diff on B")
+    check_eq([(c["kind"], c["id"], c.get("fields")) for c in d["changes"]],
+             [("credentials", "ec", ["api_key"])], "B's diff of the rotation")
+    rb = ok_json(admin(a, "POST", "rollback", {"version": va}), "rollback on A")
+    check_eq(rb["changes"], 1, "changes")
+    wait_for(lambda: key_on_b() == "Bearer " + SECRET_1, VISIBLE,
+             what="B to send the old key after the rollback")
+    check_eq(key_on_b(), "Bearer " + SECRET_1, "B's key after the rollback")
+    check(etcd.get("%s/api_keys/ec" % PREFIX) is None, "the credential written as an API key")
 
 
 @tap.case("etcd: a rollback that would take a name etcd gives to another resource is refused")

@@ -4,8 +4,10 @@ api_keys, provider_keys; aisix_fixture.py says where their shapes come
 from) become an aigw resources file.
 
 1. From a JSON export ({etcd key: value}): the mapping (display_name ->
-   name, model_name -> model, the provider key's api_base and api_key onto
-   the Model, rate_limit -> limits, key_hash -> key_sha256), every field
+   name, model_name -> model, each provider key -> one credential (named
+   from its display_name) that every Model of that key names, so the file
+   holds each provider key once, rate_limit -> limits, key_hash ->
+   key_sha256), every field
    without an equivalent noted on stderr (rps, rph, cost, allowed_cidrs,
    routing, team_id, a field AISIX does not have, a guardrail, an unused
    provider key), and no provider key in the report.
@@ -13,7 +15,8 @@ from) become an aigw resources file.
    etcd's own range answer (`etcdctl get --prefix -w json`) as -f, the
    same again. aigw started on it answers a chat completion sent with the
    imported key's plaintext (aigw keeps API keys as their SHA-256, as AISIX
-   does) through both Models, and refuses the disabled key.
+   does) through the Models, each sending the provider key of its
+   credential upstream, and refuses the disabled key.
 3. --json: the resources, and the report with resource and field.
 4. Hostile input (wrong types, huge numbers, long strings, non-UTF-8,
    deep nesting, a name aigw refuses, a missing provider key): exit 1, an
@@ -86,22 +89,32 @@ def _(env):
     check_eq(p.returncode, 0, "exit status (stderr %r)" % p.stderr)
     out = yaml.safe_load(p.stdout)
     models = by_name(out["models"])
-    check_eq(sorted(models), ["deepseek-chat", "it-gpt4"], "the Models imported")
+    check_eq(sorted(models), ["deepseek-chat", "it-gpt4", "it-gpt4-mini"], "the Models imported")
     check_eq(models["it-gpt4"], {
         "id": "m-it-1", "name": "it-gpt4",
         "limits": {"requests_per_minute": 600, "tokens_per_minute": 100000, "concurrency": 10},
         "timeouts": {"total": "30000ms", "stream_idle": "5000ms"},
-        "provider": "openai", "api_base": env.base, "api_key": MOCK_KEY, "model": "gpt-4o"},
-        "it-gpt4")
+        "credential": "openai-proxy", "model": "gpt-4o"}, "it-gpt4")
+    check_eq(models["it-gpt4-mini"], {
+        "id": "m-it-mini", "name": "it-gpt4-mini", "credential": "openai-proxy",
+        "model": "gpt-4o-mini"}, "it-gpt4-mini")
     check_eq(models["deepseek-chat"], {
         "id": "m-ds", "name": "deepseek-chat",
         "limits": {"requests_per_day": 1000, "tokens_per_day": 5000000},
-        "provider": "openai-compatible", "api_base": env.base, "api_key": MOCK_KEY,
-        "model": "deepseek-chat"}, "deepseek-chat")
+        "credential": "deepseek", "model": "deepseek-chat"}, "deepseek-chat")
+    check_eq(out.get("credentials"), [
+        {"id": "22222222-2222-2222-2222-222222222222", "name": "deepseek",
+         "provider": "openai-compatible", "api_base": env.base, "api_key": MOCK_KEY},
+        {"id": "11111111-1111-1111-1111-111111111111", "name": "openai-proxy",
+         "provider": "openai", "api_base": env.base, "api_key": MOCK_KEY}],
+        "the credentials, one a provider key a Model uses, in the order Models (by id) "
+        "first name them")
+    check_eq(p.stdout.count(MOCK_KEY), 2, "the provider key's copies in the file (one a "
+             "provider key, however many Models use it)")
     keys = by_name(out["api_keys"])
     check_eq(keys["team-a"], {
         "id": "ak-1", "name": "team-a", "key_sha256": fx.CLIENT_HASH,
-        "allowed_models": ["it-gpt4", "deepseek-*"],
+        "allowed_models": ["it-gpt4", "it-gpt4-mini", "deepseek-*"],
         "limits": {"requests_per_minute": 60, "concurrency": 5},
         "expires_at": "2099-01-01T00:00:00Z"}, "team-a")
     check_eq(keys["ak-2"]["disabled"], True, "ak-2 disabled (named after its id)")
@@ -153,6 +166,9 @@ def _(env):
         r = gw.request("POST", "/v1/chat/completions", chat_body(model="it-gpt4"),
                        key=fx.CLIENT_KEY)
         check_eq(r.status, 200, "chat with the imported key (%r)" % r.body[:300])
+        r = gw.request("POST", "/v1/chat/completions", chat_body(model="it-gpt4-mini"),
+                       key=fx.CLIENT_KEY)
+        check_eq(r.status, 200, "chat through the credential's second Model (%r)" % r.body[:300])
         r = gw.request("POST", "/v1/chat/completions", chat_body(model="deepseek-chat"),
                        key=fx.CLIENT_KEY)
         check_eq(r.status, 200, "chat through the openai-compatible Model (%r)" % r.body[:300])
@@ -172,10 +188,10 @@ def _(env):
     p = ctl("-f", export_file(env.res), "--json")
     check_eq(p.returncode, 0, "exit status (stderr %r)" % p.stderr)
     out = json.loads(p.stdout)
-    check_eq((out["ok"], out["models"], out["api_keys"], out["output"]), (True, 2, 2, None),
-             "ok, counts, output")
-    check_eq(sorted(m["name"] for m in out["resources"]["models"]), ["deepseek-chat", "it-gpt4"],
-             "the Models")
+    check_eq((out["ok"], out.get("credentials"), out["models"], out["api_keys"], out["output"]),
+             (True, 2, 3, 2, None), "ok, counts, output")
+    check_eq(sorted(m["name"] for m in out["resources"]["models"]),
+             ["deepseek-chat", "it-gpt4", "it-gpt4-mini"], "the Models")
     check({"resource": "models/m-it-1", "field": "rate_limit.rps",
            "message": "no equivalent (aigw counts requests per UTC minute and day): "
                       "not imported"} in out["notes"], "notes: %r", out["notes"])

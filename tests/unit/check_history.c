@@ -375,6 +375,45 @@ START_TEST(state_at_version)
 }
 END_TEST
 
+/* The resources file's resources a rollback would change: origin file now or at v. */
+START_TEST(rollback_file_owned)
+{
+    struct store *s = open_store("owned");
+    struct aigw_errors e;
+    write1(s, "f", model("file-m", "up-f1", "sk-secret-ffffffffffff"), STORE_ORIGIN_FILE, "file:x");
+    write1(s, "a", model("adm-m", "up-a1", "sk-secret-aaaaaaaaaaaa"), STORE_ORIGIN_ADMIN, "admin");
+    /* v3: the file adds g; v4: the file drops it again; v5: an admin change to a */
+    write1(s, "g", model("file-g", "up-g1", "sk-secret-gggggggggggg"), STORE_ORIGIN_FILE, "file:x");
+    write1(s, "g", NULL, STORE_ORIGIN_FILE, "file:x");
+    write1(s, "a", model("adm-m", "up-a2", "sk-secret-aaaaaaaaaaaa"), STORE_ORIGIN_ADMIN, "admin");
+    errors_init(&e, NULL);
+    ck_assert_int_eq(store_read_begin(s), 0);
+    /* back to 4 or 2: only a changes (g is absent at both ends) */
+    struct json_object *o = store_rollback_file_owned(s, 4, &e);
+    ck_assert_int_eq(json_object_array_length(o), 0);
+    json_object_put(o);
+    o = store_rollback_file_owned(s, 2, &e);
+    ck_assert_int_eq(json_object_array_length(o), 0);
+    json_object_put(o);
+    /* back to 3: g (the file's then) would come back */
+    o = store_rollback_file_owned(s, 3, &e);
+    ck_assert_int_eq(json_object_array_length(o), 1);
+    ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(o, 0)), "models/g");
+    json_object_put(o);
+    /* back to 0: f (the file's now); g is absent at 0 and now */
+    o = store_rollback_file_owned(s, 0, &e);
+    ck_assert_int_eq(json_object_array_length(o), 1);
+    ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(o, 0)), "models/f");
+    json_object_put(o);
+    ck_assert_nerrors(&e, 0);
+    ck_assert_ptr_null(store_rollback_file_owned(s, 9, &e));
+    ck_assert_nerrors(&e, 1);
+    store_read_end(s);
+    errors_free(&e);
+    store_close(s);
+}
+END_TEST
+
 static Suite *
 history_suite(void)
 {
@@ -388,6 +427,7 @@ history_suite(void)
     tcase_add_test(tc, diff_two_versions);
     tcase_add_test(tc, rollback_whole_table);
     tcase_add_test(tc, state_at_version);
+    tcase_add_test(tc, rollback_file_owned);
     suite_add_tcase(s, tc);
     return s;
 }
