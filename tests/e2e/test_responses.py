@@ -22,8 +22,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
-        MOCK_KEY, TAP, Stream, check, check_eq, check_error_body, last_body, last_header,
-        main, mock_and_gateway, mock_model, mock_text, rl_headers, standard_resources, words)
+        HOST, MOCK_KEY, TAP, Stream, check, check_eq, check_error_body, dead_port, last_body,
+        last_header, main, mock_and_gateway, mock_model, mock_text, rl_headers,
+        standard_resources, words)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -35,8 +36,22 @@ DAY_KEY = "sk-resp-day-0001"
 FREE_KEY = "sk-test-all"
 
 
+def fo_target(url, name, priority, provider="openai"):
+    return {"name": name, "provider": provider, "model": "mock-1", "api_base": url,
+            "api_key": "${MOCK_KEY}", "priority": priority}
+
+
 def resources(mock_port):
+    live = "http://%s:%d/v1" % (HOST, mock_port)
+    dead = "http://%s:%d/v1" % (HOST, dead_port())
+    timeouts = {"connect": "1s", "first_byte": "3s", "total": "10s", "stream_idle": "3s"}
     return standard_resources(mock_port, extra_models=[
+        # primary refuses connections: the request falls back to the backup
+        {"name": "resp-fo", "timeouts": timeouts, "targets": [
+            fo_target(dead, "primary", 1), fo_target(live, "backup", 0)]},
+        # ... to a backup that cannot take the Responses API: no fallback there
+        {"name": "resp-fo-claude", "timeouts": timeouts, "targets": [
+            fo_target(dead, "primary", 1), fo_target(live, "backup", 0, "anthropic")]},
         mock_model(mock_port, "resp-openai", "openai", "mock-1"),
         mock_model(mock_port, "resp-azure", "azure-openai", "my-deployment"),
         mock_model(mock_port, "resp-claude", "anthropic", "claude-mock"),
@@ -222,6 +237,26 @@ def _(env):
         check("Responses API" in e["message"] and prov in e["message"],
               "message %r names neither the Responses API nor %s", e["message"], prov)
     check_eq(env.mock.requests(), before, "upstream requests")
+
+
+@tap.case("retries: a refused connection falls back to the next target (stream and not); "
+          "never to a target that cannot take the Responses API")
+def _(env):
+    r = env.gw.request("POST", "/v1/responses", resp_body(model="resp-fo"), key=FREE_KEY)
+    check_eq(r.status, 200, "status (%r)" % r.body[:300])
+    check_eq((r.headers.get("x-aigw-target"), r.headers.get("x-aigw-attempts")), ("backup", "2"),
+             "target and attempts")
+    check_eq(tokens(env.gw, r), (3, 3, 6), "access line tokens")
+    s = Stream(env.gw.port, "/v1/responses", resp_body(model="resp-fo", stream=True),
+               key=FREE_KEY)
+    check_eq(s.status, 200, "stream status")
+    check_eq(s.read_all()[-1].event, "response.completed", "the stream's last event")
+    check_eq(s.headers.get("x-aigw-attempts"), "2", "stream attempts")
+    before = env.mock.requests()
+    r = env.gw.request("POST", "/v1/responses", resp_body(model="resp-fo-claude"), key=FREE_KEY)
+    check_error_body(r, 502, "the primary's failure, not the backup's 400")
+    check_eq(r.json()["error"]["code"], "upstream_unreachable", "code")
+    check_eq(env.mock.requests(), before, "upstream requests to the anthropic backup")
 
 
 if __name__ == "__main__":
