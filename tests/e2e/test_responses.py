@@ -163,6 +163,20 @@ def _(env):
     check_eq(data[-1]["type"], "response.completed", "last event")
 
 
+@tap.case("openai-compatible: {api_base}/responses, stream and not")
+def _(env):
+    r = env.gw.request("POST", "/v1/responses", resp_body(model="mock-gpt", chunks=2),
+                       key=FREE_KEY)
+    check_eq(r.status, 200, "status (%r)" % r.body[:300])
+    check_eq(r.headers.get("x-aigw-target"), "openai-compatible/mock-1", "x-aigw-target")
+    check_eq(env.mock.last()["path"], "/v1/responses", "upstream path")
+    check_eq(tokens(env.gw, r), (3, 2, 5), "access line tokens")
+    s = Stream(env.gw.port, "/v1/responses", resp_body(model="mock-gpt", chunks=2, stream=True),
+               key=FREE_KEY)
+    check_eq(s.read_all()[-1].event, "response.completed", "the stream's last event")
+    check_eq(tokens(env.gw, s), (3, 2, 5), "stream's access line tokens")
+
+
 @tap.case("azure-openai: /openai/v1/responses, api-key, no api-version, the deployment as model")
 def _(env):
     r = env.gw.request("POST", "/v1/responses", resp_body(model="resp-azure", chunks=2),
