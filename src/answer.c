@@ -198,6 +198,13 @@ answer_stream_fail(struct pxreq *q, int status, const char *type, const char *co
     if (q->front == DIALECT_ANTHROPIC) {
         o = msg_error_body(status, msg);
         event = "error";
+    } else if (q->op == OP_RESPONSES) { /* the Responses API's own error event */
+        o = json_object_new_object();
+        json_object_object_add(o, "type", json_object_new_string("error"));
+        json_object_object_add(o, "code", json_object_new_string(code));
+        json_object_object_add(o, "message", json_object_new_string(msg));
+        json_object_object_add(o, "param", NULL);
+        event = "error";
     } else {
         o = prov_error_json(msg, type, code);
     }

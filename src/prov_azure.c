@@ -4,6 +4,10 @@
  * deployment URL: {api_base}/openai/deployments/{deployment}/chat/completions
  * ?api-version={api_version}, with the key in an api-key header. The
  * target's model is the deployment's name.
+ *
+ * The Responses API is served on Azure's "v1" API only:
+ * {api_base}/openai/v1/responses, no api-version, the deployment's name as
+ * the body's model (learn.microsoft.com, "Azure OpenAI Responses API").
  */
 #include "config.h"
 
@@ -26,6 +30,16 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
     char *dep = curl_easy_escape(NULL, c->t->upstream_model, 0);
     char *ver = curl_easy_escape(NULL, c->t->api_version, 0);
     int rc = -1;
+    if (c->op == OP_RESPONSES) {
+        if (prov_url(out, c->t, "/openai/v1/responses", NULL) < 0) {
+            snprintf(err, errlen, "the target's api_base is too long");
+            goto done;
+        }
+        prov_auth(out, c, &prov_azure_openai);
+        prov_responses_body(c, body, out);
+        rc = 0;
+        goto done;
+    }
     if (dep == NULL || ver == NULL) {
         snprintf(err, errlen, "out of memory");
         goto done;
@@ -80,7 +94,7 @@ const struct provider prov_azure_openai = {
     .api_version = "2024-10-21",
     .auth_header = "api-key",
     .model_in_path = 1, /* the deployment */
-    .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
+    .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS) | OP_BIT(OP_RESPONSES),
     .own = DIALECT_OPENAI,
     .build = build,
     .response = prov_openai_response,

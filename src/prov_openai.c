@@ -20,7 +20,8 @@
 #include "provider.h"
 #include "usage.h"
 
-static const char *const op_path[OP_N] = {"/chat/completions", "/completions", "/embeddings", NULL};
+static const char *const op_path[OP_N] = {"/chat/completions", "/completions", "/embeddings", NULL,
+                                          "/responses"};
 
 const char *
 prov_openai_path(enum prov_op op)
@@ -122,6 +123,10 @@ build(const struct provider *p, const struct prov_call *c, struct json_object *b
         return -1;
     }
     prov_auth(out, c, p);
+    if (c->op == OP_RESPONSES) {
+        prov_responses_body(c, body, out);
+        return 0;
+    }
     if (prov_openai_raw(c, body, out, max_field) < 0) {
         prov_openai_body(c, body, max_field);
         prov_body(out, json_object_get(body));
@@ -183,6 +188,8 @@ prov_openai_response(const struct prov_call *c, struct json_object *in, struct j
     *out = NULL;
     if (in == NULL || !json_object_is_type(in, json_type_object))
         return -1;
+    if (c->op == OP_RESPONSES)
+        return prov_responses_response(in, u);
     if (json_object_object_get_ex(in, "usage", &o))
         prov_openai_usage(o, u);
     return 0;
@@ -207,6 +214,8 @@ int
 prov_openai_stream_event(struct prov_stream *s, const char *event, size_t evlen, const char *data,
                          size_t len)
 {
+    if (s->call->op == OP_RESPONSES)
+        return prov_responses_stream_event(s, event, evlen, data, len);
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         s->done = 1;
         if (s->emit != NULL)
@@ -252,7 +261,7 @@ const struct provider prov_openai = {
     .api_base = "https://api.openai.com/v1",
     .auth_header = "Authorization",
     .auth_scheme = "Bearer",
-    .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
+    .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS) | OP_BIT(OP_RESPONSES),
     .own = DIALECT_OPENAI,
     .build = openai_build,
     .response = prov_openai_response,
@@ -266,7 +275,7 @@ const struct provider prov_openai_compatible = {
     .api_base = NULL, /* the operator's own server */
     .auth_header = "Authorization",
     .auth_scheme = "Bearer",
-    .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS),
+    .ops = OP_BIT(OP_CHAT) | OP_BIT(OP_COMPLETIONS) | OP_BIT(OP_EMBEDDINGS) | OP_BIT(OP_RESPONSES),
     .own = DIALECT_OPENAI,
     .build = compatible_build,
     .response = prov_openai_response,

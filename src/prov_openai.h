@@ -25,6 +25,17 @@ int prov_openai_response(const struct prov_call *c, struct json_object *in,
                          struct json_object **out, struct prov_usage *u);
 int prov_openai_stream_event(struct prov_stream *s, const char *event, size_t evlen,
                              const char *data, size_t len);
+/* prov_responses.c: the Responses API (OP_RESPONSES), a pass-through */
+/* The body: the client's bytes with only the model replaced (or the parse, the model set). */
+void prov_responses_body(const struct prov_call *c, struct json_object *body,
+                         struct prov_http *out);
+/* The Responses API's usage object ({input,output}_tokens...) into u. */
+void prov_responses_usage(struct json_object *usage, struct prov_usage *u);
+/* A response object: its usage; -1 when it is not an object. */
+int prov_responses_response(struct json_object *in, struct prov_usage *u);
+/* One typed stream event: usage and the end from response.completed (or .incomplete). */
+int prov_responses_stream_event(struct prov_stream *s, const char *event, size_t evlen,
+                                const char *data, size_t len);
 int prov_openai_error(long status, struct json_object *in, struct json_object **out);
 
 #endif

@@ -29,7 +29,13 @@ struct json_object;
 struct target_view;
 
 /* What the client asked for, whatever its dialect. */
-enum prov_op { OP_CHAT = 0, OP_COMPLETIONS, OP_EMBEDDINGS, OP_COUNT_TOKENS, OP_N };
+/*
+ * OP_RESPONSES: OpenAI's Responses API, which only an OpenAI-dialect
+ * provider serves, and only as a pass-through: its body goes out with the
+ * model replaced and its answer (its typed stream events) comes back as it
+ * came; the provider reads usage from it (prov_responses.c).
+ */
+enum prov_op { OP_CHAT = 0, OP_COMPLETIONS, OP_EMBEDDINGS, OP_COUNT_TOKENS, OP_RESPONSES, OP_N };
 #define OP_BIT(op) (1u << (op))
 
 /* The API shape a body or an answer is in. */

@@ -44,18 +44,13 @@
 #include "query.h"
 #include "usage.h"
 
-static const char *const route_suffix[] = {NULL,
-                                           NULL,
-                                           "/models",
-                                           "/chat/completions",
-                                           "/completions",
-                                           "/embeddings",
-                                           "/messages",
-                                           "/messages/count_tokens",
-                                           NULL};
-static const enum prov_op route_op[] = {OP_CHAT, OP_CHAT,         OP_CHAT,
-                                        OP_CHAT, OP_COMPLETIONS,  OP_EMBEDDINGS,
-                                        OP_CHAT, OP_COUNT_TOKENS, OP_CHAT};
+static const char *const route_suffix[] = {
+    NULL,           NULL,          "/models",   "/chat/completions",
+    "/completions", "/embeddings", "/messages", "/messages/count_tokens",
+    NULL,           "/responses"};
+static const enum prov_op route_op[] = {OP_CHAT,        OP_CHAT,       OP_CHAT, OP_CHAT,
+                                        OP_COMPLETIONS, OP_EMBEDDINGS, OP_CHAT, OP_COUNT_TOKENS,
+                                        OP_CHAT,        OP_RESPONSES};
 
 /*
  * Who the client says it is: a static key's SHA-256, or the index entry of
@@ -108,6 +103,8 @@ route_of(const char *path)
     for (int i = RT_MODELS; i <= RT_COUNT_TOKENS; i++)
         if (strcmp(path + 3, route_suffix[i]) == 0)
             return (enum route)i;
+    if (strcmp(path + 3, route_suffix[RT_RESPONSES]) == 0)
+        return RT_RESPONSES;
     /* the rest is the id, "/" in it as it is or as %2F (the SDKs send that) */
     if (strncmp(path + 3, "/models/", 8) == 0 && path[11] != '\0')
         return RT_MODEL;
@@ -525,8 +522,12 @@ tokens_expected(struct pxreq *q)
 {
     struct json_object *o;
     int64_t out = q->px->conf->rl_token_estimate;
-    if (json_object_object_get_ex(q->body, "max_completion_tokens", &o) &&
-        json_object_is_type(o, json_type_int) && json_object_get_int64(o) >= 0)
+    if (q->op == OP_RESPONSES) { /* the Responses API's name for it */
+        if (json_object_object_get_ex(q->body, "max_output_tokens", &o) &&
+            json_object_is_type(o, json_type_int) && json_object_get_int64(o) >= 0)
+            out = json_object_get_int64(o);
+    } else if (json_object_object_get_ex(q->body, "max_completion_tokens", &o) &&
+               json_object_is_type(o, json_type_int) && json_object_get_int64(o) >= 0)
         out = json_object_get_int64(o);
     else if (json_object_object_get_ex(q->body, "max_tokens", &o) &&
              json_object_is_type(o, json_type_int) && json_object_get_int64(o) >= 0)

@@ -34,6 +34,7 @@ enum route {
     RT_MESSAGES,     /* the Anthropic Messages API */
     RT_COUNT_TOKENS, /* ... and its token count */
     RT_MODEL,        /* GET /v1/models/{id} */
+    RT_RESPONSES,    /* OpenAI's Responses API */
 };
 
 struct proxy {

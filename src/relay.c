@@ -458,7 +458,7 @@ static const char *
 op_route(enum prov_op op)
 {
     static const char *const r[OP_N] = {"chat completions", "completions", "embeddings",
-                                        "token counting"};
+                                        "token counting", "Responses API"};
     return r[op];
 }
 
@@ -486,6 +486,15 @@ build_attempt(struct pxreq *q)
         return -1;
     }
     a->prov = provider_get(t->provider);
+    if (a->prov != NULL && q->op == OP_RESPONSES && !(a->prov->ops & OP_BIT(q->op))) {
+        pxreq_note(q, "unsupported_by_provider");
+        http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
+                         "Model `%s` is served by target `%s` (provider %s): translating the "
+                         "Responses API (/v1/responses) for that provider is not implemented; "
+                         "use /v1/chat/completions",
+                         q->mv.name, t->name, provider_name(t->provider));
+        return -1;
+    }
     if (a->prov == NULL || !(a->prov->ops & OP_BIT(q->op))) {
         pxreq_note(q, "unsupported_by_provider");
         http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
@@ -494,7 +503,8 @@ build_attempt(struct pxreq *q)
         return -1;
     }
     a->native = a->prov->own == q->front;
-    a->raw = a->native && q->front != DIALECT_OPENAI;
+    /* a Responses answer, like an Anthropic one, goes back as it came */
+    a->raw = a->native && (q->front != DIALECT_OPENAI || q->op == OP_RESPONSES);
     if (!a->native && q->front == DIALECT_ANTHROPIC) {
         if (q->obody == NULL && (q->obody = msg_to_openai(q->body, err, sizeof(err))) == NULL)
             goto bad;

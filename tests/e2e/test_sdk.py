@@ -907,6 +907,101 @@ for _m in MODELS:
 
 
 # --------------------------------------------------------------------------
+# OpenAI's SDK: /v1/responses
+# --------------------------------------------------------------------------
+
+def check_rs_usage(env, res, usage, prompt, output, what):
+    """The Responses usage the SDK read is the mock's, and so is the access line's."""
+    check(isinstance(usage, dict), "%s: no usage: %r", what, usage)
+    check_eq((usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens")),
+             (prompt, output, prompt + output), what + ": usage")
+    line = env.gw.access_line(res["headers"]["request_id"])
+    check_eq((line["prompt_tokens"], line["completion_tokens"], line["total_tokens"]),
+             (prompt, output, prompt + output), what + ": access line tokens")
+
+
+def rs_output_text(resp):
+    return "".join(p.get("text", "") for item in resp.get("output") or []
+                   for p in item.get("content") or [] if p.get("type") == "output_text")
+
+
+def rs_create_case(model, tools=False):
+    def case(env):
+        what = "responses.create(%s%s)" % (model, ", tools" if tools else "")
+        controls = {"chunks": 4}
+        if tools:
+            controls["tool_call"] = TOOL
+        res = ok(run(env, controls, "openai", "responses", model, prompt=OA_PROMPT,
+                     tools=tools), what)
+        check_target(res, model, what)
+        r = res["response"]
+        check_eq((r.get("object"), r.get("status")), ("response", "completed"), what)
+        check_eq(r.get("model"), MODELS[model][1], what + ": model")
+        if tools:
+            item = r["output"][0]
+            check_eq((item.get("type"), item.get("name")), ("function_call", TOOL["name"]),
+                     what + ": function_call item")
+            check_eq(json.loads(item["arguments"]), TOOL["input"], what + ": arguments")
+        else:
+            check_eq(rs_output_text(r), toks(4), what + ": output text")
+            check_eq(r.get("output_text"), toks(4), what + ": the SDK's output_text")
+        check_rs_usage(env, res, r.get("usage"), words(OA_PROMPT), 4, what)
+    return case
+
+
+def rs_stream_case(model, tools=False):
+    def case(env):
+        what = "responses.create(%s, stream%s)" % (model, ", tools" if tools else "")
+        controls = {"chunks": 5}
+        if tools:
+            controls["tool_call"] = TOOL
+        res = ok(run(env, controls, "openai", "responses_stream", model, prompt=OA_PROMPT,
+                     tools=tools, helper=True), what)
+        check_target(res, model, what)
+        evs = res["events"]
+        types = [e.get("type") for e in evs]
+        check_eq(types[:3], ["response.created", "response.in_progress",
+                             "response.output_item.added"], what + ": first events")
+        check_eq(types[-1], "response.completed", what + ": last event")
+        check_eq([e.get("sequence_number") for e in evs], list(range(len(evs))),
+                 what + ": sequence numbers")
+        delta = ("response.function_call_arguments.delta" if tools
+                 else "response.output_text.delta")
+        joined = "".join(e["delta"] for e in evs if e["type"] == delta)
+        if tools:
+            check_eq(json.loads(joined), TOOL["input"], what + ": streamed arguments")
+        else:
+            check_eq(joined, toks(5), what + ": deltas")
+        check_rs_usage(env, res, evs[-1]["response"].get("usage"), words(OA_PROMPT), 5, what)
+        final = res["final"]  # the SDK's own accumulation (responses.stream)
+        if tools:
+            check_eq(final["output"][0].get("type"), "function_call", what + ": final output")
+        else:
+            check_eq(final.get("output_text"), toks(5), what + ": finalResponse output_text")
+    return case
+
+
+for _m in ("m-openai", "m-azure"):
+    tap.case("openai SDK -> %s: responses.create: output, usage (access line too)" % _m)(
+        rs_create_case(_m))
+    tap.case("openai SDK -> %s: responses.create({stream: true}) and responses.stream(): "
+             "typed events, usage" % _m)(rs_stream_case(_m))
+tap.case("openai SDK -> m-openai: responses.create with a tool: a function_call item")(
+    rs_create_case("m-openai", tools=True))
+tap.case("openai SDK -> m-openai: responses.create({stream: true}) with a tool: arguments "
+         "events")(rs_stream_case("m-openai", tools=True))
+
+
+@tap.case("openai SDK -> m-anthropic: responses.create -> BadRequestError "
+          "unsupported_by_provider")
+def _(env):
+    err = failed(sdk(env, "openai", "responses", "m-anthropic", prompt=OA_PROMPT),
+                 "responses.create(m-anthropic)")
+    check_sdk_error(err, "BadRequestError", 400, "responses.create(m-anthropic)",
+                    message="Responses API")
+
+
+# --------------------------------------------------------------------------
 
 def skip_all(reason):
     """Every case skipped (or failed, with AIGW_SDK_REQUIRED=1) for reason."""

@@ -251,8 +251,8 @@ provfuzz_one(const struct provider *p, int id, const uint8_t *data, size_t size)
     /* only what the routes and the provider allow: aigw answers 400/404 before the rest */
     if (front == DIALECT_ANTHROPIC && op != OP_CHAT && op != OP_COUNT_TOKENS)
         op = OP_CHAT;
-    if (front == DIALECT_OPENAI && op == OP_COUNT_TOKENS)
-        op = OP_CHAT;
+    if (front == DIALECT_OPENAI && op == OP_COUNT_TOKENS) /* no such OpenAI route: Responses */
+        op = OP_RESPONSES;
     if (!(p->ops & OP_BIT(op)))
         return;
     provfuzz_target(&t, id, how);

@@ -131,7 +131,8 @@ ANTHROPIC_ERR = {"type": "error", "error": {"type": "overloaded_error", "message
 GEMINI_ERR = {"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED",
     "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]}}
 
-# how: bits 0-1 op (chat, completions, embeddings, count_tokens), 2 stream,
+# how: bits 0-1 op (chat, completions, embeddings, count_tokens; for an
+# OpenAI client 3 is the Responses API), 2 stream,
 # 3 Anthropic client, 4 target max_tokens, 5 api_version, 6 odd upstream
 # model, 7 no key; in mode 3 bits 4-6 pick the status.
 def prov_seeds(name, own):
@@ -166,8 +167,46 @@ def prov_seeds(name, own):
     put(name, "error_529_anthropic_client", b(3, 0x70 | 0x08, J(err)))
     put(name, "error_not_json", b(3, 0x50, "<html>502 Bad Gateway</html>"))
 
+# OpenAI's Responses API (op 3, OpenAI client): a pass-through; the answer's
+# and response.completed's usage, error events (API reference shapes).
+RESPONSES_REQ = {"model": "gpt-4.1", "instructions": "Be brief.", "input": [
+    {"role": "user", "content": [{"type": "input_text", "text": "Weather in Paris?"}]},
+    {"type": "function_call_output", "call_id": "call_1", "output": "{\"temp\":21}"}],
+    "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}],
+    "previous_response_id": "resp_0", "store": True, "max_output_tokens": 64}
+RESPONSES_USAGE = {"input_tokens": 36, "input_tokens_details": {"cached_tokens": 12},
+    "output_tokens": 87, "output_tokens_details": {"reasoning_tokens": 40}, "total_tokens": 123}
+RESPONSES_ANSWER = {"id": "resp_1", "object": "response", "created_at": 1741476542, "status": "completed",
+    "error": None, "model": "gpt-4.1-2025-04-14", "output": [{"type": "message", "id": "msg_1",
+    "status": "completed", "role": "assistant", "content": [{"type": "output_text", "text": "Sunny",
+    "annotations": []}]}], "usage": RESPONSES_USAGE}
+RESPONSES_SSE = sse([
+    ("response.created", {"type": "response.created", "sequence_number": 0, "response": dict(
+        RESPONSES_ANSWER, status="in_progress", output=[], usage=None)}),
+    ("response.output_text.delta", {"type": "response.output_text.delta", "sequence_number": 1,
+        "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "Sunny", "logprobs": []}),
+    ("response.completed", {"type": "response.completed", "sequence_number": 2,
+        "response": RESPONSES_ANSWER})])
+RESPONSES_SSE_ERR = sse([
+    ("response.created", {"type": "response.created", "sequence_number": 0, "response": dict(
+        RESPONSES_ANSWER, status="in_progress", output=[], usage=None)}),
+    ("error", {"type": "error", "code": "server_error", "message": "boom", "param": None,
+               "sequence_number": 1}),
+    ("response.failed", {"type": "response.failed", "sequence_number": 2, "response": dict(
+        RESPONSES_ANSWER, status="failed", error={"code": "rate_limit_exceeded", "message": "slow"})})])
+
+def responses_seeds(name):
+    b = lambda mode, how, body: bytes([mode, how]) + body.encode()
+    put(name, "build_responses", b(0, 0x03, J(RESPONSES_REQ)))
+    put(name, "build_responses_stream", b(0, 0x03 | 0x04 | 0x40, J(dict(RESPONSES_REQ, stream=True))))
+    put(name, "response_responses", b(1, 0x03, J(RESPONSES_ANSWER)))
+    put(name, "stream_responses", b(2, 0x07, RESPONSES_SSE))
+    put(name, "stream_responses_error", b(2, 0x07, RESPONSES_SSE_ERR))
+
 prov_seeds("prov_openai", "openai")
 prov_seeds("prov_azure", "openai")
+responses_seeds("prov_openai")
+responses_seeds("prov_azure")
 prov_seeds("prov_anthropic", "anthropic")
 prov_seeds("prov_gemini", "gemini")
 

@@ -216,9 +216,12 @@ extern const struct mock_format mock_fmt_completion;
 extern const struct mock_format mock_fmt_embed;
 extern const struct mock_format mock_fmt_models;
 extern const struct mock_provider mock_prov_azure;
+extern const struct mock_provider mock_prov_azure_v1;
 extern const struct mock_format mock_fmt_az_chat;
 extern const struct mock_format mock_fmt_az_completion;
 extern const struct mock_format mock_fmt_az_embed;
+extern const struct mock_format mock_fmt_responses;
+extern const struct mock_format mock_fmt_az_responses;
 void mock_oai_error(struct evbuffer *out, const char *msg, const char *type, const char *code);
 
 /* mock_anthropic.c */

@@ -362,6 +362,8 @@ static const struct mock_route mock_routes[] = {
     {"/openai/deployments/*/chat/completions", EVHTTP_REQ_POST, &mock_fmt_az_chat},
     {"/openai/deployments/*/completions", EVHTTP_REQ_POST, &mock_fmt_az_completion},
     {"/openai/deployments/*/embeddings", EVHTTP_REQ_POST, &mock_fmt_az_embed},
+    {"/v1/responses", EVHTTP_REQ_POST, &mock_fmt_responses},
+    {"/openai/v1/responses", EVHTTP_REQ_POST, &mock_fmt_az_responses},
 };
 
 /* Where the API lives, and whose errors a path there gets before its

@@ -84,20 +84,12 @@ mock_az_version_ok(const char *v)
     return v[10] == '\0' || strcmp(v + 10, "-preview") == 0;
 }
 
-/* An api-version in the query (without one Azure knows no such resource),
- * then the key in api-key (with -k). */
+/* The key in api-key (with -k). */
 static int
-mock_az_check(struct mock_call *c)
+mock_az_key_check(struct mock_call *c)
 {
-    char *ver = mock_query(c, "api-version");
     const char *key = mock_header(c, "api-key");
-    int ok = ver != NULL && mock_az_version_ok(ver);
 
-    free(ver);
-    if (!ok) {
-        mock_send_error(c, 404, "Resource not found", NULL, NULL);
-        return -1;
-    }
     if (mock.api_key != NULL && key == NULL) {
         mock_send_error(c, 401,
                         "Access denied due to missing subscription key. Make sure to include "
@@ -115,6 +107,30 @@ mock_az_check(struct mock_call *c)
     }
     return 0;
 }
+
+/* An api-version in the query (without one Azure knows no such resource),
+ * then the key in api-key (with -k). */
+static int
+mock_az_check(struct mock_call *c)
+{
+    char *ver = mock_query(c, "api-version");
+    int ok = ver != NULL && mock_az_version_ok(ver);
+
+    free(ver);
+    if (!ok) {
+        mock_send_error(c, 404, "Resource not found", NULL, NULL);
+        return -1;
+    }
+    return mock_az_key_check(c);
+}
+
+/* Azure's v1 API (/openai/v1/...): no api-version, the key in api-key. */
+const struct mock_provider mock_prov_azure_v1 = {
+    "azure",
+    mock_az_key_check,
+    mock_az_error,
+    "We could not parse the JSON body of your request.",
+};
 
 const struct mock_provider mock_prov_azure = {
     "azure",

@@ -102,6 +102,7 @@ export function gatewayHeaders(response) {
         target: response.headers.get('x-aigw-target'),
         attempts: response.headers.get('x-aigw-attempts'),
         content_type: response.headers.get('content-type'),
+        request_id: response.headers.get('x-request-id'),
     };
 }
 

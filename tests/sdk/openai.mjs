@@ -16,6 +16,10 @@
 //   embeddings  embeddings.create({model, input: OPTIONS.input}) with the SDK's
 //           defaults (it asks for base64 and decodes the float32s itself):
 //           {embeddings: the response, headers}
+//   responses  responses.create (tools: declare get_weather): {response, headers}
+//   responses_stream  responses.create({stream: true}): every event as the SDK
+//           parsed it {events, headers}, and with helper the responses.stream()
+//           helper's finalResponse() {final}
 // An SDK error ends the scenario: {ok: false, error, chunks (those before it)}.
 
 import OpenAI from 'openai';
@@ -23,7 +27,8 @@ import OpenAI from 'openai';
 import { CLIENT_LIMITS, WEATHER_SCHEMA, describeError, gatewayHeaders, gatewayOrigin, parseArgs,
          runBounded } from './common.mjs';
 
-const args = parseArgs(['chat', 'stream', 'models', 'model', 'embeddings']);
+const args = parseArgs(['chat', 'stream', 'models', 'model', 'embeddings', 'responses',
+                         'responses_stream']);
 const client = new OpenAI({
     apiKey: args.key,
     baseURL: `${gatewayOrigin(args.port)}/v1`,
@@ -111,4 +116,49 @@ async function embeddings() {
     return { ok: true, headers: gatewayHeaders(response), embeddings: data };
 }
 
-runBounded({ chat, stream, models, model, embeddings }[args.scenario]);
+// The request body of the responses scenarios.
+function responsesBody(stream) {
+    const o = args.options;
+    const body = { model: args.model, input: o.prompt ?? 'hello from the openai sdk' };
+    if (o.tools) {
+        body.tools = [{ type: 'function', name: 'get_weather', description: 'The weather in a city',
+                        parameters: WEATHER_SCHEMA, strict: false }];
+    }
+    if (stream)
+        body.stream = true;
+    return body;
+}
+
+// responses.create, not streamed.
+async function responses() {
+    const { data, response } = await client.responses.create(responsesBody(false)).withResponse();
+    return { ok: true, headers: gatewayHeaders(response), response: data };
+}
+
+// responses.create({stream: true}) read to its end; then, with options.helper,
+// the same request through the SDK's responses.stream() helper.
+async function responses_stream() {
+    const events = [];
+    let headers = null;
+    try {
+        const { data, response } = await client.responses.create(responsesBody(true))
+            .withResponse();
+        headers = gatewayHeaders(response);
+        for await (const ev of data)
+            events.push(ev);
+    } catch (e) {
+        return { ok: false, error: describeError(e), headers, events };
+    }
+    const out = { ok: true, headers, events };
+    if (args.options.helper) {
+        try {
+            const body = responsesBody(false);
+            out.final = await client.responses.stream(body).finalResponse();
+        } catch (e) {
+            return { ok: false, error: describeError(e), helper: true, headers, events };
+        }
+    }
+    return out;
+}
+
+runBounded({ chat, stream, models, model, embeddings, responses, responses_stream }[args.scenario]);
