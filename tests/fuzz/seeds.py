@@ -293,3 +293,17 @@ put("eventstream", "exception", b"\x00" + es_ev("messageStart", {"role": "assist
     J({"message": "Too many requests, please wait before trying again."})))
 put("eventstream", "aws_int32_header", b"\x00" + bytes([0, 0, 0, 45, 0, 0, 0, 16, 65, 196, 36, 184, 10, 101, 118, 101, 110, 116, 45, 116, 121, 112, 101,
     4, 0, 0, 160, 12, 123, 39, 102, 111, 111, 39, 58, 39, 98, 97, 114, 39, 125, 54, 244, 128, 160]))
+
+# converse: byte 0 the mode (0 request, 1 answer, 2 stream, 3 error: then a
+# status byte, the x-amzn-ErrorType, NUL, the body).
+put("converse", "request", b"\x00" + J(OPENAI_CHAT).encode())
+put("converse", "answer", b"\x01" + J({"output": {"message": {"role": "assistant", "content": [{"text": "Let me check."},
+    {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Paris"}}}]}},
+    "stopReason": "tool_use", "usage": {"inputTokens": 375, "outputTokens": 86, "totalTokens": 561,
+    "cacheReadInputTokens": 100}, "metrics": {"latencyMs": 1510}}).encode())
+put("converse", "stream", b"\x02" + CONVERSE_STREAM)
+put("converse", "stream_exception", b"\x02" + es_ev("messageStart", {"role": "assistant"}) + es_msg(
+    [(":exception-type", "throttlingException"), (":content-type", "application/json"), (":message-type", "exception")],
+    J({"message": "Too many requests, please wait before trying again."})))
+put("converse", "error", b"\x03\x01UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/\x00"
+    + J({"message": "The security token included in the request is invalid."}).encode())
