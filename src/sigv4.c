@@ -346,3 +346,48 @@ sigv4_authorization(const struct sigv4_cred *c, const char *method, const char *
     free(sh);
     return auth;
 }
+
+char *
+sigv4_sign_headers(const struct sigv4_cred *c, const char *method, const char *host,
+                   const char *path, const void *body, size_t body_len, time_t now)
+{
+    char date[SIGV4_DATE_LEN + 1], *auth, *out = NULL;
+    int tok = c->session_token != NULL && *c->session_token;
+    struct sigv4_hdr h[3] = {{"host", host}, {"x-amz-date", date}, {"x-amz-security-token", ""}};
+    sigv4_date(now, date);
+    if (tok)
+        h[2].value = c->session_token;
+    auth = sigv4_authorization(c, method, path, NULL, h, tok ? 3 : 2, body, body_len, date);
+    if (auth == NULL)
+        return NULL;
+    if (asprintf(&out, "X-Amz-Date: %s\r\n%s%s%sAuthorization: %s\r\n", date,
+                 tok ? "X-Amz-Security-Token: " : "", tok ? c->session_token : "",
+                 tok ? "\r\n" : "", auth) < 0)
+        out = NULL;
+    OPENSSL_cleanse(auth, strlen(auth));
+    free(auth);
+    return out;
+}
+
+int
+sigv4_path_segment(const char *s, char *out, size_t len)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (o + 4 > len)
+            return -1;
+        if (unreserved(ch)) {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '%';
+            out[o++] = digits[ch >> 4];
+            out[o++] = digits[ch & 15];
+        }
+    }
+    if (o >= len)
+        return -1;
+    out[o] = '\0';
+    return 0;
+}

@@ -58,4 +58,18 @@ char *sigv4_authorization(const struct sigv4_cred *c, const char *method, const 
 int sigv4_signature(const struct sigv4_cred *c, const char *date, const char *string_to_sign,
                     char *out);
 
+/*
+ * The signing headers of a request to host (as the Host header sends it,
+ * with a port when not the scheme's default), as "Name: value\r\n" lines
+ * (malloc'd; NULL on no memory): X-Amz-Date (now), X-Amz-Security-Token
+ * with a session token, and Authorization over host, x-amz-date and the
+ * token, the path as sent and the body's SHA-256, as AWS's SDKs sign.
+ */
+char *sigv4_sign_headers(const struct sigv4_cred *c, const char *method, const char *host,
+                         const char *path, const void *body, size_t body_len, time_t now);
+
+/* s percent-encoded as one path segment (all but A-Z a-z 0-9 - _ . ~) into out; -1 when too long.
+ */
+int sigv4_path_segment(const char *s, char *out, size_t len);
+
 #endif

@@ -141,6 +141,53 @@ START_TEST(bad_date_refused)
 }
 END_TEST
 
+/*
+ * Bedrock Converse requests signed by botocore 1.43.11 (AWS's Python
+ * signer, SigV4Auth(creds, "bedrock", "us-east-1")) at 20261207T223723Z,
+ * with and without a session token: the same headers, byte for byte.
+ */
+static const char bedrock_body[] = "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":"
+                                   "\"Hi\"}]}],\"inferenceConfig\":{\"maxTokens\":16}}";
+
+START_TEST(bedrock_like_botocore)
+{
+    struct sigv4_cred c = suite_cred;
+    char seg[128], path[256], *h;
+    time_t t = 1796683043; /* 2026-12-07T22:37:23Z */
+    c.service = "bedrock";
+    ck_assert_int_eq(sigv4_path_segment("anthropic.claude-3-haiku-20240307-v1:0", seg, sizeof(seg)),
+                     0);
+    ck_assert_str_eq(seg, "anthropic.claude-3-haiku-20240307-v1%3A0");
+    snprintf(path, sizeof(path), "/model/%s/converse", seg);
+    h = sigv4_sign_headers(&c, "POST", "bedrock-runtime.us-east-1.amazonaws.com", path,
+                           bedrock_body, strlen(bedrock_body), t);
+    ck_assert_str_eq(
+        h, "X-Amz-Date: 20261207T223723Z\r\n"
+           "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207/us-east-1/bedrock/"
+           "aws4_request, SignedHeaders=host;x-amz-date, "
+           "Signature=8599d169053b09a9fb49272d0b9e9ec9ca948bd27f0b5f782212b46493a44a5e\r\n");
+    free(h);
+    c.session_token = "FwoGZXIvYXdzEXAMPLETOKEN//abc+def=";
+    h = sigv4_sign_headers(&c, "POST", "bedrock-runtime.us-east-1.amazonaws.com", path,
+                           bedrock_body, strlen(bedrock_body), t);
+    ck_assert_str_eq(
+        h, "X-Amz-Date: 20261207T223723Z\r\n"
+           "X-Amz-Security-Token: FwoGZXIvYXdzEXAMPLETOKEN//abc+def=\r\n"
+           "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207/us-east-1/bedrock/"
+           "aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, "
+           "Signature=d64fe9282d529a0fa6c21801abdb8f5b50260a2cd49beb40ec0b5b5c739ac77a\r\n");
+    free(h);
+    /* an inference profile ARN: its '/' and ':' are one segment's */
+    ck_assert_int_eq(
+        sigv4_path_segment("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.x", seg,
+                           sizeof(seg)),
+        0);
+    ck_assert_str_eq(seg,
+                     "arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.x");
+    ck_assert_int_eq(sigv4_path_segment("abc:", seg, 6), -1);
+}
+END_TEST
+
 static Suite *
 sigv4_suite(void)
 {
@@ -153,6 +200,7 @@ sigv4_suite(void)
     tcase_add_test(tc, get_query_order_key);
     tcase_add_test(tc, bedrock_path_encoded_twice);
     tcase_add_test(tc, bad_date_refused);
+    tcase_add_test(tc, bedrock_like_botocore);
     suite_add_tcase(s, tc);
     return s;
 }
