@@ -263,6 +263,22 @@ es_header_string(const struct es_message *m, const char *name, size_t *len)
     return NULL;
 }
 
+const char *
+es_event_type(const struct es_message *m, size_t *len, int *is_error)
+{
+    size_t mlen = 0;
+    const char *mt = es_header_string(m, ":message-type", &mlen);
+    *is_error = 0;
+    if (mt == NULL || (mlen == 5 && memcmp(mt, "event", 5) == 0))
+        return es_header_string(m, ":event-type", len);
+    *is_error = 1;
+    if (mlen == 9 && memcmp(mt, "exception", 9) == 0)
+        return es_header_string(m, ":exception-type", len);
+    if (mlen == 5 && memcmp(mt, "error", 5) == 0)
+        return es_header_string(m, ":error-code", len);
+    return NULL;
+}
+
 unsigned char *
 es_encode(const char *const *names, const char *const *values, size_t nheaders, const void *payload,
           size_t payload_len, size_t *out_len)

@@ -70,6 +70,14 @@ const char *es_strerror(int err);
 /* The value of string header name in m, its length in *len; NULL when absent or not a string. */
 const char *es_header_string(const struct es_message *m, const char *name, size_t *len);
 
+/*
+ * What a message is, as a stream's consumer needs it: the :event-type of an
+ * event message, the :exception-type of an exception, the :error-code of an
+ * error message (*is_error set for the last two); NULL when the message
+ * says none of these (its length in *len).
+ */
+const char *es_event_type(const struct es_message *m, size_t *len, int *is_error);
+
 /* CRC32 (IEEE 802.3, as zlib's crc32) of n bytes, continuing from crc (0 to start). */
 uint32_t es_crc32(uint32_t crc, const void *p, size_t n);
 

@@ -5,7 +5,7 @@
  *   0 a client's chat body to converse_request,
  *   1 a Converse answer to converse_response,
  *   2 a ConverseStream as event-stream frames (src/eventstream.c), each
- *     message's :event-type (or :exception-type) and payload to
+ *     message's type (es_event_type) and payload to
  *     converse_stream_event, as the relay hands them,
  *   3 an error body to converse_error and converse_error_status (the
  *     second byte's low bits pick the status, the rest up to a NUL the
@@ -70,9 +70,8 @@ cv_message(const struct es_message *m, void *arg)
 {
     struct prov_stream *s = arg;
     size_t tlen;
-    const char *type = es_header_string(m, ":event-type", &tlen);
-    if (type == NULL)
-        type = es_header_string(m, ":exception-type", &tlen);
+    int is_error;
+    const char *type = es_event_type(m, &tlen, &is_error);
     if (type == NULL)
         return 1;
     if (converse_stream_event(s, type, tlen, m->payload, m->payload_len) < 0)

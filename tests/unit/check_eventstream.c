@@ -187,8 +187,55 @@ START_TEST(converse_stream_every_cut)
                                                               "ntBlo"
                                                               "ckSto"
                                                               "p") "{\"contentBlockIndex\":0,\"p\":"
-                                                                   "\"abc\"};" EV("messageStop") "{"
-                                                                                                 "\"p\":\"a\",\"stopReason\":\"end_turn\"};" EV("metadata") "{\"metrics\":{\"latencyMs\":120},\"p\":\"ab\",\"usage\":{\"inputTokens\":12,\"outputTokens\":2,\"totalTokens\":14}};",
+                                                                   "\"abc\"};" EV(
+                                                                       "messageStop") "{"
+                                                                                      "\"p\":\"a\","
+                                                                                      "\"stopReason"
+                                                                                      "\":\"end_"
+                                                                                      "turn\"};" EV(
+                                                                                          "metadat"
+                                                                                          "a") "{\""
+                                                                                               "met"
+                                                                                               "ric"
+                                                                                               "s\""
+                                                                                               ":{"
+                                                                                               "\"l"
+                                                                                               "ate"
+                                                                                               "ncy"
+                                                                                               "Ms"
+                                                                                               "\":"
+                                                                                               "120"
+                                                                                               "},"
+                                                                                               "\"p"
+                                                                                               "\":"
+                                                                                               "\"a"
+                                                                                               "b\""
+                                                                                               ",\""
+                                                                                               "usa"
+                                                                                               "ge"
+                                                                                               "\":"
+                                                                                               "{\""
+                                                                                               "inp"
+                                                                                               "utT"
+                                                                                               "oke"
+                                                                                               "ns"
+                                                                                               "\":"
+                                                                                               "12,"
+                                                                                               "\"o"
+                                                                                               "utp"
+                                                                                               "utT"
+                                                                                               "oke"
+                                                                                               "ns"
+                                                                                               "\":"
+                                                                                               "2,"
+                                                                                               "\"t"
+                                                                                               "ota"
+                                                                                               "lTo"
+                                                                                               "ken"
+                                                                                               "s\""
+                                                                                               ":14"
+                                                                                               "}}"
+                                                                                               ";",
         6);
 }
 END_TEST
@@ -224,6 +271,46 @@ START_TEST(exception_message)
     ck_assert_int_eq(seen, 1);
     es_free(&d);
     free(m);
+}
+END_TEST
+
+/* Each message type names itself: event, exception, error, unknown. */
+static int
+type_cb(const struct es_message *m, void *arg)
+{
+    char *out = arg;
+    size_t len = 0;
+    int err = -1;
+    const char *t = es_event_type(m, &len, &err);
+    snprintf(out + strlen(out), 256 - strlen(out), "%d:%.*s;", err, t ? (int)len : 4,
+             t ? t : "NULL");
+    return 0;
+}
+
+START_TEST(event_types)
+{
+    const char *n3[] = {":event-type", ":content-type", ":message-type"};
+    const char *v_ev[] = {"contentBlockDelta", "application/json", "event"};
+    const char *n_ex[] = {":exception-type", ":message-type"},
+               *v_ex[] = {"validationException", "exception"};
+    const char *n_er[] = {":error-code", ":error-message", ":message-type"};
+    const char *v_er[] = {"InternalFailure", "An internal error occurred", "error"};
+    const char *n_un[] = {":message-type"}, *v_un[] = {"other"};
+    unsigned char *ms[4];
+    size_t lens[4];
+    char out[256] = "";
+    struct es_decoder d;
+    ms[0] = es_encode(n3, v_ev, 3, "{}", 2, &lens[0]);
+    ms[1] = es_encode(n_ex, v_ex, 2, "{}", 2, &lens[1]);
+    ms[2] = es_encode(n_er, v_er, 3, "", 0, &lens[2]);
+    ms[3] = es_encode(n_un, v_un, 1, "", 0, &lens[3]);
+    es_init(&d, 1 << 20);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(es_feed(&d, ms[i], lens[i], type_cb, out), 0);
+        free(ms[i]);
+    }
+    es_free(&d);
+    ck_assert_str_eq(out, "0:contentBlockDelta;1:validationException;1:InternalFailure;1:NULL;");
 }
 END_TEST
 
@@ -320,6 +407,7 @@ eventstream_suite(void)
     tcase_add_test(tc, encoder_matches_aws_vector);
     tcase_add_test(tc, converse_stream_every_cut);
     tcase_add_test(tc, exception_message);
+    tcase_add_test(tc, event_types);
     tcase_add_test(tc, corruption_refused_at_any_cut);
     tcase_add_test(tc, cut_stream_pending_and_stop);
     suite_add_tcase(s, tc);
