@@ -303,3 +303,46 @@ rf("model_targets", 0, {"name": "chat", "targets": [
 rf("model_masked_key", 0, {"name": "m", "provider": "openai", "api_key": "sk-...abcd"})
 rf("key_plain", 1, {"name": "team-b", "key": "sk-aigw-0123456789abcdef", "allowed_models": ["mock-*", "chat"], "limits": {"requests_per_day": 10000}, "expires_at": 1893456000})
 rf("key_hashed", 1, {"name": "team-c", "key_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "disabled": True})
+
+# eventstream: byte 0 the size limit (even: 1 MiB), then AWS event-stream
+# messages as Bedrock's ConverseStream sends them.
+import struct, zlib
+def es_msg(headers, payload):
+    h = b"".join(bytes([len(k)]) + k.encode() + b"\x07" + struct.pack(">H", len(v)) + v.encode()
+                 for k, v in headers)
+    p = payload.encode()
+    total = 16 + len(h) + len(p)
+    prelude = struct.pack(">II", total, len(h))
+    m = prelude + struct.pack(">I", zlib.crc32(prelude)) + h + p
+    return m + struct.pack(">I", zlib.crc32(m))
+def es_ev(t, o):
+    return es_msg([(":event-type", t), (":content-type", "application/json"), (":message-type", "event")], J(o))
+CONVERSE_STREAM = (es_ev("messageStart", {"p": "abcd", "role": "assistant"})
+    + es_ev("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hello"}, "p": "ab"})
+    + es_ev("contentBlockStop", {"contentBlockIndex": 0, "p": "abc"})
+    + es_ev("contentBlockStart", {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather"}}, "p": "a"})
+    + es_ev("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"city\":\"Paris\"}"}}, "p": "ab"})
+    + es_ev("contentBlockStop", {"contentBlockIndex": 1, "p": "abc"})
+    + es_ev("messageStop", {"p": "a", "stopReason": "tool_use"})
+    + es_ev("metadata", {"metrics": {"latencyMs": 120}, "p": "ab", "usage": {"inputTokens": 12, "outputTokens": 9, "totalTokens": 21, "cacheReadInputTokens": 4}}))
+put("eventstream", "converse_stream", b"\x00" + CONVERSE_STREAM)
+put("eventstream", "converse_stream_small_limit", b"\x61" + CONVERSE_STREAM)
+put("eventstream", "exception", b"\x00" + es_ev("messageStart", {"role": "assistant"}) + es_msg(
+    [(":exception-type", "throttlingException"), (":content-type", "application/json"), (":message-type", "exception")],
+    J({"message": "Too many requests, please wait before trying again."})))
+put("eventstream", "aws_int32_header", b"\x00" + bytes([0, 0, 0, 45, 0, 0, 0, 16, 65, 196, 36, 184, 10, 101, 118, 101, 110, 116, 45, 116, 121, 112, 101,
+    4, 0, 0, 160, 12, 123, 39, 102, 111, 111, 39, 58, 39, 98, 97, 114, 39, 125, 54, 244, 128, 160]))
+
+# converse: byte 0 the mode (0 request, 1 answer, 2 stream, 3 error: then a
+# status byte, the x-amzn-ErrorType, NUL, the body).
+put("converse", "request", b"\x00" + J(OPENAI_CHAT).encode())
+put("converse", "answer", b"\x01" + J({"output": {"message": {"role": "assistant", "content": [{"text": "Let me check."},
+    {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Paris"}}}]}},
+    "stopReason": "tool_use", "usage": {"inputTokens": 375, "outputTokens": 86, "totalTokens": 561,
+    "cacheReadInputTokens": 100}, "metrics": {"latencyMs": 1510}}).encode())
+put("converse", "stream", b"\x02" + CONVERSE_STREAM)
+put("converse", "stream_exception", b"\x02" + es_ev("messageStart", {"role": "assistant"}) + es_msg(
+    [(":exception-type", "throttlingException"), (":content-type", "application/json"), (":message-type", "exception")],
+    J({"message": "Too many requests, please wait before trying again."})))
+put("converse", "error", b"\x03\x01UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/\x00"
+    + J({"message": "The security token included in the request is invalid."}).encode())

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * check_converse.c: OpenAI chat <-> Bedrock Converse (src/converse.c) on
+ * bodies shaped as the Converse API reference shows them (Converse request
+ * and response syntax, ConverseStream's events, the runtime's errors).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "converse.h"
+#include "jsonx.h"
+#include "tap.h"
+
+static const char *
+plain(struct json_object *o)
+{
+    return json_object_to_json_string_ext(o,
+                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+static struct json_object *
+parse(const char *s)
+{
+    struct json_object *o = jx_parse(s, strlen(s));
+    ck_assert_ptr_nonnull(o);
+    return o;
+}
+
+START_TEST(request_full)
+{
+    struct json_object *req = parse(
+        "{\"model\":\"m\",\"messages\":["
+        "{\"role\":\"system\",\"content\":\"You are terse.\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"What is this?\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,iVBORw0KGgo=\"}}]},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":"
+        "\"function\","
+        "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},"
+        "{\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":\"get_time\","
+        "\"arguments\":\"\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"18C\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_2\",\"content\":\"noon\"}],"
+        "\"max_tokens\":256,\"temperature\":0.5,\"top_p\":0.9,\"stop\":\"END\","
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":"
+        "\"Weather\","
+        "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}}],"
+        "\"tool_choice\":\"required\"}");
+    struct json_object *out;
+    char err[256] = "";
+    ck_assert_int_eq(converse_request(req, 4096, &out, err, sizeof(err)), 0);
+    ck_assert_str_eq(
+        plain(out),
+        "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"What is this?\"},"
+        "{\"image\":{\"format\":\"png\",\"source\":{\"bytes\":\"iVBORw0KGgo=\"}}}]},"
+        "{\"role\":\"assistant\",\"content\":[{\"toolUse\":{\"toolUseId\":\"call_1\",\"name\":"
+        "\"get_weather\","
+        "\"input\":{\"city\":\"Paris\"}}},{\"toolUse\":{\"toolUseId\":\"call_2\",\"name\":\"get_"
+        "time\",\"input\":{}}}]},"
+        "{\"role\":\"user\",\"content\":[{\"toolResult\":{\"toolUseId\":\"call_1\",\"content\":[{"
+        "\"text\":\"18C\"}]}},"
+        "{\"toolResult\":{\"toolUseId\":\"call_2\",\"content\":[{\"text\":\"noon\"}]}}]}],"
+        "\"system\":[{\"text\":\"You are terse.\"}],"
+        "\"inferenceConfig\":{\"maxTokens\":256,\"temperature\":0.5,\"topP\":0.9,\"stopSequences\":"
+        "[\"END\"]},"
+        "\"toolConfig\":{\"tools\":[{\"toolSpec\":{\"name\":\"get_weather\",\"description\":"
+        "\"Weather\","
+        "\"inputSchema\":{\"json\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+        "\"string\"}}}}}}],"
+        "\"toolChoice\":{\"any\":{}}}}");
+    json_object_put(out);
+    json_object_put(req);
+}
+END_TEST
+
+START_TEST(request_defaults_and_refusals)
+{
+    struct json_object *req = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}"),
+                       *out;
+    char err[256] = "";
+    ck_assert_int_eq(converse_request(req, 1024, &out, err, sizeof(err)), 0);
+    ck_assert_str_eq(plain(out),
+                     "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"Hi\"}]}],"
+                     "\"inferenceConfig\":{\"maxTokens\":1024}}");
+    json_object_put(out);
+    json_object_put(req);
+    req = parse("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+                "\"image_url\":{\"url\":\"https://example.com/a.png\"}}]}]}");
+    ck_assert_int_eq(converse_request(req, 0, &out, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "messages[0].content[0].image_url"));
+    json_object_put(req);
+    req = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"n\":2}");
+    ck_assert_int_eq(converse_request(req, 0, &out, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "n:"));
+    json_object_put(req);
+}
+END_TEST
+
+START_TEST(response_text_tool_usage)
+{
+    struct json_object *in = parse(
+        "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"Let me "
+        "check.\"},"
+        "{\"toolUse\":{\"toolUseId\":\"tooluse_kZJMlvQmRJ6eAyJE5GIl7Q\",\"name\":\"top_song\","
+        "\"input\":{\"sign\":\"WZPZ\"}}}]}},\"stopReason\":\"tool_use\","
+        "\"usage\":{\"inputTokens\":375,\"outputTokens\":86,\"totalTokens\":561,"
+        "\"cacheReadInputTokens\":100,\"cacheWriteInputTokens\":0},\"metrics\":{\"latencyMs\":1510}"
+        "}");
+    struct json_object *out, *ch, *msg;
+    struct prov_usage u = {0};
+    ck_assert_int_eq(converse_response(in, "anthropic.claude-3-haiku-20240307-v1:0", &out, &u), 0);
+    ck_assert_int_eq(u.have, 1);
+    ck_assert_int_eq(u.prompt, 475);
+    ck_assert_int_eq(u.completion, 86);
+    ck_assert_int_eq(u.cached, 100);
+    ck_assert_int_eq(u.total, 561);
+    ck_assert_str_eq(jx_str(out, "object"), "chat.completion");
+    ck_assert_str_eq(jx_str(out, "model"), "anthropic.claude-3-haiku-20240307-v1:0");
+    ch = jx_idx(jx_get(out, "choices"), 0);
+    ck_assert_str_eq(jx_str(ch, "finish_reason"), "tool_calls");
+    msg = jx_get(ch, "message");
+    ck_assert_str_eq(jx_str(msg, "content"), "Let me check.");
+    ck_assert_str_eq(
+        plain(jx_get(msg, "tool_calls")),
+        "[{\"id\":\"tooluse_kZJMlvQmRJ6eAyJE5GIl7Q\",\"type\":\"function\","
+        "\"function\":{\"name\":\"top_song\",\"arguments\":\"{\\\"sign\\\":\\\"WZPZ\\\"}\"}}]");
+    ck_assert_int_eq(jx_int(jx_get(out, "usage"), "prompt_tokens"), 475);
+    json_object_put(out);
+    json_object_put(in);
+    in = parse("{\"message\":\"not an answer\"}");
+    ck_assert_int_eq(converse_response(in, "m", &out, &u), -1);
+    json_object_put(in);
+}
+END_TEST
+
+struct sink {
+    char buf[8192];
+    size_t len;
+};
+
+static void
+sink_emit(void *arg, const char *data, size_t len)
+{
+    struct sink *k = arg;
+    ck_assert_uint_lt(k->len + len + 1, sizeof(k->buf));
+    memcpy(k->buf + k->len, data, len);
+    k->len += len;
+    k->buf[k->len++] = '\n';
+    k->buf[k->len] = '\0';
+}
+
+static void
+ev(struct prov_stream *s, const char *type, const char *json)
+{
+    ck_assert_int_eq(converse_stream_event(s, type, strlen(type), json, strlen(json)), 0);
+}
+
+START_TEST(stream_events)
+{
+    struct sink k = {.len = 0};
+    struct prov_stream s = {.emit = sink_emit, .arg = &k};
+    struct json_object *o;
+    char *line, *save = NULL;
+    int n = 0;
+    ck_assert_int_eq(converse_stream_begin(&s, "amazon.nova-lite-v1:0"), 0);
+    ev(&s, "messageStart", "{\"role\":\"assistant\",\"p\":\"abcd\"}");
+    ev(&s, "contentBlockDelta",
+       "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"Hel\"},\"p\":\"ab\"}");
+    ev(&s, "contentBlockDelta", "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"lo\"}}");
+    ev(&s, "contentBlockStop", "{\"contentBlockIndex\":0}");
+    ev(&s, "contentBlockStart",
+       "{\"contentBlockIndex\":1,\"start\":{\"toolUse\":{\"toolUseId\":\"tooluse_1\",\"name\":"
+       "\"get_weather\"}}}");
+    ev(&s, "contentBlockDelta",
+       "{\"contentBlockIndex\":1,\"delta\":{\"toolUse\":{\"input\":\"{\\\"city\\\":\"}}}");
+    ev(&s, "contentBlockDelta",
+       "{\"contentBlockIndex\":1,\"delta\":{\"toolUse\":{\"input\":\"\\\"Paris\\\"}\"}}}");
+    ev(&s, "contentBlockStop", "{\"contentBlockIndex\":1}");
+    ev(&s, "messageStop", "{\"stopReason\":\"tool_use\"}");
+    ck_assert_int_eq(s.done, 0);
+    ev(&s, "metadata",
+       "{\"usage\":{\"inputTokens\":12,\"outputTokens\":9,\"totalTokens\":21},"
+       "\"metrics\":{\"latencyMs\":300}}");
+    ck_assert_int_eq(s.done, 1);
+    ck_assert_int_eq(s.usage.prompt, 12);
+    ck_assert_int_eq(s.usage.completion, 9);
+    /* the chunks, one a line: role, Hel, lo, call start, two argument pieces, finish, usage, [DONE]
+     */
+    const char *want[] = {
+        "{\"role\":\"assistant\",\"content\":\"\"}",
+        "{\"content\":\"Hel\"}",
+        "{\"content\":\"lo\"}",
+        "{\"tool_calls\":[{\"index\":0,\"id\":\"tooluse_1\",\"type\":\"function\",\"function\":{"
+        "\"name\":\"get_weather\",\"arguments\":\"\"}}]}",
+        "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]}",
+        "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"Paris\\\"}\"}}]}",
+        "{}",
+    };
+    for (line = strtok_r(k.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
+        if (n < 7) {
+            o = parse(line);
+            ck_assert_str_eq(jx_str(o, "object"), "chat.completion.chunk");
+            ck_assert_str_eq(jx_str(o, "model"), "amazon.nova-lite-v1:0");
+            ck_assert_str_eq(plain(jx_get(jx_idx(jx_get(o, "choices"), 0), "delta")), want[n]);
+            if (n == 6)
+                ck_assert_str_eq(jx_str(jx_idx(jx_get(o, "choices"), 0), "finish_reason"),
+                                 "tool_calls");
+            json_object_put(o);
+        } else if (n == 7) {
+            o = parse(line);
+            ck_assert_int_eq(jx_len(jx_get(o, "choices")), 0);
+            ck_assert_int_eq(jx_int(jx_get(o, "usage"), "total_tokens"), 21);
+            json_object_put(o);
+        } else {
+            ck_assert_str_eq(line, "[DONE]");
+        }
+    }
+    ck_assert_int_eq(n, 9);
+    ck_assert_int_eq(converse_stream_event(&s, "bogus", 5, "{}", 2), -1);
+    ck_assert_int_eq(converse_stream_event(&s, "metadata", 8, "not json", 8), -1);
+    converse_stream_end(&s);
+}
+END_TEST
+
+START_TEST(stream_exception)
+{
+    struct sink k = {.len = 0};
+    struct prov_stream s = {.emit = sink_emit, .arg = &k};
+    ck_assert_int_eq(converse_stream_begin(&s, "m"), 0);
+    ev(&s, "throttlingException",
+       "{\"message\":\"Too many requests, please wait before trying again.\"}");
+    ck_assert_int_eq(s.error_status, 429);
+    ck_assert_str_eq(plain(s.error),
+                     "{\"error\":{\"message\":\"Too many requests, please wait before trying "
+                     "again.\",\"type\":\"rate_limit_error\",\"param\":null,"
+                     "\"code\":\"ThrottlingException\"}}");
+    ck_assert_uint_eq(k.len, 0);
+    json_object_put(s.error);
+    converse_stream_end(&s);
+}
+END_TEST
+
+START_TEST(errors_mapped)
+{
+    struct json_object *in =
+        parse("{\"message\":\"The security token included in the request is invalid.\"}");
+    struct json_object *e = converse_error(
+        403,
+        "UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/",
+        in);
+    ck_assert_str_eq(plain(e),
+                     "{\"error\":{\"message\":\"The security token included in the request is "
+                     "invalid.\",\"type\":\"permission_error\",\"param\":null,"
+                     "\"code\":\"UnrecognizedClientException\"}}");
+    json_object_put(e);
+    json_object_put(in);
+    ck_assert_int_eq(converse_error_status("ValidationException", 19), 400);
+    ck_assert_int_eq(converse_error_status("modelStreamErrorException", 25), 424);
+    ck_assert_int_eq(converse_error_status("ServiceUnavailableException:x", 29), 503);
+    ck_assert_int_eq(converse_error_status("NoSuchThing", 11), 0);
+}
+END_TEST
+
+static Suite *
+converse_suite(void)
+{
+    Suite *s = suite_create("converse");
+    TCase *tc = tcase_create("converse");
+    tcase_add_test(tc, request_full);
+    tcase_add_test(tc, request_defaults_and_refusals);
+    tcase_add_test(tc, response_text_tool_usage);
+    tcase_add_test(tc, stream_events);
+    tcase_add_test(tc, stream_exception);
+    tcase_add_test(tc, errors_mapped);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return run_suite(converse_suite());
+}
