@@ -151,15 +151,8 @@ etcdapply_send(struct etcd *etcd, struct store *s, struct etcdowner *own, const 
         goto out;
     }
     /* who asked: every node's history records it with the batch (etcdsync.c apply_note) */
-    if (source != NULL && source[0] != '\0') {
-        char nkey[600];
-        struct json_object *note = json_object_new_object();
-        jx_add_str(note, "source", source);
-        snprintf(nkey, sizeof(nkey), "%s%s", prefix, ETCDROLLBACK_NOTE);
-        json_object_array_add(p.success, etcdtxn_op_put(nkey, json_object_to_json_string_ext(
-                                                                  note, JSON_C_TO_STRING_PLAIN)));
-        json_object_put(note);
-    }
+    if (source != NULL && source[0] != '\0')
+        etcdtxn_note(&p, prefix, source, 0);
     struct rb_write *w = calloc(1, sizeof(*w));
     char *body = etcdtxn_body(&p);
     if (w == NULL || body == NULL) {

@@ -116,14 +116,7 @@ etcdrollback_send(struct etcd *etcd, struct store *s, struct etcdowner *own, con
         goto out;
     }
     /* who asked, for which version: every node's history records it with the batch */
-    char nkey[600];
-    struct json_object *note = json_object_new_object();
-    jx_add_str(note, "source", source);
-    json_object_object_add(note, "rollback_of", json_object_new_int64((int64_t)v));
-    snprintf(nkey, sizeof(nkey), "%s%s", prefix, ETCDROLLBACK_NOTE);
-    json_object_array_add(p.success, etcdtxn_op_put(nkey, json_object_to_json_string_ext(
-                                                              note, JSON_C_TO_STRING_PLAIN)));
-    json_object_put(note);
+    etcdtxn_note(&p, prefix, source, (int64_t)v);
     struct rb_write *w = calloc(1, sizeof(*w));
     char *body = etcdtxn_body(&p);
     if (w == NULL || body == NULL) {

@@ -26,6 +26,7 @@
 #include "etcd.h"
 #include "etcdindex.h"
 #include "etcdowner.h"
+#include "etcdrollback.h"
 #include "etcdtxn.h"
 #include "jsonx.h"
 
@@ -202,4 +203,18 @@ etcdtxn_body(const struct etcdtxn *p)
     char *s = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
     json_object_put(body);
     return s;
+}
+
+void
+etcdtxn_note(struct etcdtxn *p, const char *prefix, const char *source, int64_t rollback_of)
+{
+    char key[600];
+    struct json_object *note = json_object_new_object();
+    jx_add_str(note, "source", source);
+    if (rollback_of > 0)
+        json_object_object_add(note, "rollback_of", json_object_new_int64(rollback_of));
+    snprintf(key, sizeof(key), "%s%s", prefix, ETCDROLLBACK_NOTE);
+    json_object_array_add(p->success, etcdtxn_op_put(key, json_object_to_json_string_ext(
+                                                              note, JSON_C_TO_STRING_PLAIN)));
+    json_object_put(note);
 }

@@ -8,6 +8,8 @@
 #ifndef AIGW_ETCDTXN_H
 #define AIGW_ETCDTXN_H
 
+#include <stdint.h>
+
 #include "aigw/resource.h"
 
 struct json_object;
@@ -44,6 +46,12 @@ int etcdtxn_names(struct etcdowner *own, const char *prefix, struct etcdtxn *p, 
                   const char *cause, const char *alt, struct aigw_errors *e);
 /* A put of k = v, as the JSON gateway takes it (a new object). */
 struct json_object *etcdtxn_op_put(const char *k, const char *v);
+/*
+ * Who asked (the Admin API's source) and, for a rollback, which version
+ * (rollback_of > 0): a put of the note key in the same transaction, so every
+ * node's history records it with the batch (etcdsync.c).
+ */
+void etcdtxn_note(struct etcdtxn *p, const char *prefix, const char *source, int64_t rollback_of);
 /* {"compare": [...], "success": [...]} as text; the caller frees it. */
 char *etcdtxn_body(const struct etcdtxn *p);
 

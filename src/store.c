@@ -333,50 +333,49 @@ store_model_by_name(struct store *s, const char *name, size_t len, struct model_
     return STORE_OK;
 }
 
+/* The record that kind k's index holds under name, in the read transaction. */
+static int
+named_record(struct store *s, enum res_kind k, const char *name, size_t len, MDB_val *d)
+{
+    MDB_val key = {len, (void *)name};
+    if (len == 0 || len > RES_NAME_MAX)
+        return STORE_NOTFOUND;
+    int rc = mdb_get(s->rtxn, s->idx[k], &key, d);
+    return rc == MDB_NOTFOUND ? STORE_NOTFOUND : rc != 0 ? STORE_ERROR : STORE_OK;
+}
+
 int
 store_model_record(struct store *s, const char *name, size_t len, const void **rec, size_t *reclen)
 {
-    MDB_val k = {len, (void *)name}, d;
-    if (len == 0 || len > RES_NAME_MAX)
-        return STORE_NOTFOUND;
-    int rc = mdb_get(s->rtxn, s->idx[RES_MODEL], &k, &d);
-    if (rc == MDB_NOTFOUND)
-        return STORE_NOTFOUND;
-    if (rc != 0)
-        return STORE_ERROR;
-    *rec = d.mv_data;
-    *reclen = d.mv_size;
-    return STORE_OK;
+    MDB_val d;
+    int rc = named_record(s, RES_MODEL, name, len, &d);
+    if (rc == STORE_OK) {
+        *rec = d.mv_data;
+        *reclen = d.mv_size;
+    }
+    return rc;
 }
 
 int
 store_cred_record(struct store *s, const char *name, const void **rec, size_t *len)
 {
-    MDB_val k = {strlen(name), (void *)name}, d;
-    if (k.mv_size == 0 || k.mv_size > RES_NAME_MAX)
-        return STORE_NOTFOUND;
-    int rc = mdb_get(s->rtxn, s->idx[RES_CREDENTIAL], &k, &d);
-    if (rc == MDB_NOTFOUND)
-        return STORE_NOTFOUND;
-    if (rc != 0)
-        return STORE_ERROR;
-    *rec = d.mv_data;
-    *len = d.mv_size;
-    return STORE_OK;
+    MDB_val d;
+    int rc = named_record(s, RES_CREDENTIAL, name, strlen(name), &d);
+    if (rc == STORE_OK) {
+        *rec = d.mv_data;
+        *len = d.mv_size;
+    }
+    return rc;
 }
 
 int
 store_cred_by_name(struct store *s, const char *name, size_t len, struct cred_view *v)
 {
-    MDB_val k = {len, (void *)name}, d;
-    if (len == 0 || len > RES_NAME_MAX)
-        return STORE_NOTFOUND;
-    int rc = mdb_get(s->rtxn, s->idx[RES_CREDENTIAL], &k, &d);
-    if (rc == MDB_NOTFOUND)
-        return STORE_NOTFOUND;
-    if (rc != 0 || cred_view_decode(d.mv_data, d.mv_size, v) < 0)
+    MDB_val d;
+    int rc = named_record(s, RES_CREDENTIAL, name, len, &d);
+    if (rc == STORE_OK && cred_view_decode(d.mv_data, d.mv_size, v) < 0)
         return STORE_ERROR;
-    return STORE_OK;
+    return rc;
 }
 
 int
