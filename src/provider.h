@@ -120,6 +120,8 @@ struct provider {
     /* The header the target's api_key goes in, after auth_scheme and a space when not NULL. */
     const char *auth_header, *auth_scheme;
     int model_in_path;  /* the upstream model is a segment of the URL's path */
+    /* Signs with AWS SigV4: a target gives region and aws_* keys, never api_key. */
+    int aws;
     unsigned ops;       /* OP_BIT()s it serves */
     enum dialect own;   /* a client in this dialect is passed through */
     /*

@@ -103,13 +103,13 @@ START_TEST(registry_round_trip)
         free(msg);
     }
     /*
-     * Records of RES_RECORD_FORMAT 5 hold these ids: a provider list that
+     * Records of RES_RECORD_FORMAT 6 hold these ids: a provider list that
      * moves them needs a new format (provider_list.h), so this test changes
      * with it.
      */
     static const char *const stored[] = {"openai", "openai-compatible", "azure-openai", "anthropic",
                                          "gemini"};
-    ck_assert_int_eq(RES_RECORD_FORMAT, 5);
+    ck_assert_int_eq(RES_RECORD_FORMAT, 6);
     for (int i = 0; i < (int)(sizeof(stored) / sizeof(stored[0])); i++)
         ck_assert_int_eq(provider_parse(stored[i]), i);
     ck_assert_ptr_null(provider_get(PROVIDER_NPROVIDERS));
