@@ -235,7 +235,7 @@ static const struct bad_case bad_models[] = {
     {"{\"name\":\"gpt-4o\"}", "models[2].provider: is required"},
     {"{\"name\":\"gpt-4o\",\"provider\":\"cohere\"}",
      "models[2].provider: must be one of: openai, openai-compatible, azure-openai, anthropic, "
-     "gemini"},
+     "gemini, bedrock"},
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"gpt4o\"}",
      "models[2].api_base: is required"},
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"a/b\",\"api_base\":\"https://x\"}",
@@ -330,6 +330,31 @@ static const struct bad_case bad_models[] = {
      "models[2].aws_session_token: " AWS_ONLY_MSG("openai")},
     {"{\"name\":\"x\",\"region\":\"us-east-1\",\"targets\":[{\"provider\":\"openai\"}]}",
      "models[2].region: give it in each of targets, not beside them"},
+    /* bedrock: region and both keys, no api_key */
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"aws_access_key_id\":\"AKID\","
+     "\"aws_secret_access_key\":\"s\"}",
+     "models[2].region: is required"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"us-east-1\",\"aws_access_key_id\":"
+     "\"AKIDEXAMPLE\"}",
+     "models[2].aws_secret_access_key: is required"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"us-east-1\",\"aws_access_key_id\":"
+     "\"AKIDEXAMPLE\",\"aws_secret_access_key\":\"s\","
+     "\"api_key\":\"k\"}",
+     "models[2].api_key: provider bedrock signs with aws_access_key_id and aws_secret_access_key, "
+     "not api_key"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"US East\","
+     "\"aws_access_key_id\":\"AKID\",\"aws_secret_access_key\":\"s\"}",
+     "models[2].region: must be an AWS region such as us-east-1"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"us-east-1\","
+     "\"aws_access_key_id\":\"akid\",\"aws_secret_access_key\":\"s\"}",
+     "models[2].aws_access_key_id: must be an access key id such as AKIAIOSFODNN7EXAMPLE"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"us-east-1\",\"aws_access_key_id\":"
+     "\"AKIDEXAMPLE\",\"aws_secret_access_key\":\"s\\r\\nX: y\"}",
+     "models[2].aws_secret_access_key: must not be empty or contain control characters"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"us-east-1\",\"aws_access_key_id\":"
+     "\"AKIDEXAMPLE\",\"aws_secret_access_key\":\"s\","
+     "\"aws_session_token\":\"\"}",
+     "models[2].aws_session_token: must not be empty or contain control characters"},
 };
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -1458,6 +1483,37 @@ START_TEST(aws_fields_round_trip)
 }
 END_TEST
 
+/* A bedrock target: its model id (a colon in it) and keys are valid; api_base stays "". */
+START_TEST(bedrock_valid)
+{
+    size_t len;
+    void *rec = compile(RES_MODEL, "m",
+                        "{\"name\":\"claude\",\"provider\":\"bedrock\","
+                        "\"model\":\"anthropic.claude-3-haiku-20240307-v1:0\","
+                        "\"region\":\"us-east-1\",\"aws_access_key_id\":\"AKIDEXAMPLE\","
+                        "\"aws_secret_access_key\":\"secret/with+chars\"}",
+                        &len);
+    struct model_view v;
+    ck_assert_int_eq(model_view_decode(rec, len, &v), 0);
+    ck_assert_int_eq(v.t[0].provider, PROVIDER_BEDROCK);
+    ck_assert_str_eq(v.t[0].api_base, "");
+    ck_assert_str_eq(v.t[0].aws.region, "us-east-1");
+    ck_assert_str_eq(v.t[0].aws.secret_access_key, "secret/with+chars");
+    ck_assert_str_eq(v.t[0].upstream_model, "anthropic.claude-3-haiku-20240307-v1:0");
+    free(rec);
+    rec = compile(RES_CREDENTIAL, "c",
+                  "{\"name\":\"aws\",\"provider\":\"bedrock\",\"region\":\"eu-west-1\","
+                  "\"aws_access_key_id\":\"AKIDEXAMPLE\",\"aws_secret_access_key\":\"s\","
+                  "\"aws_session_token\":\"tok\",\"api_base\":\"http://127.0.0.1:9/\"}",
+                  &len);
+    struct cred_view cv;
+    ck_assert_int_eq(cred_view_decode(rec, len, &cv), 0);
+    ck_assert_str_eq(cv.api_base, "http://127.0.0.1:9");
+    ck_assert_str_eq(cv.aws.session_token, "tok");
+    free(rec);
+}
+END_TEST
+
 /* A credential's provider defaults (api_base, api_version) fill what it leaves out. */
 START_TEST(cred_provider_defaults)
 {
@@ -1548,6 +1604,7 @@ resource_suite(void)
     tcase_add_test(tc, cred_compiles_into_model);
     tcase_add_test(tc, cred_provider_defaults);
     tcase_add_test(tc, aws_fields_round_trip);
+    tcase_add_test(tc, bedrock_valid);
     tcase_add_test(tc, cred_names_and_index);
     suite_add_tcase(s, tc);
 
