@@ -96,6 +96,9 @@ struct prov_stream {
     void *priv;               /* the provider's own state */
 };
 
+/* Before the type of an event-stream exception or error message (relay.c). */
+#define ES_EVENT_ERROR "!"
+
 /* A target's provider, as records store it (provider_list.h). */
 #define PROVIDER_ENUM(id, var) id,
 enum provider_id { PROVIDER_LIST(PROVIDER_ENUM) PROVIDER_NPROVIDERS };
@@ -141,7 +144,9 @@ struct provider {
     /* Stream: set up s->priv (may be NULL when the provider keeps no state). */
     int (*stream_begin)(struct prov_stream *s);
     /*
-     * One upstream SSE event: emit 0..n OpenAI chunks, the usage chunk
+     * One upstream SSE event (or event-stream message: event is its
+     * :event-type, or ES_EVENT_ERROR and its :exception-type or
+     * :error-code; data its payload): emit 0..n OpenAI chunks, the usage chunk
      * (choices []) and "[DONE]" at the end, and set done; on an error event
      * set error_status and error instead. -1: not an event of this API.
      */
