@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         TAP, Mock, Gateway, Env, HOST, check, check_eq, check_error_body, chat_body,
-        last_header, main, stream_text, unique_id)
+        last_header, main, request, stream_text, unique_id)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -171,6 +171,23 @@ def _(env):
           and "Too many requests" in errs[-1]["error"]["message"],
           "no error event: %r", [e.data for e in events][-3:])
     check(not events[-1].is_done, "[DONE] after the error")
+
+
+@tap.case("Admin API reads mask aws_secret_access_key and aws_session_token, a model's and a "
+          "credential's; the access key id and region are shown")
+def _(env):
+    port = int(env.gw.config["admin"]["listen"][0].rsplit(":", 1)[1])
+    for path in ("/admin/v1/credentials", "/admin/v1/models"):
+        resp = request(port, "GET", path)
+        check(resp.status == 200, "GET %s: %d %r", path, resp.status, resp.body[:400])
+        text = resp.body.decode()
+        for secret in (SECRET, "FwoGZXIvYXdzEXAMPLETOKEN", "not-the-secret-0000"):
+            check(secret not in text, "%s shows %r: %s", path, secret, text[:800])
+    creds = request(port, "GET", "/admin/v1/credentials").json()["items"]
+    v = [i["value"] for i in creds if i["value"]["name"] == "aws-cred"][0]
+    check_eq((v["aws_secret_access_key"], v["aws_session_token"], v["aws_access_key_id"],
+              v["region"]), ("****" + SECRET[-4:], "****OKEN", "AKIDEXAMPLE", "us-east-1"),
+             "credential as shown")
 
 
 if __name__ == "__main__":
