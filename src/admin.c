@@ -117,17 +117,23 @@ mask_secret(const char *s, char *out, size_t outlen)
         snprintf(out, outlen, "****");
 }
 
-/* Mask the api_key of one object (the model, or one of its targets) in place. */
+/* The secret members of a model, a target or a credential: masked in every read. */
+static const char *const secret_fields[] = {"api_key", "aws_secret_access_key",
+                                            "aws_session_token"};
+#define NSECRET_FIELDS (sizeof(secret_fields) / sizeof(secret_fields[0]))
+
+/* Mask the secrets of one object (the model, or one of its targets) in place. */
 static void
 mask_member(struct json_object *o)
 {
     struct json_object *v;
     char m[16];
-    if (o != NULL && json_object_object_get_ex(o, "api_key", &v) &&
-        json_object_is_type(v, json_type_string)) {
-        mask_secret(json_object_get_string(v), m, sizeof(m));
-        json_object_object_add(o, "api_key", json_object_new_string(m));
-    }
+    for (size_t f = 0; f < NSECRET_FIELDS; f++)
+        if (o != NULL && json_object_object_get_ex(o, secret_fields[f], &v) &&
+            json_object_is_type(v, json_type_string)) {
+            mask_secret(json_object_get_string(v), m, sizeof(m));
+            json_object_object_add(o, secret_fields[f], json_object_new_string(m));
+        }
 }
 
 /* "model", "API key", "credential": a kind in a message. */
@@ -668,7 +674,7 @@ admin_reply_invalid(struct http_req *r, struct aigw_errors *e)
 /* The stored secret of old whose mask is m: first the object at the same place (the
    model itself for i < 0, else targets[i]), then any other. NULL when none. */
 static struct json_object *
-stored_secret(struct json_object *old, int i, const char *m)
+stored_secret(struct json_object *old, int i, const char *field, const char *m)
 {
     struct json_object *t = NULL, *cands[1 + MODEL_MAX_TARGETS], *v;
     int n = 0;
@@ -686,7 +692,7 @@ stored_secret(struct json_object *old, int i, const char *m)
     for (size_t j = 0; j < nt && n < 1 + MODEL_MAX_TARGETS; j++)
         cands[n++] = json_object_array_get_idx(t, j);
     for (int c = 0; c < n; c++)
-        if (cands[c] != NULL && json_object_object_get_ex(cands[c], "api_key", &v) &&
+        if (cands[c] != NULL && json_object_object_get_ex(cands[c], field, &v) &&
             json_object_is_type(v, json_type_string)) {
             mask_secret(json_object_get_string(v), mm, sizeof(mm));
             if (strcmp(mm, m) == 0)
@@ -695,18 +701,20 @@ stored_secret(struct json_object *old, int i, const char *m)
     return NULL;
 }
 
-/* One object's masked api_key put back from old: 0, or -1 when it matches nothing. */
+/* One object's masked secrets put back from old: 0, or -1 when one matches nothing. */
 static int
 unmask_member(struct json_object *o, struct json_object *old, int i)
 {
     struct json_object *v, *sv;
-    if (o == NULL || !json_object_object_get_ex(o, "api_key", &v) ||
-        !json_object_is_type(v, json_type_string) ||
-        strncmp(json_object_get_string(v), "****", 4) != 0)
-        return 0;
-    if ((sv = stored_secret(old, i, json_object_get_string(v))) == NULL)
-        return -1;
-    json_object_object_add(o, "api_key", json_object_get(sv));
+    for (size_t f = 0; f < NSECRET_FIELDS; f++) {
+        if (o == NULL || !json_object_object_get_ex(o, secret_fields[f], &v) ||
+            !json_object_is_type(v, json_type_string) ||
+            strncmp(json_object_get_string(v), "****", 4) != 0)
+            continue;
+        if ((sv = stored_secret(old, i, secret_fields[f], json_object_get_string(v))) == NULL)
+            return -1;
+        json_object_object_add(o, secret_fields[f], json_object_get(sv));
+    }
     return 0;
 }
 
@@ -743,8 +751,8 @@ unmask_secret(struct admin *a, struct http_req *r, enum res_kind k, const char *
     if (!bad)
         return 0;
     http_reply_error(r, 400, "invalid_request_error", "masked_secret", "api_key",
-                     "api_key is a masked value that does not match the stored secret: send "
-                     "the secret itself");
+                     "api_key (or aws_secret_access_key, aws_session_token) is a masked value "
+                     "that does not match the stored secret: send the secret itself");
     return -1;
 }
 

@@ -540,13 +540,19 @@ converse_stream_event(struct prov_stream *s, const char *type, size_t tlen, cons
     struct json_object *o = jx_parse(data, len);
     int64_t bi;
     int rv = 0;
+    /* an exception or error message, as relay.c marks it: whatever its name */
+    int is_error = tlen > 0 && type[0] == ES_EVENT_ERROR[0];
+    if (is_error) {
+        type++;
+        tlen--;
+    }
     if (!is_type(o, json_type_object)) {
         json_object_put(o);
         return -1;
     }
     bi = jx_int(o, "contentBlockIndex");
-    if (tlen > 9 && (memcmp(type + tlen - 9, "Exception", 9) == 0 ||
-                     memcmp(type + tlen - 9, "exception", 9) == 0)) {
+    if (is_error || (tlen > 9 && (memcmp(type + tlen - 9, "Exception", 9) == 0 ||
+                                  memcmp(type + tlen - 9, "exception", 9) == 0))) {
         int st = converse_error_status(type, tlen);
         char name[64];
         s->error_status = st ? st : 500;

@@ -35,7 +35,8 @@ int converse_stream_begin(struct prov_stream *s, const char *model);
 /*
  * One ConverseStream message: type is its :event-type (messageStart,
  * contentBlockStart, contentBlockDelta, contentBlockStop, messageStop,
- * metadata) or, for an exception message, its :exception-type; data its
+ * metadata) or, for an exception or error message (ES_EVENT_ERROR before it, relay.c), its
+ * :exception-type or :error-code; data its
  * JSON payload. Emits OpenAI chunks, the usage chunk and "[DONE]" after
  * metadata; an exception sets s->error_status and s->error. -1: not an
  * event of this API.

@@ -96,6 +96,9 @@ struct prov_stream {
     void *priv;               /* the provider's own state */
 };
 
+/* Before the type of an event-stream exception or error message (relay.c). */
+#define ES_EVENT_ERROR "!"
+
 /* A target's provider, as records store it (provider_list.h). */
 #define PROVIDER_ENUM(id, var) id,
 enum provider_id { PROVIDER_LIST(PROVIDER_ENUM) PROVIDER_NPROVIDERS };
@@ -120,6 +123,8 @@ struct provider {
     /* The header the target's api_key goes in, after auth_scheme and a space when not NULL. */
     const char *auth_header, *auth_scheme;
     int model_in_path;  /* the upstream model is a segment of the URL's path */
+    /* Signs with AWS SigV4: a target gives region and aws_* keys, never api_key. */
+    int aws;
     unsigned ops;       /* OP_BIT()s it serves */
     enum dialect own;   /* a client in this dialect is passed through */
     /*
@@ -139,7 +144,9 @@ struct provider {
     /* Stream: set up s->priv (may be NULL when the provider keeps no state). */
     int (*stream_begin)(struct prov_stream *s);
     /*
-     * One upstream SSE event: emit 0..n OpenAI chunks, the usage chunk
+     * One upstream SSE event (or event-stream message: event is its
+     * :event-type, or ES_EVENT_ERROR and its :exception-type or
+     * :error-code; data its payload): emit 0..n OpenAI chunks, the usage chunk
      * (choices []) and "[DONE]" at the end, and set done; on an error event
      * set error_status and error instead. -1: not an event of this API.
      */

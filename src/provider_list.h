@@ -17,6 +17,7 @@
     X(PROVIDER_OPENAI_COMPATIBLE, prov_openai_compatible)                                          \
     X(PROVIDER_AZURE_OPENAI, prov_azure_openai)                                                    \
     X(PROVIDER_ANTHROPIC, prov_anthropic)                                                          \
-    X(PROVIDER_GEMINI, prov_gemini)
+    X(PROVIDER_GEMINI, prov_gemini)                                                                \
+    X(PROVIDER_BEDROCK, prov_bedrock)
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "aigw/resource.h"
 #include "sse.h"
+#include "eventstream.h"
 #include "balance.h"
 #include "limit.h"
 #include "messages.h"
@@ -54,7 +55,7 @@ struct proxy {
 
 /* What one upstream attempt owns; zeroed between attempts. */
 struct attempt {
-    struct uhttp_req *ureq; /* the exchange in progress, or NULL */
+    struct uhttp_req *ureq;      /* the exchange in progress, or NULL */
     const struct provider *prov; /* of the target */
     int native;                  /* the client speaks the target's own dialect */
     int raw;                     /* ... and it is not OpenAI's: the answer goes back as it came */
@@ -66,15 +67,18 @@ struct attempt {
     int judged;  /* the breaker has heard the outcome */
     long status; /* upstream status */
     int headers_done;
-    int ctype_sse;  /* Content-Type: text/event-stream */
+    int ctype_sse; /* Content-Type: text/event-stream */
+    int ctype_es;  /* Content-Type: application/vnd.amazon.eventstream (Bedrock) */
     int is_sse;
     int paused;
     int too_large;
     int bad_event; /* a stream event that is not the provider's API's */
     int timed_out;
     int sse_ready;
+    int es_ready;     /* es holds a decoder: the stream is event-stream frames, not SSE */
     int64_t start_us; /* when it was sent (aigw_upstream_duration_seconds) */
     struct sse_parser sse;
+    struct es_decoder es;
     char retry_after[32];
 };
 

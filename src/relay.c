@@ -86,6 +86,39 @@ on_sse_event(const char *event, size_t evlen, const char *data, size_t len, void
     return q->a.bad_event ? -1 : 0; /* stop the transfer on a stream we cannot read */
 }
 
+/*
+ * One event-stream message (Bedrock's ConverseStream): handed to the
+ * provider as an SSE event would be, its type as the event name; an
+ * exception or error message's with ES_EVENT_ERROR before it (provider.h),
+ * and an error message's :error-message as {"message": ...} when it has no
+ * payload of its own.
+ */
+static int
+on_es_message(const struct es_message *m, void *arg)
+{
+    struct pxreq *q = arg;
+    size_t tlen, mlen;
+    int is_error = 0;
+    const char *type = es_event_type(m, &tlen, &is_error), *msg;
+    char ev[128];
+    if (type == NULL || tlen + 2 > sizeof(ev)) {
+        q->a.bad_event = 1; /* a message that says nothing of what it is */
+        return -1;
+    }
+    snprintf(ev, sizeof(ev), "%s%.*s", is_error ? ES_EVENT_ERROR : "", (int)tlen, type);
+    if (is_error && m->payload_len == 0 &&
+        (msg = es_header_string(m, ":error-message", &mlen)) != NULL) {
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "message", json_object_new_string_len(msg, (int)mlen));
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        answer_stream_event(q, ev, strlen(ev), s, strlen(s));
+        json_object_put(o);
+    } else {
+        answer_stream_event(q, ev, strlen(ev), m->payload, m->payload_len);
+    }
+    return q->a.bad_event ? -1 : 0;
+}
+
 /* The upstream's status and headers are complete: decide how to relay. */
 static int
 on_headers_done(void *arg, int status)
@@ -94,7 +127,7 @@ on_headers_done(void *arg, int status)
     struct attempt *a = &q->a;
     a->headers_done = 1;
     a->status = status;
-    int sse = q->stream && a->status == 200 && a->ctype_sse;
+    int sse = q->stream && a->status == 200 && (a->ctype_sse || a->ctype_es);
     /*
      * An answer that is not a reason to fall back is what the breaker calls
      * healthy. A stream is judged when it ends (one that breaks mid-way is a
@@ -105,8 +138,13 @@ on_headers_done(void *arg, int status)
         judge(q, 1);
     if (sse) {
         a->is_sse = 1;
-        sse_init(&a->sse, SSE_MAX_EVENT);
-        a->sse_ready = 1;
+        if (a->ctype_es) {
+            es_init(&a->es, SSE_MAX_EVENT);
+            a->es_ready = 1;
+        } else {
+            sse_init(&a->sse, SSE_MAX_EVENT);
+            a->sse_ready = 1;
+        }
         answer_stream_setup(q);
         if (a->prov->stream_begin != NULL && a->prov->stream_begin(&a->ps) < 0)
             a->bad_event = 1;
@@ -124,9 +162,10 @@ on_header(void *arg, const char *name, size_t nlen, const char *v, size_t vlen)
     struct pxreq *q = arg;
     while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
         vlen--;
-    if (nlen == 12 && strncasecmp(name, "content-type", 12) == 0)
+    if (nlen == 12 && strncasecmp(name, "content-type", 12) == 0) {
         q->a.ctype_sse = vlen >= 17 && strncasecmp(v, "text/event-stream", 17) == 0;
-    else if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0)
+        q->a.ctype_es = vlen >= 34 && strncasecmp(v, "application/vnd.amazon.eventstream", 34) == 0;
+    } else if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0)
         snprintf(q->a.retry_after, sizeof(q->a.retry_after), "%.*s", (int)vlen, v);
 }
 
@@ -137,8 +176,13 @@ on_body(void *arg, const char *buf, size_t len)
     struct pxreq *q = arg;
     if (q->a.is_sse) {
         arm_timer(q, q->idle_ms);
-        if (sse_feed(&q->a.sse, buf, len, on_sse_event, q) != 0)
+        int rc = q->a.es_ready ? es_feed(&q->a.es, buf, len, on_es_message, q)
+                               : sse_feed(&q->a.sse, buf, len, on_sse_event, q);
+        if (rc != 0) {
+            if (q->a.es_ready) /* a frame that fails its CRC is no event of the API either */
+                q->a.bad_event = 1;
             return -1; /* an event beyond SSE_MAX_EVENT, or not the API's: stop */
+        }
         /* Backpressure: a slow client pauses the upstream rather than grow our memory. */
         if (http_stream_pending(q->r) > HTTP_OUT_HIGH) {
             q->a.paused = 1;
@@ -173,6 +217,8 @@ attempt_clear(struct pxreq *q)
         prov_stream_free(&a->ps);
     if (a->sse_ready)
         sse_free(&a->sse);
+    if (a->es_ready)
+        es_free(&a->es);
     evbuffer_drain(q->resp, evbuffer_get_length(q->resp));
     memset(a, 0, sizeof(*a));
 }

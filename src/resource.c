@@ -434,7 +434,14 @@ providers_msg(int versions, char *out, size_t len)
 static int
 validate_credential_ref(struct vctx *v)
 {
-    static const char *const theirs[] = {"api_key", "provider", "api_base", "api_version"};
+    static const char *const theirs[] = {"api_key",
+                                         "provider",
+                                         "api_base",
+                                         "api_version",
+                                         "region",
+                                         "aws_access_key_id",
+                                         "aws_secret_access_key",
+                                         "aws_session_token"};
     char msg[512];
     const char *cred = vstring(v, "credential", 0, RES_NAME_MAX);
     if (cred == NULL)
@@ -458,6 +465,49 @@ validate_credential_ref(struct vctx *v)
         verr(v, NULL, "model", "must not contain control characters");
     vint(v, "max_tokens", 1, 1000000000, 0);
     return 1;
+}
+
+/* The fields a SigV4 provider (bedrock) takes instead of api_key. */
+static const char *const aws_fields[] = {"region", "aws_access_key_id", "aws_secret_access_key",
+                                         "aws_session_token"};
+
+/*
+ * region and the aws_* keys: only for a provider that signs with SigV4,
+ * which needs region and both keys (the session token is optional). The
+ * values go into the signature and a header: no control characters.
+ */
+static void
+validate_aws(struct vctx *v, const struct provider *p, const char *prov)
+{
+    static const size_t maxlen[] = {64, 128, 128, 8192};
+    char msg[256];
+    for (size_t i = 0; i < sizeof(aws_fields) / sizeof(aws_fields[0]); i++) {
+        int need = p != NULL && p->aws && i < 3;
+        if (p != NULL && !p->aws && json_object_object_get_ex(v->doc, aws_fields[i], NULL)) {
+            snprintf(msg, sizeof(msg),
+                     "is for a provider that signs with AWS SigV4 (bedrock), not %.64s", prov);
+            verr(v, NULL, aws_fields[i], msg);
+            continue;
+        }
+        const char *s = vstring(v, aws_fields[i], need, maxlen[i]);
+        if (s == NULL)
+            continue;
+        if (i == 0 &&
+            (*s == '\0' || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(s)))
+            verr(v, NULL, aws_fields[i], "must be an AWS region such as us-east-1");
+        else if (i == 1 &&
+                 (*s == '\0' || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(s)))
+            verr(v, NULL, aws_fields[i], "must be an access key id such as AKIAIOSFODNN7EXAMPLE");
+        else if (i > 1 && (*s == '\0' || has_ctl(s)))
+            verr(v, NULL, aws_fields[i], "must not be empty or contain control characters");
+    }
+    if (p != NULL && p->aws && json_object_object_get_ex(v->doc, "api_key", NULL)) {
+        snprintf(
+            msg, sizeof(msg),
+            "provider %.64s signs with aws_access_key_id and aws_secret_access_key, not api_key",
+            prov);
+        verr(v, NULL, "api_key", msg);
+    }
 }
 
 /* provider, model, api_base, api_key: of a target, or of a model in the one-target form. */
@@ -508,6 +558,7 @@ validate_upstream(struct vctx *v, const char *model_name)
                (*ver == '\0' ||
                 strspn(ver, "0123456789-abcdefghijklmnopqrstuvwxyz.") != strlen(ver)))
         verr(v, NULL, "api_version", "must be a version such as 2024-10-21");
+    validate_aws(v, p, prov);
     vint(v, "max_tokens", 1, 1000000000, 0);
 }
 
@@ -539,9 +590,21 @@ target_name(struct json_object *t, int shorthand, const char *model_name, char *
 static void
 validate_targets(struct vctx *v, struct json_object *list, const char *model_name)
 {
-    static const char *const fields[] = {"name",     "provider",    "model",      "api_base",
-                                         "api_key",  "api_version", "max_tokens", "weight",
-                                         "priority", "credential",  NULL};
+    static const char *const fields[] = {"name",
+                                         "provider",
+                                         "model",
+                                         "api_base",
+                                         "api_key",
+                                         "api_version",
+                                         "max_tokens",
+                                         "weight",
+                                         "priority",
+                                         "credential",
+                                         "region",
+                                         "aws_access_key_id",
+                                         "aws_secret_access_key",
+                                         "aws_session_token",
+                                         NULL};
     char names[MODEL_MAX_TARGETS][RES_NAME_MAX + 1];
     size_t n = json_object_array_length(list);
     if (n == 0 || n > MODEL_MAX_TARGETS) {
@@ -661,10 +724,25 @@ validate_limits(struct vctx *v)
 static int
 validate_model(struct vctx *v)
 {
-    static const char *const fields[] = {"name",     "provider",    "model",      "api_base",
-                                         "api_key",  "api_version", "max_tokens", "targets",
-                                         "retries",  "fallback_on", "breaker",    "limits",
-                                         "timeouts", "credential",  NULL};
+    static const char *const fields[] = {"name",
+                                         "provider",
+                                         "model",
+                                         "api_base",
+                                         "api_key",
+                                         "api_version",
+                                         "max_tokens",
+                                         "targets",
+                                         "retries",
+                                         "fallback_on",
+                                         "breaker",
+                                         "limits",
+                                         "timeouts",
+                                         "credential",
+                                         "region",
+                                         "aws_access_key_id",
+                                         "aws_secret_access_key",
+                                         "aws_session_token",
+                                         NULL};
     struct json_object *o;
 
     vknown(v, fields);
@@ -672,8 +750,12 @@ validate_model(struct vctx *v)
     if (name != NULL && !name_valid(name))
         verr(v, NULL, "name", "must be 1-256 printable characters without spaces or quotes");
     if (json_object_object_get_ex(v->doc, "targets", &o)) {
-        static const char *const single[] = {"provider",    "model",      "api_base",  "api_key",
-                                             "api_version", "max_tokens", "credential"};
+        static const char *const single[] = {"provider",          "model",
+                                             "api_base",          "api_key",
+                                             "api_version",       "max_tokens",
+                                             "credential",        "region",
+                                             "aws_access_key_id", "aws_secret_access_key",
+                                             "aws_session_token"};
         for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
             if (json_object_object_get_ex(v->doc, single[i], NULL))
                 verr(v, NULL, single[i], "give it in each of targets, not beside them");
@@ -833,8 +915,16 @@ validate_key(struct vctx *v)
 static int
 validate_cred(struct vctx *v)
 {
-    static const char *const fields[] = {"name",    "provider",    "api_base",
-                                         "api_key", "api_version", NULL};
+    static const char *const fields[] = {"name",
+                                         "provider",
+                                         "api_base",
+                                         "api_key",
+                                         "api_version",
+                                         "region",
+                                         "aws_access_key_id",
+                                         "aws_secret_access_key",
+                                         "aws_session_token",
+                                         NULL};
     vknown(v, fields);
     const char *name = vstring(v, "name", 1, RES_NAME_MAX);
     if (name != NULL && !name_valid(name))
@@ -907,14 +997,15 @@ struct model_rec {
 
 struct target_rec {
     int32_t provider, weight, priority, max_tokens;
-    uint32_t flags;  /* TARGET_CRED_MISSING */
-    uint32_t off[6]; /* name, upstream_model, api_base, api_key, api_version, credential */
+    uint32_t flags; /* TARGET_CRED_MISSING */
+    /* name, upstream_model, api_base, api_key, api_version, credential, then aws_fields */
+    uint32_t off[10];
 };
 
 struct cred_rec {
     uint32_t magic;
     int32_t provider;
-    uint32_t off[5]; /* id, name, api_base, api_key, api_version */
+    uint32_t off[9]; /* id, name, api_base, api_key, api_version, then aws_fields */
 };
 
 struct tier_rec {
@@ -990,6 +1081,8 @@ compile_cred_target(struct rbuf *b, struct target_rec *tr, struct json_object *t
         tr->off[2] = rbuf_str(b, "", fail);
         tr->off[3] = rbuf_str(b, "", fail);
         tr->off[4] = rbuf_str(b, "", fail);
+        for (int j = 6; j < 10; j++)
+            tr->off[j] = rbuf_str(b, "", fail);
         tr->max_tokens = (int32_t)iget(t, "max_tokens", 0);
         return;
     }
@@ -998,6 +1091,10 @@ compile_cred_target(struct rbuf *b, struct target_rec *tr, struct json_object *t
     tr->off[2] = rbuf_base_str(b, cv.api_base[0] ? cv.api_base : p->api_base, fail);
     tr->off[3] = rbuf_str(b, cv.api_key, fail);
     tr->off[4] = rbuf_str(b, cv.api_version[0] ? cv.api_version : p->api_version, fail);
+    tr->off[6] = rbuf_str(b, cv.aws.region, fail);
+    tr->off[7] = rbuf_str(b, cv.aws.access_key_id, fail);
+    tr->off[8] = rbuf_str(b, cv.aws.secret_access_key, fail);
+    tr->off[9] = rbuf_str(b, cv.aws.session_token, fail);
     tr->max_tokens = (int32_t)iget(t, "max_tokens", p->max_tokens);
 }
 
@@ -1112,6 +1209,8 @@ compile_model(const char *id, struct json_object *doc, res_cred_fn cred, void *a
         tr[i].off[0] = rbuf_str(b, tname, &fail);
         tr[i].off[1] = rbuf_str(b, sget(targets[i], "model", name), &fail);
         tr[i].off[5] = rbuf_str(b, cname, &fail);
+        for (int j = 0; j < 4; j++) /* "" when a credential gives them */
+            tr[i].off[6 + j] = rbuf_str(b, sget(targets[i], aws_fields[j], ""), &fail);
         if (cname != NULL) {
             compile_cred_target(b, &tr[i], targets[i], cname, sget(targets[i], "model", name), cred,
                                 arg, &fail);
@@ -1167,6 +1266,8 @@ compile_cred(const char *id, struct json_object *doc, struct rbuf *b)
     r.off[2] = rbuf_base_str(b, sget(doc, "api_base", ""), &fail);
     r.off[3] = rbuf_str(b, sget(doc, "api_key", ""), &fail);
     r.off[4] = rbuf_str(b, sget(doc, "api_version", ""), &fail);
+    for (int j = 0; j < 4; j++)
+        r.off[5 + j] = rbuf_str(b, sget(doc, aws_fields[j], ""), &fail);
     if (fail)
         return -1;
     memcpy(b->p, &r, sizeof(r));
@@ -1305,9 +1406,17 @@ model_view_decode(const void *rec, size_t len, struct model_view *v)
     for (int i = 0; i < r.ntargets; i++) {
         struct target_view *t = &v->t[i];
         memcpy(&tr, (const char *)rec + r.off_targets + sizeof(tr) * (size_t)i, sizeof(tr));
-        const char **dst[] = {&t->name,    &t->upstream_model, &t->api_base,
-                              &t->api_key, &t->api_version,    &t->credential};
-        for (int j = 0; j < 6; j++)
+        const char **dst[] = {&t->name,
+                              &t->upstream_model,
+                              &t->api_base,
+                              &t->api_key,
+                              &t->api_version,
+                              &t->credential,
+                              &t->aws.region,
+                              &t->aws.access_key_id,
+                              &t->aws.secret_access_key,
+                              &t->aws.session_token};
+        for (int j = 0; j < 10; j++)
             if ((*dst[j] = rec_str(rec, len, tr.off[j])) == NULL)
                 return -1;
         t->credential_missing = (tr.flags & TARGET_CRED_MISSING) ? CRED_MISSING
@@ -1353,8 +1462,16 @@ cred_view_decode(const void *rec, size_t len, struct cred_view *v)
     memcpy(&r, rec, sizeof(r));
     if (r.magic != CRED_MAGIC)
         return -1;
-    const char **dst[] = {&v->id, &v->name, &v->api_base, &v->api_key, &v->api_version};
-    for (int j = 0; j < 5; j++)
+    const char **dst[] = {&v->id,
+                          &v->name,
+                          &v->api_base,
+                          &v->api_key,
+                          &v->api_version,
+                          &v->aws.region,
+                          &v->aws.access_key_id,
+                          &v->aws.secret_access_key,
+                          &v->aws.session_token};
+    for (int j = 0; j < 9; j++)
         if ((*dst[j] = rec_str(rec, len, r.off[j])) == NULL)
             return -1;
     v->provider = r.provider;

@@ -24,6 +24,7 @@
 
 #include "aigw/util.h"
 #include "uhttp_priv.h"
+#include "uhttp_url.h"
 
 /* Fill p's address when its host is an IP address. */
 static void
@@ -63,13 +64,8 @@ uhttp_pool_get(struct uhttp *u, int tls, const char *host, size_t hostlen, int p
     p->port = port;
     memcpy(p->host, host, hostlen);
     p->host[hostlen] = '\0';
-    int v6 = memchr(host, ':', hostlen) != NULL;
-    int dflt = port == (tls ? 443 : 80);
-    char portstr[8] = "";
-    if (!dflt)
-        snprintf(portstr, sizeof(portstr), ":%d", port);
-    snprintf(p->hosthdr, sizeof(p->hosthdr), "%s%s%s%s", v6 ? "[" : "", p->host, v6 ? "]" : "",
-             portstr);
+    /* host fits p->host; with [] and ":65535" it fits hosthdr (uhttp_priv.h) */
+    uhttp_host_header(tls, p->host, hostlen, port, p->hosthdr, sizeof(p->hosthdr));
     p->hosthdrlen = strlen(p->hosthdr);
     TAILQ_INIT(&p->idle);
     pool_numeric(p);

@@ -2,6 +2,7 @@
 /* uhttp_url.c: the upstream client's reading of a URL (uhttp_url.h). */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -52,4 +53,16 @@ uhttp_url_split(const char *url, struct uhttp_url *u)
     if (u->path == NULL)
         return -1; /* a query without a path */
     return 0;
+}
+
+int
+uhttp_host_header(int tls, const char *host, size_t hostlen, int port, char *out, size_t len)
+{
+    int v6 = memchr(host, ':', hostlen) != NULL;
+    char portstr[8] = "";
+    if (port != (tls ? 443 : 80))
+        snprintf(portstr, sizeof(portstr), ":%d", port);
+    int n =
+        snprintf(out, len, "%s%.*s%s%s", v6 ? "[" : "", (int)hostlen, host, v6 ? "]" : "", portstr);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
 }

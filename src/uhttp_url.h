@@ -21,4 +21,11 @@ struct uhttp_url {
  * (user information, a fragment, a query without a path, a bad port). */
 int uhttp_url_split(const char *url, struct uhttp_url *u);
 
+/*
+ * The Host header's value the client sends for host and port ([] around
+ * an IPv6 address, the port when not the scheme's default) into out;
+ * -1 when it does not fit. A SigV4 signature (prov_bedrock.c) signs it.
+ */
+int uhttp_host_header(int tls, const char *host, size_t hostlen, int port, char *out, size_t len);
+
 #endif

@@ -20,7 +20,7 @@ struct aigw_errors;
 enum res_kind { RES_MODEL = 0, RES_API_KEY = 1, RES_CREDENTIAL = 2, RES_NKINDS };
 
 /* The binary records' layout; a file written with another is rebuilt at start. */
-#define RES_RECORD_FORMAT 5
+#define RES_RECORD_FORMAT 6
 
 #define RES_ID_MAX 128
 #define RES_NAME_MAX 256
@@ -82,6 +82,14 @@ const char *lim_name(int i); /* "requests_per_minute", ... */
 #define CRED_UNFIT 2
 
 /* Views into a record; pointers live as long as the record (the LMDB read txn). */
+/* A SigV4 provider's (bedrock's) region and keys; "" each when none. */
+struct aws_view {
+    const char *region;
+    const char *access_key_id;
+    const char *secret_access_key;
+    const char *session_token;
+};
+
 struct target_view {
     const char *name; /* what x-aigw-target says */
     const char *upstream_model;
@@ -89,6 +97,7 @@ struct target_view {
     const char *api_key;    /* "" when none */
     const char *credential; /* the credential it names; "" when its values are inline */
     int credential_missing; /* CRED_MISSING, CRED_UNFIT (a 500 credential_missing), or 0 */
+    struct aws_view aws;    /* inline, or from the credential */
     const char
         *api_version; /* azure-openai: api-version; anthropic: anthropic-version; "" when none */
     int max_tokens;   /* for a client that gave none (anthropic requires one); 0: none */
@@ -145,6 +154,7 @@ struct cred_view {
     const char *api_base;    /* "" when the provider's default is used */
     const char *api_key;     /* "" when none */
     const char *api_version; /* "" when none (the provider's default is used) */
+    struct aws_view aws;
 };
 
 int model_view_decode(const void *rec, size_t len, struct model_view *v);

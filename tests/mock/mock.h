@@ -9,6 +9,7 @@
  * mock_openai.c   OpenAI's wire formats, and Azure OpenAI's
  * mock_anthropic.c  Anthropic's Messages API
  * mock_gemini.c   Google's Gemini API
+ * mock_bedrock.c  AWS Bedrock's Converse API (SigV4, event-stream frames)
  */
 #ifndef AIGW_MOCK_H
 #define AIGW_MOCK_H
@@ -234,5 +235,10 @@ extern const struct mock_provider mock_prov_gemini;
 extern const struct mock_format mock_fmt_gem_generate;
 extern const struct mock_format mock_fmt_gem_stream;
 extern const struct mock_format mock_fmt_gem_count;
+
+/* mock_bedrock.c */
+extern const struct mock_provider mock_prov_bedrock;
+extern const struct mock_format mock_fmt_br_converse;
+extern const struct mock_format mock_fmt_br_stream;
 
 #endif /* AIGW_MOCK_H */

@@ -364,6 +364,8 @@ static const struct mock_route mock_routes[] = {
     {"/openai/deployments/*/embeddings", EVHTTP_REQ_POST, &mock_fmt_az_embed},
     {"/v1/responses", EVHTTP_REQ_POST, &mock_fmt_responses},
     {"/openai/v1/responses", EVHTTP_REQ_POST, &mock_fmt_az_responses},
+    {"/model/*/converse", EVHTTP_REQ_POST, &mock_fmt_br_converse},
+    {"/model/*/converse-stream", EVHTTP_REQ_POST, &mock_fmt_br_stream},
 };
 
 /* Where the API lives, and whose errors a path there gets before its
@@ -375,6 +377,7 @@ static const struct {
     {"/v1/", &mock_prov_openai},
     {"/v1beta/", &mock_prov_gemini},
     {"/openai/", &mock_prov_azure},
+    {"/model/", &mock_prov_bedrock},
 };
 
 /* Is path (no query) under the API (and not the /mock/ endpoints)? */

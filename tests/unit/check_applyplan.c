@@ -9,6 +9,7 @@
 #include "aigw/errors.h"
 #include "aigw/resource.h"
 #include "store.h"
+#include "admin_priv.h"
 #include "applyplan.h"
 #include "tap.h"
 
@@ -202,6 +203,56 @@ START_TEST(plan_masked_secret_keeps_stored)
 }
 END_TEST
 
+/* The string at member m of o ("" when o has none). */
+static const char *
+member(struct json_object *o, const char *m)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(o, m, &v) ? json_object_get_string(v) : "";
+}
+
+/*
+ * The AWS secret key and session token are masked as api_key is, in a
+ * credential and in a model's targets, and a masked value sent back keeps
+ * the stored secret; the access key id and region are no secrets.
+ */
+START_TEST(aws_secrets_masked)
+{
+    static const char cred[] =
+        "{\"name\":\"aws\",\"provider\":\"bedrock\",\"region\":\"us-east-1\","
+        "\"aws_access_key_id\":\"AKIDEXAMPLE\","
+        "\"aws_secret_access_key\":\"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\","
+        "\"aws_session_token\":\"FwoGZXIvYXdzEXAMPLETOKEN1234\"}";
+    struct json_object *o = admin_shown_value(RES_CREDENTIAL, cred, sizeof(cred) - 1);
+    ck_assert_str_eq(member(o, "aws_secret_access_key"), "****EKEY");
+    ck_assert_str_eq(member(o, "aws_session_token"), "****1234");
+    ck_assert_str_eq(member(o, "aws_access_key_id"), "AKIDEXAMPLE");
+    ck_assert_str_eq(member(o, "region"), "us-east-1");
+    ck_assert_ptr_null(strstr(json_object_to_json_string(o), "wJalr"));
+    /* sent back masked: the stored secrets again */
+    struct json_object *old = json_tokener_parse(cred);
+    ck_assert_int_eq(admin_unmask(o, old), 0);
+    ck_assert_str_eq(member(o, "aws_secret_access_key"),
+                     "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+    ck_assert_str_eq(member(o, "aws_session_token"), "FwoGZXIvYXdzEXAMPLETOKEN1234");
+    /* a mask of no stored secret is refused */
+    json_object_object_add(o, "aws_secret_access_key", json_object_new_string("****NOPE"));
+    ck_assert_int_eq(admin_unmask(o, old), -1);
+    json_object_put(o);
+    json_object_put(old);
+
+    static const char mdoc[] =
+        "{\"name\":\"m\",\"targets\":[{\"provider\":\"bedrock\",\"region\":\"us-east-1\","
+        "\"aws_access_key_id\":\"AKIDEXAMPLE\","
+        "\"aws_secret_access_key\":\"target-secret-0123456789\"}]}";
+    o = admin_shown_value(RES_MODEL, mdoc, sizeof(mdoc) - 1);
+    struct json_object *t = json_object_array_get_idx(json_object_object_get(o, "targets"), 0);
+    ck_assert_str_eq(member(t, "aws_secret_access_key"), "****6789");
+    ck_assert_ptr_null(strstr(json_object_to_json_string(o), "target-secret"));
+    json_object_put(o);
+}
+END_TEST
+
 START_TEST(plan_secret_change_masked)
 {
     struct json_object *cur = table(0), *body = json_object_new_object();
@@ -336,6 +387,7 @@ applyplan_suite(void)
     tcase_add_test(tc, plan_prune_only_when_asked);
     tcase_add_test(tc, plan_masked_secret_keeps_stored);
     tcase_add_test(tc, plan_secret_change_masked);
+    tcase_add_test(tc, aws_secrets_masked);
     tcase_add_test(tc, plan_names_unique_on_final_state);
     tcase_add_test(tc, plan_bad_resource_named);
     tcase_add_test(tc, plan_file_owned_listed);

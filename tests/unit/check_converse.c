@@ -243,6 +243,27 @@ START_TEST(stream_exception)
 }
 END_TEST
 
+/*
+ * An error message (":message-type: error", ":error-code") whose name does
+ * not end in Exception: relay.c marks it with ES_EVENT_ERROR, and it is an
+ * error all the same (before, "InternalFailure" was no event of the API).
+ */
+START_TEST(stream_error_message)
+{
+    struct sink k = {.len = 0};
+    struct prov_stream s = {.emit = sink_emit, .arg = &k};
+    ck_assert_int_eq(converse_stream_begin(&s, "m"), 0);
+    ev(&s, "messageStart", "{\"role\":\"assistant\"}");
+    ev(&s, ES_EVENT_ERROR "InternalFailure", "{\"message\":\"stream broke\"}");
+    ck_assert_int_eq(s.error_status, 500);
+    ck_assert_str_eq(plain(s.error),
+                     "{\"error\":{\"message\":\"stream broke\",\"type\":"
+                     "\"server_error\",\"param\":null,\"code\":\"InternalFailure\"}}");
+    json_object_put(s.error);
+    converse_stream_end(&s);
+}
+END_TEST
+
 START_TEST(errors_mapped)
 {
     struct json_object *in =
@@ -274,6 +295,7 @@ converse_suite(void)
     tcase_add_test(tc, response_text_tool_usage);
     tcase_add_test(tc, stream_events);
     tcase_add_test(tc, stream_exception);
+    tcase_add_test(tc, stream_error_message);
     tcase_add_test(tc, errors_mapped);
     suite_add_tcase(s, tc);
     return s;

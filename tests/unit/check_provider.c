@@ -32,6 +32,11 @@ model_of(const struct provider *p, struct model_view *v)
     json_object_object_add(doc, "provider", json_object_new_string(p->name));
     if (p->api_base == NULL)
         json_object_object_add(doc, "api_base", json_object_new_string("http://127.0.0.1:9/v1/"));
+    if (p->aws) { /* bedrock signs with these instead of an api_key */
+        json_object_object_add(doc, "region", json_object_new_string("us-east-1"));
+        json_object_object_add(doc, "aws_access_key_id", json_object_new_string("AKIDEXAMPLE"));
+        json_object_object_add(doc, "aws_secret_access_key", json_object_new_string("s"));
+    }
     errors_init(&e, NULL);
     ck_assert_msg(res_validate(RES_MODEL, doc, "", &e) == 0, "%s: %s", p->name,
                   e.n ? e.msgs[0] : "");
@@ -48,8 +53,12 @@ model_error(const char *name, const char *extra)
 {
     char json[512];
     struct aigw_errors e;
+    const struct provider *p = provider_get(provider_parse(name));
     snprintf(json, sizeof(json),
-             "{\"name\":\"m\",\"provider\":\"%s\",\"api_base\":\"http://127.0.0.1:9\"%s}", name,
+             "{\"name\":\"m\",\"provider\":\"%s\",\"api_base\":\"http://127.0.0.1:9\"%s%s}", name,
+             p != NULL && p->aws ? ",\"region\":\"us-east-1\",\"aws_access_key_id\":\"AKID\","
+                                   "\"aws_secret_access_key\":\"s\""
+                                 : "",
              extra);
     struct json_object *doc = json_tokener_parse(json);
     ck_assert_ptr_nonnull(doc);
@@ -73,11 +82,12 @@ START_TEST(registry_round_trip)
         ck_assert_int_eq(provider_parse(p->name), i);
         ck_assert_ptr_nonnull(p->error);
         ck_assert_ptr_nonnull(p->build);
-        ck_assert_ptr_nonnull(p->auth_header);
+        ck_assert(p->auth_header != NULL || p->aws); /* or it signs (SigV4) */
         ck_assert_int_eq(p->api_version_is == NULL, p->api_version == NULL);
         void *rec = model_of(p, &v);
         ck_assert_int_eq(v.t[0].provider, i);
         ck_assert_str_eq(v.t[0].api_base, p->api_base ? p->api_base : "http://127.0.0.1:9/v1");
+        ck_assert_str_eq(v.t[0].aws.region, p->aws ? "us-east-1" : "");
         ck_assert_str_eq(v.t[0].api_version, p->api_version ? p->api_version : "");
         ck_assert_int_eq(v.t[0].max_tokens, p->max_tokens);
         free(rec);
@@ -103,13 +113,13 @@ START_TEST(registry_round_trip)
         free(msg);
     }
     /*
-     * Records of RES_RECORD_FORMAT 5 hold these ids: a provider list that
+     * Records of RES_RECORD_FORMAT 6 hold these ids: a provider list that
      * moves them needs a new format (provider_list.h), so this test changes
      * with it.
      */
-    static const char *const stored[] = {"openai", "openai-compatible", "azure-openai", "anthropic",
-                                         "gemini"};
-    ck_assert_int_eq(RES_RECORD_FORMAT, 5);
+    static const char *const stored[] = {
+        "openai", "openai-compatible", "azure-openai", "anthropic", "gemini", "bedrock"};
+    ck_assert_int_eq(RES_RECORD_FORMAT, 6);
     for (int i = 0; i < (int)(sizeof(stored) / sizeof(stored[0])); i++)
         ck_assert_int_eq(provider_parse(stored[i]), i);
     ck_assert_ptr_null(provider_get(PROVIDER_NPROVIDERS));
@@ -125,7 +135,10 @@ START_TEST(registry_round_trip)
 }
 END_TEST
 
-/* Every provider sends the target's api_key in its auth header, and none without a key. */
+/*
+ * Every provider sends the target's api_key in its auth header, and none
+ * without a key; a SigV4 provider (bedrock) never sends one.
+ */
 START_TEST(auth_header_sent)
 {
     for (int i = 0; i < PROVIDER_NPROVIDERS; i++) {
@@ -137,6 +150,7 @@ START_TEST(auth_header_sent)
                                     .api_key = keyed ? "sk-unit" : "",
                                     .api_version = p->api_version ? p->api_version : "",
                                     .max_tokens = 16,
+                                    .aws = {"us-east-1", "AKIDEXAMPLE", "s", ""},
                                     .provider = i};
             struct prov_call c = {.t = &t, .op = OP_CHAT, .request_id = "r"};
             struct prov_http h;
@@ -146,7 +160,7 @@ START_TEST(auth_header_sent)
             struct json_object *body = json_tokener_parse(
                 "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
             ck_assert_msg(p->build(&c, body, &h, err, sizeof(err)) == 0, "%s: %s", p->name, err);
-            snprintf(want, sizeof(want), "%s: %s%ssk-unit", p->auth_header,
+            snprintf(want, sizeof(want), "%s: %s%ssk-unit", p->auth_header ? p->auth_header : "-",
                      p->auth_scheme ? p->auth_scheme : "", p->auth_scheme ? " " : "");
             /* the header lines, "Name: value\r\n" each */
             for (size_t at = 0; at < h.hlen;) {
@@ -159,7 +173,8 @@ START_TEST(auth_header_sent)
                               (int)n, line);
                 at += n + 2;
             }
-            ck_assert_msg(found == keyed, "%s: %s %s", p->name, want, keyed ? "not sent" : "sent");
+            ck_assert_msg(found == (keyed && !p->aws), "%s: %s %s", p->name, want,
+                          keyed ? "not sent" : "sent");
             prov_http_free(&h);
             json_object_put(body);
         }
@@ -183,7 +198,9 @@ START_TEST(man_page_describes_every_provider)
         ck_assert_msg(man_names(l, prov, model, p->name), "provider does not list %s", p->name);
         ck_assert_msg(man_names(l, base, key, p->name), "api_base does not name %s", p->name);
         if (p->api_base != NULL) {
-            snprintf(want, sizeof(want), ".Ql %s", p->api_base);
+            /* bedrock's is its region's endpoint */
+            snprintf(want, sizeof(want), ".Ql %s",
+                     p->aws ? "https://bedrock-runtime.{region}.amazonaws.com" : p->api_base);
             int at = man_find(l, base, want);
             ck_assert_msg(at > 0 && at < key && strcmp(l[at + 1], "for") == 0 &&
                               man_names(l, at + 2, at + 3, p->name),
@@ -198,12 +215,16 @@ START_TEST(man_page_describes_every_provider)
             ck_assert_msg(strncmp(l[at + 2], want, strlen(want)) == 0,
                           "api_version: default of %s is not %s", p->name, p->api_version);
         }
-        snprintf(want, sizeof(want), ".Ql %s%s%s", p->auth_header, p->auth_scheme ? ": " : "",
-                 p->auth_scheme ? p->auth_scheme : "");
-        int hdr = man_find(l, key, want), next = man_find(l, hdr + 1, ".Ql ");
-        ck_assert_msg(hdr > 0 && hdr < ver &&
-                          man_names(l, hdr, next < 0 || next > ver ? ver : next, p->name),
-                      "api_key: %s is not said to be sent in %s", p->name, want + 4);
+        if (p->aws) { /* it signs: api_key says it takes none */
+            ck_assert_msg(man_names(l, key, ver, p->name), "api_key: %s not named", p->name);
+        } else {
+            snprintf(want, sizeof(want), ".Ql %s%s%s", p->auth_header, p->auth_scheme ? ": " : "",
+                     p->auth_scheme ? p->auth_scheme : "");
+            int hdr = man_find(l, key, want), next = man_find(l, hdr + 1, ".Ql ");
+            ck_assert_msg(hdr > 0 && hdr < ver &&
+                              man_names(l, hdr, next < 0 || next > ver ? ver : next, p->name),
+                          "api_key: %s is not said to be sent in %s", p->name, want + 4);
+        }
         if (p->max_tokens > 0) {
             snprintf(want, sizeof(want), "the default is %d for", p->max_tokens);
             int at = man_find(l, max, want);
@@ -290,7 +311,8 @@ START_TEST(providers_type_errors_by_the_table)
         const char *body =
             p->own == DIALECT_ANTHROPIC
                 ? "{\"type\":\"error\",\"error\":{\"type\":\"x_error\",\"message\":\"m\"}}"
-                : "{\"error\":{\"code\":\"c\",\"message\":\"m\",\"status\":\"S\"}}";
+            : p->aws ? "{\"message\":\"m\"}" /* Bedrock's */
+                     : "{\"error\":{\"code\":\"c\",\"message\":\"m\",\"status\":\"S\"}}";
         for (long s = 400; s < 600; s++) {
             struct json_object *in = json_tokener_parse(body), *out = NULL, *e, *t;
             int client = p->error(s, in, &out);

@@ -228,12 +228,14 @@ struct bad_case {
 #define URL_CTL_MSG "must be a URL without spaces or control characters"
 #define URL_QUERY_MSG "must have no query or fragment: aigw appends the API's path to it"
 
+#define AWS_ONLY_MSG(p) "is for a provider that signs with AWS SigV4 (bedrock), not " p
+
 static const struct bad_case bad_models[] = {
     {"{\"provider\":\"openai\"}", "models[2].name: is required"},
     {"{\"name\":\"gpt-4o\"}", "models[2].provider: is required"},
     {"{\"name\":\"gpt-4o\",\"provider\":\"cohere\"}",
      "models[2].provider: must be one of: openai, openai-compatible, azure-openai, anthropic, "
-     "gemini"},
+     "gemini, bedrock"},
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"gpt4o\"}",
      "models[2].api_base: is required"},
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"a/b\",\"api_base\":\"https://x\"}",
@@ -317,6 +319,42 @@ static const struct bad_case bad_models[] = {
     {"{\"name\":\"x\",\"provider\":\"openai\",\"fallback_on\":[\"500\\u0000x\"]}",
      "models[2].fallback_on[0]: " NUL_MSG},
     {"{\"name\":\"x\\ty\",\"provider\":\"openai\"}", "models[2].name: " NAME_MSG},
+    /* region and the aws_* keys are a SigV4 provider's only: refused by name elsewhere */
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"region\":\"us-east-1\"}",
+     "models[2].region: " AWS_ONLY_MSG("openai")},
+    {"{\"name\":\"x\",\"targets\":[{\"provider\":\"anthropic\",\"aws_access_key_id\":\"AKIA\"}]}",
+     "models[2].targets[0].aws_access_key_id: " AWS_ONLY_MSG("anthropic")},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"aws_secret_access_key\":\"s\"}",
+     "models[2].aws_secret_access_key: " AWS_ONLY_MSG("openai")},
+    {"{\"name\":\"x\",\"provider\":\"openai\",\"aws_session_token\":\"t\"}",
+     "models[2].aws_session_token: " AWS_ONLY_MSG("openai")},
+    {"{\"name\":\"x\",\"region\":\"us-east-1\",\"targets\":[{\"provider\":\"openai\"}]}",
+     "models[2].region: give it in each of targets, not beside them"},
+    /* bedrock: region and both keys, no api_key */
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"aws_access_key_id\":\"AKID\","
+     "\"aws_secret_access_key\":\"s\"}",
+     "models[2].region: is required"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"us-east-1\",\"aws_access_key_id\":"
+     "\"AKIDEXAMPLE\"}",
+     "models[2].aws_secret_access_key: is required"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"us-east-1\",\"aws_access_key_id\":"
+     "\"AKIDEXAMPLE\",\"aws_secret_access_key\":\"s\","
+     "\"api_key\":\"k\"}",
+     "models[2].api_key: provider bedrock signs with aws_access_key_id and aws_secret_access_key, "
+     "not api_key"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"US East\","
+     "\"aws_access_key_id\":\"AKID\",\"aws_secret_access_key\":\"s\"}",
+     "models[2].region: must be an AWS region such as us-east-1"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"us-east-1\","
+     "\"aws_access_key_id\":\"akid\",\"aws_secret_access_key\":\"s\"}",
+     "models[2].aws_access_key_id: must be an access key id such as AKIAIOSFODNN7EXAMPLE"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"us-east-1\",\"aws_access_key_id\":"
+     "\"AKIDEXAMPLE\",\"aws_secret_access_key\":\"s\\r\\nX: y\"}",
+     "models[2].aws_secret_access_key: must not be empty or contain control characters"},
+    {"{\"name\":\"x\",\"provider\":\"bedrock\",\"region\":\"us-east-1\",\"aws_access_key_id\":"
+     "\"AKIDEXAMPLE\",\"aws_secret_access_key\":\"s\","
+     "\"aws_session_token\":\"\"}",
+     "models[2].aws_session_token: must not be empty or contain control characters"},
 };
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -1258,6 +1296,8 @@ static const struct bad_case bad_creds[] = {
     {"{\"name\":\"c\",\"provider\":\"openai-compatible\"}", "credentials[0].api_base: is required"},
     {"{\"name\":\"c\",\"provider\":\"openai\",\"api_key\":\"a\\nb\"}",
      "credentials[0].api_key: " CTL_MSG},
+    {"{\"name\":\"c\",\"provider\":\"openai\",\"region\":\"eu-west-1\"}",
+     "credentials[0].region: " AWS_ONLY_MSG("openai")},
 };
 
 /* A credential document with one mistake gives exactly one error, at its JSON path. */
@@ -1291,6 +1331,12 @@ static const struct bad_case bad_cred_refs[] = {
      "models[2].credential: must be the name of a credential (1-256 printable characters without "
      "spaces)"},
     {"{\"name\":\"m\",\"credential\":7}", "models[2].credential: must be a string"},
+    {"{\"name\":\"m\",\"credential\":\"c\",\"aws_secret_access_key\":\"s\"}",
+     "models[2].aws_secret_access_key: comes from credential c: give it there, not beside "
+     "credential"},
+    {"{\"name\":\"m\",\"targets\":[{\"credential\":\"c\",\"region\":\"us-east-1\"}]}",
+     "models[2].targets[0].region: comes from credential c: give it there, not beside "
+     "credential"},
     {"{\"name\":\"m\",\"credential\":\"c\",\"targets\":[{\"credential\":\"c\"}]}",
      "models[2].credential: give it in each of targets, not beside them"},
 };
@@ -1385,6 +1431,89 @@ START_TEST(cred_compiles_into_model)
 }
 END_TEST
 
+/*
+ * The AWS fields (region, keys, session token) in the records: inline on a
+ * target, and from a credential into the targets that name it. Compiled
+ * from documents as stored (validation of them comes with the provider).
+ */
+START_TEST(aws_fields_round_trip)
+{
+    size_t clen, mlen;
+    void *crec = NULL, *mrec = NULL;
+    struct json_object *cdoc = parse("{\"name\":\"aws\",\"provider\":\"openai\","
+                                     "\"region\":\"eu-west-1\",\"aws_access_key_id\":\"AKIDC\","
+                                     "\"aws_secret_access_key\":\"sc\"}");
+    ck_assert_int_eq(res_compile(RES_CREDENTIAL, "c", cdoc, &crec, &clen), 0);
+    struct cred_view cv;
+    ck_assert_int_eq(cred_view_decode(crec, clen, &cv), 0);
+    ck_assert_str_eq(cv.aws.region, "eu-west-1");
+    ck_assert_str_eq(cv.aws.access_key_id, "AKIDC");
+    ck_assert_str_eq(cv.aws.secret_access_key, "sc");
+    ck_assert_str_eq(cv.aws.session_token, "");
+    ck_assert_str_eq(cv.api_key, "");
+
+    struct json_object *doc =
+        parse("{\"name\":\"m\",\"targets\":[{\"credential\":\"aws\"},"
+              "{\"provider\":\"openai\",\"region\":\"us-east-1\",\"aws_access_key_id\":\"AKIDT\","
+              "\"aws_secret_access_key\":\"st\",\"aws_session_token\":\"tok\"}]}");
+    struct one_cred oc = {"aws", crec, clen, 0};
+    ck_assert_int_eq(res_compile_with(RES_MODEL, "m", doc, one_cred_fn, &oc, &mrec, &mlen), 0);
+    struct model_view v;
+    ck_assert_int_eq(model_view_decode(mrec, mlen, &v), 0);
+    ck_assert_str_eq(v.t[0].aws.region, "eu-west-1");
+    ck_assert_str_eq(v.t[0].aws.access_key_id, "AKIDC");
+    ck_assert_str_eq(v.t[0].aws.secret_access_key, "sc");
+    ck_assert_str_eq(v.t[0].aws.session_token, "");
+    ck_assert_str_eq(v.t[1].aws.region, "us-east-1");
+    ck_assert_str_eq(v.t[1].aws.access_key_id, "AKIDT");
+    ck_assert_str_eq(v.t[1].aws.secret_access_key, "st");
+    ck_assert_str_eq(v.t[1].aws.session_token, "tok");
+    free(mrec);
+    /* a credential the table lacks: no keys either */
+    oc.rec = NULL;
+    ck_assert_int_eq(res_compile_with(RES_MODEL, "m", doc, one_cred_fn, &oc, &mrec, &mlen), 0);
+    ck_assert_int_eq(model_view_decode(mrec, mlen, &v), 0);
+    ck_assert_int_eq(v.t[0].credential_missing, CRED_MISSING);
+    ck_assert_str_eq(v.t[0].aws.secret_access_key, "");
+    ck_assert_str_eq(v.t[0].aws.region, "");
+    free(mrec);
+    json_object_put(doc);
+    json_object_put(cdoc);
+    free(crec);
+}
+END_TEST
+
+/* A bedrock target: its model id (a colon in it) and keys are valid; api_base stays "". */
+START_TEST(bedrock_valid)
+{
+    size_t len;
+    void *rec = compile(RES_MODEL, "m",
+                        "{\"name\":\"claude\",\"provider\":\"bedrock\","
+                        "\"model\":\"anthropic.claude-3-haiku-20240307-v1:0\","
+                        "\"region\":\"us-east-1\",\"aws_access_key_id\":\"AKIDEXAMPLE\","
+                        "\"aws_secret_access_key\":\"secret/with+chars\"}",
+                        &len);
+    struct model_view v;
+    ck_assert_int_eq(model_view_decode(rec, len, &v), 0);
+    ck_assert_int_eq(v.t[0].provider, PROVIDER_BEDROCK);
+    ck_assert_str_eq(v.t[0].api_base, "");
+    ck_assert_str_eq(v.t[0].aws.region, "us-east-1");
+    ck_assert_str_eq(v.t[0].aws.secret_access_key, "secret/with+chars");
+    ck_assert_str_eq(v.t[0].upstream_model, "anthropic.claude-3-haiku-20240307-v1:0");
+    free(rec);
+    rec = compile(RES_CREDENTIAL, "c",
+                  "{\"name\":\"aws\",\"provider\":\"bedrock\",\"region\":\"eu-west-1\","
+                  "\"aws_access_key_id\":\"AKIDEXAMPLE\",\"aws_secret_access_key\":\"s\","
+                  "\"aws_session_token\":\"tok\",\"api_base\":\"http://127.0.0.1:9/\"}",
+                  &len);
+    struct cred_view cv;
+    ck_assert_int_eq(cred_view_decode(rec, len, &cv), 0);
+    ck_assert_str_eq(cv.api_base, "http://127.0.0.1:9");
+    ck_assert_str_eq(cv.aws.session_token, "tok");
+    free(rec);
+}
+END_TEST
+
 /* A credential's provider defaults (api_base, api_version) fill what it leaves out. */
 START_TEST(cred_provider_defaults)
 {
@@ -1474,6 +1603,8 @@ resource_suite(void)
     tcase_add_test(tc, decode_random_garbage);
     tcase_add_test(tc, cred_compiles_into_model);
     tcase_add_test(tc, cred_provider_defaults);
+    tcase_add_test(tc, aws_fields_round_trip);
+    tcase_add_test(tc, bedrock_valid);
     tcase_add_test(tc, cred_names_and_index);
     suite_add_tcase(s, tc);
 

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * check_prov_bedrock.c: the bedrock provider's request (URL, headers and
+ * a SigV4 signature over the Host the upstream client sends, port
+ * included) and its error mapping. The translations are check_converse's.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "aigw/resource.h"
+#include "provider.h"
+#include "sigv4.h"
+#include "tap.h"
+
+#define MODEL "anthropic.claude-3-haiku-20240307-v1:0"
+#define MODEL_SEG "anthropic.claude-3-haiku-20240307-v1%3A0"
+#define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+static struct target_view target = {
+    .name = "br",
+    .upstream_model = MODEL,
+    .api_base = "",
+    .api_key = "",
+    .api_version = "",
+    .credential = "",
+    .aws = {"us-west-2", "AKIDEXAMPLE", SECRET, ""},
+    .provider = PROVIDER_BEDROCK,
+};
+
+/* The value of header name in h's lines (into out); NULL when absent. */
+static const char *
+header(const struct prov_http *h, const char *name, char *out, size_t len)
+{
+    size_t n = strlen(name);
+    for (const char *p = h->hdrs; p != NULL && p < h->hdrs + h->hlen;) {
+        const char *e = memmem(p, (size_t)(h->hdrs + h->hlen - p), "\r\n", 2);
+        if (e == NULL)
+            break;
+        if ((size_t)(e - p) > n + 2 && strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            snprintf(out, len, "%.*s", (int)(e - p - n - 2), p + n + 2);
+            return out;
+        }
+        p = e + 2;
+    }
+    return NULL;
+}
+
+/* Build a chat request for t; h holds the request (free it). */
+static void
+build(const struct target_view *t, int stream, struct prov_http *h)
+{
+    struct prov_call c = {.t = t, .op = OP_CHAT, .stream = stream, .request_id = "r1"};
+    struct json_object *body = json_tokener_parse(
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    char err[256] = "";
+    memset(h, 0, sizeof(*h));
+    ck_assert_msg(prov_bedrock.build(&c, body, h, err, sizeof(err)) == 0, "%s", err);
+    json_object_put(body);
+}
+
+/*
+ * The Authorization h carries is the one SigV4 (checked against AWS's
+ * vectors in check_sigv4) gives over host, path, its x-amz-date (and
+ * token) and its body.
+ */
+static void
+assert_signed(const struct target_view *t, const struct prov_http *h, const char *host,
+              const char *path)
+{
+    char date[64], auth[512], tok[256];
+    ck_assert_ptr_nonnull(header(h, "X-Amz-Date", date, sizeof(date)));
+    ck_assert_ptr_nonnull(header(h, "Authorization", auth, sizeof(auth)));
+    const char *token = header(h, "X-Amz-Security-Token", tok, sizeof(tok));
+    struct sigv4_hdr hdrs[3] = {
+        {"host", host}, {"x-amz-date", date}, {"x-amz-security-token", token}};
+    struct sigv4_cred cred = {t->aws.access_key_id, t->aws.secret_access_key, token, t->aws.region,
+                              "bedrock"};
+    char *want =
+        sigv4_authorization(&cred, "POST", path, NULL, hdrs, token ? 3 : 2, h->body, h->len, date);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_str_eq(auth, want);
+    free(want);
+    ck_assert_ptr_null(memmem(h->hdrs, h->hlen, SECRET, strlen(SECRET))); /* only the signature */
+}
+
+START_TEST(converse_default_endpoint)
+{
+    struct prov_http h;
+    char v[128];
+    build(&target, 0, &h);
+    ck_assert_str_eq(h.url, "https://bedrock-runtime.us-west-2.amazonaws.com/model/" MODEL_SEG
+                            "/converse");
+    ck_assert_str_eq(header(&h, "Accept", v, sizeof(v)), "application/json");
+    ck_assert_str_eq(header(&h, "Content-Type", v, sizeof(v)), "application/json");
+    ck_assert_ptr_null(header(&h, "X-Amz-Security-Token", v, sizeof(v)));
+    ck_assert_ptr_nonnull(strstr(h.body, "\"messages\":[{\"role\":\"user\""));
+    assert_signed(&target, &h, "bedrock-runtime.us-west-2.amazonaws.com",
+                  "/model/" MODEL_SEG "/converse");
+    char auth[512];
+    header(&h, "Authorization", auth, sizeof(auth));
+    ck_assert_ptr_nonnull(strstr(auth, "Credential=AKIDEXAMPLE/"));
+    ck_assert_ptr_nonnull(strstr(auth, "/us-west-2/bedrock/aws4_request"));
+    prov_http_free(&h);
+}
+END_TEST
+
+/* api_base (a VPC endpoint, the mock): its host and port are what is signed. */
+START_TEST(converse_stream_api_base_port_token)
+{
+    struct target_view t = target;
+    struct prov_http h;
+    char v[128];
+    t.api_base = "http://127.0.0.1:8123";
+    t.aws.session_token = "FwoGZXIvYXdzEXAMPLE";
+    build(&t, 1, &h);
+    ck_assert_str_eq(h.url, "http://127.0.0.1:8123/model/" MODEL_SEG "/converse-stream");
+    ck_assert_str_eq(header(&h, "Accept", v, sizeof(v)), "application/vnd.amazon.eventstream");
+    ck_assert_str_eq(header(&h, "X-Amz-Security-Token", v, sizeof(v)), "FwoGZXIvYXdzEXAMPLE");
+    assert_signed(&t, &h, "127.0.0.1:8123", "/model/" MODEL_SEG "/converse-stream");
+    prov_http_free(&h);
+
+    /* the scheme's default port is not in the Host header, so not signed either */
+    t.api_base = "https://vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com:443";
+    build(&t, 0, &h);
+    assert_signed(&t, &h, "vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com",
+                  "/model/" MODEL_SEG "/converse");
+    prov_http_free(&h);
+}
+END_TEST
+
+START_TEST(other_ops_refused)
+{
+    struct prov_call c = {.t = &target, .op = OP_EMBEDDINGS};
+    struct prov_http h;
+    char err[256] = "";
+    struct json_object *body = json_tokener_parse("{\"input\":\"x\"}");
+    memset(&h, 0, sizeof(h));
+    ck_assert_int_eq(prov_bedrock.build(&c, body, &h, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "this operation is not supported by provider bedrock");
+    prov_http_free(&h);
+    json_object_put(body);
+}
+END_TEST
+
+/* An error body: typed by status; its __type (AWS's JSON protocol) names the code. */
+START_TEST(errors_mapped)
+{
+    struct json_object
+        *in = json_tokener_parse(
+            "{\"message\":\"The security token included in the request is invalid.\"}"),
+        *out = NULL;
+    ck_assert_int_eq(prov_bedrock.error(403, in, &out), 403);
+    ck_assert_str_eq(json_object_get_string(
+                         json_object_object_get(json_object_object_get(out, "error"), "message")),
+                     "The security token included in the request is invalid.");
+    json_object_put(out);
+    json_object_put(in);
+    in = json_tokener_parse("{\"__type\":\"com.amazon.coral.validate#ValidationException\","
+                            "\"message\":\"bad\"}");
+    ck_assert_int_eq(prov_bedrock.error(400, in, &out), 400);
+    ck_assert_str_eq(json_object_get_string(
+                         json_object_object_get(json_object_object_get(out, "error"), "code")),
+                     "ValidationException");
+    json_object_put(out);
+    json_object_put(in);
+    in = json_tokener_parse("{\"error\":{\"message\":\"not bedrock\"}}");
+    ck_assert_int_eq(prov_bedrock.error(400, in, &out), -1);
+    json_object_put(in);
+}
+END_TEST
+
+static Suite *
+bedrock_suite(void)
+{
+    Suite *s = suite_create("prov_bedrock");
+    TCase *tc = tcase_create("build");
+    tcase_add_test(tc, converse_default_endpoint);
+    tcase_add_test(tc, converse_stream_api_base_port_token);
+    tcase_add_test(tc, other_ops_refused);
+    tcase_add_test(tc, errors_mapped);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return run_suite(bedrock_suite());
+}
