@@ -228,6 +228,27 @@ vstring(struct vctx *v, const char *field, int required, size_t maxlen)
     return s;
 }
 
+/* Does a string anywhere in doc hold a NUL? */
+static int
+has_nul(struct json_object *doc)
+{
+    if (json_object_is_type(doc, json_type_string))
+        return strlen(json_object_get_string(doc)) != (size_t)json_object_get_string_len(doc);
+    if (json_object_is_type(doc, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(doc); i++)
+            if (has_nul(json_object_array_get_idx(doc, i)))
+                return 1;
+    } else if (json_object_is_type(doc, json_type_object)) {
+        json_object_object_foreach(doc, key, val)
+        {
+            (void)key;
+            if (has_nul(val))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /*
  * Refuse, anywhere in doc, a string with a NUL ("\u0000") in it: aigw reads
  * strings as C strings, so "a\u0000b" would be checked as "a" and stored as
@@ -237,6 +258,8 @@ static void
 vnul(struct vctx *v, struct json_object *doc, const char *path)
 {
     char sub[320];
+    if (!has_nul(doc))
+        return; /* the common case, without a path built for every field */
     if (json_object_is_type(doc, json_type_string)) {
         if (strlen(json_object_get_string(doc)) != (size_t)json_object_get_string_len(doc)) {
             struct vctx at = {v->doc, path, v->e, 0};

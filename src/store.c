@@ -721,6 +721,14 @@ stored_cred_name(const MDB_val *olddoc, char *out, size_t len)
         out[n] = '\0';
 }
 
+/* Would writing json (in t's origin and revision) leave the stored document od as it is? */
+static int
+doc_unchanged(const struct store_txn *t, const struct store_doc *od, const char *json, size_t len)
+{
+    return od->len == len && memcmp(od->json, json, len) == 0 && od->origin == t->origin &&
+           (t->revision == 0 || od->revision == t->revision);
+}
+
 int
 store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_object *doc,
           struct aigw_errors *e)
@@ -735,19 +743,17 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
     size_t reclen;
     int rc;
 
-    if (res_index_key(k, doc, idx, sizeof(idx), &ilen) < 0 ||
-        compile_in(t->txn, s, k, id, doc, &rec, &reclen) < 0) {
-        errors_add(e, NULL, id, "cannot compile the resource");
-        return STORE_ERROR;
-    }
     struct store_doc od = {0};
     rc = mdb_get(t->txn, s->docs[k], &dk, &old);
     if (rc == 0 && doc_decode(&old, &od) < 0)
         rc = MDB_NOTFOUND; /* unreadable: overwrite */
-    if (rc == 0 && od.len == strlen(json) && memcmp(od.json, json, od.len) == 0 &&
-        od.origin == t->origin && (t->revision == 0 || od.revision == t->revision)) {
-        free(rec);
-        return STORE_OK; /* unchanged: write nothing, bump nothing */
+    /* unchanged: write nothing, bump nothing (and compile nothing: a reload's common case) */
+    if (rc == 0 && doc_unchanged(t, &od, json, strlen(json)))
+        return STORE_OK;
+    if (res_index_key(k, doc, idx, sizeof(idx), &ilen) < 0 ||
+        compile_in(t->txn, s, k, id, doc, &rec, &reclen) < 0) {
+        errors_add(e, NULL, id, "cannot compile the resource");
+        return STORE_ERROR;
     }
     /* The name (or key) must not belong to another resource. */
     ik.mv_size = ilen;
@@ -921,28 +927,45 @@ store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *i
 
     /*
      * Then free the names and keys of every changed resource, so that two
-     * resources may swap names (or keys) in one change.
+     * resources may swap names (or keys) in one change. The documents whose
+     * stored bytes (and origin) are the same are noted, with their stored
+     * revision: nothing below writes them, so the puts need not serialize
+     * and compare them again (a reload of a large file changes few).
      */
+    size_t n = (size_t)json_object_object_length(items), i = 0;
+    int64_t *same = calloc(n ? n : 1, sizeof(*same)); /* the stored revision + 1, or 0 */
+    if (same == NULL)
+        return -1;
     json_object_object_foreach(items, cid, cdoc)
     {
         MDB_val dk = {strlen(cid), (void *)cid}, old;
         struct store_doc d;
-        const char *json = json_object_to_json_string_ext(cdoc, JSON_C_TO_STRING_PLAIN |
-                                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (mdb_get(t->txn, t->s->docs[k], &dk, &old) == 0 && doc_decode(&old, &d) == 0 &&
-            (d.len != strlen(json) || memcmp(d.json, json, d.len) != 0))
-            drop_index(t, k, cid, &old);
+        size_t jlen;
+        const char *json = json_object_to_json_string_length(
+            cdoc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &jlen);
+        if (mdb_get(t->txn, t->s->docs[k], &dk, &old) == 0 && doc_decode(&old, &d) == 0) {
+            if (d.len != jlen || memcmp(d.json, json, d.len) != 0)
+                drop_index(t, k, cid, &old);
+            else if (d.origin == t->origin && d.revision >= 0)
+                same[i] = d.revision + 1;
+        }
+        i++;
     }
     int64_t txnrev = t->revision;
+    i = 0;
     json_object_object_foreach(items, id, doc)
     {
         struct json_object *r;
         if (revs != NULL && json_object_object_get_ex(revs, id, &r))
             t->revision = json_object_get_int64(r);
-        if (store_put(t, k, id, doc, e) != STORE_OK)
+        /* unchanged: what store_put would find, without its work */
+        if (!(same[i] && (t->revision == 0 || same[i] - 1 == t->revision)) &&
+            store_put(t, k, id, doc, e) != STORE_OK)
             bad = 1;
         t->revision = txnrev;
+        i++;
     }
+    free(same);
     return bad ? -1 : t->changes - before;
 }
 

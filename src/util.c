@@ -264,9 +264,10 @@ hexval(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
-    c = tolower(c);
     if (c >= 'a' && c <= 'f')
         return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') /* not tolower(): a call per digit, in every key's lookup */
+        return c - 'A' + 10;
     return -1;
 }
 

@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <regex.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,18 +108,53 @@ subst_env(const char *in, int line, const char *path, struct aigw_errors *e, int
     return out;
 }
 
+/* The number of ASCII digits at s. */
+static size_t
+digits(const char *s)
+{
+    size_t n = 0;
+    while (s[n] >= '0' && s[n] <= '9')
+        n++;
+    return n;
+}
+
+/* Is s an integer, ^[-+]?[0-9]+$? (Matched by hand: a regexec per scalar cost reloads.) */
+static int
+is_int(const char *s)
+{
+    s += *s == '-' || *s == '+';
+    size_t n = digits(s);
+    return n > 0 && s[n] == '\0';
+}
+
+/* Is s a float, ^[-+]?([0-9]*\.[0-9]+|[0-9]+\.[0-9]*)([eE][-+]?[0-9]+)?$? */
+static int
+is_float(const char *s)
+{
+    s += *s == '-' || *s == '+';
+    size_t a = digits(s);
+    s += a;
+    if (*s++ != '.')
+        return 0;
+    size_t b = digits(s);
+    s += b;
+    if (a + b == 0)
+        return 0;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        s += *s == '-' || *s == '+';
+        size_t x = digits(s);
+        if (x == 0)
+            return 0;
+        s += x;
+    }
+    return *s == '\0';
+}
+
 /* Type a plain scalar as YAML 1.2's core schema does. */
 static struct json_object *
 scalar_typed(const char *s)
 {
-    static regex_t re_int, re_float;
-    static int compiled;
-    if (!compiled) {
-        regcomp(&re_int, "^[-+]?[0-9]+$", REG_EXTENDED | REG_NOSUB);
-        regcomp(&re_float, "^[-+]?([0-9]*\\.[0-9]+|[0-9]+\\.[0-9]*)([eE][-+]?[0-9]+)?$",
-                REG_EXTENDED | REG_NOSUB);
-        compiled = 1;
-    }
     if (*s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
         strcmp(s, "NULL") == 0)
         return NULL;
@@ -128,13 +162,13 @@ scalar_typed(const char *s)
         return json_object_new_boolean(1);
     if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
         return json_object_new_boolean(0);
-    if (regexec(&re_int, s, 0, NULL, 0) == 0) {
+    if (is_int(s)) {
         errno = 0;
         long long v = strtoll(s, NULL, 10);
         if (errno == 0)
             return json_object_new_int64(v);
     }
-    if (regexec(&re_float, s, 0, NULL, 0) == 0)
+    if (is_float(s))
         return json_object_new_double(strtod(s, NULL));
     return json_object_new_string(s);
 }
