@@ -22,8 +22,13 @@ memtrim_due(struct memtrim *m, int conns)
         m->peak = conns;
     int due = (conns == 0 && m->peak > 0) ||
               (m->peak - conns >= MEMTRIM_MIN_DROP && conns <= m->peak / 2);
-    if (due)
+    if (due) {
+        m->again = conns == 0; /* what the last ones free after they end: once more */
         m->peak = conns;
+    } else if (m->again) {
+        m->again = 0;
+        due = conns == 0;
+    }
     return due;
 }
 

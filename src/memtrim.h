@@ -11,7 +11,8 @@
 #define MEMTRIM_MIN_DROP 64
 
 struct memtrim {
-    int peak; /* the most connections seen since the last trim */
+    int peak;  /* the most connections seen since the last trim */
+    int again; /* an idle trim was made: one more on the next idle tick */
     unsigned long trims; /* how many trims were made */
 };
 
@@ -20,6 +21,8 @@ struct memtrim {
  * connection count: nonzero when now is the time to trim, that is when the
  * worker fell idle after some load, or its count fell to half of its peak
  * and by at least MEMTRIM_MIN_DROP. The peak then restarts from conns.
+ * An idle trim is made twice, on two idle ticks in a row: a stream's last
+ * buffers (its upstream side) may be freed after its connection closed.
  */
 int memtrim_due(struct memtrim *m, int conns);
 

@@ -163,7 +163,7 @@ table_tick_cb(evutil_socket_t fd, short what, void *arg)
     struct timeval tv = tv_ms(1000);
     if (store_check(w->store) != STORE_FILE_SHORT) {
         note_config_version(w);
-        memtrim_tick(&w->trim, http_server_nconns(w->http));
+        memtrim_tick(&w->trim, http_server_nconns(w->http) + proxy_inflight(w->px));
         evtimer_add(w->table_tick, &tv);
         return;
     }

@@ -21,10 +21,15 @@ START_TEST(idle_after_load)
     ck_assert_int_eq(memtrim_due(&m, 0), 0); /* never loaded */
     ck_assert_int_eq(memtrim_due(&m, 3), 0);
     ck_assert_int_eq(memtrim_due(&m, 0), 1);
+    ck_assert_int_eq(memtrim_due(&m, 0), 1); /* once more, the next idle tick */
     ck_assert_int_eq(memtrim_due(&m, 0), 0);
     ck_assert_int_eq(memtrim_due(&m, 0), 0);
     ck_assert_int_eq(memtrim_due(&m, 1), 0);
     ck_assert_int_eq(memtrim_due(&m, 0), 1);
+    ck_assert_int_eq(memtrim_due(&m, 2), 0); /* not idle on the next tick: no second trim */
+    ck_assert_int_eq(memtrim_due(&m, 0), 1);
+    ck_assert_int_eq(memtrim_due(&m, 0), 1);
+    ck_assert_int_eq(memtrim_due(&m, 0), 0);
 }
 END_TEST
 
@@ -39,6 +44,7 @@ START_TEST(fall_to_half)
     ck_assert_int_eq(memtrim_due(&m, 1500), 0); /* the peak is now 2000 */
     ck_assert_int_eq(memtrim_due(&m, 1000), 1);
     ck_assert_int_eq(memtrim_due(&m, 1), 1);
+    ck_assert_int_eq(memtrim_due(&m, 0), 1);
     ck_assert_int_eq(memtrim_due(&m, 0), 1);
     ck_assert_int_eq(memtrim_due(&m, 0), 0);
 }
