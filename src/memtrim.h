@@ -11,8 +11,8 @@
 #define MEMTRIM_MIN_DROP 64
 
 struct memtrim {
-    int peak;  /* the most connections seen since the last trim */
-    int again; /* an idle trim was made: one more on the next idle tick */
+    int peak;            /* the most connections seen since the last trim */
+    int again;           /* an idle trim was made: one more on the next idle tick */
     unsigned long trims; /* how many trims were made */
 };
 

@@ -124,7 +124,8 @@ prov_url(struct prov_http *h, const struct target_view *t, const char *path, con
     char *url = malloc((size_t)n + 1);
     if (url == NULL)
         return -1;
-    snprintf(url, (size_t)n + 1, "%s%s%s%s", t->api_base, path, query ? "?" : "", query ? query : "");
+    snprintf(url, (size_t)n + 1, "%s%s%s%s", t->api_base, path, query ? "?" : "",
+             query ? query : "");
     free(h->url);
     h->url = url;
     return 0;
