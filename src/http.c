@@ -71,6 +71,7 @@ struct http_req {
     int ndone; /* headers whose value is complete and NUL-terminated in hbuf */
     int in_value;
     struct evbuffer *body;
+    size_t body_dropped; /* bytes of the body freed by http_req_drop_body */
     char id[130];
     char *path;
     char *query; /* after "?", before "#"; NULL when there is none */
@@ -326,6 +327,14 @@ http_req_body(struct http_req *r)
     return r->body;
 }
 
+void
+http_req_drop_body(struct http_req *r)
+{
+    size_t len = evbuffer_get_length(r->body);
+    r->body_dropped += len;
+    evbuffer_drain(r->body, len);
+}
+
 const char *
 http_req_id(const struct http_req *r)
 {
@@ -369,7 +378,7 @@ req_end(struct http_req *r, int client_gone)
         .stream = r->streaming,
         .start_real_ms = r->start_real_ms,
         .end_us = now_mono_us(),
-        .bytes_received = evbuffer_get_length(r->body),
+        .bytes_received = evbuffer_get_length(r->body) + r->body_dropped,
         .bytes_sent = r->bytes_sent,
     };
     s->end_hook(r, &e, s->end_arg);

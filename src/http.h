@@ -113,6 +113,11 @@ const char *http_req_path(const struct http_req *r); /* without the query string
 const char *http_req_query(const struct http_req *r);
 const char *http_req_header(const struct http_req *r, const char *name);
 struct evbuffer *http_req_body(struct http_req *r);
+/*
+ * Free the body's bytes once nothing will read them again (a stream whose
+ * answer began): the access log still counts them in bytes_received.
+ */
+void http_req_drop_body(struct http_req *r);
 const char *http_req_id(const struct http_req *r);
 const char *http_req_peer(const struct http_req *r);
 int64_t http_req_start_us(const struct http_req *r);

@@ -118,9 +118,17 @@ prov_auth(struct prov_http *h, const struct prov_call *c, const struct provider 
 int
 prov_url(struct prov_http *h, const struct target_view *t, const char *path, const char *query)
 {
-    int n = snprintf(h->url, sizeof(h->url), "%s%s%s%s", t->api_base, path, query ? "?" : "",
-                     query ? query : "");
-    return n < 0 || (size_t)n >= sizeof(h->url) ? -1 : 0;
+    int n = snprintf(NULL, 0, "%s%s%s%s", t->api_base, path, query ? "?" : "", query ? query : "");
+    if (n < 0 || n >= PROV_URL_MAX)
+        return -1;
+    char *url = malloc((size_t)n + 1);
+    if (url == NULL)
+        return -1;
+    snprintf(url, (size_t)n + 1, "%s%s%s%s", t->api_base, path, query ? "?" : "",
+             query ? query : "");
+    free(h->url);
+    h->url = url;
+    return 0;
 }
 
 void
@@ -170,6 +178,7 @@ prov_http_free(struct prov_http *h)
     }
     json_object_put(h->keep);
     free(h->buf);
+    free(h->url);
     memset(h, 0, sizeof(*h));
 }
 

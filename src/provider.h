@@ -70,8 +70,11 @@ struct prov_call {
 };
 
 /* The upstream request a provider builds. */
+#define PROV_URL_MAX 4096 /* the longest URL a request may have, with its NUL */
+
 struct prov_http {
-    char url[4096];
+    char *url;                /* malloc'd by prov_url (at most PROV_URL_MAX - 1 bytes): a
+                                 held stream keeps only what its URL needs */
     char *hdrs;               /* "Name: value\r\n" lines, the provider's own (auth among them):
                                  wiped and freed, never logged */
     size_t hlen, hcap;
@@ -178,7 +181,7 @@ void prov_header(struct prov_http *h, const char *name, const char *value);
 void prov_header_line(struct prov_http *h, const char *line, size_t len);
 /* The target's api_key in p's auth header (none without a key); our copies are wiped. */
 void prov_auth(struct prov_http *h, const struct prov_call *c, const struct provider *p);
-/* The URL: api_base + path (+ "?" query when not NULL). -1 when too long. */
+/* The URL: api_base + path (+ "?" query when not NULL). -1 when too long or out of memory. */
 int prov_url(struct prov_http *h, const struct target_view *t, const char *path, const char *query);
 /* The body as compact JSON, kept alive by h->keep (takes the reference). */
 void prov_body(struct prov_http *h, struct json_object *body);

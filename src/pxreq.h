@@ -94,6 +94,7 @@ struct pxreq {
     struct access_info *acc;   /* key, model, usage and error for the access line */
     struct json_object *body;  /* the client's request, rewritten per target */
     struct json_object *obody; /* an Anthropic client's request in the OpenAI shape (made once) */
+    int request_dropped;       /* the answer began: body, obody and the raw body freed */
     struct msg_stream ms;      /* an Anthropic client's stream from OpenAI chunks */
     void *mrec;                /* a copy of the model's record: mv points into it */
     size_t mlen;

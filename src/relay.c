@@ -78,11 +78,32 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* One upstream SSE event: answer.c accounts, translates and forwards it. */
+/*
+ * The answer has begun: no other attempt can follow (finish retries only
+ * before it), so what only building an attempt reads goes now, and a held
+ * stream keeps none of it: the client's body, raw and parsed (the access
+ * log still counts its bytes).
+ */
+static void
+drop_request(struct pxreq *q)
+{
+    q->request_dropped = 1;
+    json_object_put(q->body);
+    q->body = NULL;
+    json_object_put(q->obody);
+    q->obody = NULL;
+    q->a.call.raw = NULL;
+    q->a.call.rawlen = 0;
+    http_req_drop_body(q->r);
+}
+
 static int
 on_sse_event(const char *event, size_t evlen, const char *data, size_t len, void *arg)
 {
     struct pxreq *q = arg;
     answer_stream_event(q, event, evlen, data, len);
+    if (!q->request_dropped && http_resp_started(q->r))
+        drop_request(q);
     return q->a.bad_event ? -1 : 0; /* stop the transfer on a stream we cannot read */
 }
 

@@ -25,6 +25,7 @@
 #include "store.h"
 #include "aigw/util.h"
 #include "http.h"
+#include "memtrim.h"
 #include "metrics.h"
 #include "proxy.h"
 #include "uhttp.h"
@@ -47,6 +48,7 @@ struct worker {
     int draining;
     int table_short; /* data.mdb was cut short: stopped, exit status 1 */
     int64_t drain_deadline_ms;
+    struct memtrim trim; /* heap given back after a fall in load */
 };
 
 /* Read the configuration tree the master wrote into conf_fd. */
@@ -151,7 +153,8 @@ note_config_version(struct worker *w)
  * short while we run has lost its records, and reading one would be SIGBUS:
  * stop at once, saying why (the master stops aigw too). A removed or
  * replaced file is the master's to report: its mapped pages stay valid.
- * Then note the configuration version (note_config_version).
+ * Then note the configuration version (note_config_version), and give
+ * freed heap back if the connection count fell a lot (memtrim.h).
  */
 static void
 table_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -160,6 +163,7 @@ table_tick_cb(evutil_socket_t fd, short what, void *arg)
     struct timeval tv = tv_ms(1000);
     if (store_check(w->store) != STORE_FILE_SHORT) {
         note_config_version(w);
+        memtrim_tick(&w->trim, http_server_nconns(w->http) + proxy_inflight(w->px));
         evtimer_add(w->table_tick, &tv);
         return;
     }

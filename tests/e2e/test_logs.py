@@ -135,6 +135,8 @@ def _(env):
           "ttft_ms %r, duration_ms %r", f["ttft_ms"], f["duration_ms"])
     check(f["duration_ms"] >= 60, "a stream of 4 events 20 ms apart took %r ms", f["duration_ms"])
     check_eq(f["completion_tokens"], 4, "completion tokens of the stream")
+    # the body is freed once the answer began (relay.c): its bytes still count
+    check_eq(f["bytes_received"], len(json.dumps(body).encode()), "bytes_received of the stream")
 
     rid = unique_id("logs-401")
     check_eq(chat(gw.port, rid, key=WRONG_KEY).status, 401, "wrong key")
