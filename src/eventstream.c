@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventstream.h"
+#include "aigw/eventstream.h"
 
 #define PRELUDE_LEN 12
 #define MIN_MESSAGE 16 /* prelude and message CRC */

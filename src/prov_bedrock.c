@@ -28,7 +28,7 @@
 #include "converse.h"
 #include "jsonx.h"
 #include "provider.h"
-#include "sigv4.h"
+#include "aigw/sigv4.h"
 #include "uhttp_url.h"
 
 /* Write a 400's message into err; returns -1. */
@@ -71,9 +71,15 @@ bedrock_url(const struct prov_call *c, struct prov_http *out)
             return -1;
         base = region_base;
     }
-    int n = snprintf(out->url, sizeof(out->url), "%s/model/%s/%s", base, seg,
+    char url[PROV_URL_MAX];
+    int n = snprintf(url, sizeof(url), "%s/model/%s/%s", base, seg,
                      c->stream ? "converse-stream" : "converse");
-    return n < 0 || (size_t)n >= sizeof(out->url) ? -1 : 0;
+    char *dup = n < 0 || (size_t)n >= sizeof(url) ? NULL : strdup(url);
+    if (dup == NULL)
+        return -1;
+    free(out->url); /* malloc'd, as prov_url's (provider.h) */
+    out->url = dup;
+    return 0;
 }
 
 /* The upstream request: the Converse body, its URL, and the SigV4 headers over them. */

@@ -12,7 +12,7 @@
 
 #include "aigw/resource.h"
 #include "sse.h"
-#include "eventstream.h"
+#include "aigw/eventstream.h"
 #include "balance.h"
 #include "limit.h"
 #include "messages.h"

@@ -18,7 +18,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
-#include "sigv4.h"
+#include "aigw/sigv4.h"
 
 static void
 hex_lower(const unsigned char *in, size_t n, char *out)

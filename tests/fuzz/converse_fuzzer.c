@@ -22,7 +22,7 @@
 #include <json-c/json.h>
 
 #include "converse.h"
-#include "eventstream.h"
+#include "aigw/eventstream.h"
 #include "fuzz.h"
 #include "jsonx.h"
 #include "usage.h"

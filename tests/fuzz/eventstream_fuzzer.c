@@ -14,7 +14,7 @@
 
 #include <string.h>
 
-#include "eventstream.h"
+#include "aigw/eventstream.h"
 #include "fuzz.h"
 
 struct es_rec {

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "mock.h"
-#include "eventstream.h"
-#include "sigv4.h"
+#include "aigw/eventstream.h"
+#include "aigw/sigv4.h"
 
 #define MOCK_BR_MAX_SIGNED 8
 

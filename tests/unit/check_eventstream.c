@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventstream.h"
+#include "aigw/eventstream.h"
 #include "tap.h"
 
 /* Every message as "{name=value,...}payload;" (typed values in decimal). */

@@ -13,7 +13,7 @@
 
 #include "aigw/resource.h"
 #include "provider.h"
-#include "sigv4.h"
+#include "aigw/sigv4.h"
 #include "tap.h"
 
 #define MODEL "anthropic.claude-3-haiku-20240307-v1:0"

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sigv4.h"
+#include "aigw/sigv4.h"
 #include "tap.h"
 
 #define DATE "20150830T123600Z"
