@@ -310,6 +310,11 @@ def _(env):
         etcd.put("%s/api_keys/all" % PREFIX, {"name": "all", "key": CLIENT_KEY})
         name = "etcd-" + unique_id()
         c = make_cred(env, name, SECRET_1, gw=a)
+        # In etcd mode a write is answered once etcd has it; node A's table has
+        # it when A's watch brings it back (milliseconds later). A model naming
+        # the credential is checked against that table: wait for it there.
+        wait_for(lambda: admin(a, "GET", "%s/%s" % (CREDS, c["id"])).status == 200, 5,
+                 what="the credential in node A's table")
         make_model(env, name + "-m", name, gw=a)
         check(etcd.get_json("%s/credentials/%s" % (PREFIX, c["id"])) is not None,
               "the credential is not in etcd under credentials/")
