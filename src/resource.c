@@ -1439,7 +1439,7 @@ model_view_decode(const void *rec, size_t len, struct model_view *v)
                               &t->aws.access_key_id,
                               &t->aws.secret_access_key,
                               &t->aws.session_token};
-        for (int j = 0; j < 10; j++)
+        for (size_t j = 0; j < sizeof(dst) / sizeof(dst[0]); j++)
             if ((*dst[j] = rec_str(rec, len, tr.off[j])) == NULL)
                 return -1;
         t->credential_missing = (tr.flags & TARGET_CRED_MISSING) ? CRED_MISSING
@@ -1494,7 +1494,7 @@ cred_view_decode(const void *rec, size_t len, struct cred_view *v)
                           &v->aws.access_key_id,
                           &v->aws.secret_access_key,
                           &v->aws.session_token};
-    for (int j = 0; j < 9; j++)
+    for (size_t j = 0; j < sizeof(dst) / sizeof(dst[0]); j++)
         if ((*dst[j] = rec_str(rec, len, r.off[j])) == NULL)
             return -1;
     v->provider = r.provider;
