@@ -85,14 +85,10 @@ parse_key(struct etcdsync *es, const char *key, size_t len, enum res_kind *k, ch
     if (slash == NULL)
         goto bad;
     *slash = '\0';
-    if (strcmp(buf, "models") == 0)
-        *k = RES_MODEL;
-    else if (strcmp(buf, "api_keys") == 0)
-        *k = RES_API_KEY;
-    else if (strcmp(buf, "credentials") == 0)
-        *k = RES_CREDENTIAL;
-    else
+    int kk = res_kind_of(buf);
+    if (kk < 0)
         goto bad;
+    *k = (enum res_kind)kk;
     if (res_id_valid(slash + 1) < 0)
         goto bad;
     snprintf(id, RES_ID_MAX + 1, "%s", slash + 1);
@@ -764,8 +760,7 @@ es_put(void *ctx, enum res_kind k, const char *id, struct json_object *doc, int6
         done(arg, ADMIN_EIO, 0);
         return;
     }
-    etcdindex_put(es->etcd, es->store, es->prefix, k, id, doc, expect, es->source,
-                  etcdack_done, w);
+    etcdindex_put(es->etcd, es->store, es->prefix, k, id, doc, expect, es->source, etcdack_done, w);
     es->source[0] = '\0';
 }
 
@@ -808,8 +803,8 @@ es_rollback(void *ctx, uint64_t v, const char *source, admin_rollback_cb done, v
         done(arg, ADMIN_EIO, 0, 0, NULL);
         return;
     }
-    etcdrollback_send(es->etcd, es->store, es->own, es->prefix, v, source,
-                      etcdack_rollback_done, w);
+    etcdrollback_send(es->etcd, es->store, es->own, es->prefix, v, source, etcdack_rollback_done,
+                      w);
 }
 
 /* A declarative apply: the set into etcd, one transaction (etcdapply.c). */
