@@ -173,6 +173,89 @@ def _(env):
     check(not events[-1].is_done, "[DONE] after the error")
 
 
+# Bedrock's errors (x-amzn-ErrorType, AWS's status) and what each client gets:
+# (status, OpenAI type, Anthropic type). ModelNotReady and ModelTimeout are
+# the gateway's 503 and 504, not AWS's 429 and 408 (aigw(8), "Bedrock").
+ERRORS = [
+    ("ThrottlingException", 429, 429, "rate_limit_error", "rate_limit_error"),
+    ("ValidationException", 400, 400, "invalid_request_error", "invalid_request_error"),
+    ("AccessDeniedException", 403, 403, "permission_error", "permission_error"),
+    ("ResourceNotFoundException", 404, 404, "not_found_error", "not_found_error"),
+    ("ModelNotReadyException", 429, 503, "server_error", "overloaded_error"),
+    ("ServiceUnavailableException", 503, 503, "server_error", "overloaded_error"),
+    ("ModelTimeoutException", 408, 504, "server_error", "timeout_error"),
+    ("InternalServerException", 500, 500, "server_error", "api_error"),
+]
+
+
+@tap.case("Bedrock's errors by x-amzn-ErrorType: OpenAI's type and code, Anthropic's type, "
+          "the upstream's message kept, each client's status")
+def _(env):
+    body = {"model": "br", "max_tokens": 20,
+            "messages": [{"role": "user", "content": "hi there"}]}
+    for etype, aws, status, otype, atype in ERRORS:
+        env.mock.configure(status=aws, error_type=etype)
+        resp, rid = post(env, chat_body(model="br"))
+        err = check_error_body(resp, status, etype)
+        check_eq((err["type"], err["code"], err["message"]),
+                 (otype, etype, "mock error status %d" % aws), "OpenAI error for " + etype)
+        check_eq(env.gw.access_line(rid)["status"], status, "access status " + etype)
+        resp = env.gw.request("POST", "/v1/messages", body, key=KEY,
+                              headers={"anthropic-version": "2023-06-01"})
+        check_eq(resp.status, status, "Anthropic status for " + etype)
+        m = resp.json()
+        check_eq((m.get("type"), m["error"]["type"], m["error"]["message"]),
+                 ("error", atype, "mock error status %d" % aws), "Anthropic error for " + etype)
+    env.mock.configure()
+
+
+@tap.case("ConverseStream refused before its stream (an HTTP error with x-amzn-ErrorType): "
+          "the same status and shapes as Converse's, both clients")
+def _(env):
+    env.mock.configure(status=429, error_type="ModelNotReadyException")
+    s = env.gw.stream(chat_body(model="br", stream=True), key=KEY)
+    s.read_all()
+    check_eq(s.status, 503, "OpenAI stream status")
+    err = json.loads(s.raw)["error"]
+    check_eq((err["type"], err["code"]), ("server_error", "ModelNotReadyException"), "error")
+    check_eq(env.mock.last()["path"],
+             "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream", "path")
+    body = {"model": "br", "max_tokens": 20, "stream": True,
+            "messages": [{"role": "user", "content": "hi there"}]}
+    s = env.gw.stream(body, key=KEY, path="/v1/messages",
+                      headers={"anthropic-version": "2023-06-01"})
+    s.read_all()
+    check_eq(s.status, 503, "Anthropic stream status")
+    check_eq(json.loads(s.raw)["error"]["type"], "overloaded_error", "Anthropic error type")
+    env.mock.configure()
+
+
+@tap.case("exceptions mid-stream (:message-type exception, :exception-type): OpenAI's error "
+          "event with the upstream's message, Anthropic's error event typed")
+def _(env):
+    for etype, status, atype in (("serviceUnavailableException", 503, "overloaded_error"),
+                                 ("validationException", 400, "invalid_request_error"),
+                                 ("modelStreamErrorException", 502, "api_error")):
+        env.mock.configure(chunks=2, stream_error=1, error_type=etype)
+        s = env.gw.stream(chat_body(model="br", stream=True), key=KEY)
+        events = s.read_all()
+        check_eq(s.status, 200, "status")
+        errs = [e.json()["error"] for e in events if "error" in (e.json() or {})]
+        check(errs and errs[-1]["message"] == "mock exception " + etype,
+              "%s: no error event: %r", etype, [e.data for e in events][-3:])
+        check(not events[-1].is_done, "[DONE] after the error")
+        body = {"model": "br", "max_tokens": 20, "stream": True,
+                "messages": [{"role": "user", "content": "hi there"}]}
+        s = env.gw.stream(body, key=KEY, path="/v1/messages",
+                          headers={"anthropic-version": "2023-06-01"})
+        events = s.read_all()
+        check_eq(s.status, 200, "Anthropic stream status")
+        last = events[-1]
+        check_eq((last.event, last.json()["error"]["type"], last.json()["error"]["message"]),
+                 ("error", atype, "mock exception " + etype), "Anthropic error event")
+    env.mock.configure()
+
+
 @tap.case("Admin API reads mask aws_secret_access_key and aws_session_token, a model's and a "
           "credential's; the access key id and region are shown")
 def _(env):

@@ -17,6 +17,8 @@
 #include "aigw/sigv4.h"
 
 #define MOCK_BR_MAX_SIGNED 8
+/* What follows the type in x-amzn-ErrorType. */
+#define MOCK_BR_CORAL ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 
 /* The x-amzn-ErrorType of a status, as Bedrock names its errors. */
 static const char *
@@ -39,17 +41,26 @@ mock_br_type(int status)
 }
 
 /* Bedrock's error body {"message": ...}, its type in x-amzn-ErrorType
+ * as the runtime sends it ("ThrottlingException:http://internal.amazon.com/
+ * coral/com.amazon.bedrock/"): the error_type control's, or the status's
  * (unless the check set one already). */
 static void
 mock_br_error(struct mock_call *c, struct evbuffer *out, int status, const char *msg,
               const char *type, const char *code)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    char value[256];
 
     (void)type;
     (void)code;
-    if (evhttp_find_header(h, "x-amzn-ErrorType") == NULL)
-        evhttp_add_header(h, "x-amzn-ErrorType", mock_br_type(status));
+    if (evhttp_find_header(h, "x-amzn-ErrorType") == NULL) {
+        if (c->ctl.error_type.s != NULL)
+            snprintf(value, sizeof(value), "%.*s%s", (int)c->ctl.error_type.len,
+                     c->ctl.error_type.s, MOCK_BR_CORAL);
+        else
+            snprintf(value, sizeof(value), "%s%s", mock_br_type(status), MOCK_BR_CORAL);
+        evhttp_add_header(h, "x-amzn-ErrorType", value);
+    }
     MOCK_LIT(out, "{\"message\":");
     mock_json_cstr(out, msg);
     MOCK_LIT(out, "}");
@@ -249,17 +260,30 @@ mock_br_event(struct mock_call *c, long i, struct evbuffer *out)
     evbuffer_free(p);
 }
 
-/* The stream_error control: a throttlingException message. */
+/* The stream_error control: an exception message, a throttlingException,
+ * or of the error_type control's type (its first letter lower-cased, as
+ * ConverseStream names its exceptions) with "mock exception TYPE". */
 static void
 mock_br_stream_error(struct mock_call *c, struct evbuffer *out)
 {
     struct evbuffer *p = evbuffer_new();
+    char type[128], msg[160];
 
-    (void)c;
     if (p == NULL)
         abort();
-    MOCK_LIT(p, "{\"message\":\"Too many requests, please wait before trying again.\"}");
-    mock_br_frame_out(out, "exception", "throttlingException", p);
+    if (c->ctl.error_type.s == NULL) {
+        snprintf(type, sizeof(type), "throttlingException");
+        MOCK_LIT(p, "{\"message\":\"Too many requests, please wait before trying again.\"}");
+    } else {
+        snprintf(type, sizeof(type), "%.*s", (int)c->ctl.error_type.len, c->ctl.error_type.s);
+        if (type[0] >= 'A' && type[0] <= 'Z')
+            type[0] = (char)(type[0] - 'A' + 'a');
+        snprintf(msg, sizeof(msg), "mock exception %s", type);
+        MOCK_LIT(p, "{\"message\":");
+        mock_json_cstr(p, msg);
+        MOCK_LIT(p, "}");
+    }
+    mock_br_frame_out(out, "exception", type, p);
     evbuffer_free(p);
 }
 
