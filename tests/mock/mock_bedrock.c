@@ -163,7 +163,8 @@ mock_br_parse(struct mock_call *c, json_object *body)
     c->model_len = strlen(c->param);
     if (c->stream)
         c->stream_type = "application/vnd.amazon.eventstream";
-    if (json_object_object_get_ex(body, "inferenceConfig", &ic) &&
+    mock_tool_use(c, c->ctl.chunks);
+    if (!c->tool && json_object_object_get_ex(body, "inferenceConfig", &ic) &&
         json_object_object_get_ex(ic, "maxTokens", &max) && json_object_get_int64(max) > 0 &&
         json_object_get_int64(max) < c->ctl.chunks) {
         c->npieces = (long)json_object_get_int64(max);
@@ -185,16 +186,38 @@ mock_br_usage(const struct mock_call *c, struct evbuffer *out)
 static const char *
 mock_br_stop(const struct mock_call *c)
 {
-    return c->finish == MOCK_FIN_LENGTH ? "max_tokens" : "end_turn";
+    return c->finish == MOCK_FIN_LENGTH ? "max_tokens"
+           : c->finish == MOCK_FIN_TOOL ? "tool_use"
+                                        : "end_turn";
 }
 
-/* A Converse answer. */
+/* The toolUseId and name of the tool call (without braces). */
+static void
+mock_br_tool_head(const struct mock_call *c, struct evbuffer *out)
+{
+    MOCK_LIT(out, "\"toolUseId\":");
+    mock_tool_id_json(c, "tooluse_mock", out);
+    MOCK_LIT(out, ",\"name\":");
+    mock_json_cstr(out, c->tool_name);
+}
+
+/* A Converse answer: a text block, or a toolUse block. */
 static void
 mock_br_body(struct mock_call *c, struct evbuffer *out)
 {
-    MOCK_LIT(out, "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":");
-    mock_text_json(c, out);
-    evbuffer_add_printf(out, "}]}},\"stopReason\":\"%s\",", mock_br_stop(c));
+    MOCK_LIT(out, "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[");
+    if (c->tool) {
+        MOCK_LIT(out, "{\"toolUse\":{");
+        mock_br_tool_head(c, out);
+        MOCK_LIT(out, ",\"input\":");
+        evbuffer_add(out, c->text.s, c->text.len);
+        MOCK_LIT(out, "}}");
+    } else {
+        MOCK_LIT(out, "{\"text\":");
+        mock_text_json(c, out);
+        MOCK_LIT(out, "}");
+    }
+    evbuffer_add_printf(out, "]}},\"stopReason\":\"%s\",", mock_br_stop(c));
     mock_br_usage(c, out);
     MOCK_LIT(out, ",\"metrics\":{\"latencyMs\":1}}");
 }
@@ -218,13 +241,12 @@ mock_br_frame_out(struct evbuffer *out, const char *mtype, const char *type, str
     evbuffer_drain(p, plen);
 }
 
-/* messageStart, a contentBlockDelta per piece, contentBlockStop,
- * messageStop, metadata. */
+/* messageStart (and a tool call's contentBlockStart), a contentBlockDelta
+ * per piece, contentBlockStop, messageStop, metadata. */
 static void
 mock_br_frame(const struct mock_call *c, long *head, long *tail)
 {
-    (void)c;
-    *head = 1;
+    *head = c->tool ? 2 : 1;
     *tail = 3;
 }
 
@@ -239,15 +261,26 @@ mock_br_event(struct mock_call *c, long i, struct evbuffer *out)
     if (i == 0) {
         type = "messageStart";
         MOCK_LIT(p, "{\"role\":\"assistant\"}");
-    } else if (i <= c->npieces) {
+    } else if (i < c->head) {
+        type = "contentBlockStart";
+        MOCK_LIT(p, "{\"contentBlockIndex\":0,\"start\":{\"toolUse\":{");
+        mock_br_tool_head(c, p);
+        MOCK_LIT(p, "}}}");
+    } else if (i < c->head + c->npieces) {
         type = "contentBlockDelta";
-        MOCK_LIT(p, "{\"contentBlockIndex\":0,\"delta\":{\"text\":");
-        mock_piece_json(c, i - 1, p);
+        MOCK_LIT(p, "{\"contentBlockIndex\":0,\"delta\":{");
+        if (c->tool)
+            MOCK_LIT(p, "\"toolUse\":{\"input\":");
+        else
+            MOCK_LIT(p, "\"text\":");
+        mock_piece_json(c, i - c->head, p);
+        if (c->tool)
+            MOCK_LIT(p, "}");
         MOCK_LIT(p, "}}");
-    } else if (i == c->npieces + 1) {
+    } else if (i == c->head + c->npieces) {
         type = "contentBlockStop";
         MOCK_LIT(p, "{\"contentBlockIndex\":0}");
-    } else if (i == c->npieces + 2) {
+    } else if (i == c->head + c->npieces + 1) {
         type = "messageStop";
         evbuffer_add_printf(p, "{\"stopReason\":\"%s\"}", mock_br_stop(c));
     } else {

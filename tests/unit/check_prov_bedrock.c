@@ -12,6 +12,8 @@
 #include <json-c/json.h>
 
 #include "aigw/resource.h"
+#include "converse.h"
+#include "manpage.h"
 #include "messages.h"
 #include "provider.h"
 #include "aigw/sigv4.h"
@@ -273,6 +275,38 @@ START_TEST(error_message_no_canonical_request)
 }
 END_TEST
 
+/*
+ * aigw-resources(5)'s table of Bedrock's errors (".It Cm TYPE Ta AWS Ta
+ * client") is what the provider does: each type at AWS's status gets the
+ * client's status, and so does its stream exception (lower-case first letter).
+ */
+START_TEST(error_table_as_documented)
+{
+    char **l = man_lines("man/aigw-resources.5");
+    int b = man_find(l, 0, ".Ss Errors"), e = man_find(l, b, ".Sh ROUTING"), rows = 0;
+    ck_assert_int_gt(b, 0);
+    for (int i = b; i < e; i++) {
+        char name[64];
+        int aws, client;
+        struct json_object *in, *out = NULL;
+        if (sscanf(l[i], ".It Cm %63s Ta %d Ta %d", name, &aws, &client) != 3)
+            continue;
+        rows++;
+        in = json_tokener_parse("{\"message\":\"m\"}");
+        ck_assert_msg(prov_bedrock.error(aws, name, in, &out) == client, "%s", name);
+        ck_assert_str_eq(json_object_get_string(json_object_object_get(
+                             json_object_object_get(out, "error"), "code")),
+                         name);
+        name[0] = (char)(name[0] - 'A' + 'a');
+        ck_assert_int_eq(converse_error_status(name, strlen(name)), client);
+        json_object_put(out);
+        json_object_put(in);
+    }
+    ck_assert_int_eq(rows, 17);
+    man_free(l);
+}
+END_TEST
+
 static Suite *
 bedrock_suite(void)
 {
@@ -284,6 +318,7 @@ bedrock_suite(void)
     tcase_add_test(tc, errors_mapped);
     tcase_add_test(tc, errors_without_header_or_body);
     tcase_add_test(tc, error_message_no_canonical_request);
+    tcase_add_test(tc, error_table_as_documented);
     suite_add_tcase(s, tc);
     return s;
 }
