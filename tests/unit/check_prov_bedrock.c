@@ -294,8 +294,8 @@ START_TEST(error_table_as_documented)
         rows++;
         in = json_tokener_parse("{\"message\":\"m\"}");
         ck_assert_msg(prov_bedrock.error(aws, name, in, &out) == client, "%s", name);
-        ck_assert_str_eq(json_object_get_string(json_object_object_get(
-                             json_object_object_get(out, "error"), "code")),
+        ck_assert_str_eq(json_object_get_string(
+                             json_object_object_get(json_object_object_get(out, "error"), "code")),
                          name);
         name[0] = (char)(name[0] - 'A' + 'a');
         ck_assert_int_eq(converse_error_status(name, strlen(name)), client);
