@@ -14,7 +14,10 @@ comes back as OpenAI's shapes with the mock's usage, which the access log
 has too; the upstream request is Converse's, at /model/{id}/converse with
 the model id percent-encoded; a wrong secret is a mapped 403 error; an
 Anthropic client (/v1/messages) gets Anthropic's shape; a stream that ends
-with a throttlingException is an error to the client.
+with a throttlingException is an error to the client; usage with cache reads
+and writes is exact everywhere; each of Bedrock's error types (the mock's
+error_type control: x-amzn-ErrorType, or a stream's :exception-type) gets the
+status, OpenAI type and code, and Anthropic type of aigw-resources(5)'s table.
 """
 
 import json
@@ -171,6 +174,42 @@ def _(env):
           and "Too many requests" in errs[-1]["error"]["message"],
           "no error event: %r", [e.data for e in events][-3:])
     check(not events[-1].is_done, "[DONE] after the error")
+
+
+CACHE_USAGE = {"inputTokens": 7, "outputTokens": 3, "totalTokens": 1510,
+               "cacheReadInputTokens": 1200, "cacheWriteInputTokens": 300}
+
+
+@tap.case("usage with cache reads and writes, exact: prompt_tokens counts both, cached_tokens "
+          "the reads, total is AWS's totalTokens; the access log and an Anthropic client agree")
+def _(env):
+    env.mock.configure(chunks=3, usage=json.dumps(CACHE_USAGE))
+    resp, rid = post(env, chat_body(model="br"))
+    check(resp.status == 200, "status %d %r", resp.status, resp.body[:400])
+    u = resp.json()["usage"]
+    check_eq((u["prompt_tokens"], u["completion_tokens"], u["total_tokens"],
+              u["prompt_tokens_details"]["cached_tokens"]), (1507, 3, 1510, 1200), "usage")
+    f = env.gw.access_line(rid)
+    check_eq((f["prompt_tokens"], f["completion_tokens"], f["total_tokens"]), (1507, 3, 1510),
+             "access line (%s)" % f["line"])
+    rid = unique_id("br")
+    s = env.gw.stream(chat_body(model="br", stream=True, stream_options={"include_usage": True}),
+                      key=KEY, headers={"x-request-id": rid})
+    events = s.read_all()
+    usage = [e.json()["usage"] for e in events[:-1] if e.json().get("usage")]
+    check(usage and (usage[-1]["prompt_tokens"], usage[-1]["total_tokens"],
+                     usage[-1]["prompt_tokens_details"]["cached_tokens"]) == (1507, 1510, 1200),
+          "stream usage chunk: %r", usage)
+    check_eq(env.gw.access_line(rid)["total_tokens"], 1510, "stream access line total")
+    body = {"model": "br", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    resp = env.gw.request("POST", "/v1/messages", body, key=KEY,
+                          headers={"anthropic-version": "2023-06-01"})
+    u = resp.json()["usage"]
+    # Anthropic's input_tokens leaves the cache reads out (cache writes are in it:
+    # the gateway's usage has no count of its own for them)
+    check_eq((u["input_tokens"], u["cache_read_input_tokens"], u["output_tokens"]),
+             (307, 1200, 3), "Anthropic usage")
+    env.mock.configure()
 
 
 # Bedrock's errors (x-amzn-ErrorType, AWS's status) and what each client gets:

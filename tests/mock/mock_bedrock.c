@@ -174,10 +174,15 @@ mock_br_parse(struct mock_call *c, json_object *body)
     return 0;
 }
 
-/* Append "usage":{...}. */
+/* Append "usage":{...}: the counted one, or the usage control's text. */
 static void
 mock_br_usage(const struct mock_call *c, struct evbuffer *out)
 {
+    if (c->ctl.usage.s != NULL) {
+        MOCK_LIT(out, "\"usage\":");
+        evbuffer_add(out, c->ctl.usage.s, c->ctl.usage.len);
+        return;
+    }
     evbuffer_add_printf(out,
                         "\"usage\":{\"inputTokens\":%ld,\"outputTokens\":%ld,\"totalTokens\":%ld}",
                         c->prompt_tokens, c->out_tokens, c->prompt_tokens + c->out_tokens);
