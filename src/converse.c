@@ -304,12 +304,47 @@ tr_tools(struct json_object *req, struct json_object *out, char *err, size_t err
     return 0;
 }
 
+/*
+ * Refuse what would change the answer's meaning and Converse cannot express
+ * (as the anthropic provider does): dropped, the client would take free
+ * text for the JSON it asked for, or miss the log probabilities.
+ */
+static int
+tr_unsupported(struct json_object *req, char *err, size_t errlen)
+{
+    struct json_object *v;
+    if ((v = jx_get(req, "logprobs")) != NULL && json_object_get_boolean(v))
+        return fail(err, errlen, "logprobs is not supported by provider bedrock");
+    if (jx_get(req, "top_logprobs") != NULL)
+        return fail(err, errlen, "top_logprobs is not supported by provider bedrock");
+    if (jx_get(req, "audio") != NULL)
+        return fail(err, errlen, "audio is not supported by provider bedrock");
+    if (jx_get(req, "functions") != NULL || jx_get(req, "function_call") != NULL)
+        return fail(
+            err, errlen,
+            "functions and function_call are not supported by provider bedrock (use tools)");
+    if (jx_get(req, "web_search_options") != NULL)
+        return fail(err, errlen, "web_search_options is not supported by provider bedrock");
+    if ((v = jx_get(req, "response_format")) != NULL &&
+        (jx_str(v, "type") == NULL || strcmp(jx_str(v, "type"), "text") != 0))
+        return fail(err, errlen, "response_format %.40s is not supported by provider bedrock",
+                    jx_str(v, "type") ? jx_str(v, "type") : "");
+    v = jx_get(req, "modalities");
+    for (size_t i = 0; i < jx_len(v); i++) {
+        struct json_object *m = jx_idx(v, i);
+        if (!is_type(m, json_type_string) || strcmp(json_object_get_string(m), "text") != 0)
+            return fail(err, errlen,
+                        "modalities other than text are not supported by provider bedrock");
+    }
+    return 0;
+}
+
 int
 converse_request(struct json_object *req, int default_max_tokens, struct json_object **out,
                  char *err, size_t errlen)
 {
     struct json_object *o = json_object_new_object();
-    if (tr_messages(req, o, err, errlen) != 0 ||
+    if (tr_unsupported(req, err, errlen) != 0 || tr_messages(req, o, err, errlen) != 0 ||
         tr_inference(req, default_max_tokens, o, err, errlen) != 0 ||
         tr_tools(req, o, err, errlen) != 0) {
         json_object_put(o);

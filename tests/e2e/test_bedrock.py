@@ -176,6 +176,21 @@ def _(env):
     check(not events[-1].is_done, "[DONE] after the error")
 
 
+@tap.case("response_format json_schema (which Converse cannot express): 400 "
+          "unsupported_by_provider naming it, nothing sent upstream")
+def _(env):
+    before = env.mock.requests()
+    body = chat_body(model="br", response_format={
+        "type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}})
+    resp, rid = post(env, body)
+    err = check_error_body(resp, 400, "response_format")
+    check_eq((err["type"], err["code"]), ("invalid_request_error", "unsupported_by_provider"),
+             "error")
+    check_eq(err["message"], "response_format json_schema is not supported by provider bedrock",
+             "message")
+    check_eq(env.mock.requests(), before, "requests upstream")
+
+
 CACHE_USAGE = {"inputTokens": 7, "outputTokens": 3, "totalTokens": 1510,
                "cacheReadInputTokens": 1200, "cacheWriteInputTokens": 300}
 

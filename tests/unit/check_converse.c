@@ -427,6 +427,54 @@ START_TEST(errors_mapped)
 }
 END_TEST
 
+/*
+ * Members that change the answer and that Converse cannot express are
+ * refused, naming the member and the provider (before, they were dropped:
+ * a client asking for JSON got free text); a text response_format,
+ * logprobs false and text modalities are no change and go through.
+ */
+START_TEST(request_unsupported_refused)
+{
+    static const char *const refused[][2] = {
+        {"\"response_format\":{\"type\":\"json_object\"}", "response_format json_object"},
+        {"\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}",
+         "response_format json_schema"},
+        {"\"logprobs\":true", "logprobs"},
+        {"\"top_logprobs\":2", "top_logprobs"},
+        {"\"audio\":{\"voice\":\"alloy\",\"format\":\"wav\"}", "audio"},
+        {"\"modalities\":[\"text\",\"audio\"]", "modalities"},
+        {"\"functions\":[{\"name\":\"f\"}]", "functions"},
+        {"\"web_search_options\":{}", "web_search_options"},
+    };
+    static const char *const fine[] = {
+        "\"response_format\":{\"type\":\"text\"}",
+        "\"logprobs\":false",
+        "\"modalities\":[\"text\"]",
+    };
+    char buf[512], err[256];
+    struct json_object *req, *out;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        snprintf(buf, sizeof(buf), "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],%s}",
+                 refused[i][0]);
+        req = parse(buf);
+        err[0] = '\0';
+        ck_assert_int_eq(converse_request(req, 0, &out, err, sizeof(err)), -1);
+        ck_assert_msg(strncmp(err, refused[i][1], strlen(refused[i][1])) == 0 &&
+                          strstr(err, "not supported by provider bedrock") != NULL,
+                      "%s: %s", refused[i][0], err);
+        json_object_put(req);
+    }
+    for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+        snprintf(buf, sizeof(buf), "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],%s}",
+                 fine[i]);
+        req = parse(buf);
+        ck_assert_int_eq(converse_request(req, 0, &out, err, sizeof(err)), 0);
+        json_object_put(out);
+        json_object_put(req);
+    }
+}
+END_TEST
+
 static Suite *
 converse_suite(void)
 {
@@ -434,6 +482,7 @@ converse_suite(void)
     TCase *tc = tcase_create("converse");
     tcase_add_test(tc, request_full);
     tcase_add_test(tc, request_defaults_and_refusals);
+    tcase_add_test(tc, request_unsupported_refused);
     tcase_add_test(tc, response_text_tool_usage);
     tcase_add_test(tc, response_stop_reasons);
     tcase_add_test(tc, response_cache_write_usage);
