@@ -156,6 +156,15 @@ openai_chunk(struct pxreq *q, const char *data, size_t len)
     write_event(q, NULL, 0, data, len);
 }
 
+/* A translated chunk as an object, for a Responses stream (prov_stream.emit_obj). */
+static void
+on_chunk_obj(void *arg, struct json_object *chunk)
+{
+    struct pxreq *q = arg;
+    if (rsp_stream_obj(&q->rs, chunk) < 0)
+        q->a.bad_event = 1;
+}
+
 /* A translated chunk from the attempt's provider (prov_stream.emit). */
 static void
 on_chunk(void *arg, const char *data, size_t len)
@@ -180,6 +189,7 @@ answer_stream_setup(struct pxreq *q)
     struct attempt *a = &q->a;
     a->ps.call = &a->call;
     a->ps.emit = a->raw ? NULL : on_chunk;
+    a->ps.emit_obj = a->xlate ? on_chunk_obj : NULL;
     a->ps.arg = q;
     if (q->front == DIALECT_ANTHROPIC && !http_resp_started(q->r))
         msg_stream_init(&q->ms, on_msg_event, q);

@@ -70,6 +70,7 @@ struct rsp_stream {
     struct json_object *resp;       /* the response object: base, output of the items done */
     struct json_object *item;       /* the open output item, or NULL */
     struct printbuf *buf;           /* ... its text or arguments so far */
+    struct printbuf *ev;            /* a delta event's text, reused */
     int64_t seq;                    /* the next event's sequence_number */
     int started;                    /* response.created sent */
     int ended;                      /* the last event sent */
@@ -92,6 +93,8 @@ int rsp_stream_chunk(struct rsp_stream *s, const char *data, size_t len);
  * far, status "failed" and error {code, message}. Nothing when it ended.
  */
 void rsp_stream_fail(struct rsp_stream *s, const char *code, const char *message);
+/* The same, the chunk already parsed (prov_stream.emit_obj): 0, or -1 when not a chunk. */
+int rsp_stream_obj(struct rsp_stream *s, struct json_object *chunk);
 /* Free what the stream holds (init'd or zeroed). */
 void rsp_stream_free(struct rsp_stream *s);
 

@@ -300,8 +300,10 @@ rsp_stream_free(struct rsp_stream *s)
     json_object_put(s->item);
     if (s->buf != NULL)
         printbuf_free(s->buf);
+    if (s->ev != NULL)
+        printbuf_free(s->ev);
     s->resp = s->item = NULL;
-    s->buf = NULL;
+    s->buf = s->ev = NULL;
 }
 
 /* A new event: its type and sequence_number first. */
@@ -321,6 +323,31 @@ ev_send(struct rsp_stream *s, struct json_object *o)
     const char *t = json_object_to_json_string_ext(o, JSON_OUT);
     s->emit(s->arg, jx_str(o, "type"), t, strlen(t));
     json_object_put(o);
+}
+
+/*
+ * A delta of the open item (output_text.delta, function_call_arguments.delta),
+ * the hot path of a stream: written as text, not built as an object (the ids
+ * are ours, only the delta needs JSON's escaping).
+ */
+static void
+ev_delta(struct rsp_stream *s, const char *type, const char *delta, size_t len)
+{
+    struct json_object *d = json_object_new_string_len(delta, (int)len);
+    const char *t = json_object_to_json_string_ext(d, JSON_OUT);
+    printbuf_reset(s->ev);
+    sprintbuf(s->ev,
+              "{\"type\":\"%s\",\"sequence_number\":%lld,\"item_id\":\"%s\",\"output_index\":%d",
+              type, (long long)s->seq++, jx_str(s->item, "id"), s->nitems - 1);
+    if (s->open_tool < 0)
+        printbuf_strappend(s->ev, ",\"content_index\":0");
+    printbuf_strappend(s->ev, ",\"delta\":");
+    printbuf_memappend(s->ev, t, (int)strlen(t));
+    if (s->open_tool < 0)
+        printbuf_strappend(s->ev, ",\"logprobs\":[]");
+    printbuf_strappend(s->ev, "}");
+    s->emit(s->arg, type, s->ev->buf, (size_t)s->ev->bpos);
+    json_object_put(d);
 }
 
 /* An event about the whole response (created, in_progress, completed, ...). */
@@ -423,17 +450,14 @@ text_delta(struct rsp_stream *s, const char *text, size_t len)
         ev_send(s, o);
     }
     printbuf_memappend(s->buf, text, (int)len);
-    o = ev_item(s, "response.output_text.delta");
-    json_object_object_add(o, "delta", json_object_new_string_len(text, (int)len));
-    json_object_object_add(o, "logprobs", json_object_new_array());
-    ev_send(s, o);
+    ev_delta(s, "response.output_text.delta", text, len);
 }
 
 /* A piece of a tool call: a new function_call item at its first, arguments deltas. */
 static void
 tool_delta(struct rsp_stream *s, struct json_object *tc)
 {
-    struct json_object *fn = jx_get(tc, "function"), *o;
+    struct json_object *fn = jx_get(tc, "function");
     struct json_object *iv = jx_get(tc, "index");
     int idx = iv != NULL && json_object_is_type(iv, json_type_int) ? json_object_get_int(iv) : 0;
     const char *args = jx_str(fn, "arguments"), *id = jx_str(tc, "id");
@@ -457,9 +481,7 @@ tool_delta(struct rsp_stream *s, struct json_object *tc)
     if (args == NULL || !*args)
         return;
     printbuf_memappend(s->buf, args, (int)strlen(args));
-    o = ev_item(s, "response.function_call_arguments.delta");
-    jx_add_str(o, "delta", args);
-    ev_send(s, o);
+    ev_delta(s, "response.function_call_arguments.delta", args, strlen(args));
 }
 
 /* "[DONE]": the open item done, then response.completed or response.incomplete. */
@@ -492,39 +514,57 @@ choice(struct rsp_stream *s, struct json_object *ch)
         snprintf(s->finish, sizeof(s->finish), "%s", fin);
 }
 
-int
-rsp_stream_chunk(struct rsp_stream *s, const char *data, size_t len)
+/* The stream can go on: not ended, and what it needs allocated. */
+static int
+ready(struct rsp_stream *s)
 {
-    struct json_object *o, *choices;
+    return s->resp != NULL && (s->buf != NULL || (s->buf = printbuf_new()) != NULL) &&
+           (s->ev != NULL || (s->ev = printbuf_new()) != NULL);
+}
+
+int
+rsp_stream_obj(struct rsp_stream *s, struct json_object *o)
+{
+    struct json_object *choices = jx_get(o, "choices");
     if (s->ended)
         return 0;
-    if (s->resp == NULL || (s->buf == NULL && (s->buf = printbuf_new()) == NULL))
+    if (!ready(s))
         return -1; /* out of memory */
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
-        finish(s);
-        return 0;
-    }
-    if ((o = jx_parse(data, len)) == NULL || (choices = jx_get(o, "choices")) == NULL ||
-        !json_object_is_type(choices, json_type_array)) {
-        json_object_put(o);
+    if (choices == NULL || !json_object_is_type(choices, json_type_array))
         return -1;
-    }
     if (!s->started)
         start(s, o);
     /* one choice: a translated request never asks for more */
     if (jx_len(choices) > 0)
         choice(s, jx_idx(choices, 0));
-    json_object_put(o);
     return 0;
+}
+
+int
+rsp_stream_chunk(struct rsp_stream *s, const char *data, size_t len)
+{
+    struct json_object *o;
+    int rc;
+    if (s->ended)
+        return 0;
+    if (!ready(s))
+        return -1;
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        finish(s);
+        return 0;
+    }
+    if ((o = jx_parse(data, len)) == NULL)
+        return -1;
+    rc = rsp_stream_obj(s, o);
+    json_object_put(o);
+    return rc;
 }
 
 void
 rsp_stream_fail(struct rsp_stream *s, const char *code, const char *message)
 {
     struct json_object *e;
-    if (s->ended || s->resp == NULL)
-        return;
-    if (s->buf == NULL && (s->buf = printbuf_new()) == NULL)
+    if (s->ended || !ready(s))
         return;
     if (!s->started)
         start(s, NULL);

@@ -310,6 +310,14 @@ rec_chunk(void *arg, const char *data, size_t len)
     ck_assert_int_eq(rsp_stream_chunk(&r->rs, data, len), 0);
 }
 
+/* The provider's emit_obj: the chunk object into the translation, unparsed. */
+static void
+rec_obj(void *arg, struct json_object *chunk)
+{
+    struct rec *r = arg;
+    ck_assert_int_eq(rsp_stream_obj(&r->rs, chunk), 0);
+}
+
 static void
 rec_start(struct rec *r, const char *req)
 {
@@ -444,11 +452,12 @@ START_TEST(stream_gemini_text_then_call)
 }
 END_TEST
 
-/* MAX_TOKENS: response.incomplete, the message incomplete. */
+/* MAX_TOKENS: response.incomplete, the message incomplete (chunks handed over as objects). */
 START_TEST(stream_gemini_max_tokens)
 {
     struct rec r;
     rec_start(&r, "{`model`:`gem`,`input`:`hi`,`stream`:true,`max_output_tokens`:6}");
+    r.ps.emit_obj = rec_obj; /* as answer.c wires it: the chunks as objects */
     rec_feed(&r, GEV("[{`text`:`Once`}]", ",`finishReason`:`MAX_TOKENS`", GU1));
     prov_gemini.stream_close(&r.ps);
     size_t n = json_object_array_length(r.events);
