@@ -19,6 +19,9 @@
  *                                    output_tokens_details.reasoning_tokens
  * tool_calls                         function_call items {id fc_..., call_id: the call's id,
  *                                    name, arguments, status completed}, after the message
+ * a tool call's extra_content        kept on its function_call item (Gemini's thought
+ *                                    signature, which Gemini 3 wants back with the call;
+ *                                    responses_req.c gives it back)
  * finish_reason stop / tool_calls    status completed
  * finish_reason length               status incomplete, incomplete_details.reason
  *                                    max_output_tokens (response.incomplete ends the stream)
@@ -235,6 +238,19 @@ set_model(struct json_object *resp, struct json_object *chat)
         jx_add_str(resp, "model", m);
 }
 
+/*
+ * A tool call's extra_content (Gemini's thought signature, as Google's own
+ * OpenAI endpoint hands it out) onto its function_call item: a client that
+ * sends the item back gives it back, and Gemini 3 refuses a call without it.
+ */
+static void
+extra_content(struct json_object *item, struct json_object *tc)
+{
+    struct json_object *x = jx_get(tc, "extra_content");
+    if (x != NULL && json_object_is_type(x, json_type_object))
+        json_object_object_add(item, "extra_content", json_object_get(x));
+}
+
 /* The function_call items of a chat message's tool_calls into output. */
 static void
 calls_out(struct json_object *resp, struct json_object *calls, struct json_object *output, int n)
@@ -247,9 +263,11 @@ calls_out(struct json_object *resp, struct json_object *calls, struct json_objec
             snprintf(cid, sizeof(cid), "call_%d", n);
             id = cid;
         }
-        json_object_array_add(output, fc_item(item_id(resp, "fc", n++), "completed",
-                                              args ? args : "", args ? strlen(args) : 0, id,
-                                              jx_str(fn, "name") ? jx_str(fn, "name") : ""));
+        struct json_object *item =
+            fc_item(item_id(resp, "fc", n++), "completed", args ? args : "",
+                    args ? strlen(args) : 0, id, jx_str(fn, "name") ? jx_str(fn, "name") : "");
+        extra_content(item, tc);
+        json_object_array_add(output, item);
     }
 }
 
@@ -457,7 +475,7 @@ text_delta(struct rsp_stream *s, const char *text, size_t len)
 static void
 tool_delta(struct rsp_stream *s, struct json_object *tc)
 {
-    struct json_object *fn = jx_get(tc, "function");
+    struct json_object *fn = jx_get(tc, "function"), *item;
     struct json_object *iv = jx_get(tc, "index");
     int idx = iv != NULL && json_object_is_type(iv, json_type_int) ? json_object_get_int(iv) : 0;
     const char *args = jx_str(fn, "arguments"), *id = jx_str(tc, "id");
@@ -473,10 +491,10 @@ tool_delta(struct rsp_stream *s, struct json_object *tc)
             snprintf(cid, sizeof(cid), "call_%d", s->nitems);
             id = cid;
         }
-        open_item(s,
-                  fc_item(item_id(s->resp, "fc", s->nitems), "in_progress", "", 0, id,
-                          jx_str(fn, "name") ? jx_str(fn, "name") : ""),
-                  idx);
+        item = fc_item(item_id(s->resp, "fc", s->nitems), "in_progress", "", 0, id,
+                       jx_str(fn, "name") ? jx_str(fn, "name") : "");
+        extra_content(item, tc);
+        open_item(s, item, idx);
     }
     if (args == NULL || !*args)
         return;

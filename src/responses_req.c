@@ -17,7 +17,8 @@
  *                                    texts joined with "\n")
  * function_call items                tool_calls of the assistant message before them (a new one
  *                                    when there is none): {id: call_id, function {name,
- *                                    arguments}}
+ *                                    arguments}}, and extra_content as responses_out.c put it
+ *                                    there (Gemini's thought signature)
  * function_call_output items         {role: tool, tool_call_id: call_id, content: output (its
  *                                    input_text parts joined)}
  * reasoning items                    dropped (we never hand out any; another API's are
@@ -298,6 +299,8 @@ function_call(struct json_object *it, const char *path, struct json_object *msgs
     jx_add_str(fn, "name", name);
     jx_add_str(fn, "arguments", args);
     json_object_object_add(tc, "function", fn);
+    if (jx_get(it, "extra_content") != NULL) /* Gemini's thought signature, as we handed it out */
+        json_object_object_add(tc, "extra_content", json_object_get(jx_get(it, "extra_content")));
     json_object_array_add(calls, tc);
     return 0;
 }

@@ -369,7 +369,10 @@ def _(env):
         check_eq((fc["name"], json.loads(fc["arguments"]), fc["status"]),
                  ("get_weather", {"city": "Paris"}, "completed"), prov + " function_call")
         check(fc["id"].startswith("fc_") and fc["call_id"], "%s: ids %r", prov, fc)
-        # the second turn: the call as the client got it, and its output
+        # the second turn: the call as the client got it, and its output; a Gemini
+        # thought signature (the mock sends none) goes back on the item as aigw hands it out
+        if prov == "gemini":
+            fc = dict(fc, extra_content={"google": {"thought_signature": "c2lnbmF0dXJl"}})
         follow = [{"role": "user", "content": words(3)}, fc,
                   {"type": "function_call_output", "call_id": fc["call_id"],
                    "output": "sunny 21C"}]
@@ -394,8 +397,9 @@ def _(env):
                   res["content"])
         else:
             parts = [p for c in sent["contents"] for p in c["parts"]]
-            check_eq([p["functionCall"]["args"] for p in parts if "functionCall" in p],
-                     [{"city": "Paris"}], "gemini functionCall")
+            check_eq([(p["functionCall"]["args"], p.get("thoughtSignature")) for p in parts
+                      if "functionCall" in p], [({"city": "Paris"}, "c2lnbmF0dXJl")],
+                     "gemini functionCall and its thought signature")
             fr = [p["functionResponse"] for p in parts if "functionResponse" in p]
             check_eq(fr[0]["name"], "get_weather", "gemini functionResponse name")
             check("sunny 21C" in json.dumps(fr[0]["response"]), "gemini response %r", fr)

@@ -105,7 +105,8 @@ START_TEST(to_chat_full)
           "{`type`:`message`,`role`:`assistant`,`id`:`msg_1`,`status`:`completed`,"
           "`content`:[{`type`:`output_text`,`text`:`A cat.`,`annotations`:[]}]},"
           "{`type`:`function_call`,`id`:`fc_1`,`call_id`:`call_9`,`name`:`get_weather`,"
-          "`arguments`:`{\\`city\\`:\\`Paris\\`}`,`status`:`completed`},"
+          "`arguments`:`{\\`city\\`:\\`Paris\\`}`,`status`:`completed`,"
+          "`extra_content`:{`google`:{`thought_signature`:`CiQB`}}},"
           "{`type`:`function_call_output`,`call_id`:`call_9`,`output`:`sunny`},"
           "{`type`:`reasoning`,`id`:`rs_1`,`summary`:[]},"
           "{`role`:`developer`,`content`:`Answer in French.`}],"
@@ -127,7 +128,8 @@ START_TEST(to_chat_full)
         "{`type`:`image_url`,`image_url`:{`url`:`data:image/png;base64,iVBORw0K`,"
         "`detail`:`high`}}]},"
         "{`role`:`assistant`,`content`:`A cat.`,`tool_calls`:[{`id`:`call_9`,`type`:`function`,"
-        "`function`:{`name`:`get_weather`,`arguments`:`{\\`city\\`:\\`Paris\\`}`}}]},"
+        "`function`:{`name`:`get_weather`,`arguments`:`{\\`city\\`:\\`Paris\\`}`},"
+        "`extra_content`:{`google`:{`thought_signature`:`CiQB`}}}]},"
         "{`role`:`tool`,`content`:`sunny`,`tool_call_id`:`call_9`},"
         "{`role`:`developer`,`content`:`Answer in French.`}],"
         "`tools`:[{`type`:`function`,`function`:{`name`:`get_weather`,`description`:`Weather`,"
@@ -389,7 +391,8 @@ START_TEST(stream_gemini_text_then_call)
     rec_feed(&r, GEV("[{`text`:`The`}]", "", GU0));
     rec_feed(&r, GEV("[{`text`:`**plan**`,`thought`:true}]", "", GU0));
     rec_feed(&r, GEV("[{`text`:` fox.`}]", "", GU0));
-    rec_feed(&r, GEV("[{`functionCall`:{`name`:`get_weather`,`args`:{`city`:`Paris`}}}]",
+    rec_feed(&r, GEV("[{`functionCall`:{`name`:`get_weather`,`args`:{`city`:`Paris`}},"
+                     "`thoughtSignature`:`CiQB`}]",
                      ",`finishReason`:`STOP`", GU1));
     prov_gemini.stream_close(&r.ps);
     ck_assert_str_eq(types(&r), "response.created response.in_progress "
@@ -428,6 +431,8 @@ START_TEST(stream_gemini_text_then_call)
     ck_assert_str_eq(str_at(ev(&r, 9), "item.name"), "get_weather");
     ck_assert_str_eq(str_at(ev(&r, 9), "item.arguments"), "");
     ck_assert_str_eq(str_at(ev(&r, 9), "item.call_id"), "call_0");
+    /* Gemini's thought signature rides on the item, to be given back with it */
+    ck_assert_str_eq(str_at(ev(&r, 9), "item.extra_content.google.thought_signature"), "CiQB");
     ck_assert_ptr_null(at(ev(&r, 10), "content_index"));
     ck_assert_str_eq(str_at(ev(&r, 10), "delta"), "{\"city\":\"Paris\"}");
     ck_assert_str_eq(str_at(ev(&r, 11), "arguments"), "{\"city\":\"Paris\"}");
@@ -440,6 +445,7 @@ START_TEST(stream_gemini_text_then_call)
     ck_assert_int_eq(json_object_array_length(at(done, "output")), 2);
     ck_assert_str_eq(str_at(done, "output.0.content.0.text"), "The fox.");
     ck_assert_str_eq(str_at(done, "output.1.arguments"), "{\"city\":\"Paris\"}");
+    ck_assert_str_eq(str_at(done, "output.1.extra_content.google.thought_signature"), "CiQB");
     assert_json(at(done, "usage"), "{`input_tokens`:10,`input_tokens_details`:{`cached_tokens`:4},"
                                    "`output_tokens`:35,`output_tokens_details`:{"
                                    "`reasoning_tokens`:29},`total_tokens`:45}");
