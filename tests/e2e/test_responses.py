@@ -436,6 +436,24 @@ def _(env):
                  prov + " sequence numbers")
 
 
+@tap.case("translated targets: token limits are charged what the provider reported")
+def _(env):
+    for model, prov, _ in XLATE:
+        body = xbody(model, stream=True, max_output_tokens=10, input=words(7))
+        left = []
+        with env.mock.controls(chunks=5):
+            for i in range(2):
+                s = Stream(env.gw.port, "/v1/responses", body, key=DAY_KEY)
+                check_eq(s.status, 200, "%s status of request %d" % (prov, i))
+                evs = s.read_all()
+                check_eq(evs[-1].json()["response"]["usage"]["total_tokens"], 12,
+                         "%s usage of request %d" % (prov, i))
+                check_eq(tokens(env.gw, s), (7, 5, 12), "%s access line of request %d" % (prov, i))
+                left.append(rl_headers(s, "tokens", "%s request %d" % (prov, i))[1])
+        # the same body reserves the same at each admission: what differs is the first's usage
+        check_eq(left[0] - left[1], 12, prov + ": tokens the first request was charged")
+
+
 @tap.case("max_output_tokens reached: status incomplete, reason max_output_tokens "
           "(response.incomplete ends the stream)")
 def _(env):
