@@ -292,24 +292,50 @@ warn_unusable_cred(const struct model_view *v, void *arg)
     return 0;
 }
 
+/* resfile_known's same(): is the entry the document the transaction holds? */
+static int
+stored_same(int k, const char *id, const char *json, size_t len, void *arg)
+{
+    return store_doc_same(arg, (enum res_kind)k, id, json, len);
+}
+
 /*
  * Load the resources file at path and commit it to LMDB in one transaction.
  * 0, or -1 with the first problem in err (all of them are logged).
+ *
+ * On a reload the transaction is begun first, so that the loader can compare
+ * each entry with the stored document: a reload of a large file changes few,
+ * and an entry as stored is neither validated nor compiled again. Not at
+ * start: the table may have been written by another aigw (an older
+ * validator), and the start validates every entry once for this binary.
  */
 int
 master_load_resources(struct master *m, const char *path, const char *why, char *err, size_t errlen)
 {
     struct aigw_errors e;
     int changes = 0, rv = -1;
+    struct json_object *res = NULL;
+    struct store_txn *t = NULL;
     if (path[0] == '\0') {
         log_info("%s: no resources file; serving the table as stored", why);
         return 0;
     }
     errors_init(&e, path);
-    struct json_object *res = resfile_load(path, &e);
-    struct store_txn *t = res ? store_write_begin(m->store) : NULL;
-    if (t == NULL)
-        goto out;
+    if (strcmp(why, "reload") == 0) {
+        if ((t = store_write_begin(m->store)) == NULL)
+            goto out;
+        struct resfile_known known = {stored_same, t, 0, 0};
+        if ((res = resfile_load_known(path, &known, &e)) == NULL) {
+            store_abort(t);
+            goto out;
+        }
+        log_debug("%s: %s: %d entries as stored (not validated or compiled again), %d validated",
+                  why, path, known.unchanged, known.checked);
+    } else {
+        res = resfile_load(path, &e);
+        if (res == NULL || (t = store_write_begin(m->store)) == NULL)
+            goto out;
+    }
     for (int k = 0; k < RES_NKINDS; k++) {
         struct json_object *items = json_object_object_get(res, res_kind_name((enum res_kind)k));
         int n = store_sync_kind(t, (enum res_kind)k, items, &e);

@@ -49,9 +49,27 @@ entry_id(struct json_object *ent, const char *path, char *id, size_t idlen, stru
     return 0;
 }
 
+/*
+ * Is the entry (its id taken out) the stored document? Normalized first as
+ * the validator would, so that a key given as "key" compares with the hash
+ * stored; a doc left normalized but not stored is validated as it is, which
+ * res_validate accepts the same (a lowercase key_sha256 it keeps in place).
+ */
+static int
+entry_unchanged(enum res_kind k, struct json_object *ent, const char *id,
+                struct resfile_known *known)
+{
+    size_t len;
+    res_normalize_key(k, ent);
+    const char *json = json_object_to_json_string_length(
+        ent, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    return json != NULL && known->same((int)k, id, json, len, known->arg) == 1;
+}
+
 /* Validate one list; unique ids and unique index keys (names, key hashes). */
 static int
-load_kind(struct json_object *root, enum res_kind k, struct json_object *out, struct aigw_errors *e)
+load_kind(struct json_object *root, enum res_kind k, struct json_object *out,
+          struct resfile_known *known, struct aigw_errors *e)
 {
     struct json_object *list, *seen = json_object_new_object();
     const char *kname = res_kind_name(k);
@@ -73,7 +91,10 @@ load_kind(struct json_object *root, enum res_kind k, struct json_object *out, st
         snprintf(path, sizeof(path), "%s[%zu]", kname, i);
         int idok = ent != NULL && json_object_is_type(ent, json_type_object) &&
                    entry_id(ent, path, id, sizeof(id), e) == 0;
-        if (res_validate(k, ent, path, e) < 0 || !idok) {
+        int same = idok && known != NULL && entry_unchanged(k, ent, id, known);
+        if (!same && known != NULL)
+            known->checked++;
+        if ((!same && res_validate(k, ent, path, e) < 0) || !idok) {
             bad = 1;
             continue;
         }
@@ -98,7 +119,14 @@ load_kind(struct json_object *root, enum res_kind k, struct json_object *out, st
             continue;
         }
         json_object_object_add(seen, seenkey, NULL);
-        json_object_object_add(out, id, json_object_get(ent));
+        if (same) {
+            /* kept as stored: the entry is freed now, not with the whole tree */
+            known->unchanged++;
+            json_object_object_add(out, id, NULL);
+            json_object_array_put_idx(list, i, NULL);
+        } else {
+            json_object_object_add(out, id, json_object_get(ent));
+        }
     }
     json_object_put(seen);
     return bad ? -1 : 0;
@@ -106,7 +134,8 @@ load_kind(struct json_object *root, enum res_kind k, struct json_object *out, st
 
 /* The file's tree (NULL: it did not parse), checked; errors after before are a failure. */
 static struct json_object *
-resfile_tree(struct json_object *root, int before, struct aigw_errors *e)
+resfile_tree(struct json_object *root, int before, struct resfile_known *known,
+             struct aigw_errors *e)
 {
     if (root == NULL)
         return NULL;
@@ -129,7 +158,7 @@ resfile_tree(struct json_object *root, int before, struct aigw_errors *e)
     struct json_object *out = json_object_new_object();
     for (int k = 0; k < RES_NKINDS; k++) {
         struct json_object *items = json_object_new_object();
-        if (load_kind(root, (enum res_kind)k, items, e) < 0)
+        if (load_kind(root, (enum res_kind)k, items, known, e) < 0)
             bad = 1;
         json_object_object_add(out, res_kind_name((enum res_kind)k), items);
     }
@@ -144,13 +173,19 @@ resfile_tree(struct json_object *root, int before, struct aigw_errors *e)
 struct json_object *
 resfile_load(const char *path, struct aigw_errors *e)
 {
+    return resfile_load_known(path, NULL, e);
+}
+
+struct json_object *
+resfile_load_known(const char *path, struct resfile_known *known, struct aigw_errors *e)
+{
     int before = e->n;
-    return resfile_tree(yaml_load_file(path, YAML_SUBST_ENV, e), before, e);
+    return resfile_tree(yaml_load_file(path, YAML_SUBST_ENV, e), before, known, e);
 }
 
 struct json_object *
 resfile_load_buffer(const char *buf, size_t len, struct aigw_errors *e)
 {
     int before = e->n;
-    return resfile_tree(yaml_load_buffer(buf, len, YAML_SUBST_ENV, e), before, e);
+    return resfile_tree(yaml_load_buffer(buf, len, YAML_SUBST_ENV, e), before, NULL, e);
 }

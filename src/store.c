@@ -847,6 +847,15 @@ store_del(struct store_txn *t, enum res_kind k, const char *id)
     return STORE_OK;
 }
 
+int
+store_doc_same(struct store_txn *t, enum res_kind k, const char *id, const char *json, size_t len)
+{
+    MDB_val dk = {strlen(id), (void *)id}, v;
+    struct store_doc d;
+    return mdb_get(t->txn, t->s->docs[k], &dk, &v) == 0 && doc_decode(&v, &d) == 0 &&
+           doc_unchanged(t, &d, json, len);
+}
+
 char *
 store_doc_get(struct store_txn *t, enum res_kind k, const char *id)
 {
@@ -941,6 +950,10 @@ store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *i
         MDB_val dk = {strlen(cid), (void *)cid}, old;
         struct store_doc d;
         size_t jlen;
+        if (cdoc == NULL) { /* kept as stored: its name and key stay too */
+            i++;
+            continue;
+        }
         const char *json = json_object_to_json_string_length(
             cdoc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &jlen);
         if (mdb_get(t->txn, t->s->docs[k], &dk, &old) == 0 && doc_decode(&old, &d) == 0) {
@@ -959,7 +972,7 @@ store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *i
         if (revs != NULL && json_object_object_get_ex(revs, id, &r))
             t->revision = json_object_get_int64(r);
         /* unchanged: what store_put would find, without its work */
-        if (!(same[i] && (t->revision == 0 || same[i] - 1 == t->revision)) &&
+        if (doc != NULL && !(same[i] && (t->revision == 0 || same[i] - 1 == t->revision)) &&
             store_put(t, k, id, doc, e) != STORE_OK)
             bad = 1;
         t->revision = txnrev;

@@ -17,4 +17,23 @@ struct json_object *resfile_load(const char *path, struct aigw_errors *e);
 /* The same with the file's len bytes already read into buf. */
 struct json_object *resfile_load_buffer(const char *buf, size_t len, struct aigw_errors *e);
 
+/*
+ * What a reload knows already: same() says whether the document of kind k
+ * (an enum res_kind) and id, normalized (res_normalize_key) and serialized
+ * as the store keeps it (json: len bytes), is the stored one byte for byte
+ * (and written by the file). Such an entry was validated when it was
+ * stored: it is not validated again, and stands in the result as id: null
+ * ("keep it as stored"; store_sync_kind reads it so). Ids and the
+ * uniqueness of names and keys are checked for every entry as before.
+ */
+struct resfile_known {
+    int (*same)(int k, const char *id, const char *json, size_t len, void *arg);
+    void *arg;
+    int unchanged; /* out: entries found as stored (null in the result) */
+    int checked;   /* out: entries validated */
+};
+/* resfile_load with known (NULL: as resfile_load). */
+struct json_object *resfile_load_known(const char *path, struct resfile_known *known,
+                                       struct aigw_errors *e);
+
 #endif
