@@ -415,24 +415,36 @@ master_make_conf_fd(struct json_object *tree)
     return fd;
 }
 
-/* In the child: move the inherited fds to 3.. and exec aigw in worker mode. */
+/*
+ * In the child: move the inherited fds to 3.. and exec aigw in worker mode.
+ * Its listeners' sockets (those of its position, master_sock_for) come
+ * first, a group per listener ("3+4,5" in the spec), then the conf and shm.
+ */
 static void
 exec_worker(struct master *m, struct gen *g, struct wslot *w)
 {
-    char spec[256], *p = spec;
-    int high[CONF_MAX_LISTEN + 2], n = g->nlfds;
-    /* First out of the way (above 100), then into place: dup2 clears CLOEXEC. */
-    for (int i = 0; i < n; i++)
-        high[i] = fcntl(g->lfds[i], F_DUPFD_CLOEXEC, 100);
-    high[n] = fcntl(g->conf_fd, F_DUPFD_CLOEXEC, 100);
-    high[n + 1] = fcntl(m->shm_fd, F_DUPFD_CLOEXEC, 100);
-    for (int i = 0; i <= n + 1; i++)
+    static int src[CONF_MAX_LISTEN * MAX_WORKERS + 2], high[CONF_MAX_LISTEN * MAX_WORKERS + 2];
+    int grp[CONF_MAX_LISTEN], n = 0;
+    for (int i = 0; i < g->nlfds; i++) {
+        grp[i] = master_sock_for(g, i, w->pos, src + n);
+        n += grp[i];
+    }
+    src[n] = g->conf_fd;
+    src[n + 1] = m->shm_fd;
+    /* First out of the way (above every target), then into place: dup2 clears CLOEXEC. */
+    for (int i = 0; i < n + 2; i++)
+        high[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3 + n + 2);
+    for (int i = 0; i < n + 2; i++)
         if (high[i] < 0 || dup2(high[i], 3 + i) < 0)
             _exit(127);
-    p += snprintf(p, sizeof(spec), "%d:%llu:%d:%d:", w->idx, (unsigned long long)g->id, 3 + n,
-                  4 + n);
-    for (int i = 0; i < n; i++)
-        p += snprintf(p, sizeof(spec) - (size_t)(p - spec), "%s%d", i ? "," : "", 3 + i);
+    size_t cap = 64 + (size_t)n * 8;
+    char *spec = malloc(cap), *p = spec;
+    if (spec == NULL)
+        _exit(127);
+    p += snprintf(p, cap, "%d:%llu:%d:%d:", w->idx, (unsigned long long)g->id, 3 + n, 4 + n);
+    for (int i = 0, k = 0; i < g->nlfds; i++)
+        for (int j = 0; j < grp[i]; j++, k++)
+            p += snprintf(p, cap - (size_t)(p - spec), "%s%d", j ? "+" : i ? "," : "", 3 + k);
     char *argv[] = {"aigw", "-c", g->conf->path, "-W", spec, m->foreground ? "-d" : NULL, NULL};
     sigset_t none;
     sigemptyset(&none);
@@ -517,8 +529,7 @@ gen_free(struct gen *g)
 {
     if (g == NULL)
         return;
-    for (int i = 0; i < g->nlfds; i++)
-        close(g->lfds[i]);
+    master_sock_close(g);
     if (g->conf_fd >= 0)
         close(g->conf_fd);
     json_object_put(g->tree);
@@ -730,10 +741,8 @@ master_stop(struct master *m, int graceful)
      */
     gen_free(m->next);
     m->next = NULL;
-    for (int i = 0; m->cur != NULL && i < m->cur->nlfds; i++)
-        close(m->cur->lfds[i]);
     if (m->cur != NULL)
-        m->cur->nlfds = 0;
+        master_sock_close(m->cur);
     if (alive == 0) {
         event_base_loopbreak(m->base);
         return;
@@ -1001,12 +1010,12 @@ first_gen(struct master *m, struct conf *c, struct json_object *tree)
     g->tree = json_object_get(tree);
     if (master_inherit(m, g) < 0)
         goto fail;
-    if (g->nlfds == 0) {
-        if (master_open_listeners(c->listen, c->nlisten, g->lfds, &g->nlfds, "proxy") < 0)
+    for (int i = 0; i < c->nlisten; i++) { /* one socket per worker, some maybe handed over */
+        if (master_sock_fill(g, i, &c->listen[i], g->nworkers) < 0)
             goto fail;
-        for (int i = 0; i < c->nlisten; i++)
-            snprintf(g->ltext[i], sizeof(g->ltext[i]), "%s", c->listen[i].text);
+        snprintf(g->ltext[i], sizeof(g->ltext[i]), "%s", c->listen[i].text);
     }
+    g->nlfds = c->nlisten;
     if ((g->conf_fd = master_make_conf_fd(tree)) < 0)
         goto fail;
     return g;
