@@ -38,6 +38,7 @@
 #include "aigw/resource.h"
 #include "shm.h"
 #include "store.h"
+#include "strset.h"
 #include "aigw/util.h"
 #include "admin.h"
 #include "control.h"
@@ -316,6 +317,7 @@ master_load_resources(struct master *m, const char *path, const char *why, char 
     int changes = 0, rv = -1;
     struct json_object *res = NULL;
     struct store_txn *t = NULL;
+    struct resfile_known known = {stored_same, NULL, {NULL}, 0, 0}, *kn = NULL;
     if (path[0] == '\0') {
         log_info("%s: no resources file; serving the table as stored", why);
         return 0;
@@ -324,8 +326,9 @@ master_load_resources(struct master *m, const char *path, const char *why, char 
     if (strcmp(why, "reload") == 0) {
         if ((t = store_write_begin(m->store)) == NULL)
             goto out;
-        struct resfile_known known = {stored_same, t, 0, 0};
-        if ((res = resfile_load_known(path, &known, &e)) == NULL) {
+        known.arg = t;
+        kn = &known;
+        if ((res = resfile_load_known(path, kn, &e)) == NULL) {
             store_abort(t);
             goto out;
         }
@@ -338,7 +341,15 @@ master_load_resources(struct master *m, const char *path, const char *why, char 
     }
     for (int k = 0; k < RES_NKINDS; k++) {
         struct json_object *items = json_object_object_get(res, res_kind_name((enum res_kind)k));
-        int n = store_sync_kind(t, (enum res_kind)k, items, &e);
+        int n;
+        if (kn == NULL) {
+            n = store_sync_kind(t, (enum res_kind)k, items, &e);
+        } else { /* items: what changed; the ids: every entry of the file (none: no list) */
+            if (kn->ids[k] == NULL && (kn->ids[k] = strset_new(0)) == NULL)
+                n = -1;
+            else
+                n = store_sync_kind_kept(t, (enum res_kind)k, items, kn->ids[k], &e);
+        }
         if (n < 0) {
             store_abort(t);
             goto out;
@@ -371,6 +382,8 @@ out:
     }
     errors_free(&e);
     json_object_put(res);
+    for (int k = 0; k < RES_NKINDS; k++)
+        strset_free(known.ids[k]);
     return rv;
 }
 

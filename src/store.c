@@ -25,6 +25,7 @@
 #include "aigw/errors.h"
 #include "log.h"
 #include "store.h"
+#include "strset.h"
 #include "aigw/util.h"
 #include "store_priv.h"
 
@@ -895,6 +896,9 @@ store_doc_revision(struct store_txn *t, enum res_kind k, const char *id, int64_t
     return STORE_OK;
 }
 
+static int sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
+                     struct json_object *revs, const struct strset *present, struct aigw_errors *e);
+
 int
 store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
                 struct aigw_errors *e)
@@ -905,6 +909,21 @@ store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
 int
 store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *items,
                      struct json_object *revs, struct aigw_errors *e)
+{
+    return sync_kind(t, k, items, revs, NULL, e);
+}
+
+int
+store_sync_kind_kept(struct store_txn *t, enum res_kind k, struct json_object *items,
+                     const struct strset *present, struct aigw_errors *e)
+{
+    return sync_kind(t, k, items, NULL, present, e);
+}
+
+/* store_sync_kind_revs and _kept: present (or NULL: items) tells what stays. */
+static int
+sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items, struct json_object *revs,
+          const struct strset *present, struct aigw_errors *e)
 {
     int before = t->changes, bad = 0;
     MDB_cursor *c;
@@ -926,7 +945,8 @@ store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *i
         struct store_doc d;
         if (t->origin != STORE_ORIGIN_ETCD && doc_decode(&val, &d) == 0 && d.origin != t->origin)
             continue; /* not ours to remove */
-        if (!json_object_object_get_ex(items, id, NULL))
+        if (present != NULL ? !strset_has(present, id, key.mv_size)
+                            : !json_object_object_get_ex(items, id, NULL))
             json_object_array_add(gone, json_object_new_string(id));
     }
     mdb_cursor_close(c);
@@ -950,10 +970,6 @@ store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *i
         MDB_val dk = {strlen(cid), (void *)cid}, old;
         struct store_doc d;
         size_t jlen;
-        if (cdoc == NULL) { /* kept as stored: its name and key stay too */
-            i++;
-            continue;
-        }
         const char *json = json_object_to_json_string_length(
             cdoc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &jlen);
         if (mdb_get(t->txn, t->s->docs[k], &dk, &old) == 0 && doc_decode(&old, &d) == 0) {
@@ -972,7 +988,7 @@ store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *i
         if (revs != NULL && json_object_object_get_ex(revs, id, &r))
             t->revision = json_object_get_int64(r);
         /* unchanged: what store_put would find, without its work */
-        if (doc != NULL && !(same[i] && (t->revision == 0 || same[i] - 1 == t->revision)) &&
+        if (!(same[i] && (t->revision == 0 || same[i] - 1 == t->revision)) &&
             store_put(t, k, id, doc, e) != STORE_OK)
             bad = 1;
         t->revision = txnrev;

@@ -81,9 +81,8 @@ int store_index_owner(struct store_txn *t, enum res_kind k, struct json_object *
 /*
  * Make the set of kind k written by the transaction's origin equal to items
  * (a JSON object id -> doc): only what differs is written; resources of
- * other origins stay unless items names them. A null doc keeps the stored
- * one as it is (a reload's unchanged entry: store_doc_same said so).
- * Returns the number of changes, or -1.
+ * other origins stay unless items names them. Returns the number of
+ * changes, or -1.
  */
 int store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
                     struct aigw_errors *e);
@@ -94,6 +93,14 @@ int store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *it
  */
 int store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *items,
                          struct json_object *revs, struct aigw_errors *e);
+/*
+ * The same when the set is items plus resources kept as stored (a reload's
+ * unchanged entries, store_doc_same): present holds the id of every one,
+ * items only those to write. What present lacks of the origin's is deleted.
+ */
+struct strset;
+int store_sync_kind_kept(struct store_txn *t, enum res_kind k, struct json_object *items,
+                         const struct strset *present, struct aigw_errors *e);
 /*
  * 1 when writing json (len bytes) as the resource of kind k and id would
  * change nothing: the stored document has these bytes, the transaction's
