@@ -526,6 +526,7 @@ master_start_gen(struct master *m, struct gen *g)
         if (master_spawn(m, i) < 0)
             return -1;
     }
+    master_sock_steer(m);
     return 0;
 }
 
@@ -534,7 +535,8 @@ respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wslot *w = arg;
     if (!w->m->stopping && w->used && !w->draining && w->pid == 0)
-        master_spawn(w->m, w->idx);
+        if (master_spawn(w->m, w->idx) == 0)
+            master_sock_steer(w->m); /* its socket is served again */
 }
 
 void
@@ -675,6 +677,7 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
                 break;
             }
     }
+    master_sock_steer(m); /* a worker not restarted at once leaves its socket unserved */
     if (m->stopping && workers_alive(m) == 0)
         event_base_loopbreak(m->base);
 }
@@ -1023,7 +1026,9 @@ first_gen(struct master *m, struct conf *c, struct json_object *tree)
     g->tree = json_object_get(tree);
     if (master_inherit(m, g) < 0)
         goto fail;
-    for (int i = 0; i < c->nlisten; i++) { /* one socket per worker, some maybe handed over */
+    /* one socket per worker, some maybe handed over; a predecessor may have steered them */
+    for (int i = 0; i < c->nlisten; i++) {
+        g->steered[i] = -1;
         if (master_sock_fill(g, i, &c->listen[i], g->nworkers) < 0)
             goto fail;
         snprintf(g->ltext[i], sizeof(g->ltext[i]), "%s", c->listen[i].text);

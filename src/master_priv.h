@@ -47,6 +47,7 @@ struct gen {
     int nsock[CONF_MAX_LISTEN];             /* how many listener i has */
     char ltext[CONF_MAX_LISTEN][300];       /* the listen entry each is for */
     int nlfds;                              /* listeners */
+    int steered[CONF_MAX_LISTEN]; /* master_sock_steer: sockets served, when not all; else 0 */
     int nworkers;
 };
 
@@ -173,6 +174,8 @@ int master_sock_dup(struct gen *to, int i, const struct gen *from, int j);
 int master_sock_for(const struct gen *g, int i, int pos, int *fds);
 /* Close every socket of g's listeners. */
 void master_sock_close(struct gen *g);
+/* After workers started, died or were told to drain: new connections only where one accepts. */
+void master_sock_steer(struct master *m);
 
 /* master_upgrade.c */
 void master_upgrade(struct master *m);

@@ -201,6 +201,7 @@ abort_next(struct master *m)
     }
     gen_free(m->next);
     m->next = NULL;
+    master_sock_steer(m);
 }
 
 /* Every new worker serves: the old ones drain, the new generation is the one. */
@@ -228,6 +229,7 @@ switch_over(struct master *m)
                          m->conf->history_max_size);
     master_tls_reload(m); /* the certificates of its own HTTPS listeners */
     gen_free(old); /* our copies only: the draining workers keep theirs */
+    master_sock_steer(m);
     reload_done(m, 1, NULL);
 }
 
@@ -279,7 +281,8 @@ gen_listeners(struct master *m, struct gen *g)
     const struct conf *c = g->conf;
     for (int i = 0; i < c->nlisten; i++) {
         snprintf(g->ltext[i], sizeof(g->ltext[0]), "%s", c->listen[i].text);
-        g->nlfds = i + 1; /* gen_free closes what was taken so far */
+        g->steered[i] = -1; /* unknown: the running generation may have steered the group */
+        g->nlfds = i + 1;   /* gen_free closes what was taken so far */
         for (int j = 0; j < m->cur->nlfds; j++)
             if (strcmp(m->cur->ltext[j], c->listen[i].text) == 0 &&
                 master_sock_dup(g, i, m->cur, j) < 0)

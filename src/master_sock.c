@@ -29,7 +29,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -125,19 +127,117 @@ master_sock_dup(struct gen *to, int i, const struct gen *from, int j)
     return 0;
 }
 
-int
-master_sock_for(const struct gen *g, int i, int pos, int *fds)
+/* The indexes of listener i's sockets that the worker at position pos accepts on. */
+static int
+sock_positions(const struct gen *g, int i, int pos, int *ps)
 {
     int n = 0, ns = g->nsock[i], nw = g->nworkers > 0 ? g->nworkers : 1;
     if (ns == 0)
         return 0;
     if (ns < nw) { /* a shared socket (see master_sock_fill): position mod its count */
-        fds[n++] = g->lfds[i][pos % ns];
+        ps[n++] = pos % ns;
         return n;
     }
     for (int p = pos; p < ns; p += nw) /* fewer workers than sockets: the surplus shared out */
-        fds[n++] = g->lfds[i][p];
+        ps[n++] = p;
     return n;
+}
+
+int
+master_sock_for(const struct gen *g, int i, int pos, int *fds)
+{
+    int ps[MAX_WORKERS], n = sock_positions(g, i, pos, ps);
+    for (int k = 0; k < n; k++)
+        fds[k] = g->lfds[i][ps[k]];
+    return n;
+}
+
+/* Mark the sockets of listener i of g that a live worker of g accepts on. */
+static void
+mark_served(const struct master *m, const struct gen *g, int i, unsigned char *served)
+{
+    int ps[MAX_WORKERS];
+    for (int s = 0; s < SHM_WORKER_CAP; s++) {
+        const struct wslot *w = &m->workers[s];
+        if (!w->used || w->gen != g->id || w->pid <= 0 || w->draining)
+            continue;
+        int n = sock_positions(g, i, w->pos, ps);
+        for (int k = 0; k < n; k++)
+            served[ps[k]] = 1;
+    }
+}
+
+#ifndef SO_DETACH_REUSEPORT_BPF
+#define SO_DETACH_REUSEPORT_BPF 68 /* Linux 5.3 */
+#endif
+
+/* New connections of the group of fd go to the sockets live[0..n-1] only, at random. */
+static int
+steer_to(int fd, const int *live, int n)
+{
+    struct sock_filter code[2 + 2 * MAX_WORKERS + 1];
+    int k = 0;
+    code[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_RANDOM);
+    code[k++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)n);
+    for (int j = 0; j < n; j++) {
+        code[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)j, 0, 1);
+        code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (uint32_t)live[j]);
+    }
+    code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (uint32_t)live[0]);
+    struct sock_fprog prog = {(unsigned short)k, code};
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog));
+}
+
+/*
+ * A socket no worker accepts on (its worker died and is not restarted at
+ * once: a failed start pausing, a replaced LMDB file) would still get its
+ * share of new connections, and they would wait there. So after every
+ * change of the workers the master steers each address's new connections
+ * to the sockets that are served (a classic BPF program on the group: a
+ * random pick among them), and lifts it once all are served again. A
+ * group's sockets are indexed in the order they started listening, which
+ * is the order of positions: the master only ever adds at the end.
+ * Connections already queued on the lone socket wait for its worker.
+ */
+void
+master_sock_steer(struct master *m)
+{
+    struct gen *g = m->cur;
+    if (g == NULL || m->stopping)
+        return;
+    for (int i = 0; i < g->nlfds; i++) {
+        unsigned char served[MAX_WORKERS] = {0};
+        int live[MAX_WORKERS], nlive = 0, ns = g->nsock[i];
+        if (ns < 2 || !reuseport_on(g->lfds[i][0]))
+            continue;
+        mark_served(m, g, i, served);
+        for (int j = 0; m->next != NULL && j < m->next->nlfds; j++)
+            if (strcmp(m->next->ltext[j], g->ltext[i]) == 0)
+                mark_served(m, m->next, j, served); /* the same sockets, position for position */
+        for (int p = 0; p < ns; p++)
+            if (served[p])
+                live[nlive++] = p;
+        int one = 1, want = nlive == ns ? 0 : nlive; /* none served: nothing to prefer */
+        if (want == g->steered[i] && want == 0)
+            continue;
+        if (want == 0) {
+            /* ENOENT: none was attached (a generation after a reload starts unsteered) */
+            if (setsockopt(g->lfds[i][0], SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &one, sizeof(one)) <
+                    0 &&
+                errno != ENOENT)
+                log_warn("listen %s: cannot lift the steering of new connections", g->ltext[i]);
+            else if (g->steered[i] > 0)
+                log_info("listen %s: every socket has a worker again", g->ltext[i]);
+        } else if (steer_to(g->lfds[i][0], live, nlive) < 0) {
+            log_warn("listen %s: cannot steer new connections away from a socket without a "
+                     "worker",
+                     g->ltext[i]);
+        } else if (want != g->steered[i]) {
+            log_info("listen %s: %d of %d sockets have a worker; new connections go to those",
+                     g->ltext[i], nlive, ns);
+        }
+        g->steered[i] = want;
+    }
 }
 
 void

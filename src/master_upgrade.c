@@ -216,8 +216,8 @@ master_upgrade(struct master *m)
         env[0] = '\0';
         for (int i = 0; i < m->cur->nlfds; i++)
             for (int p = 0; p < m->cur->nsock[i]; p++)
-                dups[nd++] = add_fd(env, sizeof(env), "proxy", m->cur->ltext[i],
-                                    m->cur->lfds[i][p]);
+                dups[nd++] =
+                    add_fd(env, sizeof(env), "proxy", m->cur->ltext[i], m->cur->lfds[i][p]);
         for (int i = 0; i < m->nadmin_fds; i++)
             dups[nd++] = add_fd(env, sizeof(env), "admin", m->conf->admin_listen[i].text,
                                 m->admin_fds[i]);

@@ -15,15 +15,18 @@ Nothing is timed: counts and socket identities only.
 """
 
 import os
+import re
+import shutil
 import signal
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
+    import harness  # noqa: E402
     from harness import (  # noqa: E402
-        HOST, MOCK_KEY, SLOW, TAP, Gateway, Mock, check, check_eq, main, request,
-        standard_resources, wait_for)
+        AIGW_BIN, MOCK_KEY, SLOW, TAP, Gateway, Mock, check, check_eq, main, make_tmpdir,
+        request, standard_resources, wait_for)
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
     sys.exit(1)
@@ -100,7 +103,7 @@ def own_sockets(gw):
     return {pid: socket_inodes(pid) & lis for pid in workers_by_slot(gw).values()}
 
 
-def fresh_requests(port, n, threads=8):
+def fresh_requests(port, n, threads=8, timeout=30 * SLOW):
     """n requests, each on a new connection; returns the failures (status or exception)."""
     fails, lock, left = [], threading.Lock(), [n]
 
@@ -113,7 +116,7 @@ def fresh_requests(port, n, threads=8):
             try:
                 r = request(port, "GET", "/v1/models", headers={"Authorization": "Bearer " + KEY,
                                                                 "Connection": "close"},
-                            timeout=30 * SLOW)
+                            timeout=timeout)
                 if r.status != 200:
                     with lock:
                         fails.append(r.status)
@@ -217,6 +220,47 @@ def _(env):
     check(len(a) == 1 and len(b) == 1 and a != b and a | b == lis,
           "each its own again: %r %r", a, b)
     check_eq(fresh_requests(gw.port, 100), [], "failed requests with two workers")
+
+
+@tap.case("a worker that cannot be restarted (the binary gone): its socket gets no new "
+          "connections while it is down, 100 new connections are all answered by the other "
+          "worker; the binary back, both serve again on their own sockets")
+def _(env):
+    d = make_tmpdir("aigw-reuseport-")
+    exe = os.path.join(d, "aigw-copy")
+    shutil.copy2(AIGW_BIN, exe)
+    saved = harness.AIGW_BIN
+    harness.AIGW_BIN = exe
+    try:
+        gw = Gateway(standard_resources(env.mock.port), config={"workers": 2},
+                     env={"MOCK_KEY": MOCK_KEY})
+    finally:
+        harness.AIGW_BIN = saved
+    tap.add_gateway_log(gw, "aigw log (%s)" % gw.dir)
+    try:
+        wait_running(gw, 2)
+        os.unlink(exe)
+        pid = sorted(workers_by_slot(gw).values())[0]
+        gw.kill_worker(pid, signal.SIGKILL)
+        wait_for(lambda: "did not start (1 time in a row)" in gw.log(), 30 * SLOW,
+                 what="a failed start in the log")
+        check_eq(fresh_requests(gw.port, 100, timeout=10 * SLOW), [],
+                 "failed requests with one worker down")
+        check("1 of 2 sockets have a worker" in gw.log(), "no steering line in the log")
+        shutil.copy2(AIGW_BIN, exe)
+        wait_running(gw, 2)
+        wait_for(lambda: "every socket has a worker again" in gw.log(), 30 * SLOW,
+                 what="the steering to be lifted")
+        before = requests_of(gw)
+        check_eq(fresh_requests(gw.port, 200), [], "failed requests once both run")
+        after = requests_of(gw)
+        check(all(after[p] > before.get(p, 0) for p in after),
+              "a worker served none once both run: %r -> %r", before, after)
+    finally:
+        # the failed starts were this case's doing
+        for m in re.finditer(r"worker \d+ \(pid (\d+)\) exited with status 127", gw.log()):
+            gw.killed_pids.add(int(m.group(1)))
+        gw.stop()
 
 
 if __name__ == "__main__":
