@@ -230,10 +230,11 @@ worker_listen(struct http_server *http, struct json_object *tree, const struct c
 /* A listener's sockets: one, or more after a reload to fewer workers (master_sock.c). */
 #define WORKER_MAX_SOCKETS (CONF_MAX_LISTEN * 256)
 
+/* Parse "slot:generation:conf_fd:shm_fd:fd,fd" */
 /*
- * Parse "slot:generation:conf_fd:shm_fd:fd,fd": a group per listener, in the
- * configuration's order, each one fd or several ("3+4"): fds gets them all,
- * grp[i] how many listener i has, *ngrp the listeners.
+ * A group per listener, in the configuration's order, each one fd or
+ * several ("3+4", master_sock.c): fds gets them all, grp[i] how many
+ * listener i has, *ngrp the listeners.
  */
 static int
 parse_spec(const char *spec, int *slot, uint64_t *gen, int *conf_fd, int *shm_fd, int *fds,
