@@ -470,7 +470,7 @@ yaml_load_file(const char *path, int flags, struct aigw_errors *e)
     }
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_file(&parser, fp);
-    int fast = load_events(&parser, flags, &root);
+    int fast = flags & YAML_DOCUMENT ? -1 : load_events(&parser, flags, &root);
     yaml_parser_delete(&parser);
     if (fast < 0) { /* the whole story, errors and all, from the document */
         rewind(fp);
@@ -490,7 +490,7 @@ yaml_load_buffer(const char *buf, size_t len, int flags, struct aigw_errors *e)
     struct json_object *root = NULL;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-    int fast = load_events(&parser, flags, &root);
+    int fast = flags & YAML_DOCUMENT ? -1 : load_events(&parser, flags, &root);
     yaml_parser_delete(&parser);
     if (fast < 0) {
         yaml_parser_initialize(&parser);
