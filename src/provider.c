@@ -27,6 +27,14 @@ provider_get(int id)
     return id >= 0 && id < PROVIDER_NPROVIDERS ? providers[id] : NULL;
 }
 
+const struct provider *
+provider_of(const struct target_view *t)
+{
+    if (t->provider == PROVIDER_VERTEX && strcmp(t->vertex.publisher, "anthropic") == 0)
+        return &prov_vertex_anthropic;
+    return provider_get(t->provider);
+}
+
 const char *
 provider_name(int id)
 {

@@ -32,6 +32,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "pxreq.h"
+#include "vtoken.h"
 
 #define SSE_MAX_EVENT (8 << 20)
 
@@ -530,6 +531,25 @@ op_route(enum prov_op op)
 }
 
 /*
+ * A Vertex target's access token, from the table (the master keeps it
+ * fresh: vtokenfetch.c) into the attempt; never a network call here. None
+ * valid: a 503 naming the key file's state, 0 or -1.
+ */
+static int
+bearer_of(struct pxreq *q, const struct target_view *t, char *tok, size_t len)
+{
+    if (vtoken_get(q->px->store, t->vertex.credentials_file, tok, len) == 0)
+        return 0;
+    pxreq_note(q, "upstream_token_unavailable");
+    http_reply_error(q->r, 503, "server_error", "upstream_token_unavailable", NULL,
+                     "Model `%s` target `%s` (provider vertex) has no valid access token for its "
+                     "service account yet: the gateway's token refresh has not succeeded (its "
+                     "log says why)",
+                     q->mv.name, t->name);
+    return -1;
+}
+
+/*
  * The upstream request of the attempt, from its provider: the client's
  * body when the client speaks the target's dialect, else the internal
  * OpenAI shape (an Anthropic client's made once). 0, or -1 after a 400.
@@ -540,7 +560,7 @@ build_attempt(struct pxreq *q)
     struct attempt *a = &q->a;
     const struct target_view *t = target(q);
     struct json_object *body = q->body;
-    char err[512];
+    char err[512], tok[GSA_TOKEN_MAX];
     if (t->credential_missing) { /* its credential was deleted, or never written */
         pxreq_note(q, "credential_missing");
         http_reply_error(q->r, 500, "server_error", "credential_missing", NULL,
@@ -552,7 +572,7 @@ build_attempt(struct pxreq *q)
                              : "which does not exist");
         return -1;
     }
-    a->prov = provider_get(t->provider);
+    a->prov = provider_of(t);
     if (a->prov != NULL && q->op == OP_RESPONSES && !(a->prov->ops & OP_BIT(q->op))) {
         pxreq_note(q, "unsupported_by_provider");
         http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
@@ -590,7 +610,14 @@ build_attempt(struct pxreq *q)
     a->call.anthropic_version = http_req_header(q->r, "anthropic-version");
     a->call.anthropic_beta = http_req_header(q->r, "anthropic-beta");
     err[0] = '\0';
-    if (a->prov->build(&a->call, body, &a->http, err, sizeof(err)) == 0)
+    if (a->prov->gauth && bearer_of(q, t, tok, sizeof(tok)) < 0)
+        return -1;
+    a->call.bearer = a->prov->gauth ? tok : NULL; /* copied into the headers by build */
+    int rc = a->prov->build(&a->call, body, &a->http, err, sizeof(err));
+    a->call.bearer = NULL;
+    if (a->prov->gauth)
+        explicit_bzero(tok, sizeof(tok));
+    if (rc == 0)
         return 0;
 bad:
     pxreq_note(q, "unsupported_by_provider");
@@ -608,7 +635,7 @@ static int
 can_serve(struct pxreq *q, int t)
 {
     const struct target_view *tv = &q->mv.t[t];
-    const struct provider *p = provider_get(tv->provider);
+    const struct provider *p = provider_of(tv);
     struct prov_http h;
     struct prov_call c;
     struct json_object *body = q->body;
@@ -629,8 +656,14 @@ can_serve(struct pxreq *q, int t)
     c.request_id = http_req_id(q->r);
     c.anthropic_version = http_req_header(q->r, "anthropic-version");
     c.anthropic_beta = http_req_header(q->r, "anthropic-beta");
+    char tok[GSA_TOKEN_MAX];
+    if (p->gauth && vtoken_get(q->px->store, tv->vertex.credentials_file, tok, sizeof(tok)) < 0)
+        return 0; /* no token: it cannot serve now */
+    c.bearer = p->gauth ? tok : NULL;
     int ok = p->build(&c, body, &h, err, sizeof(err)) == 0;
     prov_http_free(&h);
+    if (p->gauth)
+        explicit_bzero(tok, sizeof(tok));
     return ok;
 }
 
