@@ -54,7 +54,7 @@ provider_parse(const char *name)
 void
 prov_stream_free(struct prov_stream *s)
 {
-    const struct provider *p = s->call ? provider_get(s->call->t->provider) : NULL;
+    const struct provider *p = s->call ? provider_of(s->call->t) : NULL;
     if (p != NULL && p->stream_end != NULL)
         p->stream_end(s);
     s->priv = NULL;
