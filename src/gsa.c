@@ -280,7 +280,10 @@ gsa_token_parse(const char *body, size_t len, char *tok, size_t toklen, int64_t 
     }
     t = jx_str(o, "access_token");
     type = jx_str(o, "token_type");
-    if (t == NULL || *t == '\0' || strlen(t) >= toklen) {
+    /* a token with an escaped NUL would be cut at it: refused, not shortened */
+    if (t == NULL || *t == '\0' || strlen(t) >= toklen ||
+        strlen(t) !=
+            (size_t)json_object_get_string_len(json_object_object_get(o, "access_token"))) {
         snprintf(why, whylen, "the answer has no usable access_token");
         goto out;
     }

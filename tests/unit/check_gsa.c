@@ -194,6 +194,7 @@ START_TEST(token_answer)
         "{\"access_token\": \"a\", \"expires_in\": \"3599\"}",
         "{\"access_token\": \"a\", \"access_token\": \"b\", \"expires_in\": 3599}",
         "{\"access_token\": \"a\", \"expires_in\": 3599, \"token_type\": \"mac\"}",
+        "{\"access_token\": \"a\\u0000b\", \"expires_in\": 3599}",
         "[]",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
