@@ -381,7 +381,7 @@ start_vtoken(struct master *m, const struct conf *c)
         log_warnx("vertex: cannot start libcurl on the master's loop");
         return -1;
     }
-    m->vtoken = vtokenfetch_new(m->base, m->up, m->store, c->upstream_ca_file);
+    m->vtoken = vtokenfetch_new(m->base, m->up, m->store, m->shm, c->upstream_ca_file);
     return m->vtoken != NULL ? 0 : -1;
 }
 

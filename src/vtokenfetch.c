@@ -33,6 +33,7 @@
 #include "aigw/util.h"
 #include "gsa.h"
 #include "log.h"
+#include "metrics.h"
 #include "provider.h"
 #include "store.h"
 #include "upstream.h"
@@ -65,6 +66,7 @@ struct vtokenfetch {
     struct event_base *base;
     struct upstream *up;
     struct store *store;
+    struct shm *shm;
     char ca_file[PATH_MAX];
     struct event *tick;
     uint64_t version; /* the table's version at the last scan */
@@ -124,6 +126,7 @@ failed(struct vfile *vf, const char *what)
     log_warnx("vertex: %s: token refresh failed: %s; the current token (if any) serves until it "
               "expires, next try in %llds",
               vf->path, what, (long long)(vf->backoff_ms / 1000));
+    metrics_vertex_refresh(vf->f->shm, 0);
     vf->next_ms = now_mono_ms() + vf->backoff_ms;
     vf->backoff_ms *= 2;
     if (vf->backoff_ms > BACKOFF_MAX_MS)
@@ -179,6 +182,7 @@ on_done(struct upstream_xfer *x, CURLcode rc)
         failed(vf, "the token could not be stored in the table");
     else {
         log_info("vertex: %s: access token refreshed, valid %llds", vf->path, (long long)life);
+        metrics_vertex_refresh(vf->f->shm, 1);
         vf->backoff_ms = BACKOFF_MIN_MS;
         vf->next_ms = now_mono_ms() + life * 1000 / 2;
     }
@@ -329,7 +333,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 struct vtokenfetch *
-vtokenfetch_new(struct event_base *base, struct upstream *up, struct store *s, const char *ca_file)
+vtokenfetch_new(struct event_base *base, struct upstream *up, struct store *s, struct shm *shm,
+                const char *ca_file)
 {
     struct vtokenfetch *f = calloc(1, sizeof(*f));
     if (f == NULL)
@@ -337,6 +342,7 @@ vtokenfetch_new(struct event_base *base, struct upstream *up, struct store *s, c
     f->base = base;
     f->up = up;
     f->store = s;
+    f->shm = shm;
     snprintf(f->ca_file, sizeof(f->ca_file), "%s", ca_file ? ca_file : "");
     if ((f->tick = evtimer_new(base, on_tick, f)) == NULL) {
         free(f);

@@ -10,11 +10,13 @@
 struct event_base;
 struct upstream;
 struct store;
+struct shm;
 struct vtokenfetch;
 
 /* Start watching the table for key files and keeping their tokens fresh (libcurl through up). */
+/* shm: the metrics area (aigw_vertex_token_refreshes_total); may be NULL. */
 struct vtokenfetch *vtokenfetch_new(struct event_base *base, struct upstream *up, struct store *s,
-                                    const char *ca_file);
+                                    struct shm *shm, const char *ca_file);
 void vtokenfetch_free(struct vtokenfetch *f);
 
 #endif

@@ -249,6 +249,16 @@ def _(env):
         wait_for(lambda: "token refresh failed" in gw.log(), 30 * SLOW, interval=0.2,
                  what="the failed refresh in the log")
         check("ya29." not in gw.log(), "a token is in the log")
+        mport = int(gw.config["metrics"]["listen"][0].rsplit(":", 1)[1])
+        text = request(mport, "GET", "/metrics").body
+        text = text.decode() if isinstance(text, bytes) else text
+        counts = {}
+        for line in text.splitlines():
+            if line.startswith("aigw_vertex_token_refreshes_total{"):
+                counts[line.split('"')[1]] = float(line.rsplit(" ", 1)[1])
+        check(counts.get("success", 0) >= 2 and counts.get("failure", 0) >= 1,
+              "aigw_vertex_token_refreshes_total: %r", counts)
+        check("ya29." not in text, "a token in /metrics")
     finally:
         vx(env.mock, "POST", token_hang=False, expires_in=3600)
         gw.stop()
