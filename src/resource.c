@@ -539,8 +539,8 @@ validate_aws(struct vctx *v, const struct provider *p, const char *prov)
 }
 
 /* The fields of a Vertex AI target (provider vertex), in its record's order. */
-static const char *const vertex_fields[] = {"vertex_project", "vertex_location",
-                                            "vertex_publisher", "vertex_credentials_file"};
+static const char *const vertex_fields[] = {"vertex_project", "vertex_location", "vertex_publisher",
+                                            "vertex_credentials_file"};
 
 static int read_key_files = 1;
 
@@ -863,13 +863,20 @@ validate_model(struct vctx *v)
     if (name != NULL && !name_valid(name))
         verr(v, NULL, "name", "must be 1-256 printable characters without spaces or quotes");
     if (json_object_object_get_ex(v->doc, "targets", &o)) {
-        static const char *const single[] = {"provider",          "model",
-                                             "api_base",          "api_key",
-                                             "api_version",       "max_tokens",
-                                             "credential",        "region",
-                                             "aws_access_key_id", "aws_secret_access_key",
-                                             "aws_session_token", "vertex_project",
-                                             "vertex_location",   "vertex_publisher",
+        static const char *const single[] = {"provider",
+                                             "model",
+                                             "api_base",
+                                             "api_key",
+                                             "api_version",
+                                             "max_tokens",
+                                             "credential",
+                                             "region",
+                                             "aws_access_key_id",
+                                             "aws_secret_access_key",
+                                             "aws_session_token",
+                                             "vertex_project",
+                                             "vertex_location",
+                                             "vertex_publisher",
                                              "vertex_credentials_file"};
         for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
             if (json_object_object_get_ex(v->doc, single[i], NULL))
@@ -1344,8 +1351,8 @@ compile_model(const char *id, struct json_object *doc, res_cred_fn cred, void *a
         tr[i].provider = provider_parse(sget(targets[i], "provider", ""));
         const struct provider *p = provider_get(tr[i].provider);
         if (p != NULL && p->gauth) /* the publisher given, or the one its model tells */
-            tr[i].off[12] = rbuf_str(
-                b, vertex_publisher(targets[i], sget(targets[i], "model", name)), &fail);
+            tr[i].off[12] =
+                rbuf_str(b, vertex_publisher(targets[i], sget(targets[i], "model", name)), &fail);
         tr[i].off[2] = rbuf_base(b, targets[i], p, &fail);
         tr[i].off[3] = rbuf_str(b, sget(targets[i], "api_key", ""), &fail);
         tr[i].off[4] = rbuf_str(
