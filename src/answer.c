@@ -238,6 +238,13 @@ answer_error(struct pxreq *q, int status, struct json_object *err)
     }
 }
 
+/* The value of the provider's error_header the answer had, NULL when none. */
+static const char *
+errtype(const struct attempt *a)
+{
+    return a->errtype[0] != '\0' ? a->errtype : NULL;
+}
+
 /* The upstream said something that is not its API's: 502. */
 static void
 bad_response(struct pxreq *q, long status)
@@ -297,14 +304,14 @@ answer_buffered(struct pxreq *q)
             bad_response(q, a->status);
         else
             answer_ok(q, o, body, len);
-    } else if (a->raw && o != NULL && a->prov->error(a->status, o, &err) >= 0) {
+    } else if (a->raw && o != NULL && a->prov->error(a->status, errtype(a), o, &err) >= 0) {
         /* the client speaks the upstream's dialect: its error as it came */
         if (a->retry_after[0])
             http_resp_header(q->r, "Retry-After", a->retry_after);
         pxreq_note(q, "upstream_status");
         http_reply(q->r, (int)a->status, "application/json", body, len);
     } else {
-        int st = a->prov->error(a->status, o, &err);
+        int st = a->prov->error(a->status, errtype(a), o, &err);
         if (st < 0)
             bad_response(q, a->status);
         else

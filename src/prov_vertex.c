@@ -171,9 +171,9 @@ g_stream_end(struct prov_stream *s)
 }
 
 static int
-g_error(long status, struct json_object *in, struct json_object **out)
+g_error(long status, const char *type, struct json_object *in, struct json_object **out)
 {
-    return prov_gemini.error(status, in, out);
+    return prov_gemini.error(status, type, in, out);
 }
 
 static int
@@ -202,9 +202,9 @@ a_stream_end(struct prov_stream *s)
 }
 
 static int
-a_error(long status, struct json_object *in, struct json_object **out)
+a_error(long status, const char *type, struct json_object *in, struct json_object **out)
 {
-    return prov_anthropic.error(status, in, out);
+    return prov_anthropic.error(status, type, in, out);
 }
 
 const struct provider prov_vertex = {

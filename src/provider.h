@@ -101,6 +101,9 @@ struct prov_stream {
     void *priv;               /* the provider's own state */
 };
 
+/* The longest error_header value kept, with its NUL. */
+#define PROV_ERRTYPE_MAX 128
+
 /* Before the type of an event-stream exception or error message (relay.c). */
 #define ES_EVENT_ERROR "!"
 
@@ -168,11 +171,19 @@ struct provider {
     void (*stream_close)(struct prov_stream *s);
     void (*stream_end)(struct prov_stream *s); /* free s->priv */
     /*
-     * A non-2xx answer (in: its parsed body, NULL when not JSON): *out is a
-     * new OpenAI {"error": {...}} body; returns the status for the client.
+     * The response header that names an error's type, when the API puts it
+     * there rather than in the body (Bedrock's x-amzn-ErrorType); NULL: none.
+     * relay.c keeps its value (printable ASCII, at most PROV_ERRTYPE_MAX - 1
+     * bytes) for error.
+     */
+    const char *error_header;
+    /*
+     * A non-2xx answer (in: its parsed body, NULL when not JSON; type: the
+     * error_header's value, NULL when the answer had none): *out is a new
+     * OpenAI {"error": {...}} body; returns the status for the client.
      * -1: not an error of this API (a 502).
      */
-    int (*error)(long status, struct json_object *in, struct json_object **out);
+    int (*error)(long status, const char *type, struct json_object *in, struct json_object **out);
 };
 
 /* provider.c */

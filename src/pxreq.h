@@ -80,6 +80,7 @@ struct attempt {
     struct sse_parser sse;
     struct es_decoder es;
     char retry_after[32];
+    char errtype[PROV_ERRTYPE_MAX]; /* the provider's error_header, "" when none came */
 };
 
 struct pxreq {

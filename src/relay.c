@@ -177,6 +177,23 @@ on_headers_done(void *arg, int status)
     return 0;
 }
 
+/*
+ * An error type header's value into buf (PROV_ERRTYPE_MAX): the upstream's
+ * bytes, so kept only when they are all printable ASCII and fit; else none.
+ */
+static void
+keep_errtype(char *buf, const char *v, size_t vlen)
+{
+    buf[0] = '\0';
+    if (vlen == 0 || vlen >= PROV_ERRTYPE_MAX)
+        return;
+    for (size_t i = 0; i < vlen; i++)
+        if (v[i] < 0x21 || v[i] > 0x7e)
+            return;
+    memcpy(buf, v, vlen);
+    buf[vlen] = '\0';
+}
+
 /* One header of the upstream's final response: what relaying needs of it. */
 static void
 on_header(void *arg, const char *name, size_t nlen, const char *v, size_t vlen)
@@ -187,8 +204,12 @@ on_header(void *arg, const char *name, size_t nlen, const char *v, size_t vlen)
     if (nlen == 12 && strncasecmp(name, "content-type", 12) == 0) {
         q->a.ctype_sse = vlen >= 17 && strncasecmp(v, "text/event-stream", 17) == 0;
         q->a.ctype_es = vlen >= 34 && strncasecmp(v, "application/vnd.amazon.eventstream", 34) == 0;
-    } else if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0)
+    } else if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0) {
         snprintf(q->a.retry_after, sizeof(q->a.retry_after), "%.*s", (int)vlen, v);
+    } else if (q->a.prov->error_header != NULL && nlen == strlen(q->a.prov->error_header) &&
+               strncasecmp(name, q->a.prov->error_header, nlen) == 0) {
+        keep_errtype(q->a.errtype, v, vlen);
+    }
 }
 
 /* Body bytes: SSE events go out one by one, a buffered answer is kept. */

@@ -119,8 +119,7 @@ resfile_tree(struct json_object *root, int before, struct aigw_errors *e)
     }
     json_object_object_foreach(root, key, val)
     {
-        if (strcmp(key, "models") != 0 && strcmp(key, "api_keys") != 0 &&
-            strcmp(key, "credentials") != 0) {
+        if (res_kind_of(key) < 0) {
             errors_add(e, val ? val : root, key,
                        "unknown key (expected models, api_keys or credentials)");
             bad = 1;

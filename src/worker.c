@@ -26,6 +26,7 @@
 #include "aigw/util.h"
 #include "http.h"
 #include "memtrim.h"
+#include "evwarm.h"
 #include "metrics.h"
 #include "proxy.h"
 #include "uhttp.h"
@@ -163,7 +164,10 @@ table_tick_cb(evutil_socket_t fd, short what, void *arg)
     struct timeval tv = tv_ms(1000);
     if (store_check(w->store) != STORE_FILE_SHORT) {
         note_config_version(w);
-        memtrim_tick(&w->trim, http_server_nconns(w->http) + proxy_inflight(w->px));
+        if (memtrim_due(&w->trim, http_server_nconns(w->http) + proxy_inflight(w->px))) {
+            uhttp_trim(w->up); /* the requests it keeps for reuse, made under the load */
+            memtrim_release(&w->trim);
+        }
         evtimer_add(w->table_tick, &tv);
         return;
     }
@@ -334,6 +338,9 @@ worker_main(const char *spec, const char *conf_path, int foreground)
         (w.px = proxy_new(w.base, &w.conf, w.store, w.up, w.shm)) == NULL ||
         (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
         fatalx("out of memory setting up the worker");
+    /* libevent's entry of every descriptor a full worker uses, made now, side by side */
+    log_debug("%d descriptor numbers made ready",
+              evwarm(w.base, 2 * w.conf.max_connections + 64));
     /* the access line and the request metrics; the proxy's memo of the precheck */
     access_attach(w.http, ACCESS_CLIENT, proxy_memo_size());
     http_server_set_precheck(w.http, proxy_precheck);
