@@ -58,6 +58,35 @@ vtoken_decode(const void *data, size_t len, int64_t now, char *tok, size_t tokle
     return 0;
 }
 
+/*
+ * A worker asks for the same few key files' tokens on every request to a
+ * vertex target: their blob names are hashed once (OpenSSL's SHA-256 of a
+ * path costs over a microsecond, the lookup here a few string compares).
+ */
+#define NAME_CACHE 8
+static struct {
+    char path[1025];
+    char name[VTOKEN_NAME_MAX];
+} names[NAME_CACHE];
+static unsigned names_next;
+
+/* The blob name of path, from the cache or hashed now (and kept). */
+static void
+cached_name(const char *path, char *out, size_t len)
+{
+    for (int i = 0; i < NAME_CACHE; i++)
+        if (names[i].path[0] != '\0' && strcmp(names[i].path, path) == 0) {
+            snprintf(out, len, "%s", names[i].name);
+            return;
+        }
+    vtoken_blob_name(path, out, len);
+    if (strlen(path) < sizeof(names[0].path)) {
+        unsigned i = names_next++ % NAME_CACHE;
+        snprintf(names[i].path, sizeof(names[i].path), "%s", path);
+        snprintf(names[i].name, sizeof(names[i].name), "%s", out);
+    }
+}
+
 int
 vtoken_get(struct store *s, const char *path, char *tok, size_t toklen)
 {
@@ -65,7 +94,7 @@ vtoken_get(struct store *s, const char *path, char *tok, size_t toklen)
     const void *data;
     size_t len;
     int rv = -1;
-    vtoken_blob_name(path, name, sizeof(name));
+    cached_name(path, name, sizeof(name));
     if (store_read_begin(s) < 0)
         return -1;
     if (store_blob_get(s, name, &data, &len) == STORE_OK &&
