@@ -264,6 +264,21 @@ def _(env):
         gw.stop()
 
 
+@tap.case("a vertex model added by a reload, with a key file of its own: its token is fetched, "
+          "no restart")
+def _(env):
+    keyfile = key_file(env.dir, "sa-added.json", env.priv, env.mock.port)
+    res = resources(env.mock.port, env.keyfile)
+    res["models"].append(target(env.mock.port, keyfile, GEMINI, "vx-added"))
+    asked = vx(env.mock)["token_requests"]
+    env.gw.write_resources(res)
+    r = env.gw.control("reload", timeout=40 * SLOW)  # answers once the reload is done
+    check(r.get("ok") is True, "reload: %r", r)
+    wait_served(env.gw, "vx-added")
+    check(vx(env.mock)["token_requests"] > asked, "no token request for the new key file")
+    check(("%s: access token refreshed" % keyfile) in env.gw.log(), "no refresh line for it")
+
+
 @tap.case("no access token and no private key in the log, the access log or the Admin API")
 def _(env):
     tok = bearer(env.mock)
