@@ -88,11 +88,20 @@ struct prov_http {
 
 /* One translated OpenAI chunk (its JSON text) or "[DONE]". */
 typedef void (*prov_emit_fn)(void *arg, const char *data, size_t len);
+/* ... or the chunk as an object (not to be kept: the provider frees it). */
+typedef void (*prov_emit_obj_fn)(void *arg, struct json_object *chunk);
 
 /* A stream's translation state, one per attempt. */
 struct prov_stream {
     const struct prov_call *call;
     prov_emit_fn emit; /* NULL: a pass-through, only account */
+    /*
+     * When set, a translated chunk made as an object goes here instead of
+     * to emit as text: a consumer that would parse the text again (a
+     * Responses stream, responses_out.c) takes the object. "[DONE]" and
+     * chunks relayed as text still go to emit.
+     */
+    prov_emit_obj_fn emit_obj;
     void *arg;
     struct prov_usage usage;
     int done;                 /* the upstream said the answer is complete */
@@ -226,7 +235,7 @@ void prov_http_free(struct prov_http *h);
 struct json_object *prov_error_json(const char *message, const char *type, const char *code);
 /* Usage to OpenAI's usage object (new object). */
 struct json_object *prov_usage_json(const struct prov_usage *u);
-/* Emit a chunk object (not freed). */
+/* Emit a chunk object (not freed): to emit_obj when set, else as text to emit. */
 void prov_emit_json(struct prov_stream *s, struct json_object *chunk);
 
 #define PROVIDER_EXTERN(id, var) extern const struct provider var;

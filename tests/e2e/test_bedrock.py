@@ -17,7 +17,9 @@ Anthropic client (/v1/messages) gets Anthropic's shape; a stream that ends
 with a throttlingException is an error to the client; usage with cache reads
 and writes is exact everywhere; each of Bedrock's error types (the mock's
 error_type control: x-amzn-ErrorType, or a stream's :exception-type) gets the
-status, OpenAI type and code, and Anthropic type of aigw-resources(5)'s table.
+status, OpenAI type and code, and Anthropic type of aigw-resources(5)'s table;
+the Responses API (/v1/responses) comes back as a Response object and its
+typed events.
 """
 
 import json
@@ -160,6 +162,35 @@ def _(env):
     text = "".join(e.json()["delta"].get("text", "") for e in events
                    if e.event == "content_block_delta")
     check_eq(text, "hey you", "streamed text")
+
+
+@tap.case("Responses API (/v1/responses): translated to Converse, a Response object back, "
+          "the typed events of a stream")
+def _(env):
+    env.mock.configure(chunks=2, content="hey you")
+    body = {"model": "br", "input": "hi there", "instructions": "be brief",
+            "max_output_tokens": 40}
+    resp, rid = post(env, body, path="/v1/responses")
+    check(resp.status == 200, "status %d %r", resp.status, resp.body[:400])
+    r = resp.json()
+    check_eq((r["object"], r["status"]), ("response", "completed"), "shape")
+    check_eq(r["output"][0]["content"][0]["text"], "hey you", "text")
+    check_eq(r["usage"]["output_tokens"], 2, "output_tokens")
+    sent = env.mock.last()["body"]
+    check_eq((sent["system"], sent["inferenceConfig"]["maxTokens"]),
+             ([{"text": "be brief"}], 40), "Converse system and maxTokens")
+    f = env.gw.access_line(rid)
+    check_eq((f["prompt_tokens"], f["completion_tokens"]),
+             (r["usage"]["input_tokens"], 2), "access line (%s)" % f["line"])
+    s = env.gw.stream(dict(body, stream=True), key=KEY, path="/v1/responses")
+    events = s.read_all()
+    check_eq(s.status, 200, "stream status")
+    types = [e.event for e in events]
+    check(types[:2] == ["response.created", "response.in_progress"] and
+          types[-1] == "response.completed", "events %r", types)
+    text = "".join(e.json()["delta"] for e in events if e.event == "response.output_text.delta")
+    check_eq(text, "hey you", "streamed text")
+    check_eq(events[-1].json()["response"]["usage"]["output_tokens"], 2, "stream usage")
 
 
 @tap.case("a stream that ends in a throttlingException message is an error to the client")

@@ -1074,24 +1074,26 @@ def rs_stream_case(model, tools=False):
     return case
 
 
-for _m in ("m-openai", "m-azure"):
+for _m in ("m-openai", "m-azure", "m-anthropic", "m-gemini"):
     tap.case("openai SDK -> %s: responses.create: output, usage (access line too)" % _m)(
         rs_create_case(_m))
     tap.case("openai SDK -> %s: responses.create({stream: true}) and responses.stream(): "
              "typed events, usage" % _m)(rs_stream_case(_m))
-tap.case("openai SDK -> m-openai: responses.create with a tool: a function_call item")(
-    rs_create_case("m-openai", tools=True))
-tap.case("openai SDK -> m-openai: responses.create({stream: true}) with a tool: arguments "
-         "events")(rs_stream_case("m-openai", tools=True))
+for _m in ("m-openai", "m-anthropic", "m-gemini"):
+    tap.case("openai SDK -> %s: responses.create with a tool: a function_call item" % _m)(
+        rs_create_case(_m, tools=True))
+    tap.case("openai SDK -> %s: responses.create({stream: true}) with a tool: arguments "
+             "events" % _m)(rs_stream_case(_m, tools=True))
 
 
-@tap.case("openai SDK -> m-anthropic: responses.create -> BadRequestError "
-          "unsupported_by_provider")
+@tap.case("openai SDK -> m-anthropic, m-gemini: responses.create with previous_response_id "
+          "-> BadRequestError naming it (nothing is stored at the gateway)")
 def _(env):
-    err = failed(sdk(env, "openai", "responses", "m-anthropic", prompt=OA_PROMPT),
-                 "responses.create(m-anthropic)")
-    check_sdk_error(err, "BadRequestError", 400, "responses.create(m-anthropic)",
-                    message="Responses API")
+    for model in ("m-anthropic", "m-gemini"):
+        what = "responses.create(%s, previous_response_id)" % model
+        err = failed(sdk(env, "openai", "responses", model, prompt=OA_PROMPT,
+                         previous_response_id="resp_123"), what)
+        check_sdk_error(err, "BadRequestError", 400, what, message="previous_response_id")
 
 
 # --------------------------------------------------------------------------
