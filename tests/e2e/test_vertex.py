@@ -205,6 +205,21 @@ def _(env):
              "body")
 
 
+@tap.case("a Responses API client to Gemini and to Claude on Vertex: translated through chat, "
+          "a response object back")
+def _(env):
+    env.mock.configure(chunks=2, content="two words")
+    for model, path in (("vx-gemini", "google/models/%s:generateContent" % GEMINI),
+                        ("vx-claude", "anthropic/models/%s:rawPredict" % CLAUDE)):
+        resp, _ = post(env.gw, {"model": model, "input": "hello there"}, path="/v1/responses")
+        check(resp.status == 200, "%s: status %d %r", model, resp.status, resp.body[:400])
+        r = resp.json()
+        check_eq(r.get("object"), "response", model + ": object")
+        texts = [c.get("text") for o in r.get("output") or [] for c in o.get("content") or []]
+        check_eq(texts, ["two words"], model + ": output text")
+        check_eq(env.mock.last()["path"], "%s/%s" % (PREFIX, path), model + ": upstream path")
+
+
 @tap.case("the token is refreshed before it expires; a stopped token endpoint delays no "
           "request, and once the token has expired requests get 503 upstream_token_unavailable")
 def _(env):
