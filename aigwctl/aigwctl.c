@@ -22,6 +22,7 @@
 
 #include "aigw/conf.h"
 #include "aigw/errors.h"
+#include "aigw/resource.h"
 #include "aigw/yamljson.h"
 #include "aigwctl.h"
 #include "import.h"
@@ -345,6 +346,7 @@ main(int argc, char **argv)
     int ch, explicit_conf = 0, rc;
 
     signal(SIGPIPE, SIG_IGN);
+    res_set_read_key_files(0); /* a vertex key file is on the gateway's node, not here */
     /* import reads no aigw.yaml and talks to no aigw: its own options (import.c) */
     if (argc > 1 && strcmp(argv[1], "import") == 0)
         return import_main(argc - 1, argv + 1);

@@ -112,11 +112,13 @@ wait_http() {
 
 # start_mock [CPUS]: the mock upstream on a port of its choosing -> MOCK_PID,
 # MOCK_PORT; pinned with taskset -c CPUS if given.
+# MOCK_EXTRA: more options for the mock (an array; bench/providers: -g PUBKEY).
+MOCK_EXTRA=()
 start_mock() {
     local i
     local -a pin=()
     [ -n "${1:-}" ] && pin=(taskset -c "$1")
-    "${pin[@]}" "$MOCK" -l 127.0.0.1:0 -p "$TMP/mock.port" >"$TMP/mock.log" 2>&1 &
+    "${pin[@]}" "$MOCK" -l 127.0.0.1:0 -p "$TMP/mock.port" "${MOCK_EXTRA[@]}" >"$TMP/mock.log" 2>&1 &
     MOCK_PID=$!
     for ((i = 0; i < 100; i++)); do [ -s "$TMP/mock.port" ] && break; alive "$MOCK_PID" || break; sleep 0.05; done
     [ -s "$TMP/mock.port" ] || { cat "$TMP/mock.log" >&2; die "the mock did not start"; }

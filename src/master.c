@@ -46,6 +46,7 @@
 #include "http.h"
 #include "jwks.h"
 #include "jwksfetch.h"
+#include "vtokenfetch.h"
 #include "master.h"
 #include "master_priv.h"
 #include "metrics.h"
@@ -404,6 +405,23 @@ master_jwks(struct master *m, const struct conf *c)
     }
     m->jwks = jwksfetch_new(m->base, m->up, m->store, m->shm, c);
     return m->jwks != NULL ? 0 : -1;
+}
+
+/*
+ * The Vertex AI token refresher: always on (a vertex target may arrive
+ * with any change of the table), libcurl started for it when nothing else
+ * started it.
+ */
+static int
+start_vtoken(struct master *m, const struct conf *c)
+{
+    if (m->up == NULL &&
+        (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (m->up = upstream_new(m->base)) == NULL)) {
+        log_warnx("vertex: cannot start libcurl on the master's loop");
+        return -1;
+    }
+    m->vtoken = vtokenfetch_new(m->base, m->up, m->store, m->shm, c->upstream_ca_file);
+    return m->vtoken != NULL ? 0 : -1;
 }
 
 /* Put aigw.yaml, as parsed, into an anonymous file the workers inherit. */
@@ -903,6 +921,7 @@ master_free(struct master *m)
     admin_free(m->admin);
     etcdsync_free(m->etcd);
     jwksfetch_free(m->jwks);
+    vtokenfetch_free(m->vtoken);
     if (m->up)
         upstream_free(m->up);
     for (int i = 0; i < SHM_WORKER_CAP; i++)
@@ -1132,7 +1151,7 @@ master_main(struct conf *c, struct json_object *conf_tree, int foreground, int r
         etcdsync_start(m.etcd);
     }
     if (start_metrics_area(&m) < 0 || start_tickets(&m) < 0 || master_jwks(&m, c) < 0 ||
-        start_admin(&m) < 0)
+        start_vtoken(&m, c) < 0 || start_admin(&m) < 0)
         goto out;
     if (start_metrics(&m) < 0)
         goto out;

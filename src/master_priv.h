@@ -90,6 +90,7 @@ struct master {
     struct upstream *up;   /* libcurl on the master's loop: etcd, fetched JWT key sets */
     struct etcdsync *etcd; /* etcd mode: etcd -> LMDB */
     struct jwksfetch *jwks; /* JWT key sets fetched over HTTP(S) -> LMDB; NULL: none yet */
+    struct vtokenfetch *vtoken; /* Vertex AI access tokens -> LMDB (vtokenfetch.c) */
     struct control *control;
     int64_t started_real_ms;
     /* start: serving once every first-generation worker accepts */

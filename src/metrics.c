@@ -58,7 +58,7 @@ static const char *const mx_bounds_txt[] = {
 enum mx_family_id {
     F_REQUESTS, F_REQ_DURATION, F_UP_DURATION, F_TTFT, F_TOKENS, F_UP_ERRORS, F_TLS_HANDSHAKES,
     F_TLS_EXPIRY, F_JWT_REFUSED, F_WORKER_START_FAILED, F_RL_REJECTED, F_STREAM_ERRORS,
-    F_RELOADS, F_RELOAD_OK, F_RELOAD_SUCCESS_TIME, F_N
+    F_RELOADS, F_RELOAD_OK, F_RELOAD_SUCCESS_TIME, F_VERTEX_REFRESH, F_N
 };
 
 /* How a family's series are kept and written. */
@@ -114,6 +114,9 @@ static const struct mx_family mx_families[F_N] = {
                      "0 when it failed and the previous configuration still runs."},
     [F_RELOAD_SUCCESS_TIME] = {"aigw_config_last_reload_success_timestamp_seconds", MX_GAUGE_MS,
                                "Unix time of the last successful reload, or of the start."},
+    [F_VERTEX_REFRESH] = {"aigw_vertex_token_refreshes_total", MX_COUNTER,
+                          "Vertex AI access token fetches by the master, by result: success or "
+                          "failure (the current token serves until it expires)."},
 };
 
 static const char *const mx_reasons[MX_UP_NREASONS] = {
@@ -590,6 +593,16 @@ metrics_worker_start_failed(struct shm *shm, const char *reason)
         return;
     const char *kv[] = {"reason", reason};
     count_add(&a, F_WORKER_START_FAILED, 1, kv, 1);
+}
+
+void
+metrics_vertex_refresh(struct shm *shm, int ok)
+{
+    struct mx_area a;
+    if (shm == NULL || mx_view(shm, &a) < 0)
+        return;
+    const char *kv[] = {"result", ok ? "success" : "failure"};
+    count_add(&a, F_VERTEX_REFRESH, 1, kv, 1);
 }
 
 void

@@ -116,6 +116,8 @@ void metrics_reload(struct shm *shm, int ok, int64_t now_ms);
 void metrics_worker_restart(struct shm *shm);
 /* Master: a worker did not start (reason "exec" or "exited_early"). */
 void metrics_worker_start_failed(struct shm *shm, const char *reason);
+/* Master: a Vertex AI access token fetch ended (vtokenfetch.c). */
+void metrics_vertex_refresh(struct shm *shm, int ok);
 
 /* Master: every family kept in the area, in Prometheus text format 0.0.4. */
 void metrics_render(struct shm *shm, struct evbuffer *out);

@@ -77,6 +77,7 @@
 #include "errtype.h"
 #include "jsonx.h"
 #include "provider.h"
+#include "prov_anthropic.h"
 #include "usage.h"
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -608,8 +609,9 @@ sampling_xlat(const struct prov_call *c, struct xlat *x, struct json_object *bod
 }
 
 /* The Messages request for an OpenAI chat body: a new object, or NULL (err written). */
-static struct json_object *
-request_xlat(const struct prov_call *c, struct json_object *body, char *err, size_t errlen)
+struct json_object *
+anthropic_request_xlat(const struct prov_call *c, struct json_object *body, char *err,
+                       size_t errlen)
 {
     struct xlat x = {json_object_new_array(), json_object_new_array(), err, errlen};
     struct json_object *out = json_object_new_object(), *tools = jx_get(body, "tools");
@@ -670,7 +672,7 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
         if (c->anthropic_version != NULL && *c->anthropic_version != '\0')
             ver = c->anthropic_version;
         beta = c->anthropic_beta;
-    } else if ((req = request_xlat(c, body, err, errlen)) == NULL) {
+    } else if ((req = anthropic_request_xlat(c, body, err, errlen)) == NULL) {
         return -1;
     }
     prov_auth(out, c, &prov_anthropic);

@@ -102,6 +102,7 @@
 #include "errtype.h"
 #include "jsonx.h"
 #include "provider.h"
+#include "prov_gemini.h"
 #include "usage.h"
 
 #define JSON_OUT (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -837,9 +838,9 @@ tr_sampling(const struct prov_call *c, struct json_object *req, struct json_obje
 }
 
 /* The OpenAI chat request as a GenerateContentRequest (new object in *out). */
-static int
-translate(const struct prov_call *c, struct json_object *req, struct json_object **out, char *err,
-          size_t errlen)
+int
+gemini_translate(const struct prov_call *c, struct json_object *req, struct json_object **out,
+                 char *err, size_t errlen)
 {
     struct tr t = {.msgs = jx_get(req, "messages"), .err = err, .errlen = errlen};
     struct json_object *g = json_object_new_object(), *gc = json_object_new_object();
@@ -906,7 +907,7 @@ build(const struct prov_call *c, struct json_object *body, struct prov_http *out
     char *model = NULL, path[1024];
     if (c->op != OP_CHAT && c->op != OP_COUNT_TOKENS)
         return fail(err, errlen, "this operation is not supported by provider gemini");
-    if (translate(c, body, &g, err, errlen) < 0)
+    if (gemini_translate(c, body, &g, err, errlen) < 0)
         return -1;
     if (c->op == OP_COUNT_TOKENS && (g = count_request(c, g)) == NULL)
         return fail(err, errlen, "out of memory");

@@ -27,6 +27,14 @@ provider_get(int id)
     return id >= 0 && id < PROVIDER_NPROVIDERS ? providers[id] : NULL;
 }
 
+const struct provider *
+provider_of(const struct target_view *t)
+{
+    if (t->provider == PROVIDER_VERTEX && strcmp(t->vertex.publisher, "anthropic") == 0)
+        return &prov_vertex_anthropic;
+    return provider_get(t->provider);
+}
+
 const char *
 provider_name(int id)
 {
@@ -46,7 +54,7 @@ provider_parse(const char *name)
 void
 prov_stream_free(struct prov_stream *s)
 {
-    const struct provider *p = s->call ? provider_get(s->call->t->provider) : NULL;
+    const struct provider *p = s->call ? provider_of(s->call->t) : NULL;
     if (p != NULL && p->stream_end != NULL)
         p->stream_end(s);
     s->priv = NULL;

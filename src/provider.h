@@ -67,6 +67,8 @@ struct prov_call {
     const char *request_id; /* sent upstream as x-request-id */
     /* the client's anthropic-version and anthropic-beta headers, or NULL (for native Anthropic) */
     const char *anthropic_version, *anthropic_beta;
+    /* a provider with gauth: the key file's current access token (vtoken.h), or NULL */
+    const char *bearer;
 };
 
 /* The upstream request a provider builds. */
@@ -140,6 +142,13 @@ struct provider {
     int model_in_path;  /* the upstream model is a segment of the URL's path */
     /* Signs with AWS SigV4: a target gives region and aws_* keys, never api_key. */
     int aws;
+    /*
+     * Authenticates with a Google service-account key (Vertex AI): a target
+     * gives vertex_* fields and a key file, never api_key; the master keeps
+     * an access token for each file (vtokenfetch.c), which the worker puts
+     * in call.bearer.
+     */
+    int gauth;
     unsigned ops;       /* OP_BIT()s it serves */
     enum dialect own;   /* a client in this dialect is passed through */
     /*
@@ -189,6 +198,12 @@ struct provider {
 /* provider.c */
 /* The provider of a provider_id; NULL when none. */
 const struct provider *provider_get(int id);
+/*
+ * The provider that serves target t: its provider_id's, but for a vertex
+ * target of publisher anthropic the Anthropic-dialect variant
+ * (prov_vertex_anthropic), whose answers are Anthropic's.
+ */
+const struct provider *provider_of(const struct target_view *t);
 /* The provider value of an id ("openai", ...); "?" when none. */
 const char *provider_name(int id);
 /* The id of a provider value; -1 when none. */
@@ -226,5 +241,6 @@ void prov_emit_json(struct prov_stream *s, struct json_object *chunk);
 #define PROVIDER_EXTERN(id, var) extern const struct provider var;
 PROVIDER_LIST(PROVIDER_EXTERN)
 #undef PROVIDER_EXTERN
+extern const struct provider prov_vertex_anthropic; /* provider_of's; not in the registry */
 
 #endif

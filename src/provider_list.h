@@ -18,6 +18,7 @@
     X(PROVIDER_AZURE_OPENAI, prov_azure_openai)                                                    \
     X(PROVIDER_ANTHROPIC, prov_anthropic)                                                          \
     X(PROVIDER_GEMINI, prov_gemini)                                                                \
-    X(PROVIDER_BEDROCK, prov_bedrock)
+    X(PROVIDER_BEDROCK, prov_bedrock)                                                              \
+    X(PROVIDER_VERTEX, prov_vertex)
 
 #endif

@@ -32,6 +32,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "pxreq.h"
+#include "vtoken.h"
 
 #define SSE_MAX_EVENT (8 << 20)
 
@@ -551,6 +552,25 @@ op_route(enum prov_op op)
 }
 
 /*
+ * A Vertex target's access token, from the table (the master keeps it
+ * fresh: vtokenfetch.c) into the attempt; never a network call here. None
+ * valid: a 503 naming the key file's state, 0 or -1.
+ */
+static int
+bearer_of(struct pxreq *q, const struct target_view *t, char *tok, size_t len)
+{
+    if (vtoken_get(q->px->store, t->vertex.credentials_file, tok, len) == 0)
+        return 0;
+    pxreq_note(q, "upstream_token_unavailable");
+    http_reply_error(q->r, 503, "server_error", "upstream_token_unavailable", NULL,
+                     "Model `%s` target `%s` (provider vertex) has no valid access token for its "
+                     "service account yet: the gateway's token refresh has not succeeded (its "
+                     "log says why)",
+                     q->mv.name, t->name);
+    return -1;
+}
+
+/*
  * How provider p takes a request of op: 1 as it is, 2 a Responses request
  * translated to chat (p serves chat, not the Responses API), 0 not at all.
  */
@@ -605,6 +625,7 @@ build_attempt(struct pxreq *q)
     struct json_object *body;
     struct rsp_err e;
     int how;
+    char tok[GSA_TOKEN_MAX];
     if (t->credential_missing) { /* its credential was deleted, or never written */
         pxreq_note(q, "credential_missing");
         http_reply_error(q->r, 500, "server_error", "credential_missing", NULL,
@@ -616,7 +637,7 @@ build_attempt(struct pxreq *q)
                              : "which does not exist");
         return -1;
     }
-    a->prov = provider_get(t->provider);
+    a->prov = provider_of(t);
     if ((how = serves(a->prov, q->op)) == 0) {
         pxreq_note(q, "unsupported_by_provider");
         http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
@@ -643,7 +664,14 @@ build_attempt(struct pxreq *q)
     a->call.anthropic_version = http_req_header(q->r, "anthropic-version");
     a->call.anthropic_beta = http_req_header(q->r, "anthropic-beta");
     e.msg[0] = '\0';
-    if (a->prov->build(&a->call, body, &a->http, e.msg, sizeof(e.msg)) == 0)
+    if (a->prov->gauth && bearer_of(q, t, tok, sizeof(tok)) < 0)
+        return -1;
+    a->call.bearer = a->prov->gauth ? tok : NULL; /* copied into the headers by build */
+    int rc = a->prov->build(&a->call, body, &a->http, e.msg, sizeof(e.msg));
+    a->call.bearer = NULL;
+    if (a->prov->gauth)
+        explicit_bzero(tok, sizeof(tok));
+    if (rc == 0)
         return 0;
     e.code = "unsupported_by_provider";
     e.param[0] = '\0';
@@ -663,7 +691,7 @@ static int
 can_serve(struct pxreq *q, int t)
 {
     const struct target_view *tv = &q->mv.t[t];
-    const struct provider *p = provider_get(tv->provider);
+    const struct provider *p = provider_of(tv);
     struct prov_http h;
     struct prov_call c;
     struct json_object *body;
@@ -680,8 +708,14 @@ can_serve(struct pxreq *q, int t)
     c.request_id = http_req_id(q->r);
     c.anthropic_version = http_req_header(q->r, "anthropic-version");
     c.anthropic_beta = http_req_header(q->r, "anthropic-beta");
+    char tok[GSA_TOKEN_MAX];
+    if (p->gauth && vtoken_get(q->px->store, tv->vertex.credentials_file, tok, sizeof(tok)) < 0)
+        return 0; /* no token: it cannot serve now */
+    c.bearer = p->gauth ? tok : NULL;
     int ok = p->build(&c, body, &h, e.msg, sizeof(e.msg)) == 0;
     prov_http_free(&h);
+    if (p->gauth)
+        explicit_bzero(tok, sizeof(tok));
     return ok;
 }
 

@@ -20,6 +20,7 @@
 #include "aigw/errors.h"
 #include "aigw/resource.h"
 #include "aigw/util.h"
+#include "gsa.h"
 #include "provider.h"
 #include "resfields.h"
 #include "uhttp_url.h"
@@ -464,7 +465,11 @@ validate_credential_ref(struct vctx *v)
                                          "region",
                                          "aws_access_key_id",
                                          "aws_secret_access_key",
-                                         "aws_session_token"};
+                                         "aws_session_token",
+                                         "vertex_project",
+                                         "vertex_location",
+                                         "vertex_publisher",
+                                         "vertex_credentials_file"};
     char msg[512];
     const char *cred = vstring(v, "credential", 0, RES_NAME_MAX);
     if (cred == NULL)
@@ -533,6 +538,82 @@ validate_aws(struct vctx *v, const struct provider *p, const char *prov)
     }
 }
 
+/* The fields of a Vertex AI target (provider vertex), in its record's order. */
+static const char *const vertex_fields[] = {"vertex_project", "vertex_location", "vertex_publisher",
+                                            "vertex_credentials_file"};
+
+static int read_key_files = 1;
+
+void
+res_set_read_key_files(int on)
+{
+    read_key_files = on;
+}
+
+/* The publisher of a Vertex target: its own, or anthropic for a claude* model. */
+static const char *
+vertex_publisher(struct json_object *doc, const char *model)
+{
+    const char *pub = sget(doc, "vertex_publisher", NULL);
+    if (pub != NULL)
+        return pub;
+    return model != NULL && strncmp(model, "claude", 6) == 0 ? "anthropic" : "google";
+}
+
+/*
+ * The vertex_* fields: only for provider vertex, which needs project,
+ * location and a key file that reads as a service-account key (checked
+ * here, so aigw -t names a bad one), and takes no api_key. They become
+ * parts of the URL's host and path: a strict alphabet.
+ */
+static void
+validate_vertex(struct vctx *v, const struct provider *p, const char *prov, const char *model)
+{
+    static const char lower[] = "abcdefghijklmnopqrstuvwxyz0123456789-";
+    char msg[600];
+    int is = p != NULL && p->gauth;
+    for (size_t i = 0; i < sizeof(vertex_fields) / sizeof(vertex_fields[0]); i++)
+        if (!is && p != NULL && json_object_object_get_ex(v->doc, vertex_fields[i], NULL)) {
+            snprintf(msg, sizeof(msg), "is for provider vertex (Google Vertex AI), not %.64s",
+                     prov);
+            verr(v, NULL, vertex_fields[i], msg);
+        }
+    if (!is)
+        return;
+    const char *proj = vstring(v, "vertex_project", 1, 64);
+    if (proj != NULL && (*proj == '\0' || strspn(proj, lower) != strlen(proj)))
+        verr(v, NULL, "vertex_project", "must be a Google Cloud project id such as my-project");
+    const char *loc = vstring(v, "vertex_location", 1, 64);
+    if (loc != NULL && (*loc == '\0' || strspn(loc, lower) != strlen(loc)))
+        verr(v, NULL, "vertex_location", "must be a location such as us-central1 or global");
+    const char *pub = vstring(v, "vertex_publisher", 0, 16);
+    if (pub != NULL && strcmp(pub, "google") != 0 && strcmp(pub, "anthropic") != 0)
+        verr(v, NULL, "vertex_publisher", "must be google or anthropic");
+    if (model != NULL &&
+        strspn(model, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") !=
+            strlen(model)) {
+        snprintf(msg, sizeof(msg),
+                 "is the Vertex model id in the URL's path: letters, digits, '.', '_', '@', '-'");
+        verr(v, NULL, sget(v->doc, "model", NULL) ? "model" : "name", msg);
+    }
+    const char *file = vstring(v, "vertex_credentials_file", 1, 1024);
+    struct gsa_key k;
+    if (file != NULL && (*file != '/' || has_ctl(file)))
+        verr(v, NULL, "vertex_credentials_file",
+             "must be the absolute path of a service-account key file (JSON)");
+    else if (file != NULL && read_key_files && gsa_key_load(file, &k, msg, sizeof(msg)) < 0)
+        verr(v, NULL, "vertex_credentials_file", msg);
+    else if (file != NULL && read_key_files)
+        gsa_key_free(&k);
+    if (json_object_object_get_ex(v->doc, "api_key", NULL)) {
+        snprintf(msg, sizeof(msg),
+                 "provider %.64s authenticates with vertex_credentials_file (a service-account "
+                 "key), not api_key",
+                 prov);
+        verr(v, NULL, "api_key", msg);
+    }
+}
+
 /* provider, model, api_base, api_key: of a target, or of a model in the one-target form. */
 static void
 validate_upstream(struct vctx *v, const char *model_name)
@@ -582,6 +663,7 @@ validate_upstream(struct vctx *v, const char *model_name)
                 strspn(ver, "0123456789-abcdefghijklmnopqrstuvwxyz.") != strlen(ver)))
         verr(v, NULL, "api_version", "must be a version such as 2024-10-21");
     validate_aws(v, p, prov);
+    validate_vertex(v, p, prov, up);
     vint(v, "max_tokens", 1, 1000000000, 0);
 }
 
@@ -627,6 +709,10 @@ validate_targets(struct vctx *v, struct json_object *list, const char *model_nam
                                          "aws_access_key_id",
                                          "aws_secret_access_key",
                                          "aws_session_token",
+                                         "vertex_project",
+                                         "vertex_location",
+                                         "vertex_publisher",
+                                         "vertex_credentials_file",
                                          NULL};
     char names[MODEL_MAX_TARGETS][RES_NAME_MAX + 1];
     size_t n = json_object_array_length(list);
@@ -765,6 +851,10 @@ validate_model(struct vctx *v)
                                          "aws_access_key_id",
                                          "aws_secret_access_key",
                                          "aws_session_token",
+                                         "vertex_project",
+                                         "vertex_location",
+                                         "vertex_publisher",
+                                         "vertex_credentials_file",
                                          NULL};
     struct json_object *o;
 
@@ -773,12 +863,21 @@ validate_model(struct vctx *v)
     if (name != NULL && !name_valid(name))
         verr(v, NULL, "name", "must be 1-256 printable characters without spaces or quotes");
     if (json_object_object_get_ex(v->doc, "targets", &o)) {
-        static const char *const single[] = {"provider",          "model",
-                                             "api_base",          "api_key",
-                                             "api_version",       "max_tokens",
-                                             "credential",        "region",
-                                             "aws_access_key_id", "aws_secret_access_key",
-                                             "aws_session_token"};
+        static const char *const single[] = {"provider",
+                                             "model",
+                                             "api_base",
+                                             "api_key",
+                                             "api_version",
+                                             "max_tokens",
+                                             "credential",
+                                             "region",
+                                             "aws_access_key_id",
+                                             "aws_secret_access_key",
+                                             "aws_session_token",
+                                             "vertex_project",
+                                             "vertex_location",
+                                             "vertex_publisher",
+                                             "vertex_credentials_file"};
         for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
             if (json_object_object_get_ex(v->doc, single[i], NULL))
                 verr(v, NULL, single[i], "give it in each of targets, not beside them");
@@ -976,6 +1075,11 @@ validate_cred(struct vctx *v)
     const char *name = vstring(v, "name", 1, RES_NAME_MAX);
     if (name != NULL && !name_valid(name))
         verr(v, NULL, "name", "must be 1-256 printable characters without spaces or quotes");
+    const char *prov = sget(v->doc, "provider", NULL);
+    if (prov != NULL && strcmp(prov, prov_vertex.name) == 0)
+        verr(v, NULL, "provider",
+             "vertex takes its service-account key file from a target's "
+             "vertex_credentials_file, not from a credential");
     if (!v->bad)
         validate_upstream(v, NULL);
     return v->bad ? -1 : 0;
@@ -1045,8 +1149,9 @@ struct model_rec {
 struct target_rec {
     int32_t provider, weight, priority, max_tokens;
     uint32_t flags; /* TARGET_CRED_MISSING */
-    /* name, upstream_model, api_base, api_key, api_version, credential, then aws_fields */
-    uint32_t off[10];
+    /* name, upstream_model, api_base, api_key, api_version, credential, then aws_fields,
+       then vertex_fields */
+    uint32_t off[14];
 };
 
 struct cred_rec {
@@ -1128,7 +1233,7 @@ compile_cred_target(struct rbuf *b, struct target_rec *tr, struct json_object *t
         tr->off[2] = rbuf_str(b, "", fail);
         tr->off[3] = rbuf_str(b, "", fail);
         tr->off[4] = rbuf_str(b, "", fail);
-        for (int j = 6; j < 10; j++)
+        for (int j = 6; j < 14; j++)
             tr->off[j] = rbuf_str(b, "", fail);
         tr->max_tokens = (int32_t)iget(t, "max_tokens", 0);
         return;
@@ -1142,6 +1247,8 @@ compile_cred_target(struct rbuf *b, struct target_rec *tr, struct json_object *t
     tr->off[7] = rbuf_str(b, cv.aws.access_key_id, fail);
     tr->off[8] = rbuf_str(b, cv.aws.secret_access_key, fail);
     tr->off[9] = rbuf_str(b, cv.aws.session_token, fail);
+    for (int j = 10; j < 14; j++) /* a credential gives no vertex_* (validate_cred) */
+        tr->off[j] = rbuf_str(b, "", fail);
     tr->max_tokens = (int32_t)iget(t, "max_tokens", p->max_tokens);
 }
 
@@ -1258,6 +1365,8 @@ compile_model(const char *id, struct json_object *doc, res_cred_fn cred, void *a
         tr[i].off[5] = rbuf_str(b, cname, &fail);
         for (int j = 0; j < 4; j++) /* "" when a credential gives them */
             tr[i].off[6 + j] = rbuf_str(b, sget(targets[i], aws_fields[j], ""), &fail);
+        for (int j = 0; j < 4; j++)
+            tr[i].off[10 + j] = rbuf_str(b, sget(targets[i], vertex_fields[j], ""), &fail);
         if (cname != NULL) {
             compile_cred_target(b, &tr[i], targets[i], cname, sget(targets[i], "model", name), cred,
                                 arg, &fail);
@@ -1265,12 +1374,18 @@ compile_model(const char *id, struct json_object *doc, res_cred_fn cred, void *a
         }
         tr[i].provider = provider_parse(sget(targets[i], "provider", ""));
         const struct provider *p = provider_get(tr[i].provider);
+        if (p != NULL && p->gauth) /* the publisher given, or the one its model tells */
+            tr[i].off[12] =
+                rbuf_str(b, vertex_publisher(targets[i], sget(targets[i], "model", name)), &fail);
         tr[i].off[2] = rbuf_base(b, targets[i], p, &fail);
         tr[i].off[3] = rbuf_str(b, sget(targets[i], "api_key", ""), &fail);
         tr[i].off[4] = rbuf_str(
             b, sget(targets[i], "api_version", p != NULL && p->api_version ? p->api_version : ""),
             &fail);
         tr[i].max_tokens = (int32_t)iget(targets[i], "max_tokens", p != NULL ? p->max_tokens : 0);
+        if (p != NULL && p->gauth &&
+            strcmp(vertex_publisher(targets[i], sget(targets[i], "model", name)), "anthropic") == 0)
+            tr[i].max_tokens = (int32_t)iget(targets[i], "max_tokens", prov_anthropic.max_tokens);
     }
     /* Tiers: the distinct priorities of targets that may be chosen, highest first. */
     int np = 0;
@@ -1462,7 +1577,11 @@ model_view_decode(const void *rec, size_t len, struct model_view *v)
                               &t->aws.region,
                               &t->aws.access_key_id,
                               &t->aws.secret_access_key,
-                              &t->aws.session_token};
+                              &t->aws.session_token,
+                              &t->vertex.project,
+                              &t->vertex.location,
+                              &t->vertex.publisher,
+                              &t->vertex.credentials_file};
         for (size_t j = 0; j < sizeof(dst) / sizeof(dst[0]); j++)
             if ((*dst[j] = rec_str(rec, len, tr.off[j])) == NULL)
                 return -1;

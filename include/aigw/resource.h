@@ -20,7 +20,7 @@ struct aigw_errors;
 enum res_kind { RES_MODEL = 0, RES_API_KEY = 1, RES_CREDENTIAL = 2, RES_NKINDS };
 
 /* The binary records' layout; a file written with another is rebuilt at start. */
-#define RES_RECORD_FORMAT 6
+#define RES_RECORD_FORMAT 7
 
 #define RES_ID_MAX 128
 #define RES_NAME_MAX 256
@@ -66,6 +66,12 @@ int res_compile_with(enum res_kind k, const char *id, struct json_object *doc, r
 /* The credential names a validated Model refers to: calls cb once per target naming one. */
 void res_model_credentials(struct json_object *doc, void (*cb)(const char *name, void *arg),
                            void *arg);
+/*
+ * Whether validation reads a Vertex target's vertex_credentials_file (1,
+ * the default: aigw -t and every load check it); aigwctl, which runs
+ * elsewhere than the file, sets 0.
+ */
+void res_set_read_key_files(int on);
 /* The index key of a validated doc: the model or credential name, or the raw 32-byte key hash. */
 int res_index_key(enum res_kind k, struct json_object *doc, void *out, size_t outlen, size_t *len);
 
@@ -98,6 +104,18 @@ struct aws_view {
     const char *session_token;
 };
 
+/*
+ * A Vertex AI target's project, location, publisher ("google" or
+ * "anthropic": given, or "anthropic" for a model named claude*) and the
+ * path of its service-account key file; "" each for other providers.
+ */
+struct vertex_view {
+    const char *project;
+    const char *location;
+    const char *publisher;
+    const char *credentials_file;
+};
+
 struct target_view {
     const char *name; /* what x-aigw-target says */
     const char *upstream_model;
@@ -106,6 +124,7 @@ struct target_view {
     const char *credential; /* the credential it names; "" when its values are inline */
     int credential_missing; /* CRED_MISSING, CRED_UNFIT (a 500 credential_missing), or 0 */
     struct aws_view aws;    /* inline, or from the credential */
+    struct vertex_view vertex;
     const char
         *api_version; /* azure-openai: api-version; anthropic: anthropic-version; "" when none */
     int max_tokens;   /* for a client that gave none (anthropic requires one); 0: none */

@@ -1004,7 +1004,8 @@ class Mock(LogFile):
     m.configure(status=500) (defaults for later requests; m.configure() clears)
     """
 
-    def __init__(self, key=None, binary=None):
+    def __init__(self, key=None, binary=None, extra_args=None):
+        self.extra_args = list(extra_args or [])  # more options (-g PUBKEY for Vertex)
         self.dir = make_tmpdir("aigw-mock-")
         self.portfile = os.path.join(self.dir, "port")
         self.logpath = os.path.join(self.dir, "mock.log")
@@ -1020,6 +1021,7 @@ class Mock(LogFile):
         args = [self.binary, "-l", "%s:0" % HOST, "-p", self.portfile]
         if self.key:
             args += ["-k", self.key]
+        args += self.extra_args
         with open(self.logpath, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         _register(self)

@@ -7,7 +7,10 @@ One mock (checking the provider keys) and one aigw serve every case, with a
 Model per provider: m-openai (openai, the mock's /v1), m-azure (azure-openai,
 a deployment), m-anthropic (anthropic) and m-gemini (gemini), and org/m-slash
 (openai, for a name with a "/" in models.retrieve), m-bedrock (bedrock: the
-mock's Converse API, each request's SigV4 signature checked). A case sets the
+mock's Converse API, each request's SigV4 signature checked), m-vxgemini and
+m-vxclaude (vertex, publishers google and anthropic: the mock is started with
+-g and the public half of a key pair made for the run, whose private half is in
+the service-account key file aigw's master signs with). A case sets the
 mock's default controls (POST /mock/config: aigw does not forward a client's
 headers, and translations drop the body's `mock`), runs one scenario of
 tests/sdk/openai.mjs or tests/sdk/anthropic.mjs (`node SCRIPT PORT KEY
@@ -34,7 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from harness import (  # noqa: E402
         HOST, MOCK_KEY, SLOW, SRCDIR, TAP, Env, Gateway, Mock, TestFailure, check, check_eq,
-        free_port, main, make_tmpdir, register_cleanup, request, terminate_pid, write_file)
+        free_port, main, make_tmpdir, register_cleanup, request, terminate_pid, wait_for,
+        write_file)
     import jwtkit  # noqa: E402
 except Exception as exc:  # noqa: BLE001 - the TAP driver must see it
     print("Bail out! cannot import the harness: %r" % (exc,))
@@ -61,6 +65,8 @@ MODELS = {
     "m-anthropic": ("anthropic", "claude-mock", "anthropic/claude-mock"),
     "m-gemini": ("gemini", "gemini-mock", "gemini/gemini-mock"),
     "m-bedrock": ("bedrock", "anthropic.claude-mock-v1:0", "bedrock/anthropic.claude-mock-v1:0"),
+    "m-vxgemini": ("vertex", "gemini-mock", "vertex/gemini-mock"),
+    "m-vxclaude": ("vertex", "claude-mock", "vertex/claude-mock"),
 }
 
 # A Model whose name holds a "/" (the SDKs send it percent-encoded in
@@ -88,14 +94,20 @@ def toks(n):
 # The fixture and running node
 # --------------------------------------------------------------------------
 
-def resources(mock_port):
+def resources(mock_port, vertex_key):
     """A Model per provider on the one mock, and the client key."""
     root = "http://%s:%d" % (HOST, mock_port)
     base = {"openai": root + "/v1", "azure-openai": root, "anthropic": root + "/v1",
-            "gemini": root + "/v1beta"}
+            "gemini": root + "/v1beta", "vertex": root}
     models = [{"name": name, "provider": prov, "model": up, "api_base": base[prov],
                "api_key": "${MOCK_KEY}"} for name, (prov, up, _) in ALL_MODELS.items()
               if prov != "bedrock"]
+    for m in models:
+        if m["provider"] == "vertex":  # a service account instead of a key
+            del m["api_key"]
+            m.update(vertex_project="sdk-project", vertex_location="us-central1",
+                     vertex_credentials_file=vertex_key,
+                     vertex_publisher="anthropic" if "claude" in m["model"] else "google")
     # Bedrock: the mock checks each request's SigV4 signature with MOCK_KEY as the secret
     models += [{"name": name, "provider": prov, "model": up, "api_base": root,
                 "region": "us-east-1", "aws_access_key_id": "AKIDSDKTEST",
@@ -129,13 +141,35 @@ def make_cert(folder):
     return ca, cert, key
 
 
+def vertex_keys(folder, mock_port_fn):
+    """A throwaway RSA pair: (public PEM path, a function writing the
+    service-account key file for the mock's port, returning its path)."""
+    priv, pub = os.path.join(folder, "vx.pem"), os.path.join(folder, "vx.pub")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                    "rsa_keygen_bits:2048", "-out", priv], check=True, capture_output=True)
+    subprocess.run(["openssl", "pkey", "-in", priv, "-pubout", "-out", pub], check=True,
+                   capture_output=True)
+
+    def key_file(port):
+        with open(priv) as f:
+            pem = f.read()
+        path = os.path.join(folder, "sa.json")
+        write_file(path, json.dumps({
+            "type": "service_account", "private_key": pem,
+            "client_email": "sdk@sdk-project.iam.gserviceaccount.com",
+            "token_uri": "http://%s:%d/token" % (HOST, port)}))
+        return path
+    return pub, key_file
+
+
 class fixture:
     """One mock checking the provider keys, one aigw with a Model per provider,
     on a plain listener and an HTTPS one (a certificate of a test CA), and an
     identity provider (an ES256 key made now, its JWK Set in a file)."""
 
     def __enter__(self):
-        self.mock = Mock(key=MOCK_KEY)
+        vx_pub, vx_key_file = vertex_keys(make_tmpdir("aigw-sdk-vertex-"), None)
+        self.mock = Mock(key=MOCK_KEY, extra_args=["-g", vx_pub])
         try:
             ca, cert, key = make_cert(make_tmpdir("aigw-sdk-tls-"))
             plain, tls = free_port(), free_port()
@@ -148,8 +182,15 @@ class fixture:
                 f.write(jwtkit.jwks(self.key.jwk()))
             prov = {"name": "idp", "issuer": JWT_ISS, "audiences": ["aigw"],
                     "jwks_file": os.path.join(d, "idp.jwks")}
-            self.gw = Gateway(resources(self.mock.port), port=plain, env={"MOCK_KEY": MOCK_KEY},
+            self.gw = Gateway(resources(self.mock.port, vx_key_file(self.mock.port)), port=plain,
+                              env={"MOCK_KEY": MOCK_KEY},
                               config={"listen": listen, "auth": {"jwt": {"providers": [prov]}}})
+            # the master's first Vertex token (vertex targets answer 503 until it is there)
+            body = {"model": "m-vxgemini", "messages": [{"role": "user", "content": "hi"}]}
+            wait_for(lambda: request(plain, "POST", "/v1/chat/completions", body=body,
+                                     headers={"Authorization": "Bearer " + CLIENT_KEY}
+                                     ).status == 200,
+                     20 * SLOW, interval=0.1, what="a first Vertex access token")
         except BaseException:
             self.mock.stop()
             raise
@@ -749,6 +790,7 @@ def an_error_case(model, status):
 # provider: Anthropic's and Gemini's say overloaded, OpenAI's a server error.
 AN_STREAM_ERROR = {"m-openai": "api_error", "m-azure": "api_error",
                    "m-anthropic": "overloaded_error", "m-gemini": "overloaded_error",
+                   "m-vxgemini": "overloaded_error", "m-vxclaude": "overloaded_error",
                    "m-bedrock": "rate_limit_error"}  # Bedrock's throttlingException
 
 
@@ -891,16 +933,16 @@ def an_eager_case(model):
         check_an_message(res["helper"]["final"], TOOL_BLOCKS, "tool_use", 3,
                          what + ": finalMessage()")
         tools = (env.mock.last().get("body") or {}).get("tools") or [{}]
-        if MODELS[model][0] == "anthropic":  # passed through as sent
+        if MODELS[model][0] == "anthropic" or model == "m-vxclaude":  # passed through as sent
             check_eq(tools[0].get("eager_input_streaming"), True, what + ": upstream tool")
         else:  # dropped by the translation
             check_eq(sorted(tools[0]), ["function", "type"], what + ": upstream tool")
     return case
 
 
-for _m in ("m-anthropic", "m-openai"):
+for _m in ("m-anthropic", "m-openai", "m-vxclaude"):
     tap.case("anthropic SDK -> %s: tool_use streamed, the tool with eager_input_streaming "
-             "(%s)" % (_m, "passed through" if _m == "m-anthropic" else "dropped"))(
+             "(%s)" % (_m, "dropped" if _m == "m-openai" else "passed through"))(
                  an_eager_case(_m))
 
 

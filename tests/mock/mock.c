@@ -257,6 +257,7 @@ static const struct mock_admin_route {
     {"/mock/last", 1, 0, mock_admin_last, "GET"},
     {"/mock/reset", 0, 1, mock_admin_reset, "POST"},
     {"/mock/config", 1, 1, mock_admin_config, "GET, POST"},
+    {"/mock/vertex", 1, 1, mock_admin_vertex, "GET, POST"},
 };
 
 /* Route a /mock/ request. */
@@ -295,6 +296,8 @@ mock_handle(struct evhttp_request *req, void *arg)
         mock_api(req, path);
     else if (strncmp(path, "/mock/", 6) == 0)
         mock_admin(req, path);
+    else if (strcmp(path, "/token") == 0)
+        mock_vertex_token(req);
     else
         mock_reply_error(req, 404, "Invalid URL", "invalid_request_error", "unknown_url");
 }
@@ -307,13 +310,15 @@ mock_handle(struct evhttp_request *req, void *arg)
 static void
 mock_usage(FILE *f)
 {
-    fprintf(f, "usage: aigw-mock [-l ADDR:PORT] [-p PORTFILE] [-k APIKEY] [-v]\n"
+    fprintf(f, "usage: aigw-mock [-l ADDR:PORT] [-p PORTFILE] [-k APIKEY] [-g PUBKEY] [-v]\n"
                "  -l ADDR:PORT  listen address (default " MOCK_DEFAULT_LISTEN "; port 0: any)\n"
                "  -p PORTFILE   write the bound port to PORTFILE (atomically)\n"
                "  -k APIKEY     require the key on API requests, where each provider takes it:\n"
                "                Authorization: Bearer (OpenAI), x-api-key (Anthropic),\n"
                "                x-goog-api-key or ?key= (Gemini), api-key (Azure); for\n"
                "                Bedrock it is the AWS secret key: SigV4 signatures checked\n"
+               "  -g PUBKEY     Vertex: the PEM public key POST /token verifies service-account\n"
+               "                assertions (RS256) with\n"
                "  -v            log every request to stderr\n"
                "endpoints:\n"
                "  OpenAI     POST /v1/chat/completions, /v1/completions, /v1/embeddings;\n"
@@ -327,6 +332,10 @@ mock_usage(FILE *f)
                "             /embeddings (?api-version=YYYY-MM-DD[-preview] required)\n"
                "  Bedrock    POST /model/ID/converse, /model/ID/converse-stream (event-stream\n"
                "             frames)\n"
+               "  Vertex     POST /token (JWT bearer grant, -g); POST /v1/projects/P/locations/L/\n"
+               "             publishers/google/models/M:generateContent, :streamGenerateContent,\n"
+               "             publishers/anthropic/models/M:rawPredict, :streamRawPredict\n"
+               "             (Authorization: Bearer, a token /token issued)\n"
                "  mock       GET /mock/stats, /mock/last; POST /mock/reset; GET, POST\n"
                "             /mock/config (default controls for every later API request;\n"
                "             {} clears them)\n"
@@ -481,6 +490,7 @@ mock_cleanup(struct event *sigint, struct event *sigterm)
     if (mock.tok != NULL)
         json_tokener_free(mock.tok);
     mock_last_free();
+    mock_vertex_free();
     json_object_put(mock.config);
     if (mock.base != NULL)
         event_base_free(mock.base);
@@ -493,7 +503,7 @@ mock_options(int argc, char **argv, const char **listen_spec, const char **portf
 {
     int opt;
 
-    while ((opt = getopt(argc, argv, "l:p:k:vh")) != -1) {
+    while ((opt = getopt(argc, argv, "l:p:k:g:vh")) != -1) {
         switch (opt) {
         case 'l':
             *listen_spec = optarg;
@@ -503,6 +513,12 @@ mock_options(int argc, char **argv, const char **listen_spec, const char **portf
             break;
         case 'k':
             mock.api_key = optarg;
+            break;
+        case 'g':
+            if (mock_vertex_key(optarg) < 0) {
+                fprintf(stderr, "aigw-mock: -g %s: not a PEM public key\n", optarg);
+                return 2;
+            }
             break;
         case 'v':
             mock.verbose = 1;

@@ -10,6 +10,8 @@
  * mock_anthropic.c  Anthropic's Messages API
  * mock_gemini.c   Google's Gemini API
  * mock_bedrock.c  AWS Bedrock's Converse API (SigV4, event-stream frames)
+ * mock_vertex.c   Google Vertex AI: the service-account token endpoint and
+ *                 the bearer check (bodies: mock_gemini.c, mock_anthropic.c)
  */
 #ifndef AIGW_MOCK_H
 #define AIGW_MOCK_H
@@ -107,6 +109,7 @@ struct mock_call {
     time_t created;
     struct mock_ctl ctl;
     json_object *body;   /* parsed request body (own reference) or NULL */
+    json_object *body2;  /* a rewritten copy a format reads (Vertex's Claude), or NULL */
     json_object *config; /* the defaults it started with (own reference) or NULL */
     char *param;         /* the {model} or {deployment} in the path, or NULL */
     const char *model;   /* in body, or the path, or a literal */
@@ -192,6 +195,18 @@ void mock_reply_error(struct evhttp_request *req, int code, const char *msg, con
                       const char *code_str);
 json_object *mock_config_check(json_object *body, char *msg, size_t msgsz, int *bad);
 
+/* mock_vertex.c */
+/* Load the PEM public key the token endpoint verifies assertions with (-g); 0 or -1. */
+int mock_vertex_key(const char *path);
+void mock_vertex_free(void);
+/* POST /token: the JWT bearer grant. */
+void mock_vertex_token(struct evhttp_request *req);
+/* GET, POST /mock/vertex. */
+void mock_admin_vertex(struct evhttp_request *req);
+/* The Authorization of a Vertex route: 0, or -1 once a 401 is sent. */
+int mock_vertex_bearer(struct mock_call *c);
+extern const struct mock_format mock_fmt_vx_gem_generate, mock_fmt_vx_gem_stream;
+extern const struct mock_format mock_fmt_vx_anth_raw, mock_fmt_vx_anth_stream;
 /* mock_util.c */
 void mock_json_str(struct evbuffer *out, const char *s, size_t n);
 void mock_json_cstr(struct evbuffer *out, const char *s);

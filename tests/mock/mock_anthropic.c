@@ -822,3 +822,61 @@ const struct mock_format mock_fmt_anth_messages = {
 const struct mock_format mock_fmt_anth_count = {
     &mock_prov_anthropic, mock_anth_count_parse, mock_anth_count_body, NULL, NULL, NULL,
 };
+
+/* ------------------------------------------------------------------ */
+/* Claude on Vertex AI (publishers/anthropic): rawPredict              */
+/* ------------------------------------------------------------------ */
+
+/* The bearer token (mock_vertex.c); the answers carry a request-id as Anthropic's. */
+static int
+mock_vx_anth_check(struct mock_call *c)
+{
+    char buf[160];
+    snprintf(buf, sizeof(buf), "req_mock%lu", c->seq);
+    evhttp_add_header(evhttp_request_get_output_headers(c->req), "request-id", buf);
+    return mock_vertex_bearer(c);
+}
+
+/*
+ * Vertex's Messages body: anthropic_version "vertex-2023-10-16" in the
+ * body, no model (the URL names it); then the Messages checks with the
+ * path's model put in, so the answer names it.
+ */
+static int
+mock_vx_anth_parse(struct mock_call *c, json_object *body)
+{
+    json_object *v;
+    if (body == NULL || !json_object_object_get_ex(body, "anthropic_version", &v) ||
+        !json_object_is_type(v, json_type_string) ||
+        strcmp(json_object_get_string(v), "vertex-2023-10-16") != 0)
+        return mock_fail(c, "anthropic_version: Input should be 'vertex-2023-10-16'");
+    if (json_object_object_get_ex(body, "model", NULL))
+        return mock_fail(c, "model: Extra inputs are not permitted");
+    if ((c->fmt == &mock_fmt_vx_anth_stream) !=
+        (json_object_object_get_ex(body, "stream", &v) && json_object_get_boolean(v)))
+        return mock_fail(c, "stream: must be true for streamRawPredict, else absent or false");
+    /* a copy: /mock/last shows the body as it came */
+    json_object *copy = NULL;
+    if (json_object_deep_copy(body, &copy, NULL) < 0)
+        abort();
+    json_object_object_del(copy, "anthropic_version");
+    json_object_object_add(copy, "model", json_object_new_string(c->param ? c->param : "?"));
+    c->body2 = copy; /* the controls may point into c->body: both live as long as the call */
+    return mock_anth_parse(c, copy);
+}
+
+static const struct mock_provider mock_prov_vx_anthropic = {
+    "vertex",
+    mock_vx_anth_check,
+    mock_anth_error,
+    "There was an issue with the format or content of your request: the body is not valid JSON",
+};
+
+const struct mock_format mock_fmt_vx_anth_raw = {
+    &mock_prov_vx_anthropic, mock_vx_anth_parse, mock_anth_body,
+    mock_anth_frame,         mock_anth_event,    mock_anth_stream_error,
+};
+const struct mock_format mock_fmt_vx_anth_stream = {
+    &mock_prov_vx_anthropic, mock_vx_anth_parse, mock_anth_body,
+    mock_anth_frame,         mock_anth_event,    mock_anth_stream_error,
+};

@@ -342,8 +342,9 @@ mock_config_check(json_object *body, char *msg, size_t msgsz, int *bad)
 
 /* An API endpoint: a path, the method it takes, its wire format.  A '*'
  * in the path stands for a parameter ({model}, {deployment}): one or more
- * characters up to the next '/' or ':'.  A new wire format adds a struct
- * mock_format and a line here. */
+ * characters up to the next '/' or ':'; with several (Vertex's project,
+ * location, model) the last is the one kept.  A new wire format adds a
+ * struct mock_format and a line here. */
 struct mock_route {
     const char *path;
     enum evhttp_cmd_type method;
@@ -367,6 +368,14 @@ static const struct mock_route mock_routes[] = {
     {"/openai/v1/responses", EVHTTP_REQ_POST, &mock_fmt_az_responses},
     {"/model/*/converse", EVHTTP_REQ_POST, &mock_fmt_br_converse},
     {"/model/*/converse-stream", EVHTTP_REQ_POST, &mock_fmt_br_stream},
+    {"/v1/projects/*/locations/*/publishers/google/models/*:generateContent", EVHTTP_REQ_POST,
+     &mock_fmt_vx_gem_generate},
+    {"/v1/projects/*/locations/*/publishers/google/models/*:streamGenerateContent", EVHTTP_REQ_POST,
+     &mock_fmt_vx_gem_stream},
+    {"/v1/projects/*/locations/*/publishers/anthropic/models/*:rawPredict", EVHTTP_REQ_POST,
+     &mock_fmt_vx_anth_raw},
+    {"/v1/projects/*/locations/*/publishers/anthropic/models/*:streamRawPredict", EVHTTP_REQ_POST,
+     &mock_fmt_vx_anth_stream},
 };
 
 /* Where the API lives, and whose errors a path there gets before its
@@ -407,23 +416,25 @@ mock_path_provider(const char *path)
 static int
 mock_route_match(const char *pat, const char *path, const char **cap, size_t *caplen)
 {
-    const char *star = strchr(pat, '*');
-    size_t n;
-
     *cap = NULL;
     *caplen = 0;
-    if (star == NULL)
-        return strcmp(pat, path) == 0;
-    n = (size_t)(star - pat);
-    if (strncmp(pat, path, n) != 0)
-        return 0;
-    path += n;
-    n = strcspn(path, "/:");
-    if (n == 0 || strcmp(star + 1, path + n) != 0)
-        return 0;
-    *cap = path;
-    *caplen = n;
-    return 1;
+    for (;;) {
+        const char *star = strchr(pat, '*');
+        size_t n;
+
+        if (star == NULL)
+            return strcmp(pat, path) == 0;
+        n = (size_t)(star - pat);
+        if (strncmp(pat, path, n) != 0)
+            return 0;
+        path += n;
+        if ((n = strcspn(path, "/:")) == 0)
+            return 0;
+        *cap = path;
+        *caplen = n;
+        path += n;
+        pat = star + 1;
+    }
 }
 
 /* Find the route for path; keep a copy of its parameter in c->param. */
@@ -515,6 +526,7 @@ mock_call_free(struct mock_call *c)
         evbuffer_free(c->out);
     mock_ctl_free(&c->ctl);
     json_object_put(c->body);
+    json_object_put(c->body2);
     json_object_put(c->config);
     free(c->param);
     free(c->tool_args);

@@ -796,3 +796,33 @@ const struct mock_format mock_fmt_gem_stream = {
 const struct mock_format mock_fmt_gem_count = {
     &mock_prov_gemini, mock_gem_count_parse, mock_gem_count_body, NULL, NULL, NULL,
 };
+
+/* ------------------------------------------------------------------ */
+/* Gemini on Vertex AI (publishers/google): the same bodies, a bearer  */
+/* ------------------------------------------------------------------ */
+
+/* The bearer token (mock_vertex.c), then the stream and ?alt=sse as the Gemini API reads them. */
+static int
+mock_vx_gem_check(struct mock_call *c)
+{
+    char *alt = mock_query(c, "alt");
+    c->stream = c->fmt == &mock_fmt_vx_gem_stream;
+    c->sse = alt != NULL && strcmp(alt, "sse") == 0;
+    free(alt);
+    return mock_vertex_bearer(c);
+}
+
+static const struct mock_provider mock_prov_vx_google = {
+    "vertex",
+    mock_vx_gem_check,
+    mock_gem_error,
+    "Invalid JSON payload received. Unexpected token.",
+};
+
+const struct mock_format mock_fmt_vx_gem_generate = {
+    &mock_prov_vx_google, mock_gem_parse, mock_gem_body, NULL, NULL, NULL,
+};
+const struct mock_format mock_fmt_vx_gem_stream = {
+    &mock_prov_vx_google, mock_gem_parse, mock_gem_body,
+    mock_gem_frame,       mock_gem_event, mock_gem_stream_error,
+};

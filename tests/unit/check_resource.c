@@ -235,7 +235,7 @@ static const struct bad_case bad_models[] = {
     {"{\"name\":\"gpt-4o\"}", "models[2].provider: is required"},
     {"{\"name\":\"gpt-4o\",\"provider\":\"cohere\"}",
      "models[2].provider: must be one of: openai, openai-compatible, azure-openai, anthropic, "
-     "gemini, bedrock"},
+     "gemini, bedrock, vertex"},
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"gpt4o\"}",
      "models[2].api_base: is required"},
     {"{\"name\":\"az\",\"provider\":\"azure-openai\",\"model\":\"a/b\",\"api_base\":\"https://x\"}",
