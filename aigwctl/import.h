@@ -20,6 +20,20 @@ struct imp {
 /* import.c: `aigwctl import ...` (argv[0] is "import"); an exit status. */
 int import_main(int argc, char **argv);
 
+/* import_read.c: im with empty lists (import_init), and everything in it freed (import_free). */
+void import_init(struct imp *im);
+void import_free(struct imp *im);
+
+/*
+ * import_read.c: an export's bytes p (n of them, p[n] == '\0'): etcd's range
+ * answer or an object {etcd key: value}, the keys under prefix; models,
+ * api_keys and provider_keys into im (a value that cannot be read is in
+ * im->errors, other kinds are noted). 0, or -1 when the whole is unreadable
+ * (not a JSON object; kvs not a list): why in err, one line.
+ */
+int import_parse(struct imp *im, const char *prefix, const char *p, size_t n, char *err,
+                 size_t errlen);
+
 /*
  * import_aisix.c: im's AISIX resources as aigw's, {credentials: [...],
  * models: [...], api_keys: [...]} into out; 0, or -1 when im->errors has any.
