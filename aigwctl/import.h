@@ -3,6 +3,9 @@
 #ifndef AIGWCTL_IMPORT_H
 #define AIGWCTL_IMPORT_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 struct json_object;
 
 /* What was read, and what the conversion found. */
@@ -33,6 +36,15 @@ void import_free(struct imp *im);
  */
 int import_parse(struct imp *im, const char *prefix, const char *p, size_t n, char *err,
                  size_t errlen);
+
+/*
+ * import_read.c: one {resource, field, message} into list (im->notes or
+ * im->errors), res and field may be NULL; control bytes in any of the
+ * three escaped (they quote keys and member names of the input), so each
+ * prints as one line.
+ */
+void import_report(struct json_object *list, const char *res, const char *field, const char *fmt,
+                   va_list ap) __attribute__((format(printf, 4, 0)));
 
 /*
  * import_aisix.c: im's AISIX resources as aigw's, {credentials: [...],

@@ -58,25 +58,13 @@ static const char *const pkey_dropped[][2] = {
     {NULL, NULL},
 };
 
-static void
-add(struct json_object *list, const char *res, const char *field, const char *fmt, va_list ap)
-{
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "resource", json_object_new_string(res));
-    json_object_object_add(o, "field", field ? json_object_new_string(field) : NULL);
-    json_object_object_add(o, "message", json_object_new_string(msg));
-    json_object_array_add(list, o);
-}
-
 /* A field with no equivalent, or another thing the user should know. */
 static void __attribute__((format(printf, 3, 4)))
 note(struct imp *im, const char *field, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    add(im->notes, im->res, field, fmt, ap);
+    import_report(im->notes, im->res, field, fmt, ap);
     va_end(ap);
 }
 
@@ -86,7 +74,7 @@ fail(struct imp *im, const char *field, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    add(im->errors, im->res, field, fmt, ap);
+    import_report(im->errors, im->res, field, fmt, ap);
     va_end(ap);
     im->bad = 1;
 }

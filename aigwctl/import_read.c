@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "aigw/errors.h"
 #include "aigw/utf8.h"
 #include "aigw/util.h"
 #include "import.h"
@@ -45,6 +46,25 @@ b64_decode(const char *s, size_t *len)
     return out;
 }
 
+void
+import_report(struct json_object *list, const char *res, const char *field, const char *fmt,
+              va_list ap)
+{
+    char msg[512], esc[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    struct json_object *o = json_object_new_object();
+    /* each is printed as part of one line: a key or a member name with a line break is hostile */
+    if (res != NULL)
+        errors_escape(res, esc, sizeof(esc));
+    json_object_object_add(o, "resource", res ? json_object_new_string(esc) : NULL);
+    if (field != NULL)
+        errors_escape(field, esc, sizeof(esc));
+    json_object_object_add(o, "field", field ? json_object_new_string(esc) : NULL);
+    errors_escape(msg, esc, sizeof(esc));
+    json_object_object_add(o, "message", json_object_new_string(esc));
+    json_object_array_add(list, o);
+}
+
 static void report(struct json_object *list, const char *res, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -52,16 +72,10 @@ static void report(struct json_object *list, const char *res, const char *fmt, .
 static void
 report(struct json_object *list, const char *res, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    import_report(list, res, NULL, fmt, ap);
     va_end(ap);
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "resource", res ? json_object_new_string(res) : NULL);
-    json_object_object_add(o, "field", NULL);
-    json_object_object_add(o, "message", json_object_new_string(msg));
-    json_object_array_add(list, o);
 }
 
 /* A value read as bytes: UTF-8 and strict JSON, else NULL (error added, naming res). */

@@ -261,6 +261,15 @@ def _(env):
     answer["kvs"][0]["value"] = "not base64!"
     p = ctl("-f", export_file(answer))
     check("/aisix/models/bad: kvs[0].value: must be base64" in p.stderr, "stderr %r", p.stderr)
+    # a key or a member name with a line break cannot forge a line of the report
+    p = ctl("-f", export_file({"/aisix/models/a\nb": [1], "/aisix/x\rok": {},
+                               "/aisix/models/m": {"display_name": "a", "x\nerror: y": 1}}))
+    check_eq(p.returncode, 1, "exit status for line breaks in keys")
+    check("models/a\\nb: must be a JSON object" in p.stderr and "/aisix/x\\rok" in p.stderr
+          and "models/m: x\\nerror: y: unknown field" in p.stderr,
+          "escaped line breaks: %r", p.stderr)
+    check(all(line.startswith("aigwctl: ") for line in p.stderr.splitlines()),
+          "a line of the report forged: %r", p.stderr)
     p = ctl("-f", export_file([1, 2]))
     check(p.returncode == 1 and "not a JSON object" in p.stderr, "a list: %r", p.stderr)
     p = ctl("--etcd", "ftp://127.0.0.1:1")
