@@ -571,6 +571,68 @@ aigw_check(struct imp *im, enum res_kind k, struct json_object *doc, struct json
     }
 }
 
+/*
+ * The resources file names an entry without an id by its name, unsafe
+ * characters replaced by '-' (resfile.c's entry_id): the id it gets there,
+ * into id (RES_ID_MAX + 1 bytes, or name itself); -1 when the name cannot be one (too
+ * long, "." or "..").
+ */
+static int
+name_id(const char *name, char *id)
+{
+    if (strlen(name) > RES_ID_MAX || name[0] == '\0')
+        return -1;
+    if (id != name)
+        snprintf(id, RES_ID_MAX + 1, "%s", name);
+    for (char *p = id; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            *p = '-';
+    return res_id_valid(id);
+}
+
+/*
+ * Every entry of list gets an id the resources file accepts once: an entry
+ * without one is left to be named by its name when that id is free, else
+ * (two names that become the same id, a name that is another entry's id,
+ * a name too long to be one) given a free one of its own, NAME-2, -3, ...
+ */
+static void
+ids_settle(struct json_object *list)
+{
+    struct json_object *taken = json_object_new_object(), *v;
+    size_t n = json_object_array_length(list);
+    for (size_t i = 0; i < n; i++)
+        if (json_object_object_get_ex(json_object_array_get_idx(list, i), "id", &v))
+            json_object_object_add(taken, json_object_get_string(v), NULL);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *doc = json_object_array_get_idx(list, i);
+        char id[RES_ID_MAX + 1], base[RES_ID_MAX + 1];
+        if (json_object_object_get_ex(doc, "id", NULL))
+            continue;
+        const char *name = json_object_get_string(json_object_object_get(doc, "name"));
+        if (name_id(name ? name : "", id) == 0 && !json_object_object_get_ex(taken, id, NULL)) {
+            json_object_object_add(taken, id, NULL);
+            continue;
+        }
+        /* a free one: the name's id cut to leave room for "-N" (or "imported") */
+        snprintf(base, RES_ID_MAX - 11, "%s", name ? name : "");
+        if (name_id(base, base) < 0)
+            snprintf(base, sizeof(base), "imported");
+        for (unsigned k = 2;; k++) {
+            snprintf(id, sizeof(id), "%.*s-%u", RES_ID_MAX - 12, base, k);
+            if (!json_object_object_get_ex(taken, id, NULL))
+                break;
+        }
+        json_object_object_add(taken, id, NULL);
+        struct json_object *with = json_object_new_object(); /* the id first, as the others */
+        json_object_object_add(with, "id", json_object_new_string(id));
+        json_object_object_foreach(doc, k, val)
+            json_object_object_add(with, k, json_object_get(val));
+        json_object_array_put_idx(list, i, with);
+    }
+    json_object_put(taken);
+}
+
 int
 aisix_convert(struct imp *im, struct json_object *out)
 {
@@ -635,6 +697,9 @@ aisix_convert(struct imp *im, struct json_object *out)
     json_object_put(seen_models);
     json_object_put(seen_keys);
     json_object_put(seen_creds);
+    ids_settle(creds);
+    ids_settle(models);
+    ids_settle(keys);
     json_object_object_add(out, "credentials", creds);
     json_object_object_add(out, "models", models);
     json_object_object_add(out, "api_keys", keys);
