@@ -41,7 +41,8 @@ int import_parse(struct imp *im, const char *prefix, const char *p, size_t n, ch
  * import_read.c: one {resource, field, message} into list (im->notes or
  * im->errors), res and field may be NULL; control bytes in any of the
  * three escaped (they quote keys and member names of the input), so each
- * prints as one line.
+ * prints as one line, and a byte that is not UTF-8 (a name cut inside a
+ * character) as U+FFFD.
  */
 void import_report(struct json_object *list, const char *res, const char *field, const char *fmt,
                    va_list ap) __attribute__((format(printf, 4, 0)));

@@ -53,15 +53,19 @@ import_report(struct json_object *list, const char *res, const char *field, cons
     char msg[512], esc[1024];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     struct json_object *o = json_object_new_object();
-    /* each is printed as part of one line: a key or a member name with a line break is hostile */
+    /*
+     * each is printed as part of one line, and --json's JSON text must be
+     * UTF-8: a key or a member name with a line break is hostile, and a
+     * name cut to fit (%.200s) may end inside a character
+     */
     if (res != NULL)
         errors_escape(res, esc, sizeof(esc));
-    json_object_object_add(o, "resource", res ? json_object_new_string(esc) : NULL);
+    json_object_object_add(o, "resource", res ? utf8_json_string(esc) : NULL);
     if (field != NULL)
         errors_escape(field, esc, sizeof(esc));
-    json_object_object_add(o, "field", field ? json_object_new_string(esc) : NULL);
+    json_object_object_add(o, "field", field ? utf8_json_string(esc) : NULL);
     errors_escape(msg, esc, sizeof(esc));
-    json_object_object_add(o, "message", json_object_new_string(esc));
+    json_object_object_add(o, "message", utf8_json_string(esc));
     json_object_array_add(list, o);
 }
 

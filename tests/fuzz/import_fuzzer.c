@@ -7,10 +7,10 @@
  * aigwctl/import_aisix.c's aisix_convert, as import_main does.
  *
  * Oracles: a refused input says why in one line; every note and error has
- * a message, and none of its resource, field and message holds a line
- * break or another control byte (import prints each as one line of
- * stderr); aisix_convert returns 0 exactly when it added no error. When
- * the import succeeds (what aigwctl writes): every document has a valid id
+ * a message, and its resource, field and message are UTF-8 (--json prints
+ * them) without a line break or another control byte (import prints each
+ * as one line of stderr); aisix_convert returns 0 exactly when it added no
+ * error. When the import succeeds (what aigwctl writes): every document has a valid id
  * or none, validates and compiles as its kind; every credential's api_key
  * is one of the provider keys' secrets and every key_sha256 one of the
  * key_hash values (lowercased); and the file import writes (yaml_write)
@@ -29,6 +29,7 @@
 #include "aigw/errors.h"
 #include "aigw/resfile.h"
 #include "aigw/resource.h"
+#include "aigw/utf8.h"
 #include "aigw/yamljson.h"
 #include "fuzz.h"
 #include "import.h"
@@ -45,10 +46,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* s is one line of text: no CR, LF or other control byte. */
+/* s is one line of text: UTF-8 (it goes into --json), no CR, LF or other control byte. */
 static int
 if_one_line(const char *s)
 {
+    if (!utf8_valid(s, strlen(s)))
+        return 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
             return 0;
@@ -64,15 +67,18 @@ if_reports(struct json_object *list, const char *what)
         FUZZ_ASSERT(json_object_object_get_ex(r, "resource", &res) &&
                         json_object_object_get_ex(r, "field", &f) &&
                         json_object_object_get_ex(r, "message", &m),
-                    "a %s without resource, field or message", what);
+                    "%s without resource, field or message", what);
         FUZZ_ASSERT(json_object_is_type(m, json_type_string) && json_object_get_string_len(m) > 0,
-                    "a %s without a message", what);
-        FUZZ_ASSERT(if_one_line(json_object_get_string(m)), "a %s's message of several lines: %s",
-                    what, json_object_get_string(m));
+                    "%s without a message", what);
+        FUZZ_ASSERT(if_one_line(json_object_get_string(m)),
+                    "%s's message of several lines or not UTF-8: %s", what,
+                    json_object_get_string(m));
         FUZZ_ASSERT(res == NULL || if_one_line(json_object_get_string(res)),
-                    "a %s's resource of several lines: %s", what, json_object_get_string(res));
+                    "%s's resource of several lines or not UTF-8: %s", what,
+                    json_object_get_string(res));
         FUZZ_ASSERT(f == NULL || if_one_line(json_object_get_string(f)),
-                    "a %s's field of several lines: %s", what, json_object_get_string(f));
+                    "%s's field of several lines or not UTF-8: %s", what,
+                    json_object_get_string(f));
     }
 }
 
@@ -246,7 +252,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = import_parse(&im, "/aisix", p, size, err, sizeof(err));
     free(p);
     if (rc < 0) {
-        FUZZ_ASSERT(err[0] != '\0' && if_one_line(err), "a refusal of several lines: %s", err);
+        FUZZ_ASSERT(err[0] != '\0' && if_one_line(err),
+                    "a refusal of several lines or not UTF-8: %s", err);
         import_free(&im);
         return 0;
     }
@@ -257,8 +264,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT((rc == 0) == (json_object_array_length(im.errors) == before),
                 "aisix_convert: %d with %zu errors added", rc,
                 json_object_array_length(im.errors) - before);
-    if_reports(im.notes, "note");
-    if_reports(im.errors, "error");
+    if_reports(im.notes, "a note");
+    if_reports(im.errors, "an error");
     if (json_object_array_length(im.errors) == 0) {
         if_docs(&im, RES_CREDENTIAL, json_object_object_get(doc, "credentials"));
         if_docs(&im, RES_MODEL, json_object_object_get(doc, "models"));
