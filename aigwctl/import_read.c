@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,11 +230,22 @@ int
 import_parse(struct imp *im, const char *prefix, const char *p, size_t n, char *err, size_t errlen)
 {
     struct json_object *top = NULL;
-    if (p != NULL && utf8_valid(p, n) && json_lexically_strict(p, n) == 0)
-        top = json_tokener_parse(p);
+    /* the whole: a second object after the first would be left out unsaid */
+    if (p != NULL && strlen(p) == n && n <= INT_MAX && utf8_valid(p, n) &&
+        json_lexically_strict(p, n) == 0) {
+        struct json_tokener *tok = json_tokener_new();
+        top = tok ? json_tokener_parse_ex(tok, p, (int)n) : NULL;
+        size_t end = tok ? json_tokener_get_parse_end(tok) : 0;
+        if (tok == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+            end + strspn(p + end, " \t\r\n") != n) {
+            json_object_put(top);
+            top = NULL;
+        }
+        json_tokener_free(tok);
+    }
     if (top == NULL || !json_object_is_type(top, json_type_object)) {
         snprintf(err, errlen,
-                 "not a JSON object (valid UTF-8): give etcd's range answer "
+                 "not one JSON object (valid UTF-8): give etcd's range answer "
                  "(etcdctl get --prefix P -w json) or an object {etcd key: value}");
         json_object_put(top);
         return -1;

@@ -271,7 +271,12 @@ def _(env):
     check(all(line.startswith("aigwctl: ") for line in p.stderr.splitlines()),
           "a line of the report forged: %r", p.stderr)
     p = ctl("-f", export_file([1, 2]))
-    check(p.returncode == 1 and "not a JSON object" in p.stderr, "a list: %r", p.stderr)
+    check(p.returncode == 1 and "not one JSON object" in p.stderr, "a list: %r", p.stderr)
+    # two exports in one file: the second is not left out unsaid
+    path = os.path.join(make_tmpdir(), "two.json")
+    write_file(path, json.dumps({"/aisix/api_keys/a": [1]}) + "\n" + json.dumps(env.res) + "\n")
+    p = ctl("-f", path)
+    check(p.returncode == 1 and "not one JSON object" in p.stderr, "two objects: %r", p.stderr)
     p = ctl("--etcd", "ftp://127.0.0.1:1")
     check(p.returncode == 2 and "http:// or https://" in p.stderr, "ftp: %r", p.stderr)
 

@@ -6,16 +6,18 @@
  * aigwctl/import_read.c's import_parse and converted by
  * aigwctl/import_aisix.c's aisix_convert, as import_main does.
  *
- * Oracles: a refused input says why in one line; every note and error has
- * a message, and its resource, field and message are UTF-8 (--json prints
- * them) without a line break or another control byte (import prints each
- * as one line of stderr); aisix_convert returns 0 exactly when it added no
- * error. When the import succeeds (what aigwctl writes): every document has a valid id
- * or none, validates and compiles as its kind; every credential's api_key
- * is one of the provider keys' secrets and every key_sha256 one of the
- * key_hash values (lowercased); and the file import writes (yaml_write)
- * loads as aigw's resources file (resfile_load_buffer, ${VAR} and all)
- * without an error, with the same entries: names, key hashes, secrets.
+ * Oracles: an input accepted is one JSON text (nothing after the object:
+ * a second one would be left out unsaid); a refused one says why in one
+ * line; every note and error has a message, and its resource, field and
+ * message are UTF-8 (--json prints them) without a line break or another
+ * control byte (import prints each as one line of stderr); aisix_convert
+ * returns 0 exactly when it added no error. When the import succeeds (what
+ * aigwctl writes): every document has a valid id or none, validates and
+ * compiles as its kind; every credential's api_key is one of the provider
+ * keys' secrets and every key_sha256 one of the key_hash values
+ * (lowercased); and the file import writes (yaml_write) loads as aigw's
+ * resources file (resfile_load_buffer, ${VAR} and all) without an error,
+ * with the same entries: names, key hashes, secrets.
  */
 #include "config.h"
 
@@ -56,6 +58,21 @@ if_one_line(const char *s)
         if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
             return 0;
     return 1;
+}
+
+/* p[0..n) is one JSON text, json-c's whole parse: nothing after it but white space. */
+static int
+if_one_text(const char *p, size_t n)
+{
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *o = json_tokener_parse_ex(tok, p, (int)n);
+    size_t end = json_tokener_get_parse_end(tok);
+    int ok = json_tokener_get_error(tok) == json_tokener_success && o != NULL;
+    while (ok && end < n && strchr(" \t\r\n", p[end]) != NULL && p[end] != '\0')
+        end++;
+    json_tokener_free(tok);
+    json_object_put(o);
+    return ok && end == n;
 }
 
 /* Every note or error: {resource, field, message}, each one line, the message not empty. */
@@ -250,6 +267,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct imp im;
     import_init(&im);
     int rc = import_parse(&im, "/aisix", p, size, err, sizeof(err));
+    FUZZ_ASSERT(rc < 0 || if_one_text(p, size), "an input that is not one JSON text accepted");
     free(p);
     if (rc < 0) {
         FUZZ_ASSERT(err[0] != '\0' && if_one_line(err),
