@@ -79,16 +79,14 @@ fail(struct imp *im, const char *field, const char *fmt, ...)
     im->bad = 1;
 }
 
-/* A string member: NULL when absent or null (then an error if required), or of another type. */
+/*
+ * A string value v of field, as aigw's resources file reads it back: NULL
+ * (an error) when it is not a string, too long, empty (if required), or
+ * holds a NUL or "${".
+ */
 static const char *
-str(struct imp *im, struct json_object *o, const char *field, int required)
+str_value(struct imp *im, struct json_object *v, const char *field, int required)
 {
-    struct json_object *v = NULL;
-    if (!json_object_object_get_ex(o, field, &v) || v == NULL) {
-        if (required)
-            fail(im, field, "is required");
-        return NULL;
-    }
     if (!json_object_is_type(v, json_type_string)) {
         fail(im, field, "must be a string, not %s", json_type_to_name(json_object_get_type(v)));
         return NULL;
@@ -112,6 +110,19 @@ str(struct imp *im, struct json_object *o, const char *field, int required)
         return NULL;
     }
     return s;
+}
+
+/* A string member: NULL when absent or null (then an error if required), or not a good string. */
+static const char *
+str(struct imp *im, struct json_object *o, const char *field, int required)
+{
+    struct json_object *v = NULL;
+    if (!json_object_object_get_ex(o, field, &v) || v == NULL) {
+        if (required)
+            fail(im, field, "is required");
+        return NULL;
+    }
+    return str_value(im, v, field, required);
 }
 
 /*
@@ -452,13 +463,11 @@ api_key(struct imp *im, const char *id, struct json_object *k)
         struct json_object *list = json_object_new_array();
         for (size_t i = 0; i < json_object_array_length(v); i++) {
             struct json_object *s = json_object_array_get_idx(v, i);
-            if (s == NULL || !json_object_is_type(s, json_type_string)) {
-                char f[64];
-                snprintf(f, sizeof(f), "allowed_models[%zu]", i);
-                fail(im, f, "must be a string");
-                continue;
-            }
-            json_object_array_add(list, json_object_get(s));
+            char f[64];
+            snprintf(f, sizeof(f), "allowed_models[%zu]", i);
+            /* the checks of every string: "${" would be replaced when aigw loads the file */
+            if (str_value(im, s, f, 0) != NULL)
+                json_object_array_add(list, json_object_get(s));
         }
         json_object_object_add(out, "allowed_models", list);
     }
