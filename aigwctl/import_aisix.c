@@ -436,8 +436,12 @@ api_key(struct imp *im, const char *id, struct json_object *k)
     const char *name = str(im, k, "display_name", 0);
     const char *hash = str(im, k, "key_hash", 1);
     if (name == NULL && !im->bad) {
+        /* the id is the etcd key's: the checks of every string, as the name it becomes */
+        struct json_object *idv = json_object_new_string(id);
         note(im, "display_name", "absent: the key is named after its id");
-        name = id;
+        if (str_value(im, idv, "display_name", 1) != NULL)
+            name = id;
+        json_object_put(idv);
     }
     if (name != NULL)
         json_object_object_add(out, "name", json_object_new_string(name));

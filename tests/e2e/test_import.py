@@ -241,6 +241,8 @@ def _(env):
          "api_keys/ak-1: allowed_models: must be a list"),
         ("/aisix/api_keys/ak-1", dict(env.res["/aisix/api_keys/ak-1"], allowed_models=["a${x"]),
          "api_keys/ak-1: allowed_models[0]: holds \"${\""),
+        ("/aisix/api_keys/k${HOME}", {"key_hash": "ab" * 32, "allowed_models": []},
+         "api_keys/k${HOME}: display_name: holds \"${\""),
         ("/aisix/api_keys/ak-1", dict(env.res["/aisix/api_keys/ak-1"], disabled="yes"),
          "api_keys/ak-1: disabled: must be true or false"),
         ("/aisix/api_keys/ak-9", dict(env.res["/aisix/api_keys/ak-1"]),
