@@ -1173,20 +1173,17 @@ int
 admin_path_parse(const char *path, enum res_kind *k, char *id, size_t il, char *action, size_t al)
 {
     char kind[16];
+    int kk;
     kind[0] = '\0';
     if (il == 0 || al == 0)
         return -1;
     id[0] = action[0] = '\0';
     if (strncmp(path, PREFIX, strlen(PREFIX)) != 0 ||
         split_path(path + strlen(PREFIX), kind, sizeof(kind), id, il, action, al) < 0 ||
-        (strcmp(kind, "models") != 0 && strcmp(kind, "api_keys") != 0 &&
-         strcmp(kind, "credentials") != 0) ||
-        (id[0] && res_id_valid(id) < 0) ||
-        (action[0] && (strcmp(kind, "api_keys") != 0 || strcmp(action, "rotate") != 0)))
+        (kk = res_kind_of(kind)) < 0 || (id[0] && res_id_valid(id) < 0) ||
+        (action[0] && (kk != RES_API_KEY || strcmp(action, "rotate") != 0)))
         return -1;
-    *k = strcmp(kind, "models") == 0     ? RES_MODEL
-         : strcmp(kind, "api_keys") == 0 ? RES_API_KEY
-                                         : RES_CREDENTIAL;
+    *k = (enum res_kind)kk;
     return 0;
 }
 

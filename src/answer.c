@@ -7,7 +7,9 @@
  * OpenAI client, through messages.c to an Anthropic one. A client that
  * speaks the target's own dialect, when that is not OpenAI's (an Anthropic
  * client, an Anthropic target), gets the upstream's bytes as they came; the
- * provider's parsers then only account usage and see the end.
+ * provider's parsers then only account usage and see the end. A Responses
+ * API client whose target serves chat only gets the chat answer through
+ * responses_out.c.
  */
 #include "config.h"
 
@@ -24,6 +26,7 @@
 #include "http.h"
 #include "messages.h"
 #include "pxreq.h"
+#include "responses.h"
 #include "usage.h"
 
 #define JSON_OUT (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -105,6 +108,13 @@ on_msg_event(void *arg, const char *event, const char *data, size_t len)
     write_event(arg, event, strlen(event), data, len);
 }
 
+/* An event of responses_out.c's translation. */
+static void
+on_rsp_event(void *arg, const char *event, const char *data, size_t len)
+{
+    write_event(arg, event, strlen(event), data, len);
+}
+
 /*
  * One OpenAI chunk to an OpenAI client. Usage was asked for upstream
  * whether or not the client asked (it is how streamed tokens are counted):
@@ -146,6 +156,15 @@ openai_chunk(struct pxreq *q, const char *data, size_t len)
     write_event(q, NULL, 0, data, len);
 }
 
+/* A translated chunk as an object, for a Responses stream (prov_stream.emit_obj). */
+static void
+on_chunk_obj(void *arg, struct json_object *chunk)
+{
+    struct pxreq *q = arg;
+    if (rsp_stream_obj(&q->rs, chunk) < 0)
+        q->a.bad_event = 1;
+}
+
 /* A translated chunk from the attempt's provider (prov_stream.emit). */
 static void
 on_chunk(void *arg, const char *data, size_t len)
@@ -153,6 +172,11 @@ on_chunk(void *arg, const char *data, size_t len)
     struct pxreq *q = arg;
     if (q->front == DIALECT_ANTHROPIC) {
         if (msg_stream_chunk(&q->ms, data, len) < 0)
+            q->a.bad_event = 1;
+        return;
+    }
+    if (q->a.xlate) {
+        if (rsp_stream_chunk(&q->rs, data, len) < 0)
             q->a.bad_event = 1;
         return;
     }
@@ -165,9 +189,15 @@ answer_stream_setup(struct pxreq *q)
     struct attempt *a = &q->a;
     a->ps.call = &a->call;
     a->ps.emit = a->raw ? NULL : on_chunk;
+    a->ps.emit_obj = a->xlate ? on_chunk_obj : NULL;
     a->ps.arg = q;
     if (q->front == DIALECT_ANTHROPIC && !http_resp_started(q->r))
         msg_stream_init(&q->ms, on_msg_event, q);
+    if (a->xlate && !http_resp_started(q->r)) { /* anew for each attempt until one begins */
+        rsp_stream_free(&q->rs);
+        rsp_stream_init(&q->rs, q->rbase, &a->ps.usage, on_rsp_event, q);
+        q->rs_on = 1;
+    }
 }
 
 void
@@ -195,6 +225,12 @@ answer_stream_fail(struct pxreq *q, int status, const char *type, const char *co
 {
     struct json_object *o;
     const char *event = NULL;
+    if (q->rs_on && q->rs.started) { /* a translated Responses stream: response.failed */
+        rsp_stream_fail(&q->rs, code, msg);
+        pxreq_note(q, code);
+        http_stream_end(q->r);
+        return;
+    }
     if (q->front == DIALECT_ANTHROPIC) {
         o = msg_error_body(status, msg);
         event = "error";
@@ -238,6 +274,13 @@ answer_error(struct pxreq *q, int status, struct json_object *err)
     }
 }
 
+/* The value of the provider's error_header the answer had, NULL when none. */
+static const char *
+errtype(const struct attempt *a)
+{
+    return a->errtype[0] != '\0' ? a->errtype : NULL;
+}
+
 /* The upstream said something that is not its API's: 502. */
 static void
 bad_response(struct pxreq *q, long status)
@@ -263,7 +306,14 @@ answer_ok(struct pxreq *q, struct json_object *in, const char *body, size_t len)
     answer_usage(q, &u);
     pxreq_note(q, NULL);
     q->answered = 1;
-    if (a->raw || (q->front == DIALECT_OPENAI && out == NULL)) {
+    if (a->xlate) { /* a Responses request translated to chat: the answer back */
+        struct json_object *m = rsp_from_chat(out ? out : in, q->rbase, &u);
+        if (m == NULL)
+            bad_response(q, a->status);
+        else
+            reply_json(q, (int)a->status, m);
+        json_object_put(m);
+    } else if (a->raw || (q->front == DIALECT_OPENAI && out == NULL)) {
         http_reply(q->r, (int)a->status, "application/json", body, len);
     } else if (q->front == DIALECT_OPENAI || q->op == OP_COUNT_TOKENS) {
         reply_json(q, (int)a->status, out ? out : in); /* count_tokens: already Anthropic's */
@@ -297,14 +347,14 @@ answer_buffered(struct pxreq *q)
             bad_response(q, a->status);
         else
             answer_ok(q, o, body, len);
-    } else if (a->raw && o != NULL && a->prov->error(a->status, o, &err) >= 0) {
+    } else if (a->raw && o != NULL && a->prov->error(a->status, errtype(a), o, &err) >= 0) {
         /* the client speaks the upstream's dialect: its error as it came */
         if (a->retry_after[0])
             http_resp_header(q->r, "Retry-After", a->retry_after);
         pxreq_note(q, "upstream_status");
         http_reply(q->r, (int)a->status, "application/json", body, len);
     } else {
-        int st = a->prov->error(a->status, o, &err);
+        int st = a->prov->error(a->status, errtype(a), o, &err);
         if (st < 0)
             bad_response(q, a->status);
         else

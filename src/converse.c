@@ -304,12 +304,47 @@ tr_tools(struct json_object *req, struct json_object *out, char *err, size_t err
     return 0;
 }
 
+/*
+ * Refuse what would change the answer's meaning and Converse cannot express
+ * (as the anthropic provider does): dropped, the client would take free
+ * text for the JSON it asked for, or miss the log probabilities.
+ */
+static int
+tr_unsupported(struct json_object *req, char *err, size_t errlen)
+{
+    struct json_object *v;
+    if ((v = jx_get(req, "logprobs")) != NULL && json_object_get_boolean(v))
+        return fail(err, errlen, "logprobs is not supported by provider bedrock");
+    if (jx_get(req, "top_logprobs") != NULL)
+        return fail(err, errlen, "top_logprobs is not supported by provider bedrock");
+    if (jx_get(req, "audio") != NULL)
+        return fail(err, errlen, "audio is not supported by provider bedrock");
+    if (jx_get(req, "functions") != NULL || jx_get(req, "function_call") != NULL)
+        return fail(
+            err, errlen,
+            "functions and function_call are not supported by provider bedrock (use tools)");
+    if (jx_get(req, "web_search_options") != NULL)
+        return fail(err, errlen, "web_search_options is not supported by provider bedrock");
+    if ((v = jx_get(req, "response_format")) != NULL &&
+        (jx_str(v, "type") == NULL || strcmp(jx_str(v, "type"), "text") != 0))
+        return fail(err, errlen, "response_format %.40s is not supported by provider bedrock",
+                    jx_str(v, "type") ? jx_str(v, "type") : "");
+    v = jx_get(req, "modalities");
+    for (size_t i = 0; i < jx_len(v); i++) {
+        struct json_object *m = jx_idx(v, i);
+        if (!is_type(m, json_type_string) || strcmp(json_object_get_string(m), "text") != 0)
+            return fail(err, errlen,
+                        "modalities other than text are not supported by provider bedrock");
+    }
+    return 0;
+}
+
 int
 converse_request(struct json_object *req, int default_max_tokens, struct json_object **out,
                  char *err, size_t errlen)
 {
     struct json_object *o = json_object_new_object();
-    if (tr_messages(req, o, err, errlen) != 0 ||
+    if (tr_unsupported(req, err, errlen) != 0 || tr_messages(req, o, err, errlen) != 0 ||
         tr_inference(req, default_max_tokens, o, err, errlen) != 0 ||
         tr_tools(req, o, err, errlen) != 0) {
         json_object_put(o);
@@ -608,18 +643,32 @@ converse_stream_event(struct prov_stream *s, const char *type, size_t tlen, cons
 /* Errors                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Bedrock runtime's error shapes (Converse API reference, "Errors") and their statuses. */
+/*
+ * Bedrock runtime's errors (the Converse and ConverseStream API references,
+ * "Errors", and the AWS front end's authentication errors) and the status a
+ * client gets for each: that status types it for both client dialects
+ * (errtype.c). AWS's own status is kept where it means the same to an
+ * OpenAI or Anthropic client; where it does not it is the gateway's:
+ * ModelNotReadyException (AWS: 429) is the model not serving yet, not the
+ * client's rate, so 503 (overloaded_error); ModelTimeoutException (AWS:
+ * 408) is the model running out of time, 504; ModelErrorException and
+ * ModelStreamErrorException (AWS: 424) are the model failing, 502.
+ * The credential errors are 403: aigw's AWS keys were refused, not the
+ * client's key.
+ */
 static const struct {
     const char *name;
     int status;
 } errors[] = {
-    {"AccessDeniedException", 403},         {"ValidationException", 400},
-    {"ResourceNotFoundException", 404},     {"ThrottlingException", 429},
-    {"ServiceQuotaExceededException", 429}, {"ModelTimeoutException", 408},
-    {"ModelNotReadyException", 429},        {"ModelErrorException", 424},
-    {"ModelStreamErrorException", 424},     {"InternalServerException", 500},
-    {"ServiceUnavailableException", 503},   {"UnrecognizedClientException", 403},
-    {"InvalidSignatureException", 403},     {"ExpiredTokenException", 403},
+    {"ValidationException", 400},          {"AccessDeniedException", 403},
+    {"UnrecognizedClientException", 403},  {"InvalidSignatureException", 403},
+    {"IncompleteSignatureException", 403}, {"MissingAuthenticationTokenException", 403},
+    {"ExpiredTokenException", 403},        {"ResourceNotFoundException", 404},
+    {"ThrottlingException", 429},          {"ServiceQuotaExceededException", 429},
+    {"InternalServerException", 500},      {"InternalFailure", 500},
+    {"ModelErrorException", 502},          {"ModelStreamErrorException", 502},
+    {"ModelNotReadyException", 503},       {"ServiceUnavailableException", 503},
+    {"ModelTimeoutException", 504},
 };
 
 int
@@ -635,11 +684,36 @@ converse_error_status(const char *name, size_t len)
     return 0;
 }
 
+/*
+ * Where an AWS message stops being for the client: a signature mismatch's
+ * message may go on with the canonical request and the string to sign,
+ * whose headers carry X-Amz-Security-Token (a secret) and whose scope the
+ * access key; the first sentence says all a client needs.
+ */
+static const char *const cut_at[] = {"The Canonical String", "The String-to-Sign", NULL};
+
+/* The length of msg a client may see (before any cut_at, trailing spaces dropped). */
+static size_t
+message_len(const char *msg)
+{
+    size_t n = strlen(msg);
+    for (size_t i = 0; cut_at[i] != NULL; i++) {
+        const char *p = strstr(msg, cut_at[i]);
+        if (p != NULL && (size_t)(p - msg) < n)
+            n = (size_t)(p - msg);
+    }
+    while (n > 0 && (msg[n - 1] == ' ' || msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        n--;
+    return n;
+}
+
 struct json_object *
 converse_error(long status, const char *errtype, struct json_object *in)
 {
     const char *msg = jx_str(in, "message");
     char code[64] = "";
+    struct json_object *o;
+    char *cut;
     if (msg == NULL)
         msg = jx_str(in, "Message");
     if (errtype) {
@@ -648,6 +722,11 @@ converse_error(long status, const char *errtype, struct json_object *in)
         if (code[0] >= 'a' && code[0] <= 'z')
             code[0] = (char)(code[0] - 'a' + 'A');
     }
-    return prov_error_json(msg ? msg : "Bedrock returned an error", errtype_openai(status),
-                           code[0] ? code : NULL);
+    if (msg == NULL || message_len(msg) == 0)
+        msg = "Bedrock returned an error";
+    cut = strndup(msg, message_len(msg));
+    o = prov_error_json(cut ? cut : "Bedrock returned an error", errtype_openai(status),
+                        code[0] ? code : NULL);
+    free(cut);
+    return o;
 }

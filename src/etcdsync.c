@@ -31,10 +31,13 @@
 #include "etcdrollback.h"
 #include "jsonx.h"
 #include "etcdident.h"
+#include "etcdack.h"
 #include "etcdsync.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+/* How long an Admin API write waits for this node's table to hold it (etcdack.c). */
+#define ACK_WAIT_MS 2000
 
 enum es_state { ES_IDLE, ES_RANGING, ES_WATCHING, ES_WAITING, ES_MISMATCH };
 static const char *const state_names[] = {"idle", "syncing", "watching", "unreachable",
@@ -59,6 +62,7 @@ struct etcdsync {
     char last_error[256];
     struct etcdident ident; /* the cluster and revision the table came from */
     char source[256];       /* the note of the Admin API write being sent (es_source) */
+    struct etcdack *ack;    /* Admin API writes answered once the table holds them */
 };
 
 /* Split "<prefix>/<kind>/<id>"; -1 (logged) for a key that is not a resource. */
@@ -81,14 +85,10 @@ parse_key(struct etcdsync *es, const char *key, size_t len, enum res_kind *k, ch
     if (slash == NULL)
         goto bad;
     *slash = '\0';
-    if (strcmp(buf, "models") == 0)
-        *k = RES_MODEL;
-    else if (strcmp(buf, "api_keys") == 0)
-        *k = RES_API_KEY;
-    else if (strcmp(buf, "credentials") == 0)
-        *k = RES_CREDENTIAL;
-    else
+    int kk = res_kind_of(buf);
+    if (kk < 0)
         goto bad;
+    *k = (enum res_kind)kk;
     if (res_id_valid(slash + 1) < 0)
         goto bad;
     snprintf(id, RES_ID_MAX + 1, "%s", slash + 1);
@@ -395,6 +395,7 @@ freeitems:
              owner_nlosers(es->own) == 1 ? "" : "s", table_version(es));
     es->revision = revision;
     es->synced = 1;
+    etcdack_applied(es->ack);
     es->backoff_ms = 0;
     es->last_sync_ms = now_real_ms();
     es->last_error[0] = '\0';
@@ -579,6 +580,7 @@ on_watch(int err, int64_t revision, const struct etcd_event *evs, size_t n, void
     if (n == 0) {
         if (revision > es->revision)
             es->revision = revision;
+        etcdack_applied(es->ack);
         return;
     }
     int resync = 0;
@@ -594,6 +596,7 @@ on_watch(int err, int64_t revision, const struct etcd_event *evs, size_t n, void
         etcdident_applied(&es->ident, etcd_cluster_id(es->etcd), revision);
         es->revision = revision;
         es->events += n;
+        etcdack_applied(es->ack);
         log_debug("etcd: %zu event%s at revision %lld", n, n == 1 ? "" : "s", (long long)revision);
         /* a name may change hands: the rule, applied to everything, like a fresh node would */
         if (resync && es->watch != NULL) {
@@ -663,7 +666,9 @@ etcdsync_new(struct event_base *base, struct upstream *up, const struct conf *c,
     es->retry = evtimer_new(base, retry_cb, es);
     es->periodic = evtimer_new(base, periodic_cb, es);
     es->own = owner_new();
-    if (es->etcd == NULL || es->retry == NULL || es->periodic == NULL || es->own == NULL) {
+    es->ack = etcdack_new(base, &es->revision, ACK_WAIT_MS);
+    if (es->etcd == NULL || es->retry == NULL || es->periodic == NULL || es->own == NULL ||
+        es->ack == NULL) {
         etcdsync_free(es);
         return NULL;
     }
@@ -683,6 +688,7 @@ etcdsync_free(struct etcdsync *es)
         return;
     if (es->etcd != NULL)
         etcd_free(es->etcd); /* cancels the watch and requests */
+    etcdack_free(es->ack);   /* answers the writes etcd has */
     if (es->retry != NULL)
         event_free(es->retry);
     if (es->periodic != NULL)
@@ -749,7 +755,12 @@ es_put(void *ctx, enum res_kind k, const char *id, struct json_object *doc, int6
         done(arg, ADMIN_EIDENTITY, 0);
         return;
     }
-    etcdindex_put(es->etcd, es->store, es->prefix, k, id, doc, expect, es->source, done, arg);
+    void *w = etcdack_wrap(es->ack, done, arg); /* answered once the table holds it */
+    if (w == NULL) {
+        done(arg, ADMIN_EIO, 0);
+        return;
+    }
+    etcdindex_put(es->etcd, es->store, es->prefix, k, id, doc, expect, es->source, etcdack_done, w);
     es->source[0] = '\0';
 }
 
@@ -761,7 +772,12 @@ es_del(void *ctx, enum res_kind k, const char *id, int64_t expect, admin_done_cb
         done(arg, ADMIN_EIDENTITY, 0);
         return;
     }
-    etcdindex_del(es->etcd, es->store, es->prefix, k, id, expect, es->source, done, arg);
+    void *w = etcdack_wrap(es->ack, done, arg); /* answered once the table holds it */
+    if (w == NULL) {
+        done(arg, ADMIN_EIO, 0);
+        return;
+    }
+    etcdindex_del(es->etcd, es->store, es->prefix, k, id, expect, es->source, etcdack_done, w);
     es->source[0] = '\0';
 }
 
@@ -782,7 +798,13 @@ es_rollback(void *ctx, uint64_t v, const char *source, admin_rollback_cb done, v
         done(arg, ADMIN_EIDENTITY, 0, 0, NULL);
         return;
     }
-    etcdrollback_send(es->etcd, es->store, es->own, es->prefix, v, source, done, arg);
+    void *w = etcdack_wrap_rollback(es->ack, done, arg); /* answered once the table holds it */
+    if (w == NULL) {
+        done(arg, ADMIN_EIO, 0, 0, NULL);
+        return;
+    }
+    etcdrollback_send(es->etcd, es->store, es->own, es->prefix, v, source, etcdack_rollback_done,
+                      w);
 }
 
 /* A declarative apply: the set into etcd, one transaction (etcdapply.c). */
@@ -794,7 +816,12 @@ es_apply(void *ctx, struct json_object *set, const char *source, admin_done_cb d
         done(arg, ADMIN_EIDENTITY, 0);
         return;
     }
-    etcdapply_send(es->etcd, es->store, es->own, es->prefix, set, source, done, arg);
+    void *w = etcdack_wrap(es->ack, done, arg); /* answered once the table holds it */
+    if (w == NULL) {
+        done(arg, ADMIN_EIO, 0);
+        return;
+    }
+    etcdapply_send(es->etcd, es->store, es->own, es->prefix, set, source, etcdack_done, w);
 }
 
 /* The resources that lost their name or key to another (etcdowner.c). */

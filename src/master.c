@@ -38,6 +38,7 @@
 #include "aigw/resource.h"
 #include "shm.h"
 #include "store.h"
+#include "strset.h"
 #include "aigw/util.h"
 #include "admin.h"
 #include "control.h"
@@ -292,27 +293,63 @@ warn_unusable_cred(const struct model_view *v, void *arg)
     return 0;
 }
 
+/* resfile_known's same(): is the entry the document the transaction holds? */
+static int
+stored_same(int k, const char *id, const char *json, size_t len, void *arg)
+{
+    return store_doc_same(arg, (enum res_kind)k, id, json, len);
+}
+
 /*
  * Load the resources file at path and commit it to LMDB in one transaction.
  * 0, or -1 with the first problem in err (all of them are logged).
+ *
+ * On a reload the transaction is begun first, so that the loader can compare
+ * each entry with the stored document: a reload of a large file changes few,
+ * and an entry as stored is neither validated nor compiled again. Not at
+ * start: the table may have been written by another aigw (an older
+ * validator), and the start validates every entry once for this binary.
  */
 int
 master_load_resources(struct master *m, const char *path, const char *why, char *err, size_t errlen)
 {
     struct aigw_errors e;
     int changes = 0, rv = -1;
+    struct json_object *res = NULL;
+    struct store_txn *t = NULL;
+    struct resfile_known known = {stored_same, NULL, {NULL}, 0, 0}, *kn = NULL;
     if (path[0] == '\0') {
         log_info("%s: no resources file; serving the table as stored", why);
         return 0;
     }
     errors_init(&e, path);
-    struct json_object *res = resfile_load(path, &e);
-    struct store_txn *t = res ? store_write_begin(m->store) : NULL;
-    if (t == NULL)
-        goto out;
+    if (strcmp(why, "reload") == 0) {
+        if ((t = store_write_begin(m->store)) == NULL)
+            goto out;
+        known.arg = t;
+        kn = &known;
+        if ((res = resfile_load_known(path, kn, &e)) == NULL) {
+            store_abort(t);
+            goto out;
+        }
+        log_debug("%s: %s: %d entries as stored (not validated or compiled again), %d validated",
+                  why, path, known.unchanged, known.checked);
+    } else {
+        res = resfile_load(path, &e);
+        if (res == NULL || (t = store_write_begin(m->store)) == NULL)
+            goto out;
+    }
     for (int k = 0; k < RES_NKINDS; k++) {
         struct json_object *items = json_object_object_get(res, res_kind_name((enum res_kind)k));
-        int n = store_sync_kind(t, (enum res_kind)k, items, &e);
+        int n;
+        if (kn == NULL) {
+            n = store_sync_kind(t, (enum res_kind)k, items, &e);
+        } else { /* items: what changed; the ids: every entry of the file (none: no list) */
+            if (kn->ids[k] == NULL && (kn->ids[k] = strset_new(0)) == NULL)
+                n = -1;
+            else
+                n = store_sync_kind_kept(t, (enum res_kind)k, items, kn->ids[k], &e);
+        }
         if (n < 0) {
             store_abort(t);
             goto out;
@@ -345,6 +382,8 @@ out:
     }
     errors_free(&e);
     json_object_put(res);
+    for (int k = 0; k < RES_NKINDS; k++)
+        strset_free(known.ids[k]);
     return rv;
 }
 
@@ -389,24 +428,36 @@ master_make_conf_fd(struct json_object *tree)
     return fd;
 }
 
-/* In the child: move the inherited fds to 3.. and exec aigw in worker mode. */
+/*
+ * In the child: move the inherited fds to 3.. and exec aigw in worker mode.
+ * Its listeners' sockets (those of its position, master_sock_for) come
+ * first, a group per listener ("3+4,5" in the spec), then the conf and shm.
+ */
 static void
 exec_worker(struct master *m, struct gen *g, struct wslot *w)
 {
-    char spec[256], *p = spec;
-    int high[CONF_MAX_LISTEN + 2], n = g->nlfds;
-    /* First out of the way (above 100), then into place: dup2 clears CLOEXEC. */
-    for (int i = 0; i < n; i++)
-        high[i] = fcntl(g->lfds[i], F_DUPFD_CLOEXEC, 100);
-    high[n] = fcntl(g->conf_fd, F_DUPFD_CLOEXEC, 100);
-    high[n + 1] = fcntl(m->shm_fd, F_DUPFD_CLOEXEC, 100);
-    for (int i = 0; i <= n + 1; i++)
+    static int src[CONF_MAX_LISTEN * MAX_WORKERS + 2], high[CONF_MAX_LISTEN * MAX_WORKERS + 2];
+    int grp[CONF_MAX_LISTEN], n = 0;
+    for (int i = 0; i < g->nlfds; i++) {
+        grp[i] = master_sock_for(g, i, w->pos, src + n);
+        n += grp[i];
+    }
+    src[n] = g->conf_fd;
+    src[n + 1] = m->shm_fd;
+    /* First out of the way (above every target), then into place: dup2 clears CLOEXEC. */
+    for (int i = 0; i < n + 2; i++)
+        high[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3 + n + 2);
+    for (int i = 0; i < n + 2; i++)
         if (high[i] < 0 || dup2(high[i], 3 + i) < 0)
             _exit(127);
-    p += snprintf(p, sizeof(spec), "%d:%llu:%d:%d:", w->idx, (unsigned long long)g->id, 3 + n,
-                  4 + n);
-    for (int i = 0; i < n; i++)
-        p += snprintf(p, sizeof(spec) - (size_t)(p - spec), "%s%d", i ? "," : "", 3 + i);
+    size_t cap = 64 + (size_t)n * 8;
+    char *spec = malloc(cap), *p = spec;
+    if (spec == NULL)
+        _exit(127);
+    p += snprintf(p, cap, "%d:%llu:%d:%d:", w->idx, (unsigned long long)g->id, 3 + n, 4 + n);
+    for (int i = 0, k = 0; i < g->nlfds; i++)
+        for (int j = 0; j < grp[i]; j++, k++)
+            p += snprintf(p, cap - (size_t)(p - spec), "%s%d", j ? "+" : i ? "," : "", 3 + k);
     char *argv[] = {"aigw", "-c", g->conf->path, "-W", spec, m->foreground ? "-d" : NULL, NULL};
     sigset_t none;
     sigemptyset(&none);
@@ -475,6 +526,7 @@ master_start_gen(struct master *m, struct gen *g)
         if (master_spawn(m, i) < 0)
             return -1;
     }
+    master_sock_steer(m);
     return 0;
 }
 
@@ -483,7 +535,8 @@ respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wslot *w = arg;
     if (!w->m->stopping && w->used && !w->draining && w->pid == 0)
-        master_spawn(w->m, w->idx);
+        if (master_spawn(w->m, w->idx) == 0)
+            master_sock_steer(w->m); /* its socket is served again */
 }
 
 void
@@ -491,8 +544,7 @@ gen_free(struct gen *g)
 {
     if (g == NULL)
         return;
-    for (int i = 0; i < g->nlfds; i++)
-        close(g->lfds[i]);
+    master_sock_close(g);
     if (g->conf_fd >= 0)
         close(g->conf_fd);
     json_object_put(g->tree);
@@ -625,6 +677,7 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
                 break;
             }
     }
+    master_sock_steer(m); /* a worker not restarted at once leaves its socket unserved */
     if (m->stopping && workers_alive(m) == 0)
         event_base_loopbreak(m->base);
 }
@@ -704,10 +757,8 @@ master_stop(struct master *m, int graceful)
      */
     gen_free(m->next);
     m->next = NULL;
-    for (int i = 0; m->cur != NULL && i < m->cur->nlfds; i++)
-        close(m->cur->lfds[i]);
     if (m->cur != NULL)
-        m->cur->nlfds = 0;
+        master_sock_close(m->cur);
     if (alive == 0) {
         event_base_loopbreak(m->base);
         return;
@@ -975,12 +1026,14 @@ first_gen(struct master *m, struct conf *c, struct json_object *tree)
     g->tree = json_object_get(tree);
     if (master_inherit(m, g) < 0)
         goto fail;
-    if (g->nlfds == 0) {
-        if (master_open_listeners(c->listen, c->nlisten, g->lfds, &g->nlfds, "proxy") < 0)
+    /* one socket per worker, some maybe handed over; a predecessor may have steered them */
+    for (int i = 0; i < c->nlisten; i++) {
+        g->steered[i] = -1;
+        if (master_sock_fill(g, i, &c->listen[i], g->nworkers) < 0)
             goto fail;
-        for (int i = 0; i < c->nlisten; i++)
-            snprintf(g->ltext[i], sizeof(g->ltext[i]), "%s", c->listen[i].text);
+        snprintf(g->ltext[i], sizeof(g->ltext[i]), "%s", c->listen[i].text);
     }
+    g->nlfds = c->nlisten;
     if ((g->conf_fd = master_make_conf_fd(tree)) < 0)
         goto fail;
     return g;

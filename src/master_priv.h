@@ -31,17 +31,23 @@ struct control_req;
 /*
  * A generation: the workers started from one aigw.yaml, with its listeners
  * and the memfd holding it. A reload makes a new one; the old one drains.
- * Listening sockets the two share are dup()s of one socket, so connections
- * waiting in its queue go to whichever worker accepts first: none is lost.
+ * Each client listener has one socket per worker position (SO_REUSEPORT,
+ * master_sock.c): the kernel spreads connections over them, and the master
+ * holds them, so a worker that dies leaves its queue to its successor.
+ * Sockets the two generations share are dup()s of one socket, so
+ * connections waiting in its queue go to whichever worker accepts first:
+ * none is lost.
  */
 struct gen {
     uint64_t id;
     struct conf *conf;       /* as parsed (the master's services use m->conf) */
     struct json_object *tree;
     int conf_fd;             /* memfd with the tree as JSON, inherited by workers */
-    int lfds[CONF_MAX_LISTEN];
-    char ltext[CONF_MAX_LISTEN][300]; /* the listen entry each fd is for */
-    int nlfds;
+    int lfds[CONF_MAX_LISTEN][MAX_WORKERS]; /* listener i's sockets, by worker position */
+    int nsock[CONF_MAX_LISTEN];             /* how many listener i has */
+    char ltext[CONF_MAX_LISTEN][300];       /* the listen entry each is for */
+    int nlfds;                              /* listeners */
+    int steered[CONF_MAX_LISTEN]; /* master_sock_steer: sockets served, when not all; else 0 */
     int nworkers;
 };
 
@@ -153,6 +159,23 @@ void master_admin_status(struct json_object *o, void *arg);
 int master_table_check(struct master *m);
 int master_table_start(struct master *m);
 void master_table_free(struct master *m);
+
+/* master_sock.c */
+/*
+ * Listener i of g (address l) gets sockets up to want (at most MAX_WORKERS),
+ * bound with SO_REUSEPORT; the first one only after a probe shows nobody
+ * else listens there. A socket without SO_REUSEPORT (handed over by an
+ * older aigw) stays alone and is shared. 0, or -1 logged.
+ */
+int master_sock_fill(struct gen *g, int i, const struct conf_listen *l, int want);
+/* Listener i of to takes (dup) every socket of listener j of from. 0 or -1. */
+int master_sock_dup(struct gen *to, int i, const struct gen *from, int j);
+/* The sockets of listener i the worker at position pos (of g's workers) accepts on. */
+int master_sock_for(const struct gen *g, int i, int pos, int *fds);
+/* Close every socket of g's listeners. */
+void master_sock_close(struct gen *g);
+/* After workers started, died or were told to drain: new connections only where one accepts. */
+void master_sock_steer(struct master *m);
 
 /* master_upgrade.c */
 void master_upgrade(struct master *m);

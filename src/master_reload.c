@@ -201,6 +201,7 @@ abort_next(struct master *m)
     }
     gen_free(m->next);
     m->next = NULL;
+    master_sock_steer(m);
 }
 
 /* Every new worker serves: the old ones drain, the new generation is the one. */
@@ -228,6 +229,7 @@ switch_over(struct master *m)
                          m->conf->history_max_size);
     master_tls_reload(m); /* the certificates of its own HTTPS listeners */
     gen_free(old); /* our copies only: the draining workers keep theirs */
+    master_sock_steer(m);
     reload_done(m, 1, NULL);
 }
 
@@ -268,24 +270,25 @@ master_reload_worker_died(struct master *m, int idx)
     reload_done(m, 0, "a worker of the new configuration exited at start (see the error log)");
 }
 
-/* The new generation's listeners: the running ones that stay (dup'ed), new ones opened. */
+/*
+ * The new generation's listeners: the running ones that stay (every socket
+ * dup'ed, position for position), with sockets added for more workers;
+ * new ones opened.
+ */
 static int
 gen_listeners(struct master *m, struct gen *g)
 {
     const struct conf *c = g->conf;
     for (int i = 0; i < c->nlisten; i++) {
-        int fd = -1;
+        snprintf(g->ltext[i], sizeof(g->ltext[0]), "%s", c->listen[i].text);
+        g->steered[i] = -1; /* unknown: the running generation may have steered the group */
+        g->nlfds = i + 1;   /* gen_free closes what was taken so far */
         for (int j = 0; j < m->cur->nlfds; j++)
-            if (strcmp(m->cur->ltext[j], c->listen[i].text) == 0)
-                fd = fcntl(m->cur->lfds[j], F_DUPFD_CLOEXEC, 3);
-        if (fd < 0) {
-            int n = 0;
-            if (master_open_listeners(&c->listen[i], 1, &fd, &n, "proxy") < 0)
+            if (strcmp(m->cur->ltext[j], c->listen[i].text) == 0 &&
+                master_sock_dup(g, i, m->cur, j) < 0)
                 return -1;
-        }
-        g->lfds[g->nlfds] = fd;
-        snprintf(g->ltext[g->nlfds], sizeof(g->ltext[0]), "%s", c->listen[i].text);
-        g->nlfds++;
+        if (master_sock_fill(g, i, &c->listen[i], g->nworkers) < 0)
+            return -1;
     }
     return 0;
 }

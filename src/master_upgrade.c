@@ -34,7 +34,8 @@
 #include "master_priv.h"
 
 #define INHERIT_ENV "AIGW_INHERIT"
-#define MAX_INHERIT (3 * CONF_MAX_LISTEN + 2)
+/* a socket per worker position of each client listener, the Admin API's and metrics' */
+#define MAX_INHERIT ((MAX_WORKERS + 2) * CONF_MAX_LISTEN + 2)
 
 /* What a predecessor handed over, parsed once at start. */
 static struct inherited {
@@ -107,18 +108,15 @@ master_inherit(struct master *m, struct gen *g)
     if (inh_ready < 0)
         return 0;
     const struct conf *c = g->conf;
+    /* every socket of an address, in order: position p keeps its queue (first_gen adds more) */
     for (int i = 0; i < c->nlisten; i++) {
-        int fd = master_inherited_fd("proxy", c->listen[i].text);
-        if (fd < 0) {
-            int n = 0;
-            if (master_open_listeners(&c->listen[i], 1, &fd, &n, "proxy") < 0)
-                return -1;
-        } else {
-            log_info("proxy listening on %s (from the previous master)", c->listen[i].text);
-        }
-        g->lfds[g->nlfds] = fd;
-        snprintf(g->ltext[g->nlfds], sizeof(g->ltext[0]), "%s", c->listen[i].text);
-        g->nlfds++;
+        int fd;
+        while (g->nsock[i] < MAX_WORKERS &&
+               (fd = master_inherited_fd("proxy", c->listen[i].text)) >= 0)
+            g->lfds[i][g->nsock[i]++] = fd;
+        if (g->nsock[i] > 0)
+            log_info("proxy listening on %s (%d socket%s from the previous master)",
+                     c->listen[i].text, g->nsock[i], g->nsock[i] == 1 ? "" : "s");
     }
     if (inh_shm >= 0) {
         m->shm = shm_adopt(inh_shm, c->shm_slots, SHM_WORKER_CAP);
@@ -192,8 +190,9 @@ add_fd(char *env, size_t len, const char *kind, const char *text, int fd)
 void
 master_upgrade(struct master *m)
 {
-    char env[8192] = "";
-    int pfd[2], dups[MAX_INHERIT + 2], nd = 0;
+    static char env[128 * 1024]; /* one environment string: execve takes at most 128 KiB */
+    static int dups[MAX_INHERIT + 2];
+    int pfd[2], nd = 0;
     if (m->upgrade_pid != 0 || m->next != NULL || m->stopping) {
         log_warnx("SIGUSR2: %s; no upgrade",
                   m->upgrade_pid ? "an upgrade is already in progress"
@@ -214,8 +213,11 @@ master_upgrade(struct master *m)
     }
     if (pid == 0) {
         /* the child: hand everything over through the environment, then exec */
+        env[0] = '\0';
         for (int i = 0; i < m->cur->nlfds; i++)
-            dups[nd++] = add_fd(env, sizeof(env), "proxy", m->cur->ltext[i], m->cur->lfds[i]);
+            for (int p = 0; p < m->cur->nsock[i]; p++)
+                dups[nd++] =
+                    add_fd(env, sizeof(env), "proxy", m->cur->ltext[i], m->cur->lfds[i][p]);
         for (int i = 0; i < m->nadmin_fds; i++)
             dups[nd++] = add_fd(env, sizeof(env), "admin", m->conf->admin_listen[i].text,
                                 m->admin_fds[i]);
@@ -227,6 +229,8 @@ master_upgrade(struct master *m)
         for (int i = 0; i < nd; i++)
             if (dups[i] < 0)
                 _exit(126);
+        if (strlen(env) + 1 >= sizeof(env)) /* cut short: sockets would be lost */
+            _exit(126);
         setenv(INHERIT_ENV, env, 1);
         char *argv[] = {"aigw", "-c", m->conf->path, m->foreground ? "-d" : NULL, NULL};
         sigset_t none;

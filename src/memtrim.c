@@ -32,14 +32,20 @@ memtrim_due(struct memtrim *m, int conns)
     return due;
 }
 
+void
+memtrim_release(struct memtrim *m)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    m->trims++;
+}
+
 int
 memtrim_tick(struct memtrim *m, int conns)
 {
     if (!memtrim_due(m, conns))
         return 0;
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-    m->trims++;
+    memtrim_release(m);
     return 1;
 }

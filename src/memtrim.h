@@ -26,7 +26,10 @@ struct memtrim {
  */
 int memtrim_due(struct memtrim *m, int conns);
 
-/* memtrim_due, and if due malloc_trim(0): returns whether it trimmed. */
+/* malloc_trim(0) now, counted: what a due trim does, after the caller freed its caches. */
+void memtrim_release(struct memtrim *m);
+
+/* memtrim_due, and if due memtrim_release: returns whether it trimmed. */
 int memtrim_tick(struct memtrim *m, int conns);
 
 #endif

@@ -844,10 +844,11 @@ error_of(struct json_object *in)
 
 /* A non-2xx answer to OpenAI's error; 529 (overloaded) becomes 503, which OpenAI clients know. */
 static int
-error_map(long status, struct json_object *in, struct json_object **out)
+error_map(long status, const char *type, struct json_object *in, struct json_object **out)
 {
     struct json_object *e = error_of(in);
     long client = status == 529 ? 503 : status;
+    (void)type; /* its errors carry their type in the body */
     *out = NULL;
     if (e == NULL)
         return -1;

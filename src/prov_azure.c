@@ -67,10 +67,11 @@ done:
  * its code and message kept, its type (when it gives one) or one by status.
  */
 static int
-error(long status, struct json_object *in, struct json_object **out)
+error(long status, const char *errtype, struct json_object *in, struct json_object **out)
 {
     struct json_object *e, *v;
     const char *msg = NULL, *type = NULL, *code = NULL;
+    (void)errtype; /* its errors carry their type in the body */
     *out = NULL;
     if (in == NULL || !json_object_is_type(in, json_type_object) ||
         !json_object_object_get_ex(in, "error", &e) || !json_object_is_type(e, json_type_object))

@@ -132,23 +132,30 @@ stream_begin(struct prov_stream *s)
 }
 
 /*
- * A non-2xx answer ({"message": ...}). The x-amzn-ErrorType header does
- * not reach a provider; AWS's JSON protocol also puts the type in the
- * body's "__type" ("com.amazon.coral...#ValidationException") when it
- * sends one, and that names the code; without it the status types it.
+ * A non-2xx answer: {"message": ...}, its type in the x-amzn-ErrorType
+ * header ("ThrottlingException:http://internal.amazon.com/coral/..."), or
+ * else in the body's "__type" ("com.amazon.coral.validate#ValidationException"),
+ * which AWS's JSON protocol allows. A known type sets the client's status
+ * (converse.c's table) and names the code; an unknown one keeps the
+ * upstream's status. A header without a JSON body is still Bedrock's error;
+ * neither is not Bedrock's answer (a 502).
  */
 static int
-error(long status, struct json_object *in, struct json_object **out)
+error(long status, const char *type, struct json_object *in, struct json_object **out)
 {
-    const char *type = jx_str(in, "__type");
+    int json = json_object_is_type(in, json_type_object) &&
+               (jx_str(in, "message") != NULL || jx_str(in, "Message") != NULL);
+    int st;
     *out = NULL;
-    if (!json_object_is_type(in, json_type_object) ||
-        (jx_str(in, "message") == NULL && jx_str(in, "Message") == NULL))
-        return -1;
-    if (type != NULL && strchr(type, '#') != NULL)
+    if (type == NULL && json && (type = jx_str(in, "__type")) != NULL && strchr(type, '#') != NULL)
         type = strchr(type, '#') + 1;
-    *out = converse_error(status, type, in);
-    return (int)status;
+    if (!json && type == NULL)
+        return -1;
+    st = type != NULL ? converse_error_status(type, strlen(type)) : 0;
+    if (st == 0)
+        st = (int)status;
+    *out = converse_error(st, type, json ? in : NULL);
+    return st;
 }
 
 const struct provider prov_bedrock = {
@@ -157,6 +164,7 @@ const struct provider prov_bedrock = {
     .api_base = "",     /* https://bedrock-runtime.{region}.amazonaws.com */
     .model_in_path = 0, /* percent-encoded: ids have ':' ("...-v1:0"), ARNs '/' */
     .aws = 1,
+    .error_header = "x-amzn-ErrorType",
     .ops = OP_BIT(OP_CHAT),
     .own = DIALECT_NONE,
     .build = build,

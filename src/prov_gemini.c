@@ -1319,9 +1319,10 @@ stream_end(struct prov_stream *s)
 
 /* A non-2xx answer {"error": {code, message, status, details}} as OpenAI's error. */
 static int
-error(long status, struct json_object *in, struct json_object **out)
+error(long status, const char *type, struct json_object *in, struct json_object **out)
 {
     struct json_object *e = jx_get(in, "error");
+    (void)type; /* its errors carry their type in the body */
     *out = NULL;
     if (!is_obj(e))
         return -1;

@@ -244,9 +244,10 @@ prov_openai_stream_event(struct prov_stream *s, const char *event, size_t evlen,
 }
 
 int
-prov_openai_error(long status, struct json_object *in, struct json_object **out)
+prov_openai_error(long status, const char *type, struct json_object *in, struct json_object **out)
 {
     struct json_object *e;
+    (void)type; /* its errors carry their type in the body */
     *out = NULL;
     if (in == NULL || !json_object_is_type(in, json_type_object) ||
         !json_object_object_get_ex(in, "error", &e) || !json_object_is_type(e, json_type_object))

@@ -36,6 +36,7 @@ int prov_responses_response(struct json_object *in, struct prov_usage *u);
 /* One typed stream event: usage and the end from response.completed (or .incomplete). */
 int prov_responses_stream_event(struct prov_stream *s, const char *event, size_t evlen,
                                 const char *data, size_t len);
-int prov_openai_error(long status, struct json_object *in, struct json_object **out);
+int prov_openai_error(long status, const char *type, struct json_object *in,
+                      struct json_object **out);
 
 #endif

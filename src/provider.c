@@ -215,6 +215,10 @@ prov_emit_json(struct prov_stream *s, struct json_object *chunk)
 {
     if (s->emit == NULL)
         return;
+    if (s->emit_obj != NULL) {
+        s->emit_obj(s->arg, chunk);
+        return;
+    }
     const char *t = json_object_to_json_string_ext(chunk, JSON_C_TO_STRING_PLAIN |
                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
     s->emit(s->arg, t, strlen(t));

@@ -86,11 +86,20 @@ struct prov_http {
 
 /* One translated OpenAI chunk (its JSON text) or "[DONE]". */
 typedef void (*prov_emit_fn)(void *arg, const char *data, size_t len);
+/* ... or the chunk as an object (not to be kept: the provider frees it). */
+typedef void (*prov_emit_obj_fn)(void *arg, struct json_object *chunk);
 
 /* A stream's translation state, one per attempt. */
 struct prov_stream {
     const struct prov_call *call;
     prov_emit_fn emit; /* NULL: a pass-through, only account */
+    /*
+     * When set, a translated chunk made as an object goes here instead of
+     * to emit as text: a consumer that would parse the text again (a
+     * Responses stream, responses_out.c) takes the object. "[DONE]" and
+     * chunks relayed as text still go to emit.
+     */
+    prov_emit_obj_fn emit_obj;
     void *arg;
     struct prov_usage usage;
     int done;                 /* the upstream said the answer is complete */
@@ -98,6 +107,9 @@ struct prov_stream {
     struct json_object *error; /* ... as an OpenAI {"error": {...}} body; freed by prov_stream_free */
     void *priv;               /* the provider's own state */
 };
+
+/* The longest error_header value kept, with its NUL. */
+#define PROV_ERRTYPE_MAX 128
 
 /* Before the type of an event-stream exception or error message (relay.c). */
 #define ES_EVENT_ERROR "!"
@@ -159,11 +171,19 @@ struct provider {
     void (*stream_close)(struct prov_stream *s);
     void (*stream_end)(struct prov_stream *s); /* free s->priv */
     /*
-     * A non-2xx answer (in: its parsed body, NULL when not JSON): *out is a
-     * new OpenAI {"error": {...}} body; returns the status for the client.
+     * The response header that names an error's type, when the API puts it
+     * there rather than in the body (Bedrock's x-amzn-ErrorType); NULL: none.
+     * relay.c keeps its value (printable ASCII, at most PROV_ERRTYPE_MAX - 1
+     * bytes) for error.
+     */
+    const char *error_header;
+    /*
+     * A non-2xx answer (in: its parsed body, NULL when not JSON; type: the
+     * error_header's value, NULL when the answer had none): *out is a new
+     * OpenAI {"error": {...}} body; returns the status for the client.
      * -1: not an error of this API (a 502).
      */
-    int (*error)(long status, struct json_object *in, struct json_object **out);
+    int (*error)(long status, const char *type, struct json_object *in, struct json_object **out);
 };
 
 /* provider.c */
@@ -200,7 +220,7 @@ void prov_http_free(struct prov_http *h);
 struct json_object *prov_error_json(const char *message, const char *type, const char *code);
 /* Usage to OpenAI's usage object (new object). */
 struct json_object *prov_usage_json(const struct prov_usage *u);
-/* Emit a chunk object (not freed). */
+/* Emit a chunk object (not freed): to emit_obj when set, else as text to emit. */
 void prov_emit_json(struct prov_stream *s, struct json_object *chunk);
 
 #define PROVIDER_EXTERN(id, var) extern const struct provider var;

@@ -455,6 +455,8 @@ pxreq_free(struct pxreq *q)
     limit_end(&q->lim, q->have_usage ? q->total_tokens : q->answered ? q->lim.reserved : 0);
     json_object_put(q->body);
     json_object_put(q->obody);
+    json_object_put(q->rbase);
+    rsp_stream_free(&q->rs);
     if (q->resp != NULL)
         evbuffer_free(q->resp);
     rec_free(q->mrec, q->mlen);

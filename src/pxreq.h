@@ -17,6 +17,7 @@
 #include "limit.h"
 #include "messages.h"
 #include "provider.h"
+#include "responses.h"
 #include "uhttp.h"
 
 struct event;
@@ -59,6 +60,7 @@ struct attempt {
     const struct provider *prov; /* of the target */
     int native;                  /* the client speaks the target's own dialect */
     int raw;                     /* ... and it is not OpenAI's: the answer goes back as it came */
+    int xlate;                   /* a Responses request translated to chat for this target */
     struct prov_call call;
     struct prov_http http; /* url, headers (the provider secret: freed, never logged), body */
     struct prov_stream ps;
@@ -80,6 +82,7 @@ struct attempt {
     struct sse_parser sse;
     struct es_decoder es;
     char retry_after[32];
+    char errtype[PROV_ERRTYPE_MAX]; /* the provider's error_header, "" when none came */
 };
 
 struct pxreq {
@@ -93,9 +96,13 @@ struct pxreq {
     int client_usage;          /* ... and for the usage chunk */
     struct access_info *acc;   /* key, model, usage and error for the access line */
     struct json_object *body;  /* the client's request, rewritten per target */
-    struct json_object *obody; /* an Anthropic client's request in the OpenAI shape (made once) */
+    struct json_object *obody; /* an Anthropic client's request in the OpenAI chat shape, or a
+                                  Responses request's for a chat-only target (made once) */
+    struct json_object *rbase; /* ... and then what its response objects echo (responses.h) */
     int request_dropped;       /* the answer began: body, obody and the raw body freed */
     struct msg_stream ms;      /* an Anthropic client's stream from OpenAI chunks */
+    struct rsp_stream rs;      /* a translated Responses stream from OpenAI chunks */
+    int rs_on;                 /* ... set up */
     void *mrec;                /* a copy of the model's record: mv points into it */
     size_t mlen;
     struct model_view mv;

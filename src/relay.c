@@ -176,6 +176,23 @@ on_headers_done(void *arg, int status)
     return 0;
 }
 
+/*
+ * An error type header's value into buf (PROV_ERRTYPE_MAX): the upstream's
+ * bytes, so kept only when they are all printable ASCII and fit; else none.
+ */
+static void
+keep_errtype(char *buf, const char *v, size_t vlen)
+{
+    buf[0] = '\0';
+    if (vlen == 0 || vlen >= PROV_ERRTYPE_MAX)
+        return;
+    for (size_t i = 0; i < vlen; i++)
+        if (v[i] < 0x21 || v[i] > 0x7e)
+            return;
+    memcpy(buf, v, vlen);
+    buf[vlen] = '\0';
+}
+
 /* One header of the upstream's final response: what relaying needs of it. */
 static void
 on_header(void *arg, const char *name, size_t nlen, const char *v, size_t vlen)
@@ -186,8 +203,12 @@ on_header(void *arg, const char *name, size_t nlen, const char *v, size_t vlen)
     if (nlen == 12 && strncasecmp(name, "content-type", 12) == 0) {
         q->a.ctype_sse = vlen >= 17 && strncasecmp(v, "text/event-stream", 17) == 0;
         q->a.ctype_es = vlen >= 34 && strncasecmp(v, "application/vnd.amazon.eventstream", 34) == 0;
-    } else if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0)
+    } else if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0) {
         snprintf(q->a.retry_after, sizeof(q->a.retry_after), "%.*s", (int)vlen, v);
+    } else if (q->a.prov->error_header != NULL && nlen == strlen(q->a.prov->error_header) &&
+               strncasecmp(name, q->a.prov->error_header, nlen) == 0) {
+        keep_errtype(q->a.errtype, v, vlen);
+    }
 }
 
 /* Body bytes: SSE events go out one by one, a buffered answer is kept. */
@@ -530,17 +551,60 @@ op_route(enum prov_op op)
 }
 
 /*
+ * How provider p takes a request of op: 1 as it is, 2 a Responses request
+ * translated to chat (p serves chat, not the Responses API), 0 not at all.
+ */
+static int
+serves(const struct provider *p, enum prov_op op)
+{
+    if (p == NULL)
+        return 0;
+    if (p->ops & OP_BIT(op))
+        return 1;
+    return op == OP_RESPONSES && (p->ops & OP_BIT(OP_CHAT)) ? 2 : 0;
+}
+
+/*
+ * The body for provider p: the client's when it speaks p's dialect or
+ * OpenAI's chat, else the internal chat shape (made once: an Anthropic
+ * client's, or a Responses request's for a chat-only target). NULL with e
+ * filled when the request cannot be translated.
+ */
+static struct json_object *
+body_for(struct pxreq *q, const struct provider *p, int how, struct rsp_err *e)
+{
+    e->code = "unsupported_by_provider";
+    e->param[0] = e->msg[0] = '\0';
+    if (how == 2) {
+        if (q->obody == NULL && (q->obody = rsp_to_chat(q->body, e)) == NULL)
+            return NULL;
+        if (q->rbase == NULL && (q->rbase = rsp_base(q->body)) == NULL) {
+            snprintf(e->msg, sizeof(e->msg), "out of memory");
+            return NULL;
+        }
+        return q->obody;
+    }
+    if (p->own != q->front && q->front == DIALECT_ANTHROPIC) {
+        if (q->obody == NULL && (q->obody = msg_to_openai(q->body, e->msg, sizeof(e->msg))) == NULL)
+            return NULL;
+        return q->obody;
+    }
+    return q->body;
+}
+
+/*
  * The upstream request of the attempt, from its provider: the client's
  * body when the client speaks the target's dialect, else the internal
- * OpenAI shape (an Anthropic client's made once). 0, or -1 after a 400.
+ * OpenAI shape (body_for). 0, or -1 after a 400.
  */
 static int
 build_attempt(struct pxreq *q)
 {
     struct attempt *a = &q->a;
     const struct target_view *t = target(q);
-    struct json_object *body = q->body;
-    char err[512];
+    struct json_object *body;
+    struct rsp_err e;
+    int how;
     if (t->credential_missing) { /* its credential was deleted, or never written */
         pxreq_note(q, "credential_missing");
         http_reply_error(q->r, 500, "server_error", "credential_missing", NULL,
@@ -553,32 +617,21 @@ build_attempt(struct pxreq *q)
         return -1;
     }
     a->prov = provider_get(t->provider);
-    if (a->prov != NULL && q->op == OP_RESPONSES && !(a->prov->ops & OP_BIT(q->op))) {
-        pxreq_note(q, "unsupported_by_provider");
-        http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
-                         "Model `%s` is served by target `%s` (provider %s): translating the "
-                         "Responses API (/v1/responses) for that provider is not implemented; "
-                         "use /v1/chat/completions",
-                         q->mv.name, t->name, provider_name(t->provider));
-        return -1;
-    }
-    if (a->prov == NULL || !(a->prov->ops & OP_BIT(q->op))) {
+    if ((how = serves(a->prov, q->op)) == 0) {
         pxreq_note(q, "unsupported_by_provider");
         http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL,
                          "Model `%s` is served by target `%s` (provider %s), which offers no %s",
                          q->mv.name, t->name, provider_name(t->provider), op_route(q->op));
         return -1;
     }
-    a->native = a->prov->own == q->front;
+    a->xlate = how == 2;
+    a->native = !a->xlate && a->prov->own == q->front;
     /* a Responses answer, like an Anthropic one, goes back as it came */
     a->raw = a->native && (q->front != DIALECT_OPENAI || q->op == OP_RESPONSES);
-    if (!a->native && q->front == DIALECT_ANTHROPIC) {
-        if (q->obody == NULL && (q->obody = msg_to_openai(q->body, err, sizeof(err))) == NULL)
-            goto bad;
-        body = q->obody;
-    }
+    if ((body = body_for(q, a->prov, how, &e)) == NULL)
+        goto bad;
     a->call.t = t;
-    a->call.op = q->op;
+    a->call.op = a->xlate ? OP_CHAT : q->op;
     a->call.stream = q->stream;
     a->call.native = a->native;
     if (a->native) {
@@ -589,13 +642,15 @@ build_attempt(struct pxreq *q)
     a->call.request_id = http_req_id(q->r);
     a->call.anthropic_version = http_req_header(q->r, "anthropic-version");
     a->call.anthropic_beta = http_req_header(q->r, "anthropic-beta");
-    err[0] = '\0';
-    if (a->prov->build(&a->call, body, &a->http, err, sizeof(err)) == 0)
+    e.msg[0] = '\0';
+    if (a->prov->build(&a->call, body, &a->http, e.msg, sizeof(e.msg)) == 0)
         return 0;
+    e.code = "unsupported_by_provider";
+    e.param[0] = '\0';
 bad:
-    pxreq_note(q, "unsupported_by_provider");
-    http_reply_error(q->r, 400, "invalid_request_error", "unsupported_by_provider", NULL, "%s",
-                     err[0] ? err : "The request cannot be translated for this provider");
+    pxreq_note(q, e.code);
+    http_reply_error(q->r, 400, "invalid_request_error", e.code, e.param[0] ? e.param : NULL, "%s",
+                     e.msg[0] ? e.msg : "The request cannot be translated for this provider");
     return -1;
 }
 
@@ -611,25 +666,21 @@ can_serve(struct pxreq *q, int t)
     const struct provider *p = provider_get(tv->provider);
     struct prov_http h;
     struct prov_call c;
-    struct json_object *body = q->body;
-    char err[512];
-    if (p == NULL || !(p->ops & OP_BIT(q->op)))
+    struct json_object *body;
+    struct rsp_err e;
+    int how = serves(p, q->op);
+    if (how == 0 || (body = body_for(q, p, how, &e)) == NULL)
         return 0;
-    if (p->own != q->front && q->front == DIALECT_ANTHROPIC) {
-        if (q->obody == NULL && (q->obody = msg_to_openai(q->body, err, sizeof(err))) == NULL)
-            return 0;
-        body = q->obody;
-    }
     memset(&h, 0, sizeof(h));
     memset(&c, 0, sizeof(c));
     c.t = tv;
-    c.op = q->op;
+    c.op = how == 2 ? OP_CHAT : q->op;
     c.stream = q->stream;
-    c.native = p->own == q->front;
+    c.native = how == 1 && p->own == q->front;
     c.request_id = http_req_id(q->r);
     c.anthropic_version = http_req_header(q->r, "anthropic-version");
     c.anthropic_beta = http_req_header(q->r, "anthropic-beta");
-    int ok = p->build(&c, body, &h, err, sizeof(err)) == 0;
+    int ok = p->build(&c, body, &h, e.msg, sizeof(e.msg)) == 0;
     prov_http_free(&h);
     return ok;
 }

@@ -931,6 +931,30 @@ validate_key(struct vctx *v)
     return 0;
 }
 
+int
+res_normalize_key(enum res_kind k, struct json_object *doc)
+{
+    struct json_object *o;
+    uint8_t raw[AUTH_HASH_LEN];
+    char hex[2 * AUTH_HASH_LEN + 1];
+    if (k != RES_API_KEY || doc == NULL || !json_object_is_type(doc, json_type_object) ||
+        !json_object_object_get_ex(doc, "key", &o) || o == NULL ||
+        !json_object_is_type(o, json_type_string) ||
+        json_object_object_get_ex(doc, "key_sha256", NULL) ||
+        json_object_object_get_ex(doc, "jwt", NULL))
+        return 0;
+    /* validate_key's own checks of a plain key: anything else is left to it */
+    const char *key = json_object_get_string(o);
+    size_t len = strlen(key);
+    if (len != (size_t)json_object_get_string_len(o) || len < 8 || len > 1024)
+        return 0;
+    auth_key_hash(key, len, raw);
+    hex_encode(raw, sizeof(raw), hex);
+    json_object_object_del(doc, "key"); /* the order validate_key leaves: key_sha256 last */
+    json_object_object_add(doc, "key_sha256", json_object_new_string(hex));
+    return 1;
+}
+
 /*
  * A credential: a provider's endpoint and secret, defined once and named by
  * any number of targets. Its fields are a target's own (validate_upstream).

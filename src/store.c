@@ -25,6 +25,7 @@
 #include "aigw/errors.h"
 #include "log.h"
 #include "store.h"
+#include "strset.h"
 #include "aigw/util.h"
 #include "store_priv.h"
 
@@ -572,6 +573,26 @@ index_owner(enum res_kind k, MDB_val *rec, const char **id)
     return 0;
 }
 
+/*
+ * Does the index entry doc would have belong to id already? Then the stored
+ * document had the same index key (each id owns one entry: the one of its
+ * document), and nothing needs the stored JSON parsed to find its old key.
+ */
+static int
+index_kept(struct store_txn *t, enum res_kind k, const char *id, struct json_object *doc)
+{
+    char idx[512];
+    size_t ilen;
+    MDB_val ik, cur;
+    const char *owner;
+    if (res_index_key(k, doc, idx, sizeof(idx), &ilen) < 0)
+        return 0;
+    ik.mv_size = ilen;
+    ik.mv_data = idx;
+    return mdb_get(t->txn, t->s->idx[k], &ik, &cur) == 0 && index_owner(k, &cur, &owner) == 0 &&
+           strcmp(owner, id) == 0;
+}
+
 /* Delete the index entry of a stored document, if it still belongs to id. */
 static void
 drop_index(struct store_txn *t, enum res_kind k, const char *id, const MDB_val *olddoc)
@@ -758,9 +779,12 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
     /* The name (or key) must not belong to another resource. */
     ik.mv_size = ilen;
     ik.mv_data = idx;
+    int kept = 0; /* the entry is ours already: the stored doc had this index key */
     if (mdb_get(t->txn, s->idx[k], &ik, &cur) == 0) {
         const char *owner;
-        if (index_owner(k, &cur, &owner) == 0 && strcmp(owner, id) != 0) {
+        if (index_owner(k, &cur, &owner) == 0 && strcmp(owner, id) == 0) {
+            kept = 1;
+        } else if (index_owner(k, &cur, &owner) == 0) {
             errors_add(e, NULL, id,
                        k == RES_MODEL ? "model name already used by %s" : "key already used by %s",
                        owner);
@@ -779,7 +803,8 @@ store_put(struct store_txn *t, enum res_kind k, const char *id, struct json_obje
     }
     /* A renamed model (or a rotated key) leaves its old index entry behind: drop it. */
     char oldcred[RES_NAME_MAX + 1] = "";
-    if (rc == 0 && stored_index_key(k, od.json, od.len, oldidx, sizeof(oldidx), &oldlen) == 0 &&
+    if (rc == 0 && !kept &&
+        stored_index_key(k, od.json, od.len, oldidx, sizeof(oldidx), &oldlen) == 0 &&
         (oldlen != ilen || memcmp(oldidx, idx, ilen) != 0)) {
         if (k == RES_CREDENTIAL)
             stored_cred_name(&old, oldcred, sizeof(oldcred));
@@ -847,6 +872,15 @@ store_del(struct store_txn *t, enum res_kind k, const char *id)
     return STORE_OK;
 }
 
+int
+store_doc_same(struct store_txn *t, enum res_kind k, const char *id, const char *json, size_t len)
+{
+    MDB_val dk = {strlen(id), (void *)id}, v;
+    struct store_doc d;
+    return mdb_get(t->txn, t->s->docs[k], &dk, &v) == 0 && doc_decode(&v, &d) == 0 &&
+           doc_unchanged(t, &d, json, len);
+}
+
 char *
 store_doc_get(struct store_txn *t, enum res_kind k, const char *id)
 {
@@ -886,6 +920,9 @@ store_doc_revision(struct store_txn *t, enum res_kind k, const char *id, int64_t
     return STORE_OK;
 }
 
+static int sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
+                     struct json_object *revs, const struct strset *present, struct aigw_errors *e);
+
 int
 store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
                 struct aigw_errors *e)
@@ -896,6 +933,21 @@ store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
 int
 store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *items,
                      struct json_object *revs, struct aigw_errors *e)
+{
+    return sync_kind(t, k, items, revs, NULL, e);
+}
+
+int
+store_sync_kind_kept(struct store_txn *t, enum res_kind k, struct json_object *items,
+                     const struct strset *present, struct aigw_errors *e)
+{
+    return sync_kind(t, k, items, NULL, present, e);
+}
+
+/* store_sync_kind_revs and _kept: present (or NULL: items) tells what stays. */
+static int
+sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items, struct json_object *revs,
+          const struct strset *present, struct aigw_errors *e)
 {
     int before = t->changes, bad = 0;
     MDB_cursor *c;
@@ -917,7 +969,8 @@ store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *i
         struct store_doc d;
         if (t->origin != STORE_ORIGIN_ETCD && doc_decode(&val, &d) == 0 && d.origin != t->origin)
             continue; /* not ours to remove */
-        if (!json_object_object_get_ex(items, id, NULL))
+        if (present != NULL ? !strset_has(present, id, key.mv_size)
+                            : !json_object_object_get_ex(items, id, NULL))
             json_object_array_add(gone, json_object_new_string(id));
     }
     mdb_cursor_close(c);
@@ -944,9 +997,11 @@ store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *i
         const char *json = json_object_to_json_string_length(
             cdoc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &jlen);
         if (mdb_get(t->txn, t->s->docs[k], &dk, &old) == 0 && doc_decode(&old, &d) == 0) {
-            if (d.len != jlen || memcmp(d.json, json, d.len) != 0)
-                drop_index(t, k, cid, &old);
-            else if (d.origin == t->origin && d.revision >= 0)
+            if (d.len != jlen || memcmp(d.json, json, d.len) != 0) {
+                /* a name or key that stays needs no freeing (and no parse of the old JSON) */
+                if (!index_kept(t, k, cid, cdoc))
+                    drop_index(t, k, cid, &old);
+            } else if (d.origin == t->origin && d.revision >= 0)
                 same[i] = d.revision + 1;
         }
         i++;

@@ -81,8 +81,8 @@ int store_index_owner(struct store_txn *t, enum res_kind k, struct json_object *
 /*
  * Make the set of kind k written by the transaction's origin equal to items
  * (a JSON object id -> doc): only what differs is written; resources of
- * other origins stay unless items names them. Returns the number of changes,
- * or -1.
+ * other origins stay unless items names them. Returns the number of
+ * changes, or -1.
  */
 int store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *items,
                     struct aigw_errors *e);
@@ -93,6 +93,21 @@ int store_sync_kind(struct store_txn *t, enum res_kind k, struct json_object *it
  */
 int store_sync_kind_revs(struct store_txn *t, enum res_kind k, struct json_object *items,
                          struct json_object *revs, struct aigw_errors *e);
+/*
+ * The same when the set is items plus resources kept as stored (a reload's
+ * unchanged entries, store_doc_same): present holds the id of every one,
+ * items only those to write. What present lacks of the origin's is deleted.
+ */
+struct strset;
+int store_sync_kind_kept(struct store_txn *t, enum res_kind k, struct json_object *items,
+                         const struct strset *present, struct aigw_errors *e);
+/*
+ * 1 when writing json (len bytes) as the resource of kind k and id would
+ * change nothing: the stored document has these bytes, the transaction's
+ * origin and (if it has one) revision. Else 0.
+ */
+int store_doc_same(struct store_txn *t, enum res_kind k, const char *id, const char *json,
+                   size_t len);
 /* A resource's stored JSON (caller frees), or NULL. */
 char *store_doc_get(struct store_txn *t, enum res_kind k, const char *id);
 /* A resource's revision in the transaction; STORE_NOTFOUND when absent. */

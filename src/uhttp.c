@@ -665,17 +665,24 @@ uhttp_new(struct event_base *base, const char *ca_file)
 }
 
 void
-uhttp_free(struct uhttp *u)
+uhttp_trim(struct uhttp *u)
 {
     struct uhttp_req *r;
-    if (u == NULL)
-        return;
-    uhttp_pools_free(u);
     while ((r = u->free_reqs) != NULL) {
         u->free_reqs = r->next_free;
         event_free(r->timer);
         free(r);
     }
+    u->nfree = 0;
+}
+
+void
+uhttp_free(struct uhttp *u)
+{
+    if (u == NULL)
+        return;
+    uhttp_pools_free(u);
+    uhttp_trim(u);
     if (u->sweep != NULL)
         event_free(u->sweep);
     if (u->dns != NULL)

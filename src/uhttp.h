@@ -51,6 +51,8 @@ struct uhttp_call {
 struct uhttp *uhttp_new(struct event_base *base, const char *ca_file);
 /* Close every connection; requests still running are dropped without done. */
 void uhttp_free(struct uhttp *u);
+/* Free the request structures kept for reuse (the worker, once its load fell). */
+void uhttp_trim(struct uhttp *u);
 /* Send c; the response goes to cb with arg, the end to done. NULL: out of memory. */
 struct uhttp_req *uhttp_start(struct uhttp *u, const struct uhttp_call *c,
                               const struct uhttp_resp_cb *cb,

@@ -26,6 +26,7 @@
 #include "aigw/util.h"
 #include "http.h"
 #include "memtrim.h"
+#include "evwarm.h"
 #include "metrics.h"
 #include "proxy.h"
 #include "uhttp.h"
@@ -163,7 +164,10 @@ table_tick_cb(evutil_socket_t fd, short what, void *arg)
     struct timeval tv = tv_ms(1000);
     if (store_check(w->store) != STORE_FILE_SHORT) {
         note_config_version(w);
-        memtrim_tick(&w->trim, http_server_nconns(w->http) + proxy_inflight(w->px));
+        if (memtrim_due(&w->trim, http_server_nconns(w->http) + proxy_inflight(w->px))) {
+            uhttp_trim(w->up); /* the requests it keeps for reuse, made under the load */
+            memtrim_release(&w->trim);
+        }
         evtimer_add(w->table_tick, &tv);
         return;
     }
@@ -227,12 +231,21 @@ worker_listen(struct http_server *http, struct json_object *tree, const struct c
     return 0;
 }
 
+/* A listener's sockets: one, or more after a reload to fewer workers (master_sock.c). */
+#define WORKER_MAX_SOCKETS (CONF_MAX_LISTEN * 256)
+
 /* Parse "slot:generation:conf_fd:shm_fd:fd,fd" */
+/*
+ * A group per listener, in the configuration's order, each one fd or
+ * several ("3+4", master_sock.c): fds gets them all, grp[i] how many
+ * listener i has, *ngrp the listeners.
+ */
 static int
 parse_spec(const char *spec, int *slot, uint64_t *gen, int *conf_fd, int *shm_fd, int *fds,
-           int *nfds)
+           int *grp, int *ngrp)
 {
     char *end;
+    int nfds = 0;
     *slot = (int)strtol(spec, &end, 10);
     if (*end != ':')
         return -1;
@@ -245,18 +258,25 @@ parse_spec(const char *spec, int *slot, uint64_t *gen, int *conf_fd, int *shm_fd
     *shm_fd = (int)strtol(end + 1, &end, 10);
     if (*end != ':')
         return -1;
-    *nfds = 0;
+    *ngrp = 0;
     for (const char *p = end + 1; *p;) {
-        if (*nfds == CONF_MAX_LISTEN)
+        if (*ngrp == CONF_MAX_LISTEN)
             return -1;
-        fds[(*nfds)++] = (int)strtol(p, &end, 10);
+        grp[(*ngrp)++] = 0;
+        do {
+            if (nfds == WORKER_MAX_SOCKETS)
+                return -1;
+            fds[nfds++] = (int)strtol(p, &end, 10);
+            grp[*ngrp - 1]++;
+            p = end + (*end == '+');
+        } while (*end == '+');
         if (*end == ',')
             end++;
         else if (*end != '\0')
             return -1;
         p = end;
     }
-    return *nfds > 0 ? 0 : -1;
+    return *ngrp > 0 ? 0 : -1;
 }
 
 static void
@@ -285,7 +305,8 @@ worker_main(const char *spec, const char *conf_path, int foreground)
 {
     struct worker w;
     struct aigw_errors e;
-    int conf_fd, shm_fd, fds[CONF_MAX_LISTEN], nfds;
+    static int fds[WORKER_MAX_SOCKETS];
+    int conf_fd, shm_fd, grp[CONF_MAX_LISTEN], ngrp;
     char ident[32];
 
     memset(&w, 0, sizeof(w));
@@ -294,7 +315,7 @@ worker_main(const char *spec, const char *conf_path, int foreground)
     if (getppid() == 1)
         return 1;
     uint64_t gen;
-    if (parse_spec(spec, &w.slot, &gen, &conf_fd, &shm_fd, fds, &nfds) < 0)
+    if (parse_spec(spec, &w.slot, &gen, &conf_fd, &shm_fd, fds, grp, &ngrp) < 0)
         fatalx("bad worker spec \"%s\"", spec);
     snprintf(ident, sizeof(ident), "worker %d", w.slot);
     log_init(foreground, LOG_LVL_INFO, ident);
@@ -334,15 +355,20 @@ worker_main(const char *spec, const char *conf_path, int foreground)
         (w.px = proxy_new(w.base, &w.conf, w.store, w.up, w.shm)) == NULL ||
         (w.http = http_server_new(w.base, &w.conf, proxy_handle, w.px)) == NULL)
         fatalx("out of memory setting up the worker");
+    /* libevent's entry of every descriptor a full worker uses, made now, side by side */
+    log_debug("%d descriptor numbers made ready",
+              evwarm(w.base, 2 * w.conf.max_connections + 64));
     /* the access line and the request metrics; the proxy's memo of the precheck */
     access_attach(w.http, ACCESS_CLIENT, proxy_memo_size());
     http_server_set_precheck(w.http, proxy_precheck);
-    if (nfds != w.conf.nlisten)
-        fatalx("%d listeners from the master for %d in the configuration", nfds, w.conf.nlisten);
-    /* fds[i] is listen[i]: the master opens (or keeps) them in the configuration's order */
-    for (int i = 0; i < nfds; i++)
-        if (worker_listen(w.http, tree, &w.conf.listen[i], i, fds[i]) < 0)
-            fatalx("cannot serve %s", w.conf.listen[i].text);
+    if (ngrp != w.conf.nlisten)
+        fatalx("%d listeners from the master for %d in the configuration", ngrp, w.conf.nlisten);
+    /* group i is listen[i]: the master opens (or keeps) them in the configuration's order */
+    int nfds = 0;
+    for (int i = 0; i < ngrp; i++)
+        for (int j = 0; j < grp[i]; j++)
+            if (worker_listen(w.http, tree, &w.conf.listen[i], i, fds[nfds++]) < 0)
+                fatalx("cannot serve %s", w.conf.listen[i].text);
     json_object_put(tree);
     /* Tell the master (and aigwctl status) we serve: a reload waits for this. */
     if ((w.stats = shm_worker(w.shm, w.slot)) == NULL)

@@ -173,8 +173,63 @@ scalar_typed(const char *s)
     return json_object_new_string(s);
 }
 
+/*
+ * A scalar's value (s: len bytes) as a node: typed when plain, ${VAR}
+ * replaced. NULL for a null, or on a failure (*failed set, error added).
+ */
+static struct json_object *
+scalar_node(const char *s, size_t len, int plain, int line, int flags, struct aigw_errors *e,
+            int *failed, const char *path)
+{
+    struct json_object *o;
+    int changed = 0, poisoned = 0;
+    char *sub = NULL;
+    /* "a\0b" in a quoted scalar: C strings would read "a", and check less than was given. */
+    if (strlen(s) != len) {
+        errors_add_line(e, line, path, "must not contain a NUL character (\\0)");
+        *failed = 1;
+        return NULL;
+    }
+    if ((flags & YAML_SUBST_ENV) && strstr(s, "${") != NULL) {
+        sub = subst_env(s, line, path, e, &changed);
+        if (sub == NULL) {
+            /* Reported; go on with an empty value so every other error is found too. */
+            sub = strdup("");
+            changed = poisoned = 1;
+            if (sub == NULL) {
+                *failed = 1;
+                return NULL;
+            }
+        }
+    }
+    /* A substituted value is always a string: a secret that looks like a number stays one. */
+    if (changed)
+        o = json_object_new_string(sub);
+    else
+        o = plain ? scalar_typed(s) : json_object_new_string(s);
+    free(sub);
+    node_set_line(o, poisoned ? -line : line);
+    return o;
+}
+
 static struct json_object *convert(yaml_document_t *doc, yaml_node_t *n, int flags,
                                    struct aigw_errors *e, int depth, int *failed, const char *path);
+
+/* path.key (or key at the top) into out: a memcpy, not a snprintf, for every key of a file. */
+static void
+path_join(char *out, size_t len, const char *path, const char *key)
+{
+    size_t pl = strlen(path), kl = strlen(key), o = 0;
+    if (pl + kl + 2 > len) { /* as snprintf would: cut at the end */
+        snprintf(out, len, "%s%s%s", path, *path ? "." : "", key);
+        return;
+    }
+    memcpy(out, path, pl);
+    o = pl;
+    if (pl > 0)
+        out[o++] = '.';
+    memcpy(out + o, key, kl + 1);
+}
 
 /* A mapping becomes an object; keys must be scalars and unique. */
 static struct json_object *
@@ -194,17 +249,16 @@ convert_mapping(yaml_document_t *doc, yaml_node_t *n, int flags, struct aigw_err
             continue;
         }
         const char *key = (const char *)k->data.scalar.value;
+        char sub[512];
+        path_join(sub, sizeof(sub), path, key);
         if (json_object_object_get_ex(obj, key, NULL)) {
-            char dup[512];
-            snprintf(dup, sizeof(dup), "%s%s%s", path, *path ? "." : "", key);
-            errors_add_line(e, (int)k->start_mark.line + 1, dup, "duplicate key");
+            errors_add_line(e, (int)k->start_mark.line + 1, sub, "duplicate key");
             *failed = 1;
             continue;
         }
-        char sub[512];
-        snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
         struct json_object *val = convert(doc, v, flags, e, depth + 1, failed, sub);
-        json_object_object_add(obj, key, val);
+        /* not there: looked up just above */
+        json_object_object_add_ex(obj, key, val, JSON_C_OBJECT_ADD_KEY_IS_NEW);
     }
     return obj;
 }
@@ -222,41 +276,13 @@ convert(yaml_document_t *doc, yaml_node_t *n, int flags, struct aigw_errors *e, 
         return NULL;
     }
     switch (n->type) {
-    case YAML_SCALAR_NODE: {
-        const char *s = (const char *)n->data.scalar.value;
-        int plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, changed = 0;
-        char *sub = NULL;
-        int poisoned = 0;
-        /* "a\0b" in a quoted scalar: C strings would read "a", and check less than was given. */
-        if (strlen(s) != n->data.scalar.length) {
-            errors_add_line(e, line, path, "must not contain a NUL character (\\0)");
-            *failed = 1;
-            return NULL;
-        }
-        if ((flags & YAML_SUBST_ENV) && strstr(s, "${") != NULL) {
-            sub = subst_env(s, line, path, e, &changed);
-            if (sub == NULL) {
-                /* Reported; go on with an empty value so every other error is found too. */
-                sub = strdup("");
-                changed = poisoned = 1;
-                if (sub == NULL) {
-                    *failed = 1;
-                    return NULL;
-                }
-            }
-        }
-        /* A substituted value is always a string: a secret that looks like a number stays one. */
-        if (changed)
-            o = json_object_new_string(sub);
-        else
-            o = plain ? scalar_typed(s) : json_object_new_string(s);
-        free(sub);
-        if (poisoned) {
-            node_set_line(o, -line);
+    case YAML_SCALAR_NODE:
+        o = scalar_node((const char *)n->data.scalar.value, n->data.scalar.length,
+                        n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, line, flags, e, failed,
+                        path);
+        if (o != NULL && yaml_node_poisoned(o))
             return o;
-        }
         break;
-    }
     case YAML_SEQUENCE_NODE:
         o = json_object_new_array();
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
@@ -277,6 +303,130 @@ convert(yaml_document_t *doc, yaml_node_t *n, int flags, struct aigw_errors *e, 
     }
     node_set_line(o, line);
     return o;
+}
+
+/*
+ * The fast way: a tree built straight from the parser's events, without
+ * libyaml's document (the nodes, then their deletion: a third of the YAML
+ * part of a reload of 100,000 keys). It covers the common file only: at
+ * anything that would be an error or needs the document (an alias or
+ * anchor, a key that is not a scalar, a duplicate key, nesting past 64, a
+ * NUL, an unset ${VAR}, a syntax error) it gives up, and the caller reads
+ * the input again with load(), which says exactly what it always said.
+ */
+#define EV_MAX_DEPTH 64
+
+struct evframe {
+    struct json_object *obj; /* an object or an array, held by its parent (or root) */
+    int map;
+    char *key; /* a mapping's key waiting for its value */
+};
+
+/* Put o in the innermost container (or make it the root). */
+static void
+ev_attach(struct evframe *st, int top, struct json_object **root, struct json_object *o)
+{
+    if (top < 0) {
+        *root = o;
+    } else if (st[top].map) {
+        json_object_object_add_ex(st[top].obj, st[top].key, o, JSON_C_OBJECT_ADD_KEY_IS_NEW);
+        free(st[top].key);
+        st[top].key = NULL;
+    } else {
+        json_object_array_add(st[top].obj, o);
+    }
+}
+
+/* One event: 1 go on, 0 the document is over, -1 give up. */
+static int
+ev_step(yaml_event_t *ev, struct evframe *st, int *top, struct json_object **root, int flags)
+{
+    int line = (int)ev->start_mark.line + 1, failed = 0;
+    int wants_key = *top >= 0 && st[*top].map && st[*top].key == NULL;
+    switch (ev->type) {
+    case YAML_STREAM_START_EVENT:
+    case YAML_DOCUMENT_START_EVENT:
+        return 1;
+    case YAML_DOCUMENT_END_EVENT:
+    case YAML_STREAM_END_EVENT:
+        return 0;
+    case YAML_SCALAR_EVENT: {
+        const char *v = (const char *)ev->data.scalar.value;
+        if (ev->data.scalar.anchor != NULL || *top + 1 > EV_MAX_DEPTH)
+            return -1;
+        if (wants_key) {
+            if (json_object_object_get_ex(st[*top].obj, v, NULL) ||
+                (st[*top].key = strdup(v)) == NULL)
+                return -1;
+            return 1;
+        }
+        struct aigw_errors scratch;
+        errors_init(&scratch, NULL);
+        struct json_object *o =
+            scalar_node(v, ev->data.scalar.length, ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE,
+                        line, flags, &scratch, &failed, "");
+        int bad = failed || scratch.n > 0;
+        errors_free(&scratch);
+        if (bad) {
+            json_object_put(o);
+            return -1;
+        }
+        ev_attach(st, *top, root, o);
+        return 1;
+    }
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT: {
+        int map = ev->type == YAML_MAPPING_START_EVENT;
+        const yaml_char_t *anchor =
+            map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
+        if (anchor != NULL || wants_key || *top + 1 > EV_MAX_DEPTH)
+            return -1;
+        struct json_object *o = map ? json_object_new_object() : json_object_new_array();
+        if (o == NULL)
+            return -1;
+        node_set_line(o, line);
+        ev_attach(st, *top, root, o);
+        (*top)++;
+        st[*top].obj = o;
+        st[*top].map = map;
+        st[*top].key = NULL;
+        return 1;
+    }
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        if (*top < 0)
+            return -1;
+        (*top)--;
+        return 1;
+    default: /* an alias */
+        return -1;
+    }
+}
+
+/* The first document as a tree, or -1: read it again with load(). */
+static int
+load_events(yaml_parser_t *parser, int flags, struct json_object **out)
+{
+    struct evframe st[EV_MAX_DEPTH + 1];
+    struct json_object *root = NULL;
+    int top = -1, rc;
+    yaml_event_t ev;
+    do {
+        if (!yaml_parser_parse(parser, &ev)) {
+            rc = -1;
+            break;
+        }
+        rc = ev_step(&ev, st, &top, &root, flags);
+        yaml_event_delete(&ev);
+    } while (rc == 1);
+    for (int i = 0; i <= top; i++)
+        free(st[i].key);
+    if (rc < 0 || top >= 0) {
+        json_object_put(root);
+        return -1;
+    }
+    *out = root != NULL ? root : json_object_new_object(); /* an empty file: an empty mapping */
+    return 0;
 }
 
 /* Shared by the file and buffer loaders: one document, converted or errors added. */
@@ -312,6 +462,7 @@ struct json_object *
 yaml_load_file(const char *path, int flags, struct aigw_errors *e)
 {
     yaml_parser_t parser;
+    struct json_object *root = NULL;
     FILE *fp = fopen(path, "rb");
     if (fp == NULL) {
         errors_add(e, NULL, NULL, "cannot open: %s", strerror(errno));
@@ -319,8 +470,15 @@ yaml_load_file(const char *path, int flags, struct aigw_errors *e)
     }
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_file(&parser, fp);
-    struct json_object *root = load(&parser, flags, e);
+    int fast = flags & YAML_DOCUMENT ? -1 : load_events(&parser, flags, &root);
     yaml_parser_delete(&parser);
+    if (fast < 0) { /* the whole story, errors and all, from the document */
+        rewind(fp);
+        yaml_parser_initialize(&parser);
+        yaml_parser_set_input_file(&parser, fp);
+        root = load(&parser, flags, e);
+        yaml_parser_delete(&parser);
+    }
     fclose(fp);
     return root;
 }
@@ -329,9 +487,16 @@ struct json_object *
 yaml_load_buffer(const char *buf, size_t len, int flags, struct aigw_errors *e)
 {
     yaml_parser_t parser;
+    struct json_object *root = NULL;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-    struct json_object *root = load(&parser, flags, e);
+    int fast = flags & YAML_DOCUMENT ? -1 : load_events(&parser, flags, &root);
     yaml_parser_delete(&parser);
+    if (fast < 0) {
+        yaml_parser_initialize(&parser);
+        yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+        root = load(&parser, flags, e);
+        yaml_parser_delete(&parser);
+    }
     return root;
 }

@@ -39,6 +39,14 @@ int res_id_valid(const char *id);
  */
 int res_validate(enum res_kind k, struct json_object *doc, const char *prefix,
                  struct aigw_errors *e);
+/*
+ * The normalization res_validate would do, done alone where it surely
+ * applies: an API key whose only secret field is a plain "key" (8-1024
+ * bytes, no NUL) gets "key_sha256" in its place. 1 when done, else 0 (doc
+ * untouched). A reload compares the result with the stored document: equal
+ * bytes were validated when stored, and need not be again.
+ */
+int res_normalize_key(enum res_kind k, struct json_object *doc);
 
 /*
  * The credential named name, as its compiled record (the bytes stored in

@@ -10,6 +10,8 @@ struct json_object;
 struct aigw_errors;
 
 #define YAML_SUBST_ENV 0x1 /* replace ${VAR} and ${VAR:-default} in scalars */
+/* build from libyaml's document, not its events (what the events' way falls back to) */
+#define YAML_DOCUMENT 0x2
 
 /*
  * Parse one YAML document. Plain scalars become null, bool, int or double when

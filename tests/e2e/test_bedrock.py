@@ -14,7 +14,12 @@ comes back as OpenAI's shapes with the mock's usage, which the access log
 has too; the upstream request is Converse's, at /model/{id}/converse with
 the model id percent-encoded; a wrong secret is a mapped 403 error; an
 Anthropic client (/v1/messages) gets Anthropic's shape; a stream that ends
-with a throttlingException is an error to the client.
+with a throttlingException is an error to the client; usage with cache reads
+and writes is exact everywhere; each of Bedrock's error types (the mock's
+error_type control: x-amzn-ErrorType, or a stream's :exception-type) gets the
+status, OpenAI type and code, and Anthropic type of aigw-resources(5)'s table;
+the Responses API (/v1/responses) comes back as a Response object and its
+typed events.
 """
 
 import json
@@ -159,6 +164,35 @@ def _(env):
     check_eq(text, "hey you", "streamed text")
 
 
+@tap.case("Responses API (/v1/responses): translated to Converse, a Response object back, "
+          "the typed events of a stream")
+def _(env):
+    env.mock.configure(chunks=2, content="hey you")
+    body = {"model": "br", "input": "hi there", "instructions": "be brief",
+            "max_output_tokens": 40}
+    resp, rid = post(env, body, path="/v1/responses")
+    check(resp.status == 200, "status %d %r", resp.status, resp.body[:400])
+    r = resp.json()
+    check_eq((r["object"], r["status"]), ("response", "completed"), "shape")
+    check_eq(r["output"][0]["content"][0]["text"], "hey you", "text")
+    check_eq(r["usage"]["output_tokens"], 2, "output_tokens")
+    sent = env.mock.last()["body"]
+    check_eq((sent["system"], sent["inferenceConfig"]["maxTokens"]),
+             ([{"text": "be brief"}], 40), "Converse system and maxTokens")
+    f = env.gw.access_line(rid)
+    check_eq((f["prompt_tokens"], f["completion_tokens"]),
+             (r["usage"]["input_tokens"], 2), "access line (%s)" % f["line"])
+    s = env.gw.stream(dict(body, stream=True), key=KEY, path="/v1/responses")
+    events = s.read_all()
+    check_eq(s.status, 200, "stream status")
+    types = [e.event for e in events]
+    check(types[:2] == ["response.created", "response.in_progress"] and
+          types[-1] == "response.completed", "events %r", types)
+    text = "".join(e.json()["delta"] for e in events if e.event == "response.output_text.delta")
+    check_eq(text, "hey you", "streamed text")
+    check_eq(events[-1].json()["response"]["usage"]["output_tokens"], 2, "stream usage")
+
+
 @tap.case("a stream that ends in a throttlingException message is an error to the client")
 def _(env):
     env.mock.configure(chunks=3, stream_error=1)
@@ -171,6 +205,140 @@ def _(env):
           and "Too many requests" in errs[-1]["error"]["message"],
           "no error event: %r", [e.data for e in events][-3:])
     check(not events[-1].is_done, "[DONE] after the error")
+
+
+@tap.case("response_format json_schema (which Converse cannot express): 400 "
+          "unsupported_by_provider naming it, nothing sent upstream")
+def _(env):
+    before = env.mock.requests()
+    body = chat_body(model="br", response_format={
+        "type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}})
+    resp, rid = post(env, body)
+    err = check_error_body(resp, 400, "response_format")
+    check_eq((err["type"], err["code"]), ("invalid_request_error", "unsupported_by_provider"),
+             "error")
+    check_eq(err["message"], "response_format json_schema is not supported by provider bedrock",
+             "message")
+    check_eq(env.mock.requests(), before, "requests upstream")
+
+
+CACHE_USAGE = {"inputTokens": 7, "outputTokens": 3, "totalTokens": 1510,
+               "cacheReadInputTokens": 1200, "cacheWriteInputTokens": 300}
+
+
+@tap.case("usage with cache reads and writes, exact: prompt_tokens counts both, cached_tokens "
+          "the reads, total is AWS's totalTokens; the access log and an Anthropic client agree")
+def _(env):
+    env.mock.configure(chunks=3, usage=json.dumps(CACHE_USAGE))
+    resp, rid = post(env, chat_body(model="br"))
+    check(resp.status == 200, "status %d %r", resp.status, resp.body[:400])
+    u = resp.json()["usage"]
+    check_eq((u["prompt_tokens"], u["completion_tokens"], u["total_tokens"],
+              u["prompt_tokens_details"]["cached_tokens"]), (1507, 3, 1510, 1200), "usage")
+    f = env.gw.access_line(rid)
+    check_eq((f["prompt_tokens"], f["completion_tokens"], f["total_tokens"]), (1507, 3, 1510),
+             "access line (%s)" % f["line"])
+    rid = unique_id("br")
+    s = env.gw.stream(chat_body(model="br", stream=True, stream_options={"include_usage": True}),
+                      key=KEY, headers={"x-request-id": rid})
+    events = s.read_all()
+    usage = [e.json()["usage"] for e in events[:-1] if e.json().get("usage")]
+    check(usage and (usage[-1]["prompt_tokens"], usage[-1]["total_tokens"],
+                     usage[-1]["prompt_tokens_details"]["cached_tokens"]) == (1507, 1510, 1200),
+          "stream usage chunk: %r", usage)
+    check_eq(env.gw.access_line(rid)["total_tokens"], 1510, "stream access line total")
+    body = {"model": "br", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    resp = env.gw.request("POST", "/v1/messages", body, key=KEY,
+                          headers={"anthropic-version": "2023-06-01"})
+    u = resp.json()["usage"]
+    # Anthropic's input_tokens leaves the cache reads out (cache writes are in it:
+    # the gateway's usage has no count of its own for them)
+    check_eq((u["input_tokens"], u["cache_read_input_tokens"], u["output_tokens"]),
+             (307, 1200, 3), "Anthropic usage")
+    env.mock.configure()
+
+
+# Bedrock's errors (x-amzn-ErrorType, AWS's status) and what each client gets:
+# (status, OpenAI type, Anthropic type). ModelNotReady and ModelTimeout are
+# the gateway's 503 and 504, not AWS's 429 and 408 (aigw(8), "Bedrock").
+ERRORS = [
+    ("ThrottlingException", 429, 429, "rate_limit_error", "rate_limit_error"),
+    ("ValidationException", 400, 400, "invalid_request_error", "invalid_request_error"),
+    ("AccessDeniedException", 403, 403, "permission_error", "permission_error"),
+    ("ResourceNotFoundException", 404, 404, "not_found_error", "not_found_error"),
+    ("ModelNotReadyException", 429, 503, "server_error", "overloaded_error"),
+    ("ServiceUnavailableException", 503, 503, "server_error", "overloaded_error"),
+    ("ModelTimeoutException", 408, 504, "server_error", "timeout_error"),
+    ("InternalServerException", 500, 500, "server_error", "api_error"),
+]
+
+
+@tap.case("Bedrock's errors by x-amzn-ErrorType: OpenAI's type and code, Anthropic's type, "
+          "the upstream's message kept, each client's status")
+def _(env):
+    body = {"model": "br", "max_tokens": 20,
+            "messages": [{"role": "user", "content": "hi there"}]}
+    for etype, aws, status, otype, atype in ERRORS:
+        env.mock.configure(status=aws, error_type=etype)
+        resp, rid = post(env, chat_body(model="br"))
+        err = check_error_body(resp, status, etype)
+        check_eq((err["type"], err["code"], err["message"]),
+                 (otype, etype, "mock error status %d" % aws), "OpenAI error for " + etype)
+        check_eq(env.gw.access_line(rid)["status"], status, "access status " + etype)
+        resp = env.gw.request("POST", "/v1/messages", body, key=KEY,
+                              headers={"anthropic-version": "2023-06-01"})
+        check_eq(resp.status, status, "Anthropic status for " + etype)
+        m = resp.json()
+        check_eq((m.get("type"), m["error"]["type"], m["error"]["message"]),
+                 ("error", atype, "mock error status %d" % aws), "Anthropic error for " + etype)
+    env.mock.configure()
+
+
+@tap.case("ConverseStream refused before its stream (an HTTP error with x-amzn-ErrorType): "
+          "the same status and shapes as Converse's, both clients")
+def _(env):
+    env.mock.configure(status=429, error_type="ModelNotReadyException")
+    s = env.gw.stream(chat_body(model="br", stream=True), key=KEY)
+    s.read_all()
+    check_eq(s.status, 503, "OpenAI stream status")
+    err = json.loads(s.raw)["error"]
+    check_eq((err["type"], err["code"]), ("server_error", "ModelNotReadyException"), "error")
+    check_eq(env.mock.last()["path"],
+             "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream", "path")
+    body = {"model": "br", "max_tokens": 20, "stream": True,
+            "messages": [{"role": "user", "content": "hi there"}]}
+    s = env.gw.stream(body, key=KEY, path="/v1/messages",
+                      headers={"anthropic-version": "2023-06-01"})
+    s.read_all()
+    check_eq(s.status, 503, "Anthropic stream status")
+    check_eq(json.loads(s.raw)["error"]["type"], "overloaded_error", "Anthropic error type")
+    env.mock.configure()
+
+
+@tap.case("exceptions mid-stream (:message-type exception, :exception-type): OpenAI's error "
+          "event with the upstream's message, Anthropic's error event typed")
+def _(env):
+    for etype, status, atype in (("serviceUnavailableException", 503, "overloaded_error"),
+                                 ("validationException", 400, "invalid_request_error"),
+                                 ("modelStreamErrorException", 502, "api_error")):
+        env.mock.configure(chunks=2, stream_error=1, error_type=etype)
+        s = env.gw.stream(chat_body(model="br", stream=True), key=KEY)
+        events = s.read_all()
+        check_eq(s.status, 200, "status")
+        errs = [e.json()["error"] for e in events if "error" in (e.json() or {})]
+        check(errs and errs[-1]["message"] == "mock exception " + etype,
+              "%s: no error event: %r", etype, [e.data for e in events][-3:])
+        check(not events[-1].is_done, "[DONE] after the error")
+        body = {"model": "br", "max_tokens": 20, "stream": True,
+                "messages": [{"role": "user", "content": "hi there"}]}
+        s = env.gw.stream(body, key=KEY, path="/v1/messages",
+                          headers={"anthropic-version": "2023-06-01"})
+        events = s.read_all()
+        check_eq(s.status, 200, "Anthropic stream status")
+        last = events[-1]
+        check_eq((last.event, last.json()["error"]["type"], last.json()["error"]["message"]),
+                 ("error", atype, "mock exception " + etype), "Anthropic error event")
+    env.mock.configure()
 
 
 @tap.case("Admin API reads mask aws_secret_access_key and aws_session_token, a model's and a "

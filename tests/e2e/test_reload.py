@@ -328,6 +328,61 @@ def _(env):
     check(gw.control("reload", timeout=RELOAD_TIMEOUT)["ok"], "reload once restored")
 
 
+def as_stored_line(text):
+    """The numbers of the master's debug line "N entries as stored ..., M validated"."""
+    import re
+    m = re.findall(r"reload: \S+: (\d+) entries as stored \(not validated or compiled "
+                   r"again\), (\d+) validated", text)
+    return tuple(int(x) for x in m[-1]) if m else None
+
+
+@tap.case("reload (control) of a resources file with one key changed: the change serves, the "
+          "entries as stored are neither validated nor compiled again (the master's debug "
+          "line counts them), config version + 1; an entry that only looks stored once its "
+          "key is hashed (key and key_sha256 both given) is still refused")
+def _(env):
+    import hashlib
+    gw = env.ensure_gw()
+    wait_old_gone(gw)
+    res = resources(env.mock.port)
+    nentries = len(res["models"]) + len(res["api_keys"])
+    try:
+        set_config(env, log_level="debug")
+        check(gw.control("reload", timeout=RELOAD_TIMEOUT)["ok"], "reload to log_level debug")
+        wait_old_gone(gw)
+        v0 = gw.config_version()
+        r = request(gw.port, "POST", "/v1/chat/completions", chat_body(model="other-model"),
+                    headers={"Authorization": "Bearer sk-test-a"})
+        check_eq(r.status, 403, "team-a asking for other-model before the change")
+        changed = copy.deepcopy(res)
+        changed["api_keys"][0]["allowed_models"] = ["mock-*", "other-model"]
+        gw.write_resources(to_yaml(changed))
+        offset = gw.log_size()
+        r = gw.control("reload", timeout=RELOAD_TIMEOUT)
+        check(r["ok"] is True, "reload of one changed key: %r", r)
+        check_eq(as_stored_line(gw.log_since(offset)), (nentries - 1, 1),
+                 "(entries as stored, entries validated) in the master's debug line")
+        check_eq(gw.config_version(), v0 + 1, "config version after one change")
+        r = request(gw.port, "POST", "/v1/chat/completions", chat_body(model="other-model"),
+                    headers={"Authorization": "Bearer sk-test-a"})
+        check_eq(r.status, 200, "team-a asking for other-model after the change")
+        chat_ok(gw.port)
+        # key and key_sha256 together: hashed alone it would equal the stored entry,
+        # but the validator refuses the pair, and so must the reload
+        both = copy.deepcopy(changed)
+        k = both["api_keys"][1]
+        k["key_sha256"] = hashlib.sha256(k["key"].encode()).hexdigest()
+        gw.write_resources(to_yaml(both))
+        r = gw.control("reload", timeout=RELOAD_TIMEOUT)
+        check(r["ok"] is False and "give one of key, key_sha256 and jwt" in r.get("error", ""),
+              "reload of a key with key and key_sha256: %r", r)
+        check_eq(gw.config_version(), v0 + 1, "config version after the refused reload")
+    finally:
+        gw.write_resources(to_yaml(res))
+        check(gw.control("reload", timeout=RELOAD_TIMEOUT)["ok"], "reload of the first file")
+        restore(env)
+
+
 # --------------------------------------------------------------------------
 # concurrency
 # --------------------------------------------------------------------------

@@ -6,7 +6,8 @@ provider's API.
 One mock (checking the provider keys) and one aigw serve every case, with a
 Model per provider: m-openai (openai, the mock's /v1), m-azure (azure-openai,
 a deployment), m-anthropic (anthropic) and m-gemini (gemini), and org/m-slash
-(openai, for a name with a "/" in models.retrieve). A case sets the
+(openai, for a name with a "/" in models.retrieve), m-bedrock (bedrock: the
+mock's Converse API, each request's SigV4 signature checked). A case sets the
 mock's default controls (POST /mock/config: aigw does not forward a client's
 headers, and translations drop the body's `mock`), runs one scenario of
 tests/sdk/openai.mjs or tests/sdk/anthropic.mjs (`node SCRIPT PORT KEY
@@ -59,6 +60,7 @@ MODELS = {
     "m-azure": ("azure-openai", "dep-mock", "azure-openai/dep-mock"),
     "m-anthropic": ("anthropic", "claude-mock", "anthropic/claude-mock"),
     "m-gemini": ("gemini", "gemini-mock", "gemini/gemini-mock"),
+    "m-bedrock": ("bedrock", "anthropic.claude-mock-v1:0", "bedrock/anthropic.claude-mock-v1:0"),
 }
 
 # A Model whose name holds a "/" (the SDKs send it percent-encoded in
@@ -92,7 +94,13 @@ def resources(mock_port):
     base = {"openai": root + "/v1", "azure-openai": root, "anthropic": root + "/v1",
             "gemini": root + "/v1beta"}
     models = [{"name": name, "provider": prov, "model": up, "api_base": base[prov],
-               "api_key": "${MOCK_KEY}"} for name, (prov, up, _) in ALL_MODELS.items()]
+               "api_key": "${MOCK_KEY}"} for name, (prov, up, _) in ALL_MODELS.items()
+              if prov != "bedrock"]
+    # Bedrock: the mock checks each request's SigV4 signature with MOCK_KEY as the secret
+    models += [{"name": name, "provider": prov, "model": up, "api_base": root,
+                "region": "us-east-1", "aws_access_key_id": "AKIDSDKTEST",
+                "aws_secret_access_key": "${MOCK_KEY}"}
+               for name, (prov, up, _) in ALL_MODELS.items() if prov == "bedrock"]
     return {"models": models, "api_keys": [
         {"name": "sdk", "key": CLIENT_KEY},
         {"name": "sdk-jwt", "jwt": {"issuer": JWT_ISS, "subject": "sdk-user"}}]}
@@ -718,9 +726,16 @@ AN_ERRORS = {429: ("RateLimitError", "rate_limit_error"),
              529: ("OverloadedError", "overloaded_error")}
 
 
+# Bedrock has no 529: its ServiceUnavailableException (503) is Anthropic's
+# overloaded_error at 503, which the SDK throws as a ServiceUnavailableError
+# (an InternalServerError).
+AN_ERRORS_OF = {"m-bedrock": {429: ("RateLimitError", "rate_limit_error"),
+                              503: ("ServiceUnavailableError", "overloaded_error")}}
+
+
 def an_error_case(model, status):
     def case(env):
-        cls, etype = AN_ERRORS[status]
+        cls, etype = AN_ERRORS_OF.get(model, AN_ERRORS)[status]
         what = "messages.create(%s) on an upstream %d" % (model, status)
         err = failed(run(env, {"status": status}, "anthropic", "create", model,
                          prompt=AN_PROMPT), what)
@@ -733,7 +748,8 @@ def an_error_case(model, status):
 # The type of the error event aigw sends for the mock's error event of each
 # provider: Anthropic's and Gemini's say overloaded, OpenAI's a server error.
 AN_STREAM_ERROR = {"m-openai": "api_error", "m-azure": "api_error",
-                   "m-anthropic": "overloaded_error", "m-gemini": "overloaded_error"}
+                   "m-anthropic": "overloaded_error", "m-gemini": "overloaded_error",
+                   "m-bedrock": "rate_limit_error"}  # Bedrock's throttlingException
 
 
 def an_stream_error_case(model):
@@ -896,14 +912,49 @@ for _m in MODELS:
     tap.case("anthropic SDK -> %s: tool_use" % _m)(an_create_case(_m, tools=True))
     tap.case("anthropic SDK -> %s: tool_use streamed: input_json_delta, finalMessage"
              % _m)(an_stream_case(_m, tools=True))
-    for _s in sorted(AN_ERRORS):
-        tap.case("anthropic SDK -> %s: upstream %d -> %s" % (_m, _s, AN_ERRORS[_s][0]))(
+    for _s, (_cls, _) in sorted(AN_ERRORS_OF.get(_m, AN_ERRORS).items()):
+        tap.case("anthropic SDK -> %s: upstream %d -> %s" % (_m, _s, _cls))(
             an_error_case(_m, _s))
     tap.case("anthropic SDK -> %s: an error event mid-stream -> APIError %s"
              % (_m, AN_STREAM_ERROR[_m]))(an_stream_error_case(_m))
     tap.case("anthropic SDK -> %s: messages.countTokens %s" % (
         _m, "-> the count" if MODELS[_m][0] in ("anthropic", "gemini")
         else "-> BadRequestError (no token counting)"))(an_count_case(_m))
+
+
+# Bedrock's errors, typed by x-amzn-ErrorType, as each SDK throws them: (type,
+# AWS's status, the client's, OpenAI's class and type, Anthropic's class and type).
+BR_ERRORS = [
+    ("ValidationException", 400, 400, "BadRequestError", "invalid_request_error",
+     "BadRequestError", "invalid_request_error"),
+    ("AccessDeniedException", 403, 403, "PermissionDeniedError", "permission_error",
+     "PermissionDeniedError", "permission_error"),
+    ("ResourceNotFoundException", 404, 404, "NotFoundError", "not_found_error",
+     "NotFoundError", "not_found_error"),
+    ("ModelNotReadyException", 429, 503, "InternalServerError", "server_error",
+     "ServiceUnavailableError", "overloaded_error"),
+]
+
+
+def br_error_case(etype, aws, status, oa_cls, oa_type, an_cls, an_type):
+    def case(env):
+        controls = {"status": aws, "error_type": etype}
+        what = "openai SDK -> m-bedrock on %s" % etype
+        err = failed(run(env, controls, "openai", "chat", "m-bedrock", prompt=OA_PROMPT), what)
+        check_sdk_error(err, oa_cls, status, what, etype=oa_type,
+                        message="mock error status %d" % aws, target=MODELS["m-bedrock"][2])
+        check_eq(err.get("code"), etype, what + ": error code")
+        what = "anthropic SDK -> m-bedrock on %s" % etype
+        err = failed(run(env, controls, "anthropic", "create", "m-bedrock", prompt=AN_PROMPT),
+                     what)
+        check_sdk_error(err, an_cls, status, what, etype=an_type,
+                        message="mock error status %d" % aws, target=MODELS["m-bedrock"][2])
+    return case
+
+
+for _e in BR_ERRORS:
+    tap.case("openai and anthropic SDKs -> m-bedrock: x-amzn-ErrorType %s (AWS %d) -> %d, %s / "
+             "%s %s" % (_e[0], _e[1], _e[2], _e[3], _e[5], _e[6]))(br_error_case(*_e))
 
 
 # --------------------------------------------------------------------------
@@ -981,24 +1032,26 @@ def rs_stream_case(model, tools=False):
     return case
 
 
-for _m in ("m-openai", "m-azure"):
+for _m in ("m-openai", "m-azure", "m-anthropic", "m-gemini"):
     tap.case("openai SDK -> %s: responses.create: output, usage (access line too)" % _m)(
         rs_create_case(_m))
     tap.case("openai SDK -> %s: responses.create({stream: true}) and responses.stream(): "
              "typed events, usage" % _m)(rs_stream_case(_m))
-tap.case("openai SDK -> m-openai: responses.create with a tool: a function_call item")(
-    rs_create_case("m-openai", tools=True))
-tap.case("openai SDK -> m-openai: responses.create({stream: true}) with a tool: arguments "
-         "events")(rs_stream_case("m-openai", tools=True))
+for _m in ("m-openai", "m-anthropic", "m-gemini"):
+    tap.case("openai SDK -> %s: responses.create with a tool: a function_call item" % _m)(
+        rs_create_case(_m, tools=True))
+    tap.case("openai SDK -> %s: responses.create({stream: true}) with a tool: arguments "
+             "events" % _m)(rs_stream_case(_m, tools=True))
 
 
-@tap.case("openai SDK -> m-anthropic: responses.create -> BadRequestError "
-          "unsupported_by_provider")
+@tap.case("openai SDK -> m-anthropic, m-gemini: responses.create with previous_response_id "
+          "-> BadRequestError naming it (nothing is stored at the gateway)")
 def _(env):
-    err = failed(sdk(env, "openai", "responses", "m-anthropic", prompt=OA_PROMPT),
-                 "responses.create(m-anthropic)")
-    check_sdk_error(err, "BadRequestError", 400, "responses.create(m-anthropic)",
-                    message="Responses API")
+    for model in ("m-anthropic", "m-gemini"):
+        what = "responses.create(%s, previous_response_id)" % model
+        err = failed(sdk(env, "openai", "responses", model, prompt=OA_PROMPT,
+                         previous_response_id="resp_123"), what)
+        check_sdk_error(err, "BadRequestError", 400, what, message="previous_response_id")
 
 
 # --------------------------------------------------------------------------

@@ -223,7 +223,7 @@ provfuzz_error(const struct provider *p, enum dialect front, uint8_t how, const 
 {
     static const long statuses[8] = {400, 401, 403, 404, 429, 500, 503, 529};
     struct json_object *in = provfuzz_parse(s, n), *out = NULL;
-    int st = p->error(statuses[how & 7], in, &out);
+    int st = p->error(statuses[how & 7], NULL, in, &out);
     if (st >= 0) {
         FUZZ_ASSERT(out != NULL, "a status without an error body");
         provfuzz_obj("the translated error", out);

@@ -240,6 +240,23 @@ mf("stream", 3, OPENAI_SSE)
 mf("error_429", 4, J(OPENAI_ERR), 5)
 mf("error_529", 4, J(OPENAI_ERR), 7)
 
+# responses: 0 a /v1/responses body, 1 an OpenAI chat answer, 2 an OpenAI
+# chat stream (byte 1: +1 fail at the end, +2 usage known).
+def rf(fname, mode, body, how=0):
+    put("responses", fname, bytes([mode, how]) + body.encode())
+rf("request", 0, J({"model": "m", "instructions": "Be brief.", "input": [
+    {"role": "user", "content": [{"type": "input_text", "text": "What is this?"},
+                                 {"type": "input_image", "image_url": "data:image/png;base64,iVBO"}]},
+    {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{}"},
+    {"type": "function_call_output", "call_id": "call_1", "output": "sunny"}],
+    "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}],
+    "tool_choice": {"type": "function", "name": "get_weather"}, "max_output_tokens": 50,
+    "text": {"format": {"type": "json_schema", "name": "w", "schema": {}}}, "stream": True}))
+rf("request_refused", 0, J({"model": "m", "input": "hi", "previous_response_id": "resp_1"}))
+rf("answer", 1, J(OPENAI_ANSWER), 2)
+rf("stream", 2, OPENAI_SSE, 2)
+rf("stream_failed", 2, OPENAI_SSE, 3)
+
 # etcd: byte 0 the call (0 range, 1 get, 2 put, 3 delete, 4 watch, 5 txn; +8
 # authenticate first, +16 two endpoints), then one answer per attempt, joined
 # by two NUL bytes: a status byte (0-3: 200, 4: 400, 5: 401, 6: 404, 7: 503,

@@ -9,7 +9,8 @@
  * (${VAR} substituted; AIGW_FUZZ_KEY is set, AIGW_FUZZ_UNSET is not).
  * Oracles: a load fails exactly when it reported an error, and every error
  * names where (a line, or a key); the resources it accepts compile into
- * records.
+ * records; the tree built from libyaml's events (the fast way) is the one
+ * built from its document (YAML_DOCUMENT): values, types and lines.
  */
 #include "config.h"
 
@@ -69,6 +70,26 @@ yf_compile(struct json_object *res)
     }
 }
 
+/* a and b hold the same values, of the same types, on the same lines. */
+static void
+yf_same(struct json_object *a, struct json_object *b)
+{
+    if (a == NULL || b == NULL) {
+        FUZZ_ASSERT(a == b, "a null against a value");
+        return;
+    }
+    FUZZ_ASSERT(json_object_equal(a, b), "events %s, document %s", json_object_to_json_string(a),
+                json_object_to_json_string(b));
+    FUZZ_ASSERT(yaml_node_line(a) == yaml_node_line(b), "line %d against %d", yaml_node_line(a),
+                yaml_node_line(b));
+    if (json_object_is_type(a, json_type_object)) {
+        json_object_object_foreach(a, k, v) yf_same(v, json_object_object_get(b, k));
+    } else if (json_object_is_type(a, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(a); i++)
+            yf_same(json_object_array_get_idx(a, i), json_object_array_get_idx(b, i));
+    }
+}
+
 /* One input: one file's bytes, loaded two ways (three for one in four). */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -104,6 +125,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     errors_init(&e, NULL);
     struct json_object *root = yaml_load_buffer((const char *)data, size, 0, &e);
     FUZZ_ASSERT((root == NULL) == (e.n > 0), "yaml_load_buffer: %d errors", e.n);
+    errors_free(&e);
+    /* the tree built from libyaml's events is the one built from its document */
+    errors_init(&e, NULL);
+    struct json_object *doc = yaml_load_buffer((const char *)data, size, YAML_DOCUMENT, &e);
+    FUZZ_ASSERT((root == NULL) == (doc == NULL), "events: %s, document: %s",
+                root ? "a tree" : "refused", doc ? "a tree" : "refused");
+    yf_same(root, doc);
+    json_object_put(doc);
     json_object_put(root);
     errors_free(&e);
     return 0;

@@ -334,7 +334,8 @@ mock_usage(FILE *f)
                "  chunks, delay_ms, first_byte_ms, status, retry_after, hang,\n"
                "  reset_before_response, reset_after, close_after, slow_body_ms, content,\n"
                "  tool_call ({\"name\",\"input\"}: answer with a tool call), stream_error (an\n"
-               "  error event after N pieces)  (see tests/mock/README.md)\n");
+               "  error event after N pieces), error_type (Bedrock: the error's type)\n"
+               "  (see tests/mock/README.md)\n");
 }
 
 /* Split "ADDR:PORT", "[V6]:PORT" or "PORT" into host and port; 0, or -1. */

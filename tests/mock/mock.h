@@ -55,6 +55,7 @@ struct mock_ctl {
     struct mock_str content;     /* NULL: generated "tok0 tok1 ..." */
     struct mock_str retry_after; /* NULL: no Retry-After header */
     struct mock_str usage;       /* NULL: the computed usage (OpenAI, Azure) */
+    struct mock_str error_type;  /* Bedrock: the error's type; NULL: by status */
     json_object *tool_call;      /* {"name","input"} in a JSON value held elsewhere, or NULL */
     json_object *owned;          /* a tool_call parsed from a header (own reference) */
 };

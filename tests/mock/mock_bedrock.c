@@ -17,6 +17,8 @@
 #include "aigw/sigv4.h"
 
 #define MOCK_BR_MAX_SIGNED 8
+/* What follows the type in x-amzn-ErrorType. */
+#define MOCK_BR_CORAL ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 
 /* The x-amzn-ErrorType of a status, as Bedrock names its errors. */
 static const char *
@@ -39,17 +41,26 @@ mock_br_type(int status)
 }
 
 /* Bedrock's error body {"message": ...}, its type in x-amzn-ErrorType
+ * as the runtime sends it ("ThrottlingException:http://internal.amazon.com/
+ * coral/com.amazon.bedrock/"): the error_type control's, or the status's
  * (unless the check set one already). */
 static void
 mock_br_error(struct mock_call *c, struct evbuffer *out, int status, const char *msg,
               const char *type, const char *code)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    char value[256];
 
     (void)type;
     (void)code;
-    if (evhttp_find_header(h, "x-amzn-ErrorType") == NULL)
-        evhttp_add_header(h, "x-amzn-ErrorType", mock_br_type(status));
+    if (evhttp_find_header(h, "x-amzn-ErrorType") == NULL) {
+        if (c->ctl.error_type.s != NULL)
+            snprintf(value, sizeof(value), "%.*s%s", (int)c->ctl.error_type.len,
+                     c->ctl.error_type.s, MOCK_BR_CORAL);
+        else
+            snprintf(value, sizeof(value), "%s%s", mock_br_type(status), MOCK_BR_CORAL);
+        evhttp_add_header(h, "x-amzn-ErrorType", value);
+    }
     MOCK_LIT(out, "{\"message\":");
     mock_json_cstr(out, msg);
     MOCK_LIT(out, "}");
@@ -152,7 +163,8 @@ mock_br_parse(struct mock_call *c, json_object *body)
     c->model_len = strlen(c->param);
     if (c->stream)
         c->stream_type = "application/vnd.amazon.eventstream";
-    if (json_object_object_get_ex(body, "inferenceConfig", &ic) &&
+    mock_tool_use(c, c->ctl.chunks);
+    if (!c->tool && json_object_object_get_ex(body, "inferenceConfig", &ic) &&
         json_object_object_get_ex(ic, "maxTokens", &max) && json_object_get_int64(max) > 0 &&
         json_object_get_int64(max) < c->ctl.chunks) {
         c->npieces = (long)json_object_get_int64(max);
@@ -162,10 +174,15 @@ mock_br_parse(struct mock_call *c, json_object *body)
     return 0;
 }
 
-/* Append "usage":{...}. */
+/* Append "usage":{...}: the counted one, or the usage control's text. */
 static void
 mock_br_usage(const struct mock_call *c, struct evbuffer *out)
 {
+    if (c->ctl.usage.s != NULL) {
+        MOCK_LIT(out, "\"usage\":");
+        evbuffer_add(out, c->ctl.usage.s, c->ctl.usage.len);
+        return;
+    }
     evbuffer_add_printf(out,
                         "\"usage\":{\"inputTokens\":%ld,\"outputTokens\":%ld,\"totalTokens\":%ld}",
                         c->prompt_tokens, c->out_tokens, c->prompt_tokens + c->out_tokens);
@@ -174,16 +191,38 @@ mock_br_usage(const struct mock_call *c, struct evbuffer *out)
 static const char *
 mock_br_stop(const struct mock_call *c)
 {
-    return c->finish == MOCK_FIN_LENGTH ? "max_tokens" : "end_turn";
+    return c->finish == MOCK_FIN_LENGTH ? "max_tokens"
+           : c->finish == MOCK_FIN_TOOL ? "tool_use"
+                                        : "end_turn";
 }
 
-/* A Converse answer. */
+/* The toolUseId and name of the tool call (without braces). */
+static void
+mock_br_tool_head(const struct mock_call *c, struct evbuffer *out)
+{
+    MOCK_LIT(out, "\"toolUseId\":");
+    mock_tool_id_json(c, "tooluse_mock", out);
+    MOCK_LIT(out, ",\"name\":");
+    mock_json_cstr(out, c->tool_name);
+}
+
+/* A Converse answer: a text block, or a toolUse block. */
 static void
 mock_br_body(struct mock_call *c, struct evbuffer *out)
 {
-    MOCK_LIT(out, "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":");
-    mock_text_json(c, out);
-    evbuffer_add_printf(out, "}]}},\"stopReason\":\"%s\",", mock_br_stop(c));
+    MOCK_LIT(out, "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[");
+    if (c->tool) {
+        MOCK_LIT(out, "{\"toolUse\":{");
+        mock_br_tool_head(c, out);
+        MOCK_LIT(out, ",\"input\":");
+        evbuffer_add(out, c->text.s, c->text.len);
+        MOCK_LIT(out, "}}");
+    } else {
+        MOCK_LIT(out, "{\"text\":");
+        mock_text_json(c, out);
+        MOCK_LIT(out, "}");
+    }
+    evbuffer_add_printf(out, "]}},\"stopReason\":\"%s\",", mock_br_stop(c));
     mock_br_usage(c, out);
     MOCK_LIT(out, ",\"metrics\":{\"latencyMs\":1}}");
 }
@@ -207,13 +246,12 @@ mock_br_frame_out(struct evbuffer *out, const char *mtype, const char *type, str
     evbuffer_drain(p, plen);
 }
 
-/* messageStart, a contentBlockDelta per piece, contentBlockStop,
- * messageStop, metadata. */
+/* messageStart (and a tool call's contentBlockStart), a contentBlockDelta
+ * per piece, contentBlockStop, messageStop, metadata. */
 static void
 mock_br_frame(const struct mock_call *c, long *head, long *tail)
 {
-    (void)c;
-    *head = 1;
+    *head = c->tool ? 2 : 1;
     *tail = 3;
 }
 
@@ -228,15 +266,26 @@ mock_br_event(struct mock_call *c, long i, struct evbuffer *out)
     if (i == 0) {
         type = "messageStart";
         MOCK_LIT(p, "{\"role\":\"assistant\"}");
-    } else if (i <= c->npieces) {
+    } else if (i < c->head) {
+        type = "contentBlockStart";
+        MOCK_LIT(p, "{\"contentBlockIndex\":0,\"start\":{\"toolUse\":{");
+        mock_br_tool_head(c, p);
+        MOCK_LIT(p, "}}}");
+    } else if (i < c->head + c->npieces) {
         type = "contentBlockDelta";
-        MOCK_LIT(p, "{\"contentBlockIndex\":0,\"delta\":{\"text\":");
-        mock_piece_json(c, i - 1, p);
+        MOCK_LIT(p, "{\"contentBlockIndex\":0,\"delta\":{");
+        if (c->tool)
+            MOCK_LIT(p, "\"toolUse\":{\"input\":");
+        else
+            MOCK_LIT(p, "\"text\":");
+        mock_piece_json(c, i - c->head, p);
+        if (c->tool)
+            MOCK_LIT(p, "}");
         MOCK_LIT(p, "}}");
-    } else if (i == c->npieces + 1) {
+    } else if (i == c->head + c->npieces) {
         type = "contentBlockStop";
         MOCK_LIT(p, "{\"contentBlockIndex\":0}");
-    } else if (i == c->npieces + 2) {
+    } else if (i == c->head + c->npieces + 1) {
         type = "messageStop";
         evbuffer_add_printf(p, "{\"stopReason\":\"%s\"}", mock_br_stop(c));
     } else {
@@ -249,17 +298,30 @@ mock_br_event(struct mock_call *c, long i, struct evbuffer *out)
     evbuffer_free(p);
 }
 
-/* The stream_error control: a throttlingException message. */
+/* The stream_error control: an exception message, a throttlingException,
+ * or of the error_type control's type (its first letter lower-cased, as
+ * ConverseStream names its exceptions) with "mock exception TYPE". */
 static void
 mock_br_stream_error(struct mock_call *c, struct evbuffer *out)
 {
     struct evbuffer *p = evbuffer_new();
+    char type[128], msg[160];
 
-    (void)c;
     if (p == NULL)
         abort();
-    MOCK_LIT(p, "{\"message\":\"Too many requests, please wait before trying again.\"}");
-    mock_br_frame_out(out, "exception", "throttlingException", p);
+    if (c->ctl.error_type.s == NULL) {
+        snprintf(type, sizeof(type), "throttlingException");
+        MOCK_LIT(p, "{\"message\":\"Too many requests, please wait before trying again.\"}");
+    } else {
+        snprintf(type, sizeof(type), "%.*s", (int)c->ctl.error_type.len, c->ctl.error_type.s);
+        if (type[0] >= 'A' && type[0] <= 'Z')
+            type[0] = (char)(type[0] - 'A' + 'a');
+        snprintf(msg, sizeof(msg), "mock exception %s", type);
+        MOCK_LIT(p, "{\"message\":");
+        mock_json_cstr(p, msg);
+        MOCK_LIT(p, "}");
+    }
+    mock_br_frame_out(out, "exception", type, p);
     evbuffer_free(p);
 }
 

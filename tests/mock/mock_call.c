@@ -55,6 +55,7 @@ static const struct mock_ctl_def mock_ctl_defs[] = {
      0, MOCK_CHUNKS_MAX},
     {"tool_call", "x-mock-tool-call", MOCK_CTL_TOOL, offsetof(struct mock_ctl, tool_call), 0, 0},
     {"usage", "x-mock-usage", MOCK_CTL_STR, offsetof(struct mock_ctl, usage), 1, 0},
+    {"error_type", "x-mock-error-type", MOCK_CTL_STR, offsetof(struct mock_ctl, error_type), 1, 0},
 };
 
 #define MOCK_NCTL (sizeof(mock_ctl_defs) / sizeof(mock_ctl_defs[0]))

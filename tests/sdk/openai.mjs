@@ -16,7 +16,8 @@
 //   embeddings  embeddings.create({model, input: OPTIONS.input}) with the SDK's
 //           defaults (it asks for base64 and decodes the float32s itself):
 //           {embeddings: the response, headers}
-//   responses  responses.create (tools: declare get_weather): {response, headers}
+//   responses  responses.create (tools: declare get_weather; previous_response_id:
+//           send it): {response, headers}
 //   responses_stream  responses.create({stream: true}): every event as the SDK
 //           parsed it {events, headers}, and with helper the responses.stream()
 //           helper's finalResponse() {final}
@@ -124,6 +125,8 @@ function responsesBody(stream) {
         body.tools = [{ type: 'function', name: 'get_weather', description: 'The weather in a city',
                         parameters: WEATHER_SCHEMA, strict: false }];
     }
+    if (o.previous_response_id)
+        body.previous_response_id = o.previous_response_id;
     if (stream)
         body.stream = true;
     return body;

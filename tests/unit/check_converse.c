@@ -136,6 +136,73 @@ START_TEST(response_text_tool_usage)
 }
 END_TEST
 
+/*
+ * Converse's stopReason values (API reference: end_turn, tool_use,
+ * max_tokens, stop_sequence, guardrail_intervened, content_filtered,
+ * model_context_window_exceeded) as OpenAI's finish_reason, on the
+ * reference's response shape with metrics.latencyMs.
+ */
+START_TEST(response_stop_reasons)
+{
+    static const char *const pairs[][2] = {
+        {"end_turn", "stop"},
+        {"tool_use", "tool_calls"},
+        {"max_tokens", "length"},
+        {"stop_sequence", "stop"},
+        {"guardrail_intervened", "content_filter"},
+        {"content_filtered", "content_filter"},
+        {"model_context_window_exceeded", "length"},
+    };
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        char buf[512];
+        struct json_object *in, *out;
+        struct prov_usage u = {0};
+        snprintf(
+            buf, sizeof(buf),
+            "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"Hi\"}]}},"
+            "\"stopReason\":\"%s\",\"usage\":{\"inputTokens\":5,\"outputTokens\":1,"
+            "\"totalTokens\":6},\"metrics\":{\"latencyMs\":211}}",
+            pairs[i][0]);
+        in = parse(buf);
+        ck_assert_int_eq(converse_response(in, "m", &out, &u), 0);
+        ck_assert_str_eq(jx_str(jx_idx(jx_get(out, "choices"), 0), "finish_reason"), pairs[i][1]);
+        ck_assert_int_eq(u.total, 6);
+        json_object_put(out);
+        json_object_put(in);
+    }
+}
+END_TEST
+
+/*
+ * Prompt caching: inputTokens counts neither cache reads nor writes, and
+ * totalTokens counts both; OpenAI's prompt_tokens counts both (as the
+ * anthropic provider counts cache_read and cache_creation), cached_tokens
+ * the reads, so total_tokens is AWS's totalTokens exactly.
+ */
+START_TEST(response_cache_write_usage)
+{
+    struct json_object *in = parse(
+        "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"Done.\"}]}},"
+        "\"stopReason\":\"end_turn\",\"usage\":{\"inputTokens\":20,\"outputTokens\":10,"
+        "\"totalTokens\":1830,\"cacheReadInputTokens\":300,\"cacheWriteInputTokens\":1500},"
+        "\"metrics\":{\"latencyMs\":842}}");
+    struct json_object *out, *usage;
+    struct prov_usage u = {0};
+    ck_assert_int_eq(converse_response(in, "m", &out, &u), 0);
+    ck_assert_int_eq(u.prompt, 1820);
+    ck_assert_int_eq(u.cached, 300);
+    ck_assert_int_eq(u.completion, 10);
+    ck_assert_int_eq(u.total, 1830);
+    ck_assert_int_eq(u.bad, 0);
+    usage = jx_get(out, "usage");
+    ck_assert_int_eq(jx_int(usage, "prompt_tokens"), 1820);
+    ck_assert_int_eq(jx_int(usage, "total_tokens"), 1830);
+    ck_assert_int_eq(jx_int(jx_get(usage, "prompt_tokens_details"), "cached_tokens"), 300);
+    json_object_put(out);
+    json_object_put(in);
+}
+END_TEST
+
 struct sink {
     char buf[8192];
     size_t len;
@@ -244,6 +311,81 @@ START_TEST(stream_exception)
 END_TEST
 
 /*
+ * ConverseStream's metadata event as the reference shows it (usage with
+ * cache counts, metrics, trace, performanceConfig): the usage chunk's
+ * counts are AWS's, cache reads and writes in prompt_tokens.
+ */
+START_TEST(stream_metadata_cache_usage)
+{
+    struct sink k = {.len = 0};
+    struct prov_stream s = {.emit = sink_emit, .arg = &k};
+    struct json_object *o;
+    ck_assert_int_eq(converse_stream_begin(&s, "m"), 0);
+    ev(&s, "messageStart", "{\"role\":\"assistant\"}");
+    ev(&s, "contentBlockDelta", "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"Hi\"}}");
+    ev(&s, "contentBlockStop", "{\"contentBlockIndex\":0}");
+    ev(&s, "messageStop", "{\"stopReason\":\"stop_sequence\"}");
+    ev(&s, "metadata",
+       "{\"usage\":{\"inputTokens\":7,\"outputTokens\":2,\"totalTokens\":1209,"
+       "\"cacheReadInputTokens\":1200,\"cacheWriteInputTokens\":0},\"metrics\":{\"latencyMs\":"
+       "412},\"trace\":{},\"performanceConfig\":{\"latency\":\"standard\"}}");
+    ck_assert_int_eq(s.done, 1);
+    ck_assert_int_eq(s.usage.prompt, 1207);
+    ck_assert_int_eq(s.usage.cached, 1200);
+    ck_assert_int_eq(s.usage.total, 1209);
+    /* the lines: role, Hi, finish (stop), usage, [DONE] */
+    char *save = NULL, *line = strtok_r(k.buf, "\n", &save);
+    for (int n = 0; n < 3; n++)
+        line = strtok_r(NULL, "\n", &save);
+    o = parse(line);
+    ck_assert_int_eq(jx_int(jx_get(o, "usage"), "prompt_tokens"), 1207);
+    ck_assert_int_eq(jx_int(jx_get(jx_get(o, "usage"), "prompt_tokens_details"), "cached_tokens"),
+                     1200);
+    ck_assert_int_eq(jx_int(jx_get(o, "usage"), "total_tokens"), 1209);
+    json_object_put(o);
+    converse_stream_end(&s);
+}
+END_TEST
+
+/*
+ * ConverseStream's exceptions (its API reference: internalServerException,
+ * modelStreamErrorException, validationException, throttlingException,
+ * serviceUnavailableException) with their {"message"} payloads: the
+ * client's status and OpenAI's type and code, the message kept.
+ */
+START_TEST(stream_exceptions_mapped)
+{
+    static const struct {
+        const char *type;
+        int status;
+        const char *openai, *code;
+    } cases[] = {
+        {"internalServerException", 500, "server_error", "InternalServerException"},
+        {"modelStreamErrorException", 502, "server_error", "ModelStreamErrorException"},
+        {"validationException", 400, "invalid_request_error", "ValidationException"},
+        {"throttlingException", 429, "rate_limit_error", "ThrottlingException"},
+        {"serviceUnavailableException", 503, "server_error", "ServiceUnavailableException"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sink k = {.len = 0};
+        struct prov_stream s = {.emit = sink_emit, .arg = &k};
+        struct json_object *e;
+        ck_assert_int_eq(converse_stream_begin(&s, "m"), 0);
+        ev(&s, "messageStart", "{\"role\":\"assistant\"}");
+        ev(&s, cases[i].type,
+           "{\"message\":\"it broke\",\"originalStatusCode\":500,\"originalMessage\":\"x\"}");
+        ck_assert_int_eq(s.error_status, cases[i].status);
+        e = jx_get(s.error, "error");
+        ck_assert_str_eq(jx_str(e, "message"), "it broke");
+        ck_assert_str_eq(jx_str(e, "type"), cases[i].openai);
+        ck_assert_str_eq(jx_str(e, "code"), cases[i].code);
+        json_object_put(s.error);
+        converse_stream_end(&s);
+    }
+}
+END_TEST
+
+/*
  * An error message (":message-type: error", ":error-code") whose name does
  * not end in Exception: relay.c marks it with ES_EVENT_ERROR, and it is an
  * error all the same (before, "InternalFailure" was no event of the API).
@@ -279,9 +421,57 @@ START_TEST(errors_mapped)
     json_object_put(e);
     json_object_put(in);
     ck_assert_int_eq(converse_error_status("ValidationException", 19), 400);
-    ck_assert_int_eq(converse_error_status("modelStreamErrorException", 25), 424);
+    ck_assert_int_eq(converse_error_status("modelStreamErrorException", 25), 502);
     ck_assert_int_eq(converse_error_status("ServiceUnavailableException:x", 29), 503);
     ck_assert_int_eq(converse_error_status("NoSuchThing", 11), 0);
+}
+END_TEST
+
+/*
+ * Members that change the answer and that Converse cannot express are
+ * refused, naming the member and the provider (before, they were dropped:
+ * a client asking for JSON got free text); a text response_format,
+ * logprobs false and text modalities are no change and go through.
+ */
+START_TEST(request_unsupported_refused)
+{
+    static const char *const refused[][2] = {
+        {"\"response_format\":{\"type\":\"json_object\"}", "response_format json_object"},
+        {"\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}",
+         "response_format json_schema"},
+        {"\"logprobs\":true", "logprobs"},
+        {"\"top_logprobs\":2", "top_logprobs"},
+        {"\"audio\":{\"voice\":\"alloy\",\"format\":\"wav\"}", "audio"},
+        {"\"modalities\":[\"text\",\"audio\"]", "modalities"},
+        {"\"functions\":[{\"name\":\"f\"}]", "functions"},
+        {"\"web_search_options\":{}", "web_search_options"},
+    };
+    static const char *const fine[] = {
+        "\"response_format\":{\"type\":\"text\"}",
+        "\"logprobs\":false",
+        "\"modalities\":[\"text\"]",
+    };
+    char buf[512], err[256];
+    struct json_object *req, *out;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        snprintf(buf, sizeof(buf), "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],%s}",
+                 refused[i][0]);
+        req = parse(buf);
+        err[0] = '\0';
+        ck_assert_int_eq(converse_request(req, 0, &out, err, sizeof(err)), -1);
+        ck_assert_msg(strncmp(err, refused[i][1], strlen(refused[i][1])) == 0 &&
+                          strstr(err, "not supported by provider bedrock") != NULL,
+                      "%s: %s", refused[i][0], err);
+        json_object_put(req);
+    }
+    for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+        snprintf(buf, sizeof(buf), "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],%s}",
+                 fine[i]);
+        req = parse(buf);
+        ck_assert_int_eq(converse_request(req, 0, &out, err, sizeof(err)), 0);
+        json_object_put(out);
+        json_object_put(req);
+    }
 }
 END_TEST
 
@@ -292,9 +482,14 @@ converse_suite(void)
     TCase *tc = tcase_create("converse");
     tcase_add_test(tc, request_full);
     tcase_add_test(tc, request_defaults_and_refusals);
+    tcase_add_test(tc, request_unsupported_refused);
     tcase_add_test(tc, response_text_tool_usage);
+    tcase_add_test(tc, response_stop_reasons);
+    tcase_add_test(tc, response_cache_write_usage);
     tcase_add_test(tc, stream_events);
     tcase_add_test(tc, stream_exception);
+    tcase_add_test(tc, stream_metadata_cache_usage);
+    tcase_add_test(tc, stream_exceptions_mapped);
     tcase_add_test(tc, stream_error_message);
     tcase_add_test(tc, errors_mapped);
     suite_add_tcase(s, tc);

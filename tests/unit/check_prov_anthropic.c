@@ -1254,7 +1254,7 @@ START_TEST(error_shapes)
                  "be found.`},`request_id`:`req_011CSHoEeqs5C35K2UUqR7Fy`}",
                  cases[i].type);
         o = J(in);
-        ck_assert_int_eq(prov_anthropic.error(cases[i].status, o, &out), cases[i].out);
+        ck_assert_int_eq(prov_anthropic.error(cases[i].status, NULL, o, &out), cases[i].out);
         snprintf(want, sizeof(want),
                  "{`error`:{`message`:`The requested resource could not be found.`,`type`:`%s`,"
                  "`param`:null,`code`:`%s`}}",
@@ -1276,12 +1276,12 @@ START_TEST(error_not_anthropic)
         "[]",
     };
     struct json_object *out = (struct json_object *)bad;
-    ck_assert_int_eq(prov_anthropic.error(502, NULL, &out), -1);
+    ck_assert_int_eq(prov_anthropic.error(502, NULL, NULL, &out), -1);
     ck_assert_ptr_null(out);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct json_object *o = J(bad[i]);
         out = (struct json_object *)bad;
-        ck_assert_int_eq(prov_anthropic.error(500, o, &out), -1);
+        ck_assert_int_eq(prov_anthropic.error(500, NULL, o, &out), -1);
         ck_assert_ptr_null(out);
         json_object_put(o);
     }

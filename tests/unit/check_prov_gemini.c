@@ -1078,7 +1078,7 @@ START_TEST(errors_mapped)
     char want[1024];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct json_object *in = parse(cases[i].body), *out = NULL;
-        ck_assert_int_eq(prov_gemini.error(cases[i].status, in, &out), (int)cases[i].status);
+        ck_assert_int_eq(prov_gemini.error(cases[i].status, NULL, in, &out), (int)cases[i].status);
         snprintf(want, sizeof(want),
                  "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
                  cases[i].message, cases[i].type, cases[i].code);
@@ -1093,12 +1093,12 @@ END_TEST
 START_TEST(errors_not_google)
 {
     struct json_object *out = (struct json_object *)1, *in = parse("{\"message\":\"x\"}");
-    ck_assert_int_eq(prov_gemini.error(500, NULL, &out), -1);
+    ck_assert_int_eq(prov_gemini.error(500, NULL, NULL, &out), -1);
     ck_assert_ptr_null(out);
-    ck_assert_int_eq(prov_gemini.error(500, in, &out), -1);
+    ck_assert_int_eq(prov_gemini.error(500, NULL, in, &out), -1);
     json_object_put(in);
     in = parse("{\"error\":\"x\"}");
-    ck_assert_int_eq(prov_gemini.error(500, in, &out), -1);
+    ck_assert_int_eq(prov_gemini.error(500, NULL, in, &out), -1);
     json_object_put(in);
 }
 END_TEST

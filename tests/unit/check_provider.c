@@ -315,7 +315,7 @@ START_TEST(providers_type_errors_by_the_table)
                      : "{\"error\":{\"code\":\"c\",\"message\":\"m\",\"status\":\"S\"}}";
         for (long s = 400; s < 600; s++) {
             struct json_object *in = json_tokener_parse(body), *out = NULL, *e, *t;
-            int client = p->error(s, in, &out);
+            int client = p->error(s, NULL, in, &out);
             ck_assert_int_eq(client, s == 529 && p->own == DIALECT_ANTHROPIC ? 503 : s);
             ck_assert(json_object_object_get_ex(out, "error", &e));
             if (json_object_object_get_ex(e, "type", &t) && t != NULL)
