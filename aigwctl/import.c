@@ -10,7 +10,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -23,14 +22,11 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "aigw/util.h"
 #include "aigw/yamljson.h"
 #include "aigwctl.h"
 #include "import.h"
-#include "aigw/utf8.h"
 
 #define IMPORT_MAX_INPUT (256u << 20) /* an export or etcd's answer */
-#define IMPORT_MAX_VALUE (1u << 20)   /* one resource */
 
 struct opts {
     const char *from, *etcd, *prefix, *file, *out;
@@ -90,28 +86,6 @@ on_body(char *p, size_t size, size_t n, void *arg)
     return buf_add(arg, p, size * n) < 0 ? 0 : size * n;
 }
 
-/* Base64 (as etcd's JSON API writes keys and values) into a malloc'd buffer; NULL when bad. */
-static unsigned char *
-b64_decode(const char *s, size_t *len)
-{
-    size_t n = strlen(s);
-    if (n % 4 != 0)
-        return NULL;
-    unsigned char *out = malloc(n / 4 * 3 + 1);
-    if (out == NULL)
-        return NULL;
-    int w = n ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) : 0;
-    if (w < 0) {
-        free(out);
-        return NULL;
-    }
-    for (size_t i = n; i > 0 && s[i - 1] == '='; i--)
-        w--;
-    out[w] = '\0';
-    *len = (size_t)w;
-    return out;
-}
-
 static char *
 b64_encode(const char *s)
 {
@@ -120,136 +94,6 @@ b64_encode(const char *s)
     if (out != NULL)
         EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
     return out;
-}
-
-static void report(struct json_object *list, const char *res, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-report(struct json_object *list, const char *res, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "resource", res ? json_object_new_string(res) : NULL);
-    json_object_object_add(o, "field", NULL);
-    json_object_object_add(o, "message", json_object_new_string(msg));
-    json_object_array_add(list, o);
-}
-
-/* A value read as bytes: UTF-8 and strict JSON, else NULL (error added, naming res). */
-static struct json_object *
-parse_value(struct imp *im, const char *res, const char *p, size_t len)
-{
-    if (len > IMPORT_MAX_VALUE) {
-        report(im->errors, res, "the value is larger than %u bytes", IMPORT_MAX_VALUE);
-        return NULL;
-    }
-    if (!utf8_valid(p, len)) {
-        report(im->errors, res, "the value is not valid UTF-8");
-        return NULL;
-    }
-    struct json_tokener *tok = json_tokener_new_ex(64);
-    struct json_object *v = NULL;
-    if (tok != NULL && json_lexically_strict(p, len) == 0) {
-        v = json_tokener_parse_ex(tok, p, (int)len);
-        if (json_tokener_get_error(tok) != json_tokener_success || tok->char_offset != (int)len) {
-            json_object_put(v);
-            v = NULL;
-        }
-    }
-    json_tokener_free(tok);
-    if (v == NULL)
-        report(im->errors, res, "the value is not JSON (nested at most 64 deep)");
-    return v;
-}
-
-/*
- * One etcd key and its value into im: {prefix}/{kind}/{id} with kind
- * models, api_keys or provider_keys; other kinds are counted in others.
- */
-static void
-take(struct imp *im, const struct opts *o, struct json_object *others, const char *key, size_t klen,
-     struct json_object *value)
-{
-    size_t plen = strlen(o->prefix);
-    while (plen > 0 && o->prefix[plen - 1] == '/')
-        plen--;
-    char res[320];
-    if (!utf8_valid(key, klen) || strlen(key) != klen) {
-        report(im->errors, NULL, "an etcd key is not valid UTF-8 (or holds NUL)");
-        json_object_put(value);
-        return;
-    }
-    const char *rest = key + plen, *slash;
-    if (strncmp(key, o->prefix, plen) != 0 || rest[0] != '/' ||
-        (slash = strchr(rest + 1, '/')) == NULL || slash == rest + 1 || slash[1] == '\0') {
-        report(im->notes, NULL, "etcd key \"%.200s\" is not {prefix}/{kind}/{id}: skipped", key);
-        json_object_put(value);
-        return;
-    }
-    char kind[64];
-    snprintf(kind, sizeof(kind), "%.*s", (int)(slash - rest - 1 < 63 ? slash - rest - 1 : 63),
-             rest + 1);
-    const char *id = slash + 1;
-    snprintf(res, sizeof(res), "%s/%.200s", kind, id);
-    struct json_object *into = strcmp(kind, "models") == 0          ? im->models
-                               : strcmp(kind, "api_keys") == 0      ? im->keys
-                               : strcmp(kind, "provider_keys") == 0 ? im->pkeys
-                                                                    : NULL;
-    if (into == NULL) {
-        struct json_object *n = NULL;
-        int c = json_object_object_get_ex(others, kind, &n) ? json_object_get_int(n) : 0;
-        json_object_object_add(others, kind, json_object_new_int(c + 1));
-        json_object_put(value);
-        return;
-    }
-    if (value == NULL)
-        return; /* its error is told */
-    if (!json_object_is_type(value, json_type_object)) {
-        report(im->errors, res, "must be a JSON object, not %s",
-               json_type_to_name(json_object_get_type(value)));
-        json_object_put(value);
-        return;
-    }
-    json_object_object_add(into, id, value);
-}
-
-/* etcd's range answer ({"kvs": [{key, value}]}, base64): every pair into im. */
-static int
-take_kvs(struct imp *im, const struct opts *o, struct json_object *others, struct json_object *kvs)
-{
-    for (size_t i = 0; i < json_object_array_length(kvs); i++) {
-        struct json_object *kv = json_object_array_get_idx(kvs, i), *k = NULL, *v = NULL;
-        size_t klen = 0, vlen = 0;
-        unsigned char *key = NULL, *val = NULL;
-        json_object_object_get_ex(kv, "key", &k);
-        json_object_object_get_ex(kv, "value", &v);
-        if (!json_object_is_type(k, json_type_string) ||
-            (key = b64_decode(json_object_get_string(k), &klen)) == NULL) {
-            report(im->errors, NULL, "kvs[%zu].key: must be base64, as etcd writes it", i);
-            continue;
-        }
-        struct json_object *value = NULL;
-        char res[256];
-        snprintf(res, sizeof(res), "%.200s", utf8_valid((char *)key, klen) ? (char *)key : "?");
-        if (v == NULL) {
-            val = (unsigned char *)strdup("");
-            vlen = 0;
-        } else if (!json_object_is_type(v, json_type_string) ||
-                   (val = b64_decode(json_object_get_string(v), &vlen)) == NULL) {
-            report(im->errors, res, "kvs[%zu].value: must be base64, as etcd writes it", i);
-        }
-        if (val != NULL)
-            value = parse_value(im, res, (char *)val, vlen);
-        take(im, o, others, (char *)key, klen, value);
-        free(key);
-        free(val);
-    }
-    return 0;
 }
 
 /* etcd's v3 JSON API: every key under prefix, into b. 0, or -1 (told). */
@@ -333,49 +177,6 @@ file_read(const char *path, struct buf *b)
         ctl_err("import: %s: read error", path);
         return -1;
     }
-    return 0;
-}
-
-/* The export or etcd's answer into im. 0, or -1 (told: not JSON). */
-static int
-load(struct imp *im, const struct opts *o, const char *from, struct buf *b,
-     struct json_object *others)
-{
-    struct json_object *kvs = NULL, *top = NULL;
-    if (b->p != NULL && utf8_valid(b->p, b->n) && json_lexically_strict(b->p, b->n) == 0)
-        top = json_tokener_parse(b->p);
-    if (top == NULL || !json_object_is_type(top, json_type_object)) {
-        ctl_err("import: %s: not a JSON object (valid UTF-8): give etcd's range answer "
-                "(etcdctl get --prefix P -w json) or an object {etcd key: value}",
-                from);
-        json_object_put(top);
-        return -1;
-    }
-    if (json_object_object_get_ex(top, "kvs", &kvs) ||
-        json_object_object_get_ex(top, "header", NULL)) {
-        if (kvs != NULL && !json_object_is_type(kvs, json_type_array)) {
-            ctl_err("import: %s: kvs must be a list", from);
-            json_object_put(top);
-            return -1;
-        }
-        if (kvs != NULL)
-            take_kvs(im, o, others, kvs);
-    } else {
-        json_object_object_foreach(top, key, val)
-        {
-            struct json_object *v = json_object_get(val);
-            if (json_object_is_type(val, json_type_string)) {
-                /* a value kept as the text etcd holds */
-                char res[256];
-                snprintf(res, sizeof(res), "%.200s", key);
-                json_object_put(v);
-                v = parse_value(im, res, json_object_get_string(val),
-                                (size_t)json_object_get_string_len(val));
-            }
-            take(im, o, others, key, strlen(key), v);
-        }
-    }
-    json_object_put(top);
     return 0;
 }
 
@@ -509,7 +310,7 @@ int
 import_main(int argc, char **argv)
 {
     struct opts o = {.prefix = "/aisix", .timeout_s = 30};
-    struct imp im = {0};
+    struct imp im;
     struct buf b = {0};
     char from[1200];
     if (parse_opts(argc, argv, &o) < 0) {
@@ -524,28 +325,15 @@ import_main(int argc, char **argv)
         free(b.p);
         return o.etcd != NULL ? CTL_UNREACHABLE : CTL_FAILED;
     }
-    im.models = json_object_new_object();
-    im.keys = json_object_new_object();
-    im.pkeys = json_object_new_object();
-    im.pkeys_used = json_object_new_object();
-    im.creds = json_object_new_object();
-    im.cred_names = json_object_new_object();
-    im.notes = json_object_new_array();
-    im.errors = json_object_new_array();
-    struct json_object *others = json_object_new_object(), *doc = json_object_new_object();
-    int rc = load(&im, &o, from, &b, others);
+    import_init(&im);
+    struct json_object *doc = json_object_new_object();
+    char err[512];
+    int rc = import_parse(&im, o.prefix, b.p, b.n, err, sizeof(err));
     free(b.p);
-    if (rc == 0) {
-        json_object_object_foreach(others, kind, n)
-        {
-            char res[128];
-            snprintf(res, sizeof(res), "%.100s", kind);
-            report(im.notes, res, "%d resource(s) of a kind aigw does not import: skipped",
-                   json_object_get_int(n));
-        }
-        if (aisix_convert(&im, doc) < 0 || json_object_array_length(im.errors) > 0)
-            rc = -1;
-    }
+    if (rc < 0)
+        ctl_err("import: %s: %s", from, err);
+    else if (aisix_convert(&im, doc) < 0 || json_object_array_length(im.errors) > 0)
+        rc = -1;
     print_list(im.notes, "");
     print_list(im.errors, "error: ");
     struct json_object *models = NULL, *keys = NULL, *creds = NULL;
@@ -582,14 +370,6 @@ import_main(int argc, char **argv)
         json_object_put(r);
     }
     json_object_put(doc);
-    json_object_put(others);
-    json_object_put(im.models);
-    json_object_put(im.keys);
-    json_object_put(im.pkeys);
-    json_object_put(im.pkeys_used);
-    json_object_put(im.creds);
-    json_object_put(im.cred_names);
-    json_object_put(im.notes);
-    json_object_put(im.errors);
+    import_free(&im);
     return rc == 0 ? CTL_OK : CTL_FAILED;
 }

@@ -58,25 +58,13 @@ static const char *const pkey_dropped[][2] = {
     {NULL, NULL},
 };
 
-static void
-add(struct json_object *list, const char *res, const char *field, const char *fmt, va_list ap)
-{
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "resource", json_object_new_string(res));
-    json_object_object_add(o, "field", field ? json_object_new_string(field) : NULL);
-    json_object_object_add(o, "message", json_object_new_string(msg));
-    json_object_array_add(list, o);
-}
-
 /* A field with no equivalent, or another thing the user should know. */
 static void __attribute__((format(printf, 3, 4)))
 note(struct imp *im, const char *field, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    add(im->notes, im->res, field, fmt, ap);
+    import_report(im->notes, im->res, field, fmt, ap);
     va_end(ap);
 }
 
@@ -86,21 +74,19 @@ fail(struct imp *im, const char *field, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    add(im->errors, im->res, field, fmt, ap);
+    import_report(im->errors, im->res, field, fmt, ap);
     va_end(ap);
     im->bad = 1;
 }
 
-/* A string member: NULL when absent or null (then an error if required), or of another type. */
+/*
+ * A string value v of field, as aigw's resources file reads it back: NULL
+ * (an error) when it is not a string, too long, empty (if required), or
+ * holds a NUL or "${".
+ */
 static const char *
-str(struct imp *im, struct json_object *o, const char *field, int required)
+str_value(struct imp *im, struct json_object *v, const char *field, int required)
 {
-    struct json_object *v = NULL;
-    if (!json_object_object_get_ex(o, field, &v) || v == NULL) {
-        if (required)
-            fail(im, field, "is required");
-        return NULL;
-    }
     if (!json_object_is_type(v, json_type_string)) {
         fail(im, field, "must be a string, not %s", json_type_to_name(json_object_get_type(v)));
         return NULL;
@@ -124,6 +110,19 @@ str(struct imp *im, struct json_object *o, const char *field, int required)
         return NULL;
     }
     return s;
+}
+
+/* A string member: NULL when absent or null (then an error if required), or not a good string. */
+static const char *
+str(struct imp *im, struct json_object *o, const char *field, int required)
+{
+    struct json_object *v = NULL;
+    if (!json_object_object_get_ex(o, field, &v) || v == NULL) {
+        if (required)
+            fail(im, field, "is required");
+        return NULL;
+    }
+    return str_value(im, v, field, required);
 }
 
 /*
@@ -437,8 +436,12 @@ api_key(struct imp *im, const char *id, struct json_object *k)
     const char *name = str(im, k, "display_name", 0);
     const char *hash = str(im, k, "key_hash", 1);
     if (name == NULL && !im->bad) {
+        /* the id is the etcd key's: the checks of every string, as the name it becomes */
+        struct json_object *idv = json_object_new_string(id);
         note(im, "display_name", "absent: the key is named after its id");
-        name = id;
+        if (str_value(im, idv, "display_name", 1) != NULL)
+            name = id;
+        json_object_put(idv);
     }
     if (name != NULL)
         json_object_object_add(out, "name", json_object_new_string(name));
@@ -464,13 +467,11 @@ api_key(struct imp *im, const char *id, struct json_object *k)
         struct json_object *list = json_object_new_array();
         for (size_t i = 0; i < json_object_array_length(v); i++) {
             struct json_object *s = json_object_array_get_idx(v, i);
-            if (s == NULL || !json_object_is_type(s, json_type_string)) {
-                char f[64];
-                snprintf(f, sizeof(f), "allowed_models[%zu]", i);
-                fail(im, f, "must be a string");
-                continue;
-            }
-            json_object_array_add(list, json_object_get(s));
+            char f[64];
+            snprintf(f, sizeof(f), "allowed_models[%zu]", i);
+            /* the checks of every string: "${" would be replaced when aigw loads the file */
+            if (str_value(im, s, f, 0) != NULL)
+                json_object_array_add(list, json_object_get(s));
         }
         json_object_object_add(out, "allowed_models", list);
     }
@@ -583,6 +584,68 @@ aigw_check(struct imp *im, enum res_kind k, struct json_object *doc, struct json
     }
 }
 
+/*
+ * The resources file names an entry without an id by its name, unsafe
+ * characters replaced by '-' (resfile.c's entry_id): the id it gets there,
+ * into id (RES_ID_MAX + 1 bytes, or name itself); -1 when the name cannot be one (too
+ * long, "." or "..").
+ */
+static int
+name_id(const char *name, char *id)
+{
+    if (strlen(name) > RES_ID_MAX || name[0] == '\0')
+        return -1;
+    if (id != name)
+        snprintf(id, RES_ID_MAX + 1, "%s", name);
+    for (char *p = id; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            *p = '-';
+    return res_id_valid(id);
+}
+
+/*
+ * Every entry of list gets an id the resources file accepts once: an entry
+ * without one is left to be named by its name when that id is free, else
+ * (two names that become the same id, a name that is another entry's id,
+ * a name too long to be one) given a free one of its own, NAME-2, -3, ...
+ */
+static void
+ids_settle(struct json_object *list)
+{
+    struct json_object *taken = json_object_new_object(), *v;
+    size_t n = json_object_array_length(list);
+    for (size_t i = 0; i < n; i++)
+        if (json_object_object_get_ex(json_object_array_get_idx(list, i), "id", &v))
+            json_object_object_add(taken, json_object_get_string(v), NULL);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *doc = json_object_array_get_idx(list, i);
+        char id[RES_ID_MAX + 1], base[RES_ID_MAX + 1];
+        if (json_object_object_get_ex(doc, "id", NULL))
+            continue;
+        const char *name = json_object_get_string(json_object_object_get(doc, "name"));
+        if (name_id(name ? name : "", id) == 0 && !json_object_object_get_ex(taken, id, NULL)) {
+            json_object_object_add(taken, id, NULL);
+            continue;
+        }
+        /* a free one: the name's id cut to leave room for "-N" (or "imported") */
+        snprintf(base, RES_ID_MAX - 11, "%s", name ? name : "");
+        if (name_id(base, base) < 0)
+            snprintf(base, sizeof(base), "imported");
+        for (unsigned k = 2;; k++) {
+            snprintf(id, sizeof(id), "%.*s-%u", RES_ID_MAX - 12, base, k);
+            if (!json_object_object_get_ex(taken, id, NULL))
+                break;
+        }
+        json_object_object_add(taken, id, NULL);
+        struct json_object *with = json_object_new_object(); /* the id first, as the others */
+        json_object_object_add(with, "id", json_object_new_string(id));
+        json_object_object_foreach(doc, k, val)
+            json_object_object_add(with, k, json_object_get(val));
+        json_object_array_put_idx(list, i, with);
+    }
+    json_object_put(taken);
+}
+
 int
 aisix_convert(struct imp *im, struct json_object *out)
 {
@@ -647,6 +710,9 @@ aisix_convert(struct imp *im, struct json_object *out)
     json_object_put(seen_models);
     json_object_put(seen_keys);
     json_object_put(seen_creds);
+    ids_settle(creds);
+    ids_settle(models);
+    ids_settle(keys);
     json_object_object_add(out, "credentials", creds);
     json_object_object_add(out, "models", models);
     json_object_object_add(out, "api_keys", keys);

@@ -22,7 +22,7 @@ errors_init(struct aigw_errors *e, const char *file)
  * and one with a line break would otherwise forge lines of their own in the
  * log or in aigw -t's output.
  */
-static void
+void
 errors_escape(const char *s, char *out, size_t outlen)
 {
     size_t o = 0;

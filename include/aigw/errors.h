@@ -20,6 +20,11 @@ void errors_add(struct aigw_errors *e, struct json_object *node, const char *pat
 /* The same with an explicit line (0: none). */
 void errors_add_line(struct aigw_errors *e, int line, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/*
+ * s into out (outlen > 0, cut to fit) with its control bytes but tab
+ * written as escapes (\n, \r, \xNN): one line, whatever s quotes.
+ */
+void errors_escape(const char *s, char *out, size_t outlen);
 void errors_print(const struct aigw_errors *e, FILE *fp);
 /* All messages joined by "; " (for one-line logs); caller frees. */
 char *errors_join(const struct aigw_errors *e);

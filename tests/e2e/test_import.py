@@ -239,6 +239,10 @@ def _(env):
          "api_keys/ak-1: key_hash: must be the SHA-256 of the key in hex"),
         ("/aisix/api_keys/ak-1", dict(env.res["/aisix/api_keys/ak-1"], allowed_models="*"),
          "api_keys/ak-1: allowed_models: must be a list"),
+        ("/aisix/api_keys/ak-1", dict(env.res["/aisix/api_keys/ak-1"], allowed_models=["a${x"]),
+         "api_keys/ak-1: allowed_models[0]: holds \"${\""),
+        ("/aisix/api_keys/k${HOME}", {"key_hash": "ab" * 32, "allowed_models": []},
+         "api_keys/k${HOME}: display_name: holds \"${\""),
         ("/aisix/api_keys/ak-1", dict(env.res["/aisix/api_keys/ak-1"], disabled="yes"),
          "api_keys/ak-1: disabled: must be true or false"),
         ("/aisix/api_keys/ak-9", dict(env.res["/aisix/api_keys/ak-1"]),
@@ -261,8 +265,22 @@ def _(env):
     answer["kvs"][0]["value"] = "not base64!"
     p = ctl("-f", export_file(answer))
     check("/aisix/models/bad: kvs[0].value: must be base64" in p.stderr, "stderr %r", p.stderr)
+    # a key or a member name with a line break cannot forge a line of the report
+    p = ctl("-f", export_file({"/aisix/models/a\nb": [1], "/aisix/x\rok": {},
+                               "/aisix/models/m": {"display_name": "a", "x\nerror: y": 1}}))
+    check_eq(p.returncode, 1, "exit status for line breaks in keys")
+    check("models/a\\nb: must be a JSON object" in p.stderr and "/aisix/x\\rok" in p.stderr
+          and "models/m: x\\nerror: y: unknown field" in p.stderr,
+          "escaped line breaks: %r", p.stderr)
+    check(all(line.startswith("aigwctl: ") for line in p.stderr.splitlines()),
+          "a line of the report forged: %r", p.stderr)
     p = ctl("-f", export_file([1, 2]))
-    check(p.returncode == 1 and "not a JSON object" in p.stderr, "a list: %r", p.stderr)
+    check(p.returncode == 1 and "not one JSON object" in p.stderr, "a list: %r", p.stderr)
+    # two exports in one file: the second is not left out unsaid
+    path = os.path.join(make_tmpdir(), "two.json")
+    write_file(path, json.dumps({"/aisix/api_keys/a": [1]}) + "\n" + json.dumps(env.res) + "\n")
+    p = ctl("-f", path)
+    check(p.returncode == 1 and "not one JSON object" in p.stderr, "two objects: %r", p.stderr)
     p = ctl("--etcd", "ftp://127.0.0.1:1")
     check(p.returncode == 2 and "http:// or https://" in p.stderr, "ftp: %r", p.stderr)
 

@@ -14,7 +14,7 @@ for arg in "$@"; do
     s=${arg#"$n"}
     s=${s#:}
     [ -n "$s" ] || s=7200
-    case $n in prov_*|jsonraw|messages|resource|converse) d=json ;; uhttp) d=http ;; *) d=$n ;; esac
+    case $n in prov_*|jsonraw|messages|responses|resource|converse|import|gsa) d=json ;; uhttp) d=http ;; *) d=$n ;; esac
     dict=
     [ -f "$src/dict/$d.dict" ] && dict="-dict=$src/dict/$d.dict"
     mkdir -p "long/$n/corpus" "long/$n/crashes"

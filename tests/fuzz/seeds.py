@@ -363,3 +363,59 @@ put("converse", "stream_exception", b"\x02" + es_ev("messageStart", {"role": "as
     J({"message": "Too many requests, please wait before trying again."})))
 put("converse", "error", b"\x03\x01UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/\x00"
     + J({"message": "The security token included in the request is invalid."}).encode())
+
+# import: the bytes of an AISIX export (`aigwctl import --from aisix -f`,
+# prefix /aisix), tests/e2e/aisix_fixture.py's deployment: as an object
+# {etcd key: value} (values as JSON, or as the text etcd holds), as etcd's
+# range answer (`etcdctl get --prefix /aisix -w json`, base64), and the
+# hostile values of tests/e2e/test_import.py.
+import base64, sys
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import aisix_fixture as fx
+B = lambda s: base64.b64encode(s if isinstance(s, bytes) else s.encode()).decode()
+AISIX = fx.resources("https://api.openai.com/v1", "sk-proj-abc123")
+def range_answer(res):
+    return {"header": {"cluster_id": "14841639068965178418", "member_id": "10276657743932975437",
+                       "revision": "42", "raft_term": "2"},
+            "kvs": [{"key": B(k), "create_revision": str(10 + i), "mod_revision": str(10 + i),
+                     "version": "1", "value": B(J(v))} for i, (k, v) in enumerate(res.items())],
+            "count": str(len(res))}
+put("import", "export_object", json.dumps(AISIX, indent=2) + "\n")
+put("import", "export_object_text_values", J({k: J(v) for k, v in AISIX.items()}))
+put("import", "etcd_range_answer", J(range_answer(AISIX)))
+put("import", "etcd_range_empty", J({"header": {"revision": "7"}}))
+one = {k: v for k, v in AISIX.items() if "/models/m-it-1" in k or "11111111" in k}
+put("import", "one_model_range", J(range_answer(one)))
+put("import", "one_model_object", J(one))
+M = fx.PREFIX + "/models/m-it-1"
+for fname, key, value in [
+        ("hostile_display_name_int", M, dict(AISIX[M], display_name=42)),
+        ("hostile_rpm_huge", M, dict(AISIX[M], rate_limit={"rpm": 10 ** 30})),
+        ("hostile_timeout_string", M, dict(AISIX[M], timeout="30s")),
+        ("hostile_missing_pkey", M, dict(AISIX[M], provider_key_id="nope")),
+        ("hostile_name_space", M, dict(AISIX[M], display_name="has space")),
+        ("hostile_env", M, dict(AISIX[M], model_name="gpt-${HOME}")),
+        ("hostile_same_hash", fx.PREFIX + "/api_keys/ak-9", AISIX[fx.PREFIX + "/api_keys/ak-1"]),
+        ("hostile_no_api_key", fx.PREFIX + "/provider_keys/22222222-2222-2222-2222-222222222222",
+         {"display_name": "deepseek", "api_base": "https://api.deepseek.com"})]:
+    put("import", fname, J(dict(AISIX, **{key: value})))
+put("import", "range_not_utf8", J({"kvs": [{"key": B("/aisix/models/bad"),
+                                            "value": B(b'{"display_name": "caf\xe9"}')}]}))
+put("import", "range_not_base64", J({"kvs": [{"key": B("/aisix/models/bad"), "value": "not base64!"}]}))
+put("import", "anthropic_azure_gemini", J({
+    "/aisix/provider_keys/pk-a": {"api_key": "sk-ant-1", "adapter": "anthropic"},
+    "/aisix/provider_keys/pk-z": {"api_key": "az-1", "adapter": "azure-openai",
+                                  "api_base": "https://x.openai.azure.com"},
+    "/aisix/provider_keys/pk-g": {"api_key": "g-1", "provider": "gemini"},
+    "/aisix/provider_keys/pk-b": {"api_key": "b-1", "adapter": "bedrock"},
+    "/aisix/models/a": {"display_name": "claude", "model_name": "claude-3-5-sonnet", "provider_key_id": "pk-a"},
+    "/aisix/models/z": {"display_name": "azure", "model_name": "gpt-4o", "provider_key_id": "pk-z"},
+    "/aisix/models/g": {"display_name": "gemini", "model_name": "gemini-1.5-pro", "provider_key_id": "pk-g",
+                        "provider": "gemini"},
+    "/aisix/models/b": {"display_name": "bedrock", "model_name": "x", "provider_key_id": "pk-b"},
+    "/aisix/models/two": {"display_name": "claude-2", "model_name": "claude-3-haiku", "provider_key_id": "pk-a",
+                          "provider": "openai"},
+    "/aisix/models/bad id!": {"display_name": "by-name", "model_name": "m", "provider_key_id": "pk-a"},
+    "/aisix/api_keys/k": {"key_hash": fx.CLIENT_HASH.upper(), "allowed_models": ["claude*"],
+                          "rate_limit": {"tpd": 1, "rpd": 2}, "disabled": False},
+    "/aisix/other": 1}))
