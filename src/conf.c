@@ -754,6 +754,23 @@ conf_from_json(struct conf *c, struct json_object *root, struct aigw_errors *e)
                    "must be at least 3 times ratelimit.redis.timeout");
         bad = 1;
     }
+    /*
+     * the history shares the LMDB map with the table, and copy-on-write
+     * needs room: at most half the map (the default shrinks to fit)
+     */
+    if (c->history_max_size > c->lmdb_map_size / 2) {
+        struct json_object *node = NULL, *parent = NULL;
+        lookup(root, "history.max_size", &node, &parent);
+        if (node == NULL) {
+            c->history_max_size = c->lmdb_map_size / 2;
+        } else {
+            errors_add(e, node, "history.max_size",
+                       "must be at most half of lmdb.map_size (%llu bytes): the history is kept "
+                       "in the same LMDB file, and a full one refuses every change",
+                       (unsigned long long)c->lmdb_map_size);
+            bad = 1;
+        }
+    }
     return bad ? -1 : 0;
 }
 

@@ -165,6 +165,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
         errors_print(&e, stderr);
         abort();
     }
+    /*
+     * as aigw -t requires of history.max_size: at most half the map (the
+     * default 64 MiB of history filled this 64 MiB map after about 7
+     * million inputs, and the set-back's commit failed)
+     */
+    store_history_bounds(af_s, 1000, 16 << 20);
     errors_free(&e);
     return 0;
 }

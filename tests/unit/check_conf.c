@@ -680,6 +680,28 @@ START_TEST(redis_lease_ttl)
 }
 END_TEST
 
+/* history.max_size: at most half of lmdb.map_size, which it shares; the default shrinks to fit. */
+START_TEST(history_within_map)
+{
+    char path[PATH_MAX];
+    struct conf c;
+    struct aigw_errors e;
+    ck_assert_int_eq(load_text("ok.yaml", "lmdb:\n  map_size: 128m\nhistory:\n  max_size: 64m\n",
+                               &c, &e, path),
+                     0);
+    errors_free(&e);
+    ck_assert_int_eq(load_text("small.yaml", "lmdb:\n  map_size: 16m\n", &c, &e, path), 0);
+    ck_assert_int_eq(c.history_max_size, 8 << 20); /* the default 64m shrinks to fit */
+    errors_free(&e);
+    ck_assert_int_eq(load_text("full.yaml", "lmdb:\n  map_size: 64m\nhistory:\n  max_size: 64m\n",
+                               &c, &e, path),
+                     -1);
+    ck_assert_nerrors(&e, 1);
+    expect_error(&e, path, 4, "history.max_size", "must be at most half of lmdb.map_size");
+    errors_free(&e);
+}
+END_TEST
+
 /* log_level accepts the four names and "warning". */
 START_TEST(log_levels)
 {
@@ -1101,6 +1123,7 @@ conf_suite(void)
     tcase_add_test(tc, error_wrong_types);
     tcase_add_test(tc, error_ranges);
     tcase_add_test(tc, redis_lease_ttl);
+    tcase_add_test(tc, history_within_map);
     tcase_add_test(tc, error_yaml_syntax);
     tcase_add_test(tc, error_yaml_tab);
     tcase_add_test(tc, error_duplicate_key);
