@@ -72,18 +72,44 @@ static struct store *af_s;
 static struct json_object *af_items[RES_NKINDS]; /* what the table is set back to */
 static char af_dir[64];
 
-/* Remove the table's files and its folder, at exit. */
+/* Close the table and remove its files (the folder stays). */
 static void
-af_remove(void)
+af_drop(void)
 {
     char p[128];
     if (af_s != NULL)
         store_close(af_s);
+    af_s = NULL;
     snprintf(p, sizeof(p), "%s/data.mdb", af_dir);
     unlink(p);
     snprintf(p, sizeof(p), "%s/lock.mdb", af_dir);
     unlink(p);
+}
+
+/* Remove the table's files and its folder, at exit. */
+static void
+af_remove(void)
+{
+    af_drop();
     rmdir(af_dir);
+}
+
+/*
+ * A new, empty table. The history is kept across inputs (a set-back is a
+ * version like any other), bounded as aigw -t requires history.max_size:
+ * at most half the 64 MiB map.
+ */
+static void
+af_open(void)
+{
+    struct aigw_errors e;
+    errors_init(&e, NULL);
+    if ((af_s = store_open(af_dir, 64 << 20, 16, 0, &e)) == NULL) {
+        errors_print(&e, stderr);
+        abort();
+    }
+    store_history_bounds(af_s, 1000, 16 << 20);
+    errors_free(&e);
 }
 
 /* The server's handler: the current input's Admin API. */
@@ -160,18 +186,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     af_items[RES_MODEL] = af_doc(RES_MODEL, "m1", af_model);
     af_items[RES_API_KEY] = af_doc(RES_API_KEY, "k1", af_key);
     af_items[RES_CREDENTIAL] = json_object_new_object(); /* none */
-    errors_init(&e, NULL);
-    if ((af_s = store_open(af_dir, 64 << 20, 16, 0, &e)) == NULL) {
-        errors_print(&e, stderr);
-        abort();
-    }
-    /*
-     * as aigw -t requires of history.max_size: at most half the map (the
-     * default 64 MiB of history filled this 64 MiB map after about 7
-     * million inputs, and the set-back's commit failed)
-     */
-    store_history_bounds(af_s, 1000, 16 << 20);
-    errors_free(&e);
+    af_open();
     return 0;
 }
 
@@ -199,8 +214,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const struct sockaddr_in peer = {.sin_family = AF_INET,
                                             .sin_addr.s_addr = 0x0100007f}; /* 127.0.0.1 */
     struct admin_backend be;
+    static int tainted; /* the last input could write the marker into names or ids */
     if (size < 1 || size > 65536)
         return 0;
+    if (tainted) {
+        /*
+         * the history outlives a set-back: what that input wrote (an id
+         * holding the marker, say) would show in a later input's
+         * /history answer, which is no secret; start from a new table
+         */
+        af_drop();
+        af_open();
+        tainted = 0;
+    }
     af_reset();
     admin_backend_lmdb(&be, af_s);
     af_admin = admin_new(&af_conf, af_s, &be, NULL, NULL);
@@ -227,6 +253,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         store_docs_foreach(af_s, kind, af_doc_valid, &kind);
     }
     store_read_end(af_s);
+    tainted = memmem(data, size, "SECRET", 6) != NULL;
     evbuffer_free(out);
     admin_free(af_admin);
     af_admin = NULL;
