@@ -129,7 +129,7 @@ qf_path(const char *path)
     enum res_kind k;
     if (admin_path_parse(path, &k, id, sizeof(id), action, sizeof(action)) < 0)
         return;
-    FUZZ_ASSERT(k == RES_MODEL || k == RES_API_KEY, "kind %d", (int)k);
+    FUZZ_ASSERT((int)k >= 0 && k < RES_NKINDS, "kind %d", (int)k); /* credentials too */
     FUZZ_ASSERT(id[0] == '\0' || res_id_valid(id) == 0, "id %s is not valid", id);
     FUZZ_ASSERT(action[0] == '\0' || (k == RES_API_KEY && id[0] && strcmp(action, "rotate") == 0),
                 "action %s", action);
